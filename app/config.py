@@ -1,0 +1,72 @@
+"""Settings, read from ``SENTINEL_*`` environment variables and a ``.env`` file."""
+
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changethis", "change-me", "changeme", "secret", "dev", "development", "insecure"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SENTINEL_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.PRODUCTION
+    database_url: str = "sqlite:///./sentinel.db"
+    secret_key: str = "changethis"
+    media_dir: Path = Path("./media")
+
+    routing_snap_m: float = Field(default=150.0, ge=0)
+    rider_token_ttl_h: float = Field(default=24.0, gt=0)
+    staff_token_ttl_h: float = Field(default=12.0, gt=0)
+    max_upload_mb: float = Field(default=10.0, gt=0)
+    rider_reports_per_hour: int = Field(default=60, ge=1)
+    auto_close_h: float = Field(default=72.0, gt=0)
+    # None means "on when the database is the embedded SQLite one".
+    embedded_worker: bool | None = None
+
+    # Cost of staff password hashes (argon2id). Tests lower them; production keeps
+    # the library's defaults (RFC 9106's second recommended option).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def run_embedded_worker(self) -> bool:
+        return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Self:
+        if self.env is Environment.PRODUCTION and (
+            self.secret_key.strip().lower() in PLACEHOLDER_SECRETS
+            or len(self.secret_key) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                "SENTINEL_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters outside development "
+                '(e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"), '
+                "or set SENTINEL_ENV=development"
+            )
+        return self
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

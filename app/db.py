@@ -1,0 +1,220 @@
+"""Engine, sessions, and the few spatial SQL pieces that differ between PostGIS and SpatiaLite.
+
+Everything dialect-specific about geometry lives in this module: the rest of the code
+builds queries with :func:`point`, :func:`within_bbox` and :func:`distance_m` and never
+asks which database it talks to.
+
+The app is synchronous throughout (sync sessions, sync endpoints run in the threadpool):
+SpatiaLite is only reachable through the synchronous ``sqlite3``/``pysqlite3`` driver,
+and one code path for both databases is worth more than async on one of them.
+"""
+
+import importlib
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from ctypes.util import find_library
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Boolean, Float
+
+from app.errors import ConfigurationError
+
+SRID = 4326
+METRES_PER_DEGREE_LAT = 111_320.0
+
+# Where Debian's libsqlite3-mod-spatialite puts the module; SQLite also searches its own path.
+_SPATIALITE_CANDIDATES = ("mod_spatialite", "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
+                          "/usr/lib/aarch64-linux-gnu/mod_spatialite.so")
+_BEGIN_OPTION = "sqlite_begin"
+
+
+def sqlite_driver() -> Any:
+    """The stdlib ``sqlite3`` when it can load extensions, else ``pysqlite3``."""
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        return importlib.import_module("pysqlite3.dbapi2")
+    except ImportError as exc:
+        raise ConfigurationError(
+            "this Python's sqlite3 cannot load extensions: pip install pysqlite3-binary"
+        ) from exc
+
+
+def _load_spatialite(dbapi_conn: Any) -> None:
+    explicit = os.environ.get("SPATIALITE_LIBRARY_PATH")
+    candidates = [explicit] if explicit else [*_SPATIALITE_CANDIDATES, find_library("spatialite")]
+    dbapi_conn.enable_load_extension(True)
+    try:
+        for path in filter(None, candidates):
+            try:
+                dbapi_conn.load_extension(path)
+                return
+            except Exception:  # the driver's OperationalError: try the next place
+                continue
+        raise ConfigurationError(
+            "SpatiaLite (mod_spatialite) is not installed: "
+            "apt-get install libsqlite3-mod-spatialite (or set SPATIALITE_LIBRARY_PATH)"
+        )
+    finally:
+        dbapi_conn.enable_load_extension(False)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself, so that write
+        # transactions can take the write lock up front.
+        dbapi_conn.isolation_level = None
+        _load_spatialite(dbapi_conn)
+        cursor = dbapi_conn.cursor()
+        # WAL lets readers run beside the one writer. synchronous=FULL fsyncs the WAL at
+        # every commit: an acknowledged report survives a power cut, which NORMAL does
+        # not promise; the cost is one fsync per write transaction.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that reads and then writes can fail to upgrade its lock
+        # with "database is locked" no matter the busy timeout; IMMEDIATE takes the write
+        # lock at BEGIN and waits for it politely instead.
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def create_db_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            module=sqlite_driver(),
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=8,
+            max_overflow=24,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Database:
+    """One engine and two kinds of session: read (deferred) and write (IMMEDIATE on SQLite)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(write_engine, expire_on_commit=False)
+
+    def session(self, *, write: bool = True) -> Session:
+        return (self._write if write else self._read)()
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with self.session(write=write) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# --- spatial SQL that differs between the two databases -------------------------------
+
+
+class point(FunctionElement[Any]):
+    """A WGS-84 point geometry from ``lon``, ``lat``."""
+
+    inherit_cache = True
+    name = "sentinel_point"
+
+
+@compiles(point, "postgresql")
+def _point_pg(element: point, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"ST_SetSRID(ST_MakePoint({compiler.process(element.clauses, **kw)}), {SRID})"
+
+
+@compiles(point, "sqlite")
+def _point_sqlite(element: point, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"MakePoint({compiler.process(element.clauses, **kw)}, {SRID})"
+
+
+class distance_m(FunctionElement[float]):
+    """Distance in metres between two WGS-84 geometries, on the ellipsoid."""
+
+    type = Float()
+    inherit_cache = True
+    name = "sentinel_distance_m"
+
+
+@compiles(distance_m, "postgresql")
+def _distance_pg(element: distance_m, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"ST_Distance(CAST({a} AS geography), CAST({b} AS geography))"
+
+
+@compiles(distance_m, "sqlite")
+def _distance_sqlite(element: distance_m, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = (compiler.process(c, **kw) for c in element.clauses)
+    return f"ST_Distance({a}, {b}, 1)"
+
+
+class within_bbox(FunctionElement[bool]):
+    """``column``'s bounding box meets ``min_lon, min_lat, max_lon, max_lat`` — via the index.
+
+    PostGIS uses its GiST index for ``&&``. SpatiaLite never consults its R*Tree on its
+    own, so the filter reads the R*Tree table that ``CreateSpatialIndex`` maintains.
+    """
+
+    type = Boolean()
+    inherit_cache = True
+    name = "sentinel_within_bbox"
+
+
+@compiles(within_bbox, "postgresql")
+def _bbox_pg(element: within_bbox, compiler: SQLCompiler, **kw: Any) -> str:
+    column, *bounds = element.clauses
+    box = ", ".join(compiler.process(b, **kw) for b in bounds)
+    return f"{compiler.process(column, **kw)} && ST_MakeEnvelope({box}, {SRID})"
+
+
+@compiles(within_bbox, "sqlite")
+def _bbox_sqlite(element: within_bbox, compiler: SQLCompiler, **kw: Any) -> str:
+    column, min_x, min_y, max_x, max_y = element.clauses
+    table = column.table  # type: ignore[attr-defined]
+    base_table = getattr(table, "original", table)
+    index = f"idx_{base_table.name}_{column.name}"  # type: ignore[attr-defined]
+    alias = compiler.preparer.format_table(table) if not hasattr(table, "original") \
+        else compiler.preparer.quote(table.name)
+    p = compiler.process
+    return (
+        f"{alias}.ROWID IN (SELECT pkid FROM \"{index}\" WHERE "
+        f"xmin <= {p(max_x, **kw)} AND xmax >= {p(min_x, **kw)} AND "
+        f"ymin <= {p(max_y, **kw)} AND ymax >= {p(min_y, **kw)})"
+    )
+
+
+def bbox_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """A lon/lat box that surely contains every point within ``radius_m`` of (lon, lat)."""
+    d_lat = radius_m / METRES_PER_DEGREE_LAT * 1.01
+    d_lon = d_lat / max(math.cos(math.radians(min(abs(lat) + d_lat, 89.9))), 1e-6)
+    return lon - d_lon, lat - d_lat, lon + d_lon, lat + d_lat
+

@@ -1,0 +1,144 @@
+"""Domain errors and their one rendering: RFC 9457 problem+json with a stable ``code``.
+
+Services raise these; they never know about HTTP beyond the status each one carries.
+"""
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ConfigurationError(RuntimeError):
+    """The process cannot run as configured (missing extension, bad secret …)."""
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    def to_problem(self) -> dict[str, Any]:
+        return problem(
+            status=self.status, code=self.code, title=self.title, detail=self.detail,
+            errors=self.errors, **self.extra,
+        )
+
+
+def problem(
+    *, status: int, code: str, title: str | None = None, detail: str | None = None,
+    errors: list[dict[str, str]] | None = None, **extra: Any,
+) -> dict[str, Any]:
+    title = title or HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": f"https://sentinel.example/problems/{code.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra)
+    return body
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_error"
+    title = "The request is not valid"
+
+
+class Unauthenticated(AppError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
+    title = "Wrong username or password"
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = "This role may not do that"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+    title = "It exists already"
+
+
+class OutsideServiceArea(AppError):
+    status = 422
+    code = "outside_service_area"
+    title = "The point is outside every district served"
+
+
+class InvalidGeoJSON(AppError):
+    status = 422
+    code = "invalid_geojson"
+    title = "The upload is not a GeoJSON FeatureCollection"
+
+
+class InvalidAreaFeature(AppError):
+    """One feature of an area import is refused; ``code`` says why, ``detail`` names it."""
+
+    status = 422
+    code = "invalid_area_feature"
+    title = "An area in the import is not acceptable"
+
+
+class AreaMissingField(InvalidAreaFeature):
+    code = "area_missing_field"
+
+
+class UnknownParentArea(InvalidAreaFeature):
+    code = "unknown_parent_area"
+
+
+class AreaOutsideParent(InvalidAreaFeature):
+    code = "area_outside_parent"
+
+
+class CoordinatesOutOfRange(InvalidAreaFeature):
+    code = "coordinates_out_of_range"
+
+
+class InvalidGeometry(InvalidAreaFeature):
+    code = "invalid_geometry"
+
+
+class InvalidAreaLevel(InvalidAreaFeature):
+    code = "invalid_area_level"

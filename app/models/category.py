@@ -1,0 +1,28 @@
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Timestamps
+
+
+class Category(Timestamps, Base):
+    """A kind of problem riders report (an Open311 "service"), with its SLA and points."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str] = mapped_column(String(200), default="")
+    priority: Mapped[int] = mapped_column(default=2)
+    respond_within_h: Mapped[int]
+    resolve_within_h: Mapped[int]
+    dedup_radius_m: Mapped[int]
+    dedup_window_h: Mapped[int] = mapped_column(default=72)
+    points_open: Mapped[int] = mapped_column(default=10)
+    points_confirm: Mapped[int] = mapped_column(default=2)
+    points_resolve: Mapped[int] = mapped_column(default=5)
+    points_verify: Mapped[int] = mapped_column(default=3)
+    active: Mapped[bool] = mapped_column(default=True)
+    sort_order: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,29 @@
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.models.area import Area
+from app.models.base import Base, Timestamps, UuidPk, str_enum
+
+
+class StaffRole(StrEnum):
+    OFFICER = "officer"
+    DISTRICT = "district"
+    ADMIN = "admin"
+
+
+class Staff(UuidPk, Timestamps, Base):
+    """A person who logs in: street-office officer, district user or operator (admin)."""
+
+    __tablename__ = "staff"
+
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole))
+    # The street of an officer, the district of a district user; none for an admin.
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+
+    area: Mapped[Area | None] = relationship(lazy="joined")
