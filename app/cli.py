@@ -1,0 +1,165 @@
+"""The ``sentinel`` command."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from app import migrate
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import AppError, ConfigurationError
+from app.models import AreaLevel, StaffRole
+from app.services import areas as area_service
+from app.services import demo as demo_service
+from app.services import platforms as platform_service
+from app.services import staff as staff_service
+from app.services.coords import CoordSys
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Flowing Sentinel: riders report street problems, offices fix them.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+areas_cli = typer.Typer(no_args_is_help=True, help="District, street and community boundaries.")
+platform_cli = typer.Typer(no_args_is_help=True, help="Delivery platforms.")
+staff_cli = typer.Typer(no_args_is_help=True, help="Street-office, district and admin accounts.")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(areas_cli, name="areas")
+cli.add_typer(platform_cli, name="platform")
+cli.add_typer(staff_cli, name="staff")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"sentinel: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        _fail("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
+
+
+def _database() -> Database:
+    return Database(_settings().database_url)
+
+
+def _emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False) if as_json else text)
+
+
+@cli.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API (uvicorn)."""
+    import uvicorn
+
+    settings = _settings()
+    database = Database(settings.database_url)
+    current, head = migrate.current_revision(database.engine), migrate.head_revision()
+    database.dispose()
+    if current != head:
+        _fail(f"the schema is at {current}, the code expects {head}: run `sentinel db upgrade`")
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                access_log=False, log_level=settings.log_level.lower())
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    migrate.upgrade(_settings().database_url, revision)
+    typer.echo(f"schema at {revision}", err=True)
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ("base" removes every table)."""
+    migrate.downgrade(_settings().database_url, revision)
+    typer.echo(f"schema at {revision}", err=True)
+
+
+@areas_cli.command("import")
+def areas_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    coord_sys: Annotated[CoordSys, typer.Option("--coord-sys")] = CoordSys.WGS84,
+    level: Annotated[AreaLevel | None, typer.Option(help="for features without one")] = None,
+    parent: Annotated[str | None, typer.Option(help="parent code for features without one")]
+    = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Import or update boundaries from a GeoJSON FeatureCollection (all or nothing)."""
+    try:
+        collection = json.loads(file.read_bytes())
+    except ValueError:
+        _fail(f"{file} is not JSON")
+    with _database().transaction() as session:
+        imported = area_service.import_areas(session, collection, coord_sys=coord_sys,
+                                             default_level=level, default_parent=parent)
+    lines = [f"{'created' if a.created else 'updated'} {a.level} {a.code} {a.name}"
+             + (" (geometry repaired)" if a.repaired else "") for a in imported]
+    _emit(as_json, {"imported": [{"code": a.code, "name": a.name, "level": a.level.value,
+                                  "parent_code": a.parent_code, "created": a.created,
+                                  "repaired": a.repaired} for a in imported]},
+          "\n".join([*lines, f"{len(imported)} areas imported"]))
+
+
+@platform_cli.command("create")
+def platform_create(code: str, name: Annotated[str, typer.Option()],
+                    as_json: JsonFlag = False) -> None:
+    """Register a platform and print its API key (shown once)."""
+    with _database().transaction() as session:
+        new = platform_service.create_platform(session, code=code, name=name)
+    _emit(as_json, {"code": code, "api_key": new.api_key},
+          f"platform {code} created\nAPI key (shown once): {new.api_key}")
+
+
+@staff_cli.command("create")
+def staff_create(
+    username: str, role: Annotated[StaffRole, typer.Option()],
+    area: Annotated[str | None, typer.Option(help="street code (officer), district code")] = None,
+    password: Annotated[str | None, typer.Option(help="generated when omitted")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a staff account."""
+    settings = _settings()
+    with Database(settings.database_url).transaction() as session:
+        new = staff_service.create_staff(session, username=username, role=role, area_code=area,
+                                         password=password, settings=settings)
+    _emit(as_json, {"username": username, "password": new.password, "role": role.value,
+                    "area": area},
+          f"{role} {username} created (area {area or '-'})\npassword: {new.password}")
+
+
+@cli.command()
+def demo(as_json: JsonFlag = False) -> None:
+    """Load the Changning demo into an empty database and print its credentials."""
+    settings = _settings()
+    with Database(settings.database_url).transaction() as session:
+        credentials = demo_service.load_demo(session, settings)
+    if credentials is None:
+        message = "the database already holds data: demo not loaded, nothing changed"
+        typer.echo(message, err=True)
+        if as_json:
+            typer.echo(json.dumps({"loaded": False, "platforms": [], "staff": [],
+                                   "message": message}))
+        return
+    payload = {"loaded": True, "platforms": credentials.platforms, "staff": credentials.staff}
+    lines = ["Changning demo loaded (street and community boundaries are synthetic).",
+             "", "Platform API keys (shown once):"]
+    lines += [f"  {p['code']:<10} {p['api_key']}" for p in credentials.platforms]
+    lines += ["", "Staff (POST /v1/auth/token):"]
+    lines += [f"  {s['role']:<9} {s['username']:<20} {s['password']}  area {s['area'] or '-'}"
+              for s in credentials.staff]
+    _emit(as_json, payload, "\n".join(lines))
+
+
+def main() -> None:
+    try:
+        cli()
+    except (AppError, ConfigurationError) as exc:
+        typer.echo(f"sentinel: {exc}", err=True)
+        sys.exit(1)

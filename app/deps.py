@@ -1,0 +1,135 @@
+"""Request-scoped dependencies: the session, the caller, and role checks.
+
+Permissions are dependencies, not ``if`` statements in handlers: a handler that takes
+``CurrentAdmin`` cannot run for anyone else.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import Database
+from app.errors import Forbidden, Unauthenticated
+from app.models import Platform, Rider, Staff, StaffRole
+from app.services.platforms import platform_by_api_key
+from app.services.security import TokenKind, decode_token, looks_like_api_key
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One request, one transaction: committed before the response is sent, or rolled back."""
+    database = get_database(request)
+    with database.transaction(write=request.method not in _READ_METHODS) as session:
+        yield session
+
+
+# scope="function": commit before the response leaves, so a failed commit is an error
+# response and never a 201 for something that was not stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+class Role(StrEnum):
+    PLATFORM = "platform"
+    RIDER = "rider"
+    OFFICER = "officer"
+    DISTRICT = "district"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    role: Role
+    platform: Platform | None = None
+    rider: Rider | None = None
+    staff: Staff | None = None
+
+
+_bearer = HTTPBearer(auto_error=False, description="A platform API key, or a rider or staff token")
+
+
+def get_caller(
+    session: SessionDep, settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None:
+        raise Unauthenticated("send Authorization: Bearer <token>")
+    return caller_for_token(session, settings, credentials.credentials)
+
+
+def caller_for_token(session: Session, settings: Settings, token: str) -> Caller:
+    if looks_like_api_key(token):
+        platform = platform_by_api_key(session, token)
+        if platform is None:
+            raise Unauthenticated("unknown or revoked API key")
+        return Caller(Role.PLATFORM, platform=platform)
+    claims = decode_token(token, settings)
+    if claims is None:
+        raise Unauthenticated("the token is invalid or has expired")
+    if claims.kind is TokenKind.RIDER:
+        rider = session.get(Rider, claims.subject)
+        if rider is None or not rider.platform.active:
+            raise Unauthenticated("the rider or its platform is no longer active")
+        return Caller(Role.RIDER, rider=rider, platform=rider.platform)
+    staff = session.get(Staff, claims.subject)
+    if staff is None or not staff.active:
+        raise Unauthenticated("the account is no longer active")
+    return Caller(Role(staff.role), staff=staff)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def _require(*roles: Role) -> Annotated[Caller, Depends]:
+    def check(caller: CallerDep) -> Caller:
+        if caller.role not in roles:
+            raise Forbidden(f"this needs the role {' or '.join(roles)}, not {caller.role}")
+        return caller
+
+    return Depends(check)
+
+
+def _platform(caller: Annotated[Caller, _require(Role.PLATFORM)]) -> Platform:
+    assert caller.platform is not None
+    return caller.platform
+
+
+def _rider(caller: Annotated[Caller, _require(Role.RIDER)]) -> Rider:
+    assert caller.rider is not None
+    return caller.rider
+
+
+def _office_staff(caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT)]) -> Staff:
+    assert caller.staff is not None
+    return caller.staff
+
+
+def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
+    assert caller.staff is not None
+    return caller.staff
+
+
+CurrentPlatform = Annotated[Platform, Depends(_platform)]
+CurrentRider = Annotated[Rider, Depends(_rider)]
+CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
+CurrentAdmin = Annotated[Staff, Depends(_admin)]
+
+__all__ = ["CallerDep", "CurrentAdmin", "CurrentOfficeStaff", "CurrentPlatform",
+           "CurrentRider", "Role", "SessionDep", "SettingsDep", "StaffRole"]

@@ -1,0 +1,90 @@
+"""The application: routers, middleware, error handlers, lifespan."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings, get_settings
+from app.db import Database
+from app.errors import PROBLEM_JSON, AppError, problem
+from app.log import configure_logging
+from app.middleware import Metrics, RequestContextMiddleware
+from app.routers import admin, areas, auth, categories, health, platform
+
+logger = logging.getLogger("sentinel.app")
+
+_HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+               415: "unsupported_media_type"}
+
+
+def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=body["status"], headers=headers,
+                        media_type=PROBLEM_JSON)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or str(location[-1] if location else "")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return _problem_response(exc.to_problem(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        return _problem_response(problem(
+            status=422, code="validation_error", title="The request is not valid",
+            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return _problem_response(problem(status=exc.status_code, code=code, detail=detail),
+                                 dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error", exc_info=exc, extra={"fields": {
+            "request_id": getattr(request.state, "request_id", None), "path": request.url.path}})
+        return _problem_response(problem(
+            status=500, code="internal_error",
+            detail="something went wrong on our side; the request id is in X-Request-ID"))
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    owns_database = database is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            app.state.database.dispose()
+
+    app = FastAPI(
+        title="Flowing Sentinel",
+        version="0.1.0",
+        summary="Delivery riders report street problems; street offices fix them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database(settings.database_url)
+    app.state.metrics = Metrics()
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    install_error_handlers(app)
+    for module in (health, categories, auth, platform, areas, admin):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,149 @@
+"""Configuration, for the operator: areas, categories, platforms, staff."""
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import CurrentAdmin, SessionDep, SettingsDep
+from app.errors import InvalidGeoJSON
+from app.models import Area, AreaLevel, Category, Platform, Staff
+from app.routers.areas import area_read
+from app.schemas.areas import AreaImported, AreaImportResult, AreaRead
+from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields, category_read
+from app.schemas.common import Page, ProblemRead
+from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
+from app.schemas.staff import StaffCreate, StaffCreated, StaffRead
+from app.services import areas as area_service
+from app.services import categories as category_service
+from app.services import platforms as platform_service
+from app.services import staff as staff_service
+from app.services.coords import CoordSys
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, keyset_page
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"],
+                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+MAX_IMPORT_BYTES = 64 * 1024 * 1024
+
+
+@router.post("/areas:import", response_model=AreaImportResult,
+             summary="Import or update areas from a GeoJSON FeatureCollection (all or nothing)",
+             responses={413: {"model": ProblemRead}, 422: {"model": ProblemRead}},
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/geo+json": {"schema": {"type": "object"}},
+                 "application/json": {"schema": {"type": "object"}}}}})
+async def import_areas(
+    request: Request, session: SessionDep, _admin: CurrentAdmin,
+    coord_sys: CoordSys = CoordSys.WGS84, level: AreaLevel | None = None,
+    parent: str | None = None,
+) -> AreaImportResult:
+    if int(request.headers.get("content-length") or 0) > MAX_IMPORT_BYTES:
+        raise InvalidGeoJSON(f"imports are limited to {MAX_IMPORT_BYTES // 2**20} MB")
+    try:
+        collection = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidGeoJSON("the body is not JSON") from None
+    imported = await run_in_threadpool(
+        area_service.import_areas, session, collection, coord_sys=coord_sys,
+        default_level=level, default_parent=parent)
+    return AreaImportResult(
+        imported=len(imported), created=sum(a.created for a in imported),
+        updated=sum(not a.created for a in imported), repaired=sum(a.repaired for a in imported),
+        areas=[AreaImported.model_validate(a) for a in imported])
+
+
+@router.get("/areas", response_model=Page[AreaRead], summary="Areas, by code")
+def list_areas(session: SessionDep, _admin: CurrentAdmin, level: AreaLevel | None = None,
+               parent: str | None = None, limit: Limit = DEFAULT_LIMIT,
+               cursor: str | None = None) -> Page[AreaRead]:
+    query = select(Area)
+    if level is not None:
+        query = query.where(Area.level == level)
+    if parent is not None:
+        query = query.where(Area.parent_id == area_service.get_area(session, parent).id)
+    page = keyset_page(session, query, key=Area.code, limit=limit, cursor=cursor)
+    codes = area_service.parent_codes(session, page.items)
+    return Page[AreaRead](items=[area_read(a, codes) for a in page.items],
+                          next_cursor=page.next_cursor)
+
+
+@router.get("/categories", response_model=Page[CategoryAdminRead],
+            summary="Every category, inactive ones included")
+def list_categories(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
+                    cursor: str | None = None) -> Page[CategoryAdminRead]:
+    page = keyset_page(session, select(Category), key=Category.code, limit=limit, cursor=cursor)
+    return Page[CategoryAdminRead](
+        items=[category_read(c, admin=True) for c in page.items],  # type: ignore[misc]
+        next_cursor=page.next_cursor)
+
+
+@router.get("/categories/{code}", response_model=CategoryAdminRead)
+def read_category(code: str, session: SessionDep, _admin: CurrentAdmin) -> CategoryAdminRead:
+    return category_read(category_service.get_category(session, code),  # type: ignore[return-value]
+                         admin=True)
+
+
+@router.put("/categories/{code}", response_model=CategoryAdminRead,
+            summary="Create or replace a category",
+            responses={201: {"model": CategoryAdminRead, "description": "created"}})
+def put_category(code: CategoryCode, body: CategoryPut,
+                 session: SessionDep, _admin: CurrentAdmin,
+                 response: Response) -> CategoryAdminRead:
+    category, created = category_service.put_category(session, code, category_fields(body))
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return category_read(category, admin=True)  # type: ignore[return-value]
+
+
+@router.post("/platforms", response_model=PlatformCreated, status_code=status.HTTP_201_CREATED,
+             summary="Register a delivery platform; its API key is shown once")
+def create_platform(body: PlatformCreate, session: SessionDep,
+                    _admin: CurrentAdmin) -> PlatformCreated:
+    new = platform_service.create_platform(session, code=body.code, name=body.name)
+    return PlatformCreated(code=new.platform.code, name=new.platform.name, api_key=new.api_key)
+
+
+@router.get("/platforms", response_model=Page[PlatformRead])
+def list_platforms(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
+                   cursor: str | None = None) -> Page[PlatformRead]:
+    page = keyset_page(session, select(Platform), key=Platform.code, limit=limit, cursor=cursor)
+    return Page[PlatformRead](items=[PlatformRead.model_validate(p) for p in page.items],
+                              next_cursor=page.next_cursor)
+
+
+@router.post("/platforms/{code}/api-key", response_model=PlatformCreated,
+             summary="Replace a platform's API key (the old one stops working at once)")
+def rotate_platform_key(code: str, session: SessionDep, _admin: CurrentAdmin) -> PlatformCreated:
+    platform = platform_service.get_platform(session, code)
+    api_key = platform_service.rotate_api_key(session, platform)
+    return PlatformCreated(code=platform.code, name=platform.name, api_key=api_key)
+
+
+@router.post("/staff", response_model=StaffCreated, status_code=status.HTTP_201_CREATED,
+             summary="Create an officer (street), district user (district) or admin")
+def create_staff(body: StaffCreate, session: SessionDep, settings: SettingsDep,
+                 _admin: CurrentAdmin) -> StaffCreated:
+    new = staff_service.create_staff(session, username=body.username, role=body.role,
+                                     area_code=body.area, password=body.password,
+                                     display_name=body.display_name, settings=settings)
+    return StaffCreated(username=new.staff.username, password=new.password,
+                        role=new.staff.role, area=body.area)
+
+
+@router.get("/staff", response_model=Page[StaffRead])
+def list_staff(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
+               cursor: str | None = None) -> Page[StaffRead]:
+    page = keyset_page(session, select(Staff), key=Staff.username, limit=limit, cursor=cursor)
+    return Page[StaffRead](
+        items=[StaffRead(id=str(s.id), username=s.username, display_name=s.display_name,
+                         role=s.role, area=s.area.code if s.area else None, active=s.active,
+                         created_at=s.created_at) for s in page.items],
+        next_cursor=page.next_cursor)
+
+
+

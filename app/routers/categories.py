@@ -1,0 +1,23 @@
+from fastapi import APIRouter, Header, Response
+
+from app.deps import SessionDep
+from app.schemas.categories import CategoryRead, category_read
+from app.schemas.common import Page
+from app.services.categories import entity_tag, list_categories
+
+router = APIRouter(prefix="/v1", tags=["categories"])
+
+
+@router.get("/categories", response_model=Page[CategoryRead],
+            summary="The categories riders can report (public)",
+            responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}})
+def get_categories(
+    session: SessionDep, response: Response, if_none_match: str | None = Header(default=None)
+) -> Response | Page[CategoryRead]:
+    page = Page[CategoryRead](items=[category_read(c) for c in list_categories(session)])
+    etag = entity_tag(page.model_dump(mode="json"))
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return page

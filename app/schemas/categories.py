@@ -1,0 +1,71 @@
+from pydantic import Field
+
+from app.models import Category
+from app.schemas.common import Schema, UtcTime
+
+
+class LocalizedName(Schema):
+    zh: str
+    en: str
+
+
+class CategoryPoints(Schema):
+    open: int = Field(description="the report that opens a ticket the office accepts")
+    confirm: int = Field(description="a report that joins a ticket, once it is accepted")
+    resolve: int = Field(description="more for the opener when the ticket is resolved")
+    verify: int = Field(description="a rider's verification of a resolution")
+
+
+class CategoryRead(Schema):
+    code: str
+    name: LocalizedName
+    description: str
+    department: str
+    priority: int
+    respond_within_h: int
+    resolve_within_h: int
+    dedup_radius_m: int
+    dedup_window_h: int
+    points: CategoryPoints
+
+
+class CategoryAdminRead(CategoryRead):
+    active: bool
+    updated_at: UtcTime
+
+
+class CategoryPut(Schema):
+    name: LocalizedName
+    description: str = Field(default="", max_length=2000)
+    department: str = Field(default="", max_length=200)
+    priority: int = Field(ge=1, le=3)
+    respond_within_h: int = Field(ge=1, le=24 * 90)
+    resolve_within_h: int = Field(ge=1, le=24 * 365)
+    dedup_radius_m: int = Field(ge=0, le=500)
+    dedup_window_h: int = Field(default=72, ge=1, le=24 * 30)
+    points: CategoryPoints = CategoryPoints(open=10, confirm=2, resolve=5, verify=3)
+    active: bool = True
+
+
+
+def category_read(c: Category, *, admin: bool = False) -> CategoryRead:
+    fields = {
+        "code": c.code, "name": LocalizedName(zh=c.name_zh, en=c.name_en),
+        "description": c.description, "department": c.department, "priority": c.priority,
+        "respond_within_h": c.respond_within_h, "resolve_within_h": c.resolve_within_h,
+        "dedup_radius_m": c.dedup_radius_m, "dedup_window_h": c.dedup_window_h,
+        "points": CategoryPoints(open=c.points_open, confirm=c.points_confirm,
+                                 resolve=c.points_resolve, verify=c.points_verify),
+    }
+    if admin:
+        return CategoryAdminRead(**fields, active=c.active, updated_at=c.updated_at)
+    return CategoryRead(**fields)
+
+
+def category_fields(body: CategoryPut) -> dict[str, object]:
+    """The model's columns from an admin's PUT body."""
+    data = body.model_dump(exclude={"name", "points"})
+    data.update(name_zh=body.name.zh, name_en=body.name.en, points_open=body.points.open,
+                points_confirm=body.points.confirm, points_resolve=body.points.resolve,
+                points_verify=body.points.verify)
+    return data

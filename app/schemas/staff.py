@@ -1,0 +1,38 @@
+from pydantic import Field
+
+from app.models import StaffRole
+from app.schemas.common import Schema, UtcTime
+
+
+class StaffCreate(Schema):
+    username: str = Field(min_length=3, max_length=64)
+    role: StaffRole
+    area: str | None = Field(default=None, description="street code (officer), district code")
+    password: str | None = Field(default=None, max_length=256,
+                                 description="generated and returned when omitted")
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class StaffCreated(Schema):
+    username: str
+    password: str
+    role: StaffRole
+    area: str | None
+
+
+class StaffRead(Schema):
+    id: str
+    username: str
+    display_name: str | None
+    role: StaffRole
+    area: str | None
+    active: bool
+    created_at: UtcTime
+
+
+class AccessToken(Schema):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: UtcTime
+    role: StaffRole
+    area: str | None

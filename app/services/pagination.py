@@ -1,0 +1,60 @@
+"""Opaque cursors for keyset pagination: the sort key of the last row, base64url-encoded."""
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from app.errors import ValidationFailed
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    raw = json.dumps(list(key), separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(key, list):
+            raise ValueError
+        return key
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("the cursor is not one this service issued",
+                               errors=[{"field": "cursor", "message": "invalid cursor"}],
+                               ) from None
+
+
+def page_of(rows: list[T], *, limit: int, key: Any) -> Page[T]:
+    """``rows`` fetched with ``limit + 1``: the extra row only says that more exist."""
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return Page(rows, encode_cursor(key(rows[-1])))
+    return Page(rows, None)
+
+
+def keyset_page(session: Session, query: Select[tuple[T]], *, key: InstrumentedAttribute[Any],
+                limit: int, cursor: str | None) -> Page[T]:
+    """A page of ``query`` ordered by the unique column ``key``, after ``cursor``."""
+    after = decode_cursor(cursor)
+    if after:
+        query = query.where(key > after[0])
+    rows = list(session.scalars(query.order_by(key).limit(limit + 1)))
+    return page_of(rows, limit=limit, key=lambda row: [getattr(row, key.key)])

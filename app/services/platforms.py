@@ -1,0 +1,98 @@
+"""Delivery platforms, their API keys, and the riders they vouch for."""
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import AlreadyExists, NotFound
+from app.models import Platform, Rider, utcnow
+from app.services.security import (
+    IssuedToken,
+    TokenKind,
+    hash_api_key,
+    issue_token,
+    new_api_key,
+)
+
+PLATFORM_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
+
+
+@dataclass(frozen=True)
+class NewPlatform:
+    platform: Platform
+    api_key: str  # shown once; only its hash is stored
+
+
+def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
+    if session.scalar(select(Platform.id).where(Platform.code == code)) is not None:
+        raise AlreadyExists(f"platform {code} exists already")
+    api_key = new_api_key()
+    platform = Platform(code=code, name=name, api_key_hash=hash_api_key(api_key),
+                        api_key_prefix=api_key[:12], active=True)
+    session.add(platform)
+    session.flush()
+    return NewPlatform(platform, api_key)
+
+
+def rotate_api_key(session: Session, platform: Platform) -> str:
+    api_key = new_api_key()
+    platform.api_key_hash, platform.api_key_prefix = hash_api_key(api_key), api_key[:12]
+    session.flush()
+    return api_key
+
+
+def platform_by_api_key(session: Session, api_key: str) -> Platform | None:
+    return session.scalar(select(Platform).where(Platform.api_key_hash == hash_api_key(api_key),
+                                                 Platform.active.is_(True)))
+
+
+def list_platforms(session: Session) -> list[Platform]:
+    return list(session.scalars(select(Platform).order_by(Platform.code)))
+
+
+def get_platform(session: Session, code: str) -> Platform:
+    platform = session.scalar(select(Platform).where(Platform.code == code))
+    if platform is None:
+        raise NotFound(f"no platform {code}")
+    return platform
+
+
+@dataclass(frozen=True)
+class RiderToken:
+    rider: Rider
+    issued: IssuedToken
+
+
+def issue_rider_token(session: Session, *, platform: Platform, rider_id: str,
+                      display_name: str | None, settings: Settings) -> RiderToken:
+    """A signed token for the platform's rider, registering the rider on first use."""
+    rider = find_rider(session, platform=platform, rider_id=rider_id)
+    if rider is None:
+        rider = Rider(platform_id=platform.id, external_id=rider_id,
+                      pseudonym=f"R-{secrets.token_hex(4).upper()}")
+        session.add(rider)
+    if display_name is not None:
+        rider.display_name = display_name
+    rider.last_token_at = utcnow()
+    session.flush()
+    issued = issue_token(kind=TokenKind.RIDER, subject=rider.id,
+                         ttl=timedelta(hours=settings.rider_token_ttl_h), settings=settings)
+    return RiderToken(rider, issued)
+
+
+def find_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider | None:
+    return session.scalar(select(Rider).where(Rider.platform_id == platform.id,
+                                              Rider.external_id == rider_id))
+
+
+def get_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider:
+    """The platform's own rider; another platform's rider is as unknown as a missing one."""
+    rider = find_rider(session, platform=platform, rider_id=rider_id)
+    if rider is None:
+        raise NotFound(f"no rider {rider_id} on this platform")
+    return rider

@@ -1,0 +1,84 @@
+"""Staff accounts (officers, district users, admins) and their login."""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
+from app.models import Area, AreaLevel, Staff, StaffRole
+from app.services.security import (
+    IssuedToken,
+    TokenKind,
+    burn_password_check,
+    hash_password,
+    issue_token,
+    new_password,
+    verify_password,
+)
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+MIN_PASSWORD_LENGTH = 10
+# The area each role is scoped to.
+ROLE_AREA_LEVEL = {StaffRole.OFFICER: AreaLevel.STREET, StaffRole.DISTRICT: AreaLevel.DISTRICT}
+
+
+@dataclass(frozen=True)
+class NewStaff:
+    staff: Staff
+    password: str
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors=[{"field": field, "message": message}])
+
+
+def create_staff(session: Session, *, username: str, role: StaffRole, area_code: str | None,
+                 password: str | None, settings: Settings,
+                 display_name: str | None = None) -> NewStaff:
+    if not USERNAME.match(username):
+        raise _invalid("username", "3–64 letters, digits, '_', '.' or '-'")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise _invalid("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    area = _role_area(session, role, area_code)
+    if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
+        raise AlreadyExists(f"user {username} exists already")
+    password = password or new_password()
+    staff = Staff(username=username, role=role, area_id=area.id if area else None,
+                  password_hash=hash_password(password, settings), active=True,
+                  display_name=display_name)
+    session.add(staff)
+    session.flush()
+    staff.area = area
+    return NewStaff(staff, password)
+
+
+def _role_area(session: Session, role: StaffRole, area_code: str | None) -> Area | None:
+    level = ROLE_AREA_LEVEL.get(role)
+    if level is None:
+        if area_code is not None:
+            raise _invalid("area", "an admin has no area")
+        return None
+    if area_code is None:
+        raise _invalid("area", f"an {role} needs the code of a {level}")
+    area = session.scalar(select(Area).where(Area.code == area_code))
+    if area is None or area.level != level:
+        raise _invalid("area", f"{area_code} is not a {level}")
+    return area
+
+
+def authenticate(session: Session, *, username: str, password: str,
+                 settings: Settings) -> tuple[Staff, IssuedToken]:
+    staff = session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None or not staff.active:
+        burn_password_check(password, settings)
+        raise InvalidCredentials()
+    if not verify_password(staff.password_hash, password):
+        raise InvalidCredentials()
+    token = issue_token(kind=TokenKind.STAFF, subject=staff.id,
+                        ttl=timedelta(hours=settings.staff_token_ttl_h), settings=settings)
+    return staff, token
+
