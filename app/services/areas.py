@@ -283,7 +283,8 @@ def parent_codes(session: Session, areas: Iterable[Area]) -> dict[int, str]:
     wanted = {a.parent_id for a in areas if a.parent_id is not None}
     if not wanted:
         return {}
-    return dict(session.execute(select(Area.id, Area.code).where(Area.id.in_(wanted))).tuples())
+    rows = session.execute(select(Area.id, Area.code).where(Area.id.in_(wanted)))
+    return {area_id: code for area_id, code in rows}
 
 
 def area_tree_ids(session: Session, root: Area) -> set[int]:

@@ -1,0 +1,175 @@
+"""Test fixtures: one fresh database per run, the Changning demo as the baseline.
+
+The database is SQLite + SpatiaLite in a temporary file, or PostGIS when
+``SENTINEL_TEST_DATABASE_URL`` names a PostgreSQL server (a fresh database is created on
+it for the run and dropped afterwards). The schema comes from the migrations. The demo
+is loaded once; after every test all tables are emptied and the baseline rows restored,
+so each test starts from the same state whatever it wrote, through whatever connection
+(the end-to-end tests write through a real server in another thread).
+"""
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, delete, insert, make_url, select, text
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.config import Environment, Settings
+from app.db import Database
+from app.main import create_app
+from app.models import Base
+from app.services.demo import DemoCredentials, load_demo
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def _server_url(url: str) -> str:
+    return make_url(url).set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("SENTINEL_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'sentinel.db'}"
+        return
+    name = f"sentinel_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(_server_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(env=Environment.TEST, database_url=database_url, secret_key=TEST_SECRET,
+                    media_dir=tmp_path_factory.mktemp("media"), argon2_time_cost=1,
+                    argon2_memory_kib=64, embedded_worker=False, log_level="WARNING")
+
+
+@dataclass
+class Baseline:
+    credentials: DemoCredentials
+    rows: dict[str, list[dict[str, Any]]]
+
+    def password(self, username: str) -> str:
+        return next(str(s["password"]) for s in self.credentials.staff
+                    if s["username"] == username)
+
+    def api_key(self, platform: str) -> str:
+        return next(p["api_key"] for p in self.credentials.platforms if p["code"] == platform)
+
+
+@pytest.fixture(scope="session")
+def database(base_settings: Settings) -> Iterator[Database]:
+    migrate.upgrade(base_settings.database_url)
+    db = Database(base_settings.database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def baseline(database: Database, base_settings: Settings) -> Baseline:
+    with database.transaction() as session:
+        credentials = load_demo(session, base_settings)
+    assert credentials is not None
+    with database.session(write=False) as session:
+        rows = {t.name: [dict(r._mapping) for r in session.execute(select(t))]
+                for t in Base.metadata.sorted_tables}
+    return Baseline(credentials, rows)
+
+
+def restore_baseline(database: Database, baseline: Baseline) -> None:
+    with database.transaction() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(delete(table))
+        for table in Base.metadata.sorted_tables:
+            if baseline.rows[table.name]:
+                session.execute(insert(table), baseline.rows[table.name])
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "baseline" in request.fixturenames:
+        restore_baseline(request.getfixturevalue("database"),
+                         request.getfixturevalue("baseline"))
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Settings:
+    return base_settings.model_copy()
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database, baseline: Baseline) -> FastAPI:
+    return create_app(settings, database)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def session(database: Database, baseline: Baseline) -> Iterator[Session]:
+    """A session for a service test; commit explicitly to make writes visible to others."""
+    with database.session() as s:
+        yield s
+        s.rollback()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Auth:
+    client: TestClient
+    baseline: Baseline
+
+    def staff(self, username: str) -> dict[str, str]:
+        response = self.client.post("/v1/auth/token", data={
+            "username": username, "password": self.baseline.password(username)})
+        assert response.status_code == 200, response.text
+        return bearer(response.json()["access_token"])
+
+    def platform(self, code: str) -> dict[str, str]:
+        return bearer(self.baseline.api_key(code))
+
+    def rider(self, platform: str, rider_id: str) -> dict[str, str]:
+        response = self.client.post("/v1/platform/rider-tokens", headers=self.platform(platform),
+                                    json={"rider_id": rider_id})
+        assert response.status_code == 201, response.text
+        return bearer(response.json()["token"])
+
+
+@pytest.fixture
+def auth(client: TestClient, baseline: Baseline) -> Auth:
+    return Auth(client, baseline)
+
+
+@pytest.fixture
+def count_rows(database: Database) -> Callable[[str], int]:
+    def count(table: str) -> int:
+        with database.session(write=False) as s:
+            return int(s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+    return count
+
+
+DATA = Path(__file__).parent / "data"
