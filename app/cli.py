@@ -1,25 +1,44 @@
 """The ``sentinel`` command."""
 
 import json
-import sys
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 from app import migrate
 from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import AppError, ConfigurationError
+from app.log import configure_logging
 from app.models import AreaLevel, StaffRole
 from app.services import areas as area_service
 from app.services import demo as demo_service
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
+from app.worker import Worker
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False,
+
+class _Commands(TyperGroup):
+    """Turns the errors a user can cause into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (AppError, ConfigurationError) as exc:
+            _fail(str(exc))
+        except OperationalError as exc:
+            _fail(f"the database does not answer: {str(exc.orig).strip().splitlines()[0]}")
+
+
+cli = typer.Typer(cls=_Commands, no_args_is_help=True, add_completion=False,
                   help="Flowing Sentinel: riders report street problems, offices fix them.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 areas_cli = typer.Typer(no_args_is_help=True, help="District, street and community boundaries.")
@@ -66,6 +85,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         _fail(f"the schema is at {current}, the code expects {head}: run `sentinel db upgrade`")
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                 access_log=False, log_level=settings.log_level.lower())
+
+
+@cli.command()
+def worker() -> None:
+    """Run background jobs until SIGTERM or Ctrl-C (any number of workers may run)."""
+    settings = _settings()
+    configure_logging(settings.log_level)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Worker(Database(settings.database_url), settings).run_until(stop)
 
 
 @db_cli.command("upgrade")
@@ -158,8 +188,4 @@ def demo(as_json: JsonFlag = False) -> None:
 
 
 def main() -> None:
-    try:
-        cli()
-    except (AppError, ConfigurationError) as exc:
-        typer.echo(f"sentinel: {exc}", err=True)
-        sys.exit(1)
+    cli()

@@ -218,3 +218,24 @@ def bbox_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, 
     d_lon = d_lat / max(math.cos(math.radians(min(abs(lat) + d_lat, 89.9))), 1e-6)
     return lon - d_lon, lat - d_lat, lon + d_lon, lat + d_lat
 
+
+
+class covers(FunctionElement[bool]):
+    """``a`` covers ``b`` (boundary points included), as a true SQL boolean on both databases.
+
+    SpatiaLite returns 1, 0 or -1 (error) where PostGIS returns a boolean.
+    """
+
+    type = Boolean()
+    inherit_cache = True
+    name = "sentinel_covers"
+
+
+@compiles(covers, "postgresql")
+def _covers_pg(element: covers, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"ST_Covers({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(covers, "sqlite")
+def _covers_sqlite(element: covers, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(ST_Covers({compiler.process(element.clauses, **kw)}) = 1)"

@@ -1,6 +1,5 @@
 """The application: routers, middleware, error handlers, lifespan."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,8 +15,7 @@ from app.errors import PROBLEM_JSON, AppError, problem
 from app.log import configure_logging
 from app.middleware import Metrics, RequestContextMiddleware
 from app.routers import admin, areas, auth, categories, health, platform
-
-logger = logging.getLogger("sentinel.app")
+from app.worker import Worker, start_in_thread
 
 _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
@@ -54,14 +52,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return _problem_response(problem(status=exc.status_code, code=code, detail=detail),
                                  dict(exc.headers or {}))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.error("unhandled error", exc_info=exc, extra={"fields": {
-            "request_id": getattr(request.state, "request_id", None), "path": request.url.path}})
-        return _problem_response(problem(
-            status=500, code="internal_error",
-            detail="something went wrong on our side; the request id is in X-Request-ID"))
-
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -70,7 +60,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop_worker = start_in_thread(Worker(app.state.database, settings)) \
+            if settings.run_embedded_worker else None
         yield
+        if stop_worker is not None:
+            stop_worker()
         if owns_database:
             app.state.database.dispose()
 

@@ -10,9 +10,13 @@ import uuid
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import PROBLEM_JSON, problem
+
 access_log = logging.getLogger("sentinel.access")
+logger = logging.getLogger("sentinel.app")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -52,8 +56,26 @@ class RequestContextMiddleware:
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
+        response_started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send_with_id(message)
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Rendered here rather than by an exception handler, so that even this
+            # response carries its request id. The trace goes to the log, never out.
+            logger.exception("unhandled error", extra={"fields": {
+                "request_id": request_id, "path": scope["path"]}})
+            if response_started:
+                raise
+            await JSONResponse(problem(
+                status=500, code="internal_error",
+                detail="something went wrong on our side; quote the X-Request-ID header"),
+                status_code=500, media_type=PROBLEM_JSON)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")

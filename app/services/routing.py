@@ -11,11 +11,10 @@ Both queries go through the spatial index (``within_bbox``) before any exact tes
 
 from dataclasses import dataclass
 
-from geoalchemy2 import functions as gf
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session, aliased
 
-from app.db import bbox_around, distance_m, point, within_bbox
+from app.db import bbox_around, covers, distance_m, point, within_bbox
 from app.errors import OutsideServiceArea
 from app.models import Area, AreaLevel
 
@@ -45,7 +44,7 @@ def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> R
     covering = session.execute(
         select(Area.id, Area.code, Area.name, Area.level, Area.parent_id)
         .where(within_bbox(Area.boundary, lon, lat, lon, lat),
-               gf.ST_Covers(Area.boundary, here) == 1)
+               covers(Area.boundary, here))
         .order_by(Area.code)
     ).all()
     districts = [r for r in covering if r.level == AreaLevel.DISTRICT]

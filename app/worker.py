@@ -1,0 +1,73 @@
+"""Background work: periodic jobs run by ``sentinel worker`` or inside ``serve``.
+
+Each job is a function of (database, settings, now) that claims its own work (with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL) so that any number of workers can run side by
+side. The clock is passed in, so tests drive jobs without sleeping.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from app.config import Settings
+from app.db import Database
+from app.models import utcnow
+
+logger = logging.getLogger("sentinel.worker")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every_s: float
+    run: Callable[[Database, Settings, datetime], int]  # returns how many things it did
+
+
+# The jobs every worker runs; features register theirs here.
+JOBS: list[Job] = []
+
+
+@dataclass
+class Worker:
+    database: Database
+    settings: Settings
+    jobs: list[Job] = field(default_factory=lambda: JOBS)
+    clock: Callable[[], datetime] = utcnow
+    _last_run: dict[str, float] = field(default_factory=dict)
+
+    def run_due(self, monotonic_now: float) -> dict[str, int]:
+        """Run every job whose interval has passed; a failing job does not stop the others."""
+        done: dict[str, int] = {}
+        for job in self.jobs:
+            if monotonic_now - self._last_run.get(job.name, float("-inf")) < job.every_s:
+                continue
+            self._last_run[job.name] = monotonic_now
+            try:
+                done[job.name] = job.run(self.database, self.settings, self.clock())
+            except Exception:
+                logger.exception("job failed", extra={"fields": {"job": job.name}})
+        return done
+
+    def run_until(self, stop: threading.Event, tick_s: float = 1.0) -> None:
+        logger.info("worker started", extra={"fields": {"jobs": [j.name for j in self.jobs]}})
+        while not stop.is_set():
+            self.run_due(time.monotonic())
+            stop.wait(tick_s)
+        logger.info("worker stopped")
+
+
+def start_in_thread(worker: Worker) -> Callable[[], None]:
+    """Run ``worker`` in a daemon thread; returns the function that stops it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_until, args=(stop,), name="sentinel-worker",
+                              daemon=True)
+    thread.start()
+
+    def halt() -> None:
+        stop.set()
+        thread.join(timeout=10)
+
+    return halt

@@ -1,0 +1,32 @@
+import pytest
+from pydantic import ValidationError
+
+from app.config import Environment, Settings
+
+
+@pytest.mark.parametrize("secret", ["changethis", "", "secret", "short-but-not-a-placeholder"])
+def test_production_refuses_placeholder_or_short_secrets(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SENTINEL_SECRET_KEY"):
+        Settings(env=Environment.PRODUCTION, secret_key=secret)
+
+
+def test_production_accepts_a_real_secret() -> None:
+    settings = Settings(env=Environment.PRODUCTION, secret_key="x" * 40)
+    assert settings.secret_key == "x" * 40
+
+
+def test_development_allows_the_placeholder() -> None:
+    assert Settings(env=Environment.DEVELOPMENT).secret_key == "changethis"
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTINEL_ENV", "development")
+    monkeypatch.setenv("SENTINEL_ROUTING_SNAP_M", "75")
+    monkeypatch.setenv("SENTINEL_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    settings = Settings()
+    assert settings.routing_snap_m == 75
+    assert not settings.is_sqlite and not settings.run_embedded_worker
+
+
+def test_embedded_worker_defaults_to_on_with_the_embedded_database() -> None:
+    assert Settings(env=Environment.DEVELOPMENT).run_embedded_worker

@@ -1,0 +1,91 @@
+"""What every endpoint shares: problem+json errors, request ids, health, readiness, metrics."""
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app import migrate
+from app.config import Settings
+from app.db import Database
+from app.main import create_app
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body.keys() >= PROBLEM_KEYS
+    assert body["status"] == status and body["code"] == code
+    return body
+
+
+def test_unknown_path_is_a_problem(client: TestClient) -> None:
+    assert_problem(client.get("/v1/nothing-here"), 404, "not_found")
+
+
+def test_wrong_method_is_a_problem(client: TestClient) -> None:
+    assert_problem(client.delete("/v1/categories"), 405, "method_not_allowed")
+
+
+def test_validation_error_names_the_fields(client: TestClient, auth) -> None:
+    body = assert_problem(client.get("/v1/areas/route", params={"lat": "north", "lon": 500},
+                                     headers=auth.staff("admin")), 422, "validation_error")
+    assert {e["field"] for e in body["errors"]} == {"lat", "lon"}
+
+
+def test_unhandled_error_is_500_without_a_trace(app: FastAPI) -> None:
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internals: SELECT * FROM staff")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "trace-me-123"})
+    body = assert_problem(response, 500, "internal_error")
+    assert "secret" not in response.text and "Traceback" not in response.text
+    assert "SELECT" not in body["detail"]
+    assert response.headers["x-request-id"] == "trace-me-123"
+
+
+def test_request_id_is_generated_or_echoed(client: TestClient) -> None:
+    generated = client.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    assert client.get("/healthz").headers["x-request-id"] != generated
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-1"}).headers["x-request-id"] \
+        == "abc-1"
+    # A header that could forge log lines is replaced, not echoed.
+    assert client.get("/healthz", headers={"X-Request-ID": "bad id\tx"}) \
+        .headers["x-request-id"] != "bad id\tx"
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["schema"] == migrate.head_revision()
+
+
+def test_not_ready_when_the_schema_is_behind(tmp_path, settings: Settings) -> None:
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with TestClient(create_app(settings, empty)) as client:
+            body = assert_problem(client.get("/readyz"), 503, "schema_not_at_head")
+    finally:
+        empty.dispose()
+    assert "sentinel db upgrade" in body["detail"]
+
+
+def test_metrics_count_requests_by_route(client: TestClient) -> None:
+    client.get("/v1/categories")
+    client.get("/v1/categories")
+    text = client.get("/metrics").text
+    line = next(x for x in text.splitlines() if x.startswith("sentinel_http_requests_total{")
+                and 'route="/v1/categories"' in x and 'status="200"' in x)
+    assert float(line.rsplit(" ", 1)[1]) == 2.0
+    assert "sentinel_http_request_duration_seconds_bucket" in text
+
+
+def test_openapi_and_docs_are_served(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/admin/areas:import" in spec["paths"]
+    assert client.get("/docs").status_code == 200
