@@ -185,6 +185,9 @@ class within_bbox(FunctionElement[bool]):
     """
 
     type = Boolean()
+    # Already a boolean expression: no "= 1" appended on SQLite, which would hide the
+    # ROWID IN (…) from the planner and scan the table.
+    _is_implicitly_boolean = True
     inherit_cache = True
     name = "sentinel_within_bbox"
 
@@ -227,6 +230,7 @@ class covers(FunctionElement[bool]):
     """
 
     type = Boolean()
+    _is_implicitly_boolean = True
     inherit_cache = True
     name = "sentinel_covers"
 

@@ -35,6 +35,9 @@ CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # A child may stick out of its parent by this share of its own area: official
 # boundaries are digitised one layer at a time and rarely meet to the centimetre.
 OUTSIDE_PARENT_TOLERANCE = 0.01
+# A polygon whose area is at most this share of its bounding box's squared diagonal is
+# a line, not an area (a real 1 m wide, 10 km long strip scores 1e-4).
+DEGENERATE_AREA_RATIO = 1e-9
 _LEVEL_ORDER = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
 
 
@@ -93,6 +96,18 @@ def _convert(coordinates: Any, coord_sys: CoordSys) -> Any:
     return [_convert(item, coord_sys) for item in coordinates]
 
 
+def _degenerate(polygon: Polygon) -> bool:
+    """No area to speak of: empty, or a line drawn there and back (collinear points).
+
+    Collinear points in real coordinates are rarely collinear to the last bit, so such a
+    ring has an area of 1e-17 square degrees rather than 0; judge it against its extent.
+    """
+    if polygon.is_empty:
+        return True
+    min_x, min_y, max_x, max_y = polygon.bounds
+    return polygon.area <= DEGENERATE_AREA_RATIO * ((max_x - min_x) ** 2 + (max_y - min_y) ** 2)
+
+
 def _polygonal(geometry: shapely.Geometry) -> MultiPolygon:
     parts: list[Polygon] = []
     for part in getattr(geometry, "geoms", [geometry]):
@@ -102,7 +117,7 @@ def _polygonal(geometry: shapely.Geometry) -> MultiPolygon:
             parts.extend(part.geoms)
         elif hasattr(part, "geoms"):
             parts.extend(_polygonal(part).geoms)
-    return MultiPolygon([p for p in parts if not p.is_empty and p.area > 0])
+    return MultiPolygon([p for p in parts if not _degenerate(p)])
 
 
 def _parse_boundary(raw: Any, coord_sys: CoordSys, index: int,
@@ -133,8 +148,13 @@ def _parse_boundary(raw: Any, coord_sys: CoordSys, index: int,
     except (ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
         raise _refuse(InvalidGeometry, index, code, "geometry",
                       f"not a polygon: {exc}") from exc
-    if geometry.is_valid and geometry.area > 0:
-        return _polygonal(geometry), False
+    if geometry.is_valid:
+        kept = _polygonal(geometry)
+        if kept.is_empty:
+            raise _refuse(InvalidGeometry, index, code, "geometry",
+                          "the polygon has no area (its points are collinear)")
+        # Dropping a part with no area is a repair too.
+        return kept, len(kept.geoms) != len(getattr(geometry, "geoms", [geometry]))
     repaired = _polygonal(shapely.make_valid(geometry))
     if repaired.is_empty or not repaired.is_valid:
         raise _refuse(InvalidGeometry, index, code, "geometry",

@@ -88,15 +88,35 @@ def bd09_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
     return z * math.cos(theta), z * math.sin(theta)
 
 
+def _bd09_to_gcj02_exact(lon: float, lat: float) -> tuple[float, float]:
+    """The inverse of :func:`gcj02_to_bd09` to about a millimetre.
+
+    :func:`bd09_to_gcj02` is the one-step formula every library ships (and matches them
+    bit for bit), but it is 5–15 cm off; refine it as :func:`gcj02_to_wgs84` does.
+    """
+    g_lon, g_lat = bd09_to_gcj02(lon, lat)
+    for _ in range(_INVERSE_MAX_ROUNDS):
+        b_lon, b_lat = gcj02_to_bd09(g_lon, g_lat)
+        step_lon, step_lat = lon - b_lon, lat - b_lat
+        g_lon, g_lat = g_lon + step_lon, g_lat + step_lat
+        if abs(step_lon) < _INVERSE_TOLERANCE_DEG and abs(step_lat) < _INVERSE_TOLERANCE_DEG:
+            break
+    return g_lon, g_lat
+
+
 def to_wgs84(lon: float, lat: float, coord_sys: CoordSys) -> tuple[float, float]:
+    # CoordSys(...) so that a plain "gcj02" is not silently taken for WGS-84, and an
+    # unknown name is a ValueError.
+    coord_sys = CoordSys(coord_sys)
     if coord_sys is CoordSys.GCJ02:
         return gcj02_to_wgs84(lon, lat)
     if coord_sys is CoordSys.BD09:
-        return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+        return gcj02_to_wgs84(*_bd09_to_gcj02_exact(lon, lat))
     return lon, lat
 
 
 def from_wgs84(lon: float, lat: float, coord_sys: CoordSys) -> tuple[float, float]:
+    coord_sys = CoordSys(coord_sys)
     if coord_sys is CoordSys.GCJ02:
         return wgs84_to_gcj02(lon, lat)
     if coord_sys is CoordSys.BD09:

@@ -9,6 +9,7 @@ level that covers it. A point outside every district is refused.
 Both queries go through the spatial index (``within_bbox``) before any exact test.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Row, select
@@ -50,14 +51,13 @@ def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> R
     districts = [r for r in covering if r.level == AreaLevel.DISTRICT]
     if not districts:
         raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
-    district = districts[0]
-    street = next((r for r in covering
-                   if r.level == AreaLevel.STREET and r.parent_id == district.id), None)
-    if street is not None:
-        community = next((r for r in covering
-                          if r.level == AreaLevel.COMMUNITY and r.parent_id == street.id), None)
-        if community is not None:
-            return Route(_ref(district), _ref(street), _ref(community))
+    # A point on a border (or in an overlap) is covered by two districts: the deepest
+    # chain wins, ties go to the lowest code (``covering`` is ordered by code).
+    district, street, community = max(
+        (_chain(covering, d) for d in districts),
+        key=lambda chain: sum(area is not None for area in chain))
+    if street is not None and community is not None:
+        return Route(_ref(district), _ref(street), _ref(community))
 
     snapped = _nearest_community(session, lon=lon, lat=lat, snap_m=snap_m,
                                  district_id=district.id,
@@ -68,6 +68,16 @@ def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> R
                  AreaRef(snapped.street_id, snapped.street_code, snapped.street_name),
                  AreaRef(snapped.id, snapped.code, snapped.name),
                  snapped_m=snapped.distance)
+
+
+def _chain(covering: Sequence[Row], district: Row) -> tuple[Row, Row | None, Row | None]:  # type: ignore[type-arg]
+    """``district`` and the street and community below it that cover the point."""
+    street = next((r for r in covering
+                   if r.level == AreaLevel.STREET and r.parent_id == district.id), None)
+    community = None if street is None else next(
+        (r for r in covering if r.level == AreaLevel.COMMUNITY and r.parent_id == street.id),
+        None)
+    return district, street, community
 
 
 def _nearest_community(session: Session, *, lon: float, lat: float, snap_m: float,
