@@ -239,6 +239,8 @@ def import_areas(
         if feature.parent_code is not None:
             _check_parent(feature, batch.get(feature.parent_code),
                           existing.get(feature.parent_code))
+    _check_stored_children(session, {existing[f.code].id: f for f in features
+                                     if f.code in existing}, batch)
 
     imported: list[ImportedArea] = []
     for feature in features:
@@ -276,6 +278,27 @@ def _check_parent(feature: AreaFeature, in_batch: AreaFeature | None,
         share = 100 * outside / feature.boundary.area
         raise _refuse(AreaOutsideParent, feature.index, feature.code, "geometry",
                       f"{share:.1f}% of it lies outside its parent {feature.parent_code}")
+
+
+def _check_stored_children(session: Session, updated: dict[int, AreaFeature],
+                           batch: dict[str, AreaFeature]) -> None:
+    """An update may not strand the children already stored under an area."""
+    if not updated:
+        return
+    children = session.scalars(select(Area).where(Area.parent_id.in_(updated),
+                                                  Area.code.not_in(batch)))
+    for child in children:
+        parent = updated[child.parent_id]  # type: ignore[index]
+        if AreaLevel(child.level).parent_level is not parent.level:
+            raise _refuse(InvalidAreaLevel, parent.index, parent.code, "properties.level",
+                          f"its stored child {child.code} is a {child.level}, "
+                          f"which a {parent.level} cannot hold")
+        boundary = to_shape(child.boundary)
+        outside = boundary.difference(parent.boundary).area
+        if outside > OUTSIDE_PARENT_TOLERANCE * boundary.area:
+            raise _refuse(AreaOutsideParent, parent.index, parent.code, "geometry",
+                          f"its stored child {child.code} would lie "
+                          f"{100 * outside / boundary.area:.1f}% outside it")
 
 
 def get_area(session: Session, code: str) -> Area:

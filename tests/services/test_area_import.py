@@ -451,7 +451,8 @@ def test_only_admins_may_import(client: TestClient, auth: Auth,
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[None]:
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str,
+            baseline: object) -> Iterator[None]:
     monkeypatch.setenv("SENTINEL_DATABASE_URL", database_url)
     monkeypatch.setenv("SENTINEL_ENV", "test")
     monkeypatch.setenv("SENTINEL_SECRET_KEY", TEST_SECRET)
@@ -466,30 +467,43 @@ def _datav_districts() -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_cli_imports_the_shanghai_districts(database: Database,
-                                            count_rows: CountRows) -> None:
+def test_cli_imports_the_shanghai_districts(database: Database, baseline: object,
+                                            count_rows: CountRows, tmp_path: Path) -> None:
     datav = _datav_districts()
     adcodes = sorted(str(f["properties"]["adcode"]) for f in datav["features"])
     assert len(adcodes) == 16 and "310105" in adcodes
     before = count_rows("areas")
+    args = ["--coord-sys", "gcj02", "--level", "district", "--json"]
 
-    result = CliRunner().invoke(cli, ["areas", "import", str(DATA / "districts_gcj02.geojson"),
-                                      "--coord-sys", "gcj02", "--level", "district", "--json"])
+    # DataV's province file draws Changning more coarsely than the demo's county outline:
+    # replacing it would leave part of a stored street outside its district.
+    refused = CliRunner().invoke(cli, ["areas", "import", str(DATA / "districts_gcj02.geojson"),
+                                       *args])
+    assert refused.exit_code == 1
+    assert "(code 310105): its stored child 3101050" in refused.stderr
+    assert count_rows("areas") == before
+
+    others = {**datav, "features": [f for f in datav["features"]
+                                    if f["properties"]["adcode"] != 310105]}
+    path = tmp_path / "others.geojson"
+    path.write_text(json.dumps(others), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["areas", "import", str(path), *args])
 
     assert result.exit_code == 0, (result.output, result.exception)
     printed = json.loads(result.stdout)
-    assert sorted(a["code"] for a in printed["imported"]) == adcodes
+    assert sorted(a["code"] for a in printed["imported"]) == [c for c in adcodes
+                                                              if c != "310105"]
     assert {a["level"] for a in printed["imported"]} == {"district"}
     assert {a["parent_code"] for a in printed["imported"]} == {None}
-    assert [a["code"] for a in printed["imported"] if not a["created"]] == ["310105"]
+    assert all(a["created"] for a in printed["imported"])
     assert count_rows("areas") == before + 15
 
-    # Changning's outline is now DataV's, converted from GCJ-02.
-    source = next(f for f in datav["features"] if f["properties"]["adcode"] == 310105)
+    # Xuhui's outline is DataV's, converted from GCJ-02.
+    source = next(f for f in datav["features"] if f["properties"]["adcode"] == 310104)
     expected = shapely.transform(
         shape(source["geometry"]),
         lambda xy: [gcj02_to_wgs84(float(x), float(y)) for x, y in xy])
-    assert shapely.hausdorff_distance(boundary(database, "310105"), expected) < 1e-7
+    assert shapely.hausdorff_distance(boundary(database, "310104"), expected) < 1e-7
     assert stored(database, "310101") == {"310101": ("黄浦区", "district", None)}
 
 
@@ -566,3 +580,30 @@ def test_metres_helper_matches_the_ellipsoid() -> None:
     w = math.sqrt(1 - e2 * math.sin(phi) ** 2)
     assert math.radians(a * (1 - e2) / w**3) == pytest.approx(M_PER_DEG_LAT, rel=1e-6)
     assert math.radians(a / w * math.cos(phi)) == pytest.approx(M_PER_DEG_LON, rel=1e-6)
+
+
+def test_an_update_may_not_strand_stored_children(client, auth, count_rows) -> None:
+    """Shrinking Jiangsu Road street to a corner would leave its communities outside it."""
+    from shapely.geometry import box, mapping
+
+    admin = auth.staff("admin")
+    corner = box(121.40, 31.20, 121.4001, 31.2001)
+    before = count_rows("areas")
+    shrunk = client.post("/v1/admin/areas:import", headers=admin, json={
+        "type": "FeatureCollection", "features": [{
+            "type": "Feature", "geometry": mapping(corner),
+            "properties": {"code": "310105002", "name": "江苏路街道", "level": "street",
+                           "parent_code": "310105"}}]})
+    assert shrunk.status_code == 422
+    assert shrunk.json()["code"] == "area_outside_parent"
+    assert "stored child 310105002001" in shrunk.json()["detail"]
+    demoted = client.post("/v1/admin/areas:import", headers=admin, json={
+        "type": "FeatureCollection", "features": [{
+            "type": "Feature", "geometry": mapping(corner),
+            "properties": {"code": "310105", "name": "长宁区", "level": "street",
+                           "parent_code": "310105002"}}]})
+    assert demoted.status_code == 422
+    assert count_rows("areas") == before
+    route = client.get("/v1/areas/route", headers=admin, params={"lat": 31.2200, "lon": 121.4330,
+                                                                   "coord_sys": "gcj02"})
+    assert route.json()["street"]["code"] == "310105002"
