@@ -7,17 +7,10 @@ from app import migrate
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
+from tests.helpers import assert_problem
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body.keys() >= PROBLEM_KEYS
-    assert body["status"] == status and body["code"] == code
-    return body
 
 
 def test_unknown_path_is_a_problem(client: TestClient) -> None:

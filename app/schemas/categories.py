@@ -1,19 +1,28 @@
+from typing import Annotated
+
 from pydantic import Field
 
 from app.models import Category
 from app.schemas.common import Schema, UtcTime
 
+MAX_POINTS = 1000
+
+# A name must fit its VARCHAR(200) column and points its integer column: PostgreSQL refuses
+# what does not fit, and that must be a 422 naming the field, not a 500.
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Points = Annotated[int, Field(ge=0, le=MAX_POINTS)]
+
 
 class LocalizedName(Schema):
-    zh: str
-    en: str
+    zh: Name
+    en: Name
 
 
 class CategoryPoints(Schema):
-    open: int = Field(description="the report that opens a ticket the office accepts")
-    confirm: int = Field(description="a report that joins a ticket, once it is accepted")
-    resolve: int = Field(description="more for the opener when the ticket is resolved")
-    verify: int = Field(description="a rider's verification of a resolution")
+    open: Points = Field(description="the report that opens a ticket the office accepts")
+    confirm: Points = Field(description="a report that joins a ticket, once it is accepted")
+    resolve: Points = Field(description="more for the opener when the ticket is resolved")
+    verify: Points = Field(description="a rider's verification of a resolution")
 
 
 class CategoryRead(Schema):

@@ -33,13 +33,17 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, list):
+        if not isinstance(key, list) or not key or not all(
+                isinstance(v, str | int | float) and not isinstance(v, bool) for v in key):
             raise ValueError
         return key
     except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("the cursor is not one this service issued",
-                               errors=[{"field": "cursor", "message": "invalid cursor"}],
-                               ) from None
+        raise _invalid_cursor() from None
+
+
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed("the cursor is not one this service issued",
+                            errors=[{"field": "cursor", "message": "invalid cursor"}])
 
 
 def page_of(rows: list[T], *, limit: int, key: Any) -> Page[T]:
@@ -54,7 +58,9 @@ def keyset_page(session: Session, query: Select[tuple[T]], *, key: InstrumentedA
                 limit: int, cursor: str | None) -> Page[T]:
     """A page of ``query`` ordered by the unique column ``key``, after ``cursor``."""
     after = decode_cursor(cursor)
-    if after:
+    if after is not None:
+        if not isinstance(after[0], key.type.python_type):
+            raise _invalid_cursor()
         query = query.where(key > after[0])
     rows = list(session.scalars(query.order_by(key).limit(limit + 1)))
     return page_of(rows, limit=limit, key=lambda row: [getattr(row, key.key)])

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.errors import AlreadyExists, NotFound
+from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.models import Platform, Rider, utcnow
 from app.services.security import (
     IssuedToken,
@@ -20,6 +21,11 @@ from app.services.security import (
 )
 
 PLATFORM_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
+MAX_NAME_LENGTH = 200
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors=[{"field": field, "message": message}])
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,11 @@ class NewPlatform:
 
 
 def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
+    # The API's schema checks these too, but the CLI comes straight here.
+    if not PLATFORM_CODE.fullmatch(code):
+        raise _invalid("code", "2–64 lower-case letters, digits, '_' or '-', from a letter")
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise _invalid("name", f"1–{MAX_NAME_LENGTH} characters")
     if session.scalar(select(Platform.id).where(Platform.code == code)) is not None:
         raise AlreadyExists(f"platform {code} exists already")
     api_key = new_api_key()
@@ -71,11 +82,8 @@ class RiderToken:
 def issue_rider_token(session: Session, *, platform: Platform, rider_id: str,
                       display_name: str | None, settings: Settings) -> RiderToken:
     """A signed token for the platform's rider, registering the rider on first use."""
-    rider = find_rider(session, platform=platform, rider_id=rider_id)
-    if rider is None:
-        rider = Rider(platform_id=platform.id, external_id=rider_id,
-                      pseudonym=f"R-{secrets.token_hex(4).upper()}")
-        session.add(rider)
+    rider = find_rider(session, platform=platform, rider_id=rider_id) \
+        or _register_rider(session, platform=platform, rider_id=rider_id)
     if display_name is not None:
         rider.display_name = display_name
     rider.last_token_at = utcnow()
@@ -83,6 +91,22 @@ def issue_rider_token(session: Session, *, platform: Platform, rider_id: str,
     issued = issue_token(kind=TokenKind.RIDER, subject=rider.id,
                          ttl=timedelta(hours=settings.rider_token_ttl_h), settings=settings)
     return RiderToken(rider, issued)
+
+
+def _register_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider:
+    rider = Rider(platform_id=platform.id, external_id=rider_id,
+                  pseudonym=f"R-{secrets.token_hex(4).upper()}")
+    try:
+        with session.begin_nested():
+            session.add(rider)
+    except IntegrityError:
+        # A concurrent first request (an app retrying, two devices) registered this rider
+        # between our look-up and our insert; its row is committed now, so use it.
+        existing = find_rider(session, platform=platform, rider_id=rider_id)
+        if existing is None:
+            raise
+        return existing
+    return rider
 
 
 def find_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider | None:

@@ -39,7 +39,7 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 def create_staff(session: Session, *, username: str, role: StaffRole, area_code: str | None,
                  password: str | None, settings: Settings,
                  display_name: str | None = None) -> NewStaff:
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise _invalid("username", "3–64 letters, digits, '_', '.' or '-'")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise _invalid("password", f"at least {MIN_PASSWORD_LENGTH} characters")
