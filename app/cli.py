@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
@@ -29,7 +28,7 @@ from app.worker import Worker
 class _Commands(TyperGroup):
     """Turns the errors a user can cause into one line on stderr and exit status 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except (AppError, ConfigurationError) as exc:

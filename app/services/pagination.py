@@ -54,7 +54,7 @@ def page_of(rows: list[T], *, limit: int, key: Any) -> Page[T]:
     return Page(rows, None)
 
 
-def keyset_page(session: Session, query: Select[tuple[T]], *, key: InstrumentedAttribute[Any],
+def keyset_page(session: Session, query: Select[T], *, key: InstrumentedAttribute[Any],
                 limit: int, cursor: str | None) -> Page[T]:
     """A page of ``query`` ordered by the unique column ``key``, after ``cursor``."""
     after = decode_cursor(cursor)
