@@ -9,15 +9,16 @@ SpatiaLite is only reachable through the synchronous ``sqlite3``/``pysqlite3`` d
 and one code path for both databases is worth more than async on one of them.
 """
 
+import hashlib
 import importlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ctypes.util import find_library
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -33,6 +34,7 @@ METRES_PER_DEGREE_LAT = 111_320.0
 _SPATIALITE_CANDIDATES = ("mod_spatialite", "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
                           "/usr/lib/aarch64-linux-gnu/mod_spatialite.so")
 _BEGIN_OPTION = "sqlite_begin"
+_ON_ROLLBACK = "sentinel_on_rollback"
 
 
 def sqlite_driver() -> Any:
@@ -131,10 +133,42 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
+                for undo in session.info.pop(_ON_ROLLBACK, []):
+                    undo()
                 raise
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the transaction of ``session`` is rolled back (files written for it)."""
+    session.info.setdefault(_ON_ROLLBACK, []).append(undo)
+
+
+# --- locks ---------------------------------------------------------------------------
+
+
+def _lock_key(parts: tuple[object, ...]) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock(session: Session, *parts: object) -> None:
+    """Hold a lock named by ``parts`` until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, because write
+    transactions begin IMMEDIATE and so already run one at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_lock_key(parts))))
+
+
+def try_lock(session: Session, *parts: object) -> bool:
+    """Like :func:`lock`, but False at once if another transaction holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return bool(session.scalar(select(func.pg_try_advisory_xact_lock(_lock_key(parts)))))
+    return True
 
 
 # --- spatial SQL that differs between the two databases -------------------------------

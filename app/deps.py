@@ -4,8 +4,9 @@ Permissions are dependencies, not ``if`` statements in handlers: a handler that 
 ``CurrentAdmin`` cannot run for anyone else.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -43,6 +44,15 @@ def get_session(request: Request) -> Iterator[Session]:
 # scope="function": commit before the response leaves, so a failed commit is an error
 # response and never a 201 for something that was not stored.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_clock(request: Request) -> Callable[[], datetime]:
+    """The app's clock: ``utcnow`` in service, a controlled one in tests."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
@@ -131,5 +141,5 @@ CurrentRider = Annotated[Rider, Depends(_rider)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
 
-__all__ = ["CallerDep", "CurrentAdmin", "CurrentOfficeStaff", "CurrentPlatform",
+__all__ = ["CallerDep", "ClockDep", "CurrentAdmin", "CurrentOfficeStaff", "CurrentPlatform",
            "CurrentRider", "Role", "SessionDep", "SettingsDep", "StaffRole"]

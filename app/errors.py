@@ -3,6 +3,7 @@
 Services raise these; they never know about HTTP beyond the status each one carries.
 """
 
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -55,6 +56,18 @@ def problem(
         body["errors"] = errors
     body.update(extra)
     return body
+
+
+_LOCATIONS = frozenset({"body", "query", "path", "header", "form"})
+
+
+def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
+    """The 422 problem for pydantic's error list, naming each field the way clients send it."""
+    fields = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in _LOCATIONS)
+               or "body", "message": e.get("msg", "invalid")} for e in errors]
+    return problem(status=422, code="validation_error", title="The request is not valid",
+                   detail="; ".join(f"{f['field']}: {f['message']}" for f in fields),
+                   errors=fields)
 
 
 class ValidationFailed(AppError):
@@ -142,3 +155,63 @@ class InvalidGeometry(InvalidAreaFeature):
 
 class InvalidAreaLevel(InvalidAreaFeature):
     code = "invalid_area_level"
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "payload_too_large"
+    title = "The upload is too large"
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Only JPEG, PNG and WebP photos are accepted"
+
+
+class InvalidImage(AppError):
+    status = 422
+    code = "invalid_image"
+    title = "The image cannot be decoded"
+
+
+class ImageTooManyPixels(AppError):
+    status = 422
+    code = "image_too_many_pixels"
+    title = "The image has too many pixels"
+
+
+class UnknownCategory(ValidationFailed):
+    code = "unknown_category"
+    title = "No such category, or it is not accepting reports"
+
+
+class UnknownMedia(ValidationFailed):
+    code = "unknown_media"
+    title = "A photo is unknown or was uploaded by someone else"
+
+
+class ObservedAtOutOfRange(ValidationFailed):
+    code = "observed_at_out_of_range"
+    title = "observed_at is in the future or too long ago"
+
+
+class InvalidIdempotencyKey(ValidationFailed):
+    code = "invalid_idempotency_key"
+    title = "Idempotency-Key must be 1–255 visible characters"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was used for a different request"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency_key_in_flight"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many reports; try again later"

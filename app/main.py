@@ -11,11 +11,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import PROBLEM_JSON, AppError, problem
+from app.errors import PROBLEM_JSON, AppError, problem, validation_problem
 from app.log import configure_logging
-from app.middleware import Metrics, RequestContextMiddleware
-from app.routers import admin, areas, auth, categories, health, platform
+from app.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
+from app.models import utcnow
+from app.routers import admin, areas, auth, categories, health, media, platform, reports
 from app.worker import Worker, start_in_thread
+
+JSON_BODY_LIMIT = 1024 * 1024
+IMPORT_LIMIT = 64 * 1024 * 1024
+MULTIPART_OVERHEAD = 64 * 1024
 
 _HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
@@ -27,11 +32,6 @@ def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = Non
                         media_type=PROBLEM_JSON)
 
 
-def _field(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header", "form")]
-    return ".".join(parts) or str(location[-1] if location else "")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -39,11 +39,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-                  for e in exc.errors()]
-        return _problem_response(problem(
-            status=422, code="validation_error", title="The request is not valid",
-            detail="; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors))
+        return _problem_response(validation_problem(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -77,8 +73,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url)
     app.state.metrics = Metrics()
+    app.state.clock = utcnow
+    upload_limit = int(settings.max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
+    app.add_middleware(BodyLimitMiddleware, default=JSON_BODY_LIMIT,
+                       limits={"/v1/media": upload_limit, "/v1/admin/areas:import": IMPORT_LIMIT})
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (health, categories, auth, platform, areas, admin):
+    for module in (health, categories, auth, reports, media, platform, areas, admin):
         app.include_router(module.router)
     return app

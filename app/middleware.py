@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, problem
+from app.errors import PROBLEM_JSON, PayloadTooLarge, problem
 
 access_log = logging.getLogger("sentinel.access")
 logger = logging.getLogger("sentinel.app")
@@ -85,3 +85,41 @@ class RequestContextMiddleware:
                 "request_id": request_id, "method": scope["method"], "path": scope["path"],
                 "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2),
                 "client": (scope.get("client") or ("", 0))[0]}})
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over a limit (per path prefix) without reading them whole.
+
+    A declared Content-Length over the limit is answered at once; a chunked body is
+    counted as it streams in and cut off at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, default: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = sorted(limits.items(), key=lambda item: -len(item[0]))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = next((n for prefix, n in self.limits if scope["path"].startswith(prefix)),
+                     self.default)
+        too_large = PayloadTooLarge(f"the body may be at most {limit} bytes")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await JSONResponse(too_large.to_problem(), status_code=413,
+                               media_type=PROBLEM_JSON)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise too_large
+            return message
+
+        await self.app(scope, counting_receive, send)

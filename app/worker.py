@@ -15,6 +15,7 @@ from datetime import datetime
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
+from app.services import idempotency
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -26,8 +27,13 @@ class Job:
     run: Callable[[Database, Settings, datetime], int]  # returns how many things it did
 
 
-# The jobs every worker runs; features register theirs here.
-JOBS: list[Job] = []
+def _purge_idempotency_records(database: Database, _settings: Settings, now: datetime) -> int:
+    with database.transaction() as session:
+        return idempotency.purge_expired(session, now)
+
+
+# The jobs every worker runs.
+JOBS: list[Job] = [Job("purge_idempotency_records", 3600, _purge_idempotency_records)]
 
 
 @dataclass

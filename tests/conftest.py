@@ -110,8 +110,8 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture
-def settings(base_settings: Settings) -> Settings:
-    return base_settings.model_copy()
+def settings(base_settings: Settings, tmp_path: Path) -> Settings:
+    return base_settings.model_copy(update={"media_dir": tmp_path / "media"})
 
 
 @pytest.fixture

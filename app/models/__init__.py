@@ -3,8 +3,13 @@
 from app.models.area import Area, AreaLevel
 from app.models.base import Base, utcnow
 from app.models.category import Category
+from app.models.idempotency import IdempotencyRecord
+from app.models.media import Media
 from app.models.platform import Platform, Rider
+from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
+from app.models.ticket import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus
 
-__all__ = ["Area", "AreaLevel", "Base", "Category", "Platform", "Rider", "Staff", "StaffRole",
-           "utcnow"]
+__all__ = ["OPEN_STATUSES", "Area", "AreaLevel", "Base", "Category", "IdempotencyRecord", "Media",
+           "Platform", "Report", "ReportMedia", "ReportOutcome", "Rider", "Staff", "StaffRole",
+           "Ticket", "TicketEvent", "TicketStatus", "utcnow"]

@@ -28,7 +28,6 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"],
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
-MAX_IMPORT_BYTES = 64 * 1024 * 1024
 
 
 @router.post("/areas:import", response_model=AreaImportResult,
@@ -42,8 +41,6 @@ async def import_areas(
     coord_sys: CoordSys = CoordSys.WGS84, level: AreaLevel | None = None,
     parent: str | None = None,
 ) -> AreaImportResult:
-    if int(request.headers.get("content-length") or 0) > MAX_IMPORT_BYTES:
-        raise InvalidGeoJSON(f"imports are limited to {MAX_IMPORT_BYTES // 2**20} MB")
     try:
         collection = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError):

@@ -1,9 +1,11 @@
 """What part of the area tree a member of staff may see."""
 
+from sqlalchemy import false
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import NotFound
-from app.models import Area, Staff, StaffRole
+from app.models import Area, Staff, StaffRole, Ticket
 from app.services.areas import area_tree_ids, get_area
 
 
@@ -23,3 +25,12 @@ def area_in_scope(session: Session, staff: Staff, code: str) -> Area:
     if scope is not None and area.id not in scope:
         raise NotFound(f"no area with code {code}")
     return area
+
+
+def ticket_scope_filter(staff: Staff) -> ColumnElement[bool]:
+    """The tickets ``staff`` may see: its street's, or every one of its district's."""
+    if staff.role == StaffRole.OFFICER:
+        return Ticket.street_id == staff.area_id
+    if staff.role == StaffRole.DISTRICT:
+        return Ticket.district_id == staff.area_id
+    return false()

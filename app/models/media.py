@@ -1,0 +1,24 @@
+import uuid
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Timestamps, UuidPk
+
+
+class Media(UuidPk, Timestamps, Base):
+    """A photo a rider uploaded, stored re-encoded and stripped of metadata."""
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("rider_id", "upload_sha256"),)
+
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
+    # Of the bytes as uploaded: the same photo sent twice (a retry) is one media.
+    upload_sha256: Mapped[str] = mapped_column(String(64))
+    # Of the stored, re-encoded file, which is named by it (content-addressed).
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    thumbnail_sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    bytes: Mapped[int]

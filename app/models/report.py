@@ -1,0 +1,50 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, UtcDateTime, UuidPk, str_enum
+from app.services.coords import CoordSys
+
+
+class ReportOutcome(StrEnum):
+    NEW_TICKET = "new_ticket"
+    JOINED_TICKET = "joined_ticket"
+
+
+class Report(UuidPk, Base):
+    """What one rider saw at one moment: a point, a category, photos, words."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_rider_id_received_at", "rider_id", "received_at"),)
+
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    outcome: Mapped[ReportOutcome] = mapped_column(str_enum(ReportOutcome))
+    location: Mapped[WKBElement] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
+    # As sent, before conversion to WGS-84.
+    input_lat: Mapped[float]
+    input_lon: Mapped[float]
+    input_coord_sys: Mapped[CoordSys] = mapped_column(str_enum(CoordSys, length=8))
+    accuracy_m: Mapped[float | None]
+    description: Mapped[str | None] = mapped_column(Text)
+    address_hint: Mapped[str | None] = mapped_column(String(200))
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ReportMedia(Base):
+    __tablename__ = "report_media"
+
+    report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reports.id"), primary_key=True)
+    media_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("media.id"), primary_key=True,
+                                                index=True)
+    position: Mapped[int]

@@ -1,0 +1,63 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from geoalchemy2 import Geometry, WKBElement
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum, utcnow
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
+
+
+class Ticket(UuidPk, Timestamps, Base):
+    """One problem at one place, however many riders reported it."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_category_id_status_created_at", "category_id", "status", "created_at"),
+    )
+
+    # Short and unambiguous (Crockford base32), for reading out on the phone.
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    status: Mapped[TicketStatus] = mapped_column(str_enum(TicketStatus), default=TicketStatus.NEW)
+    priority: Mapped[int]
+    location: Mapped[WKBElement] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=True, nullable=False))
+    district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    report_count: Mapped[int] = mapped_column(default=1)
+    respond_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolve_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class TicketEvent(UuidPk, Base):
+    """Something that happened to a ticket. Appended, never edited or deleted."""
+
+    __tablename__ = "ticket_events"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # rider, staff or system
+    actor_id: Mapped[uuid.UUID | None]
+    from_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus))
+    to_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

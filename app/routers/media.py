@@ -1,0 +1,71 @@
+"""Riders' photos: upload, and read back by the uploader or by staff who hold the ticket."""
+
+import uuid
+
+from fastapi import APIRouter, File, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
+from app.errors import Forbidden, NotFound, PayloadTooLarge
+from app.models import Media
+from app.schemas.common import ProblemRead
+from app.schemas.reports import MediaRead
+from app.services import media as media_service
+
+router = APIRouter(prefix="/v1/media", tags=["media"],
+                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+_CHUNK = 1 << 20
+
+
+def media_read(media: Media) -> MediaRead:
+    return MediaRead(id=str(media.id), content_type=media.content_type, width=media.width,
+                     height=media.height, bytes=media.bytes, sha256=media.sha256)
+
+
+@router.post("", status_code=201, response_model=MediaRead,
+             summary="Upload a photo (JPEG, PNG or WebP); the same bytes again → 200, same id",
+             responses={200: {"model": MediaRead, "description": "uploaded before"},
+                        413: {"model": ProblemRead}, 415: {"model": ProblemRead},
+                        422: {"model": ProblemRead}})
+def upload(rider: CurrentRider, session: SessionDep, settings: SettingsDep, response: Response,
+           file: UploadFile = File(description="the photo")) -> MediaRead:
+    cap = int(settings.max_upload_mb * 1024 * 1024)
+    data = bytearray()
+    while chunk := file.file.read(_CHUNK):
+        data += chunk
+        if len(data) > cap:
+            raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
+    stored = media_service.store_media(session, rider=rider, data=bytes(data),
+                                       media_dir=settings.media_dir)
+    if not stored.created:
+        response.status_code = 200
+    return media_read(stored.media)
+
+
+def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) -> Media:
+    if caller.role is Role.RIDER and caller.rider is not None:
+        return media_service.media_for_rider(session, caller.rider, media_id)
+    if caller.role in (Role.OFFICER, Role.DISTRICT) and caller.staff is not None:
+        return media_service.media_for_staff(session, caller.staff, media_id)
+    raise Forbidden("photos are for their uploader and the street office handling them")
+
+
+def _file_response(media: Media, settings: SettingsDep, *, thumbnail: bool) -> FileResponse:
+    path, content_type = media_service.media_file(settings.media_dir, media, thumbnail=thumbnail)
+    if not path.exists():
+        raise NotFound("the photo's file is missing")
+    return FileResponse(path, media_type=content_type,
+                        headers={"Cache-Control": "private, max-age=86400",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/{media_id}", response_class=FileResponse, summary="The stored photo")
+def read_media(media_id: uuid.UUID, caller: CallerDep, session: SessionDep,
+               settings: SettingsDep) -> FileResponse:
+    return _file_response(_visible_media(caller, session, media_id), settings, thumbnail=False)
+
+
+@router.get("/{media_id}/thumbnail", response_class=FileResponse, summary="A small JPEG")
+def read_thumbnail(media_id: uuid.UUID, caller: CallerDep, session: SessionDep,
+                   settings: SettingsDep) -> FileResponse:
+    return _file_response(_visible_media(caller, session, media_id), settings, thumbnail=True)

@@ -1,0 +1,109 @@
+"""The rider API: reports, the batch for offline queues, nearby tickets, and me."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from app.deps import ClockDep, CurrentRider, SessionDep, SettingsDep
+from app.errors import AppError, validation_problem
+from app.schemas.common import Page, ProblemRead
+from app.schemas.reports import (
+    BatchCreate,
+    BatchReportCreate,
+    BatchResult,
+    BatchResults,
+    MeRead,
+    NearbyTickets,
+    ReportCreate,
+    ReportRead,
+    ReportReceipt,
+)
+from app.services import reports as report_service
+from app.services.coords import CoordSys
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/v1", tags=["rider"],
+                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
+                                              description="1–255 characters; strongly recommended")]
+
+
+@router.post("/reports", status_code=201, response_model=ReportReceipt,
+             summary="Report a problem (idempotent with Idempotency-Key)",
+             responses={409: {"model": ProblemRead}, 422: {"model": ProblemRead},
+                        429: {"model": ProblemRead}})
+def create_report(body: ReportCreate, rider: CurrentRider, session: SessionDep,
+                  settings: SettingsDep, clock: ClockDep,
+                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    received = report_service.receive_report(session, rider=rider, body=body,
+                                             idempotency_key=idempotency_key,
+                                             settings=settings, now=clock())
+    headers = {"Idempotent-Replayed": "true"} if received.replayed else {}
+    return JSONResponse(received.body, status_code=received.status, headers=headers)
+
+
+@router.post("/reports/batch", response_model=BatchResults,
+             summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports")
+def create_reports(body: BatchCreate, rider: CurrentRider, session: SessionDep,
+                   settings: SettingsDep, clock: ClockDep) -> BatchResults:
+    results = []
+    for raw in body.reports:
+        key = raw.get("idempotency_key") if isinstance(raw.get("idempotency_key"), str) else None
+        try:
+            item = BatchReportCreate.model_validate(raw)
+            # One bad item must not undo the others: each runs in its own savepoint.
+            with session.begin_nested():
+                received = report_service.receive_report(
+                    session, rider=rider, body=item, idempotency_key=item.idempotency_key,
+                    settings=settings, now=clock())
+            results.append(BatchResult(idempotency_key=key, status=received.status,
+                                       replayed=received.replayed,
+                                       report=ReportReceipt.model_validate(received.body)))
+        except ValidationError as exc:
+            results.append(BatchResult(idempotency_key=key, status=422,
+                                       problem=validation_problem(exc.errors())))
+        except AppError as exc:
+            results.append(BatchResult(idempotency_key=key, status=exc.status,
+                                       problem=exc.to_problem()))
+    return BatchResults(results=results)
+
+
+@router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")
+def list_reports(rider: CurrentRider, session: SessionDep,
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                 cursor: str | None = None) -> Page[ReportRead]:
+    page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
+    return Page[ReportRead](items=page.items, next_cursor=page.next_cursor)
+
+
+@router.get("/reports/{report_id}", response_model=ReportRead,
+            summary="One of my reports, with its ticket's public timeline")
+def read_report(report_id: uuid.UUID, rider: CurrentRider, session: SessionDep) -> ReportRead:
+    return report_service.get_report(session, rider=rider, report_id=report_id)
+
+
+@router.get("/tickets/nearby", response_model=NearbyTickets,
+            summary="Open tickets near a point, nearest first: is this already reported?")
+def tickets_nearby(
+    rider: CurrentRider, session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
+    coord_sys: CoordSys = CoordSys.WGS84,
+    radius_m: Annotated[float, Query(gt=0, le=1000, allow_inf_nan=False)] = 200,
+    category: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> NearbyTickets:
+    items = report_service.nearby_tickets(session, lat=lat, lon=lon, coord_sys=coord_sys,
+                                          radius_m=radius_m, category=category, limit=limit)
+    return NearbyTickets(items=items, coord_sys=coord_sys)
+
+
+@router.get("/me", response_model=MeRead, summary="Me, and what my reports came to")
+def me(rider: CurrentRider, session: SessionDep) -> MeRead:
+    return MeRead(id=str(rider.id), rider_id=rider.external_id, platform=rider.platform.code,
+                  display_name=rider.display_name,
+                  **report_service.rider_totals(session, rider))

@@ -1,0 +1,143 @@
+import uuid
+from typing import Any
+
+from pydantic import AwareDatetime, Field
+
+from app.models import ReportOutcome, TicketStatus
+from app.schemas.common import Schema, UtcTime
+from app.services.coords import CoordSys
+
+Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
+Longitude = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
+class ReportCreate(Schema):
+    category: str = Field(min_length=1, max_length=64, examples=["road_damage"])
+    lat: float = Latitude
+    lon: float = Longitude
+    coord_sys: CoordSys = CoordSys.WGS84
+    accuracy_m: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
+    description: str | None = Field(default=None, max_length=2000)
+    observed_at: AwareDatetime | None = Field(
+        default=None, description="when the rider saw it; at most 5 min ahead, 7 days back")
+    address_hint: str | None = Field(default=None, max_length=200)
+    media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+
+
+class BatchReportCreate(ReportCreate):
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class BatchCreate(Schema):
+    reports: list[dict[str, Any]] = Field(min_length=1, max_length=50,
+                                          description="each as the body of POST /v1/reports, "
+                                                      "plus its idempotency_key")
+
+
+class AreaRefRead(Schema):
+    code: str
+    name: str
+
+
+class RoutedArea(Schema):
+    district: AreaRefRead
+    street: AreaRefRead | None
+    community: AreaRefRead | None
+
+
+class TicketSummary(Schema):
+    id: str
+    ref: str
+    status: TicketStatus
+    report_count: int
+
+
+class ReportReceipt(Schema):
+    id: str
+    outcome: ReportOutcome
+    ticket: TicketSummary
+    area: RoutedArea
+    lat: float
+    lon: float
+    received_at: UtcTime
+    observed_at: UtcTime
+
+
+class BatchResult(Schema):
+    idempotency_key: str | None
+    status: int
+    replayed: bool = False
+    report: ReportReceipt | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchResults(Schema):
+    results: list[BatchResult]
+
+
+class TimelineEntry(Schema):
+    status: TicketStatus
+    at: UtcTime
+
+
+class ReportTicket(TicketSummary):
+    category: str
+    timeline: list[TimelineEntry]
+
+
+class ReportRead(Schema):
+    id: str
+    category: str
+    outcome: ReportOutcome
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    description: str | None
+    address_hint: str | None
+    media_ids: list[str]
+    area: RoutedArea
+    received_at: UtcTime
+    observed_at: UtcTime
+    ticket: ReportTicket
+
+
+class NearbyTicket(Schema):
+    id: str
+    ref: str
+    category: str
+    status: TicketStatus
+    report_count: int
+    lat: float
+    lon: float
+    distance_m: float
+    created_at: UtcTime
+
+
+class NearbyTickets(Schema):
+    items: list[NearbyTicket]
+    coord_sys: CoordSys
+
+
+class MediaRead(Schema):
+    id: str
+    content_type: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+
+
+class MeRead(Schema):
+    id: str
+    rider_id: str
+    platform: str
+    display_name: str | None
+    reports: int
+    tickets_opened: int
+    joined: int
+    accepted: int
+    resolved: int
+    rejected: int
+    verifications: int
+    points: int
+

@@ -1,0 +1,197 @@
+"""A rider's report becomes part of a ticket: validated, converted, routed, merged or opened.
+
+Everything for one report happens in the caller's transaction: the report, its photos'
+links, the ticket it opens or joins and the ticket's event are stored together or not
+at all.
+
+Two riders reporting the same thing at the same instant must produce one ticket. On
+PostgreSQL, the search for a ticket to join and the insert of a new one run under an
+advisory lock per (category, grid cell) for every cell the search box touches, taken in
+a fixed order: reports far apart never wait for each other, reports close together are
+serialised, and the second one then sees the ticket the first committed (READ
+COMMITTED takes a new snapshot per statement). A serializable retry would also be sound,
+but would turn every such race into an aborted transaction and a second attempt. On
+SQLite, write transactions begin IMMEDIATE and so already run one at a time.
+"""
+
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from geoalchemy2 import WKTElement
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import bbox_around, distance_m, lock, point, within_bbox
+from app.errors import ObservedAtOutOfRange, RateLimited, UnknownCategory, UnknownMedia
+from app.models import (
+    OPEN_STATUSES,
+    Category,
+    Media,
+    Report,
+    ReportMedia,
+    ReportOutcome,
+    Rider,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from app.services.coords import CoordSys, to_wgs84
+from app.services.routing import Route, route_point
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_REPORT_AGE = timedelta(days=7)
+RATE_WINDOW = timedelta(hours=1)
+# Lock cells must be larger than any dedup search box, so that one box touches at most
+# four of them; categories' dedup radius is capped at 500 m.
+LOCK_CELL_DEG = 0.01
+_REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    category: str
+    lat: float
+    lon: float
+    coord_sys: CoordSys
+    accuracy_m: float | None
+    description: str | None
+    address_hint: str | None
+    observed_at: datetime | None
+    media_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class SubmittedReport:
+    report: Report
+    ticket: Ticket
+    route: Route
+    lon: float  # WGS-84
+    lat: float
+
+
+def wkt_point(lon: float, lat: float) -> WKTElement:
+    return WKTElement(f"POINT({lon!r} {lat!r})", srid=4326)
+
+
+def new_ticket_ref() -> str:
+    chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(12))
+    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+def submit_report(session: Session, *, rider: Rider, data: ReportInput, settings: Settings,
+                  now: datetime) -> SubmittedReport:
+    category = session.scalar(select(Category).where(Category.code == data.category,
+                                                     Category.active.is_(True)))
+    if category is None:
+        raise UnknownCategory(f"no active category {data.category!r}",
+                              errors=[{"field": "category", "message": "unknown category"}])
+    observed_at = _check_observed_at(data.observed_at, now)
+    lon, lat = to_wgs84(data.lon, data.lat, data.coord_sys)
+    route = route_point(session, lon=lon, lat=lat, snap_m=settings.routing_snap_m)
+    _check_media(session, rider, data.media_ids)
+    _enforce_rate_limit(session, rider, settings, now)
+
+    ticket, outcome = merge_or_open_ticket(session, category=category, lon=lon, lat=lat,
+                                           route=route, now=now)
+    report = Report(id=uuid.uuid4(), rider_id=rider.id, ticket_id=ticket.id,
+                    category_id=category.id, outcome=outcome, location=wkt_point(lon, lat),
+                    input_lat=data.lat, input_lon=data.lon, input_coord_sys=data.coord_sys,
+                    accuracy_m=data.accuracy_m, description=data.description,
+                    address_hint=data.address_hint, district_id=route.district.id,
+                    street_id=route.street.id if route.street else None,
+                    community_id=route.community.id if route.community else None,
+                    observed_at=observed_at, received_at=now)
+    session.add(report)
+    session.flush()
+    if data.media_ids:
+        session.execute(insert(ReportMedia), [
+            {"report_id": report.id, "media_id": media_id, "position": position}
+            for position, media_id in enumerate(data.media_ids)])
+    session.add(TicketEvent(
+        ticket_id=ticket.id, actor_kind="rider", actor_id=rider.id, created_at=now,
+        type="created" if outcome is ReportOutcome.NEW_TICKET else "report_joined",
+        to_status=TicketStatus.NEW if outcome is ReportOutcome.NEW_TICKET else None,
+        data={"report_id": str(report.id)}))
+    session.flush()
+    return SubmittedReport(report, ticket, route, lon, lat)
+
+
+def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
+    if observed_at is None:
+        return now
+    if observed_at > now + MAX_CLOCK_SKEW or observed_at < now - MAX_REPORT_AGE:
+        raise ObservedAtOutOfRange(
+            "observed_at may be at most 5 minutes ahead and 7 days behind the server's clock",
+            errors=[{"field": "observed_at", "message": "out of range"}])
+    return observed_at
+
+
+def _check_media(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...]) -> None:
+    if not media_ids:
+        return
+    owned = set(session.scalars(select(Media.id).where(Media.id.in_(media_ids),
+                                                       Media.rider_id == rider.id)))
+    missing = [str(m) for m in media_ids if m not in owned]
+    if missing:
+        raise UnknownMedia(f"photos not uploaded by this rider: {', '.join(missing)}",
+                           errors=[{"field": "media_ids", "message": f"unknown: {m}"}
+                                   for m in missing])
+
+
+def _enforce_rate_limit(session: Session, rider: Rider, settings: Settings,
+                        now: datetime) -> None:
+    lock(session, "rate", rider.id)
+    since = now - RATE_WINDOW
+    count, oldest = session.execute(
+        select(func.count(), func.min(Report.received_at))
+        .where(Report.rider_id == rider.id, Report.received_at > since)).one()
+    if count >= settings.rider_reports_per_hour:
+        retry_after = max(1, math.ceil(((oldest or now) + RATE_WINDOW - now).total_seconds()))
+        raise RateLimited(f"at most {settings.rider_reports_per_hour} reports an hour",
+                          headers={"Retry-After": str(retry_after)})
+
+
+def _lock_cells(session: Session, category_id: int,
+                box: tuple[float, float, float, float]) -> None:
+    min_lon, min_lat, max_lon, max_lat = box
+    cells = sorted({(math.floor(x / LOCK_CELL_DEG), math.floor(y / LOCK_CELL_DEG))
+                    for x in (min_lon, max_lon) for y in (min_lat, max_lat)})
+    for cell in cells:
+        lock(session, "dedup", category_id, *cell)
+
+
+def merge_or_open_ticket(session: Session, *, category: Category, lon: float, lat: float,
+                         route: Route, now: datetime) -> tuple[Ticket, ReportOutcome]:
+    """Join the nearest open ticket of this category in reach, or open a new one."""
+    here = point(lon, lat)
+    if category.dedup_radius_m > 0:
+        box = bbox_around(lon, lat, category.dedup_radius_m)
+        _lock_cells(session, category.id, box)
+        distance = distance_m(Ticket.location, here)
+        nearest = session.scalars(
+            select(Ticket)
+            .where(Ticket.category_id == category.id, Ticket.status.in_(OPEN_STATUSES),
+                   Ticket.created_at >= now - timedelta(hours=category.dedup_window_h),
+                   within_bbox(Ticket.location, *box), distance <= category.dedup_radius_m)
+            .order_by(distance, Ticket.created_at).limit(1)).first()
+        if nearest is not None:
+            session.execute(update(Ticket).where(Ticket.id == nearest.id).values(
+                report_count=Ticket.report_count + 1, updated_at=now))
+            session.refresh(nearest, ["report_count"])
+            return nearest, ReportOutcome.JOINED_TICKET
+    ticket = Ticket(id=uuid.uuid4(), ref=new_ticket_ref(), category_id=category.id,
+                    status=TicketStatus.NEW, priority=category.priority,
+                    location=wkt_point(lon, lat),
+                    district_id=route.district.id,
+                    street_id=route.street.id if route.street else None,
+                    community_id=route.community.id if route.community else None,
+                    report_count=1, version=1, created_at=now, updated_at=now,
+                    respond_by=now + timedelta(hours=category.respond_within_h),
+                    resolve_by=now + timedelta(hours=category.resolve_within_h))
+    session.add(ticket)
+    session.flush()
+    return ticket, ReportOutcome.NEW_TICKET

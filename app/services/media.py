@@ -1,0 +1,181 @@
+"""Riders' photos: judged by their bytes, re-encoded without metadata, stored by content.
+
+Nothing a rider uploads is stored as sent. Pillow opens it only if its bytes say JPEG,
+PNG or WebP; the pixel count is checked from the header before anything is decoded
+(a decompression bomb is an error, not a warning); the EXIF orientation is applied; and
+the pixels alone are encoded again, so EXIF (with its GPS position), XMP, IPTC and ICC
+data never reach the disk.
+"""
+
+import hashlib
+import io
+import os
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import on_rollback
+from app.errors import ImageTooManyPixels, InvalidImage, NotFound, UnsupportedMediaType
+from app.models import Media, Report, ReportMedia, Rider, Staff, Ticket
+from app.services.scope import ticket_scope_filter
+
+MAX_PIXELS = 40_000_000
+THUMBNAIL_SIZE = (320, 320)
+# Pillow format → how it is stored again.
+FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
+           "WEBP": ("image/webp", "webp")}
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    content: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        image.convert("RGB").save(buffer, "JPEG", quality=85, optimize=True)
+    elif fmt == "PNG":
+        image.save(buffer, "PNG", optimize=True)
+    else:
+        image.save(buffer, "WEBP", quality=85)
+    return buffer.getvalue()
+
+
+def process_image(data: bytes) -> ProcessedImage:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageTooManyPixels(f"{image.width}×{image.height} pixels; at most "
+                                         f"{MAX_PIXELS // 1_000_000} megapixels are accepted")
+            image.load()
+    except UnidentifiedImageError:
+        raise UnsupportedMediaType("the file is not a JPEG, PNG or WebP image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooManyPixels("the image has too many pixels to be a photo") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImage(f"the image cannot be decoded: {exc}") from None
+    fmt = image.format or "JPEG"
+    content_type, extension = FORMATS[fmt]
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # a corrupt EXIF block must not cost the rider the photo
+        upright = image
+    if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+        upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+    # A fresh image holds the pixels and nothing else: no EXIF, XMP, ICC or text chunks.
+    clean = Image.new(upright.mode, upright.size)
+    clean.paste(upright)
+    thumbnail = clean.convert("RGB")
+    thumbnail.thumbnail(THUMBNAIL_SIZE)
+    return ProcessedImage(_encode(clean, fmt), content_type, extension, clean.width,
+                          clean.height, _encode(thumbnail, "JPEG"))
+
+
+def blob_path(media_dir: Path, sha256: str, extension: str) -> Path:
+    return media_dir / sha256[:2] / sha256[2:4] / f"{sha256}.{extension}"
+
+
+def write_blob(session: Session, media_dir: Path, content: bytes, extension: str) -> str:
+    """Store ``content`` under its SHA-256, durably, before the transaction can commit.
+
+    Written to a temporary file, fsynced, renamed into place and the directory fsynced:
+    once the API says 201 the photo survives a crash. A file this transaction created is
+    removed again if the transaction rolls back.
+    """
+    sha256 = hashlib.sha256(content).hexdigest()
+    path = blob_path(media_dir, sha256, extension)
+    if path.exists():
+        return sha256
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    on_rollback(session, lambda: path.unlink(missing_ok=True))
+    return sha256
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    media: Media
+    created: bool
+
+
+def store_media(session: Session, *, rider: Rider, data: bytes, media_dir: Path) -> StoredMedia:
+    upload_sha256 = hashlib.sha256(data).hexdigest()
+    existing = _find(session, rider.id, upload_sha256)
+    if existing is not None:
+        return StoredMedia(existing, created=False)
+    image = process_image(data)
+    media = Media(rider_id=rider.id, upload_sha256=upload_sha256,
+                  sha256=write_blob(session, media_dir, image.content, image.extension),
+                  thumbnail_sha256=write_blob(session, media_dir, image.thumbnail, "jpg"),
+                  content_type=image.content_type, width=image.width, height=image.height,
+                  bytes=len(image.content))
+    try:
+        with session.begin_nested():
+            session.add(media)
+    except IntegrityError:
+        # The same photo from the same rider, stored a moment ago by a retry in flight.
+        existing = _find(session, rider.id, upload_sha256)
+        if existing is None:
+            raise
+        return StoredMedia(existing, created=False)
+    return StoredMedia(media, created=True)
+
+
+def _find(session: Session, rider_id: uuid.UUID, upload_sha256: str) -> Media | None:
+    return session.scalar(select(Media).where(Media.rider_id == rider_id,
+                                              Media.upload_sha256 == upload_sha256))
+
+
+def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
+    media = session.get(Media, media_id)
+    if media is None or media.rider_id != rider.id:
+        raise NotFound("no such photo")
+    return media
+
+
+def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Media:
+    """A photo of a report on a ticket in the staff member's scope."""
+    media = session.scalar(
+        select(Media).join(ReportMedia, ReportMedia.media_id == Media.id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .join(Ticket, Ticket.id == Report.ticket_id)
+        .where(Media.id == media_id, ticket_scope_filter(staff)).limit(1))
+    if media is None:
+        raise NotFound("no such photo")
+    return media
+
+
+def media_file(media_dir: Path, media: Media, *, thumbnail: bool) -> tuple[Path, str]:
+    if thumbnail:
+        return blob_path(media_dir, media.thumbnail_sha256, "jpg"), "image/jpeg"
+    extension = next(ext for ct, ext in FORMATS.values() if ct == media.content_type)
+    return blob_path(media_dir, media.sha256, extension), media.content_type

@@ -1,0 +1,219 @@
+"""The rider's side of reports: receive one (idempotently), list them, look around."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from app.config import Settings
+from app.db import bbox_around, distance_m, point, within_bbox
+from app.errors import NotFound
+from app.models import (
+    OPEN_STATUSES,
+    Area,
+    Category,
+    Report,
+    ReportMedia,
+    ReportOutcome,
+    Rider,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from app.schemas.reports import (
+    AreaRefRead,
+    NearbyTicket,
+    ReportCreate,
+    ReportRead,
+    ReportReceipt,
+    ReportTicket,
+    RoutedArea,
+    TicketSummary,
+    TimelineEntry,
+)
+from app.services import idempotency
+from app.services.coords import CoordSys, from_wgs84, to_wgs84
+from app.services.intake import ReportInput, SubmittedReport, submit_report
+from app.services.pagination import Page, decode_cursor, page_of
+
+ACCEPTED_OR_LATER = (TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
+                     TicketStatus.CLOSED)
+RESOLVED_OR_LATER = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
+@dataclass(frozen=True)
+class Received:
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
+                   idempotency_key: str | None, settings: Settings, now: datetime) -> Received:
+    """Submit a report, or replay the response to an earlier request with the same key."""
+    # The report's own fields only: a batch item's idempotency_key is not part of its body.
+    fingerprint = idempotency.request_hash(
+        body.model_dump(mode="json", include=set(ReportCreate.model_fields)))
+    if idempotency_key is not None:
+        idempotency.check_key(idempotency_key)
+        previous = idempotency.previous_response(session, rider_id=rider.id,
+                                                 key=idempotency_key, fingerprint=fingerprint)
+        if previous is not None:
+            return Received(previous.status, previous.body, replayed=True)
+    submitted = submit_report(session, rider=rider, data=_input(body), settings=settings,
+                              now=now)
+    receipt = receipt_of(submitted).model_dump(mode="json")
+    if idempotency_key is not None:
+        idempotency.remember_response(
+            session, rider_id=rider.id, key=idempotency_key, fingerprint=fingerprint,
+            response=idempotency.StoredResponse(201, receipt), now=now)
+    return Received(201, receipt, replayed=False)
+
+
+def _input(body: ReportCreate) -> ReportInput:
+    return ReportInput(category=body.category, lat=body.lat, lon=body.lon,
+                       coord_sys=body.coord_sys, accuracy_m=body.accuracy_m,
+                       description=body.description, address_hint=body.address_hint,
+                       observed_at=body.observed_at, media_ids=tuple(dict.fromkeys(body.media_ids)))
+
+
+def _lon_lat(geometry: Any) -> tuple[float, float]:
+    shape = to_shape(geometry)
+    return shape.x, shape.y
+
+
+def receipt_of(submitted: SubmittedReport) -> ReportReceipt:
+    report, ticket, route = submitted.report, submitted.ticket, submitted.route
+
+    def ref(area: Any) -> AreaRefRead | None:
+        return AreaRefRead(code=area.code, name=area.name) if area is not None else None
+
+    return ReportReceipt(
+        id=str(report.id), outcome=report.outcome,
+        ticket=TicketSummary(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
+                             report_count=ticket.report_count),
+        area=RoutedArea(district=AreaRefRead(code=route.district.code, name=route.district.name),
+                        street=ref(route.street), community=ref(route.community)),
+        lat=submitted.lat, lon=submitted.lon, received_at=report.received_at,
+        observed_at=report.observed_at)
+
+
+def list_reports(session: Session, *, rider: Rider, limit: int,
+                 cursor: str | None) -> Page[ReportRead]:
+    """The rider's reports, newest first."""
+    query = select(Report).where(Report.rider_id == rider.id)
+    after = decode_cursor(cursor)
+    if after is not None:
+        try:
+            received_at, report_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+        except (ValueError, IndexError, TypeError):
+            raise NotFound("the cursor does not point into this list") from None
+        query = query.where((Report.received_at < received_at)
+                            | ((Report.received_at == received_at) & (Report.id < report_id)))
+    rows = list(session.scalars(query.order_by(Report.received_at.desc(), Report.id.desc())
+                                .limit(limit + 1)))
+    page = page_of(rows, limit=limit,
+                   key=lambda r: [r.received_at.isoformat(), str(r.id)])
+    return Page(_report_reads(session, page.items), page.next_cursor)
+
+
+def get_report(session: Session, *, rider: Rider, report_id: uuid.UUID) -> ReportRead:
+    report = session.get(Report, report_id)
+    if report is None or report.rider_id != rider.id:
+        raise NotFound("no such report")
+    return _report_reads(session, [report])[0]
+
+
+def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
+    """Reads of ``reports`` with their tickets, areas, photos and public timelines,
+    in a fixed number of queries whatever the page size."""
+    if not reports:
+        return []
+    ticket_ids = {r.ticket_id for r in reports}
+    tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))}
+    categories = dict(session.execute(select(Category.id, Category.code)).tuples().all())
+    area_ids = {i for r in reports for i in (r.district_id, r.street_id, r.community_id) if i}
+    areas = {a.id: a for a in session.execute(select(Area.id, Area.code, Area.name)
+                                              .where(Area.id.in_(area_ids)))}
+    media: dict[uuid.UUID, list[str]] = {}
+    for report_id, media_id in session.execute(
+            select(ReportMedia.report_id, ReportMedia.media_id)
+            .where(ReportMedia.report_id.in_([r.id for r in reports]))
+            .order_by(ReportMedia.position)):
+        media.setdefault(report_id, []).append(str(media_id))
+    timelines: dict[uuid.UUID, list[TimelineEntry]] = {}
+    for ticket_id, status, at in session.execute(
+            select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.created_at)
+            .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.to_status.is_not(None))
+            .order_by(TicketEvent.created_at)):
+        timelines.setdefault(ticket_id, []).append(TimelineEntry(status=status, at=at))
+
+    def ref(area_id: int | None) -> AreaRefRead | None:
+        area = areas.get(area_id) if area_id else None
+        return AreaRefRead(code=area.code, name=area.name) if area else None
+
+    reads = []
+    for r in reports:
+        ticket = tickets[r.ticket_id]
+        lon, lat = _lon_lat(r.location)
+        reads.append(ReportRead(
+            id=str(r.id), category=categories[r.category_id], outcome=r.outcome, lat=lat,
+            lon=lon, accuracy_m=r.accuracy_m, description=r.description,
+            address_hint=r.address_hint, media_ids=media.get(r.id, []),
+            area=RoutedArea(district=ref(r.district_id), street=ref(r.street_id),  # type: ignore[arg-type]
+                            community=ref(r.community_id)),
+            received_at=r.received_at, observed_at=r.observed_at,
+            ticket=ReportTicket(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
+                                report_count=ticket.report_count,
+                                category=categories[ticket.category_id],
+                                timeline=timelines.get(ticket.id, []))))
+    return reads
+
+
+def nearby_tickets(session: Session, *, lat: float, lon: float, coord_sys: CoordSys,
+                   radius_m: float, category: str | None, limit: int) -> list[NearbyTicket]:
+    """Open tickets within ``radius_m``, nearest first: "has somebody reported this?"."""
+    w_lon, w_lat = to_wgs84(lon, lat, coord_sys)
+    distance = distance_m(Ticket.location, point(w_lon, w_lat)).label("distance")
+    query = (select(Ticket, Category.code, distance)
+             .join(Category, Category.id == Ticket.category_id)
+             .where(Ticket.status.in_(OPEN_STATUSES),
+                    within_bbox(Ticket.location, *bbox_around(w_lon, w_lat, radius_m)),
+                    distance_m(Ticket.location, point(w_lon, w_lat)) <= radius_m)
+             .order_by(distance, Ticket.id).limit(limit))
+    if category is not None:
+        query = query.where(Category.code == category)
+    found = []
+    for ticket, code, metres in session.execute(query):
+        t_lon, t_lat = from_wgs84(*_lon_lat(ticket.location), coord_sys)
+        found.append(NearbyTicket(id=str(ticket.id), ref=ticket.ref, category=code,
+                                  status=ticket.status, report_count=ticket.report_count,
+                                  lat=t_lat, lon=t_lon, distance_m=round(metres, 1),
+                                  created_at=ticket.created_at))
+    return found
+
+
+def rider_totals(session: Session, rider: Rider) -> dict[str, int]:
+    """What the rider's reports came to, from the tickets' current state."""
+    def count_when(condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    ticket = aliased(Ticket)
+    row = session.execute(
+        select(func.count(Report.id),
+               count_when(Report.outcome == ReportOutcome.NEW_TICKET),
+               count_when(Report.outcome == ReportOutcome.JOINED_TICKET),
+               count_when(ticket.status.in_(ACCEPTED_OR_LATER)),
+               count_when(ticket.status.in_(RESOLVED_OR_LATER)),
+               count_when(ticket.status == TicketStatus.REJECTED))
+        .join(ticket, ticket.id == Report.ticket_id)
+        .where(Report.rider_id == rider.id)).one()
+    reports, opened, joined, accepted, resolved, rejected = (int(v) for v in row)
+    return {"reports": reports, "tickets_opened": opened, "joined": joined,
+            "accepted": accepted, "resolved": resolved, "rejected": rejected,
+            # Verifications and points arrive with triage and the points ledger.
+            "verifications": 0, "points": 0}
