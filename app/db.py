@@ -13,8 +13,9 @@ import hashlib
 import importlib
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from ctypes.util import find_library
 from typing import Any
 
@@ -120,6 +121,11 @@ class Database:
         write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(write_engine, expire_on_commit=False)
+        # SQLite lets one writer in at a time and makes the others poll with growing
+        # sleeps (up to 100 ms each), which under load turns into long, unfair waits.
+        # Within this process, writers queue on a mutex instead and get the database
+        # the moment it is free; other processes still meet the busy timeout.
+        self._writer_turn = threading.Lock() if self.is_sqlite else nullcontext()
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
@@ -127,7 +133,7 @@ class Database:
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
-        with self.session(write=write) as session:
+        with self._writer_turn if write else nullcontext(), self.session(write=write) as session:
             try:
                 yield session
                 session.commit()

@@ -4,9 +4,10 @@ from enum import StrEnum
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UtcDateTime, UuidPk, str_enum
+from app.models.ticket import Ticket
 from app.services.coords import CoordSys
 
 
@@ -39,6 +40,11 @@ class Report(UuidPk, Base):
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    # Declared so that one flush inserts ticket, report and photo links in FK order;
+    # never loaded lazily.
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
+    media_links: Mapped[list["ReportMedia"]] = relationship(lazy="raise")
 
 
 class ReportMedia(Base):

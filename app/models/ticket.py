@@ -5,7 +5,7 @@ from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum, utcnow
 
@@ -61,3 +61,5 @@ class TicketEvent(UuidPk, Base):
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(lazy="raise")

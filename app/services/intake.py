@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.db import bbox_around, distance_m, lock, point, within_bbox
@@ -97,7 +98,7 @@ def submit_report(session: Session, *, rider: Rider, data: ReportInput, settings
 
     ticket, outcome = merge_or_open_ticket(session, category=category, lon=lon, lat=lat,
                                            route=route, now=now)
-    report = Report(id=uuid.uuid4(), rider_id=rider.id, ticket_id=ticket.id,
+    report = Report(id=uuid.uuid4(), rider_id=rider.id, ticket=ticket,
                     category_id=category.id, outcome=outcome, location=wkt_point(lon, lat),
                     input_lat=data.lat, input_lon=data.lon, input_coord_sys=data.coord_sys,
                     accuracy_m=data.accuracy_m, description=data.description,
@@ -105,17 +106,15 @@ def submit_report(session: Session, *, rider: Rider, data: ReportInput, settings
                     street_id=route.street.id if route.street else None,
                     community_id=route.community.id if route.community else None,
                     observed_at=observed_at, received_at=now)
+    report.media_links = [ReportMedia(media_id=media_id, position=position)
+                          for position, media_id in enumerate(data.media_ids)]
     session.add(report)
-    session.flush()
-    if data.media_ids:
-        session.execute(insert(ReportMedia), [
-            {"report_id": report.id, "media_id": media_id, "position": position}
-            for position, media_id in enumerate(data.media_ids)])
     session.add(TicketEvent(
-        ticket_id=ticket.id, actor_kind="rider", actor_id=rider.id, created_at=now,
+        ticket=ticket, actor_kind="rider", actor_id=rider.id, created_at=now,
         type="created" if outcome is ReportOutcome.NEW_TICKET else "report_joined",
         to_status=TicketStatus.NEW if outcome is ReportOutcome.NEW_TICKET else None,
         data={"report_id": str(report.id)}))
+    # One flush for the ticket, the report, its photos and the event: one round of inserts.
     session.flush()
     return SubmittedReport(report, ticket, route, lon, lat)
 
@@ -179,9 +178,11 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
                    within_bbox(Ticket.location, *box), distance <= category.dedup_radius_m)
             .order_by(distance, Ticket.created_at).limit(1)).first()
         if nearest is not None:
-            session.execute(update(Ticket).where(Ticket.id == nearest.id).values(
-                report_count=Ticket.report_count + 1, updated_at=now))
-            session.refresh(nearest, ["report_count"])
+            count = session.execute(
+                update(Ticket).where(Ticket.id == nearest.id)
+                .values(report_count=Ticket.report_count + 1, updated_at=now)
+                .returning(Ticket.report_count)).scalar_one()
+            set_committed_value(nearest, "report_count", count)
             return nearest, ReportOutcome.JOINED_TICKET
     ticket = Ticket(id=uuid.uuid4(), ref=new_ticket_ref(), category_id=category.id,
                     status=TicketStatus.NEW, priority=category.priority,
@@ -193,5 +194,4 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
                     respond_by=now + timedelta(hours=category.respond_within_h),
                     resolve_by=now + timedelta(hours=category.resolve_within_h))
     session.add(ticket)
-    session.flush()
     return ticket, ReportOutcome.NEW_TICKET

@@ -69,12 +69,18 @@ def process_image(data: bytes) -> ProcessedImage:
         raise ImageTooManyPixels("the image has too many pixels to be a photo") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImage(f"the image cannot be decoded: {exc}") from None
-    fmt = image.format or "JPEG"
+    # A JPEG carrying a Multi-Picture index (phones' HDR gain maps, depth maps) opens as
+    # "MPO": it is a JPEG, and its first picture, the photo, is what is kept.
+    fmt = "JPEG" if image.format == "MPO" else image.format or "JPEG"
     content_type, extension = FORMATS[fmt]
     try:
         upright = ImageOps.exif_transpose(image)
     except Exception:  # a corrupt EXIF block must not cost the rider the photo
         upright = image
+    if upright.mode == "I" or upright.mode.startswith("I;16"):
+        # 16-bit greyscale: scale to 8 bits; convert() would clip every value over 255
+        # to white.
+        upright = upright.convert("I").point(lambda v: v * (1 / 256)).convert("L")
     if upright.mode not in ("RGB", "RGBA", "L", "LA"):
         upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
     # A fresh image holds the pixels and nothing else: no EXIF, XMP, ICC or text chunks.
