@@ -2,8 +2,8 @@
 
 For each database and each number of existing open tickets: a fresh database with the
 Changning demo and that many open tickets (bulk-inserted), a real server (``sentinel
-serve``, one uvicorn worker) in its own process, then from this process an async load
-generator keeping ``--concurrency`` requests in flight:
+serve``, one uvicorn worker) in its own process, then wrk keeping ``--concurrency``
+requests in flight:
 
 1. ``GET /healthz`` — the same app doing nothing: the framework's ceiling on this machine;
 2. ``POST /v1/reports`` — GCJ-02 points spread over Changning as a rider's app sends them,
@@ -13,12 +13,15 @@ Prints reports/s, p50 and p99 latency and the ratio intake ÷ ceiling. Run from 
 project root, e.g.::
 
     .venv/bin/python bench/intake.py --db both --tickets 1000,100000
+
+wrk comes from Debian's package of that name.
 """
 
 import argparse
-import asyncio
+import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -36,14 +39,14 @@ from sqlalchemy import create_engine, insert, make_url, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import migrate  # noqa: E402
-from app.config import Environment, Settings  # noqa: E402
-from app.db import Database  # noqa: E402
-from app.models import Area, Category, Platform, Rider, Ticket, TicketStatus, utcnow  # noqa: E402
-from app.services.coords import CoordSys, from_wgs84  # noqa: E402
-from app.services.demo import load_demo  # noqa: E402
-from app.services.intake import new_ticket_ref, wkt_point  # noqa: E402
-from app.services.security import TokenKind, issue_token  # noqa: E402
+from app import migrate
+from app.config import Environment, Settings
+from app.db import Database
+from app.models import Area, Category, Platform, Rider, Ticket, TicketStatus, utcnow
+from app.services.coords import CoordSys, from_wgs84
+from app.services.demo import load_demo
+from app.services.intake import new_ticket_ref, wkt_point
+from app.services.security import TokenKind, issue_token
 
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 SEED_BATCH = 5000
@@ -51,18 +54,25 @@ SEED_BATCH = 5000
 
 @dataclass
 class Result:
-    requests: int
-    seconds: float
-    latencies: list[float]
+    rate: float
+    p50_ms: float
+    p99_ms: float
     errors: int
 
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
+    @classmethod
+    def from_wrk(cls, output: str) -> "Result":
+        def latency(label: str) -> float:
+            value = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+            if value is None:
+                raise RuntimeError(f"wrk printed no {label}th percentile:\n{output}")
+            return float(value[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[value[2]]
 
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+        rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        if rate is None:
+            raise RuntimeError(f"wrk printed no rate:\n{output}")
+        return cls(float(rate[1]), latency("50"), latency("99"),
+                   int(errors[1]) if errors else 0)
 
 
 def free_port() -> int:
@@ -160,28 +170,14 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random) -> list[str]:
                         settings=settings).token for r in rider_rows]
 
 
-async def drive(base: str, requests: list[tuple[str, str, dict | None, dict]],
-                concurrency: int) -> Result:
-    latencies: list[float] = []
-    errors = 0
-    queue = iter(requests)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        async def worker() -> None:
-            nonlocal errors
-            for method, path, body, headers in queue:
-                t0 = time.perf_counter()
-                response = await client.request(method, path, json=body, headers=headers)
-                latencies.append(time.perf_counter() - t0)
-                if response.status_code >= 300:
-                    errors += 1
-                    if errors <= 3:
-                        print(f"  {response.status_code} {response.text[:200]}", file=sys.stderr)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-    return Result(len(latencies), seconds, latencies, errors)
+def measure(base: str, seconds: int, concurrency: int, script: Path | None) -> Result:
+    """Load ``base`` with wrk: ``concurrency`` connections for ``seconds``."""
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, base + ("/v1/reports" if script else "/healthz")],
+                            capture_output=True, text=True, check=True).stdout
+    return Result.from_wrk(output)
 
 
 def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -203,17 +199,37 @@ def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("the server did not start")
 
 
-def report_requests(rng: random.Random, areas: list, tokens: list[str], n: int,
-                    categories: list[str]) -> list[tuple[str, str, dict | None, dict]]:
-    requests = []
+def report_script(rng: random.Random, areas: list, tokens: list[str], n: int,
+                  categories: list[str], path: Path) -> Path:
+    """A wrk script sending ``n`` distinct reports (then again, with new keys), as an app
+    would: GCJ-02 points inside Changning's communities, random categories and riders."""
+    bodies = []
     for x, y, *_ in random_points(rng, areas, n):
         lon, lat = from_wgs84(x, y, CoordSys.GCJ02)
-        requests.append(("POST", "/v1/reports", {
-            "category": rng.choice(categories), "lat": round(lat, 6), "lon": round(lon, 6),
-            "coord_sys": "gcj02", "accuracy_m": 8, "description": "bench"},
-            {"Authorization": f"Bearer {rng.choice(tokens)}",
-             "Idempotency-Key": uuid.uuid4().hex}))
-    return requests
+        bodies.append(json.dumps({"category": rng.choice(categories), "lat": round(lat, 6),
+                                  "lon": round(lon, 6), "coord_sys": "gcj02", "accuracy_m": 8,
+                                  "description": "bench"}))
+    lua = """
+local bodies = {{{}}}
+local tokens = {{{}}}
+local counter, thread_id = 0, 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args) thread_id = id end
+function request()
+  counter = counter + 1
+  local i = (counter * 7919 + thread_id * 104729) % #bodies + 1
+  return wrk.format("POST", "/v1/reports", {{
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. tokens[(counter + thread_id) % #tokens + 1],
+    ["Idempotency-Key"] = "bench-" .. thread_id .. "-" .. counter}}, bodies[i])
+end
+""".format(",".join(f"[[{b}]]" for b in bodies), ",".join(f'"{t}"' for t in tokens))
+    path.write_text(lua)
+    return path
 
 
 def run(kind: str, tickets: int, args: argparse.Namespace) -> tuple[Result, Result]:
@@ -230,13 +246,11 @@ def run(kind: str, tickets: int, args: argparse.Namespace) -> tuple[Result, Resu
         port = free_port()
         server = start_server(url, port, workdir)
         base = f"http://127.0.0.1:{port}"
+        script = report_script(rng, areas, tokens, 20_000, codes, workdir / "reports.lua")
         try:
-            warm = report_requests(rng, areas, tokens, 200, codes)
-            asyncio.run(drive(base, warm, args.concurrency))
-            ceiling = asyncio.run(drive(base, [("GET", "/healthz", None, {})] * args.requests,
-                                        args.concurrency))
-            intake = asyncio.run(drive(base, report_requests(rng, areas, tokens, args.requests,
-                                                             codes), args.concurrency))
+            measure(base, 2, args.concurrency, script)  # warm up: pools, caches, JIT-free paths
+            ceiling = measure(base, args.seconds, args.concurrency, None)
+            intake = measure(base, args.seconds, args.concurrency, script)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -251,23 +265,25 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--tickets", default="100000",
                         help="existing open tickets; several, comma-separated")
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=10, help="per measurement")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pg-url", default=os.environ.get(
         "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    header = (f"| database | open tickets | ceiling req/s | intake reports/s | p50 ms | "
-              f"p99 ms | intake ÷ ceiling | errors |")
+    header = ("| database | open tickets | ceiling req/s | intake reports/s | p50 ms | "
+              "p99 ms | intake ÷ ceiling | errors |")
+    if shutil.which("wrk") is None:
+        sys.exit("bench/intake.py drives the server with wrk: apt-get install wrk")
     rows = []
     for kind in kinds:
         for tickets in (int(t) for t in args.tickets.split(",")):
             print(f"{kind}, {tickets} open tickets …", file=sys.stderr)
             ceiling, intake = run(kind, tickets, args)
             rows.append(f"| {kind} | {tickets:,} | {ceiling.rate:,.0f} | {intake.rate:,.0f} | "
-                        f"{intake.percentile(0.5):.1f} | {intake.percentile(0.99):.1f} | "
+                        f"{intake.p50_ms:.1f} | {intake.p99_ms:.1f} | "
                         f"{intake.rate / ceiling.rate:.2f} | {intake.errors} |")
-    print(f"\n{args.concurrency} in flight, {args.requests} requests each\n")
+    print(f"\n{args.concurrency} connections, {args.seconds} s per measurement\n")
     print(header)
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
