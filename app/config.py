@@ -54,7 +54,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:
-        if self.env is Environment.PRODUCTION and (
+        if self.env is not Environment.DEVELOPMENT and (
             self.secret_key.strip().lower() in PLACEHOLDER_SECRETS
             or len(self.secret_key) < MIN_SECRET_LENGTH
         ):

@@ -55,8 +55,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(env=Environment.TEST, database_url=database_url, secret_key=TEST_SECRET,
-                    media_dir=tmp_path_factory.mktemp("media"), argon2_time_cost=1,
+    return Settings(_env_file=None, env=Environment.TEST, database_url=database_url,
+                    secret_key=TEST_SECRET, media_dir=tmp_path_factory.mktemp("media"),
+                    argon2_time_cost=1,
                     argon2_memory_kib=64, embedded_worker=False, log_level="WARNING")
 
 

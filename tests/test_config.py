@@ -1,18 +1,38 @@
+from collections.abc import Iterator
+
 import pytest
 from pydantic import ValidationError
 
 from app.config import Environment, Settings
 
 
+@pytest.fixture(autouse=True)
+def _no_outside_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]:
+    """Neither the caller's SENTINEL_* variables nor a .env left by the run command count."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("SENTINEL_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.mark.parametrize("env", [Environment.PRODUCTION, Environment.TEST])
 @pytest.mark.parametrize("secret", ["changethis", "", "secret", "short-but-not-a-placeholder"])
-def test_production_refuses_placeholder_or_short_secrets(secret: str) -> None:
+def test_outside_development_placeholder_or_short_secrets_are_refused(
+        env: Environment, secret: str) -> None:
     with pytest.raises(ValidationError, match="SENTINEL_SECRET_KEY"):
-        Settings(env=Environment.PRODUCTION, secret_key=secret)
+        Settings(env=env, secret_key=secret)
 
 
 def test_production_accepts_a_real_secret() -> None:
     settings = Settings(env=Environment.PRODUCTION, secret_key="x" * 40)
     assert settings.secret_key == "x" * 40
+
+
+def test_the_default_is_production_and_refuses_the_default_secret() -> None:
+    with pytest.raises(ValidationError, match="SENTINEL_SECRET_KEY"):
+        Settings()
 
 
 def test_development_allows_the_placeholder() -> None:

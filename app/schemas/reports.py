@@ -25,7 +25,10 @@ class ReportCreate(Schema):
 
 
 class BatchReportCreate(ReportCreate):
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    # Checked as the Idempotency-Key header is (idempotency.check_key), not here: a bad key
+    # must be the same 422 invalid_idempotency_key in a batch as in a single POST.
+    idempotency_key: str | None = Field(
+        default=None, description="as the Idempotency-Key header: 1–255 printable characters")
 
 
 class BatchCreate(Schema):

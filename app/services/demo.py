@@ -11,9 +11,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.models import Area, Category, Platform, Staff, StaffRole
+from app.models import Area, Platform, Staff, StaffRole
 from app.services.areas import import_areas
-from app.services.categories import ensure_default_categories
 from app.services.demo_areas import DISTRICT_CODE, build_demo_areas
 from app.services.platforms import create_platform
 from app.services.staff import create_staff
@@ -32,7 +31,7 @@ class DemoCredentials:
 
 def database_is_empty(session: Session) -> bool:
     return not any(session.scalar(select(exists().select_from(table)))
-                   for table in (Area, Category, Platform, Staff))
+                   for table in (Area, Platform, Staff))
 
 
 def officer_username(street_code: str) -> str:
@@ -49,7 +48,6 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
          "properties": {"code": a.code, "name": a.name, "name_en": a.name_en, "level": a.level,
                         "parent_code": a.parent_code}} for a in demo_areas]},
         source=DEMO_SOURCE)
-    ensure_default_categories(session)
 
     credentials = DemoCredentials()
     for code, name in DEMO_PLATFORMS:

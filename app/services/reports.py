@@ -135,7 +135,7 @@ def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
         return []
     ticket_ids = {r.ticket_id for r in reports}
     tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))}
-    categories = dict(session.execute(select(Category.id, Category.code)).tuples().all())
+    categories: dict[int, str] = dict(session.execute(select(Category.id, Category.code)).all())
     area_ids = {i for r in reports for i in (r.district_id, r.street_id, r.community_id) if i}
     areas = {a.id: a for a in session.execute(select(Area.id, Area.code, Area.name)
                                               .where(Area.id.in_(area_ids)))}

@@ -6,6 +6,7 @@ Create Date: 2026-11-29
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -55,7 +56,7 @@ def upgrade() -> None:
     op.create_index("ix_areas_level", "areas", ["level"])
     op.create_index("ix_areas_parent_id", "areas", ["parent_id"])
 
-    op.create_table(
+    categories = op.create_table(
         "categories",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("code", sa.String(64), nullable=False),
@@ -78,6 +79,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_categories"),
         sa.UniqueConstraint("code", name="uq_categories_code"),
     )
+
+    _seed_default_categories(categories)
 
     op.create_table(
         "platforms",
@@ -124,6 +127,40 @@ def upgrade() -> None:
         sa.UniqueConstraint("username", name="uq_staff_username"),
     )
     op.create_index("ix_staff_area_id", "staff", ["area_id"])
+
+
+# The categories shipped (API.md, "Categories"); admins may change them afterwards.
+# (code, zh, en, department, priority, dedup_radius_m, respond_within_h, resolve_within_h,
+#  description)
+DEFAULT_CATEGORIES = [
+    ("road_damage", "道路破损", "Road damage", "市政道路养护", 2, 30, 24, 120,
+     "Potholes, broken kerbs and paving, sunken road surface."),
+    ("ebike_parking", "电动车乱停放", "Badly parked e-bikes", "城管执法", 3, 20, 4, 24,
+     "E-bikes and bicycles blocking pavements, crossings or entrances."),
+    ("facility_damage", "公共设施损坏 (井盖、路灯、护栏)",
+     "Damaged public facility (manhole cover, street light, railing)", "市政设施管理", 1, 25,
+     24, 72, "Missing or broken manhole covers, dark street lights, broken railings."),
+    ("fire_exit_blocked", "消防通道堵塞", "Fire exit or lane blocked", "消防救援", 1, 30, 2, 12,
+     "Vehicles or goods blocking fire lanes, exits or hydrants."),
+    ("illegal_charging", "飞线充电", "Illegal charging cable", "消防救援", 1, 20, 4, 24,
+     "E-bike charging cables strung from windows or across walkways."),
+    ("waste", "垃圾堆放", "Dumped waste", "绿化市容", 3, 40, 12, 48,
+     "Piles of rubbish, construction waste or bulky items left in public."),
+    ("other", "其他", "Other", "街道综合管理", 3, 0, 24, 168,
+     "Anything else a street office should know about. Never merged."),
+]
+
+
+def _seed_default_categories(categories: sa.Table) -> None:
+    now = datetime.now(UTC)
+    op.bulk_insert(categories, [
+        {"code": code, "name_zh": zh, "name_en": en, "department": department,
+         "priority": priority, "dedup_radius_m": radius, "respond_within_h": respond_h,
+         "resolve_within_h": resolve_h, "description": description, "dedup_window_h": 72,
+         "points_open": 10, "points_confirm": 2, "points_resolve": 5, "points_verify": 3,
+         "active": True, "sort_order": order, "created_at": now, "updated_at": now}
+        for order, (code, zh, en, department, priority, radius, respond_h, resolve_h,
+                    description) in enumerate(DEFAULT_CATEGORIES)])
 
 
 def downgrade() -> None:
