@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,7 +120,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise too_large
+                    # An HTTPException, because FastAPI passes those through untouched
+                    # while it reads a body (it turns anything else into a 400).
+                    raise HTTPException(413, too_large.detail)
             return message
 
         await self.app(scope, counting_receive, send)

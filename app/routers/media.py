@@ -1,13 +1,9 @@
 """Riders' photos: upload, and read back by the uploader or by staff who hold the ticket."""
 
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, File, Response, UploadFile
 from fastapi.responses import FileResponse
-from fastapi.routing import APIRoute
-from starlette.exceptions import HTTPException
 
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, NotFound, PayloadTooLarge
@@ -16,31 +12,7 @@ from app.schemas.common import ProblemRead
 from app.schemas.reports import MediaRead
 from app.services import media as media_service
 
-
-class _BodyLimitRoute(APIRoute):
-    """Keep the body limit's 413 when it strikes while FastAPI reads the upload.
-
-    BodyLimitMiddleware raises PayloadTooLarge from ``receive`` once a body sent without a
-    Content-Length (chunked) passes the limit. FastAPI reads the multipart body before the
-    handler runs and turns any error on the way into a 400 "error parsing the body", with
-    the original error as its cause: answer with that cause, 413 ``payload_too_large``.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except HTTPException as exc:
-                if isinstance(exc.__cause__, PayloadTooLarge):
-                    raise exc.__cause__ from None
-                raise
-
-        return route_handler
-
-
-router = APIRouter(prefix="/v1/media", tags=["media"], route_class=_BodyLimitRoute,
+router = APIRouter(prefix="/v1/media", tags=["media"],
                    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
 _CHUNK = 1 << 20
 

@@ -38,6 +38,9 @@ OUTSIDE_PARENT_TOLERANCE = 0.01
 # A polygon whose area is at most this share of its bounding box's squared diagonal is
 # a line, not an area (a real 1 m wide, 10 km long strip scores 1e-4).
 DEGENERATE_AREA_RATIO = 1e-9
+# Share of area a repair may add beyond the drawn shells (floating-point noise only).
+REPAIR_TOLERANCE = 1e-9
+MAX_NAME_LENGTH = 200
 _LEVEL_ORDER = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
 
 
@@ -156,7 +159,13 @@ def _parse_boundary(raw: Any, coord_sys: CoordSys, index: int,
         # Dropping a part with no area is a repair too.
         return kept, len(kept.geoms) != len(getattr(geometry, "geoms", [geometry]))
     repaired = _polygonal(shapely.make_valid(geometry))
-    if repaired.is_empty or not repaired.is_valid:
+    # A repair may untangle a ring (a bow-tie, a ring touching itself) but never add
+    # land: a hole outside its shell, or a shell inside a bigger hole, would become
+    # territory nobody drew. So the result must stay within the shells' own area.
+    shells = shapely.union_all([shapely.make_valid(Polygon(part.exterior))
+                                for part in getattr(geometry, "geoms", [geometry])])
+    added = repaired.difference(shells).area if not repaired.is_empty else 0.0
+    if repaired.is_empty or not repaired.is_valid or added > REPAIR_TOLERANCE * shells.area:
         raise _refuse(InvalidGeometry, index, code, "geometry",
                       "invalid and cannot be repaired safely "
                       f"({shapely.is_valid_reason(geometry)})")
@@ -203,6 +212,11 @@ def parse_features(
         name = _text(properties, "name")
         if name is None:
             raise _refuse(AreaMissingField, index, code, "properties.name", "name is missing")
+        name_en = _text(properties, "name_en")
+        for field, value in (("name", name), ("name_en", name_en)):
+            if value is not None and len(value) > MAX_NAME_LENGTH:
+                raise _refuse(InvalidAreaFeature, index, code, f"properties.{field}",
+                              f"{field} is longer than {MAX_NAME_LENGTH} characters")
         level_text = _text(properties, "level") or (default_level and default_level.value)
         if level_text is None:
             raise _refuse(AreaMissingField, index, code, "properties.level", "level is missing")
@@ -218,7 +232,7 @@ def parse_features(
             raise _refuse(AreaMissingField, index, code, "properties.parent_code",
                           f"a {level} needs a parent_code")
         boundary, repaired = _parse_boundary(feature.get("geometry"), coord_sys, index, code)
-        features.append(AreaFeature(index, code, name[:200], _text(properties, "name_en"),
+        features.append(AreaFeature(index, code, name, name_en,
                                     level, parent_code, boundary, repaired))
     return features
 

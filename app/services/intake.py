@@ -176,7 +176,7 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
             .where(Ticket.category_id == category.id, Ticket.status.in_(OPEN_STATUSES),
                    Ticket.created_at >= now - timedelta(hours=category.dedup_window_h),
                    within_bbox(Ticket.location, *box), distance <= category.dedup_radius_m)
-            .order_by(Ticket.created_at).limit(1)).first()
+            .order_by(distance, Ticket.created_at).limit(1)).first()
         if nearest is not None:
             count = session.execute(
                 update(Ticket).where(Ticket.id == nearest.id)

@@ -9,7 +9,6 @@ level that covers it. A point outside every district is refused.
 Both queries go through the spatial index (``within_bbox``) before any exact test.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Row, select
@@ -40,24 +39,25 @@ def _ref(row: Row) -> AreaRef:  # type: ignore[type-arg]
     return AreaRef(row.id, row.code, row.name)
 
 
+_DEPTH = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
+_COLUMNS = (Area.id, Area.code, Area.name, Area.level, Area.parent_id)
+
+
 def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> Route:
     here = point(lon, lat)
     covering = session.execute(
-        select(Area.id, Area.code, Area.name, Area.level, Area.parent_id)
-        .where(within_bbox(Area.boundary, lon, lat, lon, lat),
-               covers(Area.boundary, here))
-        .order_by(Area.code)
-    ).all()
-    districts = [r for r in covering if r.level == AreaLevel.DISTRICT]
-    if not districts:
+        select(*_COLUMNS).where(within_bbox(Area.boundary, lon, lat, lon, lat),
+                                covers(Area.boundary, here))).all()
+    if not covering:
         raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
-    # A point on a border (or in an overlap) is covered by two districts: the deepest
-    # chain wins, ties go to the lowest code (``covering`` is ordered by code).
-    district, street, community = max(
-        (_chain(covering, d) for d in districts),
-        key=lambda chain: sum(area is not None for area in chain))
-    if street is not None and community is not None:
-        return Route(_ref(district), _ref(street), _ref(community))
+    # The deepest area covering the point wins; on a shared border, the lowest code.
+    deepest = min(covering, key=lambda r: (-_DEPTH[AreaLevel(r.level)], r.code))
+    chain = _with_ancestors(session, deepest, {r.id: r for r in covering})
+    district, street, community = (chain.get(level) for level in _DEPTH)
+    if district is None:
+        raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is in no district served")
+    if community is not None:
+        return Route(_ref(district), _ref(street), _ref(community))  # type: ignore[arg-type]
 
     snapped = _nearest_community(session, lon=lon, lat=lat, snap_m=snap_m,
                                  district_id=district.id,
@@ -70,14 +70,18 @@ def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> R
                  snapped_m=snapped.distance)
 
 
-def _chain(covering: Sequence[Row], district: Row) -> tuple[Row, Row | None, Row | None]:  # type: ignore[type-arg]
-    """``district`` and the street and community below it that cover the point."""
-    street = next((r for r in covering
-                   if r.level == AreaLevel.STREET and r.parent_id == district.id), None)
-    community = None if street is None else next(
-        (r for r in covering if r.level == AreaLevel.COMMUNITY and r.parent_id == street.id),
-        None)
-    return district, street, community
+def _with_ancestors(session: Session, area: Row, known: dict[int, Row]) -> dict[AreaLevel, Row]:  # type: ignore[type-arg]
+    """``area`` and the areas above it, by level.
+
+    Usually all of them cover the point too; a child may stick out of its parent by a
+    sliver (imports tolerate 1%), and then the parent is looked up.
+    """
+    chain = {AreaLevel(area.level): area}
+    while area.parent_id is not None:
+        area = known.get(area.parent_id) or session.execute(
+            select(*_COLUMNS).where(Area.id == area.parent_id)).one()
+        chain[AreaLevel(area.level)] = area
+    return chain
 
 
 def _nearest_community(session: Session, *, lon: float, lat: float, snap_m: float,
