@@ -374,6 +374,23 @@ REFUSALS: dict[str, tuple[Any, str, int | None, str | None]] = {
                                                       polygon((1000, 0), (1500, 0),
                                                               (2000, 0)))),
                                    "invalid_geometry", 2, "geometry"),
+    # Repairing these would invent land nobody drew.
+    "hole outside its shell": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
+        "type": "Polygon", "coordinates": [rect(1000, 0, 1500, 500)["coordinates"][0],
+                                           rect(1600, 600, 1800, 800)["coordinates"][0]]})),
+        "invalid_geometry", 2, "geometry"),
+    "shell inside a bigger hole": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
+        "type": "Polygon", "coordinates": [rect(1200, 200, 1300, 300)["coordinates"][0],
+                                           rect(1000, 0, 1900, 900)["coordinates"][0]]})),
+        "invalid_geometry", 2, "geometry"),
+    "name of 201 characters": (after_good(feature(STREET_B, "乙" * 201, "street", DISTRICT,
+                                                  rect(1000, 0, 2000, 1000))),
+                               "invalid_area_feature", 2, "properties.name"),
+    "name_en of 201 characters": (after_good({**feature(STREET_B, "乙街道", "street", DISTRICT,
+                                                        rect(1000, 0, 2000, 1000))} | {
+        "properties": {"code": STREET_B, "name": "乙街道", "name_en": "B" * 201,
+                       "level": "street", "parent_code": DISTRICT}}),
+        "invalid_area_feature", 2, "properties.name_en"),
 }
 
 

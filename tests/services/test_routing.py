@@ -351,3 +351,24 @@ def test_on_a_border_between_districts_the_deeper_route_wins(
             area("TR0000", "district", None, rect(-2000, 0, 0, 2000))]})
     assert codes(route(0, 300)) == (D, S1, C1A)
     assert codes(route(-1, 300)) == ("TR0000", None, None)
+
+
+def test_a_community_sticking_out_of_its_street_still_owns_its_points(
+        database: Database, baseline: object) -> None:
+    """Imports tolerate a child sticking out of its parent by up to 1% of its area; a point
+    in that sliver is covered by the community, which wins as the deepest area."""
+    sticking_out = {"type": "FeatureCollection", "features": [
+        area(D, "district", None, rect(0, 0, 4000, 2000)),
+        area(S1, "street", D, rect(0, 0, 1400, 2000)),
+        area(S2, "street", D, rect(1400, 0, 3000, 2000)),
+        area(C1A, "community", S1, rect(0, 0, 1390, 2000)),
+        # 5 m of C2A lie in S1: 0.3% of its area.
+        area(C2A, "community", S2, rect(1395, 0, 3000, 2000)),
+    ]}
+    with database.transaction() as session:
+        import_areas(session, sticking_out)
+    lon, lat = lon_lat(1397, 1000)
+    with database.session(write=False) as session:
+        found = route_point(session, lon=lon, lat=lat, snap_m=SNAP_M)
+    assert codes(found) == (D, S2, C2A)
+    assert found.snapped_m is None
