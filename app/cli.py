@@ -31,13 +31,20 @@ class _Commands(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):
+            raise
         except (AppError, ConfigurationError) as exc:
             _fail(str(exc))
         except OperationalError as exc:
             _fail(f"the database does not answer: {str(exc.orig).strip().splitlines()[0]}")
+        except Exception as exc:
+            # Usage errors (a missing file, an unknown option value) carry their message.
+            usage = getattr(exc, "format_message", None)
+            _fail(usage() if usage else f"unexpected {type(exc).__name__}: {exc}")
 
 
 cli = typer.Typer(cls=_Commands, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Flowing Sentinel: riders report street problems, offices fix them.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 areas_cli = typer.Typer(no_args_is_help=True, help="District, street and community boundaries.")

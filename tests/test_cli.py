@@ -86,3 +86,15 @@ def test_placeholder_secret_is_refused_at_start(monkeypatch: pytest.MonkeyPatch)
     assert result.exit_code == 1
     assert "SENTINEL_SECRET_KEY" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (("areas", "import", "/nonexistent/file.geojson"), "does not exist"),
+    (("staff", "create", "bob_x", "--role", "boss"), "'boss' is not one of"),
+    (("areas", "import", __file__, "--coord-sys", "utm"), "'utm' is not one of"),
+])
+def test_usage_errors_are_one_line_too(cli_env, args, message) -> None:
+    result = run(*args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
