@@ -15,18 +15,18 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from ctypes.util import find_library
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Boolean, Float
 
-from app.errors import ConfigurationError
+from app.errors import ConfigurationError, DatabaseBusy
 
 SRID = 4326
 METRES_PER_DEGREE_LAT = 111_320.0
@@ -35,6 +35,9 @@ METRES_PER_DEGREE_LAT = 111_320.0
 _SPATIALITE_CANDIDATES = ("mod_spatialite", "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
                           "/usr/lib/aarch64-linux-gnu/mod_spatialite.so")
 _BEGIN_OPTION = "sqlite_begin"
+_DATABASE = "sentinel_database"
+_WRITING = "sentinel_writing"
+BUSY_TIMEOUT_S = 30
 _ON_ROLLBACK = "sentinel_on_rollback"
 
 
@@ -85,7 +88,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -102,7 +105,7 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             module=sqlite_driver(),
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False},
             pool_size=8,
             max_overflow=24,
         )
@@ -112,28 +115,37 @@ def create_db_engine(url: str) -> Engine:
 
 
 class Database:
-    """One engine and two kinds of session: read (deferred) and write (IMMEDIATE on SQLite)."""
+    """The engine, and sessions whose transactions become writes only when asked to.
+
+    Every transaction begins as a read. A service calls :func:`begin_writes` before it
+    reads what it is about to change. On SQLite that ends the read, waits for this
+    process's writer mutex and begins ``IMMEDIATE``: the database's one write lock is held
+    only while writing, never while a request authenticates, parses or routes. On
+    PostgreSQL it changes nothing: one request stays one transaction.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_db_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        write_engine = self.engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(write_engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False,
+                                      info={_DATABASE: self})
         # SQLite lets one writer in at a time and makes the others poll with growing
         # sleeps (up to 100 ms each), which under load turns into long, unfair waits.
         # Within this process, writers queue on a mutex instead and get the database
         # the moment it is free; other processes still meet the busy timeout.
-        self._writer_turn = threading.Lock() if self.is_sqlite else nullcontext()
+        self.writer_turn = threading.Lock()
 
-    def session(self, *, write: bool = True) -> Session:
-        return (self._write if write else self._read)()
+    def session(self, *, write: bool = False) -> Session:
+        session = self._sessions()
+        if write:
+            begin_writes(session)
+        return session
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any error."""
-        with self._writer_turn if write else nullcontext(), self.session(write=write) as session:
+        with self.session(write=write) as session:
             try:
                 yield session
                 session.commit()
@@ -145,6 +157,50 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def begin_writes(session: Session) -> None:
+    """From here on, this transaction writes (see :class:`Database`)."""
+    if session.info.get(_WRITING):
+        return
+    database: Database = session.info[_DATABASE]
+    if database.is_sqlite:
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("begin_writes() must come before the first change")
+        session.commit()  # ends the read; what was loaded stays usable
+        if not database.writer_turn.acquire(timeout=BUSY_TIMEOUT_S):
+            raise DatabaseBusy()
+        session.info[_WRITING] = True
+        session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
+    else:
+        session.info[_WRITING] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_of_writes(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and session.info.pop(_WRITING, False):
+        database: Database | None = session.info.get(_DATABASE)
+        if database is not None and database.is_sqlite:
+            database.writer_turn.release()
+
+
+@event.listens_for(Session, "before_flush")
+def _writes_need_begin_writes(session: Session, *_: Any) -> None:
+    _check_writing(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _statements_need_begin_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _check_writing(state.session)
+
+
+def _check_writing(session: Session) -> None:
+    database: Database | None = session.info.get(_DATABASE)
+    if database is not None and database.is_sqlite and not session.info.get(_WRITING):
+        # A read transaction that writes can fail with "database is locked" whatever the
+        # busy timeout: every write path must say so first.
+        raise RuntimeError("call begin_writes(session) before changing anything")
 
 
 def on_rollback(session: Session, undo: Callable[[], None]) -> None:

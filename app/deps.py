@@ -21,8 +21,6 @@ from app.models import Platform, Rider, Staff, StaffRole
 from app.services.platforms import platform_by_api_key
 from app.services.security import TokenKind, decode_token, looks_like_api_key
 
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
 
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
@@ -36,8 +34,8 @@ def get_app_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One request, one transaction: committed before the response is sent, or rolled back."""
-    database = get_database(request)
-    with database.transaction(write=request.method not in _READ_METHODS) as session:
+    # Every request starts reading; a service that writes calls begin_writes() first.
+    with get_database(request).transaction(write=False) as session:
         yield session
 
 

@@ -215,3 +215,12 @@ class RateLimited(AppError):
     status = 429
     code = "rate_limited"
     title = "Too many reports; try again later"
+
+
+class DatabaseBusy(AppError):
+    status = 503
+    code = "database_busy"
+    title = "The database is busy; try again shortly"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from app.db import begin_writes
 from app.deps import ClockDep, CurrentRider, SessionDep, SettingsDep
 from app.errors import AppError, validation_problem
 from app.schemas.common import Page, ProblemRead
@@ -51,6 +52,7 @@ def create_report(body: ReportCreate, rider: CurrentRider, session: SessionDep,
 def create_reports(body: BatchCreate, rider: CurrentRider, session: SessionDep,
                    settings: SettingsDep, clock: ClockDep) -> BatchResults:
     results = []
+    begin_writes(session)  # once, before the items' savepoints
     for raw in body.reports:
         key = raw.get("idempotency_key") if isinstance(raw.get("idempotency_key"), str) else None
         try:

@@ -17,6 +17,7 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import begin_writes
 from app.errors import (
     AreaMissingField,
     AreaOutsideParent,
@@ -245,6 +246,7 @@ def import_areas(
     features = parse_features(collection, coord_sys=coord_sys, default_level=default_level,
                               default_parent=default_parent)
     features.sort(key=lambda f: (_LEVEL_ORDER[f.level], f.index))
+    begin_writes(session)
     codes = {f.code for f in features} | {f.parent_code for f in features if f.parent_code}
     existing = {a.code: a for a in session.scalars(select(Area).where(Area.code.in_(codes)))}
 

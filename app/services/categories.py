@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db import begin_writes
 from app.errors import NotFound
 from app.models import Category
 
@@ -30,6 +31,7 @@ def get_category(session: Session, code: str) -> Category:
 
 def put_category(session: Session, code: str, fields: dict[str, Any]) -> tuple[Category, bool]:
     """Create or replace the category ``code``; returns it and whether it was created."""
+    begin_writes(session)
     category = session.scalar(select(Category).where(Category.code == code))
     created = category is None
     if category is None:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import on_rollback
+from app.db import begin_writes, on_rollback
 from app.errors import ImageTooManyPixels, InvalidImage, NotFound, UnsupportedMediaType
 from app.models import Media, Report, ReportMedia, Rider, Staff, Ticket
 from app.services.scope import ticket_scope_filter
@@ -138,12 +138,17 @@ def store_media(session: Session, *, rider: Rider, data: bytes, media_dir: Path)
     existing = _find(session, rider.id, upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
+    # Decoding, re-encoding and the fsyncs happen before the write transaction.
     image = process_image(data)
-    media = Media(rider_id=rider.id, upload_sha256=upload_sha256,
-                  sha256=write_blob(session, media_dir, image.content, image.extension),
-                  thumbnail_sha256=write_blob(session, media_dir, image.thumbnail, "jpg"),
-                  content_type=image.content_type, width=image.width, height=image.height,
-                  bytes=len(image.content))
+    sha256 = write_blob(session, media_dir, image.content, image.extension)
+    thumbnail_sha256 = write_blob(session, media_dir, image.thumbnail, "jpg")
+    begin_writes(session)
+    existing = _find(session, rider.id, upload_sha256)
+    if existing is not None:
+        return StoredMedia(existing, created=False)
+    media = Media(rider_id=rider.id, upload_sha256=upload_sha256, sha256=sha256,
+                  thumbnail_sha256=thumbnail_sha256, content_type=image.content_type,
+                  width=image.width, height=image.height, bytes=len(image.content))
     try:
         with session.begin_nested():
             session.add(media)

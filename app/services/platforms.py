@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import begin_writes
 from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.models import Platform, Rider, utcnow
 from app.services.security import (
@@ -40,6 +41,7 @@ def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
         raise _invalid("code", "2–64 lower-case letters, digits, '_' or '-', from a letter")
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise _invalid("name", f"1–{MAX_NAME_LENGTH} characters")
+    begin_writes(session)
     if session.scalar(select(Platform.id).where(Platform.code == code)) is not None:
         raise AlreadyExists(f"platform {code} exists already")
     api_key = new_api_key()
@@ -51,6 +53,7 @@ def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
 
 
 def rotate_api_key(session: Session, platform: Platform) -> str:
+    begin_writes(session)
     api_key = new_api_key()
     platform.api_key_hash, platform.api_key_prefix = hash_api_key(api_key), api_key[:12]
     session.flush()
@@ -82,6 +85,7 @@ class RiderToken:
 def issue_rider_token(session: Session, *, platform: Platform, rider_id: str,
                       display_name: str | None, settings: Settings) -> RiderToken:
     """A signed token for the platform's rider, registering the rider on first use."""
+    begin_writes(session)
     rider = find_rider(session, platform=platform, rider_id=rider_id) \
         or _register_rider(session, platform=platform, rider_id=rider_id)
     if display_name is not None:

@@ -10,8 +10,8 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.config import Settings
-from app.db import bbox_around, distance_m, point, within_bbox
-from app.errors import NotFound
+from app.db import bbox_around, begin_writes, distance_m, point, within_bbox
+from app.errors import NotFound, ValidationFailed
 from app.models import (
     OPEN_STATUSES,
     Area,
@@ -60,6 +60,8 @@ def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
         body.model_dump(mode="json", include=set(ReportCreate.model_fields)))
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
+    begin_writes(session)
+    if idempotency_key is not None:
         previous = idempotency.previous_response(session, rider_id=rider.id,
                                                  key=idempotency_key, fingerprint=fingerprint)
         if previous is not None:
@@ -108,10 +110,18 @@ def list_reports(session: Session, *, rider: Rider, limit: int,
     query = select(Report).where(Report.rider_id == rider.id)
     after = decode_cursor(cursor)
     if after is not None:
+        # A cursor is opaque but comes back from the client: anything but the
+        # [aware ISO time, UUID string] this list issues is a 422, never a 404 or a 500.
         try:
+            if len(after) != 2 or not all(isinstance(v, str) for v in after):
+                raise ValueError
             received_at, report_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-        except (ValueError, IndexError, TypeError):
-            raise NotFound("the cursor does not point into this list") from None
+            if received_at.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            raise ValidationFailed("the cursor is not one this service issued",
+                                   errors=[{"field": "cursor", "message": "invalid cursor"}]
+                                   ) from None
         query = query.where((Report.received_at < received_at)
                             | ((Report.received_at == received_at) & (Report.id < report_id)))
     rows = list(session.scalars(query.order_by(Report.received_at.desc(), Report.id.desc())

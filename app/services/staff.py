@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.db import begin_writes
 from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
 from app.models import Area, AreaLevel, Staff, StaffRole
 from app.services.security import (
@@ -43,13 +44,14 @@ def create_staff(session: Session, *, username: str, role: StaffRole, area_code:
         raise _invalid("username", "3–64 letters, digits, '_', '.' or '-'")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
         raise _invalid("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    password = password or new_password()
+    password_hash = hash_password(password, settings)  # slow on purpose: before the writes
+    begin_writes(session)
     area = _role_area(session, role, area_code)
     if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
         raise AlreadyExists(f"user {username} exists already")
-    password = password or new_password()
     staff = Staff(username=username, role=role, area_id=area.id if area else None,
-                  password_hash=hash_password(password, settings), active=True,
-                  display_name=display_name)
+                  password_hash=password_hash, active=True, display_name=display_name)
     session.add(staff)
     session.flush()
     staff.area = area
