@@ -2,19 +2,15 @@
 
 A key is scoped to its rider. The first successful response is stored in the same
 transaction as what it created, so a replay can never describe something that was not
-stored. While the first request is still running, a second one with the same key is
-refused with 409: within one process by a registry of keys in flight, across processes
-by a PostgreSQL advisory lock held until the first transaction ends. (On SQLite, write
-transactions run one at a time, so a retry from another process waits for the first and
-then gets its replay.)
+stored. On PostgreSQL, while the first request is still running, a second one with the
+same key is refused with 409 (an advisory lock held until the first transaction ends).
+On SQLite, write transactions run one at a time, so the second waits for the first and
+then gets its replay.
 """
 
 import hashlib
 import json
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,8 +23,6 @@ from app.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIdem
 from app.models import IdempotencyRecord
 
 KEEP_FOR = timedelta(hours=48)  # the contract promises at least 24 h
-_in_flight: set[tuple[uuid.UUID, str]] = set()
-_in_flight_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -50,25 +44,9 @@ def request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-@contextmanager
-def in_flight(rider_id: uuid.UUID, key: str) -> Iterator[None]:
-    entry = (rider_id, key)
-    with _in_flight_guard:
-        if entry in _in_flight:
-            raise IdempotencyKeyInFlight()
-        _in_flight.add(entry)
-    try:
-        yield
-    finally:
-        with _in_flight_guard:
-            _in_flight.discard(entry)
-
-
-def previous_response(session: Session, *, rider_id: uuid.UUID, key: str,
-                      fingerprint: str) -> StoredResponse | None:
-    """The stored first response for this key, or None if the key is new."""
-    if not try_lock(session, "idempotency", rider_id, key):
-        raise IdempotencyKeyInFlight()
+def stored_response(session: Session, *, rider_id: uuid.UUID, key: str,
+                    fingerprint: str) -> StoredResponse | None:
+    """The stored first response for this key, or None if there is none (yet)."""
     record = session.get(IdempotencyRecord, (rider_id, key))
     if record is None:
         return None
@@ -77,12 +55,20 @@ def previous_response(session: Session, *, rider_id: uuid.UUID, key: str,
     return StoredResponse(record.response_status, record.response_body)
 
 
+def previous_response(session: Session, *, rider_id: uuid.UUID, key: str,
+                      fingerprint: str) -> StoredResponse | None:
+    """Like :func:`stored_response`, in the write transaction that would store the key:
+    409 while another transaction holds the key (PostgreSQL; SQLite serialises writes)."""
+    if not try_lock(session, "idempotency", rider_id, key):
+        raise IdempotencyKeyInFlight()
+    return stored_response(session, rider_id=rider_id, key=key, fingerprint=fingerprint)
+
+
 def remember_response(session: Session, *, rider_id: uuid.UUID, key: str, fingerprint: str,
                       response: StoredResponse, now: datetime) -> None:
     session.add(IdempotencyRecord(rider_id=rider_id, key=key, request_hash=fingerprint,
                                   response_status=response.status,
                                   response_body=response.body, created_at=now))
-    session.flush()
 
 
 def purge_expired(session: Session, now: datetime) -> int:

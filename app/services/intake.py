@@ -83,8 +83,22 @@ def new_ticket_ref() -> str:
     return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
 
 
-def submit_report(session: Session, *, rider: Rider, data: ReportInput, settings: Settings,
-                  now: datetime) -> SubmittedReport:
+@dataclass(frozen=True)
+class PreparedReport:
+    """A report checked and routed, ready to be stored."""
+
+    data: ReportInput
+    category: Category
+    observed_at: datetime
+    lon: float  # WGS-84
+    lat: float
+    route: Route
+
+
+def prepare_report(session: Session, *, rider: Rider, data: ReportInput, settings: Settings,
+                   now: datetime) -> PreparedReport:
+    """Everything that only reads: the category, the time window, the point and its
+    street, the rider's photos. On SQLite this runs before the write lock is taken."""
     category = session.scalar(select(Category).where(Category.code == data.category,
                                                      Category.active.is_(True)))
     if category is None:
@@ -94,18 +108,26 @@ def submit_report(session: Session, *, rider: Rider, data: ReportInput, settings
     lon, lat = to_wgs84(data.lon, data.lat, data.coord_sys)
     route = route_point(session, lon=lon, lat=lat, snap_m=settings.routing_snap_m)
     _check_media(session, rider, data.media_ids)
-    _enforce_rate_limit(session, rider, settings, now)
+    return PreparedReport(data, category, observed_at, lon, lat, route)
 
-    ticket, outcome = merge_or_open_ticket(session, category=category, lon=lon, lat=lat,
-                                           route=route, now=now)
+
+def store_report(session: Session, *, rider: Rider, prepared: PreparedReport,
+                 settings: Settings, now: datetime) -> SubmittedReport:
+    """The writes, in a transaction that :func:`begin_writes` has opened for writing:
+    the rate limit, then merge-or-open, then the report, its photos and the event."""
+    _enforce_rate_limit(session, rider, settings, now)
+    data, category, route = prepared.data, prepared.category, prepared.route
+    ticket, outcome = merge_or_open_ticket(session, category=category, lon=prepared.lon,
+                                           lat=prepared.lat, route=route, now=now)
     report = Report(id=uuid.uuid4(), rider_id=rider.id, ticket=ticket,
-                    category_id=category.id, outcome=outcome, location=wkt_point(lon, lat),
+                    category_id=category.id, outcome=outcome,
+                    location=wkt_point(prepared.lon, prepared.lat),
                     input_lat=data.lat, input_lon=data.lon, input_coord_sys=data.coord_sys,
                     accuracy_m=data.accuracy_m, description=data.description,
                     address_hint=data.address_hint, district_id=route.district.id,
                     street_id=route.street.id if route.street else None,
                     community_id=route.community.id if route.community else None,
-                    observed_at=observed_at, received_at=now)
+                    observed_at=prepared.observed_at, received_at=now)
     report.media_links = [ReportMedia(media_id=media_id, position=position)
                           for position, media_id in enumerate(data.media_ids)]
     session.add(report)
@@ -114,9 +136,9 @@ def submit_report(session: Session, *, rider: Rider, data: ReportInput, settings
         type="created" if outcome is ReportOutcome.NEW_TICKET else "report_joined",
         to_status=TicketStatus.NEW if outcome is ReportOutcome.NEW_TICKET else None,
         data={"report_id": str(report.id)}))
-    # One flush for the ticket, the report, its photos and the event: one round of inserts.
-    session.flush()
-    return SubmittedReport(report, ticket, route, lon, lat)
+    # No flush here: ids and times are set above, so the rows go out in one flush at
+    # commit, together with the idempotency record.
+    return SubmittedReport(report, ticket, route, prepared.lon, prepared.lat)
 
 
 def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:

@@ -37,7 +37,7 @@ from app.schemas.reports import (
 )
 from app.services import idempotency
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
-from app.services.intake import ReportInput, SubmittedReport, submit_report
+from app.services.intake import ReportInput, SubmittedReport, prepare_report, store_report
 from app.services.pagination import Page, decode_cursor, page_of
 
 ACCEPTED_OR_LATER = (TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
@@ -60,14 +60,22 @@ def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
         body.model_dump(mode="json", include=set(ReportCreate.model_fields)))
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
+        # A retry after a dropped connection is common: answer it without the write lock.
+        previous = idempotency.stored_response(session, rider_id=rider.id,
+                                               key=idempotency_key, fingerprint=fingerprint)
+        if previous is not None:
+            return Received(previous.status, previous.body, replayed=True)
+    prepared = prepare_report(session, rider=rider, data=_input(body), settings=settings,
+                              now=now)
     begin_writes(session)
     if idempotency_key is not None:
+        # Again, now that writes are serialised: the first request may have just finished.
         previous = idempotency.previous_response(session, rider_id=rider.id,
                                                  key=idempotency_key, fingerprint=fingerprint)
         if previous is not None:
             return Received(previous.status, previous.body, replayed=True)
-    submitted = submit_report(session, rider=rider, data=_input(body), settings=settings,
-                              now=now)
+    submitted = store_report(session, rider=rider, prepared=prepared, settings=settings,
+                             now=now)
     receipt = receipt_of(submitted).model_dump(mode="json")
     if idempotency_key is not None:
         idempotency.remember_response(
