@@ -17,6 +17,7 @@ from app.db import Database
 from app.errors import AppError, ConfigurationError
 from app.log import configure_logging
 from app.models import AreaLevel, StaffRole
+from app.schemas.areas import AreaImportResult
 from app.services import areas as area_service
 from app.services import demo as demo_service
 from app.services import platforms as platform_service
@@ -137,9 +138,7 @@ def areas_import(
                                              default_level=level, default_parent=parent)
     lines = [f"{'created' if a.created else 'updated'} {a.level} {a.code} {a.name}"
              + (" (geometry repaired)" if a.repaired else "") for a in imported]
-    _emit(as_json, {"imported": [{"code": a.code, "name": a.name, "level": a.level.value,
-                                  "parent_code": a.parent_code, "created": a.created,
-                                  "repaired": a.repaired} for a in imported]},
+    _emit(as_json, AreaImportResult.of(imported).model_dump(mode="json"),
           "\n".join([*lines, f"{len(imported)} areas imported"]))
 
 

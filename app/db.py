@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from ctypes.util import find_library
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -216,14 +216,17 @@ def _lock_key(parts: tuple[object, ...]) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def lock(session: Session, *parts: object) -> None:
-    """Hold a lock named by ``parts`` until the transaction ends.
+def lock(session: Session, *names: tuple[object, ...]) -> None:
+    """Hold the locks ``names`` (each a tuple of parts) until the transaction ends.
 
-    PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, because write
-    transactions begin IMMEDIATE and so already run one at a time.
+    PostgreSQL: transaction-scoped advisory locks, all taken in one round trip and in key
+    order, so that two transactions wanting overlapping sets cannot deadlock. SQLite:
+    nothing to do, because write transactions already run one at a time.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_lock_key(parts))))
+    if names and session.get_bind().dialect.name == "postgresql":
+        keys = sorted({_lock_key(name) for name in names})
+        session.execute(text("SELECT count(pg_advisory_xact_lock(k)) "
+                             "FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys})
 
 
 def try_lock(session: Session, *parts: object) -> bool:
@@ -233,7 +236,30 @@ def try_lock(session: Session, *parts: object) -> bool:
     return True
 
 
-# --- spatial SQL that differs between the two databases -------------------------------
+# --- SQL that differs between the two databases --------------------------------------
+
+
+class unindexed(FunctionElement[Any]):
+    """``column``, kept from steering SQLite's planner (a unary ``+``).
+
+    SQLite picks one index per table; where a spatial filter is the selective one, a
+    b-tree on another column would make it walk every row that b-tree matches.
+    PostgreSQL weighs both and needs no hint.
+    """
+
+    inherit_cache = True
+    name = "sentinel_unindexed"
+
+
+@compiles(unindexed, "postgresql")
+def _unindexed_pg(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
 
 
 class point(FunctionElement[Any]):

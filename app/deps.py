@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthenticated
-from app.models import Platform, Rider, Staff, StaffRole
+from app.models import Area, Platform, Rider, Staff, StaffRole
 from app.services.platforms import platform_by_api_key
+from app.services.scope import area_in_scope
 from app.services.security import TokenKind, decode_token, looks_like_api_key
 
 
@@ -134,10 +135,17 @@ def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
     return caller.staff
 
 
+def _area_in_scope(code: str, staff: Annotated[Staff, Depends(_office_staff)],
+                   session: SessionDep) -> Area:
+    return area_in_scope(session, staff, code)
+
+
 CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
+# The area named by the path's ``code``, if the caller's scope holds it; else 404.
+AreaInScope = Annotated[Area, Depends(_area_in_scope)]
 
-__all__ = ["CallerDep", "ClockDep", "CurrentAdmin", "CurrentOfficeStaff", "CurrentPlatform",
-           "CurrentRider", "Role", "SessionDep", "SettingsDep", "StaffRole"]
+__all__ = ["AreaInScope", "CallerDep", "ClockDep", "CurrentAdmin", "CurrentOfficeStaff",
+           "CurrentPlatform", "CurrentRider", "Role", "SessionDep", "SettingsDep", "StaffRole"]

@@ -88,7 +88,9 @@ def baseline(database: Database, base_settings: Settings) -> Baseline:
         credentials = load_demo(session, base_settings)
     assert credentials is not None
     with database.session(write=False) as session:
-        rows = {t.name: [dict(r._mapping) for r in session.execute(select(t))]
+        # In key order: parents were inserted before their children (areas refer to areas).
+        rows = {t.name: [dict(r._mapping) for r in session.execute(
+                    select(t).order_by(*t.primary_key.columns))]
                 for t in Base.metadata.sorted_tables}
     return Baseline(credentials, rows)
 

@@ -32,8 +32,11 @@ class Area(Timestamps, Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     # Where the boundary comes from, e.g. "synthetic demo partition, not official".
     source: Mapped[str | None] = mapped_column(String(200))
+    # Deferred: a district's outline is large, and most reads of an area (a staff
+    # member's scope, a ticket's street) need only its code and name.
     boundary: Mapped[WKBElement] = mapped_column(
-        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False)
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False),
+        deferred=True,
     )
 
     parent: Mapped["Area | None"] = relationship(remote_side=[id], lazy="raise")

@@ -4,14 +4,13 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import CurrentAdmin, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
-from app.models import Area, AreaLevel, Category, Platform, Staff
+from app.models import AreaLevel
 from app.routers.areas import area_read
-from app.schemas.areas import AreaImported, AreaImportResult, AreaRead
+from app.schemas.areas import AreaImportResult, AreaRead
 from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields, category_read
 from app.schemas.common import Page, ProblemRead
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
@@ -21,7 +20,7 @@ from app.services import categories as category_service
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, keyset_page
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"],
                    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
@@ -48,22 +47,15 @@ async def import_areas(
     imported = await run_in_threadpool(
         area_service.import_areas, session, collection, coord_sys=coord_sys,
         default_level=level, default_parent=parent)
-    return AreaImportResult(
-        imported=len(imported), created=sum(a.created for a in imported),
-        updated=sum(not a.created for a in imported), repaired=sum(a.repaired for a in imported),
-        areas=[AreaImported.model_validate(a) for a in imported])
+    return AreaImportResult.of(imported)
 
 
 @router.get("/areas", response_model=Page[AreaRead], summary="Areas, by code")
 def list_areas(session: SessionDep, _admin: CurrentAdmin, level: AreaLevel | None = None,
                parent: str | None = None, limit: Limit = DEFAULT_LIMIT,
                cursor: str | None = None) -> Page[AreaRead]:
-    query = select(Area)
-    if level is not None:
-        query = query.where(Area.level == level)
-    if parent is not None:
-        query = query.where(Area.parent_id == area_service.get_area(session, parent).id)
-    page = keyset_page(session, query, key=Area.code, limit=limit, cursor=cursor)
+    page = area_service.page_areas(session, level=level, parent_code=parent, limit=limit,
+                                   cursor=cursor)
     codes = area_service.parent_codes(session, page.items)
     return Page[AreaRead](items=[area_read(a, codes) for a in page.items],
                           next_cursor=page.next_cursor)
@@ -73,7 +65,7 @@ def list_areas(session: SessionDep, _admin: CurrentAdmin, level: AreaLevel | Non
             summary="Every category, inactive ones included")
 def list_categories(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
                     cursor: str | None = None) -> Page[CategoryAdminRead]:
-    page = keyset_page(session, select(Category), key=Category.code, limit=limit, cursor=cursor)
+    page = category_service.page_categories(session, limit=limit, cursor=cursor)
     return Page[CategoryAdminRead](
         items=[category_read(c, admin=True) for c in page.items],  # type: ignore[misc]
         next_cursor=page.next_cursor)
@@ -108,7 +100,7 @@ def create_platform(body: PlatformCreate, session: SessionDep,
 @router.get("/platforms", response_model=Page[PlatformRead])
 def list_platforms(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
                    cursor: str | None = None) -> Page[PlatformRead]:
-    page = keyset_page(session, select(Platform), key=Platform.code, limit=limit, cursor=cursor)
+    page = platform_service.page_platforms(session, limit=limit, cursor=cursor)
     return Page[PlatformRead](items=[PlatformRead.model_validate(p) for p in page.items],
                               next_cursor=page.next_cursor)
 
@@ -135,7 +127,7 @@ def create_staff(body: StaffCreate, session: SessionDep, settings: SettingsDep,
 @router.get("/staff", response_model=Page[StaffRead])
 def list_staff(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
                cursor: str | None = None) -> Page[StaffRead]:
-    page = keyset_page(session, select(Staff), key=Staff.username, limit=limit, cursor=cursor)
+    page = staff_service.page_staff(session, limit=limit, cursor=cursor)
     return Page[StaffRead](
         items=[StaffRead(id=str(s.id), username=s.username, display_name=s.display_name,
                          role=s.role, area=s.area.code if s.area else None, active=s.active,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
 
-from app.deps import CallerDep, CurrentOfficeStaff, SessionDep, SettingsDep
+from app.deps import AreaInScope, CallerDep, CurrentOfficeStaff, SessionDep, SettingsDep
 from app.models import Area
 from app.schemas.areas import (
     AreaFeature,
@@ -18,7 +18,7 @@ from app.schemas.areas import (
 from app.services.areas import list_areas, parent_codes
 from app.services.coords import CoordSys, to_wgs84
 from app.services.routing import route_point
-from app.services.scope import area_in_scope, staff_area_ids
+from app.services.scope import staff_area_ids
 
 router = APIRouter(prefix="/v1", tags=["areas"])
 
@@ -63,6 +63,5 @@ def office_areas(staff: CurrentOfficeStaff, session: SessionDep) -> AreaFeatureC
 
 @router.get("/office/areas/{code}", response_model=AreaFeature,
             summary="One area in the caller's scope, as a GeoJSON Feature")
-def office_area(code: str, staff: CurrentOfficeStaff, session: SessionDep) -> AreaFeature:
-    area = area_in_scope(session, staff, code)
+def office_area(area: AreaInScope, session: SessionDep) -> AreaFeature:
     return area_feature(area, parent_codes(session, [area]))

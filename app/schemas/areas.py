@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from typing import Any
 
 from app.models import AreaLevel
@@ -28,6 +29,13 @@ class AreaImportResult(Schema):
     updated: int
     repaired: int
     areas: list[AreaImported]
+
+    @classmethod
+    def of(cls, imported: Sequence[Any]) -> "AreaImportResult":
+        return cls(imported=len(imported), created=sum(a.created for a in imported),
+                   updated=sum(not a.created for a in imported),
+                   repaired=sum(a.repaired for a in imported),
+                   areas=[AreaImported.model_validate(a) for a in imported])
 
 
 class AreaRefRead(Schema):

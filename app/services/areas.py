@@ -15,7 +15,7 @@ import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon, shape
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from app.db import begin_writes
 from app.errors import (
@@ -31,6 +31,7 @@ from app.errors import (
 )
 from app.models import Area, AreaLevel
 from app.services.coords import CoordSys, to_wgs84
+from app.services.pagination import Page, keyset_page
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # A child may stick out of its parent by this share of its own area: official
@@ -301,8 +302,8 @@ def _check_stored_children(session: Session, updated: dict[int, AreaFeature],
     """An update may not strand the children already stored under an area."""
     if not updated:
         return
-    children = session.scalars(select(Area).where(Area.parent_id.in_(updated),
-                                                  Area.code.not_in(batch)))
+    children = session.scalars(select(Area).options(undefer(Area.boundary))
+                               .where(Area.parent_id.in_(updated), Area.code.not_in(batch)))
     for child in children:
         parent = updated[child.parent_id]  # type: ignore[index]
         if AreaLevel(child.level).parent_level is not parent.level:
@@ -324,14 +325,9 @@ def get_area(session: Session, code: str) -> Area:
     return area
 
 
-def list_areas(session: Session, *, level: AreaLevel | None = None,
-               parent_code: str | None = None, ids: Iterable[int] | None = None) -> list[Area]:
-    query = select(Area).order_by(Area.code)
-    if level is not None:
-        query = query.where(Area.level == level)
-    if parent_code is not None:
-        parent = get_area(session, parent_code)
-        query = query.where(Area.parent_id == parent.id)
+def list_areas(session: Session, *, ids: Iterable[int] | None = None) -> list[Area]:
+    """Areas with their boundaries, by code; all of them, or those with ``ids``."""
+    query = select(Area).options(undefer(Area.boundary)).order_by(Area.code)
     if ids is not None:
         query = query.where(Area.id.in_(list(ids)))
     return list(session.scalars(query))
@@ -354,3 +350,13 @@ def area_tree_ids(session: Session, root: Area) -> set[int]:
         frontier = set(session.scalars(select(Area.id).where(Area.parent_id.in_(frontier))))
         ids |= frontier
     return ids
+
+
+def page_areas(session: Session, *, level: AreaLevel | None, parent_code: str | None,
+               limit: int, cursor: str | None) -> Page[Area]:
+    query = select(Area)
+    if level is not None:
+        query = query.where(Area.level == level)
+    if parent_code is not None:
+        query = query.where(Area.parent_id == get_area(session, parent_code).id)
+    return keyset_page(session, query, key=Area.code, limit=limit, cursor=cursor)

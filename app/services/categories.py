@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.db import begin_writes
 from app.errors import NotFound
 from app.models import Category
+from app.services.pagination import Page, keyset_page
 
 
 def list_categories(session: Session, *, include_inactive: bool = False) -> list[Category]:
@@ -49,3 +50,8 @@ def entity_tag(payload: Any) -> str:
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False,
                                        default=str).encode()).hexdigest()
     return f'"{digest[:32]}"'
+
+
+def page_categories(session: Session, *, limit: int, cursor: str | None) -> Page[Category]:
+    """Every category, inactive ones included, by code."""
+    return keyset_page(session, select(Category), key=Category.code, limit=limit, cursor=cursor)

@@ -7,7 +7,7 @@ imported through the same path as official data, labelled as synthetic in ``sour
 from dataclasses import dataclass, field
 
 from shapely.geometry import mapping
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -18,6 +18,7 @@ from app.services.platforms import create_platform
 from app.services.staff import create_staff
 
 DEMO_SOURCE = "synthetic demo partition (not official boundaries)"
+DISTRICT_SOURCE = "DataV GeoAtlas outline (2022), converted from GCJ-02"
 DEMO_PLATFORMS = (("meituan", "美团"), ("eleme", "饿了么"))
 DISTRICT_USERNAME = "changning"
 ADMIN_USERNAME = "admin"
@@ -48,6 +49,7 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
          "properties": {"code": a.code, "name": a.name, "name_en": a.name_en, "level": a.level,
                         "parent_code": a.parent_code}} for a in demo_areas]},
         source=DEMO_SOURCE)
+    session.execute(update(Area).where(Area.code == DISTRICT_CODE).values(source=DISTRICT_SOURCE))
 
     credentials = DemoCredentials()
     for code, name in DEMO_PLATFORMS:

@@ -2,15 +2,18 @@
 
 A key is scoped to its rider. The first successful response is stored in the same
 transaction as what it created, so a replay can never describe something that was not
-stored. On PostgreSQL, while the first request is still running, a second one with the
-same key is refused with 409 (an advisory lock held until the first transaction ends).
-On SQLite, write transactions run one at a time, so the second waits for the first and
-then gets its replay.
+stored. While the first request is still running, a second one with the same key is
+refused with 409: within a process by a registry of keys in flight, across processes by
+a PostgreSQL advisory lock held until the first transaction ends. (On SQLite, a retry
+from another process waits for the write lock and then gets its replay.)
 """
 
 import hashlib
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +26,8 @@ from app.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidIdem
 from app.models import IdempotencyRecord
 
 KEEP_FOR = timedelta(hours=48)  # the contract promises at least 24 h
+_in_flight: set[tuple[uuid.UUID, str]] = set()
+_in_flight_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,26 @@ def request_hash(payload: dict[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                            default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@contextmanager
+def in_flight(rider_id: uuid.UUID, key: str | None) -> Iterator[None]:
+    """While this block runs, the same key from the same rider is refused with 409 in this
+    process. (Across processes: the advisory lock on PostgreSQL; on SQLite a retry that
+    slips past waits for the write lock and then finds the stored response.)"""
+    if key is None:
+        yield
+        return
+    entry = (rider_id, key)
+    with _in_flight_guard:
+        if entry in _in_flight:
+            raise IdempotencyKeyInFlight()
+        _in_flight.add(entry)
+    try:
+        yield
+    finally:
+        with _in_flight_guard:
+            _in_flight.discard(entry)
 
 
 def stored_response(session: Session, *, rider_id: uuid.UUID, key: str,

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
-from app.db import bbox_around, distance_m, lock, point, within_bbox
+from app.db import bbox_around, distance_m, lock, point, unindexed, within_bbox
 from app.errors import ObservedAtOutOfRange, RateLimited, UnknownCategory, UnknownMedia
 from app.models import (
     OPEN_STATUSES,
@@ -115,8 +115,11 @@ def store_report(session: Session, *, rider: Rider, prepared: PreparedReport,
                  settings: Settings, now: datetime) -> SubmittedReport:
     """The writes, in a transaction that :func:`begin_writes` has opened for writing:
     the rate limit, then merge-or-open, then the report, its photos and the event."""
-    _enforce_rate_limit(session, rider, settings, now)
     data, category, route = prepared.data, prepared.category, prepared.route
+    # Every lock this report needs, in one round trip: its rider's (for the rate limit)
+    # and its category's cells (for merge-or-open).
+    lock(session, ("rate", rider.id), *dedup_lock_names(category, prepared.lon, prepared.lat))
+    _enforce_rate_limit(session, rider, settings, now)
     ticket, outcome = merge_or_open_ticket(session, category=category, lon=prepared.lon,
                                            lat=prepared.lat, route=route, now=now)
     report = Report(id=uuid.uuid4(), rider_id=rider.id, ticket=ticket,
@@ -165,7 +168,6 @@ def _check_media(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...
 
 def _enforce_rate_limit(session: Session, rider: Rider, settings: Settings,
                         now: datetime) -> None:
-    lock(session, "rate", rider.id)
     since = now - RATE_WINDOW
     count, oldest = session.execute(
         select(func.count(), func.min(Report.received_at))
@@ -176,26 +178,32 @@ def _enforce_rate_limit(session: Session, rider: Rider, settings: Settings,
                           headers={"Retry-After": str(retry_after)})
 
 
-def _lock_cells(session: Session, category_id: int,
-                box: tuple[float, float, float, float]) -> None:
-    min_lon, min_lat, max_lon, max_lat = box
-    cells = sorted({(math.floor(x / LOCK_CELL_DEG), math.floor(y / LOCK_CELL_DEG))
-                    for x in (min_lon, max_lon) for y in (min_lat, max_lat)})
-    for cell in cells:
-        lock(session, "dedup", category_id, *cell)
+def dedup_lock_names(category: Category, lon: float,
+                     lat: float) -> list[tuple[object, ...]]:
+    """The locks of every grid cell that the dedup search box around (lon, lat) touches."""
+    if category.dedup_radius_m <= 0:
+        return []
+    min_lon, min_lat, max_lon, max_lat = bbox_around(lon, lat, category.dedup_radius_m)
+    return [("dedup", category.id, math.floor(x / LOCK_CELL_DEG), math.floor(y / LOCK_CELL_DEG))
+            for x in (min_lon, max_lon) for y in (min_lat, max_lat)]
 
 
 def merge_or_open_ticket(session: Session, *, category: Category, lon: float, lat: float,
                          route: Route, now: datetime) -> tuple[Ticket, ReportOutcome]:
-    """Join the nearest open ticket of this category in reach, or open a new one."""
+    """Join the nearest open ticket of this category in reach, or open a new one.
+
+    The caller holds the locks of :func:`dedup_lock_names`.
+    """
     here = point(lon, lat)
     if category.dedup_radius_m > 0:
         box = bbox_around(lon, lat, category.dedup_radius_m)
-        _lock_cells(session, category.id, box)
         distance = distance_m(Ticket.location, here)
+        # The spatial index is the selective filter: a few tickets near the point, where
+        # the category's b-tree would match every open ticket of the category.
         nearest = session.scalars(
             select(Ticket)
-            .where(Ticket.category_id == category.id, Ticket.status.in_(OPEN_STATUSES),
+            .where(unindexed(Ticket.category_id) == category.id,
+                   Ticket.status.in_(OPEN_STATUSES),
                    Ticket.created_at >= now - timedelta(hours=category.dedup_window_h),
                    within_bbox(Ticket.location, *box), distance <= category.dedup_radius_m)
             .order_by(distance, Ticket.created_at).limit(1)).first()

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import begin_writes
 from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.models import Platform, Rider, utcnow
+from app.services.pagination import Page, keyset_page
 from app.services.security import (
     IssuedToken,
     TokenKind,
@@ -65,8 +66,8 @@ def platform_by_api_key(session: Session, api_key: str) -> Platform | None:
                                                  Platform.active.is_(True)))
 
 
-def list_platforms(session: Session) -> list[Platform]:
-    return list(session.scalars(select(Platform).order_by(Platform.code)))
+def page_platforms(session: Session, *, limit: int, cursor: str | None) -> Page[Platform]:
+    return keyset_page(session, select(Platform), key=Platform.code, limit=limit, cursor=cursor)
 
 
 def get_platform(session: Session, code: str) -> Platform:

@@ -65,17 +65,18 @@ def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
                                                key=idempotency_key, fingerprint=fingerprint)
         if previous is not None:
             return Received(previous.status, previous.body, replayed=True)
-    prepared = prepare_report(session, rider=rider, data=_input(body), settings=settings,
-                              now=now)
-    begin_writes(session)
-    if idempotency_key is not None:
-        # Again, now that writes are serialised: the first request may have just finished.
-        previous = idempotency.previous_response(session, rider_id=rider.id,
-                                                 key=idempotency_key, fingerprint=fingerprint)
-        if previous is not None:
-            return Received(previous.status, previous.body, replayed=True)
-    submitted = store_report(session, rider=rider, prepared=prepared, settings=settings,
-                             now=now)
+    with idempotency.in_flight(rider.id, idempotency_key):
+        prepared = prepare_report(session, rider=rider, data=_input(body), settings=settings,
+                                  now=now)
+        begin_writes(session)
+        if idempotency_key is not None:
+            # Again, now that writes are serialised: the first may have just finished.
+            previous = idempotency.previous_response(
+                session, rider_id=rider.id, key=idempotency_key, fingerprint=fingerprint)
+            if previous is not None:
+                return Received(previous.status, previous.body, replayed=True)
+        submitted = store_report(session, rider=rider, prepared=prepared, settings=settings,
+                                 now=now)
     receipt = receipt_of(submitted).model_dump(mode="json")
     if idempotency_key is not None:
         idempotency.remember_response(

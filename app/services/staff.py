@@ -11,6 +11,7 @@ from app.config import Settings
 from app.db import begin_writes
 from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
 from app.models import Area, AreaLevel, Staff, StaffRole
+from app.services.pagination import Page, keyset_page
 from app.services.security import (
     IssuedToken,
     TokenKind,
@@ -65,7 +66,7 @@ def _role_area(session: Session, role: StaffRole, area_code: str | None) -> Area
             raise _invalid("area", "an admin has no area")
         return None
     if area_code is None:
-        raise _invalid("area", f"an {role} needs the code of a {level}")
+        raise _invalid("area", f"a user with the role {role} needs the code of a {level}")
     area = session.scalar(select(Area).where(Area.code == area_code))
     if area is None or area.level != level:
         raise _invalid("area", f"{area_code} is not a {level}")
@@ -84,3 +85,7 @@ def authenticate(session: Session, *, username: str, password: str,
                         ttl=timedelta(hours=settings.staff_token_ttl_h), settings=settings)
     return staff, token
 
+
+
+def page_staff(session: Session, *, limit: int, cursor: str | None) -> Page[Staff]:
+    return keyset_page(session, select(Staff), key=Staff.username, limit=limit, cursor=cursor)

@@ -8,8 +8,9 @@ import math
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import Database, _lock_key
+from app.services import idempotency
 from app.services.coords import CoordSys, to_wgs84
 from tests.conftest import Auth
 from tests.helpers import assert_problem
@@ -93,59 +95,55 @@ def _same_key_eight_times(live_server: str, auth: Auth) -> list[httpx.Response]:
     return fire(live_server, [(headers, body)] * 8)
 
 
-def test_concurrent_retries_of_one_key_wait_and_replay_on_sqlite(
-        live_server: str, auth: Auth, database: Database, count_rows: CountRows) -> None:
-    if dialect(database) != "sqlite":
-        pytest.skip("PostgreSQL answers a retry in flight with 409 (the next test)")
-    responses = _same_key_eight_times(live_server, auth)
-    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
-    bodies = [r.json() for r in responses]
-    assert all(b == bodies[0] for b in bodies)
-    replayed = [r.headers.get("idempotent-replayed") for r in responses]
-    assert Counter(replayed) == {None: 1, "true": 7}
-    assert count_rows("reports") == 1 and count_rows("idempotency_records") == 1
-    lon, lat = to_wgs84(121.4330, 31.2200, CoordSys.GCJ02)
-    assert (bodies[0]["lon"], bodies[0]["lat"]) == pytest.approx((lon, lat), abs=1e-9)
-
-
-def test_concurrent_retries_of_one_key_store_one_report_on_postgresql(
-        live_server: str, auth: Auth, database: Database, count_rows: CountRows) -> None:
-    if dialect(database) != "postgresql":
-        pytest.skip("SQLite runs write transactions one at a time: retries wait (above)")
+def test_concurrent_retries_of_one_key_store_one_report(
+        live_server: str, auth: Auth, count_rows: CountRows) -> None:
+    """Each retry either waited and got the first response, or found the first still
+    running and got 409; never a second report."""
     responses = _same_key_eight_times(live_server, auth)
     created = [r for r in responses if r.status_code == 201]
     assert created, [r.text for r in responses]
     assert all(r.json() == created[0].json() for r in created)
+    assert sum(r.headers.get("idempotent-replayed") is None for r in created) <= 1
     for r in responses:
         if r.status_code != 201:
             assert_problem(r, 409, "idempotency_key_in_flight")
     assert count_rows("reports") == 1 and count_rows("idempotency_records") == 1
+    lon, lat = to_wgs84(121.4330, 31.2200, CoordSys.GCJ02)
+    assert (created[0].json()["lon"], created[0].json()["lat"]) == pytest.approx((lon, lat),
+                                                                                abs=1e-9)
 
 
-def test_a_key_in_flight_is_409_on_postgresql(live_server: str, auth: Auth,
-                                              database: Database,
-                                              count_rows: CountRows) -> None:
-    if dialect(database) != "postgresql":
-        pytest.skip("SQLite has no advisory locks: a retry waits for the first and replays")
+def _hold_key(database: Database, rider_id: uuid.UUID, key: str) -> Iterator[None]:
+    """Pretend the first request with ``key`` is still running, the way the server sees it:
+    in this process's registry, and (PostgreSQL) holding the key's advisory lock."""
+    with idempotency.in_flight(rider_id, key):
+        if dialect(database) != "postgresql":
+            yield
+            return
+        lock = _lock_key(("idempotency", rider_id, key))
+        with database.engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
+            try:
+                yield
+            finally:
+                holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
+
+
+def test_a_key_in_flight_is_409(live_server: str, auth: Auth, database: Database,
+                                count_rows: CountRows) -> None:
     rider = auth.rider("meituan", "slow")
     rider_id = uuid.UUID(httpx.get(f"{live_server}/v1/me", headers=rider).json()["id"])
     headers = {**rider, "Idempotency-Key": "slow-1"}
     body = {"category": "other", "lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}
 
-    # The first attempt is "still running": its transaction holds the key's lock.
-    key = _lock_key(("idempotency", rider_id, "slow-1"))
-    with database.engine.connect() as holder:
-        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        try:
-            response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=body)
-            assert_problem(response, 409, "idempotency_key_in_flight")
-            assert count_rows("reports") == 0 and count_rows("idempotency_records") == 0
-            # Another key of the same rider is not held up.
-            other = httpx.post(f"{live_server}/v1/reports", json=body,
-                               headers={**rider, "Idempotency-Key": "slow-2"})
-            assert other.status_code == 201
-        finally:
-            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    with contextmanager(_hold_key)(database, rider_id, "slow-1"):
+        response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=body)
+        assert_problem(response, 409, "idempotency_key_in_flight")
+        assert count_rows("reports") == 0 and count_rows("idempotency_records") == 0
+        # Another key of the same rider is not held up.
+        other = httpx.post(f"{live_server}/v1/reports", json=body,
+                           headers={**rider, "Idempotency-Key": "slow-2"})
+        assert other.status_code == 201
     # Once the first is done, the retry goes through.
     response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=body)
     assert response.status_code == 201, response.text

@@ -508,11 +508,12 @@ def test_cli_imports_the_shanghai_districts(database: Database, baseline: object
 
     assert result.exit_code == 0, (result.output, result.exception)
     printed = json.loads(result.stdout)
-    assert sorted(a["code"] for a in printed["imported"]) == [c for c in adcodes
+    assert sorted(a["code"] for a in printed["areas"]) == [c for c in adcodes
                                                               if c != "310105"]
-    assert {a["level"] for a in printed["imported"]} == {"district"}
-    assert {a["parent_code"] for a in printed["imported"]} == {None}
-    assert all(a["created"] for a in printed["imported"])
+    assert {a["level"] for a in printed["areas"]} == {"district"}
+    assert {a["parent_code"] for a in printed["areas"]} == {None}
+    assert all(a["created"] for a in printed["areas"])
+    assert (printed["imported"], printed["created"], printed["updated"]) == (15, 15, 0)
     assert count_rows("areas") == before + 15
 
     # Xuhui's outline is DataV's, converted from GCJ-02.
@@ -540,7 +541,8 @@ def test_cli_imports_a_street_under_a_parent(database: Database, baseline: objec
                                       "--parent", "310105", "--json"])
 
     assert result.exit_code == 0, (result.output, result.exception)
-    assert json.loads(result.stdout) == {"imported": [{
+    assert json.loads(result.stdout) == {
+        "imported": 1, "created": 1, "updated": 0, "repaired": 0, "areas": [{
         "code": "310105999", "name": "测试街道", "level": "street", "parent_code": "310105",
         "created": True, "repaired": False}]}
     assert stored(database, "310105999") == {"310105999": ("测试街道", "street", "310105")}
