@@ -1,5 +1,6 @@
 """The application: routers, middleware, error handlers, lifespan."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -7,16 +8,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
 from app.db import Database
-from app.errors import PROBLEM_JSON, AppError, problem, validation_problem
+from app.errors import PROBLEM_JSON, AppError, DatabaseBusy, problem, validation_problem
 from app.log import configure_logging
 from app.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from app.models import utcnow
 from app.routers import admin, areas, auth, categories, health, media, platform, reports
 from app.worker import Worker, start_in_thread
+
+logger = logging.getLogger("sentinel.app")
 
 JSON_BODY_LIMIT = 1024 * 1024
 IMPORT_LIMIT = 64 * 1024 * 1024
@@ -40,6 +44,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _problem_response(validation_problem(exc.errors()))
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # The database is down or (SQLite, another process writing for too long) busy:
+        # the client may retry; nothing of this request was stored.
+        logger.warning("database unavailable", extra={"fields": {
+            "request_id": getattr(request.state, "request_id", None), "error": str(exc.orig)}})
+        return _problem_response(DatabaseBusy("the database is unavailable; retry shortly")
+                                 .to_problem(), {"Retry-After": "1"})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -82,3 +82,17 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/v1/admin/areas:import" in spec["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_an_unavailable_database_is_a_503_to_retry(app: FastAPI) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    @app.get("/locked")
+    def locked() -> None:
+        raise OperationalError("INSERT …", {}, Exception("database is locked"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/locked")
+    assert_problem(response, 503, "database_busy")
+    assert response.headers["retry-after"] == "1"
+    assert "INSERT" not in response.text

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db import begin_writes
+from app.db import begin_writes, lock
 from app.errors import NotFound
 from app.models import Category
 from app.services.pagination import Page, keyset_page
@@ -33,6 +33,7 @@ def get_category(session: Session, code: str) -> Category:
 def put_category(session: Session, code: str, fields: dict[str, Any]) -> tuple[Category, bool]:
     """Create or replace the category ``code``; returns it and whether it was created."""
     begin_writes(session)
+    lock(session, ("category", code))
     category = session.scalar(select(Category).where(Category.code == code))
     created = category is None
     if category is None:

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import begin_writes
+from app.db import begin_writes, lock
 from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.models import Platform, Rider, utcnow
 from app.services.pagination import Page, keyset_page
@@ -43,6 +43,7 @@ def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise _invalid("name", f"1–{MAX_NAME_LENGTH} characters")
     begin_writes(session)
+    lock(session, ("platform", code))  # two creations of one code: the second sees the first
     if session.scalar(select(Platform.id).where(Platform.code == code)) is not None:
         raise AlreadyExists(f"platform {code} exists already")
     api_key = new_api_key()

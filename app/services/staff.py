@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import begin_writes
+from app.db import begin_writes, lock
 from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
 from app.models import Area, AreaLevel, Staff, StaffRole
 from app.services.pagination import Page, keyset_page
@@ -48,6 +48,7 @@ def create_staff(session: Session, *, username: str, role: StaffRole, area_code:
     password = password or new_password()
     password_hash = hash_password(password, settings)  # slow on purpose: before the writes
     begin_writes(session)
+    lock(session, ("staff", username))  # two creations of one name: the second sees the first
     area = _role_area(session, role, area_code)
     if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
         raise AlreadyExists(f"user {username} exists already")
