@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from geoalchemy2 import WKTElement
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
@@ -201,7 +201,9 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
         # The spatial index is the selective filter: a few tickets near the point, where
         # the category's b-tree would match every open ticket of the category.
         nearest = session.scalars(
-            select(Ticket)
+            # What the receipt shows, not the geometry: this runs for every report.
+            select(Ticket).options(load_only(Ticket.id, Ticket.ref, Ticket.status,
+                                             Ticket.report_count))
             .where(unindexed(Ticket.category_id) == category.id,
                    Ticket.status.in_(OPEN_STATUSES),
                    Ticket.created_at >= now - timedelta(hours=category.dedup_window_h),
