@@ -53,6 +53,7 @@ def get_clock(request: Request) -> Callable[[], datetime]:
 
 ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 class Role(StrEnum):
@@ -147,5 +148,17 @@ CurrentAdmin = Annotated[Staff, Depends(_admin)]
 # The area named by the path's ``code``, if the caller's scope holds it; else 404.
 AreaInScope = Annotated[Area, Depends(_area_in_scope)]
 
-__all__ = ["AreaInScope", "CallerDep", "ClockDep", "CurrentAdmin", "CurrentOfficeStaff",
-           "CurrentPlatform", "CurrentRider", "Role", "SessionDep", "SettingsDep", "StaffRole"]
+__all__ = [
+    "AreaInScope",
+    "CallerDep",
+    "ClockDep",
+    "CurrentAdmin",
+    "CurrentOfficeStaff",
+    "CurrentPlatform",
+    "CurrentRider",
+    "DatabaseDep",
+    "Role",
+    "SessionDep",
+    "SettingsDep",
+    "StaffRole",
+]

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
@@ -53,6 +53,14 @@ def install_error_handlers(app: FastAPI) -> None:
             "request_id": getattr(request.state, "request_id", None), "error": str(exc.orig)}})
         return _problem_response(DatabaseBusy("the database is unavailable; retry shortly")
                                  .to_problem(), {"Retry-After": "1"})
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(_request: Request, _exc: DataError) -> JSONResponse:
+        # A last line behind the schemas: a value the database refuses to hold (a NUL in
+        # a path or form field, say) is the client's error, and nothing was stored.
+        return _problem_response(problem(
+            status=422, code="invalid_input",
+            detail="the request carries a value that cannot be stored (control characters?)"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -155,9 +155,15 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random) -> list[str]:
                          "created_at": created, "updated_at": created})
         with database.transaction() as s:
             s.execute(insert(Ticket), rows)
-    if not url.startswith("sqlite"):
-        with database.transaction() as s:
-            s.execute(text("ANALYZE"))
+    # Let the database settle before measuring: no autovacuum or checkpoint of the seed
+    # should land in the middle of a measurement.
+    with database.engine.connect() as c:
+        if url.startswith("sqlite"):
+            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            c = c.execution_options(isolation_level="AUTOCOMMIT")
+            c.exec_driver_sql("VACUUM (ANALYZE)")
+            c.exec_driver_sql("CHECKPOINT")
     rider_rows = [{"id": uuid.uuid4(), "platform_id": platform_id, "external_id": f"bench-{i}",
                    "pseudonym": f"R-B{i:06d}", "created_at": now, "updated_at": now}
                   for i in range(riders)]
@@ -175,8 +181,10 @@ def measure(base: str, seconds: int, concurrency: int, script: Path | None) -> R
     command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
-    output = subprocess.run([*command, base + ("/v1/reports" if script else "/healthz")],
-                            capture_output=True, text=True, check=True).stdout
+    # A fresh nonce per run: the warm-up's keys must not come back as replays.
+    target = [base + ("/v1/reports" if script else "/healthz"), "--", uuid.uuid4().hex]
+    output = subprocess.run([*command, *target], capture_output=True, text=True,
+                            check=True).stdout
     return Result.from_wrk(output)
 
 
@@ -218,14 +226,18 @@ function setup(thread)
   threads = threads + 1
   thread:set("id", threads)
 end
-function init(args) thread_id = id end
+local nonce = ""
+function init(args)
+  thread_id = id
+  nonce = args[1] or ""
+end
 function request()
   counter = counter + 1
   local i = (counter * 7919 + thread_id * 104729) % #bodies + 1
   return wrk.format("POST", "/v1/reports", {{
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. tokens[(counter + thread_id) % #tokens + 1],
-    ["Idempotency-Key"] = "bench-" .. thread_id .. "-" .. counter}}, bodies[i])
+    ["Idempotency-Key"] = "bench-" .. nonce .. "-" .. thread_id .. "-" .. counter}}, bodies[i])
 end
 """.format(",".join(f"[[{b}]]" for b in bodies), ",".join(f'"{t}"' for t in tokens))
     path.write_text(lua)

@@ -96,3 +96,10 @@ def test_an_unavailable_database_is_a_503_to_retry(app: FastAPI) -> None:
     assert_problem(response, 503, "database_busy")
     assert response.headers["retry-after"] == "1"
     assert "INSERT" not in response.text
+
+
+def test_a_nul_in_a_path_is_never_a_500(client: TestClient, auth) -> None:
+    response = client.get("/v1/platform/riders/r%00x", headers=auth.platform("meituan"))
+    # SQLite can hold a NUL (no such rider: 404); PostgreSQL cannot (422).
+    assert response.status_code in (404, 422), response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -5,16 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
-from app.db import begin_writes
-from app.deps import ClockDep, CurrentRider, SessionDep, SettingsDep
-from app.errors import AppError, validation_problem
-from app.schemas.common import Page, ProblemRead
+from app.deps import ClockDep, CurrentRider, DatabaseDep, SessionDep, SettingsDep
+from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.reports import (
     BatchCreate,
-    BatchReportCreate,
-    BatchResult,
     BatchResults,
     MeRead,
     NearbyTickets,
@@ -49,29 +44,10 @@ def create_report(body: ReportCreate, rider: CurrentRider, session: SessionDep,
 
 @router.post("/reports/batch", response_model=BatchResults,
              summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports")
-def create_reports(body: BatchCreate, rider: CurrentRider, session: SessionDep,
+def create_reports(body: BatchCreate, rider: CurrentRider, database: DatabaseDep,
                    settings: SettingsDep, clock: ClockDep) -> BatchResults:
-    results = []
-    begin_writes(session)  # once, before the items' savepoints
-    for raw in body.reports:
-        key = raw.get("idempotency_key") if isinstance(raw.get("idempotency_key"), str) else None
-        try:
-            item = BatchReportCreate.model_validate(raw)
-            # One bad item must not undo the others: each runs in its own savepoint.
-            with session.begin_nested():
-                received = report_service.receive_report(
-                    session, rider=rider, body=item, idempotency_key=item.idempotency_key,
-                    settings=settings, now=clock())
-            results.append(BatchResult(idempotency_key=key, status=received.status,
-                                       replayed=received.replayed,
-                                       report=ReportReceipt.model_validate(received.body)))
-        except ValidationError as exc:
-            results.append(BatchResult(idempotency_key=key, status=422,
-                                       problem=validation_problem(exc.errors())))
-        except AppError as exc:
-            results.append(BatchResult(idempotency_key=key, status=exc.status,
-                                       problem=exc.to_problem()))
-    return BatchResults(results=results)
+    return BatchResults(results=report_service.receive_batch(
+        database, rider=rider, items=body.reports, settings=settings, clock=clock))
 
 
 @router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")
@@ -96,7 +72,7 @@ def tickets_nearby(
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     coord_sys: CoordSys = CoordSys.WGS84,
     radius_m: Annotated[float, Query(gt=0, le=1000, allow_inf_nan=False)] = 200,
-    category: str | None = None,
+    category: Annotated[str | None, Query(pattern=CATEGORY_CODE)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NearbyTickets:
     items = report_service.nearby_tickets(session, lat=lat, lon=lon, coord_sys=coord_sys,

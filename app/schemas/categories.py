@@ -3,7 +3,7 @@ from typing import Annotated
 from pydantic import Field
 
 from app.models import Category
-from app.schemas.common import Schema, UtcTime
+from app.schemas.common import InputSchema, Schema, UtcTime
 
 MAX_POINTS = 1000
 
@@ -43,7 +43,7 @@ class CategoryAdminRead(CategoryRead):
     updated_at: UtcTime
 
 
-class CategoryPut(Schema):
+class CategoryPut(InputSchema):
     name: LocalizedName
     description: str = Field(default="", max_length=2000)
     department: str = Field(default="", max_length=200)

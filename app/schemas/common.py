@@ -1,9 +1,12 @@
 from datetime import UTC, datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator
+
+from app.services.text import has_control_characters
 
 T = TypeVar("T")
+CATEGORY_CODE = r"^[a-z][a-z0-9_]{1,63}$"
 
 
 def _rfc3339_utc(value: datetime) -> str:
@@ -16,6 +19,28 @@ UtcTime = Annotated[datetime, PlainSerializer(_rfc3339_utc, return_type=str)]
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class InputSchema(Schema):
+    """A request body: no string in it may carry NUL or other control characters."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        for text in _strings(value):
+            if has_control_characters(text):
+                raise ValueError("control characters are not allowed")
+        return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, BaseModel):
+        return [s for item in value.__dict__.values() for s in _strings(item)]
+    return []
 
 
 class Page(Schema, Generic[T]):

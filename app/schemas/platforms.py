@@ -1,9 +1,9 @@
 from pydantic import Field
 
-from app.schemas.common import Schema, UtcTime
+from app.schemas.common import InputSchema, Schema, UtcTime
 
 
-class PlatformCreate(Schema):
+class PlatformCreate(InputSchema):
     code: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,63}$", examples=["meituan"])
     name: str = Field(min_length=1, max_length=200, examples=["美团"])
 
@@ -22,7 +22,7 @@ class PlatformCreated(Schema):
     api_key: str = Field(description="shown once; only its hash is stored")
 
 
-class RiderTokenCreate(Schema):
+class RiderTokenCreate(InputSchema):
     rider_id: str = Field(min_length=1, max_length=128, description="the platform's own rider id")
     display_name: str | None = Field(default=None, max_length=100)
 

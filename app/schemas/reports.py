@@ -4,15 +4,15 @@ from typing import Any
 from pydantic import AwareDatetime, Field
 
 from app.models import ReportOutcome, TicketStatus
-from app.schemas.common import Schema, UtcTime
+from app.schemas.common import CATEGORY_CODE, InputSchema, Schema, UtcTime
 from app.services.coords import CoordSys
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
 Longitude = Field(ge=-180, le=180, allow_inf_nan=False)
 
 
-class ReportCreate(Schema):
-    category: str = Field(min_length=1, max_length=64, examples=["road_damage"])
+class ReportCreate(InputSchema):
+    category: str = Field(pattern=CATEGORY_CODE, examples=["road_damage"])
     lat: float = Latitude
     lon: float = Longitude
     coord_sys: CoordSys = CoordSys.WGS84
@@ -31,7 +31,7 @@ class BatchReportCreate(ReportCreate):
         default=None, description="as the Idempotency-Key header: 1–255 printable characters")
 
 
-class BatchCreate(Schema):
+class BatchCreate(InputSchema):
     reports: list[dict[str, Any]] = Field(min_length=1, max_length=50,
                                           description="each as the body of POST /v1/reports, "
                                                       "plus its idempotency_key")
@@ -118,6 +118,8 @@ class NearbyTicket(Schema):
 
 class NearbyTickets(Schema):
     items: list[NearbyTicket]
+    # The radius is at most 1000 m and the list at most ``limit`` long: one page.
+    next_cursor: str | None = None
     coord_sys: CoordSys
 
 

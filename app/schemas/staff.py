@@ -1,10 +1,10 @@
 from pydantic import Field
 
 from app.models import StaffRole
-from app.schemas.common import Schema, UtcTime
+from app.schemas.common import InputSchema, Schema, UtcTime
 
 
-class StaffCreate(Schema):
+class StaffCreate(InputSchema):
     username: str = Field(min_length=3, max_length=64)
     role: StaffRole
     area: str | None = Field(default=None, description="street code (officer), district code")

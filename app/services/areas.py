@@ -32,6 +32,7 @@ from app.errors import (
 from app.models import Area, AreaLevel
 from app.services.coords import CoordSys, to_wgs84
 from app.services.pagination import Page, keyset_page
+from app.services.text import has_control_characters
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 # A child may stick out of its parent by this share of its own area: official
@@ -200,6 +201,10 @@ def parse_features(
         properties = feature.get("properties") or {}
         if not isinstance(properties, dict):
             raise _refuse(InvalidAreaFeature, index, None, "properties", "must be an object")
+        for name, value in properties.items():
+            if isinstance(value, str) and has_control_characters(value):
+                raise _refuse(InvalidAreaFeature, index, None, f"properties.{name}",
+                              "control characters are not allowed")
         # DataV (the usual source of Chinese outlines) calls the code "adcode".
         code = _text(properties, "code", "adcode")
         if code is None:

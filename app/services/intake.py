@@ -46,8 +46,8 @@ from app.services.routing import Route, route_point
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_REPORT_AGE = timedelta(days=7)
 RATE_WINDOW = timedelta(hours=1)
-# Lock cells must be larger than any dedup search box, so that one box touches at most
-# four of them; categories' dedup radius is capped at 500 m.
+# Reports within a category's radius of each other share at least one locked cell: each
+# locks every cell its search box touches.
 LOCK_CELL_DEG = 0.01
 _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
@@ -175,7 +175,7 @@ def _enforce_rate_limit(session: Session, rider: Rider, settings: Settings,
     if count >= settings.rider_reports_per_hour:
         retry_after = max(1, math.ceil(((oldest or now) + RATE_WINDOW - now).total_seconds()))
         raise RateLimited(f"at most {settings.rider_reports_per_hour} reports an hour",
-                          headers={"Retry-After": str(retry_after)})
+                          headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
 def dedup_lock_names(category: Category, lon: float,
@@ -184,8 +184,9 @@ def dedup_lock_names(category: Category, lon: float,
     if category.dedup_radius_m <= 0:
         return []
     min_lon, min_lat, max_lon, max_lat = bbox_around(lon, lat, category.dedup_radius_m)
-    return [("dedup", category.id, math.floor(x / LOCK_CELL_DEG), math.floor(y / LOCK_CELL_DEG))
-            for x in (min_lon, max_lon) for y in (min_lat, max_lat)]
+    columns = range(math.floor(min_lon / LOCK_CELL_DEG), math.floor(max_lon / LOCK_CELL_DEG) + 1)
+    rows = range(math.floor(min_lat / LOCK_CELL_DEG), math.floor(max_lat / LOCK_CELL_DEG) + 1)
+    return [("dedup", category.id, x, y) for x in columns for y in rows]
 
 
 def merge_or_open_ticket(session: Session, *, category: Category, lon: float, lat: float,
@@ -210,12 +211,15 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
                    within_bbox(Ticket.location, *box), distance <= category.dedup_radius_m)
             .order_by(distance, Ticket.created_at).limit(1)).first()
         if nearest is not None:
+            # Staff do not take the cell locks: if the ticket was resolved or merged since
+            # the search, PostgreSQL re-checks the status here and the report opens anew.
             count = session.execute(
-                update(Ticket).where(Ticket.id == nearest.id)
+                update(Ticket).where(Ticket.id == nearest.id, Ticket.status.in_(OPEN_STATUSES))
                 .values(report_count=Ticket.report_count + 1, updated_at=now)
-                .returning(Ticket.report_count)).scalar_one()
-            set_committed_value(nearest, "report_count", count)
-            return nearest, ReportOutcome.JOINED_TICKET
+                .returning(Ticket.report_count)).scalar_one_or_none()
+            if count is not None:
+                set_committed_value(nearest, "report_count", count)
+                return nearest, ReportOutcome.JOINED_TICKET
     ticket = Ticket(id=uuid.uuid4(), ref=new_ticket_ref(), category_id=category.id,
                     status=TicketStatus.NEW, priority=category.priority,
                     location=wkt_point(lon, lat),

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import tempfile
+import threading
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from app.services.scope import ticket_scope_filter
 
 MAX_PIXELS = 40_000_000
 THUMBNAIL_SIZE = (320, 320)
+_DECODING = threading.BoundedSemaphore(2)
 # Pillow format → how it is stored again.
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
            "WEBP": ("image/webp", "webp")}
@@ -55,6 +57,13 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 
 
 def process_image(data: bytes) -> ProcessedImage:
+    # A 40-megapixel photo takes some 500 MB while it is decoded, turned and re-encoded:
+    # a few at a time, not one per threadpool thread.
+    with _DECODING:
+        return _process_image(data)
+
+
+def _process_image(data: bytes) -> ProcessedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

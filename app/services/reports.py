@@ -1,17 +1,19 @@
 """The rider's side of reports: receive one (idempotently), list them, look around."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
+from pydantic import ValidationError
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.config import Settings
-from app.db import bbox_around, begin_writes, distance_m, point, within_bbox
-from app.errors import NotFound, ValidationFailed
+from app.db import Database, bbox_around, begin_writes, distance_m, point, within_bbox
+from app.errors import AppError, NotFound, UnknownCategory, ValidationFailed, validation_problem
 from app.models import (
     OPEN_STATUSES,
     Area,
@@ -26,6 +28,8 @@ from app.models import (
 )
 from app.schemas.reports import (
     AreaRefRead,
+    BatchReportCreate,
+    BatchResult,
     NearbyTicket,
     ReportCreate,
     ReportRead,
@@ -56,8 +60,10 @@ def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
                    idempotency_key: str | None, settings: Settings, now: datetime) -> Received:
     """Submit a report, or replay the response to an earlier request with the same key."""
     # The report's own fields only: a batch item's idempotency_key is not part of its body.
-    fingerprint = idempotency.request_hash(
-        body.model_dump(mode="json", include=set(ReportCreate.model_fields)))
+    payload = body.model_dump(mode="json", include=set(ReportCreate.model_fields))
+    if body.observed_at is not None:  # one instant, whatever offset the phone wrote it in
+        payload["observed_at"] = body.observed_at.astimezone(UTC).isoformat()
+    fingerprint = idempotency.request_hash(payload)
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
         # A retry after a dropped connection is common: answer it without the write lock.
@@ -83,6 +89,33 @@ def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
             session, rider_id=rider.id, key=idempotency_key, fingerprint=fingerprint,
             response=idempotency.StoredResponse(201, receipt), now=now)
     return Received(201, receipt, replayed=False)
+
+
+def receive_batch(database: Database, *, rider: Rider, items: list[dict[str, Any]],
+                  settings: Settings, clock: Callable[[], datetime]) -> list[BatchResult]:
+    """An offline queue, item by item, each exactly as a single ``POST /v1/reports``:
+    its own transaction, so one bad item (or a lock it waits for) never holds up or undoes
+    the others, and no transaction holds the locks of many items at once."""
+    results = []
+    for raw in items:
+        key = raw.get("idempotency_key")
+        key = key if isinstance(key, str) else None
+        try:
+            item = BatchReportCreate.model_validate(raw)
+            with database.transaction(write=False) as session:
+                received = receive_report(session, rider=rider, body=item,
+                                          idempotency_key=item.idempotency_key,
+                                          settings=settings, now=clock())
+            results.append(BatchResult(idempotency_key=key, status=received.status,
+                                       replayed=received.replayed,
+                                       report=ReportReceipt.model_validate(received.body)))
+        except ValidationError as exc:
+            results.append(BatchResult(idempotency_key=key, status=422,
+                                       problem=validation_problem(exc.errors())))
+        except AppError as exc:
+            results.append(BatchResult(idempotency_key=key, status=exc.status,
+                                       problem=exc.to_problem()))
+    return results
 
 
 def _input(body: ReportCreate) -> ReportInput:
@@ -196,6 +229,10 @@ def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
 def nearby_tickets(session: Session, *, lat: float, lon: float, coord_sys: CoordSys,
                    radius_m: float, category: str | None, limit: int) -> list[NearbyTicket]:
     """Open tickets within ``radius_m``, nearest first: "has somebody reported this?"."""
+    if category is not None and session.scalar(
+            select(Category.id).where(Category.code == category)) is None:
+        raise UnknownCategory(f"no category {category!r}",
+                              errors=[{"field": "category", "message": "unknown category"}])
     w_lon, w_lat = to_wgs84(lon, lat, coord_sys)
     distance = distance_m(Ticket.location, point(w_lon, w_lat)).label("distance")
     query = (select(Ticket, Category.code, distance)

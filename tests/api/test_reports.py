@@ -198,6 +198,11 @@ BAD_BODIES: dict[str, tuple[dict[str, Any], str, str | None]] = {
     "description_2001": (report(description="路" * 2001), "validation_error", "description"),
     "address_hint_201": (report(address_hint="x" * 201), "validation_error", "address_hint"),
     "outside_service_area": (report() | THE_BUND, "outside_service_area", None),
+    # PostgreSQL cannot store a NUL: refused up front, on both databases alike.
+    "nul_in_description": (report(description="坑\u0000"), "validation_error", "description"),
+    "nul_in_address_hint": (report(address_hint="\u0000"), "validation_error", "address_hint"),
+    "nul_in_category": (report("road\u0000damage"), "validation_error", "category"),
+    "bell_in_description": (report(description="\u0007"), "validation_error", "description"),
 }
 
 
@@ -506,7 +511,7 @@ def test_nearby_answers_in_the_coord_sys_it_was_asked_in(client: TestClient, r1:
     # The same GCJ-02 numbers taken for WGS-84 are some 500 m away: nothing there.
     wrong = client.get("/v1/tickets/nearby", headers=r2,
                        params={"lat": g_lat, "lon": g_lon, "radius_m": 50}).json()
-    assert wrong == {"items": [], "coord_sys": "wgs84"}
+    assert wrong == {"items": [], "next_cursor": None, "coord_sys": "wgs84"}
 
 
 # --- idempotency -----------------------------------------------------------------------
@@ -804,3 +809,35 @@ def test_nearby_lists_open_tickets_nearest_first(client: TestClient, database: D
         problem = assert_problem(client.get("/v1/tickets/nearby", headers=r2,
                                             params=spot() | bad), 422, "validation_error")
         assert next(iter(bad)) in {e["field"] for e in problem["errors"]}
+
+
+def test_nearby_refuses_an_unknown_category(client: TestClient, r1: Headers) -> None:
+    params = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
+    assert_problem(client.get("/v1/tickets/nearby", headers=r1,
+                              params=params | {"category": "potholes_on_mars"}),
+                   422, "unknown_category")
+    assert_problem(client.get("/v1/tickets/nearby", headers=r1,
+                              params=params | {"category": "road\u0000damage"}),
+                   422, "validation_error")
+    listed = client.get("/v1/tickets/nearby", headers=r1, params=params).json()
+    assert listed["next_cursor"] is None
+
+
+def test_a_rate_limited_batch_item_says_when_to_retry(
+        client: TestClient, settings: Settings, r1: Headers) -> None:
+    settings.rider_reports_per_hour = 1
+    response = client.post("/v1/reports/batch", headers=r1, json={"reports": [
+        report() | {"idempotency_key": "b-1"},
+        report("waste") | {"idempotency_key": "b-2"}]})
+    first, second = response.json()["results"]
+    assert first["status"] == 201
+    assert second["status"] == 429 and second["problem"]["code"] == "rate_limited"
+    assert 0 < second["problem"]["retry_after"] <= 3600
+
+
+def test_the_same_instant_in_another_offset_is_the_same_body(
+        client: TestClient, r1: Headers) -> None:
+    first = post(client, r1, report(observed_at="2026-11-29T08:15:00+08:00"), key="tz")
+    again = post(client, r1, report(observed_at="2026-11-29T00:15:00Z"), key="tz")
+    assert first.status_code == 201
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"

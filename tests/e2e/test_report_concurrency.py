@@ -114,19 +114,20 @@ def test_concurrent_retries_of_one_key_store_one_report(
 
 
 def _hold_key(database: Database, rider_id: uuid.UUID, key: str) -> Iterator[None]:
-    """Pretend the first request with ``key`` is still running, the way the server sees it:
-    in this process's registry, and (PostgreSQL) holding the key's advisory lock."""
-    with idempotency.in_flight(rider_id, key):
-        if dialect(database) != "postgresql":
+    """Pretend the first request with ``key`` is still running: on PostgreSQL as another
+    process would, holding only the key's advisory lock (so the 409 must come from it);
+    on SQLite in this process's registry of keys in flight."""
+    if dialect(database) != "postgresql":
+        with idempotency.in_flight(rider_id, key):
             yield
-            return
-        lock = _lock_key(("idempotency", rider_id, key))
-        with database.engine.connect() as holder:
-            holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
-            try:
-                yield
-            finally:
-                holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
+        return
+    lock = _lock_key(("idempotency", rider_id, key))
+    with database.engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock})
+        try:
+            yield
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock})
 
 
 def test_a_key_in_flight_is_409(live_server: str, auth: Auth, database: Database,

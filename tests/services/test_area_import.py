@@ -626,3 +626,15 @@ def test_an_update_may_not_strand_stored_children(client, auth, count_rows) -> N
     route = client.get("/v1/areas/route", headers=admin, params={"lat": 31.2200, "lon": 121.4330,
                                                                    "coord_sys": "gcj02"})
     assert route.json()["street"]["code"] == "310105002"
+
+
+def test_a_control_character_in_a_name_is_refused(client, auth, count_rows) -> None:
+    before = count_rows("areas")
+    response = client.post("/v1/admin/areas:import", headers=auth.staff("admin"), json={
+        "type": "FeatureCollection", "features": [{
+            "type": "Feature", "geometry": rect(0, 0, 10, 10),
+            "properties": {"code": "T99", "name": "测\u0000试", "level": "district"}}]})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_area_feature"
+    assert response.json()["errors"][0]["field"] == "features[0].properties.name"
+    assert count_rows("areas") == before

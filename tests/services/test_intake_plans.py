@@ -68,3 +68,26 @@ def test_the_rate_limit_count_uses_the_riders_index(
              if "count(*)" in sql and "FROM reports" in sql]
     assert len(count) == 1, [sql for sql, _ in statements]
     assert "ix_reports_rider_id_received_at" in plan_of(database, *count[0])
+
+
+@pytest.mark.parametrize("radius_m", [20, 30, 500])
+def test_reports_within_the_radius_always_share_a_locked_cell(radius_m: int) -> None:
+    """The cell locks serialise any two reports that could merge: whatever two points
+    lie within a category's radius of each other, their lock sets overlap."""
+    import math
+    import random
+
+    from app.models import Category
+    from app.services.intake import LOCK_CELL_DEG, dedup_lock_names
+
+    category = Category(id=1, dedup_radius_m=radius_m)
+    rng = random.Random(radius_m)
+    for _ in range(2000):
+        # Near a cell corner, where a pair is most likely to straddle cells.
+        lon = 121.40 + LOCK_CELL_DEG * rng.choice([0, 1]) + rng.uniform(-1, 1) * 0.006
+        lat = 31.20 + LOCK_CELL_DEG * rng.choice([0, 1]) + rng.uniform(-1, 1) * 0.006
+        bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0, radius_m)
+        other_lon = lon + metres * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
+        other_lat = lat + metres * math.cos(bearing) / 111_320
+        assert set(dedup_lock_names(category, lon, lat)) \
+            & set(dedup_lock_names(category, other_lon, other_lat))
