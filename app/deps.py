@@ -28,7 +28,9 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies that only look at the request or the caller are async: a sync one would
+# cost a trip through the threadpool on every request.
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -45,7 +47,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_clock(request: Request) -> Callable[[], datetime]:
+async def get_clock(request: Request) -> Callable[[], datetime]:
     """The app's clock: ``utcnow`` in service, a controlled one in tests."""
     clock: Callable[[], datetime] = request.app.state.clock
     return clock
@@ -108,7 +110,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def _require(*roles: Role) -> Annotated[Caller, Depends]:
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         if caller.role not in roles:
             raise Forbidden(f"this needs the role {' or '.join(roles)}, not {caller.role}")
         return caller
@@ -116,22 +118,22 @@ def _require(*roles: Role) -> Annotated[Caller, Depends]:
     return Depends(check)
 
 
-def _platform(caller: Annotated[Caller, _require(Role.PLATFORM)]) -> Platform:
+async def _platform(caller: Annotated[Caller, _require(Role.PLATFORM)]) -> Platform:
     assert caller.platform is not None
     return caller.platform
 
 
-def _rider(caller: Annotated[Caller, _require(Role.RIDER)]) -> Rider:
+async def _rider(caller: Annotated[Caller, _require(Role.RIDER)]) -> Rider:
     assert caller.rider is not None
     return caller.rider
 
 
-def _office_staff(caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT)]) -> Staff:
+async def _office_staff(caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT)]) -> Staff:
     assert caller.staff is not None
     return caller.staff
 
 
-def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
+async def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
     assert caller.staff is not None
     return caller.staff
 

@@ -188,6 +188,32 @@ def measure(base: str, seconds: int, concurrency: int, script: Path | None) -> R
     return Result.from_wrk(output)
 
 
+def profile_summary(raw: Path, top: int = 25) -> str:
+    """py-spy's folded stacks as a table: the share of busy samples spent in (under) each
+    function of the request path, and in the layers below it."""
+    totals: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        samples += int(count)
+        seen = set()
+        for frame in stack.split(";"):
+            function, _, where = frame.partition(" (")
+            module = where.split(":")[0].split("site-packages/")[-1].split("/work/main/")[-1]
+            name = f"{function} ({module})"
+            if name not in seen:
+                seen.add(name)
+                totals[name] = totals.get(name, 0) + int(count)
+    rows = sorted(((n, c) for n, c in totals.items()
+                   if "app/" in n or "sqlalchemy/engine" in n or "psycopg" in n
+                   or "pysqlite3" in n or "pydantic" in n),
+                  key=lambda item: -item[1])[:top]
+    return "\n".join(["| function (inclusive) | share of busy samples |", "|---|---:|",
+                      *(f"| `{n}` | {100 * c / max(samples, 1):.0f}% |" for n, c in rows)])
+
+
 def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SENTINEL_DATABASE_URL": url, "SENTINEL_SECRET_KEY": SECRET,
            "SENTINEL_ENV": "production", "SENTINEL_LOG_LEVEL": "WARNING",
@@ -262,7 +288,18 @@ def run(kind: str, tickets: int, args: argparse.Namespace) -> tuple[Result, Resu
         try:
             measure(base, 2, args.concurrency, script)  # warm up: pools, caches, JIT-free paths
             ceiling = measure(base, args.seconds, args.concurrency, None)
+            spy = None
+            if args.profile:
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(server.pid), "--duration",
+                     str(args.seconds), "--format", "raw", "--rate", "200",
+                     "-o", str(workdir / "profile.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             intake = measure(base, args.seconds, args.concurrency, script)
+            if spy is not None:
+                spy.wait(timeout=60)
+                print(f"\nprofile of the server during intake ({kind}, {tickets} open "
+                      f"tickets):\n\n{profile_summary(workdir / 'profile.txt')}\n")
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -278,6 +315,9 @@ def main() -> None:
     parser.add_argument("--tickets", default="100000",
                         help="existing open tickets; several, comma-separated")
     parser.add_argument("--seconds", type=int, default=10, help="per measurement")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the server with py-spy during intake and print where "
+                             "its time goes (pip install py-spy)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pg-url", default=os.environ.get(
         "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
