@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     secret_key: str = "changethis"
     media_dir: Path = Path("./media")
 
+    # Connections each process keeps open; PostgreSQL's max_connections must cover
+    # db_pool_size (+10 overflow) times the number of processes.
+    db_pool_size: int = Field(default=40, ge=1)
     routing_snap_m: float = Field(default=150.0, ge=0)
     rider_token_ttl_h: float = Field(default=24.0, gt=0)
     staff_token_ttl_h: float = Field(default=12.0, gt=0)

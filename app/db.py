@@ -100,18 +100,19 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_db_engine(url: str) -> Engine:
+# Enough pooled connections for every threadpool thread (anyio's default is 40): a
+# connection opened beyond the pool is closed again when returned, and opening one costs a
+# PostgreSQL backend (and its prepared statements) or a SpatiaLite load, each time.
+POOL_SIZE = 40
+
+
+def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            module=sqlite_driver(),
-            connect_args={"check_same_thread": False},
-            pool_size=8,
-            max_overflow=24,
-        )
+        engine = create_engine(url, module=sqlite_driver(), pool_size=pool_size,
+                               max_overflow=10, connect_args={"check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
 
 class Database:
@@ -124,9 +125,9 @@ class Database:
     PostgreSQL it changes nothing: one request stays one transaction.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.engine = create_db_engine(url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False,
                                       info={_DATABASE: self})

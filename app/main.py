@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.database = database or Database(settings.database_url)
+    app.state.database = database or Database(settings.database_url, settings.db_pool_size)
     app.state.metrics = Metrics()
     app.state.clock = utcnow
     upload_limit = int(settings.max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD

@@ -291,8 +291,9 @@ def run(kind: str, tickets: int, args: argparse.Namespace) -> tuple[Result, Resu
             spy = None
             if args.profile:
                 spy = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(server.pid), "--duration",
-                     str(args.seconds), "--format", "raw", "--rate", "200",
+                    [shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy",
+                     "record", "--pid", str(server.pid), "--duration",
+                     str(args.seconds), "--format", "raw", "--rate", "100", "--nonblocking",
                      "-o", str(workdir / "profile.txt")],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             intake = measure(base, args.seconds, args.concurrency, script)
