@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, delete, insert, make_url, select, text
+from sqlalchemy import create_engine, delete, event, insert, make_url, select, text
 from sqlalchemy.orm import Session
 
 from app import migrate
@@ -173,6 +173,20 @@ def count_rows(database: Database) -> Callable[[str], int]:
             return int(s.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
 
     return count
+
+
+@pytest.fixture
+def statements(database: Database) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements (and parameters) the test sends, in order."""
+    captured: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                _executemany: bool) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", capture)
+    yield captured
+    event.remove(database.engine, "before_cursor_execute", capture)
 
 
 DATA = Path(__file__).parent / "data"

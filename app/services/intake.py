@@ -168,13 +168,16 @@ def _check_media(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...
 
 def _enforce_rate_limit(session: Session, rider: Rider, settings: Settings,
                         now: datetime) -> None:
-    since = now - RATE_WINDOW
-    count, oldest = session.execute(
-        select(func.count(), func.min(Report.received_at))
-        .where(Report.rider_id == rider.id, Report.received_at > since)).one()
-    if count >= settings.rider_reports_per_hour:
-        retry_after = max(1, math.ceil(((oldest or now) + RATE_WINDOW - now).total_seconds()))
-        raise RateLimited(f"at most {settings.rider_reports_per_hour} reports an hour",
+    in_window = (Report.rider_id == rider.id, Report.received_at > now - RATE_WINDOW)
+    count = session.scalar(select(func.count()).where(*in_window)) or 0
+    limit = settings.rider_reports_per_hour
+    if count >= limit:
+        # One more report fits once enough of this hour's have aged out of the window:
+        # the (count - limit + 1)-th oldest (the oldest, unless the limit was lowered).
+        frees_up = session.scalar(select(Report.received_at).where(*in_window)
+                                  .order_by(Report.received_at).offset(count - limit).limit(1))
+        retry_after = max(1, math.ceil(((frees_up or now) + RATE_WINDOW - now).total_seconds()))
+        raise RateLimited(f"at most {limit} reports an hour",
                           headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 

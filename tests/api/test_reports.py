@@ -649,6 +649,21 @@ def test_batch_items_without_a_key_are_not_remembered(client: TestClient, r1: He
     assert count_rows("reports") == 2 and count_rows("idempotency_records") == 0
 
 
+def test_after_the_limit_is_lowered_retry_after_waits_for_enough_reports_to_age(
+        client: TestClient, settings: Settings, clock: Clock, r1: Headers,
+        count_rows: CountRows) -> None:
+    settings.rider_reports_per_hour = 3
+    for minutes, north in ((0, 0), (10, 50), (10, 100)):
+        clock.advance(minutes=minutes)
+        submit(client, r1, report("other", north=north))
+    clock.advance(minutes=10)  # reports at 0, 10 and 20 minutes; now 30
+    settings.rider_reports_per_hour = 2
+    response = assert_refused(count_rows, lambda: post(client, r1, report("other", north=150)),
+                              429, "rate_limited", None)
+    # Two of the three must age out: the second leaves the window at minute 70.
+    assert int(response.headers["retry-after"]) == 40 * 60
+
+
 def test_a_batch_counts_against_the_rate_limit(client: TestClient, settings: Settings,
                                                r1: Headers, count_rows: CountRows) -> None:
     settings.rider_reports_per_hour = 2

@@ -1,26 +1,12 @@
 """The hot queries of intake go through their indexes, so cost stays flat as tickets grow."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.db import Database
 from tests.conftest import Auth
-
-
-@pytest.fixture
-def statements(database: Database) -> Iterator[list[tuple[str, Any]]]:
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                _executemany: bool) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(database.engine, "before_cursor_execute", capture)
-    yield captured
-    event.remove(database.engine, "before_cursor_execute", capture)
 
 
 def plan_of(database: Database, sql: str, params: Any) -> str:

@@ -18,13 +18,13 @@ in metres east (x) and north (y) of that origin:
 C1b and C1c share their edge x=700 vertex for vertex.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from geoalchemy2.shape import to_shape
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import aliased
 
 from app.db import Database
@@ -290,19 +290,6 @@ def test_route_refuses_bad_coordinates(client: TestClient, auth: Auth,
 
 
 # --- the spatial index -----------------------------------------------------------------
-
-
-@pytest.fixture
-def statements(database: Database) -> Iterator[list[tuple[str, Any]]]:
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                _executemany: bool) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(database.engine, "before_cursor_execute", capture)
-    yield captured
-    event.remove(database.engine, "before_cursor_execute", capture)
 
 
 def test_routing_goes_through_the_spatial_index(
