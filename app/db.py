@@ -35,7 +35,7 @@ METRES_PER_DEGREE_LAT = 111_320.0
 _SPATIALITE_CANDIDATES = ("mod_spatialite", "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
                           "/usr/lib/aarch64-linux-gnu/mod_spatialite.so")
 _BEGIN_OPTION = "sqlite_begin"
-_DATABASE = "sentinel_database"
+DATABASE = "sentinel_database"
 _WRITING = "sentinel_writing"
 BUSY_TIMEOUT_S = 30
 _ON_ROLLBACK = "sentinel_on_rollback"
@@ -130,7 +130,7 @@ class Database:
         self.engine = create_db_engine(url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False,
-                                      info={_DATABASE: self})
+                                      info={DATABASE: self})
         # SQLite lets one writer in at a time and makes the others poll with growing
         # sleeps (up to 100 ms each), which under load turns into long, unfair waits.
         # Within this process, writers queue on a mutex instead and get the database
@@ -164,7 +164,7 @@ def begin_writes(session: Session) -> None:
     """From here on, this transaction writes (see :class:`Database`)."""
     if session.info.get(_WRITING):
         return
-    database: Database = session.info[_DATABASE]
+    database: Database = session.info[DATABASE]
     if database.is_sqlite:
         if session.new or session.dirty or session.deleted:
             raise RuntimeError("begin_writes() must come before the first change")
@@ -180,7 +180,7 @@ def begin_writes(session: Session) -> None:
 @event.listens_for(Session, "after_transaction_end")
 def _end_of_writes(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None and session.info.pop(_WRITING, False):
-        database: Database | None = session.info.get(_DATABASE)
+        database: Database | None = session.info.get(DATABASE)
         if database is not None and database.is_sqlite:
             database.writer_turn.release()
 
@@ -197,7 +197,7 @@ def _statements_need_begin_writes(state: ORMExecuteState) -> None:
 
 
 def _check_writing(session: Session) -> None:
-    database: Database | None = session.info.get(_DATABASE)
+    database: Database | None = session.info.get(DATABASE)
     if database is not None and database.is_sqlite and not session.info.get(_WRITING):
         # A read transaction that writes can fail with "database is locked" whatever the
         # busy timeout: every write path must say so first.

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import begin_writes, on_rollback
+from app.db import DATABASE, begin_writes, on_rollback
 from app.errors import ImageTooManyPixels, InvalidImage, NotFound, UnsupportedMediaType
 from app.models import Media, Report, ReportMedia, Rider, Staff, Ticket
 from app.services.scope import ticket_scope_filter
@@ -132,7 +132,18 @@ def write_blob(session: Session, media_dir: Path, content: bytes, extension: str
         os.fsync(directory)
     finally:
         os.close(directory)
-    on_rollback(session, lambda: path.unlink(missing_ok=True))
+    database = session.info[DATABASE]
+
+    def remove_unless_used() -> None:
+        # Another transaction may have stored the same bytes meanwhile, found the file
+        # here, and committed: then the file is theirs too and stays.
+        with database.session() as check:
+            if check.scalar(select(exists().where((Media.sha256 == sha256)
+                                                  | (Media.thumbnail_sha256 == sha256)))):
+                return
+        path.unlink(missing_ok=True)
+
+    on_rollback(session, remove_unless_used)
     return sha256
 
 

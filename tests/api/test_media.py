@@ -670,3 +670,34 @@ def test_each_street_sees_only_the_photos_of_its_own_tickets(
     assert_refused(client, huayang, at_jiangsu, 404, "not_found")
     assert_sees(client, district, at_jiangsu, photos[0])
     assert_sees(client, district, at_huayang, photos[1])
+
+
+def test_a_failed_upload_takes_its_files_with_it(
+        client: TestClient, settings: Settings, auth: Auth, count_rows: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files are written (and fsynced) before the transaction; if it then fails, they
+    go, unless a committed photo uses the same bytes."""
+    from app.errors import DatabaseBusy
+    from app.services import media as media_service
+
+    rider = auth.rider("meituan", "unlucky")
+    kept = upload(client, rider, encode(noise((64, 48), seed=7), "JPEG"))
+    assert kept.status_code == 201
+    before = sorted(files_under(settings.media_dir))
+
+    def busy(_session: Any) -> None:
+        raise DatabaseBusy()
+
+    monkeypatch.setattr(media_service, "begin_writes", busy)
+    failed = upload(client, rider, encode(noise((64, 48), seed=8), "JPEG"))
+    assert_problem(failed, 503, "database_busy")
+    # Another rider's upload of the committed photo's bytes fails too. Here it writes the
+    # files anew (as in a race where it found none yet): its rollback must leave them.
+    for path in before:
+        path.unlink()
+    again = upload(client, auth.rider("eleme", "unlucky-2"),
+                   encode(noise((64, 48), seed=7), "JPEG"))
+    assert_problem(again, 503, "database_busy")
+    assert sorted(files_under(settings.media_dir)) == before
+    assert count_rows("media") == 1
+    assert client.get(f"/v1/media/{kept.json()['id']}", headers=rider).status_code == 200
