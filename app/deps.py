@@ -4,6 +4,7 @@ Permissions are dependencies, not ``if`` statements in handlers: a handler that 
 ``CurrentAdmin`` cannot run for anyone else.
 """
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,11 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthenticated
-from app.models import Area, Platform, Rider, Staff, StaffRole
+from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
 from app.services.platforms import platform_by_api_key
 from app.services.scope import area_in_scope
 from app.services.security import TokenKind, decode_token, looks_like_api_key
+from app.services.tickets import ticket_in_scope
 
 
 def get_database(request: Request) -> Database:
@@ -143,12 +145,19 @@ def _area_in_scope(code: str, staff: Annotated[Staff, Depends(_office_staff)],
     return area_in_scope(session, staff, code)
 
 
+def _ticket_in_scope(ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_office_staff)],
+                     session: SessionDep) -> Ticket:
+    return ticket_in_scope(session, staff, ticket_id)
+
+
 CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
 # The area named by the path's ``code``, if the caller's scope holds it; else 404.
 AreaInScope = Annotated[Area, Depends(_area_in_scope)]
+# The ticket named by the path's ``ticket_id``, if the caller's scope holds it; else 404.
+TicketInScope = Annotated[Ticket, Depends(_ticket_in_scope)]
 
 __all__ = [
     "AreaInScope",
@@ -163,4 +172,5 @@ __all__ = [
     "SessionDep",
     "SettingsDep",
     "StaffRole",
+    "TicketInScope",
 ]

@@ -224,3 +224,14 @@ class DatabaseBusy(AppError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"Retry-After": "1"})
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    title = "This action is not possible in the ticket's current status"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    code = "version_mismatch"
+    title = "The ticket has changed since you read it"

@@ -17,7 +17,17 @@ from app.errors import PROBLEM_JSON, AppError, DatabaseBusy, problem, validation
 from app.log import configure_logging
 from app.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from app.models import utcnow
-from app.routers import admin, areas, auth, categories, health, media, platform, reports
+from app.routers import (
+    admin,
+    areas,
+    auth,
+    categories,
+    health,
+    media,
+    office,
+    platform,
+    reports,
+)
 from app.worker import Worker, start_in_thread
 
 logger = logging.getLogger("sentinel.app")
@@ -100,6 +110,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                        limits={"/v1/media": upload_limit, "/v1/admin/areas:import": IMPORT_LIMIT})
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (health, categories, auth, reports, media, platform, areas, admin):
+    for module in (health, categories, auth, reports, media, office, platform, areas, admin):
         app.include_router(module.router)
     return app

@@ -8,8 +8,34 @@ from app.models.media import Media
 from app.models.platform import Platform, Rider
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
-from app.models.ticket import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus
+from app.models.ticket import (
+    ALLOWED_TRANSITIONS,
+    OPEN_STATUSES,
+    InvalidTransitionError,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 
-__all__ = ["OPEN_STATUSES", "Area", "AreaLevel", "Base", "Category", "IdempotencyRecord", "Media",
-           "Platform", "Report", "ReportMedia", "ReportOutcome", "Rider", "Staff", "StaffRole",
-           "Ticket", "TicketEvent", "TicketStatus", "utcnow"]
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "OPEN_STATUSES",
+    "Area",
+    "AreaLevel",
+    "Base",
+    "Category",
+    "IdempotencyRecord",
+    "InvalidTransitionError",
+    "Media",
+    "Platform",
+    "Report",
+    "ReportMedia",
+    "ReportOutcome",
+    "Rider",
+    "Staff",
+    "StaffRole",
+    "Ticket",
+    "TicketEvent",
+    "TicketStatus",
+    "utcnow",
+]

@@ -22,6 +22,24 @@ class TicketStatus(StrEnum):
 
 OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
 
+# Every status change a ticket may make; ``Ticket.transition_to`` refuses any other.
+ALLOWED_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
+    TicketStatus.NEW: frozenset({TicketStatus.ACCEPTED, TicketStatus.REJECTED,
+                                 TicketStatus.DUPLICATE}),
+    TicketStatus.ACCEPTED: frozenset({TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
+                                      TicketStatus.REJECTED, TicketStatus.NEW,
+                                      TicketStatus.DUPLICATE}),
+    TicketStatus.IN_PROGRESS: frozenset({TicketStatus.RESOLVED, TicketStatus.DUPLICATE}),
+    TicketStatus.RESOLVED: frozenset({TicketStatus.CLOSED, TicketStatus.ACCEPTED}),
+    TicketStatus.CLOSED: frozenset({TicketStatus.ACCEPTED}),
+    TicketStatus.REJECTED: frozenset(),
+    TicketStatus.DUPLICATE: frozenset(),
+}
+
+
+class InvalidTransitionError(ValueError):
+    pass
+
 
 class Ticket(UuidPk, Timestamps, Base):
     """One problem at one place, however many riders reported it."""
@@ -45,6 +63,27 @@ class Ticket(UuidPk, Timestamps, Base):
     respond_by: Mapped[datetime] = mapped_column(UtcDateTime)
     resolve_by: Mapped[datetime] = mapped_column(UtcDateTime)
     version: Mapped[int] = mapped_column(default=1)
+    assignee: Mapped[str | None] = mapped_column(String(200))
+    reject_reason: Mapped[str | None] = mapped_column(String(32))
+    duplicate_of_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tickets.id"))
+    # Milestones, for the SLA and the office's statistics.
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    def is_overdue(self, now: datetime) -> bool:
+        """Not answered by ``respond_by``, or open past ``resolve_by``."""
+        status = TicketStatus(self.status)
+        return (status is TicketStatus.NEW and now > self.respond_by) or \
+            (status in OPEN_STATUSES and now > self.resolve_by)
+
+    def transition_to(self, status: TicketStatus) -> TicketStatus:
+        """Move to ``status`` if ALLOWED_TRANSITIONS permits it; returns the old status."""
+        previous = TicketStatus(self.status)
+        if status is not previous and status not in ALLOWED_TRANSITIONS[previous]:
+            raise InvalidTransitionError(f"{previous} → {status}")
+        self.status = status
+        return previous
 
 
 class TicketEvent(UuidPk, Base):

@@ -1,4 +1,4 @@
-"""Rider intake: media, tickets and their events, reports, idempotency records.
+"""Rider intake and triage: media, tickets and their events, reports, idempotency records.
 
 Revision ID: 0002
 Revises: 0001
@@ -54,9 +54,17 @@ def upgrade() -> None:
         sa.Column("respond_by", UtcDateTime(), nullable=False),
         sa.Column("resolve_by", UtcDateTime(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("assignee", sa.String(200)),
+        sa.Column("reject_reason", sa.String(32)),
+        sa.Column("duplicate_of_id", sa.Uuid()),
+        sa.Column("accepted_at", UtcDateTime()),
+        sa.Column("resolved_at", UtcDateTime()),
+        sa.Column("closed_at", UtcDateTime()),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_tickets"),
+        sa.ForeignKeyConstraint(["duplicate_of_id"], ["tickets.id"],
+                                name="fk_tickets_duplicate_of_id_tickets"),
         sa.UniqueConstraint("ref", name="uq_tickets_ref"),
         sa.ForeignKeyConstraint(["category_id"], ["categories.id"],
                                 name="fk_tickets_category_id_categories"),

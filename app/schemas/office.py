@@ -1,0 +1,74 @@
+import uuid
+
+from pydantic import Field
+
+from app.models import TicketStatus
+from app.schemas.common import InputSchema, Schema, UtcTime
+from app.schemas.reports import RoutedArea
+from app.services.workflow import TicketAction
+
+
+class ActionCreate(InputSchema):
+    action: TicketAction
+    note: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=32,
+                               description="reject: spam, not_actionable, "
+                                           "not_our_responsibility or other")
+    assignee: str | None = Field(default=None, max_length=200)
+    to_street: str | None = Field(default=None, max_length=32)
+    into_ticket: uuid.UUID | None = None
+    priority: int | None = None
+
+
+class RiderRef(Schema):
+    platform: str
+    pseudonym: str
+
+
+class TicketReport(Schema):
+    id: str
+    rider: RiderRef
+    lat: float
+    lon: float
+    description: str | None
+    address_hint: str | None
+    media_ids: list[str]
+    observed_at: UtcTime
+    received_at: UtcTime
+
+
+class TicketEventRead(Schema):
+    id: str
+    type: str
+    actor: str  # "rider", "system", or the staff member's username
+    from_status: TicketStatus | None
+    to_status: TicketStatus | None
+    note: str | None
+    at: UtcTime
+
+
+class TicketDetail(Schema):
+    id: str
+    ref: str
+    status: TicketStatus
+    category: str
+    priority: int
+    lat: float
+    lon: float
+    area: RoutedArea
+    report_count: int
+    assignee: str | None
+    reject_reason: str | None
+    duplicate_of: str | None
+    respond_by: UtcTime
+    resolve_by: UtcTime
+    overdue: bool
+    version: int
+    allowed_actions: list[str]
+    created_at: UtcTime
+    updated_at: UtcTime
+    accepted_at: UtcTime | None
+    resolved_at: UtcTime | None
+    closed_at: UtcTime | None
+    reports: list[TicketReport]
+    events: list[TicketEventRead]

@@ -1,0 +1,175 @@
+"""What street-office staff do to a ticket: one action, checked, applied, recorded.
+
+The status graph lives in ``ALLOWED_TRANSITIONS`` (checked by ``Ticket.transition_to``);
+``ACTIONS`` says which action may start from which status and where it leads. Every
+action appends one event; the side effects of a status change are in
+``_on_status_change`` and nowhere else.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.db import begin_writes
+from app.errors import InvalidTransition, NotFound, PreconditionFailed, ValidationFailed
+from app.models import OPEN_STATUSES, Area, AreaLevel, Report, Staff, Ticket, TicketEvent
+from app.models import TicketStatus as S
+from app.services.scope import ticket_scope_filter
+
+
+class TicketAction(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    ASSIGN = "assign"
+    START = "start"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    TRANSFER = "transfer"
+    MERGE = "merge"
+    COMMENT = "comment"
+    SET_PRIORITY = "set_priority"
+
+
+A = TicketAction
+# action → (the statuses it may start from, the status it leads to; None: unchanged)
+ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
+    A.ACCEPT: (frozenset({S.NEW}), S.ACCEPTED),
+    A.REJECT: (frozenset({S.NEW, S.ACCEPTED}), S.REJECTED),
+    A.ASSIGN: (frozenset({S.ACCEPTED, S.IN_PROGRESS}), None),
+    A.START: (frozenset({S.ACCEPTED}), S.IN_PROGRESS),
+    A.RESOLVE: (frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.RESOLVED),
+    A.CLOSE: (frozenset({S.RESOLVED}), S.CLOSED),
+    A.REOPEN: (frozenset({S.RESOLVED, S.CLOSED}), S.ACCEPTED),
+    A.TRANSFER: (frozenset({S.NEW, S.ACCEPTED}), S.NEW),
+    A.MERGE: (frozenset(OPEN_STATUSES), S.DUPLICATE),
+    A.COMMENT: (frozenset(S), None),
+    A.SET_PRIORITY: (frozenset(OPEN_STATUSES), None),
+}
+REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
+
+
+def allowed_actions(status: S) -> list[str]:
+    return [action.value for action, (sources, _) in ACTIONS.items() if status in sources]
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    action: TicketAction
+    note: str | None = None
+    reason: str | None = None
+    assignee: str | None = None
+    to_street: str | None = None
+    into_ticket: uuid.UUID | None = None
+    priority: int | None = None
+
+
+def _needs(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors=[{"field": field, "message": message}])
+
+
+def apply_action(session: Session, *, ticket: Ticket, staff: Staff, data: ActionInput,
+                 expected_version: int | None, now: datetime) -> Ticket:
+    begin_writes(session)
+    # The row lock (PostgreSQL) makes a concurrent action wait, then see this one's result.
+    session.refresh(ticket, with_for_update=True)
+    if expected_version is not None and ticket.version != expected_version:
+        raise PreconditionFailed(f"the ticket is at version {ticket.version}, "
+                                 f"not {expected_version}", version=ticket.version)
+    sources, target = ACTIONS[data.action]
+    current = S(ticket.status)
+    if current not in sources:
+        raise InvalidTransition(f"{data.action} is not possible on a {current} ticket",
+                                allowed_actions=allowed_actions(current))
+    event_data: dict[str, object] = {}
+    match data.action:
+        case A.REJECT:
+            if data.reason not in REJECT_REASONS:
+                raise _needs("reason", f"one of {', '.join(sorted(REJECT_REASONS))}")
+            ticket.reject_reason = data.reason
+        case A.ASSIGN:
+            if not data.assignee:
+                raise _needs("assignee", "who is to do it: a person or a department")
+            ticket.assignee = event_data["assignee"] = data.assignee
+        case A.RESOLVE | A.REOPEN | A.COMMENT if not data.note:
+            raise _needs("note", f"{data.action} needs a note")
+        case A.TRANSFER:
+            street = _transfer_target(session, ticket, data.to_street)
+            event_data["from_street"], event_data["to_street"] = ticket.street_id, street.id
+            ticket.street_id, ticket.community_id = street.id, None
+        case A.MERGE:
+            into = _merge_target(session, ticket, staff, data.into_ticket)
+            event_data["into_ticket"] = str(into.id)
+            _move_reports(session, ticket, into, staff, now)
+        case A.SET_PRIORITY:
+            if data.priority not in (1, 2, 3):
+                raise _needs("priority", "1 (high), 2 or 3 (low)")
+            event_data["priority"] = ticket.priority = data.priority
+    previous = ticket.transition_to(target) if target is not None else current
+    _on_status_change(ticket, previous, S(ticket.status), now)
+    ticket.version += 1
+    ticket.updated_at = now
+    session.add(TicketEvent(ticket_id=ticket.id, type=data.action.value, actor_kind="staff",
+                            actor_id=staff.id, from_status=current,
+                            to_status=S(ticket.status), note=data.note or data.reason,
+                            data=event_data or None, created_at=now))
+    session.flush()
+    return ticket
+
+
+def _on_status_change(ticket: Ticket, previous: S, current: S, now: datetime) -> None:
+    """The one place where a status change has consequences beyond the status."""
+    if previous is current:
+        return
+    if current is S.ACCEPTED and ticket.accepted_at is None:
+        ticket.accepted_at = now
+    elif current is S.RESOLVED:
+        ticket.resolved_at = now
+    elif current is S.CLOSED:
+        ticket.closed_at = now
+    if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
+        ticket.resolved_at = ticket.closed_at = None
+
+
+def _transfer_target(session: Session, ticket: Ticket, code: str | None) -> Area:
+    if not code:
+        raise _needs("to_street", "the code of a street in the same district")
+    street = session.scalar(select(Area).where(Area.code == code))
+    if street is None or street.level != AreaLevel.STREET \
+            or street.parent_id != ticket.district_id:
+        raise _needs("to_street", f"{code} is not a street of this ticket's district")
+    if street.id == ticket.street_id:
+        raise _needs("to_street", "the ticket is in that street already")
+    return street
+
+
+def _merge_target(session: Session, ticket: Ticket, staff: Staff,
+                  into_id: uuid.UUID | None) -> Ticket:
+    if into_id is None:
+        raise _needs("into_ticket", "the id of the ticket this one duplicates")
+    into = session.scalar(select(Ticket).where(Ticket.id == into_id,
+                                               ticket_scope_filter(staff))
+                          .with_for_update())
+    if into is None:
+        raise NotFound("no such ticket in your scope")
+    if into.id == ticket.id or into.status not in OPEN_STATUSES:
+        raise _needs("into_ticket", "an open ticket other than this one")
+    return into
+
+
+def _move_reports(session: Session, ticket: Ticket, into: Ticket, staff: Staff,
+                  now: datetime) -> None:
+    session.execute(update(Report).where(Report.ticket_id == ticket.id)
+                    .values(ticket_id=into.id))
+    into.report_count += ticket.report_count
+    into.version += 1
+    into.updated_at = now
+    ticket.duplicate_of_id = into.id
+    session.add(TicketEvent(ticket_id=into.id, type="merged_in", actor_kind="staff",
+                            actor_id=staff.id, created_at=now,
+                            data={"from_ticket": str(ticket.id),
+                                  "reports": ticket.report_count}))
