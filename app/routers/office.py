@@ -1,15 +1,29 @@
-"""The street office's tickets: read one, act on it."""
+"""The street office's tickets: the queue (JSON, GeoJSON, CSV), one ticket, its actions."""
 
+import csv
+import io
 import re
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import AwareDatetime
 
-from app.deps import ClockDep, CurrentOfficeStaff, SessionDep, TicketInScope
-from app.errors import PreconditionFailed
-from app.schemas.common import ProblemRead
-from app.schemas.office import ActionCreate, TicketDetail
-from app.services.tickets import ticket_detail
+from app.deps import (
+    ClockDep,
+    CurrentOfficeStaff,
+    DatabaseDep,
+    SessionDep,
+    TicketInScope,
+)
+from app.errors import PreconditionFailed, ValidationFailed
+from app.models import Ticket, TicketStatus
+from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
+from app.schemas.office import ActionCreate, TicketDetail, TicketSummary
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.queue import QueueFilter, QueueSort, all_in_queue, queue_page
+from app.services.tickets import ticket_detail, ticket_summaries
 from app.services.workflow import ActionInput, apply_action
 
 router = APIRouter(prefix="/v1/office/tickets", tags=["office"],
@@ -20,6 +34,107 @@ _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 def _etag(version: int) -> str:
     return f'"{version}"'
+
+
+Statuses = Annotated[list[TicketStatus] | None, Query(alias="status")]
+
+
+def queue_filter(
+    statuses: Statuses = None,
+    category: Annotated[str | None, Query(pattern=CATEGORY_CODE)] = None,
+    street: Annotated[str | None, Query(max_length=32)] = None,
+    community: Annotated[str | None, Query(max_length=32)] = None,
+    overdue: bool | None = None,
+    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+    created_from: AwareDatetime | None = None,
+    created_to: AwareDatetime | None = None,
+) -> QueueFilter:
+    box = None
+    if bbox is not None:
+        try:
+            min_lon, min_lat, max_lon, max_lat = (float(v) for v in bbox.split(","))
+        except ValueError:
+            raise ValidationFailed("bbox is minLon,minLat,maxLon,maxLat", errors=[
+                {"field": "bbox", "message": "four comma-separated numbers"}]) from None
+        if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+            raise ValidationFailed("bbox out of range", errors=[
+                {"field": "bbox", "message": "minLon ≤ maxLon, minLat ≤ maxLat, in range"}])
+        box = (min_lon, min_lat, max_lon, max_lat)
+    return QueueFilter(statuses=statuses or (), category=category, street=street,
+                       community=community, overdue=overdue, bbox=box,
+                       created_from=created_from, created_to=created_to)
+
+
+QueueFilterDep = Annotated[QueueFilter, Depends(queue_filter)]
+
+
+def _wants_geojson(request: Request, format: str | None) -> bool:
+    return format == "geojson" or "application/geo+json" in request.headers.get("accept", "")
+
+
+@router.get("", response_model=Page[TicketSummary],
+            summary="The queue: tickets in the caller's scope (JSON, or GeoJSON with "
+                    "?format=geojson or Accept: application/geo+json)",
+            responses={200: {"content": {"application/geo+json": {}}}})
+def list_tickets(request: Request, where: QueueFilterDep, staff: CurrentOfficeStaff,
+                 session: SessionDep, clock: ClockDep, sort: QueueSort = QueueSort.NEWEST,
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                 cursor: str | None = None,
+                 format: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
+                 ) -> Any:
+    now = clock()
+    page = queue_page(session, staff=staff, where=where, sort=sort, limit=limit,
+                      cursor=cursor, now=now)
+    items = ticket_summaries(session, page.items, now)
+    if not _wants_geojson(request, format):
+        return Page[TicketSummary](items=items, next_cursor=page.next_cursor)
+    features = [{"type": "Feature", "id": item.id,
+                 "geometry": {"type": "Point", "coordinates": [item.lon, item.lat]},
+                 "properties": item.model_dump(mode="json", exclude={"lat", "lon"})}
+                for item in items]
+    return JSONResponse({"type": "FeatureCollection", "features": features,
+                         "next_cursor": page.next_cursor},
+                        media_type="application/geo+json")
+
+
+CSV_COLUMNS = ["ref", "status", "category", "priority", "street", "community",
+               "report_count", "assignee", "lat", "lon", "created_at", "respond_by",
+               "resolve_by", "overdue", "id"]
+
+
+@router.get(".csv", response_class=StreamingResponse,
+            summary="The queue as CSV (UTF-8 with BOM, so that Excel reads Chinese text)")
+def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, database: DatabaseDep,
+                clock: ClockDep, sort: QueueSort = QueueSort.NEWEST) -> StreamingResponse:
+    now = clock()
+
+    def rows() -> Iterator[bytes]:
+        # Its own session: the response streams after the request's session has ended.
+        with database.session() as session:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            buffer.write("\ufeff")
+            writer.writerow(CSV_COLUMNS)
+            batch: list[Ticket] = []
+            for ticket in all_in_queue(session, staff=staff, where=where, sort=sort, now=now):
+                batch.append(ticket)
+                if len(batch) == 500:
+                    _write(writer, ticket_summaries(session, batch, now))
+                    batch.clear()
+                    yield buffer.getvalue().encode()
+                    buffer.seek(0)
+                    buffer.truncate()
+            _write(writer, ticket_summaries(session, batch, now))
+            yield buffer.getvalue().encode()
+
+    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="tickets.csv"'})
+
+
+def _write(writer: Any, items: list[TicketSummary]) -> None:
+    for item in items:
+        row = item.model_dump(mode="json")
+        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
 
 
 @router.get("/{ticket_id}", response_model=TicketDetail,

@@ -72,3 +72,21 @@ class TicketDetail(Schema):
     closed_at: UtcTime | None
     reports: list[TicketReport]
     events: list[TicketEventRead]
+
+
+class TicketSummary(Schema):
+    id: str
+    ref: str
+    status: TicketStatus
+    category: str
+    priority: int
+    lat: float
+    lon: float
+    street: str | None
+    community: str | None
+    report_count: int
+    assignee: str | None
+    created_at: UtcTime
+    respond_by: UtcTime
+    resolve_by: UtcTime
+    overdue: bool

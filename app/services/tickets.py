@@ -1,6 +1,7 @@
 """Tickets as street-office staff see them."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from geoalchemy2.shape import to_shape
@@ -19,7 +20,13 @@ from app.models import (
     Ticket,
     TicketEvent,
 )
-from app.schemas.office import RiderRef, TicketDetail, TicketEventRead, TicketReport
+from app.schemas.office import (
+    RiderRef,
+    TicketDetail,
+    TicketEventRead,
+    TicketReport,
+    TicketSummary,
+)
 from app.schemas.reports import AreaRefRead, RoutedArea
 from app.services.scope import ticket_scope_filter
 from app.services.workflow import allowed_actions
@@ -84,3 +91,23 @@ def ticket_detail(session: Session, ticket: Ticket, now: datetime) -> TicketDeta
                                 actor=username or e.actor_kind, from_status=e.from_status,
                                 to_status=e.to_status, note=e.note, at=e.created_at)
                 for e, username in events])
+
+
+def ticket_summaries(session: Session, tickets: Sequence[Ticket],
+                     now: datetime) -> list[TicketSummary]:
+    """Queue rows for ``tickets``, with their category and area codes in two queries."""
+    categories = {c.id: c.code for c in session.execute(select(Category.id, Category.code))}
+    area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
+    codes = {a.id: a.code for a in session.execute(
+        select(Area.id, Area.code).where(Area.id.in_(area_ids)))} if area_ids else {}
+    summaries = []
+    for t in tickets:
+        point = to_shape(t.location)
+        summaries.append(TicketSummary(
+            id=str(t.id), ref=t.ref, status=t.status, category=categories[t.category_id],
+            priority=t.priority, lat=point.y, lon=point.x,
+            street=codes.get(t.street_id) if t.street_id else None,
+            community=codes.get(t.community_id) if t.community_id else None,
+            report_count=t.report_count, assignee=t.assignee, created_at=t.created_at,
+            respond_by=t.respond_by, resolve_by=t.resolve_by, overdue=t.is_overdue(now)))
+    return summaries

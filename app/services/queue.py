@@ -1,0 +1,150 @@
+"""The office's queue: tickets in scope, filtered, sorted, keyset-paginated.
+
+A page is found by the sort key of the last row it ended on, never by an offset, so
+pages stay stable while reports keep arriving.
+"""
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select
+from sqlalchemy.orm import Session
+
+from app.db import within_bbox
+from app.errors import ValidationFailed
+from app.models import OPEN_STATUSES, Area, Category, Staff, Ticket, TicketStatus
+from app.services.pagination import Page, decode_cursor, encode_cursor
+from app.services.scope import ticket_scope_filter
+
+
+class QueueSort(StrEnum):
+    NEWEST = "-created_at"
+    OLDEST = "created_at"
+    PRIORITY = "priority"
+    DUE = "due_at"
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    statuses: Sequence[TicketStatus] = ()
+    category: str | None = None
+    street: str | None = None
+    community: str | None = None
+    overdue: bool | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def due_at() -> ColumnElement[datetime]:
+    """The next deadline: an answer for a new ticket, the fix for any other."""
+    return case((Ticket.status == TicketStatus.NEW, Ticket.respond_by),
+                else_=Ticket.resolve_by)
+
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    return or_(and_(Ticket.status == TicketStatus.NEW, Ticket.respond_by < now),
+               and_(Ticket.status.in_(OPEN_STATUSES), Ticket.resolve_by < now))
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors=[{"field": field, "message": message}])
+
+
+def _area_id(session: Session, code: str, field: str) -> int:
+    area_id = session.scalar(select(Area.id).where(Area.code == code))
+    if area_id is None:
+        raise _invalid(field, f"no area {code}")
+    return area_id
+
+
+def filtered(session: Session, *, staff: Staff, where: QueueFilter,
+             now: datetime) -> Select[Ticket]:
+    query = select(Ticket).where(ticket_scope_filter(staff))
+    if where.statuses:
+        query = query.where(Ticket.status.in_(where.statuses))
+    if where.category is not None:
+        category_id = session.scalar(select(Category.id).where(Category.code == where.category))
+        if category_id is None:
+            raise _invalid("category", f"no category {where.category}")
+        query = query.where(Ticket.category_id == category_id)
+    if where.street is not None:
+        query = query.where(Ticket.street_id == _area_id(session, where.street, "street"))
+    if where.community is not None:
+        query = query.where(Ticket.community_id == _area_id(session, where.community,
+                                                             "community"))
+    if where.overdue is not None:
+        query = query.where(overdue(now) if where.overdue else ~overdue(now))
+    if where.bbox is not None:
+        query = query.where(within_bbox(Ticket.location, *where.bbox))
+    if where.created_from is not None:
+        query = query.where(Ticket.created_at >= where.created_from)
+    if where.created_to is not None:
+        query = query.where(Ticket.created_at < where.created_to)
+    return query
+
+
+def _sort_columns(sort: QueueSort) -> list[tuple[Any, bool]]:
+    """(column, descending) pairs, the ticket id last to make the order total."""
+    orders: dict[QueueSort, list[tuple[Any, bool]]] = {
+        QueueSort.NEWEST: [(Ticket.created_at, True), (Ticket.id, True)],
+        QueueSort.OLDEST: [(Ticket.created_at, False), (Ticket.id, False)],
+        QueueSort.PRIORITY: [(Ticket.priority, False), (Ticket.created_at, False),
+                             (Ticket.id, False)],
+        QueueSort.DUE: [(due_at(), False), (Ticket.id, False)],
+    }
+    return orders[sort]
+
+
+def _key_of(ticket: Ticket, sort: QueueSort) -> list[Any]:
+    due = ticket.respond_by if ticket.status == TicketStatus.NEW else ticket.resolve_by
+    by_sort: dict[QueueSort, list[Any]] = {
+        QueueSort.NEWEST: [ticket.created_at], QueueSort.OLDEST: [ticket.created_at],
+        QueueSort.PRIORITY: [ticket.priority, ticket.created_at], QueueSort.DUE: [due]}
+    values = by_sort[sort]
+    return [v.isoformat() if isinstance(v, datetime) else v for v in values] + [str(ticket.id)]
+
+
+def _after(columns: list[tuple[Any, bool]], cursor: str) -> ColumnElement[bool]:
+    """Rows strictly after ``cursor`` in the order of ``columns``."""
+    key = decode_cursor(cursor) or []
+    if len(key) != len(columns):
+        raise _invalid("cursor", "invalid cursor")
+    try:
+        values = [uuid.UUID(v) if column is Ticket.id else
+                  datetime.fromisoformat(v) if isinstance(v, str) else int(v)
+                  for (column, _), v in zip(columns, key, strict=True)]
+    except (TypeError, ValueError):
+        raise _invalid("cursor", "invalid cursor") from None
+    clauses = []
+    for i, (column, descending) in enumerate(columns):
+        beyond = column < values[i] if descending else column > values[i]
+        clauses.append(and_(*(c == v for (c, _), v in zip(columns[:i], values[:i],
+                                                          strict=False)), beyond))
+    return or_(*clauses)
+
+
+def queue_page(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
+               limit: int, cursor: str | None, now: datetime) -> Page[Ticket]:
+    columns = _sort_columns(sort)
+    query = filtered(session, staff=staff, where=where, now=now)
+    if cursor is not None:
+        query = query.where(_after(columns, cursor))
+    query = query.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
+    rows = list(session.scalars(query))
+    if len(rows) > limit:
+        return Page(rows[:limit], encode_cursor(_key_of(rows[limit - 1], sort)))
+    return Page(rows, None)
+
+
+def all_in_queue(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
+                 now: datetime) -> Iterator[Ticket]:
+    """Every matching ticket, in order, streamed (for the CSV export)."""
+    columns = _sort_columns(sort)
+    query = filtered(session, staff=staff, where=where, now=now) \
+        .order_by(*(c.desc() if d else c.asc() for c, d in columns))
+    yield from session.scalars(query.execution_options(yield_per=1000))
