@@ -235,3 +235,19 @@ class PreconditionFailed(AppError):
     status = 412
     code = "version_mismatch"
     title = "The ticket has changed since you read it"
+
+
+class TicketNotResolved(Conflict):
+    code = "ticket_not_resolved"
+    title = "Only a resolved ticket can be verified"
+
+
+class AlreadyVerified(Conflict):
+    code = "already_verified"
+    title = "You have verified this ticket already"
+
+
+class TooFarToVerify(AppError):
+    status = 422
+    code = "too_far_to_verify"
+    title = "Too far from the ticket to verify it"

@@ -15,6 +15,7 @@ from app.models.ticket import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    Verification,
 )
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "TicketStatus",
+    "Verification",
     "utcnow",
 ]

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum, utcnow
@@ -102,3 +102,20 @@ class TicketEvent(UuidPk, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(lazy="raise")
+
+
+class Verification(UuidPk, Base):
+    """A rider passing a resolved ticket says whether it is really fixed."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (UniqueConstraint("ticket_id", "rider_id"),)
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"))
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), index=True)
+    fixed: Mapped[bool]
+    location: Mapped[WKBElement] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
+    distance_m: Mapped[float]
+    note: Mapped[str | None] = mapped_column(Text)
+    media_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

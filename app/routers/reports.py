@@ -16,10 +16,14 @@ from app.schemas.reports import (
     ReportCreate,
     ReportRead,
     ReportReceipt,
+    TicketSummary,
+    VerificationCreate,
+    VerificationRead,
 )
 from app.services import reports as report_service
-from app.services.coords import CoordSys
+from app.services.coords import CoordSys, to_wgs84
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.workflow import VerificationInput, verify_resolution
 
 router = APIRouter(prefix="/v1", tags=["rider"],
                    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
@@ -85,3 +89,23 @@ def me(rider: CurrentRider, session: SessionDep) -> MeRead:
     return MeRead(id=str(rider.id), rider_id=rider.external_id, platform=rider.platform.code,
                   display_name=rider.display_name,
                   **report_service.rider_totals(session, rider))
+
+
+@router.post("/tickets/{ticket_id}/verifications", status_code=201,
+             response_model=VerificationRead,
+             summary="Say whether a resolved ticket nearby is really fixed (fixed: false "
+                     "reopens it); within 200 m, once per rider",
+             responses={404: {"model": ProblemRead}, 409: {"model": ProblemRead},
+                        422: {"model": ProblemRead}})
+def verify(ticket_id: uuid.UUID, body: VerificationCreate, rider: CurrentRider,
+           session: SessionDep, clock: ClockDep) -> VerificationRead:
+    lon, lat = to_wgs84(body.lon, body.lat, body.coord_sys)
+    verification, ticket = verify_resolution(
+        session, ticket_id=ticket_id, rider=rider, now=clock(),
+        data=VerificationInput(fixed=body.fixed, lon=lon, lat=lat, note=body.note,
+                               media_ids=tuple(dict.fromkeys(body.media_ids))))
+    return VerificationRead(
+        id=str(verification.id), fixed=verification.fixed,
+        distance_m=verification.distance_m, created_at=verification.created_at,
+        ticket=TicketSummary(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
+                             report_count=ticket.report_count))

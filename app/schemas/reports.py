@@ -146,3 +146,20 @@ class MeRead(Schema):
     verifications: int
     points: int
 
+
+
+class VerificationCreate(InputSchema):
+    fixed: bool
+    lat: float = Latitude
+    lon: float = Longitude
+    coord_sys: CoordSys = CoordSys.WGS84
+    note: str | None = Field(default=None, max_length=2000)
+    media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+
+
+class VerificationRead(Schema):
+    id: str
+    fixed: bool
+    distance_m: float
+    created_at: UtcTime
+    ticket: TicketSummary

@@ -107,7 +107,7 @@ def prepare_report(session: Session, *, rider: Rider, data: ReportInput, setting
     observed_at = _check_observed_at(data.observed_at, now)
     lon, lat = to_wgs84(data.lon, data.lat, data.coord_sys)
     route = route_point(session, lon=lon, lat=lat, snap_m=settings.routing_snap_m)
-    _check_media(session, rider, data.media_ids)
+    check_media_owner(session, rider, data.media_ids)
     return PreparedReport(data, category, observed_at, lon, lat, route)
 
 
@@ -154,7 +154,8 @@ def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
     return observed_at
 
 
-def _check_media(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...]) -> None:
+def check_media_owner(session: Session, rider: Rider,
+                      media_ids: tuple[uuid.UUID, ...]) -> None:
     if not media_ids:
         return
     owned = set(session.scalars(select(Media.id).where(Media.id.in_(media_ids),

@@ -8,7 +8,7 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from pydantic import ValidationError
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.config import Settings
@@ -25,6 +25,7 @@ from app.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    Verification,
 )
 from app.schemas.reports import (
     AreaRefRead,
@@ -200,7 +201,10 @@ def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
     timelines: dict[uuid.UUID, list[TimelineEntry]] = {}
     for ticket_id, status, at in session.execute(
             select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.created_at)
-            .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.to_status.is_not(None))
+            # Status changes only: comments, assignments and their notes stay internal.
+            .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.to_status.is_not(None),
+                   or_(TicketEvent.from_status.is_(None),
+                       TicketEvent.from_status != TicketEvent.to_status))
             .order_by(TicketEvent.created_at)):
         timelines.setdefault(ticket_id, []).append(TimelineEntry(status=status, at=at))
 
@@ -271,5 +275,7 @@ def rider_totals(session: Session, rider: Rider) -> dict[str, int]:
     reports, opened, joined, accepted, resolved, rejected = (int(v) for v in row)
     return {"reports": reports, "tickets_opened": opened, "joined": joined,
             "accepted": accepted, "resolved": resolved, "rejected": rejected,
-            # Verifications and points arrive with triage and the points ledger.
-            "verifications": 0, "points": 0}
+            "verifications": session.scalar(select(func.count(Verification.id))
+                                            .where(Verification.rider_id == rider.id)) or 0,
+            # Points arrive with the points ledger.
+            "points": 0}

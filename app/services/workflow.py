@@ -14,10 +14,29 @@ from enum import StrEnum
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.db import begin_writes
-from app.errors import InvalidTransition, NotFound, PreconditionFailed, ValidationFailed
-from app.models import OPEN_STATUSES, Area, AreaLevel, Report, Staff, Ticket, TicketEvent
+from app.db import begin_writes, distance_m, point
+from app.errors import (
+    AlreadyVerified,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    TicketNotResolved,
+    TooFarToVerify,
+    ValidationFailed,
+)
+from app.models import (
+    OPEN_STATUSES,
+    Area,
+    AreaLevel,
+    Report,
+    Rider,
+    Staff,
+    Ticket,
+    TicketEvent,
+    Verification,
+)
 from app.models import TicketStatus as S
+from app.services.intake import check_media_owner, wkt_point
 from app.services.scope import ticket_scope_filter
 
 
@@ -173,3 +192,56 @@ def _move_reports(session: Session, ticket: Ticket, into: Ticket, staff: Staff,
                             actor_id=staff.id, created_at=now,
                             data={"from_ticket": str(ticket.id),
                                   "reports": ticket.report_count}))
+
+
+VERIFY_WITHIN_M = 200.0
+
+
+@dataclass(frozen=True)
+class VerificationInput:
+    fixed: bool
+    lon: float  # WGS-84
+    lat: float
+    note: str | None
+    media_ids: tuple[uuid.UUID, ...]
+
+
+def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
+                      data: VerificationInput, now: datetime) -> tuple[Verification, Ticket]:
+    """A rider passing by says whether a resolved ticket is really fixed; ``fixed: false``
+    reopens it. Only on a resolved ticket, only from within 200 m, once per rider."""
+    check_media_owner(session, rider, data.media_ids)
+    begin_writes(session)
+    found = session.execute(
+        select(Ticket, distance_m(Ticket.location, point(data.lon, data.lat)))
+        .where(Ticket.id == ticket_id).with_for_update(of=Ticket)).first()
+    if found is None:
+        raise NotFound("no such ticket")
+    ticket, metres = found
+    if ticket.status != S.RESOLVED:
+        raise TicketNotResolved(f"the ticket is {ticket.status}; only a resolved one can be "
+                                "verified")
+    if metres > VERIFY_WITHIN_M:
+        raise TooFarToVerify(f"you are {metres:.0f} m from the ticket; come within "
+                             f"{VERIFY_WITHIN_M:.0f} m")
+    if session.scalar(select(Verification.id).where(Verification.ticket_id == ticket.id,
+                                                   Verification.rider_id == rider.id)):
+        raise AlreadyVerified("you have verified this ticket already")
+    verification = Verification(ticket_id=ticket.id, rider_id=rider.id, fixed=data.fixed,
+                                location=wkt_point(data.lon, data.lat),
+                                distance_m=round(metres, 1), note=data.note,
+                                media_ids=[str(m) for m in data.media_ids] or None,
+                                created_at=now)
+    session.add(verification)
+    previous = S(ticket.status)
+    if not data.fixed:
+        ticket.transition_to(S.ACCEPTED)
+        _on_status_change(ticket, previous, S.ACCEPTED, now)
+        ticket.version += 1
+        ticket.updated_at = now
+    session.add(TicketEvent(ticket_id=ticket.id, type="verified" if data.fixed else "reopened",
+                            actor_kind="rider", actor_id=rider.id, from_status=previous,
+                            to_status=S(ticket.status), note=data.note, created_at=now,
+                            data={"fixed": data.fixed, "distance_m": round(metres, 1)}))
+    session.flush()
+    return verification, ticket

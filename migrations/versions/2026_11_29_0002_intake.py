@@ -140,6 +140,26 @@ def upgrade() -> None:
     op.create_index("ix_report_media_media_id", "report_media", ["media_id"])
 
     op.create_table(
+        "verifications",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("ticket_id", sa.Uuid(), nullable=False),
+        sa.Column("rider_id", sa.Uuid(), nullable=False),
+        sa.Column("fixed", sa.Boolean(), nullable=False),
+        sa.Column("location", Geometry("POINT", srid=4326, spatial_index=False), nullable=False),
+        sa.Column("distance_m", sa.Float(), nullable=False),
+        sa.Column("note", sa.Text()),
+        sa.Column("media_ids", sa.JSON()),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_verifications"),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
+                                name="fk_verifications_ticket_id_tickets"),
+        sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
+                                name="fk_verifications_rider_id_riders"),
+        sa.UniqueConstraint("ticket_id", "rider_id", name="uq_verifications_ticket_id_rider_id"),
+    )
+    op.create_index("ix_verifications_rider_id", "verifications", ["rider_id"])
+
+    op.create_table(
         "idempotency_records",
         sa.Column("rider_id", sa.Uuid(), nullable=False),
         sa.Column("key", sa.String(255), nullable=False),
@@ -165,6 +185,9 @@ def _drop_geometry_sqlite(table: str, column: str, *, indexed: bool) -> None:
 def downgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     op.drop_table("idempotency_records")
+    if sqlite:
+        _drop_geometry_sqlite("verifications", "location", indexed=False)
+    op.drop_table("verifications")
     op.drop_table("report_media")
     if sqlite:
         _drop_geometry_sqlite("reports", "location", indexed=False)
