@@ -10,12 +10,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
-from app.services import idempotency
+from app.services import idempotency, sla
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -32,8 +32,22 @@ def _purge_idempotency_records(database: Database, _settings: Settings, now: dat
         return idempotency.purge_expired(session, now)
 
 
+def _record_sla_breaches(database: Database, _settings: Settings, now: datetime) -> int:
+    with database.transaction(write=False) as session:
+        return sla.record_breaches(session, now)
+
+
+def _close_resolved_tickets(database: Database, settings: Settings, now: datetime) -> int:
+    with database.transaction(write=False) as session:
+        return sla.close_resolved(session, now, timedelta(hours=settings.auto_close_h))
+
+
 # The jobs every worker runs.
-JOBS: list[Job] = [Job("purge_idempotency_records", 3600, _purge_idempotency_records)]
+JOBS: list[Job] = [
+    Job("record_sla_breaches", 60, _record_sla_breaches),
+    Job("close_resolved_tickets", 300, _close_resolved_tickets),
+    Job("purge_idempotency_records", 3600, _purge_idempotency_records),
+]
 
 
 @dataclass

@@ -70,6 +70,9 @@ class Ticket(UuidPk, Timestamps, Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the worker recorded the breach of each deadline: once each, whatever happens.
+    respond_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolve_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     def is_overdue(self, now: datetime) -> bool:
         """Not answered by ``respond_by``, or open past ``resolve_by``."""

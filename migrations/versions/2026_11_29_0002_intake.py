@@ -60,6 +60,8 @@ def upgrade() -> None:
         sa.Column("accepted_at", UtcDateTime()),
         sa.Column("resolved_at", UtcDateTime()),
         sa.Column("closed_at", UtcDateTime()),
+        sa.Column("respond_breached_at", UtcDateTime()),
+        sa.Column("resolve_breached_at", UtcDateTime()),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_tickets"),
