@@ -25,6 +25,7 @@ from app.routers import (
     health,
     media,
     office,
+    office_stats,
     platform,
     reports,
 )
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                        limits={"/v1/media": upload_limit, "/v1/admin/areas:import": IMPORT_LIMIT})
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
-    for module in (health, categories, auth, reports, media, office, platform, areas, admin):
+    for module in (health, categories, auth, reports, media, office_stats, office, platform,
+                   areas, admin):
         app.include_router(module.router)
     return app

@@ -90,3 +90,15 @@ class TicketSummary(Schema):
     respond_by: UtcTime
     resolve_by: UtcTime
     overdue: bool
+
+
+class OfficeStats(Schema):
+    total: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    by_community: dict[str, int]
+    open: int
+    overdue: int
+    median_hours_to_accept: float | None
+    median_hours_to_resolve: float | None
+    resolved_within_sla: float | None = None
