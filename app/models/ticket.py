@@ -47,6 +47,9 @@ class Ticket(UuidPk, Timestamps, Base):
     __tablename__ = "tickets"
     __table_args__ = (
         Index("ix_tickets_category_id_status_created_at", "category_id", "status", "created_at"),
+        # The office queue: a street's (or a district's) tickets, newest first, keyset.
+        Index("ix_tickets_street_id_created_at_id", "street_id", "created_at", "id"),
+        Index("ix_tickets_district_id_created_at_id", "district_id", "created_at", "id"),
     )
 
     # Short and unambiguous (Crockford base32), for reading out on the phone.
@@ -57,7 +60,7 @@ class Ticket(UuidPk, Timestamps, Base):
     location: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True, nullable=False))
     district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
-    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     report_count: Mapped[int] = mapped_column(default=1)
     respond_by: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -77,7 +77,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_tickets_category_id_status_created_at", "tickets",
                     ["category_id", "status", "created_at"])
-    op.create_index("ix_tickets_street_id", "tickets", ["street_id"])
+    op.create_index("ix_tickets_street_id_created_at_id", "tickets",
+                    ["street_id", "created_at", "id"])
+    op.create_index("ix_tickets_district_id_created_at_id", "tickets",
+                    ["district_id", "created_at", "id"])
 
     op.create_table(
         "ticket_events",

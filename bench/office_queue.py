@@ -1,0 +1,154 @@
+"""The street office's queue and stats at scale, on SpatiaLite and PostGIS.
+
+For each database: a fresh database with the Changning demo and ``--tickets`` tickets
+(bulk-inserted, spread over the streets, a mix of statuses), a real server (``sentinel
+serve``, one worker), then, as an officer and as the district user, the median and
+worst time of: the first page of the queue, a deep page (following the cursor
+``--depth`` pages in), a filtered page (``status=new&overdue=true``), the GeoJSON page,
+and the stats endpoint. Prints a table and the query plan of the officer's first page.
+Run from the project root::
+
+    .venv/bin/python bench/office_queue.py --db both --tickets 1000000
+"""
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench.intake as load
+from app.config import Environment, Settings
+from app.db import Database
+from app.models import Staff, Ticket, TicketStatus, utcnow
+from app.services.queue import QueueFilter, filtered
+from app.services.security import TokenKind, issue_token
+
+STATUSES = [TicketStatus.NEW] * 3 + [TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS] * 2 + \
+    [TicketStatus.RESOLVED, TicketStatus.CLOSED] * 5 + [TicketStatus.REJECTED]
+
+
+def seed_statuses(url: str) -> None:
+    """Give the seeded (all new) tickets a mix of statuses, in bulk: refs are random
+    base-32, so the tickets whose ref starts with a given character are a random 1/32."""
+    database = Database(url)
+    with database.transaction() as session:
+        for i, first in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ"):
+            status = STATUSES[i % len(STATUSES)]
+            if status is not TicketStatus.NEW:
+                session.execute(update(Ticket).where(Ticket.ref.startswith(first))
+                                .values(status=status))
+    database.dispose()
+
+
+def timed(http: httpx.Client, path: str, headers: dict[str, str], params: dict[str, str],
+          repeat: int) -> tuple[float, float, httpx.Response]:
+    times = []
+    response = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = http.get(path, headers=headers, params=params)
+        times.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    assert response is not None
+    return statistics.median(times), max(times), response
+
+
+def run(kind: str, args: argparse.Namespace) -> list[str]:
+    rng = random.Random(7)
+    workdir = Path(tempfile.mkdtemp(prefix="sentinel-queue-"))
+    url = load.fresh_database(kind, args.pg_url, workdir)
+    rows = []
+    try:
+        load.seed(url, args.tickets, riders=10, rng=rng)
+        seed_statuses(url)
+        database = Database(url)
+        with database.session() as s:
+            users = {u.username: u.id for u in s.scalars(
+                select(Staff).where(Staff.username.in_(["officer_310105002", "changning"])))}
+            plan = plan_of_first_page(s, database)
+        database.dispose()
+        settings = Settings(_env_file=None, env=Environment.TEST, database_url=url,
+                            secret_key=load.SECRET)
+        port = load.free_port()
+        server = load.start_server(url, port, workdir)
+        try:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+                for username, user_id in users.items():
+                    token = issue_token(kind=TokenKind.STAFF, subject=user_id,
+                                        ttl=timedelta(hours=1), settings=settings).token
+                    headers = {"Authorization": f"Bearer {token}"}
+                    cursor = None
+                    for _ in range(args.depth):
+                        page = http.get("/v1/office/tickets", headers=headers,
+                                        params={"limit": 50, **({"cursor": cursor}
+                                                                if cursor else {})}).json()
+                        cursor = page["next_cursor"]
+                    for name, params in (
+                            ("first page", {}),
+                            (f"page {args.depth + 1}", {"cursor": cursor or ""}),
+                            ("new & overdue", {"status": "new", "overdue": "true"}),
+                            ("GeoJSON page", {"format": "geojson"})):
+                        median, worst, _ = timed(http, "/v1/office/tickets", headers,
+                                                 {"limit": "50", **params}, args.repeat)
+                        rows.append(f"| {kind} | {username} | {name} | {median:.1f} | "
+                                    f"{worst:.1f} |")
+                    median, worst, _ = timed(http, "/v1/office/stats", headers,
+                                             {"from": (utcnow() - timedelta(days=30))
+                                              .isoformat()}, 3)
+                    rows.append(f"| {kind} | {username} | stats, 30 days | {median:.1f} | "
+                                f"{worst:.1f} |")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        print(f"\n{kind}: plan of the officer's first page\n{plan}\n", file=sys.stderr)
+        return rows
+    finally:
+        load.drop_database(url)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def plan_of_first_page(session: Session, database: Database) -> str:
+    staff = session.scalar(select(Staff).where(Staff.username == "officer_310105002"))
+    query = filtered(session, staff=staff, where=QueueFilter(), now=utcnow()) \
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(51)
+    compiled = query.compile(dialect=session.get_bind().dialect,
+                             compile_kwargs={"render_postcompile": True})
+    prefix = "EXPLAIN QUERY PLAN " if database.is_sqlite else "EXPLAIN "
+    params = tuple(compiled.params[k] for k in compiled.positiontup) \
+        if database.is_sqlite else compiled.params
+    lines = session.connection().exec_driver_sql(prefix + str(compiled), params).all()
+    return "\n".join(str(line[-1]) for line in lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--depth", type=int, default=100, help="pages to follow first")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--pg-url", default=os.environ.get(
+        "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    rows = [row for kind in kinds for row in run(kind, args)]
+    print(f"\n{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "
+          f"requests (stats: of 3)\n")
+    print("| database | user | request | median ms | worst ms |")
+    print("|---|---|---|---:|---:|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
