@@ -308,7 +308,8 @@ def _check_stored_children(session: Session, updated: dict[int, AreaFeature],
     if not updated:
         return
     children = session.scalars(select(Area).options(undefer(Area.boundary))
-                               .where(Area.parent_id.in_(updated), Area.code.not_in(batch)))
+                               .where(Area.parent_id.in_(updated), Area.code.not_in(batch))
+                               .order_by(Area.code))
     for child in children:
         parent = updated[child.parent_id]  # type: ignore[index]
         if AreaLevel(child.level).parent_level is not parent.level:
