@@ -47,7 +47,9 @@ class TicketEventRead(Schema):
     at: UtcTime
 
 
-class TicketDetail(Schema):
+class TicketFields(Schema):
+    """What every view of a ticket shows."""
+
     id: str
     ref: str
     status: TicketStatus
@@ -55,17 +57,20 @@ class TicketDetail(Schema):
     priority: int
     lat: float
     lon: float
-    area: RoutedArea
     report_count: int
     assignee: str | None
-    reject_reason: str | None
-    duplicate_of: str | None
+    created_at: UtcTime
     respond_by: UtcTime
     resolve_by: UtcTime
     overdue: bool
+
+
+class TicketDetail(TicketFields):
+    area: RoutedArea
+    reject_reason: str | None
+    duplicate_of: str | None
     version: int
     allowed_actions: list[str]
-    created_at: UtcTime
     updated_at: UtcTime
     accepted_at: UtcTime | None
     resolved_at: UtcTime | None
@@ -74,22 +79,9 @@ class TicketDetail(Schema):
     events: list[TicketEventRead]
 
 
-class TicketSummary(Schema):
-    id: str
-    ref: str
-    status: TicketStatus
-    category: str
-    priority: int
-    lat: float
-    lon: float
+class TicketSummary(TicketFields):
     street: str | None
     community: str | None
-    report_count: int
-    assignee: str | None
-    created_at: UtcTime
-    respond_by: UtcTime
-    resolve_by: UtcTime
-    overdue: bool
 
 
 class OfficeStats(Schema):
