@@ -20,7 +20,7 @@ from app.deps import (
 from app.errors import PreconditionFailed, ValidationFailed
 from app.models import Ticket, TicketStatus
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
-from app.schemas.office import ActionCreate, TicketDetail, TicketSummary
+from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.queue import QueueFilter, QueueSort, all_in_queue, queue_page
 from app.services.tickets import ticket_detail, ticket_summaries
@@ -72,7 +72,7 @@ def _wants_geojson(request: Request, format: str | None) -> bool:
     return format == "geojson" or "application/geo+json" in request.headers.get("accept", "")
 
 
-@router.get("", response_model=Page[TicketSummary],
+@router.get("", response_model=Page[QueueTicket],
             summary="The queue: tickets in the caller's scope (JSON, or GeoJSON with "
                     "?format=geojson or Accept: application/geo+json)",
             responses={200: {"content": {"application/geo+json": {}}}})
@@ -87,7 +87,7 @@ def list_tickets(request: Request, where: QueueFilterDep, staff: CurrentOfficeSt
                       cursor=cursor, now=now)
     items = ticket_summaries(session, page.items, now)
     if not _wants_geojson(request, format):
-        return Page[TicketSummary](items=items, next_cursor=page.next_cursor)
+        return Page[QueueTicket](items=items, next_cursor=page.next_cursor)
     features = [{"type": "Feature", "id": item.id,
                  "geometry": {"type": "Point", "coordinates": [item.lon, item.lat]},
                  "properties": item.model_dump(mode="json", exclude={"lat", "lon"})}
@@ -131,7 +131,7 @@ def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, database: Data
         "Content-Disposition": 'attachment; filename="tickets.csv"'})
 
 
-def _write(writer: Any, items: list[TicketSummary]) -> None:
+def _write(writer: Any, items: list[QueueTicket]) -> None:
     for item in items:
         row = item.model_dump(mode="json")
         writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])

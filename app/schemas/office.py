@@ -79,7 +79,7 @@ class TicketDetail(TicketFields):
     events: list[TicketEventRead]
 
 
-class TicketSummary(TicketFields):
+class QueueTicket(TicketFields):
     street: str | None
     community: str | None
 

@@ -21,11 +21,11 @@ from app.models import (
     TicketEvent,
 )
 from app.schemas.office import (
+    QueueTicket,
     RiderRef,
     TicketDetail,
     TicketEventRead,
     TicketReport,
-    TicketSummary,
 )
 from app.schemas.reports import AreaRefRead, RoutedArea
 from app.services.scope import ticket_scope_filter
@@ -94,7 +94,7 @@ def ticket_detail(session: Session, ticket: Ticket, now: datetime) -> TicketDeta
 
 
 def ticket_summaries(session: Session, tickets: Sequence[Ticket],
-                     now: datetime) -> list[TicketSummary]:
+                     now: datetime) -> list[QueueTicket]:
     """Queue rows for ``tickets``, with their category and area codes in two queries."""
     categories = {c.id: c.code for c in session.execute(select(Category.id, Category.code))}
     area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
@@ -103,7 +103,7 @@ def ticket_summaries(session: Session, tickets: Sequence[Ticket],
     summaries = []
     for t in tickets:
         point = to_shape(t.location)
-        summaries.append(TicketSummary(
+        summaries.append(QueueTicket(
             id=str(t.id), ref=t.ref, status=t.status, category=categories[t.category_id],
             priority=t.priority, lat=point.y, lon=point.x,
             street=codes.get(t.street_id) if t.street_id else None,
