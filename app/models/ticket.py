@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Computed, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum, utcnow
@@ -50,6 +50,11 @@ class Ticket(UuidPk, Timestamps, Base):
         # The office queue: a street's (or a district's) tickets, newest first, keyset.
         Index("ix_tickets_street_id_created_at_id", "street_id", "created_at", "id"),
         Index("ix_tickets_district_id_created_at_id", "district_id", "created_at", "id"),
+        # Its status filter and its other sorts, each served by an index in both scopes.
+        *(Index(f"ix_tickets_{scope}_{'_'.join(columns)}", scope, *columns)
+          for scope in ("street_id", "district_id")
+          for columns in (("status", "created_at", "id"), ("priority", "created_at", "id"),
+                          ("due_at", "id"))),
     )
 
     # Short and unambiguous (Crockford base32), for reading out on the phone.
@@ -65,6 +70,10 @@ class Ticket(UuidPk, Timestamps, Base):
     report_count: Mapped[int] = mapped_column(default=1)
     respond_by: Mapped[datetime] = mapped_column(UtcDateTime)
     resolve_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The deadline that matters now, kept by the database (the one place of this rule):
+    # the answer while the ticket is new, the fix after. Overdue = open and past it.
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime, Computed(
+        "CASE WHEN status = 'new' THEN respond_by ELSE resolve_by END"))
     version: Mapped[int] = mapped_column(default=1)
     assignee: Mapped[str | None] = mapped_column(String(200))
     reject_reason: Mapped[str | None] = mapped_column(String(32))

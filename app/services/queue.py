@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import within_bbox
@@ -40,15 +40,9 @@ class QueueFilter:
     created_to: datetime | None = None
 
 
-def due_at() -> ColumnElement[datetime]:
-    """The next deadline: an answer for a new ticket, the fix for any other."""
-    return case((Ticket.status == TicketStatus.NEW, Ticket.respond_by),
-                else_=Ticket.resolve_by)
-
-
 def overdue(now: datetime) -> ColumnElement[bool]:
-    return or_(and_(Ticket.status == TicketStatus.NEW, Ticket.respond_by < now),
-               and_(Ticket.status.in_(OPEN_STATUSES), Ticket.resolve_by < now))
+    """Open and past the deadline that matters now (``Ticket.due_at``)."""
+    return and_(Ticket.status.in_(OPEN_STATUSES), Ticket.due_at < now)
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -95,16 +89,15 @@ def _sort_columns(sort: QueueSort) -> list[tuple[Any, bool]]:
         QueueSort.OLDEST: [(Ticket.created_at, False), (Ticket.id, False)],
         QueueSort.PRIORITY: [(Ticket.priority, False), (Ticket.created_at, False),
                              (Ticket.id, False)],
-        QueueSort.DUE: [(due_at(), False), (Ticket.id, False)],
+        QueueSort.DUE: [(Ticket.due_at, False), (Ticket.id, False)],
     }
     return orders[sort]
 
 
 def _key_of(ticket: Ticket, sort: QueueSort) -> list[Any]:
-    due = ticket.respond_by if ticket.status == TicketStatus.NEW else ticket.resolve_by
     by_sort: dict[QueueSort, list[Any]] = {
         QueueSort.NEWEST: [ticket.created_at], QueueSort.OLDEST: [ticket.created_at],
-        QueueSort.PRIORITY: [ticket.priority, ticket.created_at], QueueSort.DUE: [due]}
+        QueueSort.PRIORITY: [ticket.priority, ticket.created_at], QueueSort.DUE: [ticket.due_at]}
     values = by_sort[sort]
     return [v.isoformat() if isinstance(v, datetime) else v for v in values] + [str(ticket.id)]
 
@@ -128,14 +121,20 @@ def _after(columns: list[tuple[Any, bool]], cursor: str) -> ColumnElement[bool]:
     return or_(*clauses)
 
 
-def queue_page(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
-               limit: int, cursor: str | None, now: datetime) -> Page[Ticket]:
+def page_query(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
+               limit: int, cursor: str | None, now: datetime) -> Select[Ticket]:
+    """One page and the first row of the next, in order."""
     columns = _sort_columns(sort)
     query = filtered(session, staff=staff, where=where, now=now)
     if cursor is not None:
         query = query.where(_after(columns, cursor))
-    query = query.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
-    rows = list(session.scalars(query))
+    return query.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
+
+
+def queue_page(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
+               limit: int, cursor: str | None, now: datetime) -> Page[Ticket]:
+    rows = list(session.scalars(page_query(session, staff=staff, where=where, sort=sort,
+                                           limit=limit, cursor=cursor, now=now)))
     if len(rows) > limit:
         return Page(rows[:limit], encode_cursor(_key_of(rows[limit - 1], sort)))
     return Page(rows, None)

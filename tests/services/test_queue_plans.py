@@ -1,0 +1,101 @@
+"""Every queue page and the stats window are served by an index, in both scopes: no
+plan scans the ticket table, and none sorts it (the index already holds the order).
+
+The test tables are small, so the planners are told what a large table would tell them:
+PostgreSQL may not scan or sort when an index can do it (``enable_seqscan``/``enable_sort``
+off make those choices prohibitively expensive, not impossible, so a plan that still shows
+one has no index to use); SQLite's plan is the same at any size.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models import Staff, TicketStatus, utcnow
+from app.services.queue import QueueFilter, QueueSort, page_query
+from app.services.stats import office_stats
+
+USERS = {"officer": ("officer_310105002", "street_id"), "district": ("changning", "district_id")}
+FILTERS = {
+    "everything": QueueFilter(),
+    "new": QueueFilter(statuses=[TicketStatus.NEW]),
+    "new and overdue": QueueFilter(statuses=[TicketStatus.NEW], overdue=True),
+    "overdue": QueueFilter(overdue=True),
+}
+# The index each sort walks, with or without a status filter.
+INDEXES = {
+    QueueSort.NEWEST: "created_at_id", QueueSort.OLDEST: "created_at_id",
+    QueueSort.PRIORITY: "priority_created_at_id", QueueSort.DUE: "due_at_id",
+}
+
+
+def plan_of(session: Session, database: Database, query: Select[Any]) -> str:
+    compiled = query.compile(dialect=session.get_bind().dialect,
+                             compile_kwargs={"render_postcompile": True})
+    connection = session.connection()
+    if database.is_sqlite:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
+        return " | ".join(str(row[-1]) for row in connection.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled}", params))
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    connection.exec_driver_sql("SET LOCAL enable_sort = off")
+    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    return " | ".join(row[0] for row in connection.exec_driver_sql(
+        f"EXPLAIN {compiled}", compiled.params))
+
+
+def assert_walks_an_index(plan: str, database: Database, index: str) -> None:
+    assert index in plan, plan
+    if database.is_sqlite:
+        assert "SCAN tickets" not in plan and "TEMP B-TREE" not in plan, plan
+    else:
+        assert "Seq Scan" not in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("user", USERS)
+@pytest.mark.parametrize("sort", list(QueueSort))
+@pytest.mark.parametrize("where", FILTERS)
+def test_every_queue_page_walks_an_index(session: Session, database: Database, user: str,
+                                         sort: QueueSort, where: str) -> None:
+    username, scope = USERS[user]
+    staff = session.scalar(select(Staff).where(Staff.username == username))
+    query = page_query(session, staff=staff, where=FILTERS[where], sort=sort, limit=50,
+                       cursor=None, now=utcnow())
+    plan = plan_of(session, database, query)
+    if FILTERS[where].overdue and f"ix_tickets_{scope}_due_at_id" in plan:
+        # Only the overdue tickets, found by their deadline and then put in order.
+        assert ("due_at<?" if database.is_sqlite else "due_at <") in plan, plan
+        assert "SCAN tickets" not in plan and "Seq Scan" not in plan, plan
+        return
+    status = "status_" if FILTERS[where].statuses and sort in (
+        QueueSort.NEWEST, QueueSort.OLDEST) else ""
+    assert_walks_an_index(plan, database, f"ix_tickets_{scope}_{status}{INDEXES[sort]}")
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_the_stats_window_is_found_through_the_scope_index(
+        session: Session, database: Database, statements: list[tuple[str, Any]],
+        user: str) -> None:
+    username, scope = USERS[user]
+    staff = session.scalar(select(Staff).where(Staff.username == username))
+    statements.clear()
+    office_stats(session, staff=staff, created_from=utcnow() - timedelta(days=30),
+                 created_to=None, now=utcnow())
+    queries = [(sql, params) for sql, params in statements if "FROM tickets" in sql]
+    assert queries
+    for sql, params in queries:
+        connection = session.connection()
+        if database.is_sqlite:
+            plan = " | ".join(str(row[-1]) for row in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}", params))
+            assert "SCAN tickets" not in plan, plan
+        else:
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = " | ".join(row[0] for row in connection.exec_driver_sql(
+                f"EXPLAIN {sql}", params))
+            assert "Seq Scan" not in plan, plan
+        assert f"ix_tickets_{scope}" in plan, plan
