@@ -22,7 +22,7 @@ from app.models import Ticket, TicketStatus
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from app.services.queue import QueueFilter, QueueSort, all_in_queue, queue_page
+from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, stream
 from app.services.tickets import ticket_detail, ticket_summaries
 from app.services.workflow import ActionInput, apply_action
 
@@ -104,9 +104,12 @@ CSV_COLUMNS = ["ref", "status", "category", "priority", "street", "community",
 
 @router.get(".csv", response_class=StreamingResponse,
             summary="The queue as CSV (UTF-8 with BOM, so that Excel reads Chinese text)")
-def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, database: DatabaseDep,
-                clock: ClockDep, sort: QueueSort = QueueSort.NEWEST) -> StreamingResponse:
+def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, session: SessionDep,
+                database: DatabaseDep, clock: ClockDep,
+                sort: QueueSort = QueueSort.NEWEST) -> StreamingResponse:
     now = clock()
+    query = page_query(session, staff=staff, where=where, sort=sort, limit=None, cursor=None,
+                       now=now)
 
     def rows() -> Iterator[bytes]:
         # Its own session: the response streams after the request's session has ended.
@@ -116,7 +119,7 @@ def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, database: Data
             buffer.write("\ufeff")
             writer.writerow(CSV_COLUMNS)
             batch: list[Ticket] = []
-            for ticket in all_in_queue(session, staff=staff, where=where, sort=sort, now=now):
+            for ticket in stream(session, query):
                 batch.append(ticket)
                 if len(batch) == 500:
                     _write(writer, ticket_summaries(session, batch, now))

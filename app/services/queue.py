@@ -15,10 +15,10 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import within_bbox
-from app.errors import ValidationFailed
-from app.models import OPEN_STATUSES, Area, Category, Staff, Ticket, TicketStatus
+from app.errors import NotFound, ValidationFailed
+from app.models import OPEN_STATUSES, Category, Staff, Ticket, TicketStatus
 from app.services.pagination import Page, decode_cursor, encode_cursor
-from app.services.scope import ticket_scope_filter
+from app.services.scope import area_in_scope, ticket_scope_filter
 
 
 class QueueSort(StrEnum):
@@ -49,11 +49,12 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, errors=[{"field": field, "message": message}])
 
 
-def _area_id(session: Session, code: str, field: str) -> int:
-    area_id = session.scalar(select(Area.id).where(Area.code == code))
-    if area_id is None:
-        raise _invalid(field, f"no area {code}")
-    return area_id
+def _area_id(session: Session, staff: Staff, code: str, field: str) -> int:
+    """An area of the caller's scope; one outside it is as unknown as a missing one."""
+    try:
+        return area_in_scope(session, staff, code).id
+    except NotFound:
+        raise _invalid(field, f"no area {code} in your scope") from None
 
 
 def filtered(session: Session, *, staff: Staff, where: QueueFilter,
@@ -67,9 +68,9 @@ def filtered(session: Session, *, staff: Staff, where: QueueFilter,
             raise _invalid("category", f"no category {where.category}")
         query = query.where(Ticket.category_id == category_id)
     if where.street is not None:
-        query = query.where(Ticket.street_id == _area_id(session, where.street, "street"))
+        query = query.where(Ticket.street_id == _area_id(session, staff, where.street, "street"))
     if where.community is not None:
-        query = query.where(Ticket.community_id == _area_id(session, where.community,
+        query = query.where(Ticket.community_id == _area_id(session, staff, where.community,
                                                              "community"))
     if where.overdue is not None:
         query = query.where(overdue(now) if where.overdue else ~overdue(now))
@@ -122,13 +123,15 @@ def _after(columns: list[tuple[Any, bool]], cursor: str) -> ColumnElement[bool]:
 
 
 def page_query(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
-               limit: int, cursor: str | None, now: datetime) -> Select[Ticket]:
-    """One page and the first row of the next, in order."""
+               limit: int | None, cursor: str | None, now: datetime) -> Select[Ticket]:
+    """One page and the first row of the next, in order (every row without a limit).
+    Bad filters are refused here, before anything is sent."""
     columns = _sort_columns(sort)
     query = filtered(session, staff=staff, where=where, now=now)
     if cursor is not None:
         query = query.where(_after(columns, cursor))
-    return query.order_by(*(c.desc() if d else c.asc() for c, d in columns)).limit(limit + 1)
+    query = query.order_by(*(c.desc() if d else c.asc() for c, d in columns))
+    return query if limit is None else query.limit(limit + 1)
 
 
 def queue_page(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
@@ -140,10 +143,6 @@ def queue_page(session: Session, *, staff: Staff, where: QueueFilter, sort: Queu
     return Page(rows, None)
 
 
-def all_in_queue(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
-                 now: datetime) -> Iterator[Ticket]:
-    """Every matching ticket, in order, streamed (for the CSV export)."""
-    columns = _sort_columns(sort)
-    query = filtered(session, staff=staff, where=where, now=now) \
-        .order_by(*(c.desc() if d else c.asc() for c, d in columns))
+def stream(session: Session, query: Select[Ticket]) -> Iterator[Ticket]:
+    """The rows of ``query``, a thousand at a time (for the CSV export)."""
     yield from session.scalars(query.execution_options(yield_per=1000))
