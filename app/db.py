@@ -24,7 +24,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Boolean, Float
+from sqlalchemy.types import Boolean, Float, Integer
 
 from app.errors import ConfigurationError, DatabaseBusy
 
@@ -261,6 +261,31 @@ def _unindexed_pg(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
 def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return f"+{compiler.process(element.clauses, **kw)}"
 
+
+
+class epoch_bucket(FunctionElement[int]):
+    """Which ``seconds``-long slice of Unix time a UTC timestamp ``column`` falls in
+    (slices of 15 minutes line up with every time zone's days). ``seconds`` is written
+    into the SQL, so the same expression can be selected and grouped by."""
+
+    type = Integer()
+    inherit_cache = False  # ``seconds`` is not part of a cache key
+
+    def __init__(self, column: Any, seconds: int) -> None:
+        self.seconds = int(seconds)
+        super().__init__(column)
+
+
+@compiles(epoch_bucket, "postgresql")
+def _epoch_bucket_pg(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(floor(extract(epoch FROM {column}) / {element.seconds}) AS bigint)"
+
+
+@compiles(epoch_bucket, "sqlite")
+def _epoch_bucket_sqlite(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"(CAST(strftime('%s', {column}) AS INTEGER) / {element.seconds})"
 
 
 class point(FunctionElement[Any]):

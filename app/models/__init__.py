@@ -6,6 +6,7 @@ from app.models.category import Category
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
 from app.models.platform import Platform, Rider
+from app.models.points import PointsEntry, PointsReason, RiderTotals
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.ticket import (
@@ -17,6 +18,7 @@ from app.models.ticket import (
     TicketStatus,
     Verification,
 )
+from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -28,16 +30,22 @@ __all__ = [
     "IdempotencyRecord",
     "InvalidTransitionError",
     "Media",
+    "OutboxEvent",
     "Platform",
+    "PointsEntry",
+    "PointsReason",
     "Report",
     "ReportMedia",
     "ReportOutcome",
     "Rider",
+    "RiderTotals",
     "Staff",
     "StaffRole",
     "Ticket",
     "TicketEvent",
     "TicketStatus",
     "Verification",
+    "Webhook",
+    "WebhookDelivery",
     "utcnow",
 ]

@@ -20,12 +20,20 @@ class Report(UuidPk, Base):
     """What one rider saw at one moment: a point, a category, photos, words."""
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_rider_id_received_at", "rider_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_reports_rider_id_received_at", "rider_id", "received_at"),
+        Index("ix_reports_platform_id_received_at", "platform_id", "received_at"),
+    )
 
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
+    # The rider's platform, copied so that a platform's numbers are one index range.
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     outcome: Mapped[ReportOutcome] = mapped_column(str_enum(ReportOutcome))
+    # How the rider's totals count this report now ("<outcome>/<standing>", see
+    # app.services.contributions); compared with what it should be after every change.
+    counted_as: Mapped[str | None] = mapped_column(String(32))
     location: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
     # As sent, before conversion to WGS-84.

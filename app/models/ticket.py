@@ -133,4 +133,4 @@ class Verification(UuidPk, Base):
     distance_m: Mapped[float]
     note: Mapped[str | None] = mapped_column(Text)
     media_ids: Mapped[list[str] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

@@ -1,8 +1,25 @@
-from fastapi import APIRouter, status
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.deps import CurrentPlatform, SessionDep, SettingsDep
+from fastapi import APIRouter, Query, status
+from pydantic import AwareDatetime
+
+from app.deps import ClockDep, CurrentPlatform, SessionDep, SettingsDep
+from app.errors import ValidationFailed
 from app.models import Rider
-from app.schemas.platforms import RiderRead, RiderRef, RiderTokenCreate, RiderTokenRead
+from app.schemas.common import Page
+from app.schemas.platforms import (
+    RiderRead,
+    RiderRef,
+    RiderStats,
+    RiderStatsDetail,
+    RiderTokenCreate,
+    RiderTokenRead,
+    Summary,
+    SummaryRow,
+)
+from app.services import platform_stats as stats
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.platforms import get_rider, issue_rider_token
 
 router = APIRouter(prefix="/v1/platform", tags=["platform"])
@@ -22,6 +39,51 @@ def create_rider_token(body: RiderTokenCreate, platform: CurrentPlatform, sessio
                                display_name=body.display_name, settings=settings)
     return RiderTokenRead(token=issued.issued.token, expires_at=issued.issued.expires_at,
                           rider=RiderRef(id=str(issued.rider.id), rider_id=body.rider_id))
+
+
+From = Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")]
+To = Annotated[AwareDatetime | None, Query(description="exclusive")]
+
+
+@router.get("/riders/stats", response_model=Page[RiderStats],
+            summary="This platform's riders and what they contributed (all time, or in "
+                    "[from, to)), sorted, cursor-paginated")
+def riders_stats(platform: CurrentPlatform, session: SessionDep, start: From = None,
+                 end: To = None, sort: str = "-points", cursor: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                 ) -> Page[RiderStats]:
+    page = stats.rider_page(session, platform=platform, window=stats.Window(start, end),
+                            sort=sort, limit=limit, cursor=cursor)
+    return Page(items=[RiderStats(**item) for item in page.items],
+                next_cursor=page.next_cursor)
+
+
+@router.get("/riders/{rider_id}/stats", response_model=RiderStatsDetail,
+            summary="One of this platform's riders, with its numbers by category")
+def rider_stats(rider_id: str, platform: CurrentPlatform, session: SessionDep,
+                start: From = None, end: To = None) -> RiderStatsDetail:
+    rider = get_rider(session, platform=platform, rider_id=rider_id)
+    return RiderStatsDetail(**stats.rider_detail(session, platform=platform, rider=rider,
+                                                 window=stats.Window(start, end)))
+
+
+@router.get("/summary", response_model=Summary, response_model_exclude_none=True,
+            summary="This platform's riders' contribution by day (in tz), category or "
+                    "street; the last 30 days unless from/to say otherwise")
+def summary(platform: CurrentPlatform, session: SessionDep, clock: ClockDep,
+            start: From = None, end: To = None,
+            group_by: stats.GroupBy = stats.GroupBy.DAY, tz: str = "Asia/Shanghai") -> Summary:
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationFailed(f"{tz} is not an IANA time zone", errors=[
+            {"field": "tz", "message": "an IANA time zone, e.g. Asia/Shanghai"}]) from None
+    window = stats.summary_window(start, end, clock())
+    rows = stats.summary(session, platform=platform, window=window, group_by=group_by,
+                         tz=zone)
+    assert window.start is not None and window.end is not None
+    return Summary(group_by=group_by.value, tz=tz, from_=window.start, to=window.end,
+                   items=[SummaryRow(**row) for row in rows])
 
 
 @router.get("/riders/{rider_id}", response_model=RiderRead,

@@ -23,6 +23,7 @@ from app.schemas.reports import (
 from app.services import reports as report_service
 from app.services.coords import CoordSys, to_wgs84
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.platform_stats import totals
 from app.services.workflow import VerificationInput, verify_resolution
 
 router = APIRouter(prefix="/v1", tags=["rider"],
@@ -88,7 +89,7 @@ def tickets_nearby(
 def me(rider: CurrentRider, session: SessionDep) -> MeRead:
     return MeRead(id=str(rider.id), rider_id=rider.external_id, platform=rider.platform.code,
                   display_name=rider.display_name,
-                  **report_service.rider_totals(session, rider))
+                  **totals(session, rider.id))
 
 
 @router.post("/tickets/{ticket_id}/verifications", status_code=201,

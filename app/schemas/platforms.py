@@ -46,3 +46,39 @@ class RiderRead(Schema):
     pseudonym: str
     created_at: UtcTime
     last_token_at: UtcTime | None
+
+
+class Contribution(Schema):
+    reports: int = Field(description="reports received")
+    tickets_opened: int = Field(description="of them, the first report of their ticket")
+    joined: int = Field(description="of them, confirmations of a ticket already open")
+    accepted: int = Field(description="of them, on a ticket an office accepted")
+    resolved: int = Field(description="of them, on a ticket now resolved or closed")
+    rejected: int = Field(description="of them, on a ticket the office rejected")
+    verifications: int
+    points: int = Field(description="the sum of the ledger's lines")
+
+
+class RiderStats(Contribution):
+    rider_id: str = Field(description="the platform's own rider id")
+    display_name: str | None
+
+
+class RiderStatsDetail(RiderStats):
+    by_category: dict[str, Contribution]
+
+
+class SummaryRow(Contribution):
+    day: str | None = Field(default=None, description="group_by=day: a date in `tz`")
+    category: str | None = None
+    street: str | None = Field(default=None, description="group_by=street: its code; null "
+                                                         "for reports outside every street")
+    street_name: str | None = None
+
+
+class Summary(Schema):
+    group_by: str
+    tz: str
+    from_: UtcTime = Field(serialization_alias="from")
+    to: UtcTime
+    items: list[SummaryRow]

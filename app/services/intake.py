@@ -40,6 +40,7 @@ from app.models import (
     TicketEvent,
     TicketStatus,
 )
+from app.services.contributions import settle_new_report
 from app.services.coords import CoordSys, to_wgs84
 from app.services.routing import Route, route_point
 
@@ -122,7 +123,8 @@ def store_report(session: Session, *, rider: Rider, prepared: PreparedReport,
     _enforce_rate_limit(session, rider, settings, now)
     ticket, outcome = merge_or_open_ticket(session, category=category, lon=prepared.lon,
                                            lat=prepared.lat, route=route, now=now)
-    report = Report(id=uuid.uuid4(), rider_id=rider.id, ticket=ticket,
+    report = Report(id=uuid.uuid4(), rider_id=rider.id, platform_id=rider.platform_id,
+                    ticket=ticket,
                     category_id=category.id, outcome=outcome,
                     location=wkt_point(prepared.lon, prepared.lat),
                     input_lat=data.lat, input_lon=data.lon, input_coord_sys=data.coord_sys,
@@ -134,13 +136,13 @@ def store_report(session: Session, *, rider: Rider, prepared: PreparedReport,
     report.media_links = [ReportMedia(media_id=media_id, position=position)
                           for position, media_id in enumerate(data.media_ids)]
     session.add(report)
-    session.add(TicketEvent(
-        ticket=ticket, actor_kind="rider", actor_id=rider.id, created_at=now,
+    event = TicketEvent(
+        id=uuid.uuid4(), ticket=ticket, actor_kind="rider", actor_id=rider.id, created_at=now,
         type="created" if outcome is ReportOutcome.NEW_TICKET else "report_joined",
         to_status=TicketStatus.NEW if outcome is ReportOutcome.NEW_TICKET else None,
-        data={"report_id": str(report.id)}))
-    # No flush here: ids and times are set above, so the rows go out in one flush at
-    # commit, together with the idempotency record.
+        data={"report_id": str(report.id)})
+    session.add(event)
+    settle_new_report(session, report, ticket, category, event, now)
     return SubmittedReport(report, ticket, route, prepared.lon, prepared.lat)
 
 
@@ -208,7 +210,8 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
         nearest = session.scalars(
             # What the receipt shows, not the geometry: this runs for every report.
             select(Ticket).options(load_only(Ticket.id, Ticket.ref, Ticket.status,
-                                             Ticket.report_count))
+                                             Ticket.report_count, Ticket.accepted_at,
+                                             Ticket.category_id, Ticket.street_id))
             .where(unindexed(Ticket.category_id) == category.id,
                    Ticket.status.in_(OPEN_STATUSES),
                    Ticket.created_at >= now - timedelta(hours=category.dedup_window_h),

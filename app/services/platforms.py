@@ -2,6 +2,7 @@
 
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import begin_writes, lock
 from app.errors import AlreadyExists, NotFound, ValidationFailed
-from app.models import Platform, Rider, utcnow
+from app.models import Platform, Rider, RiderTotals, utcnow
 from app.services.pagination import Page, keyset_page
 from app.services.security import (
     IssuedToken,
@@ -100,11 +101,13 @@ def issue_rider_token(session: Session, *, platform: Platform, rider_id: str,
 
 
 def _register_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider:
-    rider = Rider(platform_id=platform.id, external_id=rider_id,
+    rider = Rider(id=uuid.uuid4(), platform_id=platform.id, external_id=rider_id,
                   pseudonym=f"R-{secrets.token_hex(4).upper()}")
     try:
         with session.begin_nested():
             session.add(rider)
+            session.flush()
+            session.add(RiderTotals(rider_id=rider.id, platform_id=platform.id))
     except IntegrityError:
         # A concurrent first request (an app retrying, two devices) registered this rider
         # between our look-up and our insert; its row is committed now, so use it.

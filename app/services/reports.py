@@ -8,8 +8,8 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from pydantic import ValidationError
-from sqlalchemy import case, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database, bbox_around, begin_writes, distance_m, point, within_bbox
@@ -20,12 +20,9 @@ from app.models import (
     Category,
     Report,
     ReportMedia,
-    ReportOutcome,
     Rider,
     Ticket,
     TicketEvent,
-    TicketStatus,
-    Verification,
 )
 from app.schemas.reports import (
     AreaRefRead,
@@ -44,10 +41,6 @@ from app.services import idempotency
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.intake import ReportInput, SubmittedReport, prepare_report, store_report
 from app.services.pagination import Page, decode_cursor, page_of
-
-ACCEPTED_OR_LATER = (TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
-                     TicketStatus.CLOSED)
-RESOLVED_OR_LATER = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -255,27 +248,3 @@ def nearby_tickets(session: Session, *, lat: float, lon: float, coord_sys: Coord
                                   lat=t_lat, lon=t_lon, distance_m=round(metres, 1),
                                   created_at=ticket.created_at))
     return found
-
-
-def rider_totals(session: Session, rider: Rider) -> dict[str, int]:
-    """What the rider's reports came to, from the tickets' current state."""
-    def count_when(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    ticket = aliased(Ticket)
-    row = session.execute(
-        select(func.count(Report.id),
-               count_when(Report.outcome == ReportOutcome.NEW_TICKET),
-               count_when(Report.outcome == ReportOutcome.JOINED_TICKET),
-               count_when(ticket.status.in_(ACCEPTED_OR_LATER)),
-               count_when(ticket.status.in_(RESOLVED_OR_LATER)),
-               count_when(ticket.status == TicketStatus.REJECTED))
-        .join(ticket, ticket.id == Report.ticket_id)
-        .where(Report.rider_id == rider.id)).one()
-    reports, opened, joined, accepted, resolved, rejected = (int(v) for v in row)
-    return {"reports": reports, "tickets_opened": opened, "joined": joined,
-            "accepted": accepted, "resolved": resolved, "rejected": rejected,
-            "verifications": session.scalar(select(func.count(Verification.id))
-                                            .where(Verification.rider_id == rider.id)) or 0,
-            # Points arrive with the points ledger.
-            "points": 0}

@@ -6,6 +6,7 @@ SQLite, write transactions already run one at a time. ``now`` is passed in, so t
 move time instead of waiting for it.
 """
 
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db import begin_writes
 from app.models import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus
+from app.services.workflow import on_status_change
 
 BATCH = 500
 
@@ -50,10 +52,12 @@ def close_resolved(session: Session, now: datetime, after: timedelta) -> int:
         .order_by(Ticket.resolved_at).limit(BATCH).with_for_update(skip_locked=True)).all()
     for ticket in tickets:
         previous = ticket.transition_to(TicketStatus.CLOSED)
-        ticket.closed_at = ticket.updated_at = now
+        ticket.updated_at = now
         ticket.version += 1
-        session.add(TicketEvent(ticket_id=ticket.id, type="auto_closed", actor_kind="system",
-                                from_status=previous, to_status=TicketStatus.CLOSED,
-                                created_at=now))
+        event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id, type="auto_closed",
+                            actor_kind="system", from_status=previous,
+                            to_status=TicketStatus.CLOSED, created_at=now)
+        session.add(event)
+        on_status_change(session, ticket, previous, event, now)
     session.flush()
     return len(tickets)

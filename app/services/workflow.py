@@ -29,6 +29,7 @@ from app.models import (
     Area,
     AreaLevel,
     Report,
+    ReportOutcome,
     Rider,
     Staff,
     Ticket,
@@ -36,6 +37,7 @@ from app.models import (
     Verification,
 )
 from app.models import TicketStatus as S
+from app.services import contributions
 from app.services.intake import check_media_owner, wkt_point
 from app.services.scope import ticket_scope_filter
 
@@ -105,6 +107,7 @@ def apply_action(session: Session, *, ticket: Ticket, staff: Staff, data: Action
         raise InvalidTransition(f"{data.action} is not possible on a {current} ticket",
                                 allowed_actions=allowed_actions(current))
     event_data: dict[str, object] = {}
+    merged: tuple[Ticket, list[uuid.UUID]] | None = None
     match data.action:
         case A.REJECT:
             if data.reason not in REJECT_REASONS:
@@ -123,25 +126,32 @@ def apply_action(session: Session, *, ticket: Ticket, staff: Staff, data: Action
         case A.MERGE:
             into = _merge_target(session, ticket, staff, data.into_ticket)
             event_data["into_ticket"] = str(into.id)
-            _move_reports(session, ticket, into, staff, now)
+            merged = (into, _move_reports(session, ticket, into, now))
         case A.SET_PRIORITY:
             if data.priority not in (1, 2, 3):
                 raise _needs("priority", "1 (high), 2 or 3 (low)")
             event_data["priority"] = ticket.priority = data.priority
-    previous = ticket.transition_to(target) if target is not None else current
-    _on_status_change(ticket, previous, S(ticket.status), now)
+    if target is not None:
+        ticket.transition_to(target)
     ticket.version += 1
     ticket.updated_at = now
-    session.add(TicketEvent(ticket_id=ticket.id, type=data.action.value, actor_kind="staff",
-                            actor_id=staff.id, from_status=current,
-                            to_status=S(ticket.status), note=data.note or data.reason,
-                            data=event_data or None, created_at=now))
+    event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id, type=data.action.value,
+                        actor_kind="staff", actor_id=staff.id, from_status=current,
+                        to_status=S(ticket.status), note=data.note or data.reason,
+                        data=event_data or None, created_at=now)
+    session.add(event)
+    on_status_change(session, ticket, current, event, now)
+    if merged is not None:
+        _settle_merge(session, ticket, *merged, current, staff, event, now)
     session.flush()
     return ticket
 
 
-def _on_status_change(ticket: Ticket, previous: S, current: S, now: datetime) -> None:
-    """The one place where a status change has consequences beyond the status."""
+def on_status_change(session: Session, ticket: Ticket, previous: S, event: TicketEvent,
+                     now: datetime) -> None:
+    """The one place where a status change has consequences beyond the status: the
+    ticket's milestones, what its reports earn, and the riders' platforms told."""
+    current = S(ticket.status)
     if previous is current:
         return
     if current is S.ACCEPTED and ticket.accepted_at is None:
@@ -152,6 +162,8 @@ def _on_status_change(ticket: Ticket, previous: S, current: S, now: datetime) ->
         ticket.closed_at = now
     if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
         ticket.resolved_at = ticket.closed_at = None
+    contributions.settle(session, ticket, event, now)
+    contributions.announce_status(session, ticket, event, previous, now)
 
 
 def _transfer_target(session: Session, ticket: Ticket, code: str | None) -> Area:
@@ -180,18 +192,30 @@ def _merge_target(session: Session, ticket: Ticket, staff: Staff,
     return into
 
 
-def _move_reports(session: Session, ticket: Ticket, into: Ticket, staff: Staff,
-                  now: datetime) -> None:
-    session.execute(update(Report).where(Report.ticket_id == ticket.id)
-                    .values(ticket_id=into.id))
+def _move_reports(session: Session, ticket: Ticket, into: Ticket,
+                  now: datetime) -> list[uuid.UUID]:
+    """The duplicate's reports become confirmations of ``into``; returns their ids."""
+    moved = list(session.scalars(select(Report.id).where(Report.ticket_id == ticket.id)))
+    session.execute(update(Report).where(Report.id.in_(moved))
+                    .values(ticket_id=into.id, outcome=ReportOutcome.JOINED_TICKET))
     into.report_count += ticket.report_count
     into.version += 1
     into.updated_at = now
     ticket.duplicate_of_id = into.id
-    session.add(TicketEvent(ticket_id=into.id, type="merged_in", actor_kind="staff",
-                            actor_id=staff.id, created_at=now,
+    return moved
+
+
+def _settle_merge(session: Session, ticket: Ticket, into: Ticket, moved: list[uuid.UUID],
+                  previous: S, staff: Staff, event: TicketEvent, now: datetime) -> None:
+    """The target records what came in; the moved reports are settled as confirmations
+    of it, and their riders' platforms hear that their report now follows it."""
+    merged_in = TicketEvent(id=uuid.uuid4(), ticket_id=into.id, type="merged_in",
+                            actor_kind="staff", actor_id=staff.id, created_at=now,
                             data={"from_ticket": str(ticket.id),
-                                  "reports": ticket.report_count}))
+                                  "reports": ticket.report_count})
+    session.add(merged_in)
+    contributions.settle(session, into, merged_in, now)
+    contributions.announce_status(session, into, event, previous, now, reports=moved)
 
 
 VERIFY_WITHIN_M = 200.0
@@ -227,7 +251,8 @@ def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
     if session.scalar(select(Verification.id).where(Verification.ticket_id == ticket.id,
                                                    Verification.rider_id == rider.id)):
         raise AlreadyVerified("you have verified this ticket already")
-    verification = Verification(ticket_id=ticket.id, rider_id=rider.id, fixed=data.fixed,
+    verification = Verification(id=uuid.uuid4(), ticket_id=ticket.id, rider_id=rider.id,
+                                fixed=data.fixed,
                                 location=wkt_point(data.lon, data.lat),
                                 distance_m=round(metres, 1), note=data.note,
                                 media_ids=[str(m) for m in data.media_ids] or None,
@@ -236,12 +261,15 @@ def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
     previous = S(ticket.status)
     if not data.fixed:
         ticket.transition_to(S.ACCEPTED)
-        _on_status_change(ticket, previous, S.ACCEPTED, now)
         ticket.version += 1
         ticket.updated_at = now
-    session.add(TicketEvent(ticket_id=ticket.id, type="verified" if data.fixed else "reopened",
-                            actor_kind="rider", actor_id=rider.id, from_status=previous,
-                            to_status=S(ticket.status), note=data.note, created_at=now,
-                            data={"fixed": data.fixed, "distance_m": round(metres, 1)}))
+    event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id,
+                        type="verified" if data.fixed else "reopened", actor_kind="rider",
+                        actor_id=rider.id, from_status=previous, to_status=S(ticket.status),
+                        note=data.note, created_at=now,
+                        data={"fixed": data.fixed, "distance_m": round(metres, 1)})
+    session.add(event)
+    on_status_change(session, ticket, previous, event, now)
+    contributions.settle_verification(session, verification, rider, ticket, event, now)
     session.flush()
     return verification, ticket

@@ -770,7 +770,7 @@ def test_the_detail_shows_my_report_and_its_public_timeline(
     assert_problem(client.get(f"/v1/reports/{uuid.uuid4()}", headers=r1), 404, "not_found")
 
 
-def test_me_counts_what_my_reports_came_to(client: TestClient, database: Database,
+def test_me_counts_what_my_reports_came_to(client: TestClient, auth: Auth,
                                            r1: Headers, r2: Headers) -> None:
     empty = client.get("/v1/me", headers=r1).json()
     assert empty["rider_id"] == "r1" and empty["platform"] == "meituan"
@@ -783,10 +783,15 @@ def test_me_counts_what_my_reports_came_to(client: TestClient, database: Databas
                                "rejected", "verifications", "points")} == {
         "reports": 2, "tickets_opened": 1, "joined": 1, "accepted": 0, "resolved": 0,
         "rejected": 0, "verifications": 0, "points": 0}
-    set_status(database, opened["ticket"]["id"], TicketStatus.RESOLVED)
-    set_status(database, theirs["ticket"]["id"], TicketStatus.REJECTED)
+    district = auth.staff("changning")
+    for ticket, body in ((opened, {"action": "accept"}),
+                         (opened, {"action": "resolve", "note": "filled"}),
+                         (theirs, {"action": "reject", "reason": "not_actionable"})):
+        assert client.post(f"/v1/office/tickets/{ticket['ticket']['id']}/actions",
+                           headers=district, json=body).status_code == 200
     me = client.get("/v1/me", headers=r1).json()
     assert (me["accepted"], me["resolved"], me["rejected"]) == (1, 1, 1)
+    assert me["points"] == 10 + 5  # opened road damage, accepted and resolved; waste: none
     assert client.get("/v1/me", headers=r2).json()["reports"] == 1
 
 

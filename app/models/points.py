@@ -1,0 +1,62 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, UtcDateTime, UuidPk, str_enum
+
+
+class PointsReason(StrEnum):
+    OPENED_ACCEPTED = "opened_accepted"  # the report that opened a ticket the office accepted
+    CONFIRMED_ACCEPTED = "confirmed_accepted"  # a report that joined an accepted ticket
+    OPENED_RESOLVED = "opened_resolved"  # the opener, when the ticket is resolved
+    VERIFIED = "verified"  # a verification of a resolution
+
+
+class PointsEntry(UuidPk, Base):
+    """One line of the points ledger. Appended, never updated or deleted (the database
+    refuses updates): what changes an earlier award is a correcting line of the opposite
+    sign, naming the event that caused it. A rider's points are the sum of its lines."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (
+        Index("ix_points_ledger_rider_id_created_at", "rider_id", "created_at"),
+        Index("ix_points_ledger_platform_id_created_at", "platform_id", "created_at"),
+    )
+
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
+    reason: Mapped[PointsReason] = mapped_column(str_enum(PointsReason, length=32))
+    points: Mapped[int]
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket_events.id"))
+    report_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("reports.id"), index=True)
+    verification_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("verifications.id"))
+    # Where and what, as they were when the line was written: for the platform's summary.
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RiderTotals(Base):
+    """A rider's all-time numbers, kept in step with reports, tickets and the ledger in
+    the same transactions (so the platform's rider list is one indexed read). Always
+    equal to what the base tables say; a test recomputes and compares."""
+
+    __tablename__ = "rider_totals"
+    __table_args__ = (
+        Index("ix_rider_totals_platform_id_points_rider_id", "platform_id", "points", "rider_id"),
+    )
+
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
+    reports: Mapped[int] = mapped_column(default=0)
+    tickets_opened: Mapped[int] = mapped_column(default=0)
+    joined: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    resolved: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    verifications: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(default=0)

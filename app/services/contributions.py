@@ -1,0 +1,252 @@
+"""What riders' reports earn: the points ledger and the riders' totals.
+
+A report's *standing* follows its ticket: pending, accepted (by an office, even if the
+ticket was transferred since), resolved, or rejected. Its *role* is the opener of its
+ticket or a confirmation (a merge turns an opener into a confirmation of the ticket it
+was merged into). From role and standing follow what the rider is owed (API.md,
+"Categories"): the opener of an accepted ticket ``points_open``, a confirmation of one
+``points_confirm``, the opener of a resolved one ``points_resolve`` more; nothing for a
+rejected ticket. A verification earns ``points_verify``.
+
+:func:`settle` compares what each report of a ticket is owed with what the ledger holds
+for it and appends the difference, in the transaction of the event that changed things:
+an award, or a correcting line that takes one back. Lines are never changed. The riders'
+totals (``rider_totals``) move in the same transaction by the same differences, and each
+report remembers how the totals count it (``counted_as``), so any change — a status, a
+merge, a reopening — is settled the same way, once.
+"""
+
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Category,
+    PointsEntry,
+    PointsReason,
+    Report,
+    ReportOutcome,
+    Rider,
+    RiderTotals,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Verification,
+)
+from app.services import outbox
+
+
+class Standing(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+
+
+def standing(ticket: Ticket) -> Standing:
+    status = TicketStatus(ticket.status)
+    if status is TicketStatus.REJECTED:
+        return Standing.REJECTED
+    if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        return Standing.RESOLVED
+    return Standing.ACCEPTED if ticket.accepted_at is not None else Standing.PENDING
+
+
+# The counters of a rider's totals that depend on its reports, and which
+# (role, standing) pairs each one counts.
+REPORT_COUNTERS: dict[str, frozenset[tuple[ReportOutcome, Standing]]] = {
+    "reports": frozenset((o, s) for o in ReportOutcome for s in Standing),
+    "tickets_opened": frozenset((ReportOutcome.NEW_TICKET, s) for s in Standing),
+    "joined": frozenset((ReportOutcome.JOINED_TICKET, s) for s in Standing),
+    "accepted": frozenset((o, s) for o in ReportOutcome
+                          for s in (Standing.ACCEPTED, Standing.RESOLVED)),
+    "resolved": frozenset((o, Standing.RESOLVED) for o in ReportOutcome),
+    "rejected": frozenset((o, Standing.REJECTED) for o in ReportOutcome),
+}
+
+
+def counted_as(outcome: ReportOutcome, standing: Standing) -> str:
+    return f"{outcome.value}/{standing.value}"
+
+
+def counts_in_sql(counter: str) -> ColumnElement[bool]:
+    """The reports ``counter`` counts, as a condition on ``Report.counted_as``."""
+    return Report.counted_as.in_(sorted(counted_as(o, s) for o, s in REPORT_COUNTERS[counter]))
+
+
+def _counts(value: str | None) -> Counter[str]:
+    if value is None:
+        return Counter()
+    outcome, stand = value.split("/")
+    key = (ReportOutcome(outcome), Standing(stand))
+    return Counter({name: 1 for name, pairs in REPORT_COUNTERS.items() if key in pairs})
+
+
+def owed(category: Category, outcome: ReportOutcome, stand: Standing) -> dict[PointsReason, int]:
+    """What a report in this role and standing is owed, by reason."""
+    due: dict[PointsReason, int] = {}
+    if stand in (Standing.ACCEPTED, Standing.RESOLVED):
+        if outcome is ReportOutcome.NEW_TICKET:
+            due[PointsReason.OPENED_ACCEPTED] = category.points_open
+        else:
+            due[PointsReason.CONFIRMED_ACCEPTED] = category.points_confirm
+    if stand is Standing.RESOLVED and outcome is ReportOutcome.NEW_TICKET:
+        due[PointsReason.OPENED_RESOLVED] = category.points_resolve
+    return due
+
+
+REPORT_REASONS = (PointsReason.OPENED_ACCEPTED, PointsReason.CONFIRMED_ACCEPTED,
+                  PointsReason.OPENED_RESOLVED)
+
+
+@dataclass(frozen=True)
+class ReportState:
+    id: uuid.UUID
+    rider_id: uuid.UUID
+    platform_id: uuid.UUID
+    outcome: ReportOutcome
+    counted_as: str | None
+
+
+class _Books:
+    """The lines and total changes of one settlement, written together."""
+
+    def __init__(self, session: Session, ticket: Ticket, event: TicketEvent,
+                 now: datetime) -> None:
+        self.session, self.ticket, self.event, self.now = session, ticket, event, now
+        self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
+        self.lines: list[PointsEntry] = []
+
+    def append(self, rider_id: uuid.UUID, platform_id: uuid.UUID, reason: PointsReason,
+               points: int, *, report_id: uuid.UUID | None = None,
+               verification_id: uuid.UUID | None = None) -> None:
+        if points == 0:
+            return
+        self.lines.append(PointsEntry(
+            id=uuid.uuid4(), rider_id=rider_id, platform_id=platform_id, reason=reason,
+            points=points, ticket_id=self.ticket.id, event_id=self.event.id,
+            report_id=report_id, verification_id=verification_id,
+            category_id=self.ticket.category_id, street_id=self.ticket.street_id,
+            created_at=self.now))
+        self.totals[rider_id]["points"] += points
+
+    def close(self) -> None:
+        self.session.flush()  # the event and reports first: the lines refer to them
+        self.session.add_all(self.lines)
+        for rider_id, delta in self.totals.items():
+            changes = {name: getattr(RiderTotals, name) + n for name, n in delta.items() if n}
+            if changes:
+                self.session.execute(update(RiderTotals)
+                                     .where(RiderTotals.rider_id == rider_id).values(changes))
+        self._announce()
+
+    def _announce(self) -> None:
+        """``points.awarded`` for each line, to the platform of its rider."""
+        if not self.lines:
+            return
+        riders = {r.id: r for r in self.session.execute(
+            select(Rider.id, Rider.external_id, RiderTotals.points)
+            .join(RiderTotals, RiderTotals.rider_id == Rider.id)
+            .where(Rider.id.in_({line.rider_id for line in self.lines})))}
+        for line in self.lines:
+            rider = riders[line.rider_id]
+            outbox.emit(self.session, platform_id=line.platform_id,
+                        type=outbox.EventType.POINTS_AWARDED, now=self.now, data={
+                            "rider_id": rider.external_id,
+                            "report_id": str(line.report_id) if line.report_id else None,
+                            "ticket_id": str(line.ticket_id), "reason": line.reason.value,
+                            "points": line.points, "total_points": rider.points})
+
+
+def _settle_report(books: _Books, category: Category, report: ReportState, stand: Standing,
+                   held: dict[PointsReason, int]) -> str | None:
+    """Book what ``report`` is owed beyond what it holds; its new ``counted_as`` if that
+    changed."""
+    due = owed(category, report.outcome, stand)
+    for reason in REPORT_REASONS:
+        have = held.get(reason, 0)
+        if reason in due and have == 0:
+            books.append(report.rider_id, report.platform_id, reason, due[reason],
+                         report_id=report.id)
+        elif reason not in due and have != 0:
+            books.append(report.rider_id, report.platform_id, reason, -have,
+                         report_id=report.id)
+    value = counted_as(report.outcome, stand)
+    if value == report.counted_as:
+        return None
+    books.totals[report.rider_id].update(_counts(value))
+    books.totals[report.rider_id].subtract(_counts(report.counted_as))
+    return value
+
+
+def settle(session: Session, ticket: Ticket, event: TicketEvent, now: datetime) -> None:
+    """Bring the ledger and the totals of every report on ``ticket`` in line with where
+    the ticket stands now, naming ``event`` as the cause. Call after any change."""
+    category = session.get_one(Category, ticket.category_id)
+    reports = [ReportState(*row) for row in session.execute(
+        select(Report.id, Report.rider_id, Report.platform_id, Report.outcome,
+               Report.counted_as).where(Report.ticket_id == ticket.id))]
+    held: defaultdict[uuid.UUID, dict[PointsReason, int]] = defaultdict(dict)
+    if reports:
+        for report_id, reason, points in session.execute(
+                select(PointsEntry.report_id, PointsEntry.reason, func.sum(PointsEntry.points))
+                .where(PointsEntry.report_id.in_([r.id for r in reports]))
+                .group_by(PointsEntry.report_id, PointsEntry.reason)):
+            if report_id is not None:
+                held[report_id][PointsReason(reason)] = int(points)
+    books = _Books(session, ticket, event, now)
+    stand = standing(ticket)
+    recount: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
+    for report in reports:
+        value = _settle_report(books, category, report, stand, held[report.id])
+        if value is not None:
+            recount[value].append(report.id)
+    for value, ids in recount.items():
+        session.execute(update(Report).where(Report.id.in_(ids)).values(counted_as=value))
+    books.close()
+
+
+def settle_new_report(session: Session, report: Report, ticket: Ticket, category: Category,
+                      event: TicketEvent, now: datetime) -> None:
+    """A report just received: counted, and owed its confirmation points at once if it
+    joined a ticket an office had already accepted."""
+    books = _Books(session, ticket, event, now)
+    state = ReportState(report.id, report.rider_id, report.platform_id,
+                        ReportOutcome(report.outcome), None)
+    report.counted_as = _settle_report(books, category, state, standing(ticket), {})
+    books.close()
+
+
+def settle_verification(session: Session, verification: Verification, rider: Rider,
+                        ticket: Ticket, event: TicketEvent, now: datetime) -> None:
+    category = session.get_one(Category, ticket.category_id)
+    books = _Books(session, ticket, event, now)
+    books.append(rider.id, rider.platform_id, PointsReason.VERIFIED, category.points_verify,
+                 verification_id=verification.id)
+    books.totals[rider.id]["verifications"] += 1
+    books.close()
+
+
+def announce_status(session: Session, ticket: Ticket, event: TicketEvent,
+                    previous: TicketStatus, now: datetime,
+                    reports: Iterable[uuid.UUID] | None = None) -> None:
+    """``report.updated`` to the platform of every rider with a report on ``ticket``."""
+    query = select(Report.id, Report.platform_id, Rider.external_id) \
+        .join(Rider, Rider.id == Report.rider_id)
+    query = query.where(Report.ticket_id == ticket.id) if reports is None \
+        else query.where(Report.id.in_(list(reports)))
+    for report_id, platform_id, rider_id in session.execute(query):
+        data: dict[str, Any] = {
+            "report_id": str(report_id), "rider_id": rider_id, "event": event.type,
+            "ticket": {"id": str(ticket.id), "ref": ticket.ref,
+                       "status": TicketStatus(ticket.status).value,
+                       "previous_status": previous.value}}
+        outbox.emit(session, platform_id=platform_id, type=outbox.EventType.REPORT_UPDATED,
+                    data=data, now=now)
