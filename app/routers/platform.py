@@ -42,7 +42,7 @@ def create_rider_token(body: RiderTokenCreate, platform: CurrentPlatform, sessio
 
 
 From = Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")]
-To = Annotated[AwareDatetime | None, Query(description="exclusive")]
+To = Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")]
 
 
 @router.get("/riders/stats", response_model=Page[RiderStats],

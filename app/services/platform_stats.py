@@ -93,7 +93,7 @@ def _parts(platform_id: uuid.UUID, window: Window, key: str,
         .where(Report.platform_id == platform_id, *window.of(Report.received_at))
     verifications = select(verification_key.label("key"),
                            *_zeros(*REPORT_COUNTERS), func.count().label("verifications"),
-                           *_zeros("points")) \
+                           *_zeros("points")).select_from(Verification) \
         .join(Rider, Rider.id == Verification.rider_id) \
         .where(Rider.platform_id == platform_id, *window.of(Verification.created_at))
     if key in ("category", "street"):
@@ -112,6 +112,10 @@ def _parts(platform_id: uuid.UUID, window: Window, key: str,
 def _summed(parts: Any) -> Select[Any]:
     return select(parts.c.key, *(func.sum(parts.c[n]).label(n) for n in COUNTERS)) \
         .group_by(parts.c.key)
+
+
+def _category_codes(session: Session) -> dict[int, str]:
+    return {i: code for i, code in session.execute(select(Category.id, Category.code))}
 
 
 def _as_counts(row: Any) -> dict[str, int]:
@@ -178,7 +182,7 @@ def rider_detail(session: Session, *, platform: Platform, rider: Rider,
     else:
         row = session.execute(_summed(_parts(platform.id, window, "rider", rider.id))).first()
         counts = _as_counts(row) if row else dict.fromkeys(COUNTERS, 0)
-    codes = dict(session.execute(select(Category.id, Category.code)).tuples().all())
+    codes = _category_codes(session)
     by_category = {codes[row.key]: _as_counts(row) for row in session.execute(
         _summed(_parts(platform.id, window, "category", rider.id)))}
     return {"rider_id": rider.external_id, "display_name": rider.display_name, **counts,
@@ -208,7 +212,7 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
                 groups[day][name] += n
         return [{"day": day.isoformat(), **groups[day]} for day in sorted(groups)]
     if group_by is GroupBy.CATEGORY:
-        codes = dict(session.execute(select(Category.id, Category.code)).tuples().all())
+        codes = _category_codes(session)
         return sorted(({"category": codes[row.key], **_as_counts(row)} for row in rows),
                       key=lambda r: r["category"])
     names = {a.id: (a.code, a.name) for a in session.execute(
