@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     auto_close_h: float = Field(default=72.0, gt=0)
     # None means "on when the database is the embedded SQLite one".
     embedded_worker: bool | None = None
+    # Webhook URLs must resolve to public addresses (no SSRF into the service's own
+    # network); tests and development turn this on to deliver to 127.0.0.1.
+    allow_private_webhooks: bool = False
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
 
     # Cost of staff password hashes (argon2id). Tests lower them; production keeps
     # the library's defaults (RFC 9106's second recommended option).

@@ -191,6 +191,14 @@ class UnknownMedia(ValidationFailed):
     title = "A photo is unknown or was uploaded by someone else"
 
 
+class WebhookUrlRefused(ValidationFailed):
+    code = "webhook_url_refused"
+    title = "This URL cannot receive webhooks"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[{"field": "url", "message": detail}])
+
+
 class ObservedAtOutOfRange(ValidationFailed):
     code = "observed_at_out_of_range"
     title = "observed_at is in the future or too long ago"

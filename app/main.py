@@ -28,6 +28,7 @@ from app.routers import (
     office_stats,
     platform,
     reports,
+    webhook,
 )
 from app.worker import Worker, start_in_thread
 
@@ -112,6 +113,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     for module in (health, categories, auth, reports, media, office_stats, office, platform,
-                   areas, admin):
+                   webhook, areas, admin):
         app.include_router(module.router)
     return app

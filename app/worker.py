@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
-from app.services import idempotency, sla
+from app.services import idempotency, sla, webhooks
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -42,11 +42,16 @@ def _close_resolved_tickets(database: Database, settings: Settings, now: datetim
         return sla.close_resolved(session, now, timedelta(hours=settings.auto_close_h))
 
 
+def _deliver_webhooks(database: Database, settings: Settings, now: datetime) -> int:
+    return webhooks.deliver_due(database, settings=settings, now=now)
+
+
 # The jobs every worker runs.
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
     Job("close_resolved_tickets", 300, _close_resolved_tickets),
     Job("purge_idempotency_records", 3600, _purge_idempotency_records),
+    Job("deliver_webhooks", 5, _deliver_webhooks),
 ]
 
 

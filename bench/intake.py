@@ -42,7 +42,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import migrate
 from app.config import Environment, Settings
 from app.db import Database
-from app.models import Area, Category, Platform, Rider, Ticket, TicketStatus, utcnow
+from app.models import (
+    Area,
+    Category,
+    Platform,
+    Rider,
+    RiderTotals,
+    Ticket,
+    TicketStatus,
+    utcnow,
+)
 from app.services.coords import CoordSys, from_wgs84
 from app.services.demo import load_demo
 from app.services.intake import new_ticket_ref, wkt_point
@@ -169,6 +178,8 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random) -> list[str]:
                   for i in range(riders)]
     with database.transaction() as s:
         s.execute(insert(Rider), rider_rows)
+        s.execute(insert(RiderTotals), [{"rider_id": r["id"], "platform_id": platform_id}
+                                        for r in rider_rows])
     print(f"  seeded {tickets} open tickets in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     database.dispose()

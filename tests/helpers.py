@@ -1,8 +1,17 @@
-"""Assertions shared by the API tests."""
+"""Assertions and helpers shared by the tests."""
 
+import socket
+import uuid
+from datetime import datetime
 from typing import Any
 
+import pytest
 from httpx import Response
+from sqlalchemy import select
+
+from app.db import Database
+from app.models import Platform
+from app.services import outbox
 
 
 def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:
@@ -13,3 +22,31 @@ def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]
     assert body["status"] == status and body["code"] == code
     assert body["type"] and body["title"] and body["detail"]
     return body
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> None:
+    """Resolve each of ``names`` to its addresses (none: it does not resolve), without
+    the network; every other name resolves as usual. The test may change ``names`` later."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in names:
+            return real(host, port, *args, **kwargs)
+        if not names[host]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0)) if ":" in a
+                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+                for a in names[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def emit_event(database: Database, platform: str, *, now: datetime, data: dict[str, Any],
+               type: str = outbox.EventType.REPORT_UPDATED) -> uuid.UUID | None:
+    """Queue an event for ``platform`` as the triage and points code does, in a transaction
+    of its own; its id, or None if the platform has no webhook."""
+    with database.transaction() as session:
+        platform_id = session.scalar(select(Platform.id).where(Platform.code == platform))
+        assert platform_id is not None
+        event = outbox.emit(session, platform_id=platform_id, type=type, data=data, now=now)
+        return None if event is None else event.id

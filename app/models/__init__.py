@@ -6,7 +6,7 @@ from app.models.category import Category
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
 from app.models.platform import Platform, Rider
-from app.models.points import PointsEntry, PointsReason, RiderTotals
+from app.models.points import PlatformActivity, PointsEntry, PointsReason, RiderTotals
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.ticket import (
@@ -32,6 +32,7 @@ __all__ = [
     "Media",
     "OutboxEvent",
     "Platform",
+    "PlatformActivity",
     "PointsEntry",
     "PointsReason",
     "Report",

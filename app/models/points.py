@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import BigInteger, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UtcDateTime, UuidPk, str_enum
@@ -52,6 +52,27 @@ class RiderTotals(Base):
 
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
+    reports: Mapped[int] = mapped_column(default=0)
+    tickets_opened: Mapped[int] = mapped_column(default=0)
+    joined: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    resolved: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    verifications: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(default=0)
+
+
+class PlatformActivity(Base):
+    """A platform's riders' numbers in one hour (UTC), for one category and street: the
+    summary reads these instead of every report. Kept in step with reports, the ledger
+    and verifications in the same transactions, by the same differences as the totals."""
+
+    __tablename__ = "platform_activity"
+
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 3600
+    category_id: Mapped[int] = mapped_column(primary_key=True)
+    street_key: Mapped[int] = mapped_column(primary_key=True)  # the street's id; 0: none
     reports: Mapped[int] = mapped_column(default=0)
     tickets_opened: Mapped[int] = mapped_column(default=0)
     joined: Mapped[int] = mapped_column(default=0)

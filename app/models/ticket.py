@@ -123,14 +123,19 @@ class Verification(UuidPk, Base):
     """A rider passing a resolved ticket says whether it is really fixed."""
 
     __tablename__ = "verifications"
-    __table_args__ = (UniqueConstraint("ticket_id", "rider_id"),)
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "rider_id"),
+        Index("ix_verifications_platform_id_created_at", "platform_id", "created_at"),
+    )
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"))
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), index=True)
+    # The rider's platform, copied so that a platform's numbers are one index range.
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
     fixed: Mapped[bool]
     location: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
     distance_m: Mapped[float]
     note: Mapped[str | None] = mapped_column(Text)
     media_ids: Mapped[list[str] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

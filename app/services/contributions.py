@@ -25,10 +25,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.models import (
     Category,
+    PlatformActivity,
     PointsEntry,
     PointsReason,
     Report,
@@ -113,6 +116,17 @@ class ReportState:
     platform_id: uuid.UUID
     outcome: ReportOutcome
     counted_as: str | None
+    received_at: datetime
+    category_id: int
+    street_id: int | None
+
+
+ActivityKey = tuple[uuid.UUID, int, int, int]  # platform, hour, category, street (0: none)
+
+
+def activity_key(platform_id: uuid.UUID, at: datetime, category_id: int,
+                 street_id: int | None) -> ActivityKey:
+    return platform_id, int(at.timestamp()) // 3600, category_id, street_id or 0
 
 
 class _Books:
@@ -122,6 +136,7 @@ class _Books:
                  now: datetime) -> None:
         self.session, self.ticket, self.event, self.now = session, ticket, event, now
         self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
+        self.activity: defaultdict[ActivityKey, Counter[str]] = defaultdict(Counter)
         self.lines: list[PointsEntry] = []
 
     def append(self, rider_id: uuid.UUID, platform_id: uuid.UUID, reason: PointsReason,
@@ -136,15 +151,20 @@ class _Books:
             category_id=self.ticket.category_id, street_id=self.ticket.street_id,
             created_at=self.now))
         self.totals[rider_id]["points"] += points
+        self.activity[activity_key(platform_id, self.now, self.ticket.category_id,
+                                   self.ticket.street_id)]["points"] += points
 
     def close(self) -> None:
         self.session.flush()  # the event and reports first: the lines refer to them
         self.session.add_all(self.lines)
-        for rider_id, delta in self.totals.items():
+        # In key order, so that two settlements never wait for each other in a circle.
+        for rider_id, delta in sorted(self.totals.items()):
             changes = {name: getattr(RiderTotals, name) + n for name, n in delta.items() if n}
             if changes:
                 self.session.execute(update(RiderTotals)
                                      .where(RiderTotals.rider_id == rider_id).values(changes))
+        for key, delta in sorted(self.activity.items()):
+            _add_activity(self.session, key, {name: n for name, n in delta.items() if n})
         self._announce()
 
     def _announce(self) -> None:
@@ -165,6 +185,21 @@ class _Books:
                             "points": line.points, "total_points": rider.points})
 
 
+def _add_activity(session: Session, key: ActivityKey, delta: dict[str, int]) -> None:
+    """Add ``delta`` to one hour's activity row, creating it if it is the hour's first."""
+    if not delta:
+        return
+    platform_id, hour, category_id, street_key = key
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert_(PlatformActivity).values(platform_id=platform_id, hour=hour,
+                                                 category_id=category_id,
+                                                 street_key=street_key, **delta)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["platform_id", "hour", "category_id", "street_key"],
+        set_={name: getattr(PlatformActivity, name) + statement.excluded[name]
+              for name in delta}))
+
+
 def _settle_report(books: _Books, category: Category, report: ReportState, stand: Standing,
                    held: dict[PointsReason, int]) -> str | None:
     """Book what ``report`` is owed beyond what it holds; its new ``counted_as`` if that
@@ -181,8 +216,11 @@ def _settle_report(books: _Books, category: Category, report: ReportState, stand
     value = counted_as(report.outcome, stand)
     if value == report.counted_as:
         return None
-    books.totals[report.rider_id].update(_counts(value))
-    books.totals[report.rider_id].subtract(_counts(report.counted_as))
+    delta = _counts(value)
+    delta.subtract(_counts(report.counted_as))
+    books.totals[report.rider_id].update(delta)
+    books.activity[activity_key(report.platform_id, report.received_at, report.category_id,
+                                report.street_id)].update(delta)
     return value
 
 
@@ -192,7 +230,8 @@ def settle(session: Session, ticket: Ticket, event: TicketEvent, now: datetime) 
     category = session.get_one(Category, ticket.category_id)
     reports = [ReportState(*row) for row in session.execute(
         select(Report.id, Report.rider_id, Report.platform_id, Report.outcome,
-               Report.counted_as).where(Report.ticket_id == ticket.id))]
+               Report.counted_as, Report.received_at, Report.category_id, Report.street_id)
+        .where(Report.ticket_id == ticket.id))]
     held: defaultdict[uuid.UUID, dict[PointsReason, int]] = defaultdict(dict)
     if reports:
         for report_id, reason, points in session.execute(
@@ -219,7 +258,8 @@ def settle_new_report(session: Session, report: Report, ticket: Ticket, category
     joined a ticket an office had already accepted."""
     books = _Books(session, ticket, event, now)
     state = ReportState(report.id, report.rider_id, report.platform_id,
-                        ReportOutcome(report.outcome), None)
+                        ReportOutcome(report.outcome), None, report.received_at,
+                        report.category_id, report.street_id)
     report.counted_as = _settle_report(books, category, state, standing(ticket), {})
     books.close()
 
@@ -231,6 +271,8 @@ def settle_verification(session: Session, verification: Verification, rider: Rid
     books.append(rider.id, rider.platform_id, PointsReason.VERIFIED, category.points_verify,
                  verification_id=verification.id)
     books.totals[rider.id]["verifications"] += 1
+    books.activity[activity_key(rider.platform_id, now, ticket.category_id,
+                                ticket.street_id)]["verifications"] += 1
     books.close()
 
 

@@ -2,8 +2,10 @@
 
 import base64
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select
@@ -64,3 +66,25 @@ def keyset_page(session: Session, query: Select[T], *, key: InstrumentedAttribut
         query = query.where(key > after[0])
     rows = list(session.scalars(query.order_by(key).limit(limit + 1)))
     return page_of(rows, limit=limit, key=lambda row: [getattr(row, key.key)])
+
+
+def newest_first_page(session: Session, query: Select[T], *,
+                      at: InstrumentedAttribute[datetime], id: InstrumentedAttribute[uuid.UUID],
+                      limit: int, cursor: str | None) -> Page[T]:
+    """A page of ``query``, newest ``at`` first (ties broken by ``id``), after ``cursor``."""
+    after = decode_cursor(cursor)
+    if after is not None:
+        # Opaque, but it comes back from the client: anything but the [aware ISO time,
+        # UUID] this issues is a 422, never a 500.
+        try:
+            if len(after) != 2 or not all(isinstance(v, str) for v in after):
+                raise ValueError
+            time, row_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            if time.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            raise _invalid_cursor() from None
+        query = query.where((at < time) | ((at == time) & (id < row_id)))
+    rows = list(session.scalars(query.order_by(at.desc(), id.desc()).limit(limit + 1)))
+    return page_of(rows, limit=limit,
+                   key=lambda row: [getattr(row, at.key).isoformat(), str(getattr(row, id.key))])

@@ -8,7 +8,7 @@ made in it, and ledger lines written in it.
 """
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from app.models import (
     Area,
     Category,
     Platform,
+    PlatformActivity,
     PointsEntry,
     Report,
     Rider,
@@ -76,7 +77,8 @@ def _zeros(*names: str) -> list[Any]:
 def _parts(platform_id: uuid.UUID, window: Window, key: str,
            rider_id: uuid.UUID | None = None) -> Any:
     """One row per (``key``, source) with every counter: reports, verifications and
-    ledger lines of the platform's riders in ``window``, as a UNION ALL subquery."""
+    ledger lines of the platform's riders (or of one rider) in ``window``, as a UNION ALL
+    subquery. Each source is read through its (platform or rider, time) index."""
     report_cols = [func.count().label("reports"),
                    *(func.coalesce(func.sum(case((counts_in_sql(name), 1), else_=0)), 0)
                      .label(name) for name in REPORT_COUNTERS if name != "reports")]
@@ -89,22 +91,22 @@ def _parts(platform_id: uuid.UUID, window: Window, key: str,
                    epoch_bucket(PointsEntry.created_at, BUCKET_S)),
     }
     report_key, verification_key, line_key = keys[key]
+
+    def whose(model: Any) -> ColumnElement[bool]:
+        return model.platform_id == platform_id if rider_id is None \
+            else model.rider_id == rider_id
+
     reports = select(report_key.label("key"), *report_cols, *_zeros("verifications", "points")) \
-        .where(Report.platform_id == platform_id, *window.of(Report.received_at))
+        .where(whose(Report), *window.of(Report.received_at))
     verifications = select(verification_key.label("key"),
                            *_zeros(*REPORT_COUNTERS), func.count().label("verifications"),
                            *_zeros("points")).select_from(Verification) \
-        .join(Rider, Rider.id == Verification.rider_id) \
-        .where(Rider.platform_id == platform_id, *window.of(Verification.created_at))
+        .where(whose(Verification), *window.of(Verification.created_at))
     if key in ("category", "street"):
         verifications = verifications.join(Ticket, Ticket.id == Verification.ticket_id)
     lines = select(line_key.label("key"), *_zeros(*REPORT_COUNTERS, "verifications"),
                    func.sum(PointsEntry.points).label("points")) \
-        .where(PointsEntry.platform_id == platform_id, *window.of(PointsEntry.created_at))
-    if rider_id is not None:
-        reports = reports.where(Report.rider_id == rider_id)
-        verifications = verifications.where(Verification.rider_id == rider_id)
-        lines = lines.where(PointsEntry.rider_id == rider_id)
+        .where(whose(PointsEntry), *window.of(PointsEntry.created_at))
     return union_all(reports.group_by(report_key), verifications.group_by(verification_key),
                      lines.group_by(line_key)).subquery()
 
@@ -200,28 +202,81 @@ class GroupBy(StrEnum):
 def summary(session: Session, *, platform: Platform, window: Window, group_by: GroupBy,
             tz: ZoneInfo) -> list[dict[str, Any]]:
     """This platform's riders' numbers in ``window``, one row per day (in ``tz``),
-    category or street, in that order; empty groups are left out."""
+    category or street, in that order; empty groups are left out.
+
+    The whole hours of the window are read from ``platform_activity``; the minutes at
+    either end (and windows in a time zone whose days do not start on an hour) from the
+    base tables, 15-minute slices at a time."""
     check_window(window)
-    key = "bucket" if group_by is GroupBy.DAY else group_by.value
-    rows = session.execute(_summed(_parts(platform.id, window, key))).all()
-    groups: defaultdict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTERS, 0))
+    assert window.start is not None and window.end is not None
+    groups: defaultdict[Any, Counter[str]] = defaultdict(Counter)
+
+    def add(key: Any, row: Any) -> None:
+        groups[key].update(_as_counts(row))
+
+    first_hour = -(-int(window.start.timestamp()) // 3600)
+    last_hour = int(window.end.timestamp()) // 3600
+    if group_by is GroupBy.DAY and not _days_start_on_hours(tz, window):
+        first_hour = last_hour  # no whole hours: everything from the base tables
+    raw = [window]
+    if last_hour > first_hour:
+        raw = [Window(window.start, _at_hour(first_hour)), Window(_at_hour(last_hour),
+                                                                  window.end)]
+        hourly = PlatformActivity.hour if group_by is GroupBy.DAY else \
+            PlatformActivity.category_id if group_by is GroupBy.CATEGORY else \
+            PlatformActivity.street_key
+        for row in session.execute(
+                select(hourly.label("key"), *(func.sum(getattr(PlatformActivity, n)).label(n)
+                                              for n in COUNTERS))
+                .where(PlatformActivity.platform_id == platform.id,
+                       PlatformActivity.hour >= first_hour, PlatformActivity.hour < last_hour)
+                .group_by(hourly)):
+            add(_at_hour(row.key) if group_by is GroupBy.DAY else row.key or None, row)
+    for part in raw:
+        if part.start is not None and part.end is not None and part.start < part.end:
+            key = "bucket" if group_by is GroupBy.DAY else group_by.value
+            for row in session.execute(_summed(_parts(platform.id, part, key))):
+                add(datetime.fromtimestamp(int(row.key) * BUCKET_S, UTC)
+                    if group_by is GroupBy.DAY else row.key, row)
+    return _summary_rows(session, groups, group_by, tz)
+
+
+def _at_hour(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
+
+
+def _days_start_on_hours(tz: ZoneInfo, window: Window) -> bool:
+    assert window.start is not None and window.end is not None
+    day = window.start
+    while day <= window.end + timedelta(days=1):
+        offset = tz.utcoffset(day)
+        if offset is None or offset.total_seconds() % 3600:
+            return False
+        day += timedelta(days=1)
+    return True
+
+
+def _summary_rows(session: Session, groups: dict[Any, Counter[str]], group_by: GroupBy,
+                  tz: ZoneInfo) -> list[dict[str, Any]]:
     if group_by is GroupBy.DAY:
-        for row in rows:
-            day = datetime.fromtimestamp(int(row.key) * BUCKET_S, UTC).astimezone(tz).date()
-            for name, n in _as_counts(row).items():
-                groups[day][name] += n
-        return [{"day": day.isoformat(), **groups[day]} for day in sorted(groups)]
+        days: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        for at, counts in groups.items():
+            days[at.astimezone(tz).date().isoformat()].update(counts)
+        return [{"day": day, **_full(days[day])} for day in sorted(days)]
     if group_by is GroupBy.CATEGORY:
         codes = _category_codes(session)
-        return sorted(({"category": codes[row.key], **_as_counts(row)} for row in rows),
+        return sorted(({"category": codes[key], **_full(c)} for key, c in groups.items()),
                       key=lambda r: r["category"])
+    streets = [key for key in groups if key is not None]
     names = {a.id: (a.code, a.name) for a in session.execute(
-        select(Area.id, Area.code, Area.name)
-        .where(Area.id.in_([r.key for r in rows if r.key is not None])))}
-    return sorted(({"street": names[row.key][0] if row.key is not None else None,
-                    "street_name": names[row.key][1] if row.key is not None else None,
-                    **_as_counts(row)} for row in rows),
-                  key=lambda r: r["street"] or "")
+        select(Area.id, Area.code, Area.name).where(Area.id.in_(streets)))} if streets else {}
+    return sorted(({"street": names[key][0] if key else None,
+                    "street_name": names[key][1] if key else None, **_full(c)}
+                   for key, c in groups.items()), key=lambda r: r["street"] or "")
+
+
+def _full(counts: Counter[str]) -> dict[str, int]:
+    return {name: counts[name] for name in COUNTERS}
 
 
 def summary_window(start: datetime | None, end: datetime | None, now: datetime) -> Window:

@@ -252,7 +252,7 @@ def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
                                                    Verification.rider_id == rider.id)):
         raise AlreadyVerified("you have verified this ticket already")
     verification = Verification(id=uuid.uuid4(), ticket_id=ticket.id, rider_id=rider.id,
-                                fixed=data.fixed,
+                                platform_id=rider.platform_id, fixed=data.fixed,
                                 location=wkt_point(data.lon, data.lat),
                                 distance_m=round(metres, 1), note=data.note,
                                 media_ids=[str(m) for m in data.media_ids] or None,

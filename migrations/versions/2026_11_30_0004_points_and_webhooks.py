@@ -135,7 +135,27 @@ def upgrade() -> None:
                               ["platform_id"], ["id"])
     op.create_index("ix_reports_platform_id_received_at", "reports",
                     ["platform_id", "received_at"])
-    op.create_index("ix_verifications_created_at", "verifications", ["created_at"])
+    op.add_column("verifications", sa.Column("platform_id", sa.Uuid(), nullable=True))
+    op.execute("UPDATE verifications SET platform_id = "
+               "(SELECT platform_id FROM riders WHERE riders.id = verifications.rider_id)")
+    if not sqlite:
+        op.alter_column("verifications", "platform_id", nullable=False)
+        op.create_foreign_key("fk_verifications_platform_id_platforms", "verifications",
+                              "platforms", ["platform_id"], ["id"])
+    op.create_index("ix_verifications_platform_id_created_at", "verifications",
+                    ["platform_id", "created_at"])
+    op.create_table(
+        "platform_activity",
+        sa.Column("platform_id", sa.Uuid(), nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("category_id", sa.Integer(), nullable=False),
+        sa.Column("street_key", sa.Integer(), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
+          for name in counters),
+        sa.PrimaryKeyConstraint("platform_id", "hour", "category_id", "street_key",
+                                name="pk_platform_activity"),
+        _fk("platform_id", "platforms", "platform_activity"),
+    )
 
     # Every report counted as its ticket stands (app.services.contributions.standing),
     # and every rider's totals counted from that; there were no points before the ledger.
@@ -163,6 +183,26 @@ def upgrade() -> None:
         + ", verifications = (SELECT count(*) FROM verifications v "
           "WHERE v.rider_id = rider_totals.rider_id)")
 
+    hour = ("CAST(strftime('%s', {}) AS INTEGER) / 3600" if sqlite
+            else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
+    op.execute(
+        "INSERT INTO platform_activity (platform_id, hour, category_id, street_key, reports, "
+        "tickets_opened, joined, accepted, resolved, rejected, verifications) "
+        f"SELECT platform_id, hour, category_id, street_key, sum(reports), sum(opened), "
+        f"sum(joined), sum(accepted), sum(resolved), sum(rejected), sum(verifications) FROM ("
+        f"SELECT platform_id, {hour.format('received_at')} AS hour, category_id, "
+        "coalesce(street_id, 0) AS street_key, 1 AS reports, "
+        f"CASE WHEN {counted['tickets_opened']} THEN 1 ELSE 0 END AS opened, "
+        f"CASE WHEN {counted['joined']} THEN 1 ELSE 0 END AS joined, "
+        f"CASE WHEN {counted['accepted']} THEN 1 ELSE 0 END AS accepted, "
+        f"CASE WHEN {counted['resolved']} THEN 1 ELSE 0 END AS resolved, "
+        f"CASE WHEN {counted['rejected']} THEN 1 ELSE 0 END AS rejected, "
+        "0 AS verifications FROM reports UNION ALL "
+        f"SELECT v.platform_id, {hour.format('v.created_at')}, t.category_id, "
+        "coalesce(t.street_id, 0), 0, 0, 0, 0, 0, 0, 1 "
+        "FROM verifications v JOIN tickets t ON t.id = v.ticket_id) AS activity "
+        "GROUP BY platform_id, hour, category_id, street_key")
+
     for table in APPEND_ONLY:
         if sqlite:
             op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
@@ -181,7 +221,11 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {table}_append_only" + ("" if sqlite else f" ON {table}"))
         if not sqlite:
             op.execute(f"DROP FUNCTION {table}_append_only()")
-    op.drop_index("ix_verifications_created_at", "verifications")
+    op.drop_table("platform_activity")
+    op.drop_index("ix_verifications_platform_id_created_at", "verifications")
+    if not sqlite:
+        op.drop_constraint("fk_verifications_platform_id_platforms", "verifications")
+    op.drop_column("verifications", "platform_id")
     op.drop_index("ix_reports_platform_id_received_at", "reports")
     if not sqlite:
         op.drop_constraint("fk_reports_platform_id_platforms", "reports")

@@ -1,0 +1,50 @@
+"""A platform's webhook: where its events go, and what happened to them."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.deps import CurrentPlatform, SessionDep, SettingsDep
+from app.schemas.common import Page, ProblemRead
+from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, WebhookRead
+from app.services import webhooks
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+
+router = APIRouter(prefix="/v1/platform/webhook", tags=["platform"],
+                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+
+
+@router.put("", response_model=WebhookCreated,
+            summary="Send this platform's events to a URL, signed with a new secret",
+            responses={422: {"model": ProblemRead}})
+def put_webhook(body: WebhookPut, platform: CurrentPlatform, session: SessionDep,
+                settings: SettingsDep) -> WebhookCreated:
+    webhook, secret = webhooks.set_webhook(session, platform=platform, url=body.url,
+                                           settings=settings)
+    return WebhookCreated(url=webhook.url, secret=secret)
+
+
+@router.get("", response_model=WebhookRead, summary="Where this platform's events go",
+            responses={404: {"model": ProblemRead}})
+def read_webhook(platform: CurrentPlatform, session: SessionDep) -> WebhookRead:
+    return WebhookRead(url=webhooks.get_webhook(session, platform).url)
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Stop sending events (204 also when there was no webhook)")
+def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
+    webhooks.delete_webhook(session, platform)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/deliveries", response_model=Page[DeliveryRead],
+            summary="Attempts to deliver this platform's events, newest first")
+def list_deliveries(platform: CurrentPlatform, session: SessionDep,
+                    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                    cursor: str | None = None) -> Page[DeliveryRead]:
+    page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
+    return Page[DeliveryRead](
+        items=[DeliveryRead(event_id=str(d.event_id), type=type, attempt=d.attempt,
+                            attempted_at=d.attempted_at, url=d.url, status_code=d.status_code,
+                            error=d.error, duration_ms=d.duration_ms) for d, type in page.items],
+        next_cursor=page.next_cursor)
