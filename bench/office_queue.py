@@ -99,6 +99,9 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
                             ("first page", {}),
                             (f"page {args.depth + 1}", {"cursor": cursor or ""}),
                             ("new & overdue", {"status": "new", "overdue": "true"}),
+                            ("overdue", {"overdue": "true"}),
+                            ("sort=priority", {"sort": "priority"}),
+                            ("sort=due_at", {"sort": "due_at"}),
                             ("GeoJSON page", {"format": "geojson"})):
                         median, worst, _ = timed(http, "/v1/office/tickets", headers,
                                                  {"limit": "50", **params}, args.repeat)
