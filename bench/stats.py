@@ -147,9 +147,10 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
                 checks.append((uuid.uuid4(), checker_id, checker_platform, ticket_id,
                                category, street_id, received + timedelta(hours=6), event_id))
         verification_rows = [{
-            "id": vid, "ticket_id": tid, "rider_id": rid, "platform_id": pid, "fixed": True,
+            "id": vid, "ticket_id": tid, "rider_id": rid, "platform_id": pid,
+            "category_id": category.id, "street_id": street_id, "fixed": True,
             "location": wkt_point(121.42, 31.22), "distance_m": 10.0, "created_at": at}
-            for vid, rid, pid, tid, _, _, at, _ in checks]
+            for vid, rid, pid, tid, category, street_id, at, _ in checks]
         line_rows += [{
             "id": uuid.uuid4(), "rider_id": rid, "platform_id": pid,
             "reason": PointsReason.VERIFIED, "points": category.points_verify,
@@ -224,9 +225,8 @@ def _sum_totals(database: Database) -> None:
                 CASE WHEN counted_as LIKE '%/rejected' THEN 1 ELSE 0 END AS rejected,
                 0 AS verifications, 0 AS points FROM reports
               UNION ALL
-              SELECT v.platform_id, {hour.format('v.created_at')}, t.category_id,
-                coalesce(t.street_id, 0), 0, 0, 0, 0, 0, 0, 1, 0
-              FROM verifications v JOIN tickets t ON t.id = v.ticket_id
+              SELECT platform_id, {hour.format('created_at')}, category_id,
+                coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 1, 0 FROM verifications
               UNION ALL
               SELECT platform_id, {hour.format('created_at')}, category_id,
                 coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 0, points FROM points_ledger

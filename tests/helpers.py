@@ -42,7 +42,7 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> No
 
 
 def emit_event(database: Database, platform: str, *, now: datetime, data: dict[str, Any],
-               type: str = outbox.EventType.REPORT_UPDATED) -> uuid.UUID | None:
+               type: outbox.EventType = outbox.EventType.REPORT_UPDATED) -> uuid.UUID | None:
     """Queue an event for ``platform`` as the triage and points code does, in a transaction
     of its own; its id, or None if the platform has no webhook."""
     with database.transaction() as session:

@@ -132,6 +132,9 @@ class Verification(UuidPk, Base):
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), index=True)
     # The rider's platform, copied so that a platform's numbers are one index range.
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
+    # The ticket's, as they were: for the platform's summary by category and street.
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     fixed: Mapped[bool]
     location: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False, nullable=False))

@@ -67,7 +67,7 @@ def rider_stats(rider_id: str, platform: CurrentPlatform, session: SessionDep,
                                                  window=stats.Window(start, end)))
 
 
-@router.get("/summary", response_model=Summary, response_model_exclude_none=True,
+@router.get("/summary", response_model=Summary, response_model_exclude_unset=True,
             summary="This platform's riders' contribution by day (in tz), category or "
                     "street; the last 30 days unless from/to say otherwise")
 def summary(platform: CurrentPlatform, session: SessionDep, clock: ClockDep,

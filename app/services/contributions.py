@@ -175,14 +175,17 @@ class _Books:
             select(Rider.id, Rider.external_id, RiderTotals.points)
             .join(RiderTotals, RiderTotals.rider_id == Rider.id)
             .where(Rider.id.in_({line.rider_id for line in self.lines})))}
+        # The totals are already updated: each line's total is the one before it plus it.
+        running = {rider_id: r.points - self.totals[rider_id]["points"]
+                   for rider_id, r in riders.items()}
         for line in self.lines:
-            rider = riders[line.rider_id]
+            running[line.rider_id] += line.points
             outbox.emit(self.session, platform_id=line.platform_id,
                         type=outbox.EventType.POINTS_AWARDED, now=self.now, data={
-                            "rider_id": rider.external_id,
+                            "rider_id": riders[line.rider_id].external_id,
                             "report_id": str(line.report_id) if line.report_id else None,
                             "ticket_id": str(line.ticket_id), "reason": line.reason.value,
-                            "points": line.points, "total_points": rider.points})
+                            "points": line.points, "total_points": running[line.rider_id]})
 
 
 def _add_activity(session: Session, key: ActivityKey, delta: dict[str, int]) -> None:
@@ -201,10 +204,10 @@ def _add_activity(session: Session, key: ActivityKey, delta: dict[str, int]) -> 
 
 
 def _settle_report(books: _Books, category: Category, report: ReportState, stand: Standing,
-                   held: dict[PointsReason, int]) -> str | None:
-    """Book what ``report`` is owed beyond what it holds; its new ``counted_as`` if that
-    changed."""
-    due = owed(category, report.outcome, stand)
+                   held: dict[PointsReason, int], *, earns: bool) -> str | None:
+    """Book what ``report`` is owed (nothing unless it ``earns``: its rider's first on the
+    ticket) beyond what it holds; its new ``counted_as`` if that changed."""
+    due = owed(category, report.outcome, stand) if earns else {}
     for reason in REPORT_REASONS:
         have = held.get(reason, 0)
         if reason in due and have == 0:
@@ -224,14 +227,17 @@ def _settle_report(books: _Books, category: Category, report: ReportState, stand
     return value
 
 
-def settle(session: Session, ticket: Ticket, event: TicketEvent, now: datetime) -> None:
+def settle(session: Session, ticket: Ticket, event: TicketEvent, now: datetime,
+           verified: tuple[Verification, Rider] | None = None) -> None:
     """Bring the ledger and the totals of every report on ``ticket`` in line with where
-    the ticket stands now, naming ``event`` as the cause. Call after any change."""
+    the ticket stands now, naming ``event`` as the cause (and book ``verified``, the
+    verification that caused it, if any). Call after any change; everything one event
+    changes is written together, in one order, so two settlements never deadlock."""
     category = session.get_one(Category, ticket.category_id)
     reports = [ReportState(*row) for row in session.execute(
         select(Report.id, Report.rider_id, Report.platform_id, Report.outcome,
                Report.counted_as, Report.received_at, Report.category_id, Report.street_id)
-        .where(Report.ticket_id == ticket.id))]
+        .where(Report.ticket_id == ticket.id).order_by(Report.received_at, Report.id))]
     held: defaultdict[uuid.UUID, dict[PointsReason, int]] = defaultdict(dict)
     if reports:
         for report_id, reason, points in session.execute(
@@ -243,37 +249,45 @@ def settle(session: Session, ticket: Ticket, event: TicketEvent, now: datetime) 
     books = _Books(session, ticket, event, now)
     stand = standing(ticket)
     recount: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
+    earning: set[uuid.UUID] = set()  # riders whose first report on the ticket is settled
     for report in reports:
-        value = _settle_report(books, category, report, stand, held[report.id])
+        first = report.rider_id not in earning
+        earning.add(report.rider_id)
+        value = _settle_report(books, category, report, stand, held[report.id], earns=first)
         if value is not None:
             recount[value].append(report.id)
     for value, ids in recount.items():
         session.execute(update(Report).where(Report.id.in_(ids)).values(counted_as=value))
+    if verified is not None:
+        _book_verification(books, category, *verified)
     books.close()
 
 
 def settle_new_report(session: Session, report: Report, ticket: Ticket, category: Category,
                       event: TicketEvent, now: datetime) -> None:
     """A report just received: counted, and owed its confirmation points at once if it
-    joined a ticket an office had already accepted."""
+    joined a ticket an office had already accepted — unless its rider has reported this
+    ticket before (one award per rider and ticket)."""
     books = _Books(session, ticket, event, now)
     state = ReportState(report.id, report.rider_id, report.platform_id,
                         ReportOutcome(report.outcome), None, report.received_at,
                         report.category_id, report.street_id)
-    report.counted_as = _settle_report(books, category, state, standing(ticket), {})
+    stand = standing(ticket)
+    earns = not owed(category, state.outcome, stand) or session.scalar(
+        select(Report.id).where(Report.ticket_id == ticket.id, Report.id != report.id,
+                                Report.rider_id == report.rider_id).limit(1)) is None
+    report.counted_as = _settle_report(books, category, state, stand, {}, earns=earns)
     books.close()
 
 
-def settle_verification(session: Session, verification: Verification, rider: Rider,
-                        ticket: Ticket, event: TicketEvent, now: datetime) -> None:
-    category = session.get_one(Category, ticket.category_id)
-    books = _Books(session, ticket, event, now)
+def _book_verification(books: _Books, category: Category, verification: Verification,
+                       rider: Rider) -> None:
     books.append(rider.id, rider.platform_id, PointsReason.VERIFIED, category.points_verify,
                  verification_id=verification.id)
     books.totals[rider.id]["verifications"] += 1
-    books.activity[activity_key(rider.platform_id, now, ticket.category_id,
-                                ticket.street_id)]["verifications"] += 1
-    books.close()
+    books.activity[activity_key(rider.platform_id, verification.created_at,
+                                verification.category_id,
+                                verification.street_id)]["verifications"] += 1
 
 
 def announce_status(session: Session, ticket: Ticket, event: TicketEvent,

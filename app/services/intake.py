@@ -220,12 +220,16 @@ def merge_or_open_ticket(session: Session, *, category: Category, lon: float, la
         if nearest is not None:
             # Staff do not take the cell locks: if the ticket was resolved or merged since
             # the search, PostgreSQL re-checks the status here and the report opens anew.
-            count = session.execute(
+            # What it returns is the ticket as it stands now (an office may have accepted
+            # it meanwhile): the report's standing, and its points, follow from that.
+            joined = session.execute(
                 update(Ticket).where(Ticket.id == nearest.id, Ticket.status.in_(OPEN_STATUSES))
                 .values(report_count=Ticket.report_count + 1, updated_at=now)
-                .returning(Ticket.report_count)).scalar_one_or_none()
-            if count is not None:
-                set_committed_value(nearest, "report_count", count)
+                .returning(Ticket.report_count, Ticket.status, Ticket.accepted_at)).first()
+            if joined is not None:
+                for name, value in zip(("report_count", "status", "accepted_at"), joined,
+                                       strict=True):
+                    set_committed_value(nearest, name, value)
                 return nearest, ReportOutcome.JOINED_TICKET
     ticket = Ticket(id=uuid.uuid4(), ref=new_ticket_ref(), category_id=category.id,
                     status=TicketStatus.NEW, priority=category.priority,

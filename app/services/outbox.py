@@ -7,6 +7,7 @@ event exists if and only if its change does.
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
@@ -15,18 +16,18 @@ from sqlalchemy.orm import Session
 from app.models import OutboxEvent, Webhook
 
 
-class EventType:
+class EventType(StrEnum):
     REPORT_UPDATED = "report.updated"
     POINTS_AWARDED = "points.awarded"
 
 
-def emit(session: Session, *, platform_id: uuid.UUID, type: str, data: dict[str, Any],
+def emit(session: Session, *, platform_id: uuid.UUID, type: EventType, data: dict[str, Any],
          now: datetime) -> OutboxEvent | None:
     """Queue one event for ``platform_id`` if it has a webhook; returns the event."""
     if session.scalar(select(Webhook.platform_id).where(Webhook.platform_id == platform_id)) \
             is None:
         return None
-    event = OutboxEvent(id=uuid.uuid4(), platform_id=platform_id, type=type, data=data,
+    event = OutboxEvent(id=uuid.uuid4(), platform_id=platform_id, type=type.value, data=data,
                         created_at=now, state="pending", attempts=0, next_attempt_at=now)
     session.add(event)
     return event

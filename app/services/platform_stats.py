@@ -29,7 +29,6 @@ from app.models import (
     Report,
     Rider,
     RiderTotals,
-    Ticket,
     Verification,
 )
 from app.services.contributions import REPORT_COUNTERS, counts_in_sql
@@ -58,6 +57,9 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, errors=[{"field": field, "message": message}])
 
 
+MAX_SUMMARY_DAYS = 400
+
+
 def check_window(window: Window) -> None:
     if window.start and window.end and window.start >= window.end:
         raise _invalid("to", "must be after from")
@@ -84,8 +86,8 @@ def _parts(platform_id: uuid.UUID, window: Window, key: str,
                      .label(name) for name in REPORT_COUNTERS if name != "reports")]
     keys = {
         "rider": (Report.rider_id, Verification.rider_id, PointsEntry.rider_id),
-        "category": (Report.category_id, Ticket.category_id, PointsEntry.category_id),
-        "street": (Report.street_id, Ticket.street_id, PointsEntry.street_id),
+        "category": (Report.category_id, Verification.category_id, PointsEntry.category_id),
+        "street": (Report.street_id, Verification.street_id, PointsEntry.street_id),
         "bucket": (epoch_bucket(Report.received_at, BUCKET_S),
                    epoch_bucket(Verification.created_at, BUCKET_S),
                    epoch_bucket(PointsEntry.created_at, BUCKET_S)),
@@ -102,8 +104,6 @@ def _parts(platform_id: uuid.UUID, window: Window, key: str,
                            *_zeros(*REPORT_COUNTERS), func.count().label("verifications"),
                            *_zeros("points")).select_from(Verification) \
         .where(whose(Verification), *window.of(Verification.created_at))
-    if key in ("category", "street"):
-        verifications = verifications.join(Ticket, Ticket.id == Verification.ticket_id)
     lines = select(line_key.label("key"), *_zeros(*REPORT_COUNTERS, "verifications"),
                    func.sum(PointsEntry.points).label("points")) \
         .where(whose(PointsEntry), *window.of(PointsEntry.created_at))
@@ -150,7 +150,11 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
         .join(source, source.c.key == Rider.id).where(Rider.platform_id == platform.id)
     after = decode_cursor(cursor)
     if after is not None:
-        query = query.where(_after(value, Rider.id, after, descending))
+        # A cursor carries the sort it was made for: another sort's would mean nothing.
+        if len(after) != 3 or after[0] != sort or \
+                not isinstance(after[1], str if name == "rider_id" else int):
+            raise _invalid("cursor", "the cursor belongs to another sort or query")
+        query = query.where(_after(value, Rider.id, after[1:], descending))
     order = (value.desc(), Rider.id.desc()) if descending else (value.asc(), Rider.id.asc())
     rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [{"rider_id": r.external_id, "display_name": r.display_name, **_as_counts(r)}
@@ -158,7 +162,7 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor([last.external_id if name == "rider_id"
+        next_cursor = encode_cursor([sort, last.external_id if name == "rider_id"
                                      else int(getattr(last, name) or 0), str(last.id)])
     return Page(items, next_cursor)
 
@@ -209,6 +213,8 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
     base tables, 15-minute slices at a time."""
     check_window(window)
     assert window.start is not None and window.end is not None
+    if window.end - window.start > timedelta(days=MAX_SUMMARY_DAYS):
+        raise _invalid("from", f"a summary covers at most {MAX_SUMMARY_DAYS} days")
     groups: defaultdict[Any, Counter[str]] = defaultdict(Counter)
 
     def add(key: Any, row: Any) -> None:

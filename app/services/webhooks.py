@@ -128,9 +128,19 @@ def is_public(address: IPAddress) -> bool:
     """Routed on the Internet: not loopback, private, link-local, multicast, reserved,
     unspecified, nor another special range (``is_global`` leaves out CGNAT, documentation
     networks and the like)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo, NAT64) is judged as IPv4.
+        embedded = address.ipv4_mapped or address.sixtofour or \
+            (address.teredo[1] if address.teredo else None) or \
+            (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None)
+        if embedded is not None:
+            return is_public(embedded)
+        if address.is_site_local:
+            return False
+    return address.is_global and not (address.is_multicast or address.is_reserved)
+
+
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def checked_addresses(url: httpx.URL, *, allow_private: bool) -> list[IPAddress]:

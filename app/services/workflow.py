@@ -3,7 +3,7 @@
 The status graph lives in ``ALLOWED_TRANSITIONS`` (checked by ``Ticket.transition_to``);
 ``ACTIONS`` says which action may start from which status and where it leads. Every
 action appends one event; the side effects of a status change are in
-``_on_status_change`` and nowhere else.
+``on_status_change`` (and, for a merge, ``_settle_merge``) and nowhere else.
 """
 
 import uuid
@@ -148,11 +148,15 @@ def apply_action(session: Session, *, ticket: Ticket, staff: Staff, data: Action
 
 
 def on_status_change(session: Session, ticket: Ticket, previous: S, event: TicketEvent,
-                     now: datetime) -> None:
+                     now: datetime,
+                     verified: tuple[Verification, Rider] | None = None) -> None:
     """The one place where a status change has consequences beyond the status: the
-    ticket's milestones, what its reports earn, and the riders' platforms told."""
+    ticket's milestones, what its reports (and ``verified``, the verification that caused
+    the event, if any) earn, and the riders' platforms told."""
     current = S(ticket.status)
     if previous is current:
+        if verified is not None:
+            contributions.settle(session, ticket, event, now, verified)
         return
     if current is S.ACCEPTED and ticket.accepted_at is None:
         ticket.accepted_at = now
@@ -162,7 +166,7 @@ def on_status_change(session: Session, ticket: Ticket, previous: S, event: Ticke
         ticket.closed_at = now
     if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
         ticket.resolved_at = ticket.closed_at = None
-    contributions.settle(session, ticket, event, now)
+    contributions.settle(session, ticket, event, now, verified)
     contributions.announce_status(session, ticket, event, previous, now)
 
 
@@ -252,7 +256,9 @@ def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
                                                    Verification.rider_id == rider.id)):
         raise AlreadyVerified("you have verified this ticket already")
     verification = Verification(id=uuid.uuid4(), ticket_id=ticket.id, rider_id=rider.id,
-                                platform_id=rider.platform_id, fixed=data.fixed,
+                                platform_id=rider.platform_id,
+                                category_id=ticket.category_id, street_id=ticket.street_id,
+                                fixed=data.fixed,
                                 location=wkt_point(data.lon, data.lat),
                                 distance_m=round(metres, 1), note=data.note,
                                 media_ids=[str(m) for m in data.media_ids] or None,
@@ -269,7 +275,6 @@ def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
                         note=data.note, created_at=now,
                         data={"fixed": data.fixed, "distance_m": round(metres, 1)})
     session.add(event)
-    on_status_change(session, ticket, previous, event, now)
-    contributions.settle_verification(session, verification, rider, ticket, event, now)
+    on_status_change(session, ticket, previous, event, now, verified=(verification, rider))
     session.flush()
     return verification, ticket

@@ -135,13 +135,23 @@ def upgrade() -> None:
                               ["platform_id"], ["id"])
     op.create_index("ix_reports_platform_id_received_at", "reports",
                     ["platform_id", "received_at"])
+    # Verifications carry their rider's platform and their ticket's category and street.
     op.add_column("verifications", sa.Column("platform_id", sa.Uuid(), nullable=True))
+    op.add_column("verifications", sa.Column("category_id", sa.Integer(), nullable=True))
+    op.add_column("verifications", sa.Column("street_id", sa.Integer(), nullable=True))
     op.execute("UPDATE verifications SET platform_id = "
-               "(SELECT platform_id FROM riders WHERE riders.id = verifications.rider_id)")
+               "(SELECT platform_id FROM riders WHERE riders.id = verifications.rider_id), "
+               "category_id = (SELECT category_id FROM tickets "
+               "WHERE tickets.id = verifications.ticket_id), "
+               "street_id = (SELECT street_id FROM tickets "
+               "WHERE tickets.id = verifications.ticket_id)")
     if not sqlite:
         op.alter_column("verifications", "platform_id", nullable=False)
-        op.create_foreign_key("fk_verifications_platform_id_platforms", "verifications",
-                              "platforms", ["platform_id"], ["id"])
+        op.alter_column("verifications", "category_id", nullable=False)
+        for column, table in (("platform_id", "platforms"), ("category_id", "categories"),
+                              ("street_id", "areas")):
+            op.create_foreign_key(f"fk_verifications_{column}_{table}", "verifications",
+                                  table, [column], ["id"])
     op.create_index("ix_verifications_platform_id_created_at", "verifications",
                     ["platform_id", "created_at"])
     op.create_table(
@@ -198,9 +208,8 @@ def upgrade() -> None:
         f"CASE WHEN {counted['resolved']} THEN 1 ELSE 0 END AS resolved, "
         f"CASE WHEN {counted['rejected']} THEN 1 ELSE 0 END AS rejected, "
         "0 AS verifications FROM reports UNION ALL "
-        f"SELECT v.platform_id, {hour.format('v.created_at')}, t.category_id, "
-        "coalesce(t.street_id, 0), 0, 0, 0, 0, 0, 0, 1 "
-        "FROM verifications v JOIN tickets t ON t.id = v.ticket_id) AS activity "
+        f"SELECT platform_id, {hour.format('created_at')}, category_id, "
+        "coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 1 FROM verifications) AS activity "
         "GROUP BY platform_id, hour, category_id, street_key")
 
     for table in APPEND_ONLY:
@@ -223,9 +232,11 @@ def downgrade() -> None:
             op.execute(f"DROP FUNCTION {table}_append_only()")
     op.drop_table("platform_activity")
     op.drop_index("ix_verifications_platform_id_created_at", "verifications")
-    if not sqlite:
-        op.drop_constraint("fk_verifications_platform_id_platforms", "verifications")
-    op.drop_column("verifications", "platform_id")
+    for column, table in (("platform_id", "platforms"), ("category_id", "categories"),
+                          ("street_id", "areas")):
+        if not sqlite:
+            op.drop_constraint(f"fk_verifications_{column}_{table}", "verifications")
+        op.drop_column("verifications", column)
     op.drop_index("ix_reports_platform_id_received_at", "reports")
     if not sqlite:
         op.drop_constraint("fk_reports_platform_id_platforms", "reports")

@@ -84,7 +84,8 @@ def live(life: Life) -> dict[str, str]:
     for rider in "ABCD":  # nothing at submission
         assert life.me(rider)["points"] == 0
     life.act(t1, "accept")  # A +10 (opened), B +2 (confirmed)
-    assert life.report("A", "road_damage", north=3)["ticket"]["id"] == t1  # A +2 at once
+    # A's second report of its own ticket: counted, but one award per rider and ticket.
+    assert life.report("A", "road_damage", north=3)["ticket"]["id"] == t1
     life.act(t3, "accept")  # D +10
     life.act(t3, "merge", into_ticket=t1)  # D: opener → confirmation: -10, +2
     life.act(t1, "start")
@@ -101,7 +102,7 @@ def live(life: Life) -> dict[str, str]:
 
 EXPECTED = {
     "A": {"reports": 2, "tickets_opened": 1, "joined": 1, "accepted": 2, "resolved": 2,
-          "rejected": 0, "verifications": 0, "points": 10 + 2 + 5 - 5 + 5},
+          "rejected": 0, "verifications": 0, "points": 10 + 5 - 5 + 5},
     "B": {"reports": 2, "tickets_opened": 1, "joined": 1, "accepted": 1, "resolved": 1,
           "rejected": 1, "verifications": 1, "points": 2 + 3},
     "C": {"reports": 1, "tickets_opened": 1, "joined": 0, "accepted": 0, "resolved": 0,
@@ -171,7 +172,7 @@ def test_a_life_of_tickets_ends_with_the_points_api_md_implies(
         for line in lines:
             by_rider[(names[line.rider_id], line.reason.value, line.points)] += 1
         assert by_rider == Counter({
-            ("A", "opened_accepted", 10): 1, ("A", "confirmed_accepted", 2): 1,
+            ("A", "opened_accepted", 10): 1,
             ("A", "opened_resolved", 5): 2, ("A", "opened_resolved", -5): 1,
             ("B", "confirmed_accepted", 2): 1, ("B", "verified", 3): 1,
             ("C", "verified", 3): 1, ("C", "opened_accepted", 10): 1,
@@ -223,8 +224,13 @@ def test_a_life_of_tickets_ends_with_the_points_api_md_implies(
     assert sum(e["points"] for e in awarded) == EXPECTED["A"]["points"] + \
         EXPECTED["B"]["points"]
     assert {e["rider_id"] for e in awarded} == {"rider-a", "rider-b"}
-    last_a = [e for e in awarded if e["rider_id"] == "rider-a"][-1]
-    assert last_a["total_points"] == EXPECTED["A"]["points"]
+    # Each event's total is the rider's total after that line: a running sum.
+    for rider in ("rider-a", "rider-b"):
+        lines = [e for e in awarded if e["rider_id"] == rider]
+        running = 0
+        for line in lines:
+            running += line["points"]
+            assert line["total_points"] == running, (rider, line)
     updated = [e.data for e in events if e.type == "report.updated"]
     assert {(e["rider_id"], e["ticket"]["status"]) for e in updated} >= {
         ("rider-a", "accepted"), ("rider-a", "resolved"), ("rider-a", "closed"),
@@ -331,3 +337,43 @@ def _code(session: Any, group_by: GroupBy, key: int | None) -> str | None:
         return None
     model = Category if group_by is GroupBy.CATEGORY else Area
     return session.scalar(select(model.code).where(model.id == key))  # type: ignore[no-any-return]
+
+
+def test_merges_move_what_was_earned_with_the_reports(life: Life) -> None:
+    """An accepted ticket merged into a new one: its opener is a confirmation of a ticket
+    nobody has accepted yet, so owed nothing until the target is accepted. A pending one
+    merged into an accepted target: its opener earns the confirmation at once."""
+    accepted = life.report("A", "road_damage")["ticket"]["id"]
+    pending = life.report("B", "road_damage", east=80)["ticket"]["id"]
+    life.act(accepted, "accept")
+    assert life.me("A")["points"] == 10
+    life.act(accepted, "merge", into_ticket=pending)
+    assert (life.me("A")["points"], life.me("A")["joined"]) == (0, 1)
+    life.act(pending, "accept")
+    assert (life.me("A")["points"], life.me("B")["points"]) == (2, 10)
+
+    third = life.report("C", "waste")["ticket"]["id"]
+    fourth = life.report("D", "waste", east=90)["ticket"]["id"]
+    life.act(fourth, "accept")
+    life.act(third, "merge", into_ticket=fourth)
+    assert (life.me("C")["points"], life.me("D")["points"]) == (2, 10)
+    # The merge gave the moved report's rider a report.updated naming its new ticket.
+    life.act(fourth, "resolve", note="cleared")
+    assert (life.me("C")["points"], life.me("D")["points"]) == (2, 15)
+    assert life.me("C")["resolved"] == 1
+
+
+def test_a_cursor_of_another_sort_is_refused(client: TestClient, auth: Auth) -> None:
+    for i in range(3):
+        auth.rider("meituan", f"sorted-{i}")
+    headers = auth.platform("meituan")
+    cursor = client.get("/v1/platform/riders/stats", headers=headers,
+                        params={"limit": 1, "sort": "rider_id"}).json()["next_cursor"]
+    assert cursor
+    for sort in ("-points", "reports", "-rider_id"):
+        assert_problem(client.get("/v1/platform/riders/stats", headers=headers,
+                                  params={"cursor": cursor, "sort": sort}),
+                       422, "validation_error")
+    too_long = {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+    assert_problem(client.get("/v1/platform/summary", headers=headers, params=too_long),
+                   422, "validation_error")

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import Webhook, utcnow
+from app.services import outbox
 from app.worker import JOBS
 from tests.conftest import Auth
 from tests.helpers import assert_problem, emit_event, fake_dns
@@ -205,7 +206,7 @@ def test_deliveries_are_listed_newest_first_a_page_at_a_time(
     start = utcnow()
     DELIVER.run(database, app.state.settings, start)
     emit_event(database, "meituan", now=start + timedelta(seconds=40),
-               data={"report_id": "m-2"}, type="points.awarded")
+               data={"report_id": "m-2"}, type=outbox.EventType.POINTS_AWARDED)
     # m-1's second attempt (due within 30 s of the first) and m-2's first, together.
     assert DELIVER.run(database, app.state.settings, start + timedelta(minutes=1)) == 2
 

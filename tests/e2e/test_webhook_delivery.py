@@ -25,6 +25,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import OutboxEvent, WebhookDelivery, utcnow
+from app.services import outbox
 from app.services.webhooks import GIVE_UP_AFTER, RETRY_BASE, RETRY_CAP
 from app.worker import JOBS
 from tests.conftest import Auth
@@ -154,7 +155,7 @@ def test_events_arrive_signed_and_once(http: httpx.Client, auth: Auth, database:
     secret = set_hook(http, auth, "meituan", f"{receiver.url}/hooks/sentinel")
     now = utcnow()
     updated = emit_event(database, "meituan", now=now, data=REPORT_UPDATED)
-    awarded = emit_event(database, "meituan", now=now, type="points.awarded",
+    awarded = emit_event(database, "meituan", now=now, type=outbox.EventType.POINTS_AWARDED,
                          data=POINTS_AWARDED)
 
     assert DELIVER.run(database, settings, now) == 2
@@ -230,7 +231,7 @@ def test_delivery_gives_up_24_hours_after_the_event(
     receiver.failures = 10**6
     created = utcnow()
     event_id = emit_event(database, "meituan", now=created, data=POINTS_AWARDED,
-                          type="points.awarded")
+                          type=outbox.EventType.POINTS_AWARDED)
     attempts_at = []
     event = outbox_event(database, event_id)
     while event.state == "pending":
