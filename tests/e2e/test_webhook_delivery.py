@@ -352,3 +352,31 @@ def test_each_delivery_goes_to_an_address_checked_at_that_moment(
     assert latest["error"] == ("refused: hooks.meituan.example resolves to 127.0.0.1, "
                                "which is not a public address")
     assert outbox_event(database, second).state == "pending"
+
+
+def test_a_triage_action_reaches_the_riders_platform(
+        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
+        receiver: Receiver) -> None:
+    """End to end: a rider reports, the street office accepts, and the worker tells the
+    rider's platform (and only it) — signed, with the points and the new status."""
+    secret = set_hook(http, auth, "meituan", receiver.url)
+    set_hook(http, auth, "eleme", receiver.url + "/eleme")
+    rider = auth.rider("meituan", "mt-rider-e2e")
+    report = http.post("/v1/reports", headers=rider, json={
+        "category": "waste", "lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"})
+    assert report.status_code == 201, report.text
+    ticket = report.json()["ticket"]["id"]
+    accepted = http.post(f"/v1/office/tickets/{ticket}/actions",
+                         headers=auth.staff("changning"), json={"action": "accept"})
+    assert accepted.status_code == 200, accepted.text
+
+    assert DELIVER.run(database, settings, utcnow()) == 2
+    assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"])
+               for r in receiver.requests)
+    assert {r.path for r in receiver.requests} == {"/"}  # nothing for Ele.me
+    events = {r.event["type"]: r.event["data"] for r in receiver.requests}
+    assert events["report.updated"]["ticket"]["status"] == "accepted"
+    assert events["report.updated"]["report_id"] == report.json()["id"]
+    assert events["points.awarded"] == {
+        "rider_id": "mt-rider-e2e", "report_id": report.json()["id"], "ticket_id": ticket,
+        "reason": "opened_accepted", "points": 10, "total_points": 10}
