@@ -46,12 +46,18 @@ def _deliver_webhooks(database: Database, settings: Settings, now: datetime) -> 
     return webhooks.deliver_due(database, settings=settings, now=now)
 
 
+def _purge_webhook_history(database: Database, _settings: Settings, now: datetime) -> int:
+    with database.transaction() as session:
+        return webhooks.purge_history(session, now)
+
+
 # The jobs every worker runs.
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
     Job("close_resolved_tickets", 300, _close_resolved_tickets),
     Job("purge_idempotency_records", 3600, _purge_idempotency_records),
     Job("deliver_webhooks", 5, _deliver_webhooks),
+    Job("purge_webhook_history", 3600, _purge_webhook_history),
 ]
 
 

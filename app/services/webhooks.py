@@ -107,6 +107,20 @@ def page_deliveries(session: Session, *, platform: Platform, limit: int,
 # --- which URLs may receive -----------------------------------------------------------
 
 
+KEEP_HISTORY = timedelta(days=7)
+
+
+def purge_history(session: Session, now: datetime) -> int:
+    """Forget events delivered or given up on more than ``KEEP_HISTORY`` ago, with their
+    attempts; returns how many events went."""
+    begin_writes(session)
+    done = select(OutboxEvent.id).where(OutboxEvent.state.in_(("delivered", "failed")),
+                                        OutboxEvent.created_at < now - KEEP_HISTORY)
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(done)))
+    result = session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(done)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def parse_url(url: str) -> httpx.URL:
     """``url`` if it is an absolute http(s) URL with a host and no credentials."""
     try:

@@ -380,3 +380,22 @@ def test_a_triage_action_reaches_the_riders_platform(
     assert events["points.awarded"] == {
         "rider_id": "mt-rider-e2e", "report_id": report.json()["id"], "ticket_id": ticket,
         "reason": "opened_accepted", "points": 10, "total_points": 10}
+
+
+def test_history_is_forgotten_a_week_after_delivery(
+        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
+        receiver: Receiver) -> None:
+    purge = next(j for j in JOBS if j.name == "purge_webhook_history")
+    set_hook(http, auth, "meituan", receiver.url)
+    now = utcnow()
+    delivered = emit_event(database, "meituan", now=now, data=REPORT_UPDATED)
+    assert DELIVER.run(database, settings, now) == 1
+    receiver.failures = 100
+    pending = emit_event(database, "meituan", now=now, data=REPORT_UPDATED)
+    assert DELIVER.run(database, settings, now) == 1  # failed once, to be retried
+    assert purge.run(database, settings, now + timedelta(days=6)) == 0
+    assert purge.run(database, settings, now + timedelta(days=8)) == 1
+    with database.session(write=False) as session:
+        assert session.get(OutboxEvent, delivered) is None
+        assert session.get(OutboxEvent, pending) is not None
+        assert {d.event_id for d in session.scalars(select(WebhookDelivery))} == {pending}
