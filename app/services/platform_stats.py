@@ -154,8 +154,10 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
         if len(after) != 3 or after[0] != sort or \
                 not isinstance(after[1], str if name == "rider_id" else int):
             raise _invalid("cursor", "the cursor belongs to another sort or query")
-        query = query.where(_after(value, Rider.id, after[1:], descending))
-    order = (value.desc(), Rider.id.desc()) if descending else (value.asc(), Rider.id.asc())
+        query = query.where(_after(value, source.c.key, after[1:], descending))
+    # Ties by the totals' own key, so that the (platform, points, rider) index is the order.
+    order = (value.desc(), source.c.key.desc()) if descending \
+        else (value.asc(), source.c.key.asc())
     rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [{"rider_id": r.external_id, "display_name": r.display_name, **_as_counts(r)}
              for r in rows[:limit]]
