@@ -263,6 +263,31 @@ def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> s
 
 
 
+class checked_per_row(FunctionElement[Any]):
+    """A timestamp ``column`` that no index may search by range (SQLite: a unary ``+``;
+    PostgreSQL: ``+ interval '0'``): the condition is checked on the rows another index
+    walks. For filters that hold for many rows, where a range search would fetch them
+    all and sort them while the walk stops at a page's worth."""
+
+    inherit_cache = True
+    name = "sentinel_checked_per_row"
+
+    @property
+    def type(self) -> Any:  # type: ignore[override]
+        return next(iter(self.clauses)).type  # type: ignore[attr-defined]
+
+
+@compiles(checked_per_row, "postgresql")
+def _checked_per_row_pg(element: checked_per_row, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} + interval '0 seconds')"
+
+
+@compiles(checked_per_row, "sqlite")
+def _checked_per_row_sqlite(element: checked_per_row, compiler: SQLCompiler,
+                            **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"
+
+
 class epoch_bucket(FunctionElement[int]):
     """Which ``seconds``-long slice of Unix time a UTC timestamp ``column`` falls in
     (slices of 15 minutes line up with every time zone's days). ``seconds`` is written

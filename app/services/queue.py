@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.db import within_bbox
+from app.db import checked_per_row, within_bbox
 from app.errors import NotFound, ValidationFailed
 from app.models import OPEN_STATUSES, Category, Staff, Ticket, TicketStatus
 from app.services.pagination import Page, decode_cursor, encode_cursor
@@ -41,8 +41,13 @@ class QueueFilter:
 
 
 def overdue(now: datetime) -> ColumnElement[bool]:
-    """Open and past the deadline that matters now (``Ticket.due_at``)."""
-    return and_(Ticket.status.in_(OPEN_STATUSES), Ticket.due_at < now)
+    """Open and past the deadline that matters now (``Ticket.due_at``).
+
+    Checked on each row the page's index walks, never searched by range: the newest
+    overdue tickets are found among the newest tickets after at most the ones still
+    inside their deadline, where a range search would fetch every overdue ticket of the
+    scope (the whole backlog) and sort them for one page."""
+    return and_(Ticket.status.in_(OPEN_STATUSES), checked_per_row(Ticket.due_at) < now)
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
