@@ -40,7 +40,20 @@ class PointsEntry(UuidPk, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class RiderTotals(Base):
+class Contribution:
+    """What riders contributed, counted: the columns both precomputed tables share."""
+
+    reports: Mapped[int] = mapped_column(default=0)
+    tickets_opened: Mapped[int] = mapped_column(default=0)
+    joined: Mapped[int] = mapped_column(default=0)
+    accepted: Mapped[int] = mapped_column(default=0)
+    resolved: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    verifications: Mapped[int] = mapped_column(default=0)
+    points: Mapped[int] = mapped_column(default=0)
+
+
+class RiderTotals(Contribution, Base):
     """A rider's all-time numbers, kept in step with reports, tickets and the ledger in
     the same transactions (so the platform's rider list is one indexed read). Always
     equal to what the base tables say; a test recomputes and compares."""
@@ -52,17 +65,9 @@ class RiderTotals(Base):
 
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
-    reports: Mapped[int] = mapped_column(default=0)
-    tickets_opened: Mapped[int] = mapped_column(default=0)
-    joined: Mapped[int] = mapped_column(default=0)
-    accepted: Mapped[int] = mapped_column(default=0)
-    resolved: Mapped[int] = mapped_column(default=0)
-    rejected: Mapped[int] = mapped_column(default=0)
-    verifications: Mapped[int] = mapped_column(default=0)
-    points: Mapped[int] = mapped_column(default=0)
 
 
-class PlatformActivity(Base):
+class PlatformActivity(Contribution, Base):
     """A platform's riders' numbers in one hour (UTC), for one category and street: the
     summary reads these instead of every report. Kept in step with reports, the ledger
     and verifications in the same transactions, by the same differences as the totals."""
@@ -73,11 +78,3 @@ class PlatformActivity(Base):
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 3600
     category_id: Mapped[int] = mapped_column(primary_key=True)
     street_key: Mapped[int] = mapped_column(primary_key=True)  # the street's id; 0: none
-    reports: Mapped[int] = mapped_column(default=0)
-    tickets_opened: Mapped[int] = mapped_column(default=0)
-    joined: Mapped[int] = mapped_column(default=0)
-    accepted: Mapped[int] = mapped_column(default=0)
-    resolved: Mapped[int] = mapped_column(default=0)
-    rejected: Mapped[int] = mapped_column(default=0)
-    verifications: Mapped[int] = mapped_column(default=0)
-    points: Mapped[int] = mapped_column(default=0)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database, bbox_around, begin_writes, distance_m, point, within_bbox
-from app.errors import AppError, NotFound, UnknownCategory, ValidationFailed, validation_problem
+from app.errors import AppError, NotFound, UnknownCategory, validation_problem
 from app.models import (
     OPEN_STATUSES,
     Area,
@@ -40,7 +40,7 @@ from app.schemas.reports import (
 from app.services import idempotency
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.intake import ReportInput, SubmittedReport, prepare_report, store_report
-from app.services.pagination import Page, decode_cursor, page_of
+from app.services.pagination import Page, newest_first_page
 
 
 @dataclass(frozen=True)
@@ -143,27 +143,8 @@ def receipt_of(submitted: SubmittedReport) -> ReportReceipt:
 def list_reports(session: Session, *, rider: Rider, limit: int,
                  cursor: str | None) -> Page[ReportRead]:
     """The rider's reports, newest first."""
-    query = select(Report).where(Report.rider_id == rider.id)
-    after = decode_cursor(cursor)
-    if after is not None:
-        # A cursor is opaque but comes back from the client: anything but the
-        # [aware ISO time, UUID string] this list issues is a 422, never a 404 or a 500.
-        try:
-            if len(after) != 2 or not all(isinstance(v, str) for v in after):
-                raise ValueError
-            received_at, report_id = datetime.fromisoformat(after[0]), uuid.UUID(after[1])
-            if received_at.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            raise ValidationFailed("the cursor is not one this service issued",
-                                   errors=[{"field": "cursor", "message": "invalid cursor"}]
-                                   ) from None
-        query = query.where((Report.received_at < received_at)
-                            | ((Report.received_at == received_at) & (Report.id < report_id)))
-    rows = list(session.scalars(query.order_by(Report.received_at.desc(), Report.id.desc())
-                                .limit(limit + 1)))
-    page = page_of(rows, limit=limit,
-                   key=lambda r: [r.received_at.isoformat(), str(r.id)])
+    page = newest_first_page(session, select(Report).where(Report.rider_id == rider.id),
+                             at=Report.received_at, id=Report.id, limit=limit, cursor=cursor)
     return Page(_report_reads(session, page.items), page.next_cursor)
 
 
