@@ -6,7 +6,13 @@ from app.models.category import Category
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
 from app.models.platform import Platform, Rider
-from app.models.points import PlatformActivity, PointsEntry, PointsReason, RiderTotals
+from app.models.points import (
+    PlatformActivity,
+    PointsEntry,
+    PointsReason,
+    RiderActivity,
+    RiderTotals,
+)
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.ticket import (
@@ -39,6 +45,7 @@ __all__ = [
     "ReportMedia",
     "ReportOutcome",
     "Rider",
+    "RiderActivity",
     "RiderTotals",
     "Staff",
     "StaffRole",

@@ -78,3 +78,17 @@ class PlatformActivity(Contribution, Base):
     hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 3600
     category_id: Mapped[int] = mapped_column(primary_key=True)
     street_key: Mapped[int] = mapped_column(primary_key=True)  # the street's id; 0: none
+
+
+class RiderActivity(Contribution, Base):
+    """One rider's numbers in one hour (UTC): a rider list over a window sums these, one
+    index range of the platform's hours, instead of counting every report, verification
+    and ledger line in it. Kept in step in the same transactions, by the same
+    differences as the totals; clustered by its key on SQLite."""
+
+    __tablename__ = "rider_activity"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 3600
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)

@@ -18,7 +18,7 @@ merge, a reopening — is settled the same way, once.
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -37,6 +37,7 @@ from app.models import (
     Report,
     ReportOutcome,
     Rider,
+    RiderActivity,
     RiderTotals,
     Ticket,
     TicketEvent,
@@ -121,23 +122,33 @@ class ReportState:
     street_id: int | None
 
 
-ActivityKey = tuple[uuid.UUID, int, int, int]  # platform, hour, category, street (0: none)
-
-
-def activity_key(platform_id: uuid.UUID, at: datetime, category_id: int,
-                 street_id: int | None) -> ActivityKey:
-    return platform_id, int(at.timestamp()) // 3600, category_id, street_id or 0
+def hour_of(at: datetime) -> int:
+    """The hour (Unix time // 3600) the activity tables count ``at`` in."""
+    return int(at.timestamp()) // 3600
 
 
 class _Books:
-    """The lines and total changes of one settlement, written together."""
+    """The lines and counter changes of one settlement, written together. Every change
+    to a rider's numbers goes through :meth:`count`, which moves the three precomputed
+    tables alike: the rider's totals, the platform's hour (by category and street), and
+    the rider's hour."""
 
     def __init__(self, session: Session, ticket: Ticket, event: TicketEvent,
                  now: datetime) -> None:
         self.session, self.ticket, self.event, self.now = session, ticket, event, now
         self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
-        self.activity: defaultdict[ActivityKey, Counter[str]] = defaultdict(Counter)
+        # (platform, hour, category, street key (0: none)) and (platform, hour, rider)
+        self.platform_hours: defaultdict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+        self.rider_hours: defaultdict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
         self.lines: list[PointsEntry] = []
+
+    def count(self, rider_id: uuid.UUID, platform_id: uuid.UUID, at: datetime,
+              category_id: int, street_id: int | None, delta: Mapping[str, int]) -> None:
+        """Add ``delta`` to the rider's numbers, as of ``at`` (the hour it counts in)."""
+        hour = hour_of(at)
+        self.totals[rider_id].update(delta)
+        self.platform_hours[(platform_id, hour, category_id, street_id or 0)].update(delta)
+        self.rider_hours[(platform_id, hour, rider_id)].update(delta)
 
     def append(self, rider_id: uuid.UUID, platform_id: uuid.UUID, reason: PointsReason,
                points: int, *, report_id: uuid.UUID | None = None,
@@ -150,21 +161,23 @@ class _Books:
             report_id=report_id, verification_id=verification_id,
             category_id=self.ticket.category_id, street_id=self.ticket.street_id,
             created_at=self.now))
-        self.totals[rider_id]["points"] += points
-        self.activity[activity_key(platform_id, self.now, self.ticket.category_id,
-                                   self.ticket.street_id)]["points"] += points
+        self.count(rider_id, platform_id, self.now, self.ticket.category_id,
+                   self.ticket.street_id, {"points": points})
 
     def close(self) -> None:
         self.session.flush()  # the event and reports first: the lines refer to them
         self.session.add_all(self.lines)
-        # In key order, so that two settlements never wait for each other in a circle.
+        # In key order, table by table, so that two settlements never wait for each
+        # other in a circle.
         for rider_id, delta in sorted(self.totals.items()):
             changes = {name: getattr(RiderTotals, name) + n for name, n in delta.items() if n}
             if changes:
                 self.session.execute(update(RiderTotals)
                                      .where(RiderTotals.rider_id == rider_id).values(changes))
-        for key, delta in sorted(self.activity.items()):
-            _add_activity(self.session, key, {name: n for name, n in delta.items() if n})
+        for model, hours in ((PlatformActivity, self.platform_hours),
+                             (RiderActivity, self.rider_hours)):
+            for key, delta in sorted(hours.items()):
+                _add_to_hour(self.session, model, key, delta)
         self._announce()
 
     def _announce(self) -> None:
@@ -188,19 +201,19 @@ class _Books:
                             "points": line.points, "total_points": running[line.rider_id]})
 
 
-def _add_activity(session: Session, key: ActivityKey, delta: dict[str, int]) -> None:
-    """Add ``delta`` to one hour's activity row, creating it if it is the hour's first."""
-    if not delta:
+def _add_to_hour(session: Session, model: type[PlatformActivity] | type[RiderActivity],
+                 key: tuple[Any, ...], delta: Counter[str]) -> None:
+    """Add ``delta`` to one hour's row of ``model`` (whose primary key is ``key``),
+    creating it if it is the hour's first."""
+    changes = {name: n for name, n in delta.items() if n}
+    if not changes:
         return
-    platform_id, hour, category_id, street_key = key
+    key_columns = [column.name for column in model.__mapper__.primary_key]
     insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_(PlatformActivity).values(platform_id=platform_id, hour=hour,
-                                                 category_id=category_id,
-                                                 street_key=street_key, **delta)
+    statement = insert_(model).values(**dict(zip(key_columns, key, strict=True)), **changes)
     session.execute(statement.on_conflict_do_update(
-        index_elements=["platform_id", "hour", "category_id", "street_key"],
-        set_={name: getattr(PlatformActivity, name) + statement.excluded[name]
-              for name in delta}))
+        index_elements=key_columns,
+        set_={name: getattr(model, name) + statement.excluded[name] for name in changes}))
 
 
 def _settle_report(books: _Books, category: Category, report: ReportState, stand: Standing,
@@ -221,9 +234,8 @@ def _settle_report(books: _Books, category: Category, report: ReportState, stand
         return None
     delta = _counts(value)
     delta.subtract(_counts(report.counted_as))
-    books.totals[report.rider_id].update(delta)
-    books.activity[activity_key(report.platform_id, report.received_at, report.category_id,
-                                report.street_id)].update(delta)
+    books.count(report.rider_id, report.platform_id, report.received_at, report.category_id,
+                report.street_id, delta)
     return value
 
 
@@ -284,10 +296,8 @@ def _book_verification(books: _Books, category: Category, verification: Verifica
                        rider: Rider) -> None:
     books.append(rider.id, rider.platform_id, PointsReason.VERIFIED, category.points_verify,
                  verification_id=verification.id)
-    books.totals[rider.id]["verifications"] += 1
-    books.activity[activity_key(rider.platform_id, verification.created_at,
-                                verification.category_id,
-                                verification.street_id)]["verifications"] += 1
+    books.count(rider.id, rider.platform_id, verification.created_at,
+                verification.category_id, verification.street_id, {"verifications": 1})
 
 
 def announce_status(session: Session, ticket: Ticket, event: TicketEvent,

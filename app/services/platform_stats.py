@@ -2,9 +2,11 @@
 
 All time, a rider's numbers are its ``rider_totals`` row (kept in step by
 ``app.services.contributions``), and the rider list is one index walk. Within a window
-``[from, to)`` they are counted from the base tables through their (platform, time)
-indexes: reports received in the window (and how their tickets stand now), verifications
-made in it, and ledger lines written in it.
+``[from, to)``, the whole hours come from the hourly tables kept in step the same way
+(``rider_activity`` for the rider list, ``platform_activity`` for the summary); the
+minutes at either end, and one rider's numbers, are counted from the base tables through
+their (platform or rider, time) indexes: reports received in the window (and how their
+tickets stand now), verifications made in it, and ledger lines written in it.
 """
 
 import uuid
@@ -28,6 +30,7 @@ from app.models import (
     PointsEntry,
     Report,
     Rider,
+    RiderActivity,
     RiderTotals,
     Verification,
 )
@@ -78,9 +81,15 @@ def _zeros(*names: str) -> list[Any]:
 
 def _parts(platform_id: uuid.UUID, window: Window, key: str,
            rider_id: uuid.UUID | None = None) -> Any:
-    """One row per (``key``, source) with every counter: reports, verifications and
-    ledger lines of the platform's riders (or of one rider) in ``window``, as a UNION ALL
-    subquery. Each source is read through its (platform or rider, time) index."""
+    """:func:`_part_selects` as one UNION ALL subquery."""
+    return union_all(*_part_selects(platform_id, window, key, rider_id)).subquery()
+
+
+def _part_selects(platform_id: uuid.UUID, window: Window, key: str,
+                  rider_id: uuid.UUID | None = None) -> list[Select[Any]]:
+    """One row per (``key``, source) with every counter, in the order of ``COUNTERS``:
+    reports, verifications and ledger lines of the platform's riders (or of one rider)
+    in ``window``. Each source is read through its (platform or rider, time) index."""
     report_cols = [func.count().label("reports"),
                    *(func.coalesce(func.sum(case((counts_in_sql(name), 1), else_=0)), 0)
                      .label(name) for name in REPORT_COUNTERS if name != "reports")]
@@ -107,8 +116,8 @@ def _parts(platform_id: uuid.UUID, window: Window, key: str,
     lines = select(line_key.label("key"), *_zeros(*REPORT_COUNTERS, "verifications"),
                    func.sum(PointsEntry.points).label("points")) \
         .where(whose(PointsEntry), *window.of(PointsEntry.created_at))
-    return union_all(reports.group_by(report_key), verifications.group_by(verification_key),
-                     lines.group_by(line_key)).subquery()
+    return [reports.group_by(report_key), verifications.group_by(verification_key),
+            lines.group_by(line_key)]
 
 
 def _summed(parts: Any) -> Select[Any]:
@@ -122,6 +131,60 @@ def _category_codes(session: Session) -> dict[int, str]:
 
 def _as_counts(row: Any) -> dict[str, int]:
     return {n: int(getattr(row, n) or 0) for n in COUNTERS}
+
+
+# --- whole hours and the minutes around them ----------------------------------------------
+
+@dataclass(frozen=True)
+class Hours:
+    """The whole hours ``[first, last)`` (Unix time // 3600) of a window; None: open."""
+    first: int | None
+    last: int | None
+
+    def of(self, column: Any) -> list[ColumnElement[bool]]:
+        return ([column >= self.first] if self.first is not None else []) + \
+            ([column < self.last] if self.last is not None else [])
+
+
+def _at_hour(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
+
+
+def _hour_before(at: datetime) -> int:
+    """The last hour that starts at or before ``at``."""
+    hour = int(at.timestamp() // 3600)
+    return hour - 1 if _at_hour(hour) > at else hour
+
+
+def split_hours(window: Window) -> tuple[Hours | None, list[Window]]:
+    """The whole hours of ``window`` (None if it holds none), and the parts of it before
+    the first and after the last, to be counted from the base tables."""
+    first = None
+    if window.start is not None:
+        first = _hour_before(window.start)
+        first += _at_hour(first) < window.start
+    last = None if window.end is None else _hour_before(window.end)
+    if first is not None and last is not None and first >= last:
+        return None, [window]
+    raw = []
+    if first is not None and window.start is not None and window.start < _at_hour(first):
+        raw.append(Window(window.start, _at_hour(first)))
+    if last is not None and window.end is not None and _at_hour(last) < window.end:
+        raw.append(Window(_at_hour(last), window.end))
+    return Hours(first, last), raw
+
+
+def _windowed_riders(platform_id: uuid.UUID, window: Window) -> Any:
+    """Each rider's numbers in ``window``: its hours' rows, and the minutes at either end
+    counted from the base tables."""
+    hours, raw = split_hours(window)
+    selects = [part for minutes in raw for part in _part_selects(platform_id, minutes, "rider")]
+    if hours is not None:
+        selects.append(select(RiderActivity.rider_id.label("key"),
+                              *(getattr(RiderActivity, n).label(n) for n in COUNTERS))
+                       .where(RiderActivity.platform_id == platform_id,
+                              *hours.of(RiderActivity.hour)))
+    return _summed(union_all(*selects).subquery())
 
 
 # --- the rider list ----------------------------------------------------------------------
@@ -144,21 +207,32 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
                         *(getattr(RiderTotals, n).label(n) for n in COUNTERS)) \
             .where(RiderTotals.platform_id == platform.id).subquery()
     else:
-        source = _summed(_parts(platform.id, window, "rider")).subquery()
-    value = Rider.external_id if name == "rider_id" else source.c[name]
-    query = select(Rider.id, Rider.external_id, Rider.display_name, source) \
-        .join(source, source.c.key == Rider.id).where(Rider.platform_id == platform.id)
+        source = _windowed_riders(platform.id, window).subquery()
     after = decode_cursor(cursor)
-    if after is not None:
-        # A cursor carries the sort it was made for: another sort's would mean nothing.
-        if len(after) != 3 or after[0] != sort or \
-                not isinstance(after[1], str if name == "rider_id" else int):
-            raise _invalid("cursor", "the cursor belongs to another sort or query")
-        query = query.where(_after(value, source.c.key, after[1:], descending))
-    # Ties by the totals' own key, so that the (platform, points, rider) index is the order.
-    order = (value.desc(), source.c.key.desc()) if descending \
-        else (value.asc(), source.c.key.asc())
-    rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
+    # A cursor carries the sort it was made for: another sort's would mean nothing.
+    if after is not None and (len(after) != 3 or after[0] != sort or
+                              not isinstance(after[1], str if name == "rider_id" else int)):
+        raise _invalid("cursor", "the cursor belongs to another sort or query")
+
+    def page_of(query: Select[Any], value: Any, key: Any) -> Select[Any]:
+        if after is not None:
+            query = query.where(_after(value, key, after[1:], descending))
+        # Ties by the totals' own key, so that the (platform, points, rider) index is the
+        # order.
+        order = (value.desc(), key.desc()) if descending else (value.asc(), key.asc())
+        return query.order_by(*order).limit(limit + 1)
+
+    if name == "rider_id":
+        query = page_of(select(Rider.id, Rider.external_id, Rider.display_name, source)
+                        .join(source, source.c.key == Rider.id)
+                        .where(Rider.platform_id == platform.id),
+                        Rider.external_id, source.c.key)
+    else:
+        # The page first, then its riders: only the page's rows meet the riders table.
+        ranked = page_of(select(source), source.c[name], source.c.key).subquery()
+        query = page_of(select(Rider.id, Rider.external_id, Rider.display_name, ranked)
+                        .join(ranked, ranked.c.key == Rider.id), ranked.c[name], ranked.c.key)
+    rows = session.execute(query).all()
     items = [{"rider_id": r.external_id, "display_name": r.display_name, **_as_counts(r)}
              for r in rows[:limit]]
     next_cursor = None
@@ -222,14 +296,10 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
     def add(key: Any, row: Any) -> None:
         groups[key].update(_as_counts(row))
 
-    first_hour = -(-int(window.start.timestamp()) // 3600)
-    last_hour = int(window.end.timestamp()) // 3600
+    hours, raw = split_hours(window)
     if group_by is GroupBy.DAY and not _days_start_on_hours(tz, window):
-        first_hour = last_hour  # no whole hours: everything from the base tables
-    raw = [window]
-    if last_hour > first_hour:
-        raw = [Window(window.start, _at_hour(first_hour)), Window(_at_hour(last_hour),
-                                                                  window.end)]
+        hours, raw = None, [window]  # no whole hours: everything from the base tables
+    if hours is not None:
         hourly = PlatformActivity.hour if group_by is GroupBy.DAY else \
             PlatformActivity.category_id if group_by is GroupBy.CATEGORY else \
             PlatformActivity.street_key
@@ -237,20 +307,15 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
                 select(hourly.label("key"), *(func.sum(getattr(PlatformActivity, n)).label(n)
                                               for n in COUNTERS))
                 .where(PlatformActivity.platform_id == platform.id,
-                       PlatformActivity.hour >= first_hour, PlatformActivity.hour < last_hour)
+                       *hours.of(PlatformActivity.hour))
                 .group_by(hourly)):
             add(_at_hour(row.key) if group_by is GroupBy.DAY else row.key or None, row)
     for part in raw:
-        if part.start is not None and part.end is not None and part.start < part.end:
-            key = "bucket" if group_by is GroupBy.DAY else group_by.value
-            for row in session.execute(_summed(_parts(platform.id, part, key))):
-                add(datetime.fromtimestamp(int(row.key) * BUCKET_S, UTC)
-                    if group_by is GroupBy.DAY else row.key, row)
+        key = "bucket" if group_by is GroupBy.DAY else group_by.value
+        for row in session.execute(_summed(_parts(platform.id, part, key))):
+            add(datetime.fromtimestamp(int(row.key) * BUCKET_S, UTC)
+                if group_by is GroupBy.DAY else row.key, row)
     return _summary_rows(session, groups, group_by, tz)
-
-
-def _at_hour(hour: int) -> datetime:
-    return datetime.fromtimestamp(hour * 3600, UTC)
 
 
 def _days_start_on_hours(tz: ZoneInfo, window: Window) -> bool:

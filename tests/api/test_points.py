@@ -1,6 +1,7 @@
 """A scripted life of several tickets ends with exactly the points API.md implies, and
 every number a platform or a rider is shown agrees with the ledger."""
 
+import itertools
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from app import migrate
 from app.db import Database
 from app.models import (
     Area,
@@ -23,6 +25,7 @@ from app.models import (
     PointsEntry,
     Report,
     Rider,
+    RiderActivity,
     RiderTotals,
     Ticket,
     TicketStatus,
@@ -30,7 +33,17 @@ from app.models import (
     Webhook,
     utcnow,
 )
-from app.services.platform_stats import COUNTERS, GroupBy, Window, _parts, _summed, summary
+from app.services.platform_stats import (
+    COUNTERS,
+    GroupBy,
+    Hours,
+    Window,
+    _parts,
+    _summed,
+    rider_page,
+    split_hours,
+    summary,
+)
 from tests.conftest import Auth
 from tests.helpers import assert_problem
 
@@ -377,3 +390,76 @@ def test_a_cursor_of_another_sort_is_refused(client: TestClient, auth: Auth) -> 
     too_long = {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
     assert_problem(client.get("/v1/platform/summary", headers=headers, params=too_long),
                    422, "validation_error")
+
+
+def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
+        life: Life, app: FastAPI, database: Database) -> None:
+    """Over a window, the rider list sums the riders' hours (``rider_activity``) and counts
+    the minutes at either end from the base tables; whatever the window, that is what
+    counting the base tables over all of it says."""
+    start = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    ticks = itertools.count()
+    app.state.clock = lambda: start + timedelta(minutes=23 * next(ticks))
+    live(life)
+    end = app.state.clock()
+    assert end - start > timedelta(hours=5)
+    minutes = timedelta(minutes=1)
+    windows = [
+        Window(start, end + minutes),  # whole hours only
+        Window(start + 37 * minutes + timedelta(microseconds=3), end - 71 * minutes),
+        Window(start + 65 * minutes, start + 110 * minutes),  # inside one hour
+        Window(start + 90 * minutes, None), Window(None, start + 200 * minutes),
+        Window(start + 3 * 60 * minutes, start + 4 * 60 * minutes)]
+    with database.session(write=False) as s:
+        hours = s.scalar(select(func.count(func.distinct(RiderActivity.hour))))
+        assert hours and hours > 3  # the life spans several hours
+        for platform in s.scalars(select(Platform)):
+            for window in windows:
+                counted = {s.scalar(select(Rider.external_id).where(Rider.id == row.key)):
+                           {n: int(getattr(row, n) or 0) for n in COUNTERS}
+                           for row in s.execute(_summed(_parts(platform.id, window, "rider")))}
+                for sort in ("-points", "reports", "rider_id"):
+                    page = rider_page(s, platform=platform, window=window, sort=sort,
+                                      limit=100, cursor=None)
+                    assert {r["rider_id"]: {n: r[n] for n in COUNTERS} for r in page.items} \
+                        == counted, (platform.code, window, sort)
+
+
+def test_a_window_splits_into_whole_hours_and_the_minutes_around_them() -> None:
+    hour = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    h = int(hour.timestamp()) // 3600
+    minute, tick = timedelta(minutes=1), timedelta(microseconds=1)
+    assert split_hours(Window(hour, hour + 120 * minute)) == (Hours(h, h + 2), [])
+    assert split_hours(Window(hour + tick, hour + 120 * minute - tick)) == (
+        None, [Window(hour + tick, hour + 120 * minute - tick)])  # no whole hour
+    assert split_hours(Window(hour + tick, hour + 180 * minute - tick)) == (
+        Hours(h + 1, h + 2), [Window(hour + tick, hour + 60 * minute),
+                              Window(hour + 120 * minute, hour + 180 * minute - tick)])
+    assert split_hours(Window(hour - 5 * minute, hour + 185 * minute)) == (
+        Hours(h, h + 3), [Window(hour - 5 * minute, hour), Window(hour + 180 * minute,
+                                                                   hour + 185 * minute)])
+    assert split_hours(Window(hour + 10 * minute, hour + 50 * minute)) == (
+        None, [Window(hour + 10 * minute, hour + 50 * minute)])
+    assert split_hours(Window(None, hour + tick)) == (Hours(None, h), [Window(hour, hour + tick)])
+    assert split_hours(Window(hour - tick, None)) == (Hours(h, None), [Window(hour - tick, hour)])
+
+
+def test_the_riders_hours_are_what_the_migration_counts_from_the_base_tables(
+        life: Life, database: Database) -> None:
+    """``rider_activity`` kept in step by every event equals the rows migration 0005
+    fills from the reports, verifications and ledger."""
+    live(life)
+
+    def rows() -> set[tuple[Any, ...]]:
+        with database.session(write=False) as s:
+            return {tuple(r) for r in s.execute(select(RiderActivity.__table__))}
+
+    kept = rows()
+    assert len(kept) >= 4
+    url = database.engine.url.render_as_string(hide_password=False)
+    migrate.downgrade(url, "0004")
+    try:
+        migrate.upgrade(url)
+    finally:
+        migrate.upgrade(url)
+    assert rows() == kept

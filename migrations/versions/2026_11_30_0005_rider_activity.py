@@ -1,0 +1,68 @@
+"""Riders' hours: each rider's numbers per hour, so that a rider list over a window sums
+one index range instead of counting every report, verification and ledger line in it.
+
+Filled here from the base tables, the same way ``platform_activity`` was (migration
+0004); from then on kept in step by ``app.services.contributions``.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+COUNTED = {
+    "tickets_opened": "counted_as LIKE 'new_ticket/%'",
+    "joined": "counted_as LIKE 'joined_ticket/%'",
+    "accepted": "(counted_as LIKE '%/accepted' OR counted_as LIKE '%/resolved')",
+    "resolved": "counted_as LIKE '%/resolved'",
+    "rejected": "counted_as LIKE '%/rejected'",
+}
+COUNTERS = ("reports", *COUNTED, "verifications", "points")
+
+
+def upgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    op.create_table(
+        "rider_activity",
+        sa.Column("platform_id", sa.Uuid(), nullable=False),
+        sa.Column("hour", sa.BigInteger(), nullable=False),
+        sa.Column("rider_id", sa.Uuid(), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
+          for name in COUNTERS),
+        sa.PrimaryKeyConstraint("platform_id", "hour", "rider_id", name="pk_rider_activity"),
+        sa.ForeignKeyConstraint(["platform_id"], ["platforms.id"],
+                                name="fk_rider_activity_platform_id_platforms"),
+        sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
+                                name="fk_rider_activity_rider_id_riders"),
+        sqlite_with_rowid=False,
+    )
+    hour = ("CAST(strftime('%s', {}) AS INTEGER) / 3600" if sqlite
+            else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
+    reports = ", ".join(f"CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}"
+                        for name, condition in COUNTED.items())
+    op.execute(
+        f"INSERT INTO rider_activity (platform_id, hour, rider_id, {', '.join(COUNTERS)}) "
+        f"SELECT platform_id, hour, rider_id, "
+        f"{', '.join(f'sum({name})' for name in COUNTERS)} FROM ("
+        f"SELECT platform_id, {hour.format('received_at')} AS hour, rider_id, 1 AS reports, "
+        f"{reports}, 0 AS verifications, 0 AS points FROM reports "
+        "WHERE counted_as IS NOT NULL UNION ALL "
+        f"SELECT platform_id, {hour.format('created_at')}, rider_id, 0, 0, 0, 0, 0, 0, 1, 0 "
+        "FROM verifications UNION ALL "
+        f"SELECT platform_id, {hour.format('created_at')}, rider_id, 0, 0, 0, 0, 0, 0, 0, "
+        "points FROM points_ledger"
+        ") AS activity "
+        "GROUP BY platform_id, hour, rider_id ORDER BY platform_id, hour, rider_id")
+
+
+def downgrade() -> None:
+    op.drop_table("rider_activity")
