@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -134,7 +135,11 @@ def random_points(rng: random.Random, areas: list, n: int):
         yield x, y, community_id, street_id, district_id
 
 
-def seed(url: str, tickets: int, riders: int, rng: random.Random) -> list[str]:
+def seed(url: str, tickets: int, riders: int, rng: random.Random,
+         status_of: Callable[[], TicketStatus] = lambda: TicketStatus.NEW) -> list[str]:
+    """``tickets`` tickets of the last 48 hours, stored oldest first as time would have
+    written them, each in the status ``status_of()`` gives; ``riders`` riders. Returns a
+    token for each rider."""
     settings = Settings(env=Environment.TEST, database_url=url, secret_key=SECRET,
                         argon2_time_cost=1, argon2_memory_kib=64)
     migrate.upgrade(url)
@@ -149,14 +154,15 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random) -> list[str]:
     now = utcnow()
     started = time.perf_counter()
     points = random_points(rng, areas, tickets)
+    ages = sorted((rng.uniform(1, 48 * 60) for _ in range(tickets)), reverse=True)  # minutes
     for first in range(0, tickets, SEED_BATCH):
         rows = []
-        for x, y, community_id, street_id, district_id in (
-                next(points) for _ in range(min(SEED_BATCH, tickets - first))):
+        for age, (x, y, community_id, street_id, district_id) in zip(
+                ages[first:first + SEED_BATCH], points, strict=False):
             category_id, respond_h, resolve_h = rng.choice(categories)
-            created = now - timedelta(minutes=rng.uniform(1, 48 * 60))
+            created = now - timedelta(minutes=age)
             rows.append({"id": uuid.uuid4(), "ref": new_ticket_ref(), "category_id": category_id,
-                         "status": TicketStatus.NEW, "priority": 2, "location": wkt_point(x, y),
+                         "status": status_of(), "priority": 2, "location": wkt_point(x, y),
                          "district_id": district_id, "street_id": street_id,
                          "community_id": community_id, "report_count": 1, "version": 1,
                          "respond_by": created + timedelta(hours=respond_h),
@@ -180,7 +186,7 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random) -> list[str]:
         s.execute(insert(Rider), rider_rows)
         s.execute(insert(RiderTotals), [{"rider_id": r["id"], "platform_id": platform_id}
                                         for r in rider_rows])
-    print(f"  seeded {tickets} open tickets in {time.perf_counter() - started:.1f} s",
+    print(f"  seeded {tickets} tickets in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     database.dispose()
     return [issue_token(kind=TokenKind.RIDER, subject=r["id"], ttl=timedelta(hours=2),

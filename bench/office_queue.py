@@ -1,7 +1,8 @@
 """The street office's queue and stats at scale, on SpatiaLite and PostGIS.
 
 For each database: a fresh database with the Changning demo and ``--tickets`` tickets
-(bulk-inserted, spread over the streets, a mix of statuses), a real server (``sentinel
+of the last 48 hours (bulk-inserted oldest first, as a live table is written; spread over
+the streets; a mix of statuses), a real server (``sentinel
 serve``, one worker), then, as an officer and as the district user, the median and
 worst time of: the first page of the queue, a deep page (following the cursor
 ``--depth`` pages in), a filtered page (``status=new&overdue=true``), the GeoJSON page,
@@ -23,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,19 +38,6 @@ from app.services.security import TokenKind, issue_token
 
 STATUSES = [TicketStatus.NEW] * 3 + [TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS] * 2 + \
     [TicketStatus.RESOLVED, TicketStatus.CLOSED] * 5 + [TicketStatus.REJECTED]
-
-
-def seed_statuses(url: str) -> None:
-    """Give the seeded (all new) tickets a mix of statuses, in bulk: refs are random
-    base-32, so the tickets whose ref starts with a given character are a random 1/32."""
-    database = Database(url)
-    with database.transaction() as session:
-        for i, first in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ"):
-            status = STATUSES[i % len(STATUSES)]
-            if status is not TicketStatus.NEW:
-                session.execute(update(Ticket).where(Ticket.ref.startswith(first))
-                                .values(status=status))
-    database.dispose()
 
 
 def timed(http: httpx.Client, path: str, headers: dict[str, str], params: dict[str, str],
@@ -71,8 +59,7 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
     url = load.fresh_database(kind, args.pg_url, workdir)
     rows = []
     try:
-        load.seed(url, args.tickets, riders=10, rng=rng)
-        seed_statuses(url)
+        load.seed(url, args.tickets, riders=10, rng=rng, status_of=lambda: rng.choice(STATUSES))
         database = Database(url)
         with database.session() as s:
             users = {u.username: u.id for u in s.scalars(
