@@ -214,13 +214,16 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
                               not isinstance(after[1], str if name == "rider_id" else int)):
         raise _invalid("cursor", "the cursor belongs to another sort or query")
 
+    def in_order(query: Select[Any], value: Any, key: Any) -> Select[Any]:
+        # Ties by the totals' own key, so that the (platform, points, rider) index is the
+        # order.
+        return query.order_by(*((value.desc(), key.desc()) if descending
+                                else (value.asc(), key.asc())))
+
     def page_of(query: Select[Any], value: Any, key: Any) -> Select[Any]:
         if after is not None:
             query = query.where(_after(value, key, after[1:], descending))
-        # Ties by the totals' own key, so that the (platform, points, rider) index is the
-        # order.
-        order = (value.desc(), key.desc()) if descending else (value.asc(), key.asc())
-        return query.order_by(*order).limit(limit + 1)
+        return in_order(query, value, key).limit(limit + 1)
 
     if name == "rider_id":
         query = page_of(select(Rider.id, Rider.external_id, Rider.display_name, source)
@@ -230,8 +233,8 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
     else:
         # The page first, then its riders: only the page's rows meet the riders table.
         ranked = page_of(select(source), source.c[name], source.c.key).subquery()
-        query = page_of(select(Rider.id, Rider.external_id, Rider.display_name, ranked)
-                        .join(ranked, ranked.c.key == Rider.id), ranked.c[name], ranked.c.key)
+        query = in_order(select(Rider.id, Rider.external_id, Rider.display_name, ranked)
+                         .join(ranked, ranked.c.key == Rider.id), ranked.c[name], ranked.c.key)
     rows = session.execute(query).all()
     items = [{"rider_id": r.external_id, "display_name": r.display_name, **_as_counts(r)}
              for r in rows[:limit]]
