@@ -309,8 +309,10 @@ def _epoch_bucket_pg(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) ->
 
 @compiles(epoch_bucket, "sqlite")
 def _epoch_bucket_sqlite(element: epoch_bucket, compiler: SQLCompiler, **kw: Any) -> str:
+    # Whole seconds first: strftime would round a fraction to the millisecond, and
+    # 23:59:59.9996 into the next second, slice and day.
     column = compiler.process(element.clauses, **kw)
-    return f"(CAST(strftime('%s', {column}) AS INTEGER) / {element.seconds})"
+    return f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) / {element.seconds})"
 
 
 class point(FunctionElement[Any]):

@@ -172,6 +172,8 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
             for rows in shapes.values():
                 s.execute(insert(PointsEntry), rows)
     _sum_totals(database)
+    migrate.upgrade(url)
+    _settle(database)
     print(f"  seeded {args.reports:,} reports of {args.riders:,} riders in "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     database.dispose()
@@ -206,8 +208,8 @@ def _sum_totals(database: Database) -> None:
             FROM (SELECT rider_id, sum(points) AS points FROM points_ledger
                   GROUP BY rider_id) AS agg
             WHERE agg.rider_id = rider_totals.rider_id"""))
-        hour = ("CAST(strftime('%s', {}) AS INTEGER) / 3600" if database.is_sqlite
-                else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
+        hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600"
+                if database.is_sqlite else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
         c.execute(text(f"""
             INSERT INTO platform_activity (platform_id, hour, category_id, street_key,
               reports, tickets_opened, joined, accepted, resolved, rejected, verifications,
@@ -233,7 +235,10 @@ def _sum_totals(database: Database) -> None:
                 coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 0, points FROM points_ledger
             ) AS activity
             GROUP BY platform_id, hour, category_id, street_key"""))
-    migrate.upgrade(database.engine.url.render_as_string(hide_password=False))
+
+
+def _settle(database: Database) -> None:
+    """Fresh statistics, and no vacuum of the seed in the middle of a measurement."""
     with database.engine.connect() as c:
         if database.is_sqlite:
             c.exec_driver_sql("ANALYZE")

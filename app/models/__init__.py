@@ -7,11 +7,16 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
 from app.models.platform import Platform, Rider
 from app.models.points import (
+    EPOCH,
     PlatformActivity,
+    PlatformHour,
     PointsEntry,
     PointsReason,
     RiderActivity,
+    RiderHour,
     RiderTotals,
+    hour_of,
+    hour_start,
 )
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
@@ -28,6 +33,7 @@ from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "EPOCH",
     "OPEN_STATUSES",
     "Area",
     "AreaLevel",
@@ -39,6 +45,7 @@ __all__ = [
     "OutboxEvent",
     "Platform",
     "PlatformActivity",
+    "PlatformHour",
     "PointsEntry",
     "PointsReason",
     "Report",
@@ -46,6 +53,7 @@ __all__ = [
     "ReportOutcome",
     "Rider",
     "RiderActivity",
+    "RiderHour",
     "RiderTotals",
     "Staff",
     "StaffRole",
@@ -55,5 +63,7 @@ __all__ = [
     "Verification",
     "Webhook",
     "WebhookDelivery",
+    "hour_of",
+    "hour_start",
     "utcnow",
 ]

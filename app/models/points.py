@@ -1,6 +1,7 @@
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import BigInteger, ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column
@@ -40,8 +41,24 @@ class PointsEntry(UuidPk, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def hour_of(at: datetime) -> int:
+    """The hour an activity row counts ``at`` in: Unix time // 3600, exactly."""
+    return (at - EPOCH) // HOUR
+
+
+def hour_start(hour: int) -> datetime:
+    return EPOCH + hour * HOUR
+
+
 class Contribution:
-    """What riders contributed, counted: the columns both precomputed tables share."""
+    """What riders contributed, counted: the columns the precomputed tables share."""
+
+    COUNTERS = ("reports", "tickets_opened", "joined", "accepted", "resolved", "rejected",
+                "verifications", "points")
 
     reports: Mapped[int] = mapped_column(default=0)
     tickets_opened: Mapped[int] = mapped_column(default=0)
@@ -75,9 +92,17 @@ class PlatformActivity(Contribution, Base):
     __tablename__ = "platform_activity"
 
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
-    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 3600
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # hour_of(the time)
     category_id: Mapped[int] = mapped_column(primary_key=True)
     street_key: Mapped[int] = mapped_column(primary_key=True)  # the street's id; 0: none
+
+
+class PlatformHour(NamedTuple):
+    """The primary key of a ``platform_activity`` row."""
+    platform_id: uuid.UUID
+    hour: int
+    category_id: int
+    street_key: int
 
 
 class RiderActivity(Contribution, Base):
@@ -90,5 +115,12 @@ class RiderActivity(Contribution, Base):
     __table_args__ = ({"sqlite_with_rowid": False},)
 
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
-    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 3600
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # hour_of(the time)
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
+
+
+class RiderHour(NamedTuple):
+    """The primary key of a ``rider_activity`` row."""
+    platform_id: uuid.UUID
+    hour: int
+    rider_id: uuid.UUID

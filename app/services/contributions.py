@@ -32,17 +32,20 @@ from sqlalchemy.orm import Session
 from app.models import (
     Category,
     PlatformActivity,
+    PlatformHour,
     PointsEntry,
     PointsReason,
     Report,
     ReportOutcome,
     Rider,
     RiderActivity,
+    RiderHour,
     RiderTotals,
     Ticket,
     TicketEvent,
     TicketStatus,
     Verification,
+    hour_of,
 )
 from app.services import outbox
 
@@ -122,11 +125,6 @@ class ReportState:
     street_id: int | None
 
 
-def hour_of(at: datetime) -> int:
-    """The hour (Unix time // 3600) the activity tables count ``at`` in."""
-    return int(at.timestamp()) // 3600
-
-
 class _Books:
     """The lines and counter changes of one settlement, written together. Every change
     to a rider's numbers goes through :meth:`count`, which moves the three precomputed
@@ -137,9 +135,8 @@ class _Books:
                  now: datetime) -> None:
         self.session, self.ticket, self.event, self.now = session, ticket, event, now
         self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
-        # (platform, hour, category, street key (0: none)) and (platform, hour, rider)
-        self.platform_hours: defaultdict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
-        self.rider_hours: defaultdict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+        self.platform_hours: defaultdict[PlatformHour, Counter[str]] = defaultdict(Counter)
+        self.rider_hours: defaultdict[RiderHour, Counter[str]] = defaultdict(Counter)
         self.lines: list[PointsEntry] = []
 
     def count(self, rider_id: uuid.UUID, platform_id: uuid.UUID, at: datetime,
@@ -147,8 +144,9 @@ class _Books:
         """Add ``delta`` to the rider's numbers, as of ``at`` (the hour it counts in)."""
         hour = hour_of(at)
         self.totals[rider_id].update(delta)
-        self.platform_hours[(platform_id, hour, category_id, street_id or 0)].update(delta)
-        self.rider_hours[(platform_id, hour, rider_id)].update(delta)
+        self.platform_hours[PlatformHour(platform_id, hour, category_id, street_id or 0)] \
+            .update(delta)
+        self.rider_hours[RiderHour(platform_id, hour, rider_id)].update(delta)
 
     def append(self, rider_id: uuid.UUID, platform_id: uuid.UUID, reason: PointsReason,
                points: int, *, report_id: uuid.UUID | None = None,
@@ -174,10 +172,8 @@ class _Books:
             if changes:
                 self.session.execute(update(RiderTotals)
                                      .where(RiderTotals.rider_id == rider_id).values(changes))
-        for model, hours in ((PlatformActivity, self.platform_hours),
-                             (RiderActivity, self.rider_hours)):
-            for key, delta in sorted(hours.items()):
-                _add_to_hour(self.session, model, key, delta)
+        _add_to_hours(self.session, PlatformActivity, self.platform_hours)
+        _add_to_hours(self.session, RiderActivity, self.rider_hours)
         self._announce()
 
     def _announce(self) -> None:
@@ -201,19 +197,21 @@ class _Books:
                             "points": line.points, "total_points": running[line.rider_id]})
 
 
-def _add_to_hour(session: Session, model: type[PlatformActivity] | type[RiderActivity],
-                 key: tuple[Any, ...], delta: Counter[str]) -> None:
-    """Add ``delta`` to one hour's row of ``model`` (whose primary key is ``key``),
-    creating it if it is the hour's first."""
-    changes = {name: n for name, n in delta.items() if n}
-    if not changes:
+def _add_to_hours(session: Session, model: type[PlatformActivity] | type[RiderActivity],
+                  hours: Mapping[Any, Counter[str]]) -> None:
+    """Add each hour's changes (keyed by a :class:`PlatformHour` or :class:`RiderHour`) to
+    its row of ``model``, creating the rows that are their hour's first: one statement,
+    rows in key order."""
+    rows = [{**key._asdict(), **{name: delta[name] for name in model.COUNTERS}}
+            for key, delta in sorted(hours.items()) if any(delta.values())]
+    if not rows:
         return
-    key_columns = [column.name for column in model.__mapper__.primary_key]
     insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_(model).values(**dict(zip(key_columns, key, strict=True)), **changes)
+    statement = insert_(model).values(rows)
     session.execute(statement.on_conflict_do_update(
-        index_elements=key_columns,
-        set_={name: getattr(model, name) + statement.excluded[name] for name in changes}))
+        index_elements=[column.name for column in model.__mapper__.primary_key],
+        set_={name: getattr(model, name) + statement.excluded[name]
+              for name in model.COUNTERS}))
 
 
 def _settle_report(books: _Books, category: Category, report: ReportState, stand: Standing,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.db import epoch_bucket
 from app.errors import ValidationFailed
 from app.models import (
+    EPOCH,
     Area,
     Category,
     Platform,
@@ -33,6 +34,8 @@ from app.models import (
     RiderActivity,
     RiderTotals,
     Verification,
+    hour_of,
+    hour_start,
 )
 from app.services.contributions import REPORT_COUNTERS, counts_in_sql
 from app.services.pagination import Page, decode_cursor, encode_cursor
@@ -52,8 +55,18 @@ class Window:
         return self.start is None and self.end is None
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
-        return ([column >= self.start] if self.start else []) + \
-            ([column < self.end] if self.end else [])
+        return _between(column, self.start, self.end)
+
+    @property
+    def key(self) -> str:
+        """The window, as a cursor made in it remembers it."""
+        return "/".join(at.isoformat() if at else "" for at in (self.start, self.end))
+
+
+def _between(column: Any, low: Any, high: Any) -> list[ColumnElement[bool]]:
+    """``low <= column < high``; an end that is None is open."""
+    return ([column >= low] if low is not None else []) + \
+        ([column < high] if high is not None else [])
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -63,7 +76,13 @@ def _invalid(field: str, message: str) -> ValidationFailed:
 MAX_SUMMARY_DAYS = 400
 
 
+EARLIEST, LATEST = EPOCH, datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def check_window(window: Window) -> None:
+    for field, at in (("from", window.start), ("to", window.end)):
+        if at is not None and not EARLIEST <= at < LATEST:
+            raise _invalid(field, f"must be from {EARLIEST.year} to {LATEST.year - 1}")
     if window.start and window.end and window.start >= window.end:
         raise _invalid("to", "must be after from")
 
@@ -137,40 +156,31 @@ def _as_counts(row: Any) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class Hours:
-    """The whole hours ``[first, last)`` (Unix time // 3600) of a window; None: open."""
+    """The whole hours ``[first, last)`` (see :func:`hour_of`) of a window; None: open."""
     first: int | None
     last: int | None
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
-        return ([column >= self.first] if self.first is not None else []) + \
-            ([column < self.last] if self.last is not None else [])
-
-
-def _at_hour(hour: int) -> datetime:
-    return datetime.fromtimestamp(hour * 3600, UTC)
-
-
-def _hour_before(at: datetime) -> int:
-    """The last hour that starts at or before ``at``."""
-    hour = int(at.timestamp() // 3600)
-    return hour - 1 if _at_hour(hour) > at else hour
+        return _between(column, self.first, self.last)
 
 
 def split_hours(window: Window) -> tuple[Hours | None, list[Window]]:
     """The whole hours of ``window`` (None if it holds none), and the parts of it before
     the first and after the last, to be counted from the base tables."""
-    first = None
+    first = last = None
     if window.start is not None:
-        first = _hour_before(window.start)
-        first += _at_hour(first) < window.start
-    last = None if window.end is None else _hour_before(window.end)
+        first = hour_of(window.start)
+        if hour_start(first) < window.start:
+            first += 1  # the hour it starts in is not whole
+    if window.end is not None:
+        last = hour_of(window.end)
     if first is not None and last is not None and first >= last:
         return None, [window]
     raw = []
-    if first is not None and window.start is not None and window.start < _at_hour(first):
-        raw.append(Window(window.start, _at_hour(first)))
-    if last is not None and window.end is not None and _at_hour(last) < window.end:
-        raw.append(Window(_at_hour(last), window.end))
+    if first is not None and window.start is not None and window.start < hour_start(first):
+        raw.append(Window(window.start, hour_start(first)))
+    if last is not None and window.end is not None and hour_start(last) < window.end:
+        raw.append(Window(hour_start(last), window.end))
     return Hours(first, last), raw
 
 
@@ -209,10 +219,10 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
     else:
         source = _windowed_riders(platform.id, window).subquery()
     after = decode_cursor(cursor)
-    # A cursor carries the sort it was made for: another sort's would mean nothing.
-    if after is not None and (len(after) != 3 or after[0] != sort or
-                              not isinstance(after[1], str if name == "rider_id" else int)):
-        raise _invalid("cursor", "the cursor belongs to another sort or query")
+    # A cursor carries the sort and window it was made for: another's would mean nothing.
+    if after is not None and (len(after) != 4 or after[:2] != [sort, window.key] or
+                              not isinstance(after[2], str if name == "rider_id" else int)):
+        raise _invalid("cursor", "the cursor belongs to another sort or window")
 
     def in_order(query: Select[Any], value: Any, key: Any) -> Select[Any]:
         # Ties by the totals' own key, so that the (platform, points, rider) index is the
@@ -222,7 +232,7 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
 
     def page_of(query: Select[Any], value: Any, key: Any) -> Select[Any]:
         if after is not None:
-            query = query.where(_after(value, key, after[1:], descending))
+            query = query.where(_after(value, key, after[2:], descending))
         return in_order(query, value, key).limit(limit + 1)
 
     if name == "rider_id":
@@ -241,7 +251,7 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor([sort, last.external_id if name == "rider_id"
+        next_cursor = encode_cursor([sort, window.key, last.external_id if name == "rider_id"
                                      else int(getattr(last, name) or 0), str(last.id)])
     return Page(items, next_cursor)
 
@@ -312,7 +322,7 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
                 .where(PlatformActivity.platform_id == platform.id,
                        *hours.of(PlatformActivity.hour))
                 .group_by(hourly)):
-            add(_at_hour(row.key) if group_by is GroupBy.DAY else row.key or None, row)
+            add(hour_start(row.key) if group_by is GroupBy.DAY else row.key or None, row)
     for part in raw:
         key = "bucket" if group_by is GroupBy.DAY else group_by.value
         for row in session.execute(_summed(_parts(platform.id, part, key))):

@@ -193,7 +193,7 @@ def upgrade() -> None:
         + ", verifications = (SELECT count(*) FROM verifications v "
           "WHERE v.rider_id = rider_totals.rider_id)")
 
-    hour = ("CAST(strftime('%s', {}) AS INTEGER) / 3600" if sqlite
+    hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600" if sqlite
             else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
     op.execute(
         "INSERT INTO platform_activity (platform_id, hour, category_id, street_key, reports, "

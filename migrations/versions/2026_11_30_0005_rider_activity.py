@@ -45,7 +45,8 @@ def upgrade() -> None:
                                 name="fk_rider_activity_rider_id_riders"),
         sqlite_with_rowid=False,
     )
-    hour = ("CAST(strftime('%s', {}) AS INTEGER) / 3600" if sqlite
+    # Whole seconds first on SQLite: strftime rounds a fraction to the millisecond.
+    hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600" if sqlite
             else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
     reports = ", ".join(f"CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}"
                         for name, condition in COUNTED.items())
@@ -54,8 +55,7 @@ def upgrade() -> None:
         f"SELECT platform_id, hour, rider_id, "
         f"{', '.join(f'sum({name})' for name in COUNTERS)} FROM ("
         f"SELECT platform_id, {hour.format('received_at')} AS hour, rider_id, 1 AS reports, "
-        f"{reports}, 0 AS verifications, 0 AS points FROM reports "
-        "WHERE counted_as IS NOT NULL UNION ALL "
+        f"{reports}, 0 AS verifications, 0 AS points FROM reports UNION ALL "
         f"SELECT platform_id, {hour.format('created_at')}, rider_id, 0, 0, 0, 0, 0, 0, 1, 0 "
         "FROM verifications UNION ALL "
         f"SELECT platform_id, {hour.format('created_at')}, rider_id, 0, 0, 0, 0, 0, 0, 0, "

@@ -376,7 +376,8 @@ def test_merges_move_what_was_earned_with_the_reports(life: Life) -> None:
     assert life.me("C")["resolved"] == 1
 
 
-def test_a_cursor_of_another_sort_is_refused(client: TestClient, auth: Auth) -> None:
+def test_a_cursor_of_another_sort_is_refused(life: Life, client: TestClient,
+                                             auth: Auth) -> None:
     for i in range(3):
         auth.rider("meituan", f"sorted-{i}")
     headers = auth.platform("meituan")
@@ -387,6 +388,22 @@ def test_a_cursor_of_another_sort_is_refused(client: TestClient, auth: Auth) -> 
         assert_problem(client.get("/v1/platform/riders/stats", headers=headers,
                                   params={"cursor": cursor, "sort": sort}),
                        422, "validation_error")
+    # Nor is a cursor of another window, or of all time.
+    life.report("A", "waste")
+    life.report("B", "waste", north=60)
+    windowed = {"from": "2026-11-01T00:00:00Z"}
+    cursor = client.get("/v1/platform/riders/stats", headers=headers,
+                        params={"limit": 1, **windowed}).json()["next_cursor"]
+    assert cursor
+    for params in ({}, {"from": "2026-11-02T00:00:00Z"}, {**windowed, "to": "2027-01-01"}):
+        assert_problem(client.get("/v1/platform/riders/stats", headers=headers,
+                                  params={"cursor": cursor, **params}),
+                       422, "validation_error")
+    assert client.get("/v1/platform/riders/stats", headers=headers,
+                      params={"cursor": cursor, **windowed}).status_code == 200
+    for far in ({"from": "9999-12-31T23:30:00Z"}, {"to": "1969-12-31T00:00:00Z"}):
+        assert_problem(client.get("/v1/platform/riders/stats", headers=headers, params=far),
+                       422, "validation_error")
     too_long = {"from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
     assert_problem(client.get("/v1/platform/summary", headers=headers, params=too_long),
                    422, "validation_error")
@@ -395,21 +412,30 @@ def test_a_cursor_of_another_sort_is_refused(client: TestClient, auth: Auth) -> 
 def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
         life: Life, app: FastAPI, database: Database) -> None:
     """Over a window, the rider list sums the riders' hours (``rider_activity``) and counts
-    the minutes at either end from the base tables; whatever the window, that is what
-    counting the base tables over all of it says."""
+    the minutes at either end from the base tables, and the summary does the same with
+    the platform's hours; whatever the window, that is what counting the base tables over
+    all of it says. Events fall on the hour and a microsecond before it."""
     start = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    tick = timedelta(microseconds=1)
     ticks = itertools.count()
-    app.state.clock = lambda: start + timedelta(minutes=23 * next(ticks))
+
+    def clock() -> datetime:  # 08:00, 08:30, 08:59:59.999999, 09:30, 10:00, …
+        n = next(ticks)
+        return start + n * timedelta(minutes=30) - (tick if n % 4 == 2 else timedelta(0))
+
+    app.state.clock = clock
     live(life)
-    end = app.state.clock()
+    end = clock()
     assert end - start > timedelta(hours=5)
-    minutes = timedelta(minutes=1)
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
     windows = [
-        Window(start, end + minutes),  # whole hours only
-        Window(start + 37 * minutes + timedelta(microseconds=3), end - 71 * minutes),
-        Window(start + 65 * minutes, start + 110 * minutes),  # inside one hour
-        Window(start + 90 * minutes, None), Window(None, start + 200 * minutes),
-        Window(start + 3 * 60 * minutes, start + 4 * 60 * minutes)]
+        Window(start, end + minute),  # whole hours only
+        Window(start + hour - tick, start + 3 * hour),  # cut a microsecond before an hour
+        Window(start + hour, start + 3 * hour + tick),  # and a microsecond after one
+        Window(start + 37 * minute + 3 * tick, end - 71 * minute),
+        Window(start + 65 * minute, start + 110 * minute),  # inside one hour
+        Window(start + 90 * minute, None), Window(None, start + 200 * minute),
+        Window(start + 3 * hour, start + 4 * hour)]
     with database.session(write=False) as s:
         hours = s.scalar(select(func.count(func.distinct(RiderActivity.hour))))
         assert hours and hours > 3  # the life spans several hours
@@ -418,11 +444,29 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
                 counted = {s.scalar(select(Rider.external_id).where(Rider.id == row.key)):
                            {n: int(getattr(row, n) or 0) for n in COUNTERS}
                            for row in s.execute(_summed(_parts(platform.id, window, "rider")))}
-                for sort in ("-points", "reports", "rider_id"):
-                    page = rider_page(s, platform=platform, window=window, sort=sort,
-                                      limit=100, cursor=None)
-                    assert {r["rider_id"]: {n: r[n] for n in COUNTERS} for r in page.items} \
+                for sort in ("-points", "reports", "-verifications", "rider_id"):
+                    listed = rider_page(s, platform=platform, window=window, sort=sort,
+                                        limit=100, cursor=None).items
+                    assert {r["rider_id"]: {n: r[n] for n in COUNTERS} for r in listed} \
                         == counted, (platform.code, window, sort)
+                    # A page at a time (ties and all), the same riders in the same order.
+                    paged, cursor = [], None
+                    while True:
+                        page = rider_page(s, platform=platform, window=window, sort=sort,
+                                          limit=1, cursor=cursor)
+                        paged += page.items
+                        if (cursor := page.next_cursor) is None:
+                            break
+                    assert paged == listed, (platform.code, window, sort)
+                if window.start is None or window.end is None:
+                    continue
+                by_category = {_code(s, GroupBy.CATEGORY, row.key):
+                               {n: int(getattr(row, n) or 0) for n in COUNTERS}
+                               for row in s.execute(_summed(_parts(platform.id, window,
+                                                                   "category")))}
+                assert {r["category"]: {n: r[n] for n in COUNTERS} for r in summary(
+                    s, platform=platform, window=window, group_by=GroupBy.CATEGORY,
+                    tz=ZoneInfo("Asia/Shanghai"))} == by_category, (platform.code, window)
 
 
 def test_a_window_splits_into_whole_hours_and_the_minutes_around_them() -> None:
@@ -445,9 +489,13 @@ def test_a_window_splits_into_whole_hours_and_the_minutes_around_them() -> None:
 
 
 def test_the_riders_hours_are_what_the_migration_counts_from_the_base_tables(
-        life: Life, database: Database) -> None:
+        life: Life, app: FastAPI, database: Database) -> None:
     """``rider_activity`` kept in step by every event equals the rows migration 0005
-    fills from the reports, verifications and ledger."""
+    fills from the reports, verifications and ledger — also for events in the last
+    moment of an hour (which SQLite's date functions would round into the next)."""
+    start = datetime(2026, 11, 29, 9, 0, tzinfo=UTC) - timedelta(microseconds=400)
+    ticks = itertools.count()
+    app.state.clock = lambda: start + next(ticks) * timedelta(hours=1)
     live(life)
 
     def rows() -> set[tuple[Any, ...]]:
@@ -458,8 +506,5 @@ def test_the_riders_hours_are_what_the_migration_counts_from_the_base_tables(
     assert len(kept) >= 4
     url = database.engine.url.render_as_string(hide_password=False)
     migrate.downgrade(url, "0004")
-    try:
-        migrate.upgrade(url)
-    finally:
-        migrate.upgrade(url)
+    migrate.upgrade(url)
     assert rows() == kept
