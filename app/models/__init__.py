@@ -7,16 +7,20 @@ from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
 from app.models.platform import Platform, Rider
 from app.models.points import (
+    DAY,
     EPOCH,
+    HOUR,
     PlatformActivity,
     PlatformHour,
     PointsEntry,
     PointsReason,
     RiderActivity,
+    RiderDailyActivity,
+    RiderDay,
     RiderHour,
     RiderTotals,
+    day_of,
     hour_of,
-    hour_start,
 )
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
@@ -33,7 +37,9 @@ from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "DAY",
     "EPOCH",
+    "HOUR",
     "OPEN_STATUSES",
     "Area",
     "AreaLevel",
@@ -53,6 +59,8 @@ __all__ = [
     "ReportOutcome",
     "Rider",
     "RiderActivity",
+    "RiderDailyActivity",
+    "RiderDay",
     "RiderHour",
     "RiderTotals",
     "Staff",
@@ -63,7 +71,7 @@ __all__ = [
     "Verification",
     "Webhook",
     "WebhookDelivery",
+    "day_of",
     "hour_of",
-    "hour_start",
     "utcnow",
 ]

@@ -42,16 +42,17 @@ class PointsEntry(UuidPk, Base):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-HOUR = timedelta(hours=1)
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
 
 def hour_of(at: datetime) -> int:
-    """The hour an activity row counts ``at`` in: Unix time // 3600, exactly."""
+    """The hour an hourly activity row counts ``at`` in: Unix time // 3600, exactly."""
     return (at - EPOCH) // HOUR
 
 
-def hour_start(hour: int) -> datetime:
-    return EPOCH + hour * HOUR
+def day_of(at: datetime) -> int:
+    """The (UTC) day a daily activity row counts ``at`` in: Unix time // 86400."""
+    return (at - EPOCH) // DAY
 
 
 class Contribution:
@@ -123,4 +124,24 @@ class RiderHour(NamedTuple):
     """The primary key of a ``rider_activity`` row."""
     platform_id: uuid.UUID
     hour: int
+    rider_id: uuid.UUID
+
+
+class RiderDailyActivity(Contribution, Base):
+    """One rider's numbers in one UTC day: the sums of its hours in ``rider_activity``,
+    kept in step with them. A rider list over weeks reads a day's row where it would
+    read each of the day's hours."""
+
+    __tablename__ = "rider_daily_activity"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # day_of(the time)
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
+
+
+class RiderDay(NamedTuple):
+    """The primary key of a ``rider_daily_activity`` row."""
+    platform_id: uuid.UUID
+    day: int
     rider_id: uuid.UUID

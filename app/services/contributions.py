@@ -39,12 +39,15 @@ from app.models import (
     ReportOutcome,
     Rider,
     RiderActivity,
+    RiderDailyActivity,
+    RiderDay,
     RiderHour,
     RiderTotals,
     Ticket,
     TicketEvent,
     TicketStatus,
     Verification,
+    day_of,
     hour_of,
 )
 from app.services import outbox
@@ -127,9 +130,9 @@ class ReportState:
 
 class _Books:
     """The lines and counter changes of one settlement, written together. Every change
-    to a rider's numbers goes through :meth:`count`, which moves the three precomputed
-    tables alike: the rider's totals, the platform's hour (by category and street), and
-    the rider's hour."""
+    to a rider's numbers goes through :meth:`count`, which moves the precomputed tables
+    alike: the rider's totals, the platform's hour (by category and street), the rider's
+    hour and the rider's day."""
 
     def __init__(self, session: Session, ticket: Ticket, event: TicketEvent,
                  now: datetime) -> None:
@@ -137,6 +140,7 @@ class _Books:
         self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
         self.platform_hours: defaultdict[PlatformHour, Counter[str]] = defaultdict(Counter)
         self.rider_hours: defaultdict[RiderHour, Counter[str]] = defaultdict(Counter)
+        self.rider_days: defaultdict[RiderDay, Counter[str]] = defaultdict(Counter)
         self.lines: list[PointsEntry] = []
 
     def count(self, rider_id: uuid.UUID, platform_id: uuid.UUID, at: datetime,
@@ -147,6 +151,7 @@ class _Books:
         self.platform_hours[PlatformHour(platform_id, hour, category_id, street_id or 0)] \
             .update(delta)
         self.rider_hours[RiderHour(platform_id, hour, rider_id)].update(delta)
+        self.rider_days[RiderDay(platform_id, day_of(at), rider_id)].update(delta)
 
     def append(self, rider_id: uuid.UUID, platform_id: uuid.UUID, reason: PointsReason,
                points: int, *, report_id: uuid.UUID | None = None,
@@ -172,8 +177,9 @@ class _Books:
             if changes:
                 self.session.execute(update(RiderTotals)
                                      .where(RiderTotals.rider_id == rider_id).values(changes))
-        _add_to_hours(self.session, PlatformActivity, self.platform_hours)
-        _add_to_hours(self.session, RiderActivity, self.rider_hours)
+        _add_up(self.session, PlatformActivity, self.platform_hours)
+        _add_up(self.session, RiderActivity, self.rider_hours)
+        _add_up(self.session, RiderDailyActivity, self.rider_days)
         self._announce()
 
     def _announce(self) -> None:
@@ -197,13 +203,14 @@ class _Books:
                             "points": line.points, "total_points": running[line.rider_id]})
 
 
-def _add_to_hours(session: Session, model: type[PlatformActivity] | type[RiderActivity],
-                  hours: Mapping[Any, Counter[str]]) -> None:
-    """Add each hour's changes (keyed by a :class:`PlatformHour` or :class:`RiderHour`) to
-    its row of ``model``, creating the rows that are their hour's first: one statement,
-    rows in key order."""
+def _add_up(session: Session,
+            model: type[PlatformActivity] | type[RiderActivity] | type[RiderDailyActivity],
+            changes: Mapping[Any, Counter[str]]) -> None:
+    """Add each hour's (or day's) changes, keyed by the primary key of its row of
+    ``model`` (a :class:`PlatformHour`, :class:`RiderHour` or :class:`RiderDay`), creating
+    the rows that are their hour's first: one statement, rows in key order."""
     rows = [{**key._asdict(), **{name: delta[name] for name in model.COUNTERS}}
-            for key, delta in sorted(hours.items()) if any(delta.values())]
+            for key, delta in sorted(changes.items()) if any(delta.values())]
     if not rows:
         return
     insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

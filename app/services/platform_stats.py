@@ -17,13 +17,27 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
-from app.db import epoch_bucket
+from app.db import epoch_bucket, one_large_aggregate
 from app.errors import ValidationFailed
 from app.models import (
+    DAY,
     EPOCH,
+    HOUR,
     Area,
     Category,
     Platform,
@@ -32,10 +46,9 @@ from app.models import (
     Report,
     Rider,
     RiderActivity,
+    RiderDailyActivity,
     RiderTotals,
     Verification,
-    hour_of,
-    hour_start,
 )
 from app.services.contributions import REPORT_COUNTERS, counts_in_sql
 from app.services.pagination import Page, decode_cursor, encode_cursor
@@ -98,6 +111,12 @@ def _zeros(*names: str) -> list[Any]:
     return [literal(0).label(n) for n in names]
 
 
+def _int(value: Any) -> Any:
+    """A part's count or sum as a plain integer, like the hourly tables' columns: their
+    sums then add up machine integers (on PostgreSQL, a sum of bigints is a numeric)."""
+    return cast(value, Integer)
+
+
 def _parts(platform_id: uuid.UUID, window: Window, key: str,
            rider_id: uuid.UUID | None = None) -> Any:
     """:func:`_part_selects` as one UNION ALL subquery."""
@@ -109,8 +128,8 @@ def _part_selects(platform_id: uuid.UUID, window: Window, key: str,
     """One row per (``key``, source) with every counter, in the order of ``COUNTERS``:
     reports, verifications and ledger lines of the platform's riders (or of one rider)
     in ``window``. Each source is read through its (platform or rider, time) index."""
-    report_cols = [func.count().label("reports"),
-                   *(func.coalesce(func.sum(case((counts_in_sql(name), 1), else_=0)), 0)
+    report_cols = [_int(func.count()).label("reports"),
+                   *(_int(func.coalesce(func.sum(case((counts_in_sql(name), 1), else_=0)), 0))
                      .label(name) for name in REPORT_COUNTERS if name != "reports")]
     keys = {
         "rider": (Report.rider_id, Verification.rider_id, PointsEntry.rider_id),
@@ -129,11 +148,11 @@ def _part_selects(platform_id: uuid.UUID, window: Window, key: str,
     reports = select(report_key.label("key"), *report_cols, *_zeros("verifications", "points")) \
         .where(whose(Report), *window.of(Report.received_at))
     verifications = select(verification_key.label("key"),
-                           *_zeros(*REPORT_COUNTERS), func.count().label("verifications"),
+                           *_zeros(*REPORT_COUNTERS), _int(func.count()).label("verifications"),
                            *_zeros("points")).select_from(Verification) \
         .where(whose(Verification), *window.of(Verification.created_at))
     lines = select(line_key.label("key"), *_zeros(*REPORT_COUNTERS, "verifications"),
-                   func.sum(PointsEntry.points).label("points")) \
+                   _int(func.sum(PointsEntry.points)).label("points")) \
         .where(whose(PointsEntry), *window.of(PointsEntry.created_at))
     return [reports.group_by(report_key), verifications.group_by(verification_key),
             lines.group_by(line_key)]
@@ -152,11 +171,12 @@ def _as_counts(row: Any) -> dict[str, int]:
     return {n: int(getattr(row, n) or 0) for n in COUNTERS}
 
 
-# --- whole hours and the minutes around them ----------------------------------------------
+# --- whole days, whole hours and the minutes around them ----------------------------------
 
 @dataclass(frozen=True)
-class Hours:
-    """The whole hours ``[first, last)`` (see :func:`hour_of`) of a window; None: open."""
+class Span:
+    """The whole days or hours ``[first, last)`` of a window (numbered as by
+    :func:`day_of` or :func:`hour_of`); None: open."""
     first: int | None
     last: int | None
 
@@ -164,36 +184,54 @@ class Hours:
         return _between(column, self.first, self.last)
 
 
-def split_hours(window: Window) -> tuple[Hours | None, list[Window]]:
-    """The whole hours of ``window`` (None if it holds none), and the parts of it before
-    the first and after the last, to be counted from the base tables."""
+def split(window: Window, unit: timedelta) -> tuple[Span | None, list[Window]]:
+    """The whole ``unit``s (days or hours since 1970) of ``window``, None if it holds
+    none, and the parts of it before the first and after the last."""
+    def start(n: int) -> datetime:
+        return EPOCH + n * unit
+
     first = last = None
     if window.start is not None:
-        first = hour_of(window.start)
-        if hour_start(first) < window.start:
-            first += 1  # the hour it starts in is not whole
+        first = (window.start - EPOCH) // unit
+        if start(first) < window.start:
+            first += 1  # the unit it starts in is not whole
     if window.end is not None:
-        last = hour_of(window.end)
+        last = (window.end - EPOCH) // unit
     if first is not None and last is not None and first >= last:
         return None, [window]
-    raw = []
-    if first is not None and window.start is not None and window.start < hour_start(first):
-        raw.append(Window(window.start, hour_start(first)))
-    if last is not None and window.end is not None and hour_start(last) < window.end:
-        raw.append(Window(hour_start(last), window.end))
-    return Hours(first, last), raw
+    rest = []
+    if first is not None and window.start is not None and window.start < start(first):
+        rest.append(Window(window.start, start(first)))
+    if last is not None and window.end is not None and start(last) < window.end:
+        rest.append(Window(start(last), window.end))
+    return Span(first, last), rest
+
+
+def split_days(window: Window) -> tuple[Span | None, list[Span], list[Window]]:
+    """The whole days of ``window``; the whole hours of the rest; the minutes left."""
+    days, rest = split(window, DAY)
+    hours, minutes = [], []
+    for part in rest:
+        span, left = split(part, HOUR)
+        hours += [span] if span is not None else []
+        minutes += left
+    return days, hours, minutes
 
 
 def _windowed_riders(platform_id: uuid.UUID, window: Window) -> Any:
-    """Each rider's numbers in ``window``: its hours' rows, and the minutes at either end
-    counted from the base tables."""
-    hours, raw = split_hours(window)
-    selects = [part for minutes in raw for part in _part_selects(platform_id, minutes, "rider")]
-    if hours is not None:
-        selects.append(select(RiderActivity.rider_id.label("key"),
-                              *(getattr(RiderActivity, n).label(n) for n in COUNTERS))
-                       .where(RiderActivity.platform_id == platform_id,
-                              *hours.of(RiderActivity.hour)))
+    """Each rider's numbers in ``window``: its whole days' rows, the rows of its hours in
+    the days the window cuts, and the minutes at either end counted from the base
+    tables."""
+    days, hours, minutes = split_days(window)
+    selects = [select_ for part in minutes
+               for select_ in _part_selects(platform_id, part, "rider")]
+    for model, column, spans in ((RiderActivity, RiderActivity.hour, hours),
+                                 (RiderDailyActivity, RiderDailyActivity.day,
+                                  [days] if days else [])):
+        selects += [select(model.rider_id.label("key"),
+                           *(getattr(model, n).label(n) for n in COUNTERS))
+                    .where(model.platform_id == platform_id, *span.of(column))
+                    for span in spans]
     return _summed(union_all(*selects).subquery())
 
 
@@ -217,6 +255,7 @@ def rider_page(session: Session, *, platform: Platform, window: Window, sort: st
                         *(getattr(RiderTotals, n).label(n) for n in COUNTERS)) \
             .where(RiderTotals.platform_id == platform.id).subquery()
     else:
+        one_large_aggregate(session)
         source = _windowed_riders(platform.id, window).subquery()
     after = decode_cursor(cursor)
     # A cursor carries the sort and window it was made for: another's would mean nothing.
@@ -309,7 +348,7 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
     def add(key: Any, row: Any) -> None:
         groups[key].update(_as_counts(row))
 
-    hours, raw = split_hours(window)
+    hours, raw = split(window, HOUR)
     if group_by is GroupBy.DAY and not _days_start_on_hours(tz, window):
         hours, raw = None, [window]  # no whole hours: everything from the base tables
     if hours is not None:
@@ -322,7 +361,7 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
                 .where(PlatformActivity.platform_id == platform.id,
                        *hours.of(PlatformActivity.hour))
                 .group_by(hourly)):
-            add(hour_start(row.key) if group_by is GroupBy.DAY else row.key or None, row)
+            add(EPOCH + row.key * HOUR if group_by is GroupBy.DAY else row.key or None, row)
     for part in raw:
         key = "bucket" if group_by is GroupBy.DAY else group_by.value
         for row in session.execute(_summed(_parts(platform.id, part, key))):

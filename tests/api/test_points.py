@@ -17,6 +17,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app import migrate
 from app.db import Database
 from app.models import (
+    DAY,
+    HOUR,
     Area,
     Category,
     OutboxEvent,
@@ -26,6 +28,7 @@ from app.models import (
     Report,
     Rider,
     RiderActivity,
+    RiderDailyActivity,
     RiderTotals,
     Ticket,
     TicketStatus,
@@ -36,12 +39,13 @@ from app.models import (
 from app.services.platform_stats import (
     COUNTERS,
     GroupBy,
-    Hours,
+    Span,
     Window,
     _parts,
     _summed,
     rider_page,
-    split_hours,
+    split,
+    split_days,
     summary,
 )
 from tests.conftest import Auth
@@ -414,12 +418,12 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
     """Over a window, the rider list sums the riders' hours (``rider_activity``) and counts
     the minutes at either end from the base tables, and the summary does the same with
     the platform's hours; whatever the window, that is what counting the base tables over
-    all of it says. Events fall on the hour and a microsecond before it."""
-    start = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    all of it says. Events fall on the hour and a microsecond before it, on two days."""
+    start = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)
     tick = timedelta(microseconds=1)
     ticks = itertools.count()
 
-    def clock() -> datetime:  # 08:00, 08:30, 08:59:59.999999, 09:30, 10:00, …
+    def clock() -> datetime:  # 22:00, 22:30, 22:59:59.999999, 23:30, 00:00, …
         n = next(ticks)
         return start + n * timedelta(minutes=30) - (tick if n % 4 == 2 else timedelta(0))
 
@@ -435,10 +439,15 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
         Window(start + 37 * minute + 3 * tick, end - 71 * minute),
         Window(start + 65 * minute, start + 110 * minute),  # inside one hour
         Window(start + 90 * minute, None), Window(None, start + 200 * minute),
-        Window(start + 3 * hour, start + 4 * hour)]
+        Window(start + 3 * hour, start + 4 * hour),
+        Window(start - 22 * hour, end + 5 * minute),  # a whole day, then hours, minutes
+        Window(start - 2 * DAY + 7 * minute, end + DAY + 3 * minute),
+        Window(start + 2 * hour - tick, end + 2 * DAY),  # midnight + 1 day, cut short
+        Window(None, end + DAY), Window(start - 3 * DAY, None)]
     with database.session(write=False) as s:
         hours = s.scalar(select(func.count(func.distinct(RiderActivity.hour))))
-        assert hours and hours > 3  # the life spans several hours
+        assert hours and hours > 3  # the life spans several hours, and two days
+        assert s.scalar(select(func.count(func.distinct(RiderDailyActivity.day)))) == 2
         for platform in s.scalars(select(Platform)):
             for window in windows:
                 counted = {s.scalar(select(Rider.external_id).where(Rider.id == row.key)):
@@ -469,29 +478,46 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
                     tz=ZoneInfo("Asia/Shanghai"))} == by_category, (platform.code, window)
 
 
-def test_a_window_splits_into_whole_hours_and_the_minutes_around_them() -> None:
+def test_a_window_splits_into_whole_days_hours_and_the_minutes_around_them() -> None:
     hour = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
     h = int(hour.timestamp()) // 3600
     minute, tick = timedelta(minutes=1), timedelta(microseconds=1)
-    assert split_hours(Window(hour, hour + 120 * minute)) == (Hours(h, h + 2), [])
-    assert split_hours(Window(hour + tick, hour + 120 * minute - tick)) == (
+
+    def hours(window: Window) -> tuple[Span | None, list[Window]]:
+        return split(window, HOUR)
+
+    assert hours(Window(hour, hour + 120 * minute)) == (Span(h, h + 2), [])
+    assert hours(Window(hour + tick, hour + 120 * minute - tick)) == (
         None, [Window(hour + tick, hour + 120 * minute - tick)])  # no whole hour
-    assert split_hours(Window(hour + tick, hour + 180 * minute - tick)) == (
-        Hours(h + 1, h + 2), [Window(hour + tick, hour + 60 * minute),
-                              Window(hour + 120 * minute, hour + 180 * minute - tick)])
-    assert split_hours(Window(hour - 5 * minute, hour + 185 * minute)) == (
-        Hours(h, h + 3), [Window(hour - 5 * minute, hour), Window(hour + 180 * minute,
-                                                                   hour + 185 * minute)])
-    assert split_hours(Window(hour + 10 * minute, hour + 50 * minute)) == (
+    assert hours(Window(hour + tick, hour + 180 * minute - tick)) == (
+        Span(h + 1, h + 2), [Window(hour + tick, hour + 60 * minute),
+                             Window(hour + 120 * minute, hour + 180 * minute - tick)])
+    assert hours(Window(hour - 5 * minute, hour + 185 * minute)) == (
+        Span(h, h + 3), [Window(hour - 5 * minute, hour), Window(hour + 180 * minute,
+                                                                  hour + 185 * minute)])
+    assert hours(Window(hour + 10 * minute, hour + 50 * minute)) == (
         None, [Window(hour + 10 * minute, hour + 50 * minute)])
-    assert split_hours(Window(None, hour + tick)) == (Hours(None, h), [Window(hour, hour + tick)])
-    assert split_hours(Window(hour - tick, None)) == (Hours(h, None), [Window(hour - tick, hour)])
+    assert hours(Window(None, hour + tick)) == (Span(None, h), [Window(hour, hour + tick)])
+    assert hours(Window(hour - tick, None)) == (Span(h, None), [Window(hour - tick, hour)])
+
+    midnight = datetime(2026, 11, 30, tzinfo=UTC)
+    d = h // 24
+    assert midnight == datetime.fromtimestamp(d * 86400, UTC)
+    # 29 Nov 21:59:59.999999 to 2 Dec 03:30: the minute before 22:00, the hours to
+    # midnight, two whole days, three hours, half an hour.
+    assert split_days(Window(midnight - 2 * HOUR - tick, midnight + 2 * DAY + 210 * minute)) \
+        == (Span(d, d + 2), [Span(24 * d - 2, 24 * d), Span(24 * d + 48, 24 * d + 51)],
+            [Window(midnight - 2 * HOUR - tick, midnight - 2 * HOUR),
+             Window(midnight + 2 * DAY + 3 * HOUR, midnight + 2 * DAY + 210 * minute)])
+    assert split_days(Window(midnight + tick, midnight + DAY)) == (
+        None, [Span(24 * d + 1, 24 * d + 24)], [Window(midnight + tick, midnight + HOUR)])
+    assert split_days(Window(None, midnight)) == (Span(None, d), [], [])
 
 
 def test_the_riders_hours_are_what_the_migration_counts_from_the_base_tables(
         life: Life, app: FastAPI, database: Database) -> None:
-    """``rider_activity`` kept in step by every event equals the rows migration 0005
-    fills from the reports, verifications and ledger — also for events in the last
+    """The riders' hours and days kept in step by every event equal the rows migration
+    0005 fills from the reports, verifications and ledger — also for events in the last
     moment of an hour (which SQLite's date functions would round into the next)."""
     start = datetime(2026, 11, 29, 9, 0, tzinfo=UTC) - timedelta(microseconds=400)
     ticks = itertools.count()
@@ -500,10 +526,12 @@ def test_the_riders_hours_are_what_the_migration_counts_from_the_base_tables(
 
     def rows() -> set[tuple[Any, ...]]:
         with database.session(write=False) as s:
-            return {tuple(r) for r in s.execute(select(RiderActivity.__table__))}
+            return {(table.name, *r) for table in (RiderActivity.__table__,
+                                                   RiderDailyActivity.__table__)
+                    for r in s.execute(select(table))}
 
     kept = rows()
-    assert len(kept) >= 4
+    assert len(kept) >= 8
     url = database.engine.url.render_as_string(hide_password=False)
     migrate.downgrade(url, "0004")
     migrate.upgrade(url)

@@ -48,7 +48,9 @@ def test_windowed_numbers_read_through_platform_and_time(
                   "ix_points_ledger_platform_id_created_at"):
         assert index in plan, plan
     assert "SCAN reports" not in plan and "Seq Scan on reports" not in plan, plan
-    # The whole hours: one range of the riders' hours, through their primary key.
-    assert ("rider_activity USING PRIMARY KEY" if database.is_sqlite
-            else "pk_rider_activity") in plan, plan
-    assert "SCAN rider_activity" not in plan and "Seq Scan on rider_activity" not in plan
+    # The whole days and hours: ranges of the riders' days and hours, through their
+    # primary keys.
+    for table in ("rider_activity", "rider_daily_activity"):
+        assert (f"{table} USING PRIMARY KEY" if database.is_sqlite
+                else f"pk_{table}") in plan, plan
+        assert f"SCAN {table}" not in plan and f"Seq Scan on {table}" not in plan

@@ -1,8 +1,10 @@
-"""Riders' hours: each rider's numbers per hour, so that a rider list over a window sums
-one index range instead of counting every report, verification and ledger line in it.
+"""Riders' hours and days: each rider's numbers per hour and per (UTC) day, so that a
+rider list over a window sums an index range of days and the hours of the days it cuts,
+instead of counting every report, verification and ledger line in it.
 
 Filled here from the base tables, the same way ``platform_activity`` was (migration
-0004); from then on kept in step by ``app.services.contributions``.
+0004), the days from the hours; from then on kept in step by
+``app.services.contributions``.
 
 Revision ID: 0005
 Revises: 0004
@@ -31,20 +33,21 @@ COUNTERS = ("reports", *COUNTED, "verifications", "points")
 
 def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
-    op.create_table(
-        "rider_activity",
-        sa.Column("platform_id", sa.Uuid(), nullable=False),
-        sa.Column("hour", sa.BigInteger(), nullable=False),
-        sa.Column("rider_id", sa.Uuid(), nullable=False),
-        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
-          for name in COUNTERS),
-        sa.PrimaryKeyConstraint("platform_id", "hour", "rider_id", name="pk_rider_activity"),
-        sa.ForeignKeyConstraint(["platform_id"], ["platforms.id"],
-                                name="fk_rider_activity_platform_id_platforms"),
-        sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
-                                name="fk_rider_activity_rider_id_riders"),
-        sqlite_with_rowid=False,
-    )
+    for table, bucket in (("rider_activity", "hour"), ("rider_daily_activity", "day")):
+        op.create_table(
+            table,
+            sa.Column("platform_id", sa.Uuid(), nullable=False),
+            sa.Column(bucket, sa.BigInteger(), nullable=False),
+            sa.Column("rider_id", sa.Uuid(), nullable=False),
+            *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
+              for name in COUNTERS),
+            sa.PrimaryKeyConstraint("platform_id", bucket, "rider_id", name=f"pk_{table}"),
+            sa.ForeignKeyConstraint(["platform_id"], ["platforms.id"],
+                                    name=f"fk_{table}_platform_id_platforms"),
+            sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
+                                    name=f"fk_{table}_rider_id_riders"),
+            sqlite_with_rowid=False,
+        )
     # Whole seconds first on SQLite: strftime rounds a fraction to the millisecond.
     hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600" if sqlite
             else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
@@ -62,7 +65,13 @@ def upgrade() -> None:
         "points FROM points_ledger"
         ") AS activity "
         "GROUP BY platform_id, hour, rider_id ORDER BY platform_id, hour, rider_id")
+    op.execute(
+        f"INSERT INTO rider_daily_activity (platform_id, day, rider_id, {', '.join(COUNTERS)}) "
+        f"SELECT platform_id, hour / 24, rider_id, "
+        f"{', '.join(f'sum({name})' for name in COUNTERS)} FROM rider_activity "
+        "GROUP BY platform_id, hour / 24, rider_id ORDER BY platform_id, hour / 24, rider_id")
 
 
 def downgrade() -> None:
+    op.drop_table("rider_daily_activity")
     op.drop_table("rider_activity")
