@@ -1,13 +1,13 @@
 """The street office's queue and stats at scale, on SpatiaLite and PostGIS.
 
-For each database: a fresh database with the Changning demo and ``--tickets`` tickets
-of the last 48 hours (bulk-inserted oldest first, as a live table is written; spread over
-the streets; a mix of statuses), a real server (``sentinel
-serve``, one worker), then, as an officer and as the district user, the median and
-worst time of: the first page of the queue, a deep page (following the cursor
-``--depth`` pages in), a filtered page (``status=new&overdue=true``), the GeoJSON page,
-and the stats endpoint. Prints a table and the query plan of the officer's first page.
-Run from the project root::
+For each database: a fresh database with the Changning demo and ``--tickets`` tickets of
+the last 48 hours (bulk-inserted oldest first, as a live table is written; spread over
+the streets; a mix of statuses), a real server (``sentinel serve``, one worker), then,
+as an officer and as the district user, the median and worst time of: the first page of
+the queue, a deep page (following the cursor ``--depth`` pages in), the overdue filters
+(``status=new&overdue=true``, ``overdue=true``), the priority and due-date sorts, the
+GeoJSON page, and the stats endpoint. Prints a table and the query plan of the officer's
+first page. Run from the project root::
 
     .venv/bin/python bench/office_queue.py --db both --tickets 1000000
 """

@@ -2,8 +2,9 @@
 
 All time, a rider's numbers are its ``rider_totals`` row (kept in step by
 ``app.services.contributions``), and the rider list is one index walk. Within a window
-``[from, to)``, the whole hours come from the hourly tables kept in step the same way
-(``rider_activity`` for the rider list, ``platform_activity`` for the summary); the
+``[from, to)``, the rider list sums the riders' whole days (``rider_daily_activity``) and
+the whole hours of the days the window cuts (``rider_activity``), and the summary the
+platform's whole hours (``platform_activity``), all kept in step the same way; the
 minutes at either end, and one rider's numbers, are counted from the base tables through
 their (platform or rider, time) indexes: reports received in the window (and how their
 tickets stand now), verifications made in it, and ledger lines written in it.
@@ -40,6 +41,7 @@ from app.models import (
     HOUR,
     Area,
     Category,
+    Contribution,
     Platform,
     PlatformActivity,
     PointsEntry,
@@ -53,7 +55,7 @@ from app.models import (
 from app.services.contributions import REPORT_COUNTERS, counts_in_sql
 from app.services.pagination import Page, decode_cursor, encode_cursor
 
-COUNTERS = (*REPORT_COUNTERS, "verifications", "points")
+COUNTERS = Contribution.COUNTERS  # the report counters first, as the parts select them
 SORTABLE = (*COUNTERS, "rider_id")
 BUCKET_S = 900  # a quarter of an hour: every time zone's days are made of them
 
@@ -227,7 +229,7 @@ def _windowed_riders(platform_id: uuid.UUID, window: Window) -> Any:
                for select_ in _part_selects(platform_id, part, "rider")]
     for model, column, spans in ((RiderActivity, RiderActivity.hour, hours),
                                  (RiderDailyActivity, RiderDailyActivity.day,
-                                  [days] if days else [])):
+                                  [] if days is None else [days])):
         selects += [select(model.rider_id.label("key"),
                            *(getattr(model, n).label(n) for n in COUNTERS))
                     .where(model.platform_id == platform_id, *span.of(column))
@@ -365,7 +367,7 @@ def summary(session: Session, *, platform: Platform, window: Window, group_by: G
     for part in raw:
         key = "bucket" if group_by is GroupBy.DAY else group_by.value
         for row in session.execute(_summed(_parts(platform.id, part, key))):
-            add(datetime.fromtimestamp(int(row.key) * BUCKET_S, UTC)
+            add(EPOCH + int(row.key) * timedelta(seconds=BUCKET_S)
                 if group_by is GroupBy.DAY else row.key, row)
     return _summary_rows(session, groups, group_by, tz)
 
