@@ -9,6 +9,8 @@ SpatiaLite is only reachable through the synchronous ``sqlite3``/``pysqlite3`` d
 and one code path for both databases is worth more than async on one of them.
 """
 
+import asyncio
+import functools
 import hashlib
 import importlib
 import math
@@ -17,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ctypes.util import find_library
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select, text
@@ -427,3 +430,288 @@ def _covers_pg(element: covers, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(covers, "sqlite")
 def _covers_sqlite(element: covers, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(ST_Covers({compiler.process(element.clauses, **kw)}) = 1)"
+
+
+# --- statements compiled once ----------------------------------------------------------
+
+
+class Statement:
+    """A Core statement compiled once for one dialect, to run on a driver's own cursor.
+
+    It keeps what SQLAlchemy works out on every execution — the SQL, the order of the
+    parameters, the conversions of their values and of the result columns — so that a
+    statement run for every report costs no compilation, no cache lookup and no result
+    machinery: only the driver's own work. The conversions are SQLAlchemy's own, so values
+    are stored and read exactly as through a session.
+    """
+
+    def __init__(self, statement: Any, dialect: Any,
+                 columns: list[str] | None = None) -> None:
+        # ``columns``: the columns an INSERT without values is given (all the others are
+        # left out of it, as SQLAlchemy does for the keys of the parameters it is given).
+        compiled = statement.compile(dialect=dialect, column_keys=columns)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            raise ValueError("a Statement cannot hold expanding parameters (use literals)")
+        if missing := [c.key for c in compiled.insert_prefetch + compiled.update_prefetch]:
+            # Defaults computed in Python are not applied here: give every such column.
+            raise ValueError(f"give these columns a value: {missing}")
+        self.sql: str = compiled.string
+        self._constants: dict[str, Any] = compiled.construct_params(_check=False)
+        processors = compiled._bind_processors
+        names = compiled.positiontup if compiled.positional else list(self._constants)
+        self._binds = tuple((name, processors.get(name)) for name in names)
+        self._positional: bool = compiled.positional
+        self._results = tuple(entry.type._cached_result_processor(dialect, None)
+                              for entry in compiled._result_columns)
+        self.returns_rows = bool(self._results)
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        merged = {**self._constants, **values}
+        if self._positional:
+            return tuple(convert(merged[name]) if convert else merged[name]
+                         for name, convert in self._binds)
+        return {name: convert(merged[name]) if convert else merged[name]
+                for name, convert in self._binds}
+
+    def rows(self, raw: list[Any]) -> list[tuple[Any, ...]]:
+        results = self._results
+        if not any(results):
+            return [tuple(row) for row in raw]
+        return [tuple(convert(v) if convert else v for convert, v in zip(results, row,
+                                                                      strict=True))
+                for row in raw]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement to run: with ``values``, or once for each of ``many``."""
+
+    statement: Statement
+    values: dict[str, Any] | None = None
+    many: list[dict[str, Any]] | None = None
+
+
+class advisory_locks(FunctionElement[int]):
+    """Wait for the transaction-scoped locks of ``keys`` (a bigint array), in the order
+    given (give them sorted, so two transactions never wait for each other in a circle).
+    PostgreSQL only: SQLite write transactions already run one at a time (0 there)."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "sentinel_advisory_locks"
+
+
+@compiles(advisory_locks, "postgresql")
+def _advisory_locks_pg(element: advisory_locks, compiler: SQLCompiler, **kw: Any) -> str:
+    keys = compiler.process(element.clauses, **kw)
+    return (f"(SELECT count(pg_advisory_xact_lock(k)) "
+            f"FROM unnest(CAST({keys} AS bigint[])) AS k)")
+
+
+@compiles(advisory_locks, "sqlite")
+def _advisory_locks_sqlite(element: advisory_locks, compiler: SQLCompiler, **kw: Any) -> str:
+    return "0"
+
+
+class advisory_try_lock(FunctionElement[bool]):
+    """Take the transaction-scoped lock of ``key`` if no other transaction holds it
+    (true), else false at once. PostgreSQL only: true on SQLite, whose write
+    transactions run one at a time."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "sentinel_advisory_try_lock"
+
+
+@compiles(advisory_try_lock, "postgresql")
+def _advisory_try_lock_pg(element: advisory_try_lock, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"pg_try_advisory_xact_lock({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(advisory_try_lock, "sqlite")
+def _advisory_try_lock_sqlite(element: advisory_try_lock, compiler: SQLCompiler,
+                              **kw: Any) -> str:
+    return "1"
+
+
+def lock_key(*parts: object) -> int:
+    """The advisory lock key of ``parts`` (the same in every process)."""
+    return _lock_key(parts)
+
+
+# --- the intake's own connection -------------------------------------------------------
+
+
+class BatchConnection:
+    """One connection that runs batches of statements in one transaction each, for the
+    intake's writer on the event loop (``app.services.intake``).
+
+    :meth:`run` sends its steps together and returns each step's rows: on PostgreSQL in
+    one round trip (psycopg's pipeline mode, server-side prepared statements); on SQLite
+    one after another in this thread (they are calls into the library, not round trips).
+    What can block — waiting for SQLite's write lock, and its commit's fsync — runs in a
+    worker thread, so the event loop goes on serving requests meanwhile.
+    """
+
+    dialect: Any
+
+    async def begin(self) -> None:
+        raise NotImplementedError
+
+    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
+        raise NotImplementedError
+
+    async def rollback(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def prepare(self, statement: Any, columns: list[str] | None = None) -> Statement:
+        return Statement(statement, self.dialect, columns)
+
+
+class _PostgresBatches(BatchConnection):
+    def __init__(self, connection: Any, dialect: Any) -> None:
+        self._connection = connection
+        self.dialect = dialect
+
+    @classmethod
+    async def connect(cls, database: "Database") -> "_PostgresBatches":
+        import psycopg
+
+        url = database.engine.url.set(drivername="postgresql")
+        connection = await psycopg.AsyncConnection.connect(
+            url.render_as_string(hide_password=False), autocommit=False,
+            application_name="sentinel-intake")
+        return cls(connection, database.engine.dialect)
+
+    async def begin(self) -> None:
+        pass  # psycopg begins the transaction with the first statement
+
+    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
+        connection = self._connection
+        cursors = []
+        async with connection.pipeline():
+            for step in steps:
+                cursor = connection.cursor()
+                if step.many is not None:
+                    if step.many:
+                        await cursor.executemany(
+                            step.statement.sql,
+                            [step.statement.parameters(v) for v in step.many])
+                else:
+                    await cursor.execute(step.statement.sql,
+                                         step.statement.parameters(step.values or {}),
+                                         prepare=True)
+                cursors.append(cursor)
+            if commit:
+                await connection.commit()
+        results = []
+        for step, cursor in zip(steps, cursors, strict=True):
+            rows = await cursor.fetchall() if step.statement.returns_rows and \
+                step.many is None else []
+            results.append(step.statement.rows(rows))
+        return results
+
+    async def rollback(self) -> None:
+        if not self._connection.closed:
+            await self._connection.rollback()
+
+    async def close(self) -> None:
+        await self._connection.close()
+
+    @property
+    def broken(self) -> bool:
+        return bool(self._connection.broken or self._connection.closed)
+
+
+class _SqliteBatches(BatchConnection):
+    def __init__(self, database: "Database") -> None:
+        self._database = database
+        self._pooled = database.engine.raw_connection()
+        self._connection = self._pooled.driver_connection
+        self.dialect = database.engine.dialect
+        self._writing = False
+
+    async def begin(self) -> None:
+        await asyncio.to_thread(self._begin)
+
+    def _begin(self) -> None:
+        if not self._database.writer_turn.acquire(timeout=BUSY_TIMEOUT_S):
+            raise DatabaseBusy()
+        try:
+            self._connection.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._database.writer_turn.release()
+            raise
+        self._writing = True
+
+    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
+        results = []
+        cursor = self._connection.cursor()
+        for step in steps:
+            if step.many is not None:
+                if step.many:
+                    cursor.executemany(step.statement.sql,
+                                       [step.statement.parameters(v) for v in step.many])
+                results.append([])
+            else:
+                cursor.execute(step.statement.sql, step.statement.parameters(step.values or {}))
+                results.append(step.statement.rows(cursor.fetchall())
+                               if step.statement.returns_rows else [])
+        cursor.close()
+        if commit:
+            await asyncio.to_thread(self._end, "COMMIT")
+        return results
+
+    def _end(self, how: str) -> None:
+        try:
+            self._connection.execute(how)
+        finally:
+            if self._writing:
+                self._writing = False
+                self._database.writer_turn.release()
+
+    async def rollback(self) -> None:
+        if self._connection.in_transaction:
+            self._end("ROLLBACK")
+        elif self._writing:
+            self._writing = False
+            self._database.writer_turn.release()
+
+    async def close(self) -> None:
+        await self.rollback()
+        self._pooled.close()
+
+    @property
+    def broken(self) -> bool:
+        return False
+
+
+async def connect_batches(database: "Database") -> BatchConnection:
+    """A :class:`BatchConnection` of its own to ``database``."""
+    if database.is_sqlite:
+        return _SqliteBatches(database)
+    return await _PostgresBatches.connect(database)
+
+
+def upsert_adding(table: Any, *, keys: list[str], counters: tuple[str, ...],
+                  dialect: Any) -> Any:
+    """``INSERT INTO table … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` for each
+    counter ``c``: one row's changes added to its row, which is created if it is the first.
+    (The same SQL on both databases, built by each dialect's own insert construct.)"""
+    return _upsert_adding(table, tuple(keys), counters, dialect.name)
+
+
+@functools.cache
+def _upsert_adding(table: Any, keys: tuple[str, ...], counters: tuple[str, ...],
+                   dialect_name: str) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    insert_ = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    statement = insert_(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={name: table.c[name] + statement.excluded[name] for name in counters})

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthenticated
 from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
+from app.services.intake import IntakeWriter
 from app.services.platforms import platform_by_api_key
 from app.services.scope import area_in_scope
 from app.services.security import TokenKind, decode_token, looks_like_api_key
@@ -111,13 +113,44 @@ def caller_for_token(session: Session, settings: Settings, token: str) -> Caller
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+def _wrong_role(caller: Caller, roles: tuple[Role, ...]) -> Forbidden:
+    return Forbidden(f"this needs the role {' or '.join(roles)}, not {caller.role}")
+
+
 def _require(*roles: Role) -> Annotated[Caller, Depends]:
     async def check(caller: CallerDep) -> Caller:
         if caller.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(roles)}, not {caller.role}")
+            raise _wrong_role(caller, roles)
         return caller
 
     return Depends(check)
+
+
+async def _reporting_rider(
+    request: Request, settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> uuid.UUID:
+    """The rider a valid rider token names, from the token alone: whether that rider and
+    its platform are still active is checked where its report is stored, in the same
+    transaction (``app.services.intake``). Any other caller gets the full check, and
+    with it the 401 or 403 it has earned."""
+    if credentials is None:
+        raise Unauthenticated("send Authorization: Bearer <token>")
+    claims = None if looks_like_api_key(credentials.credentials) \
+        else decode_token(credentials.credentials, settings)
+    if claims is not None and claims.kind is TokenKind.RIDER:
+        return claims.subject
+
+    def check() -> Caller:
+        with get_database(request).transaction(write=False) as session:
+            return caller_for_token(session, settings, credentials.credentials)
+
+    raise _wrong_role(await run_in_threadpool(check), (Role.RIDER,))
+
+
+def get_intake(request: Request) -> IntakeWriter:
+    writer: IntakeWriter = request.app.state.intake
+    return writer
 
 
 async def _platform(caller: Annotated[Caller, _require(Role.PLATFORM)]) -> Platform:
@@ -152,6 +185,9 @@ def _ticket_in_scope(ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_offi
 
 CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
+# The rider a rider token names (for intake, which checks the rider as it stores).
+ReportingRider = Annotated[uuid.UUID, Depends(_reporting_rider)]
+IntakeDep = Annotated[IntakeWriter, Depends(get_intake)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
 # The area named by the path's ``code``, if the caller's scope holds it; else 404.
@@ -168,6 +204,8 @@ __all__ = [
     "CurrentPlatform",
     "CurrentRider",
     "DatabaseDep",
+    "IntakeDep",
+    "ReportingRider",
     "Role",
     "SessionDep",
     "SettingsDep",

@@ -30,6 +30,7 @@ from app.routers import (
     reports,
     webhook,
 )
+from app.services.intake import IntakeWriter
 from app.worker import Worker, start_in_thread
 
 logger = logging.getLogger("sentinel.app")
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         stop_worker = start_in_thread(Worker(app.state.database, settings)) \
             if settings.run_embedded_worker else None
         yield
+        await app.state.intake.stop()
         if stop_worker is not None:
             stop_worker()
         if owns_database:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
+    app.state.intake = IntakeWriter(app.state.database, settings)
     app.state.metrics = Metrics()
     app.state.clock = utcnow
     upload_limit = int(settings.max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD

@@ -23,6 +23,7 @@ from app.models.points import (
     day_of,
     hour_of,
 )
+from app.models.reference import ReferenceVersion
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.ticket import (
@@ -56,6 +57,7 @@ __all__ = [
     "PlatformHour",
     "PointsEntry",
     "PointsReason",
+    "ReferenceVersion",
     "Report",
     "ReportMedia",
     "ReportOutcome",

@@ -17,7 +17,7 @@ from app.schemas.areas import (
 )
 from app.services.areas import list_areas, parent_codes
 from app.services.coords import CoordSys, to_wgs84
-from app.services.routing import route_point
+from app.services.reference import route_point
 from app.services.scope import staff_area_ids
 
 router = APIRouter(prefix="/v1", tags=["areas"])

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 
-from app.deps import ClockDep, CurrentRider, DatabaseDep, SessionDep, SettingsDep
+from app.deps import ClockDep, CurrentRider, IntakeDep, ReportingRider, SessionDep
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.reports import (
     BatchCreate,
@@ -37,22 +37,20 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
              summary="Report a problem (idempotent with Idempotency-Key)",
              responses={409: {"model": ProblemRead}, 422: {"model": ProblemRead},
                         429: {"model": ProblemRead}})
-def create_report(body: ReportCreate, rider: CurrentRider, session: SessionDep,
-                  settings: SettingsDep, clock: ClockDep,
-                  idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    received = report_service.receive_report(session, rider=rider, body=body,
-                                             idempotency_key=idempotency_key,
-                                             settings=settings, now=clock())
+async def create_report(body: ReportCreate, rider_id: ReportingRider, intake: IntakeDep,
+                        clock: ClockDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    received = await report_service.receive_report(intake, rider_id=rider_id, body=body,
+                                                   idempotency_key=idempotency_key, now=clock())
     headers = {"Idempotent-Replayed": "true"} if received.replayed else {}
     return JSONResponse(received.body, status_code=received.status, headers=headers)
 
 
 @router.post("/reports/batch", response_model=BatchResults,
              summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports")
-def create_reports(body: BatchCreate, rider: CurrentRider, database: DatabaseDep,
-                   settings: SettingsDep, clock: ClockDep) -> BatchResults:
-    return BatchResults(results=report_service.receive_batch(
-        database, rider=rider, items=body.reports, settings=settings, clock=clock))
+async def create_reports(body: BatchCreate, rider_id: ReportingRider, intake: IntakeDep,
+                         clock: ClockDep) -> BatchResults:
+    return BatchResults(results=await report_service.receive_batch(
+        intake, rider_id=rider_id, items=body.reports, clock=clock))
 
 
 @router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")

@@ -22,15 +22,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from app.db import upsert_adding
 from app.models import (
     Category,
+    Contribution,
     PlatformActivity,
     PlatformHour,
     PointsEntry,
@@ -60,13 +60,14 @@ class Standing(StrEnum):
     REJECTED = "rejected"
 
 
-def standing(ticket: Ticket) -> Standing:
-    status = TicketStatus(ticket.status)
+def standing(status: str, accepted_at: datetime | None) -> Standing:
+    """Where the reports of a ticket in ``status``, accepted at ``accepted_at``, stand."""
+    status = TicketStatus(status)
     if status is TicketStatus.REJECTED:
         return Standing.REJECTED
     if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
         return Standing.RESOLVED
-    return Standing.ACCEPTED if ticket.accepted_at is not None else Standing.PENDING
+    return Standing.ACCEPTED if accepted_at is not None else Standing.PENDING
 
 
 # The counters of a rider's totals that depend on its reports, and which
@@ -99,7 +100,19 @@ def _counts(value: str | None) -> Counter[str]:
     return Counter({name: 1 for name, pairs in REPORT_COUNTERS.items() if key in pairs})
 
 
-def owed(category: Category, outcome: ReportOutcome, stand: Standing) -> dict[PointsReason, int]:
+class EarningRules(Protocol):
+    """What a category's reports earn (a ``Category``, or the rules intake holds)."""
+
+    @property
+    def points_open(self) -> int: ...
+    @property
+    def points_confirm(self) -> int: ...
+    @property
+    def points_resolve(self) -> int: ...
+
+
+def owed(category: EarningRules, outcome: ReportOutcome,
+         stand: Standing) -> dict[PointsReason, int]:
     """What a report in this role and standing is owed, by reason."""
     due: dict[PointsReason, int] = {}
     if stand in (Standing.ACCEPTED, Standing.RESOLVED):
@@ -128,111 +141,163 @@ class ReportState:
     street_id: int | None
 
 
-class _Books:
-    """The lines and counter changes of one settlement, written together. Every change
-    to a rider's numbers goes through :meth:`count`, which moves the precomputed tables
-    alike: the rider's totals, the platform's hour (by category and street), the rider's
-    hour and the rider's day."""
+@dataclass(frozen=True)
+class Cause:
+    """The event a settlement books its lines under: the ticket (its category and street
+    as they are now, for the platform's summary), the event and its time."""
 
-    def __init__(self, session: Session, ticket: Ticket, event: TicketEvent,
-                 now: datetime) -> None:
-        self.session, self.ticket, self.event, self.now = session, ticket, event, now
+    ticket_id: uuid.UUID
+    category_id: int
+    street_id: int | None
+    event_id: uuid.UUID
+    now: datetime
+
+    @classmethod
+    def of(cls, ticket: Ticket, event: TicketEvent, now: datetime) -> "Cause":
+        return cls(ticket.id, ticket.category_id, ticket.street_id, event.id, now)
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    id: uuid.UUID
+    rider_id: uuid.UUID
+    platform_id: uuid.UUID
+    reason: PointsReason
+    points: int
+    cause: Cause
+    report_id: uuid.UUID | None
+    verification_id: uuid.UUID | None
+
+    def row(self) -> dict[str, Any]:
+        """As a ``points_ledger`` row."""
+        return {"id": self.id, "rider_id": self.rider_id, "platform_id": self.platform_id,
+                "reason": self.reason, "points": self.points,
+                "ticket_id": self.cause.ticket_id, "event_id": self.cause.event_id,
+                "report_id": self.report_id, "verification_id": self.verification_id,
+                "category_id": self.cause.category_id, "street_id": self.cause.street_id,
+                "created_at": self.cause.now}
+
+
+# Every change to a rider's numbers moves these tables alike, each row by its key.
+ACTIVITY_TABLES = (PlatformActivity, RiderActivity, RiderDailyActivity)
+ADD_TO_TOTALS = (update(RiderTotals).where(RiderTotals.rider_id == bindparam("key_rider_id"))
+                 .values({name: getattr(RiderTotals, name) + bindparam(f"add_{name}")
+                          for name in Contribution.COUNTERS}))
+TOTAL_POINTS = select(RiderTotals.points).where(RiderTotals.rider_id == bindparam("rider_id"))
+ADD_LEDGER_LINE = insert(PointsEntry)
+
+
+def add_to_activity(model: type[PlatformActivity] | type[RiderActivity]
+                    | type[RiderDailyActivity], dialect: Any) -> Any:
+    """The statement that adds one row's changes to ``model`` (see :meth:`Books.changes`)."""
+    return upsert_adding(model.__table__, keys=[c.name for c in model.__mapper__.primary_key],
+                         counters=Contribution.COUNTERS, dialect=dialect)
+
+
+class Books:
+    """The lines and counter changes of one or more settlements, gathered and then
+    written together. Every change to a rider's numbers goes through :meth:`count`,
+    which moves the precomputed tables alike: the rider's totals, the platform's hour
+    (by category and street), the rider's hour and the rider's day."""
+
+    def __init__(self) -> None:
         self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
-        self.platform_hours: defaultdict[PlatformHour, Counter[str]] = defaultdict(Counter)
-        self.rider_hours: defaultdict[RiderHour, Counter[str]] = defaultdict(Counter)
-        self.rider_days: defaultdict[RiderDay, Counter[str]] = defaultdict(Counter)
-        self.lines: list[PointsEntry] = []
+        self.activity: dict[type[Contribution], defaultdict[Any, Counter[str]]] = {
+            model: defaultdict(Counter) for model in ACTIVITY_TABLES}
+        self.lines: list[LedgerLine] = []
 
     def count(self, rider_id: uuid.UUID, platform_id: uuid.UUID, at: datetime,
               category_id: int, street_id: int | None, delta: Mapping[str, int]) -> None:
         """Add ``delta`` to the rider's numbers, as of ``at`` (the hour it counts in)."""
         hour = hour_of(at)
         self.totals[rider_id].update(delta)
-        self.platform_hours[PlatformHour(platform_id, hour, category_id, street_id or 0)] \
-            .update(delta)
-        self.rider_hours[RiderHour(platform_id, hour, rider_id)].update(delta)
-        self.rider_days[RiderDay(platform_id, day_of(at), rider_id)].update(delta)
+        self.activity[PlatformActivity][PlatformHour(platform_id, hour, category_id,
+                                                     street_id or 0)].update(delta)
+        self.activity[RiderActivity][RiderHour(platform_id, hour, rider_id)].update(delta)
+        self.activity[RiderDailyActivity][RiderDay(platform_id, day_of(at),
+                                                   rider_id)].update(delta)
 
-    def append(self, rider_id: uuid.UUID, platform_id: uuid.UUID, reason: PointsReason,
-               points: int, *, report_id: uuid.UUID | None = None,
+    def append(self, cause: Cause, rider_id: uuid.UUID, platform_id: uuid.UUID,
+               reason: PointsReason, points: int, *, report_id: uuid.UUID | None = None,
                verification_id: uuid.UUID | None = None) -> None:
         if points == 0:
             return
-        self.lines.append(PointsEntry(
-            id=uuid.uuid4(), rider_id=rider_id, platform_id=platform_id, reason=reason,
-            points=points, ticket_id=self.ticket.id, event_id=self.event.id,
-            report_id=report_id, verification_id=verification_id,
-            category_id=self.ticket.category_id, street_id=self.ticket.street_id,
-            created_at=self.now))
-        self.count(rider_id, platform_id, self.now, self.ticket.category_id,
-                   self.ticket.street_id, {"points": points})
+        self.lines.append(LedgerLine(uuid.uuid4(), rider_id, platform_id, reason, points,
+                                     cause, report_id, verification_id))
+        self.count(rider_id, platform_id, cause.now, cause.category_id, cause.street_id,
+                   {"points": points})
 
-    def close(self) -> None:
-        self.session.flush()  # the event and reports first: the lines refer to them
-        self.session.add_all(self.lines)
-        # In key order, table by table, so that two settlements never wait for each
-        # other in a circle.
-        for rider_id, delta in sorted(self.totals.items()):
-            changes = {name: getattr(RiderTotals, name) + n for name, n in delta.items() if n}
-            if changes:
-                self.session.execute(update(RiderTotals)
-                                     .where(RiderTotals.rider_id == rider_id).values(changes))
-        _add_up(self.session, PlatformActivity, self.platform_hours)
-        _add_up(self.session, RiderActivity, self.rider_hours)
-        _add_up(self.session, RiderDailyActivity, self.rider_days)
-        self._announce()
+    def totals_changes(self) -> list[dict[str, Any]]:
+        """``ADD_TO_TOTALS`` parameters, one per rider that changed, in key order (so that
+        two settlements never wait for each other in a circle)."""
+        return [{"key_rider_id": rider_id,
+                 **{f"add_{name}": delta[name] for name in Contribution.COUNTERS}}
+                for rider_id, delta in sorted(self.totals.items()) if any(delta.values())]
 
-    def _announce(self) -> None:
-        """``points.awarded`` for each line, to the platform of its rider."""
-        if not self.lines:
-            return
-        riders = {r.id: r for r in self.session.execute(
-            select(Rider.id, Rider.external_id, RiderTotals.points)
-            .join(RiderTotals, RiderTotals.rider_id == Rider.id)
-            .where(Rider.id.in_({line.rider_id for line in self.lines})))}
-        # The totals are already updated: each line's total is the one before it plus it.
-        running = {rider_id: r.points - self.totals[rider_id]["points"]
-                   for rider_id, r in riders.items()}
+    def activity_changes(self, model: type[Contribution]) -> list[dict[str, Any]]:
+        """Rows of ``model`` (a :class:`PlatformHour`, :class:`RiderHour` or
+        :class:`RiderDay` and its changes) for :func:`add_to_activity`, in key order."""
+        return [{**key._asdict(), **{name: delta[name] for name in Contribution.COUNTERS}}
+                for key, delta in sorted(self.activity[model].items()) if any(delta.values())]
+
+    def announcements(self, points_now: Mapping[uuid.UUID, int],
+                      external_ids: Mapping[uuid.UUID, str],
+                      ) -> list[tuple[LedgerLine, dict[str, Any]]]:
+        """``points.awarded`` for each line: the line and the event's data, given each
+        rider's points after the totals were moved."""
+        # Each line's total is the one before it plus it.
+        running = {rider_id: points_now[rider_id] - self.totals[rider_id]["points"]
+                   for rider_id in {line.rider_id for line in self.lines}}
+        announced = []
         for line in self.lines:
             running[line.rider_id] += line.points
-            outbox.emit(self.session, platform_id=line.platform_id,
-                        type=outbox.EventType.POINTS_AWARDED, now=self.now, data={
-                            "rider_id": riders[line.rider_id].external_id,
-                            "report_id": str(line.report_id) if line.report_id else None,
-                            "ticket_id": str(line.ticket_id), "reason": line.reason.value,
-                            "points": line.points, "total_points": running[line.rider_id]})
+            announced.append((line, {
+                "rider_id": external_ids[line.rider_id],
+                "report_id": str(line.report_id) if line.report_id else None,
+                "ticket_id": str(line.cause.ticket_id), "reason": line.reason.value,
+                "points": line.points, "total_points": running[line.rider_id]}))
+        return announced
+
+    def write(self, session: Session) -> None:
+        """Write everything gathered in ``session``'s transaction, table by table in one
+        order, and announce the lines to the riders' platforms."""
+        session.flush()  # the events and reports first: the lines refer to them
+        # Plain statements, run many times each (not the ORM's bulk modes): the same
+        # statements the intake's batches run.
+        connection = session.connection()
+        if self.lines:
+            connection.execute(ADD_LEDGER_LINE, [line.row() for line in self.lines])
+        if changes := self.totals_changes():
+            connection.execute(ADD_TO_TOTALS, changes)
+        for model in ACTIVITY_TABLES:
+            if rows := self.activity_changes(model):
+                connection.execute(add_to_activity(model, connection.dialect), rows)
+        if not self.lines:
+            return
+        riders = session.execute(select(Rider.id, Rider.external_id, RiderTotals.points)
+                                 .join(RiderTotals, RiderTotals.rider_id == Rider.id)
+                                 .where(Rider.id.in_({line.rider_id for line in self.lines})))
+        points_now, external_ids = {}, {}
+        for rider_id, external_id, points in riders:
+            points_now[rider_id], external_ids[rider_id] = points, external_id
+        for line, data in self.announcements(points_now, external_ids):
+            outbox.emit(session, platform_id=line.platform_id,
+                        type=outbox.EventType.POINTS_AWARDED, now=line.cause.now, data=data)
 
 
-def _add_up(session: Session,
-            model: type[PlatformActivity] | type[RiderActivity] | type[RiderDailyActivity],
-            changes: Mapping[Any, Counter[str]]) -> None:
-    """Add each hour's (or day's) changes, keyed by the primary key of its row of
-    ``model`` (a :class:`PlatformHour`, :class:`RiderHour` or :class:`RiderDay`), creating
-    the rows that are their hour's first: one statement, rows in key order."""
-    rows = [{**key._asdict(), **{name: delta[name] for name in model.COUNTERS}}
-            for key, delta in sorted(changes.items()) if any(delta.values())]
-    if not rows:
-        return
-    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_(model).values(rows)
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[column.name for column in model.__mapper__.primary_key],
-        set_={name: getattr(model, name) + statement.excluded[name]
-              for name in model.COUNTERS}))
-
-
-def _settle_report(books: _Books, category: Category, report: ReportState, stand: Standing,
-                   held: dict[PointsReason, int], *, earns: bool) -> str | None:
+def settle_report(books: Books, cause: Cause, category: EarningRules, report: ReportState,
+                  stand: Standing, held: Mapping[PointsReason, int], *,
+                  earns: bool) -> str | None:
     """Book what ``report`` is owed (nothing unless it ``earns``: its rider's first on the
     ticket) beyond what it holds; its new ``counted_as`` if that changed."""
     due = owed(category, report.outcome, stand) if earns else {}
     for reason in REPORT_REASONS:
         have = held.get(reason, 0)
         if reason in due and have == 0:
-            books.append(report.rider_id, report.platform_id, reason, due[reason],
+            books.append(cause, report.rider_id, report.platform_id, reason, due[reason],
                          report_id=report.id)
         elif reason not in due and have != 0:
-            books.append(report.rider_id, report.platform_id, reason, -have,
+            books.append(cause, report.rider_id, report.platform_id, reason, -have,
                          report_id=report.id)
     value = counted_as(report.outcome, stand)
     if value == report.counted_as:
@@ -263,44 +328,28 @@ def settle(session: Session, ticket: Ticket, event: TicketEvent, now: datetime,
                 .group_by(PointsEntry.report_id, PointsEntry.reason)):
             if report_id is not None:
                 held[report_id][PointsReason(reason)] = int(points)
-    books = _Books(session, ticket, event, now)
-    stand = standing(ticket)
+    books, cause = Books(), Cause.of(ticket, event, now)
+    stand = standing(ticket.status, ticket.accepted_at)
     recount: defaultdict[str, list[uuid.UUID]] = defaultdict(list)
     earning: set[uuid.UUID] = set()  # riders whose first report on the ticket is settled
     for report in reports:
         first = report.rider_id not in earning
         earning.add(report.rider_id)
-        value = _settle_report(books, category, report, stand, held[report.id], earns=first)
+        value = settle_report(books, cause, category, report, stand, held[report.id],
+                              earns=first)
         if value is not None:
             recount[value].append(report.id)
     for value, ids in recount.items():
         session.execute(update(Report).where(Report.id.in_(ids)).values(counted_as=value))
     if verified is not None:
-        _book_verification(books, category, *verified)
-    books.close()
+        _book_verification(books, cause, category, *verified)
+    books.write(session)
 
 
-def settle_new_report(session: Session, report: Report, ticket: Ticket, category: Category,
-                      event: TicketEvent, now: datetime) -> None:
-    """A report just received: counted, and owed its confirmation points at once if it
-    joined a ticket an office had already accepted — unless its rider has reported this
-    ticket before (one award per rider and ticket)."""
-    books = _Books(session, ticket, event, now)
-    state = ReportState(report.id, report.rider_id, report.platform_id,
-                        ReportOutcome(report.outcome), None, report.received_at,
-                        report.category_id, report.street_id)
-    stand = standing(ticket)
-    earns = not owed(category, state.outcome, stand) or session.scalar(
-        select(Report.id).where(Report.ticket_id == ticket.id, Report.id != report.id,
-                                Report.rider_id == report.rider_id).limit(1)) is None
-    report.counted_as = _settle_report(books, category, state, stand, {}, earns=earns)
-    books.close()
-
-
-def _book_verification(books: _Books, category: Category, verification: Verification,
-                       rider: Rider) -> None:
-    books.append(rider.id, rider.platform_id, PointsReason.VERIFIED, category.points_verify,
-                 verification_id=verification.id)
+def _book_verification(books: Books, cause: Cause, category: Category,
+                       verification: Verification, rider: Rider) -> None:
+    books.append(cause, rider.id, rider.platform_id, PointsReason.VERIFIED,
+                 category.points_verify, verification_id=verification.id)
     books.count(rider.id, rider.platform_id, verification.created_at,
                 verification.category_id, verification.street_id, {"verifications": 1})
 

@@ -1,37 +1,79 @@
-"""A rider's report becomes part of a ticket: validated, converted, routed, merged or opened.
+"""A rider's report becomes part of a ticket: checked, converted, routed, merged or opened.
 
-Everything for one report happens in the caller's transaction: the report, its photos'
-links, the ticket it opens or joins and the ticket's event are stored together or not
-at all.
+A storm or a burst water main makes thousands of riders report at once, on 4G links
+that time out and retry. Every report needs the same reads — its rider, its key, its
+rider's last hour, the nearest open ticket of its category — and the same writes — a
+ticket opened or joined, the report, its event, the rider's numbers, the response kept
+for retries. So each process stores reports through one :class:`IntakeWriter`: a task on
+the event loop with a database connection of its own, which takes every report queued
+while it was busy and stores them together, in one transaction (group commit), and
+answers none of them before that commit. A batch, however many reports it holds:
 
-Two riders reporting the same thing at the same instant must produce one ticket. On
-PostgreSQL, the search for a ticket to join and the insert of a new one run under an
-advisory lock per (category, grid cell) for every cell the search box touches, taken in
-a fixed order: reports far apart never wait for each other, reports close together are
-serialised, and the second one then sees the ticket the first committed (READ
-COMMITTED takes a new snapshot per statement). A serializable retry would also be sound,
-but would turn every such race into an aborted transaction and a second attempt. On
-SQLite, write transactions begin IMMEDIATE and so already run one at a time.
+1. reads the reference versions (areas and categories are held in memory; a stale copy
+   is reloaded and the batch begun again), takes the locks of every report in key order
+   (PostgreSQL: its rider's, and the category's grid cells its merge search touches;
+   SQLite runs one write transaction at a time) and looks each report up — one
+   statement each, all in one round trip;
+2. decides each report in queue order: refused (its rider gone, its key reused or in
+   flight, a photo not its rider's, the hourly limit), replayed (the first response to
+   its key), merged into the nearest open ticket of its category in reach, or opening
+   one — a report that could not see a ticket an earlier report of the batch opens near
+   it is looked up again once that ticket is written;
+3. writes the tickets (one round trip), then the reports, events, photo links, points,
+   riders' numbers and kept responses, and commits (one more).
+
+So a batch costs three round trips on PostgreSQL (and nothing waits on another batch's
+locks but reports near each other or of one rider), and each report gets the answer it
+would get alone, in queue order. Everything a report leaves is written in its batch's
+transaction or not at all.
 """
 
+import asyncio
+import logging
 import math
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, load_only
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import BigInteger, Integer, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy.orm import aliased
 
 from app.config import Settings
-from app.db import bbox_around, distance_m, lock, point, unindexed, within_bbox
-from app.errors import ObservedAtOutOfRange, RateLimited, UnknownCategory, UnknownMedia
+from app.db import (
+    BatchConnection,
+    Database,
+    Step,
+    advisory_locks,
+    advisory_try_lock,
+    bbox_around,
+    connect_batches,
+    distance_m,
+    lock_key,
+    point,
+    unindexed,
+    within_bbox,
+)
+from app.errors import (
+    AppError,
+    DatabaseBusy,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    ObservedAtOutOfRange,
+    RateLimited,
+    Unauthenticated,
+    UnknownCategory,
+)
 from app.models import (
     OPEN_STATUSES,
-    Category,
+    IdempotencyRecord,
     Media,
+    OutboxEvent,
+    Platform,
     Report,
     ReportMedia,
     ReportOutcome,
@@ -39,18 +81,43 @@ from app.models import (
     Ticket,
     TicketEvent,
     TicketStatus,
+    Webhook,
 )
-from app.services.contributions import settle_new_report
+from app.schemas.reports import AreaRefRead, ReportReceipt, RoutedArea, TicketSummary
+from app.services import outbox, reference
+from app.services.contributions import (
+    ACTIVITY_TABLES,
+    ADD_LEDGER_LINE,
+    ADD_TO_TOTALS,
+    TOTAL_POINTS,
+    Books,
+    Cause,
+    ReportState,
+    add_to_activity,
+    owed,
+    settle_report,
+    standing,
+)
 from app.services.coords import CoordSys, to_wgs84
-from app.services.routing import Route, route_point
+from app.services.media import not_the_riders
+from app.services.reference import CategoryRules, Reference
+from app.services.routing import AreaRef, Route
+
+logger = logging.getLogger("sentinel.intake")
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_REPORT_AGE = timedelta(days=7)
 RATE_WINDOW = timedelta(hours=1)
+MAX_MEDIA = 9
 # Reports within a category's radius of each other share at least one locked cell: each
 # locks every cell its search box touches.
 LOCK_CELL_DEG = 0.01
 _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+# The most reports one transaction stores; more wait for the next.
+MAX_BATCH = 64
+# How often a batch is begun again when the world moved under it (a ticket it joins
+# was closed meanwhile, a deadlock with a merge, the reference data replaced).
+MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -67,12 +134,12 @@ class ReportInput:
 
 
 @dataclass(frozen=True)
-class SubmittedReport:
-    report: Report
-    ticket: Ticket
-    route: Route
-    lon: float  # WGS-84
-    lat: float
+class Received:
+    """What a report was answered: its status, the body, and whether it was a replay."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool
 
 
 def wkt_point(lon: float, lat: float) -> WKTElement:
@@ -84,66 +151,31 @@ def new_ticket_ref() -> str:
     return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
 
 
+# --- checking and routing, where the request arrives ----------------------------------
+
+
 @dataclass(frozen=True)
-class PreparedReport:
+class Prepared:
     """A report checked and routed, ready to be stored."""
 
-    data: ReportInput
-    category: Category
+    category: CategoryRules
     observed_at: datetime
     lon: float  # WGS-84
     lat: float
     route: Route
 
 
-def prepare_report(session: Session, *, rider: Rider, data: ReportInput, settings: Settings,
-                   now: datetime) -> PreparedReport:
-    """Everything that only reads: the category, the time window, the point and its
-    street, the rider's photos. On SQLite this runs before the write lock is taken."""
-    category = session.scalar(select(Category).where(Category.code == data.category,
-                                                     Category.active.is_(True)))
-    if category is None:
+def prepare(known: Reference, data: ReportInput, *, now: datetime, snap_m: float) -> Prepared:
+    """Everything that needs no more than the reference data: the category, the time
+    window, the point in WGS-84 and its areas."""
+    category = known.categories.get(data.category)
+    if category is None or not category.active:
         raise UnknownCategory(f"no active category {data.category!r}",
                               errors=[{"field": "category", "message": "unknown category"}])
     observed_at = _check_observed_at(data.observed_at, now)
     lon, lat = to_wgs84(data.lon, data.lat, data.coord_sys)
-    route = route_point(session, lon=lon, lat=lat, snap_m=settings.routing_snap_m)
-    check_media_owner(session, rider, data.media_ids)
-    return PreparedReport(data, category, observed_at, lon, lat, route)
-
-
-def store_report(session: Session, *, rider: Rider, prepared: PreparedReport,
-                 settings: Settings, now: datetime) -> SubmittedReport:
-    """The writes, in a transaction that :func:`begin_writes` has opened for writing:
-    the rate limit, then merge-or-open, then the report, its photos and the event."""
-    data, category, route = prepared.data, prepared.category, prepared.route
-    # Every lock this report needs, in one round trip: its rider's (for the rate limit)
-    # and its category's cells (for merge-or-open).
-    lock(session, ("rate", rider.id), *dedup_lock_names(category, prepared.lon, prepared.lat))
-    _enforce_rate_limit(session, rider, settings, now)
-    ticket, outcome = merge_or_open_ticket(session, category=category, lon=prepared.lon,
-                                           lat=prepared.lat, route=route, now=now)
-    report = Report(id=uuid.uuid4(), rider_id=rider.id, platform_id=rider.platform_id,
-                    ticket=ticket,
-                    category_id=category.id, outcome=outcome,
-                    location=wkt_point(prepared.lon, prepared.lat),
-                    input_lat=data.lat, input_lon=data.lon, input_coord_sys=data.coord_sys,
-                    accuracy_m=data.accuracy_m, description=data.description,
-                    address_hint=data.address_hint, district_id=route.district.id,
-                    street_id=route.street.id if route.street else None,
-                    community_id=route.community.id if route.community else None,
-                    observed_at=prepared.observed_at, received_at=now)
-    report.media_links = [ReportMedia(media_id=media_id, position=position)
-                          for position, media_id in enumerate(data.media_ids)]
-    session.add(report)
-    event = TicketEvent(
-        id=uuid.uuid4(), ticket=ticket, actor_kind="rider", actor_id=rider.id, created_at=now,
-        type="created" if outcome is ReportOutcome.NEW_TICKET else "report_joined",
-        to_status=TicketStatus.NEW if outcome is ReportOutcome.NEW_TICKET else None,
-        data={"report_id": str(report.id)})
-    session.add(event)
-    settle_new_report(session, report, ticket, category, event, now)
-    return SubmittedReport(report, ticket, route, prepared.lon, prepared.lat)
+    route = known.areas.route(lon=lon, lat=lat, snap_m=snap_m)
+    return Prepared(category, observed_at, lon, lat, route)
 
 
 def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
@@ -156,35 +188,7 @@ def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
     return observed_at
 
 
-def check_media_owner(session: Session, rider: Rider,
-                      media_ids: tuple[uuid.UUID, ...]) -> None:
-    if not media_ids:
-        return
-    owned = set(session.scalars(select(Media.id).where(Media.id.in_(media_ids),
-                                                       Media.rider_id == rider.id)))
-    missing = [str(m) for m in media_ids if m not in owned]
-    if missing:
-        raise UnknownMedia(f"photos not uploaded by this rider: {', '.join(missing)}",
-                           errors=[{"field": "media_ids", "message": f"unknown: {m}"}
-                                   for m in missing])
-
-
-def _enforce_rate_limit(session: Session, rider: Rider, settings: Settings,
-                        now: datetime) -> None:
-    in_window = (Report.rider_id == rider.id, Report.received_at > now - RATE_WINDOW)
-    count = session.scalar(select(func.count()).where(*in_window)) or 0
-    limit = settings.rider_reports_per_hour
-    if count >= limit:
-        # One more report fits once enough of this hour's have aged out of the window:
-        # the (count - limit + 1)-th oldest (the oldest, unless the limit was lowered).
-        frees_up = session.scalar(select(Report.received_at).where(*in_window)
-                                  .order_by(Report.received_at).offset(count - limit).limit(1))
-        retry_after = max(1, math.ceil(((frees_up or now) + RATE_WINDOW - now).total_seconds()))
-        raise RateLimited(f"at most {limit} reports an hour",
-                          headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
-
-
-def dedup_lock_names(category: Category, lon: float,
+def dedup_lock_names(category: CategoryRules, lon: float,
                      lat: float) -> list[tuple[object, ...]]:
     """The locks of every grid cell that the dedup search box around (lon, lat) touches."""
     if category.dedup_radius_m <= 0:
@@ -195,50 +199,708 @@ def dedup_lock_names(category: Category, lon: float,
     return [("dedup", category.id, x, y) for x in columns for y in rows]
 
 
-def merge_or_open_ticket(session: Session, *, category: Category, lon: float, lat: float,
-                         route: Route, now: datetime) -> tuple[Ticket, ReportOutcome]:
-    """Join the nearest open ticket of this category in reach, or open a new one.
+# --- the statements -----------------------------------------------------------------
 
-    The caller holds the locks of :func:`dedup_lock_names`.
-    """
-    here = point(lon, lat)
-    if category.dedup_radius_m > 0:
-        box = bbox_around(lon, lat, category.dedup_radius_m)
-        distance = distance_m(Ticket.location, here)
+
+def _look_up() -> Any:
+    """One report's reads, in one row (none if its rider is unknown): the rider and its
+    platform, the key's first response, the rider's reports of the last hour, how many of
+    its photos are the rider's, whether its platform takes webhooks, and the nearest open
+    ticket of its category in reach with whether the rider has reported it already."""
+    reports = aliased(Report)
+    here = point(bindparam("lon"), bindparam("lat"))
+    distance = distance_m(Ticket.location, here)
+    nearest = (
+        select(Ticket.id)
         # The spatial index is the selective filter: a few tickets near the point, where
         # the category's b-tree would match every open ticket of the category.
-        nearest = session.scalars(
-            # What the receipt shows, not the geometry: this runs for every report.
-            select(Ticket).options(load_only(Ticket.id, Ticket.ref, Ticket.status,
-                                             Ticket.report_count, Ticket.accepted_at,
-                                             Ticket.category_id, Ticket.street_id))
-            .where(unindexed(Ticket.category_id) == category.id,
-                   Ticket.status.in_(OPEN_STATUSES),
-                   Ticket.created_at >= now - timedelta(hours=category.dedup_window_h),
-                   within_bbox(Ticket.location, *box), distance <= category.dedup_radius_m)
-            .order_by(distance, Ticket.created_at).limit(1)).first()
-        if nearest is not None:
-            # Staff do not take the cell locks: if the ticket was resolved or merged since
-            # the search, PostgreSQL re-checks the status here and the report opens anew.
-            # What it returns is the ticket as it stands now (an office may have accepted
-            # it meanwhile): the report's standing, and its points, follow from that.
-            joined = session.execute(
-                update(Ticket).where(Ticket.id == nearest.id, Ticket.status.in_(OPEN_STATUSES))
-                .values(report_count=Ticket.report_count + 1, updated_at=now)
-                .returning(Ticket.report_count, Ticket.status, Ticket.accepted_at)).first()
-            if joined is not None:
-                for name, value in zip(("report_count", "status", "accepted_at"), joined,
-                                       strict=True):
-                    set_committed_value(nearest, name, value)
-                return nearest, ReportOutcome.JOINED_TICKET
-    ticket = Ticket(id=uuid.uuid4(), ref=new_ticket_ref(), category_id=category.id,
-                    status=TicketStatus.NEW, priority=category.priority,
-                    location=wkt_point(lon, lat),
-                    district_id=route.district.id,
-                    street_id=route.street.id if route.street else None,
-                    community_id=route.community.id if route.community else None,
-                    report_count=1, version=1, created_at=now, updated_at=now,
-                    respond_by=now + timedelta(hours=category.respond_within_h),
-                    resolve_by=now + timedelta(hours=category.resolve_within_h))
-    session.add(ticket)
-    return ticket, ReportOutcome.NEW_TICKET
+        .where(unindexed(Ticket.category_id) == bindparam("category_id"),
+               Ticket.status.in_([literal(s.value) for s in sorted(OPEN_STATUSES)]),
+               Ticket.created_at >= bindparam("opened_since", type_=Ticket.created_at.type),
+               within_bbox(Ticket.location, bindparam("min_lon"), bindparam("min_lat"),
+                           bindparam("max_lon"), bindparam("max_lat")),
+               distance <= bindparam("radius_m"))
+        .order_by(distance, Ticket.created_at).limit(1).scalar_subquery())
+    recent = (select(func.count()).select_from(reports)
+              .where(reports.rider_id == Rider.id,
+                     reports.received_at > bindparam("counted_since",
+                                                     type_=Report.received_at.type))
+              .scalar_subquery())
+    owned_media = (select(func.count()).select_from(Media)
+                   .where(Media.rider_id == Rider.id,
+                          Media.id.in_([bindparam(f"media_{n}", type_=Media.id.type)
+                                        for n in range(MAX_MEDIA)]))
+                   .scalar_subquery())
+    takes_webhooks = exists().where(Webhook.platform_id == Rider.platform_id)
+    reported = exists().where(reports.ticket_id == Ticket.id, reports.rider_id == Rider.id)
+    return (
+        select(Rider.platform_id, Platform.active, Rider.external_id,
+               IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
+               IdempotencyRecord.response_body, recent, owned_media, takes_webhooks,
+               Ticket.id, Ticket.ref, reported)
+        .join(Platform, Platform.id == Rider.platform_id)
+        .outerjoin(IdempotencyRecord, (IdempotencyRecord.rider_id == Rider.id)
+                   & (IdempotencyRecord.key == bindparam("key", type_=IdempotencyRecord.key.type)))
+        .outerjoin(Ticket, Ticket.id == nearest)
+        .where(Rider.id == bindparam("rider_id", type_=Rider.id.type)))
+
+
+_TICKET_COLUMNS = ["id", "ref", "category_id", "status", "priority", "location", "district_id",
+                   "street_id", "community_id", "report_count", "version", "created_at",
+                   "updated_at", "respond_by", "resolve_by"]
+_REPORT_COLUMNS = ["id", "rider_id", "platform_id", "ticket_id", "category_id", "outcome",
+                   "counted_as", "location", "input_lat", "input_lon", "input_coord_sys",
+                   "accuracy_m", "description", "address_hint", "district_id", "street_id",
+                   "community_id", "observed_at", "received_at"]
+_EVENT_COLUMNS = ["id", "ticket_id", "type", "actor_kind", "actor_id", "from_status",
+                  "to_status", "note", "data", "created_at"]
+
+
+class IntakeStatements:
+    """The statements of a batch, compiled once for the writer's connection."""
+
+    def __init__(self, connection: BatchConnection) -> None:
+        p = connection.prepare
+        self.tokens = p(reference.TOKENS)
+        self.lock = p(select(advisory_locks(bindparam("keys"))))
+        self.try_lock = p(select(advisory_try_lock(bindparam("key", type_=BigInteger))))
+        self.look_up = p(_look_up())
+        self.open_ticket = p(insert(Ticket), _TICKET_COLUMNS)
+        # Staff do not take the cell locks: if the ticket was resolved or merged since the
+        # look-up, the status is checked again here (and the batch begun again). What it
+        # returns is the ticket as it stands now (an office may have accepted it
+        # meanwhile): the report's standing, and its points, follow from that.
+        self.join_ticket = p(
+            update(Ticket)
+            .where(Ticket.id == bindparam("ticket_id", type_=Ticket.id.type),
+                   Ticket.status.in_([literal(s.value) for s in sorted(OPEN_STATUSES)]))
+            .values(report_count=Ticket.report_count + 1,
+                    updated_at=bindparam("now", type_=Ticket.updated_at.type))
+            .returning(Ticket.report_count, Ticket.status, Ticket.accepted_at,
+                       Ticket.street_id))
+        self.add_report = p(insert(Report), _REPORT_COLUMNS)
+        self.link_media = p(insert(ReportMedia), ["report_id", "media_id", "position"])
+        self.add_event = p(insert(TicketEvent), _EVENT_COLUMNS)
+        self.add_line = p(ADD_LEDGER_LINE, ["id", "rider_id", "platform_id", "reason", "points",
+                                            "ticket_id", "event_id", "report_id",
+                                            "verification_id", "category_id", "street_id",
+                                            "created_at"])
+        self.remember = p(insert(IdempotencyRecord), ["rider_id", "key", "request_hash",
+                                                      "response_status", "response_body",
+                                                      "created_at"])
+        self.add_to_totals = p(ADD_TO_TOTALS)
+        self.add_to_activity = {model: p(add_to_activity(model, connection.dialect))
+                                for model in ACTIVITY_TABLES}
+        self.total_points = p(TOTAL_POINTS)
+        self.add_outbox_event = p(insert(OutboxEvent), list(outbox.new_event(
+            platform_id=uuid.UUID(int=0), type=outbox.EventType.POINTS_AWARDED, data={},
+            now=datetime.min)))
+        self.owned = p(select(Media.id).where(
+            Media.rider_id == bindparam("rider_id", type_=Media.rider_id.type),
+            Media.id == bindparam("media_id", type_=Media.id.type)))
+        self.hour_of_reports = p(
+            select(Report.received_at)
+            .where(Report.rider_id == bindparam("rider_id", type_=Report.rider_id.type),
+                   Report.received_at > bindparam("counted_since",
+                                                  type_=Report.received_at.type))
+            .order_by(Report.received_at).limit(bindparam("n", type_=Integer)))
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the look-up found for one report (see :func:`_look_up`)."""
+
+    platform_id: uuid.UUID
+    platform_active: bool
+    rider_external_id: str
+    request_hash: str | None
+    response_status: int | None
+    response_body: dict[str, Any] | None
+    recent: int
+    owned_media: int
+    takes_webhooks: bool
+    ticket_id: uuid.UUID | None
+    ticket_ref: str | None
+    reported: bool
+
+
+# --- the writer ------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Submission:
+    """One report waiting for the writer, and the future its request awaits."""
+
+    rider_id: uuid.UUID
+    data: ReportInput
+    key: str | None
+    fingerprint: str
+    now: datetime
+    answer: "asyncio.Future[Received]"
+    # Checked against this copy of the reference data; ``refusal`` is what checking found
+    # wrong, told after the key's first response (a replay outranks it).
+    checked_with: Reference | None = None
+    prepared: Prepared | None = None
+    refusal: AppError | None = None
+
+
+class _BeginAgain(Exception):
+    """The batch is to be rolled back and begun again (``reload``: with fresh reference
+    data)."""
+
+    def __init__(self, why: str, *, reload: bool = False) -> None:
+        super().__init__(why)
+        self.reload = reload
+
+
+class IntakeWriter:
+    """Stores the reports of this process, in batches, from a task on its event loop."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+        self._queue: asyncio.Queue[Submission] = asyncio.Queue()
+        self._in_flight: set[tuple[uuid.UUID, str]] = set()
+        self._connection: BatchConnection | None = None
+        self._statements: IntakeStatements | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the requests' side
+
+    def submit(self, *, rider_id: uuid.UUID, data: ReportInput, key: str | None,
+               fingerprint: str, now: datetime) -> "asyncio.Future[Received]":
+        """Queue one report (received ``now``, its ``key`` checked already); the future is
+        answered once its batch has committed."""
+        return self.submit_all(rider_id=rider_id, reports=[(data, key, fingerprint, now)])[0]
+
+    def submit_all(self, *, rider_id: uuid.UUID,
+                   reports: Sequence[tuple[ReportInput, str | None, str, datetime]],
+                   ) -> list["asyncio.Future[Received]"]:
+        """Queue a rider's reports in this order (an offline queue flushed at once: a key
+        that comes twice is answered as a retry of the first)."""
+        self._ensure_running()
+        loop = asyncio.get_running_loop()
+        known = reference.held(self.database)
+        answers = []
+        claimed: set[tuple[uuid.UUID, str]] = set()
+        for data, key, fingerprint, now in reports:
+            answer: asyncio.Future[Received] = loop.create_future()
+            answers.append(answer)
+            if key is not None:
+                entry = (rider_id, key)
+                if entry in self._in_flight and entry not in claimed:
+                    answer.set_exception(IdempotencyKeyInFlight())
+                    continue
+                self._in_flight.add(entry)
+                claimed.add(entry)
+            submission = Submission(rider_id, data, key, fingerprint, now, answer)
+            if known is not None:
+                self._check(submission, known)
+            self._queue.put_nowait(submission)
+        return answers
+
+    def _check(self, submission: Submission, known: Reference) -> None:
+        submission.checked_with, submission.prepared, submission.refusal = known, None, None
+        try:
+            submission.prepared = prepare(known, submission.data, now=submission.now,
+                                          snap_m=self.settings.routing_snap_m)
+        except AppError as refusal:
+            submission.refusal = refusal
+
+    # -- the task
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                 name="sentinel-intake")
+
+    async def stop(self) -> None:
+        """Store what is queued, then close the connection."""
+        if self._task is not None and not self._task.done():
+            await self._queue.join()
+            self._task.cancel()
+            with _suppress_cancel():
+                await self._task
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._store(batch)
+            except Exception as error:  # never lose the task: answer the batch instead
+                logger.exception("storing a batch of reports failed")
+                self._answer_all(batch, error)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _answer_all(self, batch: list[Submission], error: BaseException) -> None:
+        for submission in batch:
+            self._answer(submission, error)
+
+    def _answer(self, submission: Submission, outcome: Received | BaseException) -> None:
+        if submission.key is not None:
+            self._in_flight.discard((submission.rider_id, submission.key))
+        if submission.answer.done():  # its request went away
+            return
+        if isinstance(outcome, BaseException):
+            submission.answer.set_exception(outcome)
+        else:
+            submission.answer.set_result(outcome)
+
+    async def _connect(self) -> tuple[BatchConnection, IntakeStatements]:
+        if self._connection is not None and self._connection.broken:
+            with _suppress_errors():
+                await self._connection.close()
+            self._connection = None
+        if self._connection is None:
+            self._connection = await connect_batches(self.database)
+            self._statements = IntakeStatements(self._connection)
+        assert self._statements is not None
+        return self._connection, self._statements
+
+    async def _store(self, batch: list[Submission]) -> None:
+        """Store ``batch`` in one transaction, begun again if the world moved under it;
+        if it fails otherwise, each report alone, so that one cannot sink the others."""
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                connection, statements = await self._connect()
+            except Exception as error:
+                logger.warning("the database is unavailable to intake",
+                               extra={"fields": {"error": str(error)}})
+                self._answer_all(batch, DatabaseBusy("the database is unavailable; retry "
+                                                     "shortly"))
+                return
+            try:
+                await connection.begin()
+                answers = await _Batch(self, connection, statements, batch).store()
+            except _BeginAgain as why:
+                await connection.rollback()
+                if why.reload:
+                    await self._reload()
+                continue
+            except DatabaseBusy as error:
+                await connection.rollback()
+                self._answer_all(batch, error)
+                return
+            except Exception as error:
+                with _suppress_errors():
+                    await connection.rollback()
+                if _retryable(error):
+                    continue
+                if len(batch) > 1:
+                    for submission in batch:
+                        await self._store([submission])
+                    return
+                if _unavailable(error) or connection.broken:
+                    logger.warning("the database failed a report",
+                                   extra={"fields": {"error": str(error)}})
+                    self._answer_all(batch, DatabaseBusy(
+                        "the database is unavailable; retry shortly"))
+                    return
+                raise
+            for submission, answer in zip(batch, answers, strict=True):
+                self._answer(submission, answer)
+            return
+        self._answer_all(batch, DatabaseBusy("too much contention; retry shortly"))
+
+    async def _reload(self) -> None:
+        def load() -> Reference:
+            with self.database.session() as session:
+                return reference.current(session)
+
+        await asyncio.to_thread(load)
+
+
+class _suppress_cancel:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, *_: Any) -> bool:
+        return kind is asyncio.CancelledError
+
+
+class _suppress_errors:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, *_: Any) -> bool:
+        return kind is not None and issubclass(kind, Exception)
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    return getattr(error, "sqlstate", None)
+
+
+def _retryable(error: BaseException) -> bool:
+    # A deadlock (with a merge that locks two tickets) or a serialisation failure: the
+    # other transaction went on; this one will, begun again.
+    return _sqlstate(error) in ("40P01", "40001")
+
+
+def _unavailable(error: BaseException) -> bool:
+    return type(error).__name__ == "OperationalError" or (_sqlstate(error) or "").startswith(
+        ("08", "57P"))
+
+
+# --- one batch -------------------------------------------------------------------------
+
+
+@dataclass
+class _Choice:
+    """Where a report is going: into ``ticket_id`` (joined) or a ticket it opens."""
+
+    index: int
+    submission: Submission
+    prepared: Prepared
+    look: Look
+    outcome: ReportOutcome
+    ticket_id: uuid.UUID
+    ticket_ref: str
+    opened: dict[str, Any] | None = None  # the new ticket's row
+
+
+@dataclass
+class _Batch:
+    writer: IntakeWriter
+    connection: BatchConnection
+    statements: IntakeStatements
+    submissions: list[Submission]
+    answers: list[Received | AppError | None] = field(default_factory=list)
+    books: Books = field(default_factory=Books)
+    # What this batch has stored so far, for the reports after it.
+    counted: defaultdict[uuid.UUID, list[datetime]] = field(
+        default_factory=lambda: defaultdict(list))
+    reported: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
+    answered_keys: dict[tuple[uuid.UUID, str], tuple[str, Received]] = field(
+        default_factory=dict)
+    rows: defaultdict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list))
+    webhooks: dict[uuid.UUID, bool] = field(default_factory=dict)
+    external_ids: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    async def store(self) -> list[Received | AppError]:
+        s = self.statements
+        self.answers = [None] * len(self.submissions)
+        known = reference.held(self.writer.database)
+        for submission in self.submissions:
+            if submission.checked_with is None or submission.checked_with is not known:
+                if known is None:
+                    raise _BeginAgain("no reference data yet", reload=True)
+                self.writer._check(submission, known)
+        assert known is not None
+        keys = sorted({lock_key(*name) for sub in self.submissions for name in _locks_of(sub)})
+        keyed = [i for i, sub in enumerate(self.submissions) if sub.key is not None]
+        steps = [Step(s.tokens), Step(s.lock, {"keys": keys}),
+                 *(Step(s.try_lock, {"key": lock_key("idempotency", self.submissions[i].rider_id,
+                                                     self.submissions[i].key)})
+                   for i in keyed),
+                 *(self._look_step(sub) for sub in self.submissions)]
+        results = await self.connection.run(steps)
+        if tuple(results[0]) != known.tokens:
+            raise _BeginAgain("the reference data changed", reload=True)
+        free = {i: bool(rows[0][0]) for i, rows in zip(keyed, results[2:2 + len(keyed)],
+                                                       strict=True)}
+        looks = {i: _look_of(rows) for i, rows in enumerate(results[2 + len(keyed):])}
+        pending = list(range(len(self.submissions)))
+        while pending:
+            chosen, rest = await self._choose(pending, looks, free)
+            await self._write_tickets(chosen)
+            if rest:
+                fresh = await self.connection.run([self._look_step(self.submissions[i])
+                                                   for i in rest])
+                looks.update({i: _look_of(rows) for i, rows in zip(rest, fresh, strict=True)})
+            pending = rest
+        await self._write_the_rest()
+        answers = [answer for answer in self.answers if answer is not None]
+        assert len(answers) == len(self.submissions), "every report is answered"
+        return answers
+
+    def _look_step(self, submission: Submission) -> Step:
+        prepared = submission.prepared
+        media: list[uuid.UUID | None] = list(submission.data.media_ids)
+        media += [None] * (MAX_MEDIA - len(media))
+        values: dict[str, Any] = {
+            "rider_id": submission.rider_id, "key": submission.key,
+            "counted_since": submission.now - RATE_WINDOW,
+            **{f"media_{n}": m for n, m in enumerate(media)}}
+        if prepared is not None and prepared.category.dedup_radius_m > 0:
+            category = prepared.category
+            box = bbox_around(prepared.lon, prepared.lat, category.dedup_radius_m)
+            values.update(category_id=category.id, lon=prepared.lon, lat=prepared.lat,
+                          radius_m=float(category.dedup_radius_m),
+                          opened_since=submission.now - timedelta(hours=category.dedup_window_h),
+                          min_lon=box[0], min_lat=box[1], max_lon=box[2], max_lat=box[3])
+        else:  # nothing to merge with: a search that finds nothing
+            values.update(category_id=None, lon=0.0, lat=0.0, radius_m=None,
+                          opened_since=submission.now, min_lon=None, min_lat=None,
+                          max_lon=None, max_lat=None)
+        return Step(self.statements.look_up, values)
+
+    async def _choose(self, pending: list[int], looks: dict[int, Look | None],
+                      free: dict[int, bool]) -> tuple[list[_Choice], list[int]]:
+        """Decide, in order, where each pending report goes, until one could not see a
+        ticket opened by an earlier one of this round; returns the choices made and the
+        reports left to look up again."""
+        chosen: list[_Choice] = []
+        opened: list[_Choice] = []
+        for position, i in enumerate(pending):
+            submission = self.submissions[i]
+            prepared = submission.prepared
+            if prepared is not None and any(_within_reach(prepared, c.prepared)
+                                            for c in opened):
+                return chosen, pending[position:]
+            try:
+                choice = await self._choice(i, submission, looks[i], free.get(i, True))
+            except AppError as refusal:
+                self.answers[i] = refusal
+                continue
+            if choice is None:  # answered already: a replay
+                continue
+            chosen.append(choice)
+            if choice.outcome is ReportOutcome.NEW_TICKET:
+                opened.append(choice)
+        return chosen, []
+
+    async def _choice(self, i: int, submission: Submission, look: Look | None,
+                      free: bool) -> _Choice | None:
+        if look is None or not look.platform_active:
+            raise Unauthenticated("the rider or its platform is no longer active")
+        self.webhooks[look.platform_id] = look.takes_webhooks
+        self.external_ids[submission.rider_id] = look.rider_external_id
+        if submission.key is not None:
+            replay = self._replay(submission, look)
+            if replay is not None:
+                self.answers[i] = replay
+                return None
+            if not free:
+                raise IdempotencyKeyInFlight()
+        if submission.refusal is not None:
+            raise submission.refusal
+        prepared = submission.prepared
+        assert prepared is not None
+        if look.owned_media != len(submission.data.media_ids):
+            await self._refuse_media(submission)
+        await self._enforce_rate_limit(submission, look)
+        self.counted[submission.rider_id].append(submission.now)
+        if look.ticket_id is not None:
+            assert look.ticket_ref is not None
+            return _Choice(i, submission, prepared, look, ReportOutcome.JOINED_TICKET,
+                           look.ticket_id, look.ticket_ref)
+        return self._open(i, submission, prepared, look)
+
+    def _replay(self, submission: Submission, look: Look) -> Received | None:
+        """The first response to this report's key, if there is one (or 422 if the key
+        came with another body)."""
+        assert submission.key is not None
+        earlier = self.answered_keys.get((submission.rider_id, submission.key))
+        if earlier is not None:
+            fingerprint, received = earlier
+            if fingerprint != submission.fingerprint:
+                raise IdempotencyKeyReused("this Idempotency-Key came with a different "
+                                           "body before")
+            return Received(received.status, received.body, replayed=True)
+        if look.request_hash is None:
+            return None
+        if look.request_hash != submission.fingerprint:
+            raise IdempotencyKeyReused("this Idempotency-Key came with a different body before")
+        assert look.response_status is not None and look.response_body is not None
+        return Received(look.response_status, look.response_body, replayed=True)
+
+    async def _refuse_media(self, submission: Submission) -> None:
+        s = self.statements
+        found = await self.connection.run([
+            Step(s.owned, {"rider_id": submission.rider_id, "media_id": media_id})
+            for media_id in submission.data.media_ids])
+        raise not_the_riders([m for m, rows in zip(submission.data.media_ids, found,
+                                                   strict=True) if not rows])
+
+    async def _enforce_rate_limit(self, submission: Submission, look: Look) -> None:
+        counted_here = self.counted[submission.rider_id]
+        count = look.recent + len(counted_here)
+        limit = self.writer.settings.rider_reports_per_hour
+        if count < limit:
+            return
+        # One more report fits once enough of this hour's have aged out of the window:
+        # the (count - limit + 1)-th oldest (the oldest, unless the limit was lowered).
+        since = submission.now - RATE_WINDOW
+        rows = (await self.connection.run([Step(self.statements.hour_of_reports, {
+            "rider_id": submission.rider_id, "counted_since": since,
+            "n": count - limit + 1})]))[0]
+        times = sorted([at for (at,) in rows] + [at for at in counted_here if at > since])
+        frees_up = times[count - limit] if len(times) > count - limit else submission.now
+        retry_after = max(1, math.ceil((frees_up + RATE_WINDOW - submission.now)
+                                       .total_seconds()))
+        raise RateLimited(f"at most {limit} reports an hour",
+                          headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+    def _open(self, i: int, submission: Submission, prepared: Prepared, look: Look) -> _Choice:
+        category, route, now = prepared.category, prepared.route, submission.now
+        ticket_id, ref = uuid.uuid4(), new_ticket_ref()
+        row = {"id": ticket_id, "ref": ref, "category_id": category.id,
+               "status": TicketStatus.NEW, "priority": category.priority,
+               "location": wkt_point(prepared.lon, prepared.lat),
+               "district_id": route.district.id, "street_id": _id(route.street),
+               "community_id": _id(route.community), "report_count": 1, "version": 1,
+               "created_at": now, "updated_at": now,
+               "respond_by": now + timedelta(hours=category.respond_within_h),
+               "resolve_by": now + timedelta(hours=category.resolve_within_h)}
+        return _Choice(i, submission, prepared, look, ReportOutcome.NEW_TICKET, ticket_id, ref,
+                       opened=row)
+
+    async def _write_tickets(self, chosen: list[_Choice]) -> None:
+        """Open and join the tickets of ``chosen`` (one round trip), then book each
+        report as the ticket it went into now stands."""
+        s = self.statements
+        steps = [Step(s.open_ticket, choice.opened) if choice.opened is not None
+                 else Step(s.join_ticket, {"ticket_id": choice.ticket_id,
+                                           "now": choice.submission.now})
+                 for choice in chosen]
+        results = await self.connection.run(steps) if steps else []
+        for choice, rows in zip(chosen, results, strict=True):
+            if choice.opened is not None:
+                ticket = _TicketNow(choice.ticket_id, choice.ticket_ref, TicketStatus.NEW, 1,
+                                    None, choice.opened["street_id"])
+            elif not rows:
+                raise _BeginAgain("a ticket to join was closed meanwhile")
+            else:
+                report_count, status, accepted_at, street_id = rows[0]
+                ticket = _TicketNow(choice.ticket_id, choice.ticket_ref, TicketStatus(status),
+                                    report_count, accepted_at, street_id)
+            self._book(choice, ticket)
+
+    def _book(self, choice: _Choice, ticket: "_TicketNow") -> None:
+        """The report, its photos, its event, what it earns and its receipt."""
+        submission, prepared, look = choice.submission, choice.prepared, choice.look
+        data, route, category, now = submission.data, prepared.route, prepared.category, \
+            submission.now
+        rider_id, outcome = submission.rider_id, choice.outcome
+        report_id, event_id = uuid.uuid4(), uuid.uuid4()
+        stand = standing(ticket.status, ticket.accepted_at)
+        report = ReportState(report_id, rider_id, look.platform_id, outcome, None, now,
+                             category.id, _id(route.street))
+        # One award per rider and ticket, however often the rider reports it.
+        reported = (look.reported and outcome is ReportOutcome.JOINED_TICKET) \
+            or (rider_id, ticket.id) in self.reported
+        earns = not owed(category, outcome, stand) or not reported
+        cause = Cause(ticket.id, category.id, ticket.street_id, event_id, now)
+        counted = settle_report(self.books, cause, category, report, stand, {}, earns=earns)
+        self.reported.add((rider_id, ticket.id))
+        self.rows["reports"].append({
+            "id": report_id, "rider_id": rider_id, "platform_id": look.platform_id,
+            "ticket_id": ticket.id, "category_id": category.id, "outcome": outcome,
+            "counted_as": counted, "location": wkt_point(prepared.lon, prepared.lat),
+            "input_lat": data.lat, "input_lon": data.lon, "input_coord_sys": data.coord_sys,
+            "accuracy_m": data.accuracy_m, "description": data.description,
+            "address_hint": data.address_hint, "district_id": route.district.id,
+            "street_id": _id(route.street), "community_id": _id(route.community),
+            "observed_at": prepared.observed_at, "received_at": now})
+        self.rows["report_media"].extend(
+            {"report_id": report_id, "media_id": media_id, "position": position}
+            for position, media_id in enumerate(data.media_ids))
+        opened = outcome is ReportOutcome.NEW_TICKET
+        self.rows["ticket_events"].append({
+            "id": event_id, "ticket_id": ticket.id, "actor_kind": "rider",
+            "actor_id": rider_id, "type": "created" if opened else "report_joined",
+            "from_status": None, "to_status": TicketStatus.NEW if opened else None,
+            "note": None, "data": {"report_id": str(report_id)}, "created_at": now})
+        body = receipt(report_id=report_id, outcome=outcome, ticket=ticket, route=route,
+                       lon=prepared.lon, lat=prepared.lat, received_at=now,
+                       observed_at=prepared.observed_at)
+        received = Received(201, body, replayed=False)
+        if submission.key is not None:
+            self.rows["idempotency_records"].append({
+                "rider_id": rider_id, "key": submission.key,
+                "request_hash": submission.fingerprint, "response_status": 201,
+                "response_body": body, "created_at": now})
+            self.answered_keys[(rider_id, submission.key)] = (submission.fingerprint, received)
+        self.answers[choice.index] = received
+
+    async def _write_the_rest(self) -> None:
+        """Everything but the tickets, table by table in one order (the one settlements
+        use), and the commit: one round trip, two if points are announced."""
+        s, books = self.statements, self.books
+        steps = [Step(s.add_report, many=self.rows["reports"]),
+                 Step(s.link_media, many=self.rows["report_media"]),
+                 Step(s.add_event, many=self.rows["ticket_events"]),
+                 Step(s.add_line, many=[line.row() for line in books.lines]),
+                 Step(s.remember, many=self.rows["idempotency_records"]),
+                 Step(s.add_to_totals, many=books.totals_changes()),
+                 *(Step(s.add_to_activity[model], many=books.activity_changes(model))
+                   for model in ACTIVITY_TABLES)]
+        announced = sorted({line.rider_id for line in books.lines
+                            if self.webhooks.get(line.platform_id)})
+        if not announced:
+            await self.connection.run(steps, commit=True)
+            return
+        results = await self.connection.run(
+            [*steps, *(Step(s.total_points, {"rider_id": r}) for r in announced)])
+        points_now = {rider_id: rows[0][0] for rider_id, rows
+                      in zip(announced, results[len(steps):], strict=True)}
+        events = [outbox.new_event(platform_id=line.platform_id,
+                                   type=outbox.EventType.POINTS_AWARDED, now=line.cause.now,
+                                   data=data)
+                  for line, data in books.announcements(points_now, self.external_ids)
+                  if line.rider_id in points_now]
+        await self.connection.run([Step(s.add_outbox_event, many=events)], commit=True)
+
+
+@dataclass(frozen=True)
+class _TicketNow:
+    id: uuid.UUID
+    ref: str
+    status: TicketStatus
+    report_count: int
+    accepted_at: datetime | None
+    street_id: int | None
+
+
+def _id(area: AreaRef | None) -> int | None:
+    return area.id if area is not None else None
+
+
+def _locks_of(submission: Submission) -> list[tuple[object, ...]]:
+    """The locks a report's batch takes for it: its rider's (for the rate limit) and its
+    category's cells around it (for merge-or-open)."""
+    prepared = submission.prepared
+    if prepared is None:
+        return [("rate", submission.rider_id)]
+    return [("rate", submission.rider_id),
+            *dedup_lock_names(prepared.category, prepared.lon, prepared.lat)]
+
+
+def _within_reach(later: Prepared, opened: Prepared) -> bool:
+    """Whether a ticket opened at ``opened`` could be one ``later`` merges into."""
+    radius = later.category.dedup_radius_m
+    if radius <= 0 or later.category.id != opened.category.id:
+        return False
+    min_lon, min_lat, max_lon, max_lat = bbox_around(later.lon, later.lat, radius)
+    return min_lon <= opened.lon <= max_lon and min_lat <= opened.lat <= max_lat
+
+
+def _look_of(rows: list[tuple[Any, ...]]) -> Look | None:
+    return Look(*rows[0]) if rows else None
+
+
+def receipt(*, report_id: uuid.UUID, outcome: ReportOutcome, ticket: _TicketNow,
+            route: Route, lon: float, lat: float, received_at: datetime,
+            observed_at: datetime) -> dict[str, Any]:
+    """The 201 body of a stored report (``ReportReceipt``), as JSON."""
+
+    def ref(area: AreaRef | None) -> AreaRefRead | None:
+        return AreaRefRead(code=area.code, name=area.name) if area is not None else None
+
+    return ReportReceipt(
+        id=str(report_id), outcome=outcome,
+        ticket=TicketSummary(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
+                             report_count=ticket.report_count),
+        area=RoutedArea(district=AreaRefRead(code=route.district.code, name=route.district.name),
+                        street=ref(route.street), community=ref(route.community)),
+        lat=lat, lon=lon, received_at=received_at, observed_at=observed_at,
+    ).model_dump(mode="json")
+

@@ -23,7 +23,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import DATABASE, begin_writes, on_rollback
-from app.errors import ImageTooManyPixels, InvalidImage, NotFound, UnsupportedMediaType
+from app.errors import (
+    ImageTooManyPixels,
+    InvalidImage,
+    NotFound,
+    UnknownMedia,
+    UnsupportedMediaType,
+)
 from app.models import Media, Report, ReportMedia, Rider, Staff, Ticket
 from app.services.scope import ticket_scope_filter
 
@@ -210,3 +216,22 @@ def media_file(media_dir: Path, media: Media, *, thumbnail: bool) -> tuple[Path,
         return blob_path(media_dir, media.thumbnail_sha256, "jpg"), "image/jpeg"
     extension = next(ext for ct, ext in FORMATS.values() if ct == media.content_type)
     return blob_path(media_dir, media.sha256, extension), media.content_type
+
+
+def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
+    """The refusal of a report or verification naming photos its rider did not upload."""
+    names = [str(m) for m in missing]
+    return UnknownMedia(f"photos not uploaded by this rider: {', '.join(names)}",
+                        errors=[{"field": "media_ids", "message": f"unknown: {m}"}
+                                for m in names])
+
+
+def check_media_owner(session: Session, rider: Rider,
+                      media_ids: tuple[uuid.UUID, ...]) -> None:
+    """Every one of ``media_ids`` was uploaded by ``rider``, or :func:`not_the_riders`."""
+    if not media_ids:
+        return
+    owned = set(session.scalars(select(Media.id).where(Media.id.in_(media_ids),
+                                                       Media.rider_id == rider.id)))
+    if missing := [m for m in media_ids if m not in owned]:
+        raise not_the_riders(missing)

@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.db import Database, bbox_around, begin_writes, distance_m, point, within_bbox
+from app.db import bbox_around, distance_m, point, within_bbox
 from app.errors import AppError, NotFound, UnknownCategory, validation_problem
 from app.models import (
     OPEN_STATUSES,
@@ -34,82 +32,69 @@ from app.schemas.reports import (
     ReportReceipt,
     ReportTicket,
     RoutedArea,
-    TicketSummary,
     TimelineEntry,
 )
 from app.services import idempotency
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
-from app.services.intake import ReportInput, SubmittedReport, prepare_report, store_report
+from app.services.intake import IntakeWriter, Received, ReportInput
 from app.services.pagination import Page, newest_first_page
 
 
-@dataclass(frozen=True)
-class Received:
-    status: int
-    body: dict[str, Any]
-    replayed: bool
-
-
-def receive_report(session: Session, *, rider: Rider, body: ReportCreate,
-                   idempotency_key: str | None, settings: Settings, now: datetime) -> Received:
-    """Submit a report, or replay the response to an earlier request with the same key."""
+def _fingerprint(body: ReportCreate) -> str:
     # The report's own fields only: a batch item's idempotency_key is not part of its body.
     payload = body.model_dump(mode="json", include=set(ReportCreate.model_fields))
     if body.observed_at is not None:  # one instant, whatever offset the phone wrote it in
         payload["observed_at"] = body.observed_at.astimezone(UTC).isoformat()
-    fingerprint = idempotency.request_hash(payload)
+    return idempotency.request_hash(payload)
+
+
+async def receive_report(writer: IntakeWriter, *, rider_id: uuid.UUID, body: ReportCreate,
+                         idempotency_key: str | None, now: datetime) -> Received:
+    """Submit a report, or get the response to an earlier request with the same key."""
     if idempotency_key is not None:
         idempotency.check_key(idempotency_key)
-        # A retry after a dropped connection is common: answer it without the write lock.
-        previous = idempotency.stored_response(session, rider_id=rider.id,
-                                               key=idempotency_key, fingerprint=fingerprint)
-        if previous is not None:
-            return Received(previous.status, previous.body, replayed=True)
-    with idempotency.in_flight(rider.id, idempotency_key):
-        prepared = prepare_report(session, rider=rider, data=_input(body), settings=settings,
-                                  now=now)
-        begin_writes(session)
-        if idempotency_key is not None:
-            # Again, now that writes are serialised: the first may have just finished.
-            previous = idempotency.previous_response(
-                session, rider_id=rider.id, key=idempotency_key, fingerprint=fingerprint)
-            if previous is not None:
-                return Received(previous.status, previous.body, replayed=True)
-        submitted = store_report(session, rider=rider, prepared=prepared, settings=settings,
-                                 now=now)
-    receipt = receipt_of(submitted).model_dump(mode="json")
-    if idempotency_key is not None:
-        idempotency.remember_response(
-            session, rider_id=rider.id, key=idempotency_key, fingerprint=fingerprint,
-            response=idempotency.StoredResponse(201, receipt), now=now)
-    return Received(201, receipt, replayed=False)
+    return await writer.submit(rider_id=rider_id, data=_input(body), key=idempotency_key,
+                               fingerprint=_fingerprint(body), now=now)
 
 
-def receive_batch(database: Database, *, rider: Rider, items: list[dict[str, Any]],
-                  settings: Settings, clock: Callable[[], datetime]) -> list[BatchResult]:
-    """An offline queue, item by item, each exactly as a single ``POST /v1/reports``:
-    its own transaction, so one bad item (or a lock it waits for) never holds up or undoes
-    the others, and no transaction holds the locks of many items at once."""
-    results = []
-    for raw in items:
+async def receive_batch(writer: IntakeWriter, *, rider_id: uuid.UUID,
+                        items: list[dict[str, Any]],
+                        clock: Callable[[], datetime]) -> list[BatchResult]:
+    """An offline queue, item by item, each exactly as a single ``POST /v1/reports``, in
+    order: one bad item never holds up or undoes the others."""
+    results: list[BatchResult | None] = [None] * len(items)
+    accepted: list[tuple[int, str | None, BatchReportCreate]] = []
+    for position, raw in enumerate(items):
         key = raw.get("idempotency_key")
         key = key if isinstance(key, str) else None
         try:
             item = BatchReportCreate.model_validate(raw)
-            with database.transaction(write=False) as session:
-                received = receive_report(session, rider=rider, body=item,
-                                          idempotency_key=item.idempotency_key,
-                                          settings=settings, now=clock())
-            results.append(BatchResult(idempotency_key=key, status=received.status,
-                                       replayed=received.replayed,
-                                       report=ReportReceipt.model_validate(received.body)))
+            if item.idempotency_key is not None:
+                idempotency.check_key(item.idempotency_key)
         except ValidationError as exc:
-            results.append(BatchResult(idempotency_key=key, status=422,
-                                       problem=validation_problem(exc.errors())))
+            results[position] = BatchResult(idempotency_key=key, status=422,
+                                            problem=validation_problem(exc.errors()))
         except AppError as exc:
-            results.append(BatchResult(idempotency_key=key, status=exc.status,
-                                       problem=exc.to_problem()))
-    return results
+            results[position] = _refused(key, exc)
+        else:
+            accepted.append((position, key, item))
+    answers = writer.submit_all(rider_id=rider_id, reports=[
+        (_input(item), item.idempotency_key, _fingerprint(item), clock())
+        for _, _, item in accepted])
+    for (position, key, _), answer in zip(accepted, answers, strict=True):
+        try:
+            received = await answer
+        except AppError as exc:
+            results[position] = _refused(key, exc)
+        else:
+            results[position] = BatchResult(idempotency_key=key, status=received.status,
+                                            replayed=received.replayed,
+                                            report=ReportReceipt.model_validate(received.body))
+    return [result for result in results if result is not None]
+
+
+def _refused(key: str | None, error: AppError) -> BatchResult:
+    return BatchResult(idempotency_key=key, status=error.status, problem=error.to_problem())
 
 
 def _input(body: ReportCreate) -> ReportInput:
@@ -122,22 +107,6 @@ def _input(body: ReportCreate) -> ReportInput:
 def _lon_lat(geometry: Any) -> tuple[float, float]:
     shape = to_shape(geometry)
     return shape.x, shape.y
-
-
-def receipt_of(submitted: SubmittedReport) -> ReportReceipt:
-    report, ticket, route = submitted.report, submitted.ticket, submitted.route
-
-    def ref(area: Any) -> AreaRefRead | None:
-        return AreaRefRead(code=area.code, name=area.name) if area is not None else None
-
-    return ReportReceipt(
-        id=str(report.id), outcome=report.outcome,
-        ticket=TicketSummary(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
-                             report_count=ticket.report_count),
-        area=RoutedArea(district=AreaRefRead(code=route.district.code, name=route.district.name),
-                        street=ref(route.street), community=ref(route.community)),
-        lat=submitted.lat, lon=submitted.lon, received_at=report.received_at,
-        observed_at=report.observed_at)
 
 
 def list_reports(session: Session, *, rider: Rider, limit: int,

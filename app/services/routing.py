@@ -6,15 +6,24 @@ covering street (or, if the point is in no street, of the district) within
 ``snap_m`` metres is taken, and its street with it. Otherwise the point stays at the
 level that covers it. A point outside every district is refused.
 
-Both queries go through the spatial index (``within_bbox``) before any exact test.
+Every report is routed, and areas change a few times a year: routing reads an
+:class:`AreaMap`, the areas held in memory (``app.services.reference`` keeps it current)
+with a spatial index over their boundaries. A point is tested against the few boundaries
+whose boxes hold it, each prepared once (GEOS, the library PostGIS and SpatiaLite use for
+the same test); so a route costs the same with a hundred communities or a hundred
+thousand, and no round trip to the database.
 """
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Row, select
-from sqlalchemy.orm import Session, aliased
+import numpy as np
+import shapely
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from app.db import bbox_around, covers, distance_m, point, within_bbox
+from app.db import bbox_around
 from app.errors import OutsideServiceArea
 from app.models import Area, AreaLevel
 
@@ -35,71 +44,110 @@ class Route:
     snapped_m: float | None = None
 
 
-def _ref(row: Row) -> AreaRef:  # type: ignore[type-arg]
-    return AreaRef(row.id, row.code, row.name)
+@dataclass(frozen=True)
+class MappedArea:
+    ref: AreaRef
+    level: AreaLevel
+    parent_id: int | None
 
 
 _DEPTH = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
-_COLUMNS = (Area.id, Area.code, Area.name, Area.level, Area.parent_id)
+
+# WGS-84: semi-major axis and first eccentricity squared.
+_A = 6_378_137.0
+_E2 = 6.694_379_990_14e-3
 
 
-def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> Route:
-    here = point(lon, lat)
-    covering = session.execute(
-        select(*_COLUMNS).where(within_bbox(Area.boundary, lon, lat, lon, lat),
-                                covers(Area.boundary, here))).all()
-    if not covering:
-        raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
-    # The deepest area covering the point wins; on a shared border, the lowest code.
-    deepest = min(covering, key=lambda r: (-_DEPTH[AreaLevel(r.level)], r.code))
-    chain = _with_ancestors(session, deepest, {r.id: r for r in covering})
-    district, street, community = (chain.get(level) for level in _DEPTH)
-    if district is None:
-        raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is in no district served")
-    if community is not None:
-        return Route(_ref(district), _ref(street), _ref(community))  # type: ignore[arg-type]
-
-    snapped = _nearest_community(session, lon=lon, lat=lat, snap_m=snap_m,
-                                 district_id=district.id,
-                                 street_id=street.id if street is not None else None)
-    if snapped is None:
-        return Route(_ref(district), _ref(street) if street is not None else None, None)
-    return Route(_ref(district),
-                 AreaRef(snapped.street_id, snapped.street_code, snapped.street_name),
-                 AreaRef(snapped.id, snapped.code, snapped.name),
-                 snapped_m=snapped.distance)
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at ``lat``, on the ellipsoid (the
+    radii of curvature in the prime vertical and the meridian). Within a few hundred
+    metres of ``lat`` a plane scaled by these gives ellipsoidal distances to the
+    millimetre, as PostGIS's geography and SpatiaLite's ellipsoid functions do."""
+    phi = math.radians(lat)
+    w = 1 - _E2 * math.sin(phi) ** 2
+    per_radian_lat = _A * (1 - _E2) / w**1.5
+    per_radian_lon = _A / math.sqrt(w) * math.cos(phi)
+    return per_radian_lon * math.pi / 180, per_radian_lat * math.pi / 180
 
 
-def _with_ancestors(session: Session, area: Row, known: dict[int, Row]) -> dict[AreaLevel, Row]:  # type: ignore[type-arg]
-    """``area`` and the areas above it, by level.
+class AreaMap:
+    """Areas with their boundaries, indexed for routing."""
 
-    Usually all of them cover the point too; a child may stick out of its parent by a
-    sliver (imports tolerate 1%), and then the parent is looked up.
-    """
-    chain = {AreaLevel(area.level): area}
-    while area.parent_id is not None:
-        area = known.get(area.parent_id) or session.execute(
-            select(*_COLUMNS).where(Area.id == area.parent_id)).one()
-        chain[AreaLevel(area.level)] = area
-    return chain
+    def __init__(self, areas: Iterable[tuple[MappedArea, shapely.Geometry]]) -> None:
+        listed = list(areas)
+        self.areas = [area for area, _ in listed]
+        self.by_id = {area.ref.id: area for area in self.areas}
+        self._boundaries = np.array([boundary for _, boundary in listed], dtype=object)
+        shapely.prepare(self._boundaries)
+        self._tree = shapely.STRtree(self._boundaries)
+
+    def __len__(self) -> int:
+        return len(self.areas)
+
+    def route(self, *, lon: float, lat: float, snap_m: float) -> Route:
+        here = shapely.Point(lon, lat)
+        near = self._tree.query(here)
+        covering = [self.areas[i] for i in near[shapely.covers(self._boundaries[near], here)]]
+        if not covering:
+            raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
+        # The deepest area covering the point wins; on a shared border, the lowest code.
+        deepest = min(covering, key=lambda a: (-_DEPTH[a.level], a.ref.code))
+        chain = self._with_ancestors(deepest)
+        district, street, community = (chain.get(level) for level in _DEPTH)
+        if district is None:
+            raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is in no district served")
+        if community is not None:
+            return Route(district, street, community)
+        snapped = self._nearest_community(lon=lon, lat=lat, snap_m=snap_m, district=district,
+                                          street=street)
+        if snapped is None:
+            return Route(district, street, None)
+        metres, found = snapped
+        assert found.parent_id is not None
+        return Route(district, self.by_id[found.parent_id].ref, found.ref, snapped_m=metres)
+
+    def _with_ancestors(self, area: MappedArea) -> dict[AreaLevel, AreaRef]:
+        """``area`` and the areas above it, by level. (A child may stick out of its
+        parent by a sliver — imports tolerate 1% — so the parent need not cover the
+        point.)"""
+        chain = {area.level: area.ref}
+        while area.parent_id is not None:
+            area = self.by_id[area.parent_id]
+            chain[area.level] = area.ref
+        return chain
+
+    def _nearest_community(self, *, lon: float, lat: float, snap_m: float, district: AreaRef,
+                           street: AreaRef | None) -> tuple[float, MappedArea] | None:
+        """The nearest community within ``snap_m`` of the point, of ``street`` if the
+        point is in one, else of any street of ``district``; ties by code."""
+        if snap_m <= 0:
+            return None
+
+        def eligible(area: MappedArea) -> bool:
+            if area.level is not AreaLevel.COMMUNITY or area.parent_id is None:
+                return False
+            if street is not None:
+                return area.parent_id == street.id
+            return self.by_id[area.parent_id].parent_id == district.id
+
+        box = shapely.box(*bbox_around(lon, lat, snap_m))
+        near = [i for i in self._tree.query(box) if eligible(self.areas[i])]
+        if not near:
+            return None
+        # Distances in a plane centred on the point, scaled to metres on the ellipsoid.
+        per_lon, per_lat = metres_per_degree(lat)
+        local = shapely.transform(self._boundaries[near],
+                                  lambda xy: (xy - (lon, lat)) * (per_lon, per_lat))
+        metres = shapely.distance(local, shapely.Point(0, 0))
+        best = min((float(m), self.areas[i].ref.code, i) for m, i in zip(metres, near,
+                                                                         strict=True))
+        return (best[0], self.areas[best[2]]) if best[0] <= snap_m else None
 
 
-def _nearest_community(session: Session, *, lon: float, lat: float, snap_m: float,
-                       district_id: int, street_id: int | None) -> Row | None:  # type: ignore[type-arg]
-    if snap_m <= 0:
-        return None
-    street = aliased(Area)
-    distance = distance_m(Area.boundary, point(lon, lat)).label("distance")
-    query = (
-        select(Area.id, Area.code, Area.name, distance, street.id.label("street_id"),
-               street.code.label("street_code"), street.name.label("street_name"))
-        .join(street, street.id == Area.parent_id)
-        .where(Area.level == AreaLevel.COMMUNITY,
-               within_bbox(Area.boundary, *bbox_around(lon, lat, snap_m)),
-               distance_m(Area.boundary, point(lon, lat)) <= snap_m)
-        .order_by(distance, Area.code)
-        .limit(1)
-    )
-    query = query.where(street.id == street_id) if street_id is not None \
-        else query.where(street.parent_id == district_id)
-    return session.execute(query).first()
+def load_area_map(session: Session) -> AreaMap:
+    """Every area and its boundary, as of this transaction."""
+    rows = session.execute(select(Area.id, Area.code, Area.name, Area.level, Area.parent_id,
+                                  Area.boundary))
+    return AreaMap((MappedArea(AreaRef(r.id, r.code, r.name), AreaLevel(r.level), r.parent_id),
+                    shapely.from_wkb(r.boundary.data)) for r in rows)
+

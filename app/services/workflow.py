@@ -38,7 +38,8 @@ from app.models import (
 )
 from app.models import TicketStatus as S
 from app.services import contributions
-from app.services.intake import check_media_owner, wkt_point
+from app.services.intake import wkt_point
+from app.services.media import check_media_owner
 from app.services.scope import ticket_scope_filter
 
 

@@ -32,7 +32,8 @@ from app.errors import OutsideServiceArea
 from app.models import Area, AreaLevel
 from app.services.areas import import_areas
 from app.services.coords import CoordSys, from_wgs84
-from app.services.routing import Route, route_point
+from app.services.reference import route_point
+from app.services.routing import Route
 from tests.conftest import Auth
 
 ORIGIN_LON, ORIGIN_LAT = 120.0, 30.0
