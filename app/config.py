@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65536, ge=8)
 
     log_level: str = "INFO"
+    # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured
+    # the OpenTelemetry way); off by default: the service has its own metrics and log.
+    opentelemetry: bool = False
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,7 +10,6 @@ and one code path for both databases is worth more than async on one of them.
 """
 
 import asyncio
-import functools
 import hashlib
 import importlib
 import math
@@ -22,7 +21,20 @@ from ctypes.util import find_library
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    Engine,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -432,7 +444,42 @@ def _covers_sqlite(element: covers, compiler: SQLCompiler, **kw: Any) -> str:
     return f"(ST_Covers({compiler.process(element.clauses, **kw)}) = 1)"
 
 
-# --- statements compiled once ----------------------------------------------------------
+# --- statements written for one row, run for many --------------------------------------
+
+
+class Rows:
+    """The parameters of a statement written for one row, to run it for many rows at
+    once: on PostgreSQL as one statement over arrays (``unnest(…) WITH ORDINALITY``), on
+    SQLite once per row (calls into the library, not round trips).
+
+    A statement built with it reads each parameter as ``rows.<name>``, starts its FROM at
+    ``rows.source``, and selects (or returns) ``rows.ordinal`` first, so that each result
+    row is known by the row it answers. Through a session it runs as any statement, with
+    one set of parameters per row (``Rows(types)``).
+    """
+
+    def __init__(self, types: dict[str, Any], *, arrays: bool = False) -> None:
+        self.types = types
+        self.arrays = arrays
+        self.source: Any
+        if arrays:
+            unnest = func.unnest(*(bindparam(name, type_=ARRAY(t)) for name, t in types.items()))
+            self.source = unnest.table_valued(*(column(name, t) for name, t in types.items()),
+                                              with_ordinality="ordinal").render_derived() \
+                .alias("each_row")
+            self.ordinal = self.source.c.ordinal
+        else:
+            self.source = select(literal_column("1").label("one")).subquery("each_row")
+            self.ordinal = literal_column("1")
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.types:
+            raise AttributeError(name)
+        return self.source.c[name] if self.arrays else bindparam(name, type_=self.types[name])
+
+    def each(self, query: Any, name: str) -> Any:
+        """``query`` (reading these parameters) as a FROM item: evaluated for each row."""
+        return query.lateral(name) if self.arrays else query.subquery(name)
 
 
 class Statement:
@@ -445,25 +492,25 @@ class Statement:
     are stored and read exactly as through a session.
     """
 
-    def __init__(self, statement: Any, dialect: Any,
-                 columns: list[str] | None = None) -> None:
-        # ``columns``: the columns an INSERT without values is given (all the others are
-        # left out of it, as SQLAlchemy does for the keys of the parameters it is given).
-        compiled = statement.compile(dialect=dialect, column_keys=columns)
+    def __init__(self, statement: Any, dialect: Any, *, rows: Rows | None = None) -> None:
+        compiled = statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("a Statement cannot hold expanding parameters (use literals)")
         if missing := [c.key for c in compiled.insert_prefetch + compiled.update_prefetch]:
             # Defaults computed in Python are not applied here: give every such column.
             raise ValueError(f"give these columns a value: {missing}")
         self.sql: str = compiled.string
+        self.rows = rows
         self._constants: dict[str, Any] = compiled.construct_params(_check=False)
         processors = compiled._bind_processors
         names = compiled.positiontup if compiled.positional else list(self._constants)
         self._binds = tuple((name, processors.get(name)) for name in names)
         self._positional: bool = compiled.positional
-        self._results = tuple(entry.type._cached_result_processor(dialect, None)
-                              for entry in compiled._result_columns)
-        self.returns_rows = bool(self._results)
+        results = [entry.type._cached_result_processor(dialect, None)
+                   for entry in compiled._result_columns]
+        self.returns_rows = bool(results)
+        # A statement for rows answers with the row's ordinal first: not a value.
+        self._results = tuple(results[1:] if rows is not None else results)
 
     def parameters(self, values: dict[str, Any]) -> Any:
         merged = {**self._constants, **values}
@@ -473,22 +520,31 @@ class Statement:
         return {name: convert(merged[name]) if convert else merged[name]
                 for name, convert in self._binds}
 
-    def rows(self, raw: list[Any]) -> list[tuple[Any, ...]]:
+    def parameters_of_rows(self, rows: list[dict[str, Any]],
+                           shared: dict[str, Any] | None = None) -> Any:
+        """The parameters of one execution over ``rows`` (an array of each column), and
+        the ``shared`` values of parameters that are not the rows'."""
+        assert self.rows is not None and self.rows.arrays
+        return self.parameters({**(shared or {}),
+                                **{name: [row[name] for row in rows] for name in self.rows.types}})
+
+    def values(self, row: Any) -> tuple[Any, ...]:
         results = self._results
         if not any(results):
-            return [tuple(row) for row in raw]
-        return [tuple(convert(v) if convert else v for convert, v in zip(results, row,
+            return tuple(row)
+        return tuple(convert(v) if convert else v for convert, v in zip(results, row,
                                                                       strict=True))
-                for row in raw]
 
 
 @dataclass(frozen=True)
 class Step:
-    """One statement to run: with ``values``, or once for each of ``many``."""
+    """One statement to run: with ``values``, or for each of ``rows`` (a statement built
+    with :class:`Rows`; ``values`` then holds the parameters that are not the rows'); its
+    result is its rows, or for ``rows`` the result rows of each."""
 
     statement: Statement
     values: dict[str, Any] | None = None
-    many: list[dict[str, Any]] | None = None
+    rows: list[dict[str, Any]] | None = None
 
 
 class advisory_locks(FunctionElement[int]):
@@ -539,6 +595,34 @@ def lock_key(*parts: object) -> int:
     return _lock_key(parts)
 
 
+def insert_rows(table: Any, rows: Rows, columns: list[str], **expressions: Any) -> Any:
+    """``INSERT INTO table (columns)`` one row per row of ``rows``: each column its
+    parameter of that name, or its expression in ``expressions``."""
+    values = [expressions[name] if name in expressions else getattr(rows, name)
+              for name in columns]
+    return insert(table).from_select(columns, select(*values).select_from(rows.source),
+                                     include_defaults=False)
+
+
+def upsert_adding(table: Any, rows: Rows, *, keys: list[str], counters: tuple[str, ...],
+                  dialect: Any) -> Any:
+    """``INSERT INTO table … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` for each
+    counter ``c``: a row's changes added to its row, which is created if it is the first.
+    (The same SQL on both databases, from each dialect's own insert construct.)"""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    columns = [*keys, *counters]
+    insert_ = pg_insert if dialect.name == "postgresql" else sqlite_insert
+    # SQLite reads "ON CONFLICT" after a SELECT without WHERE as part of a join.
+    statement = insert_(table).from_select(
+        columns, select(*(getattr(rows, name) for name in columns)).select_from(rows.source)
+        .where(true()), include_defaults=False)
+    return statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={name: table.c[name] + statement.excluded[name] for name in counters})
+
+
 # --- the intake's own connection -------------------------------------------------------
 
 
@@ -546,19 +630,20 @@ class BatchConnection:
     """One connection that runs batches of statements in one transaction each, for the
     intake's writer on the event loop (``app.services.intake``).
 
-    :meth:`run` sends its steps together and returns each step's rows: on PostgreSQL in
-    one round trip (psycopg's pipeline mode, server-side prepared statements); on SQLite
-    one after another in this thread (they are calls into the library, not round trips).
-    What can block — waiting for SQLite's write lock, and its commit's fsync — runs in a
-    worker thread, so the event loop goes on serving requests meanwhile.
+    :meth:`run` sends its steps together and returns each step's result: on PostgreSQL
+    in one round trip (psycopg's pipeline mode, prepared statements), a step over rows as
+    one statement over arrays; on SQLite one after another in this thread, a step over
+    rows once per row. What can block — waiting for SQLite's write lock, and its
+    commit's fsync — runs in a worker thread, so the event loop goes on serving requests.
     """
 
     dialect: Any
+    arrays: bool  # whether a step over rows is one statement over arrays
 
     async def begin(self) -> None:
         raise NotImplementedError
 
-    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
+    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[Any]]:
         raise NotImplementedError
 
     async def rollback(self) -> None:
@@ -567,11 +652,29 @@ class BatchConnection:
     async def close(self) -> None:
         raise NotImplementedError
 
-    def prepare(self, statement: Any, columns: list[str] | None = None) -> Statement:
-        return Statement(statement, self.dialect, columns)
+    @property
+    def broken(self) -> bool:
+        return False
+
+    def prepare(self, statement: Any) -> Statement:
+        return Statement(statement, self.dialect)
+
+    def prepare_rows(self, build: Callable[[Rows], Any], types: dict[str, Any]) -> Statement:
+        """The statement ``build`` writes for one row, for many rows."""
+        rows = Rows(types, arrays=self.arrays)
+        return Statement(build(rows), self.dialect, rows=rows)
+
+
+def _by_ordinal(statement: Statement, count: int, raw: list[Any]) -> list[list[tuple[Any, ...]]]:
+    answers: list[list[tuple[Any, ...]]] = [[] for _ in range(count)]
+    for row in raw:
+        answers[row[0] - 1].append(statement.values(row[1:]))
+    return answers
 
 
 class _PostgresBatches(BatchConnection):
+    arrays = True
+
     def __init__(self, connection: Any, dialect: Any) -> None:
         self._connection = connection
         self.dialect = dialect
@@ -589,29 +692,31 @@ class _PostgresBatches(BatchConnection):
     async def begin(self) -> None:
         pass  # psycopg begins the transaction with the first statement
 
-    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
+    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[Any]]:
         connection = self._connection
-        cursors = []
+        sent = []
         async with connection.pipeline():
             for step in steps:
+                statement = step.statement
+                if step.rows is not None and not step.rows:
+                    sent.append(None)
+                    continue
+                parameters = statement.parameters_of_rows(step.rows, step.values) \
+                    if step.rows is not None else statement.parameters(step.values or {})
                 cursor = connection.cursor()
-                if step.many is not None:
-                    if step.many:
-                        await cursor.executemany(
-                            step.statement.sql,
-                            [step.statement.parameters(v) for v in step.many])
-                else:
-                    await cursor.execute(step.statement.sql,
-                                         step.statement.parameters(step.values or {}),
-                                         prepare=True)
-                cursors.append(cursor)
+                await cursor.execute(statement.sql, parameters, prepare=True)
+                sent.append(cursor)
             if commit:
                 await connection.commit()
-        results = []
-        for step, cursor in zip(steps, cursors, strict=True):
-            rows = await cursor.fetchall() if step.statement.returns_rows and \
-                step.many is None else []
-            results.append(step.statement.rows(rows))
+        results: list[list[Any]] = []
+        for step, cursor in zip(steps, sent, strict=True):
+            statement = step.statement
+            if cursor is None or not statement.returns_rows:
+                results.append([[] for _ in step.rows] if step.rows is not None else [])
+                continue
+            raw = await cursor.fetchall()
+            results.append(_by_ordinal(statement, len(step.rows), raw) if step.rows is not None
+                           else [statement.values(row) for row in raw])
         return results
 
     async def rollback(self) -> None:
@@ -627,6 +732,8 @@ class _PostgresBatches(BatchConnection):
 
 
 class _SqliteBatches(BatchConnection):
+    arrays = False
+
     def __init__(self, database: "Database") -> None:
         self._database = database
         self._pooled = database.engine.raw_connection()
@@ -647,19 +754,25 @@ class _SqliteBatches(BatchConnection):
             raise
         self._writing = True
 
-    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[tuple[Any, ...]]]:
-        results = []
+    async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[Any]]:
+        results: list[list[Any]] = []
         cursor = self._connection.cursor()
         for step in steps:
-            if step.many is not None:
-                if step.many:
-                    cursor.executemany(step.statement.sql,
-                                       [step.statement.parameters(v) for v in step.many])
-                results.append([])
+            statement, shared = step.statement, step.values or {}
+            if step.rows is None:
+                cursor.execute(statement.sql, statement.parameters(shared))
+                results.append([statement.values(row) for row in cursor.fetchall()]
+                               if statement.returns_rows else [])
+            elif not statement.returns_rows:
+                cursor.executemany(statement.sql, [statement.parameters({**shared, **row})
+                                                   for row in step.rows])
+                results.append([[] for _ in step.rows])
             else:
-                cursor.execute(step.statement.sql, step.statement.parameters(step.values or {}))
-                results.append(step.statement.rows(cursor.fetchall())
-                               if step.statement.returns_rows else [])
+                answers = []
+                for row in step.rows:
+                    cursor.execute(statement.sql, statement.parameters({**shared, **row}))
+                    answers.append([statement.values(r[1:]) for r in cursor.fetchall()])
+                results.append(answers)
         cursor.close()
         if commit:
             await asyncio.to_thread(self._end, "COMMIT")
@@ -684,34 +797,9 @@ class _SqliteBatches(BatchConnection):
         await self.rollback()
         self._pooled.close()
 
-    @property
-    def broken(self) -> bool:
-        return False
-
 
 async def connect_batches(database: "Database") -> BatchConnection:
     """A :class:`BatchConnection` of its own to ``database``."""
     if database.is_sqlite:
         return _SqliteBatches(database)
     return await _PostgresBatches.connect(database)
-
-
-def upsert_adding(table: Any, *, keys: list[str], counters: tuple[str, ...],
-                  dialect: Any) -> Any:
-    """``INSERT INTO table … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` for each
-    counter ``c``: one row's changes added to its row, which is created if it is the first.
-    (The same SQL on both databases, built by each dialect's own insert construct.)"""
-    return _upsert_adding(table, tuple(keys), counters, dialect.name)
-
-
-@functools.cache
-def _upsert_adding(table: Any, keys: tuple[str, ...], counters: tuple[str, ...],
-                   dialect_name: str) -> Any:
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    insert_ = pg_insert if dialect_name == "postgresql" else sqlite_insert
-    statement = insert_(table)
-    return statement.on_conflict_do_update(
-        index_elements=list(keys),
-        set_={name: table.c[name] + statement.excluded[name] for name in counters})

@@ -148,7 +148,7 @@ async def _reporting_rider(
     raise _wrong_role(await run_in_threadpool(check), (Role.RIDER,))
 
 
-def get_intake(request: Request) -> IntakeWriter:
+async def get_intake(request: Request) -> IntakeWriter:
     writer: IntakeWriter = request.app.state.intake
     return writer
 

@@ -104,6 +104,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         summary="Delivery riders report street problems; street offices fix them.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry, unless asked for: when no provider is set up it
+        # records nothing, but asks on every request whether one is.
+        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False,
+                                                       "logs": False},
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)

@@ -18,16 +18,16 @@ merge, a reopening — is settled the same way, once.
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db import upsert_adding
+from app.db import Rows, insert_rows, upsert_adding
 from app.models import (
     Category,
     Contribution,
@@ -180,18 +180,45 @@ class LedgerLine:
 
 # Every change to a rider's numbers moves these tables alike, each row by its key.
 ACTIVITY_TABLES = (PlatformActivity, RiderActivity, RiderDailyActivity)
-ADD_TO_TOTALS = (update(RiderTotals).where(RiderTotals.rider_id == bindparam("key_rider_id"))
-                 .values({name: getattr(RiderTotals, name) + bindparam(f"add_{name}")
-                          for name in Contribution.COUNTERS}))
+
+# The statements that write what :class:`Books` gathered, each written for one row (see
+# ``app.db.Rows``): through a session, once per row; by the intake's batches, at once.
+TOTALS_CHANGE: dict[str, Any] = {"key_rider_id": RiderTotals.rider_id.type,
+                                 **{f"add_{name}": Integer() for name in Contribution.COUNTERS}}
+LEDGER_LINE: dict[str, Any] = {column.name: column.type
+                               for column in PointsEntry.__table__.columns}
 TOTAL_POINTS = select(RiderTotals.points).where(RiderTotals.rider_id == bindparam("rider_id"))
-ADD_LEDGER_LINE = insert(PointsEntry)
 
 
-def add_to_activity(model: type[PlatformActivity] | type[RiderActivity]
-                    | type[RiderDailyActivity], dialect: Any) -> Any:
-    """The statement that adds one row's changes to ``model`` (see :meth:`Books.changes`)."""
-    return upsert_adding(model.__table__, keys=[c.name for c in model.__mapper__.primary_key],
-                         counters=Contribution.COUNTERS, dialect=dialect)
+def add_to_totals(rows: Rows) -> Any:
+    """Add a rider's changes to its totals."""
+    return (update(RiderTotals).where(RiderTotals.rider_id == rows.key_rider_id)
+            .values({name: getattr(RiderTotals, name) + getattr(rows, f"add_{name}")
+                     for name in Contribution.COUNTERS}))
+
+
+def add_ledger_line(rows: Rows) -> Any:
+    return insert_rows(PointsEntry.__table__, rows, list(LEDGER_LINE))
+
+
+def activity_change(model: type[Contribution]) -> dict[str, Any]:
+    """The parameters of one row's changes to ``model``: its key and every counter."""
+    return {column.name: column.type for column in model.__table__.columns}  # type: ignore[attr-defined]
+
+
+def add_to_activity(model: type[Contribution], dialect: Any) -> Callable[[Rows], Any]:
+    """Add a row's changes (see :meth:`Books.activity_changes`) to its row of ``model``."""
+    keys = [column.name for column in model.__mapper__.primary_key]  # type: ignore[attr-defined]
+
+    def build(rows: Rows) -> Any:
+        return upsert_adding(model.__table__, rows, keys=keys,  # type: ignore[attr-defined]
+                             counters=Contribution.COUNTERS, dialect=dialect)
+
+    return build
+
+
+ADD_TO_TOTALS = add_to_totals(Rows(TOTALS_CHANGE))
+ADD_LEDGER_LINE = add_ledger_line(Rows(LEDGER_LINE))
 
 
 class Books:
@@ -271,7 +298,8 @@ class Books:
             connection.execute(ADD_TO_TOTALS, changes)
         for model in ACTIVITY_TABLES:
             if rows := self.activity_changes(model):
-                connection.execute(add_to_activity(model, connection.dialect), rows)
+                connection.execute(add_to_activity(model, connection.dialect)(
+                    Rows(activity_change(model))), rows)
         if not self.lines:
             return
         riders = session.execute(select(Rider.id, Rider.external_id, RiderTotals.points)

@@ -34,25 +34,38 @@ import math
 import secrets
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import BigInteger, Integer, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    bindparam,
+    exists,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from app.config import Settings
 from app.db import (
     BatchConnection,
     Database,
+    Rows,
     Step,
     advisory_locks,
     advisory_try_lock,
     bbox_around,
     connect_batches,
     distance_m,
+    insert_rows,
     lock_key,
     point,
     unindexed,
@@ -87,13 +100,16 @@ from app.schemas.reports import AreaRefRead, ReportReceipt, RoutedArea, TicketSu
 from app.services import outbox, reference
 from app.services.contributions import (
     ACTIVITY_TABLES,
-    ADD_LEDGER_LINE,
-    ADD_TO_TOTALS,
+    LEDGER_LINE,
     TOTAL_POINTS,
+    TOTALS_CHANGE,
     Books,
     Cause,
     ReportState,
+    activity_change,
+    add_ledger_line,
     add_to_activity,
+    add_to_totals,
     owed,
     settle_report,
     standing,
@@ -202,108 +218,143 @@ def dedup_lock_names(category: CategoryRules, lon: float,
 # --- the statements -----------------------------------------------------------------
 
 
-def _look_up() -> Any:
-    """One report's reads, in one row (none if its rider is unknown): the rider and its
-    platform, the key's first response, the rider's reports of the last hour, how many of
-    its photos are the rider's, whether its platform takes webhooks, and the nearest open
-    ticket of its category in reach with whether the rider has reported it already."""
+_OPEN = [literal(status.value) for status in sorted(OPEN_STATUSES)]
+_WHEN = Report.received_at.type
+
+# A report's look-up: who sends it, with which key, and where it may merge.
+LOOK_UP: dict[str, Any] = {
+    "rider_id": Rider.id.type, "key": IdempotencyRecord.key.type, "counted_since": _WHEN,
+    **{f"media_{n}": Media.id.type for n in range(MAX_MEDIA)},
+    "category_id": Integer(), "lon": Float(), "lat": Float(), "radius_m": Float(),
+    "opened_since": _WHEN, "min_lon": Float(), "min_lat": Float(), "max_lon": Float(),
+    "max_lat": Float()}
+
+
+def look_up(p: Rows) -> Any:
+    """One report's reads, in one row: its rider and platform (none if unknown), the first
+    response to its key, its rider's reports of the last hour (counted up to the limit),
+    how many of its photos are its rider's, whether its platform takes webhooks, and the
+    nearest open ticket of its category in reach, with whether the rider reported it."""
     reports = aliased(Report)
-    here = point(bindparam("lon"), bindparam("lat"))
-    distance = distance_m(Ticket.location, here)
-    nearest = (
-        select(Ticket.id)
+    distance = distance_m(Ticket.location, point(p.lon, p.lat))
+    nearest = p.each(
+        select(Ticket.id, Ticket.ref)
         # The spatial index is the selective filter: a few tickets near the point, where
         # the category's b-tree would match every open ticket of the category.
-        .where(unindexed(Ticket.category_id) == bindparam("category_id"),
-               Ticket.status.in_([literal(s.value) for s in sorted(OPEN_STATUSES)]),
-               Ticket.created_at >= bindparam("opened_since", type_=Ticket.created_at.type),
-               within_bbox(Ticket.location, bindparam("min_lon"), bindparam("min_lat"),
-                           bindparam("max_lon"), bindparam("max_lat")),
-               distance <= bindparam("radius_m"))
-        .order_by(distance, Ticket.created_at).limit(1).scalar_subquery())
-    recent = (select(func.count()).select_from(reports)
-              .where(reports.rider_id == Rider.id,
-                     reports.received_at > bindparam("counted_since",
-                                                     type_=Report.received_at.type))
-              .scalar_subquery())
+        .where(unindexed(Ticket.category_id) == p.category_id, Ticket.status.in_(_OPEN),
+               Ticket.created_at >= p.opened_since,
+               within_bbox(Ticket.location, p.min_lon, p.min_lat, p.max_lon, p.max_lat),
+               distance <= p.radius_m)
+        .order_by(distance, Ticket.created_at).limit(1), "nearest")
+    # Counted up to the limit, no further: a report costs the same however many its rider
+    # sent (a refusal counts them all).
+    in_the_hour = (select(literal(1)).select_from(reports)
+                   .where(reports.rider_id == p.rider_id,
+                          reports.received_at > p.counted_since)
+                   .limit(bindparam("limit", type_=Integer)).subquery())
+    recent = select(func.count()).select_from(in_the_hour).scalar_subquery()
     owned_media = (select(func.count()).select_from(Media)
-                   .where(Media.rider_id == Rider.id,
-                          Media.id.in_([bindparam(f"media_{n}", type_=Media.id.type)
-                                        for n in range(MAX_MEDIA)]))
+                   .where(Media.rider_id == p.rider_id,
+                          Media.id.in_([getattr(p, f"media_{n}") for n in range(MAX_MEDIA)]))
                    .scalar_subquery())
     takes_webhooks = exists().where(Webhook.platform_id == Rider.platform_id)
-    reported = exists().where(reports.ticket_id == Ticket.id, reports.rider_id == Rider.id)
+    reported = exists().where(reports.ticket_id == nearest.c.id, reports.rider_id == p.rider_id)
     return (
-        select(Rider.platform_id, Platform.active, Rider.external_id,
+        select(p.ordinal, Rider.platform_id, Platform.active, Rider.external_id,
                IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
                IdempotencyRecord.response_body, recent, owned_media, takes_webhooks,
-               Ticket.id, Ticket.ref, reported)
-        .join(Platform, Platform.id == Rider.platform_id)
-        .outerjoin(IdempotencyRecord, (IdempotencyRecord.rider_id == Rider.id)
-                   & (IdempotencyRecord.key == bindparam("key", type_=IdempotencyRecord.key.type)))
-        .outerjoin(Ticket, Ticket.id == nearest)
-        .where(Rider.id == bindparam("rider_id", type_=Rider.id.type)))
+               nearest.c.id, nearest.c.ref, reported)
+        .select_from(p.source)
+        .outerjoin(Rider, Rider.id == p.rider_id)
+        .outerjoin(Platform, Platform.id == Rider.platform_id)
+        .outerjoin(IdempotencyRecord, (IdempotencyRecord.rider_id == p.rider_id)
+                   & (IdempotencyRecord.key == p.key))
+        .outerjoin(nearest, true())
+        .order_by(p.ordinal))
 
 
-_TICKET_COLUMNS = ["id", "ref", "category_id", "status", "priority", "location", "district_id",
-                   "street_id", "community_id", "report_count", "version", "created_at",
-                   "updated_at", "respond_by", "resolve_by"]
-_REPORT_COLUMNS = ["id", "rider_id", "platform_id", "ticket_id", "category_id", "outcome",
-                   "counted_as", "location", "input_lat", "input_lon", "input_coord_sys",
-                   "accuracy_m", "description", "address_hint", "district_id", "street_id",
-                   "community_id", "observed_at", "received_at"]
-_EVENT_COLUMNS = ["id", "ticket_id", "type", "actor_kind", "actor_id", "from_status",
-                  "to_status", "note", "data", "created_at"]
+def _columns(model: Any, *names: str) -> dict[str, Any]:
+    return {name: model.__table__.c[name].type for name in names}
+
+
+_POINT = {"lon": Float(), "lat": Float()}
+NEW_TICKET = {**_columns(Ticket, "id", "ref", "category_id", "status", "priority",
+                         "district_id", "street_id", "community_id", "report_count", "version",
+                         "created_at", "updated_at", "respond_by", "resolve_by"), **_POINT}
+TICKET_JOINED = {"ticket_id": Ticket.id.type, "joined": Integer(), "now": Ticket.updated_at.type}
+NEW_REPORT = {**_columns(Report, "id", "rider_id", "platform_id", "ticket_id", "category_id",
+                         "outcome", "counted_as", "input_lat", "input_lon", "input_coord_sys",
+                         "accuracy_m", "description", "address_hint", "district_id",
+                         "street_id", "community_id", "observed_at", "received_at"), **_POINT}
+MEDIA_LINK = _columns(ReportMedia, "report_id", "media_id", "position")
+NEW_EVENT = _columns(TicketEvent, "id", "ticket_id", "type", "actor_kind", "actor_id",
+                     "from_status", "to_status", "note", "data", "created_at")
+KEPT_RESPONSE = _columns(IdempotencyRecord, "rider_id", "key", "request_hash",
+                         "response_status", "response_body", "created_at")
+NEW_OUTBOX_EVENT = _columns(OutboxEvent, *outbox.new_event(
+    platform_id=uuid.UUID(int=0), type=outbox.EventType.POINTS_AWARDED, data={},
+    now=datetime.min))
+KEY_FREE = {"key": BigInteger()}
+
+
+def _with_point(table: Any, types: dict[str, Any]) -> Callable[[Rows], Any]:
+    columns = [name for name in types if name not in _POINT]
+
+    def build(rows: Rows) -> Any:
+        return insert_rows(table, rows, [*columns, "location"],
+                           location=point(rows.lon, rows.lat))
+
+    return build
+
+
+def join_tickets(rows: Rows) -> Any:
+    """Count ``joined`` more reports on an open ticket; what it is now. Staff do not take
+    the cell locks: if the ticket was resolved or merged since the look-up, its status is
+    checked again here (and the batch begun again). An office may have accepted it
+    meanwhile: the reports' standing, and their points, follow from what it returns."""
+    return (update(Ticket)
+            .where(Ticket.id == rows.ticket_id, Ticket.status.in_(_OPEN))
+            .values(report_count=Ticket.report_count + rows.joined, updated_at=rows.now)
+            .returning(rows.ordinal, Ticket.report_count, Ticket.status, Ticket.accepted_at,
+                       Ticket.street_id))
 
 
 class IntakeStatements:
     """The statements of a batch, compiled once for the writer's connection."""
 
     def __init__(self, connection: BatchConnection) -> None:
-        p = connection.prepare
+        p, each = connection.prepare, connection.prepare_rows
         self.tokens = p(reference.TOKENS)
         self.lock = p(select(advisory_locks(bindparam("keys"))))
-        self.try_lock = p(select(advisory_try_lock(bindparam("key", type_=BigInteger))))
-        self.look_up = p(_look_up())
-        self.open_ticket = p(insert(Ticket), _TICKET_COLUMNS)
-        # Staff do not take the cell locks: if the ticket was resolved or merged since the
-        # look-up, the status is checked again here (and the batch begun again). What it
-        # returns is the ticket as it stands now (an office may have accepted it
-        # meanwhile): the report's standing, and its points, follow from that.
-        self.join_ticket = p(
-            update(Ticket)
-            .where(Ticket.id == bindparam("ticket_id", type_=Ticket.id.type),
-                   Ticket.status.in_([literal(s.value) for s in sorted(OPEN_STATUSES)]))
-            .values(report_count=Ticket.report_count + 1,
-                    updated_at=bindparam("now", type_=Ticket.updated_at.type))
-            .returning(Ticket.report_count, Ticket.status, Ticket.accepted_at,
-                       Ticket.street_id))
-        self.add_report = p(insert(Report), _REPORT_COLUMNS)
-        self.link_media = p(insert(ReportMedia), ["report_id", "media_id", "position"])
-        self.add_event = p(insert(TicketEvent), _EVENT_COLUMNS)
-        self.add_line = p(ADD_LEDGER_LINE, ["id", "rider_id", "platform_id", "reason", "points",
-                                            "ticket_id", "event_id", "report_id",
-                                            "verification_id", "category_id", "street_id",
-                                            "created_at"])
-        self.remember = p(insert(IdempotencyRecord), ["rider_id", "key", "request_hash",
-                                                      "response_status", "response_body",
-                                                      "created_at"])
-        self.add_to_totals = p(ADD_TO_TOTALS)
-        self.add_to_activity = {model: p(add_to_activity(model, connection.dialect))
+        self.try_lock = each(lambda r: select(r.ordinal, advisory_try_lock(r.key))
+                             .select_from(r.source).order_by(r.ordinal), KEY_FREE)
+        self.look_up = each(look_up, LOOK_UP)
+        self.open_ticket = each(_with_point(Ticket.__table__, NEW_TICKET), NEW_TICKET)
+        self.join_tickets = each(join_tickets, TICKET_JOINED)
+        self.add_report = each(_with_point(Report.__table__, NEW_REPORT), NEW_REPORT)
+        self.link_media = each(lambda r: insert_rows(ReportMedia.__table__, r,
+                                                     list(MEDIA_LINK)), MEDIA_LINK)
+        self.add_event = each(lambda r: insert_rows(TicketEvent.__table__, r,
+                                                    list(NEW_EVENT)), NEW_EVENT)
+        self.add_line = each(add_ledger_line, LEDGER_LINE)
+        self.remember = each(lambda r: insert_rows(IdempotencyRecord.__table__, r,
+                                                   list(KEPT_RESPONSE)), KEPT_RESPONSE)
+        self.add_to_totals = each(add_to_totals, TOTALS_CHANGE)
+        self.add_to_activity = {model: each(add_to_activity(model, connection.dialect),
+                                            activity_change(model))
                                 for model in ACTIVITY_TABLES}
+        self.add_outbox_event = each(lambda r: insert_rows(OutboxEvent.__table__, r,
+                                                           list(NEW_OUTBOX_EVENT)),
+                                     NEW_OUTBOX_EVENT)
         self.total_points = p(TOTAL_POINTS)
-        self.add_outbox_event = p(insert(OutboxEvent), list(outbox.new_event(
-            platform_id=uuid.UUID(int=0), type=outbox.EventType.POINTS_AWARDED, data={},
-            now=datetime.min)))
         self.owned = p(select(Media.id).where(
             Media.rider_id == bindparam("rider_id", type_=Media.rider_id.type),
             Media.id == bindparam("media_id", type_=Media.id.type)))
         self.hour_of_reports = p(
             select(Report.received_at)
             .where(Report.rider_id == bindparam("rider_id", type_=Report.rider_id.type),
-                   Report.received_at > bindparam("counted_since",
-                                                  type_=Report.received_at.type))
-            .order_by(Report.received_at).limit(bindparam("n", type_=Integer)))
+                   Report.received_at > bindparam("counted_since", type_=_WHEN))
+            .order_by(Report.received_at))
 
 
 @dataclass(frozen=True)
@@ -596,24 +647,23 @@ class _Batch:
         assert known is not None
         keys = sorted({lock_key(*name) for sub in self.submissions for name in _locks_of(sub)})
         keyed = [i for i, sub in enumerate(self.submissions) if sub.key is not None]
-        steps = [Step(s.tokens), Step(s.lock, {"keys": keys}),
-                 *(Step(s.try_lock, {"key": lock_key("idempotency", self.submissions[i].rider_id,
-                                                     self.submissions[i].key)})
-                   for i in keyed),
-                 *(self._look_step(sub) for sub in self.submissions)]
-        results = await self.connection.run(steps)
-        if tuple(results[0]) != known.tokens:
+        tokens, _, held, found = await self.connection.run([
+            Step(s.tokens), Step(s.lock, {"keys": keys}),
+            Step(s.try_lock, rows=[{"key": lock_key("idempotency", self.submissions[i].rider_id,
+                                                    self.submissions[i].key)} for i in keyed]),
+            Step(s.look_up, self._limit(),
+                 rows=[self._look_values(sub) for sub in self.submissions])])
+        if tuple(tokens) != known.tokens:
             raise _BeginAgain("the reference data changed", reload=True)
-        free = {i: bool(rows[0][0]) for i, rows in zip(keyed, results[2:2 + len(keyed)],
-                                                       strict=True)}
-        looks = {i: _look_of(rows) for i, rows in enumerate(results[2 + len(keyed):])}
+        free = {i: bool(rows[0][0]) for i, rows in zip(keyed, held, strict=True)}
+        looks = {i: _look_of(rows) for i, rows in enumerate(found)}
         pending = list(range(len(self.submissions)))
         while pending:
             chosen, rest = await self._choose(pending, looks, free)
             await self._write_tickets(chosen)
             if rest:
-                fresh = await self.connection.run([self._look_step(self.submissions[i])
-                                                   for i in rest])
+                (fresh,) = await self.connection.run([Step(s.look_up, self._limit(), rows=[
+                    self._look_values(self.submissions[i]) for i in rest])])
                 looks.update({i: _look_of(rows) for i, rows in zip(rest, fresh, strict=True)})
             pending = rest
         await self._write_the_rest()
@@ -621,7 +671,11 @@ class _Batch:
         assert len(answers) == len(self.submissions), "every report is answered"
         return answers
 
-    def _look_step(self, submission: Submission) -> Step:
+    def _limit(self) -> dict[str, Any]:
+        # The same for every report: one of the look-up's parameters, not of each row.
+        return {"limit": self.writer.settings.rider_reports_per_hour}
+
+    def _look_values(self, submission: Submission) -> dict[str, Any]:
         prepared = submission.prepared
         media: list[uuid.UUID | None] = list(submission.data.media_ids)
         media += [None] * (MAX_MEDIA - len(media))
@@ -640,7 +694,7 @@ class _Batch:
             values.update(category_id=None, lon=0.0, lat=0.0, radius_m=None,
                           opened_since=submission.now, min_lon=None, min_lat=None,
                           max_lon=None, max_lat=None)
-        return Step(self.statements.look_up, values)
+        return values
 
     async def _choose(self, pending: list[int], looks: dict[int, Look | None],
                       free: dict[int, bool]) -> tuple[list[_Choice], list[int]]:
@@ -730,10 +784,10 @@ class _Batch:
         # the (count - limit + 1)-th oldest (the oldest, unless the limit was lowered).
         since = submission.now - RATE_WINDOW
         rows = (await self.connection.run([Step(self.statements.hour_of_reports, {
-            "rider_id": submission.rider_id, "counted_since": since,
-            "n": count - limit + 1})]))[0]
+            "rider_id": submission.rider_id, "counted_since": since})]))[0]
         times = sorted([at for (at,) in rows] + [at for at in counted_here if at > since])
-        frees_up = times[count - limit] if len(times) > count - limit else submission.now
+        count = len(times)
+        frees_up = times[count - limit] if count > count - limit >= 0 else submission.now
         retry_after = max(1, math.ceil((frees_up + RATE_WINDOW - submission.now)
                                        .total_seconds()))
         raise RateLimited(f"at most {limit} reports an hour",
@@ -744,7 +798,7 @@ class _Batch:
         ticket_id, ref = uuid.uuid4(), new_ticket_ref()
         row = {"id": ticket_id, "ref": ref, "category_id": category.id,
                "status": TicketStatus.NEW, "priority": category.priority,
-               "location": wkt_point(prepared.lon, prepared.lat),
+               "lon": prepared.lon, "lat": prepared.lat,
                "district_id": route.district.id, "street_id": _id(route.street),
                "community_id": _id(route.community), "report_count": 1, "version": 1,
                "created_at": now, "updated_at": now,
@@ -755,23 +809,32 @@ class _Batch:
 
     async def _write_tickets(self, chosen: list[_Choice]) -> None:
         """Open and join the tickets of ``chosen`` (one round trip), then book each
-        report as the ticket it went into now stands."""
+        report, in order, as the ticket it went into stands after it."""
         s = self.statements
-        steps = [Step(s.open_ticket, choice.opened) if choice.opened is not None
-                 else Step(s.join_ticket, {"ticket_id": choice.ticket_id,
-                                           "now": choice.submission.now})
-                 for choice in chosen]
-        results = await self.connection.run(steps) if steps else []
-        for choice, rows in zip(chosen, results, strict=True):
-            if choice.opened is not None:
-                ticket = _TicketNow(choice.ticket_id, choice.ticket_ref, TicketStatus.NEW, 1,
-                                    None, choice.opened["street_id"])
-            elif not rows:
+        joining: dict[uuid.UUID, list[_Choice]] = defaultdict(list)
+        for choice in chosen:
+            if choice.opened is None:
+                joining[choice.ticket_id].append(choice)
+        joins = list(joining.items())
+        _, joined = await self.connection.run([
+            Step(s.open_ticket, rows=[c.opened for c in chosen if c.opened is not None]),
+            Step(s.join_tickets, rows=[{"ticket_id": ticket_id, "joined": len(choices),
+                                        "now": choices[-1].submission.now}
+                                       for ticket_id, choices in joins])])
+        now_at: dict[int, _TicketNow] = {}
+        for (ticket_id, choices), rows in zip(joins, joined, strict=True):
+            if not rows:
                 raise _BeginAgain("a ticket to join was closed meanwhile")
-            else:
-                report_count, status, accepted_at, street_id = rows[0]
-                ticket = _TicketNow(choice.ticket_id, choice.ticket_ref, TicketStatus(status),
-                                    report_count, accepted_at, street_id)
+            report_count, status, accepted_at, street_id = rows[0]
+            for later, choice in enumerate(reversed(choices)):
+                # Each report sees the count its own join left.
+                now_at[choice.index] = _TicketNow(ticket_id, choice.ticket_ref,
+                                                  TicketStatus(status), report_count - later,
+                                                  accepted_at, street_id)
+        for choice in chosen:
+            ticket = now_at.get(choice.index) or _TicketNow(
+                choice.ticket_id, choice.ticket_ref, TicketStatus.NEW, 1, None,
+                choice.opened["street_id"] if choice.opened is not None else None)
             self._book(choice, ticket)
 
     def _book(self, choice: _Choice, ticket: "_TicketNow") -> None:
@@ -794,7 +857,7 @@ class _Batch:
         self.rows["reports"].append({
             "id": report_id, "rider_id": rider_id, "platform_id": look.platform_id,
             "ticket_id": ticket.id, "category_id": category.id, "outcome": outcome,
-            "counted_as": counted, "location": wkt_point(prepared.lon, prepared.lat),
+            "counted_as": counted, "lon": prepared.lon, "lat": prepared.lat,
             "input_lat": data.lat, "input_lon": data.lon, "input_coord_sys": data.coord_sys,
             "accuracy_m": data.accuracy_m, "description": data.description,
             "address_hint": data.address_hint, "district_id": route.district.id,
@@ -825,13 +888,13 @@ class _Batch:
         """Everything but the tickets, table by table in one order (the one settlements
         use), and the commit: one round trip, two if points are announced."""
         s, books = self.statements, self.books
-        steps = [Step(s.add_report, many=self.rows["reports"]),
-                 Step(s.link_media, many=self.rows["report_media"]),
-                 Step(s.add_event, many=self.rows["ticket_events"]),
-                 Step(s.add_line, many=[line.row() for line in books.lines]),
-                 Step(s.remember, many=self.rows["idempotency_records"]),
-                 Step(s.add_to_totals, many=books.totals_changes()),
-                 *(Step(s.add_to_activity[model], many=books.activity_changes(model))
+        steps = [Step(s.add_report, rows=self.rows["reports"]),
+                 Step(s.link_media, rows=self.rows["report_media"]),
+                 Step(s.add_event, rows=self.rows["ticket_events"]),
+                 Step(s.add_line, rows=[line.row() for line in books.lines]),
+                 Step(s.remember, rows=self.rows["idempotency_records"]),
+                 Step(s.add_to_totals, rows=books.totals_changes()),
+                 *(Step(s.add_to_activity[model], rows=books.activity_changes(model))
                    for model in ACTIVITY_TABLES)]
         announced = sorted({line.rider_id for line in books.lines
                             if self.webhooks.get(line.platform_id)})
@@ -847,7 +910,7 @@ class _Batch:
                                    data=data)
                   for line, data in books.announcements(points_now, self.external_ids)
                   if line.rider_id in points_now]
-        await self.connection.run([Step(s.add_outbox_event, many=events)], commit=True)
+        await self.connection.run([Step(s.add_outbox_event, rows=events)], commit=True)
 
 
 @dataclass(frozen=True)
@@ -884,7 +947,8 @@ def _within_reach(later: Prepared, opened: Prepared) -> bool:
 
 
 def _look_of(rows: list[tuple[Any, ...]]) -> Look | None:
-    return Look(*rows[0]) if rows else None
+    """The look-up of one report: None if its rider is unknown."""
+    return Look(*rows[0]) if rows and rows[0][0] is not None else None
 
 
 def receipt(*, report_id: uuid.UUID, outcome: ReportOutcome, ticket: _TicketNow,
