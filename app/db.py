@@ -21,10 +21,13 @@ from ctypes.util import find_library
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
-    ARRAY,
+    JSON,
     Engine,
+    Text,
     bindparam,
+    cast,
     column,
     create_engine,
     event,
@@ -449,8 +452,10 @@ def _covers_sqlite(element: covers, compiler: SQLCompiler, **kw: Any) -> str:
 
 class Rows:
     """The parameters of a statement written for one row, to run it for many rows at
-    once: on PostgreSQL as one statement over arrays (``unnest(…) WITH ORDINALITY``), on
-    SQLite once per row (calls into the library, not round trips).
+    once: on PostgreSQL as one statement over a JSON array of the rows (unpacked by
+    ``json_to_recordset`` into typed columns: one parameter, parsed by the server, where
+    an array per column would cost the driver's Python for every value), on SQLite once
+    per row (calls into the library, not round trips).
 
     A statement built with it reads each parameter as ``rows.<name>``, starts its FROM at
     ``rows.source``, and selects (or returns) ``rows.ordinal`` first, so that each result
@@ -458,15 +463,15 @@ class Rows:
     one set of parameters per row (``Rows(types)``).
     """
 
-    def __init__(self, types: dict[str, Any], *, arrays: bool = False) -> None:
+    def __init__(self, types: dict[str, Any], *, as_json: bool = False) -> None:
         self.types = types
-        self.arrays = arrays
+        self.as_json = as_json
         self.source: Any
-        if arrays:
-            unnest = func.unnest(*(bindparam(name, type_=ARRAY(t)) for name, t in types.items()))
-            self.source = unnest.table_valued(*(column(name, t) for name, t in types.items()),
-                                              with_ordinality="ordinal").render_derived() \
-                .alias("each_row")
+        if as_json:
+            unpacked = func.json_to_recordset(cast(bindparam("rows", type_=Text()), JSON()))
+            self.source = unpacked.table_valued(
+                column("ordinal", Integer()), *(column(name, t) for name, t in types.items()),
+            ).render_derived(name="each_row", with_types=True)
             self.ordinal = self.source.c.ordinal
         else:
             self.source = select(literal_column("1").label("one")).subquery("each_row")
@@ -475,11 +480,18 @@ class Rows:
     def __getattr__(self, name: str) -> Any:
         if name not in self.types:
             raise AttributeError(name)
-        return self.source.c[name] if self.arrays else bindparam(name, type_=self.types[name])
+        return self.source.c[name] if self.as_json else bindparam(name, type_=self.types[name])
 
     def each(self, query: Any, name: str) -> Any:
         """``query`` (reading these parameters) as a FROM item: evaluated for each row."""
-        return query.lateral(name) if self.arrays else query.subquery(name)
+        return query.lateral(name) if self.as_json else query.subquery(name)
+
+    @staticmethod
+    def encode(rows: list[dict[str, Any]]) -> str:
+        """``rows`` as the JSON array the statement unpacks, numbered from 1. (orjson
+        writes UUIDs, enums and aware datetimes with their offset as PostgreSQL reads
+        them.)"""
+        return orjson.dumps([{"ordinal": n, **row} for n, row in enumerate(rows, 1)]).decode()
 
 
 class Statement:
@@ -522,11 +534,10 @@ class Statement:
 
     def parameters_of_rows(self, rows: list[dict[str, Any]],
                            shared: dict[str, Any] | None = None) -> Any:
-        """The parameters of one execution over ``rows`` (an array of each column), and
-        the ``shared`` values of parameters that are not the rows'."""
-        assert self.rows is not None and self.rows.arrays
-        return self.parameters({**(shared or {}),
-                                **{name: [row[name] for row in rows] for name in self.rows.types}})
+        """The parameters of one execution over ``rows``, and the ``shared`` values of
+        parameters that are not the rows'."""
+        assert self.rows is not None and self.rows.as_json
+        return self.parameters({**(shared or {}), "rows": Rows.encode(rows)})
 
     def values(self, row: Any) -> tuple[Any, ...]:
         results = self._results
@@ -632,13 +643,13 @@ class BatchConnection:
 
     :meth:`run` sends its steps together and returns each step's result: on PostgreSQL
     in one round trip (psycopg's pipeline mode, prepared statements), a step over rows as
-    one statement over arrays; on SQLite one after another in this thread, a step over
+    one statement over their JSON; on SQLite one after another in this thread, a step over
     rows once per row. What can block — waiting for SQLite's write lock, and its
     commit's fsync — runs in a worker thread, so the event loop goes on serving requests.
     """
 
     dialect: Any
-    arrays: bool  # whether a step over rows is one statement over arrays
+    rows_as_json: bool  # whether a step over rows is one statement over their JSON
 
     async def begin(self) -> None:
         raise NotImplementedError
@@ -661,7 +672,7 @@ class BatchConnection:
 
     def prepare_rows(self, build: Callable[[Rows], Any], types: dict[str, Any]) -> Statement:
         """The statement ``build`` writes for one row, for many rows."""
-        rows = Rows(types, arrays=self.arrays)
+        rows = Rows(types, as_json=self.rows_as_json)
         return Statement(build(rows), self.dialect, rows=rows)
 
 
@@ -673,7 +684,7 @@ def _by_ordinal(statement: Statement, count: int, raw: list[Any]) -> list[list[t
 
 
 class _PostgresBatches(BatchConnection):
-    arrays = True
+    rows_as_json = True
 
     def __init__(self, connection: Any, dialect: Any) -> None:
         self._connection = connection
@@ -685,8 +696,16 @@ class _PostgresBatches(BatchConnection):
 
         url = database.engine.url.set(drivername="postgresql")
         connection = await psycopg.AsyncConnection.connect(
-            url.render_as_string(hide_password=False), autocommit=False,
+            url.render_as_string(hide_password=False), autocommit=True,
             application_name="sentinel-intake")
+        # Every statement of this connection reads or writes a batch's few rows by key.
+        # The planner cannot know how few (it takes a JSON array of rows for a hundred)
+        # and would hash whole tables to join them: nested reads by index are always the
+        # plan here, and one plan per statement, made once (no planning per batch).
+        for setting in ("enable_hashjoin = off", "enable_mergejoin = off",
+                        "plan_cache_mode = force_generic_plan"):
+            await connection.execute(f"SET {setting}")
+        await connection.set_autocommit(False)
         return cls(connection, database.engine.dialect)
 
     async def begin(self) -> None:
@@ -732,7 +751,7 @@ class _PostgresBatches(BatchConnection):
 
 
 class _SqliteBatches(BatchConnection):
-    arrays = False
+    rows_as_json = False
 
     def __init__(self, database: "Database") -> None:
         self._database = database

@@ -126,31 +126,37 @@ def _require(*roles: Role) -> Annotated[Caller, Depends]:
     return Depends(check)
 
 
-async def _reporting_rider(
-    request: Request, settings: SettingsDep,
+@dataclass(frozen=True)
+class Reporting:
+    """A rider reporting: who (from the token alone: whether that rider and its platform
+    are still active is checked where the report is stored, in the same transaction —
+    ``app.services.intake``), through which writer, and when."""
+
+    rider_id: uuid.UUID
+    writer: IntakeWriter
+    clock: Callable[[], datetime]
+
+
+# One dependency for the intake's requests, which come in thousands at a time: each
+# dependency FastAPI solves costs about as much as the rest of a small request.
+async def _reporting(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> uuid.UUID:
-    """The rider a valid rider token names, from the token alone: whether that rider and
-    its platform are still active is checked where its report is stored, in the same
-    transaction (``app.services.intake``). Any other caller gets the full check, and
-    with it the 401 or 403 it has earned."""
+) -> Reporting:
     if credentials is None:
         raise Unauthenticated("send Authorization: Bearer <token>")
+    state = request.app.state
     claims = None if looks_like_api_key(credentials.credentials) \
-        else decode_token(credentials.credentials, settings)
+        else decode_token(credentials.credentials, state.settings)
     if claims is not None and claims.kind is TokenKind.RIDER:
-        return claims.subject
+        return Reporting(claims.subject, state.intake, state.clock)
 
+    # Any other caller gets the full check, and with it the 401 or 403 it has earned.
     def check() -> Caller:
         with get_database(request).transaction(write=False) as session:
-            return caller_for_token(session, settings, credentials.credentials)
+            return caller_for_token(session, state.settings, credentials.credentials)
 
     raise _wrong_role(await run_in_threadpool(check), (Role.RIDER,))
-
-
-async def get_intake(request: Request) -> IntakeWriter:
-    writer: IntakeWriter = request.app.state.intake
-    return writer
 
 
 async def _platform(caller: Annotated[Caller, _require(Role.PLATFORM)]) -> Platform:
@@ -185,9 +191,7 @@ def _ticket_in_scope(ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_offi
 
 CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
-# The rider a rider token names (for intake, which checks the rider as it stores).
-ReportingRider = Annotated[uuid.UUID, Depends(_reporting_rider)]
-IntakeDep = Annotated[IntakeWriter, Depends(get_intake)]
+ReportingDep = Annotated[Reporting, Depends(_reporting)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
 # The area named by the path's ``code``, if the caller's scope holds it; else 404.
@@ -204,8 +208,8 @@ __all__ = [
     "CurrentPlatform",
     "CurrentRider",
     "DatabaseDep",
-    "IntakeDep",
-    "ReportingRider",
+    "Reporting",
+    "ReportingDep",
     "Role",
     "SessionDep",
     "SettingsDep",

@@ -3,10 +3,11 @@
 import uuid
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from app.deps import ClockDep, CurrentRider, IntakeDep, ReportingRider, SessionDep
+from app.deps import ClockDep, CurrentRider, ReportingDep, SessionDep
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.reports import (
     BatchCreate,
@@ -37,20 +38,21 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
              summary="Report a problem (idempotent with Idempotency-Key)",
              responses={409: {"model": ProblemRead}, 422: {"model": ProblemRead},
                         429: {"model": ProblemRead}})
-async def create_report(body: ReportCreate, rider_id: ReportingRider, intake: IntakeDep,
-                        clock: ClockDep, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    received = await report_service.receive_report(intake, rider_id=rider_id, body=body,
-                                                   idempotency_key=idempotency_key, now=clock())
-    headers = {"Idempotent-Replayed": "true"} if received.replayed else {}
-    return JSONResponse(received.body, status_code=received.status, headers=headers)
+async def create_report(body: ReportCreate, rider: ReportingDep,
+                        idempotency_key: IdempotencyKey = None) -> Response:
+    received = await report_service.receive_report(rider.writer, rider_id=rider.rider_id,
+                                                   body=body, idempotency_key=idempotency_key,
+                                                   now=rider.clock())
+    headers = {"Idempotent-Replayed": "true"} if received.replayed else None
+    return Response(orjson.dumps(received.body), status_code=received.status,
+                    headers=headers, media_type="application/json")
 
 
 @router.post("/reports/batch", response_model=BatchResults,
              summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports")
-async def create_reports(body: BatchCreate, rider_id: ReportingRider, intake: IntakeDep,
-                         clock: ClockDep) -> BatchResults:
+async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults:
     return BatchResults(results=await report_service.receive_batch(
-        intake, rider_id=rider_id, items=body.reports, clock=clock))
+        rider.writer, rider_id=rider.rider_id, items=body.reports, clock=rider.clock))
 
 
 @router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")

@@ -9,12 +9,12 @@ T = TypeVar("T")
 CATEGORY_CODE = r"^[a-z][a-z0-9_]{1,63}$"
 
 
-def _rfc3339_utc(value: datetime) -> str:
+def rfc3339_utc(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # Responses carry times in UTC with a "Z".
-UtcTime = Annotated[datetime, PlainSerializer(_rfc3339_utc, return_type=str)]
+UtcTime = Annotated[datetime, PlainSerializer(rfc3339_utc, return_type=str)]
 
 
 class Schema(BaseModel):

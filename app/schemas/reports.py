@@ -1,10 +1,11 @@
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, Field
 
 from app.models import ReportOutcome, TicketStatus
-from app.schemas.common import CATEGORY_CODE, InputSchema, Schema, UtcTime
+from app.schemas.common import CATEGORY_CODE, InputSchema, Schema, UtcTime, rfc3339_utc
 from app.services.coords import CoordSys
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
@@ -64,6 +65,31 @@ class ReportReceipt(Schema):
     lon: float
     received_at: UtcTime
     observed_at: UtcTime
+
+
+class NamedArea(Protocol):
+    code: str
+    name: str
+
+
+def receipt_json(*, report_id: uuid.UUID, outcome: ReportOutcome, ticket_id: uuid.UUID,
+                 ticket_ref: str, ticket_status: TicketStatus, report_count: int,
+                 district: NamedArea, street: NamedArea | None, community: NamedArea | None,
+                 lat: float, lon: float, received_at: datetime,
+                 observed_at: datetime) -> dict[str, Any]:
+    """A :class:`ReportReceipt` as JSON, built directly (every report gets one, and keeps
+    it for its retries); ``tests`` hold it equal to the model's own rendering."""
+
+    def area(named: NamedArea | None) -> dict[str, str] | None:
+        return {"code": named.code, "name": named.name} if named is not None else None
+
+    return {"id": str(report_id), "outcome": outcome.value,
+            "ticket": {"id": str(ticket_id), "ref": ticket_ref, "status": ticket_status.value,
+                       "report_count": report_count},
+            "area": {"district": area(district), "street": area(street),
+                     "community": area(community)},
+            "lat": lat, "lon": lon, "received_at": rfc3339_utc(received_at),
+            "observed_at": rfc3339_utc(observed_at)}
 
 
 class BatchResult(Schema):

@@ -16,8 +16,9 @@ report remembers how the totals count it (``counted_as``), so any change — a s
 merge, a reopening — is settled the same way, once.
 """
 
+import functools
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,12 +93,20 @@ def counts_in_sql(counter: str) -> ColumnElement[bool]:
     return Report.counted_as.in_(sorted(counted_as(o, s) for o, s in REPORT_COUNTERS[counter]))
 
 
-def _counts(value: str | None) -> Counter[str]:
+@functools.cache
+def _counts(value: str | None) -> Mapping[str, int]:
+    """Which counters a report counted as ``value`` adds one to (never change the
+    mapping: it is shared)."""
     if value is None:
-        return Counter()
+        return {}
     outcome, stand = value.split("/")
     key = (ReportOutcome(outcome), Standing(stand))
-    return Counter({name: 1 for name, pairs in REPORT_COUNTERS.items() if key in pairs})
+    return {name: 1 for name, pairs in REPORT_COUNTERS.items() if key in pairs}
+
+
+def _add(into: dict[str, int], delta: Mapping[str, int]) -> None:
+    for name, n in delta.items():
+        into[name] = into.get(name, 0) + n
 
 
 class EarningRules(Protocol):
@@ -228,21 +237,21 @@ class Books:
     (by category and street), the rider's hour and the rider's day."""
 
     def __init__(self) -> None:
-        self.totals: defaultdict[uuid.UUID, Counter[str]] = defaultdict(Counter)
-        self.activity: dict[type[Contribution], defaultdict[Any, Counter[str]]] = {
-            model: defaultdict(Counter) for model in ACTIVITY_TABLES}
+        self.totals: defaultdict[uuid.UUID, dict[str, int]] = defaultdict(dict)
+        self.activity: dict[type[Contribution], defaultdict[Any, dict[str, int]]] = {
+            model: defaultdict(dict) for model in ACTIVITY_TABLES}
         self.lines: list[LedgerLine] = []
 
     def count(self, rider_id: uuid.UUID, platform_id: uuid.UUID, at: datetime,
               category_id: int, street_id: int | None, delta: Mapping[str, int]) -> None:
         """Add ``delta`` to the rider's numbers, as of ``at`` (the hour it counts in)."""
         hour = hour_of(at)
-        self.totals[rider_id].update(delta)
-        self.activity[PlatformActivity][PlatformHour(platform_id, hour, category_id,
-                                                     street_id or 0)].update(delta)
-        self.activity[RiderActivity][RiderHour(platform_id, hour, rider_id)].update(delta)
-        self.activity[RiderDailyActivity][RiderDay(platform_id, day_of(at),
-                                                   rider_id)].update(delta)
+        _add(self.totals[rider_id], delta)
+        _add(self.activity[PlatformActivity][PlatformHour(platform_id, hour, category_id,
+                                                          street_id or 0)], delta)
+        _add(self.activity[RiderActivity][RiderHour(platform_id, hour, rider_id)], delta)
+        _add(self.activity[RiderDailyActivity][RiderDay(platform_id, day_of(at), rider_id)],
+             delta)
 
     def append(self, cause: Cause, rider_id: uuid.UUID, platform_id: uuid.UUID,
                reason: PointsReason, points: int, *, report_id: uuid.UUID | None = None,
@@ -258,14 +267,20 @@ class Books:
         """``ADD_TO_TOTALS`` parameters, one per rider that changed, in key order (so that
         two settlements never wait for each other in a circle)."""
         return [{"key_rider_id": rider_id,
-                 **{f"add_{name}": delta[name] for name in Contribution.COUNTERS}}
+                 **{f"add_{name}": delta.get(name, 0) for name in Contribution.COUNTERS}}
                 for rider_id, delta in sorted(self.totals.items()) if any(delta.values())]
 
     def activity_changes(self, model: type[Contribution]) -> list[dict[str, Any]]:
         """Rows of ``model`` (a :class:`PlatformHour`, :class:`RiderHour` or
         :class:`RiderDay` and its changes) for :func:`add_to_activity`, in key order."""
-        return [{**key._asdict(), **{name: delta[name] for name in Contribution.COUNTERS}}
-                for key, delta in sorted(self.activity[model].items()) if any(delta.values())]
+        rows = []
+        for key, delta in sorted(self.activity[model].items()):
+            if any(delta.values()):
+                row = dict(zip(key._fields, key, strict=True))
+                for name in Contribution.COUNTERS:
+                    row[name] = delta.get(name, 0)
+                rows.append(row)
+        return rows
 
     def announcements(self, points_now: Mapping[uuid.UUID, int],
                       external_ids: Mapping[uuid.UUID, str],
@@ -273,7 +288,7 @@ class Books:
         """``points.awarded`` for each line: the line and the event's data, given each
         rider's points after the totals were moved."""
         # Each line's total is the one before it plus it.
-        running = {rider_id: points_now[rider_id] - self.totals[rider_id]["points"]
+        running = {rider_id: points_now[rider_id] - self.totals[rider_id].get("points", 0)
                    for rider_id in {line.rider_id for line in self.lines}}
         announced = []
         for line in self.lines:
@@ -330,8 +345,8 @@ def settle_report(books: Books, cause: Cause, category: EarningRules, report: Re
     value = counted_as(report.outcome, stand)
     if value == report.counted_as:
         return None
-    delta = _counts(value)
-    delta.subtract(_counts(report.counted_as))
+    now, before = _counts(value), _counts(report.counted_as)
+    delta = {name: now.get(name, 0) - before.get(name, 0) for name in {*now, *before}}
     books.count(report.rider_id, report.platform_id, report.received_at, report.category_id,
                 report.street_id, delta)
     return value

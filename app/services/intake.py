@@ -96,7 +96,7 @@ from app.models import (
     TicketStatus,
     Webhook,
 )
-from app.schemas.reports import AreaRefRead, ReportReceipt, RoutedArea, TicketSummary
+from app.schemas.reports import receipt_json
 from app.services import outbox, reference
 from app.services.contributions import (
     ACTIVITY_TABLES,
@@ -124,7 +124,6 @@ logger = logging.getLogger("sentinel.intake")
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_REPORT_AGE = timedelta(days=7)
 RATE_WINDOW = timedelta(hours=1)
-MAX_MEDIA = 9
 # Reports within a category's radius of each other share at least one locked cell: each
 # locks every cell its search box touches.
 LOCK_CELL_DEG = 0.01
@@ -163,7 +162,9 @@ def wkt_point(lon: float, lat: float) -> WKTElement:
 
 
 def new_ticket_ref() -> str:
-    chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(12))
+    """12 random Crockford base32 characters (60 bits), in groups of four."""
+    bits = int.from_bytes(secrets.token_bytes(8), "big") >> 4
+    chars = "".join(_REF_ALPHABET[(bits >> shift) & 31] for shift in range(55, -1, -5))
     return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
 
 
@@ -224,7 +225,6 @@ _WHEN = Report.received_at.type
 # A report's look-up: who sends it, with which key, and where it may merge.
 LOOK_UP: dict[str, Any] = {
     "rider_id": Rider.id.type, "key": IdempotencyRecord.key.type, "counted_since": _WHEN,
-    **{f"media_{n}": Media.id.type for n in range(MAX_MEDIA)},
     "category_id": Integer(), "lon": Float(), "lat": Float(), "radius_m": Float(),
     "opened_since": _WHEN, "min_lon": Float(), "min_lat": Float(), "max_lon": Float(),
     "max_lat": Float()}
@@ -233,12 +233,24 @@ LOOK_UP: dict[str, Any] = {
 def look_up(p: Rows) -> Any:
     """One report's reads, in one row: its rider and platform (none if unknown), the first
     response to its key, its rider's reports of the last hour (counted up to the limit),
-    how many of its photos are its rider's, whether its platform takes webhooks, and the
-    nearest open ticket of its category in reach, with whether the rider reported it."""
+    whether its platform takes webhooks, and the nearest open ticket of its category in
+    reach, with whether the rider reported it. Each is read for the row, by its index
+    (a nested read per row, whatever the planner thinks a batch's size is: ``LIMIT 1``
+    keeps PostgreSQL from turning the reads by key into joins of whole tables)."""
     reports = aliased(Report)
+    rider = p.each(select(Rider.platform_id, Platform.active, Rider.external_id)
+                   .join(Platform, Platform.id == Rider.platform_id)
+                   .where(Rider.id == p.rider_id).limit(1), "rider")
+    kept = p.each(select(IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
+                         IdempotencyRecord.response_body)
+                  .where(IdempotencyRecord.rider_id == p.rider_id,
+                         IdempotencyRecord.key == p.key).limit(1), "kept")
     distance = distance_m(Ticket.location, point(p.lon, p.lat))
+    reported = (select(literal(1)).select_from(reports)
+                .where(reports.ticket_id == Ticket.id, reports.rider_id == p.rider_id)
+                .limit(1).correlate(Ticket, p.source).scalar_subquery())
     nearest = p.each(
-        select(Ticket.id, Ticket.ref)
+        select(Ticket.id, Ticket.ref, reported.label("reported"))
         # The spatial index is the selective filter: a few tickets near the point, where
         # the category's b-tree would match every open ticket of the category.
         .where(unindexed(Ticket.category_id) == p.category_id, Ticket.status.in_(_OPEN),
@@ -251,26 +263,27 @@ def look_up(p: Rows) -> Any:
     in_the_hour = (select(literal(1)).select_from(reports)
                    .where(reports.rider_id == p.rider_id,
                           reports.received_at > p.counted_since)
-                   .limit(bindparam("limit", type_=Integer)).subquery())
+                   .limit(bindparam("limit", type_=Integer))
+                   .correlate(p.source).subquery())
     recent = select(func.count()).select_from(in_the_hour).scalar_subquery()
-    owned_media = (select(func.count()).select_from(Media)
-                   .where(Media.rider_id == p.rider_id,
-                          Media.id.in_([getattr(p, f"media_{n}") for n in range(MAX_MEDIA)]))
-                   .scalar_subquery())
-    takes_webhooks = exists().where(Webhook.platform_id == Rider.platform_id)
-    reported = exists().where(reports.ticket_id == nearest.c.id, reports.rider_id == p.rider_id)
+    takes_webhooks = exists().where(Webhook.platform_id == rider.c.platform_id)
     return (
-        select(p.ordinal, Rider.platform_id, Platform.active, Rider.external_id,
-               IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
-               IdempotencyRecord.response_body, recent, owned_media, takes_webhooks,
-               nearest.c.id, nearest.c.ref, reported)
+        select(p.ordinal, rider.c.platform_id, rider.c.active, rider.c.external_id,
+               kept.c.request_hash, kept.c.response_status, kept.c.response_body, recent,
+               takes_webhooks, nearest.c.id, nearest.c.ref, nearest.c.reported.is_not(None))
         .select_from(p.source)
-        .outerjoin(Rider, Rider.id == p.rider_id)
-        .outerjoin(Platform, Platform.id == Rider.platform_id)
-        .outerjoin(IdempotencyRecord, (IdempotencyRecord.rider_id == p.rider_id)
-                   & (IdempotencyRecord.key == p.key))
-        .outerjoin(nearest, true())
+        .outerjoin(rider, true()).outerjoin(kept, true()).outerjoin(nearest, true())
         .order_by(p.ordinal))
+
+
+PHOTO = {"rider_id": Media.rider_id.type, "media_id": Media.id.type}
+
+
+def owned_photo(p: Rows) -> Any:
+    """A photo of a report, if its rider uploaded it."""
+    return (select(p.ordinal, Media.id).select_from(p.source)
+            .outerjoin(Media, (Media.id == p.media_id) & (Media.rider_id == p.rider_id))
+            .order_by(p.ordinal))
 
 
 def _columns(model: Any, *names: str) -> dict[str, Any]:
@@ -329,6 +342,7 @@ class IntakeStatements:
         self.try_lock = each(lambda r: select(r.ordinal, advisory_try_lock(r.key))
                              .select_from(r.source).order_by(r.ordinal), KEY_FREE)
         self.look_up = each(look_up, LOOK_UP)
+        self.owned_photo = each(owned_photo, PHOTO)
         self.open_ticket = each(_with_point(Ticket.__table__, NEW_TICKET), NEW_TICKET)
         self.join_tickets = each(join_tickets, TICKET_JOINED)
         self.add_report = each(_with_point(Report.__table__, NEW_REPORT), NEW_REPORT)
@@ -347,9 +361,6 @@ class IntakeStatements:
                                                            list(NEW_OUTBOX_EVENT)),
                                      NEW_OUTBOX_EVENT)
         self.total_points = p(TOTAL_POINTS)
-        self.owned = p(select(Media.id).where(
-            Media.rider_id == bindparam("rider_id", type_=Media.rider_id.type),
-            Media.id == bindparam("media_id", type_=Media.id.type)))
         self.hour_of_reports = p(
             select(Report.received_at)
             .where(Report.rider_id == bindparam("rider_id", type_=Report.rider_id.type),
@@ -368,7 +379,6 @@ class Look:
     response_status: int | None
     response_body: dict[str, Any] | None
     recent: int
-    owned_media: int
     takes_webhooks: bool
     ticket_id: uuid.UUID | None
     ticket_ref: str | None
@@ -545,6 +555,9 @@ class IntakeWriter:
                 if _retryable(error):
                     continue
                 if len(batch) > 1:
+                    logger.warning("a batch of reports failed; storing each alone",
+                                   extra={"fields": {"reports": len(batch),
+                                                     "error": f"{type(error).__name__}: {error}"}})
                     for submission in batch:
                         await self._store([submission])
                     return
@@ -633,6 +646,8 @@ class _Batch:
     rows: defaultdict[str, list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list))
     webhooks: dict[uuid.UUID, bool] = field(default_factory=dict)
+    not_theirs: defaultdict[int, list[uuid.UUID]] = field(
+        default_factory=lambda: defaultdict(list))
     external_ids: dict[uuid.UUID, str] = field(default_factory=dict)
 
     async def store(self) -> list[Received | AppError]:
@@ -647,15 +662,22 @@ class _Batch:
         assert known is not None
         keys = sorted({lock_key(*name) for sub in self.submissions for name in _locks_of(sub)})
         keyed = [i for i, sub in enumerate(self.submissions) if sub.key is not None]
-        tokens, _, held, found = await self.connection.run([
+        photos = [(i, media_id) for i, sub in enumerate(self.submissions)
+                  for media_id in sub.data.media_ids]
+        tokens, _, held, owned, found = await self.connection.run([
             Step(s.tokens), Step(s.lock, {"keys": keys}),
             Step(s.try_lock, rows=[{"key": lock_key("idempotency", self.submissions[i].rider_id,
                                                     self.submissions[i].key)} for i in keyed]),
+            Step(s.owned_photo, rows=[{"rider_id": self.submissions[i].rider_id,
+                                       "media_id": media_id} for i, media_id in photos]),
             Step(s.look_up, self._limit(),
                  rows=[self._look_values(sub) for sub in self.submissions])])
         if tuple(tokens) != known.tokens:
             raise _BeginAgain("the reference data changed", reload=True)
         free = {i: bool(rows[0][0]) for i, rows in zip(keyed, held, strict=True)}
+        for (i, media_id), rows in zip(photos, owned, strict=True):
+            if rows[0][0] is None:
+                self.not_theirs[i].append(media_id)
         looks = {i: _look_of(rows) for i, rows in enumerate(found)}
         pending = list(range(len(self.submissions)))
         while pending:
@@ -677,12 +699,8 @@ class _Batch:
 
     def _look_values(self, submission: Submission) -> dict[str, Any]:
         prepared = submission.prepared
-        media: list[uuid.UUID | None] = list(submission.data.media_ids)
-        media += [None] * (MAX_MEDIA - len(media))
-        values: dict[str, Any] = {
-            "rider_id": submission.rider_id, "key": submission.key,
-            "counted_since": submission.now - RATE_WINDOW,
-            **{f"media_{n}": m for n, m in enumerate(media)}}
+        values: dict[str, Any] = {"rider_id": submission.rider_id, "key": submission.key,
+                                  "counted_since": submission.now - RATE_WINDOW}
         if prepared is not None and prepared.category.dedup_radius_m > 0:
             category = prepared.category
             box = bbox_around(prepared.lon, prepared.lat, category.dedup_radius_m)
@@ -738,8 +756,8 @@ class _Batch:
             raise submission.refusal
         prepared = submission.prepared
         assert prepared is not None
-        if look.owned_media != len(submission.data.media_ids):
-            await self._refuse_media(submission)
+        if self.not_theirs[i]:
+            raise not_the_riders(self.not_theirs[i])
         await self._enforce_rate_limit(submission, look)
         self.counted[submission.rider_id].append(submission.now)
         if look.ticket_id is not None:
@@ -765,14 +783,6 @@ class _Batch:
             raise IdempotencyKeyReused("this Idempotency-Key came with a different body before")
         assert look.response_status is not None and look.response_body is not None
         return Received(look.response_status, look.response_body, replayed=True)
-
-    async def _refuse_media(self, submission: Submission) -> None:
-        s = self.statements
-        found = await self.connection.run([
-            Step(s.owned, {"rider_id": submission.rider_id, "media_id": media_id})
-            for media_id in submission.data.media_ids])
-        raise not_the_riders([m for m, rows in zip(submission.data.media_ids, found,
-                                                   strict=True) if not rows])
 
     async def _enforce_rate_limit(self, submission: Submission, look: Look) -> None:
         counted_here = self.counted[submission.rider_id]
@@ -872,9 +882,11 @@ class _Batch:
             "actor_id": rider_id, "type": "created" if opened else "report_joined",
             "from_status": None, "to_status": TicketStatus.NEW if opened else None,
             "note": None, "data": {"report_id": str(report_id)}, "created_at": now})
-        body = receipt(report_id=report_id, outcome=outcome, ticket=ticket, route=route,
-                       lon=prepared.lon, lat=prepared.lat, received_at=now,
-                       observed_at=prepared.observed_at)
+        body = receipt_json(report_id=report_id, outcome=outcome, ticket_id=ticket.id,
+                            ticket_ref=ticket.ref, ticket_status=ticket.status,
+                            report_count=ticket.report_count, district=route.district,
+                            street=route.street, community=route.community, lat=prepared.lat,
+                            lon=prepared.lon, received_at=now, observed_at=prepared.observed_at)
         received = Received(201, body, replayed=False)
         if submission.key is not None:
             self.rows["idempotency_records"].append({
@@ -949,22 +961,3 @@ def _within_reach(later: Prepared, opened: Prepared) -> bool:
 def _look_of(rows: list[tuple[Any, ...]]) -> Look | None:
     """The look-up of one report: None if its rider is unknown."""
     return Look(*rows[0]) if rows and rows[0][0] is not None else None
-
-
-def receipt(*, report_id: uuid.UUID, outcome: ReportOutcome, ticket: _TicketNow,
-            route: Route, lon: float, lat: float, received_at: datetime,
-            observed_at: datetime) -> dict[str, Any]:
-    """The 201 body of a stored report (``ReportReceipt``), as JSON."""
-
-    def ref(area: AreaRef | None) -> AreaRefRead | None:
-        return AreaRefRead(code=area.code, name=area.name) if area is not None else None
-
-    return ReportReceipt(
-        id=str(report_id), outcome=outcome,
-        ticket=TicketSummary(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
-                             report_count=ticket.report_count),
-        area=RoutedArea(district=AreaRefRead(code=route.district.code, name=route.district.name),
-                        street=ref(route.street), community=ref(route.community)),
-        lat=lat, lon=lon, received_at=received_at, observed_at=observed_at,
-    ).model_dump(mode="json")
-

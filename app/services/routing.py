@@ -52,6 +52,7 @@ class MappedArea:
 
 
 _DEPTH = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
+_ORIGIN = shapely.Point(0, 0)
 
 # WGS-84: semi-major axis and first eccentricity squared.
 _A = 6_378_137.0
@@ -85,9 +86,10 @@ class AreaMap:
         return len(self.areas)
 
     def route(self, *, lon: float, lat: float, snap_m: float) -> Route:
-        here = shapely.Point(lon, lat)
-        near = self._tree.query(here)
-        covering = [self.areas[i] for i in near[shapely.covers(self._boundaries[near], here)]]
+        # For a point, "intersects" is "covers": inside, or on the boundary.
+        near = self._tree.query(shapely.box(lon, lat, lon, lat))
+        covering = [self.areas[i] for i in
+                    near[shapely.intersects_xy(self._boundaries[near], lon, lat)]]
         if not covering:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
         # The deepest area covering the point wins; on a shared border, the lowest code.
@@ -138,7 +140,7 @@ class AreaMap:
         per_lon, per_lat = metres_per_degree(lat)
         local = shapely.transform(self._boundaries[near],
                                   lambda xy: (xy - (lon, lat)) * (per_lon, per_lat))
-        metres = shapely.distance(local, shapely.Point(0, 0))
+        metres = shapely.distance(local, _ORIGIN)
         best = min((float(m), self.areas[i].ref.code, i) for m, i in zip(metres, near,
                                                                          strict=True))
         return (best[0], self.areas[best[2]]) if best[0] <= snap_m else None
