@@ -1,0 +1,62 @@
+"""Real ``sentinel serve`` processes on the test database, started, killed and restarted."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from app.config import Settings
+from tests.e2e.conftest import free_port
+
+SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent)) or "sentinel"
+
+
+class ServerProcess:
+    """One ``sentinel serve`` (one uvicorn worker) in a process of its own."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+        self.env.update(SENTINEL_DATABASE_URL=settings.database_url,
+                        SENTINEL_SECRET_KEY=settings.secret_key, SENTINEL_ENV="test",
+                        SENTINEL_MEDIA_DIR=str(settings.media_dir),
+                        SENTINEL_EMBEDDED_WORKER="0", SENTINEL_LOG_LEVEL="WARNING",
+                        SENTINEL_RIDER_REPORTS_PER_HOUR=str(settings.rider_reports_per_hour))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ServerProcess":
+        self.process = subprocess.Popen(
+            [SENTINEL, "serve", "--port", str(self.port)], cwd=self.workdir, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.kill()
+                raise RuntimeError("sentinel serve did not start")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flushing, nothing in flight is finished."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
