@@ -268,20 +268,26 @@ def one_large_aggregate(session: Session) -> None:
 
 
 class unindexed(FunctionElement[Any]):
-    """``column``, kept from steering SQLite's planner (a unary ``+``).
+    """An integer ``column`` that no index may search (SQLite: a unary ``+``;
+    PostgreSQL: ``+ 0``), where a spatial filter is the selective one.
 
-    SQLite picks one index per table; where a spatial filter is the selective one, a
-    b-tree on another column would make it walk every row that b-tree matches.
-    PostgreSQL weighs both and needs no hint.
+    SQLite picks one index per table, and a b-tree on another column would make it walk
+    every row that b-tree matches. PostgreSQL, planning a statement for many rows whose
+    values it cannot see, would AND that b-tree's range into every search of the spatial
+    index: a read that grows with the table.
     """
 
     inherit_cache = True
     name = "sentinel_unindexed"
 
+    @property
+    def type(self) -> Any:  # type: ignore[override]
+        return next(iter(self.clauses)).type  # type: ignore[attr-defined]
+
 
 @compiles(unindexed, "postgresql")
 def _unindexed_pg(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
+    return f"({compiler.process(element.clauses, **kw)} + 0)"
 
 
 @compiles(unindexed, "sqlite")
@@ -667,6 +673,11 @@ class BatchConnection:
     def broken(self) -> bool:
         return False
 
+    async def explain(self, step: Step) -> str:
+        """The plan of ``step`` on this connection (for a step over rows, of its first),
+        one line per node."""
+        raise NotImplementedError
+
     def prepare(self, statement: Any) -> Statement:
         return Statement(statement, self.dialect)
 
@@ -742,6 +753,15 @@ class _PostgresBatches(BatchConnection):
         if not self._connection.closed:
             await self._connection.rollback()
 
+    async def explain(self, step: Step) -> str:
+        statement = step.statement
+        parameters = statement.parameters_of_rows(step.rows, step.values) \
+            if step.rows is not None else statement.parameters(step.values or {})
+        cursor = await self._connection.execute("EXPLAIN " + statement.sql, parameters)
+        plan = "\n".join(row[0] for row in await cursor.fetchall())
+        await self._connection.rollback()
+        return plan
+
     async def close(self) -> None:
         await self._connection.close()
 
@@ -815,6 +835,14 @@ class _SqliteBatches(BatchConnection):
     async def close(self) -> None:
         await self.rollback()
         self._pooled.close()
+
+    async def explain(self, step: Step) -> str:
+        statement, values = step.statement, dict(step.values or {})
+        if step.rows:
+            values.update(step.rows[0])
+        rows = self._connection.execute("EXPLAIN QUERY PLAN " + statement.sql,
+                                        statement.parameters(values)).fetchall()
+        return "\n".join(str(row[-1]) for row in rows)
 
 
 async def connect_batches(database: "Database") -> BatchConnection:

@@ -23,12 +23,15 @@ class Report(UuidPk, Base):
     __table_args__ = (
         Index("ix_reports_rider_id_received_at", "rider_id", "received_at"),
         Index("ix_reports_platform_id_received_at", "platform_id", "received_at"),
+        # A ticket's reports; and whether a rider has reported a ticket already (one
+        # award per rider and ticket), asked of every report that joins one.
+        Index("ix_reports_ticket_id_rider_id", "ticket_id", "rider_id"),
     )
 
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
     # The rider's platform, copied so that a platform's numbers are one index range.
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"))
-    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"))
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     outcome: Mapped[ReportOutcome] = mapped_column(str_enum(ReportOutcome))
     # How the rider's totals count this report now ("<outcome>/<standing>", see

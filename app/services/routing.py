@@ -85,11 +85,15 @@ class AreaMap:
     def __len__(self) -> int:
         return len(self.areas)
 
-    def route(self, *, lon: float, lat: float, snap_m: float) -> Route:
-        # For a point, "intersects" is "covers": inside, or on the boundary.
+    def covering(self, lon: float, lat: float) -> list[MappedArea]:
+        """The areas whose boundaries cover (lon, lat), boundary points included."""
         near = self._tree.query(shapely.box(lon, lat, lon, lat))
-        covering = [self.areas[i] for i in
-                    near[shapely.intersects_xy(self._boundaries[near], lon, lat)]]
+        # For a point, "intersects" is "covers": inside, or on the boundary.
+        return [self.areas[i] for i in near[shapely.intersects_xy(self._boundaries[near],
+                                                                   lon, lat)]]
+
+    def route(self, *, lon: float, lat: float, snap_m: float) -> Route:
+        covering = self.covering(lon, lat)
         if not covering:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
         # The deepest area covering the point wins; on a shared border, the lowest code.

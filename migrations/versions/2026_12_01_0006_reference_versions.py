@@ -1,10 +1,16 @@
-"""Reference versions: a token per table of reference data (areas, categories) that the
-database itself replaces whenever a statement changes the table, so that every process
-holding a copy of that data in memory can tell, with one small read, that its copy is
-still current — whichever code, tool or person changed the table.
+"""Intake in batches: reference versions, and a ticket's reports by rider.
 
-The token is random rather than a counter: a table restored from a snapshot (a backup,
-or the test suite's baseline) brings back the token it had with that data.
+A token per table of reference data (areas, categories) that the database itself
+replaces whenever a statement changes the table, so that every process holding a copy
+of that data in memory can tell, with one small read, that its copy is still current —
+whichever code, tool or person changed the table. The token is random rather than a
+counter: a table restored from a snapshot (a backup, or the test suite's baseline)
+brings back the token it had with that data.
+
+The index of reports by ticket becomes one by ticket and rider: every report that joins
+a ticket asks whether its rider reported that ticket already, which the old index
+answered only by reading all of the ticket's reports (or, ANDed with the rider's index,
+all of the rider's).
 
 Revision ID: 0006
 Revises: 0005
@@ -26,6 +32,8 @@ TABLES = ("areas", "categories")
 
 
 def upgrade() -> None:
+    op.create_index("ix_reports_ticket_id_rider_id", "reports", ["ticket_id", "rider_id"])
+    op.drop_index("ix_reports_ticket_id", "reports")
     versions = op.create_table(
         "reference_versions",
         sa.Column("name", sa.String(32), nullable=False),
@@ -64,3 +72,5 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER {table}_changes_version ON {table}")
         op.execute("DROP FUNCTION sentinel_new_reference_version()")
     op.drop_table("reference_versions")
+    op.create_index("ix_reports_ticket_id", "reports", ["ticket_id"])
+    op.drop_index("ix_reports_ticket_id_rider_id", "reports")

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from geoalchemy2.shape import to_shape
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from app.db import Database
@@ -290,73 +290,52 @@ def test_route_refuses_bad_coordinates(client: TestClient, auth: Auth,
     assert response.json()["code"] == "validation_error"
 
 
-# --- the spatial index -----------------------------------------------------------------
+# --- the areas in memory ---------------------------------------------------------------
 
 
-def test_routing_goes_through_the_spatial_index(
+def test_areas_are_read_once_for_each_version_of_them(
     database: Database, layout: None, statements: list[tuple[str, Any]]
 ) -> None:
-    lon, lat = lon_lat(300, 940)  # in the gap: both the covering and the snapping query
+    """Routing reads the areas from memory: a route asks the database only whether its
+    copy is current (one small read), and reads the areas again once they change."""
+    lon, lat = lon_lat(300, 940)  # in the gap: covering and snapping both
+    with database.session(write=False) as session:
+        route_point(session, lon=lon, lat=lat, snap_m=SNAP_M)
+    statements.clear()
     with database.session(write=False) as session:
         found = route_point(session, lon=lon, lat=lat, snap_m=SNAP_M)
-        assert found.community is not None
-        queries = [(sql, params) for sql, params in statements if "FROM areas" in sql]
-        assert len(queries) == 2, [sql for sql, _ in statements]
-        dialect = session.bind.dialect.name if session.bind else None
+    assert found.community is not None and found.community.code == C1A
+    assert not [sql for sql, _ in statements if "FROM areas" in sql], statements
+    assert [sql for sql, _ in statements if "FROM reference_versions" in sql]
 
-        if dialect == "sqlite":
-            # SpatiaLite never uses its R*Tree by itself; the query must read it.
-            for sql, params in queries:
-                assert '"idx_areas_boundary"' in sql, sql
-                plan = " ".join(str(row[-1]) for row in session.connection().exec_driver_sql(
-                    f"EXPLAIN QUERY PLAN {sql}", params))
-                assert "idx_areas_boundary VIRTUAL TABLE INDEX" in plan, plan
-                # Rows are then fetched by ROWID, never by walking the table.
-                assert "SCAN areas" not in plan, plan
-        else:
-            assert dialect == "postgresql"
-            for sql, params in queries:
-                assert "&&" in sql and "ST_MakeEnvelope" in sql, sql
-                # The test table holds a few hundred rows, so the planner may rightly
-                # prefer a sequential scan; forbid it to see that the index can serve
-                # the query at all (as it will when the table is large).
-                session.execute(text("SET LOCAL enable_seqscan = off"))
-                plan = "\n".join(row[0] for row in session.connection().exec_driver_sql(
-                    f"EXPLAIN {sql}", params))
-                assert "idx_areas_boundary" in plan, plan
-        session.rollback()
-
-
-
-def test_on_a_border_between_districts_the_deeper_route_wins(
-    database: Database, route: Callable[..., Route]
-) -> None:
-    # A neighbouring district with no streets imported yet, sharing D's west edge, and
-    # with a code that sorts first. A point on the shared edge is covered by both; the
-    # deepest covering area (C1A) decides, not the order of the codes.
-    with database.transaction() as session:
+    with database.transaction() as session:  # the gap is filled by a community of its own
         import_areas(session, {"type": "FeatureCollection", "features": [
-            area("TR0000", "district", None, rect(-2000, 0, 0, 2000))]})
-    assert codes(route(0, 300)) == (D, S1, C1A)
-    assert codes(route(-1, 300)) == ("TR0000", None, None)
-
-
-def test_a_community_sticking_out_of_its_street_still_owns_its_points(
-        database: Database, baseline: object) -> None:
-    """Imports tolerate a child sticking out of its parent by up to 1% of its area; a point
-    in that sliver is covered by the community, which wins as the deepest area."""
-    sticking_out = {"type": "FeatureCollection", "features": [
-        area(D, "district", None, rect(0, 0, 4000, 2000)),
-        area(S1, "street", D, rect(0, 0, 1400, 2000)),
-        area(S2, "street", D, rect(1400, 0, 3000, 2000)),
-        area(C1A, "community", S1, rect(0, 0, 1390, 2000)),
-        # 5 m of C2A lie in S1: 0.3% of its area.
-        area(C2A, "community", S2, rect(1395, 0, 3000, 2000)),
-    ]}
-    with database.transaction() as session:
-        import_areas(session, sticking_out)
-    lon, lat = lon_lat(1397, 1000)
+            area("TR0001001004", "community", S1, rect(0, 900, 1400, 1000))]})
+    statements.clear()
     with database.session(write=False) as session:
         found = route_point(session, lon=lon, lat=lat, snap_m=SNAP_M)
-    assert codes(found) == (D, S2, C2A)
+    assert found.community is not None and found.community.code == "TR0001001004"
     assert found.snapped_m is None
+    assert [sql for sql, _ in statements if "FROM areas" in sql]
+
+
+def test_the_route_of_a_point_is_the_same_in_memory_as_in_the_database(
+    database: Database, layout: None
+) -> None:
+    """Every point of a grid over the layout and around it: the areas covering it by
+    the library in memory are those the database's own spatial functions find."""
+    from sqlalchemy import select
+
+    from app.db import covers, point
+    from app.models import Area
+    from app.services.reference import current
+
+    with database.session(write=False) as session:
+        known = current(session)
+        for x in range(-100, 4200, 97):
+            for y in range(-100, 2200, 89):
+                lon, lat = lon_lat(x, y)
+                in_database = set(session.scalars(select(Area.code).where(
+                    covers(Area.boundary, point(lon, lat)))))
+                in_memory = {a.ref.code for a in known.areas.covering(lon, lat)}
+                assert in_memory == in_database, (x, y)
