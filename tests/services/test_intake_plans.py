@@ -15,75 +15,60 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
 
 from app.db import BatchConnection, Database, Step, bbox_around, connect_batches
-from app.models import Area, Category, Platform, Report, Rider, RiderTotals, Ticket
+from app.models import Category
 from app.services.intake import (
     LOCK_CELL_DEG,
     IntakeStatements,
     dedup_lock_names,
-    new_ticket_ref,
-    wkt_point,
 )
 
 Explain = Callable[[str, dict[str, Any] | None, list[dict[str, Any]] | None], str]
 
 
-@pytest.fixture
-def many(database: Database, baseline: object) -> None:
-    """Thousands of open tickets and riders, so that the planner weighs indexes as on a
-    city's tables rather than on a handful of rows."""
-    now = datetime.now(UTC)
-    with database.transaction() as session:
-        platform_id = session.scalar(select(Platform.id).where(Platform.code == "meituan"))
-        district_id = session.scalar(select(Area.id).where(Area.code == "310105"))
-        riders = [{"id": uuid.uuid4(), "platform_id": platform_id, "external_id": f"p{n}",
-                   "pseudonym": f"R-P{n}", "created_at": now, "updated_at": now}
-                  for n in range(3000)]
-        session.execute(insert(Rider), riders)
-        session.execute(insert(RiderTotals), [{"rider_id": r["id"], "platform_id": platform_id}
-                                              for r in riders])
-        tickets = [
-            {"id": uuid.uuid4(), "ref": new_ticket_ref(), "category_id": 1 + n % 7,
-             "status": "new", "priority": 2,
-             "location": wkt_point(121.40 + (n % 60) * 0.001, 31.20 + (n // 60) * 0.001),
-             "district_id": district_id, "report_count": 1, "version": 1,
-             "respond_by": now, "resolve_by": now, "created_at": now, "updated_at": now}
-            for n in range(3000)]
-        session.execute(insert(Ticket), tickets)
-        session.execute(insert(Report), [
-            {"id": uuid.uuid4(), "rider_id": riders[n % 300]["id"], "platform_id": platform_id,
-             "ticket_id": tickets[n]["id"], "category_id": tickets[n]["category_id"],
-             "outcome": "new_ticket", "location": tickets[n]["location"], "input_lat": 31.2,
-             "input_lon": 121.4, "input_coord_sys": "wgs84", "district_id": district_id,
-             "observed_at": now - timedelta(minutes=n), "received_at": now - timedelta(minutes=n)}
-            for n in range(3000)])
-    with database.engine.connect() as connection:
-        connection.exec_driver_sql("ANALYZE")
-        connection.commit()
+# PostgreSQL only: thousands of open tickets, riders and reports, and the statistics of
+# them, in the transaction of the plan (rolled back with it, statistics included), so that
+# the planner weighs indexes as on a city's tables rather than on a handful of rows.
+MANY = """
+INSERT INTO riders (id, platform_id, external_id, pseudonym, created_at, updated_at)
+  SELECT gen_random_uuid(), (SELECT id FROM platforms LIMIT 1), 'plan-' || n, 'R-P' || n,
+         now(), now() FROM generate_series(1, 3000) AS n;
+INSERT INTO rider_totals (rider_id, platform_id, reports, tickets_opened, joined, accepted,
+                          resolved, rejected, verifications, points)
+  SELECT id, platform_id, 0, 0, 0, 0, 0, 0, 0, 0 FROM riders;
+INSERT INTO tickets (id, ref, category_id, status, priority, location, district_id,
+                     report_count, version, respond_by, resolve_by, created_at, updated_at)
+  SELECT gen_random_uuid(), 'PLAN-' || n, 1 + n % 7, 'new', 2,
+         ST_SetSRID(ST_MakePoint(121.40 + (n % 60) * 0.001, 31.20 + (n / 60) * 0.001), 4326),
+         (SELECT id FROM areas WHERE level = 'district' LIMIT 1), 1, 1, now(), now(), now(),
+         now() FROM generate_series(1, 3000) AS n;
+INSERT INTO reports (id, rider_id, platform_id, ticket_id, category_id, outcome, location,
+                     input_lat, input_lon, input_coord_sys, district_id, observed_at,
+                     received_at)
+  SELECT gen_random_uuid(), r.id, r.platform_id, t.id, t.category_id, 'new_ticket',
+         t.location, 31.2, 121.4, 'wgs84', t.district_id, now(), now()
+  FROM (SELECT id, row_number() OVER () AS n FROM tickets) AS o
+  JOIN tickets t ON t.id = o.id
+  JOIN (SELECT id, platform_id, row_number() OVER () AS n FROM riders) AS r
+    ON r.n = 1 + o.n % 300;
+ANALYZE riders, rider_totals, tickets, reports, idempotency_records;
+SET LOCAL enable_seqscan = off;
+"""
 
 
 @pytest.fixture
-def explain(database: Database, many: None) -> Iterator[Explain]:
+def explain(database: Database, baseline: object) -> Iterator[Explain]:
     loop = asyncio.new_event_loop()
     connection: BatchConnection = loop.run_until_complete(connect_batches(database))
     statements = IntakeStatements(connection)
-    if not database.is_sqlite:
-        loop.run_until_complete(connection.run([]))
 
     def plan(name: str, values: dict[str, Any] | None = None,
              rows: list[dict[str, Any]] | None = None) -> str:
         async def explained() -> str:
             if not database.is_sqlite:
-                await connection._connection.execute(  # type: ignore[attr-defined]
-                    "SET enable_seqscan = off")
-            try:
-                return await connection.explain(Step(getattr(statements, name), values, rows))
-            finally:
-                if not database.is_sqlite:
-                    await connection._connection.execute(  # type: ignore[attr-defined]
-                        "RESET enable_seqscan")
+                await connection._connection.execute(MANY)  # type: ignore[attr-defined]
+            return await connection.explain(Step(getattr(statements, name), values, rows))
 
         return loop.run_until_complete(explained())
 
