@@ -90,8 +90,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     database.dispose()
     if current != head:
         _fail(f"the schema is at {current}, the code expects {head}: run `sentinel db upgrade`")
+    # uvloop and httptools (both dependencies): the event loop and the HTTP parser in C.
+    # The app writes its own access log (app.log).
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level=settings.log_level.lower())
+                loop="uvloop", http="httptools", access_log=False,
+                log_level=settings.log_level.lower())
 
 
 @cli.command()

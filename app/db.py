@@ -724,7 +724,7 @@ class _PostgresBatches(BatchConnection):
 
     async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[Any]]:
         connection = self._connection
-        sent = []
+        sent: list[Any] = []
         async with connection.pipeline():
             for step in steps:
                 statement = step.statement
@@ -776,7 +776,7 @@ class _SqliteBatches(BatchConnection):
     def __init__(self, database: "Database") -> None:
         self._database = database
         self._pooled = database.engine.raw_connection()
-        self._connection = self._pooled.driver_connection
+        self._connection: Any = self._pooled.driver_connection
         self.dialect = database.engine.dialect
         self._writing = False
 

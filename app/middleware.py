@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException
@@ -15,10 +16,12 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_JSON, PayloadTooLarge, problem
+from app.log import AccessLog
 
-access_log = logging.getLogger("sentinel.access")
 logger = logging.getLogger("sentinel.app")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Methods are labels as they are; any other a client invents is one label.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -32,40 +35,49 @@ class Metrics:
                                  "Time to the end of the response", ["method", "route"],
                                  registry=self.registry,
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        # The series of each (method, route, status), found once: a label lookup costs as
+        # much as the counting.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def count(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (self.requests.labels(method, route, str(status)),
+                                          self.latency.labels(method, route))
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self.access_log = AccessLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"),
+                        b"").decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", []),
                                       (b"x-request-id", request_id.encode())]
             await send(message)
 
-        response_started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send_with_id(message)
-
         try:
-            await self.app(scope, receive, send_tracked)
+            await self.app(scope, receive, send_with_id)
         except Exception:
             # Rendered here rather than by an exception handler, so that even this
             # response carries its request id. The trace goes to the log, never out.
@@ -80,12 +92,14 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
-            access_log.info("request", extra={"fields": {
-                "request_id": request_id, "method": scope["method"], "path": scope["path"],
-                "route": route, "status": status, "duration_ms": round(elapsed * 1000, 2),
-                "client": (scope.get("client") or ("", 0))[0]}})
+            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+            self.metrics.count(method, route, status, elapsed)
+            if self.access_log.enabled():
+                self.access_log.write({
+                    "request_id": request_id, "method": scope["method"],
+                    "path": scope["path"], "route": route, "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client": (scope.get("client") or ("", 0))[0]})
 
 
 class BodyLimitMiddleware:
@@ -106,10 +120,10 @@ class BodyLimitMiddleware:
             return
         limit = next((n for prefix, n in self.limits if scope["path"].startswith(prefix)),
                      self.default)
-        too_large = PayloadTooLarge(f"the body may be at most {limit} bytes")
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = next((value for name, value in scope["headers"]
+                         if name == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await JSONResponse(too_large.to_problem(), status_code=413,
+            await JSONResponse(_too_large(limit).to_problem(), status_code=413,
                                media_type=PROBLEM_JSON)(scope, receive, send)
             return
         received = 0
@@ -122,7 +136,11 @@ class BodyLimitMiddleware:
                 if received > limit:
                     # An HTTPException, because FastAPI passes those through untouched
                     # while it reads a body (it turns anything else into a 400).
-                    raise HTTPException(413, too_large.detail)
+                    raise HTTPException(413, _too_large(limit).detail)
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body may be at most {limit} bytes")

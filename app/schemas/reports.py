@@ -68,8 +68,10 @@ class ReportReceipt(Schema):
 
 
 class NamedArea(Protocol):
-    code: str
-    name: str
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 def receipt_json(*, report_id: uuid.UUID, outcome: ReportOutcome, ticket_id: uuid.UUID,
