@@ -1,20 +1,26 @@
 """Intake throughput and latency against the framework's ceiling, on SpatiaLite and PostGIS.
 
-For each database and each number of existing open tickets: a fresh database with the
-Changning demo and that many open tickets (bulk-inserted), a real server (``sentinel
-serve``, one uvicorn worker) in its own process, then wrk keeping ``--concurrency``
-requests in flight:
+One run prints, each from wrk keeping ``--concurrency`` requests in flight on a server in
+a process of its own (uvicorn with uvloop and httptools, as ``sentinel serve`` runs):
 
-1. ``GET /healthz`` — the same app doing nothing: the framework's ceiling on this machine;
-2. ``POST /v1/reports`` — GCJ-02 points spread over Changning as a rider's app sends them,
-   random categories, each with its own Idempotency-Key, from many riders.
+1. the ceiling: a trivial ``async def`` FastAPI POST of a report-shaped body, in this venv
+   with the same server options (``bench/ceiling_app.py``);
+2. ``GET /healthz`` of the app with the access log on (INFO) and off (WARNING), taken in
+   turns, so that the cost of the log and the metrics shows as their difference;
+3. ``POST /v1/reports`` on SpatiaLite and on PostGIS, for each number of open tickets, on
+   one worker and (PostGIS) on two: GCJ-02 points inside Changning's communities, as a
+   rider's app sends them, random categories, thousands of riders, each report with its
+   own Idempotency-Key.
 
-Prints reports/s, p50 and p99 latency and the ratio intake ÷ ceiling. Run from the
-project root, e.g.::
+For each: requests/s, p50 and p99 latency, the ratio to the ceiling, the answers that
+were not 2xx, and the reports stored against the 2xx answers (a report whose batch
+committed as wrk stopped is stored without an answer counted: at most the requests in
+flight). Run from the project root::
 
     .venv/bin/python bench/intake.py --db both --tickets 1000,100000
 
-wrk comes from Debian's package of that name.
+wrk comes from Debian's package of that name. Run it alone on the machine: it measures
+the machine.
 """
 
 import argparse
@@ -24,6 +30,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,14 +67,18 @@ from app.services.security import TokenKind, issue_token
 
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 SEED_BATCH = 5000
+RIDERS = 5000  # a storm: thousands of riders, each sending a few reports
+BIN = Path(sys.executable).parent
 
 
 @dataclass
 class Result:
+    requests: int
     rate: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    non_2xx: int
+    errors: int  # connect, read, write and timeout errors of wrk
 
     @classmethod
     def from_wrk(cls, output: str) -> "Result":
@@ -78,11 +89,19 @@ class Result:
             return float(value[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[value[2]]
 
         rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-        if rate is None:
+        total = re.search(r"(\d+) requests in", output)
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                           r"timeout (\d+)", output)
+        if rate is None or total is None:
             raise RuntimeError(f"wrk printed no rate:\n{output}")
-        return cls(float(rate[1]), latency("50"), latency("99"),
-                   int(errors[1]) if errors else 0)
+        return cls(int(total[1]), float(rate[1]), latency("50"), latency("99"),
+                   int(non_2xx[1]) if non_2xx else 0,
+                   sum(int(n) for n in errors.groups()) if errors else 0)
+
+    @property
+    def answered_2xx(self) -> int:
+        return self.requests - self.non_2xx
 
 
 def free_port() -> int:
@@ -170,15 +189,6 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random,
                          "created_at": created, "updated_at": created})
         with database.transaction() as s:
             s.execute(insert(Ticket), rows)
-    # Let the database settle before measuring: no autovacuum or checkpoint of the seed
-    # should land in the middle of a measurement.
-    with database.engine.connect() as c:
-        if url.startswith("sqlite"):
-            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            c = c.execution_options(isolation_level="AUTOCOMMIT")
-            c.exec_driver_sql("VACUUM (ANALYZE)")
-            c.exec_driver_sql("CHECKPOINT")
     rider_rows = [{"id": uuid.uuid4(), "platform_id": platform_id, "external_id": f"bench-{i}",
                    "pseudonym": f"R-B{i:06d}", "created_at": now, "updated_at": now}
                   for i in range(riders)]
@@ -186,6 +196,7 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random,
         s.execute(insert(Rider), rider_rows)
         s.execute(insert(RiderTotals), [{"rider_id": r["id"], "platform_id": platform_id}
                                         for r in rider_rows])
+    settle(database)
     print(f"  seeded {tickets} tickets in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     database.dispose()
@@ -193,66 +204,79 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random,
                         settings=settings).token for r in rider_rows]
 
 
-def measure(base: str, seconds: int, concurrency: int, script: Path | None) -> Result:
-    """Load ``base`` with wrk: ``concurrency`` connections for ``seconds``."""
-    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
-    if script is not None:
-        command += ["-s", str(script)]
-    # A fresh nonce per run: the warm-up's keys must not come back as replays.
-    target = [base + ("/v1/reports" if script else "/healthz"), "--", uuid.uuid4().hex]
-    output = subprocess.run([*command, *target], capture_output=True, text=True,
-                            check=True).stdout
-    return Result.from_wrk(output)
+def settle(database: Database) -> None:
+    """Let the database settle before measuring: no autovacuum or checkpoint of what was
+    just written should land in the middle of a measurement."""
+    with database.engine.connect() as c:
+        if database.is_sqlite:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            c = c.execution_options(isolation_level="AUTOCOMMIT")
+            c.exec_driver_sql("VACUUM (ANALYZE)")
+            c.exec_driver_sql("CHECKPOINT")
 
 
-def profile_summary(raw: Path, top: int = 25) -> str:
-    """py-spy's folded stacks as a table: the share of busy samples spent in (under) each
-    function of the request path, and in the layers below it."""
-    totals: dict[str, int] = {}
-    samples = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        samples += int(count)
-        seen = set()
-        for frame in stack.split(";"):
-            function, _, where = frame.partition(" (")
-            module = where.split(":")[0].split("site-packages/")[-1].split("/work/main/")[-1]
-            name = f"{function} ({module})"
-            if name not in seen:
-                seen.add(name)
-                totals[name] = totals.get(name, 0) + int(count)
-    rows = sorted(((n, c) for n, c in totals.items()
-                   if "app/" in n or "sqlalchemy/engine" in n or "psycopg" in n
-                   or "pysqlite3" in n or "pydantic" in n),
-                  key=lambda item: -item[1])[:top]
-    return "\n".join(["| function (inclusive) | share of busy samples |", "|---|---:|",
-                      *(f"| `{n}` | {100 * c / max(samples, 1):.0f}% |" for n, c in rows)])
-
-
-def start_server(url: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SENTINEL_DATABASE_URL": url, "SENTINEL_SECRET_KEY": SECRET,
-           "SENTINEL_ENV": "production", "SENTINEL_LOG_LEVEL": "WARNING",
-           "SENTINEL_MEDIA_DIR": str(workdir / "media"), "SENTINEL_EMBEDDED_WORKER": "0",
-           "SENTINEL_RIDER_REPORTS_PER_HOUR": "100000"}
-    sentinel = shutil.which("sentinel", path=str(Path(sys.executable).parent)) or "sentinel"
-    server = subprocess.Popen([sentinel, "serve", "--port", str(port), "--workers", "1"],
-                              env=env, cwd=workdir, stdout=subprocess.DEVNULL)
+def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return server
+            if httpx.get(url).status_code in (200, 405):
+                return
         except httpx.TransportError:
             time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("the server did not start")
+        if process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError(f"the server behind {url} did not start")
+
+
+def start_server(url: str, port: int, workdir: Path, *, workers: int = 1,
+                 log_level: str = "WARNING") -> subprocess.Popen[bytes]:
+    env = {**os.environ, "SENTINEL_DATABASE_URL": url, "SENTINEL_SECRET_KEY": SECRET,
+           "SENTINEL_ENV": "production", "SENTINEL_LOG_LEVEL": log_level,
+           "SENTINEL_MEDIA_DIR": str(workdir / "media"), "SENTINEL_EMBEDDED_WORKER": "0"}
+    sentinel = shutil.which("sentinel", path=str(BIN)) or "sentinel"
+    server = subprocess.Popen([sentinel, "serve", "--port", str(port), "--workers",
+                               str(workers)], env=env, cwd=workdir,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{port}/healthz", server)
+    return server
+
+
+def start_ceiling(port: int) -> subprocess.Popen[bytes]:
+    """The ceiling app with the options ``sentinel serve`` gives uvicorn."""
+    server = subprocess.Popen(
+        [str(BIN / "uvicorn"), "bench.ceiling_app:app", "--port", str(port), "--loop",
+         "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    wait_for(f"http://127.0.0.1:{port}/v1/reports", server)
+    return server
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def measure(url: str, seconds: int, concurrency: int, script: Path | None) -> Result:
+    """Load ``url`` with wrk: ``concurrency`` connections for ``seconds``."""
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout",
+               "10s"]
+    if script is not None:
+        command += ["-s", str(script)]
+    # A fresh nonce per run: an earlier run's keys must not come back as replays.
+    output = subprocess.run([*command, url, "--", uuid.uuid4().hex], capture_output=True,
+                            text=True, check=True).stdout
+    return Result.from_wrk(output)
 
 
 def report_script(rng: random.Random, areas: list, tokens: list[str], n: int,
                   categories: list[str], path: Path) -> Path:
-    """A wrk script sending ``n`` distinct reports (then again, with new keys), as an app
+    """A wrk script sending ``n`` distinct reports (then again, with new keys), as apps
     would: GCJ-02 points inside Changning's communities, random categories and riders."""
     bodies = []
     for x, y, *_ in random_points(rng, areas, n):
@@ -279,7 +303,7 @@ function request()
   local i = (counter * 7919 + thread_id * 104729) % #bodies + 1
   return wrk.format("POST", "/v1/reports", {{
     ["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. tokens[(counter + thread_id) % #tokens + 1],
+    ["Authorization"] = "Bearer " .. tokens[(counter * 31 + thread_id * 977) % #tokens + 1],
     ["Idempotency-Key"] = "bench-" .. nonce .. "-" .. thread_id .. "-" .. counter}}, bodies[i])
 end
 """.format(",".join(f"[[{b}]]" for b in bodies), ",".join(f'"{t}"' for t in tokens))
@@ -287,52 +311,139 @@ end
     return path
 
 
-def run(kind: str, tickets: int, args: argparse.Namespace) -> tuple[Result, Result]:
+def count_reports(url: str) -> int:
+    database = Database(url)
+    try:
+        with database.session(write=False) as s:
+            return int(s.execute(text("SELECT count(*) FROM reports")).scalar_one())
+    finally:
+        database.dispose()
+
+
+def profile_summary(raw: Path, top: int = 25) -> str:
+    """py-spy's folded stacks as a table: the share of busy samples spent in (under) each
+    function of the request path."""
+    totals: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        samples += int(count)
+        seen = set()
+        for frame in stack.split(";"):
+            function, _, where = frame.partition(" (")
+            module = where.split(":")[0].split("site-packages/")[-1].split("/work/main/")[-1]
+            name = f"{function} ({module})"
+            if name not in seen:
+                seen.add(name)
+                totals[name] = totals.get(name, 0) + int(count)
+    rows = sorted(((n, c) for n, c in totals.items()
+                   if "app/" in n or "psycopg" in n or "pysqlite3" in n or "fastapi" in n
+                   or "pydantic" in n or "uvicorn" in n),
+                  key=lambda item: -item[1])[:top]
+    return "\n".join(["| function (inclusive) | share of samples holding the GIL |",
+                      "|---|---:|",
+                      *(f"| `{n}` | {100 * c / max(samples, 1):.0f}% |" for n, c in rows)])
+
+
+@dataclass
+class Intake:
+    database: str
+    tickets: int
+    workers: int
+    result: Result
+    stored: int  # reports stored during the measurement
+
+
+def intake_runs(kind: str, tickets: int, args: argparse.Namespace,
+                ceiling: float) -> list[Intake]:
     rng = random.Random(tickets)
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
     url = fresh_database(kind, args.pg_url, workdir)
+    runs = []
     try:
-        tokens = seed(url, tickets, riders=200, rng=rng)
+        tokens = seed(url, tickets, riders=RIDERS, rng=rng)
         database = Database(url)
         areas = communities(database)
         with database.session(write=False) as s:
             codes = list(s.scalars(select(Category.code)))
         database.dispose()
-        port = free_port()
-        server = start_server(url, port, workdir)
-        base = f"http://127.0.0.1:{port}"
         script = report_script(rng, areas, tokens, 20_000, codes, workdir / "reports.lua")
-        try:
-            measure(base, 2, args.concurrency, script)  # warm up: pools, caches, JIT-free paths
-            ceiling = measure(base, args.seconds, args.concurrency, None)
-            spy = None
-            if args.profile:
-                spy = subprocess.Popen(
-                    [shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy",
-                     "record", "--pid", str(server.pid), "--duration",
-                     str(args.seconds), "--format", "raw", "--rate", "100", "--nonblocking",
-                     "-o", str(workdir / "profile.txt")],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            intake = measure(base, args.seconds, args.concurrency, script)
-            if spy is not None:
-                spy.wait(timeout=60)
-                print(f"\nprofile of the server during intake ({kind}, {tickets} open "
-                      f"tickets):\n\n{profile_summary(workdir / 'profile.txt')}\n")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        return ceiling, intake
+        for workers in ([1, 2] if kind == "postgres" else [1]):
+            port = free_port()
+            server = start_server(url, port, workdir, workers=workers)
+            target = f"http://127.0.0.1:{port}/v1/reports"
+            try:
+                measure(target, 2, args.concurrency, script)  # warm up: connections, caches
+                before = count_reports(url)
+                spy = None
+                if args.profile:
+                    spy = subprocess.Popen(
+                        [shutil.which("py-spy", path=str(BIN)) or "py-spy", "record",
+                         "--pid", str(server.pid), "--duration", str(args.seconds),
+                         "--format", "raw", "--rate", "200", "--gil", "--nonblocking",
+                         "--subprocesses", "-o", str(workdir / "profile.txt")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                result = measure(target, args.seconds, args.concurrency, script)
+                stored = count_reports(url) - before
+                if spy is not None:
+                    spy.wait(timeout=60)
+                    print(f"\nprofile of the server during intake ({kind}, {tickets:,} open "
+                          f"tickets, {workers} worker(s)):\n\n"
+                          f"{profile_summary(workdir / 'profile.txt')}\n")
+            finally:
+                stop(server)
+            runs.append(Intake(kind, tickets, workers, result, stored))
+            print(f"  {kind}, {tickets:,} tickets, {workers} worker(s): "
+                  f"{result.rate:,.0f} reports/s ({result.rate / ceiling:.2f} of the ceiling)",
+                  file=sys.stderr)
+            settle_url(url)
     finally:
         drop_database(url)
         shutil.rmtree(workdir, ignore_errors=True)
+    return runs
+
+
+def settle_url(url: str) -> None:
+    database = Database(url)
+    try:
+        settle(database)
+    finally:
+        database.dispose()
+
+
+def healthz_runs(args: argparse.Namespace) -> dict[str, list[Result]]:
+    """``/healthz`` at INFO and at WARNING, in turns (``--rounds`` of each)."""
+    workdir = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
+    url = f"sqlite:///{workdir / 'healthz.db'}"
+    migrate.upgrade(url)
+    results: dict[str, list[Result]] = {"INFO": [], "WARNING": []}
+    try:
+        for _ in range(args.rounds):
+            for level in results:
+                port = free_port()
+                server = start_server(url, port, workdir, log_level=level)
+                try:
+                    target = f"http://127.0.0.1:{port}/healthz"
+                    measure(target, 1, args.concurrency, None)
+                    results[level].append(measure(target, args.seconds, args.concurrency,
+                                                  None))
+                finally:
+                    stop(server)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--tickets", default="100000",
+    parser.add_argument("--tickets", default="1000,100000",
                         help="existing open tickets; several, comma-separated")
     parser.add_argument("--seconds", type=int, default=10, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="of the ceiling and of /healthz at each log level (medians)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the server with py-spy during intake and print where "
                              "its time goes (pip install py-spy)")
@@ -340,23 +451,72 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get(
         "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    header = ("| database | open tickets | ceiling req/s | intake reports/s | p50 ms | "
-              "p99 ms | intake ÷ ceiling | errors |")
     if shutil.which("wrk") is None:
-        sys.exit("bench/intake.py drives the server with wrk: apt-get install wrk")
-    rows = []
+        sys.exit("bench/intake.py drives the servers with wrk: apt-get install wrk")
+    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+
+    print("the ceiling …", file=sys.stderr)
+    ceilings = []
+    for _ in range(args.rounds):
+        port = free_port()
+        server = start_ceiling(port)
+        try:
+            script = Path(tempfile.mkdtemp(prefix="sentinel-bench-")) / "ceiling.lua"
+            script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = '
+                              '"application/json"\nwrk.body = \'{"category": "road_damage", '
+                              '"lat": 31.2201, "lon": 121.4332, "coord_sys": "gcj02", '
+                              '"accuracy_m": 8, "description": "bench"}\'\n')
+            measure(f"http://127.0.0.1:{port}/v1/reports", 1, args.concurrency, script)
+            ceilings.append(measure(f"http://127.0.0.1:{port}/v1/reports", args.seconds,
+                                    args.concurrency, script))
+        finally:
+            stop(server)
+    ceiling = statistics.median(r.rate for r in ceilings)
+    print("/healthz …", file=sys.stderr)
+    health = healthz_runs(args)
+    runs = []
     for kind in kinds:
         for tickets in (int(t) for t in args.tickets.split(",")):
-            print(f"{kind}, {tickets} open tickets …", file=sys.stderr)
-            ceiling, intake = run(kind, tickets, args)
-            rows.append(f"| {kind} | {tickets:,} | {ceiling.rate:,.0f} | {intake.rate:,.0f} | "
-                        f"{intake.p50_ms:.1f} | {intake.p99_ms:.1f} | "
-                        f"{intake.rate / ceiling.rate:.2f} | {intake.errors} |")
-    print(f"\n{args.concurrency} connections, {args.seconds} s per measurement\n")
-    print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    print("\n".join(rows))
+            print(f"{kind}, {tickets:,} open tickets …", file=sys.stderr)
+            runs.extend(intake_runs(kind, tickets, args, ceiling))
+
+    print(f"\n{args.concurrency} connections, {args.seconds} s per measurement; "
+          f"ceiling and /healthz: medians of {args.rounds} rounds\n")
+    print("| what | req/s | p50 ms | p99 ms | ÷ ceiling | non-2xx | stored − 2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+
+    def row(what: str, r: Result, stored: str = "") -> None:
+        print(f"| {what} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
+              f"{r.rate / ceiling:.2f} | {r.non_2xx + r.errors} | {stored} |")
+
+    def median(results: list[Result]) -> Result:
+        return sorted(results, key=lambda r: r.rate)[len(results) // 2]
+
+    row("ceiling: trivial `async def` POST", median(ceilings))
+    for level, results in health.items():
+        row(f"`GET /healthz`, log level {level}", median(results))
+    for run in runs:
+        row(f"`POST /v1/reports`, {run.database}, {run.tickets:,} open tickets, "
+            f"{run.workers} worker{'s' if run.workers > 1 else ''}", run.result,
+            f"{run.stored - run.result.answered_2xx:+d}")
+    info = statistics.median(r.rate for r in health["INFO"])
+    warning = statistics.median(r.rate for r in health["WARNING"])
+    print(f"\naccess log and metrics: /healthz at INFO is {info / warning:.2f} of WARNING "
+          f"(rounds at INFO: {', '.join(f'{r.rate:,.0f}' for r in health['INFO'])}; "
+          f"at WARNING: {', '.join(f'{r.rate:,.0f}' for r in health['WARNING'])})")
+    for kind in kinds:
+        one = [r for r in runs if r.database == kind and r.workers == 1]
+        if len(one) > 1:
+            print(f"{kind}: intake at {one[-1].tickets:,} open tickets is "
+                  f"{one[-1].result.rate / one[0].result.rate:.2f}× intake at "
+                  f"{one[0].tickets:,}")
+        for tickets in {r.tickets for r in one}:
+            two = [r for r in runs if r.database == kind and r.workers == 2
+                   and r.tickets == tickets]
+            if two:
+                single = next(r for r in one if r.tickets == tickets)
+                print(f"{kind}, {tickets:,} open tickets: two workers give "
+                      f"{two[0].result.rate / single.result.rate:.2f}× one worker")
 
 
 if __name__ == "__main__":
