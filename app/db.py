@@ -365,6 +365,16 @@ def _point_sqlite(element: point, compiler: SQLCompiler, **kw: Any) -> str:
     return f"MakePoint({compiler.process(element.clauses, **kw)}, {SRID})"
 
 
+def lon_of(point_column: Any) -> Any:
+    """The longitude of a point geometry (``ST_X``, in both databases)."""
+    return func.ST_X(point_column, type_=Float())
+
+
+def lat_of(point_column: Any) -> Any:
+    """The latitude of a point geometry (``ST_Y``, in both databases)."""
+    return func.ST_Y(point_column, type_=Float())
+
+
 class distance_m(FunctionElement[float]):
     """Distance in metres between two WGS-84 geometries, on the ellipsoid."""
 
@@ -421,6 +431,13 @@ def _bbox_sqlite(element: within_bbox, compiler: SQLCompiler, **kw: Any) -> str:
         f"xmin <= {p(max_x, **kw)} AND xmax >= {p(min_x, **kw)} AND "
         f"ymin <= {p(max_y, **kw)} AND ymax >= {p(min_y, **kw)})"
     )
+
+
+def first(query: Any, n: int = 1) -> Any:
+    """``query`` limited to its first ``n`` rows, the limit written into the SQL. SQLite
+    plans a limit given as a parameter (and the OFFSET its dialect adds) anew at every
+    execution: a statement of a few keyed reads costs three times as much."""
+    return query.limit(literal_column(str(int(n)))).offset(literal_column("0"))
 
 
 def bbox_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
@@ -524,8 +541,7 @@ class Statement:
         names = compiled.positiontup if compiled.positional else list(self._constants)
         self._binds = tuple((name, processors.get(name)) for name in names)
         self._positional: bool = compiled.positional
-        results = [entry.type._cached_result_processor(dialect, None)
-                   for entry in compiled._result_columns]
+        results = [_result_processor(entry.type, dialect) for entry in compiled._result_columns]
         self.returns_rows = bool(results)
         # A statement for rows answers with the row's ordinal first: not a value.
         self._results = tuple(results[1:] if rows is not None else results)
@@ -551,6 +567,16 @@ class Statement:
             return tuple(row)
         return tuple(convert(v) if convert else v for convert, v in zip(results, row,
                                                                       strict=True))
+
+
+def _result_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    try:
+        processor: Callable[[Any], Any] | None = type_._cached_result_processor(dialect, None)
+    except TypeError:
+        # PostgreSQL's numeric types choose by the column's type code, known only once a
+        # result arrives; for floats (the only ones read here) the drivers need nothing.
+        return None
+    return processor
 
 
 @dataclass(frozen=True)

@@ -122,3 +122,27 @@ def from_wgs84(lon: float, lat: float, coord_sys: CoordSys) -> tuple[float, floa
     if coord_sys is CoordSys.BD09:
         return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
     return lon, lat
+
+
+# WGS-84: semi-major axis and first eccentricity squared.
+_WGS84_A = 6_378_137.0
+_WGS84_E2 = 6.694_379_990_14e-3
+
+
+def metres_per_degree(lat: float) -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at ``lat`` on the WGS-84 ellipsoid
+    (the radii of curvature in the prime vertical and the meridian). Within a few
+    hundred metres of ``lat``, a plane scaled by these gives distances on the ellipsoid
+    to the millimetre, as PostGIS's geography and SpatiaLite's ellipsoid functions do."""
+    phi = math.radians(lat)
+    w = 1 - _WGS84_E2 * math.sin(phi) ** 2
+    per_radian_lat = _WGS84_A * (1 - _WGS84_E2) / w**1.5
+    per_radian_lon = _WGS84_A / math.sqrt(w) * math.cos(phi)
+    return per_radian_lon * math.pi / 180, per_radian_lat * math.pi / 180
+
+
+def metres_between(lon: float, lat: float, other_lon: float, other_lat: float) -> float:
+    """The distance between two WGS-84 points a few hundred metres apart, in metres on
+    the ellipsoid (see :func:`metres_per_degree`)."""
+    per_lon, per_lat = metres_per_degree((lat + other_lat) / 2)
+    return math.hypot((other_lon - lon) * per_lon, (other_lat - lat) * per_lat)

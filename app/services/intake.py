@@ -64,9 +64,11 @@ from app.db import (
     advisory_try_lock,
     bbox_around,
     connect_batches,
-    distance_m,
+    first,
     insert_rows,
+    lat_of,
     lock_key,
+    lon_of,
     point,
     unindexed,
     within_bbox,
@@ -114,7 +116,7 @@ from app.services.contributions import (
     settle_report,
     standing,
 )
-from app.services.coords import CoordSys, to_wgs84
+from app.services.coords import CoordSys, metres_between, to_wgs84
 from app.services.media import not_the_riders
 from app.services.reference import CategoryRules, Reference
 from app.services.routing import AreaRef, Route
@@ -231,48 +233,50 @@ LOOK_UP: dict[str, Any] = {
 
 
 def look_up(p: Rows) -> Any:
-    """One report's reads, in one row: its rider and platform (none if unknown), the first
-    response to its key, its rider's reports of the last hour (counted up to the limit),
-    whether its platform takes webhooks, and the nearest open ticket of its category in
-    reach, with whether the rider reported it. Each is read for the row, by its index
-    (a nested read per row, whatever the planner thinks a batch's size is: ``LIMIT 1``
-    keeps PostgreSQL from turning the reads by key into joins of whole tables)."""
+    """One report's reads, in one row per open ticket of its category in reach (one row
+    if there is none): its rider and platform (none if unknown), the first response to its
+    key, its rider's reports of the last hour, whether its platform takes webhooks, and
+    the ticket — where it is, when it was opened, whether the rider reported it. Each is
+    read for the row, by its index (a nested read per row, whatever the planner thinks a
+    batch's size is: ``LIMIT 1`` keeps PostgreSQL from turning the reads by key into
+    joins of whole tables). Which ticket is nearest is decided in Python (one distance
+    rule, :func:`metres_between`, where SpatiaLite's ellipsoid distance costs more than
+    all of the statement's reads)."""
     reports = aliased(Report)
-    rider = p.each(select(Rider.platform_id, Platform.active, Rider.external_id)
-                   .join(Platform, Platform.id == Rider.platform_id)
-                   .where(Rider.id == p.rider_id).limit(1), "rider")
-    kept = p.each(select(IdempotencyRecord.request_hash, IdempotencyRecord.response_status,
-                         IdempotencyRecord.response_body)
-                  .where(IdempotencyRecord.rider_id == p.rider_id,
-                         IdempotencyRecord.key == p.key).limit(1), "kept")
-    distance = distance_m(Ticket.location, point(p.lon, p.lat))
-    reported = (select(literal(1)).select_from(reports)
-                .where(reports.ticket_id == Ticket.id, reports.rider_id == p.rider_id)
-                .limit(1).correlate(Ticket, p.source).scalar_subquery())
-    nearest = p.each(
-        select(Ticket.id, Ticket.ref, reported.label("reported"))
+    rider = p.each(first(select(Rider.platform_id, Platform.active, Rider.external_id)
+                         .join(Platform, Platform.id == Rider.platform_id)
+                         .where(Rider.id == p.rider_id)), "rider")
+    kept = p.each(first(select(IdempotencyRecord.request_hash,
+                               IdempotencyRecord.response_status,
+                               IdempotencyRecord.response_body)
+                        .where(IdempotencyRecord.rider_id == p.rider_id,
+                               IdempotencyRecord.key == p.key)), "kept")
+    reported = first(select(literal(1)).select_from(reports)
+                     .where(reports.ticket_id == Ticket.id, reports.rider_id == p.rider_id)
+                     .correlate(Ticket, p.source)).scalar_subquery()
+    in_reach = p.each(
+        select(Ticket.id, Ticket.ref, lon_of(Ticket.location).label("lon"),
+               lat_of(Ticket.location).label("lat"), Ticket.created_at,
+               reported.label("reported"))
         # The spatial index is the selective filter: a few tickets near the point, where
         # the category's b-tree would match every open ticket of the category.
         .where(unindexed(Ticket.category_id) == p.category_id, Ticket.status.in_(_OPEN),
                Ticket.created_at >= p.opened_since,
-               within_bbox(Ticket.location, p.min_lon, p.min_lat, p.max_lon, p.max_lat),
-               distance <= p.radius_m)
-        .order_by(distance, Ticket.created_at).limit(1), "nearest")
-    # Counted up to the limit, no further: a report costs the same however many its rider
-    # sent (a refusal counts them all).
-    in_the_hour = (select(literal(1)).select_from(reports)
-                   .where(reports.rider_id == p.rider_id,
-                          reports.received_at > p.counted_since)
-                   .limit(bindparam("limit", type_=Integer))
-                   .correlate(p.source).subquery())
-    recent = select(func.count()).select_from(in_the_hour).scalar_subquery()
+               within_bbox(Ticket.location, p.min_lon, p.min_lat, p.max_lon, p.max_lat)),
+        "in_reach")
+    # The window holds at most the limit's reports (the rest were refused), unless the
+    # limit was lowered within the hour.
+    recent = (select(func.count()).select_from(reports)
+              .where(reports.rider_id == p.rider_id, reports.received_at > p.counted_since)
+              .correlate(p.source).scalar_subquery())
     takes_webhooks = exists().where(Webhook.platform_id == rider.c.platform_id)
     return (
         select(p.ordinal, rider.c.platform_id, rider.c.active, rider.c.external_id,
                kept.c.request_hash, kept.c.response_status, kept.c.response_body, recent,
-               takes_webhooks, nearest.c.id, nearest.c.ref, nearest.c.reported.is_not(None))
+               takes_webhooks, in_reach.c.id, in_reach.c.ref, in_reach.c.lon, in_reach.c.lat,
+               in_reach.c.created_at, in_reach.c.reported.is_not(None))
         .select_from(p.source)
-        .outerjoin(rider, true()).outerjoin(kept, true()).outerjoin(nearest, true())
+        .outerjoin(rider, true()).outerjoin(kept, true()).outerjoin(in_reach, true())
         .order_by(p.ordinal))
 
 
@@ -369,8 +373,20 @@ class IntakeStatements:
 
 
 @dataclass(frozen=True)
+class InReach:
+    """An open ticket of a report's category in its search box."""
+
+    id: uuid.UUID
+    ref: str
+    lon: float
+    lat: float
+    created_at: datetime
+    reported: bool  # by the report's rider, already
+
+
+@dataclass(frozen=True)
 class Look:
-    """What the look-up found for one report (see :func:`_look_up`)."""
+    """What the look-up found for one report (see :func:`look_up`)."""
 
     platform_id: uuid.UUID
     platform_active: bool
@@ -380,9 +396,30 @@ class Look:
     response_body: dict[str, Any] | None
     recent: int
     takes_webhooks: bool
-    ticket_id: uuid.UUID | None
-    ticket_ref: str | None
-    reported: bool
+    in_reach: tuple[InReach, ...]
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]]) -> "Look | None":
+        """From the look-up's rows for one report: None if its rider is unknown."""
+        if not rows or rows[0][0] is None:
+            return None
+        tickets = tuple(InReach(*row[8:]) for row in rows if row[8] is not None)
+        (platform_id, active, external_id, request_hash, response_status, response_body,
+         recent, takes_webhooks) = rows[0][:8]
+        return cls(platform_id, bool(active), external_id, request_hash, response_status,
+                   response_body, recent, bool(takes_webhooks), tickets)
+
+    def nearest(self, prepared: Prepared) -> tuple[float, InReach] | None:
+        """The ticket this report merges into: the nearest within its category's radius,
+        the oldest of equally near ones."""
+        radius = prepared.category.dedup_radius_m
+        found = [(metres_between(prepared.lon, prepared.lat, t.lon, t.lat), t.created_at, t)
+                 for t in self.in_reach]
+        near = [(metres, created, t) for metres, created, t in found if metres <= radius]
+        if radius <= 0 or not near:
+            return None
+        metres, _, ticket = min(near, key=lambda item: (item[0], item[1]))
+        return metres, ticket
 
 
 # --- the writer ------------------------------------------------------------------------
@@ -626,6 +663,7 @@ class _Choice:
     outcome: ReportOutcome
     ticket_id: uuid.UUID
     ticket_ref: str
+    reported: bool = False  # the ticket joined, by the report's rider already
     opened: dict[str, Any] | None = None  # the new ticket's row
 
 
@@ -670,32 +708,27 @@ class _Batch:
                                                     self.submissions[i].key)} for i in keyed]),
             Step(s.owned_photo, rows=[{"rider_id": self.submissions[i].rider_id,
                                        "media_id": media_id} for i, media_id in photos]),
-            Step(s.look_up, self._limit(),
-                 rows=[self._look_values(sub) for sub in self.submissions])])
+            Step(s.look_up, rows=[self._look_values(sub) for sub in self.submissions])])
         if tuple(tokens) != known.tokens:
             raise _BeginAgain("the reference data changed", reload=True)
         free = {i: bool(rows[0][0]) for i, rows in zip(keyed, held, strict=True)}
         for (i, media_id), rows in zip(photos, owned, strict=True):
             if rows[0][0] is None:
                 self.not_theirs[i].append(media_id)
-        looks = {i: _look_of(rows) for i, rows in enumerate(found)}
+        looks = {i: Look.of(rows) for i, rows in enumerate(found)}
         pending = list(range(len(self.submissions)))
         while pending:
             chosen, rest = await self._choose(pending, looks, free)
             await self._write_tickets(chosen)
             if rest:
-                (fresh,) = await self.connection.run([Step(s.look_up, self._limit(), rows=[
+                (fresh,) = await self.connection.run([Step(s.look_up, rows=[
                     self._look_values(self.submissions[i]) for i in rest])])
-                looks.update({i: _look_of(rows) for i, rows in zip(rest, fresh, strict=True)})
+                looks.update({i: Look.of(rows) for i, rows in zip(rest, fresh, strict=True)})
             pending = rest
         await self._write_the_rest()
         answers = [answer for answer in self.answers if answer is not None]
         assert len(answers) == len(self.submissions), "every report is answered"
         return answers
-
-    def _limit(self) -> dict[str, Any]:
-        # The same for every report: one of the look-up's parameters, not of each row.
-        return {"limit": self.writer.settings.rider_reports_per_hour}
 
     def _look_values(self, submission: Submission) -> dict[str, Any]:
         prepared = submission.prepared
@@ -760,10 +793,11 @@ class _Batch:
             raise not_the_riders(self.not_theirs[i])
         await self._enforce_rate_limit(submission, look)
         self.counted[submission.rider_id].append(submission.now)
-        if look.ticket_id is not None:
-            assert look.ticket_ref is not None
+        nearest = look.nearest(prepared)
+        if nearest is not None:
+            _, ticket = nearest
             return _Choice(i, submission, prepared, look, ReportOutcome.JOINED_TICKET,
-                           look.ticket_id, look.ticket_ref)
+                           ticket.id, ticket.ref, reported=ticket.reported)
         return self._open(i, submission, prepared, look)
 
     def _replay(self, submission: Submission, look: Look) -> Received | None:
@@ -858,8 +892,7 @@ class _Batch:
         report = ReportState(report_id, rider_id, look.platform_id, outcome, None, now,
                              category.id, _id(route.street))
         # One award per rider and ticket, however often the rider reports it.
-        reported = (look.reported and outcome is ReportOutcome.JOINED_TICKET) \
-            or (rider_id, ticket.id) in self.reported
+        reported = choice.reported or (rider_id, ticket.id) in self.reported
         earns = not owed(category, outcome, stand) or not reported
         cause = Cause(ticket.id, category.id, ticket.street_id, event_id, now)
         counted = settle_report(self.books, cause, category, report, stand, {}, earns=earns)
@@ -958,6 +991,3 @@ def _within_reach(later: Prepared, opened: Prepared) -> bool:
     return min_lon <= opened.lon <= max_lon and min_lat <= opened.lat <= max_lat
 
 
-def _look_of(rows: list[tuple[Any, ...]]) -> Look | None:
-    """The look-up of one report: None if its rider is unknown."""
-    return Look(*rows[0]) if rows and rows[0][0] is not None else None

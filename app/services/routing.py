@@ -14,7 +14,6 @@ the same test); so a route costs the same with a hundred communities or a hundre
 thousand, and no round trip to the database.
 """
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from sqlalchemy.orm import Session
 from app.db import bbox_around
 from app.errors import OutsideServiceArea
 from app.models import Area, AreaLevel
+from app.services.coords import metres_per_degree
 
 
 @dataclass(frozen=True)
@@ -53,23 +53,6 @@ class MappedArea:
 
 _DEPTH = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
 _ORIGIN = shapely.Point(0, 0)
-
-# WGS-84: semi-major axis and first eccentricity squared.
-_A = 6_378_137.0
-_E2 = 6.694_379_990_14e-3
-
-
-def metres_per_degree(lat: float) -> tuple[float, float]:
-    """Metres per degree of longitude and of latitude at ``lat``, on the ellipsoid (the
-    radii of curvature in the prime vertical and the meridian). Within a few hundred
-    metres of ``lat`` a plane scaled by these gives ellipsoidal distances to the
-    millimetre, as PostGIS's geography and SpatiaLite's ellipsoid functions do."""
-    phi = math.radians(lat)
-    w = 1 - _E2 * math.sin(phi) ** 2
-    per_radian_lat = _A * (1 - _E2) / w**1.5
-    per_radian_lon = _A / math.sqrt(w) * math.cos(phi)
-    return per_radian_lon * math.pi / 180, per_radian_lat * math.pi / 180
-
 
 class AreaMap:
     """Areas with their boundaries, indexed for routing."""
