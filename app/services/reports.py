@@ -39,10 +39,12 @@ from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.intake import IntakeWriter, Received, ReportInput
 from app.services.pagination import Page, newest_first_page
 
+# The report's own fields only: a batch item's idempotency_key is not part of its body.
+_REPORT_FIELDS = frozenset(ReportCreate.model_fields)
+
 
 def _fingerprint(body: ReportCreate) -> str:
-    # The report's own fields only: a batch item's idempotency_key is not part of its body.
-    payload = body.model_dump(mode="json", include=set(ReportCreate.model_fields))
+    payload = body.model_dump(mode="json", include=_REPORT_FIELDS)
     if body.observed_at is not None:  # one instant, whatever offset the phone wrote it in
         payload["observed_at"] = body.observed_at.astimezone(UTC).isoformat()
     return idempotency.request_hash(payload)
