@@ -14,6 +14,7 @@ import hashlib
 import importlib
 import math
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -514,7 +515,8 @@ class Rows:
         """``rows`` as the JSON array the statement unpacks, numbered from 1. (orjson
         writes UUIDs, enums and aware datetimes with their offset as PostgreSQL reads
         them.)"""
-        return orjson.dumps([{"ordinal": n, **row} for n, row in enumerate(rows, 1)]).decode()
+        return orjson.dumps([{"ordinal": n, **row} for n, row in enumerate(rows, 1)],
+                            default=str).decode()
 
 
 class Statement:
@@ -720,12 +722,30 @@ def _by_ordinal(statement: Statement, count: int, raw: list[Any]) -> list[list[t
     return answers
 
 
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def _writes_together(work: list[tuple[int, Step]]) -> list[list[tuple[int, Step]]]:
+    """``work`` in groups to send as one statement each: runs of writes over rows that
+    return nothing, and every other step alone."""
+    groups: list[list[tuple[int, Step]]] = []
+    for i, step in work:
+        writes = step.rows is not None and not step.statement.returns_rows
+        if writes and groups and groups[-1][-1][1].rows is not None \
+                and not groups[-1][-1][1].statement.returns_rows:
+            groups[-1].append((i, step))
+        else:
+            groups.append([(i, step)])
+    return groups
+
+
 class _PostgresBatches(BatchConnection):
     rows_as_json = True
 
     def __init__(self, connection: Any, dialect: Any) -> None:
         self._connection = connection
         self.dialect = dialect
+        self._combined: dict[tuple[int, ...], str] = {}
 
     @classmethod
     async def connect(cls, database: "Database") -> "_PostgresBatches":
@@ -750,23 +770,27 @@ class _PostgresBatches(BatchConnection):
 
     async def run(self, steps: list[Step], *, commit: bool = False) -> list[list[Any]]:
         connection = self._connection
-        sent: list[Any] = []
+        work = [(i, step) for i, step in enumerate(steps) if step.rows is None or step.rows]
+        sent: dict[int, Any] = {}
         async with connection.pipeline():
-            for step in steps:
-                statement = step.statement
-                if step.rows is not None and not step.rows:
-                    sent.append(None)
-                    continue
-                parameters = statement.parameters_of_rows(step.rows, step.values) \
-                    if step.rows is not None else statement.parameters(step.values or {})
+            for group in _writes_together(work):
+                if len(group) == 1:
+                    i, step = group[0]
+                    statement = step.statement
+                    parameters = statement.parameters_of_rows(step.rows, step.values) \
+                        if step.rows is not None else statement.parameters(step.values or {})
+                    sql = statement.sql
+                else:
+                    sql, parameters = self._together([step for _, step in group])
                 cursor = connection.cursor()
-                await cursor.execute(statement.sql, parameters, prepare=True)
-                sent.append(cursor)
+                await cursor.execute(sql, parameters, prepare=True)
+                for i, _ in group:
+                    sent[i] = cursor
             if commit:
                 await connection.commit()
         results: list[list[Any]] = []
-        for step, cursor in zip(steps, sent, strict=True):
-            statement = step.statement
+        for i, step in enumerate(steps):
+            statement, cursor = step.statement, sent.get(i)
             if cursor is None or not statement.returns_rows:
                 results.append([[] for _ in step.rows] if step.rows is not None else [])
                 continue
@@ -774,6 +798,24 @@ class _PostgresBatches(BatchConnection):
             results.append(_by_ordinal(statement, len(step.rows), raw) if step.rows is not None
                            else [statement.values(row) for row in raw])
         return results
+
+    def _together(self, steps: list[Step]) -> tuple[str, dict[str, Any]]:
+        """Writes over rows as one statement: each a data-modifying ``WITH`` of it, its
+        parameters renamed apart. (They write different tables and read none of each
+        other's rows; the checks of their foreign keys run at the statement's end.)"""
+        key = tuple(id(step.statement) for step in steps)
+        sql = self._combined.get(key)
+        if sql is None:
+            parts = [_PARAMETER.sub(f"%(w{n}_\\1)s", step.statement.sql)
+                     for n, step in enumerate(steps)]
+            sql = self._combined[key] = "WITH " + ", ".join(
+                f"w{n} AS ({part})" for n, part in enumerate(parts)) + " SELECT 1"
+        parameters: dict[str, Any] = {}
+        for n, step in enumerate(steps):
+            assert step.rows is not None
+            values = step.statement.parameters_of_rows(step.rows, step.values)
+            parameters.update({f"w{n}_{name}": value for name, value in values.items()})
+        return sql, parameters
 
     async def rollback(self) -> None:
         if not self._connection.closed:

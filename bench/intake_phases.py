@@ -1,24 +1,30 @@
-"""Where one report's time goes: the intake path in-process, one report at a time.
+"""Where a report's CPU goes: the parts of intake measured apart, in this process.
 
-No HTTP and no concurrency: the same service calls ``POST /v1/reports`` makes, timed
-phase by phase over a few hundred reports on a fresh database with the Changning demo
-and ``--tickets`` open tickets. Complements ``bench/intake.py``, which measures the
-whole server under load. Run from the project root::
+``bench/intake.py`` measures the whole server under load; this splits the cost of a
+report into what the framework costs (the trivial ``async def`` POST that is the
+ceiling), what the app's request path costs above it (its middleware, the rider's
+token, the body, the answer — with the writer answering at once), and what the writer
+costs (a batch of reports looked up, decided and stored, on each database). Each is
+CPU time of this process (``time.process_time``) per report, so the database server's
+own work is not in it (SQLite's is: it runs in the process). Run from the project
+root::
 
     .venv/bin/python bench/intake_phases.py --db both
 """
 
 import argparse
+import asyncio
+import hashlib
 import json
 import os
 import random
-import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
-from collections import defaultdict
-from collections.abc import Callable
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,100 +35,169 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench.intake as load
 from app.config import Environment, Settings
 from app.db import Database
-from app.deps import caller_for_token
-from app.models import Category, utcnow
-from app.schemas.reports import ReportCreate
-from app.services import idempotency, intake, reports
+from app.main import create_app
+from app.models import Category, Rider
+from app.services import intake, reference
+from app.services.coords import CoordSys, from_wgs84
 
-# (module, function, phase name), in the order a report meets them.
-PHASES = [
-    (intake, "route_point", "routing (covering areas, snapping)"),
-    (intake, "_enforce_rate_limit", "rate limit (count of the last hour)"),
-    (intake, "merge_or_open_ticket", "dedup search and ticket insert/update"),
-    (reports, "prepare_report", "read phase: category, routing, photos"),
-    (reports, "begin_writes", "begin writes (SQLite: write lock)"),
-    (idempotency, "previous_response", "idempotency check under the lock"),
-    (reports, "store_report", "write phase before commit"),
-]
+BODY = {"category": "road_damage", "lat": 31.211752, "lon": 121.41459, "coord_sys": "gcj02",
+        "accuracy_m": 8, "description": "bench"}
 
 
-def timed(totals: dict[str, float], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            totals[name] += time.perf_counter() - started
+async def asgi_cost(app: Any, requests: int, headers: list[tuple[bytes, bytes]]) -> float:
+    """CPU seconds per POST /v1/reports through ``app``, called as the server would."""
+    body = json.dumps(BODY).encode()
 
-    return wrapper
+    async def one(n: int) -> None:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": "/v1/reports",
+                 "raw_path": b"/v1/reports", "query_string": b"", "root_path": "",
+                 "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
+                             (b"content-length", str(len(body)).encode()), *headers,
+                             (b"idempotency-key", f"phase-{n}".encode())],
+                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+        sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        status: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(scope, receive, send)
+        assert status == [201], status
+
+    for n in range(requests // 10):
+        await one(n)
+    started = time.process_time()
+    for n in range(requests):
+        await one(n)
+    return (time.process_time() - started) / requests
 
 
-def run(kind: str, tickets: int, count: int, pg_url: str) -> dict[str, float]:
-    rng = random.Random(tickets)
-    workdir = Path(tempfile.mkdtemp(prefix="sentinel-phases-"))
-    url = load.fresh_database(kind, pg_url, workdir)
+def framework_costs(url: str, token: str, requests: int) -> tuple[float, float]:
+    """The ceiling's request path, and the app's with a writer that answers at once."""
+    from bench.ceiling_app import app as ceiling
+
+    settings = Settings(_env_file=None, env=Environment.PRODUCTION, database_url=url,
+                        secret_key=load.SECRET, log_level="INFO", embedded_worker=False)
+    app = create_app(settings)
+    answered = intake.Received(201, {"id": "stub"}, replayed=False)
+
+    def at_once(self: intake.IntakeWriter, *, rider_id: uuid.UUID,
+                reports: list[Any]) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        futures = []
+        for _ in reports:
+            future = loop.create_future()
+            future.set_result(answered)
+            futures.append(future)
+        return futures
+
+    real = intake.IntakeWriter.submit_all
+    intake.IntakeWriter.submit_all = at_once  # type: ignore[method-assign]
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - the access log's lines go nowhere
+    stderr, sys.stderr = sys.stderr, devnull
     try:
-        tokens = load.seed(url, tickets, riders=50, rng=rng)
-        database = Database(url)
-        areas = load.communities(database)
-        with database.session() as s:
-            codes = list(s.scalars(select(Category.code)))
-        script = load.report_script(rng, areas, tokens, count + 50, codes, workdir / "r.lua")
-        bodies = [json.loads(b) for b in re.findall(r"\[\[(.*?)\]\]", script.read_text())]
-        settings = Settings(_env_file=None, env=Environment.TEST, database_url=url,
-                            secret_key=load.SECRET, media_dir=workdir / "media",
-                            rider_reports_per_hour=1_000_000)
-        totals: dict[str, float] = defaultdict(float)
-        originals = [(module, name, getattr(module, name)) for module, name, _ in PHASES]
-        for module, name, phase in PHASES:
-            setattr(module, name, timed(totals, phase, getattr(module, name)))
-
-        def one(i: int, body: dict[str, Any]) -> None:
-            started = time.perf_counter()
-            with database.transaction(write=False) as session:
-                caller = caller_for_token(session, settings, tokens[i % len(tokens)])
-                totals["authentication (token, rider)"] += time.perf_counter() - started
-                reports.receive_report(session, rider=caller.rider,  # type: ignore[arg-type]
-                                       body=ReportCreate.model_validate(body),
-                                       idempotency_key=f"phases-{i}", settings=settings,
-                                       now=utcnow())
-                before_commit = time.perf_counter()
-            totals["flush and commit"] += time.perf_counter() - before_commit
-            totals["total"] += time.perf_counter() - started
-
-        for i, body in enumerate(bodies[:50]):  # warm-up: pools and statement caches
-            one(i, body)
-        totals.clear()
-        for i, body in enumerate(bodies[50:50 + count]):
-            one(50 + i, body)
-        for module, name, original in originals:
-            setattr(module, name, original)
-        database.dispose()
-        return {phase: seconds / count * 1000 for phase, seconds in totals.items()}
+        trivial = asyncio.run(asgi_cost(ceiling, requests, []))
+        ours = asyncio.run(asgi_cost(app, requests, [(b"authorization",
+                                                      f"Bearer {token}".encode())]))
     finally:
-        load.drop_database(url)
-        shutil.rmtree(workdir, ignore_errors=True)
+        sys.stderr = stderr
+        devnull.close()
+        intake.IntakeWriter.submit_all = real  # type: ignore[method-assign]
+    return trivial, ours
+
+
+def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
+    """CPU seconds per report of the writer, batches of ``batch`` reports at once."""
+    settings = Settings(_env_file=None, env=Environment.TEST, database_url=url,
+                        secret_key=load.SECRET, rider_reports_per_hour=100_000)
+    database = Database(url)
+    with database.session(write=False) as session:
+        riders = list(session.scalars(select(Rider.id)))
+        codes = list(session.scalars(select(Category.code)))
+        reference.current(session)
+    areas = load.communities(database)
+    rng = random.Random(batch)
+    inputs = []
+    for x, y, *_ in load.random_points(rng, areas, 2000):
+        lon, lat = from_wgs84(x, y, CoordSys.GCJ02)
+        inputs.append(intake.ReportInput(category=rng.choice(codes), lat=lat, lon=lon,
+                                         coord_sys=CoordSys.GCJ02, accuracy_m=8,
+                                         description="bench", address_hint=None,
+                                         observed_at=None, media_ids=()))
+
+    async def run() -> float:
+        writer = intake.IntakeWriter(database, settings)
+
+        async def one(k: int) -> None:
+            answers = []
+            for n in range(batch):
+                key = f"phase-{k}-{n}"
+                answers += writer.submit_all(rider_id=rng.choice(riders), reports=[
+                    (rng.choice(inputs), key, hashlib.sha256(key.encode()).hexdigest(),
+                     datetime.now(UTC))])
+            for answer in await asyncio.gather(*answers):
+                assert answer.status == 201
+
+        await one(-1)
+        started = time.process_time()
+        for k in range(batches):
+            await one(k)
+        cost = (time.process_time() - started) / (batch * batches)
+        await writer.stop()
+        return cost
+
+    try:
+        return {"cpu": asyncio.run(run())}
+    finally:
+        database.dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--tickets", type=int, default=100_000)
-    parser.add_argument("--reports", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="medians of this many")
     parser.add_argument("--pg-url", default=os.environ.get(
         "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    results = {kind: run(kind, args.tickets, args.reports, args.pg_url) for kind in kinds}
-    phases = sorted({p for r in results.values() for p in r},
-                    key=lambda p: -max(r.get(p, 0) for r in results.values()))
-    print(f"\nms per report, {args.reports} reports one at a time, "
-          f"{args.tickets:,} open tickets\n")
-    print("| phase | " + " | ".join(kinds) + " |")
-    print("|---|" + "---:|" * len(kinds))
-    for phase in phases:
-        print(f"| {phase} | " + " | ".join(f"{results[k].get(phase, 0):.2f}" for k in kinds)
-              + " |")
+    rows = []
+    for kind in kinds:
+        workdir = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
+        url = load.fresh_database(kind, args.pg_url, workdir)
+        try:
+            tokens = load.seed(url, 1000, riders=2000, rng=random.Random(1))
+            if kind == kinds[0]:
+                costs = [framework_costs(url, tokens[0], args.requests)
+                         for _ in range(args.rounds)]
+                rows.append(("the framework: the ceiling's request path",
+                             statistics.median(c[0] for c in costs)))
+                rows.append(("the app's request path above it (writer answering at once)",
+                             statistics.median(c[1] - c[0] for c in costs)))
+            for batch in (1, 8, 32):
+                cost = statistics.median(writer_cost(url, batch, 200 // batch + 5)["cpu"]
+                                         for _ in range(args.rounds))
+                rows.append((f"the writer, {kind}, batches of {batch}", cost))
+        finally:
+            load.drop_database(url)
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("\nCPU of this process per report, µs (medians of "
+          f"{args.rounds} rounds; SQLite's own work runs in the process, PostgreSQL's does "
+          "not)\n")
+    print("| part | µs per report |\n|---|---:|")
+    for what, seconds in rows:
+        print(f"| {what} | {seconds * 1e6:,.0f} |")
 
 
 if __name__ == "__main__":

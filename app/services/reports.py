@@ -40,7 +40,7 @@ from app.services.intake import IntakeWriter, Received, ReportInput
 from app.services.pagination import Page, newest_first_page
 
 # The report's own fields only: a batch item's idempotency_key is not part of its body.
-_REPORT_FIELDS = frozenset(ReportCreate.model_fields)
+_REPORT_FIELDS = set(ReportCreate.model_fields)
 
 
 def _fingerprint(body: ReportCreate) -> str:
