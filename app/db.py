@@ -758,9 +758,12 @@ class _PostgresBatches(BatchConnection):
         # Every statement of this connection reads or writes a batch's few rows by key.
         # The planner cannot know how few (it takes a JSON array of rows for a hundred)
         # and would hash whole tables to join them: nested reads by index are always the
-        # plan here, and one plan per statement, made once (no planning per batch).
+        # plan here, and one plan per statement, made once (no planning per batch). Made
+        # once means made with the statistics of the moment, perhaps of tables still
+        # empty (a new deployment, a restore), where scanning is cheapest; the plan would
+        # go on scanning as the tables grow: no scans where an index can serve.
         for setting in ("enable_hashjoin = off", "enable_mergejoin = off",
-                        "plan_cache_mode = force_generic_plan"):
+                        "enable_seqscan = off", "plan_cache_mode = force_generic_plan"):
             await connection.execute(f"SET {setting}")
         await connection.set_autocommit(False)
         return cls(connection, database.engine.dialect)

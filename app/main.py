@@ -1,5 +1,6 @@
 """The application: routers, middleware, error handlers, lifespan."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.config import Settings, get_settings
+from app import heap
+from app.config import Environment, Settings, get_settings
 from app.db import Database
 from app.errors import PROBLEM_JSON, AppError, DatabaseBusy, problem, validation_problem
 from app.log import configure_logging
@@ -31,6 +33,7 @@ from app.routers import (
     webhook,
 )
 from app.services.intake import IntakeWriter
+from app.services.reference import warm as warm_reference
 from app.worker import Worker, start_in_thread
 
 logger = logging.getLogger("sentinel.app")
@@ -92,6 +95,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop_worker = start_in_thread(Worker(app.state.database, settings)) \
             if settings.run_embedded_worker else None
+        if settings.env is not Environment.TEST:
+            await asyncio.to_thread(warm_reference, app.state.database)
+            heap.freeze()
         yield
         await app.state.intake.stop()
         if stop_worker is not None:

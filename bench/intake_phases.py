@@ -136,7 +136,7 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
                                          description="bench", address_hint=None,
                                          observed_at=None, media_ids=()))
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         writer = intake.IntakeWriter(database, settings)
 
         async def one(k: int) -> None:
@@ -150,15 +150,17 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
                 assert answer.status == 201
 
         await one(-1)
-        started = time.process_time()
+        started, wall = time.process_time(), time.perf_counter()
         for k in range(batches):
             await one(k)
         cost = (time.process_time() - started) / (batch * batches)
+        wall = (time.perf_counter() - wall) / batches
         await writer.stop()
-        return cost
+        return cost, wall
 
     try:
-        return {"cpu": asyncio.run(run())}
+        cpu, wall = asyncio.run(run())
+        return {"cpu": cpu, "wall": wall}
     finally:
         database.dispose()
 
@@ -172,7 +174,8 @@ def main() -> None:
         "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
-    rows = []
+    rows: list[tuple[str, float]] = []
+    walls: list[tuple[str, float]] = []
     for kind in kinds:
         workdir = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
         url = load.fresh_database(kind, args.pg_url, workdir)
@@ -186,9 +189,12 @@ def main() -> None:
                 rows.append(("the app's request path above it (writer answering at once)",
                              statistics.median(c[1] - c[0] for c in costs)))
             for batch in (1, 8, 32):
-                cost = statistics.median(writer_cost(url, batch, 200 // batch + 5)["cpu"]
-                                         for _ in range(args.rounds))
-                rows.append((f"the writer, {kind}, batches of {batch}", cost))
+                costs = [writer_cost(url, batch, 200 // batch + 5)
+                         for _ in range(args.rounds)]
+                rows.append((f"the writer, {kind}, batches of {batch}",
+                             statistics.median(c["cpu"] for c in costs)))
+                walls.append((f"{kind}, batches of {batch}",
+                              statistics.median(c["wall"] for c in costs)))
         finally:
             load.drop_database(url)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -198,6 +204,12 @@ def main() -> None:
     print("| part | µs per report |\n|---|---:|")
     for what, seconds in rows:
         print(f"| {what} | {seconds * 1e6:,.0f} |")
+    print("\nWall time of a batch, ms (from the first report queued to the last answered; "
+          "on PostgreSQL this includes the server's work and the commit's flush)\n")
+    print("| batch | ms per batch | ms per report |\n|---|---:|---:|")
+    for what, seconds in walls:
+        size = int(what.rsplit(" ", 1)[1])
+        print(f"| {what} | {seconds * 1e3:,.2f} | {seconds * 1e3 / size:,.3f} |")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ transaction or not at all.
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 import secrets
@@ -512,10 +513,12 @@ class IntakeWriter:
             self._task = asyncio.get_running_loop().create_task(self._run(),
                                                                  name="sentinel-intake")
 
-    async def stop(self) -> None:
-        """Store what is queued, then close the connection."""
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Store what is queued (waiting at most ``timeout_s`` for it), then close the
+        connection."""
         if self._task is not None and not self._task.done():
-            await self._queue.join()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), timeout_s)
             self._task.cancel()
             with _suppress_cancel():
                 await self._task

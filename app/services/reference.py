@@ -11,6 +11,7 @@ the batch's transaction; a request that routes a point, once per request.
 One copy per database (a process may talk to several: the test suite does).
 """
 
+import logging
 import threading
 import weakref
 from collections.abc import Mapping
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import heap
 from app.db import DATABASE, Database
 from app.models import Category, ReferenceVersion
 from app.services.routing import AreaMap, Route, load_area_map
+
+logger = logging.getLogger("sentinel.reference")
 
 TOKENS = select(ReferenceVersion.name, ReferenceVersion.token).order_by(ReferenceVersion.name)
 
@@ -82,7 +86,19 @@ def current_at(session: Session, tokens: tuple[tuple[str, str], ...]) -> Referen
         if copy is None or copy.tokens != tokens:
             copy = Reference(tokens, load_area_map(session), _load_categories(session))
             _copies[database] = copy
+            heap.freeze_again()
     return copy
+
+
+def warm(database: Database) -> None:
+    """Load the copy now (a process's start), rather than on its first report; if the
+    database cannot be read yet, the first report loads it."""
+    try:
+        with database.session(write=False) as session:
+            current(session)
+    except Exception as error:
+        logger.warning("reference data not loaded at start",
+                       extra={"fields": {"error": f"{type(error).__name__}: {error}"}})
 
 
 def _load_categories(session: Session) -> dict[str, CategoryRules]:

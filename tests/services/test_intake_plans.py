@@ -139,3 +139,28 @@ def test_reports_within_the_radius_always_share_a_locked_cell(radius_m: int) -> 
         other_lat = lat + metres * math.cos(bearing) / 111_320
         assert set(dedup_lock_names(category, lon, lat)) \
             & set(dedup_lock_names(category, other_lon, other_lat))  # type: ignore[arg-type]
+
+
+def test_the_writer_reads_by_index_even_where_statistics_say_the_tables_are_empty(
+        database: Database, baseline: object) -> None:
+    """The writer makes each statement's plan once per connection, with the statistics of
+    the moment: perhaps of a new deployment's empty tables, where scanning is cheapest.
+    Such a plan would go on scanning as the tables grow (each report's look-up reading
+    every report and kept response): the writer's connection plans no scan where an
+    index serves."""
+    if database.is_sqlite:
+        pytest.skip("SQLite plans each statement when it is prepared, from its indexes")
+
+    async def plan() -> str:
+        connection = await connect_batches(database)
+        try:
+            statements = IntakeStatements(connection)
+            await connection._connection.execute(  # type: ignore[attr-defined]
+                "ANALYZE riders, reports, idempotency_records, tickets")
+            return await connection.explain(Step(statements.look_up, None, [look_up_row()]))
+        finally:
+            await connection.close()
+
+    explained = asyncio.run(plan())
+    for table in ("riders", "reports", "idempotency_records", "tickets"):
+        assert f"Seq Scan on {table}" not in explained, explained
