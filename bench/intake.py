@@ -320,6 +320,18 @@ def count_reports(url: str) -> int:
         database.dispose()
 
 
+def settled_count(url: str) -> int:
+    """The reports stored, once the requests that wrk left in flight are stored too (so
+    that a run's count takes none of the run before it)."""
+    count = count_reports(url)
+    while True:
+        time.sleep(0.5)
+        again = count_reports(url)
+        if again == count:
+            return count
+        count = again
+
+
 def profile_summary(raw: Path, top: int = 25) -> str:
     """py-spy's folded stacks as a table: the share of busy samples spent in (under) each
     function of the request path."""
@@ -376,7 +388,7 @@ def intake_runs(kind: str, tickets: int, args: argparse.Namespace,
             target = f"http://127.0.0.1:{port}/v1/reports"
             try:
                 measure(target, 2, args.concurrency, script)  # warm up: connections, caches
-                before = count_reports(url)
+                before = settled_count(url)
                 spy = None
                 if args.profile:
                     spy = subprocess.Popen(
@@ -386,7 +398,7 @@ def intake_runs(kind: str, tickets: int, args: argparse.Namespace,
                          "--subprocesses", "-o", str(workdir / "profile.txt")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 result = measure(target, args.seconds, args.concurrency, script)
-                stored = count_reports(url) - before
+                stored = settled_count(url) - before
                 if spy is not None:
                     spy.wait(timeout=60)
                     print(f"\nprofile of the server during intake ({kind}, {tickets:,} open "

@@ -12,6 +12,12 @@ with a spatial index over their boundaries. A point is tested against the few bo
 whose boxes hold it, each prepared once (GEOS, the library PostGIS and SpatiaLite use for
 the same test); so a route costs the same with a hundred communities or a hundred
 thousand, and no round trip to the database.
+
+The index that finds those boundaries is a grid of square cells about the size of a
+community, each listing the areas whose boxes reach into it: one look-up whatever the
+number of areas, where a tree's search grows with its depth (an R-tree took 7.7 µs a
+route with 100 communities and 11 with 100,000; ``bench/routing.py``). A search by box
+(the snapping's) uses an R-tree.
 """
 
 from collections.abc import Iterable
@@ -53,6 +59,41 @@ class MappedArea:
 
 _DEPTH = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
 _ORIGIN = shapely.Point(0, 0)
+# The grid's cells are at least this fraction of the areas' whole extent on a side, so
+# that an area as large as the extent lists itself in at most this many squared cells.
+_MOST_CELLS_ACROSS = 512
+
+
+class _Grid:
+    """Areas by the square cells of a grid that their boxes reach into."""
+
+    def __init__(self, bounds: np.ndarray, deepest: np.ndarray) -> None:
+        self._cells: dict[tuple[int, int], np.ndarray] = {}
+        if not len(bounds):
+            self._x0 = self._y0 = 0.0
+            self._size = 1.0
+            return
+        self._x0, self._y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
+        extent = max(float(bounds[:, 2].max()) - self._x0,
+                     float(bounds[:, 3].max()) - self._y0)
+        sides = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+        typical = float(np.median(sides[deepest])) if deepest.any() else extent
+        self._size = max(typical, extent / _MOST_CELLS_ACROSS, 1e-9)
+        listed: dict[tuple[int, int], list[int]] = {}
+        for i, (min_x, min_y, max_x, max_y) in enumerate(bounds):
+            (left, bottom), (right, top) = self._cell(min_x, min_y), self._cell(max_x, max_y)
+            for x in range(left, right + 1):
+                for y in range(bottom, top + 1):
+                    listed.setdefault((x, y), []).append(i)
+        self._cells = {cell: np.array(areas, dtype=np.intp) for cell, areas in listed.items()}
+
+    def _cell(self, x: float, y: float) -> tuple[int, int]:
+        return int((x - self._x0) // self._size), int((y - self._y0) // self._size)
+
+    def at(self, x: float, y: float) -> np.ndarray | None:
+        """The areas whose boxes may hold (x, y)."""
+        return self._cells.get(self._cell(x, y))
+
 
 class AreaMap:
     """Areas with their boundaries, indexed for routing."""
@@ -64,13 +105,18 @@ class AreaMap:
         self._boundaries = np.array([boundary for _, boundary in listed], dtype=object)
         shapely.prepare(self._boundaries)
         self._tree = shapely.STRtree(self._boundaries)
+        self._grid = _Grid(shapely.bounds(self._boundaries).reshape(-1, 4),
+                           np.array([a.level is AreaLevel.COMMUNITY for a in self.areas],
+                                    dtype=bool))
 
     def __len__(self) -> int:
         return len(self.areas)
 
     def covering(self, lon: float, lat: float) -> list[MappedArea]:
         """The areas whose boundaries cover (lon, lat), boundary points included."""
-        near = self._tree.query(shapely.box(lon, lat, lon, lat))
+        near = self._grid.at(lon, lat)
+        if near is None:
+            return []
         # For a point, "intersects" is "covers": inside, or on the boundary.
         return [self.areas[i] for i in near[shapely.intersects_xy(self._boundaries[near],
                                                                    lon, lat)]]
