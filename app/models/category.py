@@ -1,4 +1,4 @@
-from sqlalchemy import String, Text
+from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps
@@ -8,6 +8,10 @@ class Category(Timestamps, Base):
     """A kind of problem riders report (an Open311 "service"), with its SLA and points."""
 
     __tablename__ = "categories"
+    # Answered no later than fixed: a new ticket's one deadline that matters is then its
+    # answer (see ``Ticket.is_overdue``).
+    __table_args__ = (CheckConstraint("resolve_within_h >= respond_within_h",
+                                      name="resolve_after_respond"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)

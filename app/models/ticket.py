@@ -4,9 +4,21 @@ from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import JSON, Computed, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Computed,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+)
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.db import checked_per_row
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum, utcnow
 
 
@@ -86,11 +98,22 @@ class Ticket(UuidPk, Timestamps, Base):
     respond_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolve_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    def is_overdue(self, now: datetime) -> bool:
-        """Not answered by ``respond_by``, or open past ``resolve_by``."""
-        status = TicketStatus(self.status)
-        return (status is TicketStatus.NEW and now > self.respond_by) or \
-            (status in OPEN_STATUSES and now > self.resolve_by)
+    def _is_overdue(self, now: datetime) -> bool:
+        return TicketStatus(self.status) in OPEN_STATUSES and self.due_at < now
+
+    @classmethod
+    def _is_overdue_in_sql(cls, now: datetime) -> ColumnElement[bool]:
+        # Checked on each row an index walks, never searched by range: a queue's page
+        # finds its newest overdue tickets among the newest tickets, where a range search
+        # would fetch the scope's whole backlog and sort it for one page.
+        return and_(cls.status.in_(OPEN_STATUSES), checked_per_row(cls.due_at) < now)
+
+    # Open and past ``due_at``, the deadline that matters now: the answer while the ticket
+    # is new, the fix after. (A category answers no later than it fixes —
+    # ``ck_categories_resolve_after_respond`` — so a new ticket past its fix deadline is
+    # past its answer deadline too.) ``ticket.is_overdue(now)`` in Python,
+    # ``Ticket.is_overdue(now)`` in queries: the filter, the counts.
+    is_overdue = hybrid_method(_is_overdue, _is_overdue_in_sql)
 
     def transition_to(self, status: TicketStatus) -> TicketStatus:
         """Move to ``status`` if ALLOWED_TRANSITIONS permits it; returns the old status."""

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from app.models import Category
 from app.schemas.common import InputSchema, Schema, UtcTime
@@ -54,6 +54,18 @@ class CategoryPut(InputSchema):
     dedup_window_h: int = Field(default=72, ge=1, le=24 * 30)
     points: CategoryPoints = CategoryPoints(open=10, confirm=2, resolve=5, verify=3)
     active: bool = True
+
+    @field_validator("resolve_within_h")
+    @classmethod
+    def _fixed_no_sooner_than_answered(cls, hours: int, info: ValidationInfo) -> int:
+        # A new ticket is overdue once its answer is late; a category that wanted the
+        # fix before the answer would make a new ticket late by one deadline and not the
+        # other (the database refuses it too: ck_categories_resolve_after_respond).
+        respond = info.data.get("respond_within_h")
+        if respond is not None and hours < respond:
+            raise ValueError(f"must be at least respond_within_h ({respond}): a ticket is "
+                             "answered before it is fixed")
+        return hours
 
 
 

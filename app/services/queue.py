@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from app.db import checked_per_row, within_bbox
+from app.db import within_bbox
 from app.errors import NotFound, ValidationFailed
-from app.models import OPEN_STATUSES, Category, Staff, Ticket, TicketStatus
+from app.models import Category, Staff, Ticket, TicketStatus
 from app.services.pagination import Page, decode_cursor, encode_cursor
 from app.services.scope import area_in_scope, ticket_scope_filter
 
@@ -38,16 +38,6 @@ class QueueFilter:
     bbox: tuple[float, float, float, float] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
-
-
-def overdue(now: datetime) -> ColumnElement[bool]:
-    """Open and past the deadline that matters now (``Ticket.due_at``).
-
-    Checked on each row the page's index walks, never searched by range: the newest
-    overdue tickets are found among the newest tickets after at most the ones still
-    inside their deadline, where a range search would fetch every overdue ticket of the
-    scope (the whole backlog) and sort them for one page."""
-    return and_(Ticket.status.in_(OPEN_STATUSES), checked_per_row(Ticket.due_at) < now)
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -78,7 +68,8 @@ def filtered(session: Session, *, staff: Staff, where: QueueFilter,
         query = query.where(Ticket.community_id == _area_id(session, staff, where.community,
                                                              "community"))
     if where.overdue is not None:
-        query = query.where(overdue(now) if where.overdue else ~overdue(now))
+        late = Ticket.is_overdue(now)
+        query = query.where(late if where.overdue else ~late)
     if where.bbox is not None:
         query = query.where(within_bbox(Ticket.location, *where.bbox))
     if where.created_from is not None:

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal_column, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import SQLCoreOperations
 
 from app.models import OPEN_STATUSES, Area, Category, Staff, Ticket, TicketStatus
-from app.services.queue import overdue
 from app.services.scope import ticket_scope_filter
 
 RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -33,7 +33,7 @@ def office_stats(session: Session, *, staff: Staff, created_from: datetime | Non
     late = resolved_count = resolved_in_time = 0
     for status, category_id, community_id, n, n_late, n_resolved, n_in_time in session.execute(
             select(Ticket.status, Ticket.category_id, Ticket.community_id, func.count(),
-                   _count(overdue(now)), _count(resolved),
+                   _count(Ticket.is_overdue(now)), _count(resolved),
                    _count(and_(resolved, Ticket.resolved_at <= Ticket.resolve_by)))
             .where(*window)
             .group_by(Ticket.status, Ticket.category_id, Ticket.community_id)):
@@ -65,7 +65,7 @@ def office_stats(session: Session, *, staff: Staff, created_from: datetime | Non
     }
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def _count(condition: ColumnElement[bool] | SQLCoreOperations[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
