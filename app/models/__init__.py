@@ -27,9 +27,7 @@ from app.models.reference import ReferenceVersion
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.ticket import (
-    ALLOWED_TRANSITIONS,
     OPEN_STATUSES,
-    InvalidTransitionError,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -38,7 +36,6 @@ from app.models.ticket import (
 from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
-    "ALLOWED_TRANSITIONS",
     "DAY",
     "EPOCH",
     "HOUR",
@@ -49,7 +46,6 @@ __all__ = [
     "Category",
     "Contribution",
     "IdempotencyRecord",
-    "InvalidTransitionError",
     "Media",
     "OutboxEvent",
     "Platform",

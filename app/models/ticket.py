@@ -34,25 +34,6 @@ class TicketStatus(StrEnum):
 
 OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
 
-# Every status change a ticket may make; ``Ticket.transition_to`` refuses any other.
-ALLOWED_TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
-    TicketStatus.NEW: frozenset({TicketStatus.ACCEPTED, TicketStatus.REJECTED,
-                                 TicketStatus.DUPLICATE}),
-    TicketStatus.ACCEPTED: frozenset({TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED,
-                                      TicketStatus.REJECTED, TicketStatus.NEW,
-                                      TicketStatus.DUPLICATE}),
-    TicketStatus.IN_PROGRESS: frozenset({TicketStatus.RESOLVED, TicketStatus.DUPLICATE}),
-    TicketStatus.RESOLVED: frozenset({TicketStatus.CLOSED, TicketStatus.ACCEPTED}),
-    TicketStatus.CLOSED: frozenset({TicketStatus.ACCEPTED}),
-    TicketStatus.REJECTED: frozenset(),
-    TicketStatus.DUPLICATE: frozenset(),
-}
-
-
-class InvalidTransitionError(ValueError):
-    pass
-
-
 class Ticket(UuidPk, Timestamps, Base):
     """One problem at one place, however many riders reported it."""
 
@@ -114,14 +95,6 @@ class Ticket(UuidPk, Timestamps, Base):
     # past its answer deadline too.) ``ticket.is_overdue(now)`` in Python,
     # ``Ticket.is_overdue(now)`` in queries: the filter, the counts.
     is_overdue = hybrid_method(_is_overdue, _is_overdue_in_sql)
-
-    def transition_to(self, status: TicketStatus) -> TicketStatus:
-        """Move to ``status`` if ALLOWED_TRANSITIONS permits it; returns the old status."""
-        previous = TicketStatus(self.status)
-        if status is not previous and status not in ALLOWED_TRANSITIONS[previous]:
-            raise InvalidTransitionError(f"{previous} → {status}")
-        self.status = status
-        return previous
 
 
 class TicketEvent(UuidPk, Base):

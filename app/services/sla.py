@@ -6,15 +6,14 @@ SQLite, write transactions already run one at a time. ``now`` is passed in, so t
 move time instead of waiting for it.
 """
 
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import begin_writes
-from app.models import OPEN_STATUSES, Ticket, TicketEvent, TicketStatus
-from app.services.workflow import on_status_change
+from app.models import OPEN_STATUSES, Ticket, TicketStatus
+from app.services.workflow import change
 
 BATCH = 500
 
@@ -33,10 +32,10 @@ def record_breaches(session: Session, now: datetime) -> int:
             .order_by(due).limit(BATCH).with_for_update(skip_locked=True)).all()
         for ticket in tickets:
             setattr(ticket, mark.key, now)
-            session.add(TicketEvent(ticket_id=ticket.id, type="sla_breached",
-                                    actor_kind="system", created_at=now,
-                                    data={"deadline": deadline,
-                                          "due": getattr(ticket, due.key).isoformat()}))
+            change(session, ticket, to=None, type="sla_breached", actor_kind="system",
+                   now=now, data={"deadline": deadline,
+                                  "due": getattr(ticket, due.key).isoformat()},
+                   counts_as_version=False)
         recorded += len(tickets)
     session.flush()
     return recorded
@@ -51,13 +50,7 @@ def close_resolved(session: Session, now: datetime, after: timedelta) -> int:
                              Ticket.resolved_at <= now - after)
         .order_by(Ticket.resolved_at).limit(BATCH).with_for_update(skip_locked=True)).all()
     for ticket in tickets:
-        previous = ticket.transition_to(TicketStatus.CLOSED)
-        ticket.updated_at = now
-        ticket.version += 1
-        event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id, type="auto_closed",
-                            actor_kind="system", from_status=previous,
-                            to_status=TicketStatus.CLOSED, created_at=now)
-        session.add(event)
-        on_status_change(session, ticket, previous, event, now)
+        change(session, ticket, to=TicketStatus.CLOSED, type="auto_closed",
+               actor_kind="system", now=now)
     session.flush()
     return len(tickets)

@@ -1,9 +1,11 @@
-"""What street-office staff do to a ticket: one action, checked, applied, recorded.
+"""What is done to a ticket: one change, checked, applied, recorded.
 
-The status graph lives in ``ALLOWED_TRANSITIONS`` (checked by ``Ticket.transition_to``);
-``ACTIONS`` says which action may start from which status and where it leads. Every
-action appends one event; the side effects of a status change are in
-``on_status_change`` (and, for a merge, ``_settle_merge``) and nowhere else.
+``ACTIONS`` says which action may start from which status and where it leads; the status
+graph (``TRANSITIONS``) is read from it, and the other paths take its edges (the clock's
+auto-close is a close, a rider's "not fixed" a reopen). Every change goes through
+:func:`change`: the transition checked, the version and ``updated_at``, one event, and
+the consequences of a status change (``on_status_change``; for a merge, also
+``_settle_merge``) — staff actions, the worker's sweeps and riders' verifications alike.
 """
 
 import uuid
@@ -73,6 +75,11 @@ ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.SET_PRIORITY: (frozenset(OPEN_STATUSES), None),
 }
 REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
+# Every status change a ticket may make: the edges of the actions.
+TRANSITIONS: dict[S, frozenset[S]] = {
+    status: frozenset(target for sources, target in ACTIONS.values()
+                      if target is not None and target is not status and status in sources)
+    for status in S}
 
 
 def allowed_actions(status: S) -> list[str]:
@@ -132,20 +139,38 @@ def apply_action(session: Session, *, ticket: Ticket, staff: Staff, data: Action
             if data.priority not in (1, 2, 3):
                 raise _needs("priority", "1 (high), 2 or 3 (low)")
             event_data["priority"] = ticket.priority = data.priority
-    if target is not None:
-        ticket.transition_to(target)
-    ticket.version += 1
-    ticket.updated_at = now
-    event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id, type=data.action.value,
-                        actor_kind="staff", actor_id=staff.id, from_status=current,
-                        to_status=S(ticket.status), note=data.note or data.reason,
-                        data=event_data or None, created_at=now)
-    session.add(event)
-    on_status_change(session, ticket, current, event, now)
+    event = change(session, ticket, to=target, type=data.action.value, actor_kind="staff",
+                   actor_id=staff.id, note=data.note or data.reason, data=event_data or None,
+                   now=now)
     if merged is not None:
         _settle_merge(session, ticket, *merged, current, staff, event, now)
     session.flush()
     return ticket
+
+
+def change(session: Session, ticket: Ticket, *, to: S | None, type: str, actor_kind: str,
+           now: datetime, actor_id: uuid.UUID | None = None, note: str | None = None,
+           data: dict[str, object] | None = None, counts_as_version: bool = True,
+           verified: tuple[Verification, Rider] | None = None) -> TicketEvent:
+    """Change ``ticket`` (to status ``to``, or None: the status stays) and record it: the
+    one way a ticket changes. Refuses a status the graph does not lead to (409
+    ``invalid_transition``). A new version unless ``counts_as_version`` is false (a
+    confirmation or a breach noted: nothing a clerk's copy of the ticket would miss)."""
+    previous = S(ticket.status)
+    if to is not None and to is not previous:
+        if to not in TRANSITIONS[previous]:
+            raise InvalidTransition(f"a {previous} ticket cannot become {to}",
+                                    allowed_actions=allowed_actions(previous))
+        ticket.status = to
+    if counts_as_version:
+        ticket.version += 1
+        ticket.updated_at = now
+    event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id, type=type,
+                        actor_kind=actor_kind, actor_id=actor_id, from_status=previous,
+                        to_status=S(ticket.status), note=note, data=data, created_at=now)
+    session.add(event)
+    on_status_change(session, ticket, previous, event, now, verified)
+    return event
 
 
 def on_status_change(session: Session, ticket: Ticket, previous: S, event: TicketEvent,
@@ -265,17 +290,10 @@ def verify_resolution(session: Session, *, ticket_id: uuid.UUID, rider: Rider,
                                 media_ids=[str(m) for m in data.media_ids] or None,
                                 created_at=now)
     session.add(verification)
-    previous = S(ticket.status)
-    if not data.fixed:
-        ticket.transition_to(S.ACCEPTED)
-        ticket.version += 1
-        ticket.updated_at = now
-    event = TicketEvent(id=uuid.uuid4(), ticket_id=ticket.id,
-                        type="verified" if data.fixed else "reopened", actor_kind="rider",
-                        actor_id=rider.id, from_status=previous, to_status=S(ticket.status),
-                        note=data.note, created_at=now,
-                        data={"fixed": data.fixed, "distance_m": round(metres, 1)})
-    session.add(event)
-    on_status_change(session, ticket, previous, event, now, verified=(verification, rider))
+    change(session, ticket, to=None if data.fixed else S.ACCEPTED,
+           type="verified" if data.fixed else "reopened", actor_kind="rider",
+           actor_id=rider.id, note=data.note, now=now,
+           data={"fixed": data.fixed, "distance_m": round(metres, 1)},
+           counts_as_version=not data.fixed, verified=(verification, rider))
     session.flush()
     return verification, ticket
