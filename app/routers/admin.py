@@ -9,7 +9,6 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import CurrentAdmin, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
-from app.routers.areas import area_read
 from app.schemas.areas import AreaImportResult, AreaRead
 from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields, category_read
 from app.schemas.common import Page, ProblemRead
@@ -57,7 +56,7 @@ def list_areas(session: SessionDep, _admin: CurrentAdmin, level: AreaLevel | Non
     page = area_service.page_areas(session, level=level, parent_code=parent, limit=limit,
                                    cursor=cursor)
     codes = area_service.parent_codes(session, page.items)
-    return Page[AreaRead](items=[area_read(a, codes) for a in page.items],
+    return Page[AreaRead](items=[AreaRead.of(a, codes) for a in page.items],
                           next_cursor=page.next_cursor)
 
 

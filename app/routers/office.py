@@ -23,7 +23,7 @@ from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, stream
-from app.services.tickets import ticket_detail, ticket_summaries
+from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
 
 router = APIRouter(prefix="/v1/office/tickets", tags=["office"],
@@ -85,7 +85,7 @@ def list_tickets(request: Request, where: QueueFilterDep, staff: CurrentOfficeSt
     now = clock()
     page = queue_page(session, staff=staff, where=where, sort=sort, limit=limit,
                       cursor=cursor, now=now)
-    items = ticket_summaries(session, page.items, now)
+    items = [QueueTicket.of(row, now) for row in queue_rows(session, page.items)]
     if not _wants_geojson(request, format):
         return Page[QueueTicket](items=items, next_cursor=page.next_cursor)
     features = [{"type": "Feature", "id": item.id,
@@ -122,12 +122,12 @@ def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, session: Sessi
             for ticket in stream(session, query):
                 batch.append(ticket)
                 if len(batch) == 500:
-                    _write(writer, ticket_summaries(session, batch, now))
+                    _write(writer, [QueueTicket.of(row, now) for row in queue_rows(session, batch)])
                     batch.clear()
                     yield buffer.getvalue().encode()
                     buffer.seek(0)
                     buffer.truncate()
-            _write(writer, ticket_summaries(session, batch, now))
+            _write(writer, [QueueTicket.of(row, now) for row in queue_rows(session, batch)])
             yield buffer.getvalue().encode()
 
     return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
@@ -145,7 +145,7 @@ def _write(writer: Any, items: list[QueueTicket]) -> None:
 def read_ticket(ticket: TicketInScope, session: SessionDep, clock: ClockDep,
                 response: Response) -> TicketDetail:
     response.headers["ETag"] = _etag(ticket.version)
-    return ticket_detail(session, ticket, clock())
+    return TicketDetail.of(ticket_view(session, ticket), clock())
 
 
 @router.post("/{ticket_id}/actions", response_model=TicketDetail,
@@ -168,4 +168,4 @@ def act(body: ActionCreate, ticket: TicketInScope, staff: CurrentOfficeStaff,
                            expected_version=expected,
                            data=ActionInput(**body.model_dump()))
     response.headers["ETag"] = _etag(updated.version)
-    return ticket_detail(session, updated, now)
+    return TicketDetail.of(ticket_view(session, updated), now)

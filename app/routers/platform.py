@@ -10,13 +10,13 @@ from app.models import Rider
 from app.schemas.common import Page
 from app.schemas.platforms import (
     RiderRead,
-    RiderRef,
     RiderStats,
     RiderStatsDetail,
     RiderTokenCreate,
     RiderTokenRead,
     Summary,
     SummaryRow,
+    TokenRider,
 )
 from app.services import platform_stats as stats
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -38,7 +38,7 @@ def create_rider_token(body: RiderTokenCreate, platform: CurrentPlatform, sessio
     issued = issue_rider_token(session, platform=platform, rider_id=body.rider_id,
                                display_name=body.display_name, settings=settings)
     return RiderTokenRead(token=issued.issued.token, expires_at=issued.issued.expires_at,
-                          rider=RiderRef(id=str(issued.rider.id), rider_id=body.rider_id))
+                          rider=TokenRider(id=str(issued.rider.id), rider_id=body.rider_id))
 
 
 From = Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")]

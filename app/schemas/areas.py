@@ -1,8 +1,11 @@
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.models import AreaLevel
-from app.schemas.common import Schema
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+
+from app.models import Area, AreaLevel
+from app.schemas.common import AreaRefRead, Schema
 
 
 class AreaRead(Schema):
@@ -12,6 +15,12 @@ class AreaRead(Schema):
     level: AreaLevel
     parent_code: str | None
     source: str | None
+
+    @classmethod
+    def of(cls, area: Area, parent_codes: Mapping[int, str]) -> "AreaRead":
+        return cls(code=area.code, name=area.name, name_en=area.name_en, level=area.level,
+                   parent_code=parent_codes.get(area.parent_id) if area.parent_id else None,
+                   source=area.source)
 
 
 class AreaImported(Schema):
@@ -38,11 +47,6 @@ class AreaImportResult(Schema):
                    areas=[AreaImported.model_validate(a) for a in imported])
 
 
-class AreaRefRead(Schema):
-    code: str
-    name: str
-
-
 class RouteRead(Schema):
     district: AreaRefRead
     street: AreaRefRead | None
@@ -51,12 +55,25 @@ class RouteRead(Schema):
     lat: float
     lon: float
 
+    @classmethod
+    def of(cls, route: Any, *, lon: float, lat: float) -> "RouteRead":
+        """``route`` (a routing ``Route``) of the WGS-84 point (lon, lat)."""
+        return cls(district=AreaRefRead.of(route.district),
+                   street=AreaRefRead.of_optional(route.street),
+                   community=AreaRefRead.of_optional(route.community),
+                   snapped_m=route.snapped_m, lat=lat, lon=lon)
+
 
 class AreaFeature(Schema):
     type: str = "Feature"
     id: str
     properties: AreaRead
     geometry: dict[str, Any]
+
+    @classmethod
+    def of(cls, area: Area, parent_codes: Mapping[int, str]) -> "AreaFeature":
+        return cls(id=area.code, properties=AreaRead.of(area, parent_codes),
+                   geometry=mapping(to_shape(area.boundary)))
 
 
 class AreaFeatureCollection(Schema):

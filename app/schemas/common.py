@@ -57,3 +57,18 @@ class ProblemRead(BaseModel):
     detail: str
     code: str
     errors: list[dict[str, str]] | None = None
+
+
+class AreaRefRead(Schema):
+    """An area as responses name it: its official code and its name."""
+
+    code: str
+    name: str
+
+    @classmethod
+    def of(cls, area: Any) -> "AreaRefRead":
+        return cls(code=area.code, name=area.name)
+
+    @classmethod
+    def of_optional(cls, area: Any | None) -> "AreaRefRead | None":
+        return None if area is None else cls.of(area)

@@ -1,11 +1,14 @@
 import uuid
+from datetime import datetime
 
+from geoalchemy2.shape import to_shape
 from pydantic import Field
 
-from app.models import TicketStatus
-from app.schemas.common import InputSchema, Schema, UtcTime
+from app.models import Ticket, TicketStatus
+from app.schemas.common import AreaRefRead, InputSchema, Schema, UtcTime
 from app.schemas.reports import RoutedArea
-from app.services.workflow import TicketAction
+from app.services.tickets import EventOnTicket, QueueRow, ReportOnTicket, TicketView
+from app.services.workflow import TicketAction, allowed_actions
 
 
 class ActionCreate(InputSchema):
@@ -20,14 +23,14 @@ class ActionCreate(InputSchema):
     priority: int | None = None
 
 
-class RiderRef(Schema):
+class TicketRider(Schema):
     platform: str
     pseudonym: str
 
 
 class TicketReport(Schema):
     id: str
-    rider: RiderRef
+    rider: TicketRider
     lat: float
     lon: float
     description: str | None
@@ -35,6 +38,15 @@ class TicketReport(Schema):
     media_ids: list[str]
     observed_at: UtcTime
     received_at: UtcTime
+
+    @classmethod
+    def of(cls, on: ReportOnTicket) -> "TicketReport":
+        report, where = on.report, to_shape(on.report.location)
+        return cls(id=str(report.id), rider=TicketRider(platform=on.platform,
+                                                        pseudonym=on.pseudonym),
+                   lat=where.y, lon=where.x, description=report.description,
+                   address_hint=report.address_hint, media_ids=on.media_ids,
+                   observed_at=report.observed_at, received_at=report.received_at)
 
 
 class TicketEventRead(Schema):
@@ -45,6 +57,12 @@ class TicketEventRead(Schema):
     to_status: TicketStatus | None
     note: str | None
     at: UtcTime
+
+    @classmethod
+    def of(cls, on: EventOnTicket) -> "TicketEventRead":
+        e = on.event
+        return cls(id=str(e.id), type=e.type, actor=on.actor, from_status=e.from_status,
+                   to_status=e.to_status, note=e.note, at=e.created_at)
 
 
 class TicketFields(Schema):
@@ -64,6 +82,16 @@ class TicketFields(Schema):
     resolve_by: UtcTime
     overdue: bool
 
+    @staticmethod
+    def fields_of(ticket: Ticket, category: str, now: datetime) -> dict[str, object]:
+        point = to_shape(ticket.location)
+        return {"id": str(ticket.id), "ref": ticket.ref, "status": ticket.status,
+                "category": category, "priority": ticket.priority, "lat": point.y,
+                "lon": point.x, "report_count": ticket.report_count,
+                "assignee": ticket.assignee, "created_at": ticket.created_at,
+                "respond_by": ticket.respond_by, "resolve_by": ticket.resolve_by,
+                "overdue": ticket.is_overdue(now)}
+
 
 class TicketDetail(TicketFields):
     area: RoutedArea
@@ -78,10 +106,34 @@ class TicketDetail(TicketFields):
     reports: list[TicketReport]
     events: list[TicketEventRead]
 
+    @classmethod
+    def of(cls, view: TicketView, now: datetime) -> "TicketDetail":
+        t = view.ticket
+
+        def area(area_id: int | None) -> AreaRefRead | None:
+            return AreaRefRead.of_optional(view.areas.get(area_id) if area_id else None)
+
+        district = area(t.district_id)
+        assert district is not None
+        return cls(**cls.fields_of(t, view.category, now),  # type: ignore[arg-type]
+                   area=RoutedArea(district=district, street=area(t.street_id),
+                                   community=area(t.community_id)),
+                   reject_reason=t.reject_reason, duplicate_of=view.duplicate_of,
+                   version=t.version, allowed_actions=allowed_actions(TicketStatus(t.status)),
+                   updated_at=t.updated_at, accepted_at=t.accepted_at,
+                   resolved_at=t.resolved_at, closed_at=t.closed_at,
+                   reports=[TicketReport.of(r) for r in view.reports],
+                   events=[TicketEventRead.of(e) for e in view.events])
+
 
 class QueueTicket(TicketFields):
     street: str | None
     community: str | None
+
+    @classmethod
+    def of(cls, row: QueueRow, now: datetime) -> "QueueTicket":
+        return cls(**cls.fields_of(row.ticket, row.category, now),  # type: ignore[arg-type]
+                   street=row.street, community=row.community)
 
 
 class OfficeStats(Schema):

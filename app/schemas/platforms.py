@@ -27,7 +27,7 @@ class RiderTokenCreate(InputSchema):
     display_name: str | None = Field(default=None, max_length=100)
 
 
-class RiderRef(Schema):
+class TokenRider(Schema):
     id: str
     rider_id: str
 
@@ -36,7 +36,7 @@ class RiderTokenRead(Schema):
     token: str
     token_type: str = "bearer"
     expires_at: UtcTime
-    rider: RiderRef
+    rider: TokenRider
 
 
 class RiderRead(Schema):

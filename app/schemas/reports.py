@@ -5,7 +5,14 @@ from typing import Any, Protocol
 from pydantic import AwareDatetime, Field
 
 from app.models import ReportOutcome, TicketStatus
-from app.schemas.common import CATEGORY_CODE, InputSchema, Schema, UtcTime, rfc3339_utc
+from app.schemas.common import (
+    CATEGORY_CODE,
+    AreaRefRead,
+    InputSchema,
+    Schema,
+    UtcTime,
+    rfc3339_utc,
+)
 from app.services.coords import CoordSys
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
@@ -36,11 +43,6 @@ class BatchCreate(InputSchema):
     reports: list[dict[str, Any]] = Field(min_length=1, max_length=50,
                                           description="each as the body of POST /v1/reports, "
                                                       "plus its idempotency_key")
-
-
-class AreaRefRead(Schema):
-    code: str
-    name: str
 
 
 class RoutedArea(Schema):
