@@ -63,17 +63,25 @@ _LOCATIONS = frozenset({"body", "query", "path", "header", "form"})
 
 def validation_problem(errors: Sequence[Any]) -> dict[str, Any]:
     """The 422 problem for pydantic's error list, naming each field the way clients send it."""
-    fields = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in _LOCATIONS)
-               or "body", "message": e.get("msg", "invalid")} for e in errors]
-    return problem(status=422, code="validation_error", title="The request is not valid",
-                   detail="; ".join(f"{f['field']}: {f['message']}" for f in fields),
-                   errors=fields)
+    return ValidationFailed.of_pydantic(errors).to_problem()
 
 
 class ValidationFailed(AppError):
     status = 422
     code = "validation_error"
     title = "The request is not valid"
+
+    @classmethod
+    def of_field(cls, field: str, message: str) -> "ValidationFailed":
+        """One field is wrong: ``message`` says how."""
+        return cls(message, errors=[{"field": field, "message": message}])
+
+    @classmethod
+    def of_pydantic(cls, errors: Sequence[Any]) -> "ValidationFailed":
+        """Pydantic's error list, each field named the way clients send it."""
+        fields = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in _LOCATIONS)
+                   or "body", "message": e.get("msg", "invalid")} for e in errors]
+        return cls("; ".join(f"{f['field']}: {f['message']}" for f in fields), errors=fields)
 
 
 class Unauthenticated(AppError):

@@ -32,6 +32,7 @@ from app.routers import (
     reports,
     webhook,
 )
+from app.schemas.reports import receipt_json
 from app.services.intake import IntakeWriter
 from app.services.reference import warm as warm_reference
 from app.worker import Worker, start_in_thread
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
-    app.state.intake = IntakeWriter(app.state.database, settings)
+    app.state.intake = IntakeWriter(app.state.database, settings,
+                                    render_receipt=receipt_json)
     app.state.metrics = Metrics()
     app.state.clock = utcnow
     upload_limit = int(settings.max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD

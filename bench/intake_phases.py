@@ -37,6 +37,7 @@ from app.config import Environment, Settings
 from app.db import Database
 from app.main import create_app
 from app.models import Category, Rider
+from app.schemas.reports import receipt_json
 from app.services import intake, reference
 from app.services.coords import CoordSys, from_wgs84
 
@@ -137,7 +138,7 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
                                          observed_at=None, media_ids=()))
 
     async def run() -> tuple[float, float]:
-        writer = intake.IntakeWriter(database, settings)
+        writer = intake.IntakeWriter(database, settings, render_receipt=receipt_json)
 
         async def one(k: int) -> None:
             answers = []

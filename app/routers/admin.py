@@ -128,9 +128,7 @@ def list_staff(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT
                cursor: str | None = None) -> Page[StaffRead]:
     page = staff_service.page_staff(session, limit=limit, cursor=cursor)
     return Page[StaffRead](
-        items=[StaffRead(id=str(s.id), username=s.username, display_name=s.display_name,
-                         role=s.role, area=s.area.code if s.area else None, active=s.active,
-                         created_at=s.created_at) for s in page.items],
+        items=[StaffRead.of(s) for s in page.items],
         next_cursor=page.next_cursor)
 
 

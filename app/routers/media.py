@@ -17,11 +17,6 @@ router = APIRouter(prefix="/v1/media", tags=["media"],
 _CHUNK = 1 << 20
 
 
-def media_read(media: Media) -> MediaRead:
-    return MediaRead(id=str(media.id), content_type=media.content_type, width=media.width,
-                     height=media.height, bytes=media.bytes, sha256=media.sha256)
-
-
 @router.post("", status_code=201, response_model=MediaRead,
              summary="Upload a photo (JPEG, PNG or WebP); the same bytes again → 200, same id",
              responses={200: {"model": MediaRead, "description": "uploaded before"},
@@ -39,7 +34,7 @@ def upload(rider: CurrentRider, session: SessionDep, settings: SettingsDep, resp
                                        media_dir=settings.media_dir)
     if not stored.created:
         response.status_code = 200
-    return media_read(stored.media)
+    return MediaRead.of(stored.media)
 
 
 def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) -> Media:

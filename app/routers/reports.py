@@ -11,13 +11,14 @@ from app.deps import ClockDep, CurrentRider, ReportingDep, SessionDep
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.reports import (
     BatchCreate,
+    BatchResult,
     BatchResults,
     MeRead,
+    NearbyTicket,
     NearbyTickets,
     ReportCreate,
     ReportRead,
     ReportReceipt,
-    TicketSummary,
     VerificationCreate,
     VerificationRead,
 )
@@ -40,9 +41,9 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
                         429: {"model": ProblemRead}})
 async def create_report(body: ReportCreate, rider: ReportingDep,
                         idempotency_key: IdempotencyKey = None) -> Response:
-    received = await report_service.receive_report(rider.writer, rider_id=rider.rider_id,
-                                                   body=body, idempotency_key=idempotency_key,
-                                                   now=rider.clock())
+    received = await report_service.receive_report(
+        rider.writer, rider_id=rider.rider_id, submission=body.submission(idempotency_key),
+        now=rider.clock())
     headers = {"Idempotent-Replayed": "true"} if received.replayed else None
     return Response(orjson.dumps(received.body), status_code=received.status,
                     headers=headers, media_type="application/json")
@@ -51,8 +52,12 @@ async def create_report(body: ReportCreate, rider: ReportingDep,
 @router.post("/reports/batch", response_model=BatchResults,
              summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports")
 async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults:
-    return BatchResults(results=await report_service.receive_batch(
-        rider.writer, rider_id=rider.rider_id, items=body.reports, clock=rider.clock))
+    items = body.submissions()
+    outcomes = await report_service.receive_batch(
+        rider.writer, rider_id=rider.rider_id, items=[item for _, item in items],
+        clock=rider.clock)
+    return BatchResults(results=[BatchResult.of(key, outcome)
+                                 for (key, _), outcome in zip(items, outcomes, strict=True)])
 
 
 @router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")
@@ -60,13 +65,14 @@ def list_reports(rider: CurrentRider, session: SessionDep,
                  limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
                  cursor: str | None = None) -> Page[ReportRead]:
     page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
-    return Page[ReportRead](items=page.items, next_cursor=page.next_cursor)
+    return Page[ReportRead](items=[ReportRead.of(view) for view in page.items],
+                            next_cursor=page.next_cursor)
 
 
 @router.get("/reports/{report_id}", response_model=ReportRead,
             summary="One of my reports, with its ticket's public timeline")
 def read_report(report_id: uuid.UUID, rider: CurrentRider, session: SessionDep) -> ReportRead:
-    return report_service.get_report(session, rider=rider, report_id=report_id)
+    return ReportRead.of(report_service.get_report(session, rider=rider, report_id=report_id))
 
 
 @router.get("/tickets/nearby", response_model=NearbyTickets,
@@ -82,14 +88,12 @@ def tickets_nearby(
 ) -> NearbyTickets:
     items = report_service.nearby_tickets(session, lat=lat, lon=lon, coord_sys=coord_sys,
                                           radius_m=radius_m, category=category, limit=limit)
-    return NearbyTickets(items=items, coord_sys=coord_sys)
+    return NearbyTickets(items=[NearbyTicket.of(found) for found in items], coord_sys=coord_sys)
 
 
 @router.get("/me", response_model=MeRead, summary="Me, and what my reports came to")
 def me(rider: CurrentRider, session: SessionDep) -> MeRead:
-    return MeRead(id=str(rider.id), rider_id=rider.external_id, platform=rider.platform.code,
-                  display_name=rider.display_name,
-                  **totals(session, rider.id))
+    return MeRead.of(rider, totals(session, rider.id))
 
 
 @router.post("/tickets/{ticket_id}/verifications", status_code=201,
@@ -105,8 +109,4 @@ def verify(ticket_id: uuid.UUID, body: VerificationCreate, rider: CurrentRider,
         session, ticket_id=ticket_id, rider=rider, now=clock(),
         data=VerificationInput(fixed=body.fixed, lon=lon, lat=lat, note=body.note,
                                media_ids=tuple(dict.fromkeys(body.media_ids))))
-    return VerificationRead(
-        id=str(verification.id), fixed=verification.fixed,
-        distance_m=verification.distance_m, created_at=verification.created_at,
-        ticket=TicketSummary(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
-                             report_count=ticket.report_count))
+    return VerificationRead.of(verification, ticket)

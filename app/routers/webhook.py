@@ -44,7 +44,5 @@ def list_deliveries(platform: CurrentPlatform, session: SessionDep,
                     cursor: str | None = None) -> Page[DeliveryRead]:
     page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
     return Page[DeliveryRead](
-        items=[DeliveryRead(event_id=str(d.event_id), type=type, attempt=d.attempt,
-                            attempted_at=d.attempted_at, url=d.url, status_code=d.status_code,
-                            error=d.error, duration_ms=d.duration_ms) for d, type in page.items],
+        items=[DeliveryRead.of(d, type) for d, type in page.items],
         next_cursor=page.next_cursor)

@@ -1,5 +1,8 @@
+from typing import Any
+
 from pydantic import Field
 
+from app.models import Rider
 from app.schemas.common import InputSchema, Schema, UtcTime
 
 
@@ -38,6 +41,12 @@ class RiderTokenRead(Schema):
     expires_at: UtcTime
     rider: TokenRider
 
+    @classmethod
+    def of(cls, issued: Any) -> "RiderTokenRead":
+        """``issued``: a rider token issued (``platforms.issue_rider_token``)."""
+        return cls(token=issued.issued.token, expires_at=issued.issued.expires_at,
+                   rider=TokenRider(id=str(issued.rider.id), rider_id=issued.rider.external_id))
+
 
 class RiderRead(Schema):
     id: str
@@ -46,6 +55,12 @@ class RiderRead(Schema):
     pseudonym: str
     created_at: UtcTime
     last_token_at: UtcTime | None
+
+    @classmethod
+    def of(cls, rider: Rider) -> "RiderRead":
+        return cls(id=str(rider.id), rider_id=rider.external_id,
+                   display_name=rider.display_name, pseudonym=rider.pseudonym,
+                   created_at=rider.created_at, last_token_at=rider.last_token_at)
 
 
 class Contribution(Schema):

@@ -1,10 +1,13 @@
 import uuid
-from datetime import datetime
-from typing import Any, Protocol
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
 
-from pydantic import AwareDatetime, Field
+from geoalchemy2.shape import to_shape
+from pydantic import AwareDatetime, Field, ValidationError
 
-from app.models import ReportOutcome, TicketStatus
+from app.errors import AppError, ValidationFailed
+from app.models import Media, ReportOutcome, Rider, Ticket, TicketStatus, Verification
 from app.schemas.common import (
     CATEGORY_CODE,
     AreaRefRead,
@@ -13,7 +16,11 @@ from app.schemas.common import (
     UtcTime,
     rfc3339_utc,
 )
+from app.services import idempotency
 from app.services.coords import CoordSys
+from app.services.intake import Receipt, Received, ReportInput
+from app.services.reports import ReportSubmission, ReportView, TicketNearby
+from app.services.routing import AreaRef
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
 Longitude = Field(ge=-180, le=180, allow_inf_nan=False)
@@ -31,6 +38,27 @@ class ReportCreate(InputSchema):
     address_hint: str | None = Field(default=None, max_length=200)
     media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
 
+    def submission(self, key: str | None) -> ReportSubmission:
+        """This report as intake takes it, with ``key``."""
+        return ReportSubmission(
+            ReportInput(category=self.category, lat=self.lat, lon=self.lon,
+                        coord_sys=self.coord_sys, accuracy_m=self.accuracy_m,
+                        description=self.description, address_hint=self.address_hint,
+                        observed_at=self.observed_at,
+                        media_ids=tuple(dict.fromkeys(self.media_ids))),
+            key, self.fingerprint())
+
+    def fingerprint(self) -> str:
+        """The hash a retry of this report's key must repeat: of the report's own fields
+        (a batch item's idempotency_key is not part of its body)."""
+        payload = self.model_dump(mode="json", include=_REPORT_FIELDS)
+        if self.observed_at is not None:  # one instant, whatever offset the phone used
+            payload["observed_at"] = self.observed_at.astimezone(UTC).isoformat()
+        return idempotency.request_hash(payload)
+
+
+_REPORT_FIELDS = set(ReportCreate.model_fields)
+
 
 class BatchReportCreate(ReportCreate):
     # Checked as the Idempotency-Key header is (idempotency.check_key), not here: a bad key
@@ -43,6 +71,21 @@ class BatchCreate(InputSchema):
     reports: list[dict[str, Any]] = Field(min_length=1, max_length=50,
                                           description="each as the body of POST /v1/reports, "
                                                       "plus its idempotency_key")
+
+    def submissions(self) -> list[tuple[str | None, ReportSubmission | AppError]]:
+        """Each item read on its own, with its key as given: a report to submit, or why
+        it is refused (an item that is not a valid report is a 422 in its place)."""
+        read: list[tuple[str | None, ReportSubmission | AppError]] = []
+        for raw in self.reports:
+            key = raw.get("idempotency_key")
+            key = key if isinstance(key, str) else None
+            try:
+                item = BatchReportCreate.model_validate(raw)
+            except ValidationError as invalid:
+                read.append((key, ValidationFailed.of_pydantic(invalid.errors())))
+            else:
+                read.append((key, item.submission(item.idempotency_key)))
+        return read
 
 
 class RoutedArea(Schema):
@@ -57,6 +100,11 @@ class TicketSummary(Schema):
     status: TicketStatus
     report_count: int
 
+    @classmethod
+    def of(cls, ticket: Ticket) -> "TicketSummary":
+        return cls(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
+                   report_count=ticket.report_count)
+
 
 class ReportReceipt(Schema):
     id: str
@@ -69,31 +117,22 @@ class ReportReceipt(Schema):
     observed_at: UtcTime
 
 
-class NamedArea(Protocol):
-    @property
-    def code(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-
-
-def receipt_json(*, report_id: uuid.UUID, outcome: ReportOutcome, ticket_id: uuid.UUID,
-                 ticket_ref: str, ticket_status: TicketStatus, report_count: int,
-                 district: NamedArea, street: NamedArea | None, community: NamedArea | None,
-                 lat: float, lon: float, received_at: datetime,
-                 observed_at: datetime) -> dict[str, Any]:
+def receipt_json(receipt: Receipt) -> dict[str, Any]:
     """A :class:`ReportReceipt` as JSON, built directly (every report gets one, and keeps
     it for its retries); ``tests`` hold it equal to the model's own rendering."""
 
-    def area(named: NamedArea | None) -> dict[str, str] | None:
+    def area(named: AreaRef | None) -> dict[str, str] | None:
         return {"code": named.code, "name": named.name} if named is not None else None
 
-    return {"id": str(report_id), "outcome": outcome.value,
-            "ticket": {"id": str(ticket_id), "ref": ticket_ref, "status": ticket_status.value,
-                       "report_count": report_count},
-            "area": {"district": area(district), "street": area(street),
-                     "community": area(community)},
-            "lat": lat, "lon": lon, "received_at": rfc3339_utc(received_at),
-            "observed_at": rfc3339_utc(observed_at)}
+    return {"id": str(receipt.report_id), "outcome": receipt.outcome.value,
+            "ticket": {"id": str(receipt.ticket_id), "ref": receipt.ticket_ref,
+                       "status": receipt.ticket_status.value,
+                       "report_count": receipt.report_count},
+            "area": {"district": area(receipt.district), "street": area(receipt.street),
+                     "community": area(receipt.community)},
+            "lat": receipt.lat, "lon": receipt.lon,
+            "received_at": rfc3339_utc(receipt.received_at),
+            "observed_at": rfc3339_utc(receipt.observed_at)}
 
 
 class BatchResult(Schema):
@@ -102,6 +141,13 @@ class BatchResult(Schema):
     replayed: bool = False
     report: ReportReceipt | None = None
     problem: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, key: str | None, outcome: Received | AppError) -> "BatchResult":
+        if isinstance(outcome, AppError):
+            return cls(idempotency_key=key, status=outcome.status, problem=outcome.to_problem())
+        return cls(idempotency_key=key, status=outcome.status, replayed=outcome.replayed,
+                   report=ReportReceipt.model_validate(outcome.body))
 
 
 class BatchResults(Schema):
@@ -133,6 +179,29 @@ class ReportRead(Schema):
     observed_at: UtcTime
     ticket: ReportTicket
 
+    @classmethod
+    def of(cls, view: ReportView) -> "ReportRead":
+        r, ticket = view.report, view.ticket
+        where = to_shape(r.location)
+
+        def area(area_id: int | None) -> AreaRefRead | None:
+            return AreaRefRead.of_optional(view.areas.get(area_id) if area_id else None)
+
+        district = area(r.district_id)
+        assert district is not None
+        return cls(
+            id=str(r.id), category=view.categories[r.category_id], outcome=r.outcome,
+            lat=where.y, lon=where.x, accuracy_m=r.accuracy_m, description=r.description,
+            address_hint=r.address_hint, media_ids=view.media_ids,
+            area=RoutedArea(district=district, street=area(r.street_id),
+                            community=area(r.community_id)),
+            received_at=r.received_at, observed_at=r.observed_at,
+            ticket=ReportTicket(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
+                                report_count=ticket.report_count,
+                                category=view.categories[ticket.category_id],
+                                timeline=[TimelineEntry(status=status, at=at)
+                                          for status, at in view.timeline]))
+
 
 class NearbyTicket(Schema):
     id: str
@@ -144,6 +213,13 @@ class NearbyTicket(Schema):
     lon: float
     distance_m: float
     created_at: UtcTime
+
+    @classmethod
+    def of(cls, found: TicketNearby) -> "NearbyTicket":
+        t = found.ticket
+        return cls(id=str(t.id), ref=t.ref, category=found.category, status=t.status,
+                   report_count=t.report_count, lat=found.lat, lon=found.lon,
+                   distance_m=found.distance_m, created_at=t.created_at)
 
 
 class NearbyTickets(Schema):
@@ -161,6 +237,11 @@ class MediaRead(Schema):
     bytes: int
     sha256: str
 
+    @classmethod
+    def of(cls, media: Media) -> "MediaRead":
+        return cls(id=str(media.id), content_type=media.content_type, width=media.width,
+                   height=media.height, bytes=media.bytes, sha256=media.sha256)
+
 
 class MeRead(Schema):
     id: str
@@ -175,6 +256,11 @@ class MeRead(Schema):
     rejected: int
     verifications: int
     points: int
+
+    @classmethod
+    def of(cls, rider: Rider, totals: Mapping[str, int]) -> "MeRead":
+        return cls(id=str(rider.id), rider_id=rider.external_id, platform=rider.platform.code,
+                   display_name=rider.display_name, **totals)
 
 
 
@@ -193,3 +279,9 @@ class VerificationRead(Schema):
     distance_m: float
     created_at: UtcTime
     ticket: TicketSummary
+
+    @classmethod
+    def of(cls, verification: Verification, ticket: Ticket) -> "VerificationRead":
+        return cls(id=str(verification.id), fixed=verification.fixed,
+                   distance_m=verification.distance_m, created_at=verification.created_at,
+                   ticket=TicketSummary.of(ticket))

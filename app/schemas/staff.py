@@ -1,6 +1,6 @@
 from pydantic import Field
 
-from app.models import StaffRole
+from app.models import Staff, StaffRole
 from app.schemas.common import InputSchema, Schema, UtcTime
 
 
@@ -28,6 +28,12 @@ class StaffRead(Schema):
     area: str | None
     active: bool
     created_at: UtcTime
+
+    @classmethod
+    def of(cls, staff: Staff) -> "StaffRead":
+        return cls(id=str(staff.id), username=staff.username, display_name=staff.display_name,
+                   role=staff.role, area=staff.area.code if staff.area else None,
+                   active=staff.active, created_at=staff.created_at)
 
 
 class AccessToken(Schema):

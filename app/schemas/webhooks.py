@@ -1,5 +1,6 @@
 from pydantic import Field
 
+from app.models import WebhookDelivery
 from app.schemas.common import InputSchema, Schema, UtcTime
 
 
@@ -26,3 +27,10 @@ class DeliveryRead(Schema):
     status_code: int | None = Field(description="the receiver's answer; null if none came")
     error: str | None = Field(description="why no answer came (timeout, refused address …)")
     duration_ms: int
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery, type: str) -> "DeliveryRead":
+        d = delivery
+        return cls(event_id=str(d.event_id), type=type, attempt=d.attempt,
+                   attempted_at=d.attempted_at, url=d.url, status_code=d.status_code,
+                   error=d.error, duration_ms=d.duration_ms)

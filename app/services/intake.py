@@ -99,7 +99,6 @@ from app.models import (
     TicketStatus,
     Webhook,
 )
-from app.schemas.reports import receipt_json
 from app.services import outbox, reference
 from app.services.contributions import (
     ACTIVITY_TABLES,
@@ -443,6 +442,29 @@ class Submission:
     refusal: AppError | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a rider is told of a stored report (and told again on a retry of its key)."""
+
+    report_id: uuid.UUID
+    outcome: ReportOutcome
+    ticket_id: uuid.UUID
+    ticket_ref: str
+    ticket_status: TicketStatus
+    report_count: int
+    district: AreaRef
+    street: AreaRef | None
+    community: AreaRef | None
+    lat: float
+    lon: float
+    received_at: datetime
+    observed_at: datetime
+
+
+# A receipt as the response body the API sends, and keeps for the key's retries.
+RenderReceipt = Callable[[Receipt], dict[str, Any]]
+
+
 class _BeginAgain(Exception):
     """The batch is to be rolled back and begun again (``reload``: with fresh reference
     data)."""
@@ -455,9 +477,11 @@ class _BeginAgain(Exception):
 class IntakeWriter:
     """Stores the reports of this process, in batches, from a task on its event loop."""
 
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings, *,
+                 render_receipt: RenderReceipt) -> None:
         self.database = database
         self.settings = settings
+        self.render_receipt = render_receipt
         self._queue: asyncio.Queue[Submission] = asyncio.Queue()
         self._in_flight: set[tuple[uuid.UUID, str]] = set()
         self._connection: BatchConnection | None = None
@@ -918,11 +942,10 @@ class _Batch:
             "actor_id": rider_id, "type": "created" if opened else "report_joined",
             "from_status": None, "to_status": TicketStatus.NEW if opened else None,
             "note": None, "data": {"report_id": str(report_id)}, "created_at": now})
-        body = receipt_json(report_id=report_id, outcome=outcome, ticket_id=ticket.id,
-                            ticket_ref=ticket.ref, ticket_status=ticket.status,
-                            report_count=ticket.report_count, district=route.district,
-                            street=route.street, community=route.community, lat=prepared.lat,
-                            lon=prepared.lon, received_at=now, observed_at=prepared.observed_at)
+        body = self.writer.render_receipt(Receipt(
+            report_id, outcome, ticket.id, ticket.ref, ticket.status, ticket.report_count,
+            route.district, route.street, route.community, prepared.lat, prepared.lon, now,
+            prepared.observed_at))
         received = Received(201, body, replayed=False)
         if submission.key is not None:
             self.rows["idempotency_records"].append({

@@ -27,10 +27,6 @@ PLATFORM_CODE = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
 MAX_NAME_LENGTH = 200
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors=[{"field": field, "message": message}])
-
-
 @dataclass(frozen=True)
 class NewPlatform:
     platform: Platform
@@ -40,16 +36,23 @@ class NewPlatform:
 def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
     # The API's schema checks these too, but the CLI comes straight here.
     if not PLATFORM_CODE.fullmatch(code):
-        raise _invalid("code", "2–64 lower-case letters, digits, '_' or '-', from a letter")
+        raise ValidationFailed.of_field(
+            "code", "2–64 lower-case letters, digits, '_' or '-', from a letter"
+        )
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
-        raise _invalid("name", f"1–{MAX_NAME_LENGTH} characters")
+        raise ValidationFailed.of_field("name", f"1–{MAX_NAME_LENGTH} characters")
     begin_writes(session)
     lock(session, ("platform", code))  # two creations of one code: the second sees the first
     if session.scalar(select(Platform.id).where(Platform.code == code)) is not None:
         raise AlreadyExists(f"platform {code} exists already")
     api_key = new_api_key()
-    platform = Platform(code=code, name=name, api_key_hash=hash_api_key(api_key),
-                        api_key_prefix=api_key[:12], active=True)
+    platform = Platform(
+        code=code,
+        name=name,
+        api_key_hash=hash_api_key(api_key),
+        api_key_prefix=api_key[:12],
+        active=True,
+    )
     session.add(platform)
     session.flush()
     return NewPlatform(platform, api_key)
@@ -64,8 +67,11 @@ def rotate_api_key(session: Session, platform: Platform) -> str:
 
 
 def platform_by_api_key(session: Session, api_key: str) -> Platform | None:
-    return session.scalar(select(Platform).where(Platform.api_key_hash == hash_api_key(api_key),
-                                                 Platform.active.is_(True)))
+    return session.scalar(
+        select(Platform).where(
+            Platform.api_key_hash == hash_api_key(api_key), Platform.active.is_(True)
+        )
+    )
 
 
 def page_platforms(session: Session, *, limit: int, cursor: str | None) -> Page[Platform]:
@@ -85,24 +91,39 @@ class RiderToken:
     issued: IssuedToken
 
 
-def issue_rider_token(session: Session, *, platform: Platform, rider_id: str,
-                      display_name: str | None, settings: Settings) -> RiderToken:
+def issue_rider_token(
+    session: Session,
+    *,
+    platform: Platform,
+    rider_id: str,
+    display_name: str | None,
+    settings: Settings,
+) -> RiderToken:
     """A signed token for the platform's rider, registering the rider on first use."""
     begin_writes(session)
-    rider = find_rider(session, platform=platform, rider_id=rider_id) \
-        or _register_rider(session, platform=platform, rider_id=rider_id)
+    rider = find_rider(session, platform=platform, rider_id=rider_id) or _register_rider(
+        session, platform=platform, rider_id=rider_id
+    )
     if display_name is not None:
         rider.display_name = display_name
     rider.last_token_at = utcnow()
     session.flush()
-    issued = issue_token(kind=TokenKind.RIDER, subject=rider.id,
-                         ttl=timedelta(hours=settings.rider_token_ttl_h), settings=settings)
+    issued = issue_token(
+        kind=TokenKind.RIDER,
+        subject=rider.id,
+        ttl=timedelta(hours=settings.rider_token_ttl_h),
+        settings=settings,
+    )
     return RiderToken(rider, issued)
 
 
 def _register_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider:
-    rider = Rider(id=uuid.uuid4(), platform_id=platform.id, external_id=rider_id,
-                  pseudonym=f"R-{secrets.token_hex(4).upper()}")
+    rider = Rider(
+        id=uuid.uuid4(),
+        platform_id=platform.id,
+        external_id=rider_id,
+        pseudonym=f"R-{secrets.token_hex(4).upper()}",
+    )
     try:
         with session.begin_nested():
             session.add(rider)
@@ -119,8 +140,9 @@ def _register_rider(session: Session, *, platform: Platform, rider_id: str) -> R
 
 
 def find_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider | None:
-    return session.scalar(select(Rider).where(Rider.platform_id == platform.id,
-                                              Rider.external_id == rider_id))
+    return session.scalar(
+        select(Rider).where(Rider.platform_id == platform.id, Rider.external_id == rider_id)
+    )
 
 
 def get_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider:

@@ -40,33 +40,31 @@ class QueueFilter:
     created_to: datetime | None = None
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors=[{"field": field, "message": message}])
-
-
 def _area_id(session: Session, staff: Staff, code: str, field: str) -> int:
     """An area of the caller's scope; one outside it is as unknown as a missing one."""
     try:
         return area_in_scope(session, staff, code).id
     except NotFound:
-        raise _invalid(field, f"no area {code} in your scope") from None
+        raise ValidationFailed.of_field(field, f"no area {code} in your scope") from None
 
 
-def filtered(session: Session, *, staff: Staff, where: QueueFilter,
-             now: datetime) -> Select[Ticket]:
+def filtered(
+    session: Session, *, staff: Staff, where: QueueFilter, now: datetime
+) -> Select[Ticket]:
     query = select(Ticket).where(ticket_scope_filter(staff))
     if where.statuses:
         query = query.where(Ticket.status.in_(where.statuses))
     if where.category is not None:
         category_id = session.scalar(select(Category.id).where(Category.code == where.category))
         if category_id is None:
-            raise _invalid("category", f"no category {where.category}")
+            raise ValidationFailed.of_field("category", f"no category {where.category}")
         query = query.where(Ticket.category_id == category_id)
     if where.street is not None:
         query = query.where(Ticket.street_id == _area_id(session, staff, where.street, "street"))
     if where.community is not None:
-        query = query.where(Ticket.community_id == _area_id(session, staff, where.community,
-                                                             "community"))
+        query = query.where(
+            Ticket.community_id == _area_id(session, staff, where.community, "community")
+        )
     if where.overdue is not None:
         late = Ticket.is_overdue(now)
         query = query.where(late if where.overdue else ~late)
@@ -84,8 +82,11 @@ def _sort_columns(sort: QueueSort) -> list[tuple[Any, bool]]:
     orders: dict[QueueSort, list[tuple[Any, bool]]] = {
         QueueSort.NEWEST: [(Ticket.created_at, True), (Ticket.id, True)],
         QueueSort.OLDEST: [(Ticket.created_at, False), (Ticket.id, False)],
-        QueueSort.PRIORITY: [(Ticket.priority, False), (Ticket.created_at, False),
-                             (Ticket.id, False)],
+        QueueSort.PRIORITY: [
+            (Ticket.priority, False),
+            (Ticket.created_at, False),
+            (Ticket.id, False),
+        ],
         QueueSort.DUE: [(Ticket.due_at, False), (Ticket.id, False)],
     }
     return orders[sort]
@@ -93,8 +94,11 @@ def _sort_columns(sort: QueueSort) -> list[tuple[Any, bool]]:
 
 def _key_of(ticket: Ticket, sort: QueueSort) -> list[Any]:
     by_sort: dict[QueueSort, list[Any]] = {
-        QueueSort.NEWEST: [ticket.created_at], QueueSort.OLDEST: [ticket.created_at],
-        QueueSort.PRIORITY: [ticket.priority, ticket.created_at], QueueSort.DUE: [ticket.due_at]}
+        QueueSort.NEWEST: [ticket.created_at],
+        QueueSort.OLDEST: [ticket.created_at],
+        QueueSort.PRIORITY: [ticket.priority, ticket.created_at],
+        QueueSort.DUE: [ticket.due_at],
+    }
     values = by_sort[sort]
     return [v.isoformat() if isinstance(v, datetime) else v for v in values] + [str(ticket.id)]
 
@@ -103,23 +107,37 @@ def _after(columns: list[tuple[Any, bool]], cursor: str) -> ColumnElement[bool]:
     """Rows strictly after ``cursor`` in the order of ``columns``."""
     key = decode_cursor(cursor) or []
     if len(key) != len(columns):
-        raise _invalid("cursor", "invalid cursor")
+        raise ValidationFailed.of_field("cursor", "invalid cursor")
     try:
-        values = [uuid.UUID(v) if column is Ticket.id else
-                  datetime.fromisoformat(v) if isinstance(v, str) else int(v)
-                  for (column, _), v in zip(columns, key, strict=True)]
+        values = [
+            uuid.UUID(v)
+            if column is Ticket.id
+            else datetime.fromisoformat(v)
+            if isinstance(v, str)
+            else int(v)
+            for (column, _), v in zip(columns, key, strict=True)
+        ]
     except (TypeError, ValueError):
-        raise _invalid("cursor", "invalid cursor") from None
+        raise ValidationFailed.of_field("cursor", "invalid cursor") from None
     clauses = []
     for i, (column, descending) in enumerate(columns):
         beyond = column < values[i] if descending else column > values[i]
-        clauses.append(and_(*(c == v for (c, _), v in zip(columns[:i], values[:i],
-                                                          strict=False)), beyond))
+        clauses.append(
+            and_(*(c == v for (c, _), v in zip(columns[:i], values[:i], strict=False)), beyond)
+        )
     return or_(*clauses)
 
 
-def page_query(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
-               limit: int | None, cursor: str | None, now: datetime) -> Select[Ticket]:
+def page_query(
+    session: Session,
+    *,
+    staff: Staff,
+    where: QueueFilter,
+    sort: QueueSort,
+    limit: int | None,
+    cursor: str | None,
+    now: datetime,
+) -> Select[Ticket]:
     """One page and the first row of the next, in order (every row without a limit).
     Bad filters are refused here, before anything is sent."""
     columns = _sort_columns(sort)
@@ -130,10 +148,23 @@ def page_query(session: Session, *, staff: Staff, where: QueueFilter, sort: Queu
     return query if limit is None else query.limit(limit + 1)
 
 
-def queue_page(session: Session, *, staff: Staff, where: QueueFilter, sort: QueueSort,
-               limit: int, cursor: str | None, now: datetime) -> Page[Ticket]:
-    rows = list(session.scalars(page_query(session, staff=staff, where=where, sort=sort,
-                                           limit=limit, cursor=cursor, now=now)))
+def queue_page(
+    session: Session,
+    *,
+    staff: Staff,
+    where: QueueFilter,
+    sort: QueueSort,
+    limit: int,
+    cursor: str | None,
+    now: datetime,
+) -> Page[Ticket]:
+    rows = list(
+        session.scalars(
+            page_query(
+                session, staff=staff, where=where, sort=sort, limit=limit, cursor=cursor, now=now
+            )
+        )
+    )
     if len(rows) > limit:
         return Page(rows[:limit], encode_cursor(_key_of(rows[limit - 1], sort)))
     return Page(rows, None)

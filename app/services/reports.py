@@ -1,17 +1,17 @@
 """The rider's side of reports: receive one (idempotently), list them, look around."""
 
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
-from pydantic import ValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.db import bbox_around, distance_m, point, within_bbox
-from app.errors import AppError, NotFound, UnknownCategory, validation_problem
+from app.errors import AppError, NotFound, UnknownCategory
 from app.models import (
     OPEN_STATUSES,
     Area,
@@ -21,89 +21,60 @@ from app.models import (
     Rider,
     Ticket,
     TicketEvent,
-)
-from app.schemas.reports import (
-    AreaRefRead,
-    BatchReportCreate,
-    BatchResult,
-    NearbyTicket,
-    ReportCreate,
-    ReportRead,
-    ReportReceipt,
-    ReportTicket,
-    RoutedArea,
-    TimelineEntry,
+    TicketStatus,
 )
 from app.services import idempotency
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.intake import IntakeWriter, Received, ReportInput
 from app.services.pagination import Page, newest_first_page
 
-# The report's own fields only: a batch item's idempotency_key is not part of its body.
-_REPORT_FIELDS = set(ReportCreate.model_fields)
+
+@dataclass(frozen=True)
+class ReportSubmission:
+    """A report as the API received it: its input, its key, and the fingerprint of its
+    body (what a retry of the key must repeat)."""
+
+    data: ReportInput
+    key: str | None
+    fingerprint: str
 
 
-def _fingerprint(body: ReportCreate) -> str:
-    payload = body.model_dump(mode="json", include=_REPORT_FIELDS)
-    if body.observed_at is not None:  # one instant, whatever offset the phone wrote it in
-        payload["observed_at"] = body.observed_at.astimezone(UTC).isoformat()
-    return idempotency.request_hash(payload)
-
-
-async def receive_report(writer: IntakeWriter, *, rider_id: uuid.UUID, body: ReportCreate,
-                         idempotency_key: str | None, now: datetime) -> Received:
+async def receive_report(writer: IntakeWriter, *, rider_id: uuid.UUID,
+                         submission: ReportSubmission, now: datetime) -> Received:
     """Submit a report, or get the response to an earlier request with the same key."""
-    if idempotency_key is not None:
-        idempotency.check_key(idempotency_key)
-    return await writer.submit(rider_id=rider_id, data=_input(body), key=idempotency_key,
-                               fingerprint=_fingerprint(body), now=now)
+    if submission.key is not None:
+        idempotency.check_key(submission.key)
+    return await writer.submit(rider_id=rider_id, data=submission.data, key=submission.key,
+                               fingerprint=submission.fingerprint, now=now)
 
 
 async def receive_batch(writer: IntakeWriter, *, rider_id: uuid.UUID,
-                        items: list[dict[str, Any]],
-                        clock: Callable[[], datetime]) -> list[BatchResult]:
+                        items: Sequence[ReportSubmission | AppError],
+                        clock: Callable[[], datetime]) -> list[Received | AppError]:
     """An offline queue, item by item, each exactly as a single ``POST /v1/reports``, in
-    order: one bad item never holds up or undoes the others."""
-    results: list[BatchResult | None] = [None] * len(items)
-    accepted: list[tuple[int, str | None, BatchReportCreate]] = []
-    for position, raw in enumerate(items):
-        key = raw.get("idempotency_key")
-        key = key if isinstance(key, str) else None
-        try:
-            item = BatchReportCreate.model_validate(raw)
-            if item.idempotency_key is not None:
-                idempotency.check_key(item.idempotency_key)
-        except ValidationError as exc:
-            results[position] = BatchResult(idempotency_key=key, status=422,
-                                            problem=validation_problem(exc.errors()))
-        except AppError as exc:
-            results[position] = _refused(key, exc)
-        else:
-            accepted.append((position, key, item))
+    order: one bad item (refused as it was read, or by intake) never holds up or undoes
+    the others."""
+    outcomes: list[Received | AppError | None] = list(
+        item if isinstance(item, AppError) else None for item in items)
+    accepted: list[tuple[int, ReportSubmission]] = []
+    for position, item in enumerate(items):
+        if isinstance(item, AppError):
+            continue
+        if item.key is not None:
+            try:
+                idempotency.check_key(item.key)
+            except AppError as refused:
+                outcomes[position] = refused
+                continue
+        accepted.append((position, item))
     answers = writer.submit_all(rider_id=rider_id, reports=[
-        (_input(item), item.idempotency_key, _fingerprint(item), clock())
-        for _, _, item in accepted])
-    for (position, key, _), answer in zip(accepted, answers, strict=True):
+        (item.data, item.key, item.fingerprint, clock()) for _, item in accepted])
+    for (position, _), answer in zip(accepted, answers, strict=True):
         try:
-            received = await answer
-        except AppError as exc:
-            results[position] = _refused(key, exc)
-        else:
-            results[position] = BatchResult(idempotency_key=key, status=received.status,
-                                            replayed=received.replayed,
-                                            report=ReportReceipt.model_validate(received.body))
-    return [result for result in results if result is not None]
-
-
-def _refused(key: str | None, error: AppError) -> BatchResult:
-    return BatchResult(idempotency_key=key, status=error.status, problem=error.to_problem())
-
-
-def _input(body: ReportCreate) -> ReportInput:
-    return ReportInput(category=body.category, lat=body.lat, lon=body.lon,
-                       coord_sys=body.coord_sys, accuracy_m=body.accuracy_m,
-                       description=body.description, address_hint=body.address_hint,
-                       observed_at=body.observed_at, media_ids=tuple(dict.fromkeys(body.media_ids)))
+            outcomes[position] = await answer
+        except AppError as refused:
+            outcomes[position] = refused
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _lon_lat(geometry: Any) -> tuple[float, float]:
@@ -111,24 +82,37 @@ def _lon_lat(geometry: Any) -> tuple[float, float]:
     return shape.x, shape.y
 
 
+@dataclass(frozen=True)
+class ReportView:
+    """A rider's report with what the rider sees of it: its category's code, its areas,
+    its photos, and its ticket with that ticket's public timeline (status changes)."""
+
+    report: Report
+    ticket: Ticket
+    categories: Mapping[int, str]
+    areas: Mapping[int, Any]  # rows with .code and .name
+    media_ids: list[str]
+    timeline: list[tuple[TicketStatus, datetime]]
+
+
 def list_reports(session: Session, *, rider: Rider, limit: int,
-                 cursor: str | None) -> Page[ReportRead]:
+                 cursor: str | None) -> Page[ReportView]:
     """The rider's reports, newest first."""
     page = newest_first_page(session, select(Report).where(Report.rider_id == rider.id),
                              at=Report.received_at, id=Report.id, limit=limit, cursor=cursor)
-    return Page(_report_reads(session, page.items), page.next_cursor)
+    return Page(_report_views(session, page.items), page.next_cursor)
 
 
-def get_report(session: Session, *, rider: Rider, report_id: uuid.UUID) -> ReportRead:
+def get_report(session: Session, *, rider: Rider, report_id: uuid.UUID) -> ReportView:
     report = session.get(Report, report_id)
     if report is None or report.rider_id != rider.id:
         raise NotFound("no such report")
-    return _report_reads(session, [report])[0]
+    return _report_views(session, [report])[0]
 
 
-def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
-    """Reads of ``reports`` with their tickets, areas, photos and public timelines,
-    in a fixed number of queries whatever the page size."""
+def _report_views(session: Session, reports: list[Report]) -> list[ReportView]:
+    """``reports`` with their tickets, areas, photos and public timelines, in a fixed
+    number of queries whatever the page size."""
     if not reports:
         return []
     ticket_ids = {r.ticket_id for r in reports}
@@ -143,7 +127,7 @@ def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
             .where(ReportMedia.report_id.in_([r.id for r in reports]))
             .order_by(ReportMedia.position)):
         media.setdefault(report_id, []).append(str(media_id))
-    timelines: dict[uuid.UUID, list[TimelineEntry]] = {}
+    timelines: dict[uuid.UUID, list[tuple[TicketStatus, datetime]]] = {}
     for ticket_id, status, at in session.execute(
             select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.created_at)
             # Status changes only: comments, assignments and their notes stay internal.
@@ -151,32 +135,23 @@ def _report_reads(session: Session, reports: list[Report]) -> list[ReportRead]:
                    or_(TicketEvent.from_status.is_(None),
                        TicketEvent.from_status != TicketEvent.to_status))
             .order_by(TicketEvent.created_at)):
-        timelines.setdefault(ticket_id, []).append(TimelineEntry(status=status, at=at))
+        if status is not None:  # (the query's filter: for the type checker)
+            timelines.setdefault(ticket_id, []).append((TicketStatus(status), at))
+    return [ReportView(r, tickets[r.ticket_id], categories, areas, media.get(r.id, []),
+                       timelines.get(r.ticket_id, [])) for r in reports]
 
-    def ref(area_id: int | None) -> AreaRefRead | None:
-        area = areas.get(area_id) if area_id else None
-        return AreaRefRead(code=area.code, name=area.name) if area else None
 
-    reads = []
-    for r in reports:
-        ticket = tickets[r.ticket_id]
-        lon, lat = _lon_lat(r.location)
-        reads.append(ReportRead(
-            id=str(r.id), category=categories[r.category_id], outcome=r.outcome, lat=lat,
-            lon=lon, accuracy_m=r.accuracy_m, description=r.description,
-            address_hint=r.address_hint, media_ids=media.get(r.id, []),
-            area=RoutedArea(district=ref(r.district_id), street=ref(r.street_id),  # type: ignore[arg-type]
-                            community=ref(r.community_id)),
-            received_at=r.received_at, observed_at=r.observed_at,
-            ticket=ReportTicket(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
-                                report_count=ticket.report_count,
-                                category=categories[ticket.category_id],
-                                timeline=timelines.get(ticket.id, []))))
-    return reads
+@dataclass(frozen=True)
+class TicketNearby:
+    ticket: Ticket
+    category: str
+    lon: float  # in the caller's coordinate system
+    lat: float
+    distance_m: float
 
 
 def nearby_tickets(session: Session, *, lat: float, lon: float, coord_sys: CoordSys,
-                   radius_m: float, category: str | None, limit: int) -> list[NearbyTicket]:
+                   radius_m: float, category: str | None, limit: int) -> list[TicketNearby]:
     """Open tickets within ``radius_m``, nearest first: "has somebody reported this?"."""
     if category is not None and session.scalar(
             select(Category.id).where(Category.code == category)) is None:
@@ -195,8 +170,5 @@ def nearby_tickets(session: Session, *, lat: float, lon: float, coord_sys: Coord
     found = []
     for ticket, code, metres in session.execute(query):
         t_lon, t_lat = from_wgs84(*_lon_lat(ticket.location), coord_sys)
-        found.append(NearbyTicket(id=str(ticket.id), ref=ticket.ref, category=code,
-                                  status=ticket.status, report_count=ticket.report_count,
-                                  lat=t_lat, lon=t_lon, distance_m=round(metres, 1),
-                                  created_at=ticket.created_at))
+        found.append(TicketNearby(ticket, code, t_lon, t_lat, round(metres, 1)))
     return found

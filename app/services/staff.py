@@ -34,17 +34,20 @@ class NewStaff:
     password: str
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors=[{"field": field, "message": message}])
-
-
-def create_staff(session: Session, *, username: str, role: StaffRole, area_code: str | None,
-                 password: str | None, settings: Settings,
-                 display_name: str | None = None) -> NewStaff:
+def create_staff(
+    session: Session,
+    *,
+    username: str,
+    role: StaffRole,
+    area_code: str | None,
+    password: str | None,
+    settings: Settings,
+    display_name: str | None = None,
+) -> NewStaff:
     if not USERNAME.fullmatch(username):
-        raise _invalid("username", "3–64 letters, digits, '_', '.' or '-'")
+        raise ValidationFailed.of_field("username", "3–64 letters, digits, '_', '.' or '-'")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise _invalid("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+        raise ValidationFailed.of_field("password", f"at least {MIN_PASSWORD_LENGTH} characters")
     password = password or new_password()
     password_hash = hash_password(password, settings)  # slow on purpose: before the writes
     begin_writes(session)
@@ -52,8 +55,14 @@ def create_staff(session: Session, *, username: str, role: StaffRole, area_code:
     area = _role_area(session, role, area_code)
     if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
         raise AlreadyExists(f"user {username} exists already")
-    staff = Staff(username=username, role=role, area_id=area.id if area else None,
-                  password_hash=password_hash, active=True, display_name=display_name)
+    staff = Staff(
+        username=username,
+        role=role,
+        area_id=area.id if area else None,
+        password_hash=password_hash,
+        active=True,
+        display_name=display_name,
+    )
     session.add(staff)
     session.flush()
     staff.area = area
@@ -64,28 +73,34 @@ def _role_area(session: Session, role: StaffRole, area_code: str | None) -> Area
     level = ROLE_AREA_LEVEL.get(role)
     if level is None:
         if area_code is not None:
-            raise _invalid("area", "an admin has no area")
+            raise ValidationFailed.of_field("area", "an admin has no area")
         return None
     if area_code is None:
-        raise _invalid("area", f"a user with the role {role} needs the code of a {level}")
+        raise ValidationFailed.of_field(
+            "area", f"a user with the role {role} needs the code of a {level}"
+        )
     area = session.scalar(select(Area).where(Area.code == area_code))
     if area is None or area.level != level:
-        raise _invalid("area", f"{area_code} is not a {level}")
+        raise ValidationFailed.of_field("area", f"{area_code} is not a {level}")
     return area
 
 
-def authenticate(session: Session, *, username: str, password: str,
-                 settings: Settings) -> tuple[Staff, IssuedToken]:
+def authenticate(
+    session: Session, *, username: str, password: str, settings: Settings
+) -> tuple[Staff, IssuedToken]:
     staff = session.scalar(select(Staff).where(Staff.username == username))
     if staff is None or not staff.active:
         burn_password_check(password, settings)
         raise InvalidCredentials()
     if not verify_password(staff.password_hash, password):
         raise InvalidCredentials()
-    token = issue_token(kind=TokenKind.STAFF, subject=staff.id,
-                        ttl=timedelta(hours=settings.staff_token_ttl_h), settings=settings)
+    token = issue_token(
+        kind=TokenKind.STAFF,
+        subject=staff.id,
+        ttl=timedelta(hours=settings.staff_token_ttl_h),
+        settings=settings,
+    )
     return staff, token
-
 
 
 def page_staff(session: Session, *, limit: int, cursor: str | None) -> Page[Staff]:

@@ -22,7 +22,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import AppError
 from app.models import Media, Platform, Report, Rider, RiderTotals, Ticket
-from app.schemas.reports import ReportReceipt
+from app.schemas.reports import ReportReceipt, receipt_json
 from app.services import reference
 from app.services.coords import CoordSys, to_wgs84
 from app.services.intake import IntakeWriter, Received, ReportInput
@@ -67,7 +67,7 @@ def store(database: Database, settings: Settings) -> Iterator[Callable[..., list
     """Queue reports all at once (so that they share batches) and wait for the answers:
     a Received, or the AppError a request would get."""
     loop = asyncio.new_event_loop()
-    writer = IntakeWriter(database, settings)
+    writer = IntakeWriter(database, settings, render_receipt=receipt_json)
 
     def run(queued: list[Queued], *, one_request: bool = False) -> list[Any]:
         """``one_request``: all of them from one rider in one request (an offline queue
