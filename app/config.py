@@ -8,6 +8,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.db import is_embedded
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changethis", "change-me", "changeme", "secret", "dev", "development", "insecure"}
 )
@@ -55,12 +57,10 @@ class Settings(BaseSettings):
     opentelemetry: bool = False
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    @property
     def run_embedded_worker(self) -> bool:
-        return self.is_sqlite if self.embedded_worker is None else self.embedded_worker
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        return is_embedded(self.database_url)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:

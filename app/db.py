@@ -20,11 +20,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ctypes.util import find_library
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     JSON,
+    ColumnElement,
+    DateTime,
     Engine,
     Text,
     bindparam,
@@ -35,20 +38,49 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    make_url,
     select,
     text,
     true,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import (
+    InstrumentedAttribute,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    sessionmaker,
+)
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.types import Boolean, Float, Integer
+from sqlalchemy.types import Boolean, Float, Integer, TypeDecorator
 
 from app.errors import ConfigurationError, DatabaseBusy
 
 SRID = 4326
 METRES_PER_DEGREE_LAT = 111_320.0
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL (timestamptz) and SQLite (text) alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 # Where Debian's libsqlite3-mod-spatialite puts the module; SQLite also searches its own path.
 _SPATIALITE_CANDIDATES = ("mod_spatialite", "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
@@ -134,6 +166,11 @@ def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
 
 
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` names the embedded (SQLite) database rather than a server."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
 class Database:
     """The engine, and sessions whose transactions become writes only when asked to.
 
@@ -148,6 +185,8 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url, pool_size)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # Which database this is, for those who report it (``/readyz``).
+        self.kind = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False,
                                       info={DATABASE: self})
         # SQLite lets one writer in at a time and makes the others poll with growing
@@ -921,3 +960,25 @@ async def connect_batches(database: "Database") -> BatchConnection:
     if database.is_sqlite:
         return _SqliteBatches(database)
     return await _PostgresBatches.connect(database)
+
+
+def median_hours(session: Session, start: InstrumentedAttribute[Any],
+                 end: InstrumentedAttribute[Any],
+                 where: list[ColumnElement[bool]]) -> float | None:
+    """The median of ``end - start`` in hours over the rows ``where`` selects, computed
+    by the database: ``percentile_cont`` on PostgreSQL; on SQLite, which has no
+    percentile, the middle one or two of the sorted durations."""
+    if session.get_bind().dialect.name == "postgresql":
+        hours = func.extract("epoch", end - start) / 3600
+        value = session.scalar(select(func.percentile_cont(0.5).within_group(hours))
+                               .where(*where))
+    else:
+        n = session.scalar(select(func.count()).select_from(start.class_).where(*where)) or 0
+        if not n:
+            return None
+        hours = (func.julianday(end) - func.julianday(start)) * 24
+        middle = session.scalars(select(hours.label("hours")).where(*where)
+                                 .order_by(literal_column("hours"))
+                                 .limit(2 - n % 2).offset((n - 1) // 2)).all()
+        value = sum(middle) / len(middle)
+    return None if value is None else round(float(value), 2)

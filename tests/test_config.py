@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Environment, Settings
+from app.db import is_embedded
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +46,7 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SENTINEL_DATABASE_URL", "postgresql+psycopg://u@h/db")
     settings = Settings()
     assert settings.routing_snap_m == 75
-    assert not settings.is_sqlite and not settings.run_embedded_worker
+    assert not is_embedded(settings.database_url) and not settings.run_embedded_worker
 
 
 def test_embedded_worker_defaults_to_on_with_the_embedded_database() -> None:

@@ -1,12 +1,10 @@
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from app import migrate
 from app.deps import get_database
 from app.errors import PROBLEM_JSON, problem
+from app.services.health import readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -19,23 +17,13 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="The database is reachable and its schema is at head",
             responses={503: {"description": "not ready"}})
 def readyz(request: Request) -> Response:
-    database = get_database(request)
-    head = migrate.head_revision()
-    try:
-        with database.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        current = migrate.current_revision(database.engine)
-    except SQLAlchemyError:
-        return JSONResponse(problem(status=503, code="database_unreachable",
-                                    detail="the database does not answer"),
+    ready = readiness(get_database(request))
+    if not ready.ready:
+        assert ready.code is not None
+        return JSONResponse(problem(status=503, code=ready.code, detail=ready.detail),
                             status_code=503, media_type=PROBLEM_JSON)
-    if current != head:
-        return JSONResponse(problem(status=503, code="schema_not_at_head",
-                                    detail=f"schema at {current}, code expects {head}: "
-                                           "run `sentinel db upgrade`"),
-                            status_code=503, media_type=PROBLEM_JSON)
-    return JSONResponse({"status": "ready", "schema": current,
-                         "database": database.engine.dialect.name})
+    return JSONResponse({"status": "ready", "schema": ready.schema,
+                         "database": ready.database})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

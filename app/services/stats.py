@@ -8,10 +8,11 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
+from app.db import median_hours
 from app.models import OPEN_STATUSES, Area, Category, Staff, Ticket, TicketStatus
 from app.services.scope import ticket_scope_filter
 
@@ -74,25 +75,3 @@ def _codes(session: Session, key: Any, code: Any, ids: Counter[Any]) -> dict[Any
     if not wanted:
         return {}
     return {i: c for i, c in session.execute(select(key, code).where(key.in_(wanted)))}
-
-
-def median_hours(session: Session, start: InstrumentedAttribute[Any],
-                 end: InstrumentedAttribute[Any],
-                 where: list[ColumnElement[bool]]) -> float | None:
-    """The median of ``end - start`` in hours over the rows ``where`` selects, computed
-    by the database: ``percentile_cont`` on PostgreSQL; on SQLite, which has no
-    percentile, the middle one or two of the sorted durations."""
-    if session.get_bind().dialect.name == "postgresql":
-        hours = func.extract("epoch", end - start) / 3600
-        value = session.scalar(select(func.percentile_cont(0.5).within_group(hours))
-                               .where(*where))
-    else:
-        n = session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0
-        if not n:
-            return None
-        hours = (func.julianday(end) - func.julianday(start)) * 24
-        middle = session.scalars(select(hours.label("hours")).where(*where)
-                                 .order_by(literal_column("hours"))
-                                 .limit(2 - n % 2).offset((n - 1) // 2)).all()
-        value = sum(middle) / len(middle)
-    return None if value is None else round(float(value), 2)
