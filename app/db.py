@@ -322,7 +322,7 @@ class unindexed(FunctionElement[Any]):
 
     @property
     def type(self) -> Any:  # type: ignore[override]
-        return next(iter(self.clauses)).type  # type: ignore[attr-defined]
+        return next(iter(self.clauses)).type
 
 
 @compiles(unindexed, "postgresql")
@@ -347,7 +347,7 @@ class checked_per_row(FunctionElement[Any]):
 
     @property
     def type(self) -> Any:  # type: ignore[override]
-        return next(iter(self.clauses)).type  # type: ignore[attr-defined]
+        return next(iter(self.clauses)).type
 
 
 @compiles(checked_per_row, "postgresql")
@@ -460,9 +460,9 @@ def _bbox_pg(element: within_bbox, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(within_bbox, "sqlite")
 def _bbox_sqlite(element: within_bbox, compiler: SQLCompiler, **kw: Any) -> str:
     column, min_x, min_y, max_x, max_y = element.clauses
-    table = column.table  # type: ignore[attr-defined]
+    table = column.table
     base_table = getattr(table, "original", table)
-    index = f"idx_{base_table.name}_{column.name}"  # type: ignore[attr-defined]
+    index = f"idx_{base_table.name}_{column.name}"
     alias = compiler.preparer.format_table(table) if not hasattr(table, "original") \
         else compiler.preparer.quote(table.name)
     p = compiler.process

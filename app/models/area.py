@@ -13,6 +13,11 @@ class AreaLevel(StrEnum):
     COMMUNITY = "community"
 
     @property
+    def depth(self) -> int:
+        """0 for a district, 1 for a street, 2 for a community."""
+        return list(AreaLevel).index(self)
+
+    @property
     def parent_level(self) -> "AreaLevel | None":
         return {AreaLevel.STREET: AreaLevel.DISTRICT,
                 AreaLevel.COMMUNITY: AreaLevel.STREET}.get(self)

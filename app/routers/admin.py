@@ -10,7 +10,7 @@ from app.deps import CurrentAdmin, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
-from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields, category_read
+from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields
 from app.schemas.common import Page, ProblemRead
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
 from app.schemas.staff import StaffCreate, StaffCreated, StaffRead
@@ -66,14 +66,13 @@ def list_categories(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DE
                     cursor: str | None = None) -> Page[CategoryAdminRead]:
     page = category_service.page_categories(session, limit=limit, cursor=cursor)
     return Page[CategoryAdminRead](
-        items=[category_read(c, admin=True) for c in page.items],  # type: ignore[misc]
+        items=[CategoryAdminRead.of(c) for c in page.items],
         next_cursor=page.next_cursor)
 
 
 @router.get("/categories/{code}", response_model=CategoryAdminRead)
 def read_category(code: str, session: SessionDep, _admin: CurrentAdmin) -> CategoryAdminRead:
-    return category_read(category_service.get_category(session, code),  # type: ignore[return-value]
-                         admin=True)
+    return CategoryAdminRead.of(category_service.get_category(session, code))
 
 
 @router.put("/categories/{code}", response_model=CategoryAdminRead,
@@ -85,7 +84,7 @@ def put_category(code: CategoryCode, body: CategoryPut,
     category, created = category_service.put_category(session, code, category_fields(body))
     if created:
         response.status_code = status.HTTP_201_CREATED
-    return category_read(category, admin=True)  # type: ignore[return-value]
+    return CategoryAdminRead.of(category)
 
 
 @router.post("/platforms", response_model=PlatformCreated, status_code=status.HTTP_201_CREATED,

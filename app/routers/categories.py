@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Header, Response
 
 from app.deps import SessionDep
-from app.schemas.categories import CategoryRead, category_read
+from app.schemas.categories import CategoryRead
 from app.schemas.common import Page
 from app.services.categories import entity_tag, list_categories
 
@@ -21,7 +21,7 @@ def none_match(if_none_match: str, etag: str) -> bool:
 def get_categories(
     session: SessionDep, response: Response, if_none_match: str | None = Header(default=None)
 ) -> Response | Page[CategoryRead]:
-    page = Page[CategoryRead](items=[category_read(c) for c in list_categories(session)])
+    page = Page[CategoryRead](items=[CategoryRead.of(c) for c in list_categories(session)])
     etag = entity_tag(page.model_dump(mode="json"))
     headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
     if if_none_match is not None and none_match(if_none_match, etag):

@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -37,10 +37,30 @@ class CategoryRead(Schema):
     dedup_window_h: int
     points: CategoryPoints
 
+    @staticmethod
+    def fields_of(c: Category) -> dict[str, Any]:
+        return {
+            "code": c.code, "name": LocalizedName(zh=c.name_zh, en=c.name_en),
+            "description": c.description, "department": c.department,
+            "priority": c.priority, "respond_within_h": c.respond_within_h,
+            "resolve_within_h": c.resolve_within_h, "dedup_radius_m": c.dedup_radius_m,
+            "dedup_window_h": c.dedup_window_h,
+            "points": CategoryPoints(open=c.points_open, confirm=c.points_confirm,
+                                     resolve=c.points_resolve, verify=c.points_verify)}
+
+    @classmethod
+    def of(cls, category: Category) -> "CategoryRead":
+        return cls(**cls.fields_of(category))
+
 
 class CategoryAdminRead(CategoryRead):
     active: bool
     updated_at: UtcTime
+
+    @classmethod
+    def of(cls, category: Category) -> "CategoryAdminRead":
+        return cls(**cls.fields_of(category), active=category.active,
+                   updated_at=category.updated_at)
 
 
 class CategoryPut(InputSchema):
@@ -67,20 +87,6 @@ class CategoryPut(InputSchema):
                              "answered before it is fixed")
         return hours
 
-
-
-def category_read(c: Category, *, admin: bool = False) -> CategoryRead:
-    fields = {
-        "code": c.code, "name": LocalizedName(zh=c.name_zh, en=c.name_en),
-        "description": c.description, "department": c.department, "priority": c.priority,
-        "respond_within_h": c.respond_within_h, "resolve_within_h": c.resolve_within_h,
-        "dedup_radius_m": c.dedup_radius_m, "dedup_window_h": c.dedup_window_h,
-        "points": CategoryPoints(open=c.points_open, confirm=c.points_confirm,
-                                 resolve=c.points_resolve, verify=c.points_verify),
-    }
-    if admin:
-        return CategoryAdminRead(**fields, active=c.active, updated_at=c.updated_at)
-    return CategoryRead(**fields)
 
 
 def category_fields(body: CategoryPut) -> dict[str, object]:

@@ -115,7 +115,7 @@ class TicketDetail(TicketFields):
 
         district = area(t.district_id)
         assert district is not None
-        return cls(**cls.fields_of(t, view.category, now),  # type: ignore[arg-type]
+        return cls(**cls.fields_of(t, view.category, now),
                    area=RoutedArea(district=district, street=area(t.street_id),
                                    community=area(t.community_id)),
                    reject_reason=t.reject_reason, duplicate_of=view.duplicate_of,
@@ -132,7 +132,7 @@ class QueueTicket(TicketFields):
 
     @classmethod
     def of(cls, row: QueueRow, now: datetime) -> "QueueTicket":
-        return cls(**cls.fields_of(row.ticket, row.category, now),  # type: ignore[arg-type]
+        return cls(**cls.fields_of(row.ticket, row.category, now),
                    street=row.street, community=row.community)
 
 

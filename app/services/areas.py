@@ -44,7 +44,6 @@ DEGENERATE_AREA_RATIO = 1e-9
 # Share of area a repair may add beyond the drawn shells (floating-point noise only).
 REPAIR_TOLERANCE = 1e-9
 MAX_NAME_LENGTH = 200
-_LEVEL_ORDER = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
 
 
 @dataclass(frozen=True)
@@ -251,7 +250,7 @@ def import_areas(
 ) -> list[ImportedArea]:
     features = parse_features(collection, coord_sys=coord_sys, default_level=default_level,
                               default_parent=default_parent)
-    features.sort(key=lambda f: (_LEVEL_ORDER[f.level], f.index))
+    features.sort(key=lambda f: (f.level.depth, f.index))
     begin_writes(session)
     codes = {f.code for f in features} | {f.parent_code for f in features if f.parent_code}
     existing = {a.code: a for a in session.scalars(select(Area).where(Area.code.in_(codes)))}

@@ -16,11 +16,15 @@ from app.models import Category
 from app.services.pagination import Page, keyset_page
 
 
-def list_categories(session: Session, *, include_inactive: bool = False) -> list[Category]:
-    query = select(Category).order_by(Category.sort_order, Category.code)
-    if not include_inactive:
-        query = query.where(Category.active.is_(True))
-    return list(session.scalars(query))
+def list_categories(session: Session) -> list[Category]:
+    """The categories riders may report in, in their display order."""
+    return list(session.scalars(select(Category).where(Category.active.is_(True))
+                                .order_by(Category.sort_order, Category.code)))
+
+
+def category_codes(session: Session) -> dict[int, str]:
+    """Every category's code by its id (a few dozen rows)."""
+    return {id_: code for id_, code in session.execute(select(Category.id, Category.code))}
 
 
 def get_category(session: Session, code: str) -> Category:

@@ -40,7 +40,6 @@ from app.models import (
     EPOCH,
     HOUR,
     Area,
-    Category,
     Contribution,
     Platform,
     PlatformActivity,
@@ -52,6 +51,7 @@ from app.models import (
     RiderTotals,
     Verification,
 )
+from app.services.categories import category_codes
 from app.services.contributions import REPORT_COUNTERS, counts_in_sql
 from app.services.pagination import Page, decode_cursor, encode_cursor
 
@@ -184,10 +184,6 @@ def _summed(parts: Any) -> Select[Any]:
     return select(parts.c.key, *(func.sum(parts.c[n]).label(n) for n in COUNTERS)).group_by(
         parts.c.key
     )
-
-
-def _category_codes(session: Session) -> dict[int, str]:
-    return {i: code for i, code in session.execute(select(Category.id, Category.code))}
 
 
 def _as_counts(row: Any) -> dict[str, int]:
@@ -380,7 +376,7 @@ def rider_detail(
     else:
         row = session.execute(_summed(_parts(platform.id, window, "rider", rider.id))).first()
         counts = _as_counts(row) if row else dict.fromkeys(COUNTERS, 0)
-    codes = _category_codes(session)
+    codes = category_codes(session)
     by_category = {
         codes[row.key]: _as_counts(row)
         for row in session.execute(_summed(_parts(platform.id, window, "category", rider.id)))
@@ -472,7 +468,7 @@ def _summary_rows(
             days[at.astimezone(tz).date().isoformat()].update(counts)
         return [{"day": day, **_full(days[day])} for day in sorted(days)]
     if group_by is GroupBy.CATEGORY:
-        codes = _category_codes(session)
+        codes = category_codes(session)
         return sorted(
             ({"category": codes[key], **_full(c)} for key, c in groups.items()),
             key=lambda r: r["category"],

@@ -24,6 +24,7 @@ from app.models import (
     TicketStatus,
 )
 from app.services import idempotency
+from app.services.categories import category_codes
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.intake import IntakeWriter, Received, ReportInput
 from app.services.pagination import Page, newest_first_page
@@ -117,7 +118,7 @@ def _report_views(session: Session, reports: list[Report]) -> list[ReportView]:
         return []
     ticket_ids = {r.ticket_id for r in reports}
     tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))}
-    categories: dict[int, str] = dict(session.execute(select(Category.id, Category.code)).all())
+    categories = category_codes(session)
     area_ids = {i for r in reports for i in (r.district_id, r.street_id, r.community_id) if i}
     areas = {a.id: a for a in session.execute(select(Area.id, Area.code, Area.name)
                                               .where(Area.id.in_(area_ids)))}

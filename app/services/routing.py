@@ -57,7 +57,6 @@ class MappedArea:
     parent_id: int | None
 
 
-_DEPTH = {AreaLevel.DISTRICT: 0, AreaLevel.STREET: 1, AreaLevel.COMMUNITY: 2}
 _ORIGIN = shapely.Point(0, 0)
 # The grid's cells are at least this fraction of the areas' whole extent on a side, so
 # that an area as large as the extent lists itself in at most this many squared cells.
@@ -126,9 +125,9 @@ class AreaMap:
         if not covering:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
         # The deepest area covering the point wins; on a shared border, the lowest code.
-        deepest = min(covering, key=lambda a: (-_DEPTH[a.level], a.ref.code))
+        deepest = min(covering, key=lambda a: (-a.level.depth, a.ref.code))
         chain = self._with_ancestors(deepest)
-        district, street, community = (chain.get(level) for level in _DEPTH)
+        district, street, community = (chain.get(level) for level in AreaLevel)
         if district is None:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is in no district served")
         if community is not None:

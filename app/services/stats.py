@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from app.db import median_hours
-from app.models import OPEN_STATUSES, Area, Category, Staff, Ticket, TicketStatus
+from app.models import OPEN_STATUSES, Area, Staff, Ticket, TicketStatus
+from app.services.categories import category_codes
 from app.services.scope import ticket_scope_filter
 
 RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
@@ -45,12 +46,12 @@ def office_stats(session: Session, *, staff: Staff, created_from: datetime | Non
         resolved_count += n_resolved
         resolved_in_time += n_in_time
 
-    category_codes = _codes(session, Category.id, Category.code, by_category)
+    codes = category_codes(session)
     community_codes = _codes(session, Area.id, Area.code, by_community)
     return {
         "total": by_status.total(),
         "by_status": dict(by_status),
-        "by_category": {category_codes[i]: n for i, n in by_category.items()},
+        "by_category": {codes[i]: n for i, n in by_category.items()},
         "by_community": {community_codes.get(i, "unrouted"): n
                          for i, n in by_community.items()},
         "open": sum(by_status[s] for s in OPEN_STATUSES),

@@ -19,6 +19,7 @@ from app.models import (
     Ticket,
     TicketEvent,
 )
+from app.services.categories import category_codes
 from app.services.scope import ticket_scope_filter
 
 
@@ -106,7 +107,7 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
 
 def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
     """Queue rows for ``tickets``, with their category and area codes in two queries."""
-    categories = {c.id: c.code for c in session.execute(select(Category.id, Category.code))}
+    categories = category_codes(session)
     area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
     codes = {a.id: a.code for a in session.execute(
         select(Area.id, Area.code).where(Area.id.in_(area_ids)))} if area_ids else {}
