@@ -44,9 +44,14 @@ class _Commands(TyperGroup):
             _fail(usage() if usage else f"unexpected {type(exc).__name__}: {exc}")
 
 
-cli = typer.Typer(cls=_Commands, no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Flowing Sentinel: riders report street problems, offices fix them.")
+cli = typer.Typer(
+    cls=_Commands,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Flowing Sentinel: riders report street problems, offices fix them.",
+)
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 areas_cli = typer.Typer(no_args_is_help=True, help="District, street and community boundaries.")
 platform_cli = typer.Typer(no_args_is_help=True, help="Delivery platforms.")
@@ -92,9 +97,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         _fail(f"the schema is at {current}, the code expects {head}: run `sentinel db upgrade`")
     # uvloop and httptools (both dependencies): the event loop and the HTTP parser in C.
     # The app writes its own access log (app.log).
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=False,
-                log_level=settings.log_level.lower())
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
 
 
 @cli.command()
@@ -127,8 +140,7 @@ def areas_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     coord_sys: Annotated[CoordSys, typer.Option("--coord-sys")] = CoordSys.WGS84,
     level: Annotated[AreaLevel | None, typer.Option(help="for features without one")] = None,
-    parent: Annotated[str | None, typer.Option(help="parent code for features without one")]
-    = None,
+    parent: Annotated[str | None, typer.Option(help="parent code for features without one")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Import or update boundaries from a GeoJSON FeatureCollection (all or nothing)."""
@@ -137,27 +149,39 @@ def areas_import(
     except ValueError:
         _fail(f"{file} is not JSON")
     with _database().transaction() as session:
-        imported = area_service.import_areas(session, collection, coord_sys=coord_sys,
-                                             default_level=level, default_parent=parent)
-    lines = [f"{'created' if a.created else 'updated'} {a.level} {a.code} {a.name}"
-             + (" (geometry repaired)" if a.repaired else "") for a in imported]
-    _emit(as_json, AreaImportResult.of(imported).model_dump(mode="json"),
-          "\n".join([*lines, f"{len(imported)} areas imported"]))
+        imported = area_service.import_areas(
+            session, collection, coord_sys=coord_sys, default_level=level, default_parent=parent
+        )
+    lines = [
+        f"{'created' if a.created else 'updated'} {a.level} {a.code} {a.name}"
+        + (" (geometry repaired)" if a.repaired else "")
+        for a in imported
+    ]
+    _emit(
+        as_json,
+        AreaImportResult.of(imported).model_dump(mode="json"),
+        "\n".join([*lines, f"{len(imported)} areas imported"]),
+    )
 
 
 @platform_cli.command("create")
-def platform_create(code: str, name: Annotated[str, typer.Option()],
-                    as_json: JsonFlag = False) -> None:
+def platform_create(
+    code: str, name: Annotated[str, typer.Option()], as_json: JsonFlag = False
+) -> None:
     """Register a platform and print its API key (shown once)."""
     with _database().transaction() as session:
         new = platform_service.create_platform(session, code=code, name=name)
-    _emit(as_json, {"code": code, "api_key": new.api_key},
-          f"platform {code} created\nAPI key (shown once): {new.api_key}")
+    _emit(
+        as_json,
+        {"code": code, "api_key": new.api_key},
+        f"platform {code} created\nAPI key (shown once): {new.api_key}",
+    )
 
 
 @staff_cli.command("create")
 def staff_create(
-    username: str, role: Annotated[StaffRole, typer.Option()],
+    username: str,
+    role: Annotated[StaffRole, typer.Option()],
     area: Annotated[str | None, typer.Option(help="street code (officer), district code")] = None,
     password: Annotated[str | None, typer.Option(help="generated when omitted")] = None,
     as_json: JsonFlag = False,
@@ -165,11 +189,19 @@ def staff_create(
     """Create a staff account."""
     settings = _settings()
     with Database(settings.database_url).transaction() as session:
-        new = staff_service.create_staff(session, username=username, role=role, area_code=area,
-                                         password=password, settings=settings)
-    _emit(as_json, {"username": username, "password": new.password, "role": role.value,
-                    "area": area},
-          f"{role} {username} created (area {area or '-'})\npassword: {new.password}")
+        new = staff_service.create_staff(
+            session,
+            username=username,
+            role=role,
+            area_code=area,
+            password=password,
+            settings=settings,
+        )
+    _emit(
+        as_json,
+        {"username": username, "password": new.password, "role": role.value, "area": area},
+        f"{role} {username} created (area {area or '-'})\npassword: {new.password}",
+    )
 
 
 @cli.command()
@@ -182,16 +214,22 @@ def demo(as_json: JsonFlag = False) -> None:
         message = "the database already holds data: demo not loaded, nothing changed"
         typer.echo(message, err=True)
         if as_json:
-            typer.echo(json.dumps({"loaded": False, "platforms": [], "staff": [],
-                                   "message": message}))
+            typer.echo(
+                json.dumps({"loaded": False, "platforms": [], "staff": [], "message": message})
+            )
         return
     payload = {"loaded": True, "platforms": credentials.platforms, "staff": credentials.staff}
-    lines = ["Changning demo loaded (street and community boundaries are synthetic).",
-             "", "Platform API keys (shown once):"]
+    lines = [
+        "Changning demo loaded (street and community boundaries are synthetic).",
+        "",
+        "Platform API keys (shown once):",
+    ]
     lines += [f"  {p['code']:<10} {p['api_key']}" for p in credentials.platforms]
     lines += ["", "Staff (POST /v1/auth/token):"]
-    lines += [f"  {s['role']:<9} {s['username']:<20} {s['password']}  area {s['area'] or '-'}"
-              for s in credentials.staff]
+    lines += [
+        f"  {s['role']:<9} {s['username']:<20} {s['password']}  area {s['area'] or '-'}"
+        for s in credentials.staff
+    ]
     _emit(as_json, payload, "\n".join(lines))
 
 

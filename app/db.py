@@ -83,8 +83,11 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 # Where Debian's libsqlite3-mod-spatialite puts the module; SQLite also searches its own path.
-_SPATIALITE_CANDIDATES = ("mod_spatialite", "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
-                          "/usr/lib/aarch64-linux-gnu/mod_spatialite.so")
+_SPATIALITE_CANDIDATES = (
+    "mod_spatialite",
+    "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
+    "/usr/lib/aarch64-linux-gnu/mod_spatialite.so",
+)
 _BEGIN_OPTION = "sqlite_begin"
 DATABASE = "sentinel_database"
 _WRITING = "sentinel_writing"
@@ -159,8 +162,13 @@ POOL_SIZE = 40
 
 def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, module=sqlite_driver(), pool_size=pool_size,
-                               max_overflow=10, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            module=sqlite_driver(),
+            pool_size=pool_size,
+            max_overflow=10,
+            connect_args={"check_same_thread": False},
+        )
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
@@ -187,8 +195,7 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         # Which database this is, for those who report it (``/readyz``).
         self.kind = self.engine.dialect.name
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False,
-                                      info={DATABASE: self})
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={DATABASE: self})
         # SQLite lets one writer in at a time and makes the others poll with growing
         # sleeps (up to 100 ms each), which under load turns into long, unfair waits.
         # Within this process, writers queue on a mutex instead and get the database
@@ -284,8 +291,12 @@ def lock(session: Session, *names: tuple[object, ...]) -> None:
     """
     if names and session.get_bind().dialect.name == "postgresql":
         keys = sorted({_lock_key(name) for name in names})
-        session.execute(text("SELECT count(pg_advisory_xact_lock(k)) "
-                             "FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys})
+        session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+            ),
+            {"keys": keys},
+        )
 
 
 def try_lock(session: Session, *parts: object) -> bool:
@@ -335,7 +346,6 @@ def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> s
     return f"+{compiler.process(element.clauses, **kw)}"
 
 
-
 class checked_per_row(FunctionElement[Any]):
     """A timestamp ``column`` that no index may search by range (SQLite: a unary ``+``;
     PostgreSQL: ``+ interval '0'``): the condition is checked on the rows another index
@@ -356,8 +366,7 @@ def _checked_per_row_pg(element: checked_per_row, compiler: SQLCompiler, **kw: A
 
 
 @compiles(checked_per_row, "sqlite")
-def _checked_per_row_sqlite(element: checked_per_row, compiler: SQLCompiler,
-                            **kw: Any) -> str:
+def _checked_per_row_sqlite(element: checked_per_row, compiler: SQLCompiler, **kw: Any) -> str:
     return f"+{compiler.process(element.clauses, **kw)}"
 
 
@@ -463,11 +472,14 @@ def _bbox_sqlite(element: within_bbox, compiler: SQLCompiler, **kw: Any) -> str:
     table = column.table
     base_table = getattr(table, "original", table)
     index = f"idx_{base_table.name}_{column.name}"
-    alias = compiler.preparer.format_table(table) if not hasattr(table, "original") \
+    alias = (
+        compiler.preparer.format_table(table)
+        if not hasattr(table, "original")
         else compiler.preparer.quote(table.name)
+    )
     p = compiler.process
     return (
-        f"{alias}.ROWID IN (SELECT pkid FROM \"{index}\" WHERE "
+        f'{alias}.ROWID IN (SELECT pkid FROM "{index}" WHERE '
         f"xmin <= {p(max_x, **kw)} AND xmax >= {p(min_x, **kw)} AND "
         f"ymin <= {p(max_y, **kw)} AND ymax >= {p(min_y, **kw)})"
     )
@@ -485,7 +497,6 @@ def bbox_around(lon: float, lat: float, radius_m: float) -> tuple[float, float, 
     d_lat = radius_m / METRES_PER_DEGREE_LAT * 1.01
     d_lon = d_lat / max(math.cos(math.radians(min(abs(lat) + d_lat, 89.9))), 1e-6)
     return lon - d_lon, lat - d_lat, lon + d_lon, lat + d_lat
-
 
 
 class covers(FunctionElement[bool]):
@@ -533,7 +544,8 @@ class Rows:
         if as_json:
             unpacked = func.json_to_recordset(cast(bindparam("rows", type_=Text()), JSON()))
             self.source = unpacked.table_valued(
-                column("ordinal", Integer()), *(column(name, t) for name, t in types.items()),
+                column("ordinal", Integer()),
+                *(column(name, t) for name, t in types.items()),
             ).render_derived(name="each_row", with_types=True)
             self.ordinal = self.source.c.ordinal
         else:
@@ -554,8 +566,9 @@ class Rows:
         """``rows`` as the JSON array the statement unpacks, numbered from 1. (orjson
         writes UUIDs, enums and aware datetimes with their offset as PostgreSQL reads
         them.)"""
-        return orjson.dumps([{"ordinal": n, **row} for n, row in enumerate(rows, 1)],
-                            default=str).decode()
+        return orjson.dumps(
+            [{"ordinal": n, **row} for n, row in enumerate(rows, 1)], default=str
+        ).decode()
 
 
 class Statement:
@@ -590,13 +603,17 @@ class Statement:
     def parameters(self, values: dict[str, Any]) -> Any:
         merged = {**self._constants, **values}
         if self._positional:
-            return tuple(convert(merged[name]) if convert else merged[name]
-                         for name, convert in self._binds)
-        return {name: convert(merged[name]) if convert else merged[name]
-                for name, convert in self._binds}
+            return tuple(
+                convert(merged[name]) if convert else merged[name] for name, convert in self._binds
+            )
+        return {
+            name: convert(merged[name]) if convert else merged[name]
+            for name, convert in self._binds
+        }
 
-    def parameters_of_rows(self, rows: list[dict[str, Any]],
-                           shared: dict[str, Any] | None = None) -> Any:
+    def parameters_of_rows(
+        self, rows: list[dict[str, Any]], shared: dict[str, Any] | None = None
+    ) -> Any:
         """The parameters of one execution over ``rows``, and the ``shared`` values of
         parameters that are not the rows'."""
         assert self.rows is not None and self.rows.as_json
@@ -606,8 +623,7 @@ class Statement:
         results = self._results
         if not any(results):
             return tuple(row)
-        return tuple(convert(v) if convert else v for convert, v in zip(results, row,
-                                                                      strict=True))
+        return tuple(convert(v) if convert else v for convert, v in zip(results, row, strict=True))
 
 
 def _result_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
@@ -644,8 +660,7 @@ class advisory_locks(FunctionElement[int]):
 @compiles(advisory_locks, "postgresql")
 def _advisory_locks_pg(element: advisory_locks, compiler: SQLCompiler, **kw: Any) -> str:
     keys = compiler.process(element.clauses, **kw)
-    return (f"(SELECT count(pg_advisory_xact_lock(k)) "
-            f"FROM unnest(CAST({keys} AS bigint[])) AS k)")
+    return f"(SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST({keys} AS bigint[])) AS k)"
 
 
 @compiles(advisory_locks, "sqlite")
@@ -669,8 +684,7 @@ def _advisory_try_lock_pg(element: advisory_try_lock, compiler: SQLCompiler, **k
 
 
 @compiles(advisory_try_lock, "sqlite")
-def _advisory_try_lock_sqlite(element: advisory_try_lock, compiler: SQLCompiler,
-                              **kw: Any) -> str:
+def _advisory_try_lock_sqlite(element: advisory_try_lock, compiler: SQLCompiler, **kw: Any) -> str:
     return "1"
 
 
@@ -682,14 +696,15 @@ def lock_key(*parts: object) -> int:
 def insert_rows(table: Any, rows: Rows, columns: list[str], **expressions: Any) -> Any:
     """``INSERT INTO table (columns)`` one row per row of ``rows``: each column its
     parameter of that name, or its expression in ``expressions``."""
-    values = [expressions[name] if name in expressions else getattr(rows, name)
-              for name in columns]
-    return insert(table).from_select(columns, select(*values).select_from(rows.source),
-                                     include_defaults=False)
+    values = [expressions[name] if name in expressions else getattr(rows, name) for name in columns]
+    return insert(table).from_select(
+        columns, select(*values).select_from(rows.source), include_defaults=False
+    )
 
 
-def upsert_adding(table: Any, rows: Rows, *, keys: list[str], counters: tuple[str, ...],
-                  dialect: Any) -> Any:
+def upsert_adding(
+    table: Any, rows: Rows, *, keys: list[str], counters: tuple[str, ...], dialect: Any
+) -> Any:
     """``INSERT INTO table … ON CONFLICT (keys) DO UPDATE SET c = c + excluded.c`` for each
     counter ``c``: a row's changes added to its row, which is created if it is the first.
     (The same SQL on both databases, from each dialect's own insert construct.)"""
@@ -700,11 +715,14 @@ def upsert_adding(table: Any, rows: Rows, *, keys: list[str], counters: tuple[st
     insert_ = pg_insert if dialect.name == "postgresql" else sqlite_insert
     # SQLite reads "ON CONFLICT" after a SELECT without WHERE as part of a join.
     statement = insert_(table).from_select(
-        columns, select(*(getattr(rows, name) for name in columns)).select_from(rows.source)
-        .where(true()), include_defaults=False)
+        columns,
+        select(*(getattr(rows, name) for name in columns)).select_from(rows.source).where(true()),
+        include_defaults=False,
+    )
     return statement.on_conflict_do_update(
         index_elements=keys,
-        set_={name: table.c[name] + statement.excluded[name] for name in counters})
+        set_={name: table.c[name] + statement.excluded[name] for name in counters},
+    )
 
 
 # --- the intake's own connection -------------------------------------------------------
@@ -770,8 +788,12 @@ def _writes_together(work: list[tuple[int, Step]]) -> list[list[tuple[int, Step]
     groups: list[list[tuple[int, Step]]] = []
     for i, step in work:
         writes = step.rows is not None and not step.statement.returns_rows
-        if writes and groups and groups[-1][-1][1].rows is not None \
-                and not groups[-1][-1][1].statement.returns_rows:
+        if (
+            writes
+            and groups
+            and groups[-1][-1][1].rows is not None
+            and not groups[-1][-1][1].statement.returns_rows
+        ):
             groups[-1].append((i, step))
         else:
             groups.append([(i, step)])
@@ -792,8 +814,10 @@ class _PostgresBatches(BatchConnection):
 
         url = database.engine.url.set(drivername="postgresql")
         connection = await psycopg.AsyncConnection.connect(
-            url.render_as_string(hide_password=False), autocommit=True,
-            application_name="sentinel-intake")
+            url.render_as_string(hide_password=False),
+            autocommit=True,
+            application_name="sentinel-intake",
+        )
         # Every statement of this connection reads or writes a batch's few rows by key.
         # The planner cannot know how few (it takes a JSON array of rows for a hundred)
         # and would hash whole tables to join them: nested reads by index are always the
@@ -801,8 +825,12 @@ class _PostgresBatches(BatchConnection):
         # once means made with the statistics of the moment, perhaps of tables still
         # empty (a new deployment, a restore), where scanning is cheapest; the plan would
         # go on scanning as the tables grow: no scans where an index can serve.
-        for setting in ("enable_hashjoin = off", "enable_mergejoin = off",
-                        "enable_seqscan = off", "plan_cache_mode = force_generic_plan"):
+        for setting in (
+            "enable_hashjoin = off",
+            "enable_mergejoin = off",
+            "enable_seqscan = off",
+            "plan_cache_mode = force_generic_plan",
+        ):
             await connection.execute(f"SET {setting}")
         await connection.set_autocommit(False)
         return cls(connection, database.engine.dialect)
@@ -819,8 +847,11 @@ class _PostgresBatches(BatchConnection):
                 if len(group) == 1:
                     i, step = group[0]
                     statement = step.statement
-                    parameters = statement.parameters_of_rows(step.rows, step.values) \
-                        if step.rows is not None else statement.parameters(step.values or {})
+                    parameters = (
+                        statement.parameters_of_rows(step.rows, step.values)
+                        if step.rows is not None
+                        else statement.parameters(step.values or {})
+                    )
                     sql = statement.sql
                 else:
                     sql, parameters = self._together([step for _, step in group])
@@ -837,8 +868,11 @@ class _PostgresBatches(BatchConnection):
                 results.append([[] for _ in step.rows] if step.rows is not None else [])
                 continue
             raw = await cursor.fetchall()
-            results.append(_by_ordinal(statement, len(step.rows), raw) if step.rows is not None
-                           else [statement.values(row) for row in raw])
+            results.append(
+                _by_ordinal(statement, len(step.rows), raw)
+                if step.rows is not None
+                else [statement.values(row) for row in raw]
+            )
         return results
 
     def _together(self, steps: list[Step]) -> tuple[str, dict[str, Any]]:
@@ -848,10 +882,14 @@ class _PostgresBatches(BatchConnection):
         key = tuple(id(step.statement) for step in steps)
         sql = self._combined.get(key)
         if sql is None:
-            parts = [_PARAMETER.sub(f"%(w{n}_\\1)s", step.statement.sql)
-                     for n, step in enumerate(steps)]
-            sql = self._combined[key] = "WITH " + ", ".join(
-                f"w{n} AS ({part})" for n, part in enumerate(parts)) + " SELECT 1"
+            parts = [
+                _PARAMETER.sub(f"%(w{n}_\\1)s", step.statement.sql) for n, step in enumerate(steps)
+            ]
+            sql = self._combined[key] = (
+                "WITH "
+                + ", ".join(f"w{n} AS ({part})" for n, part in enumerate(parts))
+                + " SELECT 1"
+            )
         parameters: dict[str, Any] = {}
         for n, step in enumerate(steps):
             assert step.rows is not None
@@ -865,8 +903,11 @@ class _PostgresBatches(BatchConnection):
 
     async def explain(self, step: Step) -> str:
         statement = step.statement
-        parameters = statement.parameters_of_rows(step.rows, step.values) \
-            if step.rows is not None else statement.parameters(step.values or {})
+        parameters = (
+            statement.parameters_of_rows(step.rows, step.values)
+            if step.rows is not None
+            else statement.parameters(step.values or {})
+        )
         cursor = await self._connection.execute("EXPLAIN " + statement.sql, parameters)
         plan = "\n".join(row[0] for row in await cursor.fetchall())
         await self._connection.rollback()
@@ -910,11 +951,15 @@ class _SqliteBatches(BatchConnection):
             statement, shared = step.statement, step.values or {}
             if step.rows is None:
                 cursor.execute(statement.sql, statement.parameters(shared))
-                results.append([statement.values(row) for row in cursor.fetchall()]
-                               if statement.returns_rows else [])
+                results.append(
+                    [statement.values(row) for row in cursor.fetchall()]
+                    if statement.returns_rows
+                    else []
+                )
             elif not statement.returns_rows:
-                cursor.executemany(statement.sql, [statement.parameters({**shared, **row})
-                                                   for row in step.rows])
+                cursor.executemany(
+                    statement.sql, [statement.parameters({**shared, **row}) for row in step.rows]
+                )
                 results.append([[] for _ in step.rows])
             else:
                 answers = []
@@ -950,8 +995,9 @@ class _SqliteBatches(BatchConnection):
         statement, values = step.statement, dict(step.values or {})
         if step.rows:
             values.update(step.rows[0])
-        rows = self._connection.execute("EXPLAIN QUERY PLAN " + statement.sql,
-                                        statement.parameters(values)).fetchall()
+        rows = self._connection.execute(
+            "EXPLAIN QUERY PLAN " + statement.sql, statement.parameters(values)
+        ).fetchall()
         return "\n".join(str(row[-1]) for row in rows)
 
 
@@ -962,23 +1008,29 @@ async def connect_batches(database: "Database") -> BatchConnection:
     return await _PostgresBatches.connect(database)
 
 
-def median_hours(session: Session, start: InstrumentedAttribute[Any],
-                 end: InstrumentedAttribute[Any],
-                 where: list[ColumnElement[bool]]) -> float | None:
+def median_hours(
+    session: Session,
+    start: InstrumentedAttribute[Any],
+    end: InstrumentedAttribute[Any],
+    where: list[ColumnElement[bool]],
+) -> float | None:
     """The median of ``end - start`` in hours over the rows ``where`` selects, computed
     by the database: ``percentile_cont`` on PostgreSQL; on SQLite, which has no
     percentile, the middle one or two of the sorted durations."""
     if session.get_bind().dialect.name == "postgresql":
         hours = func.extract("epoch", end - start) / 3600
-        value = session.scalar(select(func.percentile_cont(0.5).within_group(hours))
-                               .where(*where))
+        value = session.scalar(select(func.percentile_cont(0.5).within_group(hours)).where(*where))
     else:
         n = session.scalar(select(func.count()).select_from(start.class_).where(*where)) or 0
         if not n:
             return None
         hours = (func.julianday(end) - func.julianday(start)) * 24
-        middle = session.scalars(select(hours.label("hours")).where(*where)
-                                 .order_by(literal_column("hours"))
-                                 .limit(2 - n % 2).offset((n - 1) // 2)).all()
+        middle = session.scalars(
+            select(hours.label("hours"))
+            .where(*where)
+            .order_by(literal_column("hours"))
+            .limit(2 - n % 2)
+            .offset((n - 1) // 2)
+        ).all()
         value = sum(middle) / len(middle)
     return None if value is None else round(float(value), 2)

@@ -82,7 +82,8 @@ _bearer = HTTPBearer(auto_error=False, description="A platform API key, or a rid
 
 
 def get_caller(
-    session: SessionDep, settings: SettingsDep,
+    session: SessionDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
     if credentials is None:
@@ -146,8 +147,11 @@ async def _reporting(
     if credentials is None:
         raise Unauthenticated("send Authorization: Bearer <token>")
     state = request.app.state
-    claims = None if looks_like_api_key(credentials.credentials) \
+    claims = (
+        None
+        if looks_like_api_key(credentials.credentials)
         else decode_token(credentials.credentials, state.settings)
+    )
     if claims is not None and claims.kind is TokenKind.RIDER:
         return Reporting(claims.subject, state.intake, state.clock)
 
@@ -179,13 +183,15 @@ async def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
     return caller.staff
 
 
-def _area_in_scope(code: str, staff: Annotated[Staff, Depends(_office_staff)],
-                   session: SessionDep) -> Area:
+def _area_in_scope(
+    code: str, staff: Annotated[Staff, Depends(_office_staff)], session: SessionDep
+) -> Area:
     return area_in_scope(session, staff, code)
 
 
-def _ticket_in_scope(ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_office_staff)],
-                     session: SessionDep) -> Ticket:
+def _ticket_in_scope(
+    ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_office_staff)], session: SessionDep
+) -> Ticket:
     return ticket_in_scope(session, staff, ticket_id)
 
 

@@ -35,14 +35,23 @@ class AppError(Exception):
 
     def to_problem(self) -> dict[str, Any]:
         return problem(
-            status=self.status, code=self.code, title=self.title, detail=self.detail,
-            errors=self.errors, **self.extra,
+            status=self.status,
+            code=self.code,
+            title=self.title,
+            detail=self.detail,
+            errors=self.errors,
+            **self.extra,
         )
 
 
 def problem(
-    *, status: int, code: str, title: str | None = None, detail: str | None = None,
-    errors: list[dict[str, str]] | None = None, **extra: Any,
+    *,
+    status: int,
+    code: str,
+    title: str | None = None,
+    detail: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     title = title or HTTPStatus(status).phrase
     body: dict[str, Any] = {
@@ -79,8 +88,14 @@ class ValidationFailed(AppError):
     @classmethod
     def of_pydantic(cls, errors: Sequence[Any]) -> "ValidationFailed":
         """Pydantic's error list, each field named the way clients send it."""
-        fields = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p not in _LOCATIONS)
-                   or "body", "message": e.get("msg", "invalid")} for e in errors]
+        fields = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ()) if p not in _LOCATIONS)
+                or "body",
+                "message": e.get("msg", "invalid"),
+            }
+            for e in errors
+        ]
         return cls("; ".join(f"{f['field']}: {f['message']}" for f in fields), errors=fields)
 
 

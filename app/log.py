@@ -56,8 +56,12 @@ class AccessLog:
         if second != self._second:  # the timestamp as the formatter writes it, per second
             self._second, self._prefix = second, _timestamp(second)[:-10]
         ts = f"{self._prefix}.{int((now - second) * 1000):03d}+00:00"
-        self._lines.append(orjson.dumps({"ts": ts, "level": "info", "logger": ACCESS_LOGGER,
-                                         "msg": "request", **fields}, default=str))
+        self._lines.append(
+            orjson.dumps(
+                {"ts": ts, "level": "info", "logger": ACCESS_LOGGER, "msg": "request", **fields},
+                default=str,
+            )
+        )
         if len(self._lines) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

@@ -43,14 +43,19 @@ JSON_BODY_LIMIT = 1024 * 1024
 IMPORT_LIMIT = 64 * 1024 * 1024
 MULTIPART_OVERHEAD = 64 * 1024
 
-_HTTP_CODES = {401: "unauthenticated", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-               415: "unsupported_media_type"}
+_HTTP_CODES = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
 
 
 def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=body["status"], headers=headers,
-                        media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=body["status"], headers=headers, media_type=PROBLEM_JSON)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -66,25 +71,39 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
         # The database is down or (SQLite, another process writing for too long) busy:
         # the client may retry; nothing of this request was stored.
-        logger.warning("database unavailable", extra={"fields": {
-            "request_id": getattr(request.state, "request_id", None), "error": str(exc.orig)}})
-        return _problem_response(DatabaseBusy("the database is unavailable; retry shortly")
-                                 .to_problem(), {"Retry-After": "1"})
+        logger.warning(
+            "database unavailable",
+            extra={
+                "fields": {
+                    "request_id": getattr(request.state, "request_id", None),
+                    "error": str(exc.orig),
+                }
+            },
+        )
+        return _problem_response(
+            DatabaseBusy("the database is unavailable; retry shortly").to_problem(),
+            {"Retry-After": "1"},
+        )
 
     @app.exception_handler(DataError)
     async def unstorable_value(_request: Request, _exc: DataError) -> JSONResponse:
         # A last line behind the schemas: a value the database refuses to hold (a NUL in
         # a path or form field, say) is the client's error, and nothing was stored.
-        return _problem_response(problem(
-            status=422, code="invalid_input",
-            detail="the request carries a value that cannot be stored (control characters?)"))
+        return _problem_response(
+            problem(
+                status=422,
+                code="invalid_input",
+                detail="the request carries a value that cannot be stored (control characters?)",
+            )
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return _problem_response(problem(status=exc.status_code, code=code, detail=detail),
-                                 dict(exc.headers or {}))
+        return _problem_response(
+            problem(status=exc.status_code, code=code, detail=detail), dict(exc.headers or {})
+        )
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -94,8 +113,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop_worker = start_in_thread(Worker(app.state.database, settings)) \
-            if settings.run_embedded_worker else None
+        stop_worker = (
+            start_in_thread(Worker(app.state.database, settings))
+            if settings.run_embedded_worker
+            else None
+        )
         if settings.env is not Environment.TEST:
             await asyncio.to_thread(warm_reference, app.state.database)
             heap.freeze()
@@ -113,23 +135,37 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry, unless asked for: when no provider is set up it
         # records nothing, but asks on every request whether one is.
-        telemetry=None if settings.opentelemetry else {"tracing": False, "metrics": False,
-                                                       "logs": False},
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
-    app.state.intake = IntakeWriter(app.state.database, settings,
-                                    render_receipt=receipt_json)
+    app.state.intake = IntakeWriter(app.state.database, settings, render_receipt=receipt_json)
     app.state.metrics = Metrics()
     app.state.clock = utcnow
     upload_limit = int(settings.max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
-    app.add_middleware(BodyLimitMiddleware, default=JSON_BODY_LIMIT,
-                       limits={"/v1/media": upload_limit, "/v1/admin/areas:import": IMPORT_LIMIT})
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=JSON_BODY_LIMIT,
+        limits={"/v1/media": upload_limit, "/v1/admin/areas:import": IMPORT_LIMIT},
+    )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)
     # Reports first: FastAPI tries the routers in order, each costing a look at its
     # routes, and riders' reports are most of the requests.
-    for module in (reports, health, categories, auth, media, office_stats, office, platform,
-                   webhook, areas, admin):
+    for module in (
+        reports,
+        health,
+        categories,
+        auth,
+        media,
+        office_stats,
+        office,
+        platform,
+        webhook,
+        areas,
+        admin,
+    ):
         app.include_router(module.router)
     return app

@@ -29,12 +29,19 @@ class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        self.requests = Counter("sentinel_http_requests_total", "HTTP requests handled",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("sentinel_http_request_duration_seconds",
-                                 "Time to the end of the response", ["method", "route"],
-                                 registry=self.registry,
-                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.requests = Counter(
+            "sentinel_http_requests_total",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "sentinel_http_request_duration_seconds",
+            "Time to the end of the response",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         # The series of each (method, route, status), found once: a label lookup costs as
         # much as the counting.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -43,8 +50,10 @@ class Metrics:
         key = (method, route, status)
         series = self._series.get(key)
         if series is None:
-            series = self._series[key] = (self.requests.labels(method, route, str(status)),
-                                          self.latency.labels(method, route))
+            series = self._series[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
         series[0].inc()
         series[1].observe(seconds)
 
@@ -59,8 +68,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = next((value for name, value in scope["headers"] if name == b"x-request-id"),
-                        b"").decode("latin-1")
+        incoming = next(
+            (value for name, value in scope["headers"] if name == b"x-request-id"), b""
+        ).decode("latin-1")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -72,8 +82,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -81,25 +93,38 @@ class RequestContextMiddleware:
         except Exception:
             # Rendered here rather than by an exception handler, so that even this
             # response carries its request id. The trace goes to the log, never out.
-            logger.exception("unhandled error", extra={"fields": {
-                "request_id": request_id, "path": scope["path"]}})
+            logger.exception(
+                "unhandled error",
+                extra={"fields": {"request_id": request_id, "path": scope["path"]}},
+            )
             if response_started:
                 raise
-            await JSONResponse(problem(
-                status=500, code="internal_error",
-                detail="something went wrong on our side; quote the X-Request-ID header"),
-                status_code=500, media_type=PROBLEM_JSON)(scope, receive, send_with_id)
+            await JSONResponse(
+                problem(
+                    status=500,
+                    code="internal_error",
+                    detail="something went wrong on our side; quote the X-Request-ID header",
+                ),
+                status_code=500,
+                media_type=PROBLEM_JSON,
+            )(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             self.metrics.count(method, route, status, elapsed)
             if self.access_log.enabled():
-                self.access_log.write({
-                    "request_id": request_id, "method": scope["method"],
-                    "path": scope["path"], "route": route, "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client": (scope.get("client") or ("", 0))[0]})
+                self.access_log.write(
+                    {
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    }
+                )
 
 
 class BodyLimitMiddleware:
@@ -118,13 +143,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = next((n for prefix, n in self.limits if scope["path"].startswith(prefix)),
-                     self.default)
-        declared = next((value for name, value in scope["headers"]
-                         if name == b"content-length"), None)
+        limit = next(
+            (n for prefix, n in self.limits if scope["path"].startswith(prefix)), self.default
+        )
+        declared = next(
+            (value for name, value in scope["headers"] if name == b"content-length"), None
+        )
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await JSONResponse(_too_large(limit).to_problem(), status_code=413,
-                               media_type=PROBLEM_JSON)(scope, receive, send)
+            await JSONResponse(
+                _too_large(limit).to_problem(), status_code=413, media_type=PROBLEM_JSON
+            )(scope, receive, send)
             return
         received = 0
 

@@ -93,8 +93,9 @@ class Worker:
 def start_in_thread(worker: Worker) -> Callable[[], None]:
     """Run ``worker`` in a daemon thread; returns the function that stops it."""
     stop = threading.Event()
-    thread = threading.Thread(target=worker.run_until, args=(stop,), name="sentinel-worker",
-                              daemon=True)
+    thread = threading.Thread(
+        target=worker.run_until, args=(stop,), name="sentinel-worker", daemon=True
+    )
     thread.start()
 
     def halt() -> None:

@@ -91,13 +91,21 @@ class Result:
         rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
         total = re.search(r"(\d+) requests in", output)
         non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
-                           r"timeout (\d+)", output)
+        errors = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+            r"timeout (\d+)",
+            output,
+        )
         if rate is None or total is None:
             raise RuntimeError(f"wrk printed no rate:\n{output}")
-        return cls(int(total[1]), float(rate[1]), latency("50"), latency("99"),
-                   int(non_2xx[1]) if non_2xx else 0,
-                   sum(int(n) for n in errors.groups()) if errors else 0)
+        return cls(
+            int(total[1]),
+            float(rate[1]),
+            latency("50"),
+            latency("99"),
+            int(non_2xx[1]) if non_2xx else 0,
+            sum(int(n) for n in errors.groups()) if errors else 0,
+        )
 
     @property
     def answered_2xx(self) -> int:
@@ -114,8 +122,7 @@ def fresh_database(kind: str, pg_url: str, workdir: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.db'}"
     name = f"sentinel_bench_{uuid.uuid4().hex[:8]}"
-    server = create_engine(make_url(pg_url).set(database="postgres"),
-                           isolation_level="AUTOCOMMIT")
+    server = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     with server.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     server.dispose()
@@ -136,10 +143,14 @@ def communities(database: Database) -> list[tuple[int, int, int, shapely.Geometr
     from geoalchemy2.shape import to_shape
 
     with database.session(write=False) as s:
-        streets = {row.id: row.parent_id for row in s.execute(
-            select(Area.id, Area.parent_id).where(Area.level == "street"))}
-        return [(a.id, a.parent_id, streets[a.parent_id], to_shape(a.boundary))
-                for a in s.scalars(select(Area).where(Area.level == "community"))]
+        streets = {
+            row.id: row.parent_id
+            for row in s.execute(select(Area.id, Area.parent_id).where(Area.level == "street"))
+        }
+        return [
+            (a.id, a.parent_id, streets[a.parent_id], to_shape(a.boundary))
+            for a in s.scalars(select(Area).where(Area.level == "community"))
+        ]
 
 
 def random_points(rng: random.Random, areas: list, n: int):
@@ -154,21 +165,32 @@ def random_points(rng: random.Random, areas: list, n: int):
         yield x, y, community_id, street_id, district_id
 
 
-def seed(url: str, tickets: int, riders: int, rng: random.Random,
-         status_of: Callable[[], TicketStatus] = lambda: TicketStatus.NEW) -> list[str]:
+def seed(
+    url: str,
+    tickets: int,
+    riders: int,
+    rng: random.Random,
+    status_of: Callable[[], TicketStatus] = lambda: TicketStatus.NEW,
+) -> list[str]:
     """``tickets`` tickets of the last 48 hours, stored oldest first as time would have
     written them, each in the status ``status_of()`` gives; ``riders`` riders. Returns a
     token for each rider."""
-    settings = Settings(env=Environment.TEST, database_url=url, secret_key=SECRET,
-                        argon2_time_cost=1, argon2_memory_kib=64)
+    settings = Settings(
+        env=Environment.TEST,
+        database_url=url,
+        secret_key=SECRET,
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
     migrate.upgrade(url)
     database = Database(url)
     with database.transaction() as s:
         load_demo(s, settings)
     areas = communities(database)
     with database.session(write=False) as s:
-        categories = list(s.execute(select(Category.id, Category.respond_within_h,
-                                           Category.resolve_within_h)))
+        categories = list(
+            s.execute(select(Category.id, Category.respond_within_h, Category.resolve_within_h))
+        )
         platform_id = s.scalar(select(Platform.id).where(Platform.code == "meituan"))
     now = utcnow()
     started = time.perf_counter()
@@ -177,31 +199,57 @@ def seed(url: str, tickets: int, riders: int, rng: random.Random,
     for first in range(0, tickets, SEED_BATCH):
         rows = []
         for age, (x, y, community_id, street_id, district_id) in zip(
-                ages[first:first + SEED_BATCH], points, strict=False):
+            ages[first : first + SEED_BATCH], points, strict=False
+        ):
             category_id, respond_h, resolve_h = rng.choice(categories)
             created = now - timedelta(minutes=age)
-            rows.append({"id": uuid.uuid4(), "ref": new_ticket_ref(), "category_id": category_id,
-                         "status": status_of(), "priority": 2, "location": wkt_point(x, y),
-                         "district_id": district_id, "street_id": street_id,
-                         "community_id": community_id, "report_count": 1, "version": 1,
-                         "respond_by": created + timedelta(hours=respond_h),
-                         "resolve_by": created + timedelta(hours=resolve_h),
-                         "created_at": created, "updated_at": created})
+            rows.append(
+                {
+                    "id": uuid.uuid4(),
+                    "ref": new_ticket_ref(),
+                    "category_id": category_id,
+                    "status": status_of(),
+                    "priority": 2,
+                    "location": wkt_point(x, y),
+                    "district_id": district_id,
+                    "street_id": street_id,
+                    "community_id": community_id,
+                    "report_count": 1,
+                    "version": 1,
+                    "respond_by": created + timedelta(hours=respond_h),
+                    "resolve_by": created + timedelta(hours=resolve_h),
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
         with database.transaction() as s:
             s.execute(insert(Ticket), rows)
-    rider_rows = [{"id": uuid.uuid4(), "platform_id": platform_id, "external_id": f"bench-{i}",
-                   "pseudonym": f"R-B{i:06d}", "created_at": now, "updated_at": now}
-                  for i in range(riders)]
+    rider_rows = [
+        {
+            "id": uuid.uuid4(),
+            "platform_id": platform_id,
+            "external_id": f"bench-{i}",
+            "pseudonym": f"R-B{i:06d}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(riders)
+    ]
     with database.transaction() as s:
         s.execute(insert(Rider), rider_rows)
-        s.execute(insert(RiderTotals), [{"rider_id": r["id"], "platform_id": platform_id}
-                                        for r in rider_rows])
+        s.execute(
+            insert(RiderTotals),
+            [{"rider_id": r["id"], "platform_id": platform_id} for r in rider_rows],
+        )
     settle(database)
-    print(f"  seeded {tickets} tickets in {time.perf_counter() - started:.1f} s",
-          file=sys.stderr)
+    print(f"  seeded {tickets} tickets in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     database.dispose()
-    return [issue_token(kind=TokenKind.RIDER, subject=r["id"], ttl=timedelta(hours=2),
-                        settings=settings).token for r in rider_rows]
+    return [
+        issue_token(
+            kind=TokenKind.RIDER, subject=r["id"], ttl=timedelta(hours=2), settings=settings
+        ).token
+        for r in rider_rows
+    ]
 
 
 def settle(database: Database) -> None:
@@ -230,15 +278,26 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"the server behind {url} did not start")
 
 
-def start_server(url: str, port: int, workdir: Path, *, workers: int = 1,
-                 log_level: str = "WARNING") -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SENTINEL_DATABASE_URL": url, "SENTINEL_SECRET_KEY": SECRET,
-           "SENTINEL_ENV": "production", "SENTINEL_LOG_LEVEL": log_level,
-           "SENTINEL_MEDIA_DIR": str(workdir / "media"), "SENTINEL_EMBEDDED_WORKER": "0"}
+def start_server(
+    url: str, port: int, workdir: Path, *, workers: int = 1, log_level: str = "WARNING"
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SENTINEL_DATABASE_URL": url,
+        "SENTINEL_SECRET_KEY": SECRET,
+        "SENTINEL_ENV": "production",
+        "SENTINEL_LOG_LEVEL": log_level,
+        "SENTINEL_MEDIA_DIR": str(workdir / "media"),
+        "SENTINEL_EMBEDDED_WORKER": "0",
+    }
     sentinel = shutil.which("sentinel", path=str(BIN)) or "sentinel"
-    server = subprocess.Popen([sentinel, "serve", "--port", str(port), "--workers",
-                               str(workers)], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sentinel, "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(f"http://127.0.0.1:{port}/healthz", server)
     return server
 
@@ -246,10 +305,23 @@ def start_server(url: str, port: int, workdir: Path, *, workers: int = 1,
 def start_ceiling(port: int) -> subprocess.Popen[bytes]:
     """The ceiling app with the options ``sentinel serve`` gives uvicorn."""
     server = subprocess.Popen(
-        [str(BIN / "uvicorn"), "bench.ceiling_app:app", "--port", str(port), "--loop",
-         "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            str(BIN / "uvicorn"),
+            "bench.ceiling_app:app",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(f"http://127.0.0.1:{port}/v1/reports", server)
     return server
 
@@ -264,26 +336,36 @@ def stop(server: subprocess.Popen[bytes]) -> None:
 
 def measure(url: str, seconds: int, concurrency: int, script: Path | None) -> Result:
     """Load ``url`` with wrk: ``concurrency`` connections for ``seconds``."""
-    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout",
-               "10s"]
+    command = ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if script is not None:
         command += ["-s", str(script)]
     # A fresh nonce per run: an earlier run's keys must not come back as replays.
-    output = subprocess.run([*command, url, "--", uuid.uuid4().hex], capture_output=True,
-                            text=True, check=True).stdout
+    output = subprocess.run(
+        [*command, url, "--", uuid.uuid4().hex], capture_output=True, text=True, check=True
+    ).stdout
     return Result.from_wrk(output)
 
 
-def report_script(rng: random.Random, areas: list, tokens: list[str], n: int,
-                  categories: list[str], path: Path) -> Path:
+def report_script(
+    rng: random.Random, areas: list, tokens: list[str], n: int, categories: list[str], path: Path
+) -> Path:
     """A wrk script sending ``n`` distinct reports (then again, with new keys), as apps
     would: GCJ-02 points inside Changning's communities, random categories and riders."""
     bodies = []
     for x, y, *_ in random_points(rng, areas, n):
         lon, lat = from_wgs84(x, y, CoordSys.GCJ02)
-        bodies.append(json.dumps({"category": rng.choice(categories), "lat": round(lat, 6),
-                                  "lon": round(lon, 6), "coord_sys": "gcj02", "accuracy_m": 8,
-                                  "description": "bench"}))
+        bodies.append(
+            json.dumps(
+                {
+                    "category": rng.choice(categories),
+                    "lat": round(lat, 6),
+                    "lon": round(lon, 6),
+                    "coord_sys": "gcj02",
+                    "accuracy_m": 8,
+                    "description": "bench",
+                }
+            )
+        )
     lua = """
 local bodies = {{{}}}
 local tokens = {{{}}}
@@ -350,13 +432,26 @@ def profile_summary(raw: Path, top: int = 25) -> str:
             if name not in seen:
                 seen.add(name)
                 totals[name] = totals.get(name, 0) + int(count)
-    rows = sorted(((n, c) for n, c in totals.items()
-                   if "app/" in n or "psycopg" in n or "pysqlite3" in n or "fastapi" in n
-                   or "pydantic" in n or "uvicorn" in n),
-                  key=lambda item: -item[1])[:top]
-    return "\n".join(["| function (inclusive) | share of samples holding the GIL |",
-                      "|---|---:|",
-                      *(f"| `{n}` | {100 * c / max(samples, 1):.0f}% |" for n, c in rows)])
+    rows = sorted(
+        (
+            (n, c)
+            for n, c in totals.items()
+            if "app/" in n
+            or "psycopg" in n
+            or "pysqlite3" in n
+            or "fastapi" in n
+            or "pydantic" in n
+            or "uvicorn" in n
+        ),
+        key=lambda item: -item[1],
+    )[:top]
+    return "\n".join(
+        [
+            "| function (inclusive) | share of samples holding the GIL |",
+            "|---|---:|",
+            *(f"| `{n}` | {100 * c / max(samples, 1):.0f}% |" for n, c in rows),
+        ]
+    )
 
 
 @dataclass
@@ -368,8 +463,7 @@ class Intake:
     stored: int  # reports stored during the measurement
 
 
-def intake_runs(kind: str, tickets: int, args: argparse.Namespace,
-                ceiling: float) -> list[Intake]:
+def intake_runs(kind: str, tickets: int, args: argparse.Namespace, ceiling: float) -> list[Intake]:
     rng = random.Random(tickets)
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-bench-"))
     url = fresh_database(kind, args.pg_url, workdir)
@@ -382,7 +476,7 @@ def intake_runs(kind: str, tickets: int, args: argparse.Namespace,
             codes = list(s.scalars(select(Category.code)))
         database.dispose()
         script = report_script(rng, areas, tokens, 20_000, codes, workdir / "reports.lua")
-        for workers in ([1, 2] if kind == "postgres" else [1]):
+        for workers in [1, 2] if kind == "postgres" else [1]:
             port = free_port()
             server = start_server(url, port, workdir, workers=workers)
             target = f"http://127.0.0.1:{port}/v1/reports"
@@ -392,24 +486,43 @@ def intake_runs(kind: str, tickets: int, args: argparse.Namespace,
                 spy = None
                 if args.profile:
                     spy = subprocess.Popen(
-                        [shutil.which("py-spy", path=str(BIN)) or "py-spy", "record",
-                         "--pid", str(server.pid), "--duration", str(args.seconds),
-                         "--format", "raw", "--rate", "200", "--gil", "--nonblocking",
-                         "--subprocesses", "-o", str(workdir / "profile.txt")],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                        [
+                            shutil.which("py-spy", path=str(BIN)) or "py-spy",
+                            "record",
+                            "--pid",
+                            str(server.pid),
+                            "--duration",
+                            str(args.seconds),
+                            "--format",
+                            "raw",
+                            "--rate",
+                            "200",
+                            "--gil",
+                            "--nonblocking",
+                            "--subprocesses",
+                            "-o",
+                            str(workdir / "profile.txt"),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                 result = measure(target, args.seconds, args.concurrency, script)
                 stored = settled_count(url) - before
                 if spy is not None:
                     spy.wait(timeout=60)
-                    print(f"\nprofile of the server during intake ({kind}, {tickets:,} open "
-                          f"tickets, {workers} worker(s)):\n\n"
-                          f"{profile_summary(workdir / 'profile.txt')}\n")
+                    print(
+                        f"\nprofile of the server during intake ({kind}, {tickets:,} open "
+                        f"tickets, {workers} worker(s)):\n\n"
+                        f"{profile_summary(workdir / 'profile.txt')}\n"
+                    )
             finally:
                 stop(server)
             runs.append(Intake(kind, tickets, workers, result, stored))
-            print(f"  {kind}, {tickets:,} tickets, {workers} worker(s): "
-                  f"{result.rate:,.0f} reports/s ({result.rate / ceiling:.2f} of the ceiling)",
-                  file=sys.stderr)
+            print(
+                f"  {kind}, {tickets:,} tickets, {workers} worker(s): "
+                f"{result.rate:,.0f} reports/s ({result.rate / ceiling:.2f} of the ceiling)",
+                file=sys.stderr,
+            )
             settle_url(url)
     finally:
         drop_database(url)
@@ -439,8 +552,7 @@ def healthz_runs(args: argparse.Namespace) -> dict[str, list[Result]]:
                 try:
                     target = f"http://127.0.0.1:{port}/healthz"
                     measure(target, 1, args.concurrency, None)
-                    results[level].append(measure(target, args.seconds, args.concurrency,
-                                                  None))
+                    results[level].append(measure(target, args.seconds, args.concurrency, None))
                 finally:
                     stop(server)
     finally:
@@ -451,17 +563,29 @@ def healthz_runs(args: argparse.Namespace) -> dict[str, list[Result]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--tickets", default="1000,100000",
-                        help="existing open tickets; several, comma-separated")
+    parser.add_argument(
+        "--tickets", default="1000,100000", help="existing open tickets; several, comma-separated"
+    )
     parser.add_argument("--seconds", type=int, default=10, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="of the ceiling and of /healthz at each log level (medians)")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample the server with py-spy during intake and print where "
-                             "its time goes (pip install py-spy)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="of the ceiling and of /healthz at each log level (medians)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server with py-spy during intake and print where "
+        "its time goes (pip install py-spy)",
+    )
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/intake.py drives the servers with wrk: apt-get install wrk")
@@ -474,13 +598,18 @@ def main() -> None:
         server = start_ceiling(port)
         try:
             script = Path(tempfile.mkdtemp(prefix="sentinel-bench-")) / "ceiling.lua"
-            script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = '
-                              '"application/json"\nwrk.body = \'{"category": "road_damage", '
-                              '"lat": 31.2201, "lon": 121.4332, "coord_sys": "gcj02", '
-                              '"accuracy_m": 8, "description": "bench"}\'\n')
+            script.write_text(
+                'wrk.method = "POST"\nwrk.headers["Content-Type"] = '
+                '"application/json"\nwrk.body = \'{"category": "road_damage", '
+                '"lat": 31.2201, "lon": 121.4332, "coord_sys": "gcj02", '
+                '"accuracy_m": 8, "description": "bench"}\'\n'
+            )
             measure(f"http://127.0.0.1:{port}/v1/reports", 1, args.concurrency, script)
-            ceilings.append(measure(f"http://127.0.0.1:{port}/v1/reports", args.seconds,
-                                    args.concurrency, script))
+            ceilings.append(
+                measure(
+                    f"http://127.0.0.1:{port}/v1/reports", args.seconds, args.concurrency, script
+                )
+            )
         finally:
             stop(server)
     ceiling = statistics.median(r.rate for r in ceilings)
@@ -492,14 +621,18 @@ def main() -> None:
             print(f"{kind}, {tickets:,} open tickets …", file=sys.stderr)
             runs.extend(intake_runs(kind, tickets, args, ceiling))
 
-    print(f"\n{args.concurrency} connections, {args.seconds} s per measurement; "
-          f"ceiling and /healthz: medians of {args.rounds} rounds\n")
+    print(
+        f"\n{args.concurrency} connections, {args.seconds} s per measurement; "
+        f"ceiling and /healthz: medians of {args.rounds} rounds\n"
+    )
     print("| what | req/s | p50 ms | p99 ms | ÷ ceiling | non-2xx | stored − 2xx |")
     print("|---|---:|---:|---:|---:|---:|---:|")
 
     def row(what: str, r: Result, stored: str = "") -> None:
-        print(f"| {what} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
-              f"{r.rate / ceiling:.2f} | {r.non_2xx + r.errors} | {stored} |")
+        print(
+            f"| {what} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
+            f"{r.rate / ceiling:.2f} | {r.non_2xx + r.errors} | {stored} |"
+        )
 
     def median(results: list[Result]) -> Result:
         return sorted(results, key=lambda r: r.rate)[len(results) // 2]
@@ -508,27 +641,37 @@ def main() -> None:
     for level, results in health.items():
         row(f"`GET /healthz`, log level {level}", median(results))
     for run in runs:
-        row(f"`POST /v1/reports`, {run.database}, {run.tickets:,} open tickets, "
-            f"{run.workers} worker{'s' if run.workers > 1 else ''}", run.result,
-            f"{run.stored - run.result.answered_2xx:+d}")
+        row(
+            f"`POST /v1/reports`, {run.database}, {run.tickets:,} open tickets, "
+            f"{run.workers} worker{'s' if run.workers > 1 else ''}",
+            run.result,
+            f"{run.stored - run.result.answered_2xx:+d}",
+        )
     info = statistics.median(r.rate for r in health["INFO"])
     warning = statistics.median(r.rate for r in health["WARNING"])
-    print(f"\naccess log and metrics: /healthz at INFO is {info / warning:.2f} of WARNING "
-          f"(rounds at INFO: {', '.join(f'{r.rate:,.0f}' for r in health['INFO'])}; "
-          f"at WARNING: {', '.join(f'{r.rate:,.0f}' for r in health['WARNING'])})")
+    print(
+        f"\naccess log and metrics: /healthz at INFO is {info / warning:.2f} of WARNING "
+        f"(rounds at INFO: {', '.join(f'{r.rate:,.0f}' for r in health['INFO'])}; "
+        f"at WARNING: {', '.join(f'{r.rate:,.0f}' for r in health['WARNING'])})"
+    )
     for kind in kinds:
         one = [r for r in runs if r.database == kind and r.workers == 1]
         if len(one) > 1:
-            print(f"{kind}: intake at {one[-1].tickets:,} open tickets is "
-                  f"{one[-1].result.rate / one[0].result.rate:.2f}× intake at "
-                  f"{one[0].tickets:,}")
+            print(
+                f"{kind}: intake at {one[-1].tickets:,} open tickets is "
+                f"{one[-1].result.rate / one[0].result.rate:.2f}× intake at "
+                f"{one[0].tickets:,}"
+            )
         for tickets in {r.tickets for r in one}:
-            two = [r for r in runs if r.database == kind and r.workers == 2
-                   and r.tickets == tickets]
+            two = [
+                r for r in runs if r.database == kind and r.workers == 2 and r.tickets == tickets
+            ]
             if two:
                 single = next(r for r in one if r.tickets == tickets)
-                print(f"{kind}, {tickets:,} open tickets: two workers give "
-                      f"{two[0].result.rate / single.result.rate:.2f}× one worker")
+                print(
+                    f"{kind}, {tickets:,} open tickets: two workers give "
+                    f"{two[0].result.rate / single.result.rate:.2f}× one worker"
+                )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,14 @@ from app.schemas.reports import receipt_json
 from app.services import intake, reference
 from app.services.coords import CoordSys, from_wgs84
 
-BODY = {"category": "road_damage", "lat": 31.211752, "lon": 121.41459, "coord_sys": "gcj02",
-        "accuracy_m": 8, "description": "bench"}
+BODY = {
+    "category": "road_damage",
+    "lat": 31.211752,
+    "lon": 121.41459,
+    "coord_sys": "gcj02",
+    "accuracy_m": 8,
+    "description": "bench",
+}
 
 
 async def asgi_cost(app: Any, requests: int, headers: list[tuple[bytes, bytes]]) -> float:
@@ -50,13 +56,26 @@ async def asgi_cost(app: Any, requests: int, headers: list[tuple[bytes, bytes]])
     body = json.dumps(BODY).encode()
 
     async def one(n: int) -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": "POST", "scheme": "http", "path": "/v1/reports",
-                 "raw_path": b"/v1/reports", "query_string": b"", "root_path": "",
-                 "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
-                             (b"content-length", str(len(body)).encode()), *headers,
-                             (b"idempotency-key", f"phase-{n}".encode())],
-                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/reports",
+            "raw_path": b"/v1/reports",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"bench"),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+                (b"idempotency-key", f"phase-{n}".encode()),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
         sent = False
 
         async def receive() -> dict[str, Any]:
@@ -88,13 +107,18 @@ def framework_costs(url: str, token: str, requests: int) -> tuple[float, float]:
     """The ceiling's request path, and the app's with a writer that answers at once."""
     from bench.ceiling_app import app as ceiling
 
-    settings = Settings(_env_file=None, env=Environment.PRODUCTION, database_url=url,
-                        secret_key=load.SECRET, log_level="INFO", embedded_worker=False)
+    settings = Settings(
+        _env_file=None,
+        env=Environment.PRODUCTION,
+        database_url=url,
+        secret_key=load.SECRET,
+        log_level="INFO",
+        embedded_worker=False,
+    )
     app = create_app(settings)
     answered = intake.Received(201, {"id": "stub"}, replayed=False)
 
-    def at_once(self: intake.IntakeWriter, *, rider_id: uuid.UUID,
-                reports: list[Any]) -> list[Any]:
+    def at_once(self: intake.IntakeWriter, *, rider_id: uuid.UUID, reports: list[Any]) -> list[Any]:
         loop = asyncio.get_running_loop()
         futures = []
         for _ in reports:
@@ -109,8 +133,9 @@ def framework_costs(url: str, token: str, requests: int) -> tuple[float, float]:
     stderr, sys.stderr = sys.stderr, devnull
     try:
         trivial = asyncio.run(asgi_cost(ceiling, requests, []))
-        ours = asyncio.run(asgi_cost(app, requests, [(b"authorization",
-                                                      f"Bearer {token}".encode())]))
+        ours = asyncio.run(
+            asgi_cost(app, requests, [(b"authorization", f"Bearer {token}".encode())])
+        )
     finally:
         sys.stderr = stderr
         devnull.close()
@@ -120,8 +145,13 @@ def framework_costs(url: str, token: str, requests: int) -> tuple[float, float]:
 
 def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
     """CPU seconds per report of the writer, batches of ``batch`` reports at once."""
-    settings = Settings(_env_file=None, env=Environment.TEST, database_url=url,
-                        secret_key=load.SECRET, rider_reports_per_hour=100_000)
+    settings = Settings(
+        _env_file=None,
+        env=Environment.TEST,
+        database_url=url,
+        secret_key=load.SECRET,
+        rider_reports_per_hour=100_000,
+    )
     database = Database(url)
     with database.session(write=False) as session:
         riders = list(session.scalars(select(Rider.id)))
@@ -132,10 +162,19 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
     inputs = []
     for x, y, *_ in load.random_points(rng, areas, 2000):
         lon, lat = from_wgs84(x, y, CoordSys.GCJ02)
-        inputs.append(intake.ReportInput(category=rng.choice(codes), lat=lat, lon=lon,
-                                         coord_sys=CoordSys.GCJ02, accuracy_m=8,
-                                         description="bench", address_hint=None,
-                                         observed_at=None, media_ids=()))
+        inputs.append(
+            intake.ReportInput(
+                category=rng.choice(codes),
+                lat=lat,
+                lon=lon,
+                coord_sys=CoordSys.GCJ02,
+                accuracy_m=8,
+                description="bench",
+                address_hint=None,
+                observed_at=None,
+                media_ids=(),
+            )
+        )
 
     async def run() -> tuple[float, float]:
         writer = intake.IntakeWriter(database, settings, render_receipt=receipt_json)
@@ -144,9 +183,17 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
             answers = []
             for n in range(batch):
                 key = f"phase-{k}-{n}"
-                answers += writer.submit_all(rider_id=rng.choice(riders), reports=[
-                    (rng.choice(inputs), key, hashlib.sha256(key.encode()).hexdigest(),
-                     datetime.now(UTC))])
+                answers += writer.submit_all(
+                    rider_id=rng.choice(riders),
+                    reports=[
+                        (
+                            rng.choice(inputs),
+                            key,
+                            hashlib.sha256(key.encode()).hexdigest(),
+                            datetime.now(UTC),
+                        )
+                    ],
+                )
             for answer in await asyncio.gather(*answers):
                 assert answer.status == 201
 
@@ -171,8 +218,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3, help="medians of this many")
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows: list[tuple[str, float]] = []
@@ -183,30 +234,45 @@ def main() -> None:
         try:
             tokens = load.seed(url, 1000, riders=2000, rng=random.Random(1))
             if kind == kinds[0]:
-                costs = [framework_costs(url, tokens[0], args.requests)
-                         for _ in range(args.rounds)]
-                rows.append(("the framework: the ceiling's request path",
-                             statistics.median(c[0] for c in costs)))
-                rows.append(("the app's request path above it (writer answering at once)",
-                             statistics.median(c[1] - c[0] for c in costs)))
+                costs = [framework_costs(url, tokens[0], args.requests) for _ in range(args.rounds)]
+                rows.append(
+                    (
+                        "the framework: the ceiling's request path",
+                        statistics.median(c[0] for c in costs),
+                    )
+                )
+                rows.append(
+                    (
+                        "the app's request path above it (writer answering at once)",
+                        statistics.median(c[1] - c[0] for c in costs),
+                    )
+                )
             for batch in (1, 8, 32):
-                costs = [writer_cost(url, batch, 200 // batch + 5)
-                         for _ in range(args.rounds)]
-                rows.append((f"the writer, {kind}, batches of {batch}",
-                             statistics.median(c["cpu"] for c in costs)))
-                walls.append((f"{kind}, batches of {batch}",
-                              statistics.median(c["wall"] for c in costs)))
+                costs = [writer_cost(url, batch, 200 // batch + 5) for _ in range(args.rounds)]
+                rows.append(
+                    (
+                        f"the writer, {kind}, batches of {batch}",
+                        statistics.median(c["cpu"] for c in costs),
+                    )
+                )
+                walls.append(
+                    (f"{kind}, batches of {batch}", statistics.median(c["wall"] for c in costs))
+                )
         finally:
             load.drop_database(url)
             shutil.rmtree(workdir, ignore_errors=True)
-    print("\nCPU of this process per report, µs (medians of "
-          f"{args.rounds} rounds; SQLite's own work runs in the process, PostgreSQL's does "
-          "not)\n")
+    print(
+        "\nCPU of this process per report, µs (medians of "
+        f"{args.rounds} rounds; SQLite's own work runs in the process, PostgreSQL's does "
+        "not)\n"
+    )
     print("| part | µs per report |\n|---|---:|")
     for what, seconds in rows:
         print(f"| {what} | {seconds * 1e6:,.0f} |")
-    print("\nWall time of a batch, ms (from the first report queued to the last answered; "
-          "on PostgreSQL this includes the server's work and the commit's flush)\n")
+    print(
+        "\nWall time of a batch, ms (from the first report queued to the last answered; "
+        "on PostgreSQL this includes the server's work and the commit's flush)\n"
+    )
     print("| batch | ms per batch | ms per report |\n|---|---:|---:|")
     for what, seconds in walls:
         size = int(what.rsplit(" ", 1)[1])

@@ -36,12 +36,17 @@ from app.models import Staff, Ticket, TicketStatus, utcnow
 from app.services.queue import QueueFilter, filtered
 from app.services.security import TokenKind, issue_token
 
-STATUSES = [TicketStatus.NEW] * 3 + [TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS] * 2 + \
-    [TicketStatus.RESOLVED, TicketStatus.CLOSED] * 5 + [TicketStatus.REJECTED]
+STATUSES = (
+    [TicketStatus.NEW] * 3
+    + [TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS] * 2
+    + [TicketStatus.RESOLVED, TicketStatus.CLOSED] * 5
+    + [TicketStatus.REJECTED]
+)
 
 
-def timed(http: httpx.Client, path: str, headers: dict[str, str], params: dict[str, str],
-          repeat: int) -> tuple[float, float, httpx.Response]:
+def timed(
+    http: httpx.Client, path: str, headers: dict[str, str], params: dict[str, str], repeat: int
+) -> tuple[float, float, httpx.Response]:
     times = []
     response = None
     for _ in range(repeat):
@@ -62,43 +67,66 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
         load.seed(url, args.tickets, riders=10, rng=rng, status_of=lambda: rng.choice(STATUSES))
         database = Database(url)
         with database.session() as s:
-            users = {u.username: u.id for u in s.scalars(
-                select(Staff).where(Staff.username.in_(["officer_310105002", "changning"])))}
+            users = {
+                u.username: u.id
+                for u in s.scalars(
+                    select(Staff).where(Staff.username.in_(["officer_310105002", "changning"]))
+                )
+            }
             plan = plan_of_first_page(s, database)
         database.dispose()
-        settings = Settings(_env_file=None, env=Environment.TEST, database_url=url,
-                            secret_key=load.SECRET)
+        settings = Settings(
+            _env_file=None, env=Environment.TEST, database_url=url, secret_key=load.SECRET
+        )
         port = load.free_port()
         server = load.start_server(url, port, workdir)
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
                 for username, user_id in users.items():
-                    token = issue_token(kind=TokenKind.STAFF, subject=user_id,
-                                        ttl=timedelta(hours=1), settings=settings).token
+                    token = issue_token(
+                        kind=TokenKind.STAFF,
+                        subject=user_id,
+                        ttl=timedelta(hours=1),
+                        settings=settings,
+                    ).token
                     headers = {"Authorization": f"Bearer {token}"}
                     cursor = None
                     for _ in range(args.depth):
-                        page = http.get("/v1/office/tickets", headers=headers,
-                                        params={"limit": 50, **({"cursor": cursor}
-                                                                if cursor else {})}).json()
+                        page = http.get(
+                            "/v1/office/tickets",
+                            headers=headers,
+                            params={"limit": 50, **({"cursor": cursor} if cursor else {})},
+                        ).json()
                         cursor = page["next_cursor"]
                     for name, params in (
-                            ("first page", {}),
-                            (f"page {args.depth + 1}", {"cursor": cursor or ""}),
-                            ("new & overdue", {"status": "new", "overdue": "true"}),
-                            ("overdue", {"overdue": "true"}),
-                            ("sort=priority", {"sort": "priority"}),
-                            ("sort=due_at", {"sort": "due_at"}),
-                            ("GeoJSON page", {"format": "geojson"})):
-                        median, worst, _ = timed(http, "/v1/office/tickets", headers,
-                                                 {"limit": "50", **params}, args.repeat)
-                        rows.append(f"| {kind} | {username} | {name} | {median:.1f} | "
-                                    f"{worst:.1f} |")
-                    median, worst, _ = timed(http, "/v1/office/stats", headers,
-                                             {"from": (utcnow() - timedelta(days=30))
-                                              .isoformat()}, 3)
-                    rows.append(f"| {kind} | {username} | stats, 30 days | {median:.1f} | "
-                                f"{worst:.1f} |")
+                        ("first page", {}),
+                        (f"page {args.depth + 1}", {"cursor": cursor or ""}),
+                        ("new & overdue", {"status": "new", "overdue": "true"}),
+                        ("overdue", {"overdue": "true"}),
+                        ("sort=priority", {"sort": "priority"}),
+                        ("sort=due_at", {"sort": "due_at"}),
+                        ("GeoJSON page", {"format": "geojson"}),
+                    ):
+                        median, worst, _ = timed(
+                            http,
+                            "/v1/office/tickets",
+                            headers,
+                            {"limit": "50", **params},
+                            args.repeat,
+                        )
+                        rows.append(
+                            f"| {kind} | {username} | {name} | {median:.1f} | {worst:.1f} |"
+                        )
+                    median, worst, _ = timed(
+                        http,
+                        "/v1/office/stats",
+                        headers,
+                        {"from": (utcnow() - timedelta(days=30)).isoformat()},
+                        3,
+                    )
+                    rows.append(
+                        f"| {kind} | {username} | stats, 30 days | {median:.1f} | {worst:.1f} |"
+                    )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -111,13 +139,20 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
 
 def plan_of_first_page(session: Session, database: Database) -> str:
     staff = session.scalar(select(Staff).where(Staff.username == "officer_310105002"))
-    query = filtered(session, staff=staff, where=QueueFilter(), now=utcnow()) \
-        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(51)
-    compiled = query.compile(dialect=session.get_bind().dialect,
-                             compile_kwargs={"render_postcompile": True})
+    query = (
+        filtered(session, staff=staff, where=QueueFilter(), now=utcnow())
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(51)
+    )
+    compiled = query.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
     prefix = "EXPLAIN QUERY PLAN " if database.is_sqlite else "EXPLAIN "
-    params = tuple(compiled.params[k] for k in compiled.positiontup) \
-        if database.is_sqlite else compiled.params
+    params = (
+        tuple(compiled.params[k] for k in compiled.positiontup)
+        if database.is_sqlite
+        else compiled.params
+    )
     lines = session.connection().exec_driver_sql(prefix + str(compiled), params).all()
     return "\n".join(str(line[-1]) for line in lines)
 
@@ -128,13 +163,19 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--depth", type=int, default=100, help="pages to follow first")
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows = [row for kind in kinds for row in run(kind, args)]
-    print(f"\n{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "
-          f"requests (stats: of 3)\n")
+    print(
+        f"\n{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "
+        f"requests (stats: of 3)\n"
+    )
     print("| database | user | request | median ms | worst ms |")
     print("|---|---|---|---:|---:|")
     print("\n".join(rows))

@@ -46,9 +46,11 @@ def rect(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
 
 
 def feature(code: str, level: str, parent: str | None, geometry: dict[str, Any]) -> Any:
-    return {"type": "Feature", "geometry": geometry,
-            "properties": {"code": code, "name": f"合成 {code}", "level": level,
-                           "parent_code": parent}}
+    return {
+        "type": "Feature",
+        "geometry": geometry,
+        "properties": {"code": code, "name": f"合成 {code}", "level": level, "parent_code": parent},
+    }
 
 
 def layout(communities: int) -> tuple[list[Any], list[list[Any]]]:
@@ -67,9 +69,15 @@ def layout(communities: int) -> tuple[list[Any], list[list[Any]]]:
         for n in range(per_street):
             r, c = divmod(n, columns)
             cx0, cy0 = x0 + c * width / columns, SOUTH + r * SIZE / rows
-            cells.append(feature(f"{street}{n:06d}", "community", street,
-                                 rect(cx0, cy0, cx0 + width / columns, cy0 + SIZE / rows)))
-    return top, [cells[i:i + IMPORT_CHUNK] for i in range(0, len(cells), IMPORT_CHUNK)]
+            cells.append(
+                feature(
+                    f"{street}{n:06d}",
+                    "community",
+                    street,
+                    rect(cx0, cy0, cx0 + width / columns, cy0 + SIZE / rows),
+                )
+            )
+    return top, [cells[i : i + IMPORT_CHUNK] for i in range(0, len(cells), IMPORT_CHUNK)]
 
 
 def run(kind: str, communities: int, args: argparse.Namespace) -> dict[str, float]:
@@ -95,8 +103,9 @@ def run(kind: str, communities: int, args: argparse.Namespace) -> dict[str, floa
         memory = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
         rng = random.Random(communities)
-        points = [(WEST + rng.uniform(0, SIZE), SOUTH + rng.uniform(0, SIZE))
-                  for _ in range(args.routes)]
+        points = [
+            (WEST + rng.uniform(0, SIZE), SOUTH + rng.uniform(0, SIZE)) for _ in range(args.routes)
+        ]
         costs = []
         for lon, lat in points:
             begun = time.perf_counter_ns()
@@ -107,9 +116,14 @@ def run(kind: str, communities: int, args: argparse.Namespace) -> dict[str, floa
             costs.append((time.perf_counter_ns() - begun) / 1000)
         costs.sort()
         database.dispose()
-        return {"areas": len(known.areas), "import_s": imported, "load_s": loaded,
-                "memory_mb": memory / 2**20, "p50_us": statistics.median(costs),
-                "p99_us": costs[int(len(costs) * 0.99)]}
+        return {
+            "areas": len(known.areas),
+            "import_s": imported,
+            "load_s": loaded,
+            "memory_mb": memory / 2**20,
+            "p50_us": statistics.median(costs),
+            "p99_us": costs[int(len(costs) * 0.99)],
+        }
     finally:
         load.drop_database(url)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -120,8 +134,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--communities", default="100,1000,10000,100000")
     parser.add_argument("--routes", type=int, default=20000)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows = []
@@ -132,13 +150,18 @@ def main() -> None:
             results.append((communities, run(kind, communities, args)))
         base = results[0][1]["p50_us"]
         for communities, r in results:
-            rows.append(f"| {kind} | {communities:,} | {r['import_s']:.1f} | {r['load_s']:.2f} "
-                        f"| {r['memory_mb']:.0f} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | "
-                        f"{r['p50_us'] / base:.2f} |")
-    print(f"\n{args.routes:,} random points routed one at a time, after the areas were "
-          "loaded once\n")
-    print("| database | communities | import s | load s | map MB | route p50 µs | "
-          "route p99 µs | p50 ÷ smallest |")
+            rows.append(
+                f"| {kind} | {communities:,} | {r['import_s']:.1f} | {r['load_s']:.2f} "
+                f"| {r['memory_mb']:.0f} | {r['p50_us']:.1f} | {r['p99_us']:.1f} | "
+                f"{r['p50_us'] / base:.2f} |"
+            )
+    print(
+        f"\n{args.routes:,} random points routed one at a time, after the areas were loaded once\n"
+    )
+    print(
+        "| database | communities | import s | load s | map MB | route p50 µs | "
+        "route p99 µs | p50 ÷ smallest |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
 

@@ -56,20 +56,34 @@ from app.services.intake import new_ticket_ref, wkt_point
 
 BATCH = 5000
 # Where seeded tickets end up: mostly done, some open, a few rejected.
-STATUSES = ([TicketStatus.NEW] * 2 + [TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS] * 2
-            + [TicketStatus.RESOLVED] * 2 + [TicketStatus.CLOSED] * 3 + [TicketStatus.REJECTED])
+STATUSES = (
+    [TicketStatus.NEW] * 2
+    + [TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS] * 2
+    + [TicketStatus.RESOLVED] * 2
+    + [TicketStatus.CLOSED] * 3
+    + [TicketStatus.REJECTED]
+)
 
 
 def standing_of(status: TicketStatus) -> Standing:
-    return {TicketStatus.NEW: Standing.PENDING, TicketStatus.REJECTED: Standing.REJECTED,
-            TicketStatus.RESOLVED: Standing.RESOLVED, TicketStatus.CLOSED: Standing.RESOLVED
-            }.get(status, Standing.ACCEPTED)
+    return {
+        TicketStatus.NEW: Standing.PENDING,
+        TicketStatus.REJECTED: Standing.REJECTED,
+        TicketStatus.RESOLVED: Standing.RESOLVED,
+        TicketStatus.CLOSED: Standing.RESOLVED,
+    }.get(status, Standing.ACCEPTED)
 
 
 def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
     """Seeds the database; returns Meituan's API key."""
-    settings = Settings(_env_file=None, env=Environment.TEST, database_url=url,
-                        secret_key=load.SECRET, argon2_time_cost=1, argon2_memory_kib=64)
+    settings = Settings(
+        _env_file=None,
+        env=Environment.TEST,
+        database_url=url,
+        secret_key=load.SECRET,
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+    )
     # Seeded as of migration 0004; 0005 then fills the riders' hours from what was seeded.
     migrate.upgrade(url, "0004")
     database = Database(url)
@@ -80,18 +94,33 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
     areas = load.communities(database)
     with database.session(write=False) as s:
         categories = {c.id: c for c in s.scalars(select(Category))}
-        platforms = list(s.scalars(select(Platform.id).where(
-            Platform.code.in_(["meituan", "eleme"])).order_by(Platform.code)))
+        platforms = list(
+            s.scalars(
+                select(Platform.id)
+                .where(Platform.code.in_(["meituan", "eleme"]))
+                .order_by(Platform.code)
+            )
+        )
         s.expunge_all()
     started = time.perf_counter()
     now = utcnow()
     riders = [(uuid.uuid4(), platforms[i % 2]) for i in range(args.riders)]
     with database.transaction() as s:
         for first in range(0, len(riders), BATCH):
-            s.execute(insert(Rider), [
-                {"id": rid, "platform_id": pid, "external_id": f"rider-{i:06d}",
-                 "pseudonym": f"R-{i:06d}", "created_at": now, "updated_at": now}
-                for i, (rid, pid) in enumerate(riders[first:first + BATCH], first)])
+            s.execute(
+                insert(Rider),
+                [
+                    {
+                        "id": rid,
+                        "platform_id": pid,
+                        "external_id": f"rider-{i:06d}",
+                        "pseudonym": f"R-{i:06d}",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i, (rid, pid) in enumerate(riders[first : first + BATCH], first)
+                ],
+            )
     openers = int(args.reports * 0.7)
     points = load.random_points(rng, areas, openers)
     tickets: list[tuple[uuid.UUID, int, TicketStatus, int | None]] = []
@@ -105,17 +134,31 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
                 category = categories[rng.choice(list(categories))]
                 status = rng.choice(STATUSES)
                 ticket_id = uuid.uuid4()
-                accepted = None if status in (TicketStatus.NEW, TicketStatus.REJECTED) \
+                accepted = (
+                    None
+                    if status in (TicketStatus.NEW, TicketStatus.REJECTED)
                     else received + timedelta(hours=1)
-                ticket_rows.append({
-                    "id": ticket_id, "ref": new_ticket_ref(), "category_id": category.id,
-                    "status": status, "priority": category.priority,
-                    "location": wkt_point(x, y), "district_id": district_id,
-                    "street_id": street_id, "community_id": community_id,
-                    "report_count": 1, "version": 1, "accepted_at": accepted,
-                    "respond_by": received + timedelta(hours=category.respond_within_h),
-                    "resolve_by": received + timedelta(hours=category.resolve_within_h),
-                    "created_at": received, "updated_at": received})
+                )
+                ticket_rows.append(
+                    {
+                        "id": ticket_id,
+                        "ref": new_ticket_ref(),
+                        "category_id": category.id,
+                        "status": status,
+                        "priority": category.priority,
+                        "location": wkt_point(x, y),
+                        "district_id": district_id,
+                        "street_id": street_id,
+                        "community_id": community_id,
+                        "report_count": 1,
+                        "version": 1,
+                        "accepted_at": accepted,
+                        "respond_by": received + timedelta(hours=category.respond_within_h),
+                        "resolve_by": received + timedelta(hours=category.resolve_within_h),
+                        "created_at": received,
+                        "updated_at": received,
+                    }
+                )
                 tickets.append((ticket_id, category.id, status, street_id))
                 outcome = ReportOutcome.NEW_TICKET
             else:
@@ -126,38 +169,96 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
                 outcome = ReportOutcome.JOINED_TICKET
             stand = standing_of(status)
             report_id, event_id = uuid.uuid4(), uuid.uuid4()
-            report_rows.append({
-                "id": report_id, "rider_id": rider_id, "platform_id": platform_id,
-                "ticket_id": ticket_id, "category_id": category.id, "outcome": outcome,
-                "counted_as": counted_as(outcome, stand), "location": wkt_point(x, y),
-                "input_lat": y, "input_lon": x, "input_coord_sys": "wgs84",
-                "district_id": district_id or areas[0][2], "street_id": street_id,
-                "community_id": community_id, "observed_at": received,
-                "received_at": received})
-            event_rows.append({"id": event_id, "ticket_id": ticket_id, "type": "accept",
-                               "actor_kind": "staff", "created_at": received})
+            report_rows.append(
+                {
+                    "id": report_id,
+                    "rider_id": rider_id,
+                    "platform_id": platform_id,
+                    "ticket_id": ticket_id,
+                    "category_id": category.id,
+                    "outcome": outcome,
+                    "counted_as": counted_as(outcome, stand),
+                    "location": wkt_point(x, y),
+                    "input_lat": y,
+                    "input_lon": x,
+                    "input_coord_sys": "wgs84",
+                    "district_id": district_id or areas[0][2],
+                    "street_id": street_id,
+                    "community_id": community_id,
+                    "observed_at": received,
+                    "received_at": received,
+                }
+            )
+            event_rows.append(
+                {
+                    "id": event_id,
+                    "ticket_id": ticket_id,
+                    "type": "accept",
+                    "actor_kind": "staff",
+                    "created_at": received,
+                }
+            )
             for reason, value in owed(category, outcome, stand).items():
-                line_rows.append({
-                    "id": uuid.uuid4(), "rider_id": rider_id, "platform_id": platform_id,
-                    "reason": reason, "points": value, "ticket_id": ticket_id,
-                    "event_id": event_id, "report_id": report_id,
-                    "category_id": category.id, "street_id": street_id,
-                    "created_at": received + timedelta(hours=2)})
+                line_rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "rider_id": rider_id,
+                        "platform_id": platform_id,
+                        "reason": reason,
+                        "points": value,
+                        "ticket_id": ticket_id,
+                        "event_id": event_id,
+                        "report_id": report_id,
+                        "category_id": category.id,
+                        "street_id": street_id,
+                        "created_at": received + timedelta(hours=2),
+                    }
+                )
             if stand is Standing.RESOLVED and rng.random() < 0.1:
                 checker_id, checker_platform = rng.choice(riders)
-                checks.append((uuid.uuid4(), checker_id, checker_platform, ticket_id,
-                               category, street_id, received + timedelta(hours=6), event_id))
-        verification_rows = [{
-            "id": vid, "ticket_id": tid, "rider_id": rid, "platform_id": pid,
-            "category_id": category.id, "street_id": street_id, "fixed": True,
-            "location": wkt_point(121.42, 31.22), "distance_m": 10.0, "created_at": at}
-            for vid, rid, pid, tid, category, street_id, at, _ in checks]
-        line_rows += [{
-            "id": uuid.uuid4(), "rider_id": rid, "platform_id": pid,
-            "reason": PointsReason.VERIFIED, "points": category.points_verify,
-            "ticket_id": tid, "event_id": eid, "verification_id": vid,
-            "category_id": category.id, "street_id": street_id, "created_at": at}
-            for vid, rid, pid, tid, category, street_id, at, eid in checks]
+                checks.append(
+                    (
+                        uuid.uuid4(),
+                        checker_id,
+                        checker_platform,
+                        ticket_id,
+                        category,
+                        street_id,
+                        received + timedelta(hours=6),
+                        event_id,
+                    )
+                )
+        verification_rows = [
+            {
+                "id": vid,
+                "ticket_id": tid,
+                "rider_id": rid,
+                "platform_id": pid,
+                "category_id": category.id,
+                "street_id": street_id,
+                "fixed": True,
+                "location": wkt_point(121.42, 31.22),
+                "distance_m": 10.0,
+                "created_at": at,
+            }
+            for vid, rid, pid, tid, category, street_id, at, _ in checks
+        ]
+        line_rows += [
+            {
+                "id": uuid.uuid4(),
+                "rider_id": rid,
+                "platform_id": pid,
+                "reason": PointsReason.VERIFIED,
+                "points": category.points_verify,
+                "ticket_id": tid,
+                "event_id": eid,
+                "verification_id": vid,
+                "category_id": category.id,
+                "street_id": street_id,
+                "created_at": at,
+            }
+            for vid, rid, pid, tid, category, street_id, at, eid in checks
+        ]
         with database.transaction() as s:
             if ticket_rows:
                 s.execute(insert(Ticket), ticket_rows)
@@ -174,8 +275,11 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
     _sum_totals(database)
     migrate.upgrade(url)
     _settle(database)
-    print(f"  seeded {args.reports:,} reports of {args.riders:,} riders in "
-          f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print(
+        f"  seeded {args.reports:,} reports of {args.riders:,} riders in "
+        f"{time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
     database.dispose()
     return api_key
 
@@ -183,10 +287,14 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
 def _sum_totals(database: Database) -> None:
     """Every rider's totals row, summed from what was seeded (as the migration does)."""
     with database.transaction() as s:
-        s.execute(insert(RiderTotals).from_select(
-            ["rider_id", "platform_id"], select(Rider.id, Rider.platform_id)))
+        s.execute(
+            insert(RiderTotals).from_select(
+                ["rider_id", "platform_id"], select(Rider.id, Rider.platform_id)
+            )
+        )
     with database.engine.begin() as c:
-        c.execute(text("""
+        c.execute(
+            text("""
             UPDATE rider_totals SET
               reports = agg.reports, tickets_opened = agg.opened, joined = agg.joined,
               accepted = agg.accepted, resolved = agg.resolved, rejected = agg.rejected
@@ -198,19 +306,28 @@ def _sum_totals(database: Database) -> None:
                     sum(CASE WHEN counted_as LIKE '%/resolved' THEN 1 ELSE 0 END) AS resolved,
                     sum(CASE WHEN counted_as LIKE '%/rejected' THEN 1 ELSE 0 END) AS rejected
                   FROM reports GROUP BY rider_id) AS agg
-            WHERE agg.rider_id = rider_totals.rider_id"""))
-        c.execute(text("""
+            WHERE agg.rider_id = rider_totals.rider_id""")
+        )
+        c.execute(
+            text("""
             UPDATE rider_totals SET verifications = agg.n
             FROM (SELECT rider_id, count(*) AS n FROM verifications GROUP BY rider_id) AS agg
-            WHERE agg.rider_id = rider_totals.rider_id"""))
-        c.execute(text("""
+            WHERE agg.rider_id = rider_totals.rider_id""")
+        )
+        c.execute(
+            text("""
             UPDATE rider_totals SET points = agg.points
             FROM (SELECT rider_id, sum(points) AS points FROM points_ledger
                   GROUP BY rider_id) AS agg
-            WHERE agg.rider_id = rider_totals.rider_id"""))
-        hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600"
-                if database.is_sqlite else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
-        c.execute(text(f"""
+            WHERE agg.rider_id = rider_totals.rider_id""")
+        )
+        hour = (
+            "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600"
+            if database.is_sqlite
+            else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)"
+        )
+        c.execute(
+            text(f"""
             INSERT INTO platform_activity (platform_id, hour, category_id, street_key,
               reports, tickets_opened, joined, accepted, resolved, rejected, verifications,
               points)
@@ -218,7 +335,7 @@ def _sum_totals(database: Database) -> None:
               sum(joined), sum(accepted), sum(resolved), sum(rejected), sum(verifications),
               sum(points)
             FROM (
-              SELECT platform_id, {hour.format('received_at')} AS hour, category_id,
+              SELECT platform_id, {hour.format("received_at")} AS hour, category_id,
                 coalesce(street_id, 0) AS street_key, 1 AS reports,
                 CASE WHEN counted_as LIKE 'new_ticket/%' THEN 1 ELSE 0 END AS opened,
                 CASE WHEN counted_as LIKE 'joined_ticket/%' THEN 1 ELSE 0 END AS joined,
@@ -228,13 +345,14 @@ def _sum_totals(database: Database) -> None:
                 CASE WHEN counted_as LIKE '%/rejected' THEN 1 ELSE 0 END AS rejected,
                 0 AS verifications, 0 AS points FROM reports
               UNION ALL
-              SELECT platform_id, {hour.format('created_at')}, category_id,
+              SELECT platform_id, {hour.format("created_at")}, category_id,
                 coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 1, 0 FROM verifications
               UNION ALL
-              SELECT platform_id, {hour.format('created_at')}, category_id,
+              SELECT platform_id, {hour.format("created_at")}, category_id,
                 coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 0, points FROM points_ledger
             ) AS activity
-            GROUP BY platform_id, hour, category_id, street_key"""))
+            GROUP BY platform_id, hour, category_id, street_key""")
+        )
 
 
 def _settle(database: Database) -> None:
@@ -246,8 +364,13 @@ def _settle(database: Database) -> None:
             c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM (ANALYZE)")
 
 
-def timed(http: httpx.Client, path: str, headers: dict[str, str],
-          params: dict[str, str | int], repeat: int) -> tuple[float, float, httpx.Response]:
+def timed(
+    http: httpx.Client,
+    path: str,
+    headers: dict[str, str],
+    params: dict[str, str | int],
+    repeat: int,
+) -> tuple[float, float, httpx.Response]:
     times = []
     response = None
     for _ in range(repeat):
@@ -278,24 +401,32 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(kind: str, http: httpx.Client, headers: dict[str, str],
-            args: argparse.Namespace) -> list[str]:
+def measure(
+    kind: str, http: httpx.Client, headers: dict[str, str], args: argparse.Namespace
+) -> list[str]:
     month = {"from": (utcnow() - timedelta(days=30)).isoformat()}
     cursor = None
     for _ in range(args.depth):
-        cursor = http.get("/v1/platform/riders/stats", headers=headers,
-                          params={"limit": 50, **({"cursor": cursor} if cursor else {})}
-                          ).json()["next_cursor"]
+        cursor = http.get(
+            "/v1/platform/riders/stats",
+            headers=headers,
+            params={"limit": 50, **({"cursor": cursor} if cursor else {})},
+        ).json()["next_cursor"]
     top = http.get("/v1/platform/riders/stats", headers=headers).json()["items"][0]
     requests: list[tuple[str, str, dict[str, str | int]]] = [
         ("rider list, all time, first page", "/v1/platform/riders/stats", {"limit": 50}),
-        (f"rider list, all time, page {args.depth + 1}", "/v1/platform/riders/stats",
-         {"limit": 50, "cursor": cursor or ""}),
+        (
+            f"rider list, all time, page {args.depth + 1}",
+            "/v1/platform/riders/stats",
+            {"limit": 50, "cursor": cursor or ""},
+        ),
         ("rider list, 30 days", "/v1/platform/riders/stats", {"limit": 50, **month}),
         ("one rider, all time", f"/v1/platform/riders/{top['rider_id']}/stats", {}),
         ("one rider, 30 days", f"/v1/platform/riders/{top['rider_id']}/stats", month),
-        *((f"summary by {g}, 30 days", "/v1/platform/summary", {"group_by": g})
-          for g in ("day", "category", "street")),
+        *(
+            (f"summary by {g}, 30 days", "/v1/platform/summary", {"group_by": g})
+            for g in ("day", "category", "street")
+        ),
     ]
     rows = []
     for name, path, params in requests:
@@ -312,13 +443,19 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="the reports' time span")
     parser.add_argument("--depth", type=int, default=20, help="pages to follow first")
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
     args = parser.parse_args()
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     rows = [row for kind in kinds for row in run(kind, args)]
-    print(f"\n{args.reports:,} reports of {args.riders:,} riders over {args.days} days, "
-          f"as Meituan; median and worst of {args.repeat} requests\n")
+    print(
+        f"\n{args.reports:,} reports of {args.riders:,} riders over {args.days} days, "
+        f"as Meituan; median and worst of {args.repeat} requests\n"
+    )
     print("| database | request | median ms | worst ms |")
     print("|---|---|---:|---:|")
     print("\n".join(rows))

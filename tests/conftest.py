@@ -55,10 +55,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return Settings(_env_file=None, env=Environment.TEST, database_url=database_url,
-                    secret_key=TEST_SECRET, media_dir=tmp_path_factory.mktemp("media"),
-                    argon2_time_cost=1,
-                    argon2_memory_kib=64, embedded_worker=False, log_level="WARNING")
+    return Settings(
+        _env_file=None,
+        env=Environment.TEST,
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        media_dir=tmp_path_factory.mktemp("media"),
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
+        embedded_worker=False,
+        log_level="WARNING",
+    )
 
 
 @dataclass
@@ -67,8 +74,7 @@ class Baseline:
     rows: dict[str, list[dict[str, Any]]]
 
     def password(self, username: str) -> str:
-        return next(str(s["password"]) for s in self.credentials.staff
-                    if s["username"] == username)
+        return next(str(s["password"]) for s in self.credentials.staff if s["username"] == username)
 
     def api_key(self, platform: str) -> str:
         return next(p["api_key"] for p in self.credentials.platforms if p["code"] == platform)
@@ -89,9 +95,13 @@ def baseline(database: Database, base_settings: Settings) -> Baseline:
     assert credentials is not None
     with database.session(write=False) as session:
         # In key order: parents were inserted before their children (areas refer to areas).
-        rows = {t.name: [dict(r._mapping) for r in session.execute(
-                    select(t).order_by(*t.primary_key.columns))]
-                for t in Base.metadata.sorted_tables}
+        rows = {
+            t.name: [
+                dict(r._mapping)
+                for r in session.execute(select(t).order_by(*t.primary_key.columns))
+            ]
+            for t in Base.metadata.sorted_tables
+        }
     return Baseline(credentials, rows)
 
 
@@ -108,8 +118,7 @@ def restore_baseline(database: Database, baseline: Baseline) -> None:
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "baseline" in request.fixturenames:
-        restore_baseline(request.getfixturevalue("database"),
-                         request.getfixturevalue("baseline"))
+        restore_baseline(request.getfixturevalue("database"), request.getfixturevalue("baseline"))
 
 
 @pytest.fixture
@@ -146,8 +155,10 @@ class Auth:
     baseline: Baseline
 
     def staff(self, username: str) -> dict[str, str]:
-        response = self.client.post("/v1/auth/token", data={
-            "username": username, "password": self.baseline.password(username)})
+        response = self.client.post(
+            "/v1/auth/token",
+            data={"username": username, "password": self.baseline.password(username)},
+        )
         assert response.status_code == 200, response.text
         return bearer(response.json()["access_token"])
 
@@ -155,8 +166,11 @@ class Auth:
         return bearer(self.baseline.api_key(code))
 
     def rider(self, platform: str, rider_id: str) -> dict[str, str]:
-        response = self.client.post("/v1/platform/rider-tokens", headers=self.platform(platform),
-                                    json={"rider_id": rider_id})
+        response = self.client.post(
+            "/v1/platform/rider-tokens",
+            headers=self.platform(platform),
+            json={"rider_id": rider_id},
+        )
         assert response.status_code == 201, response.text
         return bearer(response.json()["token"])
 
@@ -180,8 +194,9 @@ def statements(database: Database) -> Iterator[list[tuple[str, Any]]]:
     """The SQL statements (and parameters) the test sends, in order."""
     captured: list[tuple[str, Any]] = []
 
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
-                _executemany: bool) -> None:
+    def capture(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+    ) -> None:
         captured.append((statement, parameters))
 
     event.listen(database.engine, "before_cursor_execute", capture)

@@ -34,15 +34,24 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> No
             return real(host, port, *args, **kwargs)
         if not names[host]:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0)) if ":" in a
-                else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
-                for a in names[host]]
+        return [
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (a, port, 0, 0))
+            if ":" in a
+            else (socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in names[host]
+        ]
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
-def emit_event(database: Database, platform: str, *, now: datetime, data: dict[str, Any],
-               type: outbox.EventType = outbox.EventType.REPORT_UPDATED) -> uuid.UUID | None:
+def emit_event(
+    database: Database,
+    platform: str,
+    *,
+    now: datetime,
+    data: dict[str, Any],
+    type: outbox.EventType = outbox.EventType.REPORT_UPDATED,
+) -> uuid.UUID | None:
     """Queue an event for ``platform`` as the triage and points code does, in a transaction
     of its own; its id, or None if the platform has no webhook."""
     with database.transaction() as session:

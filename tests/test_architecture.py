@@ -37,8 +37,11 @@ def imported(tree: ast.AST) -> set[str]:
 
 
 def layer_imports(tree: ast.AST, forbidden: tuple[str, ...]) -> list[str]:
-    return sorted(name for name in imported(tree)
-                  if any(name == f or name.startswith(f + ".") for f in forbidden))
+    return sorted(
+        name
+        for name in imported(tree)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    )
 
 
 def dialect_questions(tree: ast.AST) -> list[int]:
@@ -49,7 +52,8 @@ def dialect_questions(tree: ast.AST) -> list[int]:
         if isinstance(node, ast.Attribute):
             asks_name = node.attr == "name" and (
                 (isinstance(node.value, ast.Attribute) and node.value.attr == "dialect")
-                or (isinstance(node.value, ast.Name) and node.value.id == "dialect"))
+                or (isinstance(node.value, ast.Name) and node.value.id == "dialect")
+            )
             if asks_name or node.attr == "is_sqlite":
                 lines.append(node.lineno)
     return lines
@@ -58,11 +62,17 @@ def dialect_questions(tree: ast.AST) -> list[int]:
 def status_assignments(tree: ast.AST) -> list[tuple[str, int]]:
     """(enclosing function, line) of every assignment to ``….status``."""
     found = []
-    for function in [n for n in ast.walk(tree)
-                     if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)] + [tree]:
+    for function in [
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    ] + [tree]:
         for node in ast.walk(function):
-            targets = node.targets if isinstance(node, ast.Assign) else \
-                [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else []
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AugAssign | ast.AnnAssign)
+                else []
+            )
             for target in targets:
                 if isinstance(target, ast.Attribute) and target.attr == "status":
                     name = getattr(function, "name", "<module>")
@@ -75,36 +85,48 @@ def status_assignments(tree: ast.AST) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("layer", ["services", "models"])
 def test_services_and_models_import_no_routers_or_schemas(layer: str) -> None:
-    wrong = {path: names for path, tree in sources(layer)
-             if (names := layer_imports(tree, ("app.routers", "app.schemas")))}
+    wrong = {
+        path: names
+        for path, tree in sources(layer)
+        if (names := layer_imports(tree, ("app.routers", "app.schemas")))
+    }
     assert wrong == {}
 
 
 def test_only_the_database_module_asks_which_database_it_is() -> None:
-    wrong = {path: lines for path, tree in sources()
-             if path != "app/db.py" and (lines := dialect_questions(tree))}
+    wrong = {
+        path: lines
+        for path, tree in sources()
+        if path != "app/db.py" and (lines := dialect_questions(tree))
+    }
     assert wrong == {}
 
 
 def test_routers_build_no_sql() -> None:
-    wrong = {path: names for path, tree in sources("routers")
-             if (names := layer_imports(tree, ("sqlalchemy", "geoalchemy2")))}
+    wrong = {
+        path: names
+        for path, tree in sources("routers")
+        if (names := layer_imports(tree, ("sqlalchemy", "geoalchemy2")))
+    }
     assert wrong == {}
 
 
 def test_one_function_changes_a_tickets_status() -> None:
-    assigned = {(path, name) for path, tree in sources()
-                for name, _ in status_assignments(tree)}
+    assigned = {(path, name) for path, tree in sources() for name, _ in status_assignments(tree)}
     assert assigned == {("app/services/workflow.py", "change")}
 
 
 def test_each_rule_sees_what_breaks_it() -> None:
-    bad = ast.parse("from app.schemas.reports import ReportRead\nimport sqlalchemy\n"
-                    "def f(session, ticket):\n"
-                    "    if session.get_bind().dialect.name == 'sqlite' or db.is_sqlite:\n"
-                    "        ticket.status = 'closed'\n")
-    assert layer_imports(bad, ("app.schemas",)) == ["app.schemas.reports",
-                                                    "app.schemas.reports.ReportRead"]
+    bad = ast.parse(
+        "from app.schemas.reports import ReportRead\nimport sqlalchemy\n"
+        "def f(session, ticket):\n"
+        "    if session.get_bind().dialect.name == 'sqlite' or db.is_sqlite:\n"
+        "        ticket.status = 'closed'\n"
+    )
+    assert layer_imports(bad, ("app.schemas",)) == [
+        "app.schemas.reports",
+        "app.schemas.reports.ReportRead",
+    ]
     assert layer_imports(bad, ("sqlalchemy",)) == ["sqlalchemy"]
     assert dialect_questions(bad) == [4, 4]
     assert status_assignments(bad) == [("f", 5)]

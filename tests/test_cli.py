@@ -42,30 +42,46 @@ def test_platform_create_prints_a_key_that_works(cli_env, client) -> None:
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
     assert created["code"] == "dada"
-    response = client.post("/v1/platform/rider-tokens", json={"rider_id": "d-1"},
-                           headers={"Authorization": f"Bearer {created['api_key']}"})
+    response = client.post(
+        "/v1/platform/rider-tokens",
+        json={"rider_id": "d-1"},
+        headers={"Authorization": f"Bearer {created['api_key']}"},
+    )
     assert response.status_code == 201
 
 
 def test_staff_create_prints_a_password_that_logs_in(cli_env, client) -> None:
-    result = run("staff", "create", "clerk_hy", "--role", "officer", "--area", "310105001",
-                 "--json")
+    result = run(
+        "staff", "create", "clerk_hy", "--role", "officer", "--area", "310105001", "--json"
+    )
     assert result.exit_code == 0, result.output
     created = json.loads(result.stdout)
-    assert created == {"username": "clerk_hy", "password": created["password"],
-                       "role": "officer", "area": "310105001"}
-    login = client.post("/v1/auth/token", data={"username": "clerk_hy",
-                                                "password": created["password"]})
+    assert created == {
+        "username": "clerk_hy",
+        "password": created["password"],
+        "role": "officer",
+        "area": "310105001",
+    }
+    login = client.post(
+        "/v1/auth/token", data={"username": "clerk_hy", "password": created["password"]}
+    )
     assert login.status_code == 200 and login.json()["area"] == "310105001"
 
 
-@pytest.mark.parametrize("args, message", [
-    (("staff", "create", "x_officer", "--role", "officer", "--area", "310105"),
-     "310105 is not a street"),
-    (("staff", "create", "officer_310105002", "--role", "officer", "--area", "310105002"),
-     "exists already"),
-    (("platform", "create", "meituan", "--name", "again"), "exists already"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("staff", "create", "x_officer", "--role", "officer", "--area", "310105"),
+            "310105 is not a street",
+        ),
+        (
+            ("staff", "create", "officer_310105002", "--role", "officer", "--area", "310105002"),
+            "exists already",
+        ),
+        (("platform", "create", "meituan", "--name", "again"), "exists already"),
+    ],
+)
 def test_refusals_exit_non_zero_with_one_line(cli_env, count_rows, args, message) -> None:
     before = count_rows("staff"), count_rows("platforms")
     result = run(*args)
@@ -88,11 +104,14 @@ def test_placeholder_secret_is_refused_at_start(monkeypatch: pytest.MonkeyPatch)
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (("areas", "import", "/nonexistent/file.geojson"), "does not exist"),
-    (("staff", "create", "bob_x", "--role", "boss"), "'boss' is not one of"),
-    (("areas", "import", __file__, "--coord-sys", "utm"), "'utm' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("areas", "import", "/nonexistent/file.geojson"), "does not exist"),
+        (("staff", "create", "bob_x", "--role", "boss"), "'boss' is not one of"),
+        (("areas", "import", __file__, "--coord-sys", "utm"), "'utm' is not one of"),
+    ],
+)
 def test_usage_errors_are_one_line_too(cli_env, args, message) -> None:
     result = run(*args)
     assert result.exit_code == 1

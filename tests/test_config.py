@@ -21,7 +21,8 @@ def _no_outside_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iter
 @pytest.mark.parametrize("env", [Environment.PRODUCTION, Environment.TEST])
 @pytest.mark.parametrize("secret", ["changethis", "", "secret", "short-but-not-a-placeholder"])
 def test_outside_development_placeholder_or_short_secrets_are_refused(
-        env: Environment, secret: str) -> None:
+    env: Environment, secret: str
+) -> None:
     with pytest.raises(ValidationError, match="SENTINEL_SECRET_KEY"):
         Settings(env=env, secret_key=secret)
 

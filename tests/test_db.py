@@ -33,8 +33,9 @@ def test_missing_spatialite_names_the_package(tmp_path, monkeypatch) -> None:
     db.dispose()
 
 
-def test_concurrent_read_then_write_transactions_never_see_locked(database: Database,
-                                                                  baseline) -> None:
+def test_concurrent_read_then_write_transactions_never_see_locked(
+    database: Database, baseline
+) -> None:
     """Every writer reads, then writes: the pattern that upgrades a SQLite lock and fails
     with "database is locked" unless write transactions begin IMMEDIATE."""
     errors: list[BaseException] = []
@@ -46,8 +47,15 @@ def test_concurrent_read_then_write_transactions_never_see_locked(database: Data
             for i in range(5):
                 with database.transaction() as s:
                     s.execute(text("SELECT count(*) FROM platforms")).scalar()
-                    s.add(Platform(code=f"p{n}x{i}", name="t", api_key_hash=f"{n}-{i}".ljust(64),
-                                   api_key_prefix="x", active=True))
+                    s.add(
+                        Platform(
+                            code=f"p{n}x{i}",
+                            name="t",
+                            api_key_hash=f"{n}-{i}".ljust(64),
+                            api_key_prefix="x",
+                            active=True,
+                        )
+                    )
         except BaseException as exc:
             errors.append(exc)
 
@@ -58,5 +66,6 @@ def test_concurrent_read_then_write_transactions_never_see_locked(database: Data
         t.join()
     assert errors == []
     with database.session(write=False) as s:
-        assert s.execute(text("SELECT count(*) FROM platforms WHERE code LIKE 'p%x%'")) \
-            .scalar() == 40
+        assert (
+            s.execute(text("SELECT count(*) FROM platforms WHERE code LIKE 'p%x%'")).scalar() == 40
+        )

@@ -12,7 +12,6 @@ from tests.helpers import assert_problem
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 
-
 def test_unknown_path_is_a_problem(client: TestClient) -> None:
     assert_problem(client.get("/v1/nothing-here"), 404, "not_found")
 
@@ -22,8 +21,13 @@ def test_wrong_method_is_a_problem(client: TestClient) -> None:
 
 
 def test_validation_error_names_the_fields(client: TestClient, auth) -> None:
-    body = assert_problem(client.get("/v1/areas/route", params={"lat": "north", "lon": 500},
-                                     headers=auth.staff("admin")), 422, "validation_error")
+    body = assert_problem(
+        client.get(
+            "/v1/areas/route", params={"lat": "north", "lon": 500}, headers=auth.staff("admin")
+        ),
+        422,
+        "validation_error",
+    )
     assert {e["field"] for e in body["errors"]} == {"lat", "lon"}
 
 
@@ -44,11 +48,14 @@ def test_request_id_is_generated_or_echoed(client: TestClient) -> None:
     generated = client.get("/healthz").headers["x-request-id"]
     assert len(generated) == 32
     assert client.get("/healthz").headers["x-request-id"] != generated
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-1"}).headers["x-request-id"] \
-        == "abc-1"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-1"}).headers["x-request-id"] == "abc-1"
+    )
     # A header that could forge log lines is replaced, not echoed.
-    assert client.get("/healthz", headers={"X-Request-ID": "bad id\tx"}) \
-        .headers["x-request-id"] != "bad id\tx"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "bad id\tx"}).headers["x-request-id"]
+        != "bad id\tx"
+    )
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -72,8 +79,13 @@ def test_metrics_count_requests_by_route(client: TestClient) -> None:
     client.get("/v1/categories")
     client.get("/v1/categories")
     text = client.get("/metrics").text
-    line = next(x for x in text.splitlines() if x.startswith("sentinel_http_requests_total{")
-                and 'route="/v1/categories"' in x and 'status="200"' in x)
+    line = next(
+        x
+        for x in text.splitlines()
+        if x.startswith("sentinel_http_requests_total{")
+        and 'route="/v1/categories"' in x
+        and 'status="200"' in x
+    )
     assert float(line.rsplit(" ", 1)[1]) == 2.0
     assert "sentinel_http_request_duration_seconds_bucket" in text
 

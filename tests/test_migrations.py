@@ -43,10 +43,24 @@ def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
         with db.session() as s:
             # The spatial index exists again after the round trip.
             if db.is_sqlite:
-                assert s.execute(text("SELECT spatial_index_enabled FROM geometry_columns "
-                                      "WHERE f_table_name = 'areas'")).scalar() == 1
+                assert (
+                    s.execute(
+                        text(
+                            "SELECT spatial_index_enabled FROM geometry_columns "
+                            "WHERE f_table_name = 'areas'"
+                        )
+                    ).scalar()
+                    == 1
+                )
             else:
-                assert s.execute(text("SELECT 1 FROM pg_indexes WHERE tablename = 'areas' "
-                                      "AND indexdef LIKE '%gist%'")).scalar() == 1
+                assert (
+                    s.execute(
+                        text(
+                            "SELECT 1 FROM pg_indexes WHERE tablename = 'areas' "
+                            "AND indexdef LIKE '%gist%'"
+                        )
+                    ).scalar()
+                    == 1
+                )
     finally:
         db.dispose()

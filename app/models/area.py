@@ -19,8 +19,9 @@ class AreaLevel(StrEnum):
 
     @property
     def parent_level(self) -> "AreaLevel | None":
-        return {AreaLevel.STREET: AreaLevel.DISTRICT,
-                AreaLevel.COMMUNITY: AreaLevel.STREET}.get(self)
+        return {AreaLevel.STREET: AreaLevel.DISTRICT, AreaLevel.COMMUNITY: AreaLevel.STREET}.get(
+            self
+        )
 
 
 class Area(Timestamps, Base):

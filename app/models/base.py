@@ -37,5 +37,10 @@ class Timestamps:
 
 def str_enum(enum: type[StrEnum], length: int = 16) -> Enum:
     """A ``StrEnum`` stored as its plain string value (no native enum type to migrate)."""
-    return Enum(enum, native_enum=False, create_constraint=False, length=length,
-                values_callable=lambda members: [m.value for m in members])
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        values_callable=lambda members: [m.value for m in members],
+    )

@@ -10,8 +10,9 @@ class Category(Timestamps, Base):
     __tablename__ = "categories"
     # Answered no later than fixed: a new ticket's one deadline that matters is then its
     # answer (see ``Ticket.is_overdue``).
-    __table_args__ = (CheckConstraint("resolve_within_h >= respond_within_h",
-                                      name="resolve_after_respond"),)
+    __table_args__ = (
+        CheckConstraint("resolve_within_h >= respond_within_h", name="resolve_after_respond"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)

@@ -58,8 +58,16 @@ def day_of(at: datetime) -> int:
 class Contribution:
     """What riders contributed, counted: the columns the precomputed tables share."""
 
-    COUNTERS = ("reports", "tickets_opened", "joined", "accepted", "resolved", "rejected",
-                "verifications", "points")
+    COUNTERS = (
+        "reports",
+        "tickets_opened",
+        "joined",
+        "accepted",
+        "resolved",
+        "rejected",
+        "verifications",
+        "points",
+    )
 
     reports: Mapped[int] = mapped_column(default=0)
     tickets_opened: Mapped[int] = mapped_column(default=0)
@@ -100,6 +108,7 @@ class PlatformActivity(Contribution, Base):
 
 class PlatformHour(NamedTuple):
     """The primary key of a ``platform_activity`` row."""
+
     platform_id: uuid.UUID
     hour: int
     category_id: int
@@ -122,6 +131,7 @@ class RiderActivity(Contribution, Base):
 
 class RiderHour(NamedTuple):
     """The primary key of a ``rider_activity`` row."""
+
     platform_id: uuid.UUID
     hour: int
     rider_id: uuid.UUID
@@ -142,6 +152,7 @@ class RiderDailyActivity(Contribution, Base):
 
 class RiderDay(NamedTuple):
     """The primary key of a ``rider_daily_activity`` row."""
+
     platform_id: uuid.UUID
     day: int
     rider_id: uuid.UUID

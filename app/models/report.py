@@ -38,7 +38,8 @@ class Report(UuidPk, Base):
     # app.services.contributions); compared with what it should be after every change.
     counted_as: Mapped[str | None] = mapped_column(String(32))
     location: Mapped[WKBElement] = mapped_column(
-        Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
+        Geometry("POINT", srid=4326, spatial_index=False, nullable=False)
+    )
     # As sent, before conversion to WGS-84.
     input_lat: Mapped[float]
     input_lon: Mapped[float]
@@ -62,6 +63,7 @@ class ReportMedia(Base):
     __tablename__ = "report_media"
 
     report_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reports.id"), primary_key=True)
-    media_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("media.id"), primary_key=True,
-                                                index=True)
+    media_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("media.id"), primary_key=True, index=True
+    )
     position: Mapped[int]

@@ -34,6 +34,7 @@ class TicketStatus(StrEnum):
 
 OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
 
+
 class Ticket(UuidPk, Timestamps, Base):
     """One problem at one place, however many riders reported it."""
 
@@ -44,10 +45,15 @@ class Ticket(UuidPk, Timestamps, Base):
         Index("ix_tickets_street_id_created_at_id", "street_id", "created_at", "id"),
         Index("ix_tickets_district_id_created_at_id", "district_id", "created_at", "id"),
         # Its status filter and its other sorts, each served by an index in both scopes.
-        *(Index(f"ix_tickets_{scope}_{'_'.join(columns)}", scope, *columns)
-          for scope in ("street_id", "district_id")
-          for columns in (("status", "created_at", "id"), ("priority", "created_at", "id"),
-                          ("due_at", "id"))),
+        *(
+            Index(f"ix_tickets_{scope}_{'_'.join(columns)}", scope, *columns)
+            for scope in ("street_id", "district_id")
+            for columns in (
+                ("status", "created_at", "id"),
+                ("priority", "created_at", "id"),
+                ("due_at", "id"),
+            )
+        ),
     )
 
     # Short and unambiguous (Crockford base32), for reading out on the phone.
@@ -56,7 +62,8 @@ class Ticket(UuidPk, Timestamps, Base):
     status: Mapped[TicketStatus] = mapped_column(str_enum(TicketStatus), default=TicketStatus.NEW)
     priority: Mapped[int]
     location: Mapped[WKBElement] = mapped_column(
-        Geometry("POINT", srid=4326, spatial_index=True, nullable=False))
+        Geometry("POINT", srid=4326, spatial_index=True, nullable=False)
+    )
     district_id: Mapped[int] = mapped_column(ForeignKey("areas.id"))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
@@ -65,8 +72,9 @@ class Ticket(UuidPk, Timestamps, Base):
     resolve_by: Mapped[datetime] = mapped_column(UtcDateTime)
     # The deadline that matters now, kept by the database (the one place of this rule):
     # the answer while the ticket is new, the fix after. Overdue = open and past it.
-    due_at: Mapped[datetime] = mapped_column(UtcDateTime, Computed(
-        "CASE WHEN status = 'new' THEN respond_by ELSE resolve_by END"))
+    due_at: Mapped[datetime] = mapped_column(
+        UtcDateTime, Computed("CASE WHEN status = 'new' THEN respond_by ELSE resolve_by END")
+    )
     version: Mapped[int] = mapped_column(default=1)
     assignee: Mapped[str | None] = mapped_column(String(200))
     reject_reason: Mapped[str | None] = mapped_column(String(32))
@@ -133,7 +141,8 @@ class Verification(UuidPk, Base):
     street_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     fixed: Mapped[bool]
     location: Mapped[WKBElement] = mapped_column(
-        Geometry("POINT", srid=4326, spatial_index=False, nullable=False))
+        Geometry("POINT", srid=4326, spatial_index=False, nullable=False)
+    )
     distance_m: Mapped[float]
     note: Mapped[str | None] = mapped_column(Text)
     media_ids: Mapped[list[str] | None] = mapped_column(JSON)

@@ -21,22 +21,37 @@ from app.services import staff as staff_service
 from app.services.coords import CoordSys
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"],
-                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+router = APIRouter(
+    prefix="/v1/admin",
+    tags=["admin"],
+    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+)
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
 
-@router.post("/areas:import", response_model=AreaImportResult,
-             summary="Import or update areas from a GeoJSON FeatureCollection (all or nothing)",
-             responses={413: {"model": ProblemRead}, 422: {"model": ProblemRead}},
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/geo+json": {"schema": {"type": "object"}},
-                 "application/json": {"schema": {"type": "object"}}}}})
+@router.post(
+    "/areas:import",
+    response_model=AreaImportResult,
+    summary="Import or update areas from a GeoJSON FeatureCollection (all or nothing)",
+    responses={413: {"model": ProblemRead}, 422: {"model": ProblemRead}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/geo+json": {"schema": {"type": "object"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
 async def import_areas(
-    request: Request, session: SessionDep, _admin: CurrentAdmin,
-    coord_sys: CoordSys = CoordSys.WGS84, level: AreaLevel | None = None,
+    request: Request,
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    coord_sys: CoordSys = CoordSys.WGS84,
+    level: AreaLevel | None = None,
     parent: str | None = None,
 ) -> AreaImportResult:
     try:
@@ -44,30 +59,49 @@ async def import_areas(
     except (ValueError, UnicodeDecodeError):
         raise InvalidGeoJSON("the body is not JSON") from None
     imported = await run_in_threadpool(
-        area_service.import_areas, session, collection, coord_sys=coord_sys,
-        default_level=level, default_parent=parent)
+        area_service.import_areas,
+        session,
+        collection,
+        coord_sys=coord_sys,
+        default_level=level,
+        default_parent=parent,
+    )
     return AreaImportResult.of(imported)
 
 
 @router.get("/areas", response_model=Page[AreaRead], summary="Areas, by code")
-def list_areas(session: SessionDep, _admin: CurrentAdmin, level: AreaLevel | None = None,
-               parent: str | None = None, limit: Limit = DEFAULT_LIMIT,
-               cursor: str | None = None) -> Page[AreaRead]:
-    page = area_service.page_areas(session, level=level, parent_code=parent, limit=limit,
-                                   cursor=cursor)
+def list_areas(
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    level: AreaLevel | None = None,
+    parent: str | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[AreaRead]:
+    page = area_service.page_areas(
+        session, level=level, parent_code=parent, limit=limit, cursor=cursor
+    )
     codes = area_service.parent_codes(session, page.items)
-    return Page[AreaRead](items=[AreaRead.of(a, codes) for a in page.items],
-                          next_cursor=page.next_cursor)
+    return Page[AreaRead](
+        items=[AreaRead.of(a, codes) for a in page.items], next_cursor=page.next_cursor
+    )
 
 
-@router.get("/categories", response_model=Page[CategoryAdminRead],
-            summary="Every category, inactive ones included")
-def list_categories(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
-                    cursor: str | None = None) -> Page[CategoryAdminRead]:
+@router.get(
+    "/categories",
+    response_model=Page[CategoryAdminRead],
+    summary="Every category, inactive ones included",
+)
+def list_categories(
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[CategoryAdminRead]:
     page = category_service.page_categories(session, limit=limit, cursor=cursor)
     return Page[CategoryAdminRead](
-        items=[CategoryAdminRead.of(c) for c in page.items],
-        next_cursor=page.next_cursor)
+        items=[CategoryAdminRead.of(c) for c in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/categories/{code}", response_model=CategoryAdminRead)
@@ -75,60 +109,93 @@ def read_category(code: str, session: SessionDep, _admin: CurrentAdmin) -> Categ
     return CategoryAdminRead.of(category_service.get_category(session, code))
 
 
-@router.put("/categories/{code}", response_model=CategoryAdminRead,
-            summary="Create or replace a category",
-            responses={201: {"model": CategoryAdminRead, "description": "created"}})
-def put_category(code: CategoryCode, body: CategoryPut,
-                 session: SessionDep, _admin: CurrentAdmin,
-                 response: Response) -> CategoryAdminRead:
+@router.put(
+    "/categories/{code}",
+    response_model=CategoryAdminRead,
+    summary="Create or replace a category",
+    responses={201: {"model": CategoryAdminRead, "description": "created"}},
+)
+def put_category(
+    code: CategoryCode,
+    body: CategoryPut,
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    response: Response,
+) -> CategoryAdminRead:
     category, created = category_service.put_category(session, code, category_fields(body))
     if created:
         response.status_code = status.HTTP_201_CREATED
     return CategoryAdminRead.of(category)
 
 
-@router.post("/platforms", response_model=PlatformCreated, status_code=status.HTTP_201_CREATED,
-             summary="Register a delivery platform; its API key is shown once")
-def create_platform(body: PlatformCreate, session: SessionDep,
-                    _admin: CurrentAdmin) -> PlatformCreated:
+@router.post(
+    "/platforms",
+    response_model=PlatformCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a delivery platform; its API key is shown once",
+)
+def create_platform(
+    body: PlatformCreate, session: SessionDep, _admin: CurrentAdmin
+) -> PlatformCreated:
     new = platform_service.create_platform(session, code=body.code, name=body.name)
     return PlatformCreated(code=new.platform.code, name=new.platform.name, api_key=new.api_key)
 
 
 @router.get("/platforms", response_model=Page[PlatformRead])
-def list_platforms(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
-                   cursor: str | None = None) -> Page[PlatformRead]:
+def list_platforms(
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[PlatformRead]:
     page = platform_service.page_platforms(session, limit=limit, cursor=cursor)
-    return Page[PlatformRead](items=[PlatformRead.model_validate(p) for p in page.items],
-                              next_cursor=page.next_cursor)
+    return Page[PlatformRead](
+        items=[PlatformRead.model_validate(p) for p in page.items], next_cursor=page.next_cursor
+    )
 
 
-@router.post("/platforms/{code}/api-key", response_model=PlatformCreated,
-             summary="Replace a platform's API key (the old one stops working at once)")
+@router.post(
+    "/platforms/{code}/api-key",
+    response_model=PlatformCreated,
+    summary="Replace a platform's API key (the old one stops working at once)",
+)
 def rotate_platform_key(code: str, session: SessionDep, _admin: CurrentAdmin) -> PlatformCreated:
     platform = platform_service.get_platform(session, code)
     api_key = platform_service.rotate_api_key(session, platform)
     return PlatformCreated(code=platform.code, name=platform.name, api_key=api_key)
 
 
-@router.post("/staff", response_model=StaffCreated, status_code=status.HTTP_201_CREATED,
-             summary="Create an officer (street), district user (district) or admin")
-def create_staff(body: StaffCreate, session: SessionDep, settings: SettingsDep,
-                 _admin: CurrentAdmin) -> StaffCreated:
-    new = staff_service.create_staff(session, username=body.username, role=body.role,
-                                     area_code=body.area, password=body.password,
-                                     display_name=body.display_name, settings=settings)
-    return StaffCreated(username=new.staff.username, password=new.password,
-                        role=new.staff.role, area=body.area)
+@router.post(
+    "/staff",
+    response_model=StaffCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an officer (street), district user (district) or admin",
+)
+def create_staff(
+    body: StaffCreate, session: SessionDep, settings: SettingsDep, _admin: CurrentAdmin
+) -> StaffCreated:
+    new = staff_service.create_staff(
+        session,
+        username=body.username,
+        role=body.role,
+        area_code=body.area,
+        password=body.password,
+        display_name=body.display_name,
+        settings=settings,
+    )
+    return StaffCreated(
+        username=new.staff.username, password=new.password, role=new.staff.role, area=body.area
+    )
 
 
 @router.get("/staff", response_model=Page[StaffRead])
-def list_staff(session: SessionDep, _admin: CurrentAdmin, limit: Limit = DEFAULT_LIMIT,
-               cursor: str | None = None) -> Page[StaffRead]:
+def list_staff(
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[StaffRead]:
     page = staff_service.page_staff(session, limit=limit, cursor=cursor)
     return Page[StaffRead](
-        items=[StaffRead.of(s) for s in page.items],
-        next_cursor=page.next_cursor)
-
-
-
+        items=[StaffRead.of(s) for s in page.items], next_cursor=page.next_cursor
+    )

@@ -21,17 +21,29 @@ Latitude = Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)]
 
 
-@router.get("/areas/route", response_model=RouteRead,
-            summary="Which district, street and community own a point")
-def route(lat: Latitude, lon: Longitude, session: SessionDep, settings: SettingsDep,
-          _caller: CallerDep, coord_sys: CoordSys = CoordSys.WGS84) -> RouteRead:
+@router.get(
+    "/areas/route",
+    response_model=RouteRead,
+    summary="Which district, street and community own a point",
+)
+def route(
+    lat: Latitude,
+    lon: Longitude,
+    session: SessionDep,
+    settings: SettingsDep,
+    _caller: CallerDep,
+    coord_sys: CoordSys = CoordSys.WGS84,
+) -> RouteRead:
     w_lon, w_lat = to_wgs84(lon, lat, coord_sys)
     found = route_point(session, lon=w_lon, lat=w_lat, snap_m=settings.routing_snap_m)
     return RouteRead.of(found, lon=w_lon, lat=w_lat)
 
 
-@router.get("/office/areas", response_model=AreaFeatureCollection,
-            summary="The areas in the caller's scope, as a GeoJSON map layer (WGS-84)")
+@router.get(
+    "/office/areas",
+    response_model=AreaFeatureCollection,
+    summary="The areas in the caller's scope, as a GeoJSON map layer (WGS-84)",
+)
 def office_areas(staff: CurrentOfficeStaff, session: SessionDep) -> AreaFeatureCollection:
     scope = staff_area_ids(session, staff)
     areas = list_areas(session, ids=scope)
@@ -39,7 +51,10 @@ def office_areas(staff: CurrentOfficeStaff, session: SessionDep) -> AreaFeatureC
     return AreaFeatureCollection(features=[AreaFeature.of(a, codes) for a in areas])
 
 
-@router.get("/office/areas/{code}", response_model=AreaFeature,
-            summary="One area in the caller's scope, as a GeoJSON Feature")
+@router.get(
+    "/office/areas/{code}",
+    response_model=AreaFeature,
+    summary="One area in the caller's scope, as a GeoJSON Feature",
+)
 def office_area(area: AreaInScope, session: SessionDep) -> AreaFeature:
     return AreaFeature.of(area, parent_codes(session, [area]))

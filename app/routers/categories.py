@@ -15,9 +15,12 @@ def none_match(if_none_match: str, etag: str) -> bool:
     return "*" in tags or etag.removeprefix("W/") in tags
 
 
-@router.get("/categories", response_model=Page[CategoryRead],
-            summary="The categories riders can report (public)",
-            responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}})
+@router.get(
+    "/categories",
+    response_model=Page[CategoryRead],
+    summary="The categories riders can report (public)",
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
 def get_categories(
     session: SessionDep, response: Response, if_none_match: str | None = Header(default=None)
 ) -> Response | Page[CategoryRead]:

@@ -14,19 +14,25 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database is reachable and its schema is at head",
-            responses={503: {"description": "not ready"}})
+@router.get(
+    "/readyz",
+    summary="The database is reachable and its schema is at head",
+    responses={503: {"description": "not ready"}},
+)
 def readyz(request: Request) -> Response:
     ready = readiness(get_database(request))
     if not ready.ready:
         assert ready.code is not None
-        return JSONResponse(problem(status=503, code=ready.code, detail=ready.detail),
-                            status_code=503, media_type=PROBLEM_JSON)
-    return JSONResponse({"status": "ready", "schema": ready.schema,
-                         "database": ready.database})
+        return JSONResponse(
+            problem(status=503, code=ready.code, detail=ready.detail),
+            status_code=503,
+            media_type=PROBLEM_JSON,
+        )
+    return JSONResponse({"status": "ready", "schema": ready.schema, "database": ready.database})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )

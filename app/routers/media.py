@@ -12,26 +12,42 @@ from app.schemas.common import ProblemRead
 from app.schemas.reports import MediaRead
 from app.services import media as media_service
 
-router = APIRouter(prefix="/v1/media", tags=["media"],
-                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+router = APIRouter(
+    prefix="/v1/media",
+    tags=["media"],
+    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+)
 _CHUNK = 1 << 20
 
 
-@router.post("", status_code=201, response_model=MediaRead,
-             summary="Upload a photo (JPEG, PNG or WebP); the same bytes again → 200, same id",
-             responses={200: {"model": MediaRead, "description": "uploaded before"},
-                        413: {"model": ProblemRead}, 415: {"model": ProblemRead},
-                        422: {"model": ProblemRead}})
-def upload(rider: CurrentRider, session: SessionDep, settings: SettingsDep, response: Response,
-           file: UploadFile = File(description="the photo")) -> MediaRead:
+@router.post(
+    "",
+    status_code=201,
+    response_model=MediaRead,
+    summary="Upload a photo (JPEG, PNG or WebP); the same bytes again → 200, same id",
+    responses={
+        200: {"model": MediaRead, "description": "uploaded before"},
+        413: {"model": ProblemRead},
+        415: {"model": ProblemRead},
+        422: {"model": ProblemRead},
+    },
+)
+def upload(
+    rider: CurrentRider,
+    session: SessionDep,
+    settings: SettingsDep,
+    response: Response,
+    file: UploadFile = File(description="the photo"),
+) -> MediaRead:
     cap = int(settings.max_upload_mb * 1024 * 1024)
     data = bytearray()
     while chunk := file.file.read(_CHUNK):
         data += chunk
         if len(data) > cap:
             raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
-    stored = media_service.store_media(session, rider=rider, data=bytes(data),
-                                       media_dir=settings.media_dir)
+    stored = media_service.store_media(
+        session, rider=rider, data=bytes(data), media_dir=settings.media_dir
+    )
     if not stored.created:
         response.status_code = 200
     return MediaRead.of(stored.media)
@@ -49,18 +65,22 @@ def _file_response(media: Media, settings: SettingsDep, *, thumbnail: bool) -> F
     path, content_type = media_service.media_file(settings.media_dir, media, thumbnail=thumbnail)
     if not path.exists():
         raise NotFound("the photo's file is missing")
-    return FileResponse(path, media_type=content_type,
-                        headers={"Cache-Control": "private, max-age=86400",
-                                 "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path,
+        media_type=content_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/{media_id}", response_class=FileResponse, summary="The stored photo")
-def read_media(media_id: uuid.UUID, caller: CallerDep, session: SessionDep,
-               settings: SettingsDep) -> FileResponse:
+def read_media(
+    media_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
     return _file_response(_visible_media(caller, session, media_id), settings, thumbnail=False)
 
 
 @router.get("/{media_id}/thumbnail", response_class=FileResponse, summary="A small JPEG")
-def read_thumbnail(media_id: uuid.UUID, caller: CallerDep, session: SessionDep,
-                   settings: SettingsDep) -> FileResponse:
+def read_thumbnail(
+    media_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
     return _file_response(_visible_media(caller, session, media_id), settings, thumbnail=True)

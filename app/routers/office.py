@@ -26,9 +26,15 @@ from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, s
 from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
 
-router = APIRouter(prefix="/v1/office/tickets", tags=["office"],
-                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead},
-                              404: {"model": ProblemRead}})
+router = APIRouter(
+    prefix="/v1/office/tickets",
+    tags=["office"],
+    responses={
+        401: {"model": ProblemRead},
+        403: {"model": ProblemRead},
+        404: {"model": ProblemRead},
+    },
+)
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 
@@ -54,15 +60,26 @@ def queue_filter(
         try:
             min_lon, min_lat, max_lon, max_lat = (float(v) for v in bbox.split(","))
         except ValueError:
-            raise ValidationFailed("bbox is minLon,minLat,maxLon,maxLat", errors=[
-                {"field": "bbox", "message": "four comma-separated numbers"}]) from None
+            raise ValidationFailed(
+                "bbox is minLon,minLat,maxLon,maxLat",
+                errors=[{"field": "bbox", "message": "four comma-separated numbers"}],
+            ) from None
         if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
-            raise ValidationFailed("bbox out of range", errors=[
-                {"field": "bbox", "message": "minLon ≤ maxLon, minLat ≤ maxLat, in range"}])
+            raise ValidationFailed(
+                "bbox out of range",
+                errors=[{"field": "bbox", "message": "minLon ≤ maxLon, minLat ≤ maxLat, in range"}],
+            )
         box = (min_lon, min_lat, max_lon, max_lat)
-    return QueueFilter(statuses=statuses or (), category=category, street=street,
-                       community=community, overdue=overdue, bbox=box,
-                       created_from=created_from, created_to=created_to)
+    return QueueFilter(
+        statuses=statuses or (),
+        category=category,
+        street=street,
+        community=community,
+        overdue=overdue,
+        bbox=box,
+        created_from=created_from,
+        created_to=created_to,
+    )
 
 
 QueueFilterDep = Annotated[QueueFilter, Depends(queue_filter)]
@@ -72,44 +89,82 @@ def _wants_geojson(request: Request, format: str | None) -> bool:
     return format == "geojson" or "application/geo+json" in request.headers.get("accept", "")
 
 
-@router.get("", response_model=Page[QueueTicket],
-            summary="The queue: tickets in the caller's scope (JSON, or GeoJSON with "
-                    "?format=geojson or Accept: application/geo+json)",
-            responses={200: {"content": {"application/geo+json": {}}}})
-def list_tickets(request: Request, where: QueueFilterDep, staff: CurrentOfficeStaff,
-                 session: SessionDep, clock: ClockDep, sort: QueueSort = QueueSort.NEWEST,
-                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-                 cursor: str | None = None,
-                 format: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
-                 ) -> Any:
+@router.get(
+    "",
+    response_model=Page[QueueTicket],
+    summary="The queue: tickets in the caller's scope (JSON, or GeoJSON with "
+    "?format=geojson or Accept: application/geo+json)",
+    responses={200: {"content": {"application/geo+json": {}}}},
+)
+def list_tickets(
+    request: Request,
+    where: QueueFilterDep,
+    staff: CurrentOfficeStaff,
+    session: SessionDep,
+    clock: ClockDep,
+    sort: QueueSort = QueueSort.NEWEST,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    format: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
+) -> Any:
     now = clock()
-    page = queue_page(session, staff=staff, where=where, sort=sort, limit=limit,
-                      cursor=cursor, now=now)
+    page = queue_page(
+        session, staff=staff, where=where, sort=sort, limit=limit, cursor=cursor, now=now
+    )
     items = [QueueTicket.of(row, now) for row in queue_rows(session, page.items)]
     if not _wants_geojson(request, format):
         return Page[QueueTicket](items=items, next_cursor=page.next_cursor)
-    features = [{"type": "Feature", "id": item.id,
-                 "geometry": {"type": "Point", "coordinates": [item.lon, item.lat]},
-                 "properties": item.model_dump(mode="json", exclude={"lat", "lon"})}
-                for item in items]
-    return JSONResponse({"type": "FeatureCollection", "features": features,
-                         "next_cursor": page.next_cursor},
-                        media_type="application/geo+json")
+    features = [
+        {
+            "type": "Feature",
+            "id": item.id,
+            "geometry": {"type": "Point", "coordinates": [item.lon, item.lat]},
+            "properties": item.model_dump(mode="json", exclude={"lat", "lon"}),
+        }
+        for item in items
+    ]
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": features, "next_cursor": page.next_cursor},
+        media_type="application/geo+json",
+    )
 
 
-CSV_COLUMNS = ["ref", "status", "category", "priority", "street", "community",
-               "report_count", "assignee", "lat", "lon", "created_at", "respond_by",
-               "resolve_by", "overdue", "id"]
+CSV_COLUMNS = [
+    "ref",
+    "status",
+    "category",
+    "priority",
+    "street",
+    "community",
+    "report_count",
+    "assignee",
+    "lat",
+    "lon",
+    "created_at",
+    "respond_by",
+    "resolve_by",
+    "overdue",
+    "id",
+]
 
 
-@router.get(".csv", response_class=StreamingResponse,
-            summary="The queue as CSV (UTF-8 with BOM, so that Excel reads Chinese text)")
-def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, session: SessionDep,
-                database: DatabaseDep, clock: ClockDep,
-                sort: QueueSort = QueueSort.NEWEST) -> StreamingResponse:
+@router.get(
+    ".csv",
+    response_class=StreamingResponse,
+    summary="The queue as CSV (UTF-8 with BOM, so that Excel reads Chinese text)",
+)
+def tickets_csv(
+    where: QueueFilterDep,
+    staff: CurrentOfficeStaff,
+    session: SessionDep,
+    database: DatabaseDep,
+    clock: ClockDep,
+    sort: QueueSort = QueueSort.NEWEST,
+) -> StreamingResponse:
     now = clock()
-    query = page_query(session, staff=staff, where=where, sort=sort, limit=None, cursor=None,
-                       now=now)
+    query = page_query(
+        session, staff=staff, where=where, sort=sort, limit=None, cursor=None, now=now
+    )
 
     def rows() -> Iterator[bytes]:
         # Its own session: the response streams after the request's session has ended.
@@ -130,8 +185,11 @@ def tickets_csv(where: QueueFilterDep, staff: CurrentOfficeStaff, session: Sessi
             _write(writer, [QueueTicket.of(row, now) for row in queue_rows(session, batch)])
             yield buffer.getvalue().encode()
 
-    return StreamingResponse(rows(), media_type="text/csv; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="tickets.csv"'})
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
+    )
 
 
 def _write(writer: Any, items: list[QueueTicket]) -> None:
@@ -140,23 +198,38 @@ def _write(writer: Any, items: list[QueueTicket]) -> None:
         writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
 
 
-@router.get("/{ticket_id}", response_model=TicketDetail,
-            summary="A ticket with its reports, events and SLA; ETag is its version")
-def read_ticket(ticket: TicketInScope, session: SessionDep, clock: ClockDep,
-                response: Response) -> TicketDetail:
+@router.get(
+    "/{ticket_id}",
+    response_model=TicketDetail,
+    summary="A ticket with its reports, events and SLA; ETag is its version",
+)
+def read_ticket(
+    ticket: TicketInScope, session: SessionDep, clock: ClockDep, response: Response
+) -> TicketDetail:
     response.headers["ETag"] = _etag(ticket.version)
     return TicketDetail.of(ticket_view(session, ticket), clock())
 
 
-@router.post("/{ticket_id}/actions", response_model=TicketDetail,
-             summary="Act on a ticket (accept, reject, assign, start, resolve, close, reopen, "
-                     "transfer, merge, comment, set_priority)",
-             responses={409: {"model": ProblemRead}, 412: {"model": ProblemRead},
-                        422: {"model": ProblemRead}})
-def act(body: ActionCreate, ticket: TicketInScope, staff: CurrentOfficeStaff,
-        session: SessionDep, clock: ClockDep, response: Response,
-        if_match: Annotated[str | None, Header(description='"<version>" from the ETag')]
-        = None) -> TicketDetail:
+@router.post(
+    "/{ticket_id}/actions",
+    response_model=TicketDetail,
+    summary="Act on a ticket (accept, reject, assign, start, resolve, close, reopen, "
+    "transfer, merge, comment, set_priority)",
+    responses={
+        409: {"model": ProblemRead},
+        412: {"model": ProblemRead},
+        422: {"model": ProblemRead},
+    },
+)
+def act(
+    body: ActionCreate,
+    ticket: TicketInScope,
+    staff: CurrentOfficeStaff,
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
+    if_match: Annotated[str | None, Header(description='"<version>" from the ETag')] = None,
+) -> TicketDetail:
     expected = None
     if if_match is not None:
         match = _ETAG.match(if_match.strip())
@@ -164,8 +237,13 @@ def act(body: ActionCreate, ticket: TicketInScope, staff: CurrentOfficeStaff,
             raise PreconditionFailed('If-Match must be an ETag of this ticket, e.g. "3"')
         expected = int(match[1])
     now = clock()
-    updated = apply_action(session, ticket=ticket, staff=staff, now=now,
-                           expected_version=expected,
-                           data=ActionInput(**body.model_dump()))
+    updated = apply_action(
+        session,
+        ticket=ticket,
+        staff=staff,
+        now=now,
+        expected_version=expected,
+        data=ActionInput(**body.model_dump()),
+    )
     response.headers["ETag"] = _etag(updated.version)
     return TicketDetail.of(ticket_view(session, updated), now)

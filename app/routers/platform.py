@@ -23,12 +23,22 @@ from app.services.platforms import get_rider, issue_rider_token
 router = APIRouter(prefix="/v1/platform", tags=["platform"])
 
 
-@router.post("/rider-tokens", response_model=RiderTokenRead, status_code=status.HTTP_201_CREATED,
-             summary="A signed, expiring token for one of this platform's riders")
-def create_rider_token(body: RiderTokenCreate, platform: CurrentPlatform, session: SessionDep,
-                       settings: SettingsDep) -> RiderTokenRead:
-    issued = issue_rider_token(session, platform=platform, rider_id=body.rider_id,
-                               display_name=body.display_name, settings=settings)
+@router.post(
+    "/rider-tokens",
+    response_model=RiderTokenRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="A signed, expiring token for one of this platform's riders",
+)
+def create_rider_token(
+    body: RiderTokenCreate, platform: CurrentPlatform, session: SessionDep, settings: SettingsDep
+) -> RiderTokenRead:
+    issued = issue_rider_token(
+        session,
+        platform=platform,
+        rider_id=body.rider_id,
+        display_name=body.display_name,
+        settings=settings,
+    )
     return RiderTokenRead.of(issued)
 
 
@@ -36,48 +46,91 @@ From = Annotated[AwareDatetime | None, Query(alias="from", description="inclusiv
 To = Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")]
 
 
-@router.get("/riders/stats", response_model=Page[RiderStats],
-            summary="This platform's riders and what they contributed (all time, or in "
-                    "[from, to)), sorted, cursor-paginated")
-def riders_stats(platform: CurrentPlatform, session: SessionDep, start: From = None,
-                 end: To = None, sort: str = "-points", cursor: str | None = None,
-                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-                 ) -> Page[RiderStats]:
-    page = stats.rider_page(session, platform=platform, window=stats.Window(start, end),
-                            sort=sort, limit=limit, cursor=cursor)
-    return Page(items=[RiderStats(**item) for item in page.items],
-                next_cursor=page.next_cursor)
+@router.get(
+    "/riders/stats",
+    response_model=Page[RiderStats],
+    summary="This platform's riders and what they contributed (all time, or in "
+    "[from, to)), sorted, cursor-paginated",
+)
+def riders_stats(
+    platform: CurrentPlatform,
+    session: SessionDep,
+    start: From = None,
+    end: To = None,
+    sort: str = "-points",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[RiderStats]:
+    page = stats.rider_page(
+        session,
+        platform=platform,
+        window=stats.Window(start, end),
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[RiderStats(**item) for item in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/riders/{rider_id}/stats", response_model=RiderStatsDetail,
-            summary="One of this platform's riders, with its numbers by category")
-def rider_stats(rider_id: str, platform: CurrentPlatform, session: SessionDep,
-                start: From = None, end: To = None) -> RiderStatsDetail:
+@router.get(
+    "/riders/{rider_id}/stats",
+    response_model=RiderStatsDetail,
+    summary="One of this platform's riders, with its numbers by category",
+)
+def rider_stats(
+    rider_id: str,
+    platform: CurrentPlatform,
+    session: SessionDep,
+    start: From = None,
+    end: To = None,
+) -> RiderStatsDetail:
     rider = get_rider(session, platform=platform, rider_id=rider_id)
-    return RiderStatsDetail(**stats.rider_detail(session, platform=platform, rider=rider,
-                                                 window=stats.Window(start, end)))
+    return RiderStatsDetail(
+        **stats.rider_detail(
+            session, platform=platform, rider=rider, window=stats.Window(start, end)
+        )
+    )
 
 
-@router.get("/summary", response_model=Summary, response_model_exclude_unset=True,
-            summary="This platform's riders' contribution by day (in tz), category or "
-                    "street; the last 30 days unless from/to say otherwise")
-def summary(platform: CurrentPlatform, session: SessionDep, clock: ClockDep,
-            start: From = None, end: To = None,
-            group_by: stats.GroupBy = stats.GroupBy.DAY, tz: str = "Asia/Shanghai") -> Summary:
+@router.get(
+    "/summary",
+    response_model=Summary,
+    response_model_exclude_unset=True,
+    summary="This platform's riders' contribution by day (in tz), category or "
+    "street; the last 30 days unless from/to say otherwise",
+)
+def summary(
+    platform: CurrentPlatform,
+    session: SessionDep,
+    clock: ClockDep,
+    start: From = None,
+    end: To = None,
+    group_by: stats.GroupBy = stats.GroupBy.DAY,
+    tz: str = "Asia/Shanghai",
+) -> Summary:
     try:
         zone = ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed(f"{tz} is not an IANA time zone", errors=[
-            {"field": "tz", "message": "an IANA time zone, e.g. Asia/Shanghai"}]) from None
+        raise ValidationFailed(
+            f"{tz} is not an IANA time zone",
+            errors=[{"field": "tz", "message": "an IANA time zone, e.g. Asia/Shanghai"}],
+        ) from None
     window = stats.summary_window(start, end, clock())
-    rows = stats.summary(session, platform=platform, window=window, group_by=group_by,
-                         tz=zone)
+    rows = stats.summary(session, platform=platform, window=window, group_by=group_by, tz=zone)
     assert window.start is not None and window.end is not None
-    return Summary(group_by=group_by.value, tz=tz, from_=window.start, to=window.end,
-                   items=[SummaryRow(**row) for row in rows])
+    return Summary(
+        group_by=group_by.value,
+        tz=tz,
+        from_=window.start,
+        to=window.end,
+        items=[SummaryRow(**row) for row in rows],
+    )
 
 
-@router.get("/riders/{rider_id}", response_model=RiderRead,
-            summary="One of this platform's riders (another platform's is a 404)")
+@router.get(
+    "/riders/{rider_id}",
+    response_model=RiderRead,
+    summary="One of this platform's riders (another platform's is a 404)",
+)
 def read_rider(rider_id: str, platform: CurrentPlatform, session: SessionDep) -> RiderRead:
     return RiderRead.of(get_rider(session, platform=platform, rider_id=rider_id))

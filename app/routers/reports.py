@@ -28,57 +28,94 @@ from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.platform_stats import totals
 from app.services.workflow import VerificationInput, verify_resolution
 
-router = APIRouter(prefix="/v1", tags=["rider"],
-                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+router = APIRouter(
+    prefix="/v1",
+    tags=["rider"],
+    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+)
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key",
-                                              description="1–255 characters; strongly recommended")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="1–255 characters; strongly recommended"),
+]
 
 
-@router.post("/reports", status_code=201, response_model=ReportReceipt,
-             summary="Report a problem (idempotent with Idempotency-Key)",
-             responses={409: {"model": ProblemRead}, 422: {"model": ProblemRead},
-                        429: {"model": ProblemRead}})
-async def create_report(body: ReportCreate, rider: ReportingDep,
-                        idempotency_key: IdempotencyKey = None) -> Response:
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=ReportReceipt,
+    summary="Report a problem (idempotent with Idempotency-Key)",
+    responses={
+        409: {"model": ProblemRead},
+        422: {"model": ProblemRead},
+        429: {"model": ProblemRead},
+    },
+)
+async def create_report(
+    body: ReportCreate, rider: ReportingDep, idempotency_key: IdempotencyKey = None
+) -> Response:
     received = await report_service.receive_report(
-        rider.writer, rider_id=rider.rider_id, submission=body.submission(idempotency_key),
-        now=rider.clock())
+        rider.writer,
+        rider_id=rider.rider_id,
+        submission=body.submission(idempotency_key),
+        now=rider.clock(),
+    )
     headers = {"Idempotent-Replayed": "true"} if received.replayed else None
-    return Response(orjson.dumps(received.body), status_code=received.status,
-                    headers=headers, media_type="application/json")
+    return Response(
+        orjson.dumps(received.body),
+        status_code=received.status,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
-@router.post("/reports/batch", response_model=BatchResults,
-             summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports")
+@router.post(
+    "/reports/batch",
+    response_model=BatchResults,
+    summary="Flush an offline queue: up to 50 reports, each as POST /v1/reports",
+)
 async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults:
     items = body.submissions()
     outcomes = await report_service.receive_batch(
-        rider.writer, rider_id=rider.rider_id, items=[item for _, item in items],
-        clock=rider.clock)
-    return BatchResults(results=[BatchResult.of(key, outcome)
-                                 for (key, _), outcome in zip(items, outcomes, strict=True)])
+        rider.writer, rider_id=rider.rider_id, items=[item for _, item in items], clock=rider.clock
+    )
+    return BatchResults(
+        results=[
+            BatchResult.of(key, outcome) for (key, _), outcome in zip(items, outcomes, strict=True)
+        ]
+    )
 
 
 @router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")
-def list_reports(rider: CurrentRider, session: SessionDep,
-                 limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-                 cursor: str | None = None) -> Page[ReportRead]:
+def list_reports(
+    rider: CurrentRider,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ReportRead]:
     page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
-    return Page[ReportRead](items=[ReportRead.of(view) for view in page.items],
-                            next_cursor=page.next_cursor)
+    return Page[ReportRead](
+        items=[ReportRead.of(view) for view in page.items], next_cursor=page.next_cursor
+    )
 
 
-@router.get("/reports/{report_id}", response_model=ReportRead,
-            summary="One of my reports, with its ticket's public timeline")
+@router.get(
+    "/reports/{report_id}",
+    response_model=ReportRead,
+    summary="One of my reports, with its ticket's public timeline",
+)
 def read_report(report_id: uuid.UUID, rider: CurrentRider, session: SessionDep) -> ReportRead:
     return ReportRead.of(report_service.get_report(session, rider=rider, report_id=report_id))
 
 
-@router.get("/tickets/nearby", response_model=NearbyTickets,
-            summary="Open tickets near a point, nearest first: is this already reported?")
+@router.get(
+    "/tickets/nearby",
+    response_model=NearbyTickets,
+    summary="Open tickets near a point, nearest first: is this already reported?",
+)
 def tickets_nearby(
-    rider: CurrentRider, session: SessionDep,
+    rider: CurrentRider,
+    session: SessionDep,
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],
     lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)],
     coord_sys: CoordSys = CoordSys.WGS84,
@@ -86,8 +123,15 @@ def tickets_nearby(
     category: Annotated[str | None, Query(pattern=CATEGORY_CODE)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> NearbyTickets:
-    items = report_service.nearby_tickets(session, lat=lat, lon=lon, coord_sys=coord_sys,
-                                          radius_m=radius_m, category=category, limit=limit)
+    items = report_service.nearby_tickets(
+        session,
+        lat=lat,
+        lon=lon,
+        coord_sys=coord_sys,
+        radius_m=radius_m,
+        category=category,
+        limit=limit,
+    )
     return NearbyTickets(items=[NearbyTicket.of(found) for found in items], coord_sys=coord_sys)
 
 
@@ -96,17 +140,37 @@ def me(rider: CurrentRider, session: SessionDep) -> MeRead:
     return MeRead.of(rider, totals(session, rider.id))
 
 
-@router.post("/tickets/{ticket_id}/verifications", status_code=201,
-             response_model=VerificationRead,
-             summary="Say whether a resolved ticket nearby is really fixed (fixed: false "
-                     "reopens it); within 200 m, once per rider",
-             responses={404: {"model": ProblemRead}, 409: {"model": ProblemRead},
-                        422: {"model": ProblemRead}})
-def verify(ticket_id: uuid.UUID, body: VerificationCreate, rider: CurrentRider,
-           session: SessionDep, clock: ClockDep) -> VerificationRead:
+@router.post(
+    "/tickets/{ticket_id}/verifications",
+    status_code=201,
+    response_model=VerificationRead,
+    summary="Say whether a resolved ticket nearby is really fixed (fixed: false "
+    "reopens it); within 200 m, once per rider",
+    responses={
+        404: {"model": ProblemRead},
+        409: {"model": ProblemRead},
+        422: {"model": ProblemRead},
+    },
+)
+def verify(
+    ticket_id: uuid.UUID,
+    body: VerificationCreate,
+    rider: CurrentRider,
+    session: SessionDep,
+    clock: ClockDep,
+) -> VerificationRead:
     lon, lat = to_wgs84(body.lon, body.lat, body.coord_sys)
     verification, ticket = verify_resolution(
-        session, ticket_id=ticket_id, rider=rider, now=clock(),
-        data=VerificationInput(fixed=body.fixed, lon=lon, lat=lat, note=body.note,
-                               media_ids=tuple(dict.fromkeys(body.media_ids))))
+        session,
+        ticket_id=ticket_id,
+        rider=rider,
+        now=clock(),
+        data=VerificationInput(
+            fixed=body.fixed,
+            lon=lon,
+            lat=lat,
+            note=body.note,
+            media_ids=tuple(dict.fromkeys(body.media_ids)),
+        ),
+    )
     return VerificationRead.of(verification, ticket)

@@ -10,39 +10,60 @@ from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, Webho
 from app.services import webhooks
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
-router = APIRouter(prefix="/v1/platform/webhook", tags=["platform"],
-                   responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}})
+router = APIRouter(
+    prefix="/v1/platform/webhook",
+    tags=["platform"],
+    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+)
 
 
-@router.put("", response_model=WebhookCreated,
-            summary="Send this platform's events to a URL, signed with a new secret",
-            responses={422: {"model": ProblemRead}})
-def put_webhook(body: WebhookPut, platform: CurrentPlatform, session: SessionDep,
-                settings: SettingsDep) -> WebhookCreated:
-    webhook, secret = webhooks.set_webhook(session, platform=platform, url=body.url,
-                                           settings=settings)
+@router.put(
+    "",
+    response_model=WebhookCreated,
+    summary="Send this platform's events to a URL, signed with a new secret",
+    responses={422: {"model": ProblemRead}},
+)
+def put_webhook(
+    body: WebhookPut, platform: CurrentPlatform, session: SessionDep, settings: SettingsDep
+) -> WebhookCreated:
+    webhook, secret = webhooks.set_webhook(
+        session, platform=platform, url=body.url, settings=settings
+    )
     return WebhookCreated(url=webhook.url, secret=secret)
 
 
-@router.get("", response_model=WebhookRead, summary="Where this platform's events go",
-            responses={404: {"model": ProblemRead}})
+@router.get(
+    "",
+    response_model=WebhookRead,
+    summary="Where this platform's events go",
+    responses={404: {"model": ProblemRead}},
+)
 def read_webhook(platform: CurrentPlatform, session: SessionDep) -> WebhookRead:
     return WebhookRead(url=webhooks.get_webhook(session, platform).url)
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Stop sending events (204 also when there was no webhook)")
+@router.delete(
+    "",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Stop sending events (204 also when there was no webhook)",
+)
 def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
     webhooks.delete_webhook(session, platform)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/deliveries", response_model=Page[DeliveryRead],
-            summary="Attempts to deliver this platform's events, newest first")
-def list_deliveries(platform: CurrentPlatform, session: SessionDep,
-                    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-                    cursor: str | None = None) -> Page[DeliveryRead]:
+@router.get(
+    "/deliveries",
+    response_model=Page[DeliveryRead],
+    summary="Attempts to deliver this platform's events, newest first",
+)
+def list_deliveries(
+    platform: CurrentPlatform,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[DeliveryRead]:
     page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
     return Page[DeliveryRead](
-        items=[DeliveryRead.of(d, type) for d, type in page.items],
-        next_cursor=page.next_cursor)
+        items=[DeliveryRead.of(d, type) for d, type in page.items], next_cursor=page.next_cursor
+    )

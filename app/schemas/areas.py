@@ -18,9 +18,14 @@ class AreaRead(Schema):
 
     @classmethod
     def of(cls, area: Area, parent_codes: Mapping[int, str]) -> "AreaRead":
-        return cls(code=area.code, name=area.name, name_en=area.name_en, level=area.level,
-                   parent_code=parent_codes.get(area.parent_id) if area.parent_id else None,
-                   source=area.source)
+        return cls(
+            code=area.code,
+            name=area.name,
+            name_en=area.name_en,
+            level=area.level,
+            parent_code=parent_codes.get(area.parent_id) if area.parent_id else None,
+            source=area.source,
+        )
 
 
 class AreaImported(Schema):
@@ -41,10 +46,13 @@ class AreaImportResult(Schema):
 
     @classmethod
     def of(cls, imported: Sequence[Any]) -> "AreaImportResult":
-        return cls(imported=len(imported), created=sum(a.created for a in imported),
-                   updated=sum(not a.created for a in imported),
-                   repaired=sum(a.repaired for a in imported),
-                   areas=[AreaImported.model_validate(a) for a in imported])
+        return cls(
+            imported=len(imported),
+            created=sum(a.created for a in imported),
+            updated=sum(not a.created for a in imported),
+            repaired=sum(a.repaired for a in imported),
+            areas=[AreaImported.model_validate(a) for a in imported],
+        )
 
 
 class RouteRead(Schema):
@@ -58,10 +66,14 @@ class RouteRead(Schema):
     @classmethod
     def of(cls, route: Any, *, lon: float, lat: float) -> "RouteRead":
         """``route`` (a routing ``Route``) of the WGS-84 point (lon, lat)."""
-        return cls(district=AreaRefRead.of(route.district),
-                   street=AreaRefRead.of_optional(route.street),
-                   community=AreaRefRead.of_optional(route.community),
-                   snapped_m=route.snapped_m, lat=lat, lon=lon)
+        return cls(
+            district=AreaRefRead.of(route.district),
+            street=AreaRefRead.of_optional(route.street),
+            community=AreaRefRead.of_optional(route.community),
+            snapped_m=route.snapped_m,
+            lat=lat,
+            lon=lon,
+        )
 
 
 class AreaFeature(Schema):
@@ -72,8 +84,11 @@ class AreaFeature(Schema):
 
     @classmethod
     def of(cls, area: Area, parent_codes: Mapping[int, str]) -> "AreaFeature":
-        return cls(id=area.code, properties=AreaRead.of(area, parent_codes),
-                   geometry=mapping(to_shape(area.boundary)))
+        return cls(
+            id=area.code,
+            properties=AreaRead.of(area, parent_codes),
+            geometry=mapping(to_shape(area.boundary)),
+        )
 
 
 class AreaFeatureCollection(Schema):

@@ -40,13 +40,22 @@ class CategoryRead(Schema):
     @staticmethod
     def fields_of(c: Category) -> dict[str, Any]:
         return {
-            "code": c.code, "name": LocalizedName(zh=c.name_zh, en=c.name_en),
-            "description": c.description, "department": c.department,
-            "priority": c.priority, "respond_within_h": c.respond_within_h,
-            "resolve_within_h": c.resolve_within_h, "dedup_radius_m": c.dedup_radius_m,
+            "code": c.code,
+            "name": LocalizedName(zh=c.name_zh, en=c.name_en),
+            "description": c.description,
+            "department": c.department,
+            "priority": c.priority,
+            "respond_within_h": c.respond_within_h,
+            "resolve_within_h": c.resolve_within_h,
+            "dedup_radius_m": c.dedup_radius_m,
             "dedup_window_h": c.dedup_window_h,
-            "points": CategoryPoints(open=c.points_open, confirm=c.points_confirm,
-                                     resolve=c.points_resolve, verify=c.points_verify)}
+            "points": CategoryPoints(
+                open=c.points_open,
+                confirm=c.points_confirm,
+                resolve=c.points_resolve,
+                verify=c.points_verify,
+            ),
+        }
 
     @classmethod
     def of(cls, category: Category) -> "CategoryRead":
@@ -59,8 +68,9 @@ class CategoryAdminRead(CategoryRead):
 
     @classmethod
     def of(cls, category: Category) -> "CategoryAdminRead":
-        return cls(**cls.fields_of(category), active=category.active,
-                   updated_at=category.updated_at)
+        return cls(
+            **cls.fields_of(category), active=category.active, updated_at=category.updated_at
+        )
 
 
 class CategoryPut(InputSchema):
@@ -83,16 +93,22 @@ class CategoryPut(InputSchema):
         # other (the database refuses it too: ck_categories_resolve_after_respond).
         respond = info.data.get("respond_within_h")
         if respond is not None and hours < respond:
-            raise ValueError(f"must be at least respond_within_h ({respond}): a ticket is "
-                             "answered before it is fixed")
+            raise ValueError(
+                f"must be at least respond_within_h ({respond}): a ticket is "
+                "answered before it is fixed"
+            )
         return hours
-
 
 
 def category_fields(body: CategoryPut) -> dict[str, object]:
     """The model's columns from an admin's PUT body."""
     data = body.model_dump(exclude={"name", "points"})
-    data.update(name_zh=body.name.zh, name_en=body.name.en, points_open=body.points.open,
-                points_confirm=body.points.confirm, points_resolve=body.points.resolve,
-                points_verify=body.points.verify)
+    data.update(
+        name_zh=body.name.zh,
+        name_en=body.name.en,
+        points_open=body.points.open,
+        points_confirm=body.points.confirm,
+        points_resolve=body.points.resolve,
+        points_verify=body.points.verify,
+    )
     return data

@@ -14,9 +14,11 @@ from app.services.workflow import TicketAction, allowed_actions
 class ActionCreate(InputSchema):
     action: TicketAction
     note: str | None = Field(default=None, max_length=2000)
-    reason: str | None = Field(default=None, max_length=32,
-                               description="reject: spam, not_actionable, "
-                                           "not_our_responsibility or other")
+    reason: str | None = Field(
+        default=None,
+        max_length=32,
+        description="reject: spam, not_actionable, not_our_responsibility or other",
+    )
     assignee: str | None = Field(default=None, max_length=200)
     to_street: str | None = Field(default=None, max_length=32)
     into_ticket: uuid.UUID | None = None
@@ -42,11 +44,17 @@ class TicketReport(Schema):
     @classmethod
     def of(cls, on: ReportOnTicket) -> "TicketReport":
         report, where = on.report, to_shape(on.report.location)
-        return cls(id=str(report.id), rider=TicketRider(platform=on.platform,
-                                                        pseudonym=on.pseudonym),
-                   lat=where.y, lon=where.x, description=report.description,
-                   address_hint=report.address_hint, media_ids=on.media_ids,
-                   observed_at=report.observed_at, received_at=report.received_at)
+        return cls(
+            id=str(report.id),
+            rider=TicketRider(platform=on.platform, pseudonym=on.pseudonym),
+            lat=where.y,
+            lon=where.x,
+            description=report.description,
+            address_hint=report.address_hint,
+            media_ids=on.media_ids,
+            observed_at=report.observed_at,
+            received_at=report.received_at,
+        )
 
 
 class TicketEventRead(Schema):
@@ -61,8 +69,15 @@ class TicketEventRead(Schema):
     @classmethod
     def of(cls, on: EventOnTicket) -> "TicketEventRead":
         e = on.event
-        return cls(id=str(e.id), type=e.type, actor=on.actor, from_status=e.from_status,
-                   to_status=e.to_status, note=e.note, at=e.created_at)
+        return cls(
+            id=str(e.id),
+            type=e.type,
+            actor=on.actor,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            note=e.note,
+            at=e.created_at,
+        )
 
 
 class TicketFields(Schema):
@@ -85,12 +100,21 @@ class TicketFields(Schema):
     @staticmethod
     def fields_of(ticket: Ticket, category: str, now: datetime) -> dict[str, object]:
         point = to_shape(ticket.location)
-        return {"id": str(ticket.id), "ref": ticket.ref, "status": ticket.status,
-                "category": category, "priority": ticket.priority, "lat": point.y,
-                "lon": point.x, "report_count": ticket.report_count,
-                "assignee": ticket.assignee, "created_at": ticket.created_at,
-                "respond_by": ticket.respond_by, "resolve_by": ticket.resolve_by,
-                "overdue": ticket.is_overdue(now)}
+        return {
+            "id": str(ticket.id),
+            "ref": ticket.ref,
+            "status": ticket.status,
+            "category": category,
+            "priority": ticket.priority,
+            "lat": point.y,
+            "lon": point.x,
+            "report_count": ticket.report_count,
+            "assignee": ticket.assignee,
+            "created_at": ticket.created_at,
+            "respond_by": ticket.respond_by,
+            "resolve_by": ticket.resolve_by,
+            "overdue": ticket.is_overdue(now),
+        }
 
 
 class TicketDetail(TicketFields):
@@ -115,15 +139,22 @@ class TicketDetail(TicketFields):
 
         district = area(t.district_id)
         assert district is not None
-        return cls(**cls.fields_of(t, view.category, now),
-                   area=RoutedArea(district=district, street=area(t.street_id),
-                                   community=area(t.community_id)),
-                   reject_reason=t.reject_reason, duplicate_of=view.duplicate_of,
-                   version=t.version, allowed_actions=allowed_actions(TicketStatus(t.status)),
-                   updated_at=t.updated_at, accepted_at=t.accepted_at,
-                   resolved_at=t.resolved_at, closed_at=t.closed_at,
-                   reports=[TicketReport.of(r) for r in view.reports],
-                   events=[TicketEventRead.of(e) for e in view.events])
+        return cls(
+            **cls.fields_of(t, view.category, now),
+            area=RoutedArea(
+                district=district, street=area(t.street_id), community=area(t.community_id)
+            ),
+            reject_reason=t.reject_reason,
+            duplicate_of=view.duplicate_of,
+            version=t.version,
+            allowed_actions=allowed_actions(TicketStatus(t.status)),
+            updated_at=t.updated_at,
+            accepted_at=t.accepted_at,
+            resolved_at=t.resolved_at,
+            closed_at=t.closed_at,
+            reports=[TicketReport.of(r) for r in view.reports],
+            events=[TicketEventRead.of(e) for e in view.events],
+        )
 
 
 class QueueTicket(TicketFields):
@@ -132,8 +163,11 @@ class QueueTicket(TicketFields):
 
     @classmethod
     def of(cls, row: QueueRow, now: datetime) -> "QueueTicket":
-        return cls(**cls.fields_of(row.ticket, row.category, now),
-                   street=row.street, community=row.community)
+        return cls(
+            **cls.fields_of(row.ticket, row.category, now),
+            street=row.street,
+            community=row.community,
+        )
 
 
 class OfficeStats(Schema):

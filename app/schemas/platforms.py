@@ -44,8 +44,11 @@ class RiderTokenRead(Schema):
     @classmethod
     def of(cls, issued: Any) -> "RiderTokenRead":
         """``issued``: a rider token issued (``platforms.issue_rider_token``)."""
-        return cls(token=issued.issued.token, expires_at=issued.issued.expires_at,
-                   rider=TokenRider(id=str(issued.rider.id), rider_id=issued.rider.external_id))
+        return cls(
+            token=issued.issued.token,
+            expires_at=issued.issued.expires_at,
+            rider=TokenRider(id=str(issued.rider.id), rider_id=issued.rider.external_id),
+        )
 
 
 class RiderRead(Schema):
@@ -58,9 +61,14 @@ class RiderRead(Schema):
 
     @classmethod
     def of(cls, rider: Rider) -> "RiderRead":
-        return cls(id=str(rider.id), rider_id=rider.external_id,
-                   display_name=rider.display_name, pseudonym=rider.pseudonym,
-                   created_at=rider.created_at, last_token_at=rider.last_token_at)
+        return cls(
+            id=str(rider.id),
+            rider_id=rider.external_id,
+            display_name=rider.display_name,
+            pseudonym=rider.pseudonym,
+            created_at=rider.created_at,
+            last_token_at=rider.last_token_at,
+        )
 
 
 class Contribution(Schema):
@@ -86,8 +94,9 @@ class RiderStatsDetail(RiderStats):
 class SummaryRow(Contribution):
     day: str | None = Field(default=None, description="group_by=day: a date in `tz`")
     category: str | None = None
-    street: str | None = Field(default=None, description="group_by=street: its code; null "
-                                                         "for reports outside every street")
+    street: str | None = Field(
+        default=None, description="group_by=street: its code; null for reports outside every street"
+    )
     street_name: str | None = None
 
 

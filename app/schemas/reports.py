@@ -34,19 +34,28 @@ class ReportCreate(InputSchema):
     accuracy_m: float | None = Field(default=None, ge=0, le=10_000, allow_inf_nan=False)
     description: str | None = Field(default=None, max_length=2000)
     observed_at: AwareDatetime | None = Field(
-        default=None, description="when the rider saw it; at most 5 min ahead, 7 days back")
+        default=None, description="when the rider saw it; at most 5 min ahead, 7 days back"
+    )
     address_hint: str | None = Field(default=None, max_length=200)
     media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
 
     def submission(self, key: str | None) -> ReportSubmission:
         """This report as intake takes it, with ``key``."""
         return ReportSubmission(
-            ReportInput(category=self.category, lat=self.lat, lon=self.lon,
-                        coord_sys=self.coord_sys, accuracy_m=self.accuracy_m,
-                        description=self.description, address_hint=self.address_hint,
-                        observed_at=self.observed_at,
-                        media_ids=tuple(dict.fromkeys(self.media_ids))),
-            key, self.fingerprint())
+            ReportInput(
+                category=self.category,
+                lat=self.lat,
+                lon=self.lon,
+                coord_sys=self.coord_sys,
+                accuracy_m=self.accuracy_m,
+                description=self.description,
+                address_hint=self.address_hint,
+                observed_at=self.observed_at,
+                media_ids=tuple(dict.fromkeys(self.media_ids)),
+            ),
+            key,
+            self.fingerprint(),
+        )
 
     def fingerprint(self) -> str:
         """The hash a retry of this report's key must repeat: of the report's own fields
@@ -64,13 +73,16 @@ class BatchReportCreate(ReportCreate):
     # Checked as the Idempotency-Key header is (idempotency.check_key), not here: a bad key
     # must be the same 422 invalid_idempotency_key in a batch as in a single POST.
     idempotency_key: str | None = Field(
-        default=None, description="as the Idempotency-Key header: 1–255 printable characters")
+        default=None, description="as the Idempotency-Key header: 1–255 printable characters"
+    )
 
 
 class BatchCreate(InputSchema):
-    reports: list[dict[str, Any]] = Field(min_length=1, max_length=50,
-                                          description="each as the body of POST /v1/reports, "
-                                                      "plus its idempotency_key")
+    reports: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=50,
+        description="each as the body of POST /v1/reports, plus its idempotency_key",
+    )
 
     def submissions(self) -> list[tuple[str | None, ReportSubmission | AppError]]:
         """Each item read on its own, with its key as given: a report to submit, or why
@@ -102,8 +114,12 @@ class TicketSummary(Schema):
 
     @classmethod
     def of(cls, ticket: Ticket) -> "TicketSummary":
-        return cls(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
-                   report_count=ticket.report_count)
+        return cls(
+            id=str(ticket.id),
+            ref=ticket.ref,
+            status=ticket.status,
+            report_count=ticket.report_count,
+        )
 
 
 class ReportReceipt(Schema):
@@ -124,15 +140,25 @@ def receipt_json(receipt: Receipt) -> dict[str, Any]:
     def area(named: AreaRef | None) -> dict[str, str] | None:
         return {"code": named.code, "name": named.name} if named is not None else None
 
-    return {"id": str(receipt.report_id), "outcome": receipt.outcome.value,
-            "ticket": {"id": str(receipt.ticket_id), "ref": receipt.ticket_ref,
-                       "status": receipt.ticket_status.value,
-                       "report_count": receipt.report_count},
-            "area": {"district": area(receipt.district), "street": area(receipt.street),
-                     "community": area(receipt.community)},
-            "lat": receipt.lat, "lon": receipt.lon,
-            "received_at": rfc3339_utc(receipt.received_at),
-            "observed_at": rfc3339_utc(receipt.observed_at)}
+    return {
+        "id": str(receipt.report_id),
+        "outcome": receipt.outcome.value,
+        "ticket": {
+            "id": str(receipt.ticket_id),
+            "ref": receipt.ticket_ref,
+            "status": receipt.ticket_status.value,
+            "report_count": receipt.report_count,
+        },
+        "area": {
+            "district": area(receipt.district),
+            "street": area(receipt.street),
+            "community": area(receipt.community),
+        },
+        "lat": receipt.lat,
+        "lon": receipt.lon,
+        "received_at": rfc3339_utc(receipt.received_at),
+        "observed_at": rfc3339_utc(receipt.observed_at),
+    }
 
 
 class BatchResult(Schema):
@@ -146,8 +172,12 @@ class BatchResult(Schema):
     def of(cls, key: str | None, outcome: Received | AppError) -> "BatchResult":
         if isinstance(outcome, AppError):
             return cls(idempotency_key=key, status=outcome.status, problem=outcome.to_problem())
-        return cls(idempotency_key=key, status=outcome.status, replayed=outcome.replayed,
-                   report=ReportReceipt.model_validate(outcome.body))
+        return cls(
+            idempotency_key=key,
+            status=outcome.status,
+            replayed=outcome.replayed,
+            report=ReportReceipt.model_validate(outcome.body),
+        )
 
 
 class BatchResults(Schema):
@@ -190,17 +220,29 @@ class ReportRead(Schema):
         district = area(r.district_id)
         assert district is not None
         return cls(
-            id=str(r.id), category=view.categories[r.category_id], outcome=r.outcome,
-            lat=where.y, lon=where.x, accuracy_m=r.accuracy_m, description=r.description,
-            address_hint=r.address_hint, media_ids=view.media_ids,
-            area=RoutedArea(district=district, street=area(r.street_id),
-                            community=area(r.community_id)),
-            received_at=r.received_at, observed_at=r.observed_at,
-            ticket=ReportTicket(id=str(ticket.id), ref=ticket.ref, status=ticket.status,
-                                report_count=ticket.report_count,
-                                category=view.categories[ticket.category_id],
-                                timeline=[TimelineEntry(status=status, at=at)
-                                          for status, at in view.timeline]))
+            id=str(r.id),
+            category=view.categories[r.category_id],
+            outcome=r.outcome,
+            lat=where.y,
+            lon=where.x,
+            accuracy_m=r.accuracy_m,
+            description=r.description,
+            address_hint=r.address_hint,
+            media_ids=view.media_ids,
+            area=RoutedArea(
+                district=district, street=area(r.street_id), community=area(r.community_id)
+            ),
+            received_at=r.received_at,
+            observed_at=r.observed_at,
+            ticket=ReportTicket(
+                id=str(ticket.id),
+                ref=ticket.ref,
+                status=ticket.status,
+                report_count=ticket.report_count,
+                category=view.categories[ticket.category_id],
+                timeline=[TimelineEntry(status=status, at=at) for status, at in view.timeline],
+            ),
+        )
 
 
 class NearbyTicket(Schema):
@@ -217,9 +259,17 @@ class NearbyTicket(Schema):
     @classmethod
     def of(cls, found: TicketNearby) -> "NearbyTicket":
         t = found.ticket
-        return cls(id=str(t.id), ref=t.ref, category=found.category, status=t.status,
-                   report_count=t.report_count, lat=found.lat, lon=found.lon,
-                   distance_m=found.distance_m, created_at=t.created_at)
+        return cls(
+            id=str(t.id),
+            ref=t.ref,
+            category=found.category,
+            status=t.status,
+            report_count=t.report_count,
+            lat=found.lat,
+            lon=found.lon,
+            distance_m=found.distance_m,
+            created_at=t.created_at,
+        )
 
 
 class NearbyTickets(Schema):
@@ -239,8 +289,14 @@ class MediaRead(Schema):
 
     @classmethod
     def of(cls, media: Media) -> "MediaRead":
-        return cls(id=str(media.id), content_type=media.content_type, width=media.width,
-                   height=media.height, bytes=media.bytes, sha256=media.sha256)
+        return cls(
+            id=str(media.id),
+            content_type=media.content_type,
+            width=media.width,
+            height=media.height,
+            bytes=media.bytes,
+            sha256=media.sha256,
+        )
 
 
 class MeRead(Schema):
@@ -259,9 +315,13 @@ class MeRead(Schema):
 
     @classmethod
     def of(cls, rider: Rider, totals: Mapping[str, int]) -> "MeRead":
-        return cls(id=str(rider.id), rider_id=rider.external_id, platform=rider.platform.code,
-                   display_name=rider.display_name, **totals)
-
+        return cls(
+            id=str(rider.id),
+            rider_id=rider.external_id,
+            platform=rider.platform.code,
+            display_name=rider.display_name,
+            **totals,
+        )
 
 
 class VerificationCreate(InputSchema):
@@ -282,6 +342,10 @@ class VerificationRead(Schema):
 
     @classmethod
     def of(cls, verification: Verification, ticket: Ticket) -> "VerificationRead":
-        return cls(id=str(verification.id), fixed=verification.fixed,
-                   distance_m=verification.distance_m, created_at=verification.created_at,
-                   ticket=TicketSummary.of(ticket))
+        return cls(
+            id=str(verification.id),
+            fixed=verification.fixed,
+            distance_m=verification.distance_m,
+            created_at=verification.created_at,
+            ticket=TicketSummary.of(ticket),
+        )

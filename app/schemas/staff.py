@@ -8,8 +8,9 @@ class StaffCreate(InputSchema):
     username: str = Field(min_length=3, max_length=64)
     role: StaffRole
     area: str | None = Field(default=None, description="street code (officer), district code")
-    password: str | None = Field(default=None, max_length=256,
-                                 description="generated and returned when omitted")
+    password: str | None = Field(
+        default=None, max_length=256, description="generated and returned when omitted"
+    )
     display_name: str | None = Field(default=None, max_length=100)
 
 
@@ -31,9 +32,15 @@ class StaffRead(Schema):
 
     @classmethod
     def of(cls, staff: Staff) -> "StaffRead":
-        return cls(id=str(staff.id), username=staff.username, display_name=staff.display_name,
-                   role=staff.role, area=staff.area.code if staff.area else None,
-                   active=staff.active, created_at=staff.created_at)
+        return cls(
+            id=str(staff.id),
+            username=staff.username,
+            display_name=staff.display_name,
+            role=staff.role,
+            area=staff.area.code if staff.area else None,
+            active=staff.active,
+            created_at=staff.created_at,
+        )
 
 
 class AccessToken(Schema):

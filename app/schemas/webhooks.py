@@ -5,8 +5,12 @@ from app.schemas.common import InputSchema, Schema, UtcTime
 
 
 class WebhookPut(InputSchema):
-    url: str = Field(min_length=1, max_length=2048, examples=["https://hooks.example.com/sentinel"],
-                     description="http(s), resolving to public addresses only")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        examples=["https://hooks.example.com/sentinel"],
+        description="http(s), resolving to public addresses only",
+    )
 
 
 class WebhookRead(Schema):
@@ -31,6 +35,13 @@ class DeliveryRead(Schema):
     @classmethod
     def of(cls, delivery: WebhookDelivery, type: str) -> "DeliveryRead":
         d = delivery
-        return cls(event_id=str(d.event_id), type=type, attempt=d.attempt,
-                   attempted_at=d.attempted_at, url=d.url, status_code=d.status_code,
-                   error=d.error, duration_ms=d.duration_ms)
+        return cls(
+            event_id=str(d.event_id),
+            type=type,
+            attempt=d.attempt,
+            attempted_at=d.attempted_at,
+            url=d.url,
+            status_code=d.status_code,
+            error=d.error,
+            duration_ms=d.duration_ms,
+        )

@@ -76,17 +76,24 @@ def _label(index: int, code: str | None) -> str:
     return f"feature #{index}" + (f" (code {code})" if code else "")
 
 
-def _refuse(error: type[InvalidAreaFeature], index: int, code: str | None, field: str,
-            message: str) -> InvalidAreaFeature:
-    return error(f"{_label(index, code)}: {message}",
-                 errors=[{"field": f"features[{index}].{field}", "message": message}],
-                 feature_index=index, feature_code=code)
+def _refuse(
+    error: type[InvalidAreaFeature], index: int, code: str | None, field: str, message: str
+) -> InvalidAreaFeature:
+    return error(
+        f"{_label(index, code)}: {message}",
+        errors=[{"field": f"features[{index}].{field}", "message": message}],
+        feature_index=index,
+        feature_code=code,
+    )
 
 
 def _positions(coordinates: Any) -> Iterable[Any]:
     """Every position of a Polygon's or MultiPolygon's nested coordinate arrays."""
-    if isinstance(coordinates, list | tuple) and coordinates \
-            and isinstance(coordinates[0], int | float):
+    if (
+        isinstance(coordinates, list | tuple)
+        and coordinates
+        and isinstance(coordinates[0], int | float)
+    ):
         yield coordinates
         return
     if not isinstance(coordinates, list | tuple):
@@ -125,52 +132,86 @@ def _polygonal(geometry: shapely.Geometry) -> MultiPolygon:
     return MultiPolygon([p for p in parts if not _degenerate(p)])
 
 
-def _parse_boundary(raw: Any, coord_sys: CoordSys, index: int,
-                    code: str) -> tuple[MultiPolygon, bool]:
+def _parse_boundary(
+    raw: Any, coord_sys: CoordSys, index: int, code: str
+) -> tuple[MultiPolygon, bool]:
     if not isinstance(raw, dict) or raw.get("type") not in ("Polygon", "MultiPolygon"):
-        raise _refuse(InvalidGeometry, index, code, "geometry",
-                      "the geometry must be a Polygon or MultiPolygon")
+        raise _refuse(
+            InvalidGeometry,
+            index,
+            code,
+            "geometry",
+            "the geometry must be a Polygon or MultiPolygon",
+        )
     try:
         positions = list(_positions(raw.get("coordinates")))
     except (TypeError, RecursionError):
         positions = []
     if not positions:
-        raise _refuse(InvalidGeometry, index, code, "geometry.coordinates",
-                      "coordinates must be nested arrays of [lon, lat] numbers")
+        raise _refuse(
+            InvalidGeometry,
+            index,
+            code,
+            "geometry.coordinates",
+            "coordinates must be nested arrays of [lon, lat] numbers",
+        )
     for position in positions:
         if len(position) < 2 or not all(isinstance(v, int | float) for v in position[:2]):
-            raise _refuse(InvalidGeometry, index, code, "geometry.coordinates",
-                          f"{position!r} is not a [lon, lat] position")
+            raise _refuse(
+                InvalidGeometry,
+                index,
+                code,
+                "geometry.coordinates",
+                f"{position!r} is not a [lon, lat] position",
+            )
         lon, lat = float(position[0]), float(position[1])
-        if not (math.isfinite(lon) and math.isfinite(lat)
-                and -180 <= lon <= 180 and -90 <= lat <= 90):
-            raise _refuse(CoordinatesOutOfRange, index, code, "geometry.coordinates",
-                          f"position [{position[0]}, {position[1]}] is not a longitude and "
-                          "latitude in range")
+        if not (
+            math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90
+        ):
+            raise _refuse(
+                CoordinatesOutOfRange,
+                index,
+                code,
+                "geometry.coordinates",
+                f"position [{position[0]}, {position[1]}] is not a longitude and latitude in range",
+            )
     try:
-        geometry = shape({"type": raw["type"],
-                          "coordinates": _convert(raw["coordinates"], coord_sys)})
+        geometry = shape(
+            {"type": raw["type"], "coordinates": _convert(raw["coordinates"], coord_sys)}
+        )
     except (ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
-        raise _refuse(InvalidGeometry, index, code, "geometry",
-                      f"not a polygon: {exc}") from exc
+        raise _refuse(InvalidGeometry, index, code, "geometry", f"not a polygon: {exc}") from exc
     if geometry.is_valid:
         kept = _polygonal(geometry)
         if kept.is_empty:
-            raise _refuse(InvalidGeometry, index, code, "geometry",
-                          "the polygon has no area (its points are collinear)")
+            raise _refuse(
+                InvalidGeometry,
+                index,
+                code,
+                "geometry",
+                "the polygon has no area (its points are collinear)",
+            )
         # Dropping a part with no area is a repair too.
         return kept, len(kept.geoms) != len(getattr(geometry, "geoms", [geometry]))
     repaired = _polygonal(shapely.make_valid(geometry))
     # A repair may untangle a ring (a bow-tie, a ring touching itself) but never add
     # land: a hole outside its shell, or a shell inside a bigger hole, would become
     # territory nobody drew. So the result must stay within the shells' own area.
-    shells = shapely.union_all([shapely.make_valid(Polygon(part.exterior))
-                                for part in getattr(geometry, "geoms", [geometry])])
+    shells = shapely.union_all(
+        [
+            shapely.make_valid(Polygon(part.exterior))
+            for part in getattr(geometry, "geoms", [geometry])
+        ]
+    )
     added = repaired.difference(shells).area if not repaired.is_empty else 0.0
     if repaired.is_empty or not repaired.is_valid or added > REPAIR_TOLERANCE * shells.area:
-        raise _refuse(InvalidGeometry, index, code, "geometry",
-                      "invalid and cannot be repaired safely "
-                      f"({shapely.is_valid_reason(geometry)})")
+        raise _refuse(
+            InvalidGeometry,
+            index,
+            code,
+            "geometry",
+            f"invalid and cannot be repaired safely ({shapely.is_valid_reason(geometry)})",
+        )
     return repaired, True
 
 
@@ -183,12 +224,18 @@ def _text(properties: dict[str, Any], *names: str) -> str | None:
 
 
 def parse_features(
-    collection: Any, *, coord_sys: CoordSys, default_level: AreaLevel | None = None,
+    collection: Any,
+    *,
+    coord_sys: CoordSys,
+    default_level: AreaLevel | None = None,
     default_parent: str | None = None,
 ) -> list[AreaFeature]:
     """Every feature of a FeatureCollection, checked on its own (not yet against parents)."""
-    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection" \
-            or not isinstance(collection.get("features"), list):
+    if (
+        not isinstance(collection, dict)
+        or collection.get("type") != "FeatureCollection"
+        or not isinstance(collection.get("features"), list)
+    ):
         raise InvalidGeoJSON("expected a GeoJSON FeatureCollection with a features array")
     if not collection["features"]:
         raise InvalidGeoJSON("the FeatureCollection has no features")
@@ -202,18 +249,33 @@ def parse_features(
             raise _refuse(InvalidAreaFeature, index, None, "properties", "must be an object")
         for name, value in properties.items():
             if isinstance(value, str) and has_control_characters(value):
-                raise _refuse(InvalidAreaFeature, index, None, f"properties.{name}",
-                              "control characters are not allowed")
+                raise _refuse(
+                    InvalidAreaFeature,
+                    index,
+                    None,
+                    f"properties.{name}",
+                    "control characters are not allowed",
+                )
         # DataV (the usual source of Chinese outlines) calls the code "adcode".
         code = _text(properties, "code", "adcode")
         if code is None:
             raise _refuse(AreaMissingField, index, None, "properties.code", "code is missing")
         if not CODE_PATTERN.match(code):
-            raise _refuse(InvalidAreaFeature, index, code, "properties.code",
-                          "code must be 1–32 letters, digits, '-' or '_'")
+            raise _refuse(
+                InvalidAreaFeature,
+                index,
+                code,
+                "properties.code",
+                "code must be 1–32 letters, digits, '-' or '_'",
+            )
         if code in seen:
-            raise _refuse(InvalidAreaFeature, index, code, "properties.code",
-                          "the same code appears twice in this import")
+            raise _refuse(
+                InvalidAreaFeature,
+                index,
+                code,
+                "properties.code",
+                "the same code appears twice in this import",
+            )
         seen.add(code)
         name = _text(properties, "name")
         if name is None:
@@ -221,35 +283,56 @@ def parse_features(
         name_en = _text(properties, "name_en")
         for field, value in (("name", name), ("name_en", name_en)):
             if value is not None and len(value) > MAX_NAME_LENGTH:
-                raise _refuse(InvalidAreaFeature, index, code, f"properties.{field}",
-                              f"{field} is longer than {MAX_NAME_LENGTH} characters")
+                raise _refuse(
+                    InvalidAreaFeature,
+                    index,
+                    code,
+                    f"properties.{field}",
+                    f"{field} is longer than {MAX_NAME_LENGTH} characters",
+                )
         level_text = _text(properties, "level") or (default_level and default_level.value)
         if level_text is None:
             raise _refuse(AreaMissingField, index, code, "properties.level", "level is missing")
         try:
             level = AreaLevel(level_text)
         except ValueError:
-            raise _refuse(InvalidAreaLevel, index, code, "properties.level",
-                          "level must be district, street or community") from None
+            raise _refuse(
+                InvalidAreaLevel,
+                index,
+                code,
+                "properties.level",
+                "level must be district, street or community",
+            ) from None
         parent_code = _text(properties, "parent_code") or default_parent
         if level is AreaLevel.DISTRICT:
             parent_code = None
         elif parent_code is None:
-            raise _refuse(AreaMissingField, index, code, "properties.parent_code",
-                          f"a {level} needs a parent_code")
+            raise _refuse(
+                AreaMissingField,
+                index,
+                code,
+                "properties.parent_code",
+                f"a {level} needs a parent_code",
+            )
         boundary, repaired = _parse_boundary(feature.get("geometry"), coord_sys, index, code)
-        features.append(AreaFeature(index, code, name, name_en,
-                                    level, parent_code, boundary, repaired))
+        features.append(
+            AreaFeature(index, code, name, name_en, level, parent_code, boundary, repaired)
+        )
     return features
 
 
 def import_areas(
-    session: Session, collection: Any, *, coord_sys: CoordSys = CoordSys.WGS84,
-    default_level: AreaLevel | None = None, default_parent: str | None = None,
+    session: Session,
+    collection: Any,
+    *,
+    coord_sys: CoordSys = CoordSys.WGS84,
+    default_level: AreaLevel | None = None,
+    default_parent: str | None = None,
     source: str | None = None,
 ) -> list[ImportedArea]:
-    features = parse_features(collection, coord_sys=coord_sys, default_level=default_level,
-                              default_parent=default_parent)
+    features = parse_features(
+        collection, coord_sys=coord_sys, default_level=default_level, default_parent=default_parent
+    )
     features.sort(key=lambda f: (f.level.depth, f.index))
     begin_writes(session)
     codes = {f.code for f in features} | {f.parent_code for f in features if f.parent_code}
@@ -258,10 +341,12 @@ def import_areas(
     batch = {f.code: f for f in features}
     for feature in features:
         if feature.parent_code is not None:
-            _check_parent(feature, batch.get(feature.parent_code),
-                          existing.get(feature.parent_code))
-    _check_stored_children(session, {existing[f.code].id: f for f in features
-                                     if f.code in existing}, batch)
+            _check_parent(
+                feature, batch.get(feature.parent_code), existing.get(feature.parent_code)
+            )
+    _check_stored_children(
+        session, {existing[f.code].id: f for f in features if f.code in existing}, batch
+    )
 
     imported: list[ImportedArea] = []
     for feature in features:
@@ -276,51 +361,87 @@ def import_areas(
         area.boundary = from_shape(feature.boundary, srid=4326)
         area.source = source
         session.flush()
-        imported.append(ImportedArea(feature.code, feature.name, feature.level,
-                                     feature.parent_code, created, feature.repaired))
+        imported.append(
+            ImportedArea(
+                feature.code,
+                feature.name,
+                feature.level,
+                feature.parent_code,
+                created,
+                feature.repaired,
+            )
+        )
     return imported
 
 
-def _check_parent(feature: AreaFeature, in_batch: AreaFeature | None,
-                  stored: Area | None) -> None:
+def _check_parent(feature: AreaFeature, in_batch: AreaFeature | None, stored: Area | None) -> None:
     if in_batch is not None:
         parent_level, parent_boundary = in_batch.level, in_batch.boundary
     elif stored is not None:
         parent_level, parent_boundary = AreaLevel(stored.level), to_shape(stored.boundary)
     else:
-        raise _refuse(UnknownParentArea, feature.index, feature.code, "properties.parent_code",
-                      f"parent {feature.parent_code} is neither stored nor in this import")
+        raise _refuse(
+            UnknownParentArea,
+            feature.index,
+            feature.code,
+            "properties.parent_code",
+            f"parent {feature.parent_code} is neither stored nor in this import",
+        )
     if parent_level is not feature.level.parent_level:
-        raise _refuse(InvalidAreaLevel, feature.index, feature.code, "properties.parent_code",
-                      f"a {feature.level}'s parent must be a {feature.level.parent_level}, "
-                      f"{feature.parent_code} is a {parent_level}")
+        raise _refuse(
+            InvalidAreaLevel,
+            feature.index,
+            feature.code,
+            "properties.parent_code",
+            f"a {feature.level}'s parent must be a {feature.level.parent_level}, "
+            f"{feature.parent_code} is a {parent_level}",
+        )
     outside = feature.boundary.difference(parent_boundary).area
     if outside > OUTSIDE_PARENT_TOLERANCE * feature.boundary.area:
         share = 100 * outside / feature.boundary.area
-        raise _refuse(AreaOutsideParent, feature.index, feature.code, "geometry",
-                      f"{share:.1f}% of it lies outside its parent {feature.parent_code}")
+        raise _refuse(
+            AreaOutsideParent,
+            feature.index,
+            feature.code,
+            "geometry",
+            f"{share:.1f}% of it lies outside its parent {feature.parent_code}",
+        )
 
 
-def _check_stored_children(session: Session, updated: dict[int, AreaFeature],
-                           batch: dict[str, AreaFeature]) -> None:
+def _check_stored_children(
+    session: Session, updated: dict[int, AreaFeature], batch: dict[str, AreaFeature]
+) -> None:
     """An update may not strand the children already stored under an area."""
     if not updated:
         return
-    children = session.scalars(select(Area).options(undefer(Area.boundary))
-                               .where(Area.parent_id.in_(updated), Area.code.not_in(batch))
-                               .order_by(Area.code))
+    children = session.scalars(
+        select(Area)
+        .options(undefer(Area.boundary))
+        .where(Area.parent_id.in_(updated), Area.code.not_in(batch))
+        .order_by(Area.code)
+    )
     for child in children:
         parent = updated[child.parent_id]  # type: ignore[index]
         if AreaLevel(child.level).parent_level is not parent.level:
-            raise _refuse(InvalidAreaLevel, parent.index, parent.code, "properties.level",
-                          f"its stored child {child.code} is a {child.level}, "
-                          f"which a {parent.level} cannot hold")
+            raise _refuse(
+                InvalidAreaLevel,
+                parent.index,
+                parent.code,
+                "properties.level",
+                f"its stored child {child.code} is a {child.level}, "
+                f"which a {parent.level} cannot hold",
+            )
         boundary = to_shape(child.boundary)
         outside = boundary.difference(parent.boundary).area
         if outside > OUTSIDE_PARENT_TOLERANCE * boundary.area:
-            raise _refuse(AreaOutsideParent, parent.index, parent.code, "geometry",
-                          f"its stored child {child.code} would lie "
-                          f"{100 * outside / boundary.area:.1f}% outside it")
+            raise _refuse(
+                AreaOutsideParent,
+                parent.index,
+                parent.code,
+                "geometry",
+                f"its stored child {child.code} would lie "
+                f"{100 * outside / boundary.area:.1f}% outside it",
+            )
 
 
 def get_area(session: Session, code: str) -> Area:
@@ -357,8 +478,14 @@ def area_tree_ids(session: Session, root: Area) -> set[int]:
     return ids
 
 
-def page_areas(session: Session, *, level: AreaLevel | None, parent_code: str | None,
-               limit: int, cursor: str | None) -> Page[Area]:
+def page_areas(
+    session: Session,
+    *,
+    level: AreaLevel | None,
+    parent_code: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[Area]:
     query = select(Area)
     if level is not None:
         query = query.where(Area.level == level)

@@ -18,8 +18,13 @@ from app.services.pagination import Page, keyset_page
 
 def list_categories(session: Session) -> list[Category]:
     """The categories riders may report in, in their display order."""
-    return list(session.scalars(select(Category).where(Category.active.is_(True))
-                                .order_by(Category.sort_order, Category.code)))
+    return list(
+        session.scalars(
+            select(Category)
+            .where(Category.active.is_(True))
+            .order_by(Category.sort_order, Category.code)
+        )
+    )
 
 
 def category_codes(session: Session) -> dict[int, str]:
@@ -52,8 +57,9 @@ def put_category(session: Session, code: str, fields: dict[str, Any]) -> tuple[C
 
 def entity_tag(payload: Any) -> str:
     """A strong ETag for a JSON-able payload: the hash of its canonical form."""
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False,
-                                       default=str).encode()).hexdigest()
+    digest = hashlib.sha256(
+        json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()
+    ).hexdigest()
     return f'"{digest[:32]}"'
 
 

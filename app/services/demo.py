@@ -31,8 +31,9 @@ class DemoCredentials:
 
 
 def database_is_empty(session: Session) -> bool:
-    return not any(session.scalar(select(exists().select_from(table)))
-                   for table in (Area, Platform, Staff))
+    return not any(
+        session.scalar(select(exists().select_from(table))) for table in (Area, Platform, Staff)
+    )
 
 
 def officer_username(street_code: str) -> str:
@@ -44,11 +45,27 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
     if not database_is_empty(session):
         return None
     demo_areas = build_demo_areas()
-    import_areas(session, {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": mapping(a.boundary),
-         "properties": {"code": a.code, "name": a.name, "name_en": a.name_en, "level": a.level,
-                        "parent_code": a.parent_code}} for a in demo_areas]},
-        source=DEMO_SOURCE)
+    import_areas(
+        session,
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": mapping(a.boundary),
+                    "properties": {
+                        "code": a.code,
+                        "name": a.name,
+                        "name_en": a.name_en,
+                        "level": a.level,
+                        "parent_code": a.parent_code,
+                    },
+                }
+                for a in demo_areas
+            ],
+        },
+        source=DEMO_SOURCE,
+    )
     session.execute(update(Area).where(Area.code == DISTRICT_CODE).values(source=DISTRICT_SOURCE))
 
     credentials = DemoCredentials()
@@ -58,12 +75,24 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
 
     accounts: list[tuple[str, StaffRole, str | None, str]] = [
         (officer_username(a.code), StaffRole.OFFICER, a.code, f"{a.name}工作人员")
-        for a in demo_areas if a.level == "street"]
-    accounts += [(DISTRICT_USERNAME, StaffRole.DISTRICT, DISTRICT_CODE, "长宁区城运中心"),
-                 (ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator")]
+        for a in demo_areas
+        if a.level == "street"
+    ]
+    accounts += [
+        (DISTRICT_USERNAME, StaffRole.DISTRICT, DISTRICT_CODE, "长宁区城运中心"),
+        (ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator"),
+    ]
     for username, role, area, display_name in accounts:
-        staff = create_staff(session, username=username, role=role, area_code=area,
-                             password=None, display_name=display_name, settings=settings)
-        credentials.staff.append({"username": username, "password": staff.password,
-                                  "role": role.value, "area": area})
+        staff = create_staff(
+            session,
+            username=username,
+            role=role,
+            area_code=area,
+            password=None,
+            display_name=display_name,
+            settings=settings,
+        )
+        credentials.staff.append(
+            {"username": username, "password": staff.password, "role": role.value, "area": area}
+        )
     return credentials

@@ -25,10 +25,15 @@ def readiness(database: Database) -> Readiness:
             connection.execute(text("SELECT 1"))
         current = migrate.current_revision(database.engine)
     except SQLAlchemyError:
-        return Readiness(False, "database_unreachable", "the database does not answer", None,
-                         database.kind)
+        return Readiness(
+            False, "database_unreachable", "the database does not answer", None, database.kind
+        )
     if current != head:
-        return Readiness(False, "schema_not_at_head",
-                         f"schema at {current}, code expects {head}: run `sentinel db upgrade`",
-                         current, database.kind)
+        return Readiness(
+            False,
+            "schema_not_at_head",
+            f"schema at {current}, code expects {head}: run `sentinel db upgrade`",
+            current,
+            database.kind,
+        )
     return Readiness(True, None, None, current, database.kind)

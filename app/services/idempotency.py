@@ -25,18 +25,21 @@ KEEP_FOR = timedelta(hours=48)  # the contract promises at least 24 h
 
 def check_key(key: str) -> str:
     if not 1 <= len(key) <= 255 or not key.isprintable():
-        raise InvalidIdempotencyKey(errors=[{"field": "Idempotency-Key",
-                                             "message": "1–255 printable characters"}])
+        raise InvalidIdempotencyKey(
+            errors=[{"field": "Idempotency-Key", "message": "1–255 printable characters"}]
+        )
     return key
 
 
 def request_hash(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           default=str)
+    canonical = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def purge_expired(session: Session, now: datetime) -> int:
-    result = session.execute(delete(IdempotencyRecord)
-                             .where(IdempotencyRecord.created_at < now - KEEP_FOR))
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - KEEP_FOR)
+    )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -189,8 +189,10 @@ def prepare(known: Reference, data: ReportInput, *, now: datetime, snap_m: float
     window, the point in WGS-84 and its areas."""
     category = known.categories.get(data.category)
     if category is None or not category.active:
-        raise UnknownCategory(f"no active category {data.category!r}",
-                              errors=[{"field": "category", "message": "unknown category"}])
+        raise UnknownCategory(
+            f"no active category {data.category!r}",
+            errors=[{"field": "category", "message": "unknown category"}],
+        )
     observed_at = _check_observed_at(data.observed_at, now)
     lon, lat = to_wgs84(data.lon, data.lat, data.coord_sys)
     route = known.areas.route(lon=lon, lat=lat, snap_m=snap_m)
@@ -203,12 +205,12 @@ def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
     if observed_at > now + MAX_CLOCK_SKEW or observed_at < now - MAX_REPORT_AGE:
         raise ObservedAtOutOfRange(
             "observed_at may be at most 5 minutes ahead and 7 days behind the server's clock",
-            errors=[{"field": "observed_at", "message": "out of range"}])
+            errors=[{"field": "observed_at", "message": "out of range"}],
+        )
     return observed_at
 
 
-def dedup_lock_names(category: CategoryRules, lon: float,
-                     lat: float) -> list[tuple[object, ...]]:
+def dedup_lock_names(category: CategoryRules, lon: float, lat: float) -> list[tuple[object, ...]]:
     """The locks of every grid cell that the dedup search box around (lon, lat) touches."""
     if category.dedup_radius_m <= 0:
         return []
@@ -226,10 +228,19 @@ _WHEN = Report.received_at.type
 
 # A report's look-up: who sends it, with which key, and where it may merge.
 LOOK_UP: dict[str, Any] = {
-    "rider_id": Rider.id.type, "key": IdempotencyRecord.key.type, "counted_since": _WHEN,
-    "category_id": Integer(), "lon": Float(), "lat": Float(), "radius_m": Float(),
-    "opened_since": _WHEN, "min_lon": Float(), "min_lat": Float(), "max_lon": Float(),
-    "max_lat": Float()}
+    "rider_id": Rider.id.type,
+    "key": IdempotencyRecord.key.type,
+    "counted_since": _WHEN,
+    "category_id": Integer(),
+    "lon": Float(),
+    "lat": Float(),
+    "radius_m": Float(),
+    "opened_since": _WHEN,
+    "min_lon": Float(),
+    "min_lat": Float(),
+    "max_lon": Float(),
+    "max_lat": Float(),
+}
 
 
 def look_up(p: Rows) -> Any:
@@ -243,41 +254,83 @@ def look_up(p: Rows) -> Any:
     rule, :func:`metres_between`, where SpatiaLite's ellipsoid distance costs more than
     all of the statement's reads)."""
     reports = aliased(Report)
-    rider = p.each(first(select(Rider.platform_id, Platform.active, Rider.external_id)
-                         .join(Platform, Platform.id == Rider.platform_id)
-                         .where(Rider.id == p.rider_id)), "rider")
-    kept = p.each(first(select(IdempotencyRecord.request_hash,
-                               IdempotencyRecord.response_status,
-                               IdempotencyRecord.response_body)
-                        .where(IdempotencyRecord.rider_id == p.rider_id,
-                               IdempotencyRecord.key == p.key)), "kept")
-    reported = first(select(literal(1)).select_from(reports)
-                     .where(reports.ticket_id == Ticket.id, reports.rider_id == p.rider_id)
-                     .correlate(Ticket, p.source)).scalar_subquery()
+    rider = p.each(
+        first(
+            select(Rider.platform_id, Platform.active, Rider.external_id)
+            .join(Platform, Platform.id == Rider.platform_id)
+            .where(Rider.id == p.rider_id)
+        ),
+        "rider",
+    )
+    kept = p.each(
+        first(
+            select(
+                IdempotencyRecord.request_hash,
+                IdempotencyRecord.response_status,
+                IdempotencyRecord.response_body,
+            ).where(IdempotencyRecord.rider_id == p.rider_id, IdempotencyRecord.key == p.key)
+        ),
+        "kept",
+    )
+    reported = first(
+        select(literal(1))
+        .select_from(reports)
+        .where(reports.ticket_id == Ticket.id, reports.rider_id == p.rider_id)
+        .correlate(Ticket, p.source)
+    ).scalar_subquery()
     in_reach = p.each(
-        select(Ticket.id, Ticket.ref, lon_of(Ticket.location).label("lon"),
-               lat_of(Ticket.location).label("lat"), Ticket.created_at,
-               reported.label("reported"))
+        select(
+            Ticket.id,
+            Ticket.ref,
+            lon_of(Ticket.location).label("lon"),
+            lat_of(Ticket.location).label("lat"),
+            Ticket.created_at,
+            reported.label("reported"),
+        )
         # The spatial index is the selective filter: a few tickets near the point, where
         # the category's b-tree would match every open ticket of the category.
-        .where(unindexed(Ticket.category_id) == p.category_id, Ticket.status.in_(_OPEN),
-               Ticket.created_at >= p.opened_since,
-               within_bbox(Ticket.location, p.min_lon, p.min_lat, p.max_lon, p.max_lat)),
-        "in_reach")
+        .where(
+            unindexed(Ticket.category_id) == p.category_id,
+            Ticket.status.in_(_OPEN),
+            Ticket.created_at >= p.opened_since,
+            within_bbox(Ticket.location, p.min_lon, p.min_lat, p.max_lon, p.max_lat),
+        ),
+        "in_reach",
+    )
     # The window holds at most the limit's reports (the rest were refused), unless the
     # limit was lowered within the hour.
-    recent = (select(func.count()).select_from(reports)
-              .where(reports.rider_id == p.rider_id, reports.received_at > p.counted_since)
-              .correlate(p.source).scalar_subquery())
+    recent = (
+        select(func.count())
+        .select_from(reports)
+        .where(reports.rider_id == p.rider_id, reports.received_at > p.counted_since)
+        .correlate(p.source)
+        .scalar_subquery()
+    )
     takes_webhooks = exists().where(Webhook.platform_id == rider.c.platform_id)
     return (
-        select(p.ordinal, rider.c.platform_id, rider.c.active, rider.c.external_id,
-               kept.c.request_hash, kept.c.response_status, kept.c.response_body, recent,
-               takes_webhooks, in_reach.c.id, in_reach.c.ref, in_reach.c.lon, in_reach.c.lat,
-               in_reach.c.created_at, in_reach.c.reported.is_not(None))
+        select(
+            p.ordinal,
+            rider.c.platform_id,
+            rider.c.active,
+            rider.c.external_id,
+            kept.c.request_hash,
+            kept.c.response_status,
+            kept.c.response_body,
+            recent,
+            takes_webhooks,
+            in_reach.c.id,
+            in_reach.c.ref,
+            in_reach.c.lon,
+            in_reach.c.lat,
+            in_reach.c.created_at,
+            in_reach.c.reported.is_not(None),
+        )
         .select_from(p.source)
-        .outerjoin(rider, true()).outerjoin(kept, true()).outerjoin(in_reach, true())
-        .order_by(p.ordinal))
+        .outerjoin(rider, true())
+        .outerjoin(kept, true())
+        .outerjoin(in_reach, true())
+        .order_by(p.ordinal)
+    )
 
 
 PHOTO = {"rider_id": Media.rider_id.type, "media_id": Media.id.type}
@@ -285,9 +338,12 @@ PHOTO = {"rider_id": Media.rider_id.type, "media_id": Media.id.type}
 
 def owned_photo(p: Rows) -> Any:
     """A photo of a report, if its rider uploaded it."""
-    return (select(p.ordinal, Media.id).select_from(p.source)
-            .outerjoin(Media, (Media.id == p.media_id) & (Media.rider_id == p.rider_id))
-            .order_by(p.ordinal))
+    return (
+        select(p.ordinal, Media.id)
+        .select_from(p.source)
+        .outerjoin(Media, (Media.id == p.media_id) & (Media.rider_id == p.rider_id))
+        .order_by(p.ordinal)
+    )
 
 
 def _columns(model: Any, *names: str) -> dict[str, Any]:
@@ -295,22 +351,83 @@ def _columns(model: Any, *names: str) -> dict[str, Any]:
 
 
 _POINT = {"lon": Float(), "lat": Float()}
-NEW_TICKET = {**_columns(Ticket, "id", "ref", "category_id", "status", "priority",
-                         "district_id", "street_id", "community_id", "report_count", "version",
-                         "created_at", "updated_at", "respond_by", "resolve_by"), **_POINT}
+NEW_TICKET = {
+    **_columns(
+        Ticket,
+        "id",
+        "ref",
+        "category_id",
+        "status",
+        "priority",
+        "district_id",
+        "street_id",
+        "community_id",
+        "report_count",
+        "version",
+        "created_at",
+        "updated_at",
+        "respond_by",
+        "resolve_by",
+    ),
+    **_POINT,
+}
 TICKET_JOINED = {"ticket_id": Ticket.id.type, "joined": Integer(), "now": Ticket.updated_at.type}
-NEW_REPORT = {**_columns(Report, "id", "rider_id", "platform_id", "ticket_id", "category_id",
-                         "outcome", "counted_as", "input_lat", "input_lon", "input_coord_sys",
-                         "accuracy_m", "description", "address_hint", "district_id",
-                         "street_id", "community_id", "observed_at", "received_at"), **_POINT}
+NEW_REPORT = {
+    **_columns(
+        Report,
+        "id",
+        "rider_id",
+        "platform_id",
+        "ticket_id",
+        "category_id",
+        "outcome",
+        "counted_as",
+        "input_lat",
+        "input_lon",
+        "input_coord_sys",
+        "accuracy_m",
+        "description",
+        "address_hint",
+        "district_id",
+        "street_id",
+        "community_id",
+        "observed_at",
+        "received_at",
+    ),
+    **_POINT,
+}
 MEDIA_LINK = _columns(ReportMedia, "report_id", "media_id", "position")
-NEW_EVENT = _columns(TicketEvent, "id", "ticket_id", "type", "actor_kind", "actor_id",
-                     "from_status", "to_status", "note", "data", "created_at")
-KEPT_RESPONSE = _columns(IdempotencyRecord, "rider_id", "key", "request_hash",
-                         "response_status", "response_body", "created_at")
-NEW_OUTBOX_EVENT = _columns(OutboxEvent, *outbox.new_event(
-    platform_id=uuid.UUID(int=0), type=outbox.EventType.POINTS_AWARDED, data={},
-    now=datetime.min))
+NEW_EVENT = _columns(
+    TicketEvent,
+    "id",
+    "ticket_id",
+    "type",
+    "actor_kind",
+    "actor_id",
+    "from_status",
+    "to_status",
+    "note",
+    "data",
+    "created_at",
+)
+KEPT_RESPONSE = _columns(
+    IdempotencyRecord,
+    "rider_id",
+    "key",
+    "request_hash",
+    "response_status",
+    "response_body",
+    "created_at",
+)
+NEW_OUTBOX_EVENT = _columns(
+    OutboxEvent,
+    *outbox.new_event(
+        platform_id=uuid.UUID(int=0),
+        type=outbox.EventType.POINTS_AWARDED,
+        data={},
+        now=datetime.min,
+    ),
+)
 KEY_FREE = {"key": BigInteger()}
 
 
@@ -318,8 +435,7 @@ def _with_point(table: Any, types: dict[str, Any]) -> Callable[[Rows], Any]:
     columns = [name for name in types if name not in _POINT]
 
     def build(rows: Rows) -> Any:
-        return insert_rows(table, rows, [*columns, "location"],
-                           location=point(rows.lon, rows.lat))
+        return insert_rows(table, rows, [*columns, "location"], location=point(rows.lon, rows.lat))
 
     return build
 
@@ -329,11 +445,14 @@ def join_tickets(rows: Rows) -> Any:
     the cell locks: if the ticket was resolved or merged since the look-up, its status is
     checked again here (and the batch begun again). An office may have accepted it
     meanwhile: the reports' standing, and their points, follow from what it returns."""
-    return (update(Ticket)
-            .where(Ticket.id == rows.ticket_id, Ticket.status.in_(_OPEN))
-            .values(report_count=Ticket.report_count + rows.joined, updated_at=rows.now)
-            .returning(rows.ordinal, Ticket.report_count, Ticket.status, Ticket.accepted_at,
-                       Ticket.street_id))
+    return (
+        update(Ticket)
+        .where(Ticket.id == rows.ticket_id, Ticket.status.in_(_OPEN))
+        .values(report_count=Ticket.report_count + rows.joined, updated_at=rows.now)
+        .returning(
+            rows.ordinal, Ticket.report_count, Ticket.status, Ticket.accepted_at, Ticket.street_id
+        )
+    )
 
 
 class IntakeStatements:
@@ -343,33 +462,48 @@ class IntakeStatements:
         p, each = connection.prepare, connection.prepare_rows
         self.tokens = p(reference.TOKENS)
         self.lock = p(select(advisory_locks(bindparam("keys"))))
-        self.try_lock = each(lambda r: select(r.ordinal, advisory_try_lock(r.key))
-                             .select_from(r.source).order_by(r.ordinal), KEY_FREE)
+        self.try_lock = each(
+            lambda r: (
+                select(r.ordinal, advisory_try_lock(r.key))
+                .select_from(r.source)
+                .order_by(r.ordinal)
+            ),
+            KEY_FREE,
+        )
         self.look_up = each(look_up, LOOK_UP)
         self.owned_photo = each(owned_photo, PHOTO)
         self.open_ticket = each(_with_point(Ticket.__table__, NEW_TICKET), NEW_TICKET)
         self.join_tickets = each(join_tickets, TICKET_JOINED)
         self.add_report = each(_with_point(Report.__table__, NEW_REPORT), NEW_REPORT)
-        self.link_media = each(lambda r: insert_rows(ReportMedia.__table__, r,
-                                                     list(MEDIA_LINK)), MEDIA_LINK)
-        self.add_event = each(lambda r: insert_rows(TicketEvent.__table__, r,
-                                                    list(NEW_EVENT)), NEW_EVENT)
+        self.link_media = each(
+            lambda r: insert_rows(ReportMedia.__table__, r, list(MEDIA_LINK)), MEDIA_LINK
+        )
+        self.add_event = each(
+            lambda r: insert_rows(TicketEvent.__table__, r, list(NEW_EVENT)), NEW_EVENT
+        )
         self.add_line = each(add_ledger_line, LEDGER_LINE)
-        self.remember = each(lambda r: insert_rows(IdempotencyRecord.__table__, r,
-                                                   list(KEPT_RESPONSE)), KEPT_RESPONSE)
+        self.remember = each(
+            lambda r: insert_rows(IdempotencyRecord.__table__, r, list(KEPT_RESPONSE)),
+            KEPT_RESPONSE,
+        )
         self.add_to_totals = each(add_to_totals, TOTALS_CHANGE)
-        self.add_to_activity = {model: each(add_to_activity(model, connection.dialect),
-                                            activity_change(model))
-                                for model in ACTIVITY_TABLES}
-        self.add_outbox_event = each(lambda r: insert_rows(OutboxEvent.__table__, r,
-                                                           list(NEW_OUTBOX_EVENT)),
-                                     NEW_OUTBOX_EVENT)
+        self.add_to_activity = {
+            model: each(add_to_activity(model, connection.dialect), activity_change(model))
+            for model in ACTIVITY_TABLES
+        }
+        self.add_outbox_event = each(
+            lambda r: insert_rows(OutboxEvent.__table__, r, list(NEW_OUTBOX_EVENT)),
+            NEW_OUTBOX_EVENT,
+        )
         self.total_points = p(TOTAL_POINTS)
         self.hour_of_reports = p(
             select(Report.received_at)
-            .where(Report.rider_id == bindparam("rider_id", type_=Report.rider_id.type),
-                   Report.received_at > bindparam("counted_since", type_=_WHEN))
-            .order_by(Report.received_at))
+            .where(
+                Report.rider_id == bindparam("rider_id", type_=Report.rider_id.type),
+                Report.received_at > bindparam("counted_since", type_=_WHEN),
+            )
+            .order_by(Report.received_at)
+        )
 
 
 @dataclass(frozen=True)
@@ -404,17 +538,36 @@ class Look:
         if not rows or rows[0][0] is None:
             return None
         tickets = tuple(InReach(*row[8:]) for row in rows if row[8] is not None)
-        (platform_id, active, external_id, request_hash, response_status, response_body,
-         recent, takes_webhooks) = rows[0][:8]
-        return cls(platform_id, bool(active), external_id, request_hash, response_status,
-                   response_body, recent, bool(takes_webhooks), tickets)
+        (
+            platform_id,
+            active,
+            external_id,
+            request_hash,
+            response_status,
+            response_body,
+            recent,
+            takes_webhooks,
+        ) = rows[0][:8]
+        return cls(
+            platform_id,
+            bool(active),
+            external_id,
+            request_hash,
+            response_status,
+            response_body,
+            recent,
+            bool(takes_webhooks),
+            tickets,
+        )
 
     def nearest(self, prepared: Prepared) -> tuple[float, InReach] | None:
         """The ticket this report merges into: the nearest within its category's radius,
         the oldest of equally near ones."""
         radius = prepared.category.dedup_radius_m
-        found = [(metres_between(prepared.lon, prepared.lat, t.lon, t.lat), t.created_at, t)
-                 for t in self.in_reach]
+        found = [
+            (metres_between(prepared.lon, prepared.lat, t.lon, t.lat), t.created_at, t)
+            for t in self.in_reach
+        ]
         near = [(metres, created, t) for metres, created, t in found if metres <= radius]
         if radius <= 0 or not near:
             return None
@@ -477,8 +630,9 @@ class _BeginAgain(Exception):
 class IntakeWriter:
     """Stores the reports of this process, in batches, from a task on its event loop."""
 
-    def __init__(self, database: Database, settings: Settings, *,
-                 render_receipt: RenderReceipt) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, *, render_receipt: RenderReceipt
+    ) -> None:
         self.database = database
         self.settings = settings
         self.render_receipt = render_receipt
@@ -490,15 +644,25 @@ class IntakeWriter:
 
     # -- the requests' side
 
-    def submit(self, *, rider_id: uuid.UUID, data: ReportInput, key: str | None,
-               fingerprint: str, now: datetime) -> "asyncio.Future[Received]":
+    def submit(
+        self,
+        *,
+        rider_id: uuid.UUID,
+        data: ReportInput,
+        key: str | None,
+        fingerprint: str,
+        now: datetime,
+    ) -> "asyncio.Future[Received]":
         """Queue one report (received ``now``, its ``key`` checked already); the future is
         answered once its batch has committed."""
         return self.submit_all(rider_id=rider_id, reports=[(data, key, fingerprint, now)])[0]
 
-    def submit_all(self, *, rider_id: uuid.UUID,
-                   reports: Sequence[tuple[ReportInput, str | None, str, datetime]],
-                   ) -> list["asyncio.Future[Received]"]:
+    def submit_all(
+        self,
+        *,
+        rider_id: uuid.UUID,
+        reports: Sequence[tuple[ReportInput, str | None, str, datetime]],
+    ) -> list["asyncio.Future[Received]"]:
         """Queue a rider's reports in this order (an offline queue flushed at once: a key
         that comes twice is answered as a retry of the first)."""
         self._ensure_running()
@@ -525,8 +689,9 @@ class IntakeWriter:
     def _check(self, submission: Submission, known: Reference) -> None:
         submission.checked_with, submission.prepared, submission.refusal = known, None, None
         try:
-            submission.prepared = prepare(known, submission.data, now=submission.now,
-                                          snap_m=self.settings.routing_snap_m)
+            submission.prepared = prepare(
+                known, submission.data, now=submission.now, snap_m=self.settings.routing_snap_m
+            )
         except AppError as refusal:
             submission.refusal = refusal
 
@@ -534,8 +699,7 @@ class IntakeWriter:
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                                 name="sentinel-intake")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="sentinel-intake")
 
     async def stop(self, timeout_s: float = 30.0) -> None:
         """Store what is queued (waiting at most ``timeout_s`` for it), then close the
@@ -596,10 +760,10 @@ class IntakeWriter:
             try:
                 connection, statements = await self._connect()
             except Exception as error:
-                logger.warning("the database is unavailable to intake",
-                               extra={"fields": {"error": str(error)}})
-                self._answer_all(batch, DatabaseBusy("the database is unavailable; retry "
-                                                     "shortly"))
+                logger.warning(
+                    "the database is unavailable to intake", extra={"fields": {"error": str(error)}}
+                )
+                self._answer_all(batch, DatabaseBusy("the database is unavailable; retry shortly"))
                 return
             try:
                 await connection.begin()
@@ -619,17 +783,25 @@ class IntakeWriter:
                 if _retryable(error):
                     continue
                 if len(batch) > 1:
-                    logger.warning("a batch of reports failed; storing each alone",
-                                   extra={"fields": {"reports": len(batch),
-                                                     "error": f"{type(error).__name__}: {error}"}})
+                    logger.warning(
+                        "a batch of reports failed; storing each alone",
+                        extra={
+                            "fields": {
+                                "reports": len(batch),
+                                "error": f"{type(error).__name__}: {error}",
+                            }
+                        },
+                    )
                     for submission in batch:
                         await self._store([submission])
                     return
                 if _unavailable(error) or connection.broken:
-                    logger.warning("the database failed a report",
-                                   extra={"fields": {"error": str(error)}})
-                    self._answer_all(batch, DatabaseBusy(
-                        "the database is unavailable; retry shortly"))
+                    logger.warning(
+                        "the database failed a report", extra={"fields": {"error": str(error)}}
+                    )
+                    self._answer_all(
+                        batch, DatabaseBusy("the database is unavailable; retry shortly")
+                    )
                     return
                 raise
             for submission, answer in zip(batch, answers, strict=True):
@@ -673,7 +845,8 @@ def _retryable(error: BaseException) -> bool:
 
 def _unavailable(error: BaseException) -> bool:
     return type(error).__name__ == "OperationalError" or (_sqlstate(error) or "").startswith(
-        ("08", "57P"))
+        ("08", "57P")
+    )
 
 
 # --- one batch -------------------------------------------------------------------------
@@ -704,15 +877,13 @@ class _Batch:
     books: Books = field(default_factory=Books)
     # What this batch has stored so far, for the reports after it.
     counted: defaultdict[uuid.UUID, list[datetime]] = field(
-        default_factory=lambda: defaultdict(list))
+        default_factory=lambda: defaultdict(list)
+    )
     reported: set[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=set)
-    answered_keys: dict[tuple[uuid.UUID, str], tuple[str, Received]] = field(
-        default_factory=dict)
-    rows: defaultdict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: defaultdict(list))
+    answered_keys: dict[tuple[uuid.UUID, str], tuple[str, Received]] = field(default_factory=dict)
+    rows: defaultdict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     webhooks: dict[uuid.UUID, bool] = field(default_factory=dict)
-    not_theirs: defaultdict[int, list[uuid.UUID]] = field(
-        default_factory=lambda: defaultdict(list))
+    not_theirs: defaultdict[int, list[uuid.UUID]] = field(default_factory=lambda: defaultdict(list))
     external_ids: dict[uuid.UUID, str] = field(default_factory=dict)
 
     async def store(self) -> list[Received | AppError]:
@@ -727,15 +898,36 @@ class _Batch:
         assert known is not None
         keys = sorted({lock_key(*name) for sub in self.submissions for name in _locks_of(sub)})
         keyed = [i for i, sub in enumerate(self.submissions) if sub.key is not None]
-        photos = [(i, media_id) for i, sub in enumerate(self.submissions)
-                  for media_id in sub.data.media_ids]
-        tokens, _, held, owned, found = await self.connection.run([
-            Step(s.tokens), Step(s.lock, {"keys": keys}),
-            Step(s.try_lock, rows=[{"key": lock_key("idempotency", self.submissions[i].rider_id,
-                                                    self.submissions[i].key)} for i in keyed]),
-            Step(s.owned_photo, rows=[{"rider_id": self.submissions[i].rider_id,
-                                       "media_id": media_id} for i, media_id in photos]),
-            Step(s.look_up, rows=[self._look_values(sub) for sub in self.submissions])])
+        photos = [
+            (i, media_id)
+            for i, sub in enumerate(self.submissions)
+            for media_id in sub.data.media_ids
+        ]
+        tokens, _, held, owned, found = await self.connection.run(
+            [
+                Step(s.tokens),
+                Step(s.lock, {"keys": keys}),
+                Step(
+                    s.try_lock,
+                    rows=[
+                        {
+                            "key": lock_key(
+                                "idempotency", self.submissions[i].rider_id, self.submissions[i].key
+                            )
+                        }
+                        for i in keyed
+                    ],
+                ),
+                Step(
+                    s.owned_photo,
+                    rows=[
+                        {"rider_id": self.submissions[i].rider_id, "media_id": media_id}
+                        for i, media_id in photos
+                    ],
+                ),
+                Step(s.look_up, rows=[self._look_values(sub) for sub in self.submissions]),
+            ]
+        )
         if tuple(tokens) != known.tokens:
             raise _BeginAgain("the reference data changed", reload=True)
         free = {i: bool(rows[0][0]) for i, rows in zip(keyed, held, strict=True)}
@@ -748,8 +940,9 @@ class _Batch:
             chosen, rest = await self._choose(pending, looks, free)
             await self._write_tickets(chosen)
             if rest:
-                (fresh,) = await self.connection.run([Step(s.look_up, rows=[
-                    self._look_values(self.submissions[i]) for i in rest])])
+                (fresh,) = await self.connection.run(
+                    [Step(s.look_up, rows=[self._look_values(self.submissions[i]) for i in rest])]
+                )
                 looks.update({i: Look.of(rows) for i, rows in zip(rest, fresh, strict=True)})
             pending = rest
         await self._write_the_rest()
@@ -759,23 +952,42 @@ class _Batch:
 
     def _look_values(self, submission: Submission) -> dict[str, Any]:
         prepared = submission.prepared
-        values: dict[str, Any] = {"rider_id": submission.rider_id, "key": submission.key,
-                                  "counted_since": submission.now - RATE_WINDOW}
+        values: dict[str, Any] = {
+            "rider_id": submission.rider_id,
+            "key": submission.key,
+            "counted_since": submission.now - RATE_WINDOW,
+        }
         if prepared is not None and prepared.category.dedup_radius_m > 0:
             category = prepared.category
             box = bbox_around(prepared.lon, prepared.lat, category.dedup_radius_m)
-            values.update(category_id=category.id, lon=prepared.lon, lat=prepared.lat,
-                          radius_m=float(category.dedup_radius_m),
-                          opened_since=submission.now - timedelta(hours=category.dedup_window_h),
-                          min_lon=box[0], min_lat=box[1], max_lon=box[2], max_lat=box[3])
+            values.update(
+                category_id=category.id,
+                lon=prepared.lon,
+                lat=prepared.lat,
+                radius_m=float(category.dedup_radius_m),
+                opened_since=submission.now - timedelta(hours=category.dedup_window_h),
+                min_lon=box[0],
+                min_lat=box[1],
+                max_lon=box[2],
+                max_lat=box[3],
+            )
         else:  # nothing to merge with: a search that finds nothing
-            values.update(category_id=None, lon=0.0, lat=0.0, radius_m=None,
-                          opened_since=submission.now, min_lon=None, min_lat=None,
-                          max_lon=None, max_lat=None)
+            values.update(
+                category_id=None,
+                lon=0.0,
+                lat=0.0,
+                radius_m=None,
+                opened_since=submission.now,
+                min_lon=None,
+                min_lat=None,
+                max_lon=None,
+                max_lat=None,
+            )
         return values
 
-    async def _choose(self, pending: list[int], looks: dict[int, Look | None],
-                      free: dict[int, bool]) -> tuple[list[_Choice], list[int]]:
+    async def _choose(
+        self, pending: list[int], looks: dict[int, Look | None], free: dict[int, bool]
+    ) -> tuple[list[_Choice], list[int]]:
         """Decide, in order, where each pending report goes, until one could not see a
         ticket opened by an earlier one of this round; returns the choices made and the
         reports left to look up again."""
@@ -784,8 +996,7 @@ class _Batch:
         for position, i in enumerate(pending):
             submission = self.submissions[i]
             prepared = submission.prepared
-            if prepared is not None and any(_within_reach(prepared, c.prepared)
-                                            for c in opened):
+            if prepared is not None and any(_within_reach(prepared, c.prepared) for c in opened):
                 return chosen, pending[position:]
             try:
                 choice = await self._choice(i, submission, looks[i], free.get(i, True))
@@ -799,8 +1010,9 @@ class _Batch:
                 opened.append(choice)
         return chosen, []
 
-    async def _choice(self, i: int, submission: Submission, look: Look | None,
-                      free: bool) -> _Choice | None:
+    async def _choice(
+        self, i: int, submission: Submission, look: Look | None, free: bool
+    ) -> _Choice | None:
         if look is None or not look.platform_active:
             raise Unauthenticated("the rider or its platform is no longer active")
         self.webhooks[look.platform_id] = look.takes_webhooks
@@ -823,8 +1035,16 @@ class _Batch:
         nearest = look.nearest(prepared)
         if nearest is not None:
             _, ticket = nearest
-            return _Choice(i, submission, prepared, look, ReportOutcome.JOINED_TICKET,
-                           ticket.id, ticket.ref, reported=ticket.reported)
+            return _Choice(
+                i,
+                submission,
+                prepared,
+                look,
+                ReportOutcome.JOINED_TICKET,
+                ticket.id,
+                ticket.ref,
+                reported=ticket.reported,
+            )
         return self._open(i, submission, prepared, look)
 
     def _replay(self, submission: Submission, look: Look) -> Received | None:
@@ -835,8 +1055,7 @@ class _Batch:
         if earlier is not None:
             fingerprint, received = earlier
             if fingerprint != submission.fingerprint:
-                raise IdempotencyKeyReused("this Idempotency-Key came with a different "
-                                           "body before")
+                raise IdempotencyKeyReused("this Idempotency-Key came with a different body before")
             return Received(received.status, received.body, replayed=True)
         if look.request_hash is None:
             return None
@@ -854,29 +1073,50 @@ class _Batch:
         # One more report fits once enough of this hour's have aged out of the window:
         # the (count - limit + 1)-th oldest (the oldest, unless the limit was lowered).
         since = submission.now - RATE_WINDOW
-        rows = (await self.connection.run([Step(self.statements.hour_of_reports, {
-            "rider_id": submission.rider_id, "counted_since": since})]))[0]
+        rows = (
+            await self.connection.run(
+                [
+                    Step(
+                        self.statements.hour_of_reports,
+                        {"rider_id": submission.rider_id, "counted_since": since},
+                    )
+                ]
+            )
+        )[0]
         times = sorted([at for (at,) in rows] + [at for at in counted_here if at > since])
         count = len(times)
         frees_up = times[count - limit] if count > count - limit >= 0 else submission.now
-        retry_after = max(1, math.ceil((frees_up + RATE_WINDOW - submission.now)
-                                       .total_seconds()))
-        raise RateLimited(f"at most {limit} reports an hour",
-                          headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+        retry_after = max(1, math.ceil((frees_up + RATE_WINDOW - submission.now).total_seconds()))
+        raise RateLimited(
+            f"at most {limit} reports an hour",
+            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
+        )
 
     def _open(self, i: int, submission: Submission, prepared: Prepared, look: Look) -> _Choice:
         category, route, now = prepared.category, prepared.route, submission.now
         ticket_id, ref = uuid.uuid4(), new_ticket_ref()
-        row = {"id": ticket_id, "ref": ref, "category_id": category.id,
-               "status": TicketStatus.NEW, "priority": category.priority,
-               "lon": prepared.lon, "lat": prepared.lat,
-               "district_id": route.district.id, "street_id": _id(route.street),
-               "community_id": _id(route.community), "report_count": 1, "version": 1,
-               "created_at": now, "updated_at": now,
-               "respond_by": now + timedelta(hours=category.respond_within_h),
-               "resolve_by": now + timedelta(hours=category.resolve_within_h)}
-        return _Choice(i, submission, prepared, look, ReportOutcome.NEW_TICKET, ticket_id, ref,
-                       opened=row)
+        row = {
+            "id": ticket_id,
+            "ref": ref,
+            "category_id": category.id,
+            "status": TicketStatus.NEW,
+            "priority": category.priority,
+            "lon": prepared.lon,
+            "lat": prepared.lat,
+            "district_id": route.district.id,
+            "street_id": _id(route.street),
+            "community_id": _id(route.community),
+            "report_count": 1,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "respond_by": now + timedelta(hours=category.respond_within_h),
+            "resolve_by": now + timedelta(hours=category.resolve_within_h),
+        }
+        return _Choice(
+            i, submission, prepared, look, ReportOutcome.NEW_TICKET, ticket_id, ref, opened=row
+        )
 
     async def _write_tickets(self, chosen: list[_Choice]) -> None:
         """Open and join the tickets of ``chosen`` (one round trip), then book each
@@ -887,11 +1127,22 @@ class _Batch:
             if choice.opened is None:
                 joining[choice.ticket_id].append(choice)
         joins = list(joining.items())
-        _, joined = await self.connection.run([
-            Step(s.open_ticket, rows=[c.opened for c in chosen if c.opened is not None]),
-            Step(s.join_tickets, rows=[{"ticket_id": ticket_id, "joined": len(choices),
-                                        "now": choices[-1].submission.now}
-                                       for ticket_id, choices in joins])])
+        _, joined = await self.connection.run(
+            [
+                Step(s.open_ticket, rows=[c.opened for c in chosen if c.opened is not None]),
+                Step(
+                    s.join_tickets,
+                    rows=[
+                        {
+                            "ticket_id": ticket_id,
+                            "joined": len(choices),
+                            "now": choices[-1].submission.now,
+                        }
+                        for ticket_id, choices in joins
+                    ],
+                ),
+            ]
+        )
         now_at: dict[int, _TicketNow] = {}
         for (ticket_id, choices), rows in zip(joins, joined, strict=True):
             if not rows:
@@ -899,59 +1150,125 @@ class _Batch:
             report_count, status, accepted_at, street_id = rows[0]
             for later, choice in enumerate(reversed(choices)):
                 # Each report sees the count its own join left.
-                now_at[choice.index] = _TicketNow(ticket_id, choice.ticket_ref,
-                                                  TicketStatus(status), report_count - later,
-                                                  accepted_at, street_id)
+                now_at[choice.index] = _TicketNow(
+                    ticket_id,
+                    choice.ticket_ref,
+                    TicketStatus(status),
+                    report_count - later,
+                    accepted_at,
+                    street_id,
+                )
         for choice in chosen:
             ticket = now_at.get(choice.index) or _TicketNow(
-                choice.ticket_id, choice.ticket_ref, TicketStatus.NEW, 1, None,
-                choice.opened["street_id"] if choice.opened is not None else None)
+                choice.ticket_id,
+                choice.ticket_ref,
+                TicketStatus.NEW,
+                1,
+                None,
+                choice.opened["street_id"] if choice.opened is not None else None,
+            )
             self._book(choice, ticket)
 
     def _book(self, choice: _Choice, ticket: "_TicketNow") -> None:
         """The report, its photos, its event, what it earns and its receipt."""
         submission, prepared, look = choice.submission, choice.prepared, choice.look
-        data, route, category, now = submission.data, prepared.route, prepared.category, \
-            submission.now
+        data, route, category, now = (
+            submission.data,
+            prepared.route,
+            prepared.category,
+            submission.now,
+        )
         rider_id, outcome = submission.rider_id, choice.outcome
         report_id, event_id = uuid.uuid4(), uuid.uuid4()
         stand = standing(ticket.status, ticket.accepted_at)
-        report = ReportState(report_id, rider_id, look.platform_id, outcome, None, now,
-                             category.id, _id(route.street))
+        report = ReportState(
+            report_id,
+            rider_id,
+            look.platform_id,
+            outcome,
+            None,
+            now,
+            category.id,
+            _id(route.street),
+        )
         # One award per rider and ticket, however often the rider reports it.
         reported = choice.reported or (rider_id, ticket.id) in self.reported
         earns = not owed(category, outcome, stand) or not reported
         cause = Cause(ticket.id, category.id, ticket.street_id, event_id, now)
         counted = settle_report(self.books, cause, category, report, stand, {}, earns=earns)
         self.reported.add((rider_id, ticket.id))
-        self.rows["reports"].append({
-            "id": report_id, "rider_id": rider_id, "platform_id": look.platform_id,
-            "ticket_id": ticket.id, "category_id": category.id, "outcome": outcome,
-            "counted_as": counted, "lon": prepared.lon, "lat": prepared.lat,
-            "input_lat": data.lat, "input_lon": data.lon, "input_coord_sys": data.coord_sys,
-            "accuracy_m": data.accuracy_m, "description": data.description,
-            "address_hint": data.address_hint, "district_id": route.district.id,
-            "street_id": _id(route.street), "community_id": _id(route.community),
-            "observed_at": prepared.observed_at, "received_at": now})
+        self.rows["reports"].append(
+            {
+                "id": report_id,
+                "rider_id": rider_id,
+                "platform_id": look.platform_id,
+                "ticket_id": ticket.id,
+                "category_id": category.id,
+                "outcome": outcome,
+                "counted_as": counted,
+                "lon": prepared.lon,
+                "lat": prepared.lat,
+                "input_lat": data.lat,
+                "input_lon": data.lon,
+                "input_coord_sys": data.coord_sys,
+                "accuracy_m": data.accuracy_m,
+                "description": data.description,
+                "address_hint": data.address_hint,
+                "district_id": route.district.id,
+                "street_id": _id(route.street),
+                "community_id": _id(route.community),
+                "observed_at": prepared.observed_at,
+                "received_at": now,
+            }
+        )
         self.rows["report_media"].extend(
             {"report_id": report_id, "media_id": media_id, "position": position}
-            for position, media_id in enumerate(data.media_ids))
+            for position, media_id in enumerate(data.media_ids)
+        )
         opened = outcome is ReportOutcome.NEW_TICKET
-        self.rows["ticket_events"].append({
-            "id": event_id, "ticket_id": ticket.id, "actor_kind": "rider",
-            "actor_id": rider_id, "type": "created" if opened else "report_joined",
-            "from_status": None, "to_status": TicketStatus.NEW if opened else None,
-            "note": None, "data": {"report_id": str(report_id)}, "created_at": now})
-        body = self.writer.render_receipt(Receipt(
-            report_id, outcome, ticket.id, ticket.ref, ticket.status, ticket.report_count,
-            route.district, route.street, route.community, prepared.lat, prepared.lon, now,
-            prepared.observed_at))
+        self.rows["ticket_events"].append(
+            {
+                "id": event_id,
+                "ticket_id": ticket.id,
+                "actor_kind": "rider",
+                "actor_id": rider_id,
+                "type": "created" if opened else "report_joined",
+                "from_status": None,
+                "to_status": TicketStatus.NEW if opened else None,
+                "note": None,
+                "data": {"report_id": str(report_id)},
+                "created_at": now,
+            }
+        )
+        body = self.writer.render_receipt(
+            Receipt(
+                report_id,
+                outcome,
+                ticket.id,
+                ticket.ref,
+                ticket.status,
+                ticket.report_count,
+                route.district,
+                route.street,
+                route.community,
+                prepared.lat,
+                prepared.lon,
+                now,
+                prepared.observed_at,
+            )
+        )
         received = Received(201, body, replayed=False)
         if submission.key is not None:
-            self.rows["idempotency_records"].append({
-                "rider_id": rider_id, "key": submission.key,
-                "request_hash": submission.fingerprint, "response_status": 201,
-                "response_body": body, "created_at": now})
+            self.rows["idempotency_records"].append(
+                {
+                    "rider_id": rider_id,
+                    "key": submission.key,
+                    "request_hash": submission.fingerprint,
+                    "response_status": 201,
+                    "response_body": body,
+                    "created_at": now,
+                }
+            )
             self.answered_keys[(rider_id, submission.key)] = (submission.fingerprint, received)
         self.answers[choice.index] = received
 
@@ -959,28 +1276,41 @@ class _Batch:
         """Everything but the tickets, table by table in one order (the one settlements
         use), and the commit: one round trip, two if points are announced."""
         s, books = self.statements, self.books
-        steps = [Step(s.add_report, rows=self.rows["reports"]),
-                 Step(s.link_media, rows=self.rows["report_media"]),
-                 Step(s.add_event, rows=self.rows["ticket_events"]),
-                 Step(s.add_line, rows=[line.row() for line in books.lines]),
-                 Step(s.remember, rows=self.rows["idempotency_records"]),
-                 Step(s.add_to_totals, rows=books.totals_changes()),
-                 *(Step(s.add_to_activity[model], rows=books.activity_changes(model))
-                   for model in ACTIVITY_TABLES)]
-        announced = sorted({line.rider_id for line in books.lines
-                            if self.webhooks.get(line.platform_id)})
+        steps = [
+            Step(s.add_report, rows=self.rows["reports"]),
+            Step(s.link_media, rows=self.rows["report_media"]),
+            Step(s.add_event, rows=self.rows["ticket_events"]),
+            Step(s.add_line, rows=[line.row() for line in books.lines]),
+            Step(s.remember, rows=self.rows["idempotency_records"]),
+            Step(s.add_to_totals, rows=books.totals_changes()),
+            *(
+                Step(s.add_to_activity[model], rows=books.activity_changes(model))
+                for model in ACTIVITY_TABLES
+            ),
+        ]
+        announced = sorted(
+            {line.rider_id for line in books.lines if self.webhooks.get(line.platform_id)}
+        )
         if not announced:
             await self.connection.run(steps, commit=True)
             return
         results = await self.connection.run(
-            [*steps, *(Step(s.total_points, {"rider_id": r}) for r in announced)])
-        points_now = {rider_id: rows[0][0] for rider_id, rows
-                      in zip(announced, results[len(steps):], strict=True)}
-        events = [outbox.new_event(platform_id=line.platform_id,
-                                   type=outbox.EventType.POINTS_AWARDED, now=line.cause.now,
-                                   data=data)
-                  for line, data in books.announcements(points_now, self.external_ids)
-                  if line.rider_id in points_now]
+            [*steps, *(Step(s.total_points, {"rider_id": r}) for r in announced)]
+        )
+        points_now = {
+            rider_id: rows[0][0]
+            for rider_id, rows in zip(announced, results[len(steps) :], strict=True)
+        }
+        events = [
+            outbox.new_event(
+                platform_id=line.platform_id,
+                type=outbox.EventType.POINTS_AWARDED,
+                now=line.cause.now,
+                data=data,
+            )
+            for line, data in books.announcements(points_now, self.external_ids)
+            if line.rider_id in points_now
+        ]
         await self.connection.run([Step(s.add_outbox_event, rows=events)], commit=True)
 
 
@@ -1004,8 +1334,10 @@ def _locks_of(submission: Submission) -> list[tuple[object, ...]]:
     prepared = submission.prepared
     if prepared is None:
         return [("rate", submission.rider_id)]
-    return [("rate", submission.rider_id),
-            *dedup_lock_names(prepared.category, prepared.lon, prepared.lat)]
+    return [
+        ("rate", submission.rider_id),
+        *dedup_lock_names(prepared.category, prepared.lon, prepared.lat),
+    ]
 
 
 def _within_reach(later: Prepared, opened: Prepared) -> bool:
@@ -1015,5 +1347,3 @@ def _within_reach(later: Prepared, opened: Prepared) -> bool:
         return False
     min_lon, min_lat, max_lon, max_lat = bbox_around(later.lon, later.lat, radius)
     return min_lon <= opened.lon <= max_lon and min_lat <= opened.lat <= max_lat
-
-

@@ -37,8 +37,11 @@ MAX_PIXELS = 40_000_000
 THUMBNAIL_SIZE = (320, 320)
 _DECODING = threading.BoundedSemaphore(2)
 # Pillow format → how it is stored again.
-FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"),
-           "WEBP": ("image/webp", "webp")}
+FORMATS = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,10 @@ def _process_image(data: bytes) -> ProcessedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(FORMATS))
             if image.width * image.height > MAX_PIXELS:
-                raise ImageTooManyPixels(f"{image.width}×{image.height} pixels; at most "
-                                         f"{MAX_PIXELS // 1_000_000} megapixels are accepted")
+                raise ImageTooManyPixels(
+                    f"{image.width}×{image.height} pixels; at most "
+                    f"{MAX_PIXELS // 1_000_000} megapixels are accepted"
+                )
             image.load()
     except UnidentifiedImageError:
         raise UnsupportedMediaType("the file is not a JPEG, PNG or WebP image") from None
@@ -103,8 +108,14 @@ def _process_image(data: bytes) -> ProcessedImage:
     clean.paste(upright)
     thumbnail = clean.convert("RGB")
     thumbnail.thumbnail(THUMBNAIL_SIZE)
-    return ProcessedImage(_encode(clean, fmt), content_type, extension, clean.width,
-                          clean.height, _encode(thumbnail, "JPEG"))
+    return ProcessedImage(
+        _encode(clean, fmt),
+        content_type,
+        extension,
+        clean.width,
+        clean.height,
+        _encode(thumbnail, "JPEG"),
+    )
 
 
 def blob_path(media_dir: Path, sha256: str, extension: str) -> Path:
@@ -144,8 +155,11 @@ def write_blob(session: Session, media_dir: Path, content: bytes, extension: str
         # Another transaction may have stored the same bytes meanwhile, found the file
         # here, and committed: then the file is theirs too and stays.
         with database.session() as check:
-            if check.scalar(select(exists().where((Media.sha256 == sha256)
-                                                  | (Media.thumbnail_sha256 == sha256)))):
+            if check.scalar(
+                select(
+                    exists().where((Media.sha256 == sha256) | (Media.thumbnail_sha256 == sha256))
+                )
+            ):
                 return
         path.unlink(missing_ok=True)
 
@@ -172,9 +186,16 @@ def store_media(session: Session, *, rider: Rider, data: bytes, media_dir: Path)
     existing = _find(session, rider.id, upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
-    media = Media(rider_id=rider.id, upload_sha256=upload_sha256, sha256=sha256,
-                  thumbnail_sha256=thumbnail_sha256, content_type=image.content_type,
-                  width=image.width, height=image.height, bytes=len(image.content))
+    media = Media(
+        rider_id=rider.id,
+        upload_sha256=upload_sha256,
+        sha256=sha256,
+        thumbnail_sha256=thumbnail_sha256,
+        content_type=image.content_type,
+        width=image.width,
+        height=image.height,
+        bytes=len(image.content),
+    )
     try:
         with session.begin_nested():
             session.add(media)
@@ -188,8 +209,9 @@ def store_media(session: Session, *, rider: Rider, data: bytes, media_dir: Path)
 
 
 def _find(session: Session, rider_id: uuid.UUID, upload_sha256: str) -> Media | None:
-    return session.scalar(select(Media).where(Media.rider_id == rider_id,
-                                              Media.upload_sha256 == upload_sha256))
+    return session.scalar(
+        select(Media).where(Media.rider_id == rider_id, Media.upload_sha256 == upload_sha256)
+    )
 
 
 def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
@@ -202,10 +224,13 @@ def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Medi
 def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Media:
     """A photo of a report on a ticket in the staff member's scope."""
     media = session.scalar(
-        select(Media).join(ReportMedia, ReportMedia.media_id == Media.id)
+        select(Media)
+        .join(ReportMedia, ReportMedia.media_id == Media.id)
         .join(Report, Report.id == ReportMedia.report_id)
         .join(Ticket, Ticket.id == Report.ticket_id)
-        .where(Media.id == media_id, ticket_scope_filter(staff)).limit(1))
+        .where(Media.id == media_id, ticket_scope_filter(staff))
+        .limit(1)
+    )
     if media is None:
         raise NotFound("no such photo")
     return media
@@ -221,17 +246,18 @@ def media_file(media_dir: Path, media: Media, *, thumbnail: bool) -> tuple[Path,
 def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
     """The refusal of a report or verification naming photos its rider did not upload."""
     names = [str(m) for m in missing]
-    return UnknownMedia(f"photos not uploaded by this rider: {', '.join(names)}",
-                        errors=[{"field": "media_ids", "message": f"unknown: {m}"}
-                                for m in names])
+    return UnknownMedia(
+        f"photos not uploaded by this rider: {', '.join(names)}",
+        errors=[{"field": "media_ids", "message": f"unknown: {m}"} for m in names],
+    )
 
 
-def check_media_owner(session: Session, rider: Rider,
-                      media_ids: tuple[uuid.UUID, ...]) -> None:
+def check_media_owner(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...]) -> None:
     """Every one of ``media_ids`` was uploaded by ``rider``, or :func:`not_the_riders`."""
     if not media_ids:
         return
-    owned = set(session.scalars(select(Media.id).where(Media.id.in_(media_ids),
-                                                       Media.rider_id == rider.id)))
+    owned = set(
+        session.scalars(select(Media.id).where(Media.id.in_(media_ids), Media.rider_id == rider.id))
+    )
     if missing := [m for m in media_ids if m not in owned]:
         raise not_the_riders(missing)

@@ -21,19 +21,36 @@ class EventType(StrEnum):
     POINTS_AWARDED = "points.awarded"
 
 
-def new_event(*, platform_id: uuid.UUID, type: EventType, data: dict[str, Any],
-              now: datetime) -> dict[str, Any]:
+def new_event(
+    *, platform_id: uuid.UUID, type: EventType, data: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """An ``outbox_events`` row for an event queued ``now``: due at once."""
-    return {"id": uuid.uuid4(), "platform_id": platform_id, "type": type.value, "data": data,
-            "created_at": now, "state": "pending", "attempts": 0, "next_attempt_at": now,
-            "delivered_at": None}
+    return {
+        "id": uuid.uuid4(),
+        "platform_id": platform_id,
+        "type": type.value,
+        "data": data,
+        "created_at": now,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "delivered_at": None,
+    }
 
 
-def emit(session: Session, *, platform_id: uuid.UUID, type: EventType, data: dict[str, Any],
-         now: datetime) -> OutboxEvent | None:
+def emit(
+    session: Session,
+    *,
+    platform_id: uuid.UUID,
+    type: EventType,
+    data: dict[str, Any],
+    now: datetime,
+) -> OutboxEvent | None:
     """Queue one event for ``platform_id`` if it has a webhook; returns the event."""
-    if session.scalar(select(Webhook.platform_id).where(Webhook.platform_id == platform_id)) \
-            is None:
+    if (
+        session.scalar(select(Webhook.platform_id).where(Webhook.platform_id == platform_id))
+        is None
+    ):
         return None
     event = OutboxEvent(**new_event(platform_id=platform_id, type=type, data=data, now=now))
     session.add(event)

@@ -35,8 +35,11 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, list) or not key or not all(
-                isinstance(v, str | int | float) and not isinstance(v, bool) for v in key):
+        if (
+            not isinstance(key, list)
+            or not key
+            or not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in key)
+        ):
             raise ValueError
         return key
     except (ValueError, UnicodeDecodeError):
@@ -44,8 +47,10 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
 
 
 def _invalid_cursor() -> ValidationFailed:
-    return ValidationFailed("the cursor is not one this service issued",
-                            errors=[{"field": "cursor", "message": "invalid cursor"}])
+    return ValidationFailed(
+        "the cursor is not one this service issued",
+        errors=[{"field": "cursor", "message": "invalid cursor"}],
+    )
 
 
 def page_of(rows: list[T], *, limit: int, key: Any) -> Page[T]:
@@ -56,8 +61,14 @@ def page_of(rows: list[T], *, limit: int, key: Any) -> Page[T]:
     return Page(rows, None)
 
 
-def keyset_page(session: Session, query: Select[T], *, key: InstrumentedAttribute[Any],
-                limit: int, cursor: str | None) -> Page[T]:
+def keyset_page(
+    session: Session,
+    query: Select[T],
+    *,
+    key: InstrumentedAttribute[Any],
+    limit: int,
+    cursor: str | None,
+) -> Page[T]:
     """A page of ``query`` ordered by the unique column ``key``, after ``cursor``."""
     after = decode_cursor(cursor)
     if after is not None:
@@ -68,9 +79,15 @@ def keyset_page(session: Session, query: Select[T], *, key: InstrumentedAttribut
     return page_of(rows, limit=limit, key=lambda row: [getattr(row, key.key)])
 
 
-def newest_first_page(session: Session, query: Select[T], *,
-                      at: InstrumentedAttribute[datetime], id: InstrumentedAttribute[uuid.UUID],
-                      limit: int, cursor: str | None) -> Page[T]:
+def newest_first_page(
+    session: Session,
+    query: Select[T],
+    *,
+    at: InstrumentedAttribute[datetime],
+    id: InstrumentedAttribute[uuid.UUID],
+    limit: int,
+    cursor: str | None,
+) -> Page[T]:
     """A page of ``query``, newest ``at`` first (ties broken by ``id``), after ``cursor``."""
     after = decode_cursor(cursor)
     if after is not None:
@@ -86,5 +103,8 @@ def newest_first_page(session: Session, query: Select[T], *,
             raise _invalid_cursor() from None
         query = query.where((at < time) | ((at == time) & (id < row_id)))
     rows = list(session.scalars(query.order_by(at.desc(), id.desc()).limit(limit + 1)))
-    return page_of(rows, limit=limit,
-                   key=lambda row: [getattr(row, at.key).isoformat(), str(getattr(row, id.key))])
+    return page_of(
+        rows,
+        limit=limit,
+        key=lambda row: [getattr(row, at.key).isoformat(), str(getattr(row, id.key))],
+    )

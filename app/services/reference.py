@@ -97,8 +97,10 @@ def warm(database: Database) -> None:
         with database.session(write=False) as session:
             current(session)
     except Exception as error:
-        logger.warning("reference data not loaded at start",
-                       extra={"fields": {"error": f"{type(error).__name__}: {error}"}})
+        logger.warning(
+            "reference data not loaded at start",
+            extra={"fields": {"error": f"{type(error).__name__}: {error}"}},
+        )
 
 
 def _load_categories(session: Session) -> dict[str, CategoryRules]:

@@ -40,23 +40,34 @@ class ReportSubmission:
     fingerprint: str
 
 
-async def receive_report(writer: IntakeWriter, *, rider_id: uuid.UUID,
-                         submission: ReportSubmission, now: datetime) -> Received:
+async def receive_report(
+    writer: IntakeWriter, *, rider_id: uuid.UUID, submission: ReportSubmission, now: datetime
+) -> Received:
     """Submit a report, or get the response to an earlier request with the same key."""
     if submission.key is not None:
         idempotency.check_key(submission.key)
-    return await writer.submit(rider_id=rider_id, data=submission.data, key=submission.key,
-                               fingerprint=submission.fingerprint, now=now)
+    return await writer.submit(
+        rider_id=rider_id,
+        data=submission.data,
+        key=submission.key,
+        fingerprint=submission.fingerprint,
+        now=now,
+    )
 
 
-async def receive_batch(writer: IntakeWriter, *, rider_id: uuid.UUID,
-                        items: Sequence[ReportSubmission | AppError],
-                        clock: Callable[[], datetime]) -> list[Received | AppError]:
+async def receive_batch(
+    writer: IntakeWriter,
+    *,
+    rider_id: uuid.UUID,
+    items: Sequence[ReportSubmission | AppError],
+    clock: Callable[[], datetime],
+) -> list[Received | AppError]:
     """An offline queue, item by item, each exactly as a single ``POST /v1/reports``, in
     order: one bad item (refused as it was read, or by intake) never holds up or undoes
     the others."""
     outcomes: list[Received | AppError | None] = list(
-        item if isinstance(item, AppError) else None for item in items)
+        item if isinstance(item, AppError) else None for item in items
+    )
     accepted: list[tuple[int, ReportSubmission]] = []
     for position, item in enumerate(items):
         if isinstance(item, AppError):
@@ -68,8 +79,10 @@ async def receive_batch(writer: IntakeWriter, *, rider_id: uuid.UUID,
                 outcomes[position] = refused
                 continue
         accepted.append((position, item))
-    answers = writer.submit_all(rider_id=rider_id, reports=[
-        (item.data, item.key, item.fingerprint, clock()) for _, item in accepted])
+    answers = writer.submit_all(
+        rider_id=rider_id,
+        reports=[(item.data, item.key, item.fingerprint, clock()) for _, item in accepted],
+    )
     for (position, _), answer in zip(accepted, answers, strict=True):
         try:
             outcomes[position] = await answer
@@ -96,11 +109,18 @@ class ReportView:
     timeline: list[tuple[TicketStatus, datetime]]
 
 
-def list_reports(session: Session, *, rider: Rider, limit: int,
-                 cursor: str | None) -> Page[ReportView]:
+def list_reports(
+    session: Session, *, rider: Rider, limit: int, cursor: str | None
+) -> Page[ReportView]:
     """The rider's reports, newest first."""
-    page = newest_first_page(session, select(Report).where(Report.rider_id == rider.id),
-                             at=Report.received_at, id=Report.id, limit=limit, cursor=cursor)
+    page = newest_first_page(
+        session,
+        select(Report).where(Report.rider_id == rider.id),
+        at=Report.received_at,
+        id=Report.id,
+        limit=limit,
+        cursor=cursor,
+    )
     return Page(_report_views(session, page.items), page.next_cursor)
 
 
@@ -120,26 +140,43 @@ def _report_views(session: Session, reports: list[Report]) -> list[ReportView]:
     tickets = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))}
     categories = category_codes(session)
     area_ids = {i for r in reports for i in (r.district_id, r.street_id, r.community_id) if i}
-    areas = {a.id: a for a in session.execute(select(Area.id, Area.code, Area.name)
-                                              .where(Area.id.in_(area_ids)))}
+    areas = {
+        a.id: a
+        for a in session.execute(select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))
+    }
     media: dict[uuid.UUID, list[str]] = {}
     for report_id, media_id in session.execute(
-            select(ReportMedia.report_id, ReportMedia.media_id)
-            .where(ReportMedia.report_id.in_([r.id for r in reports]))
-            .order_by(ReportMedia.position)):
+        select(ReportMedia.report_id, ReportMedia.media_id)
+        .where(ReportMedia.report_id.in_([r.id for r in reports]))
+        .order_by(ReportMedia.position)
+    ):
         media.setdefault(report_id, []).append(str(media_id))
     timelines: dict[uuid.UUID, list[tuple[TicketStatus, datetime]]] = {}
     for ticket_id, status, at in session.execute(
-            select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.created_at)
-            # Status changes only: comments, assignments and their notes stay internal.
-            .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.to_status.is_not(None),
-                   or_(TicketEvent.from_status.is_(None),
-                       TicketEvent.from_status != TicketEvent.to_status))
-            .order_by(TicketEvent.created_at)):
+        select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.created_at)
+        # Status changes only: comments, assignments and their notes stay internal.
+        .where(
+            TicketEvent.ticket_id.in_(ticket_ids),
+            TicketEvent.to_status.is_not(None),
+            or_(
+                TicketEvent.from_status.is_(None), TicketEvent.from_status != TicketEvent.to_status
+            ),
+        )
+        .order_by(TicketEvent.created_at)
+    ):
         if status is not None:  # (the query's filter: for the type checker)
             timelines.setdefault(ticket_id, []).append((TicketStatus(status), at))
-    return [ReportView(r, tickets[r.ticket_id], categories, areas, media.get(r.id, []),
-                       timelines.get(r.ticket_id, [])) for r in reports]
+    return [
+        ReportView(
+            r,
+            tickets[r.ticket_id],
+            categories,
+            areas,
+            media.get(r.id, []),
+            timelines.get(r.ticket_id, []),
+        )
+        for r in reports
+    ]
 
 
 @dataclass(frozen=True)
@@ -151,21 +188,38 @@ class TicketNearby:
     distance_m: float
 
 
-def nearby_tickets(session: Session, *, lat: float, lon: float, coord_sys: CoordSys,
-                   radius_m: float, category: str | None, limit: int) -> list[TicketNearby]:
+def nearby_tickets(
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    coord_sys: CoordSys,
+    radius_m: float,
+    category: str | None,
+    limit: int,
+) -> list[TicketNearby]:
     """Open tickets within ``radius_m``, nearest first: "has somebody reported this?"."""
-    if category is not None and session.scalar(
-            select(Category.id).where(Category.code == category)) is None:
-        raise UnknownCategory(f"no category {category!r}",
-                              errors=[{"field": "category", "message": "unknown category"}])
+    if (
+        category is not None
+        and session.scalar(select(Category.id).where(Category.code == category)) is None
+    ):
+        raise UnknownCategory(
+            f"no category {category!r}",
+            errors=[{"field": "category", "message": "unknown category"}],
+        )
     w_lon, w_lat = to_wgs84(lon, lat, coord_sys)
     distance = distance_m(Ticket.location, point(w_lon, w_lat)).label("distance")
-    query = (select(Ticket, Category.code, distance)
-             .join(Category, Category.id == Ticket.category_id)
-             .where(Ticket.status.in_(OPEN_STATUSES),
-                    within_bbox(Ticket.location, *bbox_around(w_lon, w_lat, radius_m)),
-                    distance_m(Ticket.location, point(w_lon, w_lat)) <= radius_m)
-             .order_by(distance, Ticket.id).limit(limit))
+    query = (
+        select(Ticket, Category.code, distance)
+        .join(Category, Category.id == Ticket.category_id)
+        .where(
+            Ticket.status.in_(OPEN_STATUSES),
+            within_bbox(Ticket.location, *bbox_around(w_lon, w_lat, radius_m)),
+            distance_m(Ticket.location, point(w_lon, w_lat)) <= radius_m,
+        )
+        .order_by(distance, Ticket.id)
+        .limit(limit)
+    )
     if category is not None:
         query = query.where(Category.code == category)
     found = []

@@ -73,8 +73,7 @@ class _Grid:
             self._size = 1.0
             return
         self._x0, self._y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
-        extent = max(float(bounds[:, 2].max()) - self._x0,
-                     float(bounds[:, 3].max()) - self._y0)
+        extent = max(float(bounds[:, 2].max()) - self._x0, float(bounds[:, 3].max()) - self._y0)
         sides = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
         typical = float(np.median(sides[deepest])) if deepest.any() else extent
         self._size = max(typical, extent / _MOST_CELLS_ACROSS, 1e-9)
@@ -104,9 +103,10 @@ class AreaMap:
         self._boundaries = np.array([boundary for _, boundary in listed], dtype=object)
         shapely.prepare(self._boundaries)
         self._tree = shapely.STRtree(self._boundaries)
-        self._grid = _Grid(shapely.bounds(self._boundaries).reshape(-1, 4),
-                           np.array([a.level is AreaLevel.COMMUNITY for a in self.areas],
-                                    dtype=bool))
+        self._grid = _Grid(
+            shapely.bounds(self._boundaries).reshape(-1, 4),
+            np.array([a.level is AreaLevel.COMMUNITY for a in self.areas], dtype=bool),
+        )
 
     def __len__(self) -> int:
         return len(self.areas)
@@ -117,8 +117,9 @@ class AreaMap:
         if near is None:
             return []
         # For a point, "intersects" is "covers": inside, or on the boundary.
-        return [self.areas[i] for i in near[shapely.intersects_xy(self._boundaries[near],
-                                                                   lon, lat)]]
+        return [
+            self.areas[i] for i in near[shapely.intersects_xy(self._boundaries[near], lon, lat)]
+        ]
 
     def route(self, *, lon: float, lat: float, snap_m: float) -> Route:
         covering = self.covering(lon, lat)
@@ -132,8 +133,9 @@ class AreaMap:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is in no district served")
         if community is not None:
             return Route(district, street, community)
-        snapped = self._nearest_community(lon=lon, lat=lat, snap_m=snap_m, district=district,
-                                          street=street)
+        snapped = self._nearest_community(
+            lon=lon, lat=lat, snap_m=snap_m, district=district, street=street
+        )
         if snapped is None:
             return Route(district, street, None)
         metres, found = snapped
@@ -150,8 +152,9 @@ class AreaMap:
             chain[area.level] = area.ref
         return chain
 
-    def _nearest_community(self, *, lon: float, lat: float, snap_m: float, district: AreaRef,
-                           street: AreaRef | None) -> tuple[float, MappedArea] | None:
+    def _nearest_community(
+        self, *, lon: float, lat: float, snap_m: float, district: AreaRef, street: AreaRef | None
+    ) -> tuple[float, MappedArea] | None:
         """The nearest community within ``snap_m`` of the point, of ``street`` if the
         point is in one, else of any street of ``district``; ties by code."""
         if snap_m <= 0:
@@ -170,18 +173,23 @@ class AreaMap:
             return None
         # Distances in a plane centred on the point, scaled to metres on the ellipsoid.
         per_lon, per_lat = metres_per_degree(lat)
-        local = shapely.transform(self._boundaries[near],
-                                  lambda xy: (xy - (lon, lat)) * (per_lon, per_lat))
+        local = shapely.transform(
+            self._boundaries[near], lambda xy: (xy - (lon, lat)) * (per_lon, per_lat)
+        )
         metres = shapely.distance(local, _ORIGIN)
-        best = min((float(m), self.areas[i].ref.code, i) for m, i in zip(metres, near,
-                                                                         strict=True))
+        best = min((float(m), self.areas[i].ref.code, i) for m, i in zip(metres, near, strict=True))
         return (best[0], self.areas[best[2]]) if best[0] <= snap_m else None
 
 
 def load_area_map(session: Session) -> AreaMap:
     """Every area and its boundary, as of this transaction."""
-    rows = session.execute(select(Area.id, Area.code, Area.name, Area.level, Area.parent_id,
-                                  Area.boundary))
-    return AreaMap((MappedArea(AreaRef(r.id, r.code, r.name), AreaLevel(r.level), r.parent_id),
-                    shapely.from_wkb(r.boundary.data)) for r in rows)
-
+    rows = session.execute(
+        select(Area.id, Area.code, Area.name, Area.level, Area.parent_id, Area.boundary)
+    )
+    return AreaMap(
+        (
+            MappedArea(AreaRef(r.id, r.code, r.name), AreaLevel(r.level), r.parent_id),
+            shapely.from_wkb(r.boundary.data),
+        )
+        for r in rows
+    )

@@ -81,13 +81,19 @@ def burn_password_check(password: str, settings: Settings) -> None:
     verify_password(_dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib), password)
 
 
-def issue_token(*, kind: TokenKind, subject: uuid.UUID, ttl: timedelta,
-                settings: Settings) -> IssuedToken:
+def issue_token(
+    *, kind: TokenKind, subject: uuid.UUID, ttl: timedelta, settings: Settings
+) -> IssuedToken:
     now = utcnow()
     expires_at = (now + ttl).replace(microsecond=0)
-    claims = {"iss": TOKEN_ISSUER, "typ": kind.value, "sub": str(subject),
-              "iat": int(now.timestamp()), "exp": int(expires_at.timestamp()),
-              "jti": secrets.token_hex(8)}
+    claims = {
+        "iss": TOKEN_ISSUER,
+        "typ": kind.value,
+        "sub": str(subject),
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": secrets.token_hex(8),
+    }
     return IssuedToken(jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM), expires_at)
 
 
@@ -105,11 +111,25 @@ def decode_token(token: str, settings: Settings) -> TokenClaims | None:
 @functools.lru_cache(maxsize=16384)
 def _verified(token: str, secret_key: str) -> TokenClaims | None:
     try:
-        claims = jwt.decode(token, secret_key, algorithms=[_ALGORITHM], issuer=TOKEN_ISSUER,
-                            options={"require": ["exp", "sub", "typ"], "verify_exp": False})
-        return TokenClaims(TokenKind(claims["typ"]), uuid.UUID(claims["sub"]),
-                           datetime.fromtimestamp(claims["exp"], UTC))
-    except (jwt.PyJWTError, ValueError, KeyError, TypeError, AttributeError, OverflowError,
-            OSError):
+        claims = jwt.decode(
+            token,
+            secret_key,
+            algorithms=[_ALGORITHM],
+            issuer=TOKEN_ISSUER,
+            options={"require": ["exp", "sub", "typ"], "verify_exp": False},
+        )
+        return TokenClaims(
+            TokenKind(claims["typ"]),
+            uuid.UUID(claims["sub"]),
+            datetime.fromtimestamp(claims["exp"], UTC),
+        )
+    except (
+        jwt.PyJWTError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        OSError,
+    ):
         return None
-

@@ -23,19 +23,28 @@ def record_breaches(session: Session, now: datetime) -> int:
     begin_writes(session)
     recorded = 0
     for deadline, due, mark, statuses in (
-            ("respond_by", Ticket.respond_by, Ticket.respond_breached_at,
-             (TicketStatus.NEW,)),
-            ("resolve_by", Ticket.resolve_by, Ticket.resolve_breached_at,
-             tuple(OPEN_STATUSES))):
+        ("respond_by", Ticket.respond_by, Ticket.respond_breached_at, (TicketStatus.NEW,)),
+        ("resolve_by", Ticket.resolve_by, Ticket.resolve_breached_at, tuple(OPEN_STATUSES)),
+    ):
         tickets = session.scalars(
-            select(Ticket).where(Ticket.status.in_(statuses), due < now, mark.is_(None))
-            .order_by(due).limit(BATCH).with_for_update(skip_locked=True)).all()
+            select(Ticket)
+            .where(Ticket.status.in_(statuses), due < now, mark.is_(None))
+            .order_by(due)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
         for ticket in tickets:
             setattr(ticket, mark.key, now)
-            change(session, ticket, to=None, type="sla_breached", actor_kind="system",
-                   now=now, data={"deadline": deadline,
-                                  "due": getattr(ticket, due.key).isoformat()},
-                   counts_as_version=False)
+            change(
+                session,
+                ticket,
+                to=None,
+                type="sla_breached",
+                actor_kind="system",
+                now=now,
+                data={"deadline": deadline, "due": getattr(ticket, due.key).isoformat()},
+                counts_as_version=False,
+            )
         recorded += len(tickets)
     session.flush()
     return recorded
@@ -46,11 +55,20 @@ def close_resolved(session: Session, now: datetime, after: timedelta) -> int:
     close themselves ``after`` their resolution."""
     begin_writes(session)
     tickets = session.scalars(
-        select(Ticket).where(Ticket.status == TicketStatus.RESOLVED,
-                             Ticket.resolved_at <= now - after)
-        .order_by(Ticket.resolved_at).limit(BATCH).with_for_update(skip_locked=True)).all()
+        select(Ticket)
+        .where(Ticket.status == TicketStatus.RESOLVED, Ticket.resolved_at <= now - after)
+        .order_by(Ticket.resolved_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
     for ticket in tickets:
-        change(session, ticket, to=TicketStatus.CLOSED, type="auto_closed",
-               actor_kind="system", now=now)
+        change(
+            session,
+            ticket,
+            to=TicketStatus.CLOSED,
+            type="auto_closed",
+            actor_kind="system",
+            now=now,
+        )
     session.flush()
     return len(tickets)

@@ -20,8 +20,14 @@ from app.services.scope import ticket_scope_filter
 RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
-def office_stats(session: Session, *, staff: Staff, created_from: datetime | None,
-                 created_to: datetime | None, now: datetime) -> dict[str, Any]:
+def office_stats(
+    session: Session,
+    *,
+    staff: Staff,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
     window = [ticket_scope_filter(staff)]
     if created_from is not None:
         window.append(Ticket.created_at >= created_from)
@@ -34,11 +40,18 @@ def office_stats(session: Session, *, staff: Staff, created_from: datetime | Non
     by_community: Counter[int | None] = Counter()
     late = resolved_count = resolved_in_time = 0
     for status, category_id, community_id, n, n_late, n_resolved, n_in_time in session.execute(
-            select(Ticket.status, Ticket.category_id, Ticket.community_id, func.count(),
-                   _count(Ticket.is_overdue(now)), _count(resolved),
-                   _count(and_(resolved, Ticket.resolved_at <= Ticket.resolve_by)))
-            .where(*window)
-            .group_by(Ticket.status, Ticket.category_id, Ticket.community_id)):
+        select(
+            Ticket.status,
+            Ticket.category_id,
+            Ticket.community_id,
+            func.count(),
+            _count(Ticket.is_overdue(now)),
+            _count(resolved),
+            _count(and_(resolved, Ticket.resolved_at <= Ticket.resolve_by)),
+        )
+        .where(*window)
+        .group_by(Ticket.status, Ticket.category_id, Ticket.community_id)
+    ):
         by_status[str(status)] += n
         by_category[category_id] += n
         by_community[community_id] += n
@@ -52,18 +65,24 @@ def office_stats(session: Session, *, staff: Staff, created_from: datetime | Non
         "total": by_status.total(),
         "by_status": dict(by_status),
         "by_category": {codes[i]: n for i, n in by_category.items()},
-        "by_community": {community_codes.get(i, "unrouted"): n
-                         for i, n in by_community.items()},
+        "by_community": {community_codes.get(i, "unrouted"): n for i, n in by_community.items()},
         "open": sum(by_status[s] for s in OPEN_STATUSES),
         "overdue": late,
         "median_hours_to_accept": median_hours(
-            session, Ticket.created_at, Ticket.accepted_at,
-            [*window, Ticket.accepted_at.is_not(None)]),
+            session,
+            Ticket.created_at,
+            Ticket.accepted_at,
+            [*window, Ticket.accepted_at.is_not(None)],
+        ),
         "median_hours_to_resolve": median_hours(
-            session, Ticket.created_at, Ticket.resolved_at,
-            [*window, resolved, Ticket.resolved_at.is_not(None)]),
+            session,
+            Ticket.created_at,
+            Ticket.resolved_at,
+            [*window, resolved, Ticket.resolved_at.is_not(None)],
+        ),
         "resolved_within_sla": round(resolved_in_time / resolved_count, 3)
-        if resolved_count else None,
+        if resolved_count
+        else None,
     }
 
 

@@ -24,8 +24,9 @@ from app.services.scope import ticket_scope_filter
 
 
 def ticket_in_scope(session: Session, staff: Staff, ticket_id: uuid.UUID) -> Ticket:
-    ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id,
-                                                 ticket_scope_filter(staff)))
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.id == ticket_id, ticket_scope_filter(staff))
+    )
     if ticket is None:
         raise NotFound("no such ticket in your scope")
     return ticket
@@ -77,40 +78,67 @@ class QueueRow:
 
 def ticket_view(session: Session, ticket: Ticket) -> TicketView:
     area_ids = [i for i in (ticket.district_id, ticket.street_id, ticket.community_id) if i]
-    areas = {a.id: NamedArea(a.code, a.name) for a in session.execute(
-        select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))}
+    areas = {
+        a.id: NamedArea(a.code, a.name)
+        for a in session.execute(select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))
+    }
     reports = session.execute(
         select(Report, Platform.code, Rider.pseudonym)
-        .join(Rider, Rider.id == Report.rider_id).join(Platform, Platform.id == Rider.platform_id)
-        .where(Report.ticket_id == ticket.id).order_by(Report.received_at)).all()
+        .join(Rider, Rider.id == Report.rider_id)
+        .join(Platform, Platform.id == Rider.platform_id)
+        .where(Report.ticket_id == ticket.id)
+        .order_by(Report.received_at)
+    ).all()
     media: dict[uuid.UUID, list[str]] = {}
     for report_id, media_id in session.execute(
-            select(ReportMedia.report_id, ReportMedia.media_id)
-            .where(ReportMedia.report_id.in_([r.id for r, _, _ in reports]))
-            .order_by(ReportMedia.position)):
+        select(ReportMedia.report_id, ReportMedia.media_id)
+        .where(ReportMedia.report_id.in_([r.id for r, _, _ in reports]))
+        .order_by(ReportMedia.position)
+    ):
         media.setdefault(report_id, []).append(str(media_id))
     events = session.execute(
-        select(TicketEvent, Staff.username).outerjoin(Staff, Staff.id == TicketEvent.actor_id)
-        .where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.created_at)).all()
-    duplicate_of = session.scalar(select(Ticket.ref).where(Ticket.id == ticket.duplicate_of_id)) \
-        if ticket.duplicate_of_id else None
+        select(TicketEvent, Staff.username)
+        .outerjoin(Staff, Staff.id == TicketEvent.actor_id)
+        .where(TicketEvent.ticket_id == ticket.id)
+        .order_by(TicketEvent.created_at)
+    ).all()
+    duplicate_of = (
+        session.scalar(select(Ticket.ref).where(Ticket.id == ticket.duplicate_of_id))
+        if ticket.duplicate_of_id
+        else None
+    )
     return TicketView(
         ticket=ticket,
-        category=session.scalar(select(Category.code)
-                                .where(Category.id == ticket.category_id)) or "",
-        areas=areas, duplicate_of=duplicate_of,
-        reports=[ReportOnTicket(report, platform, pseudonym, media.get(report.id, []))
-                 for report, platform, pseudonym in reports],
-        events=[EventOnTicket(event, username or event.actor_kind)
-                for event, username in events])
+        category=session.scalar(select(Category.code).where(Category.id == ticket.category_id))
+        or "",
+        areas=areas,
+        duplicate_of=duplicate_of,
+        reports=[
+            ReportOnTicket(report, platform, pseudonym, media.get(report.id, []))
+            for report, platform, pseudonym in reports
+        ],
+        events=[EventOnTicket(event, username or event.actor_kind) for event, username in events],
+    )
 
 
 def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
     """Queue rows for ``tickets``, with their category and area codes in two queries."""
     categories = category_codes(session)
     area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
-    codes = {a.id: a.code for a in session.execute(
-        select(Area.id, Area.code).where(Area.id.in_(area_ids)))} if area_ids else {}
-    return [QueueRow(t, categories[t.category_id],
-                     codes.get(t.street_id) if t.street_id else None,
-                     codes.get(t.community_id) if t.community_id else None) for t in tickets]
+    codes = (
+        {
+            a.id: a.code
+            for a in session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids)))
+        }
+        if area_ids
+        else {}
+    )
+    return [
+        QueueRow(
+            t,
+            categories[t.category_id],
+            codes.get(t.street_id) if t.street_id else None,
+            codes.get(t.community_id) if t.community_id else None,
+        )
+        for t in tickets
+    ]

@@ -60,8 +60,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # --- the platform's webhook -----------------------------------------------------------
 
 
-def set_webhook(session: Session, *, platform: Platform, url: str,
-                settings: Settings) -> tuple[Webhook, str]:
+def set_webhook(
+    session: Session, *, platform: Platform, url: str, settings: Settings
+) -> tuple[Webhook, str]:
     """Point ``platform``'s events at ``url`` with a new secret; returns both."""
     parsed = parse_url(url)
     if not settings.allow_private_webhooks:
@@ -92,15 +93,26 @@ def delete_webhook(session: Session, platform: Platform) -> None:
     session.execute(delete(Webhook).where(Webhook.platform_id == platform.id))
 
 
-def page_deliveries(session: Session, *, platform: Platform, limit: int,
-                    cursor: str | None) -> Page[tuple[WebhookDelivery, str]]:
+def page_deliveries(
+    session: Session, *, platform: Platform, limit: int, cursor: str | None
+) -> Page[tuple[WebhookDelivery, str]]:
     """The platform's delivery attempts, newest first, each with its event's type."""
     page = newest_first_page(
-        session, select(WebhookDelivery).where(WebhookDelivery.platform_id == platform.id),
-        at=WebhookDelivery.attempted_at, id=WebhookDelivery.id, limit=limit, cursor=cursor)
-    types = {row.id: row.type for row in session.execute(
-        select(OutboxEvent.id, OutboxEvent.type)
-        .where(OutboxEvent.id.in_({d.event_id for d in page.items})))}
+        session,
+        select(WebhookDelivery).where(WebhookDelivery.platform_id == platform.id),
+        at=WebhookDelivery.attempted_at,
+        id=WebhookDelivery.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    types = {
+        row.id: row.type
+        for row in session.execute(
+            select(OutboxEvent.id, OutboxEvent.type).where(
+                OutboxEvent.id.in_({d.event_id for d in page.items})
+            )
+        )
+    }
     return Page([(d, types[d.event_id]) for d in page.items], page.next_cursor)
 
 
@@ -114,8 +126,9 @@ def purge_history(session: Session, now: datetime) -> int:
     """Forget events delivered or given up on more than ``KEEP_HISTORY`` ago, with their
     attempts; returns how many events went."""
     begin_writes(session)
-    done = select(OutboxEvent.id).where(OutboxEvent.state.in_(("delivered", "failed")),
-                                        OutboxEvent.created_at < now - KEEP_HISTORY)
+    done = select(OutboxEvent.id).where(
+        OutboxEvent.state.in_(("delivered", "failed")), OutboxEvent.created_at < now - KEEP_HISTORY
+    )
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(done)))
     result = session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(done)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -144,9 +157,12 @@ def is_public(address: IPAddress) -> bool:
     networks and the like)."""
     if isinstance(address, ipaddress.IPv6Address):
         # IPv4 carried inside IPv6 (mapped, 6to4, Teredo, NAT64) is judged as IPv4.
-        embedded = address.ipv4_mapped or address.sixtofour or \
-            (address.teredo[1] if address.teredo else None) or \
-            (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None)
+        embedded = (
+            address.ipv4_mapped
+            or address.sixtofour
+            or (address.teredo[1] if address.teredo else None)
+            or (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None)
+        )
         if embedded is not None:
             return is_public(embedded)
         if address.is_site_local:
@@ -166,14 +182,16 @@ def checked_addresses(url: httpx.URL, *, allow_private: bool) -> list[IPAddress]
     except (OSError, UnicodeError):  # socket.gaierror is an OSError
         infos = []
     # An IPv6 address may carry its zone ("fe80::1%eth0").
-    addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0])
-                                   for info in infos))
+    addresses = list(
+        dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos)
+    )
     if not addresses:
         raise WebhookUrlRefused(f"{url.host} does not resolve")
     for address in addresses:
         if not allow_private and not is_public(address):
-            raise WebhookUrlRefused(f"{url.host} resolves to {address}, "
-                                    "which is not a public address")
+            raise WebhookUrlRefused(
+                f"{url.host} resolves to {address}, which is not a public address"
+            )
     return addresses
 
 
@@ -182,11 +200,16 @@ def checked_addresses(url: httpx.URL, *, allow_private: bool) -> list[IPAddress]
 
 def envelope(event: OutboxEvent) -> bytes:
     """The body POSTed for ``event``, serialised once: exactly these bytes are signed."""
-    return json.dumps({
-        "id": str(event.id), "type": event.type,
-        "created_at": event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "data": event.data,
-    }, ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "id": str(event.id),
+            "type": event.type,
+            "created_at": event.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "data": event.data,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
@@ -233,9 +256,15 @@ def deliver_due(database: Database, *, settings: Settings, now: datetime) -> int
         return 0
     # Sent to the address that was checked: no proxy from the environment, and no
     # connection reused (pinned to addresses, two hosts could share one).
-    with httpx.Client(timeout=settings.webhook_timeout_s, follow_redirects=False,
-                      trust_env=False, limits=httpx.Limits(max_keepalive_connections=0)
-                      ) as client, ThreadPoolExecutor(min(SENDERS, len(claims))) as pool:
+    with (
+        httpx.Client(
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        ) as client,
+        ThreadPoolExecutor(min(SENDERS, len(claims))) as pool,
+    ):
         outcomes = list(pool.map(lambda claim: _send(client, claim, settings), claims))
     _record(database, list(zip(claims, outcomes, strict=True)), now)
     return len(claims)
@@ -248,11 +277,19 @@ def _claim(database: Database, now: datetime) -> list[_Claim]:
         if not session.scalar(select(exists().where(*due))):
             return []
         begin_writes(session)
-        events = session.scalars(select(OutboxEvent).where(*due)
-                                 .order_by(OutboxEvent.next_attempt_at).limit(BATCH)
-                                 .with_for_update(skip_locked=True)).all()
-        hooks = {w.platform_id: w for w in session.scalars(
-            select(Webhook).where(Webhook.platform_id.in_({e.platform_id for e in events})))}
+        events = session.scalars(
+            select(OutboxEvent)
+            .where(*due)
+            .order_by(OutboxEvent.next_attempt_at)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        hooks = {
+            w.platform_id: w
+            for w in session.scalars(
+                select(Webhook).where(Webhook.platform_id.in_({e.platform_id for e in events}))
+            )
+        }
         claims = []
         for event in events:
             hook = hooks.get(event.platform_id)
@@ -261,8 +298,17 @@ def _claim(database: Database, now: datetime) -> list[_Claim]:
                 continue
             event.attempts += 1
             event.next_attempt_at = now + LEASE
-            claims.append(_Claim(event.id, event.platform_id, event.created_at,
-                                 event.attempts, hook.url, hook.secret, envelope(event)))
+            claims.append(
+                _Claim(
+                    event.id,
+                    event.platform_id,
+                    event.created_at,
+                    event.attempts,
+                    hook.url,
+                    hook.secret,
+                    envelope(event),
+                )
+            )
         return claims
 
 
@@ -278,8 +324,9 @@ def _send(client: httpx.Client, claim: _Claim, settings: Settings) -> _Outcome:
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     except Exception:  # one bad event must not lose the round's other outcomes
-        logger.exception("webhook delivery failed", extra={"fields": {
-            "event_id": str(claim.event_id)}})
+        logger.exception(
+            "webhook delivery failed", extra={"fields": {"event_id": str(claim.event_id)}}
+        )
         error = "internal error"
     return _Outcome(_ms_since(started), error=error)
 
@@ -298,10 +345,13 @@ def _post(client: httpx.Client, claim: _Claim, settings: Settings) -> int:
     }
 
     def post_to(address: IPAddress) -> int:
-        with client.stream("POST", url.copy_with(host=str(address)), content=claim.body,
-                           headers=headers,
-                           extensions={"sni_hostname": url.raw_host.decode("ascii")},
-                           ) as response:
+        with client.stream(
+            "POST",
+            url.copy_with(host=str(address)),
+            content=claim.body,
+            headers=headers,
+            extensions={"sni_hostname": url.raw_host.decode("ascii")},
+        ) as response:
             return response.status_code
 
     for address in addresses[:-1]:
@@ -313,12 +363,21 @@ def _post(client: httpx.Client, claim: _Claim, settings: Settings) -> int:
 def _record(database: Database, results: list[tuple[_Claim, _Outcome]], now: datetime) -> None:
     with database.transaction() as session:
         for claim, outcome in results:
-            session.add(WebhookDelivery(
-                event_id=claim.event_id, platform_id=claim.platform_id, url=claim.url,
-                attempt=claim.attempt, attempted_at=now, status_code=outcome.status_code,
-                error=outcome.error, duration_ms=outcome.duration_ms))
-            event = update(OutboxEvent).where(OutboxEvent.id == claim.event_id,
-                                              OutboxEvent.state == "pending")
+            session.add(
+                WebhookDelivery(
+                    event_id=claim.event_id,
+                    platform_id=claim.platform_id,
+                    url=claim.url,
+                    attempt=claim.attempt,
+                    attempted_at=now,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=outcome.duration_ms,
+                )
+            )
+            event = update(OutboxEvent).where(
+                OutboxEvent.id == claim.event_id, OutboxEvent.state == "pending"
+            )
             if outcome.delivered:
                 session.execute(event.values(state="delivered", delivered_at=now))
                 continue
@@ -330,8 +389,10 @@ def _record(database: Database, results: list[tuple[_Claim, _Outcome]], now: dat
                 session.execute(event.values(next_attempt_at=retry_at))
             else:
                 session.execute(event.values(state="failed"))
-                logger.warning("webhook event given up", extra={"fields": {
-                    "event_id": str(claim.event_id), "attempts": claim.attempt}})
+                logger.warning(
+                    "webhook event given up",
+                    extra={"fields": {"event_id": str(claim.event_id), "attempts": claim.attempt}},
+                )
 
 
 def _ms_since(started: float) -> int:

@@ -21,8 +21,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _timestamps() -> list[sa.Column]:
-    return [sa.Column("created_at", UtcDateTime(), nullable=False),
-            sa.Column("updated_at", UtcDateTime(), nullable=False)]
+    return [
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+    ]
 
 
 def upgrade() -> None:
@@ -44,11 +46,13 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("name_en", sa.String(200)),
         sa.Column("level", sa.String(16), nullable=False),
-        sa.Column("parent_id", sa.Integer(),
-                  sa.ForeignKey("areas.id", name="fk_areas_parent_id_areas")),
+        sa.Column(
+            "parent_id", sa.Integer(), sa.ForeignKey("areas.id", name="fk_areas_parent_id_areas")
+        ),
         sa.Column("source", sa.String(200)),
-        sa.Column("boundary", Geometry("MULTIPOLYGON", srid=4326, spatial_index=True),
-                  nullable=False),
+        sa.Column(
+            "boundary", Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False
+        ),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_areas"),
         sa.UniqueConstraint("code", name="uq_areas_code"),
@@ -106,8 +110,9 @@ def upgrade() -> None:
         sa.Column("last_token_at", UtcDateTime()),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_riders"),
-        sa.ForeignKeyConstraint(["platform_id"], ["platforms.id"],
-                                name="fk_riders_platform_id_platforms"),
+        sa.ForeignKeyConstraint(
+            ["platform_id"], ["platforms.id"], name="fk_riders_platform_id_platforms"
+        ),
         sa.UniqueConstraint("platform_id", "external_id", name="uq_riders_platform_id_external_id"),
     )
     op.create_index("ix_riders_platform_id", "riders", ["platform_id"])
@@ -133,34 +138,124 @@ def upgrade() -> None:
 # (code, zh, en, department, priority, dedup_radius_m, respond_within_h, resolve_within_h,
 #  description)
 DEFAULT_CATEGORIES = [
-    ("road_damage", "道路破损", "Road damage", "市政道路养护", 2, 30, 24, 120,
-     "Potholes, broken kerbs and paving, sunken road surface."),
-    ("ebike_parking", "电动车乱停放", "Badly parked e-bikes", "城管执法", 3, 20, 4, 24,
-     "E-bikes and bicycles blocking pavements, crossings or entrances."),
-    ("facility_damage", "公共设施损坏 (井盖、路灯、护栏)",
-     "Damaged public facility (manhole cover, street light, railing)", "市政设施管理", 1, 25,
-     24, 72, "Missing or broken manhole covers, dark street lights, broken railings."),
-    ("fire_exit_blocked", "消防通道堵塞", "Fire exit or lane blocked", "消防救援", 1, 30, 2, 12,
-     "Vehicles or goods blocking fire lanes, exits or hydrants."),
-    ("illegal_charging", "飞线充电", "Illegal charging cable", "消防救援", 1, 20, 4, 24,
-     "E-bike charging cables strung from windows or across walkways."),
-    ("waste", "垃圾堆放", "Dumped waste", "绿化市容", 3, 40, 12, 48,
-     "Piles of rubbish, construction waste or bulky items left in public."),
-    ("other", "其他", "Other", "街道综合管理", 3, 0, 24, 168,
-     "Anything else a street office should know about. Never merged."),
+    (
+        "road_damage",
+        "道路破损",
+        "Road damage",
+        "市政道路养护",
+        2,
+        30,
+        24,
+        120,
+        "Potholes, broken kerbs and paving, sunken road surface.",
+    ),
+    (
+        "ebike_parking",
+        "电动车乱停放",
+        "Badly parked e-bikes",
+        "城管执法",
+        3,
+        20,
+        4,
+        24,
+        "E-bikes and bicycles blocking pavements, crossings or entrances.",
+    ),
+    (
+        "facility_damage",
+        "公共设施损坏 (井盖、路灯、护栏)",
+        "Damaged public facility (manhole cover, street light, railing)",
+        "市政设施管理",
+        1,
+        25,
+        24,
+        72,
+        "Missing or broken manhole covers, dark street lights, broken railings.",
+    ),
+    (
+        "fire_exit_blocked",
+        "消防通道堵塞",
+        "Fire exit or lane blocked",
+        "消防救援",
+        1,
+        30,
+        2,
+        12,
+        "Vehicles or goods blocking fire lanes, exits or hydrants.",
+    ),
+    (
+        "illegal_charging",
+        "飞线充电",
+        "Illegal charging cable",
+        "消防救援",
+        1,
+        20,
+        4,
+        24,
+        "E-bike charging cables strung from windows or across walkways.",
+    ),
+    (
+        "waste",
+        "垃圾堆放",
+        "Dumped waste",
+        "绿化市容",
+        3,
+        40,
+        12,
+        48,
+        "Piles of rubbish, construction waste or bulky items left in public.",
+    ),
+    (
+        "other",
+        "其他",
+        "Other",
+        "街道综合管理",
+        3,
+        0,
+        24,
+        168,
+        "Anything else a street office should know about. Never merged.",
+    ),
 ]
 
 
 def _seed_default_categories(categories: sa.Table) -> None:
     now = datetime.now(UTC)
-    op.bulk_insert(categories, [
-        {"code": code, "name_zh": zh, "name_en": en, "department": department,
-         "priority": priority, "dedup_radius_m": radius, "respond_within_h": respond_h,
-         "resolve_within_h": resolve_h, "description": description, "dedup_window_h": 72,
-         "points_open": 10, "points_confirm": 2, "points_resolve": 5, "points_verify": 3,
-         "active": True, "sort_order": order, "created_at": now, "updated_at": now}
-        for order, (code, zh, en, department, priority, radius, respond_h, resolve_h,
-                    description) in enumerate(DEFAULT_CATEGORIES)])
+    op.bulk_insert(
+        categories,
+        [
+            {
+                "code": code,
+                "name_zh": zh,
+                "name_en": en,
+                "department": department,
+                "priority": priority,
+                "dedup_radius_m": radius,
+                "respond_within_h": respond_h,
+                "resolve_within_h": resolve_h,
+                "description": description,
+                "dedup_window_h": 72,
+                "points_open": 10,
+                "points_confirm": 2,
+                "points_resolve": 5,
+                "points_verify": 3,
+                "active": True,
+                "sort_order": order,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for order, (
+                code,
+                zh,
+                en,
+                department,
+                priority,
+                radius,
+                respond_h,
+                resolve_h,
+                description,
+            ) in enumerate(DEFAULT_CATEGORIES)
+        ],
+    )
 
 
 def downgrade() -> None:

@@ -65,22 +65,30 @@ def upgrade() -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_tickets"),
-        sa.ForeignKeyConstraint(["duplicate_of_id"], ["tickets.id"],
-                                name="fk_tickets_duplicate_of_id_tickets"),
+        sa.ForeignKeyConstraint(
+            ["duplicate_of_id"], ["tickets.id"], name="fk_tickets_duplicate_of_id_tickets"
+        ),
         sa.UniqueConstraint("ref", name="uq_tickets_ref"),
-        sa.ForeignKeyConstraint(["category_id"], ["categories.id"],
-                                name="fk_tickets_category_id_categories"),
+        sa.ForeignKeyConstraint(
+            ["category_id"], ["categories.id"], name="fk_tickets_category_id_categories"
+        ),
         sa.ForeignKeyConstraint(["district_id"], ["areas.id"], name="fk_tickets_district_id_areas"),
         sa.ForeignKeyConstraint(["street_id"], ["areas.id"], name="fk_tickets_street_id_areas"),
-        sa.ForeignKeyConstraint(["community_id"], ["areas.id"],
-                                name="fk_tickets_community_id_areas"),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["areas.id"], name="fk_tickets_community_id_areas"
+        ),
     )
-    op.create_index("ix_tickets_category_id_status_created_at", "tickets",
-                    ["category_id", "status", "created_at"])
-    op.create_index("ix_tickets_street_id_created_at_id", "tickets",
-                    ["street_id", "created_at", "id"])
-    op.create_index("ix_tickets_district_id_created_at_id", "tickets",
-                    ["district_id", "created_at", "id"])
+    op.create_index(
+        "ix_tickets_category_id_status_created_at",
+        "tickets",
+        ["category_id", "status", "created_at"],
+    )
+    op.create_index(
+        "ix_tickets_street_id_created_at_id", "tickets", ["street_id", "created_at", "id"]
+    )
+    op.create_index(
+        "ix_tickets_district_id_created_at_id", "tickets", ["district_id", "created_at", "id"]
+    )
 
     op.create_table(
         "ticket_events",
@@ -95,8 +103,9 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON()),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_ticket_events"),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
-                                name="fk_ticket_events_ticket_id_tickets"),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name="fk_ticket_events_ticket_id_tickets"
+        ),
     )
     op.create_index("ix_ticket_events_ticket_id", "ticket_events", ["ticket_id"])
 
@@ -122,12 +131,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_reports"),
         sa.ForeignKeyConstraint(["rider_id"], ["riders.id"], name="fk_reports_rider_id_riders"),
         sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], name="fk_reports_ticket_id_tickets"),
-        sa.ForeignKeyConstraint(["category_id"], ["categories.id"],
-                                name="fk_reports_category_id_categories"),
+        sa.ForeignKeyConstraint(
+            ["category_id"], ["categories.id"], name="fk_reports_category_id_categories"
+        ),
         sa.ForeignKeyConstraint(["district_id"], ["areas.id"], name="fk_reports_district_id_areas"),
         sa.ForeignKeyConstraint(["street_id"], ["areas.id"], name="fk_reports_street_id_areas"),
-        sa.ForeignKeyConstraint(["community_id"], ["areas.id"],
-                                name="fk_reports_community_id_areas"),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["areas.id"], name="fk_reports_community_id_areas"
+        ),
     )
     op.create_index("ix_reports_rider_id_received_at", "reports", ["rider_id", "received_at"])
     op.create_index("ix_reports_ticket_id", "reports", ["ticket_id"])
@@ -138,8 +149,9 @@ def upgrade() -> None:
         sa.Column("media_id", sa.Uuid(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("report_id", "media_id", name="pk_report_media"),
-        sa.ForeignKeyConstraint(["report_id"], ["reports.id"],
-                                name="fk_report_media_report_id_reports"),
+        sa.ForeignKeyConstraint(
+            ["report_id"], ["reports.id"], name="fk_report_media_report_id_reports"
+        ),
         sa.ForeignKeyConstraint(["media_id"], ["media.id"], name="fk_report_media_media_id_media"),
     )
     op.create_index("ix_report_media_media_id", "report_media", ["media_id"])
@@ -156,10 +168,12 @@ def upgrade() -> None:
         sa.Column("media_ids", sa.JSON()),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_verifications"),
-        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"],
-                                name="fk_verifications_ticket_id_tickets"),
-        sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
-                                name="fk_verifications_rider_id_riders"),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name="fk_verifications_ticket_id_tickets"
+        ),
+        sa.ForeignKeyConstraint(
+            ["rider_id"], ["riders.id"], name="fk_verifications_rider_id_riders"
+        ),
         sa.UniqueConstraint("ticket_id", "rider_id", name="uq_verifications_ticket_id_rider_id"),
     )
     op.create_index("ix_verifications_rider_id", "verifications", ["rider_id"])
@@ -173,8 +187,9 @@ def upgrade() -> None:
         sa.Column("response_body", sa.JSON(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("rider_id", "key", name="pk_idempotency_records"),
-        sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
-                                name="fk_idempotency_records_rider_id_riders"),
+        sa.ForeignKeyConstraint(
+            ["rider_id"], ["riders.id"], name="fk_idempotency_records_rider_id_riders"
+        ),
     )
     op.create_index("ix_idempotency_records_created_at", "idempotency_records", ["created_at"])
 

@@ -25,8 +25,11 @@ DUE_AT = "CASE WHEN status = 'new' THEN respond_by ELSE resolve_by END"
 INDEXES = {
     f"ix_tickets_{scope}_{'_'.join(columns)}": [scope, *columns]
     for scope in ("street_id", "district_id")
-    for columns in (("status", "created_at", "id"), ("priority", "created_at", "id"),
-                    ("due_at", "id"))
+    for columns in (
+        ("status", "created_at", "id"),
+        ("priority", "created_at", "id"),
+        ("due_at", "id"),
+    )
 }
 
 
@@ -34,8 +37,9 @@ def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
     column_type = "DATETIME" if sqlite else "TIMESTAMP WITH TIME ZONE"
     kind = "VIRTUAL" if sqlite else "STORED"
-    op.execute(f"ALTER TABLE tickets ADD COLUMN due_at {column_type} "
-               f"GENERATED ALWAYS AS ({DUE_AT}) {kind}")
+    op.execute(
+        f"ALTER TABLE tickets ADD COLUMN due_at {column_type} GENERATED ALWAYS AS ({DUE_AT}) {kind}"
+    )
     for name, columns in INDEXES.items():
         op.create_index(name, "tickets", columns)
 

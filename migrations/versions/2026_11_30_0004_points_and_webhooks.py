@@ -25,8 +25,7 @@ APPEND_ONLY = ("points_ledger", "ticket_events")
 
 
 def _fk(column: str, table: str, source: str) -> sa.ForeignKeyConstraint:
-    return sa.ForeignKeyConstraint([column], [f"{table}.id"],
-                                   name=f"fk_{source}_{column}_{table}")
+    return sa.ForeignKeyConstraint([column], [f"{table}.id"], name=f"fk_{source}_{column}_{table}")
 
 
 def upgrade() -> None:
@@ -55,26 +54,38 @@ def upgrade() -> None:
         _fk("category_id", "categories", "points_ledger"),
         _fk("street_id", "areas", "points_ledger"),
     )
-    op.create_index("ix_points_ledger_rider_id_created_at", "points_ledger",
-                    ["rider_id", "created_at"])
-    op.create_index("ix_points_ledger_platform_id_created_at", "points_ledger",
-                    ["platform_id", "created_at"])
+    op.create_index(
+        "ix_points_ledger_rider_id_created_at", "points_ledger", ["rider_id", "created_at"]
+    )
+    op.create_index(
+        "ix_points_ledger_platform_id_created_at", "points_ledger", ["platform_id", "created_at"]
+    )
     op.create_index("ix_points_ledger_report_id", "points_ledger", ["report_id"])
 
-    counters = ("reports", "tickets_opened", "joined", "accepted", "resolved", "rejected",
-                "verifications", "points")
+    counters = (
+        "reports",
+        "tickets_opened",
+        "joined",
+        "accepted",
+        "resolved",
+        "rejected",
+        "verifications",
+        "points",
+    )
     op.create_table(
         "rider_totals",
         sa.Column("rider_id", sa.Uuid(), nullable=False),
         sa.Column("platform_id", sa.Uuid(), nullable=False),
-        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
-          for name in counters),
+        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in counters),
         sa.PrimaryKeyConstraint("rider_id", name="pk_rider_totals"),
         _fk("rider_id", "riders", "rider_totals"),
         _fk("platform_id", "platforms", "rider_totals"),
     )
-    op.create_index("ix_rider_totals_platform_id_points_rider_id", "rider_totals",
-                    ["platform_id", "points", "rider_id"])
+    op.create_index(
+        "ix_rider_totals_platform_id_points_rider_id",
+        "rider_totals",
+        ["platform_id", "points", "rider_id"],
+    )
 
     op.create_table(
         "webhooks",
@@ -100,10 +111,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_outbox_events"),
         _fk("platform_id", "platforms", "outbox_events"),
     )
-    op.create_index("ix_outbox_events_state_next_attempt_at", "outbox_events",
-                    ["state", "next_attempt_at"])
-    op.create_index("ix_outbox_events_platform_id_created_at", "outbox_events",
-                    ["platform_id", "created_at"])
+    op.create_index(
+        "ix_outbox_events_state_next_attempt_at", "outbox_events", ["state", "next_attempt_at"]
+    )
+    op.create_index(
+        "ix_outbox_events_platform_id_created_at", "outbox_events", ["platform_id", "created_at"]
+    )
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -120,50 +133,62 @@ def upgrade() -> None:
         _fk("platform_id", "platforms", "webhook_deliveries"),
     )
     op.create_index("ix_webhook_deliveries_event_id", "webhook_deliveries", ["event_id"])
-    op.create_index("ix_webhook_deliveries_platform_id_attempted_at", "webhook_deliveries",
-                    ["platform_id", "attempted_at"])
+    op.create_index(
+        "ix_webhook_deliveries_platform_id_attempted_at",
+        "webhook_deliveries",
+        ["platform_id", "attempted_at"],
+    )
 
     # Reports carry their rider's platform; existing ones get it from the rider. (SQLite
     # cannot add a NOT NULL column without a default; the application always sets it.)
     op.add_column("reports", sa.Column("platform_id", sa.Uuid(), nullable=True))
     op.add_column("reports", sa.Column("counted_as", sa.String(32), nullable=True))
-    op.execute("UPDATE reports SET platform_id = "
-               "(SELECT platform_id FROM riders WHERE riders.id = reports.rider_id)")
+    op.execute(
+        "UPDATE reports SET platform_id = "
+        "(SELECT platform_id FROM riders WHERE riders.id = reports.rider_id)"
+    )
     if not sqlite:
         op.alter_column("reports", "platform_id", nullable=False)
-        op.create_foreign_key("fk_reports_platform_id_platforms", "reports", "platforms",
-                              ["platform_id"], ["id"])
-    op.create_index("ix_reports_platform_id_received_at", "reports",
-                    ["platform_id", "received_at"])
+        op.create_foreign_key(
+            "fk_reports_platform_id_platforms", "reports", "platforms", ["platform_id"], ["id"]
+        )
+    op.create_index("ix_reports_platform_id_received_at", "reports", ["platform_id", "received_at"])
     # Verifications carry their rider's platform and their ticket's category and street.
     op.add_column("verifications", sa.Column("platform_id", sa.Uuid(), nullable=True))
     op.add_column("verifications", sa.Column("category_id", sa.Integer(), nullable=True))
     op.add_column("verifications", sa.Column("street_id", sa.Integer(), nullable=True))
-    op.execute("UPDATE verifications SET platform_id = "
-               "(SELECT platform_id FROM riders WHERE riders.id = verifications.rider_id), "
-               "category_id = (SELECT category_id FROM tickets "
-               "WHERE tickets.id = verifications.ticket_id), "
-               "street_id = (SELECT street_id FROM tickets "
-               "WHERE tickets.id = verifications.ticket_id)")
+    op.execute(
+        "UPDATE verifications SET platform_id = "
+        "(SELECT platform_id FROM riders WHERE riders.id = verifications.rider_id), "
+        "category_id = (SELECT category_id FROM tickets "
+        "WHERE tickets.id = verifications.ticket_id), "
+        "street_id = (SELECT street_id FROM tickets "
+        "WHERE tickets.id = verifications.ticket_id)"
+    )
     if not sqlite:
         op.alter_column("verifications", "platform_id", nullable=False)
         op.alter_column("verifications", "category_id", nullable=False)
-        for column, table in (("platform_id", "platforms"), ("category_id", "categories"),
-                              ("street_id", "areas")):
-            op.create_foreign_key(f"fk_verifications_{column}_{table}", "verifications",
-                                  table, [column], ["id"])
-    op.create_index("ix_verifications_platform_id_created_at", "verifications",
-                    ["platform_id", "created_at"])
+        for column, table in (
+            ("platform_id", "platforms"),
+            ("category_id", "categories"),
+            ("street_id", "areas"),
+        ):
+            op.create_foreign_key(
+                f"fk_verifications_{column}_{table}", "verifications", table, [column], ["id"]
+            )
+    op.create_index(
+        "ix_verifications_platform_id_created_at", "verifications", ["platform_id", "created_at"]
+    )
     op.create_table(
         "platform_activity",
         sa.Column("platform_id", sa.Uuid(), nullable=False),
         sa.Column("hour", sa.BigInteger(), nullable=False),
         sa.Column("category_id", sa.Integer(), nullable=False),
         sa.Column("street_key", sa.Integer(), nullable=False),
-        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
-          for name in counters),
-        sa.PrimaryKeyConstraint("platform_id", "hour", "category_id", "street_key",
-                                name="pk_platform_activity"),
+        *(sa.Column(name, sa.Integer(), nullable=False, server_default="0") for name in counters),
+        sa.PrimaryKeyConstraint(
+            "platform_id", "hour", "category_id", "street_key", name="pk_platform_activity"
+        ),
         _fk("platform_id", "platforms", "platform_activity"),
     )
 
@@ -177,8 +202,9 @@ def upgrade() -> None:
                       ELSE 'pending' END
           FROM tickets t WHERE t.id = reports.ticket_id)
     """)
-    op.execute("INSERT INTO rider_totals (rider_id, platform_id) SELECT id, platform_id "
-               "FROM riders")
+    op.execute(
+        "INSERT INTO rider_totals (rider_id, platform_id) SELECT id, platform_id FROM riders"
+    )
     counted = {
         "reports": "counted_as IS NOT NULL",
         "tickets_opened": "counted_as LIKE 'new_ticket/%'",
@@ -187,14 +213,22 @@ def upgrade() -> None:
         "resolved": "counted_as LIKE '%/resolved'",
         "rejected": "counted_as LIKE '%/rejected'",
     }
-    op.execute("UPDATE rider_totals SET " + ", ".join(
-        f"{name} = (SELECT count(*) FROM reports r WHERE r.rider_id = rider_totals.rider_id "
-        f"AND {condition})" for name, condition in counted.items())
+    op.execute(
+        "UPDATE rider_totals SET "
+        + ", ".join(
+            f"{name} = (SELECT count(*) FROM reports r WHERE r.rider_id = rider_totals.rider_id "
+            f"AND {condition})"
+            for name, condition in counted.items()
+        )
         + ", verifications = (SELECT count(*) FROM verifications v "
-          "WHERE v.rider_id = rider_totals.rider_id)")
+        "WHERE v.rider_id = rider_totals.rider_id)"
+    )
 
-    hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600" if sqlite
-            else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
+    hour = (
+        "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600"
+        if sqlite
+        else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)"
+    )
     op.execute(
         "INSERT INTO platform_activity (platform_id, hour, category_id, street_key, reports, "
         "tickets_opened, joined, accepted, resolved, rejected, verifications) "
@@ -210,18 +244,23 @@ def upgrade() -> None:
         "0 AS verifications FROM reports UNION ALL "
         f"SELECT platform_id, {hour.format('created_at')}, category_id, "
         "coalesce(street_id, 0), 0, 0, 0, 0, 0, 0, 1 FROM verifications) AS activity "
-        "GROUP BY platform_id, hour, category_id, street_key")
+        "GROUP BY platform_id, hour, category_id, street_key"
+    )
 
     for table in APPEND_ONLY:
         if sqlite:
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+            )
         else:
             op.execute(f"""
                 CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION '{table} is append-only'; END $$""")
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
-                       f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()")
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
+            )
 
 
 def downgrade() -> None:
@@ -232,8 +271,11 @@ def downgrade() -> None:
             op.execute(f"DROP FUNCTION {table}_append_only()")
     op.drop_table("platform_activity")
     op.drop_index("ix_verifications_platform_id_created_at", "verifications")
-    for column, table in (("platform_id", "platforms"), ("category_id", "categories"),
-                          ("street_id", "areas")):
+    for column, table in (
+        ("platform_id", "platforms"),
+        ("category_id", "categories"),
+        ("street_id", "areas"),
+    ):
         if not sqlite:
             op.drop_constraint(f"fk_verifications_{column}_{table}", "verifications")
         op.drop_column("verifications", column)
@@ -242,6 +284,11 @@ def downgrade() -> None:
         op.drop_constraint("fk_reports_platform_id_platforms", "reports")
     op.drop_column("reports", "counted_as")
     op.drop_column("reports", "platform_id")
-    for table in ("webhook_deliveries", "outbox_events", "webhooks", "rider_totals",
-                  "points_ledger"):
+    for table in (
+        "webhook_deliveries",
+        "outbox_events",
+        "webhooks",
+        "rider_totals",
+        "points_ledger",
+    ):
         op.drop_table(table)

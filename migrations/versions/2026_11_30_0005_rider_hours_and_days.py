@@ -39,20 +39,28 @@ def upgrade() -> None:
             sa.Column("platform_id", sa.Uuid(), nullable=False),
             sa.Column(bucket, sa.BigInteger(), nullable=False),
             sa.Column("rider_id", sa.Uuid(), nullable=False),
-            *(sa.Column(name, sa.Integer(), nullable=False, server_default="0")
-              for name in COUNTERS),
+            *(
+                sa.Column(name, sa.Integer(), nullable=False, server_default="0")
+                for name in COUNTERS
+            ),
             sa.PrimaryKeyConstraint("platform_id", bucket, "rider_id", name=f"pk_{table}"),
-            sa.ForeignKeyConstraint(["platform_id"], ["platforms.id"],
-                                    name=f"fk_{table}_platform_id_platforms"),
-            sa.ForeignKeyConstraint(["rider_id"], ["riders.id"],
-                                    name=f"fk_{table}_rider_id_riders"),
+            sa.ForeignKeyConstraint(
+                ["platform_id"], ["platforms.id"], name=f"fk_{table}_platform_id_platforms"
+            ),
+            sa.ForeignKeyConstraint(
+                ["rider_id"], ["riders.id"], name=f"fk_{table}_rider_id_riders"
+            ),
             sqlite_with_rowid=False,
         )
     # Whole seconds first on SQLite: strftime rounds a fraction to the millisecond.
-    hour = ("CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600" if sqlite
-            else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)")
-    reports = ", ".join(f"CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}"
-                        for name, condition in COUNTED.items())
+    hour = (
+        "CAST(strftime('%s', substr({}, 1, 19)) AS INTEGER) / 3600"
+        if sqlite
+        else "CAST(floor(extract(epoch FROM {}) / 3600) AS bigint)"
+    )
+    reports = ", ".join(
+        f"CASE WHEN {condition} THEN 1 ELSE 0 END AS {name}" for name, condition in COUNTED.items()
+    )
     op.execute(
         f"INSERT INTO rider_activity (platform_id, hour, rider_id, {', '.join(COUNTERS)}) "
         f"SELECT platform_id, hour, rider_id, "
@@ -64,12 +72,14 @@ def upgrade() -> None:
         f"SELECT platform_id, {hour.format('created_at')}, rider_id, 0, 0, 0, 0, 0, 0, 0, "
         "points FROM points_ledger"
         ") AS activity "
-        "GROUP BY platform_id, hour, rider_id ORDER BY platform_id, hour, rider_id")
+        "GROUP BY platform_id, hour, rider_id ORDER BY platform_id, hour, rider_id"
+    )
     op.execute(
         f"INSERT INTO rider_daily_activity (platform_id, day, rider_id, {', '.join(COUNTERS)}) "
         f"SELECT platform_id, hour / 24, rider_id, "
         f"{', '.join(f'sum({name})' for name in COUNTERS)} FROM rider_activity "
-        "GROUP BY platform_id, hour / 24, rider_id ORDER BY platform_id, hour / 24, rider_id")
+        "GROUP BY platform_id, hour / 24, rider_id ORDER BY platform_id, hour / 24, rider_id"
+    )
 
 
 def downgrade() -> None:

@@ -49,17 +49,21 @@ def upgrade() -> None:
                     f"CREATE TRIGGER {table}_{change.lower()}_changes_version "
                     f"AFTER {change} ON {table} BEGIN "
                     f"UPDATE reference_versions SET token = lower(hex(randomblob(16))) "
-                    f"WHERE name = '{table}'; END")
+                    f"WHERE name = '{table}'; END"
+                )
         return
     op.execute(
         "CREATE FUNCTION sentinel_new_reference_version() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "
         "UPDATE reference_versions SET token = replace(gen_random_uuid()::text, '-', '') "
-        "WHERE name = TG_TABLE_NAME; RETURN NULL; END $$")
+        "WHERE name = TG_TABLE_NAME; RETURN NULL; END $$"
+    )
     for table in TABLES:
-        op.execute(f"CREATE TRIGGER {table}_changes_version "
-                   f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION sentinel_new_reference_version()")
+        op.execute(
+            f"CREATE TRIGGER {table}_changes_version "
+            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION sentinel_new_reference_version()"
+        )
 
 
 def downgrade() -> None:

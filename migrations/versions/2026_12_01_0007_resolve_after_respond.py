@@ -30,18 +30,24 @@ NAME = "ck_categories_resolve_after_respond"
 
 
 def upgrade() -> None:
-    broken = op.get_bind().execute(sa.text(
-        f"SELECT code FROM categories WHERE NOT ({RULE}) ORDER BY code")).scalars().all()
+    broken = (
+        op.get_bind()
+        .execute(sa.text(f"SELECT code FROM categories WHERE NOT ({RULE}) ORDER BY code"))
+        .scalars()
+        .all()
+    )
     if broken:
         raise RuntimeError(
             "categories due to be fixed before they are answered (resolve_within_h < "
-            f"respond_within_h): {', '.join(broken)}; correct them, then upgrade again")
+            f"respond_within_h): {', '.join(broken)}; correct them, then upgrade again"
+        )
     if op.get_bind().dialect.name == "sqlite":
         for change in ("INSERT", "UPDATE"):
             op.execute(
                 f"CREATE TRIGGER {NAME}_{change.lower()} BEFORE {change} ON categories "
                 "WHEN NEW.resolve_within_h < NEW.respond_within_h BEGIN "
-                f"SELECT RAISE(ABORT, 'CHECK constraint failed: {NAME}'); END")
+                f"SELECT RAISE(ABORT, 'CHECK constraint failed: {NAME}'); END"
+            )
         return
     op.create_check_constraint(op.f(NAME), "categories", RULE)
 

@@ -18,11 +18,20 @@ from tests.conftest import Auth, Baseline, bearer
 from tests.helpers import assert_problem
 
 CountRows = Callable[[str], int]
-DEMO_STREETS = ["310105001", "310105002", "310105004", "310105005", "310105006", "310105008",
-                "310105009", "310105010", "310105011", "310105102"]
+DEMO_STREETS = [
+    "310105001",
+    "310105002",
+    "310105004",
+    "310105005",
+    "310105006",
+    "310105008",
+    "310105009",
+    "310105010",
+    "310105011",
+    "310105102",
+]
 # The Changning demo: the district, its 10 streets and 144 communities.
 DEMO_AREAS = 155
-
 
 
 def error_fields(response: Response) -> set[str]:
@@ -36,20 +45,24 @@ def admin(auth: Auth) -> dict[str, str]:
 
 # --- platforms -------------------------------------------------------------------------
 
-def test_a_new_platforms_key_works_at_once(client: TestClient, admin: dict[str, str],
-                                           count_rows: CountRows) -> None:
+
+def test_a_new_platforms_key_works_at_once(
+    client: TestClient, admin: dict[str, str], count_rows: CountRows
+) -> None:
     platforms = count_rows("platforms")
 
-    response = client.post("/v1/admin/platforms", headers=admin,
-                           json={"code": "didi", "name": "滴滴"})
+    response = client.post(
+        "/v1/admin/platforms", headers=admin, json={"code": "didi", "name": "滴滴"}
+    )
 
     assert response.status_code == 201, response.text
     created = response.json()
     assert (created["code"], created["name"]) == ("didi", "滴滴")
     assert created["api_key"].startswith("fsk_") and len(created["api_key"]) > 40
     assert count_rows("platforms") == platforms + 1
-    token = client.post("/v1/platform/rider-tokens", headers=bearer(created["api_key"]),
-                        json={"rider_id": "dd-1"})
+    token = client.post(
+        "/v1/platform/rider-tokens", headers=bearer(created["api_key"]), json={"rider_id": "dd-1"}
+    )
     assert token.status_code == 201, token.text
 
     listed = client.get("/v1/admin/platforms", headers=admin).json()["items"]
@@ -60,32 +73,46 @@ def test_a_new_platforms_key_works_at_once(client: TestClient, admin: dict[str, 
 
 
 def test_a_duplicate_platform_code_is_409_and_keeps_the_old_key(
-    client: TestClient, admin: dict[str, str], auth: Auth, count_rows: CountRows,
+    client: TestClient,
+    admin: dict[str, str],
+    auth: Auth,
+    count_rows: CountRows,
 ) -> None:
     platforms = count_rows("platforms")
 
-    response = client.post("/v1/admin/platforms", headers=admin,
-                           json={"code": "meituan", "name": "美团 again"})
+    response = client.post(
+        "/v1/admin/platforms", headers=admin, json={"code": "meituan", "name": "美团 again"}
+    )
 
     assert_problem(response, 409, "already_exists")
     assert count_rows("platforms") == platforms
-    assert client.post("/v1/platform/rider-tokens", headers=auth.platform("meituan"),
-                       json={"rider_id": "mt-1"}).status_code == 201
+    assert (
+        client.post(
+            "/v1/platform/rider-tokens", headers=auth.platform("meituan"), json={"rider_id": "mt-1"}
+        ).status_code
+        == 201
+    )
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"code": "Didi", "name": "滴滴"}, "code"),
-    ({"code": "d", "name": "滴滴"}, "code"),
-    ({"code": "1didi", "name": "滴滴"}, "code"),
-    ({"code": "di di", "name": "滴滴"}, "code"),
-    ({"code": "d" * 65, "name": "滴滴"}, "code"),
-    ({"name": "滴滴"}, "code"),
-    ({"code": "didi"}, "name"),
-    ({"code": "didi", "name": ""}, "name"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"code": "Didi", "name": "滴滴"}, "code"),
+        ({"code": "d", "name": "滴滴"}, "code"),
+        ({"code": "1didi", "name": "滴滴"}, "code"),
+        ({"code": "di di", "name": "滴滴"}, "code"),
+        ({"code": "d" * 65, "name": "滴滴"}, "code"),
+        ({"name": "滴滴"}, "code"),
+        ({"code": "didi"}, "name"),
+        ({"code": "didi", "name": ""}, "name"),
+    ],
+)
 def test_a_bad_platform_is_422_and_stores_nothing(
-    client: TestClient, admin: dict[str, str], count_rows: CountRows,
-    body: dict[str, str], field: str,
+    client: TestClient,
+    admin: dict[str, str],
+    count_rows: CountRows,
+    body: dict[str, str],
+    field: str,
 ) -> None:
     platforms = count_rows("platforms")
 
@@ -95,12 +122,18 @@ def test_a_bad_platform_is_422_and_stores_nothing(
     assert count_rows("platforms") == platforms
 
 
-@pytest.mark.parametrize(("code", "name", "field"), [
-    ("Didi", "滴滴", "code"), ("didi\n", "滴滴", "code"), ("didi", "", "name"),
-    ("didi", "滴" * 201, "name"),
-])
-def test_the_service_checks_platforms_itself(session: Session, code: str, name: str,
-                                             field: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "name", "field"),
+    [
+        ("Didi", "滴滴", "code"),
+        ("didi\n", "滴滴", "code"),
+        ("didi", "", "name"),
+        ("didi", "滴" * 201, "name"),
+    ],
+)
+def test_the_service_checks_platforms_itself(
+    session: Session, code: str, name: str, field: str
+) -> None:
     """`sentinel platform create` calls the service without the API's schema."""
     with pytest.raises(ValidationFailed) as refused:
         platform_service.create_platform(session, code=code, name=name)
@@ -109,8 +142,7 @@ def test_the_service_checks_platforms_itself(session: Session, code: str, name: 
     assert session.scalar(select(func.count()).select_from(Platform)) == 2
 
 
-def test_rotating_a_key_replaces_it(client: TestClient, admin: dict[str, str],
-                                    auth: Auth) -> None:
+def test_rotating_a_key_replaces_it(client: TestClient, admin: dict[str, str], auth: Auth) -> None:
     old = auth.platform("meituan")
 
     response = client.post("/v1/admin/platforms/meituan/api-key", headers=admin)
@@ -119,29 +151,42 @@ def test_rotating_a_key_replaces_it(client: TestClient, admin: dict[str, str],
     rotated = response.json()
     assert rotated["code"] == "meituan" and rotated["api_key"] != old["Authorization"][7:]
     assert client.get("/v1/platform/riders/x", headers=old).status_code == 401
-    assert client.get("/v1/platform/riders/x",
-                      headers=bearer(rotated["api_key"])).status_code == 404
+    assert (
+        client.get("/v1/platform/riders/x", headers=bearer(rotated["api_key"])).status_code == 404
+    )
     listed = client.get("/v1/admin/platforms", headers=admin).json()["items"]
     assert {p["code"]: p["api_key_prefix"] for p in listed}["meituan"] == rotated["api_key"][:12]
 
 
-def test_rotating_the_key_of_an_unknown_platform_is_404(client: TestClient,
-                                                        admin: dict[str, str]) -> None:
-    assert_problem(client.post("/v1/admin/platforms/nosuch/api-key", headers=admin),
-                   404, "not_found")
+def test_rotating_the_key_of_an_unknown_platform_is_404(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    assert_problem(
+        client.post("/v1/admin/platforms/nosuch/api-key", headers=admin), 404, "not_found"
+    )
 
 
 # --- staff -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("role", "area", "probe"), [
-    ("officer", "310105004", "/v1/office/areas/310105004"),
-    ("district", "310105", "/v1/office/areas/310105102"),
-    ("admin", None, "/v1/admin/staff"),
-])
+
+@pytest.mark.parametrize(
+    ("role", "area", "probe"),
+    [
+        ("officer", "310105004", "/v1/office/areas/310105004"),
+        ("district", "310105", "/v1/office/areas/310105102"),
+        ("admin", None, "/v1/admin/staff"),
+    ],
+)
 @pytest.mark.parametrize("password", [None, "a-chosen-passw0rd"])
-def test_new_staff_can_log_in(client: TestClient, admin: dict[str, str], count_rows: CountRows,
-                              role: str, area: str | None, probe: str,
-                              password: str | None) -> None:
+def test_new_staff_can_log_in(
+    client: TestClient,
+    admin: dict[str, str],
+    count_rows: CountRows,
+    role: str,
+    area: str | None,
+    probe: str,
+    password: str | None,
+) -> None:
     staff = count_rows("staff")
     body = {"username": f"new.{role}", "role": role, "area": area, "display_name": "新人"}
     if password is not None:
@@ -151,42 +196,56 @@ def test_new_staff_can_log_in(client: TestClient, admin: dict[str, str], count_r
 
     assert response.status_code == 201, response.text
     created = response.json()
-    assert {k: created[k] for k in ("username", "role", "area")} == \
-        {"username": f"new.{role}", "role": role, "area": area}
+    assert {k: created[k] for k in ("username", "role", "area")} == {
+        "username": f"new.{role}",
+        "role": role,
+        "area": area,
+    }
     assert created["password"] == (password or created["password"])
     assert len(created["password"]) >= 10
     assert count_rows("staff") == staff + 1
 
-    login = client.post("/v1/auth/token", data={"username": f"new.{role}",
-                                                "password": created["password"]})
+    login = client.post(
+        "/v1/auth/token", data={"username": f"new.{role}", "password": created["password"]}
+    )
     assert login.status_code == 200, login.text
     assert (login.json()["role"], login.json()["area"]) == (role, area)
     assert client.get(probe, headers=bearer(login.json()["access_token"])).status_code == 200
 
     listed = client.get("/v1/admin/staff", headers=admin, params={"limit": 200}).json()["items"]
     row = next(s for s in listed if s["username"] == f"new.{role}")
-    assert (row["role"], row["area"], row["active"], row["display_name"]) == \
-        (role, area, True, "新人")
+    assert (row["role"], row["area"], row["active"], row["display_name"]) == (
+        role,
+        area,
+        True,
+        "新人",
+    )
     assert not {"password", "password_hash"} & row.keys()
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"role": "officer", "area": "310105"}, "area"),           # a district, not a street
-    ({"role": "officer", "area": "310105002001"}, "area"),     # a community
-    ({"role": "officer"}, "area"),
-    ({"role": "district", "area": "310105002"}, "area"),
-    ({"role": "district"}, "area"),
-    ({"role": "admin", "area": "310105"}, "area"),
-    ({"role": "officer", "area": "999999999"}, "area"),
-    ({"role": "officer", "area": "310105002", "password": "short"}, "password"),
-    ({"role": "officer", "area": "310105002", "username": "no spaces"}, "username"),
-    ({"role": "officer", "area": "310105002", "username": "ab"}, "username"),
-    ({"role": "officer", "area": "310105002", "username": "newbie\n"}, "username"),
-    ({"role": "superuser"}, "role"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"role": "officer", "area": "310105"}, "area"),  # a district, not a street
+        ({"role": "officer", "area": "310105002001"}, "area"),  # a community
+        ({"role": "officer"}, "area"),
+        ({"role": "district", "area": "310105002"}, "area"),
+        ({"role": "district"}, "area"),
+        ({"role": "admin", "area": "310105"}, "area"),
+        ({"role": "officer", "area": "999999999"}, "area"),
+        ({"role": "officer", "area": "310105002", "password": "short"}, "password"),
+        ({"role": "officer", "area": "310105002", "username": "no spaces"}, "username"),
+        ({"role": "officer", "area": "310105002", "username": "ab"}, "username"),
+        ({"role": "officer", "area": "310105002", "username": "newbie\n"}, "username"),
+        ({"role": "superuser"}, "role"),
+    ],
+)
 def test_bad_staff_is_422_and_stores_nothing(
-    client: TestClient, admin: dict[str, str], count_rows: CountRows,
-    body: dict[str, str], field: str,
+    client: TestClient,
+    admin: dict[str, str],
+    count_rows: CountRows,
+    body: dict[str, str],
+    field: str,
 ) -> None:
     staff = count_rows("staff")
 
@@ -197,33 +256,43 @@ def test_bad_staff_is_422_and_stores_nothing(
 
 
 def test_a_duplicate_username_is_409_and_leaves_the_account_alone(
-    client: TestClient, admin: dict[str, str], baseline: Baseline, count_rows: CountRows,
+    client: TestClient,
+    admin: dict[str, str],
+    baseline: Baseline,
+    count_rows: CountRows,
 ) -> None:
     staff = count_rows("staff")
 
-    response = client.post("/v1/admin/staff", headers=admin, json={
-        "username": "officer_310105002", "role": "admin", "password": "taken-over-now"})
+    response = client.post(
+        "/v1/admin/staff",
+        headers=admin,
+        json={"username": "officer_310105002", "role": "admin", "password": "taken-over-now"},
+    )
 
     assert_problem(response, 409, "already_exists")
     assert count_rows("staff") == staff
-    login = client.post("/v1/auth/token", data={
-        "username": "officer_310105002", "password": baseline.password("officer_310105002")})
+    login = client.post(
+        "/v1/auth/token",
+        data={"username": "officer_310105002", "password": baseline.password("officer_310105002")},
+    )
     assert (login.status_code, login.json()["role"]) == (200, "officer")
 
 
-def test_the_staff_list_holds_the_demo_accounts(client: TestClient,
-                                                 admin: dict[str, str]) -> None:
+def test_the_staff_list_holds_the_demo_accounts(client: TestClient, admin: dict[str, str]) -> None:
     items = client.get("/v1/admin/staff", headers=admin).json()["items"]
 
     assert [s["username"] for s in items] == sorted(
-        ["admin", "changning", *(f"officer_{code}" for code in DEMO_STREETS)])
+        ["admin", "changning", *(f"officer_{code}" for code in DEMO_STREETS)]
+    )
     assert {s["username"]: s["area"] for s in items}["officer_310105002"] == "310105002"
 
 
 # --- areas -----------------------------------------------------------------------------
 
-def test_area_pages_walk_every_area_once(client: TestClient, admin: dict[str, str],
-                                         count_rows: CountRows) -> None:
+
+def test_area_pages_walk_every_area_once(
+    client: TestClient, admin: dict[str, str], count_rows: CountRows
+) -> None:
     assert count_rows("areas") == DEMO_AREAS
     codes: list[str] = []
     sizes: list[int] = []
@@ -245,8 +314,9 @@ def test_area_pages_walk_every_area_once(client: TestClient, admin: dict[str, st
     assert codes == sorted(codes)
 
 
-def test_the_default_page_is_50_and_200_is_the_most(client: TestClient,
-                                                    admin: dict[str, str]) -> None:
+def test_the_default_page_is_50_and_200_is_the_most(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     default = client.get("/v1/admin/areas", headers=admin).json()
     everything = client.get("/v1/admin/areas", headers=admin, params={"limit": 200}).json()
 
@@ -261,18 +331,22 @@ def _cursor_of(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("tamper", [
-    pytest.param(lambda c: c[:-3] + "zzz", id="edited"),
-    pytest.param(lambda c: c + "!", id="appended"),
-    pytest.param(lambda _c: "not a cursor", id="garbage"),
-    pytest.param(lambda _c: _cursor_of({"code": "310105"}), id="json_object"),
-    pytest.param(lambda _c: _cursor_of([{"code": "310105"}]), id="list_of_object"),
-    pytest.param(lambda _c: _cursor_of([None]), id="list_of_null"),
-    pytest.param(lambda _c: _cursor_of([True]), id="list_of_bool"),
-    pytest.param(lambda _c: _cursor_of([1]), id="number_for_a_code"),
-])
-def test_a_tampered_cursor_is_422(client: TestClient, admin: dict[str, str],
-                                  tamper: Callable[[str], str]) -> None:
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda c: c[:-3] + "zzz", id="edited"),
+        pytest.param(lambda c: c + "!", id="appended"),
+        pytest.param(lambda _c: "not a cursor", id="garbage"),
+        pytest.param(lambda _c: _cursor_of({"code": "310105"}), id="json_object"),
+        pytest.param(lambda _c: _cursor_of([{"code": "310105"}]), id="list_of_object"),
+        pytest.param(lambda _c: _cursor_of([None]), id="list_of_null"),
+        pytest.param(lambda _c: _cursor_of([True]), id="list_of_bool"),
+        pytest.param(lambda _c: _cursor_of([1]), id="number_for_a_code"),
+    ],
+)
+def test_a_tampered_cursor_is_422(
+    client: TestClient, admin: dict[str, str], tamper: Callable[[str], str]
+) -> None:
     cursor = client.get("/v1/admin/areas", headers=admin).json()["next_cursor"]
 
     response = client.get("/v1/admin/areas", headers=admin, params={"cursor": tamper(cursor)})
@@ -280,26 +354,32 @@ def test_a_tampered_cursor_is_422(client: TestClient, admin: dict[str, str],
     assert "cursor" in error_fields(response)
 
 
-@pytest.mark.parametrize(("params", "expected"), [
-    ({"level": "district"}, ["310105"]),
-    ({"level": "street"}, DEMO_STREETS),
-    ({"parent": "310105"}, DEMO_STREETS),
-    ({"level": "street", "parent": "310105"}, DEMO_STREETS),
-    ({"level": "community", "parent": "310105"}, []),
-    ({"level": "district", "parent": "310105002"}, []),
-])
-def test_area_filters(client: TestClient, admin: dict[str, str], params: dict[str, str],
-                      expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"level": "district"}, ["310105"]),
+        ({"level": "street"}, DEMO_STREETS),
+        ({"parent": "310105"}, DEMO_STREETS),
+        ({"level": "street", "parent": "310105"}, DEMO_STREETS),
+        ({"level": "community", "parent": "310105"}, []),
+        ({"level": "district", "parent": "310105002"}, []),
+    ],
+)
+def test_area_filters(
+    client: TestClient, admin: dict[str, str], params: dict[str, str], expected: list[str]
+) -> None:
     page = client.get("/v1/admin/areas", headers=admin, params=params | {"limit": 200}).json()
 
     assert [a["code"] for a in page["items"]] == expected
 
 
 def test_the_communities_of_a_street(client: TestClient, admin: dict[str, str]) -> None:
-    items = client.get("/v1/admin/areas", headers=admin,
-                       params={"parent": "310105002", "limit": 200}).json()["items"]
-    communities = client.get("/v1/admin/areas", headers=admin,
-                             params={"level": "community", "limit": 200}).json()["items"]
+    items = client.get(
+        "/v1/admin/areas", headers=admin, params={"parent": "310105002", "limit": 200}
+    ).json()["items"]
+    communities = client.get(
+        "/v1/admin/areas", headers=admin, params={"level": "community", "limit": 200}
+    ).json()["items"]
 
     assert len(items) == 20
     assert {(a["level"], a["parent_code"]) for a in items} == {("community", "310105002")}
@@ -309,7 +389,9 @@ def test_the_communities_of_a_street(client: TestClient, admin: dict[str, str]) 
 
 
 def test_bad_area_filters(client: TestClient, admin: dict[str, str]) -> None:
-    assert "level" in error_fields(client.get("/v1/admin/areas", headers=admin,
-                                              params={"level": "province"}))
-    assert_problem(client.get("/v1/admin/areas", headers=admin, params={"parent": "999"}),
-                   404, "not_found")
+    assert "level" in error_fields(
+        client.get("/v1/admin/areas", headers=admin, params={"level": "province"})
+    )
+    assert_problem(
+        client.get("/v1/admin/areas", headers=admin, params={"parent": "999"}), 404, "not_found"
+    )

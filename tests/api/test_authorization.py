@@ -17,8 +17,13 @@ from tests.helpers import assert_problem
 ROLES = ("platform", "rider", "officer", "district", "admin")
 # A point in community 310105002001 (江苏路街道).
 INSIDE = {"lat": 31.2234, "lon": 121.4272}
-CATEGORY_BODY = {"name": {"zh": "垃圾堆放", "en": "Dumped waste"}, "priority": 1,
-                 "respond_within_h": 1, "resolve_within_h": 2, "dedup_radius_m": 1}
+CATEGORY_BODY = {
+    "name": {"zh": "垃圾堆放", "en": "Dumped waste"},
+    "priority": 1,
+    "respond_within_h": 1,
+    "resolve_within_h": 2,
+    "dedup_radius_m": 1,
+}
 
 
 class Endpoint(NamedTuple):
@@ -40,8 +45,12 @@ ENDPOINTS = [
     endpoint("GET", "/v1/areas/route", "*", params=INSIDE),
     endpoint("GET", "/v1/office/areas", "officer district"),
     endpoint("GET", "/v1/office/areas/310105002", "officer district"),
-    endpoint("POST", "/v1/admin/areas:import", "admin",
-             json={"type": "FeatureCollection", "features": []}),
+    endpoint(
+        "POST",
+        "/v1/admin/areas:import",
+        "admin",
+        json={"type": "FeatureCollection", "features": []},
+    ),
     endpoint("GET", "/v1/admin/areas", "admin"),
     endpoint("GET", "/v1/admin/categories", "admin"),
     endpoint("GET", "/v1/admin/categories/waste", "admin"),
@@ -50,8 +59,12 @@ ENDPOINTS = [
     endpoint("POST", "/v1/admin/platforms", "admin", json={"code": "didi", "name": "滴滴"}),
     endpoint("GET", "/v1/admin/platforms", "admin"),
     endpoint("POST", "/v1/admin/platforms/meituan/api-key", "admin"),
-    endpoint("POST", "/v1/admin/staff", "admin",
-             json={"username": "intruder", "role": "admin", "password": "long-enough-1"}),
+    endpoint(
+        "POST",
+        "/v1/admin/staff",
+        "admin",
+        json={"username": "intruder", "role": "admin", "password": "long-enough-1"},
+    ),
     endpoint("GET", "/v1/admin/staff", "admin"),
 ]
 IDS = [f"{e.method} {e.path}" for e in ENDPOINTS]
@@ -75,15 +88,18 @@ def snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the configuration tables (areas by code and name only)."""
     tables = Base.metadata.tables
     with database.session(write=False) as s:
-        state = {name: sorted(map(tuple, s.execute(select(tables[name]))), key=str)
-                 for name in ("platforms", "riders", "staff", "categories")}
-        state["areas"] = sorted(map(tuple, s.execute(select(tables["areas"].c.code,
-                                                            tables["areas"].c.name))))
+        state = {
+            name: sorted(map(tuple, s.execute(select(tables[name]))), key=str)
+            for name in ("platforms", "riders", "staff", "categories")
+        }
+        state["areas"] = sorted(
+            map(tuple, s.execute(select(tables["areas"].c.code, tables["areas"].c.name)))
+        )
     return state
 
 
-
 # --- the role matrix -------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("e", ENDPOINTS, ids=IDS)
 def test_without_a_token_is_401(client: TestClient, database: Database, e: Endpoint) -> None:
@@ -96,13 +112,21 @@ def test_without_a_token_is_401(client: TestClient, database: Database, e: Endpo
     assert snapshot(database) == before
 
 
-WRONG_ROLE = [pytest.param(e, role, id=f"{role} {e.method} {e.path}")
-              for e in ENDPOINTS for role in ROLES if role not in e.roles]
+WRONG_ROLE = [
+    pytest.param(e, role, id=f"{role} {e.method} {e.path}")
+    for e in ENDPOINTS
+    for role in ROLES
+    if role not in e.roles
+]
 
 
 @pytest.mark.parametrize(("e", "role"), WRONG_ROLE)
 def test_a_wrong_role_is_403_and_changes_nothing(
-    client: TestClient, auth: Auth, database: Database, e: Endpoint, role: str,
+    client: TestClient,
+    auth: Auth,
+    database: Database,
+    e: Endpoint,
+    role: str,
 ) -> None:
     headers = headers_for(auth, role)
     before = snapshot(database)
@@ -113,13 +137,18 @@ def test_a_wrong_role_is_403_and_changes_nothing(
     assert snapshot(database) == before
 
 
-RIGHT_ROLE = [pytest.param(e, role, id=f"{role} {e.method} {e.path}")
-              for e in ENDPOINTS for role in ROLES if role in e.roles]
+RIGHT_ROLE = [
+    pytest.param(e, role, id=f"{role} {e.method} {e.path}")
+    for e in ENDPOINTS
+    for role in ROLES
+    if role in e.roles
+]
 
 
 @pytest.mark.parametrize(("e", "role"), RIGHT_ROLE)
-def test_the_right_role_gets_through(client: TestClient, auth: Auth, e: Endpoint,
-                                     role: str) -> None:
+def test_the_right_role_gets_through(
+    client: TestClient, auth: Auth, e: Endpoint, role: str
+) -> None:
     """The control for the 403s: the same requests succeed for the roles they are for."""
     if e.path == "/v1/platform/riders/rider-1":
         auth.rider("meituan", "rider-1")
@@ -135,16 +164,20 @@ def test_the_right_role_gets_through(client: TestClient, auth: Auth, e: Endpoint
 
 # --- two streets -----------------------------------------------------------------------
 
+
 def community_codes(client: TestClient, auth: Auth, street: str) -> set[str]:
-    page = client.get("/v1/admin/areas", headers=auth.staff("admin"),
-                      params={"parent": street, "limit": 200}).json()
+    page = client.get(
+        "/v1/admin/areas", headers=auth.staff("admin"), params={"parent": street, "limit": 200}
+    ).json()
     return {a["code"] for a in page["items"]}
 
 
-@pytest.mark.parametrize(("own", "other"), [("310105002", "310105001"),
-                                            ("310105001", "310105002")])
+@pytest.mark.parametrize(("own", "other"), [("310105002", "310105001"), ("310105001", "310105002")])
 def test_an_officer_sees_its_street_and_nothing_else(
-    client: TestClient, auth: Auth, own: str, other: str,
+    client: TestClient,
+    auth: Auth,
+    own: str,
+    other: str,
 ) -> None:
     officer = auth.staff(f"officer_{own}")
     own_communities = community_codes(client, auth, own)
@@ -163,25 +196,39 @@ def test_an_officer_sees_its_street_and_nothing_else(
 
     for code in (own, min(own_communities)):
         assert client.get(f"/v1/office/areas/{code}", headers=officer).json()["id"] == code
-    missing = assert_problem(client.get("/v1/office/areas/310105999", headers=officer),
-                             404, "not_found")
+    missing = assert_problem(
+        client.get("/v1/office/areas/310105999", headers=officer), 404, "not_found"
+    )
     for code in (other, other + "001", "310105"):
-        hidden = assert_problem(client.get(f"/v1/office/areas/{code}", headers=officer),
-                                404, "not_found")
+        hidden = assert_problem(
+            client.get(f"/v1/office/areas/{code}", headers=officer), 404, "not_found"
+        )
         # Indistinguishable from an area that does not exist.
         assert hidden["detail"].replace(code, "310105999") == missing["detail"]
 
 
 def test_the_district_user_sees_every_street_and_community(
-    client: TestClient, auth: Auth, count_rows: Callable[[str], int],
+    client: TestClient,
+    auth: Auth,
+    count_rows: Callable[[str], int],
 ) -> None:
     district = auth.staff("changning")
 
     features = client.get("/v1/office/areas", headers=district).json()["features"]
 
     streets = {f["id"] for f in features if f["properties"]["level"] == "street"}
-    assert streets == {"310105001", "310105002", "310105004", "310105005", "310105006",
-                       "310105008", "310105009", "310105010", "310105011", "310105102"}
+    assert streets == {
+        "310105001",
+        "310105002",
+        "310105004",
+        "310105005",
+        "310105006",
+        "310105008",
+        "310105009",
+        "310105010",
+        "310105011",
+        "310105102",
+    }
     assert len(features) == count_rows("areas")
     for code in ("310105", "310105001", "310105002001", "310105102001"):
         assert client.get(f"/v1/office/areas/{code}", headers=district).status_code == 200
@@ -189,11 +236,15 @@ def test_the_district_user_sees_every_street_and_community(
 
 # --- two platforms ---------------------------------------------------------------------
 
+
 def test_two_platforms_may_have_riders_with_the_same_id(client: TestClient, auth: Auth) -> None:
     meituan, eleme = auth.platform("meituan"), auth.platform("eleme")
     tokens = {
-        name: client.post("/v1/platform/rider-tokens", headers=key,
-                          json={"rider_id": "r-42", "display_name": name}).json()
+        name: client.post(
+            "/v1/platform/rider-tokens",
+            headers=key,
+            json={"rider_id": "r-42", "display_name": name},
+        ).json()
         for name, key in (("meituan", meituan), ("eleme", eleme))
     }
     assert tokens["meituan"]["rider"]["id"] != tokens["eleme"]["rider"]["id"]
@@ -209,8 +260,10 @@ def test_a_platform_cannot_see_another_platforms_rider(client: TestClient, auth:
     client.post("/v1/platform/rider-tokens", headers=eleme, json={"rider_id": "only-eleme"})
 
     assert client.get("/v1/platform/riders/only-eleme", headers=eleme).status_code == 200
-    hidden = assert_problem(client.get("/v1/platform/riders/only-eleme", headers=meituan),
-                            404, "not_found")
-    missing = assert_problem(client.get("/v1/platform/riders/nobody", headers=meituan),
-                             404, "not_found")
+    hidden = assert_problem(
+        client.get("/v1/platform/riders/only-eleme", headers=meituan), 404, "not_found"
+    )
+    missing = assert_problem(
+        client.get("/v1/platform/riders/nobody", headers=meituan), 404, "not_found"
+    )
     assert hidden["detail"].replace("only-eleme", "nobody") == missing["detail"]

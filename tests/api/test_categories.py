@@ -20,11 +20,18 @@ DEFAULTS = {
     "waste": ("垃圾堆放", 40, 12, 48),
     "other": ("其他", 0, 24, 168),
 }
-WASTE = {"name": {"zh": "垃圾堆放", "en": "Dumped waste"}, "description": "Piles of rubbish.",
-         "department": "绿化市容", "priority": 2, "respond_within_h": 6,
-         "resolve_within_h": 36, "dedup_radius_m": 55, "dedup_window_h": 48,
-         "points": {"open": 12, "confirm": 3, "resolve": 6, "verify": 4}, "active": True}
-
+WASTE = {
+    "name": {"zh": "垃圾堆放", "en": "Dumped waste"},
+    "description": "Piles of rubbish.",
+    "department": "绿化市容",
+    "priority": 2,
+    "respond_within_h": 6,
+    "resolve_within_h": 36,
+    "dedup_radius_m": 55,
+    "dedup_window_h": 48,
+    "points": {"open": 12, "confirm": 3, "resolve": 6, "verify": 4},
+    "active": True,
+}
 
 
 def public(client: TestClient) -> dict[str, dict[str, Any]]:
@@ -48,8 +55,11 @@ def test_the_seven_defaults_are_listed_as_documented(client: TestClient) -> None
     for c in body["items"]:
         zh, dedup_radius_m, respond_within_h, resolve_within_h = DEFAULTS[c["code"]]
         assert c["name"]["zh"] == zh and c["name"]["en"]
-        assert (c["dedup_radius_m"], c["respond_within_h"], c["resolve_within_h"]) == \
-            (dedup_radius_m, respond_within_h, resolve_within_h), c["code"]
+        assert (c["dedup_radius_m"], c["respond_within_h"], c["resolve_within_h"]) == (
+            dedup_radius_m,
+            respond_within_h,
+            resolve_within_h,
+        ), c["code"]
         assert c["dedup_window_h"] == 72
         assert c["priority"] in (1, 2, 3)
         assert c["points"] == {"open": 10, "confirm": 2, "resolve": 5, "verify": 3}
@@ -72,8 +82,9 @@ def test_if_none_match_with_the_etag_is_304(client: TestClient) -> None:
     assert stale.status_code == 200 and stale.json() == first.json()
 
 
-def test_an_admin_edit_changes_the_etag_and_the_list(client: TestClient,
-                                                      admin: dict[str, str]) -> None:
+def test_an_admin_edit_changes_the_etag_and_the_list(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     etag = client.get("/v1/categories").headers["etag"]
 
     response = client.put("/v1/admin/categories/waste", headers=admin, json=WASTE)
@@ -84,15 +95,22 @@ def test_an_admin_edit_changes_the_etag_and_the_list(client: TestClient,
     assert changed.status_code == 200
     assert changed.headers["etag"] != etag
     waste = {c["code"]: c for c in changed.json()["items"]}["waste"]
-    assert {k: waste[k] for k in WASTE if k != "active"} == \
-        {k: v for k, v in WASTE.items() if k != "active"}
-    assert client.get("/v1/admin/categories/waste", headers=admin).json()["points"] == \
-        WASTE["points"]
+    assert {k: waste[k] for k in WASTE if k != "active"} == {
+        k: v for k, v in WASTE.items() if k != "active"
+    }
+    assert (
+        client.get("/v1/admin/categories/waste", headers=admin).json()["points"] == WASTE["points"]
+    )
 
 
 def test_a_put_replaces_the_whole_category(client: TestClient, admin: dict[str, str]) -> None:
-    minimal = {"name": {"zh": "垃圾", "en": "Waste"}, "priority": 3, "respond_within_h": 12,
-               "resolve_within_h": 48, "dedup_radius_m": 40}
+    minimal = {
+        "name": {"zh": "垃圾", "en": "Waste"},
+        "priority": 3,
+        "respond_within_h": 12,
+        "resolve_within_h": 48,
+        "dedup_radius_m": 40,
+    }
     client.put("/v1/admin/categories/waste", headers=admin, json=WASTE)
 
     response = client.put("/v1/admin/categories/waste", headers=admin, json=minimal)
@@ -103,8 +121,9 @@ def test_a_put_replaces_the_whole_category(client: TestClient, admin: dict[str, 
     assert waste["points"] == {"open": 10, "confirm": 2, "resolve": 5, "verify": 3}
 
 
-def test_a_put_of_a_new_code_creates_it(client: TestClient, admin: dict[str, str],
-                                        count_rows: Callable[[str], int]) -> None:
+def test_a_put_of_a_new_code_creates_it(
+    client: TestClient, admin: dict[str, str], count_rows: Callable[[str], int]
+) -> None:
     categories = count_rows("categories")
     body = WASTE | {"name": {"zh": "共享单车乱停放", "en": "Shared bikes"}}
 
@@ -121,12 +140,18 @@ def test_a_put_of_a_new_code_creates_it(client: TestClient, admin: dict[str, str
     assert count_rows("categories") == categories + 1
 
 
-def test_an_inactive_category_is_hidden_from_riders_only(client: TestClient,
-                                                         admin: dict[str, str]) -> None:
+def test_an_inactive_category_is_hidden_from_riders_only(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     zh, dedup_radius_m, respond_within_h, resolve_within_h = DEFAULTS["road_damage"]
-    body = {"name": {"zh": zh, "en": "Road damage"}, "priority": 2, "active": False,
-            "respond_within_h": respond_within_h, "resolve_within_h": resolve_within_h,
-            "dedup_radius_m": dedup_radius_m}
+    body = {
+        "name": {"zh": zh, "en": "Road damage"},
+        "priority": 2,
+        "active": False,
+        "respond_within_h": respond_within_h,
+        "resolve_within_h": resolve_within_h,
+        "dedup_radius_m": dedup_radius_m,
+    }
 
     response = client.put("/v1/admin/categories/road_damage", headers=admin, json=body)
 
@@ -145,25 +170,32 @@ def _without(field: str) -> dict[str, Any]:
     return {k: v for k, v in WASTE.items() if k != field}
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    (WASTE | {"priority": 7}, "priority"),
-    (WASTE | {"priority": 0}, "priority"),
-    (WASTE | {"dedup_radius_m": -1}, "dedup_radius_m"),
-    (WASTE | {"respond_within_h": 0}, "respond_within_h"),
-    (WASTE | {"resolve_within_h": "soon"}, "resolve_within_h"),
-    (_without("name"), "name"),
-    (_without("priority"), "priority"),
-    (WASTE | {"name": {"zh": "垃圾"}}, "name.en"),
-    (WASTE | {"points": {"open": 1}}, "points.confirm"),
-    (WASTE | {"name": {"zh": "", "en": "Waste"}}, "name.zh"),
-    (WASTE | {"name": {"zh": "垃" * 201, "en": "Waste"}}, "name.zh"),
-    (WASTE | {"points": WASTE["points"] | {"open": 10**10}}, "points.open"),
-    (WASTE | {"points": WASTE["points"] | {"verify": -3}}, "points.verify"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (WASTE | {"priority": 7}, "priority"),
+        (WASTE | {"priority": 0}, "priority"),
+        (WASTE | {"dedup_radius_m": -1}, "dedup_radius_m"),
+        (WASTE | {"respond_within_h": 0}, "respond_within_h"),
+        (WASTE | {"resolve_within_h": "soon"}, "resolve_within_h"),
+        (_without("name"), "name"),
+        (_without("priority"), "priority"),
+        (WASTE | {"name": {"zh": "垃圾"}}, "name.en"),
+        (WASTE | {"points": {"open": 1}}, "points.confirm"),
+        (WASTE | {"name": {"zh": "", "en": "Waste"}}, "name.zh"),
+        (WASTE | {"name": {"zh": "垃" * 201, "en": "Waste"}}, "name.zh"),
+        (WASTE | {"points": WASTE["points"] | {"open": 10**10}}, "points.open"),
+        (WASTE | {"points": WASTE["points"] | {"verify": -3}}, "points.verify"),
+    ],
+)
 @pytest.mark.parametrize("code", ["waste", "brand_new"])
 def test_an_invalid_put_is_422_and_changes_nothing(
-    client: TestClient, admin: dict[str, str], count_rows: Callable[[str], int],
-    code: str, body: dict[str, Any], field: str,
+    client: TestClient,
+    admin: dict[str, str],
+    count_rows: Callable[[str], int],
+    code: str,
+    body: dict[str, Any],
+    field: str,
 ) -> None:
     before = client.get("/v1/admin/categories", headers=admin).json()
     etag = client.get("/v1/categories").headers["etag"]
@@ -178,15 +210,18 @@ def test_an_invalid_put_is_422_and_changes_nothing(
 
 
 @pytest.mark.parametrize("code", ["Road_Damage", "x", "has-dash", "9lives"])
-def test_a_put_to_a_bad_code_is_422(client: TestClient, admin: dict[str, str],
-                                    count_rows: Callable[[str], int], code: str) -> None:
+def test_a_put_to_a_bad_code_is_422(
+    client: TestClient, admin: dict[str, str], count_rows: Callable[[str], int], code: str
+) -> None:
     response = client.put(f"/v1/admin/categories/{code}", headers=admin, json=WASTE)
 
-    assert "code" in {e["field"] for e in assert_problem(response, 422,
-                                                         "validation_error")["errors"]}
+    assert "code" in {
+        e["field"] for e in assert_problem(response, 422, "validation_error")["errors"]
+    }
     assert count_rows("categories") == len(DEFAULTS)
 
 
-def test_an_unknown_category_is_404_for_the_admin(client: TestClient,
-                                                  admin: dict[str, str]) -> None:
+def test_an_unknown_category_is_404_for_the_admin(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     assert_problem(client.get("/v1/admin/categories/nosuch", headers=admin), 404, "not_found")

@@ -44,9 +44,11 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 PILLOW_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 SMALL_CAP_MB = 0.05  # 52 428 bytes
 RED = (220, 20, 20)
-XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
-       b'02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" '
-       b'exif:GPSLatitude="31,13.2N" exif:GPSLongitude="121,25.98E"/></rdf:RDF></x:xmpmeta>')
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+    b'02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" '
+    b'exif:GPSLatitude="31,13.2N" exif:GPSLongitude="121,25.98E"/></rdf:RDF></x:xmpmeta>'
+)
 
 
 # --- making images ---------------------------------------------------------------------
@@ -83,35 +85,51 @@ def bomb_png(width: int, height: int) -> bytes:
     compressor = zlib.compressobj(9)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, greyscale
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat)
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 # --- uploading and looking at what was stored ------------------------------------------
 
 
-def upload(client: TestClient, headers: Headers, data: bytes, filename: str = "photo.jpg",
-           content_type: str = "image/jpeg") -> httpx.Response:
-    return client.post("/v1/media", headers=headers,
-                       files={"file": (filename, data, content_type)})
+def upload(
+    client: TestClient,
+    headers: Headers,
+    data: bytes,
+    filename: str = "photo.jpg",
+    content_type: str = "image/jpeg",
+) -> httpx.Response:
+    return client.post("/v1/media", headers=headers, files={"file": (filename, data, content_type)})
 
 
 BOUNDARY = "sentinel-test-boundary-7MA4YWxkTrZu0gW"
 
 
-def multipart(data: bytes, *, field: str = "file", filename: str = "photo.png",
-              content_type: str = "image/png") -> tuple[bytes, str]:
+def multipart(
+    data: bytes,
+    *,
+    field: str = "file",
+    filename: str = "photo.png",
+    content_type: str = "image/png",
+) -> tuple[bytes, str]:
     """A multipart body with one file part, made by hand; and its Content-Type."""
-    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; '
-            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n').encode()
-    return (head + data + f"\r\n--{BOUNDARY}--\r\n".encode(),
-            f"multipart/form-data; boundary={BOUNDARY}")
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{field}"; '
+        f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
+    ).encode()
+    return (
+        head + data + f"\r\n--{BOUNDARY}--\r\n".encode(),
+        f"multipart/form-data; boundary={BOUNDARY}",
+    )
 
 
 def files_under(directory: Path) -> list[Path]:
     """Every non-directory under ``directory``, hidden ones (``.incoming-*``) included."""
-    return sorted(Path(root) / name for root, _dirs, names in os.walk(directory)
-                  for name in names)
+    return sorted(Path(root) / name for root, _dirs, names in os.walk(directory) for name in names)
 
 
 def stored_path(settings: Settings, body: dict[str, Any]) -> Path:
@@ -132,11 +150,18 @@ def rider(auth: Auth) -> Headers:
 # --- good uploads ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("content_type", "options"), [
-    ("image/jpeg", {"quality": 90}), ("image/png", {}), ("image/webp", {"quality": 90})])
+@pytest.mark.parametrize(
+    ("content_type", "options"),
+    [("image/jpeg", {"quality": 90}), ("image/png", {}), ("image/webp", {"quality": 90})],
+)
 def test_a_jpeg_png_or_webp_photo_is_stored_re_encoded_with_a_thumbnail(
-        client: TestClient, rider: Headers, settings: Settings, count_rows: CountRows,
-        content_type: str, options: dict[str, Any]) -> None:
+    client: TestClient,
+    rider: Headers,
+    settings: Settings,
+    count_rows: CountRows,
+    content_type: str,
+    options: dict[str, Any],
+) -> None:
     data = encode(picture((640, 480)), PILLOW_FORMATS[content_type], **options)
     rows_before = count_rows("media")
 
@@ -186,14 +211,23 @@ def test_a_small_photo_keeps_its_size_in_the_thumbnail(client: TestClient, rider
         assert (image.format, image.size) == ("JPEG", (200, 120))
 
 
-@pytest.mark.parametrize(("fmt", "declared", "filename", "expected"), [
-    ("PNG", "image/jpeg", "photo.jpg", "image/png"),
-    ("JPEG", "application/octet-stream", "photo.bin", "image/jpeg"),
-    ("WEBP", "image/png", "photo.png", "image/webp"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "declared", "filename", "expected"),
+    [
+        ("PNG", "image/jpeg", "photo.jpg", "image/png"),
+        ("JPEG", "application/octet-stream", "photo.bin", "image/jpeg"),
+        ("WEBP", "image/png", "photo.png", "image/webp"),
+    ],
+)
 def test_the_type_is_judged_by_the_bytes_not_by_what_the_client_declares(
-        client: TestClient, rider: Headers, settings: Settings, fmt: str, declared: str,
-        filename: str, expected: str) -> None:
+    client: TestClient,
+    rider: Headers,
+    settings: Settings,
+    fmt: str,
+    declared: str,
+    filename: str,
+    expected: str,
+) -> None:
     response = upload(client, rider, encode(picture((64, 48)), fmt), filename, declared)
 
     assert response.status_code == 201, response.text
@@ -208,11 +242,13 @@ def test_the_type_is_judged_by_the_bytes_not_by_what_the_client_declares(
 
 
 def test_a_multi_picture_jpeg_from_a_phone_is_accepted_as_jpeg(
-        client: TestClient, rider: Headers, settings: Settings) -> None:
+    client: TestClient, rider: Headers, settings: Settings
+) -> None:
     # Phones append gain maps or depth maps to JPEGs with an MPF index; Pillow calls that
     # "MPO". It is a JPEG: the first picture is the photo.
-    data = encode(picture((64, 48)), "MPO", save_all=True,
-                  append_images=[Image.new("RGB", (64, 48), "white")])
+    data = encode(
+        picture((64, 48)), "MPO", save_all=True, append_images=[Image.new("RGB", (64, 48), "white")]
+    )
     assert data[:3] == b"\xff\xd8\xff" and b"MPF\x00" in data
 
     response = upload(client, rider, data)
@@ -226,7 +262,8 @@ def test_a_multi_picture_jpeg_from_a_phone_is_accepted_as_jpeg(
 
 
 def test_a_16_bit_greyscale_png_keeps_its_tones(
-        client: TestClient, rider: Headers, settings: Settings) -> None:
+    client: TestClient, rider: Headers, settings: Settings
+) -> None:
     ramp = Image.new("I;16", (256, 4))
     ramp.putdata([x * 257 for x in range(256)] * 4)  # 0 … 65535, left to right
 
@@ -235,16 +272,17 @@ def test_a_16_bit_greyscale_png_keeps_its_tones(
     assert response.status_code == 201, response.text
     with Image.open(stored_path(settings, response.json())) as image:
         grey = image.convert("L")
-        assert [grey.getpixel((x, 1)) for x in (0, 64, 128, 255)] == \
-            pytest.approx([0, 64, 128, 255], abs=2)
+        assert [grey.getpixel((x, 1)) for x in (0, 64, 128, 255)] == pytest.approx(
+            [0, 64, 128, 255], abs=2
+        )
 
 
 # --- the same photo twice --------------------------------------------------------------
 
 
 def test_the_same_bytes_again_from_the_same_rider_are_the_same_photo(
-        client: TestClient, auth: Auth, rider: Headers, settings: Settings,
-        count_rows: CountRows) -> None:
+    client: TestClient, auth: Auth, rider: Headers, settings: Settings, count_rows: CountRows
+) -> None:
     data = encode(picture((400, 300)), "JPEG", quality=90)
     rows_before = count_rows("media")
 
@@ -279,16 +317,28 @@ def test_the_same_bytes_again_from_the_same_rider_are_the_same_photo(
 
 
 def test_exif_gps_is_removed_and_the_orientation_applied(
-        client: TestClient, rider: Headers, settings: Settings) -> None:
+    client: TestClient, rider: Headers, settings: Settings
+) -> None:
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6  # the camera was turned: rotate 90° clockwise
     exif[ExifTags.Base.Make] = "SentinelTestCam"
     exif[ExifTags.Base.Model] = "RiderPhone-9000"
-    exif.get_ifd(ExifTags.IFD.GPSInfo).update({
-        ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (31.0, 13.0, 12.34),
-        ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (121.0, 25.0, 58.76)})
-    data = encode(picture((200, 100)), "JPEG", quality=95, exif=exif, xmp=XMP,
-                  comment=b"shot at 31.2200,121.4330")
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {
+            ExifTags.GPS.GPSLatitudeRef: "N",
+            ExifTags.GPS.GPSLatitude: (31.0, 13.0, 12.34),
+            ExifTags.GPS.GPSLongitudeRef: "E",
+            ExifTags.GPS.GPSLongitude: (121.0, 25.0, 58.76),
+        }
+    )
+    data = encode(
+        picture((200, 100)),
+        "JPEG",
+        quality=95,
+        exif=exif,
+        xmp=XMP,
+        comment=b"shot at 31.2200,121.4330",
+    )
     with Image.open(io.BytesIO(data)) as sent:  # the upload really carries all of it
         assert sent.getexif().get_ifd(ExifTags.IFD.GPSInfo)[ExifTags.GPS.GPSLatitudeRef] == "N"
         assert sent.getexif()[ExifTags.Base.Orientation] == 6 and "xmp" in sent.info
@@ -300,8 +350,14 @@ def test_exif_gps_is_removed_and_the_orientation_applied(
     assert (body["width"], body["height"]) == (100, 200)  # upright: width and height swapped
     path = stored_path(settings, body)
     stored = path.read_bytes()
-    for secret in (b"Exif", b"SentinelTestCam", b"RiderPhone", b"xmpmeta", b"GPSLatitude",
-                   b"31.2200"):
+    for secret in (
+        b"Exif",
+        b"SentinelTestCam",
+        b"RiderPhone",
+        b"xmpmeta",
+        b"GPSLatitude",
+        b"31.2200",
+    ):
         assert secret not in stored
     with Image.open(path) as image:
         assert len(image.getexif()) == 0
@@ -317,7 +373,8 @@ def test_exif_gps_is_removed_and_the_orientation_applied(
 
 
 def test_png_text_chunks_exif_and_xmp_are_removed(
-        client: TestClient, rider: Headers, settings: Settings) -> None:
+    client: TestClient, rider: Headers, settings: Settings
+) -> None:
     info = PngImagePlugin.PngInfo()
     info.add_text("Comment", "rider home 31.2200,121.4330")
     info.add_text("Author", "Zhang San 13800138000", zip=True)
@@ -334,8 +391,16 @@ def test_png_text_chunks_exif_and_xmp_are_removed(
     body = response.json()
     assert body["content_type"] == "image/png"
     stored = stored_path(settings, body).read_bytes()
-    for secret in (b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"xmpmeta", b"rider home",
-                   b"13800138000", b"SentinelTestCam"):
+    for secret in (
+        b"tEXt",
+        b"zTXt",
+        b"iTXt",
+        b"eXIf",
+        b"xmpmeta",
+        b"rider home",
+        b"13800138000",
+        b"SentinelTestCam",
+    ):
         assert secret not in stored
     with Image.open(io.BytesIO(stored)) as image:
         assert isinstance(image, PngImagePlugin.PngImageFile)
@@ -344,11 +409,13 @@ def test_png_text_chunks_exif_and_xmp_are_removed(
 
 
 def test_webp_exif_and_xmp_are_removed(
-        client: TestClient, rider: Headers, settings: Settings) -> None:
+    client: TestClient, rider: Headers, settings: Settings
+) -> None:
     exif = Image.Exif()
     exif[ExifTags.Base.Make] = "SentinelTestCam"
-    exif.get_ifd(ExifTags.IFD.GPSInfo).update({ExifTags.GPS.GPSLatitudeRef: "N",
-                                               ExifTags.GPS.GPSLatitude: (31.0, 13.0, 12.0)})
+    exif.get_ifd(ExifTags.IFD.GPSInfo).update(
+        {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (31.0, 13.0, 12.0)}
+    )
     data = encode(picture((64, 48)), "WEBP", quality=90, exif=exif, xmp=XMP)
     assert b"EXIF" in data and b"XMP " in data
 
@@ -379,41 +446,75 @@ def _truncated_png() -> bytes:
     return data[: len(data) // 2]
 
 
-SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
-       b'<rect width="64" height="48" fill="red"/><script>alert(1)</script></svg>')
-PDF = (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
-       b"trailer\n<< /Root 1 0 R >>\n%%EOF\n")
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
+    b'<rect width="64" height="48" fill="red"/><script>alert(1)</script></svg>'
+)
+PDF = (
+    b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+    b"trailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
 BAD_UPLOADS: dict[str, tuple[Callable[[], bytes], str, str, int, str]] = {
     # name: (bytes, filename, declared type, status, code)
-    "text file": (lambda: b"the road is broken here\n", "note.txt", "text/plain", 415,
-                  "unsupported_media_type"),
-    "text declared as jpeg": (lambda: b"the road is broken here\n", "p.jpg", "image/jpeg", 415,
-                              "unsupported_media_type"),
+    "text file": (
+        lambda: b"the road is broken here\n",
+        "note.txt",
+        "text/plain",
+        415,
+        "unsupported_media_type",
+    ),
+    "text declared as jpeg": (
+        lambda: b"the road is broken here\n",
+        "p.jpg",
+        "image/jpeg",
+        415,
+        "unsupported_media_type",
+    ),
     "empty file": (lambda: b"", "p.jpg", "image/jpeg", 415, "unsupported_media_type"),
     "pdf": (lambda: PDF, "report.pdf", "application/pdf", 415, "unsupported_media_type"),
     "pdf declared as jpeg": (lambda: PDF, "p.jpg", "image/jpeg", 415, "unsupported_media_type"),
     "svg": (lambda: SVG, "p.svg", "image/svg+xml", 415, "unsupported_media_type"),
     "gif": (_gif, "p.gif", "image/gif", 415, "unsupported_media_type"),
     "gif declared as png": (_gif, "p.png", "image/png", 415, "unsupported_media_type"),
-    "tiff": (lambda: encode(picture((64, 48)), "TIFF"), "p.tif", "image/tiff", 415,
-             "unsupported_media_type"),
-    "bmp": (lambda: encode(picture((64, 48)), "BMP"), "p.bmp", "image/bmp", 415,
-            "unsupported_media_type"),
+    "tiff": (
+        lambda: encode(picture((64, 48)), "TIFF"),
+        "p.tif",
+        "image/tiff",
+        415,
+        "unsupported_media_type",
+    ),
+    "bmp": (
+        lambda: encode(picture((64, 48)), "BMP"),
+        "p.bmp",
+        "image/bmp",
+        415,
+        "unsupported_media_type",
+    ),
     "truncated jpeg": (_truncated_jpeg, "p.jpg", "image/jpeg", 422, "invalid_image"),
     "truncated png": (_truncated_png, "p.png", "image/png", 422, "invalid_image"),
     # 400 megapixels: past Pillow's own decompression-bomb limit.
-    "bomb png 20000x20000": (lambda: bomb_png(20_000, 20_000), "p.png", "image/png", 422,
-                             "image_too_many_pixels"),
+    "bomb png 20000x20000": (
+        lambda: bomb_png(20_000, 20_000),
+        "p.png",
+        "image/png",
+        422,
+        "image_too_many_pixels",
+    ),
     # 48 megapixels: under Pillow's limit, over the service's 40.
-    "png of 48 megapixels": (lambda: bomb_png(8_000, 6_000), "p.png", "image/png", 422,
-                             "image_too_many_pixels"),
+    "png of 48 megapixels": (
+        lambda: bomb_png(8_000, 6_000),
+        "p.png",
+        "image/png",
+        422,
+        "image_too_many_pixels",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(BAD_UPLOADS))
 def test_a_bad_upload_is_refused_and_leaves_nothing(
-        client: TestClient, rider: Headers, settings: Settings, count_rows: CountRows,
-        name: str) -> None:
+    client: TestClient, rider: Headers, settings: Settings, count_rows: CountRows, name: str
+) -> None:
     make, filename, declared, status, code = BAD_UPLOADS[name]
     rows_before = count_rows("media")
 
@@ -431,43 +532,79 @@ def test_the_bombs_are_small_files() -> None:
         assert (image.format, image.size, image.mode) == ("PNG", (8_000, 6_000), "1")
 
 
-@pytest.mark.parametrize("make", [
-    pytest.param(lambda: multipart(encode(picture((64, 48)), "PNG"), field="photo"),
-                 id="file under another field name"),
-    pytest.param(lambda: (b"--" + BOUNDARY.encode() + b"--\r\n",
-                          f"multipart/form-data; boundary={BOUNDARY}"), id="empty multipart"),
-    pytest.param(lambda: (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"\r\n\r\n'
-                          f"not a file\r\n--{BOUNDARY}--\r\n".encode(),
-                          f"multipart/form-data; boundary={BOUNDARY}"),
-                 id="file as a plain text field"),
-    pytest.param(lambda: (json.dumps({"file": "aGVsbG8="}).encode(), "application/json"),
-                 id="json body"),
-    pytest.param(lambda: (b"", "multipart/form-data; boundary=x"), id="no body"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(
+            lambda: multipart(encode(picture((64, 48)), "PNG"), field="photo"),
+            id="file under another field name",
+        ),
+        pytest.param(
+            lambda: (
+                b"--" + BOUNDARY.encode() + b"--\r\n",
+                f"multipart/form-data; boundary={BOUNDARY}",
+            ),
+            id="empty multipart",
+        ),
+        pytest.param(
+            lambda: (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"\r\n\r\n'
+                f"not a file\r\n--{BOUNDARY}--\r\n".encode(),
+                f"multipart/form-data; boundary={BOUNDARY}",
+            ),
+            id="file as a plain text field",
+        ),
+        pytest.param(
+            lambda: (json.dumps({"file": "aGVsbG8="}).encode(), "application/json"), id="json body"
+        ),
+        pytest.param(lambda: (b"", "multipart/form-data; boundary=x"), id="no body"),
+    ],
+)
 def test_an_upload_without_a_file_field_is_a_validation_error(
-        client: TestClient, rider: Headers, settings: Settings, count_rows: CountRows,
-        make: Callable[[], tuple[bytes, str]]) -> None:
+    client: TestClient,
+    rider: Headers,
+    settings: Settings,
+    count_rows: CountRows,
+    make: Callable[[], tuple[bytes, str]],
+) -> None:
     content, content_type = make()
     rows_before = count_rows("media")
 
-    response = client.post("/v1/media", headers={**rider, "Content-Type": content_type},
-                           content=content)
+    response = client.post(
+        "/v1/media", headers={**rider, "Content-Type": content_type}, content=content
+    )
 
     body = assert_problem(response, 422, "validation_error")
     assert [e["field"] for e in body["errors"]] == ["file"]
     assert_nothing_stored(settings, count_rows, rows_before)
 
 
-@pytest.mark.parametrize(("who", "status", "code"), [
-    ("nobody", 401, "unauthenticated"), ("bad token", 401, "unauthenticated"),
-    ("platform", 403, "forbidden"), ("officer", 403, "forbidden"), ("admin", 403, "forbidden")])
-def test_only_a_rider_may_upload(client: TestClient, auth: Auth, settings: Settings,
-                                 count_rows: CountRows, who: str, status: int,
-                                 code: str) -> None:
-    headers = {"nobody": lambda: {}, "bad token": lambda: {"Authorization": "Bearer nope"},
-               "platform": lambda: auth.platform("meituan"),
-               "officer": lambda: auth.staff(f"officer_{STREET_JIANGSU}"),
-               "admin": lambda: auth.staff("admin")}[who]()
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        ("nobody", 401, "unauthenticated"),
+        ("bad token", 401, "unauthenticated"),
+        ("platform", 403, "forbidden"),
+        ("officer", 403, "forbidden"),
+        ("admin", 403, "forbidden"),
+    ],
+)
+def test_only_a_rider_may_upload(
+    client: TestClient,
+    auth: Auth,
+    settings: Settings,
+    count_rows: CountRows,
+    who: str,
+    status: int,
+    code: str,
+) -> None:
+    headers = {
+        "nobody": lambda: {},
+        "bad token": lambda: {"Authorization": "Bearer nope"},
+        "platform": lambda: auth.platform("meituan"),
+        "officer": lambda: auth.staff(f"officer_{STREET_JIANGSU}"),
+        "admin": lambda: auth.staff("admin"),
+    }[who]()
     rows_before = count_rows("media")
 
     response = upload(client, headers, encode(picture((64, 48)), "JPEG"))
@@ -492,15 +629,16 @@ def capped(capped_app: FastAPI) -> Iterator[TestClient]:
         yield c
 
 
-def send_upload(client: TestClient, headers: Headers, data: bytes, *, chunked: bool
-                ) -> httpx.Response:
+def send_upload(
+    client: TestClient, headers: Headers, data: bytes, *, chunked: bool
+) -> httpx.Response:
     body, content_type = multipart(data)
     headers = {**headers, "Content-Type": content_type}
     if not chunked:
         response = client.post("/v1/media", headers=headers, content=body)
         assert response.request.headers["content-length"] == str(len(body))
         return response
-    pieces = [body[i:i + 16_384] for i in range(0, len(body), 16_384)]
+    pieces = [body[i : i + 16_384] for i in range(0, len(body), 16_384)]
     response = client.post("/v1/media", headers=headers, content=iter(pieces))
     assert "content-length" not in response.request.headers
     assert response.request.headers["transfer-encoding"] == "chunked"
@@ -508,11 +646,19 @@ def send_upload(client: TestClient, headers: Headers, data: bytes, *, chunked: b
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-@pytest.mark.parametrize("side", [(190, 190), (400, 400)],
-                         ids=["over the file cap (~108 KB)", "over the body limit (~480 KB)"])
+@pytest.mark.parametrize(
+    "side",
+    [(190, 190), (400, 400)],
+    ids=["over the file cap (~108 KB)", "over the body limit (~480 KB)"],
+)
 def test_an_upload_over_the_size_cap_is_413_and_leaves_nothing(
-        capped: TestClient, rider: Headers, settings: Settings, count_rows: CountRows,
-        side: tuple[int, int], chunked: bool) -> None:
+    capped: TestClient,
+    rider: Headers,
+    settings: Settings,
+    count_rows: CountRows,
+    side: tuple[int, int],
+    chunked: bool,
+) -> None:
     # A valid PNG: without the cap it would be accepted.
     data = encode(noise(side), "PNG", compress_level=1)
     assert len(data) > SMALL_CAP_MB * 1024 * 1024
@@ -526,7 +672,8 @@ def test_an_upload_over_the_size_cap_is_413_and_leaves_nothing(
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_an_upload_under_the_size_cap_is_accepted(
-        capped: TestClient, rider: Headers, settings: Settings, chunked: bool) -> None:
+    capped: TestClient, rider: Headers, settings: Settings, chunked: bool
+) -> None:
     data = encode(noise((100, 100)), "PNG")  # ~30 KB
     assert len(data) < SMALL_CAP_MB * 1024 * 1024
 
@@ -537,7 +684,8 @@ def test_an_upload_under_the_size_cap_is_accepted(
 
 
 def test_a_huge_streamed_upload_is_cut_off_at_the_limit_not_read_whole(
-        capped_app: FastAPI, rider: Headers, settings: Settings, count_rows: CountRows) -> None:
+    capped_app: FastAPI, rider: Headers, settings: Settings, count_rows: CountRows
+) -> None:
     """64 MB sent chunked, straight to the ASGI app: it stops reading soon after the limit."""
     chunk = 65_536
     total = 64 * 1024 * 1024
@@ -556,13 +704,25 @@ def test_a_huge_streamed_upload_is_cut_off_at_the_limit_not_read_whole(
     async def send(message: Message) -> None:
         messages.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/v1/media", "raw_path": b"/v1/media",
-             "root_path": "", "query_string": b"", "client": ("127.0.0.1", 50000),
-             "server": ("testserver", 80),
-             "headers": [(b"host", b"testserver"), (b"content-type", content_type.encode()),
-                         (b"transfer-encoding", b"chunked"),
-                         (b"authorization", rider["Authorization"].encode())]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/media",
+        "raw_path": b"/v1/media",
+        "root_path": "",
+        "query_string": b"",
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", content_type.encode()),
+            (b"transfer-encoding", b"chunked"),
+            (b"authorization", rider["Authorization"].encode()),
+        ],
+    }
     rows_before = count_rows("media")
 
     asyncio.run(capped_app(scope, receive, send))
@@ -579,18 +739,24 @@ def test_a_huge_streamed_upload_is_cut_off_at_the_limit_not_read_whole(
 # --- who may see a photo ---------------------------------------------------------------
 
 
-def report(client: TestClient, rider: Headers, point: dict[str, float],
-           media_ids: list[str]) -> dict[str, Any]:
-    response = client.post("/v1/reports", headers=rider, json={
-        "category": "road_damage", **point, "coord_sys": "gcj02", "media_ids": media_ids})
+def report(
+    client: TestClient, rider: Headers, point: dict[str, float], media_ids: list[str]
+) -> dict[str, Any]:
+    response = client.post(
+        "/v1/reports",
+        headers=rider,
+        json={"category": "road_damage", **point, "coord_sys": "gcj02", "media_ids": media_ids},
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
 def reads(client: TestClient, headers: Headers, media_id: str) -> list[httpx.Response]:
-    return [client.get(f"/v1/media/{media_id}", headers=headers),
-            client.get(f"/v1/media/{media_id}/thumbnail", headers=headers)]
+    return [
+        client.get(f"/v1/media/{media_id}", headers=headers),
+        client.get(f"/v1/media/{media_id}/thumbnail", headers=headers),
+    ]
 
 
 def assert_sees(client: TestClient, headers: Headers, media_id: str, photo: bytes) -> None:
@@ -603,14 +769,16 @@ def assert_sees(client: TestClient, headers: Headers, media_id: str, photo: byte
     assert thumbnail.content[:3] == b"\xff\xd8\xff"
 
 
-def assert_refused(client: TestClient, headers: Headers, media_id: str, status: int,
-                   code: str) -> None:
+def assert_refused(
+    client: TestClient, headers: Headers, media_id: str, status: int, code: str
+) -> None:
     for response in reads(client, headers, media_id):
         assert_problem(response, status, code)
 
 
-def test_who_may_read_a_photo(client: TestClient, auth: Auth, rider: Headers,
-                              settings: Settings) -> None:
+def test_who_may_read_a_photo(
+    client: TestClient, auth: Auth, rider: Headers, settings: Settings
+) -> None:
     response = upload(client, rider, encode(picture((64, 48)), "PNG"), "p.png", "image/png")
     assert response.status_code == 201, response.text
     media_id = response.json()["id"]
@@ -638,8 +806,9 @@ def test_who_may_read_a_photo(client: TestClient, auth: Auth, rider: Headers,
     assert_refused(client, auth.platform("eleme"), media_id, 403, "forbidden")
     assert_refused(client, auth.staff("admin"), media_id, 403, "forbidden")
     assert_refused(client, {}, media_id, 401, "unauthenticated")
-    assert_refused(client, {"Authorization": "Bearer not-a-token"}, media_id, 401,
-                   "unauthenticated")
+    assert_refused(
+        client, {"Authorization": "Bearer not-a-token"}, media_id, 401, "unauthenticated"
+    )
 
     unknown = str(uuid.uuid4())
     for headers in (rider, jiangsu, district):
@@ -647,19 +816,23 @@ def test_who_may_read_a_photo(client: TestClient, auth: Auth, rider: Headers,
 
 
 def test_each_street_sees_only_the_photos_of_its_own_tickets(
-        client: TestClient, auth: Auth, rider: Headers, settings: Settings) -> None:
+    client: TestClient, auth: Auth, rider: Headers, settings: Settings
+) -> None:
     ids, photos = [], []
     for n in (1, 2):
-        response = upload(client, rider, encode(picture((64 + n, 48)), "PNG"), "p.png",
-                          "image/png")
+        response = upload(client, rider, encode(picture((64 + n, 48)), "PNG"), "p.png", "image/png")
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
         photos.append(stored_path(settings, response.json()).read_bytes())
     at_jiangsu, at_huayang = ids
-    assert report(client, rider, POINT_JIANGSU, [at_jiangsu])["area"]["street"]["code"] == \
-        STREET_JIANGSU
-    assert report(client, rider, POINT_HUAYANG, [at_huayang])["area"]["street"]["code"] == \
-        STREET_HUAYANG
+    assert (
+        report(client, rider, POINT_JIANGSU, [at_jiangsu])["area"]["street"]["code"]
+        == STREET_JIANGSU
+    )
+    assert (
+        report(client, rider, POINT_HUAYANG, [at_huayang])["area"]["street"]["code"]
+        == STREET_HUAYANG
+    )
     jiangsu = auth.staff(f"officer_{STREET_JIANGSU}")
     huayang = auth.staff(f"officer_{STREET_HUAYANG}")
     district = auth.staff("changning")
@@ -673,8 +846,12 @@ def test_each_street_sees_only_the_photos_of_its_own_tickets(
 
 
 def test_a_failed_upload_takes_its_files_with_it(
-        client: TestClient, settings: Settings, auth: Auth, count_rows: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    client: TestClient,
+    settings: Settings,
+    auth: Auth,
+    count_rows: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The files are written (and fsynced) before the transaction; if it then fails, they
     go, unless a committed photo uses the same bytes."""
     from app.errors import DatabaseBusy
@@ -695,8 +872,9 @@ def test_a_failed_upload_takes_its_files_with_it(
     # files anew (as in a race where it found none yet): its rollback must leave them.
     for path in before:
         path.unlink()
-    again = upload(client, auth.rider("eleme", "unlucky-2"),
-                   encode(noise((64, 48), seed=7), "JPEG"))
+    again = upload(
+        client, auth.rider("eleme", "unlucky-2"), encode(noise((64, 48), seed=7), "JPEG")
+    )
     assert_problem(again, 503, "database_busy")
     assert sorted(files_under(settings.media_dir)) == before
     assert count_rows("media") == 1

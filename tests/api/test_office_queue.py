@@ -16,28 +16,45 @@ JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}  # street 3101
 HUAYANG = {"lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}  # street 310105001
 
 
-def report(client: TestClient, auth: Auth, where: dict[str, Any], *, north_m: float = 0,
-           category: str = "other", rider: str = "q-1", description: str | None = None
-           ) -> dict[str, Any]:
-    body = {"category": category, **where, "lat": where["lat"] + north_m / 111_320,
-            "description": description}
+def report(
+    client: TestClient,
+    auth: Auth,
+    where: dict[str, Any],
+    *,
+    north_m: float = 0,
+    category: str = "other",
+    rider: str = "q-1",
+    description: str | None = None,
+) -> dict[str, Any]:
+    body = {
+        "category": category,
+        **where,
+        "lat": where["lat"] + north_m / 111_320,
+        "description": description,
+    }
     response = client.post("/v1/reports", headers=auth.rider("meituan", rider), json=body)
     assert response.status_code == 201, response.text
     return dict(response.json()["ticket"])
 
 
 def test_each_office_sees_its_own_street_and_the_district_sees_both(
-        client: TestClient, auth: Auth) -> None:
+    client: TestClient, auth: Auth
+) -> None:
     mine = {report(client, auth, JIANGSU, north_m=-i * 50)["id"] for i in range(3)}
     theirs = {report(client, auth, HUAYANG, north_m=-i * 50)["id"] for i in range(2)}
+
     def ids(user: str) -> set[str]:
-        return {t["id"] for t in client.get("/v1/office/tickets",
-                                            headers=auth.staff(user)).json()["items"]}
+        return {
+            t["id"]
+            for t in client.get("/v1/office/tickets", headers=auth.staff(user)).json()["items"]
+        }
+
     assert ids("officer_310105002") == mine
     assert ids("officer_310105001") == theirs
     assert ids("changning") == mine | theirs
-    assert_problem(client.get("/v1/office/tickets", headers=auth.rider("meituan", "x")),
-                   403, "forbidden")
+    assert_problem(
+        client.get("/v1/office/tickets", headers=auth.rider("meituan", "x")), 403, "forbidden"
+    )
     assert_problem(client.get("/v1/office/tickets"), 401, "unauthenticated")
 
 
@@ -49,13 +66,17 @@ def test_pages_are_stable_while_reports_arrive(client: TestClient, auth: Auth) -
     seen = [t["id"] for t in first["items"]]
     cursor = first["next_cursor"]
     while cursor:
-        page = client.get("/v1/office/tickets", headers=officer,
-                          params={"limit": 3, "cursor": cursor}).json()
+        page = client.get(
+            "/v1/office/tickets", headers=officer, params={"limit": 3, "cursor": cursor}
+        ).json()
         seen += [t["id"] for t in page["items"]]
         cursor = page["next_cursor"]
     assert seen == list(reversed(created))  # newest first, none twice, none skipped
-    assert_problem(client.get("/v1/office/tickets", headers=officer,
-                              params={"cursor": "garbage"}), 422, "validation_error")
+    assert_problem(
+        client.get("/v1/office/tickets", headers=officer, params={"cursor": "garbage"}),
+        422,
+        "validation_error",
+    )
 
 
 def test_filters_and_sorts(client: TestClient, app: FastAPI, auth: Auth) -> None:
@@ -63,8 +84,9 @@ def test_filters_and_sorts(client: TestClient, app: FastAPI, auth: Auth) -> None
     road = report(client, auth, JIANGSU, category="road_damage", north_m=0)
     fire = report(client, auth, JIANGSU, category="fire_exit_blocked", north_m=-200)
     waste = report(client, auth, JIANGSU, category="waste", north_m=-400)
-    client.post(f"/v1/office/tickets/{road['id']}/actions", headers=officer,
-                json={"action": "accept"})
+    client.post(
+        f"/v1/office/tickets/{road['id']}/actions", headers=officer, json={"action": "accept"}
+    )
 
     def ids(**params: Any) -> list[str]:
         response = client.get("/v1/office/tickets", headers=officer, params=params)
@@ -85,20 +107,25 @@ def test_filters_and_sorts(client: TestClient, app: FastAPI, auth: Auth) -> None
     box = f"{at['lon'] - 0.0005},{at['lat'] - 0.0005},{at['lon'] + 0.0005},{at['lat'] + 0.0005}"
     assert ids(bbox=box) == [road["id"]]  # the others lie 200 and 400 m south
     assert ids(created_from=(utcnow() + timedelta(hours=1)).isoformat()) == []
-    assert_problem(client.get("/v1/office/tickets", headers=officer,
-                              params={"bbox": "1,2,3"}), 422, "validation_error")
-    assert_problem(client.get("/v1/office/tickets", headers=officer,
-                              params={"status": "lost"}), 422, "validation_error")
+    assert_problem(
+        client.get("/v1/office/tickets", headers=officer, params={"bbox": "1,2,3"}),
+        422,
+        "validation_error",
+    )
+    assert_problem(
+        client.get("/v1/office/tickets", headers=officer, params={"status": "lost"}),
+        422,
+        "validation_error",
+    )
 
 
-def test_geojson_is_a_feature_collection_of_lon_lat_points(client: TestClient,
-                                                           auth: Auth) -> None:
+def test_geojson_is_a_feature_collection_of_lon_lat_points(client: TestClient, auth: Auth) -> None:
     officer = auth.staff("officer_310105002")
     report(client, auth, JIANGSU)
     for response in (
-            client.get("/v1/office/tickets", headers=officer, params={"format": "geojson"}),
-            client.get("/v1/office/tickets",
-                       headers=officer | {"Accept": "application/geo+json"})):
+        client.get("/v1/office/tickets", headers=officer, params={"format": "geojson"}),
+        client.get("/v1/office/tickets", headers=officer | {"Accept": "application/geo+json"}),
+    ):
         assert response.headers["content-type"].startswith("application/geo+json")
         collection = response.json()
         assert collection["type"] == "FeatureCollection"

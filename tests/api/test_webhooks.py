@@ -24,13 +24,16 @@ DELIVER = next(j for j in JOBS if j.name == "deliver_webhooks")
 
 @pytest.fixture(autouse=True)
 def _dns(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_dns(monkeypatch, {
-        "hooks.meituan.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
-        "hooks.eleme.example": ["93.184.215.15"],
-        "loopback.example": ["127.0.0.1"],
-        "half-private.example": ["93.184.215.14", "10.1.2.3"],
-        "nowhere.example": [],
-    })
+    fake_dns(
+        monkeypatch,
+        {
+            "hooks.meituan.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+            "hooks.eleme.example": ["93.184.215.15"],
+            "loopback.example": ["127.0.0.1"],
+            "half-private.example": ["93.184.215.14", "10.1.2.3"],
+            "nowhere.example": [],
+        },
+    )
 
 
 def allow_private(app: FastAPI, settings: Settings) -> None:
@@ -51,7 +54,8 @@ def stored(database: Database) -> dict[str, tuple[str, str]]:
 
 
 def test_a_platform_sets_reads_replaces_and_removes_its_webhook(
-        client: TestClient, auth: Auth, database: Database) -> None:
+    client: TestClient, auth: Auth, database: Database
+) -> None:
     meituan = auth.platform("meituan")
     assert_problem(client.get("/v1/platform/webhook", headers=meituan), 404, "not_found")
 
@@ -61,12 +65,14 @@ def test_a_platform_sets_reads_replaces_and_removes_its_webhook(
     assert first.json()["secret"].startswith("whsec_") and len(first.json()["secret"]) > 40
     assert client.get("/v1/platform/webhook", headers=meituan).json() == {"url": PUBLIC_URL}
 
-    second = client.put("/v1/platform/webhook", headers=meituan,
-                        json={"url": "https://hooks.meituan.example/v2"})
+    second = client.put(
+        "/v1/platform/webhook", headers=meituan, json={"url": "https://hooks.meituan.example/v2"}
+    )
     assert second.status_code == 200, second.text
     assert second.json()["secret"] != first.json()["secret"]  # a new secret each time
-    assert list(stored(database).values()) == [("https://hooks.meituan.example/v2",
-                                                second.json()["secret"])]
+    assert list(stored(database).values()) == [
+        ("https://hooks.meituan.example/v2", second.json()["secret"])
+    ]
 
     assert client.delete("/v1/platform/webhook", headers=meituan).status_code == 204
     assert stored(database) == {}
@@ -105,7 +111,8 @@ REFUSED = [
 
 @pytest.mark.parametrize("url", REFUSED)
 def test_urls_that_are_not_public_http_are_refused_and_nothing_changes(
-        client: TestClient, auth: Auth, database: Database, url: str) -> None:
+    client: TestClient, auth: Auth, database: Database, url: str
+) -> None:
     meituan = auth.platform("meituan")
     client.put("/v1/platform/webhook", headers=meituan, json={"url": PUBLIC_URL})
     before = stored(database)
@@ -117,42 +124,68 @@ def test_urls_that_are_not_public_http_are_refused_and_nothing_changes(
     assert stored(database) == before
 
 
-@pytest.mark.parametrize("body", [{}, {"url": ""}, {"url": "https://h.example/" + "a" * 2048},
-                                  {"url": "https://h.example/\x00"}])
-def test_a_malformed_body_is_refused(client: TestClient, auth: Auth,
-                                     count_rows: Callable[[str], int], body: Any) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"url": ""},
+        {"url": "https://h.example/" + "a" * 2048},
+        {"url": "https://h.example/\x00"},
+    ],
+)
+def test_a_malformed_body_is_refused(
+    client: TestClient, auth: Auth, count_rows: Callable[[str], int], body: Any
+) -> None:
     response = client.put("/v1/platform/webhook", headers=auth.platform("meituan"), json=body)
     assert_problem(response, 422, "validation_error")
     assert count_rows("webhooks") == 0
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/hook", "http://localhost/hook",
-                                 "http://[::1]/hook", "http://loopback.example/hook",
-                                 "http://nowhere.example/hook"])
-def test_private_urls_are_accepted_when_allowed(client: TestClient, auth: Auth, app: FastAPI,
-                                                settings: Settings, url: str) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://loopback.example/hook",
+        "http://nowhere.example/hook",
+    ],
+)
+def test_private_urls_are_accepted_when_allowed(
+    client: TestClient, auth: Auth, app: FastAPI, settings: Settings, url: str
+) -> None:
     allow_private(app, settings)
-    response = client.put("/v1/platform/webhook", headers=auth.platform("meituan"),
-                          json={"url": url})
+    response = client.put(
+        "/v1/platform/webhook", headers=auth.platform("meituan"), json={"url": url}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["url"] == url
 
 
-ENDPOINTS = [("PUT", "/v1/platform/webhook", {"url": PUBLIC_URL}),
-             ("GET", "/v1/platform/webhook", None),
-             ("DELETE", "/v1/platform/webhook", None),
-             ("GET", "/v1/platform/webhook/deliveries", None)]
+ENDPOINTS = [
+    ("PUT", "/v1/platform/webhook", {"url": PUBLIC_URL}),
+    ("GET", "/v1/platform/webhook", None),
+    ("DELETE", "/v1/platform/webhook", None),
+    ("GET", "/v1/platform/webhook/deliveries", None),
+]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
 @pytest.mark.parametrize("who", [None, "rider", "officer_310105002", "changning", "admin"])
-def test_only_a_platform_may_touch_webhooks(client: TestClient, auth: Auth, database: Database,
-                                            method: str, path: str, body: Any,
-                                            who: str | None) -> None:
+def test_only_a_platform_may_touch_webhooks(
+    client: TestClient,
+    auth: Auth,
+    database: Database,
+    method: str,
+    path: str,
+    body: Any,
+    who: str | None,
+) -> None:
     client.put("/v1/platform/webhook", headers=auth.platform("meituan"), json={"url": PUBLIC_URL})
     before = stored(database)
-    headers = (None if who is None else auth.rider("meituan", "r-1") if who == "rider"
-               else auth.staff(who))
+    headers = (
+        None if who is None else auth.rider("meituan", "r-1") if who == "rider" else auth.staff(who)
+    )
 
     response = client.request(method, path, headers=headers, json=body)
 
@@ -163,18 +196,28 @@ def test_only_a_platform_may_touch_webhooks(client: TestClient, auth: Auth, data
     assert stored(database) == before
 
 
-def fail_one_delivery(client: TestClient, auth: Auth, app: FastAPI, settings: Settings,
-                      database: Database, platform: str, **data: Any) -> None:
+def fail_one_delivery(
+    client: TestClient,
+    auth: Auth,
+    app: FastAPI,
+    settings: Settings,
+    database: Database,
+    platform: str,
+    **data: Any,
+) -> None:
     """``platform`` points its webhook at a closed port; one event fails to go there."""
     allow_private(app, settings)
-    client.put("/v1/platform/webhook", headers=auth.platform(platform),
-               json={"url": f"http://127.0.0.1:{closed_port()}/{platform}"})
+    client.put(
+        "/v1/platform/webhook",
+        headers=auth.platform(platform),
+        json={"url": f"http://127.0.0.1:{closed_port()}/{platform}"},
+    )
     emit_event(database, platform, now=utcnow(), data=data)
 
 
 def test_two_platforms_never_see_or_change_each_others_webhook(
-        client: TestClient, auth: Auth, app: FastAPI, settings: Settings,
-        database: Database) -> None:
+    client: TestClient, auth: Auth, app: FastAPI, settings: Settings, database: Database
+) -> None:
     meituan, eleme = auth.platform("meituan"), auth.platform("eleme")
     fail_one_delivery(client, auth, app, settings, database, "meituan", report_id="m-1")
     assert DELIVER.run(database, app.state.settings, utcnow()) == 1
@@ -182,7 +225,9 @@ def test_two_platforms_never_see_or_change_each_others_webhook(
 
     assert_problem(client.get("/v1/platform/webhook", headers=eleme), 404, "not_found")
     assert client.get("/v1/platform/webhook/deliveries", headers=eleme).json() == {
-        "items": [], "next_cursor": None}
+        "items": [],
+        "next_cursor": None,
+    }
     assert client.delete("/v1/platform/webhook", headers=eleme).status_code == 204
     assert stored(database) == meituan_hook
 
@@ -190,23 +235,26 @@ def test_two_platforms_never_see_or_change_each_others_webhook(
     assert DELIVER.run(database, app.state.settings, utcnow()) == 1
     hooks = stored(database)
     assert len(hooks) == 2 and meituan_hook.items() <= hooks.items()
-    assert client.get("/v1/platform/webhook", headers=meituan).json()["url"] \
-        .endswith("/meituan")
+    assert client.get("/v1/platform/webhook", headers=meituan).json()["url"].endswith("/meituan")
     for platform, headers in (("meituan", meituan), ("eleme", eleme)):
-        [delivery] = client.get("/v1/platform/webhook/deliveries",
-                                headers=headers).json()["items"]
+        [delivery] = client.get("/v1/platform/webhook/deliveries", headers=headers).json()["items"]
         assert delivery["url"].endswith(f"/{platform}")
 
 
 def test_deliveries_are_listed_newest_first_a_page_at_a_time(
-        client: TestClient, auth: Auth, app: FastAPI, settings: Settings,
-        database: Database) -> None:
+    client: TestClient, auth: Auth, app: FastAPI, settings: Settings, database: Database
+) -> None:
     meituan = auth.platform("meituan")
     fail_one_delivery(client, auth, app, settings, database, "meituan", report_id="m-1")
     start = utcnow()
     DELIVER.run(database, app.state.settings, start)
-    emit_event(database, "meituan", now=start + timedelta(seconds=40),
-               data={"report_id": "m-2"}, type=outbox.EventType.POINTS_AWARDED)
+    emit_event(
+        database,
+        "meituan",
+        now=start + timedelta(seconds=40),
+        data={"report_id": "m-2"},
+        type=outbox.EventType.POINTS_AWARDED,
+    )
     # m-1's second attempt (due within 30 s of the first) and m-2's first, together.
     assert DELIVER.run(database, app.state.settings, start + timedelta(minutes=1)) == 2
 
@@ -214,18 +262,25 @@ def test_deliveries_are_listed_newest_first_a_page_at_a_time(
     assert first.status_code == 200, first.text
     page = first.json()
     assert len(page["items"]) == 2 and page["next_cursor"]
-    rest = client.get("/v1/platform/webhook/deliveries", headers=meituan,
-                      params={"limit": 2, "cursor": page["next_cursor"]}).json()
+    rest = client.get(
+        "/v1/platform/webhook/deliveries",
+        headers=meituan,
+        params={"limit": 2, "cursor": page["next_cursor"]},
+    ).json()
     items = page["items"] + rest["items"]
     assert rest["next_cursor"] is None
     times = [i["attempted_at"] for i in items]
     assert times == sorted(times, reverse=True)
     assert {(i["type"], i["attempt"]) for i in items} == {
-        ("report.updated", 1), ("report.updated", 2), ("points.awarded", 1)}
+        ("report.updated", 1),
+        ("report.updated", 2),
+        ("points.awarded", 1),
+    }
     for item in items:
         assert item["status_code"] is None and item["error"].startswith("ConnectError")
         assert item["duration_ms"] >= 0 and item["url"].endswith("/meituan")
 
-    bad = client.get("/v1/platform/webhook/deliveries", headers=meituan,
-                     params={"cursor": "not-a-cursor"})
+    bad = client.get(
+        "/v1/platform/webhook/deliveries", headers=meituan, params={"cursor": "not-a-cursor"}
+    )
     assert_problem(bad, 422, "validation_error")

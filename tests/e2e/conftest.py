@@ -23,8 +23,15 @@ def free_port() -> int:
 @pytest.fixture
 def live_server(settings: Settings, database: Database, baseline) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, database), host="127.0.0.1",
-                                           port=port, log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

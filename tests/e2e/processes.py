@@ -24,17 +24,25 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
-        self.env.update(SENTINEL_DATABASE_URL=settings.database_url,
-                        SENTINEL_SECRET_KEY=settings.secret_key, SENTINEL_ENV="test",
-                        SENTINEL_MEDIA_DIR=str(settings.media_dir),
-                        SENTINEL_EMBEDDED_WORKER="0", SENTINEL_LOG_LEVEL="WARNING",
-                        SENTINEL_RIDER_REPORTS_PER_HOUR=str(settings.rider_reports_per_hour))
+        self.env.update(
+            SENTINEL_DATABASE_URL=settings.database_url,
+            SENTINEL_SECRET_KEY=settings.secret_key,
+            SENTINEL_ENV="test",
+            SENTINEL_MEDIA_DIR=str(settings.media_dir),
+            SENTINEL_EMBEDDED_WORKER="0",
+            SENTINEL_LOG_LEVEL="WARNING",
+            SENTINEL_RIDER_REPORTS_PER_HOUR=str(settings.rider_reports_per_hour),
+        )
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "ServerProcess":
         self.process = subprocess.Popen(
-            [SENTINEL, "serve", "--port", str(self.port)], cwd=self.workdir, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [SENTINEL, "serve", "--port", str(self.port)],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -33,23 +33,29 @@ CENTRE_LON, CENTRE_LAT = 121.43, 31.22  # 江苏路街道
 def body(n: int) -> dict[str, Any]:
     # Spread over a few hundred metres, so that some merge and some open tickets.
     angle, radius = n * 2.4, 8 * math.sqrt(n)
-    return {"category": ["road_damage", "waste", "other"][n % 3],
-            "lat": CENTRE_LAT + radius * math.sin(angle) / 111_320,
-            "lon": CENTRE_LON + radius * math.cos(angle) / 95_000,
-            "description": f"burst report {n}"}
+    return {
+        "category": ["road_damage", "waste", "other"][n % 3],
+        "lat": CENTRE_LAT + radius * math.sin(angle) / 111_320,
+        "lon": CENTRE_LON + radius * math.cos(angle) / 95_000,
+        "description": f"burst report {n}",
+    }
 
 
 def send(url: str, headers: dict[str, str], n: int) -> httpx.Response | None:
     try:
-        return httpx.post(f"{url}/v1/reports", json=body(n), timeout=30,
-                          headers={**headers, "Idempotency-Key": f"burst-{n}"})
+        return httpx.post(
+            f"{url}/v1/reports",
+            json=body(n),
+            timeout=30,
+            headers={**headers, "Idempotency-Key": f"burst-{n}"},
+        )
     except httpx.TransportError:
         return None  # cut off: stored or not, the retry will tell
 
 
 def test_reports_survive_sigkill_and_retries_store_nothing_twice(
-        settings: Settings, baseline: object, database: Database, auth: Auth,
-        tmp_path: Path) -> None:
+    settings: Settings, baseline: object, database: Database, auth: Auth, tmp_path: Path
+) -> None:
     riders = [auth.rider("meituan" if r % 2 else "eleme", f"burst-{r}") for r in range(RIDERS)]
     headers_of = {n: riders[n % RIDERS] for n in range(REPORTS)}
     server = ServerProcess(settings, tmp_path).start()
@@ -84,8 +90,10 @@ def test_reports_survive_sigkill_and_retries_store_nothing_twice(
 
         # Every acknowledged report is stored, as it was acknowledged.
         with database.session(write=False) as session:
-            stored = {row.id: row for row in session.execute(
-                select(Report.id, Report.ticket_id, Report.rider_id))}
+            stored = {
+                row.id: row
+                for row in session.execute(select(Report.id, Report.ticket_id, Report.rider_id))
+            }
             kept = session.scalar(select(IdempotencyRecord).limit(1))
         assert kept is not None
         for receipt in acknowledged.values():
@@ -96,8 +104,7 @@ def test_reports_survive_sigkill_and_retries_store_nothing_twice(
         # A retry of every key, same body: the acknowledged ones replay their response;
         # the cut-off ones are stored now or replay what their batch stored; none twice.
         with ThreadPoolExecutor(max_workers=16) as pool:
-            retries = list(pool.map(lambda n: send(server.url, headers_of[n], n),
-                                    range(REPORTS)))
+            retries = list(pool.map(lambda n: send(server.url, headers_of[n], n), range(REPORTS)))
         for n, retry in enumerate(retries):
             assert retry is not None and retry.status_code == 201, retry
             if n in acknowledged:
@@ -106,7 +113,8 @@ def test_reports_survive_sigkill_and_retries_store_nothing_twice(
         with database.session(write=False) as session:
             reports = list(session.execute(select(Report.id, Report.rider_id)))
         assert len(reports) == REPORTS
-        assert {r["id"] for r in (retry.json() for retry in retries if retry)} \
-            == {str(r.id) for r in reports}
+        assert {r["id"] for r in (retry.json() for retry in retries if retry)} == {
+            str(r.id) for r in reports
+        }
     finally:
         server.stop()

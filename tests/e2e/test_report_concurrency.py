@@ -36,8 +36,9 @@ M_LAT = 1 / 111_320
 M_LON = 1 / (111_320 * math.cos(math.radians(CORNER_LAT)))
 
 
-def fire(base_url: str | list[str],
-         requests: list[tuple[Headers, dict[str, Any]]]) -> list[httpx.Response]:
+def fire(
+    base_url: str | list[str], requests: list[tuple[Headers, dict[str, Any]]]
+) -> list[httpx.Response]:
     """POST every (headers, body) to /v1/reports at the same moment, one thread each (to
     the servers in turn, given several)."""
     servers = [base_url] if isinstance(base_url, str) else base_url
@@ -70,14 +71,19 @@ def dialect(database: Database) -> str:
     return database.engine.dialect.name
 
 
-def sixteen_riders_at_one_spot(servers: str | list[str], auth: Auth, count_rows: CountRows,
-                               category: str) -> None:
+def sixteen_riders_at_one_spot(
+    servers: str | list[str], auth: Auth, count_rows: CountRows, category: str
+) -> None:
     riders = [auth.rider("meituan" if n % 2 else "eleme", f"racer-{n}") for n in range(16)]
     # On a circle of 2.5 m around the corner: no two more than 5 m apart.
-    bodies = [{"category": category,
-               "lat": CORNER_LAT + 2.5 * math.sin(n * math.pi / 8) * M_LAT,
-               "lon": CORNER_LON + 2.5 * math.cos(n * math.pi / 8) * M_LON}
-              for n in range(16)]
+    bodies = [
+        {
+            "category": category,
+            "lat": CORNER_LAT + 2.5 * math.sin(n * math.pi / 8) * M_LAT,
+            "lon": CORNER_LON + 2.5 * math.cos(n * math.pi / 8) * M_LON,
+        }
+        for n in range(16)
+    ]
     responses = fire(servers, list(zip(riders, bodies, strict=True)))
 
     assert [r.status_code for r in responses] == [201] * 16, [r.text for r in responses]
@@ -95,25 +101,29 @@ def sixteen_riders_at_one_spot(servers: str | list[str], auth: Auth, count_rows:
 
 
 @pytest.mark.parametrize("category", ["road_damage", "ebike_parking"])
-def test_sixteen_riders_at_one_spot_make_one_ticket(live_server: str, auth: Auth,
-                                                    count_rows: CountRows,
-                                                    category: str) -> None:
+def test_sixteen_riders_at_one_spot_make_one_ticket(
+    live_server: str, auth: Auth, count_rows: CountRows, category: str
+) -> None:
     sixteen_riders_at_one_spot(live_server, auth, count_rows, category)
 
 
 def test_sixteen_riders_at_one_spot_through_two_processes_make_one_ticket(
-        two_servers: list[str], auth: Auth, count_rows: CountRows) -> None:
+    two_servers: list[str], auth: Auth, count_rows: CountRows
+) -> None:
     """Each process batches its own reports; the locks (PostgreSQL) or the one write lock
     (SQLite) still let only one of them open the ticket."""
     sixteen_riders_at_one_spot(two_servers, auth, count_rows, "road_damage")
 
 
-def test_reports_far_apart_do_not_merge_under_load(live_server: str, auth: Auth,
-                                                   count_rows: CountRows) -> None:
+def test_reports_far_apart_do_not_merge_under_load(
+    live_server: str, auth: Auth, count_rows: CountRows
+) -> None:
     riders = [auth.rider("meituan", f"spread-{n}") for n in range(8)]
     # 8 points 60 m apart along a line across the cell border: 8 tickets.
-    bodies = [{"category": "road_damage", "lat": CORNER_LAT,
-               "lon": CORNER_LON + (n - 4) * 60 * M_LON} for n in range(8)]
+    bodies = [
+        {"category": "road_damage", "lat": CORNER_LAT, "lon": CORNER_LON + (n - 4) * 60 * M_LON}
+        for n in range(8)
+    ]
     responses = fire(live_server, list(zip(riders, bodies, strict=True)))
     assert [r.status_code for r in responses] == [201] * 8
     assert {r.json()["outcome"] for r in responses} == {"new_ticket"}
@@ -122,13 +132,19 @@ def test_reports_far_apart_do_not_merge_under_load(live_server: str, auth: Auth,
 
 def _same_key_eight_times(live_server: str, auth: Auth) -> list[httpx.Response]:
     headers = {**auth.rider("meituan", "retrier"), "Idempotency-Key": "flaky-4g-0001"}
-    body = {"category": "waste", "lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02",
-            "description": "a flaky 4G link sends this eight times"}
+    body = {
+        "category": "waste",
+        "lat": 31.2200,
+        "lon": 121.4330,
+        "coord_sys": "gcj02",
+        "description": "a flaky 4G link sends this eight times",
+    }
     return fire(live_server, [(headers, body)] * 8)
 
 
 def test_concurrent_retries_of_one_key_store_one_report(
-        live_server: str, auth: Auth, count_rows: CountRows) -> None:
+    live_server: str, auth: Auth, count_rows: CountRows
+) -> None:
     """Each retry either waited and got the first response, or found the first still
     running and got 409; never a second report."""
     responses = _same_key_eight_times(live_server, auth)
@@ -141,8 +157,9 @@ def test_concurrent_retries_of_one_key_store_one_report(
             assert_problem(r, 409, "idempotency_key_in_flight")
     assert count_rows("reports") == 1 and count_rows("idempotency_records") == 1
     lon, lat = to_wgs84(121.4330, 31.2200, CoordSys.GCJ02)
-    assert (created[0].json()["lon"], created[0].json()["lat"]) == pytest.approx((lon, lat),
-                                                                                abs=1e-9)
+    assert (created[0].json()["lon"], created[0].json()["lat"]) == pytest.approx(
+        (lon, lat), abs=1e-9
+    )
 
 
 @contextmanager
@@ -177,9 +194,9 @@ def _rider(live_server: str, auth: Auth, name: str) -> tuple[Headers, uuid.UUID]
 BODY = {"category": "other", "lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}
 
 
-def test_a_key_in_flight_in_another_process_is_409(live_server: str, auth: Auth,
-                                                   database: Database,
-                                                   count_rows: CountRows) -> None:
+def test_a_key_in_flight_in_another_process_is_409(
+    live_server: str, auth: Auth, database: Database, count_rows: CountRows
+) -> None:
     """Another process's batch holds the key's lock (PostgreSQL): 409 at once, nothing
     stored; another key of the rider goes through; once the lock is free, so does the
     key. (On SQLite a retry from another process waits for the write lock instead, and
@@ -192,17 +209,18 @@ def test_a_key_in_flight_in_another_process_is_409(live_server: str, auth: Auth,
         response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=BODY)
         assert_problem(response, 409, "idempotency_key_in_flight")
         assert count_rows("reports") == 0 and count_rows("idempotency_records") == 0
-        other = httpx.post(f"{live_server}/v1/reports", json=BODY,
-                           headers={**rider, "Idempotency-Key": "slow-2"})
+        other = httpx.post(
+            f"{live_server}/v1/reports", json=BODY, headers={**rider, "Idempotency-Key": "slow-2"}
+        )
         assert other.status_code == 201
     response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=BODY)
     assert response.status_code == 201, response.text
     assert count_rows("reports") == 2
 
 
-def test_a_retry_while_the_first_is_being_stored_is_409(live_server: str, auth: Auth,
-                                                        database: Database,
-                                                        count_rows: CountRows) -> None:
+def test_a_retry_while_the_first_is_being_stored_is_409(
+    live_server: str, auth: Auth, database: Database, count_rows: CountRows
+) -> None:
     """Two requests with one key at once, while batches wait (for the rider's lock, or
     SQLite's write lock): the one that came first waits in its batch, the other is refused
     at once with 409 and stores nothing; once the first is stored, a retry gets its
@@ -215,8 +233,9 @@ def test_a_retry_while_the_first_is_being_stored_is_409(live_server: str, auth: 
 
             def send() -> httpx.Response:
                 start.wait(timeout=10)
-                return httpx.post(f"{live_server}/v1/reports", headers=headers, json=BODY,
-                                  timeout=60)
+                return httpx.post(
+                    f"{live_server}/v1/reports", headers=headers, json=BODY, timeout=60
+                )
 
             both = [pool.submit(send) for _ in range(2)]
             done, waiting = wait(both, timeout=30, return_when=FIRST_COMPLETED)

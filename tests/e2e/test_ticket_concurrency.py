@@ -13,16 +13,22 @@ from tests.conftest import Auth
 def test_concurrent_actions_on_one_ticket(live_server: str, auth: Auth, if_match: bool) -> None:
     with httpx.Client(base_url=live_server, timeout=30) as http:
         rider = auth.rider("meituan", "r-race")
-        report = http.post("/v1/reports", headers=rider, json={
-            "category": "road_damage", "lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"})
+        report = http.post(
+            "/v1/reports",
+            headers=rider,
+            json={"category": "road_damage", "lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"},
+        )
         ticket = report.json()["ticket"]["id"]
         officer = auth.staff("officer_310105002")
         headers = officer | ({"If-Match": '"1"'} if if_match else {})
 
         def accept(_: int) -> httpx.Response:
             with httpx.Client(base_url=live_server, timeout=30) as own:
-                return own.post(f"/v1/office/tickets/{ticket}/actions", headers=headers,
-                                json={"action": "accept", "note": "on it"})
+                return own.post(
+                    f"/v1/office/tickets/{ticket}/actions",
+                    headers=headers,
+                    json={"action": "accept", "note": "on it"},
+                )
 
         with ThreadPoolExecutor(8) as pool:
             responses = list(pool.map(accept, range(8)))

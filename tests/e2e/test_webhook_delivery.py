@@ -33,11 +33,25 @@ from tests.helpers import emit_event, fake_dns
 
 DELIVER = next(j for j in JOBS if j.name == "deliver_webhooks")
 REPORT_ID, TICKET_ID = str(uuid.uuid4()), str(uuid.uuid4())
-REPORT_UPDATED = {"report_id": REPORT_ID, "rider_id": "mt-rider-7",
-                  "ticket": {"id": TICKET_ID, "ref": "7KQ2-M9XD-3HPA", "status": "accepted",
-                             "previous_status": "new"}, "event": "accept"}
-POINTS_AWARDED = {"rider_id": "mt-rider-7", "report_id": REPORT_ID, "ticket_id": TICKET_ID,
-                  "reason": "opened_accepted", "points": 10, "total_points": 130}
+REPORT_UPDATED = {
+    "report_id": REPORT_ID,
+    "rider_id": "mt-rider-7",
+    "ticket": {
+        "id": TICKET_ID,
+        "ref": "7KQ2-M9XD-3HPA",
+        "status": "accepted",
+        "previous_status": "new",
+    },
+    "event": "accept",
+}
+POINTS_AWARDED = {
+    "rider_id": "mt-rider-7",
+    "report_id": REPORT_ID,
+    "ticket_id": TICKET_ID,
+    "reason": "opened_accepted",
+    "points": 10,
+    "total_points": 130,
+}
 
 
 def verify(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> bool:
@@ -46,8 +60,9 @@ def verify(secret: str, body: bytes, header: str, tolerance_s: int = 300) -> boo
     timestamp, received = parts.get("t", ""), parts.get("v1", "")
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance_s:
         return False
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body,
-                        hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     return hmac.compare_digest(expected, received)
 
 
@@ -129,8 +144,7 @@ def settings(settings: Settings) -> Settings:
 
 
 def set_hook(http: httpx.Client, auth: Auth, platform: str, url: str) -> str:
-    response = http.put("/v1/platform/webhook", headers=auth.platform(platform),
-                        json={"url": url})
+    response = http.put("/v1/platform/webhook", headers=auth.platform(platform), json={"url": url})
     assert response.status_code == 200, response.text
     return str(response.json()["secret"])
 
@@ -143,20 +157,23 @@ def outbox_event(database: Database, event_id: uuid.UUID | None) -> OutboxEvent:
 
 
 def deliveries(http: httpx.Client, auth: Auth, platform: str) -> list[dict[str, Any]]:
-    response = http.get("/v1/platform/webhook/deliveries", headers=auth.platform(platform),
-                        params={"limit": 200})
+    response = http.get(
+        "/v1/platform/webhook/deliveries", headers=auth.platform(platform), params={"limit": 200}
+    )
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
 
 
-def test_events_arrive_signed_and_once(http: httpx.Client, auth: Auth, database: Database,
-                                       settings: Settings, receiver: Receiver) -> None:
+def test_events_arrive_signed_and_once(
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     secret = set_hook(http, auth, "meituan", f"{receiver.url}/hooks/sentinel")
     now = utcnow()
     updated = emit_event(database, "meituan", now=now, data=REPORT_UPDATED)
-    awarded = emit_event(database, "meituan", now=now, type=outbox.EventType.POINTS_AWARDED,
-                         data=POINTS_AWARDED)
+    awarded = emit_event(
+        database, "meituan", now=now, type=outbox.EventType.POINTS_AWARDED, data=POINTS_AWARDED
+    )
 
     assert DELIVER.run(database, settings, now) == 2
 
@@ -182,13 +199,14 @@ def test_events_arrive_signed_and_once(http: httpx.Client, auth: Auth, database:
         assert DELIVER.run(database, settings, now + later) == 0
     assert len(receiver.requests) == 2
     listed = deliveries(http, auth, "meituan")
-    assert sorted((d["event_id"], d["attempt"], d["status_code"], d["error"]) for d in listed) \
-        == sorted((i, 1, 204, None) for i in (str(updated), str(awarded)))
+    assert sorted(
+        (d["event_id"], d["attempt"], d["status_code"], d["error"]) for d in listed
+    ) == sorted((i, 1, 204, None) for i in (str(updated), str(awarded)))
 
 
 def test_a_failing_receiver_gets_the_same_event_again_later_and_later(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     secret = set_hook(http, auth, "meituan", receiver.url)
     receiver.failures = 4
     event_id = emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED)
@@ -214,24 +232,28 @@ def test_a_failing_receiver_gets_the_same_event_again_later_and_later(
     # At least once, never more after it got through: one id, one success.
     assert receiver.ids() == [str(event_id)] * 5
     assert receiver.ids(204) == [str(event_id)]
-    assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"])
-               for r in receiver.requests)
+    assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"]) for r in receiver.requests)
     assert DELIVER.run(database, settings, due + timedelta(hours=1)) == 0
     listed = deliveries(http, auth, "meituan")
     assert [(d["attempt"], d["status_code"]) for d in listed] == [
-        (5, 204), (4, 500), (3, 500), (2, 500), (1, 500)]
-    assert all(d["event_id"] == str(event_id) and d["type"] == "report.updated"
-               for d in listed)
+        (5, 204),
+        (4, 500),
+        (3, 500),
+        (2, 500),
+        (1, 500),
+    ]
+    assert all(d["event_id"] == str(event_id) and d["type"] == "report.updated" for d in listed)
 
 
 def test_delivery_gives_up_24_hours_after_the_event(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     set_hook(http, auth, "meituan", receiver.url)
     receiver.failures = 10**6
     created = utcnow()
-    event_id = emit_event(database, "meituan", now=created, data=POINTS_AWARDED,
-                          type=outbox.EventType.POINTS_AWARDED)
+    event_id = emit_event(
+        database, "meituan", now=created, data=POINTS_AWARDED, type=outbox.EventType.POINTS_AWARDED
+    )
     attempts_at = []
     event = outbox_event(database, event_id)
     while event.state == "pending":
@@ -250,13 +272,17 @@ def test_delivery_gives_up_24_hours_after_the_event(
     assert DELIVER.run(database, settings, created + timedelta(days=3)) == 0
     assert len(receiver.requests) == len(attempts_at)
     with database.session(write=False) as session:
-        assert session.scalar(select(WebhookDelivery.attempt).order_by(
-            WebhookDelivery.attempt.desc()).limit(1)) == event.attempts
+        assert (
+            session.scalar(
+                select(WebhookDelivery.attempt).order_by(WebhookDelivery.attempt.desc()).limit(1)
+            )
+            == event.attempts
+        )
 
 
 def test_a_hanging_receiver_times_out_in_the_worker_while_the_api_answers(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     set_hook(http, auth, "meituan", receiver.url)
     event_id = emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED)
     receiver.hold.clear()
@@ -266,8 +292,11 @@ def test_a_hanging_receiver_times_out_in_the_worker_while_the_api_answers(
     try:
         assert receiver.arrived.wait(10)
         # The delivery hangs; the API (a write, too) does not wait for it.
-        token = http.post("/v1/platform/rider-tokens", headers=auth.platform("meituan"),
-                          json={"rider_id": "while-hanging"})
+        token = http.post(
+            "/v1/platform/rider-tokens",
+            headers=auth.platform("meituan"),
+            json={"rider_id": "while-hanging"},
+        )
         listed = deliveries(http, auth, "meituan")
         assert worker.is_alive()
         assert token.status_code == 201 and listed == []
@@ -283,8 +312,8 @@ def test_a_hanging_receiver_times_out_in_the_worker_while_the_api_answers(
 
 
 def test_two_workers_at_once_send_each_event_once(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     set_hook(http, auth, "meituan", receiver.url)
     now = utcnow()
     ids = {str(emit_event(database, "meituan", now=now, data={"n": n})) for n in range(150)}
@@ -311,12 +340,11 @@ def test_two_workers_at_once_send_each_event_once(
 
 
 def test_events_of_a_removed_webhook_are_dropped_unsent(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     set_hook(http, auth, "meituan", receiver.url)
     event_id = emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED)
-    assert http.delete("/v1/platform/webhook", headers=auth.platform("meituan")) \
-        .status_code == 204
+    assert http.delete("/v1/platform/webhook", headers=auth.platform("meituan")).status_code == 204
     assert emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED) is None
 
     assert DELIVER.run(database, settings, utcnow()) == 0
@@ -326,8 +354,13 @@ def test_events_of_a_removed_webhook_are_dropped_unsent(
 
 
 def test_each_delivery_goes_to_an_address_checked_at_that_moment(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    http: httpx.Client,
+    auth: Auth,
+    database: Database,
+    settings: Settings,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     port = receiver.url.rsplit(":", 1)[1]
     dns = {"hooks.meituan.example": ["::1", "127.0.0.1"]}  # nothing listens on ::1
     fake_dns(monkeypatch, dns)
@@ -349,42 +382,53 @@ def test_each_delivery_goes_to_an_address_checked_at_that_moment(
     assert len(receiver.requests) == 1
     latest = deliveries(http, auth, "meituan")[0]
     assert latest["event_id"] == str(second) and latest["status_code"] is None
-    assert latest["error"] == ("refused: hooks.meituan.example resolves to 127.0.0.1, "
-                               "which is not a public address")
+    assert latest["error"] == (
+        "refused: hooks.meituan.example resolves to 127.0.0.1, which is not a public address"
+    )
     assert outbox_event(database, second).state == "pending"
 
 
 def test_a_triage_action_reaches_the_riders_platform(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     """End to end: a rider reports, the street office accepts, and the worker tells the
     rider's platform (and only it) — signed, with the points and the new status."""
     secret = set_hook(http, auth, "meituan", receiver.url)
     set_hook(http, auth, "eleme", receiver.url + "/eleme")
     rider = auth.rider("meituan", "mt-rider-e2e")
-    report = http.post("/v1/reports", headers=rider, json={
-        "category": "waste", "lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"})
+    report = http.post(
+        "/v1/reports",
+        headers=rider,
+        json={"category": "waste", "lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"},
+    )
     assert report.status_code == 201, report.text
     ticket = report.json()["ticket"]["id"]
-    accepted = http.post(f"/v1/office/tickets/{ticket}/actions",
-                         headers=auth.staff("changning"), json={"action": "accept"})
+    accepted = http.post(
+        f"/v1/office/tickets/{ticket}/actions",
+        headers=auth.staff("changning"),
+        json={"action": "accept"},
+    )
     assert accepted.status_code == 200, accepted.text
 
     assert DELIVER.run(database, settings, utcnow()) == 2
-    assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"])
-               for r in receiver.requests)
+    assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"]) for r in receiver.requests)
     assert {r.path for r in receiver.requests} == {"/"}  # nothing for Ele.me
     events = {r.event["type"]: r.event["data"] for r in receiver.requests}
     assert events["report.updated"]["ticket"]["status"] == "accepted"
     assert events["report.updated"]["report_id"] == report.json()["id"]
     assert events["points.awarded"] == {
-        "rider_id": "mt-rider-e2e", "report_id": report.json()["id"], "ticket_id": ticket,
-        "reason": "opened_accepted", "points": 10, "total_points": 10}
+        "rider_id": "mt-rider-e2e",
+        "report_id": report.json()["id"],
+        "ticket_id": ticket,
+        "reason": "opened_accepted",
+        "points": 10,
+        "total_points": 10,
+    }
 
 
 def test_history_is_forgotten_a_week_after_delivery(
-        http: httpx.Client, auth: Auth, database: Database, settings: Settings,
-        receiver: Receiver) -> None:
+    http: httpx.Client, auth: Auth, database: Database, settings: Settings, receiver: Receiver
+) -> None:
     purge = next(j for j in JOBS if j.name == "purge_webhook_history")
     set_hook(http, auth, "meituan", receiver.url)
     now = utcnow()

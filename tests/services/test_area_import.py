@@ -58,10 +58,14 @@ def rect(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
     return polygon((x0, y0), (x1, y0), (x1, y1), (x0, y1))
 
 
-def feature(code: str | None, name: str | None, level: str | None, parent: str | None,
-            geometry: Any) -> dict[str, Any]:
-    properties = {k: v for k, v in {"code": code, "name": name, "level": level,
-                                    "parent_code": parent}.items() if v is not None}
+def feature(
+    code: str | None, name: str | None, level: str | None, parent: str | None, geometry: Any
+) -> dict[str, Any]:
+    properties = {
+        k: v
+        for k, v in {"code": code, "name": name, "level": level, "parent_code": parent}.items()
+        if v is not None
+    }
     return {"type": "Feature", "properties": properties, "geometry": geometry}
 
 
@@ -86,11 +90,14 @@ def tree() -> dict[str, Any]:
     )
 
 
-def post_import(client: TestClient, headers: dict[str, str], body: Any,
-                **params: str) -> Any:
+def post_import(client: TestClient, headers: dict[str, str], body: Any, **params: str) -> Any:
     content = body if isinstance(body, str) else json.dumps(body)  # NaN stays NaN
-    return client.post(IMPORT_URL, params=params, content=content,
-                       headers={**headers, "Content-Type": "application/json"})
+    return client.post(
+        IMPORT_URL,
+        params=params,
+        content=content,
+        headers={**headers, "Content-Type": "application/json"},
+    )
 
 
 def stored(database: Database, *codes: str) -> dict[str, tuple[str, str, str | None]]:
@@ -104,7 +111,8 @@ def stored(database: Database, *codes: str) -> dict[str, tuple[str, str, str | N
         rows = s.execute(
             select(Area.code, Area.name, Area.level, parent.code)
             .outerjoin(parent, parent.id == Area.parent_id)
-            .where(Area.code.in_(codes))).all()
+            .where(Area.code.in_(codes))
+        ).all()
     return {code: (name, str(level), parent_code) for code, name, level, parent_code in rows}
 
 
@@ -130,8 +138,9 @@ def admin(auth: Auth) -> dict[str, str]:
 # --- success --------------------------------------------------------------------------
 
 
-def test_import_creates_the_tree(client: TestClient, admin: dict[str, str],
-                                 database: Database, count_rows: CountRows) -> None:
+def test_import_creates_the_tree(
+    client: TestClient, admin: dict[str, str], database: Database, count_rows: CountRows
+) -> None:
     before = count_rows("areas")
     response = post_import(client, admin, tree())
 
@@ -155,22 +164,30 @@ def test_import_creates_the_tree(client: TestClient, admin: dict[str, str],
     listed = client.get("/v1/admin/areas", params={"parent": DISTRICT}, headers=admin)
     assert listed.status_code == 200
     assert [(a["code"], a["parent_code"]) for a in listed.json()["items"]] == [
-        (STREET_A, DISTRICT), (STREET_B, DISTRICT)]
+        (STREET_A, DISTRICT),
+        (STREET_B, DISTRICT),
+    ]
 
 
-def test_level_and_parent_defaults_from_the_query(client: TestClient, admin: dict[str, str],
-                                                  database: Database) -> None:
+def test_level_and_parent_defaults_from_the_query(
+    client: TestClient, admin: dict[str, str], database: Database
+) -> None:
     assert post_import(client, admin, collection(district())).status_code == 200
-    streets = collection(feature(STREET_A, "甲街道", None, None, rect(0, 0, 1000, 1000)),
-                         feature(STREET_B, "乙街道", None, None, rect(1000, 0, 2000, 1000)))
+    streets = collection(
+        feature(STREET_A, "甲街道", None, None, rect(0, 0, 1000, 1000)),
+        feature(STREET_B, "乙街道", None, None, rect(1000, 0, 2000, 1000)),
+    )
     response = post_import(client, admin, streets, level="street", parent=DISTRICT)
     assert response.status_code == 200, response.text
     assert stored(database, STREET_A, STREET_B) == {
-        STREET_A: ("甲街道", "street", DISTRICT), STREET_B: ("乙街道", "street", DISTRICT)}
+        STREET_A: ("甲街道", "street", DISTRICT),
+        STREET_B: ("乙街道", "street", DISTRICT),
+    }
 
 
-def test_second_import_updates_by_code(client: TestClient, admin: dict[str, str],
-                                       database: Database, count_rows: CountRows) -> None:
+def test_second_import_updates_by_code(
+    client: TestClient, admin: dict[str, str], database: Database, count_rows: CountRows
+) -> None:
     assert post_import(client, admin, tree()).status_code == 200
     district_id = stored_area(database, DISTRICT)[0]
     after_first = count_rows("areas")
@@ -184,7 +201,9 @@ def test_second_import_updates_by_code(client: TestClient, admin: dict[str, str]
     assert count_rows("areas") == after_first
     assert stored_area(database, DISTRICT)[0] == district_id
     assert stored(database, DISTRICT, STREET_A) == {
-        DISTRICT: ("改名区", "district", None), STREET_A: ("甲街道", "street", DISTRICT)}
+        DISTRICT: ("改名区", "district", None),
+        STREET_A: ("甲街道", "street", DISTRICT),
+    }
 
 
 def test_reimporting_a_demo_street_keeps_its_identity(
@@ -194,8 +213,11 @@ def test_reimporting_a_demo_street_keeps_its_identity(
     geometry = shapely.geometry.mapping(outline)
     before = count_rows("areas")
 
-    response = post_import(client, admin, collection(
-        feature("310105002", "江苏路街道（新）", "street", "310105", geometry)))
+    response = post_import(
+        client,
+        admin,
+        collection(feature("310105002", "江苏路街道（新）", "street", "310105", geometry)),
+    )
 
     assert response.status_code == 200, response.text
     assert response.json()["updated"] == 1
@@ -204,27 +226,37 @@ def test_reimporting_a_demo_street_keeps_its_identity(
 
 
 @pytest.mark.parametrize("coord_sys", [CoordSys.GCJ02, CoordSys.BD09])
-def test_coord_sys_converts_every_vertex(client: TestClient, admin: dict[str, str],
-                                         database: Database, coord_sys: CoordSys) -> None:
+def test_coord_sys_converts_every_vertex(
+    client: TestClient, admin: dict[str, str], database: Database, coord_sys: CoordSys
+) -> None:
     sent = polygon((0, 0), (2000, 0), (2300, 700), (800, 1200), (-100, 900))
-    response = post_import(client, admin, collection(
-        feature(DISTRICT, "测试区", "district", None, sent)), coord_sys=coord_sys.value)
+    response = post_import(
+        client,
+        admin,
+        collection(feature(DISTRICT, "测试区", "district", None, sent)),
+        coord_sys=coord_sys.value,
+    )
 
     assert response.status_code == 200, response.text
     got = shapely.get_coordinates(boundary(database, DISTRICT)).tolist()
-    convert = gcj02_to_wgs84 if coord_sys is CoordSys.GCJ02 \
+    convert = (
+        gcj02_to_wgs84
+        if coord_sys is CoordSys.GCJ02
         else lambda lon, lat: to_wgs84(lon, lat, CoordSys.BD09)
+    )
     expected = [convert(lon, lat) for lon, lat in sent["coordinates"][0]]
     assert len(got) == len(expected)
     for (g_lon, g_lat), (e_lon, e_lat), (s_lon, s_lat) in zip(
-            got, expected, sent["coordinates"][0], strict=True):
+        got, expected, sent["coordinates"][0], strict=True
+    ):
         assert abs(g_lon - e_lon) < 1e-7 and abs(g_lat - e_lat) < 1e-7
         # ... and it did move: by hundreds of metres, not nothing.
         assert abs(g_lon - s_lon) > 1e-3 or abs(g_lat - s_lat) > 1e-3
 
 
-def test_children_convert_with_their_parent(client: TestClient, admin: dict[str, str],
-                                            database: Database) -> None:
+def test_children_convert_with_their_parent(
+    client: TestClient, admin: dict[str, str], database: Database
+) -> None:
     # GCJ-02 children inside a GCJ-02 parent stay inside once both are converted, up
     # to slivers: the offset is not linear, so a child's vertex in the middle of the
     # parent's straight edge lands a centimetre or so off the converted edge.
@@ -236,13 +268,15 @@ def test_children_convert_with_their_parent(client: TestClient, admin: dict[str,
         assert child.difference(parent).area < 1e-4 * child.area
 
 
-def test_self_intersecting_ring_is_repaired(client: TestClient, admin: dict[str, str],
-                                            database: Database) -> None:
+def test_self_intersecting_ring_is_repaired(
+    client: TestClient, admin: dict[str, str], database: Database
+) -> None:
     bowtie = polygon((0, 0), (1000, 1000), (1000, 0), (0, 1000))
     assert not shape(bowtie).is_valid
 
-    response = post_import(client, admin, collection(
-        feature(DISTRICT, "蝴蝶区", "district", None, bowtie)))
+    response = post_import(
+        client, admin, collection(feature(DISTRICT, "蝴蝶区", "district", None, bowtie))
+    )
 
     assert response.status_code == 200, response.text
     body = response.json()
@@ -257,13 +291,24 @@ def test_self_intersecting_ring_is_repaired(client: TestClient, admin: dict[str,
     assert repaired.difference(shape(rect(0, 0, 1000, 1000))).area < 1e-9 * square
 
 
-def test_a_part_without_area_is_dropped(client: TestClient, admin: dict[str, str],
-                                        database: Database) -> None:
+def test_a_part_without_area_is_dropped(
+    client: TestClient, admin: dict[str, str], database: Database
+) -> None:
     square = rect(0, 0, 1000, 1000)["coordinates"]
     sliver = polygon((1200, 0), (1600, 400), (2000, 800))["coordinates"]
-    response = post_import(client, admin, collection(feature(
-        DISTRICT, "测试区", "district", None,
-        {"type": "MultiPolygon", "coordinates": [square, sliver]})))
+    response = post_import(
+        client,
+        admin,
+        collection(
+            feature(
+                DISTRICT,
+                "测试区",
+                "district",
+                None,
+                {"type": "MultiPolygon", "coordinates": [square, sliver]},
+            )
+        ),
+    )
 
     assert response.status_code == 200, response.text
     assert response.json()["areas"][0]["repaired"] is True
@@ -274,11 +319,17 @@ def test_a_part_without_area_is_dropped(client: TestClient, admin: dict[str, str
 
 def test_repaired_geometry_through_the_service(session: Session) -> None:
     bowtie = polygon((0, 0), (1000, 1000), (1000, 0), (0, 1000))
-    imported = import_areas(session, collection(
-        feature(DISTRICT, "蝴蝶区", "district", None, rect(0, 0, 2000, 1000)),
-        feature(STREET_A, "蝴蝶街道", "street", DISTRICT, bowtie)))
+    imported = import_areas(
+        session,
+        collection(
+            feature(DISTRICT, "蝴蝶区", "district", None, rect(0, 0, 2000, 1000)),
+            feature(STREET_A, "蝴蝶街道", "street", DISTRICT, bowtie),
+        ),
+    )
     assert [(a.code, a.created, a.repaired) for a in imported] == [
-        (DISTRICT, True, False), (STREET_A, True, True)]
+        (DISTRICT, True, False),
+        (STREET_A, True, True),
+    ]
     session.flush()
     stored_boundary = session.scalar(select(Area.boundary).where(Area.code == STREET_A))
     assert stored_boundary is not None
@@ -298,107 +349,285 @@ def after_good(bad: dict[str, Any]) -> dict[str, Any]:
 
 # (body, problem code, index of the feature named in the detail, field in errors[])
 REFUSALS: dict[str, tuple[Any, str, int | None, str | None]] = {
-    "body not JSON": ('{"type": "FeatureCollection", "features": [', "invalid_geojson",
-                      None, None),
+    "body not JSON": ('{"type": "FeatureCollection", "features": [', "invalid_geojson", None, None),
     "body empty": ("", "invalid_geojson", None, None),
     "a Feature, not a collection": (district(), "invalid_geojson", None, None),
     "a JSON array": ([district()], "invalid_geojson", None, None),
-    "features not an array": ({"type": "FeatureCollection", "features": {}},
-                              "invalid_geojson", None, None),
+    "features not an array": (
+        {"type": "FeatureCollection", "features": {}},
+        "invalid_geojson",
+        None,
+        None,
+    ),
     "no features": (collection(), "invalid_geojson", None, None),
     "not a Feature": (after_good({"type": "Polygon"}), "invalid_area_feature", 2, "type"),
-    "missing code": (after_good(feature(None, "丙街道", "street", DISTRICT,
-                                        rect(1000, 0, 2000, 1000))),
-                     "area_missing_field", 2, "properties.code"),
-    "blank code": (after_good(feature("  ", "丙街道", "street", DISTRICT,
-                                      rect(1000, 0, 2000, 1000))),
-                   "area_missing_field", 2, "properties.code"),
-    "code with spaces": (after_good(feature("T 1", "丙街道", "street", DISTRICT,
-                                            rect(1000, 0, 2000, 1000))),
-                         "invalid_area_feature", 2, "properties.code"),
-    "missing name": (after_good(feature(STREET_B, None, "street", DISTRICT,
-                                        rect(1000, 0, 2000, 1000))),
-                     "area_missing_field", 2, "properties.name"),
-    "missing level": (after_good(feature(STREET_B, "乙街道", None, DISTRICT,
-                                         rect(1000, 0, 2000, 1000))),
-                      "area_missing_field", 2, "properties.level"),
-    "invalid level": (after_good(feature(STREET_B, "乙街道", "city", DISTRICT,
-                                         rect(1000, 0, 2000, 1000))),
-                      "invalid_area_level", 2, "properties.level"),
-    "street without parent_code": (after_good(feature(STREET_B, "乙街道", "street", None,
-                                                      rect(1000, 0, 2000, 1000))),
-                                   "area_missing_field", 2, "properties.parent_code"),
-    "unknown parent_code": (after_good(feature(STREET_B, "乙街道", "street", "T99999",
-                                               rect(1000, 0, 2000, 1000))),
-                            "unknown_parent_area", 2, "properties.parent_code"),
+    "missing code": (
+        after_good(feature(None, "丙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "area_missing_field",
+        2,
+        "properties.code",
+    ),
+    "blank code": (
+        after_good(feature("  ", "丙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "area_missing_field",
+        2,
+        "properties.code",
+    ),
+    "code with spaces": (
+        after_good(feature("T 1", "丙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "invalid_area_feature",
+        2,
+        "properties.code",
+    ),
+    "missing name": (
+        after_good(feature(STREET_B, None, "street", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "area_missing_field",
+        2,
+        "properties.name",
+    ),
+    "missing level": (
+        after_good(feature(STREET_B, "乙街道", None, DISTRICT, rect(1000, 0, 2000, 1000))),
+        "area_missing_field",
+        2,
+        "properties.level",
+    ),
+    "invalid level": (
+        after_good(feature(STREET_B, "乙街道", "city", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "invalid_area_level",
+        2,
+        "properties.level",
+    ),
+    "street without parent_code": (
+        after_good(feature(STREET_B, "乙街道", "street", None, rect(1000, 0, 2000, 1000))),
+        "area_missing_field",
+        2,
+        "properties.parent_code",
+    ),
+    "unknown parent_code": (
+        after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))),
+        "unknown_parent_area",
+        2,
+        "properties.parent_code",
+    ),
     "community directly under a district": (
-        after_good(feature(COMMUNITIES[2], "乙一社区", "community", DISTRICT,
-                           rect(1000, 0, 2000, 1000))),
-        "invalid_area_level", 2, "properties.parent_code"),
-    "child mostly outside its parent": (after_good(feature(STREET_B, "乙街道", "street",
-                                                           DISTRICT,
-                                                           rect(1500, 0, 3500, 1000))),
-                                        "area_outside_parent", 2, "geometry"),
-    "latitude 95": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-        "type": "Polygon", "coordinates": [[at(1000, 0), at(2000, 0), [120.01, 95.0],
-                                            at(1000, 0)]]})),
-        "coordinates_out_of_range", 2, "geometry.coordinates"),
-    "NaN coordinate": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-        "type": "Polygon", "coordinates": [NAN_RING]})),
-        "coordinates_out_of_range", 2, "geometry.coordinates"),
+        after_good(
+            feature(COMMUNITIES[2], "乙一社区", "community", DISTRICT, rect(1000, 0, 2000, 1000))
+        ),
+        "invalid_area_level",
+        2,
+        "properties.parent_code",
+    ),
+    "child mostly outside its parent": (
+        after_good(feature(STREET_B, "乙街道", "street", DISTRICT, rect(1500, 0, 3500, 1000))),
+        "area_outside_parent",
+        2,
+        "geometry",
+    ),
+    "latitude 95": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                {
+                    "type": "Polygon",
+                    "coordinates": [[at(1000, 0), at(2000, 0), [120.01, 95.0], at(1000, 0)]],
+                },
+            )
+        ),
+        "coordinates_out_of_range",
+        2,
+        "geometry.coordinates",
+    ),
+    "NaN coordinate": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                {"type": "Polygon", "coordinates": [NAN_RING]},
+            )
+        ),
+        "coordinates_out_of_range",
+        2,
+        "geometry.coordinates",
+    ),
     "Infinity coordinate": (
-        json.dumps(after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-            "type": "Polygon", "coordinates": [[at(0, 0), [float("inf"), 30.0], at(9, 9),
-                                                at(0, 0)]]}))),
-        "coordinates_out_of_range", 2, "geometry.coordinates"),
-    "string coordinate": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-        "type": "Polygon", "coordinates": [[at(0, 0), ["120.01", 30.0], at(9, 9),
-                                            at(0, 0)]]})),
-        "invalid_geometry", 2, "geometry.coordinates"),
-    "duplicate code": (after_good(feature(STREET_A, "甲街道二", "street", DISTRICT,
-                                          rect(1000, 0, 2000, 1000))),
-                       "invalid_area_feature", 2, "properties.code"),
-    "point geometry": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT,
-                                          {"type": "Point", "coordinates": at(5, 5)})),
-                       "invalid_geometry", 2, "geometry"),
-    "no geometry": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, None)),
-                    "invalid_geometry", 2, "geometry"),
-    "ring of three points": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-        "type": "Polygon", "coordinates": [[at(1000, 0), at(2000, 0), at(1000, 0)]]})),
-        "invalid_geometry", 2, "geometry"),
+        json.dumps(
+            after_good(
+                feature(
+                    STREET_B,
+                    "乙街道",
+                    "street",
+                    DISTRICT,
+                    {
+                        "type": "Polygon",
+                        "coordinates": [[at(0, 0), [float("inf"), 30.0], at(9, 9), at(0, 0)]],
+                    },
+                )
+            )
+        ),
+        "coordinates_out_of_range",
+        2,
+        "geometry.coordinates",
+    ),
+    "string coordinate": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                {
+                    "type": "Polygon",
+                    "coordinates": [[at(0, 0), ["120.01", 30.0], at(9, 9), at(0, 0)]],
+                },
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry.coordinates",
+    ),
+    "duplicate code": (
+        after_good(feature(STREET_A, "甲街道二", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "invalid_area_feature",
+        2,
+        "properties.code",
+    ),
+    "point geometry": (
+        after_good(
+            feature(
+                STREET_B, "乙街道", "street", DISTRICT, {"type": "Point", "coordinates": at(5, 5)}
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
+    "no geometry": (
+        after_good(feature(STREET_B, "乙街道", "street", DISTRICT, None)),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
+    "ring of three points": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                {"type": "Polygon", "coordinates": [[at(1000, 0), at(2000, 0), at(1000, 0)]]},
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
     # Collinear in metres, but not to the last bit in degrees: an area of 1e-17.
-    "collinear ring": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT,
-                                          polygon((1000, 0), (1500, 500), (2000, 1000)))),
-                       "invalid_geometry", 2, "geometry"),
-    "flat ring along a parallel": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT,
-                                                      polygon((1000, 0), (1500, 0),
-                                                              (2000, 0)))),
-                                   "invalid_geometry", 2, "geometry"),
+    "collinear ring": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                polygon((1000, 0), (1500, 500), (2000, 1000)),
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
+    "flat ring along a parallel": (
+        after_good(
+            feature(
+                STREET_B, "乙街道", "street", DISTRICT, polygon((1000, 0), (1500, 0), (2000, 0))
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
     # Repairing these would invent land nobody drew.
-    "hole outside its shell": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-        "type": "Polygon", "coordinates": [rect(1000, 0, 1500, 500)["coordinates"][0],
-                                           rect(1600, 600, 1800, 800)["coordinates"][0]]})),
-        "invalid_geometry", 2, "geometry"),
-    "shell inside a bigger hole": (after_good(feature(STREET_B, "乙街道", "street", DISTRICT, {
-        "type": "Polygon", "coordinates": [rect(1200, 200, 1300, 300)["coordinates"][0],
-                                           rect(1000, 0, 1900, 900)["coordinates"][0]]})),
-        "invalid_geometry", 2, "geometry"),
-    "name of 201 characters": (after_good(feature(STREET_B, "乙" * 201, "street", DISTRICT,
-                                                  rect(1000, 0, 2000, 1000))),
-                               "invalid_area_feature", 2, "properties.name"),
-    "name_en of 201 characters": (after_good({**feature(STREET_B, "乙街道", "street", DISTRICT,
-                                                        rect(1000, 0, 2000, 1000))} | {
-        "properties": {"code": STREET_B, "name": "乙街道", "name_en": "B" * 201,
-                       "level": "street", "parent_code": DISTRICT}}),
-        "invalid_area_feature", 2, "properties.name_en"),
+    "hole outside its shell": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        rect(1000, 0, 1500, 500)["coordinates"][0],
+                        rect(1600, 600, 1800, 800)["coordinates"][0],
+                    ],
+                },
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
+    "shell inside a bigger hole": (
+        after_good(
+            feature(
+                STREET_B,
+                "乙街道",
+                "street",
+                DISTRICT,
+                {
+                    "type": "Polygon",
+                    "coordinates": [
+                        rect(1200, 200, 1300, 300)["coordinates"][0],
+                        rect(1000, 0, 1900, 900)["coordinates"][0],
+                    ],
+                },
+            )
+        ),
+        "invalid_geometry",
+        2,
+        "geometry",
+    ),
+    "name of 201 characters": (
+        after_good(feature(STREET_B, "乙" * 201, "street", DISTRICT, rect(1000, 0, 2000, 1000))),
+        "invalid_area_feature",
+        2,
+        "properties.name",
+    ),
+    "name_en of 201 characters": (
+        after_good(
+            {**feature(STREET_B, "乙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))}
+            | {
+                "properties": {
+                    "code": STREET_B,
+                    "name": "乙街道",
+                    "name_en": "B" * 201,
+                    "level": "street",
+                    "parent_code": DISTRICT,
+                }
+            }
+        ),
+        "invalid_area_feature",
+        2,
+        "properties.name_en",
+    ),
 }
 
 
-@pytest.mark.parametrize(("body", "code", "index", "field"), REFUSALS.values(),
-                         ids=REFUSALS.keys())
+@pytest.mark.parametrize(("body", "code", "index", "field"), REFUSALS.values(), ids=REFUSALS.keys())
 def test_refused_imports_change_nothing(
-    client: TestClient, admin: dict[str, str], database: Database, count_rows: CountRows,
-    body: Any, code: str, index: int | None, field: str | None,
+    client: TestClient,
+    admin: dict[str, str],
+    database: Database,
+    count_rows: CountRows,
+    body: Any,
+    code: str,
+    index: int | None,
+    field: str | None,
 ) -> None:
     before = count_rows("areas")
 
@@ -420,22 +649,30 @@ def test_refused_imports_change_nothing(
     assert stored(database, *ALL_CODES) == {}
 
 
-def test_refused_feature_is_named_with_its_code(client: TestClient,
-                                                admin: dict[str, str]) -> None:
-    response = post_import(client, admin, after_good(
-        feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))))
+def test_refused_feature_is_named_with_its_code(client: TestClient, admin: dict[str, str]) -> None:
+    response = post_import(
+        client,
+        admin,
+        after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))),
+    )
     assert response.json()["detail"].startswith(f"feature #2 (code {STREET_B}): ")
     assert "T99999" in response.json()["detail"]
 
 
-def test_refused_import_leaves_updates_undone(client: TestClient, admin: dict[str, str],
-                                              database: Database) -> None:
+def test_refused_import_leaves_updates_undone(
+    client: TestClient, admin: dict[str, str], database: Database
+) -> None:
     _, name, outline = stored_area(database, "310105002")
     geometry = shapely.geometry.mapping(outline)
 
-    response = post_import(client, admin, collection(
-        feature("310105002", "改名街道", "street", "310105", geometry),
-        feature("310105999", "新街道", "street", "T99999", geometry)))
+    response = post_import(
+        client,
+        admin,
+        collection(
+            feature("310105002", "改名街道", "street", "310105", geometry),
+            feature("310105999", "新街道", "street", "T99999", geometry),
+        ),
+    )
 
     assert response.status_code == 422
     assert response.json()["code"] == "unknown_parent_area"
@@ -445,15 +682,16 @@ def test_refused_import_leaves_updates_undone(client: TestClient, admin: dict[st
 
 def test_service_raises_the_typed_error(session: Session) -> None:
     with pytest.raises(UnknownParentArea) as caught:
-        import_areas(session, after_good(
-            feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))))
+        import_areas(
+            session,
+            after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))),
+        )
     assert isinstance(caught.value, InvalidAreaFeature)
     assert caught.value.detail.startswith(f"feature #2 (code {STREET_B})")
     assert caught.value.code == "unknown_parent_area"
 
 
-def test_only_admins_may_import(client: TestClient, auth: Auth,
-                                count_rows: CountRows) -> None:
+def test_only_admins_may_import(client: TestClient, auth: Auth, count_rows: CountRows) -> None:
     before = count_rows("areas")
     assert post_import(client, {}, tree()).status_code == 401
     for user in ("officer_310105002", "changning"):
@@ -468,8 +706,7 @@ def test_only_admins_may_import(client: TestClient, auth: Auth,
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str,
-            baseline: object) -> Iterator[None]:
+def cli_env(monkeypatch: pytest.MonkeyPatch, database_url: str, baseline: object) -> Iterator[None]:
     monkeypatch.setenv("SENTINEL_DATABASE_URL", database_url)
     monkeypatch.setenv("SENTINEL_ENV", "test")
     monkeypatch.setenv("SENTINEL_SECRET_KEY", TEST_SECRET)
@@ -484,8 +721,9 @@ def _datav_districts() -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_cli_imports_the_shanghai_districts(database: Database, baseline: object,
-                                            count_rows: CountRows, tmp_path: Path) -> None:
+def test_cli_imports_the_shanghai_districts(
+    database: Database, baseline: object, count_rows: CountRows, tmp_path: Path
+) -> None:
     datav = _datav_districts()
     adcodes = sorted(str(f["properties"]["adcode"]) for f in datav["features"])
     assert len(adcodes) == 16 and "310105" in adcodes
@@ -494,22 +732,24 @@ def test_cli_imports_the_shanghai_districts(database: Database, baseline: object
 
     # DataV's province file draws Changning more coarsely than the demo's county outline:
     # replacing it would leave part of a stored street outside its district.
-    refused = CliRunner().invoke(cli, ["areas", "import", str(DATA / "districts_gcj02.geojson"),
-                                       *args])
+    refused = CliRunner().invoke(
+        cli, ["areas", "import", str(DATA / "districts_gcj02.geojson"), *args]
+    )
     assert refused.exit_code == 1
     assert "(code 310105): its stored child 3101050" in refused.stderr
     assert count_rows("areas") == before
 
-    others = {**datav, "features": [f for f in datav["features"]
-                                    if f["properties"]["adcode"] != 310105]}
+    others = {
+        **datav,
+        "features": [f for f in datav["features"] if f["properties"]["adcode"] != 310105],
+    }
     path = tmp_path / "others.geojson"
     path.write_text(json.dumps(others), encoding="utf-8")
     result = CliRunner().invoke(cli, ["areas", "import", str(path), *args])
 
     assert result.exit_code == 0, (result.output, result.exception)
     printed = json.loads(result.stdout)
-    assert sorted(a["code"] for a in printed["areas"]) == [c for c in adcodes
-                                                              if c != "310105"]
+    assert sorted(a["code"] for a in printed["areas"]) == [c for c in adcodes if c != "310105"]
     assert {a["level"] for a in printed["areas"]} == {"district"}
     assert {a["parent_code"] for a in printed["areas"]} == {None}
     assert all(a["created"] for a in printed["areas"])
@@ -519,38 +759,64 @@ def test_cli_imports_the_shanghai_districts(database: Database, baseline: object
     # Xuhui's outline is DataV's, converted from GCJ-02.
     source = next(f for f in datav["features"] if f["properties"]["adcode"] == 310104)
     expected = shapely.transform(
-        shape(source["geometry"]),
-        lambda xy: [gcj02_to_wgs84(float(x), float(y)) for x, y in xy])
+        shape(source["geometry"]), lambda xy: [gcj02_to_wgs84(float(x), float(y)) for x, y in xy]
+    )
     assert shapely.hausdorff_distance(boundary(database, "310104"), expected) < 1e-7
     assert stored(database, "310101") == {"310101": ("黄浦区", "district", None)}
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_cli_imports_a_street_under_a_parent(database: Database, baseline: object,
-                                             tmp_path: Path) -> None:
+def test_cli_imports_a_street_under_a_parent(
+    database: Database, baseline: object, tmp_path: Path
+) -> None:
     inside = boundary(database, "310105").point_on_surface()
     half = 50 / M_PER_DEG_LAT
-    ring = [[inside.x + dx * half, inside.y + dy * half]
-            for dx, dy in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))]
+    ring = [
+        [inside.x + dx * half, inside.y + dy * half]
+        for dx, dy in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))
+    ]
     path = tmp_path / "street.geojson"
-    path.write_text(json.dumps(collection({"type": "Feature", "properties": {
-        "code": "310105999", "name": "测试街道"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]}})), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            collection(
+                {
+                    "type": "Feature",
+                    "properties": {"code": "310105999", "name": "测试街道"},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]},
+                }
+            )
+        ),
+        encoding="utf-8",
+    )
 
-    result = CliRunner().invoke(cli, ["areas", "import", str(path), "--level", "street",
-                                      "--parent", "310105", "--json"])
+    result = CliRunner().invoke(
+        cli, ["areas", "import", str(path), "--level", "street", "--parent", "310105", "--json"]
+    )
 
     assert result.exit_code == 0, (result.output, result.exception)
     assert json.loads(result.stdout) == {
-        "imported": 1, "created": 1, "updated": 0, "repaired": 0, "areas": [{
-        "code": "310105999", "name": "测试街道", "level": "street", "parent_code": "310105",
-        "created": True, "repaired": False}]}
+        "imported": 1,
+        "created": 1,
+        "updated": 0,
+        "repaired": 0,
+        "areas": [
+            {
+                "code": "310105999",
+                "name": "测试街道",
+                "level": "street",
+                "parent_code": "310105",
+                "created": True,
+                "repaired": False,
+            }
+        ],
+    }
     assert stored(database, "310105999") == {"310105999": ("测试街道", "street", "310105")}
 
 
 @pytest.mark.usefixtures("cli_env")
-def test_cli_refuses_a_file_that_is_not_json(tmp_path: Path, count_rows: CountRows,
-                                             baseline: object) -> None:
+def test_cli_refuses_a_file_that_is_not_json(
+    tmp_path: Path, count_rows: CountRows, baseline: object
+) -> None:
     path = tmp_path / "broken.geojson"
     path.write_text('{"type": "FeatureCollection", ', encoding="utf-8")
     before = count_rows("areas")
@@ -566,13 +832,19 @@ def test_cli_refuses_a_file_that_is_not_json(tmp_path: Path, count_rows: CountRo
 
 @pytest.mark.usefixtures("cli_env")
 def test_cli_refuses_a_bad_feature_in_one_line(
-    tmp_path: Path, count_rows: CountRows, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str], baseline: object,
+    tmp_path: Path,
+    count_rows: CountRows,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    baseline: object,
 ) -> None:
     path = tmp_path / "orphan.geojson"
-    path.write_text(json.dumps(after_good(
-        feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000)))),
-        encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000)))
+        ),
+        encoding="utf-8",
+    )
     before = count_rows("areas")
     # Through the installed entry point (``sentinel = app.cli:main``), which turns the
     # service's errors into the one-line message.
@@ -608,32 +880,73 @@ def test_an_update_may_not_strand_stored_children(client, auth, count_rows) -> N
     admin = auth.staff("admin")
     corner = box(121.40, 31.20, 121.4001, 31.2001)
     before = count_rows("areas")
-    shrunk = client.post("/v1/admin/areas:import", headers=admin, json={
-        "type": "FeatureCollection", "features": [{
-            "type": "Feature", "geometry": mapping(corner),
-            "properties": {"code": "310105002", "name": "江苏路街道", "level": "street",
-                           "parent_code": "310105"}}]})
+    shrunk = client.post(
+        "/v1/admin/areas:import",
+        headers=admin,
+        json={
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": mapping(corner),
+                    "properties": {
+                        "code": "310105002",
+                        "name": "江苏路街道",
+                        "level": "street",
+                        "parent_code": "310105",
+                    },
+                }
+            ],
+        },
+    )
     assert shrunk.status_code == 422
     assert shrunk.json()["code"] == "area_outside_parent"
     assert "stored child 310105002001" in shrunk.json()["detail"]
-    demoted = client.post("/v1/admin/areas:import", headers=admin, json={
-        "type": "FeatureCollection", "features": [{
-            "type": "Feature", "geometry": mapping(corner),
-            "properties": {"code": "310105", "name": "长宁区", "level": "street",
-                           "parent_code": "310105002"}}]})
+    demoted = client.post(
+        "/v1/admin/areas:import",
+        headers=admin,
+        json={
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": mapping(corner),
+                    "properties": {
+                        "code": "310105",
+                        "name": "长宁区",
+                        "level": "street",
+                        "parent_code": "310105002",
+                    },
+                }
+            ],
+        },
+    )
     assert demoted.status_code == 422
     assert count_rows("areas") == before
-    route = client.get("/v1/areas/route", headers=admin, params={"lat": 31.2200, "lon": 121.4330,
-                                                                   "coord_sys": "gcj02"})
+    route = client.get(
+        "/v1/areas/route",
+        headers=admin,
+        params={"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"},
+    )
     assert route.json()["street"]["code"] == "310105002"
 
 
 def test_a_control_character_in_a_name_is_refused(client, auth, count_rows) -> None:
     before = count_rows("areas")
-    response = client.post("/v1/admin/areas:import", headers=auth.staff("admin"), json={
-        "type": "FeatureCollection", "features": [{
-            "type": "Feature", "geometry": rect(0, 0, 10, 10),
-            "properties": {"code": "T99", "name": "测\u0000试", "level": "district"}}]})
+    response = client.post(
+        "/v1/admin/areas:import",
+        headers=auth.staff("admin"),
+        json={
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": rect(0, 0, 10, 10),
+                    "properties": {"code": "T99", "name": "测\u0000试", "level": "district"},
+                }
+            ],
+        },
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_area_feature"
     assert response.json()["errors"][0]["field"] == "features[0].properties.name"

@@ -91,13 +91,16 @@ def test_bd09_round_trip(point: tuple[float, float]) -> None:
     assert error_m(to_wgs84(*bd, CoordSys.BD09), wgs) < 0.01
 
 
-@pytest.mark.parametrize("point", [
-    (-0.1276, 51.5072),  # London
-    (139.6917, 35.6895),  # Tokyo: east of the rectangle
-    (151.2093, -33.8688),  # Sydney
-    (121.0, 2.0),  # south of the rectangle
-    (100.0, 60.0),  # north of it
-])
+@pytest.mark.parametrize(
+    "point",
+    [
+        (-0.1276, 51.5072),  # London
+        (139.6917, 35.6895),  # Tokyo: east of the rectangle
+        (151.2093, -33.8688),  # Sydney
+        (121.0, 2.0),  # south of the rectangle
+        (100.0, 60.0),  # north of it
+    ],
+)
 def test_points_outside_china_are_unchanged(point: tuple[float, float]) -> None:
     assert wgs84_to_gcj02(*point) == point
     assert gcj02_to_wgs84(*point) == point

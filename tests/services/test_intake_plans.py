@@ -65,8 +65,9 @@ def explain(database: Database, baseline: object) -> Iterator[Explain]:
     connection: BatchConnection = loop.run_until_complete(connect_batches(database))
     statements = IntakeStatements(connection)
 
-    def plan(name: str, values: dict[str, Any] | None = None,
-             rows: list[dict[str, Any]] | None = None) -> str:
+    def plan(
+        name: str, values: dict[str, Any] | None = None, rows: list[dict[str, Any]] | None = None
+    ) -> str:
         async def explained() -> str:
             if not database.is_sqlite:
                 await connection._connection.execute(MANY)  # type: ignore[attr-defined]
@@ -83,14 +84,23 @@ def look_up_row(radius_m: float = 30) -> dict[str, Any]:
     now = datetime.now(UTC)
     lon, lat = 121.4285, 31.2218
     box = bbox_around(lon, lat, radius_m)
-    return {"rider_id": uuid.uuid4(), "key": "a-key", "counted_since": now - timedelta(hours=1),
-            "category_id": 1, "lon": lon, "lat": lat, "radius_m": radius_m,
-            "opened_since": now - timedelta(hours=72), "min_lon": box[0], "min_lat": box[1],
-            "max_lon": box[2], "max_lat": box[3]}
+    return {
+        "rider_id": uuid.uuid4(),
+        "key": "a-key",
+        "counted_since": now - timedelta(hours=1),
+        "category_id": 1,
+        "lon": lon,
+        "lat": lat,
+        "radius_m": radius_m,
+        "opened_since": now - timedelta(hours=72),
+        "min_lon": box[0],
+        "min_lat": box[1],
+        "max_lon": box[2],
+        "max_lat": box[3],
+    }
 
 
-def test_the_look_up_reads_each_table_by_its_index(explain: Explain,
-                                                   database: Database) -> None:
+def test_the_look_up_reads_each_table_by_its_index(explain: Explain, database: Database) -> None:
     plan = explain("look_up", None, [look_up_row() for _ in range(8)])
     if database.is_sqlite:
         # Tickets are fetched by ROWID from the R*Tree, never by walking the category's
@@ -101,21 +111,48 @@ def test_the_look_up_reads_each_table_by_its_index(explain: Explain,
         assert "SCAN riders" not in plan and "SCAN idempotency_records" not in plan, plan
         assert "SCAN reports" not in plan, plan
     else:
-        for index in ("idx_tickets_location", "ix_reports_rider_id_received_at", "pk_riders",
-                      "pk_idempotency_records", "ix_reports_ticket_id_rider_id"):
+        for index in (
+            "idx_tickets_location",
+            "ix_reports_rider_id_received_at",
+            "pk_riders",
+            "pk_idempotency_records",
+            "ix_reports_ticket_id_rider_id",
+        ):
             assert index in plan, (index, plan)
         assert "Seq Scan" not in plan and "Hash" not in plan and "BitmapAnd" not in plan, plan
 
 
-def test_joining_tickets_and_adding_to_totals_go_by_primary_key(explain: Explain,
-                                                                database: Database) -> None:
-    joined = explain("join_tickets", None, [{"ticket_id": uuid.uuid4(), "joined": 1,
-                                             "now": datetime.now(UTC)}] * 3)
-    totals = explain("add_to_totals", None, [{"key_rider_id": uuid.uuid4(),
-                                              **{f"add_{c}": 1 for c in (
-                                                  "reports", "tickets_opened", "joined",
-                                                  "accepted", "resolved", "rejected",
-                                                  "verifications", "points")}}] * 3)
+def test_joining_tickets_and_adding_to_totals_go_by_primary_key(
+    explain: Explain, database: Database
+) -> None:
+    joined = explain(
+        "join_tickets",
+        None,
+        [{"ticket_id": uuid.uuid4(), "joined": 1, "now": datetime.now(UTC)}] * 3,
+    )
+    totals = explain(
+        "add_to_totals",
+        None,
+        [
+            {
+                "key_rider_id": uuid.uuid4(),
+                **{
+                    f"add_{c}": 1
+                    for c in (
+                        "reports",
+                        "tickets_opened",
+                        "joined",
+                        "accepted",
+                        "resolved",
+                        "rejected",
+                        "verifications",
+                        "points",
+                    )
+                },
+            }
+        ]
+        * 3,
+    )
     if database.is_sqlite:
         assert "SEARCH tickets USING INDEX" in joined, joined
         assert "SEARCH rider_totals USING INDEX" in totals, totals
@@ -139,12 +176,14 @@ def test_reports_within_the_radius_always_share_a_locked_cell(radius_m: int) -> 
         bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0, radius_m)
         other_lon = lon + metres * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
         other_lat = lat + metres * math.cos(bearing) / 111_320
-        assert set(dedup_lock_names(category, lon, lat)) \
-            & set(dedup_lock_names(category, other_lon, other_lat))  # type: ignore[arg-type]
+        assert set(dedup_lock_names(category, lon, lat)) & set(
+            dedup_lock_names(category, other_lon, other_lat)
+        )  # type: ignore[arg-type]
 
 
 def test_the_writer_reads_by_index_even_on_a_new_deployments_empty_tables(
-        database: Database) -> None:
+    database: Database,
+) -> None:
     """The writer makes each statement's plan once per connection, with the statistics of
     the moment: perhaps of a new deployment's empty tables, where scanning is cheapest.
     Such a plan would go on scanning as the tables grow (each report's look-up reading
@@ -169,9 +208,9 @@ def test_the_writer_reads_by_index_even_on_a_new_deployments_empty_tables(
             try:
                 statements = IntakeStatements(connection)
                 await connection._connection.execute(  # type: ignore[attr-defined]
-                    "ANALYZE riders, platforms, reports, idempotency_records, tickets")
-                return await connection.explain(
-                    Step(statements.look_up, None, [look_up_row()]))
+                    "ANALYZE riders, platforms, reports, idempotency_records, tickets"
+                )
+                return await connection.explain(Step(statements.look_up, None, [look_up_row()]))
             finally:
                 await connection.close()
 

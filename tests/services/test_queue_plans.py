@@ -28,24 +28,30 @@ FILTERS = {
 }
 # The index each sort walks, with or without a status filter.
 INDEXES = {
-    QueueSort.NEWEST: "created_at_id", QueueSort.OLDEST: "created_at_id",
-    QueueSort.PRIORITY: "priority_created_at_id", QueueSort.DUE: "due_at_id",
+    QueueSort.NEWEST: "created_at_id",
+    QueueSort.OLDEST: "created_at_id",
+    QueueSort.PRIORITY: "priority_created_at_id",
+    QueueSort.DUE: "due_at_id",
 }
 
 
 def plan_of(session: Session, database: Database, query: Select[Any]) -> str:
-    compiled = query.compile(dialect=session.get_bind().dialect,
-                             compile_kwargs={"render_postcompile": True})
+    compiled = query.compile(
+        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
+    )
     connection = session.connection()
     if database.is_sqlite:
         params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
-        return " | ".join(str(row[-1]) for row in connection.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {compiled}", params))
+        return " | ".join(
+            str(row[-1])
+            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
+        )
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
     connection.exec_driver_sql("SET LOCAL enable_sort = off")
     connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-    return " | ".join(row[0] for row in connection.exec_driver_sql(
-        f"EXPLAIN {compiled}", compiled.params))
+    return " | ".join(
+        row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+    )
 
 
 def assert_walks_an_index(plan: str, database: Database, index: str) -> None:
@@ -59,12 +65,14 @@ def assert_walks_an_index(plan: str, database: Database, index: str) -> None:
 @pytest.mark.parametrize("user", USERS)
 @pytest.mark.parametrize("sort", list(QueueSort))
 @pytest.mark.parametrize("where", FILTERS)
-def test_every_queue_page_walks_an_index(session: Session, database: Database, user: str,
-                                         sort: QueueSort, where: str) -> None:
+def test_every_queue_page_walks_an_index(
+    session: Session, database: Database, user: str, sort: QueueSort, where: str
+) -> None:
     username, scope = USERS[user]
     staff = session.scalar(select(Staff).where(Staff.username == username))
-    query = page_query(session, staff=staff, where=FILTERS[where], sort=sort, limit=50,
-                       cursor=None, now=utcnow())
+    query = page_query(
+        session, staff=staff, where=FILTERS[where], sort=sort, limit=50, cursor=None, now=utcnow()
+    )
     plan = plan_of(session, database, query)
     index = f"ix_tickets_{scope}_{INDEXES[sort]}"
     if FILTERS[where].statuses and sort in (QueueSort.NEWEST, QueueSort.OLDEST):
@@ -77,24 +85,32 @@ def test_every_queue_page_walks_an_index(session: Session, database: Database, u
 
 @pytest.mark.parametrize("user", USERS)
 def test_the_stats_window_is_found_through_the_scope_index(
-        session: Session, database: Database, statements: list[tuple[str, Any]],
-        user: str) -> None:
+    session: Session, database: Database, statements: list[tuple[str, Any]], user: str
+) -> None:
     username, scope = USERS[user]
     staff = session.scalar(select(Staff).where(Staff.username == username))
     statements.clear()
-    office_stats(session, staff=staff, created_from=utcnow() - timedelta(days=30),
-                 created_to=None, now=utcnow())
+    office_stats(
+        session,
+        staff=staff,
+        created_from=utcnow() - timedelta(days=30),
+        created_to=None,
+        now=utcnow(),
+    )
     queries = [(sql, params) for sql, params in statements if "FROM tickets" in sql]
     assert queries
     for sql, params in queries:
         connection = session.connection()
         if database.is_sqlite:
-            plan = " | ".join(str(row[-1]) for row in connection.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {sql}", params))
+            plan = " | ".join(
+                str(row[-1])
+                for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+            )
             assert "SCAN tickets" not in plan, plan
         else:
             connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " | ".join(row[0] for row in connection.exec_driver_sql(
-                f"EXPLAIN {sql}", params))
+            plan = " | ".join(
+                row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params)
+            )
             assert "Seq Scan" not in plan, plan
         assert f"ix_tickets_{scope}" in plan, plan

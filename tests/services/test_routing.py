@@ -57,19 +57,25 @@ def rect(x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
 
 
 def area(code: str, level: str, parent: str | None, geometry: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": geometry, "properties": {
-        "code": code, "name": f"{code} 测试", "level": level, "parent_code": parent}}
+    return {
+        "type": "Feature",
+        "geometry": geometry,
+        "properties": {"code": code, "name": f"{code} 测试", "level": level, "parent_code": parent},
+    }
 
 
-LAYOUT = {"type": "FeatureCollection", "features": [
-    area(D, "district", None, rect(0, 0, 4000, 2000)),
-    area(S1, "street", D, rect(0, 0, 1400, 2000)),
-    area(S2, "street", D, rect(1600, 0, 3000, 2000)),
-    area(C1A, "community", S1, rect(0, 0, 1400, 900)),
-    area(C1B, "community", S1, rect(0, 1000, 700, 2000)),
-    area(C1C, "community", S1, rect(700, 1000, 1400, 2000)),
-    area(C2A, "community", S2, rect(1600, 0, 2300, 2000)),
-]}
+LAYOUT = {
+    "type": "FeatureCollection",
+    "features": [
+        area(D, "district", None, rect(0, 0, 4000, 2000)),
+        area(S1, "street", D, rect(0, 0, 1400, 2000)),
+        area(S2, "street", D, rect(1600, 0, 3000, 2000)),
+        area(C1A, "community", S1, rect(0, 0, 1400, 900)),
+        area(C1B, "community", S1, rect(0, 1000, 700, 2000)),
+        area(C1C, "community", S1, rect(700, 1000, 1400, 2000)),
+        area(C2A, "community", S2, rect(1600, 0, 2300, 2000)),
+    ],
+}
 
 
 @pytest.fixture
@@ -89,22 +95,29 @@ def route(database: Database, layout: None) -> Callable[..., Route]:
 
 
 def codes(found: Route) -> tuple[str, str | None, str | None]:
-    return (found.district.code, found.street.code if found.street else None,
-            found.community.code if found.community else None)
+    return (
+        found.district.code,
+        found.street.code if found.street else None,
+        found.community.code if found.community else None,
+    )
 
 
 # --- the synthetic layout ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("x", "y", "expected"), [
-    (300, 300, (D, S1, C1A)),
-    (1300, 850, (D, S1, C1A)),
-    (200, 1500, (D, S1, C1B)),
-    (1000, 1900, (D, S1, C1C)),
-    (2000, 1000, (D, S2, C2A)),
-])
-def test_point_in_a_community(route: Callable[..., Route], x: float, y: float,
-                              expected: tuple[str, str, str]) -> None:
+@pytest.mark.parametrize(
+    ("x", "y", "expected"),
+    [
+        (300, 300, (D, S1, C1A)),
+        (1300, 850, (D, S1, C1A)),
+        (200, 1500, (D, S1, C1B)),
+        (1000, 1900, (D, S1, C1C)),
+        (2000, 1000, (D, S2, C2A)),
+    ],
+)
+def test_point_in_a_community(
+    route: Callable[..., Route], x: float, y: float, expected: tuple[str, str, str]
+) -> None:
     found = route(x, y)
     assert codes(found) == expected
     assert found.snapped_m is None
@@ -113,11 +126,14 @@ def test_point_in_a_community(route: Callable[..., Route], x: float, y: float,
     assert all(isinstance(ref.id, int) for ref in (found.district, found.street, found.community))
 
 
-@pytest.mark.parametrize(("x", "y"), [
-    (700, 1500),  # on the shared edge
-    (700, 1000),  # the shared corner on the gap's side
-    (700, 2000),  # the shared corner on the district's outer edge
-])
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        (700, 1500),  # on the shared edge
+        (700, 1000),  # the shared corner on the gap's side
+        (700, 2000),  # the shared corner on the district's outer edge
+    ],
+)
 def test_point_on_a_shared_edge_is_routed_and_always_the_same_way(
     route: Callable[..., Route], x: float, y: float
 ) -> None:
@@ -185,18 +201,21 @@ def test_a_point_in_no_street_near_a_community_snaps_to_it(
 
 
 @pytest.mark.parametrize(("x", "y"), [(-100, 1000), (2000, 2100), (5000, 1000), (2000, -1)])
-def test_a_point_outside_every_district_is_refused(route: Callable[..., Route],
-                                                   x: float, y: float) -> None:
+def test_a_point_outside_every_district_is_refused(
+    route: Callable[..., Route], x: float, y: float
+) -> None:
     with pytest.raises(OutsideServiceArea) as refused:
         route(x, y)
     assert refused.value.code == "outside_service_area"
 
 
-def test_outside_every_district_through_the_api(client: TestClient, auth: Auth,
-                                                layout: None) -> None:
+def test_outside_every_district_through_the_api(
+    client: TestClient, auth: Auth, layout: None
+) -> None:
     lon, lat = lon_lat(-500, 1000)
-    response = client.get("/v1/areas/route", params={"lon": lon, "lat": lat},
-                          headers=auth.rider("meituan", "r1"))
+    response = client.get(
+        "/v1/areas/route", params={"lon": lon, "lat": lat}, headers=auth.rider("meituan", "r1")
+    )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "outside_service_area"
@@ -209,19 +228,29 @@ def test_outside_every_district_through_the_api(client: TestClient, auth: Auth,
 def demo_points(database: Database, baseline: object) -> dict[str, tuple[float, float]]:
     """A point inside every demo street and community, from the stored boundaries."""
     with database.session(write=False) as session:
-        return {code: (p.x, p.y) for code, p in (
-            (code, to_shape(boundary).point_on_surface())
-            for code, boundary in session.execute(
-                select(Area.code, Area.boundary).where(Area.level != AreaLevel.DISTRICT)))}
+        return {
+            code: (p.x, p.y)
+            for code, p in (
+                (code, to_shape(boundary).point_on_surface())
+                for code, boundary in session.execute(
+                    select(Area.code, Area.boundary).where(Area.level != AreaLevel.DISTRICT)
+                )
+            )
+        }
 
 
-def test_every_demo_street_routes_to_itself(database: Database,
-                                            demo_points: dict[str, tuple[float, float]]) -> None:
+def test_every_demo_street_routes_to_itself(
+    database: Database, demo_points: dict[str, tuple[float, float]]
+) -> None:
     street = aliased(Area)
     with database.session(write=False) as session:
-        parent_of = dict(session.execute(
-            select(Area.code, street.code).join(street, street.id == Area.parent_id)
-            .where(Area.level == AreaLevel.COMMUNITY)).all())
+        parent_of = dict(
+            session.execute(
+                select(Area.code, street.code)
+                .join(street, street.id == Area.parent_id)
+                .where(Area.level == AreaLevel.COMMUNITY)
+            ).all()
+        )
         streets = sorted(code for code in demo_points if code not in parent_of)
         assert len(streets) == 10
         for code in streets:
@@ -235,7 +264,8 @@ def test_every_demo_street_routes_to_itself(database: Database,
 
 
 def test_every_demo_community_routes_to_itself(
-    database: Database, demo_points: dict[str, tuple[float, float]],
+    database: Database,
+    demo_points: dict[str, tuple[float, float]],
 ) -> None:
     with database.session(write=False) as session:
         communities = [code for code in demo_points if len(code) == 12]
@@ -249,15 +279,20 @@ def test_every_demo_community_routes_to_itself(
 
 @pytest.mark.parametrize("community", ["310105005007", "310105102009"])
 def test_gcj02_and_bd09_input_land_on_the_same_point(
-    client: TestClient, auth: Auth, demo_points: dict[str, tuple[float, float]],
+    client: TestClient,
+    auth: Auth,
+    demo_points: dict[str, tuple[float, float]],
     community: str,
 ) -> None:
     wgs = demo_points[community]
     headers = auth.platform("meituan")
     for coord_sys in CoordSys:
         lon, lat = from_wgs84(*wgs, coord_sys)
-        response = client.get("/v1/areas/route", headers=headers,
-                              params={"lon": lon, "lat": lat, "coord_sys": coord_sys.value})
+        response = client.get(
+            "/v1/areas/route",
+            headers=headers,
+            params={"lon": lon, "lat": lat, "coord_sys": coord_sys.value},
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["lon"] == pytest.approx(wgs[0], abs=1e-6)
@@ -268,8 +303,9 @@ def test_gcj02_and_bd09_input_land_on_the_same_point(
         if coord_sys is not CoordSys.WGS84:
             # The offsets are hundreds of metres: the same numbers taken for WGS-84
             # land in another community of the demo.
-            misread = client.get("/v1/areas/route", headers=headers,
-                                 params={"lon": lon, "lat": lat})
+            misread = client.get(
+                "/v1/areas/route", headers=headers, params={"lon": lon, "lat": lat}
+            )
             assert misread.status_code == 200, misread.text
             assert misread.json()["community"]["code"] != community
 
@@ -279,12 +315,19 @@ def test_route_needs_a_caller(client: TestClient) -> None:
     assert response.status_code == 401
 
 
-@pytest.mark.parametrize("params", [
-    {"lon": 121.4, "lat": 95}, {"lon": 190, "lat": 31.2}, {"lon": "nan", "lat": 31.2},
-    {"lon": 121.4}, {"lon": 121.4, "lat": 31.2, "coord_sys": "mercator"},
-])
-def test_route_refuses_bad_coordinates(client: TestClient, auth: Auth,
-                                       params: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"lon": 121.4, "lat": 95},
+        {"lon": 190, "lat": 31.2},
+        {"lon": "nan", "lat": 31.2},
+        {"lon": 121.4},
+        {"lon": 121.4, "lat": 31.2, "coord_sys": "mercator"},
+    ],
+)
+def test_route_refuses_bad_coordinates(
+    client: TestClient, auth: Auth, params: dict[str, Any]
+) -> None:
     response = client.get("/v1/areas/route", params=params, headers=auth.platform("meituan"))
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
@@ -309,8 +352,13 @@ def test_areas_are_read_once_for_each_version_of_them(
     assert [sql for sql, _ in statements if "FROM reference_versions" in sql]
 
     with database.transaction() as session:  # the gap is filled by a community of its own
-        import_areas(session, {"type": "FeatureCollection", "features": [
-            area("TR0001001004", "community", S1, rect(0, 900, 1400, 1000))]})
+        import_areas(
+            session,
+            {
+                "type": "FeatureCollection",
+                "features": [area("TR0001001004", "community", S1, rect(0, 900, 1400, 1000))],
+            },
+        )
     statements.clear()
     with database.session(write=False) as session:
         found = route_point(session, lon=lon, lat=lat, snap_m=SNAP_M)
@@ -335,7 +383,8 @@ def test_the_route_of_a_point_is_the_same_in_memory_as_in_the_database(
         for x in range(-100, 4200, 97):
             for y in range(-100, 2200, 89):
                 lon, lat = lon_lat(x, y)
-                in_database = set(session.scalars(select(Area.code).where(
-                    covers(Area.boundary, point(lon, lat)))))
+                in_database = set(
+                    session.scalars(select(Area.code).where(covers(Area.boundary, point(lon, lat))))
+                )
                 in_memory = {a.ref.code for a in known.areas.covering(lon, lat)}
                 assert in_memory == in_database, (x, y)

@@ -15,42 +15,48 @@ from app.services import platform_stats as stats
 def explain(session: Session, database: Database, sql: str, params: Any) -> str:
     connection = session.connection()
     if database.is_sqlite:
-        return " | ".join(str(row[-1]) for row in connection.exec_driver_sql(
-            f"EXPLAIN QUERY PLAN {sql}", params))
+        return " | ".join(
+            str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+        )
     connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
     connection.exec_driver_sql("SET LOCAL enable_sort = off")
     return " | ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
 
 
 def test_the_rider_list_by_points_walks_its_index(
-        session: Session, database: Database, statements: list[tuple[str, Any]]) -> None:
+    session: Session, database: Database, statements: list[tuple[str, Any]]
+) -> None:
     platform = session.scalar(select(Platform).where(Platform.code == "meituan"))
     assert platform is not None
     statements.clear()
-    stats.rider_page(session, platform=platform, window=stats.Window(), sort="-points",
-                     limit=50, cursor=None)
+    stats.rider_page(
+        session, platform=platform, window=stats.Window(), sort="-points", limit=50, cursor=None
+    )
     plan = explain(session, database, *statements[-1])
     assert "ix_rider_totals_platform_id_points_rider_id" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan and "Seq Scan" not in plan, plan
 
 
 def test_windowed_numbers_read_through_platform_and_time(
-        session: Session, database: Database, statements: list[tuple[str, Any]]) -> None:
+    session: Session, database: Database, statements: list[tuple[str, Any]]
+) -> None:
     platform = session.scalar(select(Platform).where(Platform.code == "meituan"))
     assert platform is not None
     window = stats.Window(utcnow() - timedelta(days=30), utcnow())
     statements.clear()
-    stats.rider_page(session, platform=platform, window=window, sort="-points", limit=50,
-                     cursor=None)
+    stats.rider_page(
+        session, platform=platform, window=window, sort="-points", limit=50, cursor=None
+    )
     plan = explain(session, database, *statements[-1])
-    for index in ("ix_reports_platform_id_received_at",
-                  "ix_verifications_platform_id_created_at",
-                  "ix_points_ledger_platform_id_created_at"):
+    for index in (
+        "ix_reports_platform_id_received_at",
+        "ix_verifications_platform_id_created_at",
+        "ix_points_ledger_platform_id_created_at",
+    ):
         assert index in plan, plan
     assert "SCAN reports" not in plan and "Seq Scan on reports" not in plan, plan
     # The whole days and hours: ranges of the riders' days and hours, through their
     # primary keys.
     for table in ("rider_activity", "rider_daily_activity"):
-        assert (f"{table} USING PRIMARY KEY" if database.is_sqlite
-                else f"pk_{table}") in plan, plan
+        assert (f"{table} USING PRIMARY KEY" if database.is_sqlite else f"pk_{table}") in plan, plan
         assert f"SCAN {table}" not in plan and f"Seq Scan on {table}" not in plan
