@@ -3,7 +3,7 @@
 A report's *standing* follows its ticket: pending, accepted (by an office, even if the
 ticket was transferred since), resolved, or rejected. Its *role* is the opener of its
 ticket or a confirmation (a merge turns an opener into a confirmation of the ticket it
-was merged into). From role and standing follow what the rider is owed (API.md,
+was merged into). From role and standing follow what the rider is owed (docs/api.md,
 "Categories"): the opener of an accepted ticket ``points_open``, a confirmation of one
 ``points_confirm``, the opener of a resolved one ``points_resolve`` more; nothing for a
 rejected ticket. A verification earns ``points_verify``.

@@ -134,7 +134,7 @@ def upgrade() -> None:
     op.create_index("ix_staff_area_id", "staff", ["area_id"])
 
 
-# The categories shipped (API.md, "Categories"); admins may change them afterwards.
+# The categories shipped (docs/api.md, "Categories"); admins may change them afterwards.
 # (code, zh, en, department, priority, dedup_radius_m, respond_within_h, resolve_within_h,
 #  description)
 DEFAULT_CATEGORIES = [

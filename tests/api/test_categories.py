@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import Auth
 from tests.helpers import assert_problem
 
-# The table in API.md, "Categories": code → (zh, dedup_radius_m, respond_within_h,
+# The table in docs/api.md, "Categories": code → (zh, dedup_radius_m, respond_within_h,
 # resolve_within_h), in the order the app shows them.
 DEFAULTS = {
     "road_damage": ("道路破损", 30, 24, 120),

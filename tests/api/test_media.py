@@ -1,4 +1,4 @@
-"""Riders' photos: POST /v1/media, and reading them back (API.md, "Rider API").
+"""Riders' photos: POST /v1/media, and reading them back (docs/api.md, "Rider API").
 
 Every image is made here with Pillow. What a user would check: the type is judged by the
 bytes, the stored file is a clean re-encoding (no EXIF, GPS, XMP or text chunks, the

@@ -1,4 +1,4 @@
-"""A scripted life of several tickets ends with exactly the points API.md implies, and
+"""A scripted life of several tickets ends with exactly the points docs/api.md implies, and
 every number a platform or a rider is shown agrees with the ledger."""
 
 import itertools

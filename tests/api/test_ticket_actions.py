@@ -17,7 +17,7 @@ OTHER_OFFICER = "officer_310105001"
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
 STATUSES = ["new", "accepted", "in_progress", "resolved", "closed", "rejected", "duplicate"]
 
-# API.md's action table: action → ({status it may start from: status it leads to}).
+# docs/api.md's action table: action → ({status it may start from: status it leads to}).
 CONTRACT: dict[str, dict[str, str]] = {
     "accept": {"new": "accepted"},
     "reject": {"new": "rejected", "accepted": "rejected"},
