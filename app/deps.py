@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -221,4 +221,15 @@ __all__ = [
     "SettingsDep",
     "StaffRole",
     "TicketInScope",
+]
+
+
+# A page's cursor: the ``next_cursor`` of the page before (URL-safe base64, unpadded).
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="next_cursor of the previous page; absent for the first",
+        # Said in the schema; checked when the cursor is read (422 "invalid cursor").
+        json_schema_extra={"pattern": r"^[A-Za-z0-9_-]{1,2048}$"},
+    ),
 ]

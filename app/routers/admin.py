@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import CurrentAdmin, SessionDep, SettingsDep
+from app.deps import CurrentAdmin, Cursor, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
@@ -76,7 +76,7 @@ def list_areas(
     level: AreaLevel | None = None,
     parent: str | None = None,
     limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[AreaRead]:
     page = area_service.page_areas(
         session, level=level, parent_code=parent, limit=limit, cursor=cursor
@@ -96,7 +96,7 @@ def list_categories(
     session: SessionDep,
     _admin: CurrentAdmin,
     limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[CategoryAdminRead]:
     page = category_service.page_categories(session, limit=limit, cursor=cursor)
     return Page[CategoryAdminRead](
@@ -146,7 +146,7 @@ def list_platforms(
     session: SessionDep,
     _admin: CurrentAdmin,
     limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[PlatformRead]:
     page = platform_service.page_platforms(session, limit=limit, cursor=cursor)
     return Page[PlatformRead](
@@ -193,7 +193,7 @@ def list_staff(
     session: SessionDep,
     _admin: CurrentAdmin,
     limit: Limit = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[StaffRead]:
     page = staff_service.page_staff(session, limit=limit, cursor=cursor)
     return Page[StaffRead](

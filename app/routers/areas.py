@@ -17,8 +17,28 @@ from app.services.scope import staff_area_ids
 
 router = APIRouter(prefix="/v1", tags=["areas"])
 
-Latitude = Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)]
-Longitude = Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False)]
+# A point where the service has areas (the demo's: Changning, Shanghai); a point outside
+# every district served is a 422 outside_service_area.
+Latitude = Annotated[
+    float,
+    Query(
+        ge=-90,
+        le=90,
+        allow_inf_nan=False,
+        examples=[31.2200],
+        description="inside a district served (else 422 outside_service_area)",
+    ),
+]
+Longitude = Annotated[
+    float,
+    Query(
+        ge=-180,
+        le=180,
+        allow_inf_nan=False,
+        examples=[121.4330],
+        description="inside a district served (else 422 outside_service_area)",
+    ),
+]
 
 
 @router.get(

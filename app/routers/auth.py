@@ -1,7 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form
 
 from app.deps import SessionDep, SettingsDep
 from app.schemas.common import ProblemRead
@@ -18,13 +17,15 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     responses={401: {"model": ProblemRead}},
 )
 def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    username: Annotated[str, Form(min_length=3, max_length=64, examples=["admin"])],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
     session: SessionDep,
     settings: SettingsDep,
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
 ) -> AccessToken:
-    staff, token = authenticate(
-        session, username=form.username, password=form.password, settings=settings
-    )
+    # The OAuth2 password grant's form (grant_type, if sent, is "password"), with the
+    # lengths a staff username and password can have.
+    staff, token = authenticate(session, username=username, password=password, settings=settings)
     return AccessToken(
         access_token=token.token,
         expires_at=token.expires_at,

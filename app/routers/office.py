@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 from app.deps import (
     ClockDep,
     CurrentOfficeStaff,
+    Cursor,
     DatabaseDep,
     SessionDep,
     TicketInScope,
@@ -21,6 +22,7 @@ from app.errors import PreconditionFailed, ValidationFailed
 from app.models import Ticket, TicketStatus
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
+from app.services.areas import AREA_CODE
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, stream
 from app.services.tickets import queue_rows, ticket_view
@@ -42,18 +44,32 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
+# Four decimal numbers, comma-separated.
+BBOX = r"^-?\d{1,3}(\.\d+)?(,-?\d{1,3}(\.\d+)?){3}$"
+
 Statuses = Annotated[list[TicketStatus] | None, Query(alias="status")]
 
 
 def queue_filter(
     statuses: Statuses = None,
     category: Annotated[str | None, Query(pattern=CATEGORY_CODE)] = None,
-    street: Annotated[str | None, Query(max_length=32)] = None,
-    community: Annotated[str | None, Query(max_length=32)] = None,
+    street: Annotated[str | None, Query(pattern=AREA_CODE, examples=["310105002"])] = None,
+    community: Annotated[str | None, Query(pattern=AREA_CODE)] = None,
     overdue: bool | None = None,
-    bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
+    bbox: Annotated[
+        str | None,
+        Query(
+            pattern=BBOX,
+            description="minLon,minLat,maxLon,maxLat (WGS-84)",
+            examples=["121.40,31.20,121.44,31.23"],
+        ),
+    ] = None,
+    created_from: Annotated[
+        AwareDatetime | None, Query(description="inclusive; with a time zone offset")
+    ] = None,
+    created_to: Annotated[
+        AwareDatetime | None, Query(description="exclusive; with a time zone offset")
+    ] = None,
 ) -> QueueFilter:
     box = None
     if bbox is not None:
@@ -104,7 +120,7 @@ def list_tickets(
     clock: ClockDep,
     sort: QueueSort = QueueSort.NEWEST,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
     format: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
 ) -> Any:
     now = clock()

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
-from app.deps import ClockDep, CurrentPlatform, SessionDep, SettingsDep
+from app.deps import ClockDep, CurrentPlatform, Cursor, SessionDep, SettingsDep
 from app.errors import ValidationFailed
 from app.schemas.common import Page
 from app.schemas.platforms import (
@@ -58,7 +58,7 @@ def riders_stats(
     start: From = None,
     end: To = None,
     sort: str = "-points",
-    cursor: str | None = None,
+    cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[RiderStats]:
     page = stats.rider_page(

@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from app.deps import ClockDep, CurrentRider, ReportingDep, SessionDep
+from app.deps import ClockDep, CurrentRider, Cursor, ReportingDep, SessionDep
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.reports import (
     BatchCreate,
@@ -91,7 +91,7 @@ def list_reports(
     rider: CurrentRider,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[ReportRead]:
     page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
     return Page[ReportRead](

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.deps import CurrentPlatform, SessionDep, SettingsDep
+from app.deps import CurrentPlatform, Cursor, SessionDep, SettingsDep
 from app.schemas.common import Page, ProblemRead
 from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, WebhookRead
 from app.services import webhooks
@@ -61,7 +61,7 @@ def list_deliveries(
     platform: CurrentPlatform,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> Page[DeliveryRead]:
     page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
     return Page[DeliveryRead](

@@ -10,6 +10,9 @@ class WebhookPut(InputSchema):
         max_length=2048,
         examples=["https://hooks.example.com/sentinel"],
         description="http(s), resolving to public addresses only",
+        # Said in the schema; checked by the service, whose refusal names the reason
+        # (webhook_url_refused).
+        json_schema_extra={"format": "uri", "pattern": "^https?://[^\\s/@]+(/\\S*)?$"},
     )
 
 

@@ -34,7 +34,8 @@ from app.services.coords import CoordSys, to_wgs84
 from app.services.pagination import Page, keyset_page
 from app.services.text import has_control_characters
 
-CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+AREA_CODE = r"^[A-Za-z0-9_-]{1,32}$"
+CODE_PATTERN = re.compile(AREA_CODE)
 # A child may stick out of its parent by this share of its own area: official
 # boundaries are digitised one layer at a time and rarely meet to the centimetre.
 OUTSIDE_PARENT_TOLERANCE = 0.01
