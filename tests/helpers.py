@@ -13,6 +13,20 @@ from app.db import Database
 from app.models import Platform
 from app.services import outbox
 
+# The demo's ten streets of Changning, by official code.
+DEMO_STREETS = (
+    "310105001",
+    "310105002",
+    "310105004",
+    "310105005",
+    "310105006",
+    "310105008",
+    "310105009",
+    "310105010",
+    "310105011",
+    "310105102",
+)
+
 
 def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:
     """``response`` is an RFC 9457 problem with this status and stable ``code``."""

@@ -15,21 +15,9 @@ from app.errors import ValidationFailed
 from app.models import Platform
 from app.services import platforms as platform_service
 from tests.conftest import Auth, Baseline, bearer
-from tests.helpers import assert_problem
+from tests.helpers import DEMO_STREETS, assert_problem
 
 CountRows = Callable[[str], int]
-DEMO_STREETS = [
-    "310105001",
-    "310105002",
-    "310105004",
-    "310105005",
-    "310105006",
-    "310105008",
-    "310105009",
-    "310105010",
-    "310105011",
-    "310105102",
-]
 # The Changning demo: the district, its 10 streets and 144 communities.
 DEMO_AREAS = 155
 
@@ -358,9 +346,9 @@ def test_a_tampered_cursor_is_422(
     ("params", "expected"),
     [
         ({"level": "district"}, ["310105"]),
-        ({"level": "street"}, DEMO_STREETS),
-        ({"parent": "310105"}, DEMO_STREETS),
-        ({"level": "street", "parent": "310105"}, DEMO_STREETS),
+        ({"level": "street"}, list(DEMO_STREETS)),
+        ({"parent": "310105"}, list(DEMO_STREETS)),
+        ({"level": "street", "parent": "310105"}, list(DEMO_STREETS)),
         ({"level": "community", "parent": "310105"}, []),
         ({"level": "district", "parent": "310105002"}, []),
     ],

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import Ticket, TicketEvent, TicketStatus
+from app.models.points import Contribution
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.worker import JOBS
 from tests.conftest import DATA, Auth
@@ -982,19 +983,7 @@ def test_me_counts_what_my_reports_came_to(
     theirs = submit(client, r2, report("waste", east=100))
     submit(client, r1, report("waste", east=110))
     me = client.get("/v1/me", headers=r1).json()
-    assert {
-        k: me[k]
-        for k in (
-            "reports",
-            "tickets_opened",
-            "joined",
-            "accepted",
-            "resolved",
-            "rejected",
-            "verifications",
-            "points",
-        )
-    } == {
+    assert {k: me[k] for k in Contribution.COUNTERS} == {
         "reports": 2,
         "tickets_opened": 1,
         "joined": 1,

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, make_url, text
 from app import migrate
 from app.db import BatchConnection, Database, Step, bbox_around, connect_batches
 from app.models import Category
+from app.models.points import Contribution
 from app.services.intake import (
     LOCK_CELL_DEG,
     IntakeStatements,
@@ -136,19 +137,7 @@ def test_joining_tickets_and_adding_to_totals_go_by_primary_key(
         [
             {
                 "key_rider_id": uuid.uuid4(),
-                **{
-                    f"add_{c}": 1
-                    for c in (
-                        "reports",
-                        "tickets_opened",
-                        "joined",
-                        "accepted",
-                        "resolved",
-                        "rejected",
-                        "verifications",
-                        "points",
-                    )
-                },
+                **{f"add_{c}": 1 for c in Contribution.COUNTERS},
             }
         ]
         * 3,
