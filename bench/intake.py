@@ -64,6 +64,7 @@ from app.services.coords import CoordSys, from_wgs84
 from app.services.demo import load_demo
 from app.services.intake import new_ticket_ref, wkt_point
 from app.services.security import TokenKind, issue_token
+from bench.common import arguments, databases
 
 SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 SEED_BATCH = 5000
@@ -561,8 +562,7 @@ def healthz_runs(args: argparse.Namespace) -> dict[str, list[Result]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = arguments(__doc__)
     parser.add_argument(
         "--tickets", default="1000,100000", help="existing open tickets; several, comma-separated"
     )
@@ -580,16 +580,10 @@ def main() -> None:
         "its time goes (pip install py-spy)",
     )
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench/intake.py drives the servers with wrk: apt-get install wrk")
-    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    kinds = databases(args)
 
     print("the ceiling …", file=sys.stderr)
     ceilings = []

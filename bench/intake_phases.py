@@ -12,7 +12,6 @@ root::
     .venv/bin/python bench/intake_phases.py --db both
 """
 
-import argparse
 import asyncio
 import hashlib
 import json
@@ -40,6 +39,7 @@ from app.models import Category, Rider
 from app.schemas.reports import receipt_json
 from app.services import intake, reference
 from app.services.coords import CoordSys, from_wgs84
+from bench.common import arguments, databases
 
 BODY = {
     "category": "road_damage",
@@ -214,18 +214,11 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = arguments(__doc__)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3, help="medians of this many")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    kinds = databases(args)
     rows: list[tuple[str, float]] = []
     walls: list[tuple[str, float]] = []
     for kind in kinds:

@@ -13,7 +13,6 @@ first page. Run from the project root::
 """
 
 import argparse
-import os
 import random
 import shutil
 import statistics
@@ -35,6 +34,7 @@ from app.db import Database
 from app.models import Staff, Ticket, TicketStatus, utcnow
 from app.services.queue import QueueFilter, filtered
 from app.services.security import TokenKind, issue_token
+from bench.common import arguments, databases
 
 STATUSES = (
     [TicketStatus.NEW] * 3
@@ -158,19 +158,12 @@ def plan_of_first_page(session: Session, database: Database) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = arguments(__doc__)
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--depth", type=int, default=100, help="pages to follow first")
     parser.add_argument("--repeat", type=int, default=20)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    kinds = databases(args)
     rows = [row for kind in kinds for row in run(kind, args)]
     print(
         f"\n{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "

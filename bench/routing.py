@@ -15,7 +15,6 @@ Run it alone on the machine.
 
 import argparse
 import math
-import os
 import random
 import shutil
 import statistics
@@ -34,6 +33,7 @@ from app.db import Database
 from app.errors import OutsideServiceArea
 from app.services import reference
 from app.services.areas import import_areas
+from bench.common import arguments, databases
 
 WEST, SOUTH, SIZE = 121.2, 31.1, 0.2  # degrees: about 19 × 22 km at 31°N
 STREETS = 10
@@ -130,18 +130,11 @@ def run(kind: str, communities: int, args: argparse.Namespace) -> dict[str, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = arguments(__doc__)
     parser.add_argument("--communities", default="100,1000,10000,100000")
     parser.add_argument("--routes", type=int, default=20000)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    kinds = databases(args)
     rows = []
     for kind in kinds:
         results = []

@@ -14,7 +14,6 @@ category and street. Run from the project root::
 """
 
 import argparse
-import os
 import random
 import shutil
 import statistics
@@ -53,6 +52,7 @@ from app.models import (
 from app.services.contributions import Standing, counted_as, owed
 from app.services.demo import load_demo
 from app.services.intake import new_ticket_ref, wkt_point
+from bench.common import arguments, databases
 
 BATCH = 5000
 # Where seeded tickets end up: mostly done, some open, a few rejected.
@@ -436,21 +436,14 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser = arguments(__doc__)
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--riders", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90, help="the reports' time span")
     parser.add_argument("--depth", type=int, default=20, help="pages to follow first")
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "SENTINEL_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
     args = parser.parse_args()
-    kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    kinds = databases(args)
     rows = [row for kind in kinds for row in run(kind, args)]
     print(
         f"\n{args.reports:,} reports of {args.riders:,} riders over {args.days} days, "
