@@ -6,6 +6,7 @@ from shapely.geometry import mapping
 
 from app.models import Area, AreaLevel
 from app.schemas.common import AreaRefRead, Schema
+from app.services.areas import ImportedArea
 
 
 class AreaRead(Schema):
@@ -28,30 +29,21 @@ class AreaRead(Schema):
         )
 
 
-class AreaImported(Schema):
-    code: str
-    name: str
-    level: AreaLevel
-    parent_code: str | None
-    created: bool
-    repaired: bool
-
-
 class AreaImportResult(Schema):
     imported: int
     created: int
     updated: int
     repaired: int
-    areas: list[AreaImported]
+    areas: list[ImportedArea]
 
     @classmethod
-    def of(cls, imported: Sequence[Any]) -> "AreaImportResult":
+    def of(cls, imported: Sequence[ImportedArea]) -> "AreaImportResult":
         return cls(
             imported=len(imported),
             created=sum(a.created for a in imported),
             updated=sum(not a.created for a in imported),
             repaired=sum(a.repaired for a in imported),
-            areas=[AreaImported.model_validate(a) for a in imported],
+            areas=list(imported),
         )
 
 
