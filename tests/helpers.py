@@ -2,12 +2,14 @@
 
 import socket
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import pytest
 from httpx import Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Platform
@@ -73,3 +75,20 @@ def emit_event(
         assert platform_id is not None
         event = outbox.emit(session, platform_id=platform_id, type=type, data=data, now=now)
         return None if event is None else event.id
+
+
+def plan_of_sql(
+    session: Session, database: Database, sql: str, params: Any, *, off: Sequence[str] = ()
+) -> str:
+    """The plan of ``sql`` in ``session``'s transaction, one line per node joined by " | ".
+    On PostgreSQL the planner's choices named in ``off`` (``seqscan``, ``sort``,
+    ``bitmapscan`` …) are turned off for the transaction: the test tables are small, where
+    those would rightly win, and the test asks which index serves a large table."""
+    connection = session.connection()
+    if database.is_sqlite:
+        return " | ".join(
+            str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
+        )
+    for choice in off:
+        connection.exec_driver_sql(f"SET LOCAL enable_{choice} = off")
+    return " | ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))

@@ -18,6 +18,7 @@ from app.db import Database
 from app.models import Staff, TicketStatus, utcnow
 from app.services.queue import QueueFilter, QueueSort, page_query
 from app.services.stats import office_stats
+from tests.helpers import plan_of_sql
 
 USERS = {"officer": ("officer_310105002", "street_id"), "district": ("changning", "district_id")}
 FILTERS = {
@@ -39,18 +40,13 @@ def plan_of(session: Session, database: Database, query: Select[Any]) -> str:
     compiled = query.compile(
         dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
     )
-    connection = session.connection()
-    if database.is_sqlite:
-        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
-        return " | ".join(
-            str(row[-1])
-            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
-        )
-    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    connection.exec_driver_sql("SET LOCAL enable_sort = off")
-    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
-    return " | ".join(
-        row[0] for row in connection.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+    params: Any = (
+        tuple(compiled.params[k] for k in compiled.positiontup or ())
+        if database.is_sqlite
+        else compiled.params
+    )
+    return plan_of_sql(
+        session, database, str(compiled), params, off=("seqscan", "sort", "bitmapscan")
     )
 
 
@@ -100,17 +96,6 @@ def test_the_stats_window_is_found_through_the_scope_index(
     queries = [(sql, params) for sql, params in statements if "FROM tickets" in sql]
     assert queries
     for sql, params in queries:
-        connection = session.connection()
-        if database.is_sqlite:
-            plan = " | ".join(
-                str(row[-1])
-                for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
-            )
-            assert "SCAN tickets" not in plan, plan
-        else:
-            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = " | ".join(
-                row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params)
-            )
-            assert "Seq Scan" not in plan, plan
+        plan = plan_of_sql(session, database, sql, params, off=("seqscan",))
+        assert "SCAN tickets" not in plan and "Seq Scan" not in plan, plan
         assert f"ix_tickets_{scope}" in plan, plan

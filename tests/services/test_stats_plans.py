@@ -10,17 +10,11 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Platform, utcnow
 from app.services import platform_stats as stats
+from tests.helpers import plan_of_sql
 
 
 def explain(session: Session, database: Database, sql: str, params: Any) -> str:
-    connection = session.connection()
-    if database.is_sqlite:
-        return " | ".join(
-            str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)
-        )
-    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    connection.exec_driver_sql("SET LOCAL enable_sort = off")
-    return " | ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
+    return plan_of_sql(session, database, sql, params, off=("seqscan", "sort"))
 
 
 def test_the_rider_list_by_points_walks_its_index(
