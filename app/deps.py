@@ -21,6 +21,7 @@ from app.db import Database
 from app.errors import Forbidden, Unauthenticated
 from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
 from app.services.intake import IntakeWriter
+from app.services.pagination import MAX_LIMIT
 from app.services.platforms import platform_by_api_key
 from app.services.scope import area_in_scope
 from app.services.security import TokenKind, decode_token, looks_like_api_key
@@ -233,3 +234,7 @@ Cursor = Annotated[
         json_schema_extra={"pattern": r"^[A-Za-z0-9_-]{1,2048}$"},
     ),
 ]
+
+
+# A page's size.
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many items")]

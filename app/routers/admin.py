@@ -3,10 +3,10 @@
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import CurrentAdmin, Cursor, SessionDep, SettingsDep
+from app.deps import CurrentAdmin, Cursor, Limit, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
@@ -19,7 +19,7 @@ from app.services import categories as category_service
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(
     prefix="/v1/admin",
@@ -27,7 +27,6 @@ router = APIRouter(
     responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
 )
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
 

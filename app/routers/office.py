@@ -15,6 +15,7 @@ from app.deps import (
     CurrentOfficeStaff,
     Cursor,
     DatabaseDep,
+    Limit,
     SessionDep,
     TicketInScope,
 )
@@ -23,7 +24,7 @@ from app.models import Ticket, TicketStatus
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.areas import AREA_CODE
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, stream
 from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
@@ -119,7 +120,7 @@ def list_tickets(
     session: SessionDep,
     clock: ClockDep,
     sort: QueueSort = QueueSort.NEWEST,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
     format: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
 ) -> Any:

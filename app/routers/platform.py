@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
-from app.deps import ClockDep, CurrentPlatform, Cursor, SessionDep, SettingsDep
+from app.deps import ClockDep, CurrentPlatform, Cursor, Limit, SessionDep, SettingsDep
 from app.errors import ValidationFailed
 from app.schemas.common import Page
 from app.schemas.platforms import (
@@ -17,7 +17,7 @@ from app.schemas.platforms import (
     SummaryRow,
 )
 from app.services import platform_stats as stats
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT
 from app.services.platforms import get_rider, issue_rider_token
 
 router = APIRouter(prefix="/v1/platform", tags=["platform"])
@@ -59,7 +59,7 @@ def riders_stats(
     end: To = None,
     sort: str = "-points",
     cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[RiderStats]:
     page = stats.rider_page(
         session,

@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from app.deps import ClockDep, CurrentRider, Cursor, ReportingDep, SessionDep
+from app.deps import ClockDep, CurrentRider, Cursor, Limit, ReportingDep, SessionDep
 from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
 from app.schemas.reports import (
     BatchCreate,
@@ -24,7 +24,7 @@ from app.schemas.reports import (
 )
 from app.services import reports as report_service
 from app.services.coords import CoordSys, to_wgs84
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT
 from app.services.platform_stats import totals
 from app.services.workflow import VerificationInput, verify_resolution
 
@@ -90,7 +90,7 @@ async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults
 def list_reports(
     rider: CurrentRider,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[ReportRead]:
     page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
@@ -121,7 +121,7 @@ def tickets_nearby(
     coord_sys: CoordSys = CoordSys.WGS84,
     radius_m: Annotated[float, Query(gt=0, le=1000, allow_inf_nan=False)] = 200,
     category: Annotated[str | None, Query(pattern=CATEGORY_CODE)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> NearbyTickets:
     items = report_service.nearby_tickets(
         session,

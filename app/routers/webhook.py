@@ -1,14 +1,12 @@
 """A platform's webhook: where its events go, and what happened to them."""
 
-from typing import Annotated
+from fastapi import APIRouter, Response, status
 
-from fastapi import APIRouter, Query, Response, status
-
-from app.deps import CurrentPlatform, Cursor, SessionDep, SettingsDep
+from app.deps import CurrentPlatform, Cursor, Limit, SessionDep, SettingsDep
 from app.schemas.common import Page, ProblemRead
 from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, WebhookRead
 from app.services import webhooks
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(
     prefix="/v1/platform/webhook",
@@ -60,7 +58,7 @@ def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
 def list_deliveries(
     platform: CurrentPlatform,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Page[DeliveryRead]:
     page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
