@@ -81,9 +81,7 @@ def list_areas(
         session, level=level, parent_code=parent, limit=limit, cursor=cursor
     )
     codes = area_service.parent_codes(session, page.items)
-    return Page[AreaRead](
-        items=[AreaRead.of(a, codes) for a in page.items], next_cursor=page.next_cursor
-    )
+    return Page[AreaRead].of(page, lambda area: AreaRead.of(area, codes))
 
 
 @router.get(
@@ -98,9 +96,7 @@ def list_categories(
     cursor: Cursor = None,
 ) -> Page[CategoryAdminRead]:
     page = category_service.page_categories(session, limit=limit, cursor=cursor)
-    return Page[CategoryAdminRead](
-        items=[CategoryAdminRead.of(c) for c in page.items], next_cursor=page.next_cursor
-    )
+    return Page[CategoryAdminRead].of(page, CategoryAdminRead.of)
 
 
 @router.get("/categories/{code}", response_model=CategoryAdminRead)
@@ -148,9 +144,7 @@ def list_platforms(
     cursor: Cursor = None,
 ) -> Page[PlatformRead]:
     page = platform_service.page_platforms(session, limit=limit, cursor=cursor)
-    return Page[PlatformRead](
-        items=[PlatformRead.model_validate(p) for p in page.items], next_cursor=page.next_cursor
-    )
+    return Page[PlatformRead].of(page, PlatformRead.model_validate)
 
 
 @router.post(
@@ -195,6 +189,4 @@ def list_staff(
     cursor: Cursor = None,
 ) -> Page[StaffRead]:
     page = staff_service.page_staff(session, limit=limit, cursor=cursor)
-    return Page[StaffRead](
-        items=[StaffRead.of(s) for s in page.items], next_cursor=page.next_cursor
-    )
+    return Page[StaffRead].of(page, StaffRead.of)

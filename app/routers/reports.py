@@ -94,9 +94,7 @@ def list_reports(
     cursor: Cursor = None,
 ) -> Page[ReportRead]:
     page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
-    return Page[ReportRead](
-        items=[ReportRead.of(view) for view in page.items], next_cursor=page.next_cursor
-    )
+    return Page[ReportRead].of(page, ReportRead.of)
 
 
 @router.get(

@@ -62,6 +62,4 @@ def list_deliveries(
     cursor: Cursor = None,
 ) -> Page[DeliveryRead]:
     page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
-    return Page[DeliveryRead](
-        items=[DeliveryRead.of(d, type) for d, type in page.items], next_cursor=page.next_cursor
-    )
+    return Page[DeliveryRead].of(page, lambda row: DeliveryRead.of(*row))

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -46,6 +47,12 @@ def _strings(value: Any) -> list[str]:
 class Page(Schema, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, page: Any, read: Callable[[Any], T]) -> "Page[T]":
+        """A page of the service's (``items``, ``next_cursor``), each item read by
+        ``read``."""
+        return cls(items=[read(item) for item in page.items], next_cursor=page.next_cursor)
 
 
 class ProblemRead(BaseModel):
