@@ -92,3 +92,13 @@ def plan_of_sql(
     for choice in off:
         connection.exec_driver_sql(f"SET LOCAL enable_{choice} = off")
     return " | ".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}", params))
+
+
+def act(client: Any, staff: dict[str, str], ticket_id: str, *actions: dict[str, Any]) -> None:
+    """Apply ``actions`` to the ticket, in order, as the staff member whose headers these
+    are; each must succeed."""
+    for action in actions:
+        response = client.post(
+            f"/v1/office/tickets/{ticket_id}/actions", headers=staff, json=action
+        )
+        assert response.status_code == 200, response.text

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from app.services.coords import CoordSys, from_wgs84
 from tests.conftest import Auth
-from tests.helpers import assert_problem
+from tests.helpers import act, assert_problem
 
 OFFICER = "officer_310105002"
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
@@ -20,14 +20,13 @@ def resolved_ticket(client: TestClient, auth: Auth) -> dict[str, Any]:
         json={"category": "road_damage", **JIANGSU},
     ).json()
     ticket = receipt["ticket"]["id"]
-    officer = auth.staff(OFFICER)
-    for action in ({"action": "accept"}, {"action": "resolve", "note": "补好了"}):
-        assert (
-            client.post(
-                f"/v1/office/tickets/{ticket}/actions", headers=officer, json=action
-            ).status_code
-            == 200
-        )
+    act(
+        client,
+        auth.staff(OFFICER),
+        ticket,
+        {"action": "accept"},
+        {"action": "resolve", "note": "补好了"},
+    )
     return {"id": ticket, "lat": receipt["lat"], "lon": receipt["lon"], "report": receipt["id"]}
 
 

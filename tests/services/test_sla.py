@@ -13,6 +13,7 @@ from app.db import Database
 from app.models import TicketEvent, utcnow
 from app.worker import JOBS
 from tests.conftest import Auth
+from tests.helpers import act
 
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
 OFFICER = "officer_310105002"
@@ -102,14 +103,13 @@ def test_two_workers_never_record_a_breach_twice(
 
 
 def resolve(client: TestClient, auth: Auth, ticket: str) -> None:
-    officer = auth.staff(OFFICER)
-    for action in ({"action": "accept"}, {"action": "resolve", "note": "done"}):
-        assert (
-            client.post(
-                f"/v1/office/tickets/{ticket}/actions", headers=officer, json=action
-            ).status_code
-            == 200
-        )
+    act(
+        client,
+        auth.staff(OFFICER),
+        ticket,
+        {"action": "accept"},
+        {"action": "resolve", "note": "done"},
+    )
 
 
 def test_resolved_tickets_close_themselves_unless_disputed(
