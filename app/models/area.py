@@ -15,13 +15,16 @@ class AreaLevel(StrEnum):
     @property
     def depth(self) -> int:
         """0 for a district, 1 for a street, 2 for a community."""
-        return list(AreaLevel).index(self)
+        return _DEPTHS[self]
 
     @property
     def parent_level(self) -> "AreaLevel | None":
         return {AreaLevel.STREET: AreaLevel.DISTRICT, AreaLevel.COMMUNITY: AreaLevel.STREET}.get(
             self
         )
+
+
+_DEPTHS = {level: depth for depth, level in enumerate(AreaLevel)}
 
 
 class Area(Timestamps, Base):

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import heap
 from app.db import DATABASE, Database
 from app.models import Category, ReferenceVersion
 from app.services.routing import AreaMap, Route, load_area_map
@@ -86,7 +85,6 @@ def current_at(session: Session, tokens: tuple[tuple[str, str], ...]) -> Referen
         if copy is None or copy.tokens != tokens:
             copy = Reference(tokens, load_area_map(session), _load_categories(session))
             _copies[database] = copy
-            heap.freeze_again()
     return copy
 
 

@@ -58,9 +58,14 @@ class MappedArea:
 
 
 _ORIGIN = shapely.Point(0, 0)
+# Each level's depth, looked up on every route.
+_DEPTH = {level: level.depth for level in AreaLevel}
 # The grid's cells are at least this fraction of the areas' whole extent on a side, so
-# that an area as large as the extent lists itself in at most this many squared cells.
-_MOST_CELLS_ACROSS = 512
+# that an area as large as the extent lists itself in at most this many squared cells;
+# and large enough that all areas together list themselves in at most _MOST_LISTED cells
+# (a few tens of megabytes), whatever their sizes.
+_MOST_CELLS_ACROSS = 256
+_MOST_LISTED = 1_000_000
 
 
 class _Grid:
@@ -77,6 +82,11 @@ class _Grid:
         sides = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
         typical = float(np.median(sides[deepest])) if deepest.any() else extent
         self._size = max(typical, extent / _MOST_CELLS_ACROSS, 1e-9)
+        widths, heights = bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]
+        while (
+            float(np.sum((widths // self._size + 2) * (heights // self._size + 2))) > _MOST_LISTED
+        ):
+            self._size *= 1.5
         listed: dict[tuple[int, int], list[int]] = {}
         for i, (min_x, min_y, max_x, max_y) in enumerate(bounds):
             (left, bottom), (right, top) = self._cell(min_x, min_y), self._cell(max_x, max_y)
@@ -126,9 +136,9 @@ class AreaMap:
         if not covering:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is outside every district served")
         # The deepest area covering the point wins; on a shared border, the lowest code.
-        deepest = min(covering, key=lambda a: (-a.level.depth, a.ref.code))
+        deepest = min(covering, key=lambda a: (-_DEPTH[a.level], a.ref.code))
         chain = self._with_ancestors(deepest)
-        district, street, community = (chain.get(level) for level in AreaLevel)
+        district, street, community = (chain.get(level) for level in _DEPTH)
         if district is None:
             raise OutsideServiceArea(f"({lon:.6f}, {lat:.6f}) is in no district served")
         if community is not None:

@@ -44,6 +44,7 @@ def record_breaches(session: Session, now: datetime) -> int:
                 now=now,
                 data={"deadline": deadline, "due": getattr(ticket, due.key).isoformat()},
                 counts_as_version=False,
+                notes_status=False,
             )
         recorded += len(tickets)
     session.flush()

@@ -183,12 +183,15 @@ def change(
     note: str | None = None,
     data: dict[str, object] | None = None,
     counts_as_version: bool = True,
+    notes_status: bool = True,
     verified: tuple[Verification, Rider] | None = None,
 ) -> TicketEvent:
     """Change ``ticket`` (to status ``to``, or None: the status stays) and record it: the
     one way a ticket changes. Refuses a status the graph does not lead to (409
     ``invalid_transition``). A new version unless ``counts_as_version`` is false (a
-    confirmation or a breach noted: nothing a clerk's copy of the ticket would miss)."""
+    confirmation or a breach noted: nothing a clerk's copy of the ticket would miss). The
+    event names the status before and after unless ``notes_status`` is false (the
+    system's notes about a ticket, such as a breach, carry none)."""
     previous = S(ticket.status)
     if to is not None and to is not previous:
         if to not in TRANSITIONS[previous]:
@@ -205,8 +208,8 @@ def change(
         type=type,
         actor_kind=actor_kind,
         actor_id=actor_id,
-        from_status=previous,
-        to_status=S(ticket.status),
+        from_status=previous if notes_status else None,
+        to_status=S(ticket.status) if notes_status else None,
         note=note,
         data=data,
         created_at=now,
