@@ -64,3 +64,27 @@ def test_upgrade_downgrade_upgrade(scratch_url: str) -> None:
                 )
     finally:
         db.dispose()
+
+
+def test_a_category_fixed_before_it_is_answered_stops_the_upgrade(scratch_url: str) -> None:
+    """Migration 0007 names the categories that break the rule and changes nothing; once
+    they are corrected, the upgrade goes through."""
+    migrate.upgrade(scratch_url, "0006")
+    db = Database(scratch_url)
+    try:
+        with db.transaction() as s:
+            s.execute(
+                text(
+                    "UPDATE categories SET resolve_within_h = 1, respond_within_h = 4 "
+                    "WHERE code = 'waste'"
+                )
+            )
+        with pytest.raises(RuntimeError, match="waste"):
+            migrate.upgrade(scratch_url)
+        assert migrate.current_revision(db.engine) == "0006"
+        with db.transaction() as s:
+            s.execute(text("UPDATE categories SET resolve_within_h = 48 WHERE code = 'waste'"))
+        migrate.upgrade(scratch_url)
+        assert migrate.current_revision(db.engine) == migrate.head_revision()
+    finally:
+        db.dispose()
