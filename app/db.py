@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from ctypes.util import find_library
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from sqlalchemy import (
@@ -318,9 +318,21 @@ def one_large_aggregate(session: Session) -> None:
         session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
-class unindexed(FunctionElement[Any]):
-    """An integer ``column`` that no index may search (SQLite: a unary ``+``;
-    PostgreSQL: ``+ 0``), where a spatial filter is the selective one.
+class _column_hint(FunctionElement[Any]):
+    """A column wrapped so that the planner may not search it by an index: SQLite takes a
+    unary ``+``, PostgreSQL an addition of zero of the column's own type."""
+
+    inherit_cache = True
+    pg_zero: ClassVar[str]
+
+    @property
+    def type(self) -> Any:  # type: ignore[override]
+        return next(iter(self.clauses)).type
+
+
+class unindexed(_column_hint):
+    """An integer ``column`` that no index may search, where a spatial filter is the
+    selective one.
 
     SQLite picks one index per table, and a b-tree on another column would make it walk
     every row that b-tree matches. PostgreSQL, planning a statement for many rows whose
@@ -328,45 +340,28 @@ class unindexed(FunctionElement[Any]):
     index: a read that grows with the table.
     """
 
-    inherit_cache = True
     name = "sentinel_unindexed"
+    pg_zero = "0"
 
-    @property
-    def type(self) -> Any:  # type: ignore[override]
-        return next(iter(self.clauses)).type
+
+class checked_per_row(_column_hint):
+    """A timestamp ``column`` that no index may search by range: the condition is checked
+    on the rows another index walks. For filters that hold for many rows, where a range
+    search would fetch them all and sort them while the walk stops at a page's worth."""
+
+    name = "sentinel_checked_per_row"
+    pg_zero = "interval '0 seconds'"
 
 
 @compiles(unindexed, "postgresql")
-def _unindexed_pg(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)} + 0)"
+@compiles(checked_per_row, "postgresql")
+def _column_hint_pg(element: _column_hint, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} + {element.pg_zero})"
 
 
 @compiles(unindexed, "sqlite")
-def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"+{compiler.process(element.clauses, **kw)}"
-
-
-class checked_per_row(FunctionElement[Any]):
-    """A timestamp ``column`` that no index may search by range (SQLite: a unary ``+``;
-    PostgreSQL: ``+ interval '0'``): the condition is checked on the rows another index
-    walks. For filters that hold for many rows, where a range search would fetch them
-    all and sort them while the walk stops at a page's worth."""
-
-    inherit_cache = True
-    name = "sentinel_checked_per_row"
-
-    @property
-    def type(self) -> Any:  # type: ignore[override]
-        return next(iter(self.clauses)).type
-
-
-@compiles(checked_per_row, "postgresql")
-def _checked_per_row_pg(element: checked_per_row, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(element.clauses, **kw)} + interval '0 seconds')"
-
-
 @compiles(checked_per_row, "sqlite")
-def _checked_per_row_sqlite(element: checked_per_row, compiler: SQLCompiler, **kw: Any) -> str:
+def _column_hint_sqlite(element: _column_hint, compiler: SQLCompiler, **kw: Any) -> str:
     return f"+{compiler.process(element.clauses, **kw)}"
 
 

@@ -21,7 +21,7 @@ from app.db import Database
 from app.errors import Forbidden, Unauthenticated
 from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
 from app.services.intake import IntakeWriter
-from app.services.pagination import MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.services.platforms import platform_by_api_key
 from app.services.scope import area_in_scope
 from app.services.security import TokenKind, decode_token, looks_like_api_key
@@ -238,3 +238,11 @@ Cursor = Annotated[
 
 # A page's size.
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="at most this many items")]
+
+
+def _page_request(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PageRequest:
+    return PageRequest(limit, cursor)
+
+
+# The page a list endpoint is asked for (?limit= and ?cursor=).
+PageParams = Annotated[PageRequest, Depends(_page_request)]

@@ -1,9 +1,19 @@
-"""What every bench takes: which databases (``--db``) and which PostgreSQL server."""
+"""What every bench takes: which databases (``--db``), which PostgreSQL server, the
+service's settings, and how it prints its results."""
 
 import argparse
 import os
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from app.config import Environment, Settings
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 
 
 def arguments(doc: str | None) -> argparse.ArgumentParser:
@@ -18,3 +28,42 @@ def arguments(doc: str | None) -> argparse.ArgumentParser:
 def databases(args: argparse.Namespace) -> list[str]:
     """The kinds of database to measure, in order."""
     return ["sqlite", "postgres"] if args.db == "both" else [args.db]
+
+
+def settings(url: str, **overrides: Any) -> Settings:
+    """The service's settings for a bench on ``url``: no ``.env`` file, the test
+    environment, the bench's secret and cheap password hashing, then ``overrides``."""
+    values: dict[str, Any] = {
+        "env": Environment.TEST,
+        "database_url": url,
+        "secret_key": SECRET,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 64,
+    }
+    return Settings(_env_file=None, **(values | overrides))
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[str], *, numbers: int) -> None:
+    """Prints ``title``, then a Markdown table of ``rows`` (each a line already) whose last
+    ``numbers`` columns are right-aligned."""
+    words = len(columns) - numbers
+    print(f"\n{title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * words + "---:|" * numbers)
+    print("\n".join(rows))
+
+
+def timed(
+    http: httpx.Client, path: str, headers: dict[str, str], params: dict[str, Any], repeat: int
+) -> tuple[float, float, httpx.Response]:
+    """The median and the worst of ``repeat`` GETs of ``path`` in ms, and the last answer
+    (each must succeed)."""
+    times = []
+    response = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = http.get(path, headers=headers, params=params)
+        times.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+    assert response is not None
+    return statistics.median(times), max(times), response

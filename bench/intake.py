@@ -38,8 +38,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import shapely
@@ -48,7 +49,6 @@ from sqlalchemy import create_engine, insert, make_url, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import migrate
-from app.config import Environment, Settings
 from app.db import Database
 from app.models import (
     Area,
@@ -64,9 +64,9 @@ from app.services.coords import CoordSys, from_wgs84
 from app.services.demo import load_demo
 from app.services.intake import new_ticket_ref, wkt_point
 from app.services.security import TokenKind, issue_token
-from bench.common import arguments, databases
+from bench.common import SECRET, arguments, databases
+from bench.common import settings as bench_settings
 
-SECRET = "bench-secret-key-0123456789abcdefghijklmnop"
 SEED_BATCH = 5000
 RIDERS = 5000  # a storm: thousands of riders, each sending a few reports
 BIN = Path(sys.executable).parent
@@ -139,6 +139,40 @@ def drop_database(url: str) -> None:
     server.dispose()
 
 
+def ticket_row(
+    point: tuple[float, float, int, int, int],
+    *,
+    category_id: int,
+    status: TicketStatus,
+    priority: int,
+    created: datetime,
+    hours: tuple[int, int],
+    **columns: Any,
+) -> dict[str, Any]:
+    """A ticket of one report, opened at ``created`` on ``point`` (from
+    ``random_points``), to respond to and resolve within ``hours``."""
+    x, y, community_id, street_id, district_id = point
+    respond_h, resolve_h = hours
+    return {
+        "id": uuid.uuid4(),
+        "ref": new_ticket_ref(),
+        "category_id": category_id,
+        "status": status,
+        "priority": priority,
+        "location": wkt_point(x, y),
+        "district_id": district_id,
+        "street_id": street_id,
+        "community_id": community_id,
+        "report_count": 1,
+        "version": 1,
+        "respond_by": created + timedelta(hours=respond_h),
+        "resolve_by": created + timedelta(hours=resolve_h),
+        "created_at": created,
+        "updated_at": created,
+        **columns,
+    }
+
+
 def communities(database: Database) -> list[tuple[int, int, int, shapely.Geometry]]:
     """(community id, street id, district id, boundary) of every demo community."""
     from geoalchemy2.shape import to_shape
@@ -176,13 +210,7 @@ def seed(
     """``tickets`` tickets of the last 48 hours, stored oldest first as time would have
     written them, each in the status ``status_of()`` gives; ``riders`` riders. Returns a
     token for each rider."""
-    settings = Settings(
-        env=Environment.TEST,
-        database_url=url,
-        secret_key=SECRET,
-        argon2_time_cost=1,
-        argon2_memory_kib=64,
-    )
+    settings = bench_settings(url)
     migrate.upgrade(url)
     database = Database(url)
     with database.transaction() as s:
@@ -203,25 +231,15 @@ def seed(
             ages[first : first + SEED_BATCH], points, strict=False
         ):
             category_id, respond_h, resolve_h = rng.choice(categories)
-            created = now - timedelta(minutes=age)
             rows.append(
-                {
-                    "id": uuid.uuid4(),
-                    "ref": new_ticket_ref(),
-                    "category_id": category_id,
-                    "status": status_of(),
-                    "priority": 2,
-                    "location": wkt_point(x, y),
-                    "district_id": district_id,
-                    "street_id": street_id,
-                    "community_id": community_id,
-                    "report_count": 1,
-                    "version": 1,
-                    "respond_by": created + timedelta(hours=respond_h),
-                    "resolve_by": created + timedelta(hours=resolve_h),
-                    "created_at": created,
-                    "updated_at": created,
-                }
+                ticket_row(
+                    (x, y, community_id, street_id, district_id),
+                    category_id=category_id,
+                    status=status_of(),
+                    priority=2,
+                    created=now - timedelta(minutes=age),
+                    hours=(respond_h, resolve_h),
+                )
             )
         with database.transaction() as s:
             s.execute(insert(Ticket), rows)

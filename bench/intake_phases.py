@@ -32,7 +32,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.intake as load
-from app.config import Environment, Settings
+from app.config import Environment
 from app.db import Database
 from app.main import create_app
 from app.models import Category, Rider
@@ -40,6 +40,7 @@ from app.schemas.reports import receipt_json
 from app.services import intake, reference
 from app.services.coords import CoordSys, from_wgs84
 from bench.common import arguments, databases
+from bench.common import settings as bench_settings
 
 BODY = {
     "category": "road_damage",
@@ -107,13 +108,8 @@ def framework_costs(url: str, token: str, requests: int) -> tuple[float, float]:
     """The ceiling's request path, and the app's with a writer that answers at once."""
     from bench.ceiling_app import app as ceiling
 
-    settings = Settings(
-        _env_file=None,
-        env=Environment.PRODUCTION,
-        database_url=url,
-        secret_key=load.SECRET,
-        log_level="INFO",
-        embedded_worker=False,
+    settings = bench_settings(
+        url, env=Environment.PRODUCTION, log_level="INFO", embedded_worker=False
     )
     app = create_app(settings)
     answered = intake.Received(201, {"id": "stub"}, replayed=False)
@@ -145,13 +141,7 @@ def framework_costs(url: str, token: str, requests: int) -> tuple[float, float]:
 
 def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
     """CPU seconds per report of the writer, batches of ``batch`` reports at once."""
-    settings = Settings(
-        _env_file=None,
-        env=Environment.TEST,
-        database_url=url,
-        secret_key=load.SECRET,
-        rider_reports_per_hour=100_000,
-    )
+    settings = bench_settings(url, rider_reports_per_hour=100_000)
     database = Database(url)
     with database.session(write=False) as session:
         riders = list(session.scalars(select(Rider.id)))

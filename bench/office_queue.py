@@ -15,10 +15,8 @@ first page. Run from the project root::
 import argparse
 import random
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,12 +27,12 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.intake as load
-from app.config import Environment, Settings
 from app.db import Database
 from app.models import Staff, Ticket, TicketStatus, utcnow
 from app.services.queue import QueueFilter, filtered
 from app.services.security import TokenKind, issue_token
-from bench.common import arguments, databases
+from bench.common import arguments, databases, table, timed
+from bench.common import settings as bench_settings
 
 STATUSES = (
     [TicketStatus.NEW] * 3
@@ -42,20 +40,6 @@ STATUSES = (
     + [TicketStatus.RESOLVED, TicketStatus.CLOSED] * 5
     + [TicketStatus.REJECTED]
 )
-
-
-def timed(
-    http: httpx.Client, path: str, headers: dict[str, str], params: dict[str, str], repeat: int
-) -> tuple[float, float, httpx.Response]:
-    times = []
-    response = None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        response = http.get(path, headers=headers, params=params)
-        times.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    assert response is not None
-    return statistics.median(times), max(times), response
 
 
 def run(kind: str, args: argparse.Namespace) -> list[str]:
@@ -75,9 +59,7 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
             }
             plan = plan_of_first_page(s, database)
         database.dispose()
-        settings = Settings(
-            _env_file=None, env=Environment.TEST, database_url=url, secret_key=load.SECRET
-        )
+        settings = bench_settings(url)
         port = load.free_port()
         server = load.start_server(url, port, workdir)
         try:
@@ -165,13 +147,13 @@ def main() -> None:
     args = parser.parse_args()
     kinds = databases(args)
     rows = [row for kind in kinds for row in run(kind, args)]
-    print(
-        f"\n{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "
-        f"requests (stats: of 3)\n"
+    table(
+        f"{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "
+        "requests (stats: of 3)",
+        ["database", "user", "request", "median ms", "worst ms"],
+        rows,
+        numbers=2,
     )
-    print("| database | user | request | median ms | worst ms |")
-    print("|---|---|---|---:|---:|")
-    print("\n".join(rows))
 
 
 if __name__ == "__main__":

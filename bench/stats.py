@@ -16,7 +16,6 @@ category and street. Run from the project root::
 import argparse
 import random
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.intake as load
 from app import migrate
-from app.config import Environment, Settings
 from app.db import Database
 from app.models import (
     Category,
@@ -51,8 +49,9 @@ from app.models import (
 )
 from app.services.contributions import Standing, counted_as, owed
 from app.services.demo import load_demo
-from app.services.intake import new_ticket_ref, wkt_point
-from bench.common import arguments, databases
+from app.services.intake import wkt_point
+from bench.common import arguments, databases, table, timed
+from bench.common import settings as bench_settings
 
 BATCH = 5000
 # Where seeded tickets end up: mostly done, some open, a few rejected.
@@ -76,14 +75,7 @@ def standing_of(status: TicketStatus) -> Standing:
 
 def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
     """Seeds the database; returns Meituan's API key."""
-    settings = Settings(
-        _env_file=None,
-        env=Environment.TEST,
-        database_url=url,
-        secret_key=load.SECRET,
-        argon2_time_cost=1,
-        argon2_memory_kib=64,
-    )
+    settings = bench_settings(url)
     # Seeded as of migration 0004; 0005 then fills the riders' hours from what was seeded.
     migrate.upgrade(url, "0004")
     database = Database(url)
@@ -130,35 +122,26 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
             rider_id, platform_id = rng.choice(riders)
             received = now - timedelta(minutes=rng.uniform(1, args.days * 24 * 60))
             if n < openers:
-                x, y, community_id, street_id, district_id = next(points)
+                point = next(points)
+                x, y, community_id, street_id, district_id = point
                 category = categories[rng.choice(list(categories))]
                 status = rng.choice(STATUSES)
-                ticket_id = uuid.uuid4()
                 accepted = (
                     None
                     if status in (TicketStatus.NEW, TicketStatus.REJECTED)
                     else received + timedelta(hours=1)
                 )
-                ticket_rows.append(
-                    {
-                        "id": ticket_id,
-                        "ref": new_ticket_ref(),
-                        "category_id": category.id,
-                        "status": status,
-                        "priority": category.priority,
-                        "location": wkt_point(x, y),
-                        "district_id": district_id,
-                        "street_id": street_id,
-                        "community_id": community_id,
-                        "report_count": 1,
-                        "version": 1,
-                        "accepted_at": accepted,
-                        "respond_by": received + timedelta(hours=category.respond_within_h),
-                        "resolve_by": received + timedelta(hours=category.resolve_within_h),
-                        "created_at": received,
-                        "updated_at": received,
-                    }
+                row = load.ticket_row(
+                    point,
+                    category_id=category.id,
+                    status=status,
+                    priority=category.priority,
+                    created=received,
+                    hours=(category.respond_within_h, category.resolve_within_h),
+                    accepted_at=accepted,
                 )
+                ticket_rows.append(row)
+                ticket_id = row["id"]
                 tickets.append((ticket_id, category.id, status, street_id))
                 outcome = ReportOutcome.NEW_TICKET
             else:
@@ -364,24 +347,6 @@ def _settle(database: Database) -> None:
             c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM (ANALYZE)")
 
 
-def timed(
-    http: httpx.Client,
-    path: str,
-    headers: dict[str, str],
-    params: dict[str, str | int],
-    repeat: int,
-) -> tuple[float, float, httpx.Response]:
-    times = []
-    response = None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        response = http.get(path, headers=headers, params=params)
-        times.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    assert response is not None
-    return statistics.median(times), max(times), response
-
-
 def run(kind: str, args: argparse.Namespace) -> list[str]:
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-stats-"))
     url = load.fresh_database(kind, args.pg_url, workdir)
@@ -445,13 +410,13 @@ def main() -> None:
     args = parser.parse_args()
     kinds = databases(args)
     rows = [row for kind in kinds for row in run(kind, args)]
-    print(
-        f"\n{args.reports:,} reports of {args.riders:,} riders over {args.days} days, "
-        f"as Meituan; median and worst of {args.repeat} requests\n"
+    table(
+        f"{args.reports:,} reports of {args.riders:,} riders over {args.days} days, "
+        f"as Meituan; median and worst of {args.repeat} requests",
+        ["database", "request", "median ms", "worst ms"],
+        rows,
+        numbers=2,
     )
-    print("| database | request | median ms | worst ms |")
-    print("|---|---|---:|---:|")
-    print("\n".join(rows))
 
 
 if __name__ == "__main__":

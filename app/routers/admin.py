@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import CurrentAdmin, Cursor, Limit, SessionDep, SettingsDep
+from app.deps import CurrentAdmin, PageParams, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
 from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields
-from app.schemas.common import Page, ProblemRead
+from app.schemas.common import Page, problems
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
 from app.schemas.staff import StaffCreate, StaffCreated, StaffRead
 from app.services import areas as area_service
@@ -19,12 +19,11 @@ from app.services import categories as category_service
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
-from app.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(
     prefix="/v1/admin",
     tags=["admin"],
-    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+    responses=problems(401, 403),
 )
 
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
@@ -34,7 +33,7 @@ CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
     "/areas:import",
     response_model=AreaImportResult,
     summary="Import or update areas from a GeoJSON FeatureCollection (all or nothing)",
-    responses={413: {"model": ProblemRead}, 422: {"model": ProblemRead}},
+    responses=problems(413, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -72,14 +71,11 @@ async def import_areas(
 def list_areas(
     session: SessionDep,
     _admin: CurrentAdmin,
+    page_request: PageParams,
     level: AreaLevel | None = None,
     parent: str | None = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> Page[AreaRead]:
-    page = area_service.page_areas(
-        session, level=level, parent_code=parent, limit=limit, cursor=cursor
-    )
+    page = area_service.page_areas(session, level=level, parent_code=parent, page=page_request)
     codes = area_service.parent_codes(session, page.items)
     return Page[AreaRead].of(page, lambda area: AreaRead.of(area, codes))
 
@@ -92,10 +88,9 @@ def list_areas(
 def list_categories(
     session: SessionDep,
     _admin: CurrentAdmin,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
+    page_request: PageParams,
 ) -> Page[CategoryAdminRead]:
-    page = category_service.page_categories(session, limit=limit, cursor=cursor)
+    page = category_service.page_categories(session, page_request)
     return Page[CategoryAdminRead].of(page, CategoryAdminRead.of)
 
 
@@ -140,10 +135,9 @@ def create_platform(
 def list_platforms(
     session: SessionDep,
     _admin: CurrentAdmin,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
+    page_request: PageParams,
 ) -> Page[PlatformRead]:
-    page = platform_service.page_platforms(session, limit=limit, cursor=cursor)
+    page = platform_service.page_platforms(session, page_request)
     return Page[PlatformRead].of(page, PlatformRead.model_validate)
 
 
@@ -185,8 +179,6 @@ def create_staff(
 def list_staff(
     session: SessionDep,
     _admin: CurrentAdmin,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
+    page_request: PageParams,
 ) -> Page[StaffRead]:
-    page = staff_service.page_staff(session, limit=limit, cursor=cursor)
-    return Page[StaffRead].of(page, StaffRead.of)
+    return Page[StaffRead].of(staff_service.page_staff(session, page_request), StaffRead.of)

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form
 
 from app.deps import SessionDep, SettingsDep
-from app.schemas.common import ProblemRead
+from app.schemas.common import problems
 from app.schemas.staff import AccessToken
 from app.services.staff import authenticate
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     "/token",
     response_model=AccessToken,
     summary="Staff login (OAuth2 password form): a bearer token",
-    responses={401: {"model": ProblemRead}},
+    responses=problems(401),
 )
 def login(
     username: Annotated[str, Form(min_length=3, max_length=64, examples=["admin"])],

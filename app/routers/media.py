@@ -8,14 +8,14 @@ from fastapi.responses import FileResponse
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, NotFound, PayloadTooLarge
 from app.models import Media
-from app.schemas.common import ProblemRead
+from app.schemas.common import problems
 from app.schemas.reports import MediaRead
 from app.services import media as media_service
 
 router = APIRouter(
     prefix="/v1/media",
     tags=["media"],
-    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+    responses=problems(401, 403),
 )
 _CHUNK = 1 << 20
 
@@ -27,9 +27,7 @@ _CHUNK = 1 << 20
     summary="Upload a photo (JPEG, PNG or WebP); the same bytes again → 200, same id",
     responses={
         200: {"model": MediaRead, "description": "uploaded before"},
-        413: {"model": ProblemRead},
-        415: {"model": ProblemRead},
-        422: {"model": ProblemRead},
+        **problems(413, 415, 422),
     },
 )
 def upload(

@@ -13,18 +13,16 @@ from pydantic import AwareDatetime
 from app.deps import (
     ClockDep,
     CurrentOfficeStaff,
-    Cursor,
     DatabaseDep,
-    Limit,
+    PageParams,
     SessionDep,
     TicketInScope,
 )
 from app.errors import PreconditionFailed, ValidationFailed
 from app.models import Ticket, TicketStatus
-from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
+from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.areas import AREA_CODE
-from app.services.pagination import DEFAULT_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, stream
 from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
@@ -32,11 +30,7 @@ from app.services.workflow import ActionInput, apply_action
 router = APIRouter(
     prefix="/v1/office/tickets",
     tags=["office"],
-    responses={
-        401: {"model": ProblemRead},
-        403: {"model": ProblemRead},
-        404: {"model": ProblemRead},
-    },
+    responses=problems(401, 403, 404),
 )
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
@@ -119,14 +113,19 @@ def list_tickets(
     staff: CurrentOfficeStaff,
     session: SessionDep,
     clock: ClockDep,
+    page_request: PageParams,
     sort: QueueSort = QueueSort.NEWEST,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
     format: Annotated[str | None, Query(pattern="^(json|geojson)$")] = None,
 ) -> Any:
     now = clock()
     page = queue_page(
-        session, staff=staff, where=where, sort=sort, limit=limit, cursor=cursor, now=now
+        session,
+        staff=staff,
+        where=where,
+        sort=sort,
+        limit=page_request.limit,
+        cursor=page_request.cursor,
+        now=now,
     )
     items = [QueueTicket.of(row, now) for row in queue_rows(session, page.items)]
     if not _wants_geojson(request, format):
@@ -232,11 +231,7 @@ def read_ticket(
     response_model=TicketDetail,
     summary="Act on a ticket (accept, reject, assign, start, resolve, close, reopen, "
     "transfer, merge, comment, set_priority)",
-    responses={
-        409: {"model": ProblemRead},
-        412: {"model": ProblemRead},
-        422: {"model": ProblemRead},
-    },
+    responses=problems(409, 412, 422),
 )
 def act(
     body: ActionCreate,

@@ -2,14 +2,14 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from app.deps import ClockDep, CurrentOfficeStaff, SessionDep
-from app.schemas.common import ProblemRead
+from app.schemas.common import problems
 from app.schemas.office import OfficeStats
 from app.services.stats import office_stats
 
 router = APIRouter(
     prefix="/v1/office",
     tags=["office"],
-    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+    responses=problems(401, 403),
 )
 
 

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime
 
-from app.deps import ClockDep, CurrentPlatform, Cursor, Limit, SessionDep, SettingsDep
+from app.deps import ClockDep, CurrentPlatform, PageParams, SessionDep, SettingsDep
 from app.errors import ValidationFailed
 from app.schemas.common import Page
 from app.schemas.platforms import (
@@ -17,7 +17,6 @@ from app.schemas.platforms import (
     SummaryRow,
 )
 from app.services import platform_stats as stats
-from app.services.pagination import DEFAULT_LIMIT
 from app.services.platforms import get_rider, issue_rider_token
 
 router = APIRouter(prefix="/v1/platform", tags=["platform"])
@@ -55,19 +54,18 @@ To = Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")]
 def riders_stats(
     platform: CurrentPlatform,
     session: SessionDep,
+    page_request: PageParams,
     start: From = None,
     end: To = None,
     sort: str = "-points",
-    cursor: Cursor = None,
-    limit: Limit = DEFAULT_LIMIT,
 ) -> Page[RiderStats]:
     page = stats.rider_page(
         session,
         platform=platform,
         window=stats.Window(start, end),
         sort=sort,
-        limit=limit,
-        cursor=cursor,
+        limit=page_request.limit,
+        cursor=page_request.cursor,
     )
     return Page(items=[RiderStats(**item) for item in page.items], next_cursor=page.next_cursor)
 

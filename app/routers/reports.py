@@ -7,8 +7,8 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
-from app.deps import ClockDep, CurrentRider, Cursor, Limit, ReportingDep, SessionDep
-from app.schemas.common import CATEGORY_CODE, Page, ProblemRead
+from app.deps import ClockDep, CurrentRider, Limit, PageParams, ReportingDep, SessionDep
+from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.reports import (
     BatchCreate,
     BatchResult,
@@ -31,7 +31,7 @@ from app.services.workflow import VerificationInput, verify_resolution
 router = APIRouter(
     prefix="/v1",
     tags=["rider"],
-    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+    responses=problems(401, 403),
 )
 
 IdempotencyKey = Annotated[
@@ -45,11 +45,7 @@ IdempotencyKey = Annotated[
     status_code=201,
     response_model=ReportReceipt,
     summary="Report a problem (idempotent with Idempotency-Key)",
-    responses={
-        409: {"model": ProblemRead},
-        422: {"model": ProblemRead},
-        429: {"model": ProblemRead},
-    },
+    responses=problems(409, 422, 429),
 )
 async def create_report(
     body: ReportCreate, rider: ReportingDep, idempotency_key: IdempotencyKey = None
@@ -90,10 +86,9 @@ async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults
 def list_reports(
     rider: CurrentRider,
     session: SessionDep,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
+    page_request: PageParams,
 ) -> Page[ReportRead]:
-    page = report_service.list_reports(session, rider=rider, limit=limit, cursor=cursor)
+    page = report_service.list_reports(session, rider=rider, page=page_request)
     return Page[ReportRead].of(page, ReportRead.of)
 
 
@@ -130,7 +125,9 @@ def tickets_nearby(
         category=category,
         limit=limit,
     )
-    return NearbyTickets(items=[NearbyTicket.of(found) for found in items], coord_sys=coord_sys)
+    return NearbyTickets(
+        items=[NearbyTicket.of(found, found.ticket) for found in items], coord_sys=coord_sys
+    )
 
 
 @router.get("/me", response_model=MeRead, summary="Me, and what my reports came to")
@@ -144,11 +141,7 @@ def me(rider: CurrentRider, session: SessionDep) -> MeRead:
     response_model=VerificationRead,
     summary="Say whether a resolved ticket nearby is really fixed (fixed: false "
     "reopens it); within 200 m, once per rider",
-    responses={
-        404: {"model": ProblemRead},
-        409: {"model": ProblemRead},
-        422: {"model": ProblemRead},
-    },
+    responses=problems(404, 409, 422),
 )
 def verify(
     ticket_id: uuid.UUID,

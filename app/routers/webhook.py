@@ -2,16 +2,15 @@
 
 from fastapi import APIRouter, Response, status
 
-from app.deps import CurrentPlatform, Cursor, Limit, SessionDep, SettingsDep
-from app.schemas.common import Page, ProblemRead
+from app.deps import CurrentPlatform, PageParams, SessionDep, SettingsDep
+from app.schemas.common import Page, problems
 from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, WebhookRead
 from app.services import webhooks
-from app.services.pagination import DEFAULT_LIMIT
 
 router = APIRouter(
     prefix="/v1/platform/webhook",
     tags=["platform"],
-    responses={401: {"model": ProblemRead}, 403: {"model": ProblemRead}},
+    responses=problems(401, 403),
 )
 
 
@@ -19,7 +18,7 @@ router = APIRouter(
     "",
     response_model=WebhookCreated,
     summary="Send this platform's events to a URL, signed with a new secret",
-    responses={422: {"model": ProblemRead}},
+    responses=problems(422),
 )
 def put_webhook(
     body: WebhookPut, platform: CurrentPlatform, session: SessionDep, settings: SettingsDep
@@ -34,7 +33,7 @@ def put_webhook(
     "",
     response_model=WebhookRead,
     summary="Where this platform's events go",
-    responses={404: {"model": ProblemRead}},
+    responses=problems(404),
 )
 def read_webhook(platform: CurrentPlatform, session: SessionDep) -> WebhookRead:
     return WebhookRead(url=webhooks.get_webhook(session, platform).url)
@@ -58,8 +57,7 @@ def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
 def list_deliveries(
     platform: CurrentPlatform,
     session: SessionDep,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
+    page_request: PageParams,
 ) -> Page[DeliveryRead]:
-    page = webhooks.page_deliveries(session, platform=platform, limit=limit, cursor=cursor)
-    return Page[DeliveryRead].of(page, lambda row: DeliveryRead.of(*row))
+    page = webhooks.page_deliveries(session, platform=platform, page=page_request)
+    return Page[DeliveryRead].of(page, lambda row: DeliveryRead.of(row, row.delivery))

@@ -1,8 +1,8 @@
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
 
 from app.services.text import has_control_characters
 
@@ -16,10 +16,37 @@ def rfc3339_utc(value: datetime) -> str:
 
 # Responses carry times in UTC with a "Z".
 UtcTime = Annotated[datetime, PlainSerializer(rfc3339_utc, return_type=str)]
+# Responses carry a row's id as a string, whatever its type in the database.
+Id = Annotated[str, BeforeValidator(str)]
 
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+class _Attributes:
+    """The attributes of several objects as one: each name from the first that has it."""
+
+    __slots__ = ("_sources",)
+
+    def __init__(self, sources: tuple[Any, ...]) -> None:
+        self._sources = sources
+
+    def __getattr__(self, name: str) -> Any:
+        for source in self._sources:
+            if hasattr(source, name):
+                return getattr(source, name)
+        raise AttributeError(name)
+
+
+class Read(Schema):
+    """A response read from attributes by name (a field's ``validation_alias`` where the
+    response names it otherwise)."""
+
+    @classmethod
+    def of(cls, *sources: Any) -> Self:
+        """Each field from the first of ``sources`` that has it."""
+        return cls.model_validate(sources[0] if len(sources) == 1 else _Attributes(sources))
 
 
 class InputSchema(Schema):
@@ -66,15 +93,16 @@ class ProblemRead(BaseModel):
     errors: list[dict[str, str]] | None = None
 
 
-class AreaRefRead(Schema):
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem+json answers with these statuses."""
+    return {status: {"model": ProblemRead} for status in statuses}
+
+
+class AreaRefRead(Read):
     """An area as responses name it: its official code and its name."""
 
     code: str
     name: str
-
-    @classmethod
-    def of(cls, area: Any) -> "AreaRefRead":
-        return cls(code=area.code, name=area.name)
 
     @classmethod
     def of_optional(cls, area: Any | None) -> "AreaRefRead | None":

@@ -5,9 +5,9 @@ from geoalchemy2.shape import to_shape
 from pydantic import Field
 
 from app.models import Ticket, TicketStatus
-from app.schemas.common import AreaRefRead, InputSchema, Schema, UtcTime
+from app.schemas.common import AreaRefRead, Id, InputSchema, Read, Schema, UtcTime
 from app.schemas.reports import RoutedArea
-from app.services.tickets import EventOnTicket, QueueRow, ReportOnTicket, TicketView
+from app.services.tickets import QueueRow, ReportOnTicket, TicketView
 from app.services.workflow import TicketAction, allowed_actions
 
 
@@ -57,27 +57,14 @@ class TicketReport(Schema):
         )
 
 
-class TicketEventRead(Schema):
-    id: str
+class TicketEventRead(Read):
+    id: Id
     type: str
     actor: str  # "rider", "system", or the staff member's username
     from_status: TicketStatus | None
     to_status: TicketStatus | None
     note: str | None
-    at: UtcTime
-
-    @classmethod
-    def of(cls, on: EventOnTicket) -> "TicketEventRead":
-        e = on.event
-        return cls(
-            id=str(e.id),
-            type=e.type,
-            actor=on.actor,
-            from_status=e.from_status,
-            to_status=e.to_status,
-            note=e.note,
-            at=e.created_at,
-        )
+    at: UtcTime = Field(validation_alias="created_at")
 
 
 class TicketFields(Schema):
@@ -153,7 +140,7 @@ class TicketDetail(TicketFields):
             resolved_at=t.resolved_at,
             closed_at=t.closed_at,
             reports=[TicketReport.of(r) for r in view.reports],
-            events=[TicketEventRead.of(e) for e in view.events],
+            events=[TicketEventRead.of(e, e.event) for e in view.events],
         )
 
 

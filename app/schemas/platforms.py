@@ -2,8 +2,7 @@ from typing import Any
 
 from pydantic import Field
 
-from app.models import Rider
-from app.schemas.common import InputSchema, Schema, UtcTime
+from app.schemas.common import Id, InputSchema, Read, Schema, UtcTime
 
 
 class PlatformCreate(InputSchema):
@@ -51,24 +50,13 @@ class RiderTokenRead(Schema):
         )
 
 
-class RiderRead(Schema):
-    id: str
-    rider_id: str
+class RiderRead(Read):
+    id: Id
+    rider_id: str = Field(validation_alias="external_id")
     display_name: str | None
     pseudonym: str
     created_at: UtcTime
     last_token_at: UtcTime | None
-
-    @classmethod
-    def of(cls, rider: Rider) -> "RiderRead":
-        return cls(
-            id=str(rider.id),
-            rider_id=rider.external_id,
-            display_name=rider.display_name,
-            pseudonym=rider.pseudonym,
-            created_at=rider.created_at,
-            last_token_at=rider.last_token_at,
-        )
 
 
 class Contribution(Schema):

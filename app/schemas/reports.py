@@ -7,11 +7,13 @@ from geoalchemy2.shape import to_shape
 from pydantic import AwareDatetime, Field, ValidationError
 
 from app.errors import AppError, ValidationFailed
-from app.models import Media, ReportOutcome, Rider, Ticket, TicketStatus, Verification
+from app.models import ReportOutcome, Rider, Ticket, TicketStatus, Verification
 from app.schemas.common import (
     CATEGORY_CODE,
     AreaRefRead,
+    Id,
     InputSchema,
+    Read,
     Schema,
     UtcTime,
     rfc3339_utc,
@@ -19,7 +21,7 @@ from app.schemas.common import (
 from app.services import idempotency
 from app.services.coords import CoordSys
 from app.services.intake import Receipt, Received, ReportInput
-from app.services.reports import ReportSubmission, ReportView, TicketNearby
+from app.services.reports import ReportSubmission, ReportView
 from app.services.routing import AreaRef
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
@@ -106,20 +108,11 @@ class RoutedArea(Schema):
     community: AreaRefRead | None
 
 
-class TicketSummary(Schema):
-    id: str
+class TicketSummary(Read):
+    id: Id
     ref: str
     status: TicketStatus
     report_count: int
-
-    @classmethod
-    def of(cls, ticket: Ticket) -> "TicketSummary":
-        return cls(
-            id=str(ticket.id),
-            ref=ticket.ref,
-            status=ticket.status,
-            report_count=ticket.report_count,
-        )
 
 
 class ReportReceipt(Schema):
@@ -245,8 +238,8 @@ class ReportRead(Schema):
         )
 
 
-class NearbyTicket(Schema):
-    id: str
+class NearbyTicket(Read):
+    id: Id
     ref: str
     category: str
     status: TicketStatus
@@ -256,21 +249,6 @@ class NearbyTicket(Schema):
     distance_m: float
     created_at: UtcTime
 
-    @classmethod
-    def of(cls, found: TicketNearby) -> "NearbyTicket":
-        t = found.ticket
-        return cls(
-            id=str(t.id),
-            ref=t.ref,
-            category=found.category,
-            status=t.status,
-            report_count=t.report_count,
-            lat=found.lat,
-            lon=found.lon,
-            distance_m=found.distance_m,
-            created_at=t.created_at,
-        )
-
 
 class NearbyTickets(Schema):
     items: list[NearbyTicket]
@@ -279,24 +257,13 @@ class NearbyTickets(Schema):
     coord_sys: CoordSys
 
 
-class MediaRead(Schema):
-    id: str
+class MediaRead(Read):
+    id: Id
     content_type: str
     width: int
     height: int
     bytes: int
     sha256: str
-
-    @classmethod
-    def of(cls, media: Media) -> "MediaRead":
-        return cls(
-            id=str(media.id),
-            content_type=media.content_type,
-            width=media.width,
-            height=media.height,
-            bytes=media.bytes,
-            sha256=media.sha256,
-        )
 
 
 class MeRead(Schema):

@@ -1,7 +1,9 @@
-from pydantic import Field
+from typing import Annotated, Any
 
-from app.models import Staff, StaffRole
-from app.schemas.common import InputSchema, Schema, UtcTime
+from pydantic import BeforeValidator, Field
+
+from app.models import StaffRole
+from app.schemas.common import Id, InputSchema, Read, Schema, UtcTime
 
 
 class StaffCreate(InputSchema):
@@ -21,26 +23,22 @@ class StaffCreated(Schema):
     area: str | None
 
 
-class StaffRead(Schema):
-    id: str
+def _code_of(area: Any) -> Any:
+    return getattr(area, "code", area)
+
+
+# The code of the area a staff member works in (None: the whole city).
+AreaCodeOf = Annotated[str | None, BeforeValidator(_code_of)]
+
+
+class StaffRead(Read):
+    id: Id
     username: str
     display_name: str | None
     role: StaffRole
-    area: str | None
+    area: AreaCodeOf
     active: bool
     created_at: UtcTime
-
-    @classmethod
-    def of(cls, staff: Staff) -> "StaffRead":
-        return cls(
-            id=str(staff.id),
-            username=staff.username,
-            display_name=staff.display_name,
-            role=staff.role,
-            area=staff.area.code if staff.area else None,
-            active=staff.active,
-            created_at=staff.created_at,
-        )
 
 
 class AccessToken(Schema):

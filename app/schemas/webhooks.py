@@ -1,7 +1,6 @@
 from pydantic import Field
 
-from app.models import WebhookDelivery
-from app.schemas.common import InputSchema, Schema, UtcTime
+from app.schemas.common import Id, InputSchema, Read, Schema, UtcTime
 
 
 class WebhookPut(InputSchema):
@@ -25,8 +24,8 @@ class WebhookCreated(Schema):
     secret: str = Field(description="signs every delivery; shown only here, new at each PUT")
 
 
-class DeliveryRead(Schema):
-    event_id: str
+class DeliveryRead(Read):
+    event_id: Id
     type: str
     attempt: int = Field(description="1 for the first attempt to deliver this event")
     attempted_at: UtcTime
@@ -34,17 +33,3 @@ class DeliveryRead(Schema):
     status_code: int | None = Field(description="the receiver's answer; null if none came")
     error: str | None = Field(description="why no answer came (timeout, refused address …)")
     duration_ms: int
-
-    @classmethod
-    def of(cls, delivery: WebhookDelivery, type: str) -> "DeliveryRead":
-        d = delivery
-        return cls(
-            event_id=str(d.event_id),
-            type=type,
-            attempt=d.attempt,
-            attempted_at=d.attempted_at,
-            url=d.url,
-            status_code=d.status_code,
-            error=d.error,
-            duration_ms=d.duration_ms,
-        )

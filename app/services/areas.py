@@ -31,7 +31,7 @@ from app.errors import (
 )
 from app.models import Area, AreaLevel
 from app.services.coords import CoordSys, to_wgs84
-from app.services.pagination import Page, keyset_page
+from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.text import has_control_characters
 
 AREA_CODE = r"^[A-Za-z0-9_-]{1,32}$"
@@ -484,12 +484,11 @@ def page_areas(
     *,
     level: AreaLevel | None,
     parent_code: str | None,
-    limit: int,
-    cursor: str | None,
+    page: PageRequest,
 ) -> Page[Area]:
     query = select(Area)
     if level is not None:
         query = query.where(Area.level == level)
     if parent_code is not None:
         query = query.where(Area.parent_id == get_area(session, parent_code).id)
-    return keyset_page(session, query, key=Area.code, limit=limit, cursor=cursor)
+    return keyset_page(session, query, key=Area.code, page=page)

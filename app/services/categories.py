@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.db import begin_writes, lock
 from app.errors import NotFound
 from app.models import Category
-from app.services.pagination import Page, keyset_page
+from app.services.pagination import Page, PageRequest, keyset_page
 
 
 def list_categories(session: Session) -> list[Category]:
@@ -63,6 +63,6 @@ def entity_tag(payload: Any) -> str:
     return f'"{digest[:32]}"'
 
 
-def page_categories(session: Session, *, limit: int, cursor: str | None) -> Page[Category]:
+def page_categories(session: Session, page: PageRequest) -> Page[Category]:
     """Every category, inactive ones included, by code."""
-    return keyset_page(session, select(Category), key=Category.code, limit=limit, cursor=cursor)
+    return keyset_page(session, select(Category), key=Category.code, page=page)

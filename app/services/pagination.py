@@ -19,6 +19,14 @@ MAX_LIMIT = 200
 
 
 @dataclass(frozen=True)
+class PageRequest:
+    """The page a client asks for: at most ``limit`` rows after ``cursor``."""
+
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None  # the previous page's ``next_cursor``; None: the first
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
@@ -66,11 +74,10 @@ def keyset_page(
     query: Select[T],
     *,
     key: InstrumentedAttribute[Any],
-    limit: int,
-    cursor: str | None,
+    page: PageRequest,
 ) -> Page[T]:
-    """A page of ``query`` ordered by the unique column ``key``, after ``cursor``."""
-    after = decode_cursor(cursor)
+    """The ``page`` of ``query`` ordered by the unique column ``key``."""
+    after, limit = decode_cursor(page.cursor), page.limit
     if after is not None:
         if not isinstance(after[0], key.type.python_type):
             raise _invalid_cursor()
@@ -85,11 +92,10 @@ def newest_first_page(
     *,
     at: InstrumentedAttribute[datetime],
     id: InstrumentedAttribute[uuid.UUID],
-    limit: int,
-    cursor: str | None,
+    page: PageRequest,
 ) -> Page[T]:
-    """A page of ``query``, newest ``at`` first (ties broken by ``id``), after ``cursor``."""
-    after = decode_cursor(cursor)
+    """The ``page`` of ``query``, newest ``at`` first (ties broken by ``id``)."""
+    after, limit = decode_cursor(page.cursor), page.limit
     if after is not None:
         # Opaque, but it comes back from the client: anything but the [aware ISO time,
         # UUID] this issues is a 422, never a 500.

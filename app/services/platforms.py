@@ -14,7 +14,7 @@ from app.config import Settings
 from app.db import begin_writes, lock
 from app.errors import AlreadyExists, NotFound, ValidationFailed
 from app.models import Platform, Rider, RiderTotals, utcnow
-from app.services.pagination import Page, keyset_page
+from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.security import (
     IssuedToken,
     TokenKind,
@@ -74,8 +74,8 @@ def platform_by_api_key(session: Session, api_key: str) -> Platform | None:
     )
 
 
-def page_platforms(session: Session, *, limit: int, cursor: str | None) -> Page[Platform]:
-    return keyset_page(session, select(Platform), key=Platform.code, limit=limit, cursor=cursor)
+def page_platforms(session: Session, page: PageRequest) -> Page[Platform]:
+    return keyset_page(session, select(Platform), key=Platform.code, page=page)
 
 
 def get_platform(session: Session, code: str) -> Platform:

@@ -27,7 +27,7 @@ from app.services import idempotency
 from app.services.categories import category_codes
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.intake import IntakeWriter, Received, ReportInput
-from app.services.pagination import Page, newest_first_page
+from app.services.pagination import Page, PageRequest, newest_first_page
 
 
 @dataclass(frozen=True)
@@ -109,19 +109,16 @@ class ReportView:
     timeline: list[tuple[TicketStatus, datetime]]
 
 
-def list_reports(
-    session: Session, *, rider: Rider, limit: int, cursor: str | None
-) -> Page[ReportView]:
+def list_reports(session: Session, *, rider: Rider, page: PageRequest) -> Page[ReportView]:
     """The rider's reports, newest first."""
-    page = newest_first_page(
+    reports = newest_first_page(
         session,
         select(Report).where(Report.rider_id == rider.id),
         at=Report.received_at,
         id=Report.id,
-        limit=limit,
-        cursor=cursor,
+        page=page,
     )
-    return Page(_report_views(session, page.items), page.next_cursor)
+    return Page(_report_views(session, reports.items), reports.next_cursor)
 
 
 def get_report(session: Session, *, rider: Rider, report_id: uuid.UUID) -> ReportView:

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.db import begin_writes, lock
 from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
 from app.models import Area, AreaLevel, Staff, StaffRole
-from app.services.pagination import Page, keyset_page
+from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.security import (
     IssuedToken,
     TokenKind,
@@ -103,5 +103,5 @@ def authenticate(
     return staff, token
 
 
-def page_staff(session: Session, *, limit: int, cursor: str | None) -> Page[Staff]:
-    return keyset_page(session, select(Staff), key=Staff.username, limit=limit, cursor=cursor)
+def page_staff(session: Session, page: PageRequest) -> Page[Staff]:
+    return keyset_page(session, select(Staff), key=Staff.username, page=page)

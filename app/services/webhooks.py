@@ -37,7 +37,7 @@ from app.config import Settings
 from app.db import Database, begin_writes, lock
 from app.errors import NotFound, WebhookUrlRefused
 from app.models import OutboxEvent, Platform, Webhook, WebhookDelivery
-from app.services.pagination import Page, newest_first_page
+from app.services.pagination import Page, PageRequest, newest_first_page
 
 logger = logging.getLogger("sentinel.webhooks")
 
@@ -94,26 +94,33 @@ def delete_webhook(session: Session, platform: Platform) -> None:
 
 
 def page_deliveries(
-    session: Session, *, platform: Platform, limit: int, cursor: str | None
-) -> Page[tuple[WebhookDelivery, str]]:
+    session: Session, *, platform: Platform, page: PageRequest
+) -> Page["DeliveryAttempt"]:
     """The platform's delivery attempts, newest first, each with its event's type."""
-    page = newest_first_page(
+    attempts = newest_first_page(
         session,
         select(WebhookDelivery).where(WebhookDelivery.platform_id == platform.id),
         at=WebhookDelivery.attempted_at,
         id=WebhookDelivery.id,
-        limit=limit,
-        cursor=cursor,
+        page=page,
     )
     types = {
         row.id: row.type
         for row in session.execute(
             select(OutboxEvent.id, OutboxEvent.type).where(
-                OutboxEvent.id.in_({d.event_id for d in page.items})
+                OutboxEvent.id.in_({d.event_id for d in attempts.items})
             )
         )
     }
-    return Page([(d, types[d.event_id]) for d in page.items], page.next_cursor)
+    return Page(
+        [DeliveryAttempt(d, types[d.event_id]) for d in attempts.items], attempts.next_cursor
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    delivery: WebhookDelivery
+    type: str  # its event's type
 
 
 # --- which URLs may receive -----------------------------------------------------------

@@ -340,11 +340,28 @@ def test_repaired_geometry_through_the_service(session: Session) -> None:
 
 GOOD_PREFIX = (district(), feature(STREET_A, "甲街道", "street", DISTRICT, rect(0, 0, 1000, 1000)))
 NAN_RING = [at(0, 0), [float("nan"), ORIGIN_LAT], at(1000, 1000), at(0, 0)]
+SQUARE_B = rect(1000, 0, 2000, 1000)
 
 
 def after_good(bad: dict[str, Any]) -> dict[str, Any]:
     """Two features that import fine, then ``bad`` as feature #2."""
     return collection(*GOOD_PREFIX, bad)
+
+
+def street_b(geometry: Any = SQUARE_B, **properties: Any) -> dict[str, Any]:
+    """Street B under the district, with ``properties`` set over its own (None: left out)."""
+    own = {"code": STREET_B, "name": "乙街道", "level": "street", "parent_code": DISTRICT}
+    kept = {k: v for k, v in (own | properties).items() if v is not None}
+    return {"type": "Feature", "properties": kept, "geometry": geometry}
+
+
+def rings(*coordinates: list[Any]) -> dict[str, Any]:
+    return {"type": "Polygon", "coordinates": list(coordinates)}
+
+
+def refused(bad: dict[str, Any], code: str, field: str) -> tuple[Any, str, int, str]:
+    """``bad`` imported as feature #2 is refused with ``code``, naming ``field``."""
+    return after_good(bad), code, 2, field
 
 
 # (body, problem code, index of the feature named in the detail, field in errors[])
@@ -360,260 +377,93 @@ REFUSALS: dict[str, tuple[Any, str, int | None, str | None]] = {
         None,
     ),
     "no features": (collection(), "invalid_geojson", None, None),
-    "not a Feature": (after_good({"type": "Polygon"}), "invalid_area_feature", 2, "type"),
-    "missing code": (
-        after_good(feature(None, "丙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
-        "area_missing_field",
-        2,
-        "properties.code",
+    "not a Feature": refused({"type": "Polygon"}, "invalid_area_feature", "type"),
+    "missing code": refused(
+        street_b(code=None, name="丙街道"), "area_missing_field", "properties.code"
     ),
-    "blank code": (
-        after_good(feature("  ", "丙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
-        "area_missing_field",
-        2,
-        "properties.code",
+    "blank code": refused(street_b(code="  "), "area_missing_field", "properties.code"),
+    "code with spaces": refused(street_b(code="T 1"), "invalid_area_feature", "properties.code"),
+    "missing name": refused(street_b(name=None), "area_missing_field", "properties.name"),
+    "missing level": refused(street_b(level=None), "area_missing_field", "properties.level"),
+    "invalid level": refused(street_b(level="city"), "invalid_area_level", "properties.level"),
+    "street without parent_code": refused(
+        street_b(parent_code=None), "area_missing_field", "properties.parent_code"
     ),
-    "code with spaces": (
-        after_good(feature("T 1", "丙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
-        "invalid_area_feature",
-        2,
-        "properties.code",
+    "unknown parent_code": refused(
+        street_b(parent_code="T99999"), "unknown_parent_area", "properties.parent_code"
     ),
-    "missing name": (
-        after_good(feature(STREET_B, None, "street", DISTRICT, rect(1000, 0, 2000, 1000))),
-        "area_missing_field",
-        2,
-        "properties.name",
-    ),
-    "missing level": (
-        after_good(feature(STREET_B, "乙街道", None, DISTRICT, rect(1000, 0, 2000, 1000))),
-        "area_missing_field",
-        2,
-        "properties.level",
-    ),
-    "invalid level": (
-        after_good(feature(STREET_B, "乙街道", "city", DISTRICT, rect(1000, 0, 2000, 1000))),
+    "community directly under a district": refused(
+        street_b(code=COMMUNITIES[2], name="乙一社区", level="community"),
         "invalid_area_level",
-        2,
-        "properties.level",
-    ),
-    "street without parent_code": (
-        after_good(feature(STREET_B, "乙街道", "street", None, rect(1000, 0, 2000, 1000))),
-        "area_missing_field",
-        2,
         "properties.parent_code",
     ),
-    "unknown parent_code": (
-        after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))),
-        "unknown_parent_area",
-        2,
-        "properties.parent_code",
+    "child mostly outside its parent": refused(
+        street_b(rect(1500, 0, 3500, 1000)), "area_outside_parent", "geometry"
     ),
-    "community directly under a district": (
-        after_good(
-            feature(COMMUNITIES[2], "乙一社区", "community", DISTRICT, rect(1000, 0, 2000, 1000))
-        ),
-        "invalid_area_level",
-        2,
-        "properties.parent_code",
-    ),
-    "child mostly outside its parent": (
-        after_good(feature(STREET_B, "乙街道", "street", DISTRICT, rect(1500, 0, 3500, 1000))),
-        "area_outside_parent",
-        2,
-        "geometry",
-    ),
-    "latitude 95": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                {
-                    "type": "Polygon",
-                    "coordinates": [[at(1000, 0), at(2000, 0), [120.01, 95.0], at(1000, 0)]],
-                },
-            )
-        ),
+    "latitude 95": refused(
+        street_b(rings([at(1000, 0), at(2000, 0), [120.01, 95.0], at(1000, 0)])),
         "coordinates_out_of_range",
-        2,
         "geometry.coordinates",
     ),
-    "NaN coordinate": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                {"type": "Polygon", "coordinates": [NAN_RING]},
-            )
-        ),
-        "coordinates_out_of_range",
-        2,
-        "geometry.coordinates",
+    "NaN coordinate": refused(
+        street_b(rings(NAN_RING)), "coordinates_out_of_range", "geometry.coordinates"
     ),
     "Infinity coordinate": (
         json.dumps(
-            after_good(
-                feature(
-                    STREET_B,
-                    "乙街道",
-                    "street",
-                    DISTRICT,
-                    {
-                        "type": "Polygon",
-                        "coordinates": [[at(0, 0), [float("inf"), 30.0], at(9, 9), at(0, 0)]],
-                    },
-                )
-            )
+            after_good(street_b(rings([at(0, 0), [float("inf"), 30.0], at(9, 9), at(0, 0)])))
         ),
         "coordinates_out_of_range",
         2,
         "geometry.coordinates",
     ),
-    "string coordinate": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                {
-                    "type": "Polygon",
-                    "coordinates": [[at(0, 0), ["120.01", 30.0], at(9, 9), at(0, 0)]],
-                },
-            )
-        ),
+    "string coordinate": refused(
+        street_b(rings([at(0, 0), ["120.01", 30.0], at(9, 9), at(0, 0)])),
         "invalid_geometry",
-        2,
         "geometry.coordinates",
     ),
-    "duplicate code": (
-        after_good(feature(STREET_A, "甲街道二", "street", DISTRICT, rect(1000, 0, 2000, 1000))),
-        "invalid_area_feature",
-        2,
-        "properties.code",
+    "duplicate code": refused(
+        street_b(code=STREET_A, name="甲街道二"), "invalid_area_feature", "properties.code"
     ),
-    "point geometry": (
-        after_good(
-            feature(
-                STREET_B, "乙街道", "street", DISTRICT, {"type": "Point", "coordinates": at(5, 5)}
-            )
-        ),
-        "invalid_geometry",
-        2,
-        "geometry",
+    "point geometry": refused(
+        street_b({"type": "Point", "coordinates": at(5, 5)}), "invalid_geometry", "geometry"
     ),
-    "no geometry": (
-        after_good(feature(STREET_B, "乙街道", "street", DISTRICT, None)),
-        "invalid_geometry",
-        2,
-        "geometry",
-    ),
-    "ring of three points": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                {"type": "Polygon", "coordinates": [[at(1000, 0), at(2000, 0), at(1000, 0)]]},
-            )
-        ),
-        "invalid_geometry",
-        2,
-        "geometry",
+    "no geometry": refused(street_b(None), "invalid_geometry", "geometry"),
+    "ring of three points": refused(
+        street_b(rings([at(1000, 0), at(2000, 0), at(1000, 0)])), "invalid_geometry", "geometry"
     ),
     # Collinear in metres, but not to the last bit in degrees: an area of 1e-17.
-    "collinear ring": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                polygon((1000, 0), (1500, 500), (2000, 1000)),
-            )
-        ),
-        "invalid_geometry",
-        2,
-        "geometry",
+    "collinear ring": refused(
+        street_b(polygon((1000, 0), (1500, 500), (2000, 1000))), "invalid_geometry", "geometry"
     ),
-    "flat ring along a parallel": (
-        after_good(
-            feature(
-                STREET_B, "乙街道", "street", DISTRICT, polygon((1000, 0), (1500, 0), (2000, 0))
-            )
-        ),
-        "invalid_geometry",
-        2,
-        "geometry",
+    "flat ring along a parallel": refused(
+        street_b(polygon((1000, 0), (1500, 0), (2000, 0))), "invalid_geometry", "geometry"
     ),
     # Repairing these would invent land nobody drew.
-    "hole outside its shell": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                {
-                    "type": "Polygon",
-                    "coordinates": [
-                        rect(1000, 0, 1500, 500)["coordinates"][0],
-                        rect(1600, 600, 1800, 800)["coordinates"][0],
-                    ],
-                },
+    "hole outside its shell": refused(
+        street_b(
+            rings(
+                rect(1000, 0, 1500, 500)["coordinates"][0],
+                rect(1600, 600, 1800, 800)["coordinates"][0],
             )
         ),
         "invalid_geometry",
-        2,
         "geometry",
     ),
-    "shell inside a bigger hole": (
-        after_good(
-            feature(
-                STREET_B,
-                "乙街道",
-                "street",
-                DISTRICT,
-                {
-                    "type": "Polygon",
-                    "coordinates": [
-                        rect(1200, 200, 1300, 300)["coordinates"][0],
-                        rect(1000, 0, 1900, 900)["coordinates"][0],
-                    ],
-                },
+    "shell inside a bigger hole": refused(
+        street_b(
+            rings(
+                rect(1200, 200, 1300, 300)["coordinates"][0],
+                rect(1000, 0, 1900, 900)["coordinates"][0],
             )
         ),
         "invalid_geometry",
-        2,
         "geometry",
     ),
-    "name of 201 characters": (
-        after_good(feature(STREET_B, "乙" * 201, "street", DISTRICT, rect(1000, 0, 2000, 1000))),
-        "invalid_area_feature",
-        2,
-        "properties.name",
+    "name of 201 characters": refused(
+        street_b(name="乙" * 201), "invalid_area_feature", "properties.name"
     ),
-    "name_en of 201 characters": (
-        after_good(
-            {**feature(STREET_B, "乙街道", "street", DISTRICT, rect(1000, 0, 2000, 1000))}
-            | {
-                "properties": {
-                    "code": STREET_B,
-                    "name": "乙街道",
-                    "name_en": "B" * 201,
-                    "level": "street",
-                    "parent_code": DISTRICT,
-                }
-            }
-        ),
-        "invalid_area_feature",
-        2,
-        "properties.name_en",
+    "name_en of 201 characters": refused(
+        street_b(name_en="B" * 201), "invalid_area_feature", "properties.name_en"
     ),
 }
 
@@ -653,7 +503,7 @@ def test_refused_feature_is_named_with_its_code(client: TestClient, admin: dict[
     response = post_import(
         client,
         admin,
-        after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))),
+        after_good(street_b(parent_code="T99999")),
     )
     assert response.json()["detail"].startswith(f"feature #2 (code {STREET_B}): ")
     assert "T99999" in response.json()["detail"]
@@ -684,7 +534,7 @@ def test_service_raises_the_typed_error(session: Session) -> None:
     with pytest.raises(UnknownParentArea) as caught:
         import_areas(
             session,
-            after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000))),
+            after_good(street_b(parent_code="T99999")),
         )
     assert isinstance(caught.value, InvalidAreaFeature)
     assert caught.value.detail.startswith(f"feature #2 (code {STREET_B})")
@@ -840,9 +690,7 @@ def test_cli_refuses_a_bad_feature_in_one_line(
 ) -> None:
     path = tmp_path / "orphan.geojson"
     path.write_text(
-        json.dumps(
-            after_good(feature(STREET_B, "乙街道", "street", "T99999", rect(1000, 0, 2000, 1000)))
-        ),
+        json.dumps(after_good(street_b(parent_code="T99999"))),
         encoding="utf-8",
     )
     before = count_rows("areas")
