@@ -3,7 +3,7 @@
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     # the library's defaults (RFC 9106's second recommended option).
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
+
+    # The console's base map: none by default (the console needs nothing from outside
+    # the machine). A tile URL template ({z}/{x}/{y}, {s} for subdomains) with its
+    # attribution, and the datum its tiles are drawn in: Tianditu's CGCS2000 is WGS-84
+    # to the centimetre; Amap's and Tencent's are GCJ-02, and every overlay is shifted
+    # to match them.
+    console_tiles_url: str | None = None
+    console_tiles_attribution: str = ""
+    console_tiles_subdomains: str = ""
+    console_tiles_datum: Literal["wgs84", "gcj02"] = "wgs84"
 
     log_level: str = "INFO"
     # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured

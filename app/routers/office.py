@@ -1,9 +1,6 @@
 """The street office's tickets: the queue (JSON, GeoJSON, CSV), one ticket, its actions."""
 
-import csv
-import io
 import re
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -19,11 +16,12 @@ from app.deps import (
     TicketInScope,
 )
 from app.errors import PreconditionFailed, ValidationFailed
-from app.models import Ticket, TicketStatus
+from app.models import TicketStatus
 from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.areas import AREA_CODE
-from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, stream
+from app.services.export import queue_csv
+from app.services.queue import QueueFilter, QueueSort, page_query, queue_page
 from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
 
@@ -65,6 +63,13 @@ def queue_filter(
     created_to: Annotated[
         AwareDatetime | None, Query(description="exclusive; with a time zone offset")
     ] = None,
+    unrouted: Annotated[
+        bool | None, Query(description="true: only tickets in no street (the district's)")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="text in the ref or a description"),
+    ] = None,
 ) -> QueueFilter:
     box = None
     if bbox is not None:
@@ -90,6 +95,8 @@ def queue_filter(
         bbox=box,
         created_from=created_from,
         created_to=created_to,
+        unrouted=unrouted,
+        text=q,
     )
 
 
@@ -145,25 +152,6 @@ def list_tickets(
     )
 
 
-CSV_COLUMNS = [
-    "ref",
-    "status",
-    "category",
-    "priority",
-    "street",
-    "community",
-    "report_count",
-    "assignee",
-    "lat",
-    "lon",
-    "created_at",
-    "respond_by",
-    "resolve_by",
-    "overdue",
-    "id",
-]
-
-
 @router.get(
     ".csv",
     response_class=StreamingResponse,
@@ -182,36 +170,11 @@ def tickets_csv(
         session, staff=staff, where=where, sort=sort, limit=None, cursor=None, now=now
     )
 
-    def rows() -> Iterator[bytes]:
-        # Its own session: the response streams after the request's session has ended.
-        with database.session() as session:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            buffer.write("\ufeff")
-            writer.writerow(CSV_COLUMNS)
-            batch: list[Ticket] = []
-            for ticket in stream(session, query):
-                batch.append(ticket)
-                if len(batch) == 500:
-                    _write(writer, [QueueTicket.of(row, now) for row in queue_rows(session, batch)])
-                    batch.clear()
-                    yield buffer.getvalue().encode()
-                    buffer.seek(0)
-                    buffer.truncate()
-            _write(writer, [QueueTicket.of(row, now) for row in queue_rows(session, batch)])
-            yield buffer.getvalue().encode()
-
     return StreamingResponse(
-        rows(),
+        queue_csv(database, query, now),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
     )
-
-
-def _write(writer: Any, items: list[QueueTicket]) -> None:
-    for item in items:
-        row = item.model_dump(mode="json")
-        writer.writerow(["" if row[c] is None else row[c] for c in CSV_COLUMNS])
 
 
 @router.get(

@@ -1,17 +1,13 @@
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
 
-from app.services.text import has_control_characters
+from app.services.text import has_control_characters, rfc3339_utc
 
 T = TypeVar("T")
 CATEGORY_CODE = r"^[a-z][a-z0-9_]{1,63}$"
-
-
-def rfc3339_utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # Responses carry times in UTC with a "Z".

@@ -492,3 +492,14 @@ def page_areas(
     if parent_code is not None:
         query = query.where(Area.parent_id == get_area(session, parent_code).id)
     return keyset_page(session, query, key=Area.code, page=page)
+
+
+def streets_of(session: Session, district_id: int) -> list[Area]:
+    """The streets of a district, by code."""
+    return list(
+        session.scalars(
+            select(Area)
+            .where(Area.parent_id == district_id, Area.level == AreaLevel.STREET)
+            .order_by(Area.code)
+        )
+    )

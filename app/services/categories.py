@@ -27,6 +27,11 @@ def list_categories(session: Session) -> list[Category]:
     )
 
 
+def all_categories(session: Session) -> list[Category]:
+    """Every category, inactive ones too (old tickets keep theirs), in display order."""
+    return list(session.scalars(select(Category).order_by(Category.sort_order, Category.code)))
+
+
 def category_codes(session: Session) -> dict[int, str]:
     """Every category's code by its id (a few dozen rows)."""
     return {id_: code for id_, code in session.execute(select(Category.id, Category.code))}

@@ -6,19 +6,20 @@ pages stay stable while reports keep arriving.
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.db import within_bbox
 from app.errors import NotFound, ValidationFailed
-from app.models import Category, Staff, Ticket, TicketStatus
+from app.models import Category, Report, Staff, Ticket, TicketStatus
 from app.services.pagination import Page, decode_cursor, encode_cursor
 from app.services.scope import area_in_scope, ticket_scope_filter
+from app.services.text import like_pattern
 
 
 class QueueSort(StrEnum):
@@ -38,6 +39,8 @@ class QueueFilter:
     bbox: tuple[float, float, float, float] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    unrouted: bool | None = None  # True: only tickets in no street (the district's queue)
+    text: str | None = None  # in the ref or in a report's description
 
 
 def _area_id(session: Session, staff: Staff, code: str, field: str) -> int:
@@ -74,7 +77,28 @@ def filtered(
         query = query.where(Ticket.created_at >= where.created_from)
     if where.created_to is not None:
         query = query.where(Ticket.created_at < where.created_to)
+    if where.unrouted is not None:
+        query = query.where(
+            Ticket.street_id.is_(None) if where.unrouted else Ticket.street_id.isnot(None)
+        )
+    if where.text:
+        pattern = like_pattern(where.text.strip())
+        described = (
+            select(Report.id)
+            .where(Report.ticket_id == Ticket.id, Report.description.like(pattern, escape="\\"))
+            .exists()
+        )
+        query = query.where(or_(Ticket.ref.like(pattern, escape="\\"), described))
     return query
+
+
+def status_counts(
+    session: Session, *, staff: Staff, where: QueueFilter, now: datetime
+) -> dict[TicketStatus, int]:
+    """How many tickets of the filter (whatever statuses it asks for) are in each status."""
+    query = filtered(session, staff=staff, where=replace(where, statuses=()), now=now)
+    counted = query.with_only_columns(Ticket.status, func.count()).group_by(Ticket.status)
+    return {TicketStatus(status): n for status, n in session.execute(counted)}
 
 
 def _sort_columns(sort: QueueSort) -> list[tuple[Any, bool]]:

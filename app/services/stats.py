@@ -5,19 +5,21 @@ through the scope's ``created_at`` index); only a handful of grouped rows come b
 """
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
-from app.db import median_hours
+from app.db import epoch_bucket, median_hours
 from app.models import OPEN_STATUSES, Area, Staff, Ticket, TicketStatus
 from app.services.categories import category_codes
 from app.services.scope import ticket_scope_filter
 
 RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+HOUR_S = 3600
 
 
 def office_stats(
@@ -27,12 +29,13 @@ def office_stats(
     created_from: datetime | None,
     created_to: datetime | None,
     now: datetime,
+    street_id: int | None = None,
 ) -> dict[str, Any]:
-    window = [ticket_scope_filter(staff)]
-    if created_from is not None:
-        window.append(Ticket.created_at >= created_from)
-    if created_to is not None:
-        window.append(Ticket.created_at < created_to)
+    """The numbers of ``staff``'s tickets created in [``created_from``, ``created_to``),
+    of one street of its scope if ``street_id`` says so."""
+    window = _window(staff, created_from, created_to)
+    if street_id is not None:
+        window.append(Ticket.street_id == street_id)
 
     resolved = Ticket.status.in_(RESOLVED)
     by_status: Counter[str] = Counter()
@@ -84,6 +87,49 @@ def office_stats(
         if resolved_count
         else None,
     }
+
+
+def _window(
+    staff: Staff, created_from: datetime | None, created_to: datetime | None
+) -> list[ColumnElement[bool]]:
+    window = [ticket_scope_filter(staff)]
+    if created_from is not None:
+        window.append(Ticket.created_at >= created_from)
+    if created_to is not None:
+        window.append(Ticket.created_at < created_to)
+    return window
+
+
+def daily_trend(
+    session: Session,
+    *,
+    staff: Staff,
+    created_from: datetime,
+    created_to: datetime,
+    tz: ZoneInfo,
+) -> list[tuple[date, int, int]]:
+    """(day in ``tz``, tickets opened, tickets of the window resolved) for every day of
+    the window: counted by the hour in the database, the hours added up into days here
+    (a day in any time zone is whole hours of UTC)."""
+    window = _window(staff, created_from, created_to)
+    opened: Counter[date] = Counter()
+    resolved: Counter[date] = Counter()
+
+    def day_of(hour: int) -> date:
+        return datetime.fromtimestamp(hour * HOUR_S, tz).date()
+
+    for counter, column in ((opened, Ticket.created_at), (resolved, Ticket.resolved_at)):
+        hour = epoch_bucket(column, HOUR_S)
+        for n_hour, n in session.execute(
+            select(hour, func.count()).where(*window, column.is_not(None)).group_by(hour)
+        ):
+            counter[day_of(n_hour)] += n
+    first, last = (
+        created_from.astimezone(tz).date(),
+        (created_to - timedelta(microseconds=1)).astimezone(tz).date(),
+    )
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [(day, opened[day], resolved[day]) for day in days]
 
 
 def _count(condition: ColumnElement[bool] | SQLCoreOperations[bool]) -> ColumnElement[int]:

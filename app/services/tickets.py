@@ -19,7 +19,6 @@ from app.models import (
     Ticket,
     TicketEvent,
 )
-from app.services.categories import category_codes
 from app.services.scope import ticket_scope_filter
 
 
@@ -74,6 +73,9 @@ class QueueRow:
     category: str
     street: str | None
     community: str | None
+    category_name: str = ""  # in Chinese, as the office names them
+    street_name: str | None = None
+    community_name: str | None = None
 
 
 def ticket_view(session: Session, ticket: Ticket) -> TicketView:
@@ -122,23 +124,42 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
 
 
 def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
-    """Queue rows for ``tickets``, with their category and area codes in two queries."""
-    categories = category_codes(session)
+    """Queue rows for ``tickets``, with their category's and areas' codes and names in
+    two queries."""
+    categories = {
+        c.id: NamedArea(c.code, c.name_zh)
+        for c in session.execute(select(Category.id, Category.code, Category.name_zh))
+    }
     area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
-    codes = (
+    areas = (
         {
-            a.id: a.code
-            for a in session.execute(select(Area.id, Area.code).where(Area.id.in_(area_ids)))
+            a.id: NamedArea(a.code, a.name)
+            for a in session.execute(
+                select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids))
+            )
         }
         if area_ids
         else {}
     )
-    return [
-        QueueRow(
-            t,
-            categories[t.category_id],
-            codes.get(t.street_id) if t.street_id else None,
-            codes.get(t.community_id) if t.community_id else None,
+
+    def named(area_id: int | None) -> tuple[str | None, str | None]:
+        area = areas.get(area_id) if area_id else None
+        return (area.code, area.name) if area else (None, None)
+
+    def row(t: Ticket) -> QueueRow:
+        category = categories[t.category_id]
+        (street, street_name), (community, community_name) = (
+            named(t.street_id),
+            named(t.community_id),
         )
-        for t in tickets
-    ]
+        return QueueRow(
+            t,
+            category.code,
+            street,
+            community,
+            category_name=category.name,
+            street_name=street_name,
+            community_name=community_name,
+        )
+
+    return [row(t) for t in tickets]

@@ -1,0 +1,165 @@
+"""Signing in to the console: the staff accounts' passwords, a session cookie holding
+the staff token (HttpOnly, SameSite, Secure behind https; it expires with the token),
+and the dependencies that give a page its member of staff."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.console.i18n import LOCALES
+from app.console.web import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    SignInRequired,
+    check_csrf,
+    is_https,
+    render,
+)
+from app.deps import Role, SessionDep, SettingsDep, caller_for_token
+from app.errors import InvalidCredentials, Unauthenticated
+from app.models import Staff, StaffRole
+from app.services.staff import authenticate
+
+router = APIRouter()
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def _signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> Staff:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequired(_here(request))
+    try:
+        caller = caller_for_token(session, settings, token)
+    except Unauthenticated:
+        raise SignInRequired(_here(request)) from None
+    if caller.staff is None or caller.role not in (Role.OFFICER, Role.DISTRICT, Role.ADMIN):
+        raise SignInRequired(_here(request))
+    return caller.staff
+
+
+class WrongRole(Exception):
+    """A page for another role: an officer on an admin page, an admin in the queue."""
+
+    def __init__(self, staff: Staff) -> None:
+        self.staff = staff
+
+
+def _office(staff: Annotated[Staff, Depends(_signed_in)]) -> Staff:
+    if staff.role == StaffRole.ADMIN:
+        raise WrongRole(staff)
+    return staff
+
+
+def _admin(staff: Annotated[Staff, Depends(_signed_in)]) -> Staff:
+    if staff.role != StaffRole.ADMIN:
+        raise WrongRole(staff)
+    return staff
+
+
+async def _csrf(request: Request, settings: SettingsDep) -> None:
+    await check_csrf(request, settings)
+
+
+SignedIn = Annotated[Staff, Depends(_signed_in)]
+OfficeClerk = Annotated[Staff, Depends(_office)]
+ConsoleAdmin = Annotated[Staff, Depends(_admin)]
+# On every request that changes something.
+CsrfChecked = Depends(_csrf)
+
+
+def home_of(staff: Staff) -> str:
+    return "/console/admin/categories" if staff.role == StaffRole.ADMIN else "/console/queue"
+
+
+def _safe_next(next_url: str | None) -> str | None:
+    """Only a path of the console: never another site."""
+    if next_url and next_url.startswith("/console/") and not next_url.startswith("//"):
+        return next_url
+    return None
+
+
+@router.get("/console", include_in_schema=False)
+@router.get("/console/", include_in_schema=False)
+def console_home(request: Request, staff: SignedIn) -> RedirectResponse:
+    return RedirectResponse(home_of(staff), status_code=303)
+
+
+@router.get("/console/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+    return render(request, settings, "login.html", next=_safe_next(next) or "")
+
+
+@router.post("/console/login", include_in_schema=False, dependencies=[CsrfChecked])
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        staff, token = authenticate(
+            session, username=username.strip(), password=password, settings=settings
+        )
+    except InvalidCredentials:
+        return render(
+            request,
+            settings,
+            "login.html",
+            status_code=401,
+            next=_safe_next(next) or "",
+            username=username,
+            failed=True,
+        )
+    response = RedirectResponse(_safe_next(next) or home_of(staff), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token.token,
+        max_age=max(0, int((token.expires_at - datetime.now(UTC)).total_seconds())),
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/console",
+    )
+    return response
+
+
+@router.post("/console/logout", include_in_schema=False, dependencies=[CsrfChecked])
+def logout(request: Request) -> RedirectResponse:
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/console", secure=is_https(request))
+    return response
+
+
+@router.post("/console/language", include_in_schema=False, dependencies=[CsrfChecked])
+def choose_language(
+    request: Request,
+    locale: Annotated[str, Form(pattern="^(zh_CN|en)$")],
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> RedirectResponse:
+    assert locale in LOCALES
+    response = RedirectResponse(_safe_next(next) or "/console/", status_code=303)
+    response.set_cookie(
+        LANG_COOKIE,
+        locale,
+        max_age=365 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=is_https(request),
+        path="/console",
+    )
+    return response
+
+
+def sign_in_redirect(request: Request, error: SignInRequired) -> Response:
+    target = "/console/login?next=" + quote(error.next_url, safe="")
+    if request.headers.get("hx-request"):
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)

@@ -1,0 +1,723 @@
+"""The street office's pages: the queue with its map, a ticket and its actions, bulk
+actions, photos, the CSV and the dashboard. A client of the services, like the API's
+routers, never of the HTTP API; the scope rules are the services' own."""
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from geoalchemy2.shape import to_shape
+from shapely.geometry import mapping
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.console.auth import CsrfChecked, OfficeClerk
+from app.console.i18n import TZ
+from app.console.web import locale_of, render
+from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
+from app.errors import AppError, NotFound, PreconditionFailed
+from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
+from app.services import stats
+from app.services.areas import streets_of
+from app.services.categories import all_categories
+from app.services.coords import CoordSys, from_wgs84, to_wgs84
+from app.services.export import queue_csv
+from app.services.media import media_file, media_for_staff
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
+from app.services.scope import scope_areas
+from app.services.tickets import QueueRow, TicketView, queue_rows, ticket_in_scope, ticket_view
+from app.services.workflow import (
+    REJECT_REASONS,
+    ActionInput,
+    TicketAction,
+    allowed_actions,
+    apply_action,
+)
+
+router = APIRouter(prefix="/console")
+
+MAP_LIMIT = 5000  # ticket points on the queue's map at most
+NEARBY_M = 300  # merge candidates: open tickets of the category this close
+BULK_ACTIONS = (
+    TicketAction.ACCEPT,
+    TicketAction.ASSIGN,
+    TicketAction.SET_PRIORITY,
+    TicketAction.TRANSFER,
+)
+STATUS_ORDER = list(TicketStatus)
+
+
+# -- what the queue is asked for, from the URL
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    where: QueueFilter
+    sort: QueueSort
+    cursor: str | None
+    limit: int
+    errors: list[str]
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(), TZ)
+
+
+def _bbox(value: str | None, settings: Settings) -> tuple[float, float, float, float] | None:
+    """The map's view (in the tiles' datum) as a WGS-84 box."""
+    try:
+        west, south, east, north = (float(v) for v in (value or "").split(","))
+    except ValueError:
+        return None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        return None
+    if settings.console_tiles_datum == "gcj02":
+        west, south = to_wgs84(west, south, CoordSys.GCJ02)
+        east, north = to_wgs84(east, north, CoordSys.GCJ02)
+    return (west, south, east, north)
+
+
+def queue_query(request: Request, settings: Settings) -> QueueQuery:
+    """The queue's filter from the URL: what cannot be read is left out and said."""
+    p = request.query_params
+    errors = []
+    statuses = [
+        TicketStatus(s) for s in p.getlist("status") if s in TicketStatus._value2member_map_
+    ]
+    created_from, created_to = _day(p.get("from")), _day(p.get("to"))
+    if (p.get("from") and created_from is None) or (p.get("to") and created_to is None):
+        errors.append("dates are written YYYY-MM-DD")
+    sort = p.get("sort") or QueueSort.NEWEST.value
+    try:
+        limit = min(max(int(p.get("limit") or DEFAULT_LIMIT), 1), MAX_LIMIT)
+    except ValueError:
+        limit = DEFAULT_LIMIT
+    where = QueueFilter(
+        statuses=statuses,
+        category=p.get("category") or None,
+        street=p.get("street") or None,
+        community=p.get("community") or None,
+        overdue=True if p.get("overdue") else None,
+        unrouted=True if p.get("unrouted") else None,
+        bbox=_bbox(p.get("bbox"), settings),
+        created_from=_start_of(created_from) if created_from else None,
+        created_to=_start_of(created_to + timedelta(days=1)) if created_to else None,
+        text=(p.get("q") or "").strip()[:100] or None,
+    )
+    return QueueQuery(
+        where=where,
+        sort=QueueSort(sort) if sort in QueueSort._value2member_map_ else QueueSort.NEWEST,
+        cursor=p.get("cursor") or None,
+        limit=limit,
+        errors=errors,
+    )
+
+
+# -- names the pages show
+
+
+@dataclass(frozen=True)
+class Names:
+    """Category and area names for a clerk's pages, in the clerk's language."""
+
+    categories: dict[str, Category]
+    areas: dict[str, Any]  # code → Area of the scope
+    locale: str
+
+    def category(self, code: str) -> str:
+        c = self.categories.get(code)
+        if c is None:
+            return code
+        return c.name_en if self.locale == "en" and c.name_en else c.name_zh
+
+    def area(self, code: str | None) -> str:
+        if code is None:
+            return ""
+        a = self.areas.get(code)
+        if a is None:
+            return code
+        return a.name_en if self.locale == "en" and a.name_en else a.name
+
+    def streets(self) -> list[Any]:
+        return [a for a in self.areas.values() if a.level == AreaLevel.STREET]
+
+    def communities(self) -> list[Any]:
+        return [a for a in self.areas.values() if a.level == AreaLevel.COMMUNITY]
+
+
+def names_for(session: Session, staff: Staff, locale: str) -> Names:
+    return Names(
+        categories={c.code: c for c in all_categories(session)},
+        areas={a.code: a for a in scope_areas(session, staff)},
+        locale=locale,
+    )
+
+
+def sla_state(ticket: Ticket, now: datetime) -> tuple[str, datetime | None]:
+    """How close the ticket's next deadline is: ``late``, ``soon`` (within a quarter of
+    its time, or two hours), ``ok``, or ``done`` for a ticket that has none left."""
+    if ticket.status not in OPEN_STATUSES:
+        return "done", None
+    due = ticket.respond_by if ticket.status == TicketStatus.NEW else ticket.resolve_by
+    if ticket.is_overdue(now):
+        return "late", due
+    left, whole = due - now, due - ticket.created_at
+    if left <= max(whole / 4, timedelta(0)) or left <= timedelta(hours=2):
+        return "soon", due
+    return "ok", due
+
+
+# -- the queue
+
+
+@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+def queue(
+    request: Request,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    now = clock()
+    asked = queue_query(request, settings)
+    names = names_for(session, staff, locale_of(request))
+    rows: list[QueueRow] = []
+    next_cursor = None
+    counts: dict[TicketStatus, int] = {}
+    errors = list(asked.errors)
+    try:
+        page = queue_page(
+            session,
+            staff=staff,
+            where=asked.where,
+            sort=asked.sort,
+            limit=asked.limit,
+            cursor=asked.cursor,
+            now=now,
+        )
+        rows, next_cursor = queue_rows(session, page.items), page.next_cursor
+        counts = status_counts(session, staff=staff, where=asked.where, now=now)
+    except AppError as refused:
+        errors.append(refused.detail)
+    partial = request.headers.get("hx-target") == "results"
+    return render(
+        request,
+        settings,
+        "_results.html" if partial else "queue.html",
+        staff=staff,
+        now=now,
+        asked=asked,
+        rows=rows,
+        next_cursor=next_cursor,
+        counts=counts,
+        statuses=STATUS_ORDER,
+        names=names,
+        errors=errors,
+        sla_state=sla_state,
+        sorts=list(QueueSort),
+        bulk_actions=BULK_ACTIONS,
+        transfer_streets=_district_streets(session, staff),
+        tiles=_tiles(settings),
+        is_district=staff.role == StaffRole.DISTRICT,
+    )
+
+
+def _district_streets(session: Session, staff: Staff) -> list[Any]:
+    """The streets a ticket of ``staff``'s may be transferred to: its district's."""
+    area = staff.area
+    if area is None:
+        return []
+    district_id = area.id if area.level == AreaLevel.DISTRICT else area.parent_id
+    return streets_of(session, district_id) if district_id else []
+
+
+def _tiles(settings: Settings) -> dict[str, str]:
+    if not settings.console_tiles_url:
+        return {}
+    return {
+        "url": settings.console_tiles_url,
+        "attribution": settings.console_tiles_attribution,
+        "subdomains": settings.console_tiles_subdomains,
+        "datum": settings.console_tiles_datum,
+    }
+
+
+def _on_tiles(settings: Settings, lon: float, lat: float) -> list[float]:
+    """[lon, lat] of a WGS-84 point where the configured tiles draw it."""
+    if settings.console_tiles_datum == "gcj02":
+        lon, lat = from_wgs84(lon, lat, CoordSys.GCJ02)
+    return [round(lon, 7), round(lat, 7)]
+
+
+def _shift(settings: Settings, coordinates: Any) -> Any:
+    if isinstance(coordinates[0], float | int):
+        return _on_tiles(settings, coordinates[0], coordinates[1])
+    return [_shift(settings, c) for c in coordinates]
+
+
+@router.get("/map/tickets", include_in_schema=False)
+def map_tickets(
+    request: Request,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """The queue's tickets (its filter, at most ``MAP_LIMIT``) as GeoJSON points in the
+    tiles' datum."""
+    now = clock()
+    asked = queue_query(request, settings)
+    names = names_for(session, staff, locale_of(request))
+    query = page_query(
+        session,
+        staff=staff,
+        where=asked.where,
+        sort=asked.sort,
+        limit=MAP_LIMIT - 1,
+        cursor=None,
+        now=now,
+    )
+    features = []
+    codes = {c.id: code for code, c in names.categories.items()}
+    for ticket in session.scalars(query):
+        point = to_shape(ticket.location)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": _on_tiles(settings, point.x, point.y)},
+                "properties": {
+                    "id": str(ticket.id),
+                    "ref": ticket.ref,
+                    "status": ticket.status,
+                    "overdue": ticket.is_overdue(now),
+                    "category": names.category(codes.get(ticket.category_id, "")),
+                    "url": f"/console/tickets/{ticket.id}",
+                },
+            }
+        )
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": features}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/map/areas", include_in_schema=False)
+def map_areas(
+    request: Request, staff: OfficeClerk, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """The scope's streets and communities, with their names, in the tiles' datum."""
+    locale = locale_of(request)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {
+                "type": "MultiPolygon",
+                "coordinates": _shift(settings, mapping(to_shape(a.boundary))["coordinates"]),
+            },
+            "properties": {
+                "code": a.code,
+                "name": a.name_en if locale == "en" and a.name_en else a.name,
+                "level": a.level,
+            },
+        }
+        for a in scope_areas(session, staff, boundaries=True)
+        if a.level != AreaLevel.DISTRICT
+    ]
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": features},
+        headers={"Cache-Control": "private, max-age=300"},
+    )
+
+
+@router.get("/queue.csv", include_in_schema=False)
+def queue_export(
+    request: Request,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    clock: ClockDep,
+) -> StreamingResponse:
+    now = clock()
+    asked = queue_query(request, settings)
+    query = page_query(
+        session,
+        staff=staff,
+        where=asked.where,
+        sort=asked.sort,
+        limit=None,
+        cursor=None,
+        now=now,
+    )
+    stamp = now.astimezone(TZ).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        queue_csv(database, query, now),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"'},
+    )
+
+
+# -- one ticket
+
+
+@dataclass(frozen=True)
+class Nearby:
+    ticket: Ticket
+    distance_m: float
+
+
+def _distance_m(a: Any, b: Any) -> float:
+    """Metres between two WGS-84 points (a sphere is close enough to rank candidates)."""
+    lat1, lat2 = math.radians(a.y), math.radians(b.y)
+    d_lat, d_lon = lat2 - lat1, math.radians(b.x - a.x)
+    h = math.sin(d_lat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(d_lon / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+
+
+def merge_candidates(
+    session: Session, staff: Staff, ticket: Ticket, category: str, now: datetime
+) -> list[Nearby]:
+    """Open tickets of the same category within ``NEARBY_M`` of this one, nearest first."""
+    here = to_shape(ticket.location)
+    d_lat = NEARBY_M / 111_320
+    d_lon = d_lat / max(math.cos(math.radians(here.y)), 0.01)
+    where = QueueFilter(
+        statuses=sorted(OPEN_STATUSES),
+        category=category,
+        bbox=(here.x - d_lon, here.y - d_lat, here.x + d_lon, here.y + d_lat),
+    )
+    query = page_query(
+        session, staff=staff, where=where, sort=QueueSort.NEWEST, limit=49, cursor=None, now=now
+    )
+    found = [
+        Nearby(t, _distance_m(here, to_shape(t.location)))
+        for t in session.scalars(query)
+        if t.id != ticket.id
+    ]
+    return sorted((n for n in found if n.distance_m <= NEARBY_M), key=lambda n: n.distance_m)
+
+
+def _ticket_page(
+    request: Request,
+    settings: Settings,
+    session: Session,
+    staff: Staff,
+    view: TicketView,
+    now: datetime,
+    *,
+    template: str = "ticket.html",
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    ticket = view.ticket
+    point = to_shape(ticket.location)
+    return render(
+        request,
+        settings,
+        template,
+        status_code=status_code,
+        staff=staff,
+        now=now,
+        view=view,
+        ticket=ticket,
+        lat=point.y,
+        lon=point.x,
+        spot=_on_tiles(settings, point.x, point.y),
+        names=names_for(session, staff, locale_of(request)),
+        actions=allowed_actions(TicketStatus(ticket.status)),
+        reject_reasons=sorted(REJECT_REASONS),
+        candidates=merge_candidates(session, staff, ticket, view.category, now),
+        transfer_streets=[s for s in _district_streets(session, staff) if s.id != ticket.street_id],
+        sla_state=sla_state,
+        tiles=_tiles(settings),
+        **context,
+    )
+
+
+def _load(session: Session, staff: Staff, ticket_id: str) -> Ticket:
+    try:
+        return ticket_in_scope(session, staff, uuid.UUID(ticket_id))
+    except ValueError:
+        raise NotFound("no such ticket in your scope") from None
+
+
+@router.get("/tickets/{ticket_id}", response_class=HTMLResponse, include_in_schema=False)
+def ticket_page(
+    request: Request,
+    ticket_id: str,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    done: str | None = None,
+) -> Response:
+    ticket = _load(session, staff, ticket_id)
+    return _ticket_page(
+        request,
+        settings,
+        session,
+        staff,
+        ticket_view(session, ticket),
+        clock(),
+        done=done if done in TicketAction._value2member_map_ else None,
+    )
+
+
+@router.get("/tickets/{ticket_id}/print", response_class=HTMLResponse, include_in_schema=False)
+def work_order(
+    request: Request,
+    ticket_id: str,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    ticket = _load(session, staff, ticket_id)
+    return _ticket_page(
+        request,
+        settings,
+        session,
+        staff,
+        ticket_view(session, ticket),
+        clock(),
+        template="print.html",
+    )
+
+
+def _action_input(
+    action: str,
+    note: str,
+    reason: str,
+    assignee: str,
+    to_street: str,
+    into_ticket: str,
+    priority: str,
+) -> ActionInput:
+    def uuid_or_none(value: str) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(value) if value else None
+        except ValueError:
+            return None
+
+    return ActionInput(
+        action=TicketAction(action),
+        note=note.strip() or None,
+        reason=reason or None,
+        assignee=assignee.strip() or None,
+        to_street=to_street or None,
+        into_ticket=uuid_or_none(into_ticket),
+        priority=int(priority) if priority.isdigit() else None,
+    )
+
+
+ActionName = Annotated[str, Form(pattern="^(" + "|".join(a.value for a in TicketAction) + ")$")]
+Text = Annotated[str, Form(max_length=2000)]
+Code = Annotated[str, Form(max_length=64)]
+
+
+@router.post(
+    "/tickets/{ticket_id}/actions",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[CsrfChecked],
+)
+def act(
+    request: Request,
+    ticket_id: str,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    action: ActionName,
+    version: Annotated[int, Form(ge=1)],
+    note: Text = "",
+    reason: Code = "",
+    assignee: Annotated[str, Form(max_length=200)] = "",
+    to_street: Code = "",
+    into_ticket: Code = "",
+    priority: Code = "",
+) -> Response:
+    """One action on the version of the ticket the clerk saw: if it has changed since,
+    nothing is done and the page says who changed it and when."""
+    now = clock()
+    ticket = _load(session, staff, ticket_id)
+    data = _action_input(action, note, reason, assignee, to_street, into_ticket, priority)
+    try:
+        apply_action(
+            session, ticket=ticket, staff=staff, data=data, expected_version=version, now=now
+        )
+    except AppError as refused:
+        session.rollback()
+        ticket = _load(session, staff, ticket_id)
+        view = ticket_view(session, ticket)
+        stale = isinstance(refused, PreconditionFailed)
+        return _ticket_page(
+            request,
+            settings,
+            session,
+            staff,
+            view,
+            now,
+            status_code=409 if stale else refused.status,
+            refused=refused,
+            stale=view.events[-1] if stale and view.events else None,
+            tried=data,
+        )
+    return RedirectResponse(f"/console/tickets/{ticket.id}?done={action}", status_code=303)
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    ref: str
+    ticket_id: str
+    done: bool
+    reason: str | None
+
+
+@router.post(
+    "/bulk", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
+)
+def bulk(
+    request: Request,
+    staff: OfficeClerk,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    action: ActionName,
+    ticket: Annotated[list[str], Form(max_length=MAX_LIMIT)],
+    assignee: Annotated[str, Form(max_length=200)] = "",
+    priority: Code = "",
+    to_street: Code = "",
+    back: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Each checked ticket gets its own action, event and transaction: one refused
+    leaves the others done."""
+    now = clock()
+    outcomes = []
+    data = _action_input(action, "", "", assignee, to_street, "", priority)
+    for ticket_id in dict.fromkeys(ticket):
+        ref = ticket_id
+        try:
+            with database.transaction() as session:
+                own = session.get(Staff, staff.id)
+                assert own is not None
+                target = _load(session, own, ticket_id)
+                ref = target.ref
+                apply_action(
+                    session, ticket=target, staff=own, data=data, expected_version=None, now=now
+                )
+            outcomes.append(BulkOutcome(ref, ticket_id, True, None))
+        except AppError as refused:
+            outcomes.append(BulkOutcome(ref, ticket_id, False, refused.detail))
+    return render(
+        request,
+        settings,
+        "bulk.html",
+        staff=staff,
+        now=now,
+        action=data.action,
+        outcomes=outcomes,
+        back=back if back.startswith("/console/") else "/console/queue",
+    )
+
+
+# -- photos
+
+
+@router.get("/media/{media_id}", include_in_schema=False)
+def photo(
+    media_id: uuid.UUID, staff: OfficeClerk, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
+    return _photo(session, staff, settings, media_id, thumbnail=False)
+
+
+@router.get("/media/{media_id}/thumbnail", include_in_schema=False)
+def thumbnail(
+    media_id: uuid.UUID, staff: OfficeClerk, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
+    return _photo(session, staff, settings, media_id, thumbnail=True)
+
+
+def _photo(
+    session: Session, staff: Staff, settings: Settings, media_id: uuid.UUID, *, thumbnail: bool
+) -> FileResponse:
+    media = media_for_staff(session, staff, media_id)
+    path, content_type = media_file(settings.media_dir, media, thumbnail=thumbnail)
+    if not path.exists():
+        raise NotFound("the photo's file is missing")
+    return FileResponse(
+        path,
+        media_type=content_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# -- the dashboard
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+def dashboard(
+    request: Request,
+    staff: OfficeClerk,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    now = clock()
+    today = now.astimezone(TZ).date()
+    first = _day(request.query_params.get("from")) or today - timedelta(days=29)
+    last = _day(request.query_params.get("to")) or today
+    if last < first:
+        first, last = last, first
+    last = min(last, first + timedelta(days=365))
+    start, end = _start_of(first), _start_of(last + timedelta(days=1))
+    numbers = stats.office_stats(session, staff=staff, created_from=start, created_to=end, now=now)
+    trend = stats.daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ)
+    streets = []
+    if staff.role == StaffRole.DISTRICT:
+        streets = [
+            (
+                street,
+                stats.office_stats(
+                    session,
+                    staff=staff,
+                    created_from=start,
+                    created_to=end,
+                    now=now,
+                    street_id=street.id,
+                ),
+            )
+            for street in _district_streets(session, staff)
+        ]
+    return render(
+        request,
+        settings,
+        "dashboard.html",
+        staff=staff,
+        now=now,
+        numbers=numbers,
+        trend=trend,
+        streets=streets,
+        first=first,
+        last=last,
+        names=names_for(session, staff, locale_of(request)),
+        statuses=STATUS_ORDER,
+    )

@@ -1,0 +1,171 @@
+"""What every console page shares: the templates, the sign-in cookie, CSRF tokens and
+the language of the request."""
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from app.config import Settings
+from app.console.i18n import Formats, negotiate, translator
+from app.models import Staff
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "sentinel_console"
+CSRF_COOKIE = "sentinel_csrf"
+LANG_COOKIE = "sentinel_lang"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    extensions=["jinja2.ext.i18n"],
+)
+
+
+class SignInRequired(Exception):
+    """The request has no valid console session: it goes to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class CsrfRefused(Exception):
+    """A request that changes something did not prove it came from a console page."""
+
+
+def locale_of(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.cookies.get(LANG_COOKIE))
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+# -- CSRF: a signed token in a cookie of its own, repeated in every form and htmx header
+
+
+def _sign(nonce: str, secret: str) -> str:
+    return hmac.new(secret.encode(), f"csrf:{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _valid(token: str | None, secret: str) -> bool:
+    if not token or "." not in token:
+        return False
+    nonce, _, signature = token.partition(".")
+    return hmac.compare_digest(signature, _sign(nonce, secret))
+
+
+def csrf_token(request: Request, settings: Settings) -> str:
+    """The request's CSRF token: its cookie's, or a new one that ``render`` sets."""
+    token = request.cookies.get(CSRF_COOKIE)
+    if _valid(token, settings.secret_key):
+        assert token is not None
+        return token
+    if not hasattr(request.state, "new_csrf"):
+        nonce = secrets.token_urlsafe(16)
+        request.state.new_csrf = f"{nonce}.{_sign(nonce, settings.secret_key)}"
+    return str(request.state.new_csrf)
+
+
+async def check_csrf(request: Request, settings: Settings) -> None:
+    """Refuses a request that changes something unless it comes from this site with the
+    token of its cookie (in the form or the X-CSRF-Token header)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        raise CsrfRefused
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.url.netloc:
+        raise CsrfRefused
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if (
+        not _valid(cookie, settings.secret_key)
+        or not sent
+        or not hmac.compare_digest(str(cookie), sent)
+    ):
+        raise CsrfRefused
+
+
+# -- pages
+
+
+def query_with(request: Request, **changes: Any) -> str:
+    """The request's query string with ``changes`` (None: removed); lists repeat."""
+    params: list[tuple[str, str]] = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in changes
+    ]
+    for key, value in changes.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        params += [(key, str(v)) for v in values]
+    return urlencode(params)
+
+
+def render(
+    request: Request,
+    settings: Settings,
+    template: str,
+    *,
+    staff: Staff | None = None,
+    now: datetime | None = None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    locale = locale_of(request)
+    html = templates.get_template(template).render(
+        request=request,
+        staff=staff,
+        locale=locale,
+        lang="zh-CN" if locale == "zh_CN" else "en",
+        _=translator(locale),
+        fmt=Formats(locale),
+        now=now,
+        csrf=csrf_token(request, settings),
+        query_with=lambda **changes: query_with(request, **changes),
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    new = getattr(request.state, "new_csrf", None)
+    if new is not None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            new,
+            httponly=True,
+            samesite="strict",
+            secure=is_https(request),
+            path="/console",
+        )
+    # Pages show what only this clerk may see: no shared cache keeps them, and no other
+    # site frames them.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = content_security_policy(settings)
+    return response
+
+
+# Everything from the service itself; the base map's tiles from where it is configured.
+def content_security_policy(settings: Settings) -> str:
+    tiles = ""
+    if settings.console_tiles_url:
+        parts = urlsplit(settings.console_tiles_url.replace("{s}", "*"))
+        tiles = f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'self'; img-src 'self' data: blob:" + tiles + "; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'self'; object-src 'none'"
+    )
