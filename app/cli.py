@@ -1,5 +1,6 @@
 """The ``sentinel`` command."""
 
+import asyncio
 import json
 import signal
 import threading
@@ -16,13 +17,16 @@ from app.config import Settings, get_settings
 from app.db import Database
 from app.errors import AppError, ConfigurationError
 from app.log import configure_logging
-from app.models import AreaLevel, StaffRole
+from app.models import AreaLevel, StaffRole, utcnow
 from app.schemas.areas import AreaImportResult
+from app.schemas.reports import receipt_json
 from app.services import areas as area_service
 from app.services import demo as demo_service
+from app.services import demo_reports
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
+from app.services.intake import IntakeWriter
 from app.worker import Worker
 
 
@@ -205,10 +209,16 @@ def staff_create(
 
 
 @cli.command()
-def demo(as_json: JsonFlag = False) -> None:
+def demo(
+    as_json: JsonFlag = False,
+    reports: Annotated[
+        bool, typer.Option("--reports/--no-reports", help="sample reports with photos too")
+    ] = True,
+) -> None:
     """Load the Changning demo into an empty database and print its credentials."""
     settings = _settings()
-    with Database(settings.database_url).transaction() as session:
+    database = Database(settings.database_url)
+    with database.transaction() as session:
         credentials = demo_service.load_demo(session, settings)
     if credentials is None:
         message = "the database already holds data: demo not loaded, nothing changed"
@@ -218,9 +228,21 @@ def demo(as_json: JsonFlag = False) -> None:
                 json.dumps({"loaded": False, "platforms": [], "staff": [], "message": message})
             )
         return
-    payload = {"loaded": True, "platforms": credentials.platforms, "staff": credentials.staff}
+    tickets = 0
+    if reports:
+        writer = IntakeWriter(database, settings, render_receipt=receipt_json)
+        tickets = asyncio.run(
+            demo_reports.submit_demo_reports(database, settings, writer, now=utcnow())
+        )
+    payload = {
+        "loaded": True,
+        "platforms": credentials.platforms,
+        "staff": credentials.staff,
+        "tickets": tickets,
+    }
     lines = [
-        "Changning demo loaded (street and community boundaries are synthetic).",
+        "Changning demo loaded (street and community boundaries are synthetic), "
+        f"with {tickets} sample tickets.",
         "",
         "Platform API keys (shown once):",
     ]

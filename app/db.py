@@ -340,6 +340,7 @@ class unindexed(_column_hint):
     index: a read that grows with the table.
     """
 
+    inherit_cache = True
     name = "sentinel_unindexed"
     pg_zero = "0"
 
@@ -349,6 +350,7 @@ class checked_per_row(_column_hint):
     on the rows another index walks. For filters that hold for many rows, where a range
     search would fetch them all and sort them while the walk stops at a page's worth."""
 
+    inherit_cache = True
     name = "sentinel_checked_per_row"
     pg_zero = "interval '0 seconds'"
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app import heap
+from app import console, heap
 from app.config import Environment, Settings, get_settings
 from app.db import Database
 from app.errors import PROBLEM_JSON, AppError, DatabaseBusy, problem, validation_problem
@@ -60,12 +60,17 @@ def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = Non
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+    async def app_error(request: Request, exc: AppError) -> Response:
+        if console.is_console(request):
+            return console.app_error_page(request, exc)
         return _problem_response(exc.to_problem(), exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _problem_response(validation_problem(exc.errors()))
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        problem_body = validation_problem(exc.errors())
+        if console.is_console(request):
+            return console.error_page(request, 422, problem_body["detail"])
+        return _problem_response(problem_body)
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
@@ -98,9 +103,11 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        if console.is_console(request) and not request.url.path.startswith("/console/static/"):
+            return console.error_page(request, exc.status_code, detail or "")
         return _problem_response(
             problem(status=exc.status_code, code=code, detail=detail), dict(exc.headers or {})
         )
@@ -168,4 +175,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         admin,
     ):
         app.include_router(module.router)
+    console.install(app)
     return app

@@ -43,11 +43,15 @@ def _signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> 
     return caller.staff
 
 
+def home_of(staff: Staff) -> str:
+    return "/console/admin/categories" if staff.role == StaffRole.ADMIN else "/console/queue"
+
+
 class WrongRole(Exception):
     """A page for another role: an officer on an admin page, an admin in the queue."""
 
     def __init__(self, staff: Staff) -> None:
-        self.staff = staff
+        self.home = home_of(staff)
 
 
 def _office(staff: Annotated[Staff, Depends(_signed_in)]) -> Staff:
@@ -71,10 +75,6 @@ OfficeClerk = Annotated[Staff, Depends(_office)]
 ConsoleAdmin = Annotated[Staff, Depends(_admin)]
 # On every request that changes something.
 CsrfChecked = Depends(_csrf)
-
-
-def home_of(staff: Staff) -> str:
-    return "/console/admin/categories" if staff.role == StaffRole.ADMIN else "/console/queue"
 
 
 def _safe_next(next_url: str | None) -> str | None:

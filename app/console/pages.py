@@ -2,6 +2,7 @@
 actions, photos, the CSV and the dashboard. A client of the services, like the API's
 routers, never of the HTTP API; the scope rules are the services' own."""
 
+import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -153,9 +154,11 @@ class Names:
         if code is None:
             return ""
         a = self.areas.get(code)
-        if a is None:
-            return code
-        return a.name_en if self.locale == "en" and a.name_en else a.name
+        return code if a is None else self.of(a)
+
+    def of(self, area: Any) -> str:
+        """An area's name in the clerk's language (any area, in scope or not)."""
+        return str(area.name_en if self.locale == "en" and area.name_en else area.name)
 
     def streets(self) -> list[Any]:
         return [a for a in self.areas.values() if a.level == AreaLevel.STREET]
@@ -429,6 +432,7 @@ def _ticket_page(
 ) -> HTMLResponse:
     ticket = view.ticket
     point = to_shape(ticket.location)
+    candidates = merge_candidates(session, staff, ticket, view.category, now)
     return render(
         request,
         settings,
@@ -444,12 +448,25 @@ def _ticket_page(
         names=names_for(session, staff, locale_of(request)),
         actions=allowed_actions(TicketStatus(ticket.status)),
         reject_reasons=sorted(REJECT_REASONS),
-        candidates=merge_candidates(session, staff, ticket, view.category, now),
+        candidates=candidates,
+        candidates_json=json.dumps([_candidate(settings, c) for c in candidates]),
         transfer_streets=[s for s in _district_streets(session, staff) if s.id != ticket.street_id],
         sla_state=sla_state,
         tiles=_tiles(settings),
         **context,
     )
+
+
+def _candidate(settings: Settings, nearby: Nearby) -> dict[str, Any]:
+    point = to_shape(nearby.ticket.location)
+    lon, lat = _on_tiles(settings, point.x, point.y)
+    return {
+        "ref": nearby.ticket.ref,
+        "status": nearby.ticket.status,
+        "lat": lat,
+        "lon": lon,
+        "url": f"/console/tickets/{nearby.ticket.id}",
+    }
 
 
 def _load(session: Session, staff: Staff, ticket_id: str) -> Ticket:

@@ -1,0 +1,78 @@
+"""The street-office console: server-rendered pages under ``/console/`` for officers,
+district users and admins, with htmx and Leaflet served from the package itself."""
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from app.console import admin, auth, pages
+from app.console.auth import WrongRole, sign_in_redirect
+from app.console.i18n import translator
+from app.console.web import CsrfRefused, SignInRequired, locale_of, render
+from app.errors import AppError
+
+STATIC = Path(__file__).parent / "static"
+PREFIX = "/console"
+
+
+def is_console(request: Request) -> bool:
+    path = request.url.path
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    """An error as a console page (the API answers problem+json instead)."""
+    _ = translator(locale_of(request))
+    titles = {
+        403: _("Not allowed"),
+        404: _("Not found"),
+        409: _("Not possible now"),
+        422: _("Not accepted"),
+    }
+    return render(
+        request,
+        request.app.state.settings,
+        "error.html",
+        status_code=status_code,
+        title=titles.get(status_code, _("Something went wrong")),
+        message=message,
+    )
+
+
+def app_error_page(request: Request, error: AppError) -> HTMLResponse:
+    _ = translator(locale_of(request))
+    messages = {404: _("There is nothing here in your scope.")}
+    return error_page(request, error.status, messages.get(error.status, error.detail))
+
+
+def install(app: FastAPI) -> None:
+    for module in (auth, pages, admin):
+        app.include_router(module.router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, error: SignInRequired) -> Response:
+        return sign_in_redirect(request, error)
+
+    @app.exception_handler(WrongRole)
+    async def wrong_role(request: Request, error: WrongRole) -> Response:
+        _ = translator(locale_of(request))
+        return error_page(
+            request,
+            403,
+            _(
+                "This page is not for your role. Your pages start at %(home)s.",
+                home=error.home,
+            ),
+        )
+
+    @app.exception_handler(CsrfRefused)
+    async def csrf_refused(request: Request, _error: CsrfRefused) -> Response:
+        _ = translator(locale_of(request))
+        return error_page(
+            request,
+            403,
+            _("The request did not come from a console page. Reload the page and try again."),
+        )

@@ -1,0 +1,344 @@
+"""The admin's pages: categories (SLA hours, dedup, points, active), staff accounts,
+platforms (a new key shown once) and the area import with its report. Input is checked
+by the API's own schemas and stored by the same services."""
+
+import json
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.console.auth import ConsoleAdmin, CsrfChecked
+from app.console.web import render
+from app.deps import SessionDep, SettingsDep
+from app.errors import AppError, InvalidGeoJSON, PayloadTooLarge, ValidationFailed
+from app.models import AreaLevel, Staff, StaffRole
+from app.schemas.categories import CategoryPut, category_fields
+from app.schemas.common import CATEGORY_CODE
+from app.schemas.platforms import PlatformCreate
+from app.schemas.staff import StaffCreate
+from app.services import areas as area_service
+from app.services import categories as category_service
+from app.services import platforms as platform_service
+from app.services import staff as staff_service
+from app.services.coords import CoordSys
+from app.services.pagination import MAX_LIMIT, PageRequest
+
+router = APIRouter(prefix="/console/admin")
+IMPORT_LIMIT = 64 * 1024 * 1024
+
+
+def _problems(error: ValidationError | AppError) -> list[dict[str, str]]:
+    refused = (
+        ValidationFailed.of_pydantic(error.errors())
+        if isinstance(error, ValidationError)
+        else error
+    )
+    return refused.errors or [{"field": "", "message": refused.detail}]
+
+
+def _page(request: Request) -> PageRequest:
+    return PageRequest(MAX_LIMIT, request.query_params.get("cursor") or None)
+
+
+# -- categories
+
+
+def _categories_page(
+    request: Request,
+    settings: Settings,
+    session: Session,
+    staff: Staff,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    return render(
+        request,
+        settings,
+        "admin/categories.html",
+        staff=staff,
+        status_code=status_code,
+        categories=category_service.all_categories(session),
+        **context,
+    )
+
+
+@router.get("/categories", response_class=HTMLResponse, include_in_schema=False)
+def categories(
+    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
+) -> Response:
+    saved = request.query_params.get("saved")
+    return _categories_page(request, settings, session, staff, saved=saved)
+
+
+@router.post(
+    "/categories", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
+)
+def save_category(
+    request: Request,
+    staff: ConsoleAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, Form(max_length=64)],
+    name_zh: Annotated[str, Form(max_length=400)],
+    name_en: Annotated[str, Form(max_length=400)],
+    priority: Annotated[str, Form(max_length=10)],
+    respond_within_h: Annotated[str, Form(max_length=10)],
+    resolve_within_h: Annotated[str, Form(max_length=10)],
+    dedup_radius_m: Annotated[str, Form(max_length=10)],
+    dedup_window_h: Annotated[str, Form(max_length=10)],
+    points_open: Annotated[str, Form(max_length=10)],
+    points_confirm: Annotated[str, Form(max_length=10)],
+    points_resolve: Annotated[str, Form(max_length=10)],
+    points_verify: Annotated[str, Form(max_length=10)],
+    department: Annotated[str, Form(max_length=400)] = "",
+    description: Annotated[str, Form(max_length=4000)] = "",
+    active: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Create or replace one category, as ``PUT /v1/admin/categories/{code}`` does."""
+    try:
+        if not re.match(CATEGORY_CODE, code):
+            raise ValidationFailed.of_field("code", "2–64 lower-case letters, digits or '_'")
+        body = CategoryPut.model_validate(
+            {
+                "name": {"zh": name_zh.strip(), "en": name_en.strip()},
+                "description": description.strip(),
+                "department": department.strip(),
+                "priority": priority,
+                "respond_within_h": respond_within_h,
+                "resolve_within_h": resolve_within_h,
+                "dedup_radius_m": dedup_radius_m,
+                "dedup_window_h": dedup_window_h,
+                "points": {
+                    "open": points_open,
+                    "confirm": points_confirm,
+                    "resolve": points_resolve,
+                    "verify": points_verify,
+                },
+                "active": bool(active),
+            }
+        )
+        category_service.put_category(session, code, category_fields(body))
+    except (ValidationError, AppError) as refused:
+        return _categories_page(
+            request,
+            settings,
+            session,
+            staff,
+            status_code=422,
+            problems=_problems(refused),
+            editing=code,
+        )
+    return RedirectResponse(f"/console/admin/categories?saved={code}", status_code=303)
+
+
+# -- staff
+
+
+@router.get("/staff", response_class=HTMLResponse, include_in_schema=False)
+def staff_accounts(
+    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
+) -> Response:
+    return _staff_page(request, settings, session, staff)
+
+
+def _staff_page(
+    request: Request,
+    settings: Settings,
+    session: Session,
+    staff: Staff,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    page = staff_service.page_staff(session, _page(request))
+    return render(
+        request,
+        settings,
+        "admin/staff.html",
+        staff=staff,
+        status_code=status_code,
+        accounts=page.items,
+        next_cursor=page.next_cursor,
+        roles=list(StaffRole),
+        **context,
+    )
+
+
+@router.post(
+    "/staff", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
+)
+def create_staff(
+    request: Request,
+    staff: ConsoleAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=20)],
+    area: Annotated[str, Form(max_length=64)] = "",
+    display_name: Annotated[str, Form(max_length=400)] = "",
+) -> Response:
+    try:
+        body = StaffCreate.model_validate(
+            {
+                "username": username.strip(),
+                "role": role,
+                "area": area.strip() or None,
+                "display_name": display_name.strip() or None,
+            }
+        )
+        new = staff_service.create_staff(
+            session,
+            username=body.username,
+            role=body.role,
+            area_code=body.area,
+            password=None,
+            display_name=body.display_name,
+            settings=settings,
+        )
+    except (ValidationError, AppError) as refused:
+        session.rollback()
+        return _staff_page(
+            request, settings, session, staff, status_code=422, problems=_problems(refused)
+        )
+    return _staff_page(
+        request, settings, session, staff, created=(new.staff.username, new.password)
+    )
+
+
+# -- platforms
+
+
+def _platforms_page(
+    request: Request,
+    settings: Settings,
+    session: Session,
+    staff: Staff,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    page = platform_service.page_platforms(session, _page(request))
+    return render(
+        request,
+        settings,
+        "admin/platforms.html",
+        staff=staff,
+        status_code=status_code,
+        platforms=page.items,
+        next_cursor=page.next_cursor,
+        **context,
+    )
+
+
+@router.get("/platforms", response_class=HTMLResponse, include_in_schema=False)
+def platforms(
+    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
+) -> Response:
+    return _platforms_page(request, settings, session, staff)
+
+
+@router.post(
+    "/platforms", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
+)
+def create_platform(
+    request: Request,
+    staff: ConsoleAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    code: Annotated[str, Form(max_length=200)],
+    name: Annotated[str, Form(max_length=400)],
+) -> Response:
+    try:
+        body = PlatformCreate.model_validate({"code": code.strip(), "name": name.strip()})
+        new = platform_service.create_platform(session, code=body.code, name=body.name)
+    except (ValidationError, AppError) as refused:
+        session.rollback()
+        return _platforms_page(
+            request, settings, session, staff, status_code=422, problems=_problems(refused)
+        )
+    return _platforms_page(request, settings, session, staff, key=(new.platform.code, new.api_key))
+
+
+@router.post(
+    "/platforms/{code}/api-key",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[CsrfChecked],
+)
+def rotate_key(
+    request: Request, code: str, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
+) -> Response:
+    platform = platform_service.get_platform(session, code)
+    api_key = platform_service.rotate_api_key(session, platform)
+    return _platforms_page(request, settings, session, staff, key=(platform.code, api_key))
+
+
+# -- areas
+
+
+def _areas_page(
+    request: Request,
+    settings: Settings,
+    staff: Staff,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    return render(
+        request,
+        settings,
+        "admin/areas.html",
+        staff=staff,
+        status_code=status_code,
+        coord_systems=list(CoordSys),
+        levels=list(AreaLevel),
+        **context,
+    )
+
+
+@router.get("/areas", response_class=HTMLResponse, include_in_schema=False)
+def areas(request: Request, staff: ConsoleAdmin, settings: SettingsDep) -> Response:
+    return _areas_page(request, settings, staff)
+
+
+@router.post(
+    "/areas", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
+)
+def import_areas(
+    request: Request,
+    staff: ConsoleAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
+    coord_sys: Annotated[CoordSys, Form()] = CoordSys.WGS84,
+    level: Annotated[str, Form(max_length=20)] = "",
+    parent: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """The same all-or-nothing import as ``POST /v1/admin/areas:import``."""
+    try:
+        data = file.file.read(IMPORT_LIMIT + 1)
+        if len(data) > IMPORT_LIMIT:
+            raise PayloadTooLarge("an import may be at most 64 MB")
+        try:
+            collection = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidGeoJSON("the file is not JSON") from None
+        imported = area_service.import_areas(
+            session,
+            collection,
+            coord_sys=coord_sys,
+            default_level=AreaLevel(level) if level in AreaLevel._value2member_map_ else None,
+            default_parent=parent.strip() or None,
+        )
+    except AppError as refused:
+        session.rollback()
+        return _areas_page(
+            request, settings, staff, status_code=refused.status, problems=_problems(refused)
+        )
+    return _areas_page(request, settings, staff, imported=imported)

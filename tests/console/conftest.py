@@ -1,0 +1,199 @@
+"""The console's fixtures: a real server on 127.0.0.1, Debian's Chromium driven by
+Playwright, and a guard that fails any test whose page asks for anything elsewhere.
+
+The browser set runs in full on SpatiaLite; on PostGIS only the tests marked
+``browser_smoke`` run (the pages are the same code over either database)."""
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.db import Database
+from app.main import create_app
+from tests.conftest import Auth, Baseline
+
+CHROMIUM = os.environ.get("SENTINEL_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("SENTINEL_ARTIFACTS", "test-artifacts")) / "console"
+JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}  # street 310105002
+HUAYANG = {"lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}  # street 310105001
+OFFICER = "officer_310105002"  # 江苏路街道
+OTHER_OFFICER = "officer_310105001"  # 华阳路街道
+DISTRICT = "changning"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def console_url(settings: Settings, database: Database, baseline: Baseline) -> Iterator[str]:
+    """The whole app, served by uvicorn on 127.0.0.1, over the test database."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, database),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the console's test server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium fonts-wqy-microhei "
+            "(scripts/test does it when it may)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Guard:
+    """What the pages asked for outside 127.0.0.1, and the errors their scripts threw."""
+
+    foreign: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(autouse=True)
+def _browser_set_on_postgis(request: pytest.FixtureRequest, database: Database) -> None:
+    if (
+        "page" in request.fixturenames
+        and not database.is_sqlite
+        and request.node.get_closest_marker("browser_smoke") is None
+    ):
+        pytest.skip("the browser set runs in full on SpatiaLite; PostGIS runs its smoke set")
+
+
+@pytest.fixture
+def new_page(browser: Any, console_url: str) -> Iterator[Callable[..., Any]]:
+    """Pages in fresh browser contexts (one per clerk), each under the guard."""
+    contexts = []
+    guards = []
+
+    def open_page(locale: str = "zh-CN", width: int = 1280, height: int = 800) -> Any:
+        context = browser.new_context(
+            base_url=console_url,
+            locale=locale,
+            viewport={"width": width, "height": height},
+            timezone_id="Asia/Shanghai",
+        )
+        guard = Guard()
+
+        def route(route: Any) -> None:
+            host = urlsplit(route.request.url).hostname
+            if host != "127.0.0.1":
+                guard.foreign.append(route.request.url)
+                route.abort()
+            else:
+                route.continue_()
+
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("pageerror", lambda error: guard.script_errors.append(str(error)))
+        page.set_default_timeout(10_000)
+        contexts.append(context)
+        guards.append(guard)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    for guard in guards:
+        assert guard.foreign == [], f"pages asked for something outside 127.0.0.1: {guard.foreign}"
+        assert guard.script_errors == [], f"the pages' scripts failed: {guard.script_errors}"
+
+
+@pytest.fixture
+def page(new_page: Callable[..., Any]) -> Any:
+    return new_page()
+
+
+def sign_in(page: Any, baseline: Baseline, username: str, *, then: str = "/console/") -> None:
+    page.goto(then)
+    page.get_by_label(re.compile("用户名|Username")).fill(username)
+    page.get_by_label(re.compile("密码|Password")).fill(baseline.password(username))
+    page.get_by_role("button", name=re.compile("^(登录|Sign in)$")).click()
+    page.wait_for_load_state("networkidle")
+
+
+def shot(page: Any, name: str) -> Path:
+    """A screenshot kept as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def report(
+    client: TestClient,
+    auth: Auth,
+    where: dict[str, Any],
+    *,
+    north_m: float = 0,
+    category: str = "other",
+    rider: str = "c-1",
+    description: str | None = None,
+    media_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """A rider's report through the API; the receipt."""
+    body = {
+        "category": category,
+        **where,
+        "lat": where["lat"] + north_m / 111_320,
+        "description": description,
+        "media_ids": media_ids or [],
+    }
+    response = client.post("/v1/reports", headers=auth.rider("meituan", rider), json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def photo_of(client: TestClient, auth: Auth, rider: str = "c-1") -> str:
+    from app.services.demo_reports import photo
+
+    response = client.post(
+        "/v1/media",
+        headers=auth.rider("meituan", rider),
+        files={"file": ("photo.jpg", photo(1), "image/jpeg")},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def anonymous(console_url: str) -> httpx.Client:
+    return httpx.Client(base_url=console_url, timeout=10, follow_redirects=False)
+
