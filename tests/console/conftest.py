@@ -196,4 +196,3 @@ def photo_of(client: TestClient, auth: Auth, rider: str = "c-1") -> str:
 
 def anonymous(console_url: str) -> httpx.Client:
     return httpx.Client(base_url=console_url, timeout=10, follow_redirects=False)
-

@@ -1,0 +1,441 @@
+"""The console's pages over HTTP: sign-in and its cookie, CSRF, the scope of every page
+with two streets side by side, languages, CSV, and what the pages are made of."""
+
+import csv
+import hashlib
+import io
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from babel.messages.extract import extract_from_dir
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.config import Settings
+from app.console import i18n
+from app.db import Database
+from app.models import Staff, Ticket, TicketStatus
+from app.services.security import TokenKind, issue_token
+from tests.conftest import Auth, Baseline
+from tests.console.conftest import (
+    DISTRICT,
+    HUAYANG,
+    JIANGSU,
+    OFFICER,
+    OTHER_OFFICER,
+    photo_of,
+    report,
+)
+
+CONSOLE = Path(__file__).parents[2] / "app" / "console"
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page carries no CSRF token"
+    return match[1]
+
+
+class Clerk:
+    """A browser's worth of cookies on the console, signed in as ``username``."""
+
+    def __init__(self, app: FastAPI, baseline: Baseline, username: str, **options: Any) -> None:
+        self.http = TestClient(app, follow_redirects=False, **options)
+        self.username = username
+        page = self.http.get("/console/login")
+        self.csrf = csrf_of(page.text)
+        self.response = self.http.post(
+            "/console/login",
+            data={
+                "username": username,
+                "password": baseline.password(username),
+                "csrf_token": self.csrf,
+            },
+        )
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        """A form posted from one of the console's pages (with its CSRF token)."""
+        return self.http.post(path, data={"csrf_token": self.csrf, **data}, **kwargs)
+
+
+@pytest.fixture
+def clerk(app: FastAPI, baseline: Baseline) -> Iterator[Clerk]:
+    c = Clerk(app, baseline, OFFICER)
+    yield c
+    c.http.close()
+
+
+def set_cookie(response: httpx.Response, name: str) -> str:
+    headers = response.headers.get_list("set-cookie")
+    found = [h for h in headers if h.startswith(f"{name}=")]
+    assert found, f"no {name} cookie set: {headers}"
+    return found[0]
+
+
+# -- signing in
+
+
+def test_signing_in_sets_an_httponly_samesite_cookie_that_expires_with_the_token(
+    app: FastAPI, baseline: Baseline, settings: Settings
+) -> None:
+    clerk = Clerk(app, baseline, OFFICER)
+    assert clerk.response.status_code == 303
+    assert clerk.response.headers["location"] == "/console/queue"
+    cookie = set_cookie(clerk.response, "sentinel_console").lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/console" in cookie
+    assert "secure" not in cookie.replace("sentinel_console", "")
+    match = re.search(r"max-age=(\d+)", cookie)
+    assert match is not None
+    max_age = int(match[1])
+    assert abs(max_age - settings.staff_token_ttl_h * 3600) < 60
+    assert clerk.get("/console/queue").status_code == 200
+
+
+def test_behind_https_the_cookies_are_secure(app: FastAPI, baseline: Baseline) -> None:
+    clerk = Clerk(app, baseline, OFFICER, base_url="https://testserver")
+    assert "; secure" in set_cookie(clerk.response, "sentinel_console").lower()
+
+
+def test_a_wrong_password_signs_nobody_in(app: FastAPI, baseline: Baseline) -> None:
+    http = TestClient(app, follow_redirects=False)
+    csrf = csrf_of(http.get("/console/login").text)
+    response = http.post(
+        "/console/login", data={"username": OFFICER, "password": "wrong", "csrf_token": csrf}
+    )
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.text
+    assert "sentinel_console=" not in response.headers.get("set-cookie", "")
+    assert http.get("/console/queue").status_code == 303
+
+
+def test_pages_send_anyone_not_signed_in_to_the_sign_in_page(app: FastAPI) -> None:
+    http = TestClient(app, follow_redirects=False)
+    response = http.get("/console/queue?status=new")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/console/login?next=%2Fconsole%2Fqueue%3Fstatus%3Dnew"
+    htmx = http.get("/console/queue", headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"].startswith("/console/login?next=")
+    for path in (
+        "/console/map/tickets",
+        "/console/queue.csv",
+        "/console/dashboard",
+        f"/console/media/{uuid.uuid4()}",
+        "/console/admin/categories",
+    ):
+        assert http.get(path).status_code == 303, path
+
+
+def test_an_expired_session_signs_out(
+    app: FastAPI, baseline: Baseline, settings: Settings, database: Database
+) -> None:
+    clerk = Clerk(app, baseline, OFFICER)
+    token = clerk.http.cookies.get("sentinel_console")
+    assert token
+    with database.session() as session:
+        staff_id = session.scalar(select(Staff.id).where(Staff.username == OFFICER))
+    expired = issue_token(
+        kind=TokenKind.STAFF, subject=staff_id, ttl=timedelta(seconds=-5), settings=settings
+    )
+    clerk.http.cookies.set("sentinel_console", expired.token, path="/console")
+    assert clerk.get("/console/queue").status_code == 303
+
+
+def test_signing_out_ends_the_session(clerk: Clerk) -> None:
+    response = clerk.post("/console/logout", {})
+    assert response.status_code == 303
+    assert (
+        'sentinel_console=""' in set_cookie(response, "sentinel_console")
+        or "max-age=0" in set_cookie(response, "sentinel_console").lower()
+    )
+    assert clerk.get("/console/queue").status_code == 303
+
+
+# -- CSRF
+
+
+def test_a_cross_site_post_is_refused_and_changes_nothing(
+    clerk: Clerk, client: TestClient, auth: Auth, database: Database
+) -> None:
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    action = f"/console/tickets/{ticket['id']}/actions"
+    form = {"action": "accept", "version": "1"}
+    no_token = clerk.http.post(action, data=form)
+    foreign = clerk.post(action, form, headers={"Origin": "https://evil.example"})
+    cross_site = clerk.post(action, form, headers={"Sec-Fetch-Site": "cross-site"})
+    forged = clerk.http.post(action, data={**form, "csrf_token": "forged.0123"})
+    for response in (no_token, foreign, cross_site, forged):
+        assert response.status_code == 403
+        assert "无法确认请求来自本控制台页面" in response.text
+    with database.session() as session:
+        assert session.get(Ticket, uuid.UUID(ticket["id"])).status == TicketStatus.NEW
+    done = clerk.post(action, form)
+    assert done.status_code == 303
+
+
+def test_signing_in_needs_the_token_of_the_sign_in_page(app: FastAPI, baseline: Baseline) -> None:
+    http = TestClient(app, follow_redirects=False)
+    response = http.post(
+        "/console/login", data={"username": OFFICER, "password": baseline.password(OFFICER)}
+    )
+    assert response.status_code == 403
+    assert "sentinel_console=" not in response.headers.get("set-cookie", "")
+
+
+# -- scope: two streets side by side
+
+
+def test_an_officer_never_sees_another_streets_ticket(
+    app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth
+) -> None:
+    mine = report(client, auth, JIANGSU, description="我的", media_ids=[photo_of(client, auth)])
+    theirs = report(
+        client,
+        auth,
+        HUAYANG,
+        rider="c-2",
+        description="别人的",
+        media_ids=[photo_of(client, auth, rider="c-2")],
+    )
+    officer = Clerk(app, baseline, OFFICER)
+    other = Clerk(app, baseline, OTHER_OFFICER)
+    district = Clerk(app, baseline, DISTRICT)
+
+    def refs(clerk: Clerk) -> set[str]:
+        html = clerk.get("/console/queue").text
+        return set(re.findall(r">([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})<", html))
+
+    def on_map(clerk: Clerk) -> set[str]:
+        features = clerk.get("/console/map/tickets").json()["features"]
+        return {f["properties"]["ref"] for f in features}
+
+    def in_csv(clerk: Clerk) -> set[str]:
+        body = clerk.get("/console/queue.csv").content.decode("utf-8-sig")
+        return {row["ref"] for row in csv.DictReader(io.StringIO(body))}
+
+    m, t = mine["ticket"]["ref"], theirs["ticket"]["ref"]
+    assert refs(officer) == on_map(officer) == in_csv(officer) == {m}
+    assert refs(other) == on_map(other) == in_csv(other) == {t}
+    assert refs(district) == on_map(district) == in_csv(district) == {m, t}
+
+    assert officer.get(f"/console/tickets/{theirs['ticket']['id']}").status_code == 404
+    assert officer.get(f"/console/tickets/{theirs['ticket']['id']}/print").status_code == 404
+    assert officer.get("/console/tickets/not-a-uuid").status_code == 404
+    refused = officer.post(
+        f"/console/tickets/{theirs['ticket']['id']}/actions", {"action": "accept", "version": "1"}
+    )
+    assert refused.status_code == 404
+    their_photo = theirs["media_ids"][0] if "media_ids" in theirs else None
+    page = other.get(f"/console/tickets/{theirs['ticket']['id']}").text
+    photo_ids = re.findall(r"/console/media/([0-9a-f-]{36})/thumbnail", page)
+    assert photo_ids and (their_photo is None or their_photo in photo_ids)
+    assert other.get(f"/console/media/{photo_ids[0]}").status_code == 200
+    assert officer.get(f"/console/media/{photo_ids[0]}").status_code == 404
+    assert officer.get(f"/console/media/{photo_ids[0]}/thumbnail").status_code == 404
+    assert district.get(f"/console/media/{photo_ids[0]}").status_code == 200
+
+    bulk = officer.post(
+        "/console/bulk",
+        {"action": "accept", "ticket": [mine["ticket"]["id"], theirs["ticket"]["id"]]},
+    )
+    assert bulk.status_code == 200
+    assert "完成 1 / 2" in bulk.text
+    assert t not in bulk.text  # not even its ref is told
+
+
+def test_each_role_has_its_own_pages(app: FastAPI, baseline: Baseline) -> None:
+    admin = Clerk(app, baseline, "admin")
+    assert admin.response.headers["location"] == "/console/admin/categories"
+    assert admin.get("/console/queue").status_code == 403
+    assert admin.get("/console/admin/categories").status_code == 200
+    officer = Clerk(app, baseline, OFFICER)
+    for path in (
+        "/console/admin/categories",
+        "/console/admin/staff",
+        "/console/admin/platforms",
+        "/console/admin/areas",
+    ):
+        assert officer.get(path).status_code == 403, path
+    refused = officer.post("/console/admin/platforms", {"code": "didi", "name": "滴滴"})
+    assert refused.status_code == 403
+
+
+def test_the_district_sees_the_unrouted_queue(
+    app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth, database: Database
+) -> None:
+    routed = report(client, auth, JIANGSU)["ticket"]
+    unrouted = report(client, auth, HUAYANG, rider="c-2")["ticket"]
+    with database.transaction() as session:
+        ticket = session.get(Ticket, uuid.UUID(unrouted["id"]))
+        assert ticket is not None
+        ticket.street_id, ticket.community_id = None, None
+    district = Clerk(app, baseline, DISTRICT)
+    page = district.get("/console/queue?unrouted=1").text
+    assert unrouted["ref"] in page and routed["ref"] not in page
+    assert "未分派街道" in page
+    officer = Clerk(app, baseline, OTHER_OFFICER)
+    assert unrouted["ref"] not in officer.get("/console/queue").text
+
+
+def test_the_queue_filters_by_text_and_keeps_its_state_in_the_url(
+    clerk: Clerk, client: TestClient, auth: Auth
+) -> None:
+    pothole = report(client, auth, JIANGSU, description="井盖缺失 50%_off")["ticket"]
+    other = report(client, auth, JIANGSU, north_m=-200, rider="c-2", description="路灯")["ticket"]
+    found = clerk.get("/console/queue", params={"q": "50%_"}).text
+    assert pothole["ref"] in found and other["ref"] not in found
+    by_ref = clerk.get("/console/queue", params={"q": other["ref"][:9]}).text
+    assert other["ref"] in by_ref and pothole["ref"] not in by_ref
+    assert 'value="50%_"' in found  # the filter form shows what is applied
+    percent = clerk.get("/console/queue", params={"q": "%"}).text
+    assert pothole["ref"] in percent and other["ref"] not in percent  # a % is a %, not "any"
+
+
+def test_the_csv_names_categories_and_areas_in_chinese(
+    clerk: Clerk, client: TestClient, auth: Auth
+) -> None:
+    report(client, auth, JIANGSU, category="waste")
+    response = clerk.get("/console/queue.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == 1
+    assert rows[0]["category"] == "waste" and rows[0]["category_name"] == "垃圾堆放"
+    assert rows[0]["street"] == "310105002" and rows[0]["street_name"] == "江苏路街道"
+    assert rows[0]["community_name"].startswith("江苏路街道")
+
+
+def test_acting_on_a_stale_version_says_who_changed_it_and_changes_nothing(
+    clerk: Clerk, client: TestClient, auth: Auth, database: Database
+) -> None:
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    action = f"/console/tickets/{ticket['id']}/actions"
+    district = auth.staff(DISTRICT)
+    client.post(
+        f"/v1/office/tickets/{ticket['id']}/actions", headers=district, json={"action": "accept"}
+    )
+    response = clerk.post(action, {"action": "reject", "reason": "spam", "version": "1"})
+    assert response.status_code == 409
+    assert "您查看期间此工单已被修改" in response.text
+    assert "changning" in response.text
+    with database.session() as session:
+        row = session.get(Ticket, uuid.UUID(ticket["id"]))
+        assert row is not None and row.status == TicketStatus.ACCEPTED and row.version == 2
+
+
+def test_a_refused_action_is_said_on_the_page(clerk: Clerk, client: TestClient, auth: Auth) -> None:
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    action = f"/console/tickets/{ticket['id']}/actions"
+    no_note = clerk.post(action, {"action": "comment", "version": "1", "note": "  "})
+    assert no_note.status_code == 422 and "表单中有内容缺失" in no_note.text
+    wrong_status = clerk.post(action, {"action": "close", "version": "1"})
+    assert wrong_status.status_code == 409 and "工单当前状态下不能执行此操作" in wrong_status.text
+
+
+# -- languages
+
+
+def test_pages_follow_accept_language_and_the_switch_is_remembered(
+    app: FastAPI, baseline: Baseline
+) -> None:
+    http = TestClient(app, follow_redirects=False)
+    assert "登录街道工作台" in http.get("/console/login").text
+    english = http.get("/console/login", headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
+    assert "Sign in to the street-office console" in english.text and 'lang="en"' in english.text
+    csrf = csrf_of(english.text)
+    switched = http.post(
+        "/console/language", data={"locale": "en", "next": "/console/login", "csrf_token": csrf}
+    )
+    assert switched.status_code == 303 and switched.headers["location"] == "/console/login"
+    assert "Sign in to the street-office console" in http.get("/console/login").text
+    away = http.post(
+        "/console/language",
+        data={"locale": "zh_CN", "next": "https://evil.example/", "csrf_token": csrf},
+    )
+    assert away.headers["location"] == "/console/"
+
+
+@pytest.mark.parametrize(
+    ("header", "locale"),
+    [
+        (None, "zh_CN"),
+        ("en-US,en;q=0.9", "en"),
+        ("fr-FR, en;q=0.5", "en"),
+        ("zh-TW,zh;q=0.9,en;q=0.8", "zh_CN"),
+        ("de", "zh_CN"),
+        ("en;q=0.2, zh;q=0.8", "zh_CN"),
+    ],
+)
+def test_the_language_is_negotiated(header: str | None, locale: str) -> None:
+    assert i18n.negotiate(header, None) == locale
+    assert i18n.negotiate(header, "en") == "en"
+
+
+def test_every_message_has_its_chinese_translation() -> None:
+    found = {
+        message
+        for _, _, message, _, _ in extract_from_dir(
+            str(CONSOLE),
+            method_map=[("**.py", "python"), ("**/templates/**.html", "jinja2")],
+            keywords={"_": None},
+        )
+    }
+    translations = i18n.messages("zh_CN")
+    assert found, "no message found: the extraction is broken"
+    missing = sorted(m for m in found if not translations.get(m))
+    assert missing == [], f"untranslated: {missing}"
+    placeholders = re.compile(r"%\((\w+)\)s")
+    for message in found:
+        assert sorted(placeholders.findall(message)) == sorted(
+            placeholders.findall(translations[message])
+        ), message
+
+
+def test_times_are_shown_in_shanghai() -> None:
+    formats = i18n.Formats("zh_CN")
+    assert formats.time(datetime(2026, 12, 1, 16, 30, tzinfo=UTC)) == "2026-12-02 00:30"
+
+
+# -- what the pages are made of
+
+
+def test_vendored_files_match_their_manifest() -> None:
+    vendor = CONSOLE / "static" / "vendor"
+    manifest = json.loads((vendor / "MANIFEST.json").read_text())
+    listed = {}
+    for package in manifest["packages"]:
+        assert package["name"] and package["version"] and package["licence"], package
+        listed.update(package["files"])
+    on_disk = {
+        str(p.relative_to(vendor))
+        for p in vendor.rglob("*")
+        if p.is_file() and p.name != "MANIFEST.json"
+    }
+    assert set(listed) == on_disk
+    for name, sha256 in listed.items():
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == sha256, name
+
+
+def test_pages_load_nothing_from_elsewhere() -> None:
+    remote = re.compile(r"""(?:src|href)\s*=\s*["'](?:https?:)?//""", re.I)
+    for template in (CONSOLE / "templates").rglob("*.html"):
+        assert not remote.search(template.read_text()), template
+    css = (CONSOLE / "static" / "console.css").read_text()
+    assert "url(http" not in css and "@import" not in css
+
+
+def test_pages_forbid_framing_caching_and_foreign_scripts(clerk: Clerk) -> None:
+    response = clerk.get("/console/queue")
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Cache-Control"] == "no-store"
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
