@@ -241,7 +241,13 @@ def queue(
         transfer_streets=_district_streets(session, staff),
         tiles=_tiles(settings),
         is_district=staff.role == StaffRole.DISTRICT,
+        done=_done(request),
     )
+
+
+def _done(request: Request) -> str | None:
+    done = request.query_params.get("done")
+    return done if done in TicketAction._value2member_map_ else None
 
 
 def _district_streets(session: Session, staff: Staff) -> list[Any]:
@@ -598,6 +604,10 @@ def act(
             stale=view.events[-1] if stale and view.events else None,
             tried=data,
         )
+    try:
+        ticket_in_scope(session, staff, ticket.id)
+    except NotFound:  # transferred to another street: no longer this clerk's
+        return RedirectResponse(f"/console/queue?done={action}", status_code=303)
     return RedirectResponse(f"/console/tickets/{ticket.id}?done={action}", status_code=303)
 
 

@@ -105,7 +105,9 @@ async def check_csrf(request: Request, settings: Settings) -> None:
 def query_with(request: Request, **changes: Any) -> str:
     """The request's query string with ``changes`` (None: removed); lists repeat."""
     params: list[tuple[str, str]] = [
-        (k, v) for k, v in request.query_params.multi_items() if k not in changes
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in changes and k != "done"  # a notice is said once, not carried along
     ]
     for key, value in changes.items():
         if value is None:

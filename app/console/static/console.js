@@ -22,6 +22,12 @@
     L.tileLayer(url, options).addTo(map);
   }
 
+  // Areas in a pane of their own, under the tickets: a polygon never takes a ticket's click.
+  function areaPane(map) {
+    map.createPane("areas").style.zIndex = 350;
+    return "areas";
+  }
+
   function ticketMarker(feature, latlng) {
     var p = feature.properties;
     var marker = L.circleMarker(latlng, {
@@ -41,6 +47,7 @@
     baseLayer(map, el);
     map.setView([31.22, 121.42], 13);
     var areas = L.geoJSON(null, {
+      pane: areaPane(map),
       style: function (f) {
         var street = f.properties.level === "street";
         return { color: street ? "#364fc7" : "#748ffc", weight: street ? 2 : 1, fill: !street, fillOpacity: 0.04 };
@@ -100,10 +107,10 @@
     if (el.dataset.areas) {
       fetch(el.dataset.areas, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
         L.geoJSON(data, {
+          pane: areaPane(map),
           style: function (f) { return { color: f.properties.level === "street" ? "#364fc7" : "#748ffc", weight: 1, fill: false }; },
           onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name, { sticky: true }); }
         }).addTo(map);
-        marker.bringToFront();
       });
     }
     var candidates = JSON.parse(el.dataset.candidates || "[]");
@@ -170,7 +177,19 @@
     event.preventDefault();
   });
 
-  document.body && document.body.addEventListener("htmx:afterSwap", function () { current = -1; });
+  document.addEventListener("htmx:afterSwap", function () { current = -1; });
+
+  // A filter left empty stays out of the URL.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var params = event.detail.parameters;
+    var empty = [];
+    if (params && typeof params.forEach === "function" && typeof params.delete === "function") {
+      params.forEach(function (value, key) { if (value === "") { empty.push(key); } });
+      empty.forEach(function (key) { params.delete(key); });
+    } else if (params) {
+      Object.keys(params).forEach(function (key) { if (params[key] === "") { delete params[key]; } });
+    }
+  });
 
   // -- photos
 
