@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -43,6 +45,12 @@ def _free_port() -> int:
 @pytest.fixture
 def console_url(settings: Settings, database: Database, baseline: Baseline) -> Iterator[str]:
     """The whole app, served by uvicorn on 127.0.0.1, over the test database."""
+    with serve(settings, database) as url:
+        yield url
+
+
+@contextmanager
+def serve(settings: Settings, database: Database) -> Iterator[str]:
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -194,5 +202,32 @@ def photo_of(client: TestClient, auth: Auth, rider: str = "c-1") -> str:
     return str(response.json()["id"])
 
 
-def anonymous(console_url: str) -> httpx.Client:
-    return httpx.Client(base_url=console_url, timeout=10, follow_redirects=False)
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page carries no CSRF token"
+    return match[1]
+
+
+class Clerk:
+    """A browser's worth of cookies on the console, signed in as ``username``."""
+
+    def __init__(self, app: FastAPI, baseline: Baseline, username: str, **options: Any) -> None:
+        self.http = TestClient(app, follow_redirects=False, **options)
+        self.username = username
+        page = self.http.get("/console/login")
+        self.csrf = csrf_of(page.text)
+        self.response = self.http.post(
+            "/console/login",
+            data={
+                "username": username,
+                "password": baseline.password(username),
+                "csrf_token": self.csrf,
+            },
+        )
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(path, **kwargs)
+
+    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
+        """A form posted from one of the console's pages (with its CSRF token)."""
+        return self.http.post(path, data={"csrf_token": self.csrf, **data}, **kwargs)

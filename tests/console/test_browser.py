@@ -1,12 +1,19 @@
 """The console in a real browser: what a street office does with it, end to end."""
 
+import io
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from playwright.sync_api import expect
 
+from app.config import Settings
+from app.db import Database
+from app.services.coords import CoordSys, from_wgs84
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (
     DISTRICT,
@@ -15,6 +22,7 @@ from tests.console.conftest import (
     OFFICER,
     photo_of,
     report,
+    serve,
     shot,
     sign_in,
 )
@@ -328,3 +336,79 @@ def test_a_wrong_password_is_said_in_the_browser(page: Any) -> None:
     page.get_by_role("button", name="登录", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text("用户名或密码错误。")
     expect(page.get_by_label("用户名")).to_have_value(OFFICER)
+
+
+class TileServer:
+    """Map tiles on 127.0.0.1: one grey PNG for every tile, and the paths asked for."""
+
+    def __init__(self) -> None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (256, 256), (230, 230, 225)).save(buffer, "PNG")
+        tile, asked = buffer.getvalue(), []
+        self.asked: list[str] = asked
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(tile)))
+                self.end_headers()
+                self.wfile.write(tile)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/{{z}}/{{x}}/{{y}}.png"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.mark.parametrize("datum", ["wgs84", "gcj02"])
+def test_on_gcj02_tiles_every_overlay_is_shifted_to_land_on_the_same_spot(
+    datum: str,
+    browser: Any,
+    settings: Settings,
+    database: Database,
+    client: TestClient,
+    auth: Auth,
+    baseline: Baseline,
+) -> None:
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    detail = client.get(f"/v1/office/tickets/{ticket['id']}", headers=auth.staff(OFFICER)).json()
+    lon, lat = detail["lon"], detail["lat"]  # WGS-84, as stored
+    expected = from_wgs84(lon, lat, CoordSys.GCJ02) if datum == "gcj02" else (lon, lat)
+    tiles = TileServer()
+    with_tiles = settings.model_copy(
+        update={
+            "console_tiles_url": tiles.url,
+            "console_tiles_attribution": "test tiles",
+            "console_tiles_datum": datum,
+        }
+    )
+    try:
+        with serve(with_tiles, database) as url:
+            context = browser.new_context(base_url=url, locale="zh-CN")
+            page = context.new_page()
+            sign_in(page, baseline, OFFICER)
+            expect(page.locator("#map")).to_have_attribute("data-tickets-loaded", "1")
+            marker = page.evaluate(
+                "() => { const m = window.sentinelMap.tickets.getLayers()[0].getLatLng();"
+                " return [m.lng, m.lat]; }"
+            )
+            assert marker == pytest.approx(expected, abs=1e-6)
+            ticket_page(page, ticket["id"])
+            spot = page.evaluate(
+                "() => { const m = window.sentinelSpot.marker.getLatLng(); return [m.lng, m.lat]; }"
+            )
+            assert spot == pytest.approx(expected, abs=1e-6)
+            expect(page.locator(".leaflet-control-attribution")).to_contain_text("test tiles")
+            context.close()
+    finally:
+        tiles.close()
+    assert tiles.asked, "the base map asked for no tile"
+    if datum == "gcj02":  # the shift around Shanghai is several hundred metres
+        assert abs(expected[0] - lon) > 0.003

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -31,42 +30,13 @@ from tests.console.conftest import (
     JIANGSU,
     OFFICER,
     OTHER_OFFICER,
+    Clerk,
+    csrf_of,
     photo_of,
     report,
 )
 
 CONSOLE = Path(__file__).parents[2] / "app" / "console"
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page carries no CSRF token"
-    return match[1]
-
-
-class Clerk:
-    """A browser's worth of cookies on the console, signed in as ``username``."""
-
-    def __init__(self, app: FastAPI, baseline: Baseline, username: str, **options: Any) -> None:
-        self.http = TestClient(app, follow_redirects=False, **options)
-        self.username = username
-        page = self.http.get("/console/login")
-        self.csrf = csrf_of(page.text)
-        self.response = self.http.post(
-            "/console/login",
-            data={
-                "username": username,
-                "password": baseline.password(username),
-                "csrf_token": self.csrf,
-            },
-        )
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(path, **kwargs)
-
-    def post(self, path: str, data: dict[str, Any], **kwargs: Any) -> httpx.Response:
-        """A form posted from one of the console's pages (with its CSRF token)."""
-        return self.http.post(path, data={"csrf_token": self.csrf, **data}, **kwargs)
 
 
 @pytest.fixture
