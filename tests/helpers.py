@@ -1,12 +1,18 @@
 """Assertions and helpers shared by the tests."""
 
 import socket
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,3 +108,58 @@ def act(client: Any, staff: dict[str, str], ticket_id: str, *actions: dict[str, 
             f"/v1/office/tickets/{ticket_id}/actions", headers=staff, json=action
         )
         assert response.status_code == 200, response.text
+
+
+# Two points of the demo, in GCJ-02 as a rider's app has them, in two streets side by side.
+JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}  # street 310105002
+HUAYANG = {"lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}  # street 310105001
+
+
+def report_at(
+    client: TestClient,
+    rider: dict[str, str],
+    where: dict[str, Any],
+    *,
+    north_m: float = 0,
+    category: str = "other",
+    description: str | None = None,
+    media_ids: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A rider's report ``north_m`` metres north of ``where``, through the API: its receipt."""
+    body = {
+        "category": category,
+        **where,
+        "lat": where["lat"] + north_m / 111_320,
+        "description": description,
+        "media_ids": list(media_ids),
+    }
+    response = client.post("/v1/reports", headers=rider, json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1, in a thread: its base URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

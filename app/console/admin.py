@@ -26,7 +26,7 @@ from app.services import categories as category_service
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
-from app.services.pagination import MAX_LIMIT, PageRequest
+from app.services.pagination import MAX_LIMIT, Page, PageRequest
 
 router = APIRouter(prefix="/console/admin")
 IMPORT_LIMIT = 64 * 1024 * 1024
@@ -148,24 +148,31 @@ def staff_accounts(
 
 
 def _staff_page(
-    request: Request,
-    settings: Settings,
-    session: Session,
-    staff: Staff,
-    *,
-    status_code: int = 200,
-    **context: Any,
+    request: Request, settings: Settings, session: Session, staff: Staff, **context: Any
 ) -> HTMLResponse:
     page = staff_service.page_staff(session, _page(request))
+    return _listing(
+        request, settings, staff, "admin/staff.html", page, roles=list(StaffRole), **context
+    )
+
+
+def _listing(
+    request: Request,
+    settings: Settings,
+    staff: Staff,
+    template: str,
+    page: Page[Any],
+    **context: Any,
+) -> HTMLResponse:
+    """A page of accounts or platforms, with what the last form did (``context``)."""
     return render(
         request,
         settings,
-        "admin/staff.html",
+        template,
         staff=staff,
-        status_code=status_code,
-        accounts=page.items,
+        status_code=422 if context.get("problems") else 200,
+        items=page.items,
         next_cursor=page.next_cursor,
-        roles=list(StaffRole),
         **context,
     )
 
@@ -203,9 +210,7 @@ def create_staff(
         )
     except (ValidationError, AppError) as refused:
         session.rollback()
-        return _staff_page(
-            request, settings, session, staff, status_code=422, problems=_problems(refused)
-        )
+        return _staff_page(request, settings, session, staff, problems=_problems(refused))
     return _staff_page(
         request, settings, session, staff, created=(new.staff.username, new.password)
     )
@@ -215,25 +220,10 @@ def create_staff(
 
 
 def _platforms_page(
-    request: Request,
-    settings: Settings,
-    session: Session,
-    staff: Staff,
-    *,
-    status_code: int = 200,
-    **context: Any,
+    request: Request, settings: Settings, session: Session, staff: Staff, **context: Any
 ) -> HTMLResponse:
     page = platform_service.page_platforms(session, _page(request))
-    return render(
-        request,
-        settings,
-        "admin/platforms.html",
-        staff=staff,
-        status_code=status_code,
-        platforms=page.items,
-        next_cursor=page.next_cursor,
-        **context,
-    )
+    return _listing(request, settings, staff, "admin/platforms.html", page, **context)
 
 
 @router.get("/platforms", response_class=HTMLResponse, include_in_schema=False)
@@ -259,9 +249,7 @@ def create_platform(
         new = platform_service.create_platform(session, code=body.code, name=body.name)
     except (ValidationError, AppError) as refused:
         session.rollback()
-        return _platforms_page(
-            request, settings, session, staff, status_code=422, problems=_problems(refused)
-        )
+        return _platforms_page(request, settings, session, staff, problems=_problems(refused))
     return _platforms_page(request, settings, session, staff, key=(new.platform.code, new.api_key))
 
 

@@ -34,7 +34,7 @@ from app.services.areas import streets_of
 from app.services.categories import all_categories
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.export import queue_csv
-from app.services.media import media_file, media_for_staff
+from app.services.media import PHOTO_HEADERS, media_file, media_for_staff
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
 from app.services.scope import scope_areas
@@ -483,6 +483,12 @@ def _load(session: Session, staff: Staff, ticket_id: str) -> Ticket:
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/tickets/{ticket_id}/print",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    name="work_order",
+)
 def ticket_page(
     request: Request,
     ticket_id: str,
@@ -490,9 +496,10 @@ def ticket_page(
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-    done: str | None = None,
 ) -> Response:
+    """A ticket; at ``…/print``, the same as a work order for a crew."""
     ticket = _load(session, staff, ticket_id)
+    printable = request.url.path.endswith("/print")
     return _ticket_page(
         request,
         settings,
@@ -500,28 +507,8 @@ def ticket_page(
         staff,
         ticket_view(session, ticket),
         clock(),
-        done=done if done in TicketAction._value2member_map_ else None,
-    )
-
-
-@router.get("/tickets/{ticket_id}/print", response_class=HTMLResponse, include_in_schema=False)
-def work_order(
-    request: Request,
-    ticket_id: str,
-    staff: OfficeClerk,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> Response:
-    ticket = _load(session, staff, ticket_id)
-    return _ticket_page(
-        request,
-        settings,
-        session,
-        staff,
-        ticket_view(session, ticket),
-        clock(),
-        template="print.html",
+        template="print.html" if printable else "ticket.html",
+        done=_done(request),
     )
 
 
@@ -688,13 +675,7 @@ def _photo(
 ) -> FileResponse:
     media = media_for_staff(session, staff, media_id)
     path, content_type = media_file(settings.media_dir, media, thumbnail=thumbnail)
-    if not path.exists():
-        raise NotFound("the photo's file is missing")
-    return FileResponse(
-        path,
-        media_type=content_type,
-        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
-    )
+    return FileResponse(path, media_type=content_type, headers=PHOTO_HEADERS)
 
 
 # -- the dashboard

@@ -6,7 +6,7 @@ from fastapi import APIRouter, File, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
-from app.errors import Forbidden, NotFound, PayloadTooLarge
+from app.errors import Forbidden, PayloadTooLarge
 from app.models import Media
 from app.schemas.common import problems
 from app.schemas.reports import MediaRead
@@ -61,13 +61,7 @@ def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) 
 
 def _file_response(media: Media, settings: SettingsDep, *, thumbnail: bool) -> FileResponse:
     path, content_type = media_service.media_file(settings.media_dir, media, thumbnail=thumbnail)
-    if not path.exists():
-        raise NotFound("the photo's file is missing")
-    return FileResponse(
-        path,
-        media_type=content_type,
-        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
-    )
+    return FileResponse(path, media_type=content_type, headers=media_service.PHOTO_HEADERS)
 
 
 @router.get("/{media_id}", response_class=FileResponse, summary="The stored photo")

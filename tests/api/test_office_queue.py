@@ -10,10 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.models import utcnow
 from tests.conftest import Auth
-from tests.helpers import assert_problem
-
-JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}  # street 310105002
-HUAYANG = {"lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}  # street 310105001
+from tests.helpers import HUAYANG, JIANGSU, assert_problem, report_at
 
 
 def report(
@@ -21,20 +18,10 @@ def report(
     auth: Auth,
     where: dict[str, Any],
     *,
-    north_m: float = 0,
-    category: str = "other",
     rider: str = "q-1",
-    description: str | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    body = {
-        "category": category,
-        **where,
-        "lat": where["lat"] + north_m / 111_320,
-        "description": description,
-    }
-    response = client.post("/v1/reports", headers=auth.rider("meituan", rider), json=body)
-    assert response.status_code == 201, response.text
-    return dict(response.json()["ticket"])
+    return dict(report_at(client, auth.rider("meituan", rider), where, **fields)["ticket"])
 
 
 def test_each_office_sees_its_own_street_and_the_district_sees_both(

@@ -6,11 +6,7 @@ The browser set runs in full on SpatiaLite; on PostGIS only the tests marked
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +14,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -26,54 +21,25 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from tests.conftest import Auth, Baseline
+from tests.helpers import report_at, serve
 
 CHROMIUM = os.environ.get("SENTINEL_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("SENTINEL_ARTIFACTS", "test-artifacts")) / "console"
-JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}  # street 310105002
-HUAYANG = {"lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}  # street 310105001
 OFFICER = "officer_310105002"  # 江苏路街道
 OTHER_OFFICER = "officer_310105001"  # 华阳路街道
 DISTRICT = "changning"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def console_url(settings: Settings, database: Database, baseline: Baseline) -> Iterator[str]:
     """The whole app, served by uvicorn on 127.0.0.1, over the test database."""
-    with serve(settings, database) as url:
+    with serve(create_app(settings, database)) as url:
         yield url
 
 
-@contextmanager
-def serve(settings: Settings, database: Database) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, database),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the console's test server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
+# Per module: while Playwright runs, its event loop holds the main thread, and tests
+# after it that run one of their own (asyncio.run) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
@@ -167,27 +133,10 @@ def shot(page: Any, name: str) -> Path:
 
 
 def report(
-    client: TestClient,
-    auth: Auth,
-    where: dict[str, Any],
-    *,
-    north_m: float = 0,
-    category: str = "other",
-    rider: str = "c-1",
-    description: str | None = None,
-    media_ids: list[str] | None = None,
+    client: TestClient, auth: Auth, where: dict[str, Any], *, rider: str = "c-1", **fields: Any
 ) -> dict[str, Any]:
-    """A rider's report through the API; the receipt."""
-    body = {
-        "category": category,
-        **where,
-        "lat": where["lat"] + north_m / 111_320,
-        "description": description,
-        "media_ids": media_ids or [],
-    }
-    response = client.post("/v1/reports", headers=auth.rider("meituan", rider), json=body)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    """A rider's report through the API; its receipt."""
+    return report_at(client, auth.rider("meituan", rider), where, **fields)
 
 
 def photo_of(client: TestClient, auth: Auth, rider: str = "c-1") -> str:

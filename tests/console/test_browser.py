@@ -13,19 +13,18 @@ from playwright.sync_api import expect
 
 from app.config import Settings
 from app.db import Database
+from app.main import create_app
 from app.services.coords import CoordSys, from_wgs84
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (
     DISTRICT,
-    HUAYANG,
-    JIANGSU,
     OFFICER,
     photo_of,
     report,
-    serve,
     shot,
     sign_in,
 )
+from tests.helpers import HUAYANG, JIANGSU, serve
 
 
 @pytest.mark.browser_smoke
@@ -390,7 +389,7 @@ def test_on_gcj02_tiles_every_overlay_is_shifted_to_land_on_the_same_spot(
         }
     )
     try:
-        with serve(with_tiles, database) as url:
+        with serve(create_app(with_tiles, database)) as url:
             context = browser.new_context(base_url=url, locale="zh-CN")
             page = context.new_page()
             sign_in(page, baseline, OFFICER)

@@ -26,8 +26,6 @@ from app.services.security import TokenKind, issue_token
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (
     DISTRICT,
-    HUAYANG,
-    JIANGSU,
     OFFICER,
     OTHER_OFFICER,
     Clerk,
@@ -35,6 +33,7 @@ from tests.console.conftest import (
     photo_of,
     report,
 )
+from tests.helpers import HUAYANG, JIANGSU
 
 CONSOLE = Path(__file__).parents[2] / "app" / "console"
 
