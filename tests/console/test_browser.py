@@ -411,3 +411,51 @@ def test_on_gcj02_tiles_every_overlay_is_shifted_to_land_on_the_same_spot(
     assert tiles.asked, "the base map asked for no tile"
     if datum == "gcj02":  # the shift around Shanghai is several hundred metres
         assert abs(expected[0] - lon) > 0.003
+
+
+UNLABELLED = """() => Array.from(document.querySelectorAll(
+    "input:not([type=hidden]), select, textarea, button"))
+  .filter(e => e.offsetParent !== null || e.closest("dialog[open]"))
+  .filter(e => e.tagName === "BUTTON"
+    ? !(e.innerText.trim() || e.getAttribute("aria-label"))
+    : !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
+def test_every_field_is_labelled_and_every_button_says_what_it_does(
+    page: Any, client: TestClient, auth: Auth, baseline: Baseline
+) -> None:
+    photo = photo_of(client, auth)
+    ticket = report(client, auth, JIANGSU, media_ids=[photo])["ticket"]
+    sign_in(page, baseline, OFFICER)
+    pages = ["/console/queue", f"/console/tickets/{ticket['id']}", "/console/dashboard"]
+    for path in pages:
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+    page.goto(f"/console/tickets/{ticket['id']}")
+    page.locator("a.photo").first.click()
+    lightbox = page.locator("#lightbox")
+    expect(lightbox).to_be_visible()
+    page.wait_for_function("() => document.querySelector('#lightbox img').naturalWidth === 640")
+    page.keyboard.press("Escape")
+    expect(lightbox).to_be_hidden()
+    page.reload()
+    page.keyboard.press("Tab")  # the first stop is the way past the header
+    assert page.evaluate("() => document.activeElement.className") == "skip"
+
+
+def test_the_admin_works_in_the_browser(page: Any, baseline: Baseline) -> None:
+    sign_in(page, baseline, "admin")
+    expect(page).to_have_url(re.compile("/console/admin/categories"))
+    expect(page.locator("table")).to_contain_text("road_damage")
+    for path in ("/console/admin/staff", "/console/admin/platforms", "/console/admin/areas"):
+        page.goto(path)
+        assert page.evaluate(UNLABELLED) == [], path
+    page.goto("/console/admin/platforms")
+    page.get_by_label("代码").fill("didi")
+    page.get_by_label("名称").fill("滴滴")
+    page.get_by_role("button", name="创建").click()
+    expect(page.locator("#new-key")).to_have_text(re.compile(r"^\S{20,}$"))
+    page.reload()
+    expect(page.locator("#new-key")).to_have_count(0)
+    expect(page.locator("table")).to_contain_text("didi")

@@ -408,3 +408,42 @@ def test_pages_forbid_framing_caching_and_foreign_scripts(clerk: Clerk) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+def test_the_dashboard_counts_the_window_and_the_district_sees_each_street(
+    app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth
+) -> None:
+    first = report(client, auth, JIANGSU, category="waste")["ticket"]
+    report(client, auth, JIANGSU, north_m=-100, rider="c-2", category="waste")
+    report(client, auth, HUAYANG, rider="c-3", category="road_damage")
+    client.post(
+        f"/v1/office/tickets/{first['id']}/actions",
+        headers=auth.staff(OFFICER),
+        json={"action": "accept"},
+    )
+    officer = Clerk(app, baseline, OFFICER).get("/console/dashboard").text
+    assert re.search(r'id="kpi-total">2<', officer) and re.search(r'id="kpi-open">2<', officer)
+    assert "垃圾堆放" in officer and "道路破损" not in officer
+    assert "按街道" not in officer  # the table by street is the district's
+    district = Clerk(app, baseline, DISTRICT)
+    page = district.get("/console/dashboard").text
+    assert re.search(r'id="kpi-total">3<', page)
+    rows = dict(re.findall(r'street=(\d+)">[^<]+</a></th>\s*<td class="num">(\d+)</td>', page))
+    assert rows["310105002"] == "2" and rows["310105001"] == "1" and len(rows) == 10
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    empty = district.get("/console/dashboard", params={"from": tomorrow, "to": tomorrow}).text
+    assert re.search(r'id="kpi-total">0<', empty)
+
+
+def test_the_work_order_prints_what_a_crew_needs(
+    clerk: Clerk, client: TestClient, auth: Auth
+) -> None:
+    photo = photo_of(client, auth)
+    receipt = report(
+        client, auth, JIANGSU, category="road_damage", description="路面塌陷", media_ids=[photo]
+    )
+    page = clerk.get(f"/console/tickets/{receipt['ticket']['id']}/print").text
+    assert receipt["ticket"]["ref"] in page and "派工单" in page
+    assert "道路破损" in page and "路面塌陷" in page and "江苏路街道" in page
+    assert f"/console/media/{photo}" in page and "签字" in page
+    assert "<form" not in page  # nothing to press on paper
