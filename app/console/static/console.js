@@ -58,7 +58,7 @@
           ? { permanent: true, direction: "center", className: "area-label" } : { sticky: true });
       }
     }).addTo(map);
-    var clusters = L.markerClusterGroup ? L.markerClusterGroup({ maxClusterRadius: 40 }) : L.layerGroup();
+    var clusters = L.markerClusterGroup ? L.markerClusterGroup({ maxClusterRadius: 40, animate: false }) : L.layerGroup();
     clusters.addTo(map);
     var state = { map: map, areas: areas, tickets: clusters, loaded: 0 };
     window.sentinelMap = state;
@@ -74,7 +74,7 @@
     }
     fetch(el.dataset.areas, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
       areas.addData(data);
-      if (data.features.length) { map.fitBounds(areas.getBounds(), { padding: [10, 10] }); }
+      if (data.features.length) { map.fitBounds(areas.getBounds(), { padding: [10, 10], animate: false }); }
       el.dataset.areasLoaded = String(data.features.length);
     });
     loadTickets(el.dataset.tickets);
