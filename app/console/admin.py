@@ -48,23 +48,21 @@ def _page(request: Request) -> PageRequest:
 # -- categories
 
 
-def _categories_page(
-    request: Request,
-    settings: Settings,
-    session: Session,
-    staff: Staff,
-    *,
-    status_code: int = 200,
-    **context: Any,
+def _admin_page(
+    request: Request, settings: Settings, staff: Staff, template: str, **context: Any
 ) -> HTMLResponse:
-    return render(
-        request,
-        settings,
-        "admin/categories.html",
-        staff=staff,
-        status_code=status_code,
-        categories=category_service.all_categories(session),
-        **context,
+    """An admin page with what its last form did: ``problems`` make it a 422 unless
+    ``status_code`` says otherwise."""
+    status_code = context.pop("status_code", 422 if context.get("problems") else 200)
+    return render(request, settings, template, staff=staff, status_code=status_code, **context)
+
+
+def _categories_page(
+    request: Request, settings: Settings, session: Session, staff: Staff, **context: Any
+) -> HTMLResponse:
+    categories = category_service.all_categories(session)
+    return _admin_page(
+        request, settings, staff, "admin/categories.html", categories=categories, **context
     )
 
 
@@ -126,13 +124,7 @@ def save_category(
         category_service.put_category(session, code, category_fields(body))
     except (ValidationError, AppError) as refused:
         return _categories_page(
-            request,
-            settings,
-            session,
-            staff,
-            status_code=422,
-            problems=_problems(refused),
-            editing=code,
+            request, settings, session, staff, problems=_problems(refused), editing=code
         )
     return RedirectResponse(f"/console/admin/categories?saved={code}", status_code=303)
 
@@ -164,13 +156,12 @@ def _listing(
     page: Page[Any],
     **context: Any,
 ) -> HTMLResponse:
-    """A page of accounts or platforms, with what the last form did (``context``)."""
-    return render(
+    """A page of accounts or platforms."""
+    return _admin_page(
         request,
         settings,
+        staff,
         template,
-        staff=staff,
-        status_code=422 if context.get("problems") else 200,
         items=page.items,
         next_cursor=page.next_cursor,
         **context,
@@ -270,20 +261,12 @@ def rotate_key(
 # -- areas
 
 
-def _areas_page(
-    request: Request,
-    settings: Settings,
-    staff: Staff,
-    *,
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
-    return render(
+def _areas_page(request: Request, settings: Settings, staff: Staff, **context: Any) -> HTMLResponse:
+    return _admin_page(
         request,
         settings,
+        staff,
         "admin/areas.html",
-        staff=staff,
-        status_code=status_code,
         coord_systems=list(CoordSys),
         levels=list(AreaLevel),
         **context,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -20,6 +20,7 @@ from fastapi.responses import (
 )
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -189,20 +190,68 @@ def sla_state(ticket: Ticket, now: datetime) -> tuple[str, datetime | None]:
     return "ok", due
 
 
-# -- the queue
+# -- a clerk's request
 
 
-@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
-def queue(
+@dataclass(frozen=True)
+class Desk:
+    """A clerk at work: the request, who makes it, their session, the settings, and the
+    time it is."""
+
+    request: Request
+    staff: Staff
+    session: Session
+    settings: Settings
+    now: datetime
+
+    @property
+    def names(self) -> Names:
+        return names_for(self.session, self.staff, locale_of(self.request))
+
+    def tickets(self, asked: QueueQuery, *, limit: int | None) -> Select[Ticket]:
+        """The statement of the queue's first ``limit`` tickets (all, without one)."""
+        return page_query(
+            self.session,
+            staff=self.staff,
+            where=asked.where,
+            sort=asked.sort,
+            limit=limit,
+            cursor=None,
+            now=self.now,
+        )
+
+    def render(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+        return render(
+            self.request,
+            self.settings,
+            template,
+            staff=self.staff,
+            now=self.now,
+            status_code=status_code,
+            **context,
+        )
+
+
+def _desk(
     request: Request,
     staff: OfficeClerk,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
-) -> Response:
-    now = clock()
-    asked = queue_query(request, settings)
-    names = names_for(session, staff, locale_of(request))
+) -> Desk:
+    return Desk(request, staff, session, settings, clock())
+
+
+AtDesk = Annotated[Desk, Depends(_desk)]
+
+
+# -- the queue
+
+
+@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+def queue(desk: AtDesk) -> Response:
+    request, session, staff, now = desk.request, desk.session, desk.staff, desk.now
+    asked = queue_query(request, desk.settings)
     rows: list[QueueRow] = []
     next_cursor = None
     counts: dict[TicketStatus, int] = {}
@@ -222,24 +271,20 @@ def queue(
     except AppError as refused:
         errors.append(refused.detail)
     partial = request.headers.get("hx-target") == "results"
-    return render(
-        request,
-        settings,
+    return desk.render(
         "_results.html" if partial else "queue.html",
-        staff=staff,
-        now=now,
         asked=asked,
         rows=rows,
         next_cursor=next_cursor,
         counts=counts,
         statuses=STATUS_ORDER,
-        names=names,
+        names=desk.names,
         errors=errors,
         sla_state=sla_state,
         sorts=list(QueueSort),
         bulk_actions=BULK_ACTIONS,
         transfer_streets=_district_streets(session, staff),
-        tiles=_tiles(settings),
+        tiles=_tiles(desk.settings),
         is_district=staff.role == StaffRole.DISTRICT,
         done=_done(request),
     )
@@ -284,30 +329,14 @@ def _shift(settings: Settings, coordinates: Any) -> Any:
 
 
 @router.get("/map/tickets", include_in_schema=False)
-def map_tickets(
-    request: Request,
-    staff: OfficeClerk,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> JSONResponse:
+def map_tickets(desk: AtDesk) -> JSONResponse:
     """The queue's tickets (its filter, at most ``MAP_LIMIT``) as GeoJSON points in the
     tiles' datum."""
-    now = clock()
-    asked = queue_query(request, settings)
-    names = names_for(session, staff, locale_of(request))
-    query = page_query(
-        session,
-        staff=staff,
-        where=asked.where,
-        sort=asked.sort,
-        limit=MAP_LIMIT - 1,
-        cursor=None,
-        now=now,
-    )
+    settings, now, names = desk.settings, desk.now, desk.names
+    query = desk.tickets(queue_query(desk.request, settings), limit=MAP_LIMIT - 1)
     features = []
     codes = {c.id: code for code, c in names.categories.items()}
-    for ticket in session.scalars(query):
+    for ticket in desk.session.scalars(query):
         point = to_shape(ticket.location)
         features.append(
             {
@@ -357,28 +386,11 @@ def map_areas(
 
 
 @router.get("/queue.csv", include_in_schema=False)
-def queue_export(
-    request: Request,
-    staff: OfficeClerk,
-    session: SessionDep,
-    settings: SettingsDep,
-    database: DatabaseDep,
-    clock: ClockDep,
-) -> StreamingResponse:
-    now = clock()
-    asked = queue_query(request, settings)
-    query = page_query(
-        session,
-        staff=staff,
-        where=asked.where,
-        sort=asked.sort,
-        limit=None,
-        cursor=None,
-        now=now,
-    )
-    stamp = now.astimezone(TZ).strftime("%Y%m%d-%H%M")
+def queue_export(desk: AtDesk, database: DatabaseDep) -> StreamingResponse:
+    query = desk.tickets(queue_query(desk.request, desk.settings), limit=None)
+    stamp = desk.now.astimezone(TZ).strftime("%Y%m%d-%H%M")
     return StreamingResponse(
-        queue_csv(database, query, now),
+        queue_csv(database, query, desk.now),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"'},
     )
@@ -425,38 +437,31 @@ def merge_candidates(
 
 
 def _ticket_page(
-    request: Request,
-    settings: Settings,
-    session: Session,
-    staff: Staff,
+    desk: Desk,
     view: TicketView,
-    now: datetime,
     *,
     template: str = "ticket.html",
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    ticket = view.ticket
+    ticket, settings = view.ticket, desk.settings
     point = to_shape(ticket.location)
-    candidates = merge_candidates(session, staff, ticket, view.category, now)
-    return render(
-        request,
-        settings,
+    candidates = merge_candidates(desk.session, desk.staff, ticket, view.category, desk.now)
+    streets = _district_streets(desk.session, desk.staff)
+    return desk.render(
         template,
         status_code=status_code,
-        staff=staff,
-        now=now,
         view=view,
         ticket=ticket,
         lat=point.y,
         lon=point.x,
         spot=_on_tiles(settings, point.x, point.y),
-        names=names_for(session, staff, locale_of(request)),
+        names=desk.names,
         actions=allowed_actions(TicketStatus(ticket.status)),
         reject_reasons=sorted(REJECT_REASONS),
         candidates=candidates,
         candidates_json=json.dumps([_candidate(settings, c) for c in candidates]),
-        transfer_streets=[s for s in _district_streets(session, staff) if s.id != ticket.street_id],
+        transfer_streets=[s for s in streets if s.id != ticket.street_id],
         sla_state=sla_state,
         tiles=_tiles(settings),
         **context,
@@ -489,26 +494,15 @@ def _load(session: Session, staff: Staff, ticket_id: str) -> Ticket:
     include_in_schema=False,
     name="work_order",
 )
-def ticket_page(
-    request: Request,
-    ticket_id: str,
-    staff: OfficeClerk,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> Response:
+def ticket_page(ticket_id: str, desk: AtDesk) -> Response:
     """A ticket; at ``…/print``, the same as a work order for a crew."""
-    ticket = _load(session, staff, ticket_id)
-    printable = request.url.path.endswith("/print")
+    ticket = _load(desk.session, desk.staff, ticket_id)
+    printable = desk.request.url.path.endswith("/print")
     return _ticket_page(
-        request,
-        settings,
-        session,
-        staff,
-        ticket_view(session, ticket),
-        clock(),
+        desk,
+        ticket_view(desk.session, ticket),
         template="print.html" if printable else "ticket.html",
-        done=_done(request),
+        done=_done(desk.request),
     )
 
 
@@ -550,12 +544,8 @@ Code = Annotated[str, Form(max_length=64)]
     dependencies=[CsrfChecked],
 )
 def act(
-    request: Request,
     ticket_id: str,
-    staff: OfficeClerk,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
+    desk: AtDesk,
     action: ActionName,
     version: Annotated[int, Form(ge=1)],
     note: Text = "",
@@ -567,7 +557,7 @@ def act(
 ) -> Response:
     """One action on the version of the ticket the clerk saw: if it has changed since,
     nothing is done and the page says who changed it and when."""
-    now = clock()
+    session, staff, now = desk.session, desk.staff, desk.now
     ticket = _load(session, staff, ticket_id)
     data = _action_input(action, note, reason, assignee, to_street, into_ticket, priority)
     try:
@@ -580,12 +570,8 @@ def act(
         view = ticket_view(session, ticket)
         stale = isinstance(refused, PreconditionFailed)
         return _ticket_page(
-            request,
-            settings,
-            session,
-            staff,
+            desk,
             view,
-            now,
             status_code=409 if stale else refused.status,
             refused=refused,
             stale=view.events[-1] if stale and view.events else None,
@@ -610,11 +596,8 @@ class BulkOutcome:
     "/bulk", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
 )
 def bulk(
-    request: Request,
-    staff: OfficeClerk,
+    desk: AtDesk,
     database: DatabaseDep,
-    settings: SettingsDep,
-    clock: ClockDep,
     action: ActionName,
     ticket: Annotated[list[str], Form(max_length=MAX_LIMIT)],
     assignee: Annotated[str, Form(max_length=200)] = "",
@@ -624,7 +607,7 @@ def bulk(
 ) -> Response:
     """Each checked ticket gets its own action, event and transaction: one refused
     leaves the others done."""
-    now = clock()
+    staff, now = desk.staff, desk.now
     outcomes = []
     data = _action_input(action, "", "", assignee, to_street, "", priority)
     for ticket_id in dict.fromkeys(ticket):
@@ -641,12 +624,8 @@ def bulk(
             outcomes.append(BulkOutcome(ref, ticket_id, True, None))
         except AppError as refused:
             outcomes.append(BulkOutcome(ref, ticket_id, False, refused.detail))
-    return render(
-        request,
-        settings,
+    return desk.render(
         "bulk.html",
-        staff=staff,
-        now=now,
         action=data.action,
         outcomes=outcomes,
         back=back if back.startswith("/console/") else "/console/queue",
@@ -657,24 +636,13 @@ def bulk(
 
 
 @router.get("/media/{media_id}", include_in_schema=False)
-def photo(
-    media_id: uuid.UUID, staff: OfficeClerk, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
-    return _photo(session, staff, settings, media_id, thumbnail=False)
-
-
-@router.get("/media/{media_id}/thumbnail", include_in_schema=False)
-def thumbnail(
-    media_id: uuid.UUID, staff: OfficeClerk, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
-    return _photo(session, staff, settings, media_id, thumbnail=True)
-
-
-def _photo(
-    session: Session, staff: Staff, settings: Settings, media_id: uuid.UUID, *, thumbnail: bool
-) -> FileResponse:
-    media = media_for_staff(session, staff, media_id)
-    path, content_type = media_file(settings.media_dir, media, thumbnail=thumbnail)
+@router.get("/media/{media_id}/thumbnail", include_in_schema=False, name="thumbnail")
+def photo(media_id: uuid.UUID, desk: AtDesk) -> FileResponse:
+    """A photo of a ticket in the clerk's scope, or its thumbnail."""
+    media = media_for_staff(desk.session, desk.staff, media_id)
+    path, content_type = media_file(
+        desk.settings.media_dir, media, thumbnail=desk.request.url.path.endswith("/thumbnail")
+    )
     return FileResponse(path, media_type=content_type, headers=PHOTO_HEADERS)
 
 
@@ -682,50 +650,30 @@ def _photo(
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
-def dashboard(
-    request: Request,
-    staff: OfficeClerk,
-    session: SessionDep,
-    settings: SettingsDep,
-    clock: ClockDep,
-) -> Response:
-    now = clock()
+def dashboard(desk: AtDesk) -> Response:
+    """The office's numbers for a window of days (the last 30 unless ``from``/``to``)."""
+    session, staff, now = desk.session, desk.staff, desk.now
     today = now.astimezone(TZ).date()
-    first = _day(request.query_params.get("from")) or today - timedelta(days=29)
-    last = _day(request.query_params.get("to")) or today
+    first = _day(desk.request.query_params.get("from")) or today - timedelta(days=29)
+    last = _day(desk.request.query_params.get("to")) or today
     if last < first:
         first, last = last, first
     last = min(last, first + timedelta(days=365))
     start, end = _start_of(first), _start_of(last + timedelta(days=1))
-    numbers = stats.office_stats(session, staff=staff, created_from=start, created_to=end, now=now)
-    trend = stats.daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ)
-    streets = []
-    if staff.role == StaffRole.DISTRICT:
-        streets = [
-            (
-                street,
-                stats.office_stats(
-                    session,
-                    staff=staff,
-                    created_from=start,
-                    created_to=end,
-                    now=now,
-                    street_id=street.id,
-                ),
-            )
-            for street in _district_streets(session, staff)
-        ]
-    return render(
-        request,
-        settings,
+
+    def numbers(street_id: int | None = None) -> dict[str, Any]:
+        return stats.office_stats(
+            session, staff=staff, created_from=start, created_to=end, now=now, street_id=street_id
+        )
+
+    streets = _district_streets(session, staff) if staff.role == StaffRole.DISTRICT else []
+    return desk.render(
         "dashboard.html",
-        staff=staff,
-        now=now,
-        numbers=numbers,
-        trend=trend,
-        streets=streets,
+        numbers=numbers(),
+        trend=stats.daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
+        streets=[(street, numbers(street.id)) for street in streets],
         first=first,
         last=last,
-        names=names_for(session, staff, locale_of(request)),
+        names=desk.names,
         statuses=STATUS_ORDER,
     )
