@@ -459,3 +459,37 @@ def test_the_admin_works_in_the_browser(page: Any, baseline: Baseline) -> None:
     page.reload()
     expect(page.locator("#new-key")).to_have_count(0)
     expect(page.locator("table")).to_contain_text("didi")
+
+
+def test_a_page_of_another_origin_cannot_act_for_a_signed_in_clerk(
+    page: Any, client: TestClient, auth: Auth, baseline: Baseline, console_url: str
+) -> None:
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    sign_in(page, baseline, OFFICER)
+    forged = (
+        f'<form id="f" method="post" action="{console_url}/console/tickets/{ticket["id"]}/actions">'
+        '<input name="action" value="reject"><input name="reason" value="spam">'
+        '<input name="version" value="1"></form>'
+    ).encode()
+
+    class Evil(BaseHTTPRequestHandler):  # another origin: the same host, another port
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(forged)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{evil.server_port}/")
+        with page.expect_navigation():
+            page.evaluate("() => document.getElementById('f').submit()")
+        expect(page.locator("h1")).to_have_text("无权访问")
+    finally:
+        evil.shutdown()
+    shown = client.get(f"/v1/office/tickets/{ticket['id']}", headers=auth.staff(OFFICER)).json()
+    assert shown["status"] == "new" and shown["version"] == 1
