@@ -3,7 +3,9 @@
 - Services and models never import routers or schemas: responses are built by the
   schemas (``XRead.of``), from what services return.
 - Only ``app/db.py`` (and the migrations) asks which database it runs on.
-- Routers build no SQL: they do not import SQLAlchemy.
+- Routers build no SQL: they do not import SQLAlchemy. The console, a client of the
+  services like the routers, imports no router and of SQLAlchemy only the types it
+  passes along (a session, a statement) and the reading of a stored point.
 - One function changes a ticket's status: ``workflow.change``.
 
 Each rule is also run on a line that breaks it, so that a rule that matches nothing is
@@ -107,6 +109,33 @@ def test_routers_build_no_sql() -> None:
         path: names
         for path, tree in sources("routers")
         if (names := layer_imports(tree, ("sqlalchemy", "geoalchemy2")))
+    }
+    assert wrong == {}
+
+
+# What the console may name of SQLAlchemy and GeoAlchemy: types it hands on and the
+# reading of a stored point, nothing that builds SQL.
+CONSOLE_TYPES = {
+    "sqlalchemy",
+    "sqlalchemy.Select",
+    "sqlalchemy.orm",
+    "sqlalchemy.orm.Session",
+    "geoalchemy2.shape",
+    "geoalchemy2.shape.to_shape",
+}
+
+
+def test_the_console_uses_the_services_and_builds_no_sql() -> None:
+    wrong = {
+        path: names
+        for path, tree in sources("console")
+        if (
+            names := [
+                n
+                for n in layer_imports(tree, ("app.routers", "sqlalchemy", "geoalchemy2"))
+                if n not in CONSOLE_TYPES
+            ]
+        )
     }
     assert wrong == {}
 
