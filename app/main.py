@@ -28,6 +28,7 @@ from app.routers import (
     media,
     office,
     office_stats,
+    open311,
     platform,
     reports,
     webhook,
@@ -58,9 +59,15 @@ def _problem_response(body: dict[str, Any], headers: dict[str, str] | None = Non
     return JSONResponse(body, status_code=body["status"], headers=headers, media_type=PROBLEM_JSON)
 
 
+def _is_open311(request: Request) -> bool:
+    return request.url.path.startswith(open311.PREFIX + "/")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
+        if _is_open311(request):
+            return open311.app_error_response(request, exc)
         if console.is_console(request):
             return console.app_error_page(request, exc)
         return _problem_response(exc.to_problem(), exc.headers)
@@ -68,6 +75,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         problem_body = validation_problem(exc.errors())
+        if _is_open311(request):
+            return open311.error_response(request, 400, problem_body["detail"])
         if console.is_console(request):
             return console.error_page(request, 422, problem_body["detail"])
         return _problem_response(problem_body)
@@ -106,6 +115,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else None
+        if _is_open311(request):
+            return open311.error_response(request, exc.status_code, detail or "")
         if console.is_console(request) and not request.url.path.startswith("/console/static/"):
             return console.error_page(request, exc.status_code, detail or "")
         return _problem_response(
@@ -173,6 +184,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhook,
         areas,
         admin,
+        open311,
     ):
         app.include_router(module.router)
     console.install(app)

@@ -139,6 +139,17 @@ def _register_rider(session: Session, *, platform: Platform, rider_id: str) -> R
     return rider
 
 
+def rider_of(session: Session, *, platform: Platform, rider_id: str) -> Rider:
+    """The platform's rider ``rider_id``, registered on first use (as a token would)."""
+    found = find_rider(session, platform=platform, rider_id=rider_id)
+    if found is not None:
+        return found
+    begin_writes(session)
+    return find_rider(session, platform=platform, rider_id=rider_id) or _register_rider(
+        session, platform=platform, rider_id=rider_id
+    )
+
+
 def find_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider | None:
     return session.scalar(
         select(Rider).where(Rider.platform_id == platform.id, Rider.external_id == rider_id)

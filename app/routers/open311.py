@@ -1,0 +1,249 @@
+"""Open311 GeoReport v2 at ``/open311/v2``: every endpoint as ``.json`` and ``.xml``.
+
+GETs are public open data. A POST carries a platform's ``api_key`` and its rider's
+``account_id`` and goes through the same intake as ``POST /v1/reports``. Errors are
+Open311's ``[{"code", "description"}]`` (or ``<errors>``) in the format asked for.
+"""
+
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+from pydantic import AwareDatetime
+
+from app.deps import ClockDep, SessionDep, SettingsDep, get_database
+from app.errors import AppError, Unauthenticated
+from app.models import ReportOutcome
+from app.schemas import open311 as render
+from app.services import open311, reference
+from app.services.intake import prepare
+from app.services.media import PHOTO_HEADERS, media_file
+from app.services.platforms import platform_by_api_key, rider_of
+from app.services.reports import ReportSubmission, receive_report
+
+PREFIX = "/open311/v2"
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
+XML = "text/xml; charset=utf-8"
+_LISTS = {"services": "service", "service_requests": "request", "errors": "error"}
+
+
+def respond(
+    format: str,
+    root: str,
+    body: Any,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """``body`` as JSON, or as XML under ``<root>``."""
+    if format == "xml":
+        return Response(
+            render.to_xml(root, _LISTS.get(root), body),
+            status_code=status_code,
+            media_type=XML,
+            headers=headers,
+        )
+    return Response(
+        json.dumps(body, ensure_ascii=False).encode(),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def format_of(request: Request) -> str:
+    """The format a request under ``/open311/v2`` asked for (JSON unless ``.xml``)."""
+    path = request.url.path
+    return "xml" if path.endswith(".xml") else "json"
+
+
+def error_response(request: Request, status: int, description: str) -> Response:
+    return respond(
+        format_of(request), "errors", render.errors(status, description), status_code=status
+    )
+
+
+def app_error_response(request: Request, error: AppError) -> Response:
+    status, description = open311.as_open311(error)
+    return error_response(request, status, description)
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + PREFIX
+
+
+@router.get("/discovery.{format}", summary="Open311 discovery")
+def discovery(request: Request, format: Format) -> Response:
+    return respond(format, "discovery", render.discovery(_base(request)))
+
+
+@router.get("/services.{format}", summary="Open311 services: the categories")
+def services(format: Format, session: SessionDep) -> Response:
+    return respond(format, "services", [render.service(s) for s in open311.services(session)])
+
+
+@router.get("/services/{service_code}.{format}", summary="An Open311 service definition")
+def service_definition(service_code: str, format: Format, session: SessionDep) -> Response:
+    definition = render.service_definition(open311.get_service(session, service_code))
+    return respond(format, "service_definition", definition)
+
+
+def _ids(raw: str | None) -> list[uuid.UUID]:
+    ids = []
+    for part in (raw or "").split(","):
+        if part.strip():
+            try:
+                ids.append(uuid.UUID(part.strip()))
+            except ValueError:
+                raise open311.Open311BadRequest.of_field(
+                    "service_request_id", f"{part.strip()} is not a service request id"
+                ) from None
+    return ids
+
+
+def _box(raw: str | None) -> tuple[float, float, float, float] | None:
+    if not raw:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise open311.Open311BadRequest.of_field(
+            "bbox", "bbox is minLong,minLat,maxLong,maxLat"
+        ) from None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise open311.Open311BadRequest.of_field("bbox", "bbox out of range")
+    return (west, south, east, north)
+
+
+@router.get("/requests.{format}", summary="Open311 service requests: the tickets (open data)")
+def list_requests(
+    request: Request,
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    status: Literal["open", "closed", ""] | None = None,
+    start_date: AwareDatetime | None = None,
+    end_date: AwareDatetime | None = None,
+    jurisdiction_id: str | None = None,
+    bbox: Annotated[
+        str | None, Query(description="extension: minLong,minLat,maxLong,maxLat")
+    ] = None,
+    page_size: Annotated[
+        int, Query(ge=1, le=open311.MAX_REQUESTS, description="extension")
+    ] = open311.MAX_REQUESTS,
+    cursor: Annotated[
+        str | None, Query(description="extension: the next page's, from Link")
+    ] = None,
+) -> Response:
+    query = open311.RequestQuery(
+        ids=_ids(service_request_id),
+        service_code=service_code or None,
+        status=status or None,
+        start=start_date,
+        end=end_date,
+        district=open311.district_of(session, jurisdiction_id),
+        bbox=_box(bbox),
+        limit=page_size,
+        cursor=cursor,
+    )
+    found, following = open311.find_requests(session, query, clock())
+    headers = {}
+    if following is not None:
+        link = request.url.include_query_params(cursor=following)
+        headers["Link"] = f'<{link}>; rel="next"'
+    body = [render.service_request(r, base_url=_base(request), settings=settings) for r in found]
+    return respond(format, "service_requests", body, headers=headers)
+
+
+@router.get("/requests/{service_request_id}.{format}", summary="One Open311 service request")
+def read_request(
+    request: Request,
+    service_request_id: str,
+    format: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    found = open311.get_request(session, service_request_id)
+    body = [render.service_request(found, base_url=_base(request), settings=settings)]
+    return respond(format, "service_requests", body)
+
+
+def _attributes(form: Any) -> dict[str, list[str]]:
+    """``attribute[code]=v`` and ``attribute[code][]=v1&…``, as clients send them."""
+    found: dict[str, list[str]] = {}
+    for key in form:
+        if key.startswith("attribute[") and "]" in key:
+            code = key[len("attribute[") : key.index("]")]
+            found.setdefault(code, []).extend(
+                v for v in form.getlist(key) if isinstance(v, str) and v
+            )
+    return found
+
+
+@router.post(
+    "/requests.{format}",
+    status_code=201,
+    summary="Post an Open311 service request: a platform's rider reports",
+)
+async def create_request(
+    request: Request, format: Format, settings: SettingsDep, clock: ClockDep
+) -> Response:
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    api_key, account_id = fields.get("api_key", ""), fields.get("account_id", "").strip()
+    if not account_id or len(account_id) > 64:
+        raise open311.Open311BadRequest.of_field(
+            "account_id", "account_id (the platform's rider id, 1–64 characters) is required"
+        )
+    data = open311.report_input(fields, _attributes(form))
+    jurisdiction = fields.get("jurisdiction_id") or None
+
+    now = clock()
+
+    def rider() -> uuid.UUID:
+        with get_database(request).transaction() as session:
+            platform = platform_by_api_key(session, api_key) if api_key else None
+            if platform is None:
+                raise Unauthenticated("api_key is not a key of this server")
+            open311.district_of(session, jurisdiction)
+            # What intake would refuse (the service, the place) is refused before a new
+            # rider is registered, so that a refused POST leaves nothing behind.
+            prepare(reference.current(session), data, now=now, snap_m=settings.routing_snap_m)
+            return rider_of(session, platform=platform, rider_id=account_id).id
+
+    rider_id = await run_in_threadpool(rider)
+    received = await receive_report(
+        request.app.state.intake,
+        rider_id=rider_id,
+        submission=ReportSubmission(data=data, key=None, fingerprint=""),
+        now=now,
+    )
+    ticket = received.body["ticket"]
+    notice = (
+        f"Already reported: this report joins service request {ticket['id']} "
+        f"({ticket['report_count']} reports)."
+        if received.body["outcome"] == ReportOutcome.JOINED_TICKET.value
+        else None
+    )
+    return respond(
+        format, "service_requests", [render.created(ticket["id"], notice)], status_code=201
+    )
+
+
+@router.get("/media/{media_id}", summary="The photo of a service request (signed URL)")
+def media(
+    media_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    sig: Annotated[str, Query(max_length=64)] = "",
+) -> FileResponse:
+    found = open311.public_media(session, media_id, sig, settings)
+    path, content_type = media_file(settings.media_dir, found, thumbnail=False)
+    return FileResponse(path, media_type=content_type, headers=PHOTO_HEADERS)
