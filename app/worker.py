@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
-from app.services import idempotency, sla, webhooks
+from app.services import forwarding, idempotency, sla, webhooks
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -46,6 +46,10 @@ def _deliver_webhooks(database: Database, settings: Settings, now: datetime) -> 
     return webhooks.deliver_due(database, settings=settings, now=now)
 
 
+def _forward_to_open311(database: Database, settings: Settings, now: datetime) -> int:
+    return forwarding.forward_due(database, settings=settings, now=now)
+
+
 def _purge_webhook_history(database: Database, _settings: Settings, now: datetime) -> int:
     with database.transaction() as session:
         return webhooks.purge_history(session, now)
@@ -58,6 +62,7 @@ JOBS: list[Job] = [
     Job("purge_idempotency_records", 3600, _purge_idempotency_records),
     Job("deliver_webhooks", 5, _deliver_webhooks),
     Job("purge_webhook_history", 3600, _purge_webhook_history),
+    Job("forward_to_open311", 10, _forward_to_open311),
 ]
 
 

@@ -3,6 +3,7 @@
 from app.models.area import Area, AreaLevel
 from app.models.base import Base, utcnow
 from app.models.category import Category
+from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
 from app.models.platform import Platform, Rider
@@ -45,6 +46,9 @@ __all__ = [
     "Base",
     "Category",
     "Contribution",
+    "Forward",
+    "ForwardAttempt",
+    "ForwardedTicket",
     "IdempotencyRecord",
     "Media",
     "OutboxEvent",

@@ -6,16 +6,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import CurrentAdmin, PageParams, SessionDep, SettingsDep
+from app.deps import ClockDep, CurrentAdmin, PageParams, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
 from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields
 from app.schemas.common import Page, problems
+from app.schemas.forwarding import ForwardCreate, ForwardRead
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
 from app.schemas.staff import StaffCreate, StaffCreated, StaffRead
 from app.services import areas as area_service
 from app.services import categories as category_service
+from app.services import forwarding
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
@@ -182,3 +184,36 @@ def list_staff(
     page_request: PageParams,
 ) -> Page[StaffRead]:
     return Page[StaffRead].of(staff_service.page_staff(session, page_request), StaffRead.of)
+
+
+@router.get(
+    "/forwards",
+    response_model=list[ForwardRead],
+    summary="Where categories' tickets are forwarded (external Open311 servers)",
+)
+def list_forwards(session: SessionDep, _admin: CurrentAdmin) -> list[ForwardRead]:
+    return [ForwardRead.of(f) for f in forwarding.list_forwards(session)]
+
+
+@router.post(
+    "/forwards",
+    response_model=ForwardRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Forward a category's tickets (of one street, or all) to an Open311 server",
+    responses=problems(422),
+)
+def add_forward(
+    body: ForwardCreate, session: SessionDep, clock: ClockDep, _admin: CurrentAdmin
+) -> ForwardRead:
+    data = forwarding.ForwardInput(**body.model_dump())
+    return ForwardRead.of(forwarding.add_forward(session, data, clock()))
+
+
+@router.delete(
+    "/forwards/{forward_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Stop forwarding (what was sent is still followed)",
+)
+def stop_forward(forward_id: int, session: SessionDep, _admin: CurrentAdmin) -> Response:
+    forwarding.stop_forward(session, forward_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,12 +15,14 @@ from app.deps import (
     SessionDep,
     TicketInScope,
 )
-from app.errors import PreconditionFailed, ValidationFailed
+from app.errors import NotFound, PreconditionFailed, ValidationFailed
 from app.models import TicketStatus
 from app.schemas.common import CATEGORY_CODE, Page, problems
+from app.schemas.forwarding import ForwardingRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.areas import AREA_CODE
 from app.services.export import queue_csv
+from app.services.forwarding import forwarding_of
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page
 from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
@@ -222,3 +224,16 @@ def act(
     )
     response.headers["ETag"] = _etag(updated.version)
     return TicketDetail.of(ticket_view(session, updated), now)
+
+
+@router.get(
+    "/{ticket_id}/forwarding",
+    response_model=ForwardingRead,
+    summary="Where the ticket was forwarded (an external Open311 server), its id there, "
+    "and every call made",
+)
+def read_forwarding(ticket: TicketInScope, session: SessionDep) -> ForwardingRead:
+    found = forwarding_of(session, ticket)
+    if found is None:
+        raise NotFound("this ticket is not forwarded")
+    return ForwardingRead.of(found)

@@ -28,6 +28,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import delete, exists, select, update
@@ -339,32 +340,69 @@ def _send(client: httpx.Client, claim: _Claim, settings: Settings) -> _Outcome:
 
 
 def _post(client: httpx.Client, claim: _Claim, settings: Settings) -> int:
-    """POST to an address the URL's host resolves to now (checked), trying each in turn
-    while connecting fails; returns the status (the response body is not read)."""
-    url = parse_url(claim.url)
-    addresses = checked_addresses(url, allow_private=settings.allow_private_webhooks)
+    """POST the event; returns the status (the response body is not read)."""
     headers = {
-        "Host": url.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_ID_HEADER: str(claim.event_id),
         SIGNATURE_HEADER: signature(claim.secret, claim.body, int(time.time())),
     }
+    status, _ = call_checked(
+        client,
+        "POST",
+        claim.url,
+        allow_private=settings.allow_private_webhooks,
+        headers=headers,
+        content=claim.body,
+    )
+    return status
 
-    def post_to(address: IPAddress) -> int:
+
+MAX_ANSWER = 1024 * 1024  # what is read of an answer at most
+
+
+class AnswerTooLarge(httpx.HTTPError):
+    def __init__(self) -> None:
+        super().__init__(f"the answer is larger than {MAX_ANSWER} bytes")
+
+
+def call_checked(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    allow_private: bool,
+    headers: dict[str, str],
+    read_body: bool = False,
+    **request: Any,
+) -> tuple[int, bytes]:
+    """A request to an address ``url``'s host resolves to now (checked against the SSRF
+    rules), trying each in turn while connecting fails: its status, and its body (at
+    most ``MAX_ANSWER`` bytes) if ``read_body``."""
+    parsed = parse_url(url)
+    addresses = checked_addresses(parsed, allow_private=allow_private)
+    headers = {"Host": parsed.netloc.decode("ascii"), **headers}
+
+    def call(address: IPAddress) -> tuple[int, bytes]:
         with client.stream(
-            "POST",
-            url.copy_with(host=str(address)),
-            content=claim.body,
+            method,
+            parsed.copy_with(host=str(address)),
             headers=headers,
-            extensions={"sni_hostname": url.raw_host.decode("ascii")},
+            extensions={"sni_hostname": parsed.raw_host.decode("ascii")},
+            **request,
         ) as response:
-            return response.status_code
+            body = bytearray()
+            if read_body:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER:
+                        raise AnswerTooLarge()
+            return response.status_code, bytes(body)
 
     for address in addresses[:-1]:
         with contextlib.suppress(httpx.ConnectError):
-            return post_to(address)
-    return post_to(addresses[-1])
+            return call(address)
+    return call(addresses[-1])
 
 
 def _record(database: Database, results: list[tuple[_Claim, _Outcome]], now: datetime) -> None:
