@@ -35,6 +35,7 @@ from app.services.areas import streets_of
 from app.services.categories import all_categories
 from app.services.coords import CoordSys, from_wgs84, to_wgs84
 from app.services.export import queue_csv
+from app.services.forwarding import forwarding_of
 from app.services.media import PHOTO_HEADERS, media_file, media_for_staff
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
@@ -464,6 +465,7 @@ def _ticket_page(
         transfer_streets=[s for s in streets if s.id != ticket.street_id],
         sla_state=sla_state,
         tiles=_tiles(settings),
+        forwarded=forwarding_of(desk.session, ticket),
         **context,
     )
 

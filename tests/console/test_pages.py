@@ -447,3 +447,28 @@ def test_the_work_order_prints_what_a_crew_needs(
     assert "道路破损" in page and "路面塌陷" in page and "江苏路街道" in page
     assert f"/console/media/{photo}" in page and "签字" in page
     assert "<form" not in page  # nothing to press on paper
+
+
+def test_a_forwarded_ticket_shows_where_it_went(
+    clerk: Clerk, client: TestClient, auth: Auth, database: Database, settings: Settings
+) -> None:
+    from app.models import utcnow
+    from app.services import forwarding
+
+    client.post(
+        "/v1/admin/forwards",
+        headers=auth.staff("admin"),
+        json={
+            "category": "waste",
+            "name": "环卫作业系统",
+            "endpoint": "http://10.9.9.9/open311/v2",
+            "api_key": "k",
+            "service_code": "waste",
+            "trigger": "created",
+        },
+    )
+    ticket = report(client, auth, JIANGSU, category="waste")["ticket"]
+    forwarding.forward_due(database, settings=settings, now=utcnow())
+    page = clerk.get(f"/console/tickets/{ticket['id']}").text
+    assert "已转送至" in page and "环卫作业系统" in page and "等待发送" in page
+    assert "not a public address" in page
