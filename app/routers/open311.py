@@ -8,11 +8,13 @@ Open311's ``[{"code", "description"}]`` (or ``<errors>``) in the format asked fo
 import json
 import uuid
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import AwareDatetime
+from starlette.datastructures import FormData, UploadFile
 
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError, Unauthenticated
@@ -175,6 +177,20 @@ def read_request(
     return respond(format, "service_requests", body)
 
 
+async def _form(request: Request) -> FormData:
+    """The POST's fields. A form-encoded body is read as UTF-8 whether its bytes came
+    percent-encoded or raw (as ``curl -d '描述=…'`` sends them), which Starlette's parser
+    would read as Latin-1."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise open311.Open311BadRequest("the form is not UTF-8") from None
+        pairs: list[tuple[str, str | UploadFile]] = list(parse_qsl(text, keep_blank_values=True))
+        return FormData(pairs)
+    return await request.form()
+
+
 def _attributes(form: Any) -> dict[str, list[str]]:
     """``attribute[code]=v`` and ``attribute[code][]=v1&…``, as clients send them."""
     found: dict[str, list[str]] = {}
@@ -195,7 +211,7 @@ def _attributes(form: Any) -> dict[str, list[str]]:
 async def create_request(
     request: Request, format: Format, settings: SettingsDep, clock: ClockDep
 ) -> Response:
-    form = await request.form()
+    form = await _form(request)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     api_key, account_id = fields.get("api_key", ""), fields.get("account_id", "").strip()
     if not account_id or len(account_id) > 64:

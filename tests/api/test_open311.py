@@ -332,3 +332,24 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), (200, 40, 40)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_a_form_of_raw_utf8_bytes_reads_as_utf8(client: TestClient, key: str) -> None:
+    """As ``curl -d`` sends Chinese: the bytes themselves, not percent-encoded."""
+    body = f"api_key={key}&account_id=raw-1&service_code=waste&lat=31.2185&long=121.4287"
+    body += "&description=垃圾堆在路口"
+    response = client.post(
+        f"{BASE}/requests.json",
+        content=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 201, response.text
+    request_id = response.json()[0]["service_request_id"]
+    shown = client.get(f"{BASE}/requests/{request_id}.json").json()[0]
+    assert shown["description"] == "垃圾堆在路口"
+    latin = client.post(
+        f"{BASE}/requests.json",
+        content=b"api_key=x&description=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert latin.status_code == 400 and latin.json()[0]["code"] == 400
