@@ -26,6 +26,8 @@ class Forward(Base):
     trigger: Mapped[str] = mapped_column(String(16), default="accepted")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The worker's sweep has looked at the tickets opened (or accepted) before this.
+    scanned_until: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ForwardedTicket(UuidPk, Base):

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    text,
 )
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -53,6 +54,15 @@ class Ticket(UuidPk, Timestamps, Base):
                 ("priority", "created_at", "id"),
                 ("due_at", "id"),
             )
+        ),
+        # Open311's open data, newest first, and the forwarding worker's sweeps: what
+        # was opened, or accepted, since it last looked.
+        Index("ix_tickets_created_at_id", "created_at", "id"),
+        Index(
+            "ix_tickets_accepted_at",
+            "accepted_at",
+            postgresql_where=text("accepted_at IS NOT NULL"),
+            sqlite_where=text("accepted_at IS NOT NULL"),
         ),
     )
 

@@ -94,6 +94,7 @@ def add_forward(session: Session, data: ForwardInput, now: datetime) -> Forward:
         trigger=data.trigger,
         active=True,
         created_at=now,
+        scanned_until=now,
     )
     session.add(forward)
     session.flush()
@@ -146,9 +147,15 @@ def forwarding_of(session: Session, ticket: Ticket) -> Forwarding | None:
 # -- the worker: queueing
 
 
+# A sweep looks this far back before where the last one stopped: a ticket opened (or
+# accepted) just before a sweep may commit just after it.
+OVERLAP = timedelta(minutes=2)
+
+
 def queue_due(session: Session, now: datetime) -> int:
-    """Queue every ticket an active rule applies to and that is not queued yet: the
-    rules of one street first, so that they win over their category's rule."""
+    """Queue every ticket an active rule applies to and that is not queued yet, looking
+    only at the tickets opened (or accepted) since the rule's last sweep: the rules of
+    one street first, so that they win over their category's rule."""
     begin_writes(session)
     queued = 0
     rules = session.scalars(
@@ -157,17 +164,21 @@ def queue_due(session: Session, now: datetime) -> int:
         .order_by(Forward.street_id.is_(None), Forward.id)
     ).all()
     for rule in rules:
+        moment = Ticket.accepted_at if rule.trigger == "accepted" else Ticket.created_at
+        since = max(rule.scanned_until - OVERLAP, rule.created_at)
         tickets = select(Ticket.id).where(
-            Ticket.category_id == rule.category_id,
+            moment >= since,
             Ticket.created_at >= rule.created_at,
+            Ticket.category_id == rule.category_id,
             Ticket.status.not_in((TicketStatus.REJECTED, TicketStatus.DUPLICATE)),
             ~exists().where(ForwardedTicket.ticket_id == Ticket.id),
         )
         if rule.street_id is not None:
             tickets = tickets.where(Ticket.street_id == rule.street_id)
-        if rule.trigger == "accepted":
-            tickets = tickets.where(Ticket.accepted_at.is_not(None))
-        for ticket_id in session.scalars(tickets.limit(BATCH)):
+        found = list(session.scalars(tickets.order_by(moment).limit(BATCH + 1)))
+        if len(found) <= BATCH:  # all seen: the next sweep starts from here
+            rule.scanned_until = now
+        for ticket_id in found[:BATCH]:
             session.add(
                 ForwardedTicket(
                     ticket_id=ticket_id,

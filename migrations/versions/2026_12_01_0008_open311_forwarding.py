@@ -1,4 +1,5 @@
-"""Open311 forwarding: where a category's tickets are sent, what was sent, each call.
+"""Open311 forwarding: where a category's tickets are sent, what was sent, each call;
+tickets indexed by when they were opened and accepted.
 
 Revision ID: 0008
 Revises: 0007
@@ -36,6 +37,7 @@ def upgrade() -> None:
         sa.Column("trigger", sa.String(16), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("scanned_until", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_open311_forwards"),
         _fk("category_id", "categories", "open311_forwards"),
         _fk("street_id", "areas", "open311_forwards"),
@@ -79,7 +81,20 @@ def upgrade() -> None:
     )
     op.create_index("ix_forward_attempts_forwarded_id", "forward_attempts", ["forwarded_id"])
 
+    # Open311's open data newest first, and the forwarding sweeps by the time a ticket
+    # was opened or accepted.
+    op.create_index("ix_tickets_created_at_id", "tickets", ["created_at", "id"])
+    op.create_index(
+        "ix_tickets_accepted_at",
+        "tickets",
+        ["accepted_at"],
+        postgresql_where=sa.text("accepted_at IS NOT NULL"),
+        sqlite_where=sa.text("accepted_at IS NOT NULL"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_tickets_accepted_at", "tickets")
+    op.drop_index("ix_tickets_created_at_id", "tickets")
     for table in ("forward_attempts", "forwarded_tickets", "open311_forwards"):
         op.drop_table(table)
