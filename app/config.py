@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # attribution, and the datum its tiles are drawn in: Tianditu's CGCS2000 is WGS-84
     # to the centimetre; Amap's and Tencent's are GCJ-02, and every overlay is shifted
     # to match them.
+    # Mark the console's cookies Secure whatever the request's scheme (None: when it came
+    # over https), for a TLS proxy whose forwarded headers are not trusted.
+    console_secure_cookies: bool | None = None
     console_tiles_url: str | None = None
     console_tiles_attribution: str = ""
     console_tiles_subdomains: str = ""

@@ -166,7 +166,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(
         BodyLimitMiddleware,
         default=JSON_BODY_LIMIT,
-        limits={"/v1/media": upload_limit, "/v1/admin/areas:import": IMPORT_LIMIT},
+        limits={
+            "/v1/media": upload_limit,
+            "/v1/admin/areas:import": IMPORT_LIMIT,
+            "/console/admin/areas": IMPORT_LIMIT,
+        },
     )
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_error_handlers(app)

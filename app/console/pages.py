@@ -75,10 +75,12 @@ class QueueQuery:
 
 
 def _day(value: str | None) -> date | None:
+    """A date from the URL, if it is one the service can have tickets on."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day is not None and date(2000, 1, 1) <= day <= date(2100, 1, 1) else None
 
 
 def _start_of(day: date) -> datetime:
@@ -530,7 +532,7 @@ def _action_input(
         assignee=assignee.strip() or None,
         to_street=to_street or None,
         into_ticket=uuid_or_none(into_ticket),
-        priority=int(priority) if priority.isdigit() else None,
+        priority=int(priority) if priority.isascii() and priority.isdigit() else None,
     )
 
 

@@ -48,7 +48,10 @@ def locale_of(request: Request) -> str:
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether the console's cookies are Secure: as the setting says, else whether the
+    request came over https (behind a proxy, as uvicorn's proxy headers tell it)."""
+    forced = request.app.state.settings.console_secure_cookies
+    return bool(forced) if forced is not None else request.url.scheme == "https"
 
 
 # -- CSRF: a signed token in a cookie of its own, repeated in every form and htmx header
@@ -62,7 +65,7 @@ def _valid(token: str | None, secret: str) -> bool:
     if not token or "." not in token:
         return False
     nonce, _, signature = token.partition(".")
-    return hmac.compare_digest(signature, _sign(nonce, secret))
+    return hmac.compare_digest(signature.encode(), _sign(nonce, secret).encode())
 
 
 def csrf_token(request: Request, settings: Settings) -> str:
@@ -94,7 +97,7 @@ async def check_csrf(request: Request, settings: Settings) -> None:
     if (
         not _valid(cookie, settings.secret_key)
         or not sent
-        or not hmac.compare_digest(str(cookie), sent)
+        or not hmac.compare_digest(str(cookie).encode(), sent.encode())
     ):
         raise CsrfRefused
 

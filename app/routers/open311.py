@@ -107,6 +107,10 @@ def _ids(raw: str | None) -> list[uuid.UUID]:
     return ids
 
 
+def _listed(raw: str | None) -> list[str]:
+    return [part.strip() for part in (raw or "").split(",") if part.strip()]
+
+
 def _box(raw: str | None) -> tuple[float, float, float, float] | None:
     if not raw:
         return None
@@ -129,8 +133,10 @@ def list_requests(
     settings: SettingsDep,
     clock: ClockDep,
     service_request_id: str | None = None,
-    service_code: str | None = None,
-    status: Literal["open", "closed", ""] | None = None,
+    service_code: Annotated[str | None, Query(description="comma-separated")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^((open|closed)(,(open|closed))*)?$", description="open, closed")
+    ] = None,
     start_date: AwareDatetime | None = None,
     end_date: AwareDatetime | None = None,
     jurisdiction_id: str | None = None,
@@ -146,8 +152,8 @@ def list_requests(
 ) -> Response:
     query = open311.RequestQuery(
         ids=_ids(service_request_id),
-        service_code=service_code or None,
-        status=status or None,
+        service_codes=_listed(service_code),
+        statuses=_listed(status),
         start=start_date,
         end=end_date,
         district=open311.district_of(session, jurisdiction_id),

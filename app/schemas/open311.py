@@ -96,10 +96,14 @@ def errors(status: int, description: str) -> list[Json]:
 # -- XML
 
 
+# Characters XML 1.0 cannot carry at all: the C0 controls but tab, newline and return.
+_NOT_XML = dict.fromkeys(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return str(value).translate(_NOT_XML)
 
 
 def _element(parent: ElementTree.Element, name: str, value: Any, item: str | None) -> None:

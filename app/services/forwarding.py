@@ -41,11 +41,17 @@ from app.services.workflow import change
 logger = logging.getLogger("sentinel.forwarding")
 
 TRIGGERS = ("accepted", "created")
-BATCH = 50
+BATCH = 20  # calls claimed per round
 LEASE = timedelta(minutes=10)
+# A round stops making calls after this, well within the lease: what it claimed and did
+# not call is claimed again once the lease has run out (nothing was sent for it).
+ROUND_BUDGET_S = LEASE.total_seconds() / 3
 POLL_EVERY = timedelta(minutes=5)
 GIVE_UP_AFTER = timedelta(hours=24)
 USER_AGENT = "FlowingSentinel-Open311/1"
+MAX_EXTERNAL_ID = 200
+# Answers after which a POST is tried again: the server is busy or down, not refusing.
+RETRIED = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Once forwarded, our status follows theirs only while the ticket is still being worked.
 MIRRORED_FROM = (TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS)
 
@@ -258,6 +264,9 @@ def _claim(database: Database, now: datetime) -> list[_Call]:
             rule = session.get(Forward, row.forward_id)
             ticket = session.get(Ticket, row.ticket_id)
             assert rule is not None and ticket is not None
+            if row.state == "pending" and not rule.active:  # stopped before it was sent
+                row.state = "failed"
+                continue
             row.next_attempt_at = now + LEASE
             if row.state == "pending":
                 row.attempts += 1
@@ -340,14 +349,24 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
         trust_env=False,
         limits=httpx.Limits(max_keepalive_connections=0),
     ) as client:
-        answers = [_call(client, call, settings) for call in calls]
-    for call, answer in zip(calls, answers, strict=True):
-        with database.transaction() as session:
-            if call.kind == "post":
-                _record_post(session, call, answer, now)
-            else:
-                _record_poll(session, call, answer, now)
-    return len(calls)
+        started = time.monotonic()
+        answers = []
+        for call in calls:
+            if time.monotonic() - started > ROUND_BUDGET_S:
+                break
+            answers.append(_call(client, call, settings))
+    for call, answer in zip(calls, answers, strict=False):
+        try:
+            with database.transaction() as session:
+                if call.kind == "post":
+                    _record_post(session, call, answer, now)
+                else:
+                    _record_poll(session, call, answer, now)
+        except Exception:  # one outcome that cannot be stored must not lose the others
+            logger.exception(
+                "forwarding outcome not recorded", extra={"fields": {"ticket": str(call.ticket_id)}}
+            )
+    return len(answers)
 
 
 def _attempt(session: Session, call: _Call, answer: _Answer, now: datetime, **fields: Any) -> None:
@@ -364,6 +383,21 @@ def _attempt(session: Session, call: _Call, answer: _Answer, now: datetime, **fi
     )
 
 
+def _matching(body: Any, external_id: str | None) -> dict[str, Any] | None:
+    """The request ``external_id`` in a list of requests (a server may ignore the filter
+    and answer others)."""
+    if not isinstance(body, list):
+        return None
+    return next(
+        (
+            r
+            for r in body
+            if isinstance(r, dict) and str(r.get("service_request_id")) == str(external_id)
+        ),
+        None,
+    )
+
+
 def _first(body: Any) -> dict[str, Any] | None:
     return body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else None
 
@@ -374,29 +408,41 @@ def _record_post(session: Session, call: _Call, answer: _Answer, now: datetime) 
         ForwardedTicket.state == "pending",
         ForwardedTicket.attempts == call.attempt,
     )
-    created = (
-        _first(answer.body) if answer.status_code and 200 <= answer.status_code < 300 else None
-    )
-    external_id = created.get("service_request_id") if created else None
-    if external_id:
+    succeeded = answer.status_code is not None and 200 <= answer.status_code < 300
+    created = _first(answer.body) if succeeded else None
+    external_id = str(created.get("service_request_id") or "") if created else ""
+    if succeeded and external_id and len(external_id) <= MAX_EXTERNAL_ID:
         _attempt(session, call, answer, now)
-        session.execute(
+        done = session.execute(
             row.values(
                 state="posted",
-                external_id=str(external_id),
+                external_id=external_id,
                 posted_at=now,
                 next_attempt_at=now + POLL_EVERY,
             )
         )
+        if not done.rowcount:  # type: ignore[attr-defined]
+            logger.warning(
+                "forwarded twice after a lease ran out",
+                extra={"fields": {"ticket_id": str(call.ticket_id), "external_id": external_id}},
+            )
         return
-    error = answer.error or (
-        "the server answered a token, not an id: not supported"
-        if created and created.get("token")
-        else f"the server answered {answer.status_code}: {str(answer.body)[:300]}"
-    )
+    if succeeded:
+        # Taken, but not answered as this service can follow: sending it again would
+        # file it twice.
+        error = (
+            "the server answered a token, not an id: not supported"
+            if created and created.get("token")
+            else f"the server took it but answered no usable id: {str(answer.body)[:300]}"
+        )
+        _attempt(session, call, answer, now, error=error)
+        session.execute(row.values(state="failed"))
+        return
+    error = answer.error or f"the server answered {answer.status_code}: {str(answer.body)[:300]}"
     _attempt(session, call, answer, now, error=error)
     retry_at = now + webhooks.retry_delay(call.attempt)
-    if retry_at <= call.created_at + GIVE_UP_AFTER:
+    may_succeed_later = answer.status_code is None or answer.status_code in RETRIED
+    if may_succeed_later and retry_at <= call.created_at + GIVE_UP_AFTER:
         session.execute(row.values(next_attempt_at=retry_at))
     else:
         session.execute(row.values(state="failed"))
@@ -407,7 +453,7 @@ def _record_poll(session: Session, call: _Call, answer: _Answer, now: datetime) 
     row = session.get(ForwardedTicket, call.forwarded_id)
     if row is None or row.state != "posted":
         return
-    request = _first(answer.body) if answer.status_code == 200 else None
+    request = _matching(answer.body, row.external_id) if answer.status_code == 200 else None
     status = str(request.get("status")) if request else None
     if status not in ("open", "closed"):
         _attempt(

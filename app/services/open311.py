@@ -13,7 +13,7 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, and_, or_, select
@@ -37,10 +37,13 @@ from app.services.categories import list_categories
 from app.services.coords import CoordSys
 from app.services.intake import ReportInput
 from app.services.pagination import decode_cursor, encode_cursor
+from app.services.text import has_control_characters
 
 MAX_REQUESTS = 1000
 DEFAULT_DAYS = 90
 MAX_DESCRIPTION = 4000
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # The events whose note the office means for the public: why a ticket was turned down,
 # and what was done about it.
 PUBLIC_NOTES = ("reject", "resolve", "reopen")
@@ -110,8 +113,8 @@ def open_or_closed(status: TicketStatus) -> str:
 @dataclass(frozen=True)
 class RequestQuery:
     ids: Sequence[uuid.UUID] = ()
-    service_code: str | None = None
-    status: str | None = None  # open | closed
+    service_codes: Sequence[str] = ()
+    statuses: Sequence[str] = ()  # open, closed
     start: datetime | None = None
     end: datetime | None = None
     district: Area | None = None
@@ -133,18 +136,28 @@ def district_of(session: Session, jurisdiction_id: str | None) -> Area | None:
 
 
 def _filtered(session: Session, query: RequestQuery, now: datetime) -> Select[Ticket]:
-    statement = select(Ticket)
+    # Duplicates are merged away: their reports live on in the ticket they joined.
+    statement = select(Ticket).where(Ticket.status != TicketStatus.DUPLICATE)
     if query.ids:
         # Asked by id, the other filters do not apply (the spec's rule).
         return statement.where(Ticket.id.in_(list(query.ids)))
-    if query.service_code is not None:
-        category_id = session.scalar(select(Category.id).where(Category.code == query.service_code))
-        if category_id is None:
-            raise Open311BadRequest.of_field("service_code", f"no service {query.service_code}")
-        statement = statement.where(Ticket.category_id == category_id)
-    if query.status is not None:
+    if query.service_codes:
+        known = {
+            code: category_id
+            for code, category_id in session.execute(
+                select(Category.code, Category.id).where(Category.code.in_(query.service_codes))
+            )
+        }
+        unknown = [c for c in query.service_codes if c not in known]
+        if unknown:
+            raise Open311BadRequest.of_field("service_code", f"no service {', '.join(unknown)}")
+        statement = statement.where(Ticket.category_id.in_(list(known.values())))
+    if len(set(query.statuses)) == 1:  # both is all
         opened = Ticket.status.in_(sorted(OPEN_STATUSES))
-        statement = statement.where(opened if query.status == "open" else ~opened)
+        statement = statement.where(opened if query.statuses[0] == "open" else ~opened)
+    for name, value in (("start_date", query.start), ("end_date", query.end)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Open311BadRequest.of_field(name, "a date between 2000 and 2100")
     end = query.end or now
     start = query.start or end - timedelta(days=DEFAULT_DAYS)
     statement = statement.where(Ticket.created_at >= start, Ticket.created_at < end)
@@ -152,8 +165,7 @@ def _filtered(session: Session, query: RequestQuery, now: datetime) -> Select[Ti
         statement = statement.where(Ticket.district_id == query.district.id)
     if query.bbox is not None:
         statement = statement.where(within_bbox(Ticket.location, *query.bbox))
-    # Duplicates are merged away: their reports live on in the ticket they joined.
-    return statement.where(Ticket.status != TicketStatus.DUPLICATE)
+    return statement
 
 
 def find_requests(
@@ -166,6 +178,8 @@ def find_requests(
     if after is not None:
         try:
             at, last = datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))
+            if at.tzinfo is None or not EARLIEST <= at <= LATEST:
+                raise ValueError
         except (ValueError, IndexError):
             raise Open311BadRequest.of_field("cursor", "not a cursor of this server") from None
         statement = statement.where(
@@ -221,18 +235,19 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
         .order_by(ReportMedia.position)
     ):
         photos.setdefault(report_id, media_id)
-    notes: dict[uuid.UUID, str] = {}
-    for ticket_id, note in session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.note)
-        .where(
-            TicketEvent.ticket_id.in_(ids),
-            TicketEvent.type.in_(PUBLIC_NOTES),
-            TicketEvent.note.is_not(None),
-        )
+    statuses = {t.id: t.status for t in tickets}
+    notes: dict[uuid.UUID, str | None] = {}
+    for ticket_id, to_status, note in session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.note)
+        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.type.in_(PUBLIC_NOTES))
         .order_by(TicketEvent.created_at)
     ):
-        if note:
-            notes[ticket_id] = note  # the latest wins
+        # The latest word on the status the ticket is in now: a resolution note no
+        # longer speaks once a rider has reopened the ticket.
+        if to_status == statuses[ticket_id]:
+            notes[ticket_id] = note
+        else:
+            notes.pop(ticket_id, None)
 
     def one(t: Ticket) -> ServiceRequest:
         point = to_shape(t.location)
@@ -277,7 +292,7 @@ def public_media(
 ) -> Media:
     """The photo a service request shows, if ``signature`` is this server's for it and
     it still belongs to a report (a photo no report names is nobody's to show)."""
-    if not hmac.compare_digest(signature, media_signature(media_id, settings)):
+    if not hmac.compare_digest(signature.encode(), media_signature(media_id, settings).encode()):
         raise NotFound("no such photo")
     media = session.scalar(
         select(Media).where(
@@ -296,6 +311,9 @@ def public_media(
 def report_input(form: Mapping[str, str], attributes: Mapping[str, list[str]]) -> ReportInput:
     """A report from an Open311 POST's fields (``attribute[...]`` kept in the
     description, which is where a category without attributes keeps what a client adds)."""
+    for name, value in [*form.items(), *((k, v) for k, vs in attributes.items() for v in vs)]:
+        if has_control_characters(value) or has_control_characters(name):
+            raise Open311BadRequest.of_field(name, "control characters are not allowed")
     code = (form.get("service_code") or "").strip()
     if not code:
         raise Open311BadRequest.of_field("service_code", "service_code is required")

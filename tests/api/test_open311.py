@@ -353,3 +353,70 @@ def test_a_form_of_raw_utf8_bytes_reads_as_utf8(client: TestClient, key: str) ->
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert latin.status_code == 400 and latin.json()[0]["code"] == 400
+
+
+def test_odd_inputs_are_refused_cleanly(
+    client: TestClient, key: str, count_rows: CountRows
+) -> None:
+    before = count_rows("reports")
+    for form in (
+        open311_form(key, description="坑\x0b\x00"),
+        open311_form(key, address_string="路口\x1b"),
+        open311_form(key, **{"attribute[depth]": "1\x07"}),
+    ):
+        response = client.post(f"{BASE}/requests.json", data=form)
+        assert response.status_code == 400 and response.json()[0]["code"] == 400
+    assert count_rows("reports") == before
+    for query in (
+        "start_date=0001-01-01T00:00:00%2B08:00",
+        "end_date=0001-01-05T00:00:00Z",
+        "end_date=9999-12-31T00:00:00Z",
+        "cursor=WyIyMDI2LTEyLTAxVDE2OjE2OjUzIiwiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwIl0",
+        "status=opened",
+    ):
+        response = client.get(f"{BASE}/requests.json?{query}")
+        assert response.status_code == 400, (query, response.text)
+    photo = client.get(f"{BASE}/media/{uuid.uuid4()}", params={"sig": "é" * 10})
+    assert photo.status_code == 404 and photo.json()[0]["code"] == 404
+
+
+def test_status_and_service_code_take_lists(client: TestClient, auth: Auth) -> None:
+    a = report_at(client, auth.rider("meituan", "l-1"), JIANGSU, category="road_damage")
+    b = report_at(client, auth.rider("meituan", "l-2"), HUAYANG, category="waste")
+    c = report_at(client, auth.rider("meituan", "l-3"), HUAYANG, north_m=-200, category="other")
+
+    def ids(**params: str) -> set[str]:
+        response = client.get(f"{BASE}/requests.json", params=params)
+        assert response.status_code == 200, response.text
+        return {r["service_request_id"] for r in response.json()}
+
+    assert ids(service_code="road_damage,waste") == {a["ticket"]["id"], b["ticket"]["id"]}
+    assert ids(status="open,closed") == {a["ticket"]["id"], b["ticket"]["id"], c["ticket"]["id"]}
+    unknown = client.get(f"{BASE}/requests.json", params={"service_code": "waste,no_such"})
+    assert unknown.status_code == 400 and "no_such" in unknown.json()[0]["description"]
+
+
+def test_a_reopened_ticket_no_longer_shows_its_resolution_note(
+    client: TestClient, auth: Auth
+) -> None:
+    ticket = report_at(client, auth.rider("meituan", "n-1"), JIANGSU, category="waste")["ticket"]
+    office = auth.staff("officer_310105002")
+    for action in ({"action": "accept"}, {"action": "resolve", "note": "已清运"}):
+        client.post(f"/v1/office/tickets/{ticket['id']}/actions", headers=office, json=action)
+    assert client.get(f"{BASE}/requests/{ticket['id']}.json").json()[0]["status_notes"] == (
+        "resolved: 已清运"
+    )
+    client.post(
+        f"/v1/office/tickets/{ticket['id']}/actions",
+        headers=office,
+        json={"action": "reopen", "note": "又堆起来了"},
+    )
+    shown = client.get(f"{BASE}/requests/{ticket['id']}.json").json()[0]
+    assert shown["status"] == "open" and shown["status_notes"] == "accepted: 又堆起来了"
+
+
+def test_the_xml_never_carries_a_character_xml_cannot_hold() -> None:
+    from app.schemas.open311 import to_xml
+
+    document = to_xml("service_requests", "request", [{"description": "a\x0bb\x00c\td"}])
+    assert ET.fromstring(document).findtext("request/description") == "abc\td"

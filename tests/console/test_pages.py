@@ -472,3 +472,33 @@ def test_a_forwarded_ticket_shows_where_it_went(
     page = clerk.get(f"/console/tickets/{ticket['id']}").text
     assert "已转送至" in page and "环卫作业系统" in page and "等待发送" in page
     assert "not a public address" in page
+
+
+def test_odd_values_in_the_url_and_forms_are_no_server_errors(
+    clerk: Clerk, client: TestClient, auth: Auth
+) -> None:
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    for path in (
+        "/console/queue?to=9999-12-31&from=0001-01-01",
+        "/console/dashboard?from=0001-01-01&to=9999-12-31",
+        "/console/queue?bbox=1,2,3&sort=nonsense&limit=x&status=bogus",
+    ):
+        assert clerk.get(path).status_code == 200, path
+    odd = clerk.post(
+        f"/console/tickets/{ticket['id']}/actions",
+        {"action": "set_priority", "version": "1", "priority": "²"},
+    )
+    assert odd.status_code == 422
+    forged = clerk.http.post(
+        f"/console/tickets/{ticket['id']}/actions",
+        data={"action": "accept", "version": "1"},
+        headers={"X-CSRF-Token": b"\xe9" * 8},  # not ASCII: still a plain refusal
+    )
+    assert forged.status_code == 403
+
+
+def test_cookies_are_secure_when_the_setting_says_so(app: FastAPI) -> None:
+    """Behind a TLS proxy whose headers are not trusted, the request looks like http."""
+    app.state.settings = app.state.settings.model_copy(update={"console_secure_cookies": True})
+    page = TestClient(app).get("/console/login")
+    assert "; secure" in set_cookie(page, "sentinel_csrf").lower()

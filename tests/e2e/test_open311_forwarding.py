@@ -2,11 +2,15 @@
 sends a category's accepted tickets to the other's Open311 server; the other resolves
 one; this one mirrors the resolution, once. And the other side down for a while."""
 
+import json
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -239,3 +243,120 @@ def test_a_department_on_a_private_address_is_refused_unless_allowed(
     assert log["state"] == "pending"
     assert log["attempts"][0]["error"].startswith("refused: ")
     assert "not a public address" in log["attempts"][0]["error"]
+
+
+class OddDepartment:
+    """An Open311 server on 127.0.0.1 that answers as it is told: ``post`` is the body
+    of every POST's 201, ``requests`` that of every GET; it counts what it is sent."""
+
+    def __init__(self) -> None:
+        self.post: Any = [{"service_request_id": "EXT-1"}]
+        self.requests: Any = []
+        self.posts = 0
+        department = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: Any) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                department.posts += 1
+                self._answer(201, department.post)
+
+            def do_GET(self) -> None:
+                self._answer(200, department.requests)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_port}/open311/v2"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def odd() -> Iterator[OddDepartment]:
+    department = OddDepartment()
+    yield department
+    department.server.shutdown()
+
+
+def _rule(client: TestClient, auth: Auth, endpoint: str) -> int:
+    response = client.post(
+        "/v1/admin/forwards",
+        headers=auth.staff("admin"),
+        json={
+            "category": "waste",
+            "name": "环卫系统",
+            "endpoint": endpoint,
+            "api_key": "k",
+            "service_code": "waste",
+            "trigger": "created",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def test_a_post_taken_without_a_usable_id_is_never_sent_again(
+    client: TestClient, auth: Auth, local: Settings, database: Database, odd: OddDepartment
+) -> None:
+    odd.post = {"ok": True}  # 201, but no list of an id
+    _rule(client, auth, odd.endpoint)
+    ticket = report_at(client, auth.rider("meituan", "od-1"), JIANGSU, category="waste")["ticket"]
+    now = utcnow()
+    assert forwarding.forward_due(database, settings=local, now=now) == 1
+    later = now + timedelta(hours=2)
+    assert forwarding.forward_due(database, settings=local, now=later) == 0
+    assert odd.posts == 1
+    log = client.get(
+        f"/v1/office/tickets/{ticket['id']}/forwarding", headers=auth.staff("officer_310105002")
+    ).json()
+    assert log["state"] == "failed" and "no usable id" in log["attempts"][0]["error"]
+
+
+def test_a_poll_mirrors_only_the_request_it_asked_about(
+    client: TestClient, auth: Auth, local: Settings, database: Database, odd: OddDepartment
+) -> None:
+    _rule(client, auth, odd.endpoint)
+    office = auth.staff("officer_310105002")
+    ticket = report_at(client, auth.rider("meituan", "od-2"), JIANGSU, category="waste")["ticket"]
+    now = utcnow()
+    assert forwarding.forward_due(database, settings=local, now=now) == 1
+    # A server that ignores the filter and answers its latest requests, another closed.
+    odd.requests = [
+        {"service_request_id": "EXT-9", "status": "closed", "status_notes": "done"},
+        {"service_request_id": "EXT-1", "status": "open"},
+    ]
+    later = now + forwarding.POLL_EVERY + timedelta(seconds=1)
+    assert forwarding.forward_due(database, settings=local, now=later) == 1
+    shown = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()
+    assert shown["status"] == "new"
+    odd.requests = [{"service_request_id": "EXT-1", "status": "closed", "status_notes": "清运完毕"}]
+    again = later + forwarding.POLL_EVERY + timedelta(seconds=1)
+    assert forwarding.forward_due(database, settings=local, now=again) == 1
+    shown = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()
+    assert shown["status"] == "resolved"
+    assert [e["type"] for e in shown["events"]][-2:] == ["accept", "resolve"]  # opened: new
+    assert "清运完毕" in shown["events"][-1]["note"]
+
+
+def test_a_stopped_rule_sends_nothing_more(
+    client: TestClient, auth: Auth, local: Settings, database: Database, odd: OddDepartment
+) -> None:
+    rule = _rule(client, auth, odd.endpoint)
+    report_at(client, auth.rider("meituan", "od-3"), JIANGSU, category="waste")
+    with database.transaction() as session:
+        forwarding.queue_due(session, utcnow())  # queued, not yet sent
+    stopped = client.delete(f"/v1/admin/forwards/{rule}", headers=auth.staff("admin"))
+    assert stopped.status_code == 204
+    assert forwarding.forward_due(database, settings=local, now=utcnow()) == 0
+    assert odd.posts == 0
+    listed = client.get("/v1/admin/forwards", headers=auth.staff("admin")).json()
+    assert [r["active"] for r in listed] == [False]

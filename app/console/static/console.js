@@ -9,6 +9,13 @@
   };
   var LATE = "#e03131";
 
+  // Text for a tooltip: Leaflet takes a string as HTML, and names come from imports.
+  function text(value) {
+    var span = document.createElement("span");
+    span.textContent = value;
+    return span;
+  }
+
   function csrfToken() {
     var headers = document.body.getAttribute("hx-headers");
     try { return JSON.parse(headers)["X-CSRF-Token"]; } catch (e) { return ""; }
@@ -34,7 +41,7 @@
       radius: 7, weight: p.overdue ? 3 : 1, color: p.overdue ? LATE : "#ffffff",
       fillColor: STATUS_COLOURS[p.status] || "#333", fillOpacity: 0.9
     });
-    marker.bindTooltip(p.ref + " · " + p.category + (p.overdue ? " ⚠" : ""));
+    marker.bindTooltip(text(p.ref + " · " + p.category + (p.overdue ? " ⚠" : "")));
     marker.on("click", function () { window.location.assign(p.url); });
     marker.feature = feature;
     return marker;
@@ -54,7 +61,7 @@
       },
       onEachFeature: function (f, layer) {
         var street = f.properties.level === "street";
-        layer.bindTooltip(f.properties.name, street && document.body.dataset.district === "true"
+        layer.bindTooltip(text(f.properties.name), street && document.body.dataset.district === "true"
           ? { permanent: true, direction: "center", className: "area-label" } : { sticky: true });
       }
     }).addTo(map);
@@ -103,20 +110,20 @@
     var map = L.map(el, { maxZoom: 19 }).setView(here, 17);
     baseLayer(map, el);
     var marker = L.circleMarker(here, { radius: 9, color: LATE, weight: 3, fillColor: "#fff", fillOpacity: 1 })
-      .bindTooltip(el.dataset.ref, { permanent: true }).addTo(map);
+      .bindTooltip(text(el.dataset.ref), { permanent: true }).addTo(map);
     if (el.dataset.areas) {
       fetch(el.dataset.areas, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (data) {
         L.geoJSON(data, {
           pane: areaPane(map),
           style: function (f) { return { color: f.properties.level === "street" ? "#364fc7" : "#748ffc", weight: 1, fill: false }; },
-          onEachFeature: function (f, layer) { layer.bindTooltip(f.properties.name, { sticky: true }); }
+          onEachFeature: function (f, layer) { layer.bindTooltip(text(f.properties.name), { sticky: true }); }
         }).addTo(map);
       });
     }
     var candidates = JSON.parse(el.dataset.candidates || "[]");
     candidates.forEach(function (c) {
       L.circleMarker([c.lat, c.lon], { radius: 7, color: "#fff", weight: 1, fillColor: STATUS_COLOURS[c.status] || "#333", fillOpacity: 0.9 })
-        .bindTooltip(c.ref).on("click", function () { window.location.assign(c.url); }).addTo(map);
+        .bindTooltip(text(c.ref)).on("click", function () { window.location.assign(c.url); }).addTo(map);
     });
     window.sentinelSpot = { map: map, marker: marker };
   }
