@@ -242,6 +242,18 @@ class IdempotencyKeyInFlight(Conflict):
     title = "A request with this Idempotency-Key is still being processed"
 
 
+class SignInThrottled(AppError):
+    status = 429
+    code = "sign_in_throttled"
+    title = "Too many failed sign-ins; wait before trying again"
+
+
+class SignInBusy(AppError):
+    status = 503
+    code = "sign_in_busy"
+    title = "Too many sign-ins at once; try again shortly"
+
+
 class RateLimited(AppError):
     status = 429
     code = "rate_limited"

@@ -18,8 +18,8 @@ from app.console.web import (
     is_https,
     render,
 )
-from app.deps import Role, SessionDep, SettingsDep, caller_for_token
-from app.errors import InvalidCredentials, Unauthenticated
+from app.deps import ClockDep, Role, SessionDep, SettingsDep, caller_for_token
+from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
 from app.models import Staff, StaffRole
 from app.services.staff import authenticate
 
@@ -100,13 +100,29 @@ def login(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     try:
         staff, token = authenticate(
-            session, username=username.strip(), password=password, settings=settings
+            session,
+            username=username.strip(),
+            password=password,
+            settings=settings,
+            client=request.client.host if request.client else None,
+            now=clock(),
+        )
+    except (SignInThrottled, SignInBusy) as wait:
+        return render(
+            request,
+            settings,
+            "login.html",
+            status_code=wait.status,
+            next=_safe_next(next) or "",
+            username=username,
+            wait=wait.headers.get("Retry-After", "2"),
         )
     except InvalidCredentials:
         return render(

@@ -27,6 +27,7 @@ from app.models.points import (
 from app.models.reference import ReferenceVersion
 from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
+from app.models.throttle import SignInThrottle
 from app.models.ticket import (
     OPEN_STATUSES,
     Ticket,
@@ -67,6 +68,7 @@ __all__ = [
     "RiderDay",
     "RiderHour",
     "RiderTotals",
+    "SignInThrottle",
     "Staff",
     "StaffRole",
     "Ticket",

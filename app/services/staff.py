@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import begin_writes, lock
 from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
-from app.models import Area, AreaLevel, Staff, StaffRole
+from app.models import Area, AreaLevel, Staff, StaffRole, utcnow
+from app.services import sign_in
 from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.security import (
     IssuedToken,
@@ -86,14 +87,30 @@ def _role_area(session: Session, role: StaffRole, area_code: str | None) -> Area
 
 
 def authenticate(
-    session: Session, *, username: str, password: str, settings: Settings
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    settings: Settings,
+    client: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[Staff, IssuedToken]:
+    """The account and a new token, if the password is right and the account and the
+    client address have not failed too often lately (429 until their wait is over)."""
+    now = now or utcnow()
+    keys = sign_in.keys_of(username, client)
+    sign_in.check(session, keys, now)
     staff = session.scalar(select(Staff).where(Staff.username == username))
-    if staff is None or not staff.active:
-        burn_password_check(password, settings)
+    with sign_in.password_check():
+        if staff is None or not staff.active:
+            burn_password_check(password, settings)
+            right = False
+        else:
+            right = verify_password(staff.password_hash, password)
+    if staff is None or not right:
+        sign_in.failed(session, keys, now)
         raise InvalidCredentials()
-    if not verify_password(staff.password_hash, password):
-        raise InvalidCredentials()
+    sign_in.succeeded(session, username)
     token = issue_token(
         kind=TokenKind.STAFF,
         subject=staff.id,

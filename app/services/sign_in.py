@@ -1,0 +1,111 @@
+"""Throttled sign-in: failed attempts counted per account and per client address in the
+database (so every process sees them), a growing wait after a few, and at most a few
+password checks at once (each argon2 check takes 64 MiB: a flood of sign-ins must not
+exhaust memory)."""
+
+import logging
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import DATABASE, Database, begin_writes, lock
+from app.errors import SignInBusy, SignInThrottled
+from app.models import SignInThrottle
+
+logger = logging.getLogger("sentinel.auth")
+
+# Failures allowed before the first wait: an account's, and an address's (many clerks of
+# one office share an address).
+FREE_FAILURES = {"user": 5, "ip": 30}
+FIRST_WAIT = timedelta(seconds=1)
+LONGEST_WAIT = timedelta(minutes=15)
+# A failure this old no longer counts: the count starts again.
+FORGOTTEN_AFTER = timedelta(hours=1)
+# Password checks at once in a process, and how long one waits for its turn.
+CHECKS_AT_ONCE = 2
+TURN_WAIT_S = 5.0
+_checks = threading.BoundedSemaphore(CHECKS_AT_ONCE)
+
+
+def keys_of(username: str, client: str | None) -> list[str]:
+    keys = [f"user:{username.strip().lower()[:150]}"]
+    if client:
+        keys.append(f"ip:{client[:150]}")
+    return keys
+
+
+def wait_after(kind: str, failures: int) -> timedelta:
+    """The wait after the ``failures``-th failure in a row: none while few, then doubling
+    from a second to a quarter of an hour."""
+    beyond = failures - FREE_FAILURES[kind]
+    if beyond <= 0:
+        return timedelta(0)
+    return min(FIRST_WAIT * 2 ** min(beyond - 1, 20), LONGEST_WAIT)
+
+
+def check(session: Session, keys: list[str], now: datetime) -> None:
+    """Refuses (429) a sign-in that comes before its wait is over."""
+    rows = session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys))).all()
+    waits = [r.blocked_until - now for r in rows if r.blocked_until and r.blocked_until > now]
+    if waits:
+        seconds = math.ceil(max(waits).total_seconds())
+        logger.warning(
+            "sign-in throttled", extra={"fields": {"keys": keys, "retry_after": seconds}}
+        )
+        raise SignInThrottled(
+            f"too many failed sign-ins; try again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+def _database(session: Session) -> Database:
+    database: Database = session.info[DATABASE]
+    return database
+
+
+def failed(session: Session, keys: list[str], now: datetime) -> None:
+    """Counts a failure for each key, in a transaction of its own: the request's is
+    rolled back with the refusal."""
+    with _database(session).transaction() as own:
+        begin_writes(own)
+        for key in keys:
+            lock(own, ("sign-in", key))
+            row = own.get(SignInThrottle, key)
+            if row is None or row.last_failed_at < now - FORGOTTEN_AFTER:
+                row = row or SignInThrottle(key=key)
+                row.failures = 0
+            row.failures += 1
+            row.last_failed_at = now
+            wait = wait_after(key.split(":", 1)[0], row.failures)
+            row.blocked_until = now + wait if wait else None
+            own.add(row)
+    logger.warning("sign-in failed", extra={"fields": {"keys": keys}})
+
+
+def succeeded(session: Session, username: str) -> None:
+    """A success clears the account's count (not the address's)."""
+    key = keys_of(username, None)[0]
+    with _database(session).transaction() as own:
+        row = own.get(SignInThrottle, key)
+        if row is not None:
+            begin_writes(own)
+            own.delete(row)
+
+
+@contextmanager
+def password_check() -> Iterator[None]:
+    """A turn to check a password; 503 (try again) if none comes soon."""
+    if not _checks.acquire(timeout=TURN_WAIT_S):
+        logger.warning("sign-in refused: too many password checks at once")
+        raise SignInBusy(
+            "too many sign-ins at once; try again shortly", headers={"Retry-After": "2"}
+        )
+    try:
+        yield
+    finally:
+        _checks.release()
