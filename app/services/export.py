@@ -38,7 +38,21 @@ CSV_COLUMNS = [
 _BATCH = 500
 
 
+# A cell a spreadsheet would read as a formula (CSV injection): written as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _cells(row: QueueRow, now: datetime) -> list[object]:
+    return [_safe(cell) for cell in _raw_cells(row, now)]
+
+
+def _raw_cells(row: QueueRow, now: datetime) -> list[object]:
     t, point = row.ticket, to_shape(row.ticket.location)
     return [
         t.ref,

@@ -135,3 +135,23 @@ def test_csv_opens_in_excel_with_its_chinese_text(client: TestClient, auth: Auth
     assert rows[0]["street"] == "310105002"
     other = client.get("/v1/office/tickets.csv", headers=auth.staff("officer_310105001"))
     assert len(list(csv.DictReader(io.StringIO(other.content.decode("utf-8-sig"))))) == 0
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_written_as_text(
+    client: TestClient, auth: Auth
+) -> None:
+    officer = auth.staff("officer_310105002")
+    ticket = report(client, auth, JIANGSU)
+    client.post(
+        f"/v1/office/tickets/{ticket['id']}/actions", headers=officer, json={"action": "accept"}
+    )
+    formula = '=HYPERLINK("http://evil.example","点我")'
+    client.post(
+        f"/v1/office/tickets/{ticket['id']}/actions",
+        headers=officer,
+        json={"action": "assign", "assignee": formula},
+    )
+    response = client.get("/v1/office/tickets.csv", headers=officer)
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0]["assignee"] == "'" + formula
+    assert float(rows[0]["lon"]) > 121  # numbers stay numbers
