@@ -109,6 +109,8 @@ def caller_for_token(session: Session, settings: Settings, token: str) -> Caller
     staff = session.get(Staff, claims.subject)
     if staff is None or not staff.active:
         raise Unauthenticated("the account is no longer active")
+    if staff.tokens_valid_after is not None and claims.issued_at < staff.tokens_valid_after:
+        raise Unauthenticated("this token was revoked (signed out, or the password changed)")
     return Caller(Role(staff.role), staff=staff)
 
 
@@ -179,6 +181,13 @@ async def _office_staff(caller: Annotated[Caller, _require(Role.OFFICER, Role.DI
     return caller.staff
 
 
+async def _staff(
+    caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT, Role.ADMIN)],
+) -> Staff:
+    assert caller.staff is not None
+    return caller.staff
+
+
 async def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
     assert caller.staff is not None
     return caller.staff
@@ -200,6 +209,8 @@ CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
 ReportingDep = Annotated[Reporting, Depends(_reporting)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
+# Any member of staff, whatever the role.
+CurrentStaff = Annotated[Staff, Depends(_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
 # The area named by the path's ``code``, if the caller's scope holds it; else 404.
 AreaInScope = Annotated[Area, Depends(_area_in_scope)]
@@ -214,6 +225,7 @@ __all__ = [
     "CurrentOfficeStaff",
     "CurrentPlatform",
     "CurrentRider",
+    "CurrentStaff",
     "DatabaseDep",
     "Reporting",
     "ReportingDep",

@@ -22,6 +22,7 @@ from app.deps import ClockDep, Role, SessionDep, SettingsDep, caller_for_token
 from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
 from app.models import Staff, StaffRole
 from app.services.staff import authenticate
+from app.services.staff import sign_out as staff_sign_out
 
 router = APIRouter()
 
@@ -148,7 +149,17 @@ def login(
 
 
 @router.post("/console/logout", include_in_schema=False, dependencies=[CsrfChecked])
-def logout(request: Request) -> RedirectResponse:
+def logout(request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
+    """Signs out everywhere: the token in the cookie, and every other this account
+    holds, stop working now."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            caller = caller_for_token(session, settings, token)
+        except Unauthenticated:
+            caller = None
+        if caller is not None and caller.staff is not None:
+            staff_sign_out(session, caller.staff)
     response = RedirectResponse("/console/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/console", secure=is_https(request))
     return response

@@ -18,6 +18,9 @@ class Platform(UuidPk, Timestamps, Base):
     # lets every request find its platform with one indexed lookup.
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     api_key_prefix: Mapped[str] = mapped_column(String(32))
+    # The key replaced by the last rotation, still honoured until it expires.
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_key_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     active: Mapped[bool] = mapped_column(default=True)
 
 

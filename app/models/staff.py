@@ -1,10 +1,11 @@
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.area import Area
-from app.models.base import Base, Timestamps, UuidPk, str_enum
+from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum
 
 
 class StaffRole(StrEnum):
@@ -25,5 +26,7 @@ class Staff(UuidPk, Timestamps, Base):
     # The street of an officer, the district of a district user; none for an admin.
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Tokens issued before this are no longer honoured (signed out, password changed).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     area: Mapped[Area | None] = relationship(lazy="joined")

@@ -1,9 +1,10 @@
 """Configuration, for the operator: areas, categories, platforms, staff."""
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ClockDep, CurrentAdmin, PageParams, SessionDep, SettingsDep
@@ -14,7 +15,7 @@ from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fiel
 from app.schemas.common import Page, problems
 from app.schemas.forwarding import ForwardCreate, ForwardRead
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
-from app.schemas.staff import StaffCreate, StaffCreated, StaffRead
+from app.schemas.staff import ActiveChange, StaffCreate, StaffCreated, StaffRead
 from app.services import areas as area_service
 from app.services import categories as category_service
 from app.services import forwarding
@@ -146,12 +147,44 @@ def list_platforms(
 @router.post(
     "/platforms/{code}/api-key",
     response_model=PlatformCreated,
-    summary="Replace a platform's API key (the old one stops working at once)",
+    summary="Replace a platform's API key; the old one works on for grace_h hours (0: none)",
+    responses=problems(422),
 )
-def rotate_platform_key(code: str, session: SessionDep, _admin: CurrentAdmin) -> PlatformCreated:
+def rotate_platform_key(
+    code: str,
+    session: SessionDep,
+    _admin: CurrentAdmin,
+    grace_h: Annotated[float, Query(ge=0, le=720, description="hours the old key still works")] = 0,
+) -> PlatformCreated:
     platform = platform_service.get_platform(session, code)
-    api_key = platform_service.rotate_api_key(session, platform)
+    api_key = platform_service.rotate_api_key(session, platform, grace=timedelta(hours=grace_h))
     return PlatformCreated(code=platform.code, name=platform.name, api_key=api_key)
+
+
+@router.patch(
+    "/platforms/{code}",
+    response_model=PlatformRead,
+    summary="Switch a platform off (its key and its riders' tokens stop working at once) or on",
+)
+def set_platform_active(
+    code: str, body: ActiveChange, session: SessionDep, _admin: CurrentAdmin
+) -> PlatformRead:
+    platform = platform_service.get_platform(session, code)
+    return PlatformRead.model_validate(
+        platform_service.set_platform_active(session, platform, body.active)
+    )
+
+
+@router.patch(
+    "/staff/{username}",
+    response_model=StaffRead,
+    summary="Disable a staff account (its tokens stop working at once) or enable it",
+)
+def set_staff_active(
+    username: str, body: ActiveChange, session: SessionDep, _admin: CurrentAdmin
+) -> StaffRead:
+    staff = staff_service.get_staff(session, username)
+    return StaffRead.of(staff_service.set_active(session, staff, body.active))
 
 
 @router.post(

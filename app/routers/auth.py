@@ -1,10 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 
-from app.deps import ClockDep, SessionDep, SettingsDep
+from app.deps import ClockDep, CurrentStaff, SessionDep, SettingsDep
 from app.schemas.common import problems
-from app.schemas.staff import AccessToken
+from app.schemas.staff import AccessToken, PasswordChange
+from app.services import staff as staff_service
 from app.services.staff import authenticate
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -41,3 +42,44 @@ def login(
         role=staff.role,
         area=staff.area.code if staff.area else None,
     )
+
+
+@router.post(
+    "/password",
+    response_model=AccessToken,
+    summary="Change my password (staff): every token issued before stops working; a new one",
+    responses=problems(401, 422, 429),
+)
+def change_password(
+    request: Request,
+    body: PasswordChange,
+    staff: CurrentStaff,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> AccessToken:
+    token = staff_service.change_password(
+        session,
+        staff,
+        current=body.current_password,
+        new=body.new_password,
+        settings=settings,
+        client=request.client.host if request.client else None,
+        now=clock(),
+    )
+    return AccessToken(
+        access_token=token.token,
+        expires_at=token.expires_at,
+        role=staff.role,
+        area=staff.area.code if staff.area else None,
+    )
+
+
+@router.post(
+    "/sign-out",
+    status_code=204,
+    summary="Sign out everywhere (staff): every token this account holds stops working",
+)
+def sign_out(staff: CurrentStaff, session: SessionDep) -> Response:
+    staff_service.sign_out(session, staff)
+    return Response(status_code=204)

@@ -47,3 +47,12 @@ class AccessToken(Schema):
     expires_at: UtcTime
     role: StaffRole
     area: str | None
+
+
+class PasswordChange(InputSchema):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=10, max_length=1024)
+
+
+class ActiveChange(InputSchema):
+    active: bool

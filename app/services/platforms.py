@@ -4,7 +4,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -58,18 +58,53 @@ def create_platform(session: Session, *, code: str, name: str) -> NewPlatform:
     return NewPlatform(platform, api_key)
 
 
-def rotate_api_key(session: Session, platform: Platform) -> str:
+MAX_GRACE = timedelta(days=30)
+
+
+def rotate_api_key(
+    session: Session,
+    platform: Platform,
+    *,
+    grace: timedelta = timedelta(0),
+    now: datetime | None = None,
+) -> str:
+    """A new key for ``platform``; the old one keeps working for ``grace`` (at most 30
+    days), so that the platform can switch without a gap. A key in its grace period is
+    dropped by the next rotation."""
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise ValidationFailed.of_field("grace_h", "0 to 720 hours")
     begin_writes(session)
+    now = now or utcnow()
     api_key = new_api_key()
+    previous = platform.api_key_hash
     platform.api_key_hash, platform.api_key_prefix = hash_api_key(api_key), api_key[:12]
+    platform.previous_key_hash = previous if grace else None
+    platform.previous_key_expires_at = now + grace if grace else None
     session.flush()
     return api_key
 
 
+def set_platform_active(session: Session, platform: Platform, active: bool) -> Platform:
+    """A platform switched off loses its key and its riders' tokens at once."""
+    begin_writes(session)
+    platform.active = active
+    session.flush()
+    return platform
+
+
 def platform_by_api_key(session: Session, api_key: str) -> Platform | None:
+    """The active platform whose key this is (or was, within the grace of a rotation)."""
+    digest = hash_api_key(api_key)
+    found = session.scalar(
+        select(Platform).where(Platform.api_key_hash == digest, Platform.active.is_(True))
+    )
+    if found is not None:
+        return found
     return session.scalar(
         select(Platform).where(
-            Platform.api_key_hash == hash_api_key(api_key), Platform.active.is_(True)
+            Platform.previous_key_hash == digest,
+            Platform.previous_key_expires_at > utcnow(),
+            Platform.active.is_(True),
         )
     )
 

@@ -30,6 +30,7 @@ class TokenClaims:
     kind: TokenKind
     subject: uuid.UUID
     expires_at: datetime
+    issued_at: datetime
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def issue_token(
         "iss": TOKEN_ISSUER,
         "typ": kind.value,
         "sub": str(subject),
-        "iat": int(now.timestamp()),
+        # To the microsecond: a sign-out revokes what was issued before it, to the instant.
+        "iat": now.timestamp(),
         "exp": int(expires_at.timestamp()),
         "jti": secrets.token_hex(8),
     }
@@ -122,6 +124,7 @@ def _verified(token: str, secret_key: str) -> TokenClaims | None:
             TokenKind(claims["typ"]),
             uuid.UUID(claims["sub"]),
             datetime.fromtimestamp(claims["exp"], UTC),
+            datetime.fromtimestamp(float(claims.get("iat", 0)), UTC),
         )
     except (
         jwt.PyJWTError,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import begin_writes, lock
-from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed
+from app.errors import AlreadyExists, InvalidCredentials, NotFound, ValidationFailed
 from app.models import Area, AreaLevel, Staff, StaffRole, utcnow
 from app.services import sign_in
 from app.services.pagination import Page, PageRequest, keyset_page
@@ -122,3 +122,66 @@ def authenticate(
 
 def page_staff(session: Session, page: PageRequest) -> Page[Staff]:
     return keyset_page(session, select(Staff), key=Staff.username, page=page)
+
+
+def get_staff(session: Session, username: str) -> Staff:
+    staff = session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None:
+        raise NotFound(f"no staff account {username}")
+    return staff
+
+
+# Revocations are stamped with the real time, as the tokens they compare with are.
+
+
+def set_active(session: Session, staff: Staff, active: bool) -> Staff:
+    """A disabled account's tokens stop working at once (and stay revoked if it is
+    enabled again: it signs in anew)."""
+    begin_writes(session)
+    staff.active = active
+    if not active:
+        staff.tokens_valid_after = utcnow()
+    session.flush()
+    return staff
+
+
+def sign_out(session: Session, staff: Staff) -> None:
+    """Every token this account holds stops working: its sessions everywhere end."""
+    begin_writes(session)
+    staff.tokens_valid_after = utcnow()
+    session.flush()
+
+
+def change_password(
+    session: Session,
+    staff: Staff,
+    *,
+    current: str,
+    new: str,
+    settings: Settings,
+    client: str | None,
+    now: datetime,
+) -> IssuedToken:
+    """A new password, if the current one is given right (throttled as a sign-in);
+    every token issued before stops working, and a new one is returned."""
+    if len(new) < MIN_PASSWORD_LENGTH or new == current:
+        raise ValidationFailed.of_field(
+            "new_password", f"at least {MIN_PASSWORD_LENGTH} characters, not the current one"
+        )
+    keys = sign_in.keys_of(staff.username, client)
+    sign_in.check(session, keys, now)
+    with sign_in.password_check():
+        right = verify_password(staff.password_hash, current)
+    if not right:
+        sign_in.failed(session, keys, now)
+        raise InvalidCredentials("the current password is wrong")
+    begin_writes(session)
+    staff.password_hash = hash_password(new, settings)
+    staff.tokens_valid_after = utcnow()
+    session.flush()
+    return issue_token(
+        kind=TokenKind.STAFF,
+        subject=staff.id,
+        ttl=timedelta(hours=settings.staff_token_ttl_h),
+        settings=settings,
+    )

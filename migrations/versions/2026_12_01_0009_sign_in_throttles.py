@@ -1,4 +1,5 @@
-"""Sign-in throttling: failed sign-ins by account and by client address.
+"""Sign-in: failed sign-ins by account and by client address; staff tokens revoked by
+time (sign-out, a new password); a platform's previous key honoured for a grace period.
 
 Revision ID: 0009
 Revises: 0008
@@ -27,7 +28,17 @@ def upgrade() -> None:
         sa.Column("last_failed_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_sign_in_throttles"),
     )
+    op.add_column("staff", sa.Column("tokens_valid_after", UtcDateTime()))
+    op.add_column("platforms", sa.Column("previous_key_hash", sa.String(64)))
+    op.add_column("platforms", sa.Column("previous_key_expires_at", UtcDateTime()))
+    op.create_index("ix_platforms_previous_key_hash", "platforms", ["previous_key_hash"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_platforms_previous_key_hash", "platforms")
+    with op.batch_alter_table("platforms") as platforms:
+        platforms.drop_column("previous_key_expires_at")
+        platforms.drop_column("previous_key_hash")
+    with op.batch_alter_table("staff") as staff:
+        staff.drop_column("tokens_valid_after")
     op.drop_table("sign_in_throttles")
