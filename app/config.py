@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     console_tiles_subdomains: str = ""
     console_tiles_datum: Literal["wgs84", "gcj02"] = "wgs84"
 
+    # The bearer token of the operator's tools: /metrics and /readyz's details. Without
+    # one, only callers on this machine's loopback get them.
+    ops_token: str | None = None
+
     log_level: str = "INFO"
     # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured
     # the OpenTelemetry way); off by default: the service has its own metrics and log.

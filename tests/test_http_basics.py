@@ -1,5 +1,6 @@
 """What every endpoint shares: problem+json errors, request ids, health, readiness, metrics."""
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -58,9 +59,20 @@ def test_request_id_is_generated_or_echoed(client: TestClient) -> None:
     )
 
 
-def test_health_and_readiness(client: TestClient) -> None:
+OPS = "ops-token-for-the-tests-0123456789"
+
+
+@pytest.fixture
+def operator(app: FastAPI) -> dict[str, str]:
+    app.state.settings = app.state.settings.model_copy(update={"ops_token": OPS})
+    return {"Authorization": f"Bearer {OPS}"}
+
+
+def test_health_and_readiness(client: TestClient, operator: dict[str, str]) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
+    public = client.get("/readyz")
+    assert public.status_code == 200 and public.json() == {"status": "ready"}
+    ready = client.get("/readyz", headers=operator)
     assert ready.status_code == 200
     assert ready.json()["schema"] == migrate.head_revision()
 
@@ -68,17 +80,35 @@ def test_health_and_readiness(client: TestClient) -> None:
 def test_not_ready_when_the_schema_is_behind(tmp_path, settings: Settings) -> None:
     empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
     try:
-        with TestClient(create_app(settings, empty)) as client:
-            body = assert_problem(client.get("/readyz"), 503, "schema_not_at_head")
+        app = create_app(settings.model_copy(update={"ops_token": OPS}), empty)
+        with TestClient(app) as client:
+            body = assert_problem(
+                client.get("/readyz", headers={"Authorization": f"Bearer {OPS}"}),
+                503,
+                "schema_not_at_head",
+            )
+            public = assert_problem(client.get("/readyz"), 503, "not_ready")
     finally:
         empty.dispose()
     assert "sentinel db upgrade" in body["detail"]
+    assert "sentinel" not in public["detail"]
 
 
-def test_metrics_count_requests_by_route(client: TestClient) -> None:
+def test_metrics_are_the_operators(client: TestClient, app: FastAPI) -> None:
+    assert_problem(client.get("/metrics"), 403, "forbidden")  # not on the loopback
+    app.state.settings = app.state.settings.model_copy(update={"ops_token": OPS})
+    assert_problem(client.get("/metrics"), 401, "unauthenticated")
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer not-it"})
+    assert_problem(wrong, 401, "unauthenticated")
+    odd = client.get("/metrics", headers={"Authorization": b"Bearer \xe9"})
+    assert_problem(odd, 401, "unauthenticated")
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {OPS}"}).status_code == 200
+
+
+def test_metrics_count_requests_by_route(client: TestClient, operator: dict[str, str]) -> None:
     client.get("/v1/categories")
     client.get("/v1/categories")
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=operator).text
     line = next(
         x
         for x in text.splitlines()

@@ -66,3 +66,9 @@ def test_a_point_outside_changning_is_outside_the_service_area(
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["code"] == "outside_service_area"
+
+
+def test_the_loopback_gets_the_metrics_when_no_token_is_set(http: httpx.Client) -> None:
+    """A Prometheus beside the service scrapes it on 127.0.0.1 with no token to manage."""
+    assert http.get("/metrics").status_code == 200
+    assert "schema" in http.get("/readyz").json()
