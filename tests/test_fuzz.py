@@ -1,0 +1,81 @@
+"""Fuzzing: schemathesis generates requests from the app's own OpenAPI and sends them as
+each kind of caller (anonymous, rider, platform, officer, district, admin). No answer may
+be a server error, and every documented answer must match its schema. The number of
+cases per operation is bounded (SENTINEL_FUZZ_CASES, 8 by default) to keep CI in minutes;
+a failure prints the request that reproduces it."""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from app.config import Environment, Settings
+from app.db import Database
+from app.main import create_app
+from tests.conftest import TEST_SECRET, Auth
+from tests.helpers import serve
+
+CASES = int(os.environ.get("SENTINEL_FUZZ_CASES", "8"))
+CALLERS = ("anonymous", "rider", "platform", "officer", "district", "admin")
+
+
+def _spec() -> dict[str, Any]:
+    """The OpenAPI document, as the app serves it (no database is needed to write it)."""
+    app = create_app(
+        Settings(
+            _env_file=None,
+            env=Environment.TEST,
+            secret_key=TEST_SECRET,
+            database_url="sqlite:////nonexistent/openapi-only.db",
+        )
+    )
+    return app.openapi()
+
+
+fuzzed = schemathesis.openapi.from_dict(_spec())
+
+
+@pytest.fixture
+def server(settings: Settings, database: Database, baseline: object) -> Iterator[str]:
+    """A real server on 127.0.0.1 over the test database."""
+    with serve(create_app(settings, database)) as url:
+        yield url
+
+
+def headers_of(auth: Auth, caller: str) -> dict[str, str]:
+    return {
+        "anonymous": dict,
+        "rider": lambda: auth.rider("meituan", "fuzz-rider"),
+        "platform": lambda: auth.platform("meituan"),
+        "officer": lambda: auth.staff("officer_310105002"),
+        "district": lambda: auth.staff("changning"),
+        "admin": lambda: auth.staff("admin"),
+    }[caller]()
+
+
+@pytest.fixture
+def callers(auth: Auth) -> dict[str, dict[str, str]]:
+    return {caller: headers_of(auth, caller) for caller in CALLERS}
+
+
+@fuzzed.parametrize()
+@settings(
+    max_examples=CASES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_server_error_and_answers_as_documented(
+    case: Any, callers: dict[str, dict[str, str]], server: str
+) -> None:
+    for headers in callers.values():  # each case as each caller
+        case.call_and_validate(
+            base_url=server,
+            headers=headers,
+            checks=[not_a_server_error, response_schema_conformance],
+        )
