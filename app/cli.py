@@ -111,6 +111,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         http="httptools",
         access_log=False,
         log_level=settings.log_level.lower(),
+        server_header=False,  # no banner naming the server
     )
 
 

@@ -85,6 +85,8 @@ class RequestContextMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
+                    # No answer is to be sniffed into another type than it says.
+                    (b"x-content-type-options", b"nosniff"),
                 ]
             await send(message)
 

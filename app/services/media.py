@@ -236,9 +236,9 @@ def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Medi
     return media
 
 
-# How a photo is sent: kept by the browser a day (a photo's bytes never change), and
-# never sniffed into anything but an image.
-PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+# How a photo is sent: kept by the browser a day (a photo's bytes never change); like
+# every answer, never to be sniffed into anything but an image (app.middleware).
+PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
 
 
 def media_file(media_dir: Path, media: Media, *, thumbnail: bool) -> tuple[Path, str]:
