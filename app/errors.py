@@ -260,6 +260,15 @@ class RateLimited(AppError):
     title = "Too many reports; try again later"
 
 
+class StorageFull(AppError):
+    status = 507
+    code = "storage_full"
+    title = "The service cannot store this now; try again later"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "60"})
+
+
 class DatabaseBusy(AppError):
     status = 503
     code = "database_busy"

@@ -7,6 +7,7 @@ the pixels alone are encoded again, so EXIF (with its GPS position), XMP, IPTC a
 data never reach the disk.
 """
 
+import errno
 import hashlib
 import io
 import os
@@ -27,6 +28,7 @@ from app.errors import (
     ImageTooManyPixels,
     InvalidImage,
     NotFound,
+    StorageFull,
     UnknownMedia,
     UnsupportedMediaType,
 )
@@ -122,6 +124,14 @@ def blob_path(media_dir: Path, sha256: str, extension: str) -> Path:
     return media_dir / sha256[:2] / sha256[2:4] / f"{sha256}.{extension}"
 
 
+def _storage_error(error: OSError) -> Exception:
+    """A full (or quota-bound) disk is the operator's to fix and the client's to retry
+    later: a 507 problem. Any other failure to write stays what it is."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull("the photo store is full; try again later")
+    return error
+
+
 def write_blob(session: Session, media_dir: Path, content: bytes, extension: str) -> str:
     """Store ``content`` under its SHA-256, durably, before the transaction can commit.
 
@@ -133,16 +143,21 @@ def write_blob(session: Session, media_dir: Path, content: bytes, extension: str
     path = blob_path(media_dir, sha256, extension)
     if path.exists():
         return sha256
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    except OSError as error:
+        raise _storage_error(error) from error
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(content)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _storage_error(error) from error
         raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
