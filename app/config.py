@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # network); tests and development turn this on to deliver to 127.0.0.1.
     allow_private_webhooks: bool = False
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # How long a worker holds what it claimed (a webhook event, a forwarded ticket)
+    # before another may take it up: the time a worker that died keeps it waiting.
+    worker_lease_s: float = Field(default=600.0, gt=0)
 
     # Cost of staff password hashes (argon2id). Tests lower them; production keeps
     # the library's defaults (RFC 9106's second recommended option).

@@ -42,10 +42,10 @@ logger = logging.getLogger("sentinel.forwarding")
 
 TRIGGERS = ("accepted", "created")
 BATCH = 20  # calls claimed per round
-LEASE = timedelta(minutes=10)
-# A round stops making calls after this, well within the lease: what it claimed and did
-# not call is claimed again once the lease has run out (nothing was sent for it).
-ROUND_BUDGET_S = LEASE.total_seconds() / 3
+# A round stops making calls after a third of its lease (settings.worker_lease_s): what
+# it claimed and did not call is claimed again once the lease has run out (nothing was
+# sent for it).
+ROUND_SHARE_OF_LEASE = 1 / 3
 POLL_EVERY = timedelta(minutes=5)
 GIVE_UP_AFTER = timedelta(hours=24)
 USER_AGENT = "FlowingSentinel-Open311/1"
@@ -246,7 +246,7 @@ def _form(session: Session, ticket: Ticket, rule: Forward) -> dict[str, str]:
     return form
 
 
-def _claim(database: Database, now: datetime) -> list[_Call]:
+def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Call]:
     due = (ForwardedTicket.state.in_(("pending", "posted")), ForwardedTicket.next_attempt_at <= now)
     with database.transaction(write=False) as session:
         if not session.scalar(select(exists().where(*due))):
@@ -267,7 +267,7 @@ def _claim(database: Database, now: datetime) -> list[_Call]:
             if row.state == "pending" and not rule.active:  # stopped before it was sent
                 row.state = "failed"
                 continue
-            row.next_attempt_at = now + LEASE
+            row.next_attempt_at = now + lease
             if row.state == "pending":
                 row.attempts += 1
                 calls.append(
@@ -340,7 +340,8 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
     what was posted; returns how many calls were made."""
     with database.transaction() as session:
         queue_due(session, now)
-    calls = _claim(database, now)
+    lease = timedelta(seconds=settings.worker_lease_s)
+    calls = _claim(database, now, lease)
     if not calls:
         return 0
     with httpx.Client(
@@ -352,7 +353,7 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
         started = time.monotonic()
         answers = []
         for call in calls:
-            if time.monotonic() - started > ROUND_BUDGET_S:
+            if time.monotonic() - started > lease.total_seconds() * ROUND_SHARE_OF_LEASE:
                 break
             answers.append(_call(client, call, settings))
     for call, answer in zip(calls, answers, strict=False):

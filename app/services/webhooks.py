@@ -50,7 +50,6 @@ SENDERS = 8  # deliveries in flight at once
 # A claimed event is not claimed again for this long: far more than a round can take
 # (BATCH / SENDERS deliveries one after another, each bounded by the timeout), so only
 # a worker that died mid-round lets another one send its events again.
-LEASE = timedelta(minutes=10)
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -259,7 +258,7 @@ class _Outcome:
 def deliver_due(database: Database, *, settings: Settings, now: datetime) -> int:
     """One round of the worker: claim the due events, POST them, record what happened.
     Returns how many were sent."""
-    claims = _claim(database, now)
+    claims = _claim(database, now, timedelta(seconds=settings.worker_lease_s))
     if not claims:
         return 0
     # Sent to the address that was checked: no proxy from the environment, and no
@@ -278,7 +277,7 @@ def deliver_due(database: Database, *, settings: Settings, now: datetime) -> int
     return len(claims)
 
 
-def _claim(database: Database, now: datetime) -> list[_Claim]:
+def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Claim]:
     due = (OutboxEvent.state == "pending", OutboxEvent.next_attempt_at <= now)
     with database.transaction(write=False) as session:
         # Most rounds find nothing: ask before taking SQLite's write lock.
@@ -305,7 +304,7 @@ def _claim(database: Database, now: datetime) -> list[_Claim]:
                 event.state = "failed"
                 continue
             event.attempts += 1
-            event.next_attempt_at = now + LEASE
+            event.next_attempt_at = now + lease
             claims.append(
                 _Claim(
                     event.id,

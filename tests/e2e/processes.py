@@ -68,3 +68,48 @@ class ServerProcess:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class WorkerProcess:
+    """One ``sentinel worker`` in a process of its own; its log goes to a file."""
+
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.log = workdir / f"worker-{time.monotonic_ns()}.log"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+        self.env.update(
+            SENTINEL_DATABASE_URL=settings.database_url,
+            SENTINEL_SECRET_KEY=settings.secret_key,
+            SENTINEL_ENV="test",
+            SENTINEL_MEDIA_DIR=str(settings.media_dir),
+            SENTINEL_LOG_LEVEL="INFO",
+            SENTINEL_ALLOW_PRIVATE_WEBHOOKS="1" if settings.allow_private_webhooks else "0",
+            SENTINEL_WORKER_LEASE_S=str(settings.worker_lease_s),
+        )
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [SENTINEL, "worker"], cwd=self.workdir, env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 60
+        while "worker started" not in self.log.read_text(errors="replace"):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.kill()
+                raise RuntimeError(f"sentinel worker did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
