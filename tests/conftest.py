@@ -42,7 +42,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'sentinel.db'}"
         return
     name = f"sentinel_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(_server_url(base), isolation_level="AUTOCOMMIT")
+    # pool_pre_ping: a test restarts the server (tests/e2e/test_database_restart.py).
+    admin = create_engine(_server_url(base), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
