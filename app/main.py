@@ -24,6 +24,7 @@ from app.routers import (
     areas,
     auth,
     categories,
+    docs,
     health,
     media,
     office,
@@ -151,6 +152,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         version="0.1.0",
         summary="Delivery riders report street problems; street offices fix them.",
         lifespan=lifespan,
+        # Served from the package by app.routers.docs, not from FastAPI's CDN.
+        docs_url=None,
+        redoc_url=None,
         # FastAPI's own OpenTelemetry, unless asked for: when no provider is set up it
         # records nothing, but asks on every request whether one is.
         telemetry=None
@@ -189,6 +193,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         areas,
         admin,
         open311,
+        docs,
     ):
         app.include_router(module.router)
     console.install(app)
