@@ -59,6 +59,14 @@ async def get_clock(request: Request) -> Callable[[], datetime]:
 
 
 ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
+
+
+async def get_client_address(request: Request) -> str | None:
+    """The caller's address, as the server (and its trusted proxy headers) saw it."""
+    return request.client.host if request.client else None
+
+
+ClientAddress = Annotated[str | None, Depends(get_client_address)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
@@ -220,6 +228,7 @@ TicketInScope = Annotated[Ticket, Depends(_ticket_in_scope)]
 __all__ = [
     "AreaInScope",
     "CallerDep",
+    "ClientAddress",
     "ClockDep",
     "CurrentAdmin",
     "CurrentOfficeStaff",

@@ -18,7 +18,7 @@ from app.console.web import (
     is_https,
     render,
 )
-from app.deps import ClockDep, Role, SessionDep, SettingsDep, caller_for_token
+from app.deps import ClientAddress, ClockDep, Role, SessionDep, SettingsDep, caller_for_token
 from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
 from app.models import Staff, StaffRole
 from app.services.staff import authenticate
@@ -99,6 +99,7 @@ def login_page(request: Request, settings: SettingsDep, next: str | None = None)
 @router.post("/console/login", include_in_schema=False, dependencies=[CsrfChecked])
 def login(
     request: Request,
+    client: ClientAddress,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -112,7 +113,7 @@ def login(
             username=username.strip(),
             password=password,
             settings=settings,
-            client=request.client.host if request.client else None,
+            client=client,
             now=clock(),
         )
     except (SignInThrottled, SignInBusy) as wait:

@@ -33,7 +33,7 @@ from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Tic
 from app.services import stats
 from app.services.areas import streets_of
 from app.services.categories import all_categories
-from app.services.coords import CoordSys, from_wgs84, to_wgs84
+from app.services.coords import BadBox, CoordSys, from_wgs84, parse_bbox, to_wgs84
 from app.services.export import queue_csv
 from app.services.forwarding import forwarding_of
 from app.services.media import PHOTO_HEADERS, media_file, media_for_staff
@@ -88,12 +88,10 @@ def _start_of(day: date) -> datetime:
 
 
 def _bbox(value: str | None, settings: Settings) -> tuple[float, float, float, float] | None:
-    """The map's view (in the tiles' datum) as a WGS-84 box."""
+    """The map's view (in the tiles' datum) as a WGS-84 box; None if it is not one."""
     try:
-        west, south, east, north = (float(v) for v in (value or "").split(","))
-    except ValueError:
-        return None
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        west, south, east, north = parse_bbox(value or "")
+    except BadBox:
         return None
     if settings.console_tiles_datum == "gcj02":
         west, south = to_wgs84(west, south, CoordSys.GCJ02)

@@ -1,8 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Response
 
-from app.deps import ClockDep, CurrentStaff, SessionDep, SettingsDep
+from app.deps import ClientAddress, ClockDep, CurrentStaff, SessionDep, SettingsDep
 from app.schemas.common import problems
 from app.schemas.staff import AccessToken, PasswordChange
 from app.services import staff as staff_service
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     responses=problems(401, 429, 503),
 )
 def login(
-    request: Request,
+    client: ClientAddress,
     username: Annotated[str, Form(min_length=3, max_length=64, examples=["admin"])],
     password: Annotated[str, Form(min_length=1, max_length=1024)],
     session: SessionDep,
@@ -33,15 +33,10 @@ def login(
         username=username,
         password=password,
         settings=settings,
-        client=request.client.host if request.client else None,
+        client=client,
         now=clock(),
     )
-    return AccessToken(
-        access_token=token.token,
-        expires_at=token.expires_at,
-        role=staff.role,
-        area=staff.area.code if staff.area else None,
-    )
+    return AccessToken.of(staff, token)
 
 
 @router.post(
@@ -51,7 +46,7 @@ def login(
     responses=problems(401, 422, 429),
 )
 def change_password(
-    request: Request,
+    client: ClientAddress,
     body: PasswordChange,
     staff: CurrentStaff,
     session: SessionDep,
@@ -64,15 +59,10 @@ def change_password(
         current=body.current_password,
         new=body.new_password,
         settings=settings,
-        client=request.client.host if request.client else None,
+        client=client,
         now=clock(),
     )
-    return AccessToken(
-        access_token=token.token,
-        expires_at=token.expires_at,
-        role=staff.role,
-        area=staff.area.code if staff.area else None,
-    )
+    return AccessToken.of(staff, token)
 
 
 @router.post(

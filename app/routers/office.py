@@ -21,6 +21,7 @@ from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.forwarding import ForwardingRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.services.areas import AREA_CODE
+from app.services.coords import BadBox, parse_bbox
 from app.services.export import queue_csv
 from app.services.forwarding import forwarding_of
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page
@@ -76,18 +77,17 @@ def queue_filter(
     box = None
     if bbox is not None:
         try:
-            min_lon, min_lat, max_lon, max_lat = (float(v) for v in bbox.split(","))
-        except ValueError:
-            raise ValidationFailed(
-                "bbox is minLon,minLat,maxLon,maxLat",
-                errors=[{"field": "bbox", "message": "four comma-separated numbers"}],
-            ) from None
-        if not (-180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+            box = parse_bbox(bbox)
+        except BadBox as bad:
+            if bad.malformed:
+                raise ValidationFailed(
+                    "bbox is minLon,minLat,maxLon,maxLat",
+                    errors=[{"field": "bbox", "message": "four comma-separated numbers"}],
+                ) from None
             raise ValidationFailed(
                 "bbox out of range",
                 errors=[{"field": "bbox", "message": "minLon ≤ maxLon, minLat ≤ maxLat, in range"}],
-            )
-        box = (min_lon, min_lat, max_lon, max_lat)
+            ) from None
     return QueueFilter(
         statuses=statuses or (),
         category=category,

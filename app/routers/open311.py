@@ -21,6 +21,7 @@ from app.errors import AppError, Unauthenticated
 from app.models import ReportOutcome
 from app.schemas import open311 as render
 from app.services import open311, reference
+from app.services.coords import BadBox, parse_bbox
 from app.services.intake import prepare
 from app.services.media import PHOTO_HEADERS, media_file
 from app.services.platforms import platform_by_api_key, rider_of
@@ -115,14 +116,10 @@ def _box(raw: str | None) -> tuple[float, float, float, float] | None:
     if not raw:
         return None
     try:
-        west, south, east, north = (float(v) for v in raw.split(","))
-    except ValueError:
-        raise open311.Open311BadRequest.of_field(
-            "bbox", "bbox is minLong,minLat,maxLong,maxLat"
-        ) from None
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise open311.Open311BadRequest.of_field("bbox", "bbox out of range")
-    return (west, south, east, north)
+        return parse_bbox(raw)
+    except BadBox as bad:
+        message = "bbox is minLong,minLat,maxLong,maxLat" if bad.malformed else "bbox out of range"
+        raise open311.Open311BadRequest.of_field("bbox", message) from None
 
 
 @router.get("/requests.{format}", summary="Open311 service requests: the tickets (open data)")

@@ -2,8 +2,9 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from app.models import StaffRole
+from app.models import Staff, StaffRole
 from app.schemas.common import Id, InputSchema, Read, Schema, UtcTime
+from app.services.security import IssuedToken
 
 
 class StaffCreate(InputSchema):
@@ -47,6 +48,15 @@ class AccessToken(Schema):
     expires_at: UtcTime
     role: StaffRole
     area: str | None
+
+    @classmethod
+    def of(cls, staff: Staff, token: IssuedToken) -> "AccessToken":
+        return cls(
+            access_token=token.token,
+            expires_at=token.expires_at,
+            role=staff.role,
+            area=staff.area.code if staff.area else None,
+        )
 
 
 class PasswordChange(InputSchema):

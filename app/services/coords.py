@@ -156,3 +156,25 @@ def metres_between(lon: float, lat: float, other_lon: float, other_lat: float) -
     the ellipsoid (see :func:`metres_per_degree`)."""
     per_lon, per_lat = metres_per_degree((lat + other_lat) / 2)
     return math.hypot((other_lon - lon) * per_lon, (other_lat - lat) * per_lat)
+
+
+Box = tuple[float, float, float, float]  # west, south, east, north
+
+
+class BadBox(ValueError):
+    """Not a box: ``malformed`` when it is not four numbers, else out of range or order."""
+
+    def __init__(self, *, malformed: bool) -> None:
+        super().__init__("not four numbers" if malformed else "out of range")
+        self.malformed = malformed
+
+
+def parse_bbox(text: str) -> Box:
+    """``minLon,minLat,maxLon,maxLat`` as a box, in range and in order; BadBox otherwise."""
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise BadBox(malformed=True) from None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise BadBox(malformed=False)
+    return (west, south, east, north)

@@ -16,19 +16,48 @@ from tests.helpers import free_port
 SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent)) or "sentinel"
 
 
-class ServerProcess:
+def environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment without its SENTINEL_ settings, then ``settings``'."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
+    env.update(
+        SENTINEL_DATABASE_URL=settings.database_url,
+        SENTINEL_SECRET_KEY=settings.secret_key,
+        SENTINEL_ENV="test",
+        SENTINEL_MEDIA_DIR=str(settings.media_dir),
+        **extra,
+    )
+    return env
+
+
+class Process:
+    """A ``sentinel`` command in a process of its own, to kill or to stop."""
+
+    process: "subprocess.Popen[bytes] | None" = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flushing, nothing in flight is finished."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class ServerProcess(Process):
     """One ``sentinel serve`` (one uvicorn worker) in a process of its own."""
 
     def __init__(self, settings: Settings, workdir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
-        self.env.update(
-            SENTINEL_DATABASE_URL=settings.database_url,
-            SENTINEL_SECRET_KEY=settings.secret_key,
-            SENTINEL_ENV="test",
-            SENTINEL_MEDIA_DIR=str(settings.media_dir),
+        self.env = environment(
+            settings,
             SENTINEL_EMBEDDED_WORKER="0",
             SENTINEL_LOG_LEVEL="WARNING",
             SENTINEL_RIDER_REPORTS_PER_HOUR=str(settings.rider_reports_per_hour),
@@ -55,32 +84,14 @@ class ServerProcess:
                 raise RuntimeError("sentinel serve did not start")
             time.sleep(0.05)
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown, no flushing, nothing in flight is finished."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-class WorkerProcess:
+class WorkerProcess(Process):
     """One ``sentinel worker`` in a process of its own; its log goes to a file."""
 
     def __init__(self, settings: Settings, workdir: Path) -> None:
         self.log = workdir / f"worker-{time.monotonic_ns()}.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINEL_")}
-        self.env.update(
-            SENTINEL_DATABASE_URL=settings.database_url,
-            SENTINEL_SECRET_KEY=settings.secret_key,
-            SENTINEL_ENV="test",
-            SENTINEL_MEDIA_DIR=str(settings.media_dir),
+        self.env = environment(
+            settings,
             SENTINEL_LOG_LEVEL="INFO",
             SENTINEL_ALLOW_PRIVATE_WEBHOOKS="1" if settings.allow_private_webhooks else "0",
             SENTINEL_WORKER_LEASE_S=str(settings.worker_lease_s),
@@ -100,16 +111,3 @@ class WorkerProcess:
                 raise RuntimeError(f"sentinel worker did not start: {self.log.read_text()}")
             time.sleep(0.05)
         return self
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
