@@ -2,13 +2,15 @@
 
 from enum import StrEnum
 from functools import cache
-from pathlib import Path
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import is_embedded
+
+if TYPE_CHECKING:
+    from app.services.media_store import MediaStore
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changethis", "change-me", "changeme", "secret", "dev", "development", "insecure"}
@@ -28,7 +30,21 @@ class Settings(BaseSettings):
     env: Environment = Environment.PRODUCTION
     database_url: str = "sqlite:///./sentinel.db"
     secret_key: str = "changethis"
-    media_dir: Path = Path("./media")
+    # Where photos are kept: a directory, or s3://bucket/prefix on S3-compatible object
+    # storage (credentials the AWS way: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
+    # profile or an instance role; AWS_DEFAULT_REGION). SENTINEL_MEDIA_DIR is the old name.
+    media_url: str = Field(
+        default="./media",
+        min_length=1,
+        validation_alias=AliasChoices("SENTINEL_MEDIA_URL", "SENTINEL_MEDIA_DIR", "media_url"),
+    )
+    # The object store's address when it is not AWS (OSS, COS, MinIO, Ceph), and how
+    # buckets are addressed: "virtual" (bucket.host, which OSS requires), "path" or "auto".
+    s3_endpoint_url: str | None = None
+    s3_addressing_style: Literal["auto", "virtual", "path"] = "auto"
+    # Days after a ticket is closed that its reports keep their photos, free text and
+    # exact points (PIPL art. 19: no longer than the purpose needs).
+    retention_days: int = Field(default=180, ge=1)
 
     # Connections each process keeps open; PostgreSQL's max_connections must cover
     # db_pool_size (+10 overflow) times the number of processes.
@@ -75,6 +91,12 @@ class Settings(BaseSettings):
     # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured
     # the OpenTelemetry way); off by default: the service has its own metrics and log.
     opentelemetry: bool = False
+
+    @property
+    def media_store(self) -> "MediaStore":
+        from app.services.media_store import open_store
+
+        return open_store(self.media_url, self.s3_endpoint_url, self.s3_addressing_style)
 
     @property
     def run_embedded_worker(self) -> bool:

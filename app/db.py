@@ -12,6 +12,7 @@ and one code path for both databases is worth more than async on one of them.
 import asyncio
 import hashlib
 import importlib
+import logging
 import math
 import os
 import re
@@ -91,8 +92,11 @@ _SPATIALITE_CANDIDATES = (
 _BEGIN_OPTION = "sqlite_begin"
 DATABASE = "sentinel_database"
 _WRITING = "sentinel_writing"
+logger = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_S = 30
 _ON_ROLLBACK = "sentinel_on_rollback"
+_AFTER_COMMIT = "sentinel_after_commit"
 
 
 def sqlite_driver() -> Any:
@@ -217,9 +221,18 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
+                session.info.pop(_AFTER_COMMIT, None)
                 for undo in session.info.pop(_ON_ROLLBACK, []):
                     undo()
                 raise
+            session.info.pop(_ON_ROLLBACK, None)
+            for then in session.info.pop(_AFTER_COMMIT, []):
+                try:
+                    then()
+                except Exception:
+                    # What the commit made true stays true; what was not cleaned up
+                    # (a blob of a deleted photo) is swept later.
+                    logger.exception("a step after a commit failed")
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -272,6 +285,12 @@ def _check_writing(session: Session) -> None:
 def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     """Run ``undo`` if the transaction of ``session`` is rolled back (files written for it)."""
     session.info.setdefault(_ON_ROLLBACK, []).append(undo)
+
+
+def after_commit(session: Session, then: Callable[[], None]) -> None:
+    """Run ``then`` once the transaction of ``session`` has committed (files to remove
+    because rows that named them are gone), never if it rolls back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(then)
 
 
 # --- locks ---------------------------------------------------------------------------

@@ -303,3 +303,12 @@ class TooFarToVerify(AppError):
     status = 422
     code = "too_far_to_verify"
     title = "Too far from the ticket to verify it"
+
+
+class MediaStoreUnavailable(AppError):
+    status = 503
+    code = "media_store_unavailable"
+    title = "The photo store cannot be reached; try again shortly"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "5"})

@@ -27,6 +27,7 @@ from app.db import Database
 from app.main import create_app
 from app.models import Base
 from app.services.demo import DemoCredentials, load_demo
+from tests.object_store import ObjectStoreServer, object_store_server
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -61,7 +62,7 @@ def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         env=Environment.TEST,
         database_url=database_url,
         secret_key=TEST_SECRET,
-        media_dir=tmp_path_factory.mktemp("media"),
+        media_url=str(tmp_path_factory.mktemp("media")),
         argon2_time_cost=1,
         argon2_memory_kib=64,
         embedded_worker=False,
@@ -122,9 +123,35 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         restore_baseline(request.getfixturevalue("database"), request.getfixturevalue("baseline"))
 
 
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStoreServer]:
+    """An S3-compatible server on 127.0.0.1 for the run (started on first use)."""
+    with object_store_server() as server:
+        yield server
+
+
 @pytest.fixture
-def settings(base_settings: Settings, tmp_path: Path) -> Settings:
-    return base_settings.model_copy(update={"media_dir": tmp_path / "media"})
+def media_backend(tmp_path: Path) -> dict[str, Any]:
+    """Where the test's photos are kept: a fresh directory. A module that tests both
+    stores overrides this with :func:`either_media_backend`."""
+    return {"media_url": str(tmp_path / "media")}
+
+
+def either_media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """For ``@pytest.fixture(params=MEDIA_BACKENDS)``: a fresh directory, or a fresh bucket
+    on the S3-compatible server."""
+    if request.param == "directory":
+        return {"media_url": str(tmp_path / "media")}
+    server: ObjectStoreServer = request.getfixturevalue("object_store")
+    return server.media_settings()
+
+
+MEDIA_BACKENDS = ["directory", "s3"]
+
+
+@pytest.fixture
+def settings(base_settings: Settings, media_backend: dict[str, Any]) -> Settings:
+    return base_settings.model_copy(update=media_backend)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import (
-    FileResponse,
     HTMLResponse,
     JSONResponse,
     RedirectResponse,
@@ -30,13 +29,14 @@ from app.console.web import locale_of, render
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
+from app.routers.media import photo_response
 from app.services import stats
 from app.services.areas import streets_of
 from app.services.categories import all_categories
 from app.services.coords import BadBox, CoordSys, from_wgs84, parse_bbox, to_wgs84
 from app.services.export import queue_csv
 from app.services.forwarding import forwarding_of
-from app.services.media import PHOTO_HEADERS, media_file, media_for_staff
+from app.services.media import media_for_staff
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
 from app.services.scope import scope_areas
@@ -639,13 +639,12 @@ def bulk(
 
 @router.get("/media/{media_id}", include_in_schema=False)
 @router.get("/media/{media_id}/thumbnail", include_in_schema=False, name="thumbnail")
-def photo(media_id: uuid.UUID, desk: AtDesk) -> FileResponse:
+def photo(media_id: uuid.UUID, desk: AtDesk) -> Response:
     """A photo of a ticket in the clerk's scope, or its thumbnail."""
     media = media_for_staff(desk.session, desk.staff, media_id)
-    path, content_type = media_file(
-        desk.settings.media_dir, media, thumbnail=desk.request.url.path.endswith("/thumbnail")
+    return photo_response(
+        desk.settings, media, thumbnail=desk.request.url.path.endswith("/thumbnail")
     )
-    return FileResponse(path, media_type=content_type, headers=PHOTO_HEADERS)
 
 
 # -- the dashboard

@@ -3,14 +3,16 @@
 import uuid
 
 from fastapi import APIRouter, File, Response, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
+from app.config import Settings
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, PayloadTooLarge
 from app.models import Media
 from app.schemas.common import problems
 from app.schemas.reports import MediaRead
 from app.services import media as media_service
+from app.services.media import PHOTO_HEADERS
 
 router = APIRouter(
     prefix="/v1/media",
@@ -44,7 +46,7 @@ def upload(
         if len(data) > cap:
             raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
     stored = media_service.store_media(
-        session, rider=rider, data=bytes(data), media_dir=settings.media_dir
+        session, rider=rider, data=bytes(data), store=settings.media_store
     )
     if not stored.created:
         response.status_code = 200
@@ -59,20 +61,29 @@ def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) 
     raise Forbidden("photos are for their uploader and the street office handling them")
 
 
-def _file_response(media: Media, settings: SettingsDep, *, thumbnail: bool) -> FileResponse:
-    path, content_type = media_service.media_file(settings.media_dir, media, thumbnail=thumbnail)
-    return FileResponse(path, media_type=content_type, headers=media_service.PHOTO_HEADERS)
+def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Response:
+    """The bytes of a photo its caller has been found to be allowed to see: a file sent
+    by the server, or the object store's stream passed through (never a redirect to the
+    store, whose URL would outlive the check)."""
+    blob, content_type = media_service.open_photo(settings.media_store, media, thumbnail=thumbnail)
+    if blob.path is not None:
+        return FileResponse(blob.path, media_type=content_type, headers=PHOTO_HEADERS)
+    return StreamingResponse(
+        blob.chunks or iter(()),
+        media_type=content_type,
+        headers={**PHOTO_HEADERS, "Content-Length": str(blob.size)},
+    )
 
 
 @router.get("/{media_id}", response_class=FileResponse, summary="The stored photo")
 def read_media(
     media_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
-    return _file_response(_visible_media(caller, session, media_id), settings, thumbnail=False)
+) -> Response:
+    return photo_response(settings, _visible_media(caller, session, media_id), thumbnail=False)
 
 
 @router.get("/{media_id}/thumbnail", response_class=FileResponse, summary="A small JPEG")
 def read_thumbnail(
     media_id: uuid.UUID, caller: CallerDep, session: SessionDep, settings: SettingsDep
-) -> FileResponse:
-    return _file_response(_visible_media(caller, session, media_id), settings, thumbnail=True)
+) -> Response:
+    return photo_response(settings, _visible_media(caller, session, media_id), thumbnail=True)

@@ -12,18 +12,18 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from pydantic import AwareDatetime
 from starlette.datastructures import FormData, UploadFile
 
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError, Unauthenticated
 from app.models import ReportOutcome
+from app.routers.media import photo_response
 from app.schemas import open311 as render
 from app.services import open311, reference
 from app.services.coords import BadBox, parse_bbox
 from app.services.intake import prepare
-from app.services.media import PHOTO_HEADERS, media_file
 from app.services.platforms import platform_by_api_key, rider_of
 from app.services.reports import ReportSubmission, receive_report
 
@@ -262,7 +262,6 @@ def media(
     session: SessionDep,
     settings: SettingsDep,
     sig: Annotated[str, Query(max_length=64)] = "",
-) -> FileResponse:
+) -> Response:
     found = open311.public_media(session, media_id, sig, settings)
-    path, content_type = media_file(settings.media_dir, found, thumbnail=False)
-    return FileResponse(path, media_type=content_type, headers=PHOTO_HEADERS)
+    return photo_response(settings, found, thumbnail=False)

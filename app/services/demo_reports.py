@@ -86,7 +86,7 @@ async def submit_demo_reports(
     for rider, category, lon, lat, seed in planned:
         with database.transaction() as session:
             media = store_media(
-                session, rider=rider, data=photo(seed), media_dir=settings.media_dir
+                session, rider=rider, data=photo(seed), store=settings.media_store
             ).media
             media_id = media.id
         data = ReportInput(

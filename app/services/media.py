@@ -7,32 +7,30 @@ the pixels alone are encoded again, so EXIF (with its GPS position), XMP, IPTC a
 data never reach the disk.
 """
 
-import errno
 import hashlib
 import io
-import os
-import tempfile
 import threading
 import uuid
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import DATABASE, begin_writes, on_rollback
+from app.db import DATABASE, Database, after_commit, begin_writes, on_rollback
 from app.errors import (
     ImageTooManyPixels,
     InvalidImage,
     NotFound,
-    StorageFull,
     UnknownMedia,
     UnsupportedMediaType,
 )
 from app.models import Media, Report, ReportMedia, Rider, Staff, Ticket
+from app.services.media_store import Blob, MediaStore, blob_key
 from app.services.scope import ticket_scope_filter
 
 MAX_PIXELS = 40_000_000
@@ -44,6 +42,8 @@ FORMATS = {
     "PNG": ("image/png", "png"),
     "WEBP": ("image/webp", "webp"),
 }
+EXTENSIONS = dict(FORMATS.values())
+CONTENT_TYPES = {extension: content_type for content_type, extension in FORMATS.values()}
 
 
 @dataclass(frozen=True)
@@ -120,66 +120,34 @@ def _process_image(data: bytes) -> ProcessedImage:
     )
 
 
-def blob_path(media_dir: Path, sha256: str, extension: str) -> Path:
-    return media_dir / sha256[:2] / sha256[2:4] / f"{sha256}.{extension}"
-
-
-def _storage_error(error: OSError) -> Exception:
-    """A full (or quota-bound) disk is the operator's to fix and the client's to retry
-    later: a 507 problem. Any other failure to write stays what it is."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull("the photo store is full; try again later")
-    return error
-
-
-def write_blob(session: Session, media_dir: Path, content: bytes, extension: str) -> str:
+def write_blob(session: Session, store: MediaStore, content: bytes, extension: str) -> str:
     """Store ``content`` under its SHA-256, durably, before the transaction can commit.
 
-    Written to a temporary file, fsynced, renamed into place and the directory fsynced:
-    once the API says 201 the photo survives a crash. A file this transaction created is
-    removed again if the transaction rolls back.
+    Once the API says 201 the photo survives a crash. A blob this transaction created is
+    removed again if the transaction rolls back; one left by a crash between the write
+    and the commit is removed by :func:`sweep_orphans`.
     """
     sha256 = hashlib.sha256(content).hexdigest()
-    path = blob_path(media_dir, sha256, extension)
-    if path.exists():
+    key = blob_key(sha256, extension)
+    if store.exists(key):
         return sha256
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    except OSError as error:
-        raise _storage_error(error) from error
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise _storage_error(error) from error
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    store.put(key, content, CONTENT_TYPES[extension])
     database = session.info[DATABASE]
 
     def remove_unless_used() -> None:
-        # Another transaction may have stored the same bytes meanwhile, found the file
-        # here, and committed: then the file is theirs too and stays.
+        # Another transaction may have stored the same bytes meanwhile, found the blob
+        # here, and committed: then the blob is theirs too and stays.
         with database.session() as check:
-            if check.scalar(
-                select(
-                    exists().where((Media.sha256 == sha256) | (Media.thumbnail_sha256 == sha256))
-                )
-            ):
+            if check.scalar(select(exists().where(_names(sha256)))):
                 return
-        path.unlink(missing_ok=True)
+        store.delete(key)
 
     on_rollback(session, remove_unless_used)
     return sha256
+
+
+def _names(sha256: str) -> ColumnElement[bool]:
+    return (Media.sha256 == sha256) | (Media.thumbnail_sha256 == sha256)
 
 
 @dataclass(frozen=True)
@@ -188,15 +156,15 @@ class StoredMedia:
     created: bool
 
 
-def store_media(session: Session, *, rider: Rider, data: bytes, media_dir: Path) -> StoredMedia:
+def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStore) -> StoredMedia:
     upload_sha256 = hashlib.sha256(data).hexdigest()
     existing = _find(session, rider.id, upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
     # Decoding, re-encoding and the fsyncs happen before the write transaction.
     image = process_image(data)
-    sha256 = write_blob(session, media_dir, image.content, image.extension)
-    thumbnail_sha256 = write_blob(session, media_dir, image.thumbnail, "jpg")
+    sha256 = write_blob(session, store, image.content, image.extension)
+    thumbnail_sha256 = write_blob(session, store, image.thumbnail, "jpg")
     begin_writes(session)
     existing = _find(session, rider.id, upload_sha256)
     if existing is not None:
@@ -256,16 +224,91 @@ def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Medi
 PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
 
 
-def media_file(media_dir: Path, media: Media, *, thumbnail: bool) -> tuple[Path, str]:
-    """The stored file of a photo (or its thumbnail) and its content type."""
-    if thumbnail:
-        path, content_type = blob_path(media_dir, media.thumbnail_sha256, "jpg"), "image/jpeg"
-    else:
-        extension = next(ext for ct, ext in FORMATS.values() if ct == media.content_type)
-        path, content_type = blob_path(media_dir, media.sha256, extension), media.content_type
-    if not path.exists():
+def media_keys(media: Media) -> tuple[str, str]:
+    """The keys of a photo's blob and of its thumbnail's."""
+    return blob_key(media.sha256, EXTENSIONS[media.content_type]), blob_key(
+        media.thumbnail_sha256, "jpg"
+    )
+
+
+def open_photo(store: MediaStore, media: Media, *, thumbnail: bool) -> tuple[Blob, str]:
+    """The stored blob of a photo (or its thumbnail) and its content type; the caller has
+    checked that its caller may see it."""
+    photo_key, thumbnail_key = media_keys(media)
+    key, content_type = (
+        (thumbnail_key, "image/jpeg") if thumbnail else (photo_key, media.content_type)
+    )
+    blob = store.open(key)
+    if blob is None:
         raise NotFound("the photo's file is missing")
-    return path, content_type
+    return blob, content_type
+
+
+def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid.UUID]) -> int:
+    """Remove photos: their rows and links now, their blobs once the transaction commits
+    and unless another photo row still names the same bytes. Returns how many went."""
+    if not media_ids:
+        return 0
+    gone = session.execute(
+        select(Media.sha256, Media.content_type, Media.thumbnail_sha256).where(
+            Media.id.in_(media_ids)
+        )
+    ).all()
+    session.execute(delete(ReportMedia).where(ReportMedia.media_id.in_(media_ids)))
+    session.execute(delete(Media).where(Media.id.in_(media_ids)))
+    digests = {row.sha256 for row in gone} | {row.thumbnail_sha256 for row in gone}
+    keys = {blob_key(row.sha256, EXTENSIONS[row.content_type]) for row in gone} | {
+        blob_key(row.thumbnail_sha256, "jpg") for row in gone
+    }
+    database = session.info[DATABASE]
+
+    def remove_unused() -> None:
+        with database.session() as check:
+            kept = set(check.scalars(select(Media.sha256).where(Media.sha256.in_(digests)))) | set(
+                check.scalars(
+                    select(Media.thumbnail_sha256).where(Media.thumbnail_sha256.in_(digests))
+                )
+            )
+        for key in keys:
+            if key.split("/")[-1].split(".")[0] not in kept:
+                store.delete(key)
+
+    after_commit(session, remove_unused)
+    return len(gone)
+
+
+def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime) -> int:
+    """Remove blobs that no photo row names, written before ``older_than``: what a crash
+    between a blob's write and its transaction's commit left behind (and temporary files
+    of writes cut off). Younger blobs may belong to a transaction still running."""
+    removed = 0
+    batch: list[str] = []
+
+    def flush() -> int:
+        digests = {key.split("/")[-1].split(".")[0] for key in batch}
+        with database.session() as session:
+            named = set(
+                session.scalars(select(Media.sha256).where(Media.sha256.in_(digests)))
+            ) | set(
+                session.scalars(
+                    select(Media.thumbnail_sha256).where(Media.thumbnail_sha256.in_(digests))
+                )
+            )
+        orphans = [key for key in batch if key.split("/")[-1].split(".")[0] not in named]
+        for key in orphans:
+            store.delete(key)
+        batch.clear()
+        return len(orphans)
+
+    for stored in store.blobs():
+        if stored.modified >= older_than:
+            continue
+        batch.append(stored.key)
+        if len(batch) == 500:
+            removed += flush()
+    if batch:
+        removed += flush()
+    return removed
 
 
 def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:

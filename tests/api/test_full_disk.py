@@ -45,7 +45,7 @@ def noise(size: int) -> bytes:
 def test_a_full_photo_store_is_a_507_that_leaves_nothing(
     app: FastAPI, client: TestClient, auth: Auth, count_rows: CountRows, full_disk: Path
 ) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"media_dir": full_disk})
+    app.state.settings = app.state.settings.model_copy(update={"media_url": str(full_disk)})
     rider = auth.rider("meituan", "disk-1")
     before = count_rows("media")
     response = client.post(

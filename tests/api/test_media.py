@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import io
 import json
-import os
 import random
 import struct
 import uuid
@@ -30,7 +29,8 @@ from starlette.types import Message
 from app.config import Settings
 from app.db import Database
 from app.main import MULTIPART_OVERHEAD, create_app
-from tests.conftest import Auth, Baseline
+from app.services.media_store import blob_key
+from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
 from tests.helpers import assert_problem
 
 Headers = dict[str, str]
@@ -127,19 +127,33 @@ def multipart(
     )
 
 
-def files_under(directory: Path) -> list[Path]:
-    """Every non-directory under ``directory``, hidden ones (``.incoming-*``) included."""
-    return sorted(Path(root) / name for root, _dirs, names in os.walk(directory) for name in names)
+def stored_keys(settings: Settings) -> list[str]:
+    """Every blob in the photo store, temporary files (``.incoming-*``) included."""
+    return sorted(stored.key for stored in settings.media_store.blobs())
 
 
-def stored_path(settings: Settings, body: dict[str, Any]) -> Path:
-    sha = body["sha256"]
-    return settings.media_dir / sha[:2] / sha[2:4] / f"{sha}.{EXTENSIONS[body['content_type']]}"
+def stored_key(body: dict[str, Any]) -> str:
+    return blob_key(body["sha256"], EXTENSIONS[body["content_type"]])
+
+
+def stored_bytes(settings: Settings, body: dict[str, Any]) -> bytes:
+    content = settings.media_store.read(stored_key(body))
+    assert content is not None, f"{stored_key(body)} is not in {settings.media_store.location}"
+    return content
+
+
+def stored_image(settings: Settings, body: dict[str, Any]) -> Image.Image:
+    return Image.open(io.BytesIO(stored_bytes(settings, body)))
 
 
 def assert_nothing_stored(settings: Settings, count_rows: CountRows, rows_before: int) -> None:
     assert count_rows("media") == rows_before
-    assert files_under(settings.media_dir) == []
+    assert stored_keys(settings) == []
+
+
+@pytest.fixture(params=MEDIA_BACKENDS)
+def media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    return either_media_backend(request, tmp_path)
 
 
 @pytest.fixture
@@ -174,19 +188,21 @@ def test_a_jpeg_png_or_webp_photo_is_stored_re_encoded_with_a_thumbnail(
     assert (body["content_type"], body["width"], body["height"]) == (content_type, 640, 480)
     assert count_rows("media") == rows_before + 1
     # Content-addressed: <sha[:2]>/<sha[2:4]>/<sha>.<ext>, and the sha256 is of that file.
-    path = stored_path(settings, body)
-    stored = path.read_bytes()
+    key = stored_key(body)
+    sha = body["sha256"]
+    assert key == f"{sha[:2]}/{sha[2:4]}/{sha}.{EXTENSIONS[content_type]}"
+    stored = stored_bytes(settings, body)
     assert hashlib.sha256(stored).hexdigest() == body["sha256"]
     assert len(stored) == body["bytes"]
-    with Image.open(path) as image:
+    with stored_image(settings, body) as image:
         assert image.format == PILLOW_FORMATS[content_type]
         assert image.size == (640, 480)
         image.load()
         assert image.convert("RGB").getpixel((100, 100)) == pytest.approx(RED, abs=12)
     # The photo and its thumbnail, and nothing else (no .incoming-* left over).
-    files = files_under(settings.media_dir)
-    assert len(files) == 2 and path in files
-    assert not any(f.name.startswith(".") for f in files)
+    keys = stored_keys(settings)
+    assert len(keys) == 2 and key in keys
+    assert not any(k.split("/")[-1].startswith(".") for k in keys)
 
     photo = client.get(f"/v1/media/{body['id']}", headers=rider)
     assert photo.status_code == 200
@@ -196,7 +212,7 @@ def test_a_jpeg_png_or_webp_photo_is_stored_re_encoded_with_a_thumbnail(
     thumb = client.get(f"/v1/media/{body['id']}/thumbnail", headers=rider)
     assert thumb.status_code == 200
     assert thumb.headers["content-type"] == "image/jpeg"
-    assert thumb.content in {f.read_bytes() for f in files if f != path}
+    assert thumb.content in {settings.media_store.read(k) for k in keys if k != key}
     with Image.open(io.BytesIO(thumb.content)) as image:
         assert image.format == "JPEG"
         assert image.size == (320, 240)  # at most 320 px, aspect kept
@@ -233,9 +249,8 @@ def test_the_type_is_judged_by_the_bytes_not_by_what_the_client_declares(
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["content_type"] == expected
-    path = stored_path(settings, body)
-    assert path.suffix == f".{EXTENSIONS[expected]}"
-    with Image.open(path) as image:
+    assert stored_key(body).endswith(f".{EXTENSIONS[expected]}")
+    with stored_image(settings, body) as image:
         assert image.format == PILLOW_FORMATS[expected]
     served = client.get(f"/v1/media/{body['id']}", headers=rider)
     assert served.headers["content-type"] == expected
@@ -256,7 +271,7 @@ def test_a_multi_picture_jpeg_from_a_phone_is_accepted_as_jpeg(
     assert response.status_code == 201, response.text
     body = response.json()
     assert (body["content_type"], body["width"], body["height"]) == ("image/jpeg", 64, 48)
-    with Image.open(stored_path(settings, body)) as image:
+    with stored_image(settings, body) as image:
         assert image.format == "JPEG"
         assert image.convert("RGB").getpixel((5, 5)) == pytest.approx(RED, abs=12)
 
@@ -270,7 +285,7 @@ def test_a_16_bit_greyscale_png_keeps_its_tones(
     response = upload(client, rider, encode(ramp, "PNG"), "ramp.png", "image/png")
 
     assert response.status_code == 201, response.text
-    with Image.open(stored_path(settings, response.json())) as image:
+    with stored_image(settings, response.json()) as image:
         grey = image.convert("L")
         assert [grey.getpixel((x, 1)) for x in (0, 64, 128, 255)] == pytest.approx(
             [0, 64, 128, 255], abs=2
@@ -293,8 +308,7 @@ def test_the_same_bytes_again_from_the_same_rider_are_the_same_photo(
     assert again.status_code == 200, again.text
     assert again.json() == first.json()
     assert count_rows("media") == rows_before + 1
-    files = files_under(settings.media_dir)
-    assert len(files) == 2
+    assert len(stored_keys(settings)) == 2
 
     # Other bytes from the same rider are another photo.
     other = upload(client, rider, encode(picture((401, 300)), "JPEG", quality=90))
@@ -310,7 +324,7 @@ def test_the_same_bytes_again_from_the_same_rider_are_the_same_photo(
         assert theirs.json()["sha256"] == first.json()["sha256"]
         assert client.get(f"/v1/media/{theirs.json()['id']}", headers=someone).status_code == 200
     assert count_rows("media") == rows_before + 4
-    assert len(files_under(settings.media_dir)) == 4  # the first two, and the other photo's
+    assert len(stored_keys(settings)) == 4  # the first two, and the other photo's
 
 
 # --- metadata is removed ---------------------------------------------------------------
@@ -348,8 +362,7 @@ def test_exif_gps_is_removed_and_the_orientation_applied(
     assert response.status_code == 201, response.text
     body = response.json()
     assert (body["width"], body["height"]) == (100, 200)  # upright: width and height swapped
-    path = stored_path(settings, body)
-    stored = path.read_bytes()
+    stored = stored_bytes(settings, body)
     for secret in (
         b"Exif",
         b"SentinelTestCam",
@@ -359,7 +372,7 @@ def test_exif_gps_is_removed_and_the_orientation_applied(
         b"31.2200",
     ):
         assert secret not in stored
-    with Image.open(path) as image:
+    with Image.open(io.BytesIO(stored)) as image:
         assert len(image.getexif()) == 0
         assert not {"exif", "xmp", "comment", "icc_profile"} & set(image.info)
         assert image.size == (100, 200)
@@ -390,7 +403,7 @@ def test_png_text_chunks_exif_and_xmp_are_removed(
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["content_type"] == "image/png"
-    stored = stored_path(settings, body).read_bytes()
+    stored = stored_bytes(settings, body)
     for secret in (
         b"tEXt",
         b"zTXt",
@@ -422,7 +435,7 @@ def test_webp_exif_and_xmp_are_removed(
     response = upload(client, rider, data, "shot.webp", "image/webp")
 
     assert response.status_code == 201, response.text
-    stored = stored_path(settings, response.json()).read_bytes()
+    stored = stored_bytes(settings, response.json())
     for secret in (b"EXIF", b"Exif", b"XMP ", b"xmpmeta", b"SentinelTestCam"):
         assert secret not in stored
     with Image.open(io.BytesIO(stored)) as image:
@@ -680,7 +693,7 @@ def test_an_upload_under_the_size_cap_is_accepted(
     response = send_upload(capped, rider, data, chunked=chunked)
 
     assert response.status_code == 201, response.text
-    assert stored_path(settings, response.json()).exists()
+    assert settings.media_store.exists(stored_key(response.json()))
 
 
 def test_a_huge_streamed_upload_is_cut_off_at_the_limit_not_read_whole(
@@ -782,7 +795,7 @@ def test_who_may_read_a_photo(
     response = upload(client, rider, encode(picture((64, 48)), "PNG"), "p.png", "image/png")
     assert response.status_code == 201, response.text
     media_id = response.json()["id"]
-    photo = stored_path(settings, response.json()).read_bytes()
+    photo = stored_bytes(settings, response.json())
     jiangsu = auth.staff(f"officer_{STREET_JIANGSU}")
     huayang = auth.staff(f"officer_{STREET_HUAYANG}")
     district = auth.staff("changning")
@@ -823,7 +836,7 @@ def test_each_street_sees_only_the_photos_of_its_own_tickets(
         response = upload(client, rider, encode(picture((64 + n, 48)), "PNG"), "p.png", "image/png")
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
-        photos.append(stored_path(settings, response.json()).read_bytes())
+        photos.append(stored_bytes(settings, response.json()))
     at_jiangsu, at_huayang = ids
     assert (
         report(client, rider, POINT_JIANGSU, [at_jiangsu])["area"]["street"]["code"]
@@ -860,7 +873,7 @@ def test_a_failed_upload_takes_its_files_with_it(
     rider = auth.rider("meituan", "unlucky")
     kept = upload(client, rider, encode(noise((64, 48), seed=7), "JPEG"))
     assert kept.status_code == 201
-    before = sorted(files_under(settings.media_dir))
+    before = stored_keys(settings)
 
     def busy(_session: Any) -> None:
         raise DatabaseBusy()
@@ -870,12 +883,12 @@ def test_a_failed_upload_takes_its_files_with_it(
     assert_problem(failed, 503, "database_busy")
     # Another rider's upload of the committed photo's bytes fails too. Here it writes the
     # files anew (as in a race where it found none yet): its rollback must leave them.
-    for path in before:
-        path.unlink()
+    for key in before:
+        settings.media_store.delete(key)
     again = upload(
         client, auth.rider("eleme", "unlucky-2"), encode(noise((64, 48), seed=7), "JPEG")
     )
     assert_problem(again, 503, "database_busy")
-    assert sorted(files_under(settings.media_dir)) == before
+    assert stored_keys(settings) == before
     assert count_rows("media") == 1
     assert client.get(f"/v1/media/{kept.json()['id']}", headers=rider).status_code == 200

@@ -23,7 +23,12 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         SENTINEL_DATABASE_URL=settings.database_url,
         SENTINEL_SECRET_KEY=settings.secret_key,
         SENTINEL_ENV="test",
-        SENTINEL_MEDIA_DIR=str(settings.media_dir),
+        SENTINEL_MEDIA_URL=settings.media_url,
+        **(
+            {"SENTINEL_S3_ENDPOINT_URL": settings.s3_endpoint_url}
+            if settings.s3_endpoint_url
+            else {}
+        ),
         **extra,
     )
     return env

@@ -65,7 +65,7 @@ def department(tmp_path: Path, base_settings: Settings) -> Iterator[Department]:
         env=Environment.TEST,
         database_url=url,
         secret_key="department-secret-0123456789-abcdefghij",
-        media_dir=tmp_path / "media",
+        media_url=str(tmp_path / "media"),
         argon2_time_cost=1,
         argon2_memory_kib=64,
         embedded_worker=False,
