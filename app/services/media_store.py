@@ -172,12 +172,8 @@ class ObjectStore(MediaStore):
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except ClientError as error:
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404 or error.response.get("Error", {}).get("Code") in (
-                "404",
-                "NoSuchKey",
-                "NotFound",
-            ):
+            # A missing key; a missing bucket (NoSuchBucket) is the operator's to fix.
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 raise FileNotFoundError(kwargs.get("Key", "")) from None
             raise MediaStoreUnavailable(f"the photo store refused: {error}") from error
         except BotoCoreError as error:
