@@ -1,6 +1,7 @@
 """The ``sentinel`` command."""
 
 import asyncio
+import dataclasses
 import json
 import signal
 import threading
@@ -22,7 +23,7 @@ from app.schemas.areas import AreaImportResult
 from app.schemas.reports import receipt_json
 from app.services import areas as area_service
 from app.services import demo as demo_service
-from app.services import demo_reports
+from app.services import demo_reports, privacy
 from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
@@ -63,7 +64,9 @@ staff_cli = typer.Typer(no_args_is_help=True, help="Street-office, district and 
 cli.add_typer(db_cli, name="db")
 cli.add_typer(areas_cli, name="areas")
 cli.add_typer(platform_cli, name="platform")
+privacy_cli = typer.Typer(no_args_is_help=True, help="Riders' personal information (PIPL).")
 cli.add_typer(staff_cli, name="staff")
+cli.add_typer(privacy_cli, name="privacy")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
@@ -206,6 +209,32 @@ def staff_create(
         as_json,
         {"username": username, "password": new.password, "role": role.value, "area": area},
         f"{role} {username} created (area {area or '-'})\npassword: {new.password}",
+    )
+
+
+@privacy_cli.command("purge")
+def privacy_purge(
+    older_than: Annotated[
+        int | None,
+        typer.Option(min=1, help="Days since a ticket ended (default SENTINEL_RETENTION_DAYS)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Count what would go; change nothing.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Remove photos, free text and exact points of tickets that ended long ago."""
+    settings = _settings()
+    database = Database(settings.database_url)
+    days = older_than or settings.retention_days
+    purged = privacy.purge(database, settings.media_store, now=utcnow(), days=days, dry_run=dry_run)
+    database.dispose()
+    payload = {"older_than_days": days, "dry_run": dry_run, **dataclasses.asdict(purged)}
+    verb = "would purge" if dry_run else "purged"
+    _emit(
+        as_json,
+        payload,
+        f"{verb} {purged.tickets} tickets ended over {days} days ago: {purged.reports} "
+        f"reports, {purged.verifications} verifications, {purged.photos} photos; "
+        f"{purged.unused_photos} unused photos",
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
-from app.services import forwarding, idempotency, sla, webhooks
+from app.services import forwarding, idempotency, media, privacy, sla, webhooks
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -55,6 +55,23 @@ def _purge_webhook_history(database: Database, _settings: Settings, now: datetim
         return webhooks.purge_history(session, now)
 
 
+def _purge_personal_information(database: Database, settings: Settings, now: datetime) -> int:
+    purged = privacy.purge(database, settings.media_store, now=now, days=settings.retention_days)
+    if purged.tickets or purged.unused_photos:
+        logger.info(
+            "retention purge: %d tickets, %d reports, %d photos, %d unused photos",
+            purged.tickets,
+            purged.reports,
+            purged.photos,
+            purged.unused_photos,
+        )
+    return purged.tickets + purged.unused_photos
+
+
+def _sweep_orphan_photos(database: Database, settings: Settings, now: datetime) -> int:
+    return media.sweep_orphans(database, settings.media_store, older_than=now - timedelta(hours=1))
+
+
 # The jobs every worker runs.
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
@@ -63,6 +80,8 @@ JOBS: list[Job] = [
     Job("deliver_webhooks", 5, _deliver_webhooks),
     Job("purge_webhook_history", 3600, _purge_webhook_history),
     Job("forward_to_open311", 10, _forward_to_open311),
+    Job("purge_personal_information", 86400, _purge_personal_information),
+    Job("sweep_orphan_photos", 86400, _sweep_orphan_photos),
 ]
 
 

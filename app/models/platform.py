@@ -36,5 +36,7 @@ class Rider(UuidPk, Timestamps, Base):
     # What street offices see instead of a name or phone number.
     pseudonym: Mapped[str] = mapped_column(String(32))
     last_token_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Erased at the rider's request: a tombstone, kept so that anonymous sums add up.
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     platform: Mapped[Platform] = relationship(lazy="joined")

@@ -64,6 +64,14 @@ class Ticket(UuidPk, Timestamps, Base):
             postgresql_where=text("accepted_at IS NOT NULL"),
             sqlite_where=text("accepted_at IS NOT NULL"),
         ),
+        # The retention purge's candidates: ended tickets not purged yet.
+        Index(
+            "ix_tickets_unpurged_status",
+            "status",
+            "updated_at",
+            postgresql_where=text("purged_at IS NULL"),
+            sqlite_where=text("purged_at IS NULL"),
+        ),
     )
 
     # Short and unambiguous (Crockford base32), for reading out on the phone.
@@ -96,6 +104,9 @@ class Ticket(UuidPk, Timestamps, Base):
     # When the worker recorded the breach of each deadline: once each, whatever happens.
     respond_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolve_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When its reports lost what the retention period no longer allows (app.services.
+    # privacy); cleared when the ticket reopens, so that later reports are purged too.
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     def _is_overdue(self, now: datetime) -> bool:
         return TicketStatus(self.status) in OPEN_STATUSES and self.due_at < now

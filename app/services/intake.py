@@ -45,6 +45,7 @@ from sqlalchemy import (
     BigInteger,
     Float,
     Integer,
+    and_,
     bindparam,
     exists,
     func,
@@ -256,7 +257,11 @@ def look_up(p: Rows) -> Any:
     reports = aliased(Report)
     rider = p.each(
         first(
-            select(Rider.platform_id, Platform.active, Rider.external_id)
+            select(
+                Rider.platform_id,
+                and_(Platform.active, Rider.erased_at.is_(None)).label("active"),
+                Rider.external_id,
+            )
             .join(Platform, Platform.id == Rider.platform_id)
             .where(Rider.id == p.rider_id)
         ),

@@ -242,7 +242,7 @@ def on_status_change(
     elif current is S.CLOSED:
         ticket.closed_at = now
     if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
-        ticket.resolved_at = ticket.closed_at = None
+        ticket.resolved_at = ticket.closed_at = ticket.purged_at = None
     contributions.settle(session, ticket, event, now, verified)
     contributions.announce_status(session, ticket, event, previous, now)
 

@@ -1,0 +1,258 @@
+"""The retention purge (docs/privacy.md, "How long"): tickets that ended more than
+SENTINEL_RETENTION_DAYS ago lose their reports' and verifications' photos, free text and
+exact points; open tickets keep everything; every statistic is the same before and after.
+Run on both photo stores."""
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings, get_settings
+from app.db import Database, lat_of, lon_of
+from app.models import Media, Report, Ticket, Verification, utcnow
+from app.services import privacy
+from tests.api.reporting import png, report, submit, upload
+from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
+
+OFFICER = "officer_310105002"
+DISTRICT = "changning"
+RETENTION = 180
+
+
+@pytest.fixture(params=MEDIA_BACKENDS)
+def media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    return either_media_backend(request, tmp_path)
+
+
+def act(client: TestClient, officer: dict[str, str], ticket: str, action: str, **body: Any) -> None:
+    response = client.post(
+        f"/v1/office/tickets/{ticket}/actions", headers=officer, json={"action": action, **body}
+    )
+    assert response.status_code == 200, response.text
+
+
+def statistics(client: TestClient, auth: Auth) -> dict[str, Any]:
+    """Every number the service publishes, to every audience."""
+    district, officer = auth.staff(DISTRICT), auth.staff(OFFICER)
+    numbers = {}
+    for name, path, headers in (
+        ("district", "/v1/office/stats", district),
+        ("street", "/v1/office/stats", officer),
+        (
+            "platform_summary",
+            "/v1/platform/summary?group_by=street&from=2026-06-01T00:00:00Z&to=2027-06-01T00:00:00Z",
+            auth.platform("meituan"),
+        ),
+        ("platform_riders", "/v1/platform/riders/stats", auth.platform("meituan")),
+        ("rider", "/v1/platform/riders/keeper/stats", auth.platform("meituan")),
+        ("open311", "/open311/v2/requests.json?status=open,closed", {}),
+    ):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, (path, response.text)
+        numbers[name] = response.json()
+    # Open311's descriptions and media of purged tickets go; its counts and states stay.
+    numbers["open311"] = sorted(
+        (r["service_request_id"], r["status"], r["lat"], r["long"]) for r in numbers["open311"]
+    )
+    return numbers
+
+
+def on_grid(value: float) -> bool:
+    """A coarsened coordinate is the centre of a grid cell."""
+    return abs((value / privacy.GRID_DEGREES) % 1 - 0.5) < 1e-6
+
+
+@pytest.fixture
+def tickets(client: TestClient, auth: Auth) -> dict[str, str]:
+    """A closed ticket with photos and a verification, a rejected one, an open one that
+    uses a photo also used by the closed one, and a photo never used."""
+    rider, keeper = auth.rider("meituan", "purged"), auth.rider("meituan", "keeper")
+    officer = auth.staff(OFFICER)
+    photos = [upload(client, rider, png((10 * n, 40, 40))) for n in range(4)]
+    closed = submit(
+        client,
+        rider,
+        report(
+            description="门口有坑，我每天11点送餐经过",
+            address_hint="12号楼",
+            media_ids=photos[:2],
+        ),
+    )
+    rejected = submit(client, rider, report("ebike_parking", description="门口"))
+    open_ = submit(
+        client,
+        rider,
+        report("fire_exit_blocked", description="还没修", media_ids=photos[1:3]),
+    )
+    closed_id, rejected_id = closed["ticket"]["id"], rejected["ticket"]["id"]
+    act(client, officer, closed_id, "accept")
+    act(client, officer, closed_id, "resolve", note="已修复")
+    keeper_photo = upload(client, keeper, png((1, 2, 3)))
+    verified = client.post(
+        f"/v1/tickets/{closed_id}/verifications",
+        headers=keeper,
+        json={**report(east=20), "fixed": True, "note": "修好了", "media_ids": [keeper_photo]},
+    )
+    assert verified.status_code == 201, verified.text
+    if verified.json()["ticket"]["status"] == "resolved":
+        act(client, officer, closed_id, "close")
+    act(client, officer, rejected_id, "reject", reason="not_actionable")
+    return {
+        "closed": closed_id,
+        "rejected": rejected_id,
+        "open": open_["ticket"]["id"],
+        "closed_only_photo": photos[0],
+        "shared_photo": photos[1],
+        "open_only_photo": photos[2],
+        "unused_photo": photos[3],
+        "verification_photo": keeper_photo,
+    }
+
+
+def reports_of(database: Database, ticket_id: str) -> list[dict[str, Any]]:
+    with database.session() as session:
+        rows = session.execute(
+            select(
+                Report.description,
+                Report.address_hint,
+                Report.input_lat,
+                Report.input_lon,
+                lon_of(Report.location).label("lon"),
+                lat_of(Report.location).label("lat"),
+            ).where(Report.ticket_id == uuid.UUID(ticket_id))
+        ).all()
+        return [dict(r._mapping) for r in rows]
+
+
+def photo_ids(count_rows: Any, database: Database) -> set[str]:
+    with database.session() as session:
+        return {str(i) for i in session.scalars(select(Media.id))}
+
+
+def test_purge_clears_what_retention_no_longer_allows_and_no_statistic_changes(
+    client: TestClient,
+    auth: Auth,
+    settings: Settings,
+    database: Database,
+    tickets: dict[str, str],
+    count_rows: Any,
+) -> None:
+    store = settings.media_store
+    before = statistics(client, auth)
+    rows_before = {t: count_rows(t) for t in ("tickets", "reports", "verifications", "media")}
+    blobs_before = {b.key for b in store.blobs()}
+    open_before = reports_of(database, tickets["open"])
+    later = utcnow() + timedelta(days=RETENTION, hours=1)
+
+    # Not yet: the tickets ended less than the retention period ago.
+    assert privacy.purge(database, store, now=utcnow(), days=RETENTION) == privacy.Purged()
+    dry = privacy.purge(database, store, now=later, days=RETENTION, dry_run=True)
+    assert (dry.tickets, dry.reports, dry.verifications) == (2, 2, 1)
+    assert {b.key for b in store.blobs()} == blobs_before
+    assert reports_of(database, tickets["closed"])[0]["description"] is not None
+
+    purged = privacy.purge(database, store, now=later, days=RETENTION)
+
+    assert (purged.tickets, purged.reports, purged.verifications) == (2, 2, 1)
+    # The closed ticket's own photo and the verification's go; the photo the open ticket
+    # shares stays; the photo never used, uploaded over 180 days "ago", goes.
+    assert purged.photos == 2 and purged.unused_photos == 1
+    remaining = photo_ids(count_rows, database)
+    assert remaining == {tickets["shared_photo"], tickets["open_only_photo"]}
+    for ended in ("closed", "rejected"):
+        for row in reports_of(database, tickets[ended]):
+            assert row["description"] is None and row["address_hint"] is None
+            assert on_grid(row["lon"]) and on_grid(row["lat"])
+            assert (row["input_lon"], row["input_lat"]) == (row["lon"], row["lat"])
+    with database.session() as session:
+        verification = session.scalars(select(Verification)).one()
+        assert verification.note is None and verification.media_ids is None
+        purged_at = session.scalar(
+            select(Ticket.purged_at).where(Ticket.id == uuid.UUID(tickets["closed"]))
+        )
+        assert purged_at is not None
+    assert reports_of(database, tickets["open"]) == open_before
+    # Rows: the same tickets, reports and verifications; three photos fewer. Blobs: the
+    # purged photos' (each a photo and a thumbnail) are gone from the store.
+    assert {t: count_rows(t) for t in rows_before} == {
+        **rows_before,
+        "media": rows_before["media"] - 3,
+    }
+    blobs_after = {b.key for b in store.blobs()}
+    assert blobs_after < blobs_before and len(blobs_before) - len(blobs_after) == 6
+    # The rider's read of a purged photo is a 404; the shared one still loads.
+    rider = auth.rider("meituan", "purged")
+    assert client.get(f"/v1/media/{tickets['closed_only_photo']}", headers=rider).status_code == 404
+    assert client.get(f"/v1/media/{tickets['shared_photo']}", headers=rider).status_code == 200
+
+    assert statistics(client, auth) == before
+    # Again: nothing left to do.
+    assert privacy.purge(database, store, now=later, days=RETENTION) == privacy.Purged()
+
+
+def test_a_reopened_ticket_is_purged_again_once_it_ends_again(
+    client: TestClient, auth: Auth, settings: Settings, database: Database, tickets: dict[str, str]
+) -> None:
+    store = settings.media_store
+    later = utcnow() + timedelta(days=RETENTION, hours=1)
+    privacy.purge(database, store, now=later, days=RETENTION)
+    officer = auth.staff(OFFICER)
+    act(client, officer, tickets["closed"], "reopen", note="又坏了")
+    with database.session() as session:
+        ticket = session.get(Ticket, uuid.UUID(tickets["closed"]))
+        assert ticket is not None and ticket.purged_at is None
+    # Open again: never purged, whatever its age.
+    again = privacy.purge(database, store, now=later + timedelta(days=400), days=RETENTION)
+    assert again.tickets == 0
+
+
+def test_the_purge_command_reports_a_dry_run_and_then_purges(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    database: Database,
+    tickets: dict[str, str],
+) -> None:
+    for name, value in {
+        "SENTINEL_DATABASE_URL": settings.database_url,
+        "SENTINEL_ENV": "test",
+        "SENTINEL_SECRET_KEY": settings.secret_key,
+        "SENTINEL_MEDIA_URL": settings.media_url,
+        "SENTINEL_S3_ENDPOINT_URL": settings.s3_endpoint_url or "",
+    }.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        # --older-than 0 is refused; the tickets ended today, so a day's retention keeps them.
+        assert runner.invoke(cli, ["privacy", "purge", "--older-than", "0"]).exit_code != 0
+        kept = runner.invoke(cli, ["privacy", "purge", "--older-than", "1", "--json"])
+        assert kept.exit_code == 0, kept.output
+        assert json.loads(kept.stdout)["tickets"] == 0
+        with database.transaction() as session:  # they ended two days ago
+            for ticket in session.scalars(select(Ticket)):
+                if ticket.closed_at is not None:
+                    ticket.closed_at -= timedelta(days=2)
+                ticket.updated_at -= timedelta(days=2)
+        dry = runner.invoke(cli, ["privacy", "purge", "--older-than", "1", "--dry-run", "--json"])
+        assert json.loads(dry.stdout) | {"photos": 0} == {
+            "older_than_days": 1,
+            "dry_run": True,
+            "tickets": 2,
+            "reports": 2,
+            "verifications": 1,
+            "photos": 0,
+            "unused_photos": 0,
+        }
+        done = runner.invoke(cli, ["privacy", "purge", "--older-than", "1"])
+        assert done.exit_code == 0, done.output
+        assert done.stdout.startswith("purged 2 tickets ended over 1 days ago: 2 reports")
+    finally:
+        get_settings.cache_clear()
