@@ -120,13 +120,24 @@ class RequestContextMiddleware:
                     {
                         "request_id": request_id,
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "path": _loggable_path(scope, route),
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
                         "client": (scope.get("client") or ("", 0))[0],
                     }
                 )
+
+
+# Path parameters that identify a person: a path holding one is logged as its route
+# (``/v1/platform/riders/{rider_id}``), so that no log keeps a rider's platform id.
+PERSONAL_PATH_PARAMS = frozenset({"rider_id"})
+
+
+def _loggable_path(scope: Scope, route: str) -> str:
+    if PERSONAL_PATH_PARAMS.isdisjoint(scope.get("path_params") or ()):
+        return str(scope["path"])
+    return route
 
 
 class BodyLimitMiddleware:

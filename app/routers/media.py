@@ -58,7 +58,11 @@ def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) 
         return media_service.media_for_rider(session, caller.rider, media_id)
     if caller.role in (Role.OFFICER, Role.DISTRICT) and caller.staff is not None:
         return media_service.media_for_staff(session, caller.staff, media_id)
-    raise Forbidden("photos are for their uploader and the street office handling them")
+    if caller.role is Role.PLATFORM and caller.platform is not None:
+        return media_service.media_for_platform(session, caller.platform, media_id)
+    raise Forbidden(
+        "photos are for their uploader, the uploader's platform and the street office handling them"
+    )
 
 
 def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Response:

@@ -1,12 +1,20 @@
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from app.deps import ClockDep, CurrentPlatform, PageParams, SessionDep, SettingsDep
+from app.deps import (
+    ClockDep,
+    CurrentPlatform,
+    DatabaseDep,
+    PageParams,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import ValidationFailed
-from app.schemas.common import Page
+from app.schemas.common import Page, problems
 from app.schemas.platforms import (
     RiderRead,
     RiderStats,
@@ -17,6 +25,7 @@ from app.schemas.platforms import (
     SummaryRow,
 )
 from app.services import platform_stats as stats
+from app.services import privacy
 from app.services.platforms import get_rider, issue_rider_token
 
 router = APIRouter(prefix="/v1/platform", tags=["platform"])
@@ -132,3 +141,43 @@ def summary(
 )
 def read_rider(rider_id: str, platform: CurrentPlatform, session: SessionDep) -> RiderRead:
     return RiderRead.of(get_rider(session, platform=platform, rider_id=rider_id))
+
+
+@router.get(
+    "/riders/{rider_id}/export",
+    response_class=StreamingResponse,
+    summary="Everything held about one of this platform's riders (PIPL art. 45), as "
+    "JSON; photos as links to fetch with this platform's key",
+    responses={200: {"content": {"application/json": {}}}, **problems(404)},
+)
+def export_rider(
+    rider_id: str, platform: CurrentPlatform, session: SessionDep, database: DatabaseDep
+) -> StreamingResponse:
+    rider = get_rider(session, platform=platform, rider_id=rider_id)
+    return StreamingResponse(
+        privacy.export_rider(database, rider.id),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="rider-export.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.delete(
+    "/riders/{rider_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase one of this platform's riders (PIPL art. 47): tokens revoked, identity "
+    "tombstoned, photos and free text removed, points kept only in anonymous sums",
+    responses=problems(404),
+)
+def erase_rider(
+    rider_id: str,
+    platform: CurrentPlatform,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> Response:
+    rider = get_rider(session, platform=platform, rider_id=rider_id)
+    privacy.erase_rider(session, settings.media_store, rider, clock())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -29,7 +29,7 @@ from app.errors import (
     UnknownMedia,
     UnsupportedMediaType,
 )
-from app.models import Media, Report, ReportMedia, Rider, Staff, Ticket
+from app.models import Media, Platform, Report, ReportMedia, Rider, Staff, Ticket
 from app.services.media_store import Blob, MediaStore, blob_key
 from app.services.scope import ticket_scope_filter
 
@@ -200,6 +200,18 @@ def _find(session: Session, rider_id: uuid.UUID, upload_sha256: str) -> Media | 
 def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
     media = session.get(Media, media_id)
     if media is None or media.rider_id != rider.id:
+        raise NotFound("no such photo")
+    return media
+
+
+def media_for_platform(session: Session, platform: Platform, media_id: uuid.UUID) -> Media:
+    """A photo one of the platform's riders uploaded (for the rider's export)."""
+    media = session.scalar(
+        select(Media)
+        .join(Rider, Rider.id == Media.rider_id)
+        .where(Media.id == media_id, Rider.platform_id == platform.id)
+    )
+    if media is None:
         raise NotFound("no such photo")
     return media
 

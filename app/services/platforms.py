@@ -135,6 +135,10 @@ def issue_rider_token(
     settings: Settings,
 ) -> RiderToken:
     """A signed token for the platform's rider, registering the rider on first use."""
+    if rider_id.startswith(TOMBSTONE_PREFIX):
+        raise ValidationFailed.of_field(
+            "rider_id", f"ids beginning {TOMBSTONE_PREFIX!r} are reserved for erased riders"
+        )
     begin_writes(session)
     rider = find_rider(session, platform=platform, rider_id=rider_id) or _register_rider(
         session, platform=platform, rider_id=rider_id
@@ -185,7 +189,14 @@ def rider_of(session: Session, *, platform: Platform, rider_id: str) -> Rider:
     )
 
 
+# An erased rider's platform id is replaced by this and a random suffix: the tombstone
+# that holds their anonymous sums, which no platform can ask for.
+TOMBSTONE_PREFIX = "erased-"
+
+
 def find_rider(session: Session, *, platform: Platform, rider_id: str) -> Rider | None:
+    if rider_id.startswith(TOMBSTONE_PREFIX):
+        return None
     return session.scalar(
         select(Rider).where(Rider.platform_id == platform.id, Rider.external_id == rider_id)
     )

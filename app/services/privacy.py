@@ -9,20 +9,39 @@ times, counts, points) stays, so that every statistic is the same before and aft
 """
 
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select, update
+import orjson
+from sqlalchemy import ColumnElement, Table, Text, bindparam, delete, exists, func, select, update
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
 from app.db import Database, begin_writes, lat_of, lon_of
-from app.models import Media, Report, ReportMedia, Ticket, TicketStatus, Verification
+from app.models import (
+    IdempotencyRecord,
+    Media,
+    OutboxEvent,
+    PointsEntry,
+    Report,
+    ReportMedia,
+    Rider,
+    RiderTotals,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Verification,
+    utcnow,
+)
+from app.services.categories import category_codes
 from app.services.coords import CoordSys
 from app.services.intake import wkt_point
 from app.services.media import delete_media
 from app.services.media_store import MediaStore
+from app.services.platform_stats import COUNTERS
+from app.services.platforms import TOMBSTONE_PREFIX
 
 ENDED = (TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE)
 # Points are kept to a grid of 0.001°: about 110 m north–south and 95 m east–west in
@@ -126,22 +145,7 @@ def _purge_tickets(
             Report.ticket_id.in_(ticket_ids)
         )
     ).all()
-    if reports:
-        table = REPORTS.c
-        session.connection().execute(
-            update(REPORTS)
-            .where(table.id == bindparam("b_id"))
-            .values(
-                description=None,
-                address_hint=None,
-                accuracy_m=None,
-                location=bindparam("b_location", type_=table.location.type),
-                input_lon=bindparam("b_lon"),
-                input_lat=bindparam("b_lat"),
-                input_coord_sys=CoordSys.WGS84,
-            ),
-            list(_coarse_rows(reports)),
-        )
+    _clear_reports(session, reports)
     verifications = session.execute(
         select(
             Verification.id,
@@ -150,27 +154,14 @@ def _purge_tickets(
             Verification.media_ids,
         ).where(Verification.ticket_id.in_(ticket_ids))
     ).all()
-    if verifications:
-        table = VERIFICATIONS.c
-        session.connection().execute(
-            update(VERIFICATIONS)
-            .where(table.id == bindparam("b_id"))
-            .values(
-                note=None,
-                media_ids=None,
-                location=bindparam("b_location", type_=table.location.type),
-            ),
-            [
-                {"b_id": row["b_id"], "b_location": row["b_location"]}
-                for row in _coarse_rows(v[:3] for v in verifications)
-            ],
-        )
+    _clear_verifications(session, [v[:3] for v in verifications])
     photos = set(
         session.scalars(
             select(ReportMedia.media_id).where(ReportMedia.report_id.in_([r[0] for r in reports]))
         )
     ) | {uuid.UUID(m) for v in verifications for m in (v.media_ids or ())}
     removed = delete_media(session, store, photos - _used_elsewhere(session, photos, ticket_ids))
+    _clear_rider_notes(session, ticket_ids)
     # The purge is not a change of the ticket: its version and updated_at stay.
     session.execute(
         update(Ticket)
@@ -179,6 +170,67 @@ def _purge_tickets(
         .execution_options(synchronize_session=False)
     )
     return Purged(len(ticket_ids), len(reports), len(verifications), removed)
+
+
+def _clear_rider_notes(
+    session: Session, ticket_ids: Collection[uuid.UUID], rider_id: uuid.UUID | None = None
+) -> None:
+    """Clear what riders wrote in the events of ``ticket_ids`` (a verification's note is
+    kept in its event too): all riders', or ``rider_id``'s."""
+    if not ticket_ids:
+        return
+    session.execute(
+        update(TicketEvent)
+        .where(
+            TicketEvent.ticket_id.in_(ticket_ids),
+            TicketEvent.actor_kind == "rider",
+            TicketEvent.note.is_not(None),
+            *((TicketEvent.actor_id == rider_id,) if rider_id is not None else ()),
+        )
+        .values(note=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _clear_reports(session: Session, reports: Sequence[Any]) -> None:
+    """Reports (id, lon, lat) without their words, their accuracy or their exact point."""
+    if not reports:
+        return
+    table = REPORTS.c
+    session.connection().execute(
+        update(REPORTS)
+        .where(table.id == bindparam("b_id"))
+        .values(
+            description=None,
+            address_hint=None,
+            accuracy_m=None,
+            location=bindparam("b_location", type_=table.location.type),
+            input_lon=bindparam("b_lon"),
+            input_lat=bindparam("b_lat"),
+            input_coord_sys=CoordSys.WGS84,
+        ),
+        list(_coarse_rows(reports)),
+    )
+
+
+def _clear_verifications(session: Session, verifications: Sequence[Any]) -> None:
+    """Verifications (id, lon, lat) without their note, their photos or exact point."""
+    if not verifications:
+        return
+    table = VERIFICATIONS.c
+    session.connection().execute(
+        update(VERIFICATIONS)
+        .where(table.id == bindparam("b_id"))
+        .values(
+            note=None,
+            media_ids=None,
+            location=bindparam("b_location", type_=table.location.type),
+        ),
+        [
+            {"b_id": row["b_id"], "b_location": row["b_location"]}
+            for row in _coarse_rows(verifications)
+        ],
+    )
 
 
 def _coarse_rows(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
@@ -239,3 +291,234 @@ def _unused_media(session: Session, cutoff: datetime) -> set[uuid.UUID]:
         )
     )
     return candidates - _in_verifications(session, candidates)
+
+
+# --- access (PIPL art. 45) ------------------------------------------------------------
+
+
+def _photo(media: Media) -> dict[str, Any]:
+    return {
+        "id": str(media.id),
+        "url": f"/v1/media/{media.id}",
+        "thumbnail_url": f"/v1/media/{media.id}/thumbnail",
+        "content_type": media.content_type,
+        "width": media.width,
+        "height": media.height,
+        "bytes": media.bytes,
+        "uploaded_at": iso(media.created_at),
+    }
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def export_rider(database: Database, rider_id: uuid.UUID) -> Iterator[bytes]:
+    """Everything held about one rider, as one JSON document written piece by piece (a
+    rider of years has tens of thousands of reports): who they are, their totals, every
+    report with its point, words and photos, every verification, photo and ledger line.
+    Photos are links, to be fetched with the same credentials and the same checks."""
+    with database.session() as session:
+        rider = session.get(Rider, rider_id)
+        assert rider is not None
+        codes = category_codes(session)
+        totals = session.get(RiderTotals, rider.id)
+        head = {
+            "exported_at": iso(utcnow()),
+            "rider": {
+                "rider_id": rider.external_id,
+                "platform": rider.platform.code,
+                "display_name": rider.display_name,
+                "pseudonym": rider.pseudonym,
+                "first_seen_at": iso(rider.created_at),
+                "last_token_at": iso(rider.last_token_at),
+            },
+            "totals": {name: getattr(totals, name, 0) for name in COUNTERS},
+        }
+        yield orjson.dumps(head)[:-1]
+        yield b',"reports":'
+        yield from _array(_reports(session, rider.id, codes))
+        yield b',"verifications":'
+        yield from _array(_verifications(session, rider.id))
+        yield b',"photos":'
+        yield from _array(
+            _photo(m)
+            for m in session.scalars(
+                select(Media).where(Media.rider_id == rider.id).order_by(Media.created_at)
+            )
+        )
+        yield b',"points_ledger":'
+        yield from _array(_ledger(session, rider.id))
+        yield b"}"
+
+
+def _array(items: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """A JSON array, an item at a time (in chunks of about 64 KiB)."""
+    chunk = bytearray(b"[")
+    first = True
+    for item in items:
+        if not first:
+            chunk += b","
+        first = False
+        chunk += orjson.dumps(item)
+        if len(chunk) >= 65536:
+            yield bytes(chunk)
+            chunk.clear()
+    chunk += b"]"
+    yield bytes(chunk)
+
+
+def _reports(
+    session: Session, rider_id: uuid.UUID, codes: dict[int, str]
+) -> Iterator[dict[str, Any]]:
+    photos: dict[uuid.UUID, list[str]] = {}
+    for link in session.execute(
+        select(ReportMedia.report_id, ReportMedia.media_id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .where(Report.rider_id == rider_id)
+        .order_by(ReportMedia.report_id, ReportMedia.position)
+    ):
+        photos.setdefault(link.report_id, []).append(f"/v1/media/{link.media_id}")
+    rows = session.execute(
+        select(
+            Report,
+            Ticket.ref,
+            Ticket.status,
+            lon_of(Report.location).label("lon"),
+            lat_of(Report.location).label("lat"),
+        )
+        .join(Ticket, Ticket.id == Report.ticket_id)
+        .where(Report.rider_id == rider_id)
+        .order_by(Report.received_at, Report.id)
+        .execution_options(yield_per=500)
+    )
+    for report, ref, status, lon, lat in rows:
+        yield {
+            "id": str(report.id),
+            "ticket_ref": ref,
+            "ticket_status": status,
+            "category": codes.get(report.category_id),
+            "outcome": report.outcome,
+            "lat": lat,
+            "lon": lon,
+            "coord_sys": "wgs84",
+            "as_sent": {
+                "lat": report.input_lat,
+                "lon": report.input_lon,
+                "coord_sys": report.input_coord_sys,
+                "accuracy_m": report.accuracy_m,
+            },
+            "description": report.description,
+            "address_hint": report.address_hint,
+            "observed_at": iso(report.observed_at),
+            "received_at": iso(report.received_at),
+            "photos": photos.get(report.id, []),
+        }
+
+
+def _verifications(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
+    rows = session.execute(
+        select(
+            Verification,
+            Ticket.ref,
+            lon_of(Verification.location).label("lon"),
+            lat_of(Verification.location).label("lat"),
+        )
+        .join(Ticket, Ticket.id == Verification.ticket_id)
+        .where(Verification.rider_id == rider_id)
+        .order_by(Verification.created_at, Verification.id)
+    )
+    for verification, ref, lon, lat in rows:
+        yield {
+            "id": str(verification.id),
+            "ticket_ref": ref,
+            "fixed": verification.fixed,
+            "lat": lat,
+            "lon": lon,
+            "coord_sys": "wgs84",
+            "distance_m": verification.distance_m,
+            "note": verification.note,
+            "photos": [f"/v1/media/{m}" for m in verification.media_ids or ()],
+            "created_at": iso(verification.created_at),
+        }
+
+
+def _ledger(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
+    rows = session.execute(
+        select(PointsEntry, Ticket.ref)
+        .join(Ticket, Ticket.id == PointsEntry.ticket_id)
+        .where(PointsEntry.rider_id == rider_id)
+        .order_by(PointsEntry.created_at, PointsEntry.id)
+        .execution_options(yield_per=1000)
+    )
+    for line, ref in rows:
+        yield {
+            "reason": line.reason,
+            "points": line.points,
+            "ticket_ref": ref,
+            "report_id": str(line.report_id) if line.report_id else None,
+            "verification_id": str(line.verification_id) if line.verification_id else None,
+            "at": iso(line.created_at),
+        }
+
+
+# --- erasure (PIPL art. 47) -----------------------------------------------------------
+
+TOMBSTONE_PSEUDONYM = "已注销"
+
+
+def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime) -> None:
+    """Erase a rider at their request, at once and for good.
+
+    Their tokens stop working (an erased rider authenticates as nobody); their platform
+    id and name are replaced by a tombstone, so that nothing held links to the person;
+    their photos go (rows now, blobs after the commit), their reports' and verifications'
+    words go and their points are kept to the grid; the responses kept for their retries
+    go; events waiting for or sent to the platform name the tombstone. What they earned
+    stays only in the sums (the platform's hourly numbers, the tickets' counts), so the
+    platform's totals and every office statistic stay what they were."""
+    begin_writes(session)
+    external = rider.external_id
+    tombstone = f"{TOMBSTONE_PREFIX}{uuid.uuid4().hex}"
+    delete_media(
+        session, store, set(session.scalars(select(Media.id).where(Media.rider_id == rider.id)))
+    )
+    reports = session.execute(
+        select(Report.id, lon_of(Report.location), lat_of(Report.location)).where(
+            Report.rider_id == rider.id
+        )
+    ).all()
+    _clear_reports(session, reports)
+    verifications = session.execute(
+        select(Verification.id, lon_of(Verification.location), lat_of(Verification.location)).where(
+            Verification.rider_id == rider.id
+        )
+    ).all()
+    _clear_verifications(session, verifications)
+    tickets = set(session.scalars(select(Report.ticket_id).where(Report.rider_id == rider.id)))
+    tickets |= set(
+        session.scalars(select(Verification.ticket_id).where(Verification.rider_id == rider.id))
+    )
+    _clear_rider_notes(session, tickets, rider.id)
+    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.rider_id == rider.id))
+    for event in session.scalars(
+        select(OutboxEvent).where(
+            OutboxEvent.platform_id == rider.platform_id,
+            sa_cast(OutboxEvent.data, Text).contains(external, autoescape=True),
+        )
+    ):
+        event.data = _replaced(event.data, external, tombstone)
+    session.flush()
+    rider.external_id = tombstone
+    rider.display_name = None
+    rider.pseudonym = TOMBSTONE_PSEUDONYM
+    rider.erased_at = now
+
+
+def _replaced(value: Any, old: str, new: str) -> Any:
+    """``value`` (JSON) with every string equal to ``old`` made ``new``."""
+    if isinstance(value, dict):
+        return {k: _replaced(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replaced(v, old, new) for v in value]
+    return new if value == old else value

@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, lat_of, lon_of
-from app.models import Media, Report, Ticket, Verification, utcnow
+from app.models import Base, Media, Report, Ticket, Verification, utcnow
 from app.services import privacy
 from tests.api.reporting import png, report, submit, upload
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
@@ -63,6 +64,16 @@ def statistics(client: TestClient, auth: Auth) -> dict[str, Any]:
         (r["service_request_id"], r["status"], r["lat"], r["long"]) for r in numbers["open311"]
     )
     return numbers
+
+
+def everything_stored(database: Database) -> str:
+    """Every value of every row of every table, as text."""
+    with database.session() as session:
+        return "\n".join(
+            repr(tuple(row))
+            for table in Base.metadata.sorted_tables
+            for row in session.execute(text(f"SELECT * FROM {table.name}"))
+        )
 
 
 def on_grid(value: float) -> bool:
@@ -194,6 +205,11 @@ def test_purge_clears_what_retention_no_longer_allows_and_no_statistic_changes(
     assert client.get(f"/v1/media/{tickets['shared_photo']}", headers=rider).status_code == 200
 
     assert statistics(client, auth) == before
+    # The riders' words are nowhere any more (the verification's note was in its event).
+    stored = everything_stored(database)
+    for words in ("门口有坑", "12号楼", "修好了", "门口"):
+        assert words not in stored
+    assert "还没修" in stored  # the open ticket's
     # Again: nothing left to do.
     assert privacy.purge(database, store, now=later, days=RETENTION) == privacy.Purged()
 
@@ -256,3 +272,16 @@ def test_the_purge_command_reports_a_dry_run_and_then_purges(
         assert done.stdout.startswith("purged 2 tickets ended over 1 days ago: 2 reports")
     finally:
         get_settings.cache_clear()
+
+
+def test_events_stay_append_only_but_for_clearing_a_note(
+    client: TestClient, auth: Auth, database: Database, tickets: dict[str, str]
+) -> None:
+    for change in ("note = NULL, type = 'x'", "note = 'other words'", "created_at = created_at"):
+        with pytest.raises(DBAPIError), database.transaction() as session:
+            session.execute(text(f"UPDATE ticket_events SET {change} WHERE note IS NOT NULL"))
+    with database.transaction() as session:
+        cleared = session.execute(
+            text("UPDATE ticket_events SET note = NULL WHERE note IS NOT NULL")
+        ).rowcount
+    assert cleared > 0
