@@ -22,6 +22,7 @@ from app.models import AreaLevel, StaffRole, utcnow
 from app.schemas.areas import AreaImportResult
 from app.schemas.reports import receipt_json
 from app.services import areas as area_service
+from app.services import backup as backup_service
 from app.services import demo as demo_service
 from app.services import demo_reports, privacy
 from app.services import platforms as platform_service
@@ -235,6 +236,49 @@ def privacy_purge(
         f"{verb} {purged.tickets} tickets ended over {days} days ago: {purged.reports} "
         f"reports, {purged.verifications} verifications, {purged.photos} photos; "
         f"{purged.unused_photos} unused photos",
+    )
+
+
+@cli.command("backup")
+def backup_command(
+    target: Annotated[Path, typer.Argument(help="A new or empty directory.")],
+    media: Annotated[bool, typer.Option(help="Copy the photos too.")] = True,
+    as_json: JsonFlag = False,
+) -> None:
+    """A consistent copy of the database and the photos, while the service runs."""
+    settings = _settings()
+    database = Database(settings.database_url)
+    try:
+        manifest = backup_service.backup(database, settings.media_store, target, media=media)
+    except ConfigurationError as error:
+        _fail(str(error))
+    finally:
+        database.dispose()
+    _emit(
+        as_json,
+        dataclasses.asdict(manifest),
+        f"backed up {manifest.reports} reports on {manifest.tickets} tickets and "
+        f"{manifest.blobs} photo files to {target} (schema {manifest.schema_revision})",
+    )
+
+
+@cli.command("restore")
+def restore_command(
+    source: Annotated[Path, typer.Argument(help="A directory `sentinel backup` wrote.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Restore a backup into a new database (SQLite file, or empty PostgreSQL database)
+    and the photo store; run `sentinel db upgrade` afterwards if the code is newer."""
+    settings = _settings()
+    try:
+        manifest = backup_service.restore(settings.database_url, settings.media_store, source)
+    except ConfigurationError as error:
+        _fail(str(error))
+    _emit(
+        as_json,
+        dataclasses.asdict(manifest),
+        f"restored {manifest.reports} reports on {manifest.tickets} tickets and "
+        f"{manifest.blobs} photo files from {source} (schema {manifest.schema_revision})",
     )
 
 
