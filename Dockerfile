@@ -6,22 +6,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# SpatiaLite, so the image also runs on the embedded database.
+# SpatiaLite, so the image also runs on the embedded database; pg_dump and pg_restore
+# (15, as the compose file's PostGIS) for `sentinel backup` and `sentinel restore`.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-mod-spatialite \
+    && apt-get install -y --no-install-recommends libsqlite3-mod-spatialite postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 
-WORKDIR /srv/sentinel
-COPY pyproject.toml README.md alembic.ini ./
+# Installed as a package like any other (the migrations ship inside it), then the
+# sources are gone: the image holds the installed copy only.
+WORKDIR /tmp/build
+COPY pyproject.toml README.md ./
 COPY app ./app
-COPY migrations ./migrations
-# Editable, so that the migrations beside the package are found where the code expects them.
-RUN pip install -e .
+RUN pip install . && rm -rf /tmp/build
+WORKDIR /var/lib/sentinel
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/sentinel --create-home sentinel \
     && mkdir -p /var/lib/sentinel/media && chown -R sentinel /var/lib/sentinel
 USER sentinel
-ENV SENTINEL_MEDIA_DIR=/var/lib/sentinel/media \
+ENV SENTINEL_MEDIA_URL=/var/lib/sentinel/media \
     SENTINEL_DATABASE_URL=sqlite:////var/lib/sentinel/sentinel.db
 
 EXPOSE 8000

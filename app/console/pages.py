@@ -29,7 +29,7 @@ from app.console.web import locale_of, render
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
-from app.routers.media import photo_response
+from app.photos import photo_response
 from app.services import stats
 from app.services.areas import streets_of
 from app.services.categories import all_categories

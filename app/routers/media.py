@@ -3,16 +3,15 @@
 import uuid
 
 from fastapi import APIRouter, File, Response, UploadFile
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse
 
-from app.config import Settings
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, PayloadTooLarge
 from app.models import Media
+from app.photos import photo_response
 from app.schemas.common import problems
 from app.schemas.reports import MediaRead
 from app.services import media as media_service
-from app.services.media import PHOTO_HEADERS
 
 router = APIRouter(
     prefix="/v1/media",
@@ -62,20 +61,6 @@ def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) 
         return media_service.media_for_platform(session, caller.platform, media_id)
     raise Forbidden(
         "photos are for their uploader, the uploader's platform and the street office handling them"
-    )
-
-
-def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Response:
-    """The bytes of a photo its caller has been found to be allowed to see: a file sent
-    by the server, or the object store's stream passed through (never a redirect to the
-    store, whose URL would outlive the check)."""
-    blob, content_type = media_service.open_photo(settings.media_store, media, thumbnail=thumbnail)
-    if blob.path is not None:
-        return FileResponse(blob.path, media_type=content_type, headers=PHOTO_HEADERS)
-    return StreamingResponse(
-        blob.chunks or iter(()),
-        media_type=content_type,
-        headers={**PHOTO_HEADERS, "Content-Length": str(blob.size)},
     )
 
 

@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError, Unauthenticated
 from app.models import ReportOutcome
-from app.routers.media import photo_response
+from app.photos import photo_response
 from app.schemas import open311 as render
 from app.services import open311, reference
 from app.services.coords import BadBox, parse_bbox

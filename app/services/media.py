@@ -231,11 +231,6 @@ def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Medi
     return media
 
 
-# How a photo is sent: kept by the browser a day (a photo's bytes never change); like
-# every answer, never to be sniffed into anything but an image (app.middleware).
-PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
-
-
 def media_keys(media: Media) -> tuple[str, str]:
     """The keys of a photo's blob and of its thumbnail's."""
     return blob_key(media.sha256, EXTENSIONS[media.content_type]), blob_key(

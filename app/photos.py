@@ -1,0 +1,25 @@
+"""How a photo leaves the service: after its caller's access check, never before."""
+
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from app.config import Settings
+from app.models import Media
+from app.services import media as media_service
+
+# Kept by the browser a day (a photo's bytes never change); like every answer, never to
+# be sniffed into anything but an image (app.middleware).
+PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
+
+
+def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Response:
+    """The bytes of a photo its caller has been found to be allowed to see: a file sent
+    by the server, or the object store's stream passed through (never a redirect to the
+    store, whose URL would outlive the check)."""
+    blob, content_type = media_service.open_photo(settings.media_store, media, thumbnail=thumbnail)
+    if blob.path is not None:
+        return FileResponse(blob.path, media_type=content_type, headers=PHOTO_HEADERS)
+    return StreamingResponse(
+        blob.chunks or iter(()),
+        media_type=content_type,
+        headers={**PHOTO_HEADERS, "Content-Length": str(blob.size)},
+    )
