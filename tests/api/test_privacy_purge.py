@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.db import Database, lat_of, lon_of
 from app.models import Base, Media, Report, Ticket, Verification, utcnow
 from app.services import privacy
+from app.worker import JOBS
 from tests.api.reporting import png, report, submit, upload
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 
@@ -212,6 +213,18 @@ def test_purge_clears_what_retention_no_longer_allows_and_no_statistic_changes(
     assert "还没修" in stored  # the open ticket's
     # Again: nothing left to do.
     assert privacy.purge(database, store, now=later, days=RETENTION) == privacy.Purged()
+
+
+def test_the_worker_purges_daily_with_the_configured_retention(
+    settings: Settings, database: Database, tickets: dict[str, str]
+) -> None:
+    job = next(j for j in JOBS if j.name == "purge_personal_information")
+    assert job.every_s == 86400
+    short = settings.model_copy(update={"retention_days": 30})
+    assert job.run(database, short, utcnow() + timedelta(days=29)) == 0
+    # Two tickets ended, and one photo was never used.
+    assert job.run(database, short, utcnow() + timedelta(days=31)) == 3
+    assert reports_of(database, tickets["closed"])[0]["description"] is None
 
 
 def test_a_reopened_ticket_is_purged_again_once_it_ends_again(

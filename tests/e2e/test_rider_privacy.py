@@ -163,6 +163,7 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
     subject: dict[str, Any],
     receiver: Receiver,  # noqa: F811
     capfd: pytest.CaptureFixture[str],
+    count_rows: Any,
 ) -> None:
     meituan = auth.platform("meituan")
     assert DELIVER.run(database, settings, utcnow()) > 0  # the events so far, delivered
@@ -175,14 +176,18 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
         media_before = session.scalar(select(Media.id).where(Media.rider_id == rider_uuid))
     assert media_before is not None
     assert SUBJECT in everything_stored(database)
+    tables = ("tickets", "reports", "verifications", "media", "points_ledger", "riders")
+    rows_before = {table: count_rows(table) for table in tables}
 
     # Another platform cannot erase this rider.
     eleme = auth.platform("eleme")
     assert http.delete(f"/v1/platform/riders/{SUBJECT}", headers=eleme).status_code == 404
     erased = http.delete(f"/v1/platform/riders/{SUBJECT}", headers=meituan)
     assert erased.status_code == 204
-    # The office's numbers and the platform's totals are what they were.
+    # The office's numbers and the platform's totals are what they were; the rows are
+    # the same but for the rider's three photos.
     assert statistics(http, auth) == before
+    assert {t: count_rows(t) for t in tables} == {**rows_before, "media": rows_before["media"] - 3}
 
     logging.getLogger("sentinel.access").setLevel(logging.INFO)
     try:
