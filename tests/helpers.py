@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Platform
 from app.services import outbox
+from tests.conftest import Auth
 
 # The demo's ten streets of Changning, by official code.
 DEMO_STREETS = (
@@ -164,3 +165,30 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def forward_new_tickets(
+    client: TestClient,
+    auth: Auth,
+    *,
+    category: str,
+    name: str,
+    endpoint: str,
+    api_key: str = "k",
+) -> int:
+    """As the admin, forward ``category``'s tickets to the Open311 endpoint of the
+    department's system ``name`` as soon as they are reported: the rule's id."""
+    response = client.post(
+        "/v1/admin/forwards",
+        headers=auth.staff("admin"),
+        json={
+            "category": category,
+            "name": name,
+            "endpoint": endpoint,
+            "api_key": api_key,
+            "service_code": category,
+            "trigger": "created",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
