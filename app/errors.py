@@ -5,7 +5,7 @@ Services raise these; they never know about HTTP beyond the status each one carr
 
 from collections.abc import Sequence
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -130,6 +130,16 @@ class Forbidden(AppError, status=403, code="forbidden", title="This role may not
 
 
 class NotFound(AppError, status=404, code="not_found", title="Not found"): ...
+
+
+_Found = TypeVar("_Found")
+
+
+def found(thing: _Found | None, detail: str) -> _Found:
+    """``thing``, looked up by its key; None (there is none) is a 404 saying ``detail``."""
+    if thing is None:
+        raise NotFound(detail)
+    return thing
 
 
 class Conflict(AppError, status=409, code="conflict", title="Conflict"): ...

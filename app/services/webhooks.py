@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import Database, begin_writes, claim_due, lock
-from app.errors import NotFound, WebhookUrlRefused
+from app.errors import WebhookUrlRefused, found
 from app.models import OutboxEvent, Platform, Webhook, WebhookDelivery
 from app.services.pagination import Page, PageRequest, newest_first_page
 
@@ -81,10 +81,7 @@ def set_webhook(
 
 
 def get_webhook(session: Session, platform: Platform) -> Webhook:
-    webhook = session.get(Webhook, platform.id)
-    if webhook is None:
-        raise NotFound("this platform has no webhook")
-    return webhook
+    return found(session.get(Webhook, platform.id), "this platform has no webhook")
 
 
 def delete_webhook(session: Session, platform: Platform) -> None:
