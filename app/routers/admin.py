@@ -89,9 +89,7 @@ def list_areas(
     summary="Every category, inactive ones included",
 )
 def list_categories(
-    session: SessionDep,
-    _admin: CurrentAdmin,
-    page_request: PageParams,
+    session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[CategoryAdminRead]:
     page = category_service.page_categories(session, page_request)
     return Page[CategoryAdminRead].of(page, CategoryAdminRead.of)
@@ -136,9 +134,7 @@ def create_platform(
 
 @router.get("/platforms", response_model=Page[PlatformRead])
 def list_platforms(
-    session: SessionDep,
-    _admin: CurrentAdmin,
-    page_request: PageParams,
+    session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[PlatformRead]:
     page = platform_service.page_platforms(session, page_request)
     return Page[PlatformRead].of(page, PlatformRead.model_validate)
@@ -212,9 +208,7 @@ def create_staff(
 
 @router.get("/staff", response_model=Page[StaffRead])
 def list_staff(
-    session: SessionDep,
-    _admin: CurrentAdmin,
-    page_request: PageParams,
+    session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[StaffRead]:
     return Page[StaffRead].of(staff_service.page_staff(session, page_request), StaffRead.of)
 
