@@ -192,3 +192,34 @@ def forward_new_tickets(
     )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
+
+
+def rider_token(
+    client: TestClient, platform: dict[str, str], rider_id: str, **body: Any
+) -> Response:
+    """The platform whose headers these are asks for a token for its rider ``rider_id``."""
+    return client.post(
+        "/v1/platform/rider-tokens", headers=platform, json={"rider_id": rider_id, **body}
+    )
+
+
+def category_body(
+    zh: str,
+    en: str,
+    *,
+    priority: int,
+    respond_within_h: float,
+    resolve_within_h: float,
+    dedup_radius_m: float,
+    **more: Any,
+) -> dict[str, Any]:
+    """A category's PUT body: what it must name (its names, priority, hours to answer and to
+    fix, radius of duplicates), and ``more``."""
+    return {
+        "name": {"zh": zh, "en": en},
+        "priority": priority,
+        "respond_within_h": respond_within_h,
+        "resolve_within_h": resolve_within_h,
+        "dedup_radius_m": dedup_radius_m,
+        **more,
+    }
