@@ -23,11 +23,7 @@ from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
 
-router = APIRouter(
-    prefix="/v1/admin",
-    tags=["admin"],
-    responses=problems(401, 403),
-)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problems(401, 403))
 
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
