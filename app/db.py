@@ -17,12 +17,12 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from ctypes.util import find_library
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from sqlalchemy import (
     column,
     create_engine,
     event,
+    exists,
     func,
     insert,
     literal_column,
@@ -253,6 +254,23 @@ def begin_writes(session: Session) -> None:
         session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
     else:
         session.info[_WRITING] = True
+
+
+_Row = TypeVar("_Row")
+
+
+def claim_due(
+    session: Session, model: type[_Row], *due: ColumnElement[bool], order_by: Any, limit: int
+) -> Sequence[_Row]:
+    """The worker's claim: the first ``limit`` rows of ``model`` that are ``due``, in
+    ``order_by`` order, locked for this transaction (rows another worker holds are
+    skipped). Most rounds find nothing: that is asked before taking SQLite's write lock."""
+    if not session.scalar(select(exists().where(*due))):
+        return []
+    begin_writes(session)
+    return session.scalars(
+        select(model).where(*due).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
+    ).all()
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -5,7 +5,7 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -51,6 +51,37 @@ def table(title: str, columns: Sequence[str], rows: Sequence[str], *, numbers: i
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * words + "---:|" * numbers)
     print("\n".join(rows))
+
+
+def latency_arguments(doc: str | None, *, depth: int, repeat: int) -> argparse.ArgumentParser:
+    """``arguments``, and a latency bench's own: the pages to follow before measuring, and
+    how many requests to time."""
+    parser = arguments(doc)
+    parser.add_argument("--depth", type=int, default=depth, help="pages to follow first")
+    parser.add_argument("--repeat", type=int, default=repeat)
+    return parser
+
+
+def latency_table(
+    args: argparse.Namespace,
+    run: Callable[[str, argparse.Namespace], list[str]],
+    title: str,
+    columns: Sequence[str],
+) -> None:
+    """``run`` on each database the arguments name, its rows printed as one ``table`` whose
+    last two columns are the median and the worst time."""
+    rows = [row for kind in databases(args) for row in run(kind, args)]
+    table(title, columns, rows, numbers=2)
+
+
+def cursor_after(http: httpx.Client, path: str, headers: dict[str, str], pages: int) -> str | None:
+    """The cursor that follows the first ``pages`` pages of 50 of ``path``."""
+    cursor = None
+    for _ in range(pages):
+        cursor = http.get(
+            path, headers=headers, params={"limit": 50, **({"cursor": cursor} if cursor else {})}
+        ).json()["next_cursor"]
+    return cursor
 
 
 def timed(

@@ -31,7 +31,7 @@ from app.db import Database
 from app.models import Staff, Ticket, TicketStatus, utcnow
 from app.services.queue import QueueFilter, filtered
 from app.services.security import TokenKind, issue_token
-from bench.common import arguments, databases, table, timed
+from bench.common import cursor_after, latency_arguments, latency_table, timed
 from bench.common import settings as bench_settings
 
 STATUSES = (
@@ -72,14 +72,7 @@ def run(kind: str, args: argparse.Namespace) -> list[str]:
                         settings=settings,
                     ).token
                     headers = {"Authorization": f"Bearer {token}"}
-                    cursor = None
-                    for _ in range(args.depth):
-                        page = http.get(
-                            "/v1/office/tickets",
-                            headers=headers,
-                            params={"limit": 50, **({"cursor": cursor} if cursor else {})},
-                        ).json()
-                        cursor = page["next_cursor"]
+                    cursor = cursor_after(http, "/v1/office/tickets", headers, args.depth)
                     for name, params in (
                         ("first page", {}),
                         (f"page {args.depth + 1}", {"cursor": cursor or ""}),
@@ -140,19 +133,15 @@ def plan_of_first_page(session: Session, database: Database) -> str:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = latency_arguments(__doc__, depth=100, repeat=20)
     parser.add_argument("--tickets", type=int, default=1_000_000)
-    parser.add_argument("--depth", type=int, default=100, help="pages to follow first")
-    parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    kinds = databases(args)
-    rows = [row for kind in kinds for row in run(kind, args)]
-    table(
+    latency_table(
+        args,
+        run,
         f"{args.tickets:,} tickets, limit 50, median and worst of {args.repeat} "
         "requests (stats: of 3)",
         ["database", "user", "request", "median ms", "worst ms"],
-        rows,
-        numbers=2,
     )
 
 

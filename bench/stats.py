@@ -50,7 +50,7 @@ from app.models import (
 from app.services.contributions import Standing, counted_as, owed
 from app.services.demo import load_demo
 from app.services.intake import wkt_point
-from bench.common import arguments, databases, table, timed
+from bench.common import cursor_after, latency_arguments, latency_table, timed
 from bench.common import settings as bench_settings
 
 BATCH = 5000
@@ -370,13 +370,7 @@ def measure(
     kind: str, http: httpx.Client, headers: dict[str, str], args: argparse.Namespace
 ) -> list[str]:
     month = {"from": (utcnow() - timedelta(days=30)).isoformat()}
-    cursor = None
-    for _ in range(args.depth):
-        cursor = http.get(
-            "/v1/platform/riders/stats",
-            headers=headers,
-            params={"limit": 50, **({"cursor": cursor} if cursor else {})},
-        ).json()["next_cursor"]
+    cursor = cursor_after(http, "/v1/platform/riders/stats", headers, args.depth)
     top = http.get("/v1/platform/riders/stats", headers=headers).json()["items"][0]
     requests: list[tuple[str, str, dict[str, str | int]]] = [
         ("rider list, all time, first page", "/v1/platform/riders/stats", {"limit": 50}),
@@ -401,21 +395,17 @@ def measure(
 
 
 def main() -> None:
-    parser = arguments(__doc__)
+    parser = latency_arguments(__doc__, depth=20, repeat=10)
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--riders", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=90, help="the reports' time span")
-    parser.add_argument("--depth", type=int, default=20, help="pages to follow first")
-    parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    kinds = databases(args)
-    rows = [row for kind in kinds for row in run(kind, args)]
-    table(
+    latency_table(
+        args,
+        run,
         f"{args.reports:,} reports of {args.riders:,} riders over {args.days} days, "
         f"as Meituan; median and worst of {args.repeat} requests",
         ["database", "request", "median ms", "worst ms"],
-        rows,
-        numbers=2,
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Platform
 from app.services import outbox
+from tests.conftest import Auth
 
 # The demo's ten streets of Changning, by official code.
 DEMO_STREETS = (
@@ -164,3 +165,61 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def forward_new_tickets(
+    client: TestClient,
+    auth: Auth,
+    *,
+    category: str,
+    name: str,
+    endpoint: str,
+    api_key: str = "k",
+) -> int:
+    """As the admin, forward ``category``'s tickets to the Open311 endpoint of the
+    department's system ``name`` as soon as they are reported: the rule's id."""
+    response = client.post(
+        "/v1/admin/forwards",
+        headers=auth.staff("admin"),
+        json={
+            "category": category,
+            "name": name,
+            "endpoint": endpoint,
+            "api_key": api_key,
+            "service_code": category,
+            "trigger": "created",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def rider_token(
+    client: TestClient, platform: dict[str, str], rider_id: str, **body: Any
+) -> Response:
+    """The platform whose headers these are asks for a token for its rider ``rider_id``."""
+    return client.post(
+        "/v1/platform/rider-tokens", headers=platform, json={"rider_id": rider_id, **body}
+    )
+
+
+def category_body(
+    zh: str,
+    en: str,
+    *,
+    priority: int,
+    respond_within_h: float,
+    resolve_within_h: float,
+    dedup_radius_m: float,
+    **more: Any,
+) -> dict[str, Any]:
+    """A category's PUT body: what it must name (its names, priority, hours to answer and to
+    fix, radius of duplicates), and ``more``."""
+    return {
+        "name": {"zh": zh, "en": en},
+        "priority": priority,
+        "respond_within_h": respond_within_h,
+        "resolve_within_h": resolve_within_h,
+        "dedup_radius_m": dedup_radius_m,
+        **more,
+    }

@@ -59,20 +59,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WrongRole)
     async def wrong_role(request: Request, error: WrongRole) -> Response:
         _ = translator(locale_of(request))
-        return error_page(
-            request,
-            403,
-            _(
-                "This page is not for your role. Your pages start at %(home)s.",
-                home=error.home,
-            ),
+        message = _(
+            "This page is not for your role. Your pages start at %(home)s.", home=error.home
         )
+        return error_page(request, 403, message)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _error: CsrfRefused) -> Response:
         _ = translator(locale_of(request))
-        return error_page(
-            request,
-            403,
-            _("The request did not come from a console page. Reload the page and try again."),
-        )
+        message = _("The request did not come from a console page. Reload the page and try again.")
+        return error_page(request, 403, message)

@@ -23,11 +23,7 @@ from app.services import platforms as platform_service
 from app.services import staff as staff_service
 from app.services.coords import CoordSys
 
-router = APIRouter(
-    prefix="/v1/admin",
-    tags=["admin"],
-    responses=problems(401, 403),
-)
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problems(401, 403))
 
 CategoryCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
@@ -89,9 +85,7 @@ def list_areas(
     summary="Every category, inactive ones included",
 )
 def list_categories(
-    session: SessionDep,
-    _admin: CurrentAdmin,
-    page_request: PageParams,
+    session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[CategoryAdminRead]:
     page = category_service.page_categories(session, page_request)
     return Page[CategoryAdminRead].of(page, CategoryAdminRead.of)
@@ -136,9 +130,7 @@ def create_platform(
 
 @router.get("/platforms", response_model=Page[PlatformRead])
 def list_platforms(
-    session: SessionDep,
-    _admin: CurrentAdmin,
-    page_request: PageParams,
+    session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[PlatformRead]:
     page = platform_service.page_platforms(session, page_request)
     return Page[PlatformRead].of(page, PlatformRead.model_validate)
@@ -212,9 +204,7 @@ def create_staff(
 
 @router.get("/staff", response_model=Page[StaffRead])
 def list_staff(
-    session: SessionDep,
-    _admin: CurrentAdmin,
-    page_request: PageParams,
+    session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[StaffRead]:
     return Page[StaffRead].of(staff_service.page_staff(session, page_request), StaffRead.of)
 

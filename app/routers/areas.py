@@ -1,6 +1,6 @@
 """Areas for those who work with them: the routing look-up and the office's map layer."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -17,28 +17,21 @@ from app.services.scope import staff_area_ids
 
 router = APIRouter(prefix="/v1", tags=["areas"])
 
+
 # A point where the service has areas (the demo's: Changning, Shanghai); a point outside
 # every district served is a 422 outside_service_area.
-Latitude = Annotated[
-    float,
-    Query(
-        ge=-90,
-        le=90,
+def _served(bound: float, example: float) -> Any:
+    return Query(
+        ge=-bound,
+        le=bound,
         allow_inf_nan=False,
-        examples=[31.2200],
+        examples=[example],
         description="inside a district served (else 422 outside_service_area)",
-    ),
-]
-Longitude = Annotated[
-    float,
-    Query(
-        ge=-180,
-        le=180,
-        allow_inf_nan=False,
-        examples=[121.4330],
-        description="inside a district served (else 422 outside_service_area)",
-    ),
-]
+    )
+
+
+Latitude = Annotated[float, _served(90, 31.2200)]
+Longitude = Annotated[float, _served(180, 121.4330)]
 
 
 @router.get(

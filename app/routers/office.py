@@ -28,11 +28,7 @@ from app.services.queue import QueueFilter, QueueSort, page_query, queue_page
 from app.services.tickets import queue_rows, ticket_view
 from app.services.workflow import ActionInput, apply_action
 
-router = APIRouter(
-    prefix="/v1/office/tickets",
-    tags=["office"],
-    responses=problems(401, 403, 404),
-)
+router = APIRouter(prefix="/v1/office/tickets", tags=["office"], responses=problems(401, 403, 404))
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 
 

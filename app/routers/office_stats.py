@@ -6,11 +6,7 @@ from app.schemas.common import problems
 from app.schemas.office import OfficeStats
 from app.services.stats import office_stats
 
-router = APIRouter(
-    prefix="/v1/office",
-    tags=["office"],
-    responses=problems(401, 403),
-)
+router = APIRouter(prefix="/v1/office", tags=["office"], responses=problems(401, 403))
 
 
 @router.get(

@@ -28,11 +28,7 @@ from app.services.pagination import DEFAULT_LIMIT
 from app.services.platform_stats import totals
 from app.services.workflow import VerificationInput, verify_resolution
 
-router = APIRouter(
-    prefix="/v1",
-    tags=["rider"],
-    responses=problems(401, 403),
-)
+router = APIRouter(prefix="/v1", tags=["rider"], responses=problems(401, 403))
 
 IdempotencyKey = Annotated[
     str | None,
@@ -84,9 +80,7 @@ async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults
 
 @router.get("/reports", response_model=Page[ReportRead], summary="My reports, newest first")
 def list_reports(
-    rider: CurrentRider,
-    session: SessionDep,
-    page_request: PageParams,
+    rider: CurrentRider, session: SessionDep, page_request: PageParams
 ) -> Page[ReportRead]:
     page = report_service.list_reports(session, rider=rider, page=page_request)
     return Page[ReportRead].of(page, ReportRead.of)

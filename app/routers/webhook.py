@@ -7,11 +7,7 @@ from app.schemas.common import Page, problems
 from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, WebhookRead
 from app.services import webhooks
 
-router = APIRouter(
-    prefix="/v1/platform/webhook",
-    tags=["platform"],
-    responses=problems(401, 403),
-)
+router = APIRouter(prefix="/v1/platform/webhook", tags=["platform"], responses=problems(401, 403))
 
 
 @router.put(
@@ -55,9 +51,7 @@ def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
     summary="Attempts to deliver this platform's events, newest first",
 )
 def list_deliveries(
-    platform: CurrentPlatform,
-    session: SessionDep,
-    page_request: PageParams,
+    platform: CurrentPlatform, session: SessionDep, page_request: PageParams
 ) -> Page[DeliveryRead]:
     page = webhooks.page_deliveries(session, platform=platform, page=page_request)
     return Page[DeliveryRead].of(page, lambda row: DeliveryRead.of(row, row.delivery))

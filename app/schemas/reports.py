@@ -43,21 +43,9 @@ class ReportCreate(InputSchema):
 
     def submission(self, key: str | None) -> ReportSubmission:
         """This report as intake takes it, with ``key``."""
-        return ReportSubmission(
-            ReportInput(
-                category=self.category,
-                lat=self.lat,
-                lon=self.lon,
-                coord_sys=self.coord_sys,
-                accuracy_m=self.accuracy_m,
-                description=self.description,
-                address_hint=self.address_hint,
-                observed_at=self.observed_at,
-                media_ids=tuple(dict.fromkeys(self.media_ids)),
-            ),
-            key,
-            self.fingerprint(),
-        )
+        fields = self.model_dump(include=_REPORT_FIELDS)
+        fields["media_ids"] = tuple(dict.fromkeys(self.media_ids))  # each photo once
+        return ReportSubmission(ReportInput(**fields), key, self.fingerprint())
 
     def fingerprint(self) -> str:
         """The hash a retry of this report's key must repeat: of the report's own fields

@@ -26,8 +26,8 @@ from app.errors import (
     InvalidAreaLevel,
     InvalidGeoJSON,
     InvalidGeometry,
-    NotFound,
     UnknownParentArea,
+    found,
 )
 from app.models import Area, AreaLevel
 from app.services.coords import CoordSys, to_wgs84
@@ -447,9 +447,7 @@ def _check_stored_children(
 
 def get_area(session: Session, code: str) -> Area:
     area = session.scalar(select(Area).where(Area.code == code))
-    if area is None:
-        raise NotFound(f"no area with code {code}")
-    return area
+    return found(area, f"no area with code {code}")
 
 
 def list_areas(session: Session, *, ids: Iterable[int] | None = None) -> list[Area]:

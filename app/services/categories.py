@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import begin_writes, lock
-from app.errors import NotFound
+from app.errors import found
 from app.models import Category
 from app.services.pagination import Page, PageRequest, keyset_page
 
@@ -39,9 +39,7 @@ def category_codes(session: Session) -> dict[int, str]:
 
 def get_category(session: Session, code: str) -> Category:
     category = session.scalar(select(Category).where(Category.code == code))
-    if category is None:
-        raise NotFound(f"no category with code {code}")
-    return category
+    return found(category, f"no category with code {code}")
 
 
 def put_category(session: Session, code: str, fields: dict[str, Any]) -> tuple[Category, bool]:

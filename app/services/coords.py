@@ -6,6 +6,7 @@ input is converted on the way in. All functions take and return ``(lon, lat)``.
 """
 
 import math
+from collections.abc import Callable
 from enum import StrEnum
 
 A = 6378245.0  # Krasovsky 1940 semi-major axis, as the GCJ-02 algorithm uses it
@@ -75,14 +76,26 @@ def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
     """
     if outside_china(lon, lat):
         return lon, lat
-    w_lon, w_lat = lon, lat
+    return _inverse(wgs84_to_gcj02, lon, lat, start=(lon, lat))
+
+
+def _inverse(
+    forward: Callable[[float, float], tuple[float, float]],
+    lon: float,
+    lat: float,
+    *,
+    start: tuple[float, float],
+) -> tuple[float, float]:
+    """The point ``forward`` takes to (lon, lat), by the fixed-point iteration
+    ``p += (lon, lat) − forward(p)`` from ``start``."""
+    p_lon, p_lat = start
     for _ in range(_INVERSE_MAX_ROUNDS):
-        g_lon, g_lat = wgs84_to_gcj02(w_lon, w_lat)
-        step_lon, step_lat = lon - g_lon, lat - g_lat
-        w_lon, w_lat = w_lon + step_lon, w_lat + step_lat
+        f_lon, f_lat = forward(p_lon, p_lat)
+        step_lon, step_lat = lon - f_lon, lat - f_lat
+        p_lon, p_lat = p_lon + step_lon, p_lat + step_lat
         if abs(step_lon) < _INVERSE_TOLERANCE_DEG and abs(step_lat) < _INVERSE_TOLERANCE_DEG:
             break
-    return w_lon, w_lat
+    return p_lon, p_lat
 
 
 def gcj02_to_bd09(lon: float, lat: float) -> tuple[float, float]:
@@ -104,14 +117,7 @@ def _bd09_to_gcj02_exact(lon: float, lat: float) -> tuple[float, float]:
     :func:`bd09_to_gcj02` is the one-step formula every library ships (and matches them
     bit for bit), but it is 5–15 cm off; refine it as :func:`gcj02_to_wgs84` does.
     """
-    g_lon, g_lat = bd09_to_gcj02(lon, lat)
-    for _ in range(_INVERSE_MAX_ROUNDS):
-        b_lon, b_lat = gcj02_to_bd09(g_lon, g_lat)
-        step_lon, step_lat = lon - b_lon, lat - b_lat
-        g_lon, g_lat = g_lon + step_lon, g_lat + step_lat
-        if abs(step_lon) < _INVERSE_TOLERANCE_DEG and abs(step_lat) < _INVERSE_TOLERANCE_DEG:
-            break
-    return g_lon, g_lat
+    return _inverse(gcj02_to_bd09, lon, lat, start=bd09_to_gcj02(lon, lat))
 
 
 def to_wgs84(lon: float, lat: float, coord_sys: CoordSys) -> tuple[float, float]:

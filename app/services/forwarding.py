@@ -22,7 +22,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import Database, begin_writes
+from app.db import Database, begin_writes, claim_due
 from app.errors import NotFound, ValidationFailed, WebhookUrlRefused
 from app.models import (
     Area,
@@ -247,18 +247,15 @@ def _form(session: Session, ticket: Ticket, rule: Forward) -> dict[str, str]:
 
 
 def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Call]:
-    due = (ForwardedTicket.state.in_(("pending", "posted")), ForwardedTicket.next_attempt_at <= now)
     with database.transaction(write=False) as session:
-        if not session.scalar(select(exists().where(*due))):
-            return []
-        begin_writes(session)
-        rows = session.scalars(
-            select(ForwardedTicket)
-            .where(*due)
-            .order_by(ForwardedTicket.next_attempt_at)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        ).all()
+        rows = claim_due(
+            session,
+            ForwardedTicket,
+            ForwardedTicket.state.in_(("pending", "posted")),
+            ForwardedTicket.next_attempt_at <= now,
+            order_by=ForwardedTicket.next_attempt_at,
+            limit=BATCH,
+        )
         calls = []
         for row in rows:
             rule = session.get(Forward, row.forward_id)
@@ -319,12 +316,8 @@ def _call(client: httpx.Client, call: _Call, settings: Settings) -> _Answer:
         )
         parsed = json.loads(body) if body else None
         return _Answer(_ms_since(started), status_code=status, body=parsed)
-    except WebhookUrlRefused as exc:
-        error = f"refused: {exc.detail}"
-    except httpx.TimeoutException:
-        error = f"timeout after {settings.webhook_timeout_s:g} s"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except (WebhookUrlRefused, httpx.HTTPError) as exc:
+        error = webhooks.call_failure(exc, settings)
     except ValueError:
         error = "the answer is not JSON"
     except Exception:  # one bad call must not lose the round's other outcomes
@@ -344,12 +337,7 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
     calls = _claim(database, now, lease)
     if not calls:
         return 0
-    with httpx.Client(
-        timeout=settings.webhook_timeout_s,
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(max_keepalive_connections=0),
-    ) as client:
+    with webhooks.outbound_client(settings) as client:
         started = time.monotonic()
         answers = []
         for call in calls:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import begin_writes, lock
-from app.errors import AlreadyExists, NotFound, ValidationFailed
+from app.errors import AlreadyExists, NotFound, ValidationFailed, found
 from app.models import Platform, Rider, RiderTotals, utcnow
 from app.services.pagination import Page, PageRequest, keyset_page
 from app.services.security import (
@@ -115,9 +115,7 @@ def page_platforms(session: Session, page: PageRequest) -> Page[Platform]:
 
 def get_platform(session: Session, code: str) -> Platform:
     platform = session.scalar(select(Platform).where(Platform.code == code))
-    if platform is None:
-        raise NotFound(f"no platform {code}")
-    return platform
+    return found(platform, f"no platform {code}")
 
 
 @dataclass(frozen=True)

@@ -111,13 +111,8 @@ class ReportView:
 
 def list_reports(session: Session, *, rider: Rider, page: PageRequest) -> Page[ReportView]:
     """The rider's reports, newest first."""
-    reports = newest_first_page(
-        session,
-        select(Report).where(Report.rider_id == rider.id),
-        at=Report.received_at,
-        id=Report.id,
-        page=page,
-    )
+    own = select(Report).where(Report.rider_id == rider.id)
+    reports = newest_first_page(session, own, at=Report.received_at, id=Report.id, page=page)
     return Page(_report_views(session, reports.items), reports.next_cursor)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import begin_writes, lock
-from app.errors import AlreadyExists, InvalidCredentials, NotFound, ValidationFailed
+from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed, found
 from app.models import Area, AreaLevel, Staff, StaffRole, utcnow
 from app.services import sign_in
 from app.services.pagination import Page, PageRequest, keyset_page
@@ -126,9 +126,7 @@ def page_staff(session: Session, page: PageRequest) -> Page[Staff]:
 
 def get_staff(session: Session, username: str) -> Staff:
     staff = session.scalar(select(Staff).where(Staff.username == username))
-    if staff is None:
-        raise NotFound(f"no staff account {username}")
-    return staff
+    return found(staff, f"no staff account {username}")
 
 
 # Revocations are stamped with the real time, as the tokens they compare with are.

@@ -31,12 +31,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import Database, begin_writes, lock
-from app.errors import NotFound, WebhookUrlRefused
+from app.db import Database, begin_writes, claim_due, lock
+from app.errors import WebhookUrlRefused, found
 from app.models import OutboxEvent, Platform, Webhook, WebhookDelivery
 from app.services.pagination import Page, PageRequest, newest_first_page
 
@@ -81,10 +81,7 @@ def set_webhook(
 
 
 def get_webhook(session: Session, platform: Platform) -> Webhook:
-    webhook = session.get(Webhook, platform.id)
-    if webhook is None:
-        raise NotFound("this platform has no webhook")
-    return webhook
+    return found(session.get(Webhook, platform.id), "this platform has no webhook")
 
 
 def delete_webhook(session: Session, platform: Platform) -> None:
@@ -97,12 +94,9 @@ def page_deliveries(
     session: Session, *, platform: Platform, page: PageRequest
 ) -> Page["DeliveryAttempt"]:
     """The platform's delivery attempts, newest first, each with its event's type."""
+    own = select(WebhookDelivery).where(WebhookDelivery.platform_id == platform.id)
     attempts = newest_first_page(
-        session,
-        select(WebhookDelivery).where(WebhookDelivery.platform_id == platform.id),
-        at=WebhookDelivery.attempted_at,
-        id=WebhookDelivery.id,
-        page=page,
+        session, own, at=WebhookDelivery.attempted_at, id=WebhookDelivery.id, page=page
     )
     types = {
         row.id: row.type
@@ -261,15 +255,8 @@ def deliver_due(database: Database, *, settings: Settings, now: datetime) -> int
     claims = _claim(database, now, timedelta(seconds=settings.worker_lease_s))
     if not claims:
         return 0
-    # Sent to the address that was checked: no proxy from the environment, and no
-    # connection reused (pinned to addresses, two hosts could share one).
     with (
-        httpx.Client(
-            timeout=settings.webhook_timeout_s,
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        ) as client,
+        outbound_client(settings) as client,
         ThreadPoolExecutor(min(SENDERS, len(claims))) as pool,
     ):
         outcomes = list(pool.map(lambda claim: _send(client, claim, settings), claims))
@@ -278,19 +265,17 @@ def deliver_due(database: Database, *, settings: Settings, now: datetime) -> int
 
 
 def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Claim]:
-    due = (OutboxEvent.state == "pending", OutboxEvent.next_attempt_at <= now)
     with database.transaction(write=False) as session:
-        # Most rounds find nothing: ask before taking SQLite's write lock.
-        if not session.scalar(select(exists().where(*due))):
+        events = claim_due(
+            session,
+            OutboxEvent,
+            OutboxEvent.state == "pending",
+            OutboxEvent.next_attempt_at <= now,
+            order_by=OutboxEvent.next_attempt_at,
+            limit=BATCH,
+        )
+        if not events:
             return []
-        begin_writes(session)
-        events = session.scalars(
-            select(OutboxEvent)
-            .where(*due)
-            .order_by(OutboxEvent.next_attempt_at)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        ).all()
         hooks = {
             w.platform_id: w
             for w in session.scalars(
@@ -324,12 +309,8 @@ def _send(client: httpx.Client, claim: _Claim, settings: Settings) -> _Outcome:
     try:
         status_code = _post(client, claim, settings)
         return _Outcome(_ms_since(started), status_code=status_code)
-    except WebhookUrlRefused as exc:
-        error = f"refused: {exc.detail}"
-    except httpx.TimeoutException:
-        error = f"timeout after {settings.webhook_timeout_s:g} s"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except (WebhookUrlRefused, httpx.HTTPError) as exc:
+        error = call_failure(exc, settings)
     except Exception:  # one bad event must not lose the round's other outcomes
         logger.exception(
             "webhook delivery failed", extra={"fields": {"event_id": str(claim.event_id)}}
@@ -355,6 +336,28 @@ def _post(client: httpx.Client, claim: _Claim, settings: Settings) -> int:
         content=claim.body,
     )
     return status
+
+
+def outbound_client(settings: Settings) -> httpx.Client:
+    """The client for calls out of the service (webhooks, forwarding), sent only through
+    :func:`call_checked`."""
+    # Sent to the address that was checked: no proxy from the environment, and no
+    # connection reused (pinned to addresses, two hosts could share one).
+    return httpx.Client(
+        timeout=settings.webhook_timeout_s,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+
+
+def call_failure(exc: WebhookUrlRefused | httpx.HTTPError, settings: Settings) -> str:
+    """How a call that :func:`call_checked` refused or that failed is written in its log."""
+    if isinstance(exc, WebhookUrlRefused):
+        return f"refused: {exc.detail}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout after {settings.webhook_timeout_s:g} s"
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 MAX_ANSWER = 1024 * 1024  # what is read of an answer at most

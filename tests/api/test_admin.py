@@ -15,7 +15,7 @@ from app.errors import ValidationFailed
 from app.models import Platform
 from app.services import platforms as platform_service
 from tests.conftest import Auth, Baseline, bearer
-from tests.helpers import DEMO_STREETS, assert_problem
+from tests.helpers import DEMO_STREETS, assert_problem, rider_token
 
 CountRows = Callable[[str], int]
 # The Changning demo: the district, its 10 streets and 144 communities.
@@ -48,9 +48,7 @@ def test_a_new_platforms_key_works_at_once(
     assert (created["code"], created["name"]) == ("didi", "滴滴")
     assert created["api_key"].startswith("fsk_") and len(created["api_key"]) > 40
     assert count_rows("platforms") == platforms + 1
-    token = client.post(
-        "/v1/platform/rider-tokens", headers=bearer(created["api_key"]), json={"rider_id": "dd-1"}
-    )
+    token = rider_token(client, bearer(created["api_key"]), "dd-1")
     assert token.status_code == 201, token.text
 
     listed = client.get("/v1/admin/platforms", headers=admin).json()["items"]
@@ -61,10 +59,7 @@ def test_a_new_platforms_key_works_at_once(
 
 
 def test_a_duplicate_platform_code_is_409_and_keeps_the_old_key(
-    client: TestClient,
-    admin: dict[str, str],
-    auth: Auth,
-    count_rows: CountRows,
+    client: TestClient, admin: dict[str, str], auth: Auth, count_rows: CountRows
 ) -> None:
     platforms = count_rows("platforms")
 
@@ -74,12 +69,7 @@ def test_a_duplicate_platform_code_is_409_and_keeps_the_old_key(
 
     assert_problem(response, 409, "already_exists")
     assert count_rows("platforms") == platforms
-    assert (
-        client.post(
-            "/v1/platform/rider-tokens", headers=auth.platform("meituan"), json={"rider_id": "mt-1"}
-        ).status_code
-        == 201
-    )
+    assert rider_token(client, auth.platform("meituan"), "mt-1").status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -244,10 +234,7 @@ def test_bad_staff_is_422_and_stores_nothing(
 
 
 def test_a_duplicate_username_is_409_and_leaves_the_account_alone(
-    client: TestClient,
-    admin: dict[str, str],
-    baseline: Baseline,
-    count_rows: CountRows,
+    client: TestClient, admin: dict[str, str], baseline: Baseline, count_rows: CountRows
 ) -> None:
     staff = count_rows("staff")
 

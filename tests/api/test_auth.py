@@ -18,7 +18,7 @@ from app.models import Platform, Staff
 from app.services import platforms
 from app.services.security import TokenKind, issue_token
 from tests.conftest import Auth, Baseline, bearer
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, rider_token
 
 ADMIN_ONLY = "/v1/admin/platforms"
 
@@ -233,22 +233,14 @@ def test_rider_token_registers_the_rider_once(
     riders = count_rows("riders")
     meituan = auth.platform("meituan")
 
-    first = client.post(
-        "/v1/platform/rider-tokens",
-        headers=meituan,
-        json={"rider_id": "mt-007", "display_name": "张三"},
-    )
+    first = rider_token(client, meituan, "mt-007", display_name="张三")
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["token_type"] == "bearer" and body["token"]
     assert body["rider"]["rider_id"] == "mt-007"
     assert count_rows("riders") == riders + 1
 
-    second = client.post(
-        "/v1/platform/rider-tokens",
-        headers=meituan,
-        json={"rider_id": "mt-007", "display_name": "张三丰"},
-    )
+    second = rider_token(client, meituan, "mt-007", display_name="张三丰")
     assert second.status_code == 201, second.text
     assert second.json()["rider"] == body["rider"]
     assert second.json()["token"] != body["token"]
@@ -258,7 +250,7 @@ def test_rider_token_registers_the_rider_once(
     assert rider["id"] == body["rider"]["id"]
     assert rider["display_name"] == "张三丰"
 
-    client.post("/v1/platform/rider-tokens", headers=meituan, json={"rider_id": "mt-007"})
+    rider_token(client, meituan, "mt-007")
     rider = client.get("/v1/platform/riders/mt-007", headers=meituan).json()
     assert rider["display_name"] == "张三丰", "a token without a display_name keeps the old one"
 
@@ -270,9 +262,7 @@ def test_a_rider_registered_by_a_concurrent_request_is_reused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     meituan = auth.platform("meituan")
-    first = client.post(
-        "/v1/platform/rider-tokens", headers=meituan, json={"rider_id": "mt-race"}
-    ).json()
+    first = rider_token(client, meituan, "mt-race").json()
     riders = count_rows("riders")
     # The race, replayed: the look-up misses a rider that another request has just
     # registered, so the insert meets the unique constraint.
@@ -283,11 +273,7 @@ def test_a_rider_registered_by_a_concurrent_request_is_reused(
 
     monkeypatch.setattr(platforms, "find_rider", find_rider_late)
 
-    second = client.post(
-        "/v1/platform/rider-tokens",
-        headers=meituan,
-        json={"rider_id": "mt-race", "display_name": "李四"},
-    )
+    second = rider_token(client, meituan, "mt-race", display_name="李四")
 
     assert second.status_code == 201, second.text
     assert second.json()["rider"] == first["rider"]
@@ -305,9 +291,7 @@ def test_rider_token_lifetime(
         settings.rider_token_ttl_h = ttl_h
     expected = datetime.now(UTC) + timedelta(hours=ttl_h or 24)
 
-    response = client.post(
-        "/v1/platform/rider-tokens", headers=auth.platform("meituan"), json={"rider_id": "mt-ttl"}
-    )
+    response = rider_token(client, auth.platform("meituan"), "mt-ttl")
 
     assert response.status_code == 201, response.text
     body = response.json()
@@ -328,7 +312,7 @@ def test_rider_token_authenticates_as_a_rider(client: TestClient, auth: Auth) ->
     )
     assert_problem(client.get(ADMIN_ONLY, headers=rider), 403, "forbidden")
     assert_problem(
-        client.post("/v1/platform/rider-tokens", headers=rider, json={"rider_id": "rider-2"}),
+        rider_token(client, rider, "rider-2"),
         403,
         "forbidden",
     )
@@ -369,14 +353,9 @@ def test_rotated_platform_key_is_401(client: TestClient, auth: Auth) -> None:
     rotated = client.post("/v1/admin/platforms/eleme/api-key", headers=auth.staff("admin"))
 
     assert rotated.status_code == 200, rotated.text
-    assert_unauthenticated(
-        client.post("/v1/platform/rider-tokens", headers=old, json={"rider_id": "el-1"})
-    )
+    assert_unauthenticated(rider_token(client, old, "el-1"))
     new = bearer(rotated.json()["api_key"])
-    assert (
-        client.post("/v1/platform/rider-tokens", headers=new, json={"rider_id": "el-1"}).status_code
-        == 201
-    )
+    assert rider_token(client, new, "el-1").status_code == 201
     # Riders hold tokens of their own, not the key: rotating a leaked key does not log
     # every courier out.
     assert (
@@ -399,9 +378,7 @@ def test_deactivated_platform_and_its_riders_are_401(
     with database.transaction() as s:
         s.execute(update(Platform).where(Platform.code == "eleme").values(active=False))
 
-    assert_unauthenticated(
-        client.post("/v1/platform/rider-tokens", headers=key, json={"rider_id": "el-1"})
-    )
+    assert_unauthenticated(rider_token(client, key, "el-1"))
     assert_unauthenticated(
         client.get("/v1/areas/route", params={"lat": 31.2234, "lon": 121.4272}, headers=rider)
     )

@@ -12,18 +12,16 @@ from sqlalchemy import select
 from app.db import Database
 from app.models import Base
 from tests.conftest import Auth
-from tests.helpers import DEMO_STREETS, assert_problem
+from tests.helpers import DEMO_STREETS, assert_problem, category_body
 
 ROLES = ("platform", "rider", "officer", "district", "admin")
 # A point in community 310105002001 (江苏路街道).
 INSIDE = {"lat": 31.2234, "lon": 121.4272}
-CATEGORY_BODY = {
-    "name": {"zh": "垃圾堆放", "en": "Dumped waste"},
-    "priority": 1,
-    "respond_within_h": 1,
-    "resolve_within_h": 2,
-    "dedup_radius_m": 1,
-}
+CATEGORY_BODY = category_body(
+    "垃圾堆放", "Dumped waste", priority=1, respond_within_h=1, resolve_within_h=2, dedup_radius_m=1
+)
+EMPTY_IMPORT = {"type": "FeatureCollection", "features": []}
+NEW_ADMIN = {"username": "intruder", "role": "admin", "password": "long-enough-1"}
 
 
 class Endpoint(NamedTuple):
@@ -45,12 +43,7 @@ ENDPOINTS = [
     endpoint("GET", "/v1/areas/route", "*", params=INSIDE),
     endpoint("GET", "/v1/office/areas", "officer district"),
     endpoint("GET", "/v1/office/areas/310105002", "officer district"),
-    endpoint(
-        "POST",
-        "/v1/admin/areas:import",
-        "admin",
-        json={"type": "FeatureCollection", "features": []},
-    ),
+    endpoint("POST", "/v1/admin/areas:import", "admin", json=EMPTY_IMPORT),
     endpoint("GET", "/v1/admin/areas", "admin"),
     endpoint("GET", "/v1/admin/categories", "admin"),
     endpoint("GET", "/v1/admin/categories/waste", "admin"),
@@ -59,12 +52,7 @@ ENDPOINTS = [
     endpoint("POST", "/v1/admin/platforms", "admin", json={"code": "didi", "name": "滴滴"}),
     endpoint("GET", "/v1/admin/platforms", "admin"),
     endpoint("POST", "/v1/admin/platforms/meituan/api-key", "admin"),
-    endpoint(
-        "POST",
-        "/v1/admin/staff",
-        "admin",
-        json={"username": "intruder", "role": "admin", "password": "long-enough-1"},
-    ),
+    endpoint("POST", "/v1/admin/staff", "admin", json=NEW_ADMIN),
     endpoint("GET", "/v1/admin/staff", "admin"),
 ]
 IDS = [f"{e.method} {e.path}" for e in ENDPOINTS]

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import Auth
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, category_body
 
 # The table in docs/api.md, "Categories": code → (zh, dedup_radius_m, respond_within_h,
 # resolve_within_h), in the order the app shows them.
@@ -104,13 +104,9 @@ def test_an_admin_edit_changes_the_etag_and_the_list(
 
 
 def test_a_put_replaces_the_whole_category(client: TestClient, admin: dict[str, str]) -> None:
-    minimal = {
-        "name": {"zh": "垃圾", "en": "Waste"},
-        "priority": 3,
-        "respond_within_h": 12,
-        "resolve_within_h": 48,
-        "dedup_radius_m": 40,
-    }
+    minimal = category_body(
+        "垃圾", "Waste", priority=3, respond_within_h=12, resolve_within_h=48, dedup_radius_m=40
+    )
     client.put("/v1/admin/categories/waste", headers=admin, json=WASTE)
 
     response = client.put("/v1/admin/categories/waste", headers=admin, json=minimal)
@@ -144,14 +140,15 @@ def test_an_inactive_category_is_hidden_from_riders_only(
     client: TestClient, admin: dict[str, str]
 ) -> None:
     zh, dedup_radius_m, respond_within_h, resolve_within_h = DEFAULTS["road_damage"]
-    body = {
-        "name": {"zh": zh, "en": "Road damage"},
-        "priority": 2,
-        "active": False,
-        "respond_within_h": respond_within_h,
-        "resolve_within_h": resolve_within_h,
-        "dedup_radius_m": dedup_radius_m,
-    }
+    body = category_body(
+        zh,
+        "Road damage",
+        priority=2,
+        active=False,
+        respond_within_h=respond_within_h,
+        resolve_within_h=resolve_within_h,
+        dedup_radius_m=dedup_radius_m,
+    )
 
     response = client.put("/v1/admin/categories/road_damage", headers=admin, json=body)
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.db import Database
 from app.models import utcnow
 from tests.conftest import Auth
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, category_body
 
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
 # How each status is reached from new (merge: into the ticket left new).
@@ -112,13 +112,14 @@ def test_a_category_fixed_before_it_is_answered_is_refused(
     client: TestClient, auth: Auth, database: Database
 ) -> None:
     admin = auth.staff("admin")
-    body = {
-        "name": {"zh": "井盖缺失", "en": "Missing manhole cover"},
-        "priority": 1,
-        "respond_within_h": 4,
-        "resolve_within_h": 2,
-        "dedup_radius_m": 30,
-    }
+    body = category_body(
+        "井盖缺失",
+        "Missing manhole cover",
+        priority=1,
+        respond_within_h=4,
+        resolve_within_h=2,
+        dedup_radius_m=30,
+    )
     problem = assert_problem(
         client.put("/v1/admin/categories/manhole_gap", headers=admin, json=body),
         422,

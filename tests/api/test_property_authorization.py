@@ -4,7 +4,7 @@ versions, times, counters — are ignored wherever a body carries them, never ap
 from fastapi.testclient import TestClient
 
 from tests.conftest import Auth
-from tests.helpers import JIANGSU, report_at
+from tests.helpers import JIANGSU, category_body, report_at
 
 
 def test_a_report_cannot_choose_its_rider_ticket_or_outcome(client: TestClient, auth: Auth) -> None:
@@ -52,17 +52,18 @@ def test_an_admin_body_cannot_set_ids_or_times(client: TestClient, auth: Auth) -
     put = client.put(
         "/v1/admin/categories/shared_bikes",
         headers=admin,
-        json={
-            "name": {"zh": "共享单车", "en": "Shared bikes"},
-            "priority": 3,
-            "respond_within_h": 4,
-            "resolve_within_h": 24,
-            "dedup_radius_m": 20,
-            "id": 1,
-            "code": "road_damage",
-            "updated_at": "2000-01-01T00:00:00Z",
-            "sort_order": -5,
-        },
+        json=category_body(
+            "共享单车",
+            "Shared bikes",
+            priority=3,
+            respond_within_h=4,
+            resolve_within_h=24,
+            dedup_radius_m=20,
+            id=1,
+            code="road_damage",
+            updated_at="2000-01-01T00:00:00Z",
+            sort_order=-5,
+        ),
     )
     assert put.status_code == 201, put.text
     assert put.json()["code"] == "shared_bikes" and put.json()["updated_at"] > "2026"

@@ -33,7 +33,7 @@ from tests.console.conftest import (
     photo_of,
     report,
 )
-from tests.helpers import HUAYANG, JIANGSU
+from tests.helpers import HUAYANG, JIANGSU, forward_new_tickets
 
 CONSOLE = Path(__file__).parents[2] / "app" / "console"
 
@@ -455,17 +455,8 @@ def test_a_forwarded_ticket_shows_where_it_went(
     from app.models import utcnow
     from app.services import forwarding
 
-    client.post(
-        "/v1/admin/forwards",
-        headers=auth.staff("admin"),
-        json={
-            "category": "waste",
-            "name": "环卫作业系统",
-            "endpoint": "http://10.9.9.9/open311/v2",
-            "api_key": "k",
-            "service_code": "waste",
-            "trigger": "created",
-        },
+    forward_new_tickets(
+        client, auth, category="waste", name="环卫作业系统", endpoint="http://10.9.9.9/open311/v2"
     )
     ticket = report(client, auth, JIANGSU, category="waste")["ticket"]
     forwarding.forward_due(database, settings=settings, now=utcnow())

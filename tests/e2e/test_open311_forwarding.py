@@ -24,7 +24,7 @@ from app.models import utcnow
 from app.services import forwarding
 from app.services.demo import load_demo
 from tests.conftest import Auth
-from tests.helpers import JIANGSU, free_port, report_at, serve
+from tests.helpers import JIANGSU, forward_new_tickets, free_port, report_at, serve
 
 SYSTEM = "市政道路养护系统"
 
@@ -163,17 +163,13 @@ def test_a_ticket_goes_to_the_department_and_comes_back_resolved(
 def test_while_the_department_is_down_the_ticket_waits_and_goes_later(
     client: TestClient, auth: Auth, local: Settings, database: Database, department: Department
 ) -> None:
-    client.post(
-        "/v1/admin/forwards",
-        headers=auth.staff("admin"),
-        json={
-            "category": "road_damage",
-            "name": SYSTEM,
-            "endpoint": f"{department.url}/open311/v2",
-            "api_key": department.api_key,
-            "service_code": "road_damage",
-            "trigger": "created",
-        },
+    forward_new_tickets(
+        client,
+        auth,
+        category="road_damage",
+        name=SYSTEM,
+        endpoint=f"{department.url}/open311/v2",
+        api_key=department.api_key,
     )
     office = auth.staff("officer_310105002")
     ticket = report_at(client, auth.rider("meituan", "fw-3"), JIANGSU, category="road_damage")[
@@ -223,17 +219,8 @@ def test_a_forwarding_rule_is_checked_and_only_for_admins(client: TestClient, au
 def test_a_department_on_a_private_address_is_refused_unless_allowed(
     client: TestClient, auth: Auth, settings: Settings, database: Database
 ) -> None:
-    client.post(
-        "/v1/admin/forwards",
-        headers=auth.staff("admin"),
-        json={
-            "category": "waste",
-            "name": "内网系统",
-            "endpoint": "http://10.1.2.3/open311/v2",
-            "api_key": "k",
-            "service_code": "waste",
-            "trigger": "created",
-        },
+    forward_new_tickets(
+        client, auth, category="waste", name="内网系统", endpoint="http://10.1.2.3/open311/v2"
     )
     office = auth.staff("officer_310105002")
     ticket = report_at(client, auth.rider("meituan", "fw-4"), JIANGSU, category="waste")["ticket"]
@@ -288,20 +275,7 @@ def odd() -> Iterator[OddDepartment]:
 
 
 def _rule(client: TestClient, auth: Auth, endpoint: str) -> int:
-    response = client.post(
-        "/v1/admin/forwards",
-        headers=auth.staff("admin"),
-        json={
-            "category": "waste",
-            "name": "环卫系统",
-            "endpoint": endpoint,
-            "api_key": "k",
-            "service_code": "waste",
-            "trigger": "created",
-        },
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
+    return forward_new_tickets(client, auth, category="waste", name="环卫系统", endpoint=endpoint)
 
 
 def test_a_post_taken_without_a_usable_id_is_never_sent_again(

@@ -359,6 +359,11 @@ def rings(*coordinates: list[Any]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": list(coordinates)}
 
 
+def holed(shell: tuple[float, ...], hole: tuple[float, ...]) -> dict[str, Any]:
+    """The rectangle ``shell`` with the rectangle ``hole`` cut out (each as ``rect`` takes it)."""
+    return rings(rect(*shell)["coordinates"][0], rect(*hole)["coordinates"][0])
+
+
 def refused(bad: dict[str, Any], code: str, field: str) -> tuple[Any, str, int, str]:
     """``bad`` imported as feature #2 is refused with ``code``, naming ``field``."""
     return after_good(bad), code, 2, field
@@ -440,22 +445,12 @@ REFUSALS: dict[str, tuple[Any, str, int | None, str | None]] = {
     ),
     # Repairing these would invent land nobody drew.
     "hole outside its shell": refused(
-        street_b(
-            rings(
-                rect(1000, 0, 1500, 500)["coordinates"][0],
-                rect(1600, 600, 1800, 800)["coordinates"][0],
-            )
-        ),
+        street_b(holed((1000, 0, 1500, 500), (1600, 600, 1800, 800))),
         "invalid_geometry",
         "geometry",
     ),
     "shell inside a bigger hole": refused(
-        street_b(
-            rings(
-                rect(1200, 200, 1300, 300)["coordinates"][0],
-                rect(1000, 0, 1900, 900)["coordinates"][0],
-            )
-        ),
+        street_b(holed((1200, 200, 1300, 300), (1000, 0, 1900, 900))),
         "invalid_geometry",
         "geometry",
     ),
@@ -728,46 +723,18 @@ def test_an_update_may_not_strand_stored_children(client, auth, count_rows) -> N
     admin = auth.staff("admin")
     corner = box(121.40, 31.20, 121.4001, 31.2001)
     before = count_rows("areas")
-    shrunk = client.post(
-        "/v1/admin/areas:import",
-        headers=admin,
-        json={
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": mapping(corner),
-                    "properties": {
-                        "code": "310105002",
-                        "name": "江苏路街道",
-                        "level": "street",
-                        "parent_code": "310105",
-                    },
-                }
-            ],
-        },
+    shrunk = post_import(
+        client,
+        admin,
+        collection(feature("310105002", "江苏路街道", "street", "310105", mapping(corner))),
     )
     assert shrunk.status_code == 422
     assert shrunk.json()["code"] == "area_outside_parent"
     assert "stored child 310105002001" in shrunk.json()["detail"]
-    demoted = client.post(
-        "/v1/admin/areas:import",
-        headers=admin,
-        json={
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": mapping(corner),
-                    "properties": {
-                        "code": "310105",
-                        "name": "长宁区",
-                        "level": "street",
-                        "parent_code": "310105002",
-                    },
-                }
-            ],
-        },
+    demoted = post_import(
+        client,
+        admin,
+        collection(feature("310105", "长宁区", "street", "310105002", mapping(corner))),
     )
     assert demoted.status_code == 422
     assert count_rows("areas") == before
@@ -781,19 +748,10 @@ def test_an_update_may_not_strand_stored_children(client, auth, count_rows) -> N
 
 def test_a_control_character_in_a_name_is_refused(client, auth, count_rows) -> None:
     before = count_rows("areas")
-    response = client.post(
-        "/v1/admin/areas:import",
-        headers=auth.staff("admin"),
-        json={
-            "type": "FeatureCollection",
-            "features": [
-                {
-                    "type": "Feature",
-                    "geometry": rect(0, 0, 10, 10),
-                    "properties": {"code": "T99", "name": "测\u0000试", "level": "district"},
-                }
-            ],
-        },
+    response = post_import(
+        client,
+        auth.staff("admin"),
+        collection(feature("T99", "测\u0000试", "district", None, rect(0, 0, 10, 10))),
     )
     assert response.status_code == 422
     assert response.json()["code"] == "invalid_area_feature"
