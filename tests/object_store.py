@@ -17,8 +17,6 @@ from typing import Any
 import boto3
 import httpx
 
-from tests.helpers import free_port
-
 # Credentials the server accepts (it checks none); set for this process, and so for the
 # service the tests run, the way an operator sets them.
 CREDENTIALS = {
@@ -55,6 +53,8 @@ class ObjectStoreServer:
 
 @contextmanager
 def object_store_server() -> Iterator[ObjectStoreServer]:
+    from tests.helpers import free_port  # tests.helpers needs tests.conftest, which needs this
+
     command = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     assert command, "moto_server is missing: pip install 'moto[server]'"
     port = free_port()

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import func, make_url, select
+from sqlalchemy import func, inspect, make_url, select
 
 from app import migrate
 from app.db import Database, is_embedded, sqlite_driver
@@ -60,8 +60,6 @@ def pg_dump_command(url: str, target: Path) -> list[str]:
 def pg_restore_command(url: str, source: Path) -> list[str]:
     return [
         "pg_restore",
-        "--clean",
-        "--if-exists",
         "--no-owner",
         "--exit-on-error",
         f"--dbname={libpq_url(url)}",
@@ -172,6 +170,16 @@ def restore(database_url: str, store: MediaStore, source: Path) -> BackupManifes
     else:
         if manifest.database != "postgresql":
             raise ConfigurationError("this is a SQLite backup: restore it into SQLite")
+        target_db = Database(database_url, pool_size=1)
+        try:
+            with target_db.engine.connect() as connection:
+                tables = inspect(connection).get_table_names()
+        finally:
+            target_db.dispose()
+        if tables:
+            raise ConfigurationError(
+                f"the database holds {len(tables)} tables: restore into a new database"
+            )
         _run(pg_restore_command(database_url, source / PG_DUMP_FILE), "pg_restore")
     media = source / MEDIA_DIR
     if media.is_dir():

@@ -197,38 +197,41 @@ def _find(session: Session, rider_id: uuid.UUID, upload_sha256: str) -> Media | 
     )
 
 
-def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
-    media = session.get(Media, media_id)
-    if media is None or media.rider_id != rider.id:
+def _seen(media: Media | None) -> Media:
+    """The photo a caller may see, or the same 404 whether it is missing or not theirs."""
+    if media is None:
         raise NotFound("no such photo")
     return media
+
+
+def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
+    media = session.get(Media, media_id)
+    return _seen(media if media is not None and media.rider_id == rider.id else None)
 
 
 def media_for_platform(session: Session, platform: Platform, media_id: uuid.UUID) -> Media:
     """A photo one of the platform's riders uploaded (for the rider's export)."""
-    media = session.scalar(
-        select(Media)
-        .join(Rider, Rider.id == Media.rider_id)
-        .where(Media.id == media_id, Rider.platform_id == platform.id)
+    return _seen(
+        session.scalar(
+            select(Media)
+            .join(Rider, Rider.id == Media.rider_id)
+            .where(Media.id == media_id, Rider.platform_id == platform.id)
+        )
     )
-    if media is None:
-        raise NotFound("no such photo")
-    return media
 
 
 def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Media:
     """A photo of a report on a ticket in the staff member's scope."""
-    media = session.scalar(
-        select(Media)
-        .join(ReportMedia, ReportMedia.media_id == Media.id)
-        .join(Report, Report.id == ReportMedia.report_id)
-        .join(Ticket, Ticket.id == Report.ticket_id)
-        .where(Media.id == media_id, ticket_scope_filter(staff))
-        .limit(1)
+    return _seen(
+        session.scalar(
+            select(Media)
+            .join(ReportMedia, ReportMedia.media_id == Media.id)
+            .join(Report, Report.id == ReportMedia.report_id)
+            .join(Ticket, Ticket.id == Report.ticket_id)
+            .where(Media.id == media_id, ticket_scope_filter(staff))
+            .limit(1)
+        )
     )
-    if media is None:
-        raise NotFound("no such photo")
-    return media
 
 
 def media_keys(media: Media) -> tuple[str, str]:
@@ -284,6 +287,18 @@ def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid
     return len(gone)
 
 
+def _digest(key: str) -> str:
+    """The SHA-256 a blob key names (``ab/cd/<sha256>.<ext>``)."""
+    return key.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def _named(session: Session, digests: set[str]) -> set[str]:
+    """Of ``digests``, those a photo row names, as its photo or its thumbnail."""
+    return set(session.scalars(select(Media.sha256).where(Media.sha256.in_(digests)))) | set(
+        session.scalars(select(Media.thumbnail_sha256).where(Media.thumbnail_sha256.in_(digests)))
+    )
+
+
 def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime) -> int:
     """Remove blobs that no photo row names, written before ``older_than``: what a crash
     between a blob's write and its transaction's commit left behind (and temporary files
@@ -292,16 +307,9 @@ def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime
     batch: list[str] = []
 
     def flush() -> int:
-        digests = {key.split("/")[-1].split(".")[0] for key in batch}
         with database.session() as session:
-            named = set(
-                session.scalars(select(Media.sha256).where(Media.sha256.in_(digests)))
-            ) | set(
-                session.scalars(
-                    select(Media.thumbnail_sha256).where(Media.thumbnail_sha256.in_(digests))
-                )
-            )
-        orphans = [key for key in batch if key.split("/")[-1].split(".")[0] not in named]
+            named = _named(session, {_digest(key) for key in batch})
+        orphans = [key for key in batch if _digest(key) not in named]
         for key in orphans:
             store.delete(key)
         batch.clear()

@@ -193,43 +193,35 @@ def _clear_rider_notes(
 
 
 def _clear_reports(session: Session, reports: Sequence[Any]) -> None:
-    """Reports (id, lon, lat) without their words, their accuracy or their exact point."""
-    if not reports:
-        return
-    table = REPORTS.c
-    session.connection().execute(
-        update(REPORTS)
-        .where(table.id == bindparam("b_id"))
-        .values(
-            description=None,
-            address_hint=None,
-            accuracy_m=None,
-            location=bindparam("b_location", type_=table.location.type),
-            input_lon=bindparam("b_lon"),
-            input_lat=bindparam("b_lat"),
-            input_coord_sys=CoordSys.WGS84,
-        ),
-        list(_coarse_rows(reports)),
+    """Reports (id, lon, lat) without their words, their accuracy or their exact point;
+    the coordinates as sent become the coarse point."""
+    _coarsen(
+        session,
+        REPORTS,
+        reports,
+        description=None,
+        address_hint=None,
+        accuracy_m=None,
+        input_lon=bindparam("b_lon"),
+        input_lat=bindparam("b_lat"),
+        input_coord_sys=CoordSys.WGS84,
     )
 
 
 def _clear_verifications(session: Session, verifications: Sequence[Any]) -> None:
     """Verifications (id, lon, lat) without their note, their photos or exact point."""
-    if not verifications:
+    _coarsen(session, VERIFICATIONS, verifications, note=None, media_ids=None)
+
+
+def _coarsen(session: Session, table: Table, rows: Sequence[Any], **values: Any) -> None:
+    """Set ``values`` on rows (id, lon, lat) of ``table``, each at its coarse point: one
+    statement for all of them."""
+    if not rows:
         return
-    table = VERIFICATIONS.c
+    location = bindparam("b_location", type_=table.c.location.type)
     session.connection().execute(
-        update(VERIFICATIONS)
-        .where(table.id == bindparam("b_id"))
-        .values(
-            note=None,
-            media_ids=None,
-            location=bindparam("b_location", type_=table.location.type),
-        ),
-        [
-            {"b_id": row["b_id"], "b_location": row["b_location"]}
-            for row in _coarse_rows(verifications)
-        ],
+        update(table).where(table.c.id == bindparam("b_id")).values(location=location, **values),
+        list(_coarse_rows(rows)),
     )
 
 

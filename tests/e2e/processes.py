@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -116,3 +118,16 @@ class WorkerProcess(Process):
                 raise RuntimeError(f"sentinel worker did not start: {self.log.read_text()}")
             time.sleep(0.05)
         return self
+
+
+@contextmanager
+def serving(settings: Settings, workdirs: list[Path]) -> Iterator[list[str]]:
+    """A ``sentinel serve`` per directory, all on ``settings``' database: their URLs."""
+    servers = [ServerProcess(settings, workdir) for workdir in workdirs]
+    try:
+        for server in servers:
+            server.start()
+        yield [server.url for server in servers]
+    finally:
+        for server in servers:
+            server.stop()

@@ -17,7 +17,7 @@ from PIL import Image
 from sqlalchemy import create_engine, make_url, select, text
 
 from app.config import Settings
-from app.db import Database, is_embedded
+from app.db import Database
 from app.models import Media, Report, ReportMedia
 from app.services.media_store import DirectoryStore, blob_key
 from tests.api.reporting import report
@@ -118,13 +118,17 @@ def test_a_backup_during_a_burst_restores_every_report_acknowledged_before_it(
     assert len(before) >= 20 and during, (len(before), len(during))
 
     restored_media = tmp_path / "restored-media"
-    restored = sentinel(
-        settings,
-        "restore",
-        str(tmp_path / "backup"),
-        SENTINEL_DATABASE_URL=fresh_database_url,
-        SENTINEL_MEDIA_URL=str(restored_media),
-    )
+
+    def restore() -> subprocess.CompletedProcess[str]:
+        return sentinel(
+            settings,
+            "restore",
+            str(tmp_path / "backup"),
+            SENTINEL_DATABASE_URL=fresh_database_url,
+            SENTINEL_MEDIA_URL=str(restored_media),
+        )
+
+    restored = restore()
     assert restored.returncode == 0, restored.stderr
 
     copy = Database(fresh_database_url)
@@ -147,15 +151,8 @@ def test_a_backup_during_a_burst_restores_every_report_acknowledged_before_it(
     finally:
         copy.dispose()
     # A restore never writes over a database.
-    again = sentinel(
-        settings,
-        "restore",
-        str(tmp_path / "backup"),
-        SENTINEL_DATABASE_URL=fresh_database_url,
-        SENTINEL_MEDIA_URL=str(restored_media),
-    )
-    if is_embedded(fresh_database_url):
-        assert again.returncode == 1 and "restore into a new database" in again.stderr
+    again = restore()
+    assert again.returncode == 1 and "restore into a new database" in again.stderr
 
 
 def test_without_pg_dump_the_backup_says_exactly_what_to_run(

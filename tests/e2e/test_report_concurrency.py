@@ -23,7 +23,7 @@ from app.config import Settings
 from app.db import Database, lock_key
 from app.services.coords import CoordSys, to_wgs84
 from tests.conftest import Auth
-from tests.e2e.processes import ServerProcess
+from tests.e2e.processes import serving
 from tests.helpers import assert_problem
 
 CountRows = Callable[[str], int]
@@ -57,14 +57,8 @@ def fire(
 @pytest.fixture
 def two_servers(settings: Settings, baseline: object, tmp_path: Path) -> Iterator[list[str]]:
     """Two ``sentinel serve`` processes on the test database."""
-    servers = [ServerProcess(settings, tmp_path) for _ in range(2)]
-    try:
-        for server in servers:
-            server.start()
-        yield [server.url for server in servers]
-    finally:
-        for server in servers:
-            server.stop()
+    with serving(settings, [tmp_path, tmp_path]) as urls:
+        yield urls
 
 
 def dialect(database: Database) -> str:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.config import Settings
 from tests.conftest import Auth
-from tests.e2e.processes import ServerProcess
+from tests.e2e.processes import serving
 from tests.object_store import ObjectStoreServer
 
 
@@ -24,19 +24,12 @@ def media_backend(object_store: ObjectStoreServer) -> dict[str, Any]:
 
 @pytest.fixture
 def two_machines(settings: Settings, baseline: object, tmp_path: Path) -> Iterator[list[str]]:
-    machines = []
-    for n in range(2):
-        # Each in a directory of its own: nothing on one machine's disk helps the other.
-        workdir = tmp_path / f"machine-{n}"
+    # Each in a directory of its own: nothing on one machine's disk helps the other.
+    workdirs = [tmp_path / f"machine-{n}" for n in range(2)]
+    for workdir in workdirs:
         workdir.mkdir()
-        machines.append(ServerProcess(settings, workdir))
-    try:
-        for machine in machines:
-            machine.start()
-        yield [machine.url for machine in machines]
-    finally:
-        for machine in machines:
-            machine.stop()
+    with serving(settings, workdirs) as urls:
+        yield urls
 
 
 def test_a_photo_uploaded_through_one_machine_is_served_by_the_other(
