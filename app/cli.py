@@ -23,6 +23,7 @@ from app.schemas.areas import AreaImportResult
 from app.schemas.reports import receipt_json
 from app.services import areas as area_service
 from app.services import backup as backup_service
+from app.services import calendar as calendar_service
 from app.services import demo as demo_service
 from app.services import demo_reports, privacy
 from app.services import platforms as platform_service
@@ -133,8 +134,17 @@ def worker() -> None:
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    migrate.upgrade(_settings().database_url, revision)
+    settings = _settings()
+    migrate.upgrade(settings.database_url, revision)
     typer.echo(f"schema at {revision}", err=True)
+    if revision == "head":
+        database = Database(settings.database_url)
+        with database.transaction() as session:
+            for year in calendar_service.seed(session, utcnow().date()):
+                typer.echo(f"working calendar {year} from chinesecalendar", err=True)
+            for warning in calendar_service.calendar_warnings(session, utcnow()):
+                typer.echo(f"warning: {warning}", err=True)
+        database.dispose()
 
 
 @db_cli.command("downgrade")

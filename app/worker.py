@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
-from app.services import forwarding, idempotency, media, privacy, sla, webhooks
+from app.services import calendar, forwarding, idempotency, media, privacy, sla, webhooks
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -72,6 +72,15 @@ def _sweep_orphan_photos(database: Database, settings: Settings, now: datetime) 
     return media.sweep_orphans(database, settings.media_store, older_than=now - timedelta(hours=1))
 
 
+def _keep_working_calendar(database: Database, _settings: Settings, now: datetime) -> int:
+    """Add the years chinesecalendar has learnt; say which the calendar still lacks."""
+    with database.transaction() as session:
+        added = calendar.seed(session, now.date())
+        for warning in calendar.calendar_warnings(session, now):
+            logger.warning(warning)
+    return len(added)
+
+
 # The jobs every worker runs.
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
@@ -82,6 +91,7 @@ JOBS: list[Job] = [
     Job("forward_to_open311", 10, _forward_to_open311),
     Job("purge_personal_information", 86400, _purge_personal_information),
     Job("sweep_orphan_photos", 86400, _sweep_orphan_photos),
+    Job("keep_working_calendar", 86400, _keep_working_calendar),
 ]
 
 

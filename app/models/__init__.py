@@ -2,6 +2,7 @@
 
 from app.models.area import Area, AreaLevel
 from app.models.base import Base, utcnow
+from app.models.calendar import WorkingCalendarYear
 from app.models.category import Category
 from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
@@ -77,6 +78,7 @@ __all__ = [
     "Verification",
     "Webhook",
     "WebhookDelivery",
+    "WorkingCalendarYear",
     "day_of",
     "hour_of",
     "utcnow",

@@ -1,4 +1,4 @@
-from sqlalchemy import CheckConstraint, String, Text
+from sqlalchemy import JSON, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps
@@ -12,6 +12,7 @@ class Category(Timestamps, Base):
     # answer (see ``Ticket.is_overdue``).
     __table_args__ = (
         CheckConstraint("resolve_within_h >= respond_within_h", name="resolve_after_respond"),
+        CheckConstraint("sla_clock IN ('hours', 'working_hours')", name="sla_clock"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -23,6 +24,12 @@ class Category(Timestamps, Base):
     priority: Mapped[int] = mapped_column(default=2)
     respond_within_h: Mapped[int]
     resolve_within_h: Mapped[int]
+    # How the hours above are counted: "hours" (day and night) or "working_hours" (office
+    # hours of working days, on the working calendar).
+    sla_clock: Mapped[str] = mapped_column(String(16), default="hours")
+    # The national classification (GB/T 30428.2): {"kind": "event" | "component",
+    # "class_code", "class_name", "subclass_code", "subclass_name"}.
+    standard: Mapped[dict[str, str] | None] = mapped_column(JSON)
     dedup_radius_m: Mapped[int]
     dedup_window_h: Mapped[int] = mapped_column(default=72)
     points_open: Mapped[int] = mapped_column(default=10)

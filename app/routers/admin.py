@@ -11,12 +11,14 @@ from app.deps import ClockDep, CurrentAdmin, PageParams, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
+from app.schemas.calendar import CalendarPut, CalendarRead
 from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields
 from app.schemas.common import Page, problems
 from app.schemas.forwarding import ForwardCreate, ForwardRead
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
 from app.schemas.staff import ActiveChange, StaffCreate, StaffCreated, StaffRead
 from app.services import areas as area_service
+from app.services import calendar as calendar_service
 from app.services import categories as category_service
 from app.services import forwarding
 from app.services import platforms as platform_service
@@ -113,6 +115,33 @@ def put_category(
     if created:
         response.status_code = status.HTTP_201_CREATED
     return CategoryAdminRead.of(category)
+
+
+Year = Annotated[int, Path(ge=2000, le=2100)]
+
+
+@router.get(
+    "/calendar/{year}",
+    response_model=CalendarRead,
+    summary="The working calendar of a year: holidays, adjusted working days, office hours",
+    responses=problems(404),
+)
+def read_calendar(year: Year, session: SessionDep, _admin: CurrentAdmin) -> CalendarRead:
+    return CalendarRead.of(calendar_service.get_year(session, year))
+
+
+@router.put(
+    "/calendar/{year}",
+    response_model=CalendarRead,
+    summary="Set a year's working calendar (due times of tickets opened from now on "
+    "follow it; those already open keep theirs)",
+    responses=problems(422),
+)
+def put_calendar(
+    year: Year, body: CalendarPut, session: SessionDep, admin: CurrentAdmin
+) -> CalendarRead:
+    row = calendar_service.set_year(session, year, body.as_input(), source=admin.username)
+    return CalendarRead.of(row)
 
 
 @router.post(

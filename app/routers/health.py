@@ -60,7 +60,14 @@ def readyz(request: Request) -> Response:
         return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
     if not operator:
         return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "ready", "schema": ready.schema, "database": ready.database})
+    return JSONResponse(
+        {
+            "status": "ready",
+            "schema": ready.schema,
+            "database": ready.database,
+            "warnings": list(ready.warnings),
+        }
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics (the operator's)", response_class=Response)

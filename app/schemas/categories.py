@@ -1,9 +1,10 @@
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from app.models import Category
 from app.schemas.common import InputSchema, Schema, UtcTime
+from app.services.working_time import SlaClock
 
 MAX_POINTS = 1000
 
@@ -25,6 +26,25 @@ class CategoryPoints(Schema):
     verify: Points = Field(description="a rider's verification of a resolution")
 
 
+class Classification(Schema):
+    """Where the category stands in the national classification of urban-management
+    components and events (GB/T 30428.2, formerly CJ/T 214)."""
+
+    kind: Literal["event", "component"] = Field(description="事件 (event) or 部件 (component)")
+    class_code: str = Field(pattern=r"^[0-9]{2}$", examples=["05"])
+    class_name: Name = Field(examples=["街面秩序"])
+    subclass_code: str = Field(pattern=r"^[0-9]{4}$", examples=["0506"])
+    subclass_name: Name = Field(examples=["非机动车乱停放"])
+
+    @field_validator("subclass_code")
+    @classmethod
+    def _within_its_class(cls, code: str, info: ValidationInfo) -> str:
+        parent = info.data.get("class_code")
+        if parent is not None and not code.startswith(parent):
+            raise ValueError(f"a subclass of class {parent} begins with {parent}")
+        return code
+
+
 class CategoryRead(Schema):
     code: str
     name: LocalizedName
@@ -33,6 +53,11 @@ class CategoryRead(Schema):
     priority: int
     respond_within_h: int
     resolve_within_h: int
+    sla_clock: SlaClock = Field(
+        description="how the hours count: hours (day and night) or working_hours (office "
+        "hours of working days on the working calendar)"
+    )
+    standard: Classification | None
     dedup_radius_m: int
     dedup_window_h: int
     points: CategoryPoints
@@ -47,6 +72,8 @@ class CategoryRead(Schema):
             "priority": c.priority,
             "respond_within_h": c.respond_within_h,
             "resolve_within_h": c.resolve_within_h,
+            "sla_clock": c.sla_clock,
+            "standard": Classification(**c.standard) if c.standard else None,
             "dedup_radius_m": c.dedup_radius_m,
             "dedup_window_h": c.dedup_window_h,
             "points": CategoryPoints(
@@ -80,6 +107,8 @@ class CategoryPut(InputSchema):
     priority: int = Field(ge=1, le=3)
     respond_within_h: int = Field(ge=1, le=24 * 90)
     resolve_within_h: int = Field(ge=1, le=24 * 365)
+    sla_clock: SlaClock = SlaClock.HOURS
+    standard: Classification | None = None
     dedup_radius_m: int = Field(ge=0, le=500)
     dedup_window_h: int = Field(default=72, ge=1, le=24 * 30)
     points: CategoryPoints = CategoryPoints(open=10, confirm=2, resolve=5, verify=3)
@@ -102,7 +131,7 @@ class CategoryPut(InputSchema):
 
 def category_fields(body: CategoryPut) -> dict[str, object]:
     """The model's columns from an admin's PUT body."""
-    data = body.model_dump(exclude={"name", "points"})
+    data = body.model_dump(exclude={"name", "points"}, mode="json")
     data.update(
         name_zh=body.name.zh,
         name_en=body.name.en,

@@ -11,8 +11,9 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.models import Area, Platform, Staff, StaffRole
+from app.models import Area, Platform, Staff, StaffRole, utcnow
 from app.services.areas import import_areas
+from app.services.calendar import seed as seed_calendar
 from app.services.demo_areas import DISTRICT_CODE, build_demo_areas
 from app.services.platforms import create_platform
 from app.services.staff import create_staff
@@ -68,6 +69,7 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
     )
     session.execute(update(Area).where(Area.code == DISTRICT_CODE).values(source=DISTRICT_SOURCE))
 
+    seed_calendar(session, utcnow().date())
     credentials = DemoCredentials()
     for code, name in DEMO_PLATFORMS:
         new = create_platform(session, code=code, name=name)

@@ -7,6 +7,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import migrate
 from app.db import Database
+from app.models import utcnow
+from app.services.calendar import calendar_warnings
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,8 @@ class Readiness:
     detail: str | None
     schema: str | None
     database: str
+    # What the operator should see to, though the service can serve (a missing calendar).
+    warnings: tuple[str, ...] = ()
 
 
 def readiness(database: Database) -> Readiness:
@@ -36,4 +40,6 @@ def readiness(database: Database) -> Readiness:
             current,
             database.kind,
         )
-    return Readiness(True, None, None, current, database.kind)
+    with database.session() as session:
+        warnings = tuple(calendar_warnings(session, utcnow()))
+    return Readiness(True, None, None, current, database.kind, warnings)

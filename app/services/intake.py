@@ -121,6 +121,7 @@ from app.services.coords import CoordSys, metres_between, to_wgs84
 from app.services.media import not_the_riders
 from app.services.reference import CategoryRules, Reference
 from app.services.routing import AreaRef, Route
+from app.services.working_time import WorkingCalendar, due
 
 logger = logging.getLogger("sentinel.intake")
 
@@ -183,6 +184,7 @@ class Prepared:
     lon: float  # WGS-84
     lat: float
     route: Route
+    calendar: WorkingCalendar
 
 
 def prepare(known: Reference, data: ReportInput, *, now: datetime, snap_m: float) -> Prepared:
@@ -197,7 +199,7 @@ def prepare(known: Reference, data: ReportInput, *, now: datetime, snap_m: float
     observed_at = _check_observed_at(data.observed_at, now)
     lon, lat = to_wgs84(data.lon, data.lat, data.coord_sys)
     route = known.areas.route(lon=lon, lat=lat, snap_m=snap_m)
-    return Prepared(category, observed_at, lon, lat, route)
+    return Prepared(category, observed_at, lon, lat, route, known.calendar)
 
 
 def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
@@ -1116,8 +1118,12 @@ class _Batch:
             "version": 1,
             "created_at": now,
             "updated_at": now,
-            "respond_by": now + timedelta(hours=category.respond_within_h),
-            "resolve_by": now + timedelta(hours=category.resolve_within_h),
+            "respond_by": due(
+                category.sla_clock, prepared.calendar, now, category.respond_within_h
+            ),
+            "resolve_by": due(
+                category.sla_clock, prepared.calendar, now, category.resolve_within_h
+            ),
         }
         return _Choice(
             i, submission, prepared, look, ReportOutcome.NEW_TICKET, ticket_id, ref, opened=row

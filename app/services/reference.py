@@ -1,4 +1,5 @@
-"""Areas and categories, held in each process for the reports that read them.
+"""Areas, categories and the working calendar, held in each process for the reports
+that read them.
 
 Every report reads both; they change a few times a year (an area import, an admin's
 edit of a category). So each process keeps a :class:`Reference` in memory — the areas
@@ -22,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from app.db import DATABASE, Database
 from app.models import Category, ReferenceVersion
+from app.services.calendar import load_calendar
 from app.services.routing import AreaMap, Route, load_area_map
+from app.services.working_time import WorkingCalendar
 
 logger = logging.getLogger("sentinel.reference")
 
@@ -40,6 +43,7 @@ class CategoryRules:
     priority: int
     respond_within_h: int
     resolve_within_h: int
+    sla_clock: str
     dedup_radius_m: int
     dedup_window_h: int
     points_open: int
@@ -56,6 +60,7 @@ class Reference:
     tokens: tuple[tuple[str, str], ...]
     areas: AreaMap
     categories: Mapping[str, CategoryRules]
+    calendar: WorkingCalendar
 
 
 _copies: "weakref.WeakKeyDictionary[Database, Reference]" = weakref.WeakKeyDictionary()
@@ -83,7 +88,12 @@ def current_at(session: Session, tokens: tuple[tuple[str, str], ...]) -> Referen
     with _loading:  # one load at a time: concurrent callers wait for it and share it
         copy = _copies.get(database)
         if copy is None or copy.tokens != tokens:
-            copy = Reference(tokens, load_area_map(session), _load_categories(session))
+            copy = Reference(
+                tokens,
+                load_area_map(session),
+                _load_categories(session),
+                load_calendar(session),
+            )
             _copies[database] = copy
     return copy
 
