@@ -97,8 +97,25 @@ def save_category(
     department: Annotated[str, Form(max_length=400)] = "",
     description: Annotated[str, Form(max_length=4000)] = "",
     active: Annotated[str, Form(max_length=10)] = "",
+    sla_clock: Annotated[str, Form(max_length=20)] = "hours",
+    standard_kind: Annotated[str, Form(max_length=20)] = "",
+    standard_class_code: Annotated[str, Form(max_length=10)] = "",
+    standard_class_name: Annotated[str, Form(max_length=400)] = "",
+    standard_subclass_code: Annotated[str, Form(max_length=10)] = "",
+    standard_subclass_name: Annotated[str, Form(max_length=400)] = "",
 ) -> Response:
     """Create or replace one category, as ``PUT /v1/admin/categories/{code}`` does."""
+    standard = (
+        {
+            "kind": standard_kind,
+            "class_code": standard_class_code.strip(),
+            "class_name": standard_class_name.strip(),
+            "subclass_code": standard_subclass_code.strip(),
+            "subclass_name": standard_subclass_name.strip(),
+        }
+        if standard_kind
+        else None
+    )
     try:
         if not re.match(CATEGORY_CODE, code):
             raise ValidationFailed.of_field("code", "2–64 lower-case letters, digits or '_'")
@@ -119,6 +136,8 @@ def save_category(
                     "verify": points_verify,
                 },
                 "active": bool(active),
+                "sla_clock": sla_clock,
+                "standard": standard,
             }
         )
         category_service.put_category(session, code, category_fields(body))

@@ -15,6 +15,9 @@ from app.errors import found
 from app.models import Category
 from app.services.pagination import Page, PageRequest, keyset_page
 
+# A category's national classification (GB/T 30428.2), as ``Category.standard`` holds it.
+STANDARD_FIELDS = ("kind", "class_code", "class_name", "subclass_code", "subclass_name")
+
 
 def list_categories(session: Session) -> list[Category]:
     """The categories riders may report in, in their display order."""

@@ -11,6 +11,7 @@ from sqlalchemy import Select
 
 from app.db import Database
 from app.models import Ticket
+from app.services.categories import STANDARD_FIELDS
 from app.services.queue import stream
 from app.services.text import rfc3339_utc
 from app.services.tickets import QueueRow, queue_rows
@@ -34,6 +35,8 @@ CSV_COLUMNS = [
     "resolve_by",
     "overdue",
     "id",
+    # The category's national classification (GB/T 30428.2), when it has one.
+    *(f"standard_{field}" for field in STANDARD_FIELDS),
 ]
 _BATCH = 500
 
@@ -73,6 +76,7 @@ def _raw_cells(row: QueueRow, now: datetime) -> list[object]:
         rfc3339_utc(t.resolve_by),
         t.is_overdue(now),
         t.id,
+        *((row.standard or {}).get(field, "") for field in STANDARD_FIELDS),
     ]
 
 

@@ -33,7 +33,7 @@ from app.models import (
     TicketEvent,
     TicketStatus,
 )
-from app.services.categories import list_categories
+from app.services.categories import STANDARD_FIELDS, list_categories
 from app.services.coords import CoordSys
 from app.services.intake import ReportInput
 from app.services.pagination import decode_cursor, encode_cursor
@@ -71,9 +71,23 @@ def services(session: Session) -> list[Service]:
     """The categories riders may report in, as Open311 services (no extra attributes:
     ``metadata`` is false for each)."""
     return [
-        Service(c.code, c.name_zh, c.description, c.department, c.name_en)
+        Service(c.code, c.name_zh, c.description, *_group_and_keywords(c))
         for c in list_categories(session)
     ]
+
+
+KINDS = {"event": "事件", "component": "部件"}
+
+
+def _group_and_keywords(category: Category) -> tuple[str, str]:
+    """Open311's ``group``: the national class (``事件·街面秩序``), or else the department;
+    its ``keywords``: the English name and the classification's codes and names."""
+    standard = category.standard
+    if not standard:
+        return category.department, category.name_en
+    group = f"{KINDS.get(standard['kind'], standard['kind'])}·{standard['class_name']}"
+    words = [category.name_en, *(standard[f] for f in STANDARD_FIELDS if f != "kind")]
+    return group, ",".join(w.replace(",", " ") for w in words)
 
 
 def get_service(session: Session, code: str) -> Service:

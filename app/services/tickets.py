@@ -76,6 +76,7 @@ class QueueRow:
     category_name: str = ""  # in Chinese, as the office names them
     street_name: str | None = None
     community_name: str | None = None
+    standard: Mapping[str, str] | None = None  # the category's national classification
 
 
 def ticket_view(session: Session, ticket: Ticket) -> TicketView:
@@ -127,8 +128,10 @@ def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
     """Queue rows for ``tickets``, with their category's and areas' codes and names in
     two queries."""
     categories = {
-        c.id: NamedArea(c.code, c.name_zh)
-        for c in session.execute(select(Category.id, Category.code, Category.name_zh))
+        c.id: c
+        for c in session.execute(
+            select(Category.id, Category.code, Category.name_zh, Category.standard)
+        )
     }
     area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
     areas = (
@@ -157,9 +160,10 @@ def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
             category.code,
             street,
             community,
-            category_name=category.name,
+            category_name=category.name_zh,
             street_name=street_name,
             community_name=community_name,
+            standard=category.standard,
         )
 
     return [row(t) for t in tickets]
