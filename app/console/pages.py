@@ -30,7 +30,7 @@ from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
 from app.photos import photo_response
-from app.services import stats
+from app.services import export, stats
 from app.services.areas import streets_of
 from app.services.categories import all_categories
 from app.services.coords import BadBox, CoordSys, from_wgs84, parse_bbox, to_wgs84
@@ -654,27 +654,74 @@ def photo(media_id: uuid.UUID, desk: AtDesk) -> Response:
 def dashboard(desk: AtDesk) -> Response:
     """The office's numbers for a window of days (the last 30 unless ``from``/``to``)."""
     session, staff, now = desk.session, desk.staff, desk.now
-    today = now.astimezone(TZ).date()
+    first, last, start, end = _dashboard_window(desk)
+
+    sort = _street_sort(desk.request.query_params.get("sort"))
+    streets = (
+        stats.street_table(
+            session, staff=staff, created_from=start, created_to=end, now=now, sort=sort
+        )
+        if staff.role == StaffRole.DISTRICT
+        else []
+    )
+    return desk.render(
+        "dashboard.html",
+        numbers=stats.office_stats(
+            session, staff=staff, created_from=start, created_to=end, now=now
+        ),
+        trend=stats.daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
+        streets=streets,
+        street_columns=list(STREET_LABELS.items()),
+        sort=sort,
+        first=first,
+        last=last,
+        names=desk.names,
+        statuses=STATUS_ORDER,
+    )
+
+
+# The table of streets' columns, as the dashboard heads them.
+STREET_LABELS = {
+    "total": "Tickets",
+    "open": "Open",
+    "overdue": "Overdue",
+    "closure_rate": "Closure rate",
+    "on_time_response_rate": "On-time response",
+    "on_time_resolution_rate": "On-time resolution",
+    "reopen_rate": "Reopen rate",
+    "median_working_hours_to_respond": "Median working hours to respond",
+    "median_working_hours_to_resolve": "Median working hours to resolve",
+}
+
+
+def _street_sort(value: str | None) -> str:
+    return value if value and value.lstrip("-") in STREET_LABELS else "-total"
+
+
+def _dashboard_window(desk: "Desk") -> tuple[date, date, datetime, datetime]:
+    today = desk.now.astimezone(TZ).date()
     first = _day(desk.request.query_params.get("from")) or today - timedelta(days=29)
     last = _day(desk.request.query_params.get("to")) or today
     if last < first:
         first, last = last, first
     last = min(last, first + timedelta(days=365))
-    start, end = _start_of(first), _start_of(last + timedelta(days=1))
+    return first, last, _start_of(first), _start_of(last + timedelta(days=1))
 
-    def numbers(street_id: int | None = None) -> dict[str, Any]:
-        return stats.office_stats(
-            session, staff=staff, created_from=start, created_to=end, now=now, street_id=street_id
-        )
 
-    streets = _district_streets(session, staff) if staff.role == StaffRole.DISTRICT else []
-    return desk.render(
-        "dashboard.html",
-        numbers=numbers(),
-        trend=stats.daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
-        streets=[(street, numbers(street.id)) for street in streets],
-        first=first,
-        last=last,
-        names=desk.names,
-        statuses=STATUS_ORDER,
+@router.get("/dashboard/streets.xlsx", include_in_schema=False)
+def streets_workbook(desk: AtDesk) -> Response:
+    """The dashboard's table of streets as an Excel workbook, for the district's report."""
+    _first, _last, start, end = _dashboard_window(desk)
+    rows = stats.street_table(
+        desk.session,
+        staff=desk.staff,
+        created_from=start,
+        created_to=end,
+        now=desk.now,
+        sort=_street_sort(desk.request.query_params.get("sort")),
+    )
+    return Response(
+        export.streets_xlsx(rows, start, end),
+        media_type=export.XLSX,
+        headers={"Content-Disposition": 'attachment; filename="streets.xlsx"'},
     )

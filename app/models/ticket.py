@@ -107,6 +107,12 @@ class Ticket(UuidPk, Timestamps, Base):
     # When its reports lost what the retention period no longer allows (app.services.
     # privacy); cleared when the ticket reopens, so that later reports are purged too.
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Working hours from opening to the first acceptance, and to the (last) resolution,
+    # on the working calendar of the time: the KPIs' medians, counted once.
+    response_working_h: Mapped[float | None]
+    resolution_working_h: Mapped[float | None]
+    # How many times it was reopened after a resolution (rework).
+    reopen_count: Mapped[int] = mapped_column(default=0)
 
     def _is_overdue(self, now: datetime) -> bool:
         return TicketStatus(self.status) in OPEN_STATUSES and self.due_at < now

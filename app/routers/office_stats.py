@@ -1,29 +1,82 @@
-from fastapi import APIRouter, Query
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime
 
 from app.deps import ClockDep, CurrentOfficeStaff, SessionDep
 from app.schemas.common import problems
-from app.schemas.office import OfficeStats
-from app.services.stats import office_stats
+from app.schemas.office import OfficeStats, StreetFigures
+from app.services import export
+from app.services.stats import STREET_FIGURES, office_stats, street_table
 
 router = APIRouter(prefix="/v1/office", tags=["office"], responses=problems(401, 403))
+
+From = Query(default=None, alias="from")
+To = Query(default=None, alias="to")
+Format = Query(default="json", description="json, or xlsx for the district's report")
+XLSX_RESPONSE = {"content": {export.XLSX: {}}, "description": "with format=xlsx"}
+
+
+def _xlsx(content: bytes, name: str) -> Response:
+    return Response(
+        content,
+        media_type=export.XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+    )
 
 
 @router.get(
     "/stats",
     response_model=OfficeStats,
-    summary="Counts by status, category and community; open, overdue; median hours "
-    "to accept and to resolve; share resolved within the SLA",
+    summary="Counts by status, category and community; open, overdue; the KPIs "
+    "(closure, on-time response and resolution, reopen rates; median hours and working "
+    "hours); format=xlsx for a workbook",
+    responses={200: XLSX_RESPONSE},
 )
 def stats(
     staff: CurrentOfficeStaff,
     session: SessionDep,
     clock: ClockDep,
-    created_from: AwareDatetime | None = Query(default=None, alias="from"),
-    created_to: AwareDatetime | None = Query(default=None, alias="to"),
-) -> OfficeStats:
-    return OfficeStats(
-        **office_stats(
-            session, staff=staff, created_from=created_from, created_to=created_to, now=clock()
-        )
+    created_from: AwareDatetime | None = From,
+    created_to: AwareDatetime | None = To,
+    format: Literal["json", "xlsx"] = Format,
+) -> OfficeStats | Response:
+    figures = office_stats(
+        session, staff=staff, created_from=created_from, created_to=created_to, now=clock()
     )
+    if format == "xlsx":
+        return _xlsx(export.stats_xlsx(figures, created_from, created_to), "office-stats")
+    return OfficeStats(**figures)
+
+
+@router.get(
+    "/stats/streets",
+    response_model=list[StreetFigures],
+    summary="The district's streets, a row each with their KPIs, ranked by sort; "
+    "format=xlsx for the month's report",
+    responses={200: XLSX_RESPONSE},
+)
+def streets(
+    staff: CurrentOfficeStaff,
+    session: SessionDep,
+    clock: ClockDep,
+    created_from: AwareDatetime | None = From,
+    created_to: AwareDatetime | None = To,
+    sort: str = Query(
+        default="-total",
+        pattern="^-?(" + "|".join(STREET_FIGURES) + ")$",
+        description="a figure, '-' first for the highest first",
+    ),
+    format: Literal["json", "xlsx"] = Format,
+) -> list[StreetFigures] | Response:
+    rows = street_table(
+        session,
+        staff=staff,
+        created_from=created_from,
+        created_to=created_to,
+        now=clock(),
+        sort=sort,
+    )
+    if format == "xlsx":
+        return _xlsx(export.streets_xlsx(rows, created_from, created_to), "streets")
+    return [StreetFigures(**row) for row in rows]

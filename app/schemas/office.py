@@ -167,3 +167,37 @@ class OfficeStats(Schema):
     median_hours_to_accept: float | None
     median_hours_to_resolve: float | None
     resolved_within_sla: float | None = None
+    closure_rate: float | None = Field(
+        default=None, description="resolved or closed ÷ tickets not rejected or merged"
+    )
+    on_time_response_rate: float | None = Field(
+        default=None,
+        description="accepted by respond_by ÷ tickets accepted or new past respond_by",
+    )
+    on_time_resolution_rate: float | None = Field(
+        default=None,
+        description="resolved by resolve_by ÷ tickets resolved or open past resolve_by",
+    )
+    reopen_rate: float | None = Field(
+        default=None, description="reopened at least once ÷ tickets ever resolved"
+    )
+    median_working_hours_to_respond: float | None = Field(
+        default=None, description="opening to first acceptance, on the working calendar"
+    )
+    median_working_hours_to_resolve: float | None = Field(
+        default=None, description="opening to resolution, on the working calendar"
+    )
+
+
+class StreetFigures(Schema):
+    street: str
+    street_name: str
+    total: int
+    open: int
+    overdue: int
+    closure_rate: float | None
+    on_time_response_rate: float | None
+    on_time_resolution_rate: float | None
+    reopen_rate: float | None
+    median_working_hours_to_respond: float | None
+    median_working_hours_to_resolve: float | None

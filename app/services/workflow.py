@@ -39,7 +39,7 @@ from app.models import (
     Verification,
 )
 from app.models import TicketStatus as S
-from app.services import contributions
+from app.services import contributions, reference
 from app.services.intake import wkt_point
 from app.services.media import check_media_owner
 from app.services.scope import ticket_scope_filter
@@ -237,14 +237,24 @@ def on_status_change(
         return
     if current is S.ACCEPTED and ticket.accepted_at is None:
         ticket.accepted_at = now
+        ticket.response_working_h = _working_hours(session, ticket.created_at, now)
     elif current is S.RESOLVED:
         ticket.resolved_at = now
+        ticket.resolution_working_h = _working_hours(session, ticket.created_at, now)
     elif current is S.CLOSED:
         ticket.closed_at = now
     if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
         ticket.resolved_at = ticket.closed_at = ticket.purged_at = None
+        ticket.resolution_working_h = None
+        ticket.reopen_count = (ticket.reopen_count or 0) + 1
     contributions.settle(session, ticket, event, now, verified)
     contributions.announce_status(session, ticket, event, previous, now)
+
+
+def _working_hours(session: Session, start: datetime, end: datetime) -> float:
+    """Working hours from ``start`` to ``end`` on the working calendar (for the KPIs'
+    medians, whatever clock the category's own time limits run on)."""
+    return round(reference.current(session).calendar.between(start, end), 4)
 
 
 def _transfer_target(session: Session, ticket: Ticket, code: str | None) -> Area:

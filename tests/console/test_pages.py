@@ -16,6 +16,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.config import Settings
@@ -493,3 +494,32 @@ def test_cookies_are_secure_when_the_setting_says_so(app: FastAPI) -> None:
     app.state.settings = app.state.settings.model_copy(update={"console_secure_cookies": True})
     page = TestClient(app).get("/console/login")
     assert "; secure" in set_cookie(page, "sentinel_csrf").lower()
+
+
+def test_the_dashboard_shows_the_kpis_and_the_district_downloads_its_table(
+    app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth
+) -> None:
+    first = report(client, auth, JIANGSU, category="waste")["ticket"]
+    report(client, auth, HUAYANG, rider="k-2", category="road_damage")
+    for action in ({"action": "accept"}, {"action": "resolve", "note": "已清理"}):
+        answer = client.post(
+            f"/v1/office/tickets/{first['id']}/actions", headers=auth.staff(OFFICER), json=action
+        )
+        assert answer.status_code == 200, answer.text
+    district = Clerk(app, baseline, DISTRICT)
+    page = district.get("/console/dashboard").text
+    api = client.get("/v1/office/stats", headers=auth.staff(DISTRICT)).json()
+    assert re.search(r'id="kpi-closure">50\.0%<', page) and api["closure_rate"] == 0.5
+    assert "结案率" in page and "返工率" in page and 'id="streets-xlsx"' in page
+    # Ranked by closure rate, highest first: 江苏路 (1 of 1) before 华阳路 (0 of 1).
+    ranked = district.get("/console/dashboard", params={"sort": "-closure_rate"}).text
+    order = re.findall(r'queue\?street=(\d+)">', ranked)
+    assert order.index("310105002") < order.index("310105001")
+    assert 'aria-sort="descending"' in ranked
+    workbook = district.get("/console/dashboard/streets.xlsx", params={"sort": "-closure_rate"})
+    assert workbook.status_code == 200
+    sheet = load_workbook(io.BytesIO(workbook.content)).active
+    codes = [row[0].value for row in sheet.iter_rows(min_row=2, max_row=11)]
+    assert len(codes) == 10 and codes[0] == "310105002"
+    officer = Clerk(app, baseline, OFFICER)
+    assert officer.get("/console/dashboard/streets.xlsx").status_code == 403

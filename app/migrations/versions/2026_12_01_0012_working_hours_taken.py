@@ -1,0 +1,100 @@
+"""KPIs: each ticket's working hours to its first acceptance and to its resolution,
+counted once when they happen, and how often it was reopened; filled in here for tickets
+before, on the working calendar as it stands and from their events.
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-01
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+
+import sqlalchemy as sa
+from alembic import op
+
+from app.services.working_time import WorkingCalendar, WorkingYear
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def _calendar(connection: sa.Connection) -> WorkingCalendar:
+    rows = connection.execute(
+        sa.text(
+            "SELECT year, holidays, workdays, office_start, office_end, tz FROM working_calendars"
+        )
+    )
+    years = {}
+    for year, holidays, workdays, start, end, tz in rows:
+        holidays, workdays = (
+            json.loads(v) if isinstance(v, str) else v for v in (holidays, workdays)
+        )
+        years[year] = WorkingYear(
+            year,
+            frozenset(date.fromisoformat(d) for d in holidays),
+            frozenset(date.fromisoformat(d) for d in workdays),
+            time.fromisoformat(start),
+            time.fromisoformat(end),
+            tz,
+        )
+    return WorkingCalendar(years)
+
+
+def _dates(value: str | list[str]) -> frozenset[date]:
+    """A JSON list of ISO dates, as the driver gives it (text on SQLite)."""
+    return frozenset(
+        date.fromisoformat(d) for d in (json.loads(value) if isinstance(value, str) else value)
+    )
+
+
+def _aware(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def upgrade() -> None:
+    op.add_column("tickets", sa.Column("response_working_h", sa.Float()))
+    op.add_column("tickets", sa.Column("resolution_working_h", sa.Float()))
+    op.add_column(
+        "tickets", sa.Column("reopen_count", sa.Integer(), nullable=False, server_default="0")
+    )
+    op.execute(
+        "UPDATE tickets SET reopen_count = (SELECT count(*) FROM ticket_events e "
+        "WHERE e.ticket_id = tickets.id AND e.to_status = 'accepted' "
+        "AND e.from_status IN ('resolved', 'closed'))"
+    )
+    connection = op.get_bind()
+    calendar = _calendar(connection)
+    rows = connection.execute(
+        sa.text(
+            "SELECT id, created_at, accepted_at, resolved_at FROM tickets "
+            "WHERE accepted_at IS NOT NULL OR resolved_at IS NOT NULL"
+        )
+    ).all()
+    for ticket_id, created, accepted, resolved in rows:
+        connection.execute(
+            sa.text(
+                "UPDATE tickets SET response_working_h = :a, resolution_working_h = :r "
+                "WHERE id = :id"
+            ),
+            {
+                "id": ticket_id,
+                "a": round(calendar.between(_aware(created), _aware(accepted)), 4)
+                if accepted
+                else None,
+                "r": round(calendar.between(_aware(created), _aware(resolved)), 4)
+                if resolved
+                else None,
+            },
+        )
+
+
+def downgrade() -> None:
+    op.drop_column("tickets", "reopen_count")
+    op.drop_column("tickets", "resolution_working_h")
+    op.drop_column("tickets", "response_working_h")
