@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     staff_token_ttl_h: float = Field(default=12.0, gt=0)
     max_upload_mb: float = Field(default=10.0, gt=0)
     rider_reports_per_hour: int = Field(default=60, ge=1)
+    rider_sightings_per_hour: int = Field(default=20, ge=1)
+    # Days after a missing-person alert closes that its photos, words and sightings go.
+    alert_retention_days: float = Field(default=7, gt=0)
     auto_close_h: float = Field(default=72.0, gt=0)
     # None means "on when the database is the embedded SQLite one".
     embedded_worker: bool | None = None

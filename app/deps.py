@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthenticated
 from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
+from app.services import alerts
 from app.services.intake import IntakeWriter
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.services.platforms import platform_by_api_key
@@ -189,6 +190,17 @@ async def _office_staff(caller: Annotated[Caller, _require(Role.OFFICER, Role.DI
     return caller.staff
 
 
+async def _alert_publisher(
+    caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT)],
+) -> Staff:
+    """District staff, or staff an admin allowed to publish area alerts: refused before
+    anything of the request is read."""
+    assert caller.staff is not None
+    if not alerts.may_publish(caller.staff):
+        raise Forbidden(alerts.NOT_A_PUBLISHER)
+    return caller.staff
+
+
 async def _staff(
     caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT, Role.ADMIN)],
 ) -> Staff:
@@ -217,6 +229,7 @@ CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
 ReportingDep = Annotated[Reporting, Depends(_reporting)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
+AlertPublisher = Annotated[Staff, Depends(_alert_publisher)]
 # Any member of staff, whatever the role.
 CurrentStaff = Annotated[Staff, Depends(_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
@@ -226,6 +239,7 @@ AreaInScope = Annotated[Area, Depends(_area_in_scope)]
 TicketInScope = Annotated[Ticket, Depends(_ticket_in_scope)]
 
 __all__ = [
+    "AlertPublisher",
     "AreaInScope",
     "CallerDep",
     "ClientAddress",

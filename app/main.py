@@ -21,6 +21,7 @@ from app.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddlewar
 from app.models import utcnow
 from app.routers import (
     admin,
+    alerts,
     areas,
     auth,
     categories,
@@ -180,21 +181,23 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     # Reports first: FastAPI tries the routers in order, each costing a look at its
     # routes, and riders' reports are most of the requests.
-    for module in (
-        reports,
-        health,
-        categories,
-        auth,
-        media,
-        office_stats,
-        office,
-        platform,
-        webhook,
-        areas,
-        admin,
-        open311,
-        docs,
+    for router in (
+        reports.router,
+        health.router,
+        categories.router,
+        auth.router,
+        media.router,
+        office_stats.router,
+        office.router,
+        alerts.office,
+        alerts.riders,
+        platform.router,
+        webhook.router,
+        areas.router,
+        admin.router,
+        open311.router,
+        docs.router,
     ):
-        app.include_router(module.router)
+        app.include_router(router)
     console.install(app)
     return app

@@ -5,6 +5,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from app.config import Settings
 from app.models import Media
 from app.services import media as media_service
+from app.services.media_store import Blob
 
 # Kept by the browser a day (a photo's bytes never change); like every answer, never to
 # be sniffed into anything but an image (app.middleware).
@@ -16,6 +17,11 @@ def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Resp
     by the server, or the object store's stream passed through (never a redirect to the
     store, whose URL would outlive the check)."""
     blob, content_type = media_service.open_photo(settings.media_store, media, thumbnail=thumbnail)
+    return blob_response(blob, content_type)
+
+
+def blob_response(blob: Blob, content_type: str) -> Response:
+    """A stored blob sent as it is stored: by the server's sendfile, or streamed."""
     if blob.path is not None:
         return FileResponse(blob.path, media_type=content_type, headers=PHOTO_HEADERS)
     return StreamingResponse(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from app.config import Settings
 from app.db import Database
 from app.models import utcnow
-from app.services import calendar, forwarding, idempotency, media, privacy, sla, webhooks
+from app.services import alerts, calendar, forwarding, idempotency, media, privacy, sla, webhooks
 
 logger = logging.getLogger("sentinel.worker")
 
@@ -81,6 +81,18 @@ def _keep_working_calendar(database: Database, _settings: Settings, now: datetim
     return len(added)
 
 
+def _grow_and_expire_alerts(database: Database, _settings: Settings, now: datetime) -> int:
+    with database.transaction() as session:
+        return alerts.grow_and_expire(session, now)
+
+
+def _purge_closed_alerts(database: Database, settings: Settings, now: datetime) -> int:
+    with database.transaction() as session:
+        return alerts.purge_closed(
+            session, settings.media_store, now, settings.alert_retention_days
+        )
+
+
 # The jobs every worker runs.
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
@@ -92,6 +104,8 @@ JOBS: list[Job] = [
     Job("purge_personal_information", 86400, _purge_personal_information),
     Job("sweep_orphan_photos", 86400, _sweep_orphan_photos),
     Job("keep_working_calendar", 86400, _keep_working_calendar),
+    Job("grow_and_expire_alerts", 60, _grow_and_expire_alerts),
+    Job("purge_closed_alerts", 3600, _purge_closed_alerts),
 ]
 
 

@@ -1,5 +1,14 @@
 """The tables, one file per aggregate, re-exported here."""
 
+from app.models.alert import (
+    Alert,
+    AlertEvent,
+    AlertKind,
+    AlertPhoto,
+    AlertSighting,
+    AlertStatus,
+    SightingMedia,
+)
 from app.models.area import Area, AreaLevel
 from app.models.base import Base, utcnow
 from app.models.calendar import WorkingCalendarYear
@@ -43,6 +52,12 @@ __all__ = [
     "EPOCH",
     "HOUR",
     "OPEN_STATUSES",
+    "Alert",
+    "AlertEvent",
+    "AlertKind",
+    "AlertPhoto",
+    "AlertSighting",
+    "AlertStatus",
     "Area",
     "AreaLevel",
     "Base",
@@ -69,6 +84,7 @@ __all__ = [
     "RiderDay",
     "RiderHour",
     "RiderTotals",
+    "SightingMedia",
     "SignInThrottle",
     "Staff",
     "StaffRole",

@@ -26,6 +26,8 @@ class Staff(UuidPk, Timestamps, Base):
     # The street of an officer, the district of a district user; none for an admin.
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # Granted by an admin: may publish area alerts though not district staff.
+    may_publish_alerts: Mapped[bool] = mapped_column(default=False)
     # Tokens issued before this are no longer honoured (signed out, password changed).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(UtcDateTime)
 

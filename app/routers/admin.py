@@ -16,7 +16,13 @@ from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fiel
 from app.schemas.common import Page, problems
 from app.schemas.forwarding import ForwardCreate, ForwardRead
 from app.schemas.platforms import PlatformCreate, PlatformCreated, PlatformRead
-from app.schemas.staff import ActiveChange, StaffCreate, StaffCreated, StaffRead
+from app.schemas.staff import (
+    ActiveChange,
+    StaffChange,
+    StaffCreate,
+    StaffCreated,
+    StaffRead,
+)
 from app.services import areas as area_service
 from app.services import calendar as calendar_service
 from app.services import categories as category_service
@@ -199,13 +205,18 @@ def set_platform_active(
 @router.patch(
     "/staff/{username}",
     response_model=StaffRead,
-    summary="Disable a staff account (its tokens stop working at once) or enable it",
+    summary="Disable a staff account (its tokens stop working at once) or enable it; let "
+    "it publish area alerts or not",
 )
-def set_staff_active(
-    username: str, body: ActiveChange, session: SessionDep, _admin: CurrentAdmin
+def change_staff(
+    username: str, body: StaffChange, session: SessionDep, _admin: CurrentAdmin
 ) -> StaffRead:
     staff = staff_service.get_staff(session, username)
-    return StaffRead.of(staff_service.set_active(session, staff, body.active))
+    if body.active is not None:
+        staff_service.set_active(session, staff, body.active)
+    if body.may_publish_alerts is not None:
+        staff_service.allow_alerts(session, staff, body.may_publish_alerts)
+    return StaffRead.of(staff)
 
 
 @router.post(

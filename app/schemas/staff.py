@@ -39,6 +39,7 @@ class StaffRead(Read):
     role: StaffRole
     area: AreaCodeOf
     active: bool
+    may_publish_alerts: bool
     created_at: UtcTime
 
 
@@ -66,3 +67,11 @@ class PasswordChange(InputSchema):
 
 class ActiveChange(InputSchema):
     active: bool
+
+
+class StaffChange(InputSchema):
+    """What an admin changes of an account: whether it is enabled, and whether it may
+    publish area alerts (district staff always may)."""
+
+    active: bool | None = None
+    may_publish_alerts: bool | None = None

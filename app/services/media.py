@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import ColumnElement, delete, exists, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,20 @@ from app.errors import (
     UnknownMedia,
     UnsupportedMediaType,
 )
-from app.models import Media, Platform, Report, ReportMedia, Rider, Staff, Ticket
+from app.models import (
+    Alert,
+    AlertPhoto,
+    AlertSighting,
+    Media,
+    Platform,
+    Report,
+    ReportMedia,
+    Rider,
+    SightingMedia,
+    Staff,
+    StaffRole,
+    Ticket,
+)
 from app.services.media_store import Blob, MediaStore, blob_key
 from app.services.scope import ticket_scope_filter
 
@@ -138,16 +151,12 @@ def write_blob(session: Session, store: MediaStore, content: bytes, extension: s
         # Another transaction may have stored the same bytes meanwhile, found the blob
         # here, and committed: then the blob is theirs too and stays.
         with database.session() as check:
-            if check.scalar(select(exists().where(_names(sha256)))):
+            if blobs_in_use(check, {sha256}):
                 return
         store.delete(key)
 
     on_rollback(session, remove_unless_used)
     return sha256
-
-
-def _names(sha256: str) -> ColumnElement[bool]:
-    return (Media.sha256 == sha256) | (Media.thumbnail_sha256 == sha256)
 
 
 @dataclass(frozen=True)
@@ -221,14 +230,26 @@ def media_for_platform(session: Session, platform: Platform, media_id: uuid.UUID
 
 
 def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Media:
-    """A photo of a report on a ticket in the staff member's scope."""
+    """A photo of a report on a ticket in the staff member's scope, or of a sighting sent
+    for an alert of the staff member's district."""
+    on_ticket = session.scalar(
+        select(Media)
+        .join(ReportMedia, ReportMedia.media_id == Media.id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .join(Ticket, Ticket.id == Report.ticket_id)
+        .where(Media.id == media_id, ticket_scope_filter(staff))
+        .limit(1)
+    )
+    if on_ticket is not None or staff.area is None:
+        return _seen(on_ticket)
+    district_id = staff.area.parent_id if staff.role == StaffRole.OFFICER else staff.area_id
     return _seen(
         session.scalar(
             select(Media)
-            .join(ReportMedia, ReportMedia.media_id == Media.id)
-            .join(Report, Report.id == ReportMedia.report_id)
-            .join(Ticket, Ticket.id == Report.ticket_id)
-            .where(Media.id == media_id, ticket_scope_filter(staff))
+            .join(SightingMedia, SightingMedia.media_id == Media.id)
+            .join(AlertSighting, AlertSighting.id == SightingMedia.sighting_id)
+            .join(Alert, Alert.id == AlertSighting.alert_id)
+            .where(Media.id == media_id, Alert.district_id == district_id)
             .limit(1)
         )
     )
@@ -265,6 +286,7 @@ def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid
         )
     ).all()
     session.execute(delete(ReportMedia).where(ReportMedia.media_id.in_(media_ids)))
+    session.execute(delete(SightingMedia).where(SightingMedia.media_id.in_(media_ids)))
     session.execute(delete(Media).where(Media.id.in_(media_ids)))
     digests = {row.sha256 for row in gone} | {row.thumbnail_sha256 for row in gone}
     keys = {blob_key(row.sha256, EXTENSIONS[row.content_type]) for row in gone} | {
@@ -287,16 +309,23 @@ def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid
     return len(gone)
 
 
-def _digest(key: str) -> str:
+def digest_of(key: str) -> str:
     """The SHA-256 a blob key names (``ab/cd/<sha256>.<ext>``)."""
     return key.rsplit("/", 1)[-1].split(".", 1)[0]
 
 
-def _named(session: Session, digests: set[str]) -> set[str]:
-    """Of ``digests``, those a photo row names, as its photo or its thumbnail."""
-    return set(session.scalars(select(Media.sha256).where(Media.sha256.in_(digests)))) | set(
-        session.scalars(select(Media.thumbnail_sha256).where(Media.thumbnail_sha256.in_(digests)))
-    )
+def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
+    """Of ``digests``, those a photo row names, as its photo or its thumbnail: a rider's
+    photo, or one the district attached to an alert."""
+    named: set[str] = set()
+    for table in (Media, AlertPhoto):
+        named |= set(session.scalars(select(table.sha256).where(table.sha256.in_(digests))))
+        named |= set(
+            session.scalars(
+                select(table.thumbnail_sha256).where(table.thumbnail_sha256.in_(digests))
+            )
+        )
+    return named
 
 
 def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime) -> int:
@@ -308,8 +337,8 @@ def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime
 
     def flush() -> int:
         with database.session() as session:
-            named = _named(session, {_digest(key) for key in batch})
-        orphans = [key for key in batch if _digest(key) not in named]
+            named = blobs_in_use(session, {digest_of(key) for key in batch})
+        orphans = [key for key in batch if digest_of(key) not in named]
         for key in orphans:
             store.delete(key)
         batch.clear()

@@ -19,6 +19,9 @@ from app.models import OutboxEvent, Webhook
 class EventType(StrEnum):
     REPORT_UPDATED = "report.updated"
     POINTS_AWARDED = "points.awarded"
+    ALERT_PUBLISHED = "alert.published"
+    ALERT_UPDATED = "alert.updated"
+    ALERT_CLOSED = "alert.closed"
 
 
 def new_event(

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database, begin_writes, lat_of, lon_of
 from app.models import (
+    AlertSighting,
     IdempotencyRecord,
     Media,
     OutboxEvent,
@@ -29,6 +30,7 @@ from app.models import (
     ReportMedia,
     Rider,
     RiderTotals,
+    SightingMedia,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -239,7 +241,8 @@ def _coarse_rows(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
 def _used_elsewhere(
     session: Session, photos: set[uuid.UUID], ticket_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Of ``photos``, those a report or verification of another ticket uses too."""
+    """Of ``photos``, those a report or verification of another ticket, or a sighting,
+    uses too (a sighting's photos go with its alert's retention)."""
     if not photos:
         return set()
     used = set(
@@ -248,6 +251,9 @@ def _used_elsewhere(
             .join(Report, Report.id == ReportMedia.report_id)
             .where(ReportMedia.media_id.in_(photos), Report.ticket_id.not_in(ticket_ids))
         )
+    )
+    used |= set(
+        session.scalars(select(SightingMedia.media_id).where(SightingMedia.media_id.in_(photos)))
     )
     return used | _in_verifications(session, photos, exclude_tickets=ticket_ids)
 
@@ -279,6 +285,7 @@ def _unused_media(session: Session, cutoff: datetime) -> set[uuid.UUID]:
             select(Media.id).where(
                 Media.created_at < cutoff,
                 ~exists().where(ReportMedia.media_id == Media.id),
+                ~exists().where(SightingMedia.media_id == Media.id),
             )
         )
     )
@@ -332,6 +339,8 @@ def export_rider(database: Database, rider_id: uuid.UUID) -> Iterator[bytes]:
         yield from _array(_reports(session, rider.id, codes))
         yield b',"verifications":'
         yield from _array(_verifications(session, rider.id))
+        yield b',"sightings":'
+        yield from _array(_sightings(session, rider.id))
         yield b',"photos":'
         yield from _array(
             _photo(m)
@@ -435,6 +444,31 @@ def _verifications(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, 
         }
 
 
+def _sightings(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
+    photos: dict[uuid.UUID, list[str]] = {}
+    for link in session.execute(
+        select(SightingMedia.sighting_id, SightingMedia.media_id)
+        .join(AlertSighting, AlertSighting.id == SightingMedia.sighting_id)
+        .where(AlertSighting.rider_id == rider_id)
+        .order_by(SightingMedia.position)
+    ):
+        photos.setdefault(link.sighting_id, []).append(f"/v1/media/{link.media_id}")
+    for sighting in session.scalars(
+        select(AlertSighting)
+        .where(AlertSighting.rider_id == rider_id)
+        .order_by(AlertSighting.created_at, AlertSighting.id)
+    ):
+        yield {
+            "id": str(sighting.id),
+            "alert_id": str(sighting.alert_id),
+            "lat": sighting.lat,
+            "lon": sighting.lon,
+            "note": sighting.note,
+            "photos": photos.get(sighting.id, []),
+            "created_at": iso(sighting.created_at),
+        }
+
+
 def _ledger(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
     rows = session.execute(
         select(PointsEntry, Ticket.ref)
@@ -492,6 +526,11 @@ def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime
         session.scalars(select(Verification.ticket_id).where(Verification.rider_id == rider.id))
     )
     _clear_rider_notes(session, tickets, rider.id)
+    for sighting in session.scalars(
+        select(AlertSighting).where(AlertSighting.rider_id == rider.id)
+    ):
+        sighting.note = None
+        sighting.lon, sighting.lat = coarsened(sighting.lon, sighting.lat)
     session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.rider_id == rider.id))
     for event in session.scalars(
         select(OutboxEvent).where(

@@ -143,6 +143,14 @@ def set_active(session: Session, staff: Staff, active: bool) -> Staff:
     return staff
 
 
+def allow_alerts(session: Session, staff: Staff, allowed: bool) -> Staff:
+    """Let an account that is not district staff publish area alerts (or stop it)."""
+    begin_writes(session)
+    staff.may_publish_alerts = allowed
+    session.flush()
+    return staff
+
+
 def sign_out(session: Session, staff: Staff) -> None:
     """Every token this account holds stops working: its sessions everywhere end."""
     begin_writes(session)

@@ -1,0 +1,195 @@
+"""Area alerts: the district publishes and closes them and reads the sightings; riders
+ask which are active where they are and send sightings; photos for both."""
+
+import uuid
+
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi.responses import FileResponse
+
+from app.deps import (
+    AlertPublisher,
+    CallerDep,
+    ClockDep,
+    CurrentOfficeStaff,
+    CurrentRider,
+    Role,
+    SessionDep,
+    SettingsDep,
+)
+from app.errors import Forbidden, NotFound, PayloadTooLarge
+from app.photos import blob_response
+from app.schemas.alerts import (
+    ActiveAlerts,
+    AlertClose,
+    AlertCreate,
+    AlertPhotoRead,
+    AlertPublic,
+    AlertRead,
+    SightingCreate,
+    SightingCreated,
+)
+from app.schemas.common import problems
+from app.services import alerts
+from app.services.coords import CoordSys, to_wgs84
+
+office = APIRouter(prefix="/v1/office/alerts", tags=["alerts"], responses=problems(401, 403))
+riders = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=problems(401, 403))
+_CHUNK = 1 << 20
+
+
+@office.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AlertRead,
+    summary="Publish an alert to every platform (district staff, or staff an admin allowed)",
+    responses=problems(422),
+)
+def publish(
+    body: AlertCreate, staff: AlertPublisher, session: SessionDep, clock: ClockDep
+) -> AlertRead:
+    alert = alerts.publish(session, staff, body.as_input(), clock())
+    return AlertRead.of_office(alert, alerts.photo_ids(session, alert))
+
+
+@office.post(
+    "/photos",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AlertPhotoRead,
+    summary="Upload a photo for an alert about to be published (a missing person's)",
+    responses=problems(413, 415, 422),
+)
+def upload_photo(
+    staff: AlertPublisher,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: UploadFile = File(description="the photo"),
+) -> AlertPhotoRead:
+    cap = int(settings.max_upload_mb * 1024 * 1024)
+    data = bytearray()
+    while chunk := file.file.read(_CHUNK):
+        data += chunk
+        if len(data) > cap:
+            raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
+    photo = alerts.store_photo(session, staff, bytes(data), settings.media_store)
+    return AlertPhotoRead(
+        id=str(photo.id), content_type=photo.content_type, width=photo.width, height=photo.height
+    )
+
+
+@office.get("", response_model=list[AlertRead], summary="The district's alerts, newest first")
+def list_alerts(staff: CurrentOfficeStaff, session: SessionDep) -> list[AlertRead]:
+    return [
+        AlertRead.of_office(alert, alerts.photo_ids(session, alert))
+        for alert in alerts.alerts_of(session, staff)
+    ]
+
+
+@office.get(
+    "/{alert_id}",
+    response_model=AlertRead,
+    summary="One of the district's alerts, with its sightings, newest first",
+    responses=problems(404),
+)
+def read_alert(alert_id: uuid.UUID, staff: CurrentOfficeStaff, session: SessionDep) -> AlertRead:
+    alert = alerts.alert_in_scope(session, staff, alert_id)
+    return AlertRead.of_office(
+        alert, alerts.photo_ids(session, alert), alerts.sightings_of(session, alert)
+    )
+
+
+@office.post(
+    "/{alert_id}/close",
+    response_model=AlertRead,
+    summary="Close an alert: every platform is told",
+    responses=problems(404, 409, 422),
+)
+def close_alert(
+    alert_id: uuid.UUID,
+    body: AlertClose,
+    staff: AlertPublisher,
+    session: SessionDep,
+    clock: ClockDep,
+) -> AlertRead:
+    alert = alerts.alert_in_scope(session, staff, alert_id)
+    alerts.close(session, staff, alert, body.outcome, body.note, clock())
+    return AlertRead.of_office(alert, alerts.photo_ids(session, alert))
+
+
+@riders.get(
+    "/active",
+    response_model=ActiveAlerts,
+    summary="The active alerts whose area holds this point",
+)
+def active(
+    _rider: CurrentRider,
+    session: SessionDep,
+    clock: ClockDep,
+    lat: float = Query(ge=-90, le=90, allow_inf_nan=False),
+    lon: float = Query(ge=-180, le=180, allow_inf_nan=False),
+    coord_sys: CoordSys = CoordSys.WGS84,
+) -> ActiveAlerts:
+    x, y = to_wgs84(lon, lat, coord_sys)
+    found = alerts.active_at(session, x, y, clock())
+    return ActiveAlerts(items=[AlertPublic.of(a, alerts.photo_ids(session, a)) for a in found])
+
+
+@riders.post(
+    "/{alert_id}/sightings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SightingCreated,
+    summary="Tell the district you saw what an active alert asks about (do not pursue; "
+    "call 110 in an emergency)",
+    responses=problems(404, 422, 429),
+)
+def sight(
+    alert_id: uuid.UUID,
+    body: SightingCreate,
+    rider: CurrentRider,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> SightingCreated:
+    lon, lat = to_wgs84(body.lon, body.lat, body.coord_sys)
+    sighting = alerts.sight(
+        session,
+        rider,
+        alert_id,
+        lon=lon,
+        lat=lat,
+        note=body.note,
+        media_ids=tuple(body.media_ids),
+        now=clock(),
+        settings=settings,
+    )
+    return SightingCreated(
+        id=str(sighting.id), alert_id=str(alert_id), created_at=sighting.created_at
+    )
+
+
+@riders.get(
+    "/{alert_id}/photos/{photo_id}",
+    response_class=FileResponse,
+    summary="An alert's photo: for riders and platforms while it is active, and for its district",
+    responses=problems(404),
+)
+def alert_photo(
+    alert_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    caller: CallerDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    thumbnail: bool = False,
+) -> Response:
+    if caller.role in (Role.OFFICER, Role.DISTRICT):
+        staff = caller.staff
+    elif caller.role in (Role.RIDER, Role.PLATFORM):
+        staff = None
+    else:
+        raise Forbidden("alert photos are for riders, platforms and the district")
+    photo = alerts.photo_for(session, alert_id, photo_id, staff=staff, now=clock())
+    key, content_type = alerts.photo_key(photo, thumbnail=thumbnail)
+    blob = settings.media_store.open(key)
+    if blob is None:
+        raise NotFound("the photo's file is missing")
+    return blob_response(blob, content_type)
