@@ -523,3 +523,44 @@ def test_the_dashboard_shows_the_kpis_and_the_district_downloads_its_table(
     assert len(codes) == 10 and codes[0] == "310105002"
     officer = Clerk(app, baseline, OFFICER)
     assert officer.get("/console/dashboard/streets.xlsx").status_code == 403
+
+
+def test_the_district_sees_a_sighting_on_the_alerts_page_and_closes_it(
+    app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth
+) -> None:
+    expires = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    published = client.post(
+        "/v1/office/alerts",
+        headers=auth.staff(DISTRICT),
+        json={
+            "kind": "hazard",
+            "title": "广告牌松动，请绕行",
+            "area": {"area_code": "310105002"},
+            "expires_at": expires,
+        },
+    )
+    assert published.status_code == 201, published.text
+    alert_id = published.json()["id"]
+    district = Clerk(app, baseline, DISTRICT)
+    listed = district.get("/console/alerts").text
+    assert "广告牌松动，请绕行" in listed and f"/console/alerts/{alert_id}" in listed
+    page = district.get(f"/console/alerts/{alert_id}").text
+    assert 'id="sightings-count">0<' in page and 'hx-trigger="every 5s"' in page
+    rider = auth.rider("meituan", "sees-it")
+    sent = client.post(
+        f"/v1/alerts/{alert_id}/sightings",
+        headers=rider,
+        json={"lat": JIANGSU["lat"], "lon": JIANGSU["lon"], "coord_sys": "gcj02", "note": "还在晃"},
+    )
+    assert sent.status_code == 201, sent.text
+    part = district.get(f"/console/alerts/{alert_id}/sightings").text
+    assert 'id="sightings-count">1<' in part and "还在晃" in part and "meituan" in part
+    # An officer reads it but cannot close it; the district closes it.
+    officer = Clerk(app, baseline, OFFICER).get(f"/console/alerts/{alert_id}").text
+    assert "还在晃" in officer and "close-alert" not in officer
+    closed = district.post(
+        f"/console/alerts/{alert_id}/close", data={"outcome": "resolved", "note": "已加固"}
+    )
+    assert closed.status_code == 303
+    after = client.get(f"/v1/office/alerts/{alert_id}", headers=auth.staff(DISTRICT)).json()
+    assert after["status"] == "closed" and after["outcome"] == "resolved"
