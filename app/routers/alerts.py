@@ -16,8 +16,9 @@ from app.deps import (
     SessionDep,
     SettingsDep,
 )
-from app.errors import Forbidden, NotFound, PayloadTooLarge
+from app.errors import Forbidden, NotFound
 from app.photos import blob_response
+from app.routers.media import read_upload
 from app.schemas.alerts import (
     ActiveAlerts,
     AlertClose,
@@ -34,7 +35,6 @@ from app.services.coords import CoordSys, to_wgs84
 
 office = APIRouter(prefix="/v1/office/alerts", tags=["alerts"], responses=problems(401, 403))
 riders = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=problems(401, 403))
-_CHUNK = 1 << 20
 
 
 @office.post(
@@ -64,13 +64,7 @@ def upload_photo(
     settings: SettingsDep,
     file: UploadFile = File(description="the photo"),
 ) -> AlertPhotoRead:
-    cap = int(settings.max_upload_mb * 1024 * 1024)
-    data = bytearray()
-    while chunk := file.file.read(_CHUNK):
-        data += chunk
-        if len(data) > cap:
-            raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
-    photo = alerts.store_photo(session, staff, bytes(data), settings.media_store)
+    photo = alerts.store_photo(session, staff, read_upload(file, settings), settings.media_store)
     return AlertPhotoRead(
         id=str(photo.id), content_type=photo.content_type, width=photo.width, height=photo.height
     )

@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, File, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from app.config import Settings
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, PayloadTooLarge
 from app.models import Media
@@ -38,18 +39,24 @@ def upload(
     response: Response,
     file: UploadFile = File(description="the photo"),
 ) -> MediaRead:
+    stored = media_service.store_media(
+        session, rider=rider, data=read_upload(file, settings), store=settings.media_store
+    )
+    if not stored.created:
+        response.status_code = 200
+    return MediaRead.of(stored.media)
+
+
+def read_upload(file: UploadFile, settings: Settings) -> bytes:
+    """An uploaded photo's bytes, read a chunk at a time and refused (413) past the cap
+    rather than read whole."""
     cap = int(settings.max_upload_mb * 1024 * 1024)
     data = bytearray()
     while chunk := file.file.read(_CHUNK):
         data += chunk
         if len(data) > cap:
             raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
-    stored = media_service.store_media(
-        session, rider=rider, data=bytes(data), store=settings.media_store
-    )
-    if not stored.created:
-        response.status_code = 200
-    return MediaRead.of(stored.media)
+    return bytes(data)
 
 
 def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) -> Media:

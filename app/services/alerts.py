@@ -52,8 +52,7 @@ from app.services.media import (
     check_media_owner,
     delete_media,
     digest_of,
-    process_image,
-    write_blob,
+    store_image,
 )
 from app.services.media_store import MediaStore, blob_key
 
@@ -361,18 +360,16 @@ def _own_photos(session: Session, staff: Staff, ids: tuple[uuid.UUID, ...]) -> l
 def store_photo(session: Session, staff: Staff, data: bytes, store: MediaStore) -> AlertPhoto:
     """A photo for an alert about to be published (a missing person's)."""
     _publisher(session, staff)
-    image = process_image(data)
-    sha256 = write_blob(session, store, image.content, image.extension)
-    thumbnail = write_blob(session, store, image.thumbnail, "jpg")
+    stored = store_image(session, store, data)
     begin_writes(session)
     photo = AlertPhoto(
         uploaded_by=staff.id,
-        sha256=sha256,
-        thumbnail_sha256=thumbnail,
-        content_type=image.content_type,
-        width=image.width,
-        height=image.height,
-        bytes=len(image.content),
+        sha256=stored.sha256,
+        thumbnail_sha256=stored.thumbnail_sha256,
+        content_type=stored.image.content_type,
+        width=stored.image.width,
+        height=stored.image.height,
+        bytes=len(stored.image.content),
     )
     session.add(photo)
     session.flush()

@@ -160,6 +160,26 @@ def write_blob(session: Session, store: MediaStore, content: bytes, extension: s
 
 
 @dataclass(frozen=True)
+class StoredImage:
+    """An upload judged, re-encoded and stored, with its thumbnail: not yet a row."""
+
+    image: ProcessedImage
+    sha256: str
+    thumbnail_sha256: str
+
+
+def store_image(session: Session, store: MediaStore, data: bytes) -> StoredImage:
+    """Decode and re-encode ``data``, and store it and its thumbnail (before the write
+    transaction, whose rollback removes them again)."""
+    image = process_image(data)
+    return StoredImage(
+        image,
+        write_blob(session, store, image.content, image.extension),
+        write_blob(session, store, image.thumbnail, "jpg"),
+    )
+
+
+@dataclass(frozen=True)
 class StoredMedia:
     media: Media
     created: bool
@@ -171,9 +191,8 @@ def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStor
     if existing is not None:
         return StoredMedia(existing, created=False)
     # Decoding, re-encoding and the fsyncs happen before the write transaction.
-    image = process_image(data)
-    sha256 = write_blob(session, store, image.content, image.extension)
-    thumbnail_sha256 = write_blob(session, store, image.thumbnail, "jpg")
+    stored = store_image(session, store, data)
+    image = stored.image
     begin_writes(session)
     existing = _find(session, rider.id, upload_sha256)
     if existing is not None:
@@ -181,8 +200,8 @@ def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStor
     media = Media(
         rider_id=rider.id,
         upload_sha256=upload_sha256,
-        sha256=sha256,
-        thumbnail_sha256=thumbnail_sha256,
+        sha256=stored.sha256,
+        thumbnail_sha256=stored.thumbnail_sha256,
         content_type=image.content_type,
         width=image.width,
         height=image.height,
@@ -296,13 +315,9 @@ def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid
 
     def remove_unused() -> None:
         with database.session() as check:
-            kept = set(check.scalars(select(Media.sha256).where(Media.sha256.in_(digests)))) | set(
-                check.scalars(
-                    select(Media.thumbnail_sha256).where(Media.thumbnail_sha256.in_(digests))
-                )
-            )
+            kept = blobs_in_use(check, digests)
         for key in keys:
-            if key.split("/")[-1].split(".")[0] not in kept:
+            if digest_of(key) not in kept:
                 store.delete(key)
 
     after_commit(session, remove_unused)

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db import Database
 from app.models import AlertEvent, AlertSighting, Media, utcnow
 from app.services.coords import CoordSys, to_wgs84
+from app.services.media import sweep_orphans
 from app.worker import JOBS
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.e2e.test_webhook_delivery import Receiver, receiver, set_hook, verify  # noqa: F401
@@ -178,6 +179,9 @@ def test_an_alerts_life_through_the_platforms_webhooks(
     # Nothing the platforms were told names a rider or a sighting.
     for request in receiver.requests:
         assert b"sentinel-1" not in request.body and "sighting" not in request.event["data"]
+
+    # The daily sweep of orphan blobs keeps the alert's photo and the sighting's.
+    assert sweep_orphans(database, settings.media_store, older_than=utcnow() + timedelta(1)) == 0
 
     # Closed: told to every platform; gone for riders.
     closed = ok(
