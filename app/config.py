@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # buckets are addressed: "virtual" (bucket.host, which OSS requires), "path" or "auto".
     s3_endpoint_url: str | None = None
     s3_addressing_style: Literal["auto", "virtual", "path"] = "auto"
+    # A photo's blob written this recently is spared by the deletes of other photos with
+    # the same bytes (an upload of them may be about to commit); the sweep takes it later.
+    media_delete_grace_s: float = Field(default=3600, ge=0)
     # Days after a ticket is closed that its reports keep their photos, free text and
     # exact points (PIPL art. 19: no longer than the purpose needs).
     retention_days: int = Field(default=180, ge=1)
@@ -99,7 +102,12 @@ class Settings(BaseSettings):
     def media_store(self) -> "MediaStore":
         from app.services.media_store import open_store
 
-        return open_store(self.media_url, self.s3_endpoint_url, self.s3_addressing_style)
+        return open_store(
+            self.media_url,
+            self.s3_endpoint_url,
+            self.s3_addressing_style,
+            self.media_delete_grace_s,
+        )
 
     @property
     def run_embedded_worker(self) -> bool:

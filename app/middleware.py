@@ -97,7 +97,14 @@ class RequestContextMiddleware:
             # response carries its request id. The trace goes to the log, never out.
             logger.exception(
                 "unhandled error",
-                extra={"fields": {"request_id": request_id, "path": scope["path"]}},
+                extra={
+                    "fields": {
+                        "request_id": request_id,
+                        "path": _loggable_path(
+                            scope, getattr(scope.get("route"), "path", "unmatched")
+                        ),
+                    }
+                },
             )
             if response_started:
                 raise
@@ -130,14 +137,19 @@ class RequestContextMiddleware:
 
 
 # Path parameters that identify a person: a path holding one is logged as its route
-# (``/v1/platform/riders/{rider_id}``), so that no log keeps a rider's platform id.
+# (``/v1/platform/riders/{rider_id}``), so that no log keeps a rider's platform id; so is
+# any path below the riders' prefix that matched no route (a typo, a trailing slash).
 PERSONAL_PATH_PARAMS = frozenset({"rider_id"})
+PERSONAL_PREFIX = "/v1/platform/riders/"
 
 
 def _loggable_path(scope: Scope, route: str) -> str:
-    if PERSONAL_PATH_PARAMS.isdisjoint(scope.get("path_params") or ()):
-        return str(scope["path"])
-    return route
+    path = str(scope["path"])
+    if not PERSONAL_PATH_PARAMS.isdisjoint(scope.get("path_params") or ()):
+        return route
+    if path.startswith(PERSONAL_PREFIX) and path != PERSONAL_PREFIX + "stats":
+        return route if route != "unmatched" else PERSONAL_PREFIX + "…"
+    return path
 
 
 class BodyLimitMiddleware:

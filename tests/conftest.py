@@ -63,6 +63,7 @@ def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         database_url=database_url,
         secret_key=TEST_SECRET,
         media_url=str(tmp_path_factory.mktemp("media")),
+        media_delete_grace_s=0,
         argon2_time_cost=1,
         argon2_memory_kib=64,
         embedded_worker=False,

@@ -63,8 +63,9 @@ class AlertPhoto(UuidPk, Base):
 
     alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     uploaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
-    sha256: Mapped[str] = mapped_column(String(64))
-    thumbnail_sha256: Mapped[str] = mapped_column(String(64))
+    # Indexed: whether a blob is still named is asked before any blob is deleted.
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    thumbnail_sha256: Mapped[str] = mapped_column(String(64), index=True)
     content_type: Mapped[str] = mapped_column(String(32))
     width: Mapped[int]
     height: Mapped[int]

@@ -17,7 +17,7 @@ class Media(UuidPk, Timestamps, Base):
     upload_sha256: Mapped[str] = mapped_column(String(64))
     # Of the stored, re-encoded file, which is named by it (content-addressed).
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    thumbnail_sha256: Mapped[str] = mapped_column(String(64))
+    thumbnail_sha256: Mapped[str] = mapped_column(String(64), index=True)
     content_type: Mapped[str] = mapped_column(String(32))
     width: Mapped[int]
     height: Mapped[int]

@@ -72,10 +72,9 @@ def upload_photo(
 
 @office.get("", response_model=list[AlertRead], summary="The district's alerts, newest first")
 def list_alerts(staff: CurrentOfficeStaff, session: SessionDep) -> list[AlertRead]:
-    return [
-        AlertRead.of_office(alert, alerts.photo_ids(session, alert))
-        for alert in alerts.alerts_of(session, staff)
-    ]
+    listed = alerts.alerts_of(session, staff)
+    photos = alerts.photos_of(session, listed)
+    return [AlertRead.of_office(alert, photos[alert.id]) for alert in listed]
 
 
 @office.get(
@@ -124,7 +123,8 @@ def active(
 ) -> ActiveAlerts:
     x, y = to_wgs84(lon, lat, coord_sys)
     found = alerts.active_at(session, x, y, clock())
-    return ActiveAlerts(items=[AlertPublic.of(a, alerts.photo_ids(session, a)) for a in found])
+    photos = alerts.photos_of(session, found)
+    return ActiveAlerts(items=[AlertPublic.of(a, photos[a.id]) for a in found])
 
 
 @riders.post(
@@ -151,7 +151,7 @@ def sight(
         lon=lon,
         lat=lat,
         note=body.note,
-        media_ids=tuple(body.media_ids),
+        media_ids=tuple(dict.fromkeys(body.media_ids)),
         now=clock(),
         settings=settings,
     )

@@ -52,6 +52,7 @@ from app.services.media import (
     check_media_owner,
     delete_media,
     digest_of,
+    remove_if_idle,
     store_image,
 )
 from app.services.media_store import MediaStore, blob_key
@@ -537,15 +538,23 @@ def grow_and_expire(session: Session, now: datetime) -> int:
 
 
 def purge_closed(session: Session, store: MediaStore, now: datetime, days: float) -> int:
-    """A missing person's photos, words and sightings (and the sightings' photos), gone
-    ``days`` after the alert closed; the alert keeps its kind, area, times and outcome."""
+    """``days`` after an alert closed: its riders' sightings (and their photos) go, and a
+    missing person's photos and words too; the alert keeps its kind, area, times and
+    outcome. Photos uploaded for an alert that was never published go after a day."""
     begin_writes(session)
     cutoff = now - timedelta(days=days)
+    unattached = list(
+        session.scalars(
+            select(AlertPhoto).where(
+                AlertPhoto.alert_id.is_(None), AlertPhoto.created_at < now - timedelta(days=1)
+            )
+        )
+    )
+    _delete_photos(session, store, unattached)
     purged = 0
     for alert in session.scalars(
         select(Alert).where(
             Alert.status == AlertStatus.CLOSED,
-            Alert.kind == AlertKind.MISSING_PERSON,
             Alert.purged_at.is_(None),
             Alert.closed_at < cutoff,
         )
@@ -564,10 +573,12 @@ def purge_closed(session: Session, store: MediaStore, now: datetime, days: float
             session.scalars(select(SightingMedia.media_id).where(SightingMedia.media_id.in_(media)))
         )
         delete_media(session, store, media - used - _in_reports(session, media))
-        _delete_alert_photos(session, store, alert)
-        alert.description = None
-        alert.close_note = None
-        alert.title = "寻人（已结束）"
+        if alert.kind == AlertKind.MISSING_PERSON:
+            photos = session.scalars(select(AlertPhoto).where(AlertPhoto.alert_id == alert.id))
+            _delete_photos(session, store, list(photos))
+            alert.description = None
+            alert.close_note = None
+            alert.title = "寻人（已结束）"
         alert.purged_at = now
         _audit(session, alert, "purged", None, now, {"sightings": len(sightings)})
         purged += 1
@@ -578,8 +589,9 @@ def _in_reports(session: Session, media: set[uuid.UUID]) -> set[uuid.UUID]:
     return set(session.scalars(select(ReportMedia.media_id).where(ReportMedia.media_id.in_(media))))
 
 
-def _delete_alert_photos(session: Session, store: MediaStore, alert: Alert) -> None:
-    photos = list(session.scalars(select(AlertPhoto).where(AlertPhoto.alert_id == alert.id)))
+def _delete_photos(session: Session, store: MediaStore, photos: list[AlertPhoto]) -> None:
+    if not photos:
+        return
     keys = [photo_key(p, thumbnail=t)[0] for p in photos for t in (False, True)]
     for photo in photos:
         session.delete(photo)
@@ -588,9 +600,7 @@ def _delete_alert_photos(session: Session, store: MediaStore, alert: Alert) -> N
     def remove() -> None:
         with database.session() as check:
             named = blobs_in_use(check, {digest_of(key) for key in keys})
-        for key in keys:
-            if digest_of(key) not in named:
-                store.delete(key)
+        remove_if_idle(store, [key for key in keys if digest_of(key) not in named])
 
     after_commit(session, remove)
 
@@ -626,3 +636,17 @@ def photo_for(
     elif alert.status != AlertStatus.ACTIVE or alert.expires_at <= now:
         raise NotFound("the alert has ended")
     return photo
+
+
+def photos_of(session: Session, listed: Sequence[Alert]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The photo ids of each of ``listed``, in one query."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = {alert.id: [] for alert in listed}
+    if found:
+        for alert_id, photo_id in session.execute(
+            select(AlertPhoto.alert_id, AlertPhoto.id)
+            .where(AlertPhoto.alert_id.in_(found))
+            .order_by(AlertPhoto.created_at)
+        ):
+            if alert_id is not None:
+                found[alert_id].append(photo_id)
+    return found

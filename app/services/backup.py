@@ -20,7 +20,7 @@ from sqlalchemy import func, inspect, make_url, select
 from app import migrate
 from app.db import Database, is_embedded, sqlite_driver
 from app.errors import ConfigurationError
-from app.models import Media, Report, Ticket, utcnow
+from app.models import Base, Media, Report, Ticket, utcnow
 from app.services.media import CONTENT_TYPES
 from app.services.media_store import MediaStore
 
@@ -42,8 +42,14 @@ class BackupManifest:
 
 
 def libpq_url(url: str) -> str:
-    """A SQLAlchemy URL (``postgresql+psycopg://…``) as libpq's tools take it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A SQLAlchemy URL (``postgresql+psycopg://…``) as libpq's tools take it, without
+    its password (which goes in the environment, not on a command line others can see)."""
+    return make_url(url).set(drivername="postgresql", password=None).render_as_string()
+
+
+def libpq_environment(url: str) -> dict[str, str]:
+    password = make_url(url).password
+    return {**os.environ, **({"PGPASSWORD": str(password)} if password else {})}
 
 
 def _sqlite_file(url: str) -> Path:
@@ -67,23 +73,16 @@ def pg_restore_command(url: str, source: Path) -> list[str]:
     ]
 
 
-def _shown(command: list[str]) -> str:
-    """The command as the operator may be told it: any password in a URL hidden."""
-    return " ".join(
-        make_url(part.split("=", 1)[-1]).render_as_string(hide_password=True)
-        if "://" in part
-        else part
-        for part in command
-    )
-
-
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str, url: str) -> None:
     if shutil.which(command[0]) is None:
         raise ConfigurationError(
             f"{command[0]} is not installed here: install the PostgreSQL client tools of the "
-            f"server's major version, or run where they are: {_shown(command)}"
+            f"server's major version, or run where they are (with PGPASSWORD set if the "
+            f"database has a password): {' '.join(command)}"
         )
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, env=libpq_environment(url)
+    )
     if done.returncode != 0:
         raise ConfigurationError(f"{what} failed: {done.stderr.strip()[:2000]}")
 
@@ -100,7 +99,7 @@ def backup(
         _sqlite_backup(_sqlite_file(url), target / SQLITE_FILE)
         counted = Database(f"sqlite:///{target / SQLITE_FILE}")
     else:
-        _run(pg_dump_command(url, target / PG_DUMP_FILE), "pg_dump")
+        _run(pg_dump_command(url, target / PG_DUMP_FILE), "pg_dump", url)
         counted = database
     with counted.session() as session:
         tickets = session.scalar(select(func.count()).select_from(Ticket)) or 0
@@ -173,14 +172,19 @@ def restore(database_url: str, store: MediaStore, source: Path) -> BackupManifes
         target_db = Database(database_url, pool_size=1)
         try:
             with target_db.engine.connect() as connection:
-                tables = inspect(connection).get_table_names()
+                # PostGIS's own tables (spatial_ref_sys) may be there already: a database
+                # prepared with CREATE EXTENSION postgis is still an empty one.
+                tables = set(inspect(connection).get_table_names()) & {
+                    "alembic_version",
+                    *Base.metadata.tables,
+                }
         finally:
             target_db.dispose()
         if tables:
             raise ConfigurationError(
                 f"the database holds {len(tables)} tables: restore into a new database"
             )
-        _run(pg_restore_command(database_url, source / PG_DUMP_FILE), "pg_restore")
+        _run(pg_restore_command(database_url, source / PG_DUMP_FILE), "pg_restore", database_url)
     media = source / MEDIA_DIR
     if media.is_dir():
         for path in sorted(media.rglob("*")):

@@ -14,7 +14,7 @@ import uuid
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete, select
@@ -142,8 +142,8 @@ def write_blob(session: Session, store: MediaStore, content: bytes, extension: s
     """
     sha256 = hashlib.sha256(content).hexdigest()
     key = blob_key(sha256, extension)
-    if store.exists(key):
-        return sha256
+    # Written even when it is there already: the write is its time of use, which keeps a
+    # delete of the same bytes (another photo's, or an orphan's) away for an hour.
     store.put(key, content, CONTENT_TYPES[extension])
     database = session.info[DATABASE]
 
@@ -316,12 +316,20 @@ def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid
     def remove_unused() -> None:
         with database.session() as check:
             kept = blobs_in_use(check, digests)
-        for key in keys:
-            if digest_of(key) not in kept:
-                store.delete(key)
+        remove_if_idle(store, [key for key in keys if digest_of(key) not in kept])
 
     after_commit(session, remove_unused)
     return len(gone)
+
+
+def remove_if_idle(store: MediaStore, keys: Collection[str]) -> None:
+    """Delete ``keys``, each unless it was written within the store's grace period (the
+    daily sweep of orphans takes it then)."""
+    recent = datetime.now(UTC) - store.grace
+    for key in keys:
+        modified = store.modified(key)
+        if modified is not None and modified < recent:
+            store.delete(key)
 
 
 def digest_of(key: str) -> str:

@@ -15,7 +15,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,10 @@ class StoredKey:
 class MediaStore(ABC):
     """The bytes of photos by key. Implementations are safe to share between threads."""
 
+    # A blob written this recently may be about to be named by a transaction not yet
+    # committed (the same bytes uploaded again): deletes leave it for the sweep.
+    grace = timedelta(hours=1)
+
     @abstractmethod
     def exists(self, key: str) -> bool: ...
 
@@ -60,6 +64,10 @@ class MediaStore(ABC):
     @abstractmethod
     def open(self, key: str) -> Blob | None:
         """The blob under ``key``, or None when there is none."""
+
+    @abstractmethod
+    def modified(self, key: str) -> datetime | None:
+        """When ``key`` was last written, or None when there is none."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -131,6 +139,12 @@ class DirectoryStore(MediaStore):
         except FileNotFoundError:
             return None
 
+    def modified(self, key: str) -> datetime | None:
+        try:
+            return datetime.fromtimestamp(self._path(key).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            return None
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -186,6 +200,13 @@ class ObjectStore(MediaStore):
             return False
         return True
 
+    def modified(self, key: str) -> datetime | None:
+        try:
+            modified: datetime = self._call("head_object", Key=self._key(key))["LastModified"]
+            return modified
+        except FileNotFoundError:
+            return None
+
     def put(self, key: str, content: bytes, content_type: str) -> None:
         # S3 answers a PUT only once the object is stored (and, on AWS, replicated).
         self._call("put_object", Key=self._key(key), Body=content, ContentType=content_type)
@@ -222,10 +243,18 @@ def is_object_store_url(url: str) -> bool:
 
 
 @lru_cache(maxsize=8)
-def open_store(url: str, endpoint_url: str | None = None, addressing: str = "auto") -> MediaStore:
-    """The store ``url`` names: ``s3://bucket/prefix``, or else a directory path.
+def open_store(
+    url: str, endpoint_url: str | None = None, addressing: str = "auto", grace_s: float = 3600
+) -> MediaStore:
+    """The store ``url`` names, whose deletes spare blobs written in the last ``grace_s``:
+    one per process and configuration (one S3 client, with its connection pool)."""
+    store = _new_store(url, endpoint_url, addressing)
+    store.grace = timedelta(seconds=grace_s)
+    return store
 
-    One store (and one S3 client, with its connection pool) per process and URL."""
+
+def _new_store(url: str, endpoint_url: str | None, addressing: str) -> MediaStore:
+    """The store ``url`` names: ``s3://bucket/prefix``, or else a directory path."""
     if not is_object_store_url(url):
         return DirectoryStore(Path(url))
     parts = urlsplit(url)

@@ -8,6 +8,7 @@ record and the statistics need (category, street and community, the ticket's own
 times, counts, points) stays, so that every statistic is the same before and after.
 """
 
+import json
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,7 +16,18 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, Table, Text, bindparam, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
@@ -162,7 +174,15 @@ def _purge_tickets(
             select(ReportMedia.media_id).where(ReportMedia.report_id.in_([r[0] for r in reports]))
         )
     ) | {uuid.UUID(m) for v in verifications for m in (v.media_ids or ())}
-    removed = delete_media(session, store, photos - _used_elsewhere(session, photos, ticket_ids))
+    kept = _used_elsewhere(session, photos, ticket_ids)
+    removed = delete_media(session, store, photos - kept)
+    if kept and reports:
+        # A photo that stays for another ticket leaves the purged reports all the same.
+        session.execute(
+            delete(ReportMedia).where(
+                ReportMedia.report_id.in_([r[0] for r in reports]), ReportMedia.media_id.in_(kept)
+            )
+        )
     _clear_rider_notes(session, ticket_ids)
     # The purge is not a change of the ticket: its version and updated_at stay.
     session.execute(
@@ -249,7 +269,12 @@ def _used_elsewhere(
         session.scalars(
             select(ReportMedia.media_id)
             .join(Report, Report.id == ReportMedia.report_id)
-            .where(ReportMedia.media_id.in_(photos), Report.ticket_id.not_in(ticket_ids))
+            .join(Ticket, Ticket.id == Report.ticket_id)
+            .where(
+                ReportMedia.media_id.in_(photos),
+                Report.ticket_id.not_in(ticket_ids),
+                Ticket.purged_at.is_(None),
+            )
         )
     )
     used |= set(
@@ -535,7 +560,13 @@ def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime
     for event in session.scalars(
         select(OutboxEvent).where(
             OutboxEvent.platform_id == rider.platform_id,
-            sa_cast(OutboxEvent.data, Text).contains(external, autoescape=True),
+            or_(
+                # As stored: JSON text, which may escape non-ASCII characters and quotes.
+                sa_cast(OutboxEvent.data, Text).contains(external, autoescape=True),
+                sa_cast(OutboxEvent.data, Text).contains(
+                    json.dumps(external)[1:-1], autoescape=True
+                ),
+            ),
         )
     ):
         event.data = _replaced(event.data, external, tombstone)

@@ -21,7 +21,7 @@ from PIL import Image
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
-from app.services.media import sweep_orphans
+from app.services.media import remove_if_idle, sweep_orphans
 from app.services.media_store import blob_key
 from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
 from tests.helpers import assert_problem, free_port
@@ -169,3 +169,22 @@ def test_the_thumbnail_comes_from_the_bucket_and_a_lost_object_is_a_404(
     )
     gone = client.get(f"/v1/media/{media['id']}", headers=rider)
     assert_problem(gone, 404, "not_found")
+
+
+def test_a_delete_spares_a_blob_written_within_the_grace_period(
+    base_settings: Settings, either_store: dict[str, Any]
+) -> None:
+    """Another upload of the same bytes may be about to commit: its fresh write keeps the
+    blob from the delete of an older photo with those bytes (the sweep takes it later)."""
+    settings = base_settings.model_copy(update={**either_store, "media_delete_grace_s": 3600})
+    store = settings.media_store
+    key = blob_key("c" * 64, "jpg")
+    store.put(key, b"just written again", "image/jpeg")
+    remove_if_idle(store, [key])
+    assert store.exists(key)
+    if settings.media_url.startswith("/"):
+        path = Path(settings.media_url) / key
+        two_hours_ago = time.time() - 7200
+        os.utime(path, (two_hours_ago, two_hours_ago))
+        remove_if_idle(store, [key])
+        assert not store.exists(key)

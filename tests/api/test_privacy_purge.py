@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, lat_of, lon_of
-from app.models import Base, Media, Report, Ticket, Verification, utcnow
+from app.models import Base, Media, Report, ReportMedia, Ticket, Verification, utcnow
 from app.services import privacy
 from app.worker import JOBS
 from tests.api.reporting import png, report, submit, upload
@@ -213,6 +213,20 @@ def test_purge_clears_what_retention_no_longer_allows_and_no_statistic_changes(
     assert "还没修" in stored  # the open ticket's
     # Again: nothing left to do.
     assert privacy.purge(database, store, now=later, days=RETENTION) == privacy.Purged()
+
+    # The closed ticket's report let go of the photo it shared with the open one; once
+    # that one has ended and its time has passed too, the photo goes.
+    with database.session() as session:
+        links = session.scalars(
+            select(ReportMedia.media_id)
+            .join(Report, Report.id == ReportMedia.report_id)
+            .where(Report.ticket_id == uuid.UUID(tickets["closed"]))
+        ).all()
+        assert links == []
+    act(client, auth.staff(OFFICER), tickets["open"], "reject", reason="not_actionable")
+    last = privacy.purge(database, store, now=later + timedelta(days=1), days=RETENTION)
+    assert (last.tickets, last.photos) == (1, 2)
+    assert photo_ids(count_rows, database) == set()
 
 
 def test_the_worker_purges_daily_with_the_configured_retention(

@@ -26,6 +26,7 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
         SENTINEL_SECRET_KEY=settings.secret_key,
         SENTINEL_ENV="test",
         SENTINEL_MEDIA_URL=settings.media_url,
+        SENTINEL_MEDIA_DELETE_GRACE_S=str(settings.media_delete_grace_s),
         **(
             {"SENTINEL_S3_ENDPOINT_URL": settings.s3_endpoint_url}
             if settings.s3_endpoint_url

@@ -5,6 +5,7 @@ tokens fail, their export and stats are 404, their photos and words are gone, ev
 statistic is what it was, and their platform id is in no table, log line or webhook sent
 after. Run on both photo stores."""
 
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
-from app.models import Media, Report, Rider, utcnow
+from app.models import Media, OutboxEvent, Report, Rider, utcnow
 from app.worker import JOBS
 from tests.api.reporting import png, report
 from tests.api.test_privacy_purge import everything_stored
@@ -24,7 +25,14 @@ from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.e2e.test_webhook_delivery import Receiver, receiver, set_hook  # noqa: F401
 
 DELIVER = next(j for j in JOBS if j.name == "deliver_webhooks")
-SUBJECT = "mt-rider-erasable-0042"
+# Not only ASCII: stored JSON may escape it (\u9a91\u624b), and the erasure must find it.
+SUBJECT = "mt-骑手-erasable-0042"
+
+
+def names_subject(body: bytes) -> bool:
+    return SUBJECT.encode() in body or json.dumps(SUBJECT)[1:-1].encode() in body
+
+
 OFFICER = "officer_310105002"
 
 
@@ -167,7 +175,13 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
 ) -> None:
     meituan = auth.platform("meituan")
     assert DELIVER.run(database, settings, utcnow()) > 0  # the events so far, delivered
-    assert any(SUBJECT.encode() in r.body for r in receiver.requests)
+    assert any(names_subject(r.body) for r in receiver.requests)
+    # Events naming the rider, still waiting to be sent when the erasure comes.
+    act(http, auth.staff(OFFICER), subject["tickets"][0]["id"], "resolve")
+    with database.session() as session:
+        waiting = session.scalars(select(OutboxEvent).where(OutboxEvent.state == "pending"))
+        assert any(SUBJECT in json.dumps(e.data, ensure_ascii=False) for e in waiting)
+    sent_before = len(receiver.requests)
     before = statistics(http, auth)
     store = settings.media_store
     blobs_before = {b.key for b in store.blobs()}
@@ -199,9 +213,12 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
             url = f"/v1/platform/riders/{SUBJECT}{path}"
             assert http.get(url, headers=meituan).status_code == 404
         assert http.delete(f"/v1/platform/riders/{SUBJECT}", headers=meituan).status_code == 404
-        # A new event on a ticket the rider reported, delivered after the erasure.
-        act(http, auth.staff(OFFICER), subject["tickets"][0]["id"], "resolve")
-        sent_before = len(receiver.requests)
+        # A path below the riders' that matches no route (a typo) is not logged as sent.
+        assert (
+            http.get(f"/v1/platform/riders/{SUBJECT}/exports", headers=meituan).status_code == 404
+        )
+        # A new event on a ticket the rider reported, and those waiting: sent now.
+        act(http, auth.staff(OFFICER), subject["tickets"][0]["id"], "close")
         assert DELIVER.run(database, settings, utcnow()) > 0
         logged = capfd.readouterr().err
     finally:
@@ -209,7 +226,7 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
     assert "/v1/platform/riders/{rider_id}/export" in logged  # the access log was written
     assert SUBJECT not in logged
     after = receiver.requests[sent_before:]
-    assert after and not any(SUBJECT.encode() in r.body for r in after)
+    assert after and not any(names_subject(r.body) for r in after)
 
     # Nothing held names the rider: no table, no photo.
     stored = everything_stored(database)

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 import sqlalchemy as sa
 from alembic import op
 
-from app.services.working_time import WorkingCalendar, WorkingYear
+from app.services.working_time import WorkingCalendar, WorkingYear, seed_year
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -51,6 +51,26 @@ def _dates(value: str | list[str]) -> frozenset[date]:
     )
 
 
+def _with_years(calendar: WorkingCalendar, years: set[int]) -> WorkingCalendar:
+    """The calendar with the years the tickets span that it lacks, from chinesecalendar
+    (so that their holidays do not count as working time); the calendar table itself is
+    filled by ``sentinel db upgrade`` and the worker."""
+    missing = {
+        year: known
+        for year in years | {y + 1 for y in years}
+        if year not in calendar.years and (known := seed_year(year)) is not None
+    }
+    return WorkingCalendar({**calendar.years, **missing}) if missing else calendar
+
+
+def _hours(
+    calendar: WorkingCalendar, start: datetime | str, end: datetime | str | None
+) -> float | None:
+    if end is None:
+        return None
+    return round(calendar.between(_aware(start), _aware(end)), 4)
+
+
 def _aware(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
@@ -70,28 +90,31 @@ def upgrade() -> None:
     )
     connection = op.get_bind()
     calendar = _calendar(connection)
-    rows = connection.execute(
-        sa.text(
-            "SELECT id, created_at, accepted_at, resolved_at FROM tickets "
-            "WHERE accepted_at IS NOT NULL OR resolved_at IS NOT NULL"
-        )
-    ).all()
-    for ticket_id, created, accepted, resolved in rows:
+    update = sa.text(
+        "UPDATE tickets SET response_working_h = :a, resolution_working_h = :r WHERE id = :id"
+    )
+    select = sa.text(
+        "SELECT id, created_at, accepted_at, resolved_at FROM tickets "
+        "WHERE (accepted_at IS NOT NULL OR resolved_at IS NOT NULL) AND id > :after "
+        "ORDER BY id LIMIT 1000"
+    )
+    after: object = ""
+    if connection.dialect.name == "postgresql":
+        after = "00000000-0000-0000-0000-000000000000"
+    while batch := connection.execute(select, {"after": after}).all():
+        calendar = _with_years(calendar, {_aware(row[1]).year for row in batch})
         connection.execute(
-            sa.text(
-                "UPDATE tickets SET response_working_h = :a, resolution_working_h = :r "
-                "WHERE id = :id"
-            ),
-            {
-                "id": ticket_id,
-                "a": round(calendar.between(_aware(created), _aware(accepted)), 4)
-                if accepted
-                else None,
-                "r": round(calendar.between(_aware(created), _aware(resolved)), 4)
-                if resolved
-                else None,
-            },
+            update,
+            [
+                {
+                    "id": ticket_id,
+                    "a": _hours(calendar, created, accepted),
+                    "r": _hours(calendar, created, resolved),
+                }
+                for ticket_id, created, accepted, resolved in batch
+            ],
         )
+        after = batch[-1][0]
 
 
 def downgrade() -> None:

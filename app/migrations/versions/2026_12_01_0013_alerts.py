@@ -1,6 +1,6 @@
 """Area alerts: alerts with their area and growth schedule, the district's photos for
 them, riders' sightings (with their photos), every step as an audit event; the staff
-flag an admin grants to publish them.
+flag an admin grants to publish them; photos found by their thumbnail's digest too.
 
 Revision ID: 0013
 Revises: 0012
@@ -62,6 +62,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_alert_photos"),
     )
     op.create_index("ix_alert_photos_alert_id", "alert_photos", ["alert_id"])
+    # Whether a blob is still named (by a photo or a thumbnail) is asked before any blob
+    # is deleted: by index, however many photos there are.
+    op.create_index("ix_alert_photos_sha256", "alert_photos", ["sha256"])
+    op.create_index("ix_alert_photos_thumbnail_sha256", "alert_photos", ["thumbnail_sha256"])
+    op.create_index("ix_media_thumbnail_sha256", "media", ["thumbnail_sha256"])
     op.create_table(
         "alert_sightings",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -107,6 +112,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_media_thumbnail_sha256", "media")
     op.drop_column("staff", "may_publish_alerts")
     for table in ("alert_events", "sighting_media", "alert_sightings", "alert_photos", "alerts"):
         op.drop_table(table)
