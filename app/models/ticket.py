@@ -34,6 +34,7 @@ class TicketStatus(StrEnum):
 
 
 OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
+ENDED_UNPURGED = "purged_at IS NULL AND status IN ('closed', 'rejected', 'duplicate')"
 
 
 class Ticket(UuidPk, Timestamps, Base):
@@ -64,13 +65,14 @@ class Ticket(UuidPk, Timestamps, Base):
             postgresql_where=text("accepted_at IS NOT NULL"),
             sqlite_where=text("accepted_at IS NOT NULL"),
         ),
-        # The retention purge's candidates: ended tickets not purged yet.
+        # The retention purge's candidates: ended tickets not purged yet (without
+        # updated_at, which every report joining a ticket changes).
         Index(
-            "ix_tickets_unpurged_status",
+            "ix_tickets_ended_unpurged",
             "status",
-            "updated_at",
-            postgresql_where=text("purged_at IS NULL"),
-            sqlite_where=text("purged_at IS NULL"),
+            "closed_at",
+            postgresql_where=text(ENDED_UNPURGED),
+            sqlite_where=text(ENDED_UNPURGED),
         ),
     )
 
