@@ -45,6 +45,7 @@ from app.models import (
     Webhook,
 )
 from app.services import outbox
+from app.services.areas import area_tree_ids, wgs84_coordinates
 from app.services.coords import CoordSys, to_wgs84
 from app.services.media import (
     EXTENSIONS,
@@ -98,15 +99,6 @@ class AreaInput:
     coord_sys: CoordSys = CoordSys.WGS84
 
 
-def _converted(value: Any, coord_sys: CoordSys) -> Any:
-    if isinstance(value, list) and value and isinstance(value[0], int | float):
-        lon, lat = to_wgs84(float(value[0]), float(value[1]), coord_sys)
-        return [round(lon, 7), round(lat, 7)]
-    if isinstance(value, list):
-        return [_converted(v, coord_sys) for v in value]
-    return value
-
-
 def _resolve_area(
     session: Session, district: Area, data: AreaInput
 ) -> tuple[dict[str, Any], str | None, tuple[float, float] | None, float | None]:
@@ -117,7 +109,7 @@ def _resolve_area(
         )
     if data.area_code is not None:
         area = session.scalar(select(Area).where(Area.code == data.area_code))
-        if area is None or not _within_district(area, district):
+        if area is None or area.id not in area_tree_ids(session, district):
             raise ValidationFailed.of_field(
                 "area.area_code", f"{data.area_code} is not an area of this district"
             )
@@ -128,7 +120,7 @@ def _resolve_area(
         try:
             geometry = {
                 "type": data.geometry["type"],
-                "coordinates": _converted(data.geometry.get("coordinates"), data.coord_sys),
+                "coordinates": wgs84_coordinates(data.geometry["coordinates"], data.coord_sys),
             }
             drawn = shape(geometry)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError):
@@ -148,16 +140,6 @@ def _resolve_area(
     if not to_shape(district.boundary).contains(Point(lon, lat)):
         raise ValidationFailed.of_field("area.center", "the centre lies outside the district")
     return circle(lon, lat, data.radius_m), None, (lon, lat), data.radius_m
-
-
-def _within_district(area: Area, district: Area) -> bool:
-    if area.id == district.id:
-        return True
-    if area.level == AreaLevel.STREET:
-        return area.parent_id == district.id
-    if area.level == AreaLevel.COMMUNITY and area.parent is not None:
-        return area.parent.parent_id == district.id
-    return False
 
 
 def _growth(

@@ -103,10 +103,11 @@ def _positions(coordinates: Any) -> Iterable[Any]:
         yield from _positions(item)
 
 
-def _convert(coordinates: Any, coord_sys: CoordSys) -> Any:
+def wgs84_coordinates(coordinates: Any, coord_sys: CoordSys) -> Any:
+    """GeoJSON coordinates (nested lists of [lon, lat]) in ``coord_sys``, in WGS-84."""
     if coordinates and isinstance(coordinates[0], int | float):
         return list(to_wgs84(float(coordinates[0]), float(coordinates[1]), coord_sys))
-    return [_convert(item, coord_sys) for item in coordinates]
+    return [wgs84_coordinates(item, coord_sys) for item in coordinates]
 
 
 def _degenerate(polygon: Polygon) -> bool:
@@ -178,7 +179,7 @@ def _parse_boundary(
             )
     try:
         geometry = shape(
-            {"type": raw["type"], "coordinates": _convert(raw["coordinates"], coord_sys)}
+            {"type": raw["type"], "coordinates": wgs84_coordinates(raw["coordinates"], coord_sys)}
         )
     except (ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
         raise _refuse(InvalidGeometry, index, code, "geometry", f"not a polygon: {exc}") from exc

@@ -115,7 +115,7 @@ FIGURE_LABELS = {
     "overdue": "超期 overdue",
     "closure_rate": "结案率 closure rate",
     "on_time_response_rate": "按时响应率 on-time response",
-    "on_time_resolution_rate": "按时办结率 on-time resolution",
+    "on_time_resolution_rate": "按期办结率（含逾期未结） on-time resolution",
     "reopen_rate": "返工率 reopen rate",
     "resolved_within_sla": "时限内办结 resolved within SLA",
     "median_hours_to_accept": "受理用时中位数（小时） median hours to accept",

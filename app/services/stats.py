@@ -15,7 +15,8 @@ from sqlalchemy.sql.elements import SQLCoreOperations
 
 from app.db import epoch_bucket, median, median_by, median_hours
 from app.errors import Forbidden, ValidationFailed
-from app.models import OPEN_STATUSES, Area, AreaLevel, Staff, StaffRole, Ticket, TicketStatus
+from app.models import OPEN_STATUSES, Area, Staff, StaffRole, Ticket, TicketStatus
+from app.services.areas import streets_of
 from app.services.categories import category_codes
 from app.services.scope import ticket_scope_filter
 
@@ -126,13 +127,8 @@ def street_table(
             "sort", f"one of {', '.join(STREET_FIGURES)}, '-' first for descending"
         )
     window = _window(staff, created_from, created_to)
-    streets = list(
-        session.execute(
-            select(Area.id, Area.code, Area.name)
-            .where(Area.parent_id == staff.area_id, Area.level == AreaLevel.STREET)
-            .order_by(Area.code)
-        )
-    )
+    assert staff.area_id is not None
+    streets = streets_of(session, staff.area_id)
     counted: dict[int, Counter[str]] = {street.id: Counter() for street in streets}
     for street_id, n, *figures in session.execute(
         select(
@@ -154,7 +150,7 @@ def street_table(
         ids,
         [*window, Ticket.status.in_(RESOLVED)],
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for street in streets:
         counts: Counter[str] = counted[street.id]
         rows.append(
