@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UtcDateTime
 from app.models.base import Base, Timestamps, UuidPk, str_enum, utcnow
+from app.models.media import StoredImage
 
 
 class AlertKind(StrEnum):
@@ -55,7 +56,7 @@ class Alert(UuidPk, Timestamps, Base):
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class AlertPhoto(UuidPk, Base):
+class AlertPhoto(UuidPk, StoredImage, Base):
     """A photo the district attached to an alert (a missing person's), stored like riders'
     photos: re-encoded, stripped of metadata, by content."""
 
@@ -63,13 +64,6 @@ class AlertPhoto(UuidPk, Base):
 
     alert_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     uploaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
-    # Indexed: whether a blob is still named is asked before any blob is deleted.
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    thumbnail_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    content_type: Mapped[str] = mapped_column(String(32))
-    width: Mapped[int]
-    height: Mapped[int]
-    bytes: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

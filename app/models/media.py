@@ -6,7 +6,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base, Timestamps, UuidPk
 
 
-class Media(UuidPk, Timestamps, Base):
+class StoredImage:
+    """The columns of a photo as stored: re-encoded, stripped of metadata, and named by the
+    SHA-256 of its bytes (content-addressed), with a thumbnail named likewise. Indexed:
+    whether a blob is still named is asked before any blob is deleted."""
+
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    thumbnail_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    bytes: Mapped[int]
+
+
+class Media(UuidPk, StoredImage, Timestamps, Base):
     """A photo a rider uploaded, stored re-encoded and stripped of metadata."""
 
     __tablename__ = "media"
@@ -15,10 +28,3 @@ class Media(UuidPk, Timestamps, Base):
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
     # Of the bytes as uploaded: the same photo sent twice (a retry) is one media.
     upload_sha256: Mapped[str] = mapped_column(String(64))
-    # Of the stored, re-encoded file, which is named by it (content-addressed).
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    thumbnail_sha256: Mapped[str] = mapped_column(String(64), index=True)
-    content_type: Mapped[str] = mapped_column(String(32))
-    width: Mapped[int]
-    height: Mapped[int]
-    bytes: Mapped[int]

@@ -1,9 +1,9 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Index
+from sqlalchemy import BigInteger, ForeignKey, Index, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UtcDateTime, UuidPk, str_enum
@@ -55,19 +55,16 @@ def day_of(at: datetime) -> int:
     return (at - EPOCH) // DAY
 
 
+def activity_key(model: type["Contribution"]) -> tuple[str, ...]:
+    """The names of an activity table's key columns, in order: the tuples that name its
+    rows while a settlement gathers them are in this order."""
+    return tuple(column.name for column in inspect(model).primary_key)
+
+
 class Contribution:
     """What riders contributed, counted: the columns the precomputed tables share."""
 
-    COUNTERS = (
-        "reports",
-        "tickets_opened",
-        "joined",
-        "accepted",
-        "resolved",
-        "rejected",
-        "verifications",
-        "points",
-    )
+    COUNTERS: ClassVar[tuple[str, ...]]  # the names of the columns below, in order
 
     reports: Mapped[int] = mapped_column(default=0)
     tickets_opened: Mapped[int] = mapped_column(default=0)
@@ -77,6 +74,9 @@ class Contribution:
     rejected: Mapped[int] = mapped_column(default=0)
     verifications: Mapped[int] = mapped_column(default=0)
     points: Mapped[int] = mapped_column(default=0)
+
+
+Contribution.COUNTERS = tuple(name for name in Contribution.__annotations__ if name != "COUNTERS")
 
 
 class RiderTotals(Contribution, Base):
@@ -106,15 +106,6 @@ class PlatformActivity(Contribution, Base):
     street_key: Mapped[int] = mapped_column(primary_key=True)  # the street's id; 0: none
 
 
-class PlatformHour(NamedTuple):
-    """The primary key of a ``platform_activity`` row."""
-
-    platform_id: uuid.UUID
-    hour: int
-    category_id: int
-    street_key: int
-
-
 class RiderActivity(Contribution, Base):
     """One rider's numbers in one hour (UTC): a rider list over a window sums these, one
     index range of the platform's hours, instead of counting every report, verification
@@ -129,14 +120,6 @@ class RiderActivity(Contribution, Base):
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
 
 
-class RiderHour(NamedTuple):
-    """The primary key of a ``rider_activity`` row."""
-
-    platform_id: uuid.UUID
-    hour: int
-    rider_id: uuid.UUID
-
-
 class RiderDailyActivity(Contribution, Base):
     """One rider's numbers in one UTC day: the sums of its hours in ``rider_activity``,
     kept in step with them. A rider list over weeks reads a day's row where it would
@@ -148,11 +131,3 @@ class RiderDailyActivity(Contribution, Base):
     platform_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("platforms.id"), primary_key=True)
     day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # day_of(the time)
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"), primary_key=True)
-
-
-class RiderDay(NamedTuple):
-    """The primary key of a ``rider_daily_activity`` row."""
-
-    platform_id: uuid.UUID
-    day: int
-    rider_id: uuid.UUID

@@ -5,7 +5,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from app.models import Alert, AlertKind, AlertSighting, AlertStatus
 from app.schemas.common import InputSchema, Schema, UtcTime
-from app.schemas.reports import Latitude, Longitude
+from app.schemas.reports import Latitude, Longitude, OnTheSpot
 from app.services.alerts import AlertInput, AreaInput
 from app.services.coords import CoordSys
 
@@ -167,12 +167,9 @@ class AlertRead(AlertPublic):
         )
 
 
-class SightingCreate(InputSchema):
-    lat: float = Latitude
-    lon: float = Longitude
-    coord_sys: CoordSys = CoordSys.WGS84
-    note: str | None = Field(default=None, max_length=2000)
-    media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
+class SightingCreate(OnTheSpot):
+    # A sighting for an active alert: where, what the rider saw, and photos.
+    pass
 
 
 class SightingCreated(Schema):

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from app.models import Ticket, TicketStatus
 from app.schemas.common import AreaRefRead, Id, InputSchema, Read, Schema, UtcTime
-from app.schemas.reports import RoutedArea
+from app.schemas.reports import RoutedArea, report_fields
 from app.services.tickets import QueueRow, ReportOnTicket, TicketView
 from app.services.workflow import TicketAction, allowed_actions
 
@@ -43,17 +43,9 @@ class TicketReport(Schema):
 
     @classmethod
     def of(cls, on: ReportOnTicket) -> "TicketReport":
-        report, where = on.report, to_shape(on.report.location)
         return cls(
-            id=str(report.id),
+            **report_fields(on.report, on.media_ids),
             rider=TicketRider(platform=on.platform, pseudonym=on.pseudonym),
-            lat=where.y,
-            lon=where.x,
-            description=report.description,
-            address_hint=report.address_hint,
-            media_ids=on.media_ids,
-            observed_at=report.observed_at,
-            received_at=report.received_at,
         )
 
 

@@ -7,7 +7,7 @@ from geoalchemy2.shape import to_shape
 from pydantic import AwareDatetime, Field, ValidationError
 
 from app.errors import AppError, ValidationFailed
-from app.models import ReportOutcome, Rider, Ticket, TicketStatus, Verification
+from app.models import Report, ReportOutcome, Rider, Ticket, TicketStatus, Verification
 from app.schemas.common import (
     CATEGORY_CODE,
     AreaRefRead,
@@ -26,6 +26,17 @@ from app.services.routing import AreaRef
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
 Longitude = Field(ge=-180, le=180, allow_inf_nan=False)
+
+
+class OnTheSpot(InputSchema):
+    """What a rider sends from where they stand: the point, a note and photos (a
+    verification of a fix, a sighting for an alert)."""
+
+    lat: float = Latitude
+    lon: float = Longitude
+    coord_sys: CoordSys = CoordSys.WGS84
+    note: str | None = Field(default=None, max_length=2000)
+    media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
 
 
 class ReportCreate(InputSchema):
@@ -175,6 +186,21 @@ class ReportTicket(TicketSummary):
     timeline: list[TimelineEntry]
 
 
+def report_fields(report: Report, media_ids: list[str]) -> dict[str, Any]:
+    """What every view of a report shows, as the view's fields."""
+    where = to_shape(report.location)
+    return {
+        "id": str(report.id),
+        "lat": where.y,
+        "lon": where.x,
+        "description": report.description,
+        "address_hint": report.address_hint,
+        "media_ids": media_ids,
+        "observed_at": report.observed_at,
+        "received_at": report.received_at,
+    }
+
+
 class ReportRead(Schema):
     id: str
     category: str
@@ -193,7 +219,6 @@ class ReportRead(Schema):
     @classmethod
     def of(cls, view: ReportView) -> "ReportRead":
         r, ticket = view.report, view.ticket
-        where = to_shape(r.location)
 
         def area(area_id: int | None) -> AreaRefRead | None:
             return AreaRefRead.of_optional(view.areas.get(area_id) if area_id else None)
@@ -201,20 +226,13 @@ class ReportRead(Schema):
         district = area(r.district_id)
         assert district is not None
         return cls(
-            id=str(r.id),
+            **report_fields(r, view.media_ids),
             category=view.categories[r.category_id],
             outcome=r.outcome,
-            lat=where.y,
-            lon=where.x,
             accuracy_m=r.accuracy_m,
-            description=r.description,
-            address_hint=r.address_hint,
-            media_ids=view.media_ids,
             area=RoutedArea(
                 district=district, street=area(r.street_id), community=area(r.community_id)
             ),
-            received_at=r.received_at,
-            observed_at=r.observed_at,
             ticket=ReportTicket(
                 id=str(ticket.id),
                 ref=ticket.ref,
@@ -279,13 +297,8 @@ class MeRead(Schema):
         )
 
 
-class VerificationCreate(InputSchema):
+class VerificationCreate(OnTheSpot):
     fixed: bool
-    lat: float = Latitude
-    lon: float = Longitude
-    coord_sys: CoordSys = CoordSys.WGS84
-    note: str | None = Field(default=None, max_length=2000)
-    media_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
 
 
 class VerificationRead(Schema):

@@ -33,7 +33,6 @@ from app.models import (
     Category,
     Contribution,
     PlatformActivity,
-    PlatformHour,
     PointsEntry,
     PointsReason,
     Report,
@@ -41,13 +40,12 @@ from app.models import (
     Rider,
     RiderActivity,
     RiderDailyActivity,
-    RiderDay,
-    RiderHour,
     RiderTotals,
     Ticket,
     TicketEvent,
     TicketStatus,
     Verification,
+    activity_key,
     day_of,
     hour_of,
 )
@@ -282,13 +280,10 @@ class Books:
         hour = hour_of(at)
         _add(self.totals[rider_id], delta)
         _add(
-            self.activity[PlatformActivity][
-                PlatformHour(platform_id, hour, category_id, street_id or 0)
-            ],
-            delta,
+            self.activity[PlatformActivity][(platform_id, hour, category_id, street_id or 0)], delta
         )
-        _add(self.activity[RiderActivity][RiderHour(platform_id, hour, rider_id)], delta)
-        _add(self.activity[RiderDailyActivity][RiderDay(platform_id, day_of(at), rider_id)], delta)
+        _add(self.activity[RiderActivity][(platform_id, hour, rider_id)], delta)
+        _add(self.activity[RiderDailyActivity][(platform_id, day_of(at), rider_id)], delta)
 
     def append(
         self,
@@ -332,12 +327,13 @@ class Books:
         ]
 
     def activity_changes(self, model: type[Contribution]) -> list[dict[str, Any]]:
-        """Rows of ``model`` (a :class:`PlatformHour`, :class:`RiderHour` or
-        :class:`RiderDay` and its changes) for :func:`add_to_activity`, in key order."""
+        """Rows of ``model`` (its key, as :func:`activity_key` names it, and its changes)
+        for :func:`add_to_activity`, in key order."""
         rows = []
+        names = activity_key(model)
         for key, delta in sorted(self.activity[model].items()):
             if any(delta.values()):
-                row = dict(zip(key._fields, key, strict=True))
+                row = dict(zip(names, key, strict=True))
                 for name in Contribution.COUNTERS:
                     row[name] = delta.get(name, 0)
                 rows.append(row)

@@ -18,6 +18,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Table,
     Text,
     bindparam,
@@ -29,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sa_cast
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.db import Database, begin_writes, lat_of, lon_of
 from app.models import (
@@ -394,29 +395,53 @@ def _array(items: Iterable[dict[str, Any]]) -> Iterator[bytes]:
     yield bytes(chunk)
 
 
+def _photo_links(
+    session: Session, links: Select[uuid.UUID, uuid.UUID]
+) -> dict[uuid.UUID, list[str]]:
+    """The links to the photos of each row that ``links`` (its id, a media id) names, in
+    the order it gives them."""
+    photos: dict[uuid.UUID, list[str]] = {}
+    for owner_id, media_id in session.execute(links):
+        photos.setdefault(owner_id, []).append(f"/v1/media/{media_id}")
+    return photos
+
+
+def _on_tickets(
+    session: Session,
+    model: type[Report] | type[Verification],
+    rider_id: uuid.UUID,
+    *ticket_columns: InstrumentedAttribute[Any],
+    order: tuple[InstrumentedAttribute[Any], ...],
+) -> Iterable[Any]:
+    """The rider's rows of ``model`` in ``order``, each with its ticket's ref (and
+    ``ticket_columns``) and its point as lon and lat."""
+    return session.execute(
+        select(
+            model,
+            Ticket.ref,
+            *ticket_columns,
+            lon_of(model.location).label("lon"),
+            lat_of(model.location).label("lat"),
+        )
+        .join(Ticket, Ticket.id == model.ticket_id)
+        .where(model.rider_id == rider_id)
+        .order_by(*order)
+        .execution_options(yield_per=500)
+    )
+
+
 def _reports(
     session: Session, rider_id: uuid.UUID, codes: dict[int, str]
 ) -> Iterator[dict[str, Any]]:
-    photos: dict[uuid.UUID, list[str]] = {}
-    for link in session.execute(
+    photos = _photo_links(
+        session,
         select(ReportMedia.report_id, ReportMedia.media_id)
         .join(Report, Report.id == ReportMedia.report_id)
         .where(Report.rider_id == rider_id)
-        .order_by(ReportMedia.report_id, ReportMedia.position)
-    ):
-        photos.setdefault(link.report_id, []).append(f"/v1/media/{link.media_id}")
-    rows = session.execute(
-        select(
-            Report,
-            Ticket.ref,
-            Ticket.status,
-            lon_of(Report.location).label("lon"),
-            lat_of(Report.location).label("lat"),
-        )
-        .join(Ticket, Ticket.id == Report.ticket_id)
-        .where(Report.rider_id == rider_id)
-        .order_by(Report.received_at, Report.id)
-        .execution_options(yield_per=500)
+        .order_by(ReportMedia.report_id, ReportMedia.position),
+    )
+    rows = _on_tickets(
+        session, Report, rider_id, Ticket.status, order=(Report.received_at, Report.id)
     )
     for report, ref, status, lon, lat in rows:
         yield {
@@ -443,16 +468,8 @@ def _reports(
 
 
 def _verifications(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
-    rows = session.execute(
-        select(
-            Verification,
-            Ticket.ref,
-            lon_of(Verification.location).label("lon"),
-            lat_of(Verification.location).label("lat"),
-        )
-        .join(Ticket, Ticket.id == Verification.ticket_id)
-        .where(Verification.rider_id == rider_id)
-        .order_by(Verification.created_at, Verification.id)
+    rows = _on_tickets(
+        session, Verification, rider_id, order=(Verification.created_at, Verification.id)
     )
     for verification, ref, lon, lat in rows:
         yield {
@@ -470,14 +487,13 @@ def _verifications(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, 
 
 
 def _sightings(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
-    photos: dict[uuid.UUID, list[str]] = {}
-    for link in session.execute(
+    photos = _photo_links(
+        session,
         select(SightingMedia.sighting_id, SightingMedia.media_id)
         .join(AlertSighting, AlertSighting.id == SightingMedia.sighting_id)
         .where(AlertSighting.rider_id == rider_id)
-        .order_by(SightingMedia.position)
-    ):
-        photos.setdefault(link.sighting_id, []).append(f"/v1/media/{link.media_id}")
+        .order_by(SightingMedia.position),
+    )
     for sighting in session.scalars(
         select(AlertSighting)
         .where(AlertSighting.rider_id == rider_id)
