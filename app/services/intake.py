@@ -357,6 +357,10 @@ def _columns(model: Any, *names: str) -> dict[str, Any]:
     return {name: model.__table__.c[name].type for name in names}
 
 
+def _every_column(model: Any) -> dict[str, Any]:
+    return {column.name: column.type for column in model.__table__.c}
+
+
 _POINT = {"lon": Float(), "lat": Float()}
 NEW_TICKET = {
     **_columns(
@@ -404,28 +408,8 @@ NEW_REPORT = {
     **_POINT,
 }
 MEDIA_LINK = _columns(ReportMedia, "report_id", "media_id", "position")
-NEW_EVENT = _columns(
-    TicketEvent,
-    "id",
-    "ticket_id",
-    "type",
-    "actor_kind",
-    "actor_id",
-    "from_status",
-    "to_status",
-    "note",
-    "data",
-    "created_at",
-)
-KEPT_RESPONSE = _columns(
-    IdempotencyRecord,
-    "rider_id",
-    "key",
-    "request_hash",
-    "response_status",
-    "response_body",
-    "created_at",
-)
+NEW_EVENT = _every_column(TicketEvent)
+KEPT_RESPONSE = _every_column(IdempotencyRecord)
 NEW_OUTBOX_EVENT = _columns(
     OutboxEvent,
     *outbox.new_event(
