@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -23,6 +24,7 @@ from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
 from app.services import alerts
 from app.services.intake import IntakeWriter
 from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from app.services.platform_stats import Window
 from app.services.platforms import platform_by_api_key
 from app.services.scope import area_in_scope
 from app.services.security import TokenKind, decode_token, looks_like_api_key
@@ -281,3 +283,14 @@ def _page_request(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> PageRe
 
 # The page a list endpoint is asked for (?limit= and ?cursor=).
 PageParams = Annotated[PageRequest, Depends(_page_request)]
+
+From = Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")]
+To = Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")]
+
+
+def _window(start: From = None, end: To = None) -> Window:
+    return Window(start, end)
+
+
+# The time a figure counts over, [?from=, ?to=); either end may be open.
+WindowParams = Annotated[Window, Depends(_window)]

@@ -1,9 +1,8 @@
 from typing import Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
 
-from app.deps import ClockDep, CurrentOfficeStaff, SessionDep
+from app.deps import ClockDep, CurrentOfficeStaff, SessionDep, WindowParams
 from app.schemas.common import problems
 from app.schemas.office import OfficeStats, StreetFigures
 from app.services import export
@@ -11,8 +10,6 @@ from app.services.stats import STREET_FIGURES, office_stats, street_table
 
 router = APIRouter(prefix="/v1/office", tags=["office"], responses=problems(401, 403))
 
-From = Query(default=None, alias="from")
-To = Query(default=None, alias="to")
 Format = Query(default="json", description="json, or xlsx for the district's report")
 XLSX_RESPONSE = {"content": {export.XLSX: {}}, "description": "with format=xlsx"}
 
@@ -37,15 +34,14 @@ def stats(
     staff: CurrentOfficeStaff,
     session: SessionDep,
     clock: ClockDep,
-    created_from: AwareDatetime | None = From,
-    created_to: AwareDatetime | None = To,
+    created: WindowParams,
     format: Literal["json", "xlsx"] = Format,
 ) -> OfficeStats | Response:
     figures = office_stats(
-        session, staff=staff, created_from=created_from, created_to=created_to, now=clock()
+        session, staff=staff, created_from=created.start, created_to=created.end, now=clock()
     )
     if format == "xlsx":
-        return _xlsx(export.stats_xlsx(figures, created_from, created_to), "office-stats")
+        return _xlsx(export.stats_xlsx(figures, created.start, created.end), "office-stats")
     return OfficeStats(**figures)
 
 
@@ -60,8 +56,7 @@ def streets(
     staff: CurrentOfficeStaff,
     session: SessionDep,
     clock: ClockDep,
-    created_from: AwareDatetime | None = From,
-    created_to: AwareDatetime | None = To,
+    created: WindowParams,
     sort: str = Query(
         default="-total",
         pattern="^-?(" + "|".join(STREET_FIGURES) + ")$",
@@ -72,11 +67,11 @@ def streets(
     rows = street_table(
         session,
         staff=staff,
-        created_from=created_from,
-        created_to=created_to,
+        created_from=created.start,
+        created_to=created.end,
         now=clock(),
         sort=sort,
     )
     if format == "xlsx":
-        return _xlsx(export.streets_xlsx(rows, created_from, created_to), "streets")
+        return _xlsx(export.streets_xlsx(rows, created.start, created.end), "streets")
     return [StreetFigures(**row) for row in rows]

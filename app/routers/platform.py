@@ -1,9 +1,7 @@
-from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from app.deps import (
     ClockDep,
@@ -12,6 +10,7 @@ from app.deps import (
     PageParams,
     SessionDep,
     SettingsDep,
+    WindowParams,
 )
 from app.errors import ValidationFailed
 from app.schemas.common import Page, problems
@@ -50,10 +49,6 @@ def create_rider_token(
     return RiderTokenRead.of(issued)
 
 
-From = Annotated[AwareDatetime | None, Query(alias="from", description="inclusive")]
-To = Annotated[AwareDatetime | None, Query(alias="to", description="exclusive")]
-
-
 @router.get(
     "/riders/stats",
     response_model=Page[RiderStats],
@@ -64,14 +59,13 @@ def riders_stats(
     platform: CurrentPlatform,
     session: SessionDep,
     page_request: PageParams,
-    start: From = None,
-    end: To = None,
+    window: WindowParams,
     sort: str = "-points",
 ) -> Page[RiderStats]:
     page = stats.rider_page(
         session,
         platform=platform,
-        window=stats.Window(start, end),
+        window=window,
         sort=sort,
         limit=page_request.limit,
         cursor=page_request.cursor,
@@ -88,14 +82,11 @@ def rider_stats(
     rider_id: str,
     platform: CurrentPlatform,
     session: SessionDep,
-    start: From = None,
-    end: To = None,
+    window: WindowParams,
 ) -> RiderStatsDetail:
     rider = get_rider(session, platform=platform, rider_id=rider_id)
     return RiderStatsDetail(
-        **stats.rider_detail(
-            session, platform=platform, rider=rider, window=stats.Window(start, end)
-        )
+        **stats.rider_detail(session, platform=platform, rider=rider, window=window)
     )
 
 
@@ -110,8 +101,7 @@ def summary(
     platform: CurrentPlatform,
     session: SessionDep,
     clock: ClockDep,
-    start: From = None,
-    end: To = None,
+    asked: WindowParams,
     group_by: stats.GroupBy = stats.GroupBy.DAY,
     tz: str = "Asia/Shanghai",
 ) -> Summary:
@@ -122,7 +112,7 @@ def summary(
             f"{tz} is not an IANA time zone",
             errors=[{"field": "tz", "message": "an IANA time zone, e.g. Asia/Shanghai"}],
         ) from None
-    window = stats.summary_window(start, end, clock())
+    window = stats.summary_window(asked, clock())
     rows = stats.summary(session, platform=platform, window=window, group_by=group_by, tz=zone)
     assert window.start is not None and window.end is not None
     return Summary(

@@ -501,7 +501,7 @@ def _full(counts: Counter[str]) -> dict[str, int]:
     return {name: counts[name] for name in COUNTERS}
 
 
-def summary_window(start: datetime | None, end: datetime | None, now: datetime) -> Window:
-    """The summary's window: as given, else the last 30 days up to now."""
-    end = end or now
-    return Window(start or end - timedelta(days=30), end)
+def summary_window(asked: Window, now: datetime) -> Window:
+    """The summary's window: as asked, else the last 30 days up to now."""
+    end = asked.end or now
+    return Window(asked.start or end - timedelta(days=30), end)
