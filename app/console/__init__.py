@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from app.console import admin, alerts, auth, pages
 from app.console.auth import WrongRole, sign_in_redirect
 from app.console.i18n import translator
-from app.console.web import CsrfRefused, SignInRequired, locale_of, render
+from app.console.web import CsrfRefused, Page, SignInRequired, locale_of
 from app.errors import AppError
 
 STATIC = Path(__file__).parent / "static"
@@ -31,9 +31,8 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
         409: _("Not possible now"),
         422: _("Not accepted"),
     }
-    return render(
-        request,
-        request.app.state.settings,
+    page = Page(request=request, settings=request.app.state.settings)
+    return page.render(
         "error.html",
         status_code=status_code,
         title=titles.get(status_code, _("Something went wrong")),

@@ -6,17 +6,14 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
 
-from app.config import Settings
-from app.console.auth import ConsoleAdmin, CsrfChecked
-from app.console.web import render
-from app.deps import SessionDep, SettingsDep
+from app.console.auth import AdminPage, StaffPage
+from app.console.web import console_router
 from app.errors import AppError, InvalidGeoJSON, PayloadTooLarge, ValidationFailed
-from app.models import AreaLevel, Staff, StaffRole
+from app.models import AreaLevel, StaffRole
 from app.schemas.categories import CategoryPut, category_fields
 from app.schemas.common import CATEGORY_CODE
 from app.schemas.platforms import PlatformCreate
@@ -28,7 +25,7 @@ from app.services import staff as staff_service
 from app.services.coords import CoordSys
 from app.services.pagination import MAX_LIMIT, Page, PageRequest
 
-router = APIRouter(prefix="/console/admin")
+router = console_router("/console/admin")
 IMPORT_LIMIT = 64 * 1024 * 1024
 
 
@@ -41,47 +38,38 @@ def _problems(error: ValidationError | AppError) -> list[dict[str, str]]:
     return refused.errors or [{"field": "", "message": refused.detail}]
 
 
-def _page(request: Request) -> PageRequest:
-    return PageRequest(MAX_LIMIT, request.query_params.get("cursor") or None)
+def _show(page: StaffPage, template: str, **context: Any) -> HTMLResponse:
+    """An admin page with what its last form did: ``problems`` make it a 422 unless
+    ``status_code`` says otherwise."""
+    status_code = context.pop("status_code", 422 if context.get("problems") else 200)
+    return page.render(template, status_code=status_code, **context)
+
+
+def _listing(page: StaffPage, template: str, found: Page[Any], **context: Any) -> HTMLResponse:
+    """A page of accounts or platforms."""
+    return _show(page, template, items=found.items, next_cursor=found.next_cursor, **context)
+
+
+def _asked(page: StaffPage) -> PageRequest:
+    return PageRequest(MAX_LIMIT, page.request.query_params.get("cursor") or None)
 
 
 # -- categories
 
 
-def _admin_page(
-    request: Request, settings: Settings, staff: Staff, template: str, **context: Any
-) -> HTMLResponse:
-    """An admin page with what its last form did: ``problems`` make it a 422 unless
-    ``status_code`` says otherwise."""
-    status_code = context.pop("status_code", 422 if context.get("problems") else 200)
-    return render(request, settings, template, staff=staff, status_code=status_code, **context)
+def _categories_page(page: StaffPage, **context: Any) -> HTMLResponse:
+    categories = category_service.all_categories(page.session)
+    return _show(page, "admin/categories.html", categories=categories, **context)
 
 
-def _categories_page(
-    request: Request, settings: Settings, session: Session, staff: Staff, **context: Any
-) -> HTMLResponse:
-    categories = category_service.all_categories(session)
-    return _admin_page(
-        request, settings, staff, "admin/categories.html", categories=categories, **context
-    )
+@router.get("/categories")
+def categories(page: AdminPage) -> Response:
+    return _categories_page(page, saved=page.request.query_params.get("saved"))
 
 
-@router.get("/categories", response_class=HTMLResponse, include_in_schema=False)
-def categories(
-    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
-) -> Response:
-    saved = request.query_params.get("saved")
-    return _categories_page(request, settings, session, staff, saved=saved)
-
-
-@router.post(
-    "/categories", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
-)
+@router.post("/categories")
 def save_category(
-    request: Request,
-    staff: ConsoleAdmin,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: AdminPage,
     code: Annotated[str, Form(max_length=64)],
     name_zh: Annotated[str, Form(max_length=400)],
     name_en: Annotated[str, Form(max_length=400)],
@@ -140,61 +128,28 @@ def save_category(
                 "standard": standard,
             }
         )
-        category_service.put_category(session, code, category_fields(body))
+        category_service.put_category(page.session, code, category_fields(body))
     except (ValidationError, AppError) as refused:
-        return _categories_page(
-            request, settings, session, staff, problems=_problems(refused), editing=code
-        )
+        return _categories_page(page, problems=_problems(refused), editing=code)
     return RedirectResponse(f"/console/admin/categories?saved={code}", status_code=303)
 
 
 # -- staff
 
 
-@router.get("/staff", response_class=HTMLResponse, include_in_schema=False)
-def staff_accounts(
-    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return _staff_page(request, settings, session, staff)
+def _staff_page(page: StaffPage, **context: Any) -> HTMLResponse:
+    found = staff_service.page_staff(page.session, _asked(page))
+    return _listing(page, "admin/staff.html", found, roles=list(StaffRole), **context)
 
 
-def _staff_page(
-    request: Request, settings: Settings, session: Session, staff: Staff, **context: Any
-) -> HTMLResponse:
-    page = staff_service.page_staff(session, _page(request))
-    return _listing(
-        request, settings, staff, "admin/staff.html", page, roles=list(StaffRole), **context
-    )
+@router.get("/staff")
+def staff_accounts(page: AdminPage) -> Response:
+    return _staff_page(page)
 
 
-def _listing(
-    request: Request,
-    settings: Settings,
-    staff: Staff,
-    template: str,
-    page: Page[Any],
-    **context: Any,
-) -> HTMLResponse:
-    """A page of accounts or platforms."""
-    return _admin_page(
-        request,
-        settings,
-        staff,
-        template,
-        items=page.items,
-        next_cursor=page.next_cursor,
-        **context,
-    )
-
-
-@router.post(
-    "/staff", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
-)
+@router.post("/staff")
 def create_staff(
-    request: Request,
-    staff: ConsoleAdmin,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: AdminPage,
     username: Annotated[str, Form(max_length=200)],
     role: Annotated[str, Form(max_length=20)],
     area: Annotated[str, Form(max_length=64)] = "",
@@ -210,101 +165,72 @@ def create_staff(
             }
         )
         new = staff_service.create_staff(
-            session,
+            page.session,
             username=body.username,
             role=body.role,
             area_code=body.area,
             password=None,
             display_name=body.display_name,
-            settings=settings,
+            settings=page.settings,
         )
     except (ValidationError, AppError) as refused:
-        session.rollback()
-        return _staff_page(request, settings, session, staff, problems=_problems(refused))
-    return _staff_page(
-        request, settings, session, staff, created=(new.staff.username, new.password)
-    )
+        page.session.rollback()
+        return _staff_page(page, problems=_problems(refused))
+    return _staff_page(page, created=(new.staff.username, new.password))
 
 
 # -- platforms
 
 
-def _platforms_page(
-    request: Request, settings: Settings, session: Session, staff: Staff, **context: Any
-) -> HTMLResponse:
-    page = platform_service.page_platforms(session, _page(request))
-    return _listing(request, settings, staff, "admin/platforms.html", page, **context)
+def _platforms_page(page: StaffPage, **context: Any) -> HTMLResponse:
+    found = platform_service.page_platforms(page.session, _asked(page))
+    return _listing(page, "admin/platforms.html", found, **context)
 
 
-@router.get("/platforms", response_class=HTMLResponse, include_in_schema=False)
-def platforms(
-    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
-) -> Response:
-    return _platforms_page(request, settings, session, staff)
+@router.get("/platforms")
+def platforms(page: AdminPage) -> Response:
+    return _platforms_page(page)
 
 
-@router.post(
-    "/platforms", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
-)
+@router.post("/platforms")
 def create_platform(
-    request: Request,
-    staff: ConsoleAdmin,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: AdminPage,
     code: Annotated[str, Form(max_length=200)],
     name: Annotated[str, Form(max_length=400)],
 ) -> Response:
     try:
         body = PlatformCreate.model_validate({"code": code.strip(), "name": name.strip()})
-        new = platform_service.create_platform(session, code=body.code, name=body.name)
+        new = platform_service.create_platform(page.session, code=body.code, name=body.name)
     except (ValidationError, AppError) as refused:
-        session.rollback()
-        return _platforms_page(request, settings, session, staff, problems=_problems(refused))
-    return _platforms_page(request, settings, session, staff, key=(new.platform.code, new.api_key))
+        page.session.rollback()
+        return _platforms_page(page, problems=_problems(refused))
+    return _platforms_page(page, key=(new.platform.code, new.api_key))
 
 
-@router.post(
-    "/platforms/{code}/api-key",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-    dependencies=[CsrfChecked],
-)
-def rotate_key(
-    request: Request, code: str, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
-) -> Response:
-    platform = platform_service.get_platform(session, code)
-    api_key = platform_service.rotate_api_key(session, platform)
-    return _platforms_page(request, settings, session, staff, key=(platform.code, api_key))
+@router.post("/platforms/{code}/api-key")
+def rotate_key(code: str, page: AdminPage) -> Response:
+    platform = platform_service.get_platform(page.session, code)
+    api_key = platform_service.rotate_api_key(page.session, platform)
+    return _platforms_page(page, key=(platform.code, api_key))
 
 
 # -- areas
 
 
-def _areas_page(request: Request, settings: Settings, staff: Staff, **context: Any) -> HTMLResponse:
-    return _admin_page(
-        request,
-        settings,
-        staff,
-        "admin/areas.html",
-        coord_systems=list(CoordSys),
-        levels=list(AreaLevel),
-        **context,
+def _areas_page(page: StaffPage, **context: Any) -> HTMLResponse:
+    return _show(
+        page, "admin/areas.html", coord_systems=list(CoordSys), levels=list(AreaLevel), **context
     )
 
 
-@router.get("/areas", response_class=HTMLResponse, include_in_schema=False)
-def areas(request: Request, staff: ConsoleAdmin, settings: SettingsDep) -> Response:
-    return _areas_page(request, settings, staff)
+@router.get("/areas")
+def areas(page: AdminPage) -> Response:
+    return _areas_page(page)
 
 
-@router.post(
-    "/areas", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
-)
+@router.post("/areas")
 def import_areas(
-    request: Request,
-    staff: ConsoleAdmin,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: AdminPage,
     file: Annotated[UploadFile, File()],
     coord_sys: Annotated[CoordSys, Form()] = CoordSys.WGS84,
     level: Annotated[str, Form(max_length=20)] = "",
@@ -320,15 +246,13 @@ def import_areas(
         except (ValueError, UnicodeDecodeError):
             raise InvalidGeoJSON("the file is not JSON") from None
         imported = area_service.import_areas(
-            session,
+            page.session,
             collection,
             coord_sys=coord_sys,
             default_level=AreaLevel(level) if level in AreaLevel._value2member_map_ else None,
             default_parent=parent.strip() or None,
         )
     except AppError as refused:
-        session.rollback()
-        return _areas_page(
-            request, settings, staff, status_code=refused.status, problems=_problems(refused)
-        )
-    return _areas_page(request, settings, staff, imported=imported)
+        page.session.rollback()
+        return _areas_page(page, status_code=refused.status, problems=_problems(refused))
+    return _areas_page(page, imported=imported)

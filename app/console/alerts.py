@@ -4,20 +4,20 @@ every few seconds so that the owner sees a sighting as it arrives; closing it.""
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Form
+from fastapi.responses import RedirectResponse, Response
 
-from app.console.auth import CsrfChecked
 from app.console.pages import AtDesk
+from app.console.web import console_router
 from app.errors import AppError
 from app.photos import blob_response
 from app.services import alerts
 from app.services.media_store import Blob
 
-router = APIRouter(prefix="/console")
+router = console_router()
 
 
-@router.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/alerts")
 def alert_list(desk: AtDesk) -> Response:
     return desk.render("alerts.html", alerts=alerts.alerts_of(desk.session, desk.staff))
 
@@ -34,23 +34,18 @@ def _detail(desk: AtDesk, alert_id: uuid.UUID, template: str, **more: Any) -> Re
     )
 
 
-@router.get("/alerts/{alert_id}", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/alerts/{alert_id}")
 def alert_page(alert_id: uuid.UUID, desk: AtDesk) -> Response:
     return _detail(desk, alert_id, "alert.html")
 
 
-@router.get("/alerts/{alert_id}/sightings", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/alerts/{alert_id}/sightings")
 def sightings(alert_id: uuid.UUID, desk: AtDesk) -> Response:
     """The sightings part of the page, which htmx fetches again every few seconds."""
     return _detail(desk, alert_id, "_sightings.html")
 
 
-@router.post(
-    "/alerts/{alert_id}/close",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-    dependencies=[CsrfChecked],
-)
+@router.post("/alerts/{alert_id}/close")
 def close(
     alert_id: uuid.UUID,
     desk: AtDesk,
@@ -66,7 +61,7 @@ def close(
     return RedirectResponse(f"/console/alerts/{alert_id}", status_code=303)
 
 
-@router.get("/alerts/{alert_id}/photos/{photo_id}", include_in_schema=False)
+@router.get("/alerts/{alert_id}/photos/{photo_id}")
 def alert_photo(alert_id: uuid.UUID, photo_id: uuid.UUID, desk: AtDesk) -> Response:
     photo = alerts.photo_for(desk.session, alert_id, photo_id, staff=desk.staff, now=desk.now)
     key, content_type = alerts.photo_key(photo, thumbnail=True)

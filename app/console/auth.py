@@ -2,21 +2,23 @@
 the staff token (HttpOnly, SameSite, Secure behind https; it expires with the token),
 and the dependencies that give a page its member of staff."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from app.console.i18n import LOCALES
 from app.console.web import (
     LANG_COOKIE,
     SESSION_COOKIE,
+    Page,
     SignInRequired,
-    check_csrf,
+    console_router,
     is_https,
-    render,
 )
 from app.deps import ClientAddress, ClockDep, Role, SessionDep, SettingsDep, caller_for_token
 from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
@@ -24,7 +26,7 @@ from app.models import Staff, StaffRole
 from app.services.staff import authenticate
 from app.services.staff import sign_out as staff_sign_out
 
-router = APIRouter()
+router = console_router()
 
 
 def _here(request: Request) -> str:
@@ -67,15 +69,31 @@ def _admin(staff: Annotated[Staff, Depends(_signed_in)]) -> Staff:
     return staff
 
 
-async def _csrf(request: Request, settings: SettingsDep) -> None:
-    await check_csrf(request, settings)
-
-
 SignedIn = Annotated[Staff, Depends(_signed_in)]
 OfficeClerk = Annotated[Staff, Depends(_office)]
 ConsoleAdmin = Annotated[Staff, Depends(_admin)]
-# On every request that changes something.
-CsrfChecked = Depends(_csrf)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffPage(Page):
+    """A page behind the sign-in: who is signed in, and the request's database session."""
+
+    staff: Staff
+    session: Session
+
+
+def _admin_page(
+    request: Request, staff: ConsoleAdmin, session: SessionDep, settings: SettingsDep
+) -> StaffPage:
+    return StaffPage(request=request, settings=settings, staff=staff, session=session)
+
+
+def _sign_in_page(request: Request, settings: SettingsDep) -> Page:
+    return Page(request=request, settings=settings)
+
+
+AdminPage = Annotated[StaffPage, Depends(_admin_page)]
+SignInPage = Annotated[Page, Depends(_sign_in_page)]
 
 
 def _safe_next(next_url: str | None) -> str | None:
@@ -85,23 +103,22 @@ def _safe_next(next_url: str | None) -> str | None:
     return None
 
 
-@router.get("/console", include_in_schema=False)
-@router.get("/console/", include_in_schema=False)
+@router.get("")
+@router.get("/")
 def console_home(request: Request, staff: SignedIn) -> RedirectResponse:
     return RedirectResponse(home_of(staff), status_code=303)
 
 
-@router.get("/console/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
-    return render(request, settings, "login.html", next=_safe_next(next) or "")
+@router.get("/login")
+def login_page(page: SignInPage, next: str | None = None) -> Response:
+    return page.render("login.html", next=_safe_next(next) or "")
 
 
-@router.post("/console/login", include_in_schema=False, dependencies=[CsrfChecked])
+@router.post("/login")
 def login(
-    request: Request,
+    page: SignInPage,
     client: ClientAddress,
     session: SessionDep,
-    settings: SettingsDep,
     clock: ClockDep,
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=1024)],
@@ -112,14 +129,12 @@ def login(
             session,
             username=username.strip(),
             password=password,
-            settings=settings,
+            settings=page.settings,
             client=client,
             now=clock(),
         )
     except (SignInThrottled, SignInBusy) as wait:
-        return render(
-            request,
-            settings,
+        return page.render(
             "login.html",
             status_code=wait.status,
             next=_safe_next(next) or "",
@@ -127,9 +142,7 @@ def login(
             wait=wait.headers.get("Retry-After", "2"),
         )
     except InvalidCredentials:
-        return render(
-            request,
-            settings,
+        return page.render(
             "login.html",
             status_code=401,
             next=_safe_next(next) or "",
@@ -143,13 +156,13 @@ def login(
         max_age=max(0, int((token.expires_at - datetime.now(UTC)).total_seconds())),
         httponly=True,
         samesite="lax",
-        secure=is_https(request),
+        secure=is_https(page.request),
         path="/console",
     )
     return response
 
 
-@router.post("/console/logout", include_in_schema=False, dependencies=[CsrfChecked])
+@router.post("/logout")
 def logout(request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
     """Signs out everywhere: the token in the cookie, and every other this account
     holds, stop working now."""
@@ -166,7 +179,7 @@ def logout(request: Request, session: SessionDep, settings: SettingsDep) -> Redi
     return response
 
 
-@router.post("/console/language", include_in_schema=False, dependencies=[CsrfChecked])
+@router.post("/language")
 def choose_language(
     request: Request,
     locale: Annotated[str, Form(pattern="^(zh_CN|en)$")],

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -23,9 +23,9 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.console.auth import CsrfChecked, OfficeClerk
+from app.console.auth import OfficeClerk, StaffPage
 from app.console.i18n import TZ
-from app.console.web import locale_of, render
+from app.console.web import console_router, locale_of
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
@@ -49,7 +49,7 @@ from app.services.workflow import (
     apply_action,
 )
 
-router = APIRouter(prefix="/console")
+router = console_router()
 
 MAP_LIMIT = 5000  # ticket points on the queue's map at most
 NEARBY_M = 300  # merge candidates: open tickets of the category this close
@@ -194,15 +194,11 @@ def sla_state(ticket: Ticket, now: datetime) -> tuple[str, datetime | None]:
 # -- a clerk's request
 
 
-@dataclass(frozen=True)
-class Desk:
+@dataclass(frozen=True, kw_only=True)
+class Desk(StaffPage):
     """A clerk at work: the request, who makes it, their session, the settings, and the
     time it is."""
 
-    request: Request
-    staff: Staff
-    session: Session
-    settings: Settings
     now: datetime
 
     @property
@@ -221,17 +217,6 @@ class Desk:
             now=self.now,
         )
 
-    def render(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-        return render(
-            self.request,
-            self.settings,
-            template,
-            staff=self.staff,
-            now=self.now,
-            status_code=status_code,
-            **context,
-        )
-
 
 def _desk(
     request: Request,
@@ -240,7 +225,7 @@ def _desk(
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Desk:
-    return Desk(request, staff, session, settings, clock())
+    return Desk(request=request, settings=settings, staff=staff, session=session, now=clock())
 
 
 AtDesk = Annotated[Desk, Depends(_desk)]
@@ -249,7 +234,7 @@ AtDesk = Annotated[Desk, Depends(_desk)]
 # -- the queue
 
 
-@router.get("/queue", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/queue")
 def queue(desk: AtDesk) -> Response:
     request, session, staff, now = desk.request, desk.session, desk.staff, desk.now
     asked = queue_query(request, desk.settings)
@@ -329,7 +314,7 @@ def _shift(settings: Settings, coordinates: Any) -> Any:
     return [_shift(settings, c) for c in coordinates]
 
 
-@router.get("/map/tickets", include_in_schema=False)
+@router.get("/map/tickets")
 def map_tickets(desk: AtDesk) -> JSONResponse:
     """The queue's tickets (its filter, at most ``MAP_LIMIT``) as GeoJSON points in the
     tiles' datum."""
@@ -358,12 +343,10 @@ def map_tickets(desk: AtDesk) -> JSONResponse:
     )
 
 
-@router.get("/map/areas", include_in_schema=False)
-def map_areas(
-    request: Request, staff: OfficeClerk, session: SessionDep, settings: SettingsDep
-) -> JSONResponse:
+@router.get("/map/areas")
+def map_areas(desk: AtDesk) -> JSONResponse:
     """The scope's streets and communities, with their names, in the tiles' datum."""
-    locale = locale_of(request)
+    settings, locale = desk.settings, locale_of(desk.request)
     features = [
         {
             "type": "Feature",
@@ -377,7 +360,7 @@ def map_areas(
                 "level": a.level,
             },
         }
-        for a in scope_areas(session, staff, boundaries=True)
+        for a in scope_areas(desk.session, desk.staff, boundaries=True)
         if a.level != AreaLevel.DISTRICT
     ]
     return JSONResponse(
@@ -386,7 +369,7 @@ def map_areas(
     )
 
 
-@router.get("/queue.csv", include_in_schema=False)
+@router.get("/queue.csv")
 def queue_export(desk: AtDesk, database: DatabaseDep) -> StreamingResponse:
     query = desk.tickets(queue_query(desk.request, desk.settings), limit=None)
     stamp = desk.now.astimezone(TZ).strftime("%Y%m%d-%H%M")
@@ -489,13 +472,8 @@ def _load(session: Session, staff: Staff, ticket_id: str) -> Ticket:
         raise NotFound("no such ticket in your scope") from None
 
 
-@router.get("/tickets/{ticket_id}", response_class=HTMLResponse, include_in_schema=False)
-@router.get(
-    "/tickets/{ticket_id}/print",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-    name="work_order",
-)
+@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}/print", name="work_order")
 def ticket_page(ticket_id: str, desk: AtDesk) -> Response:
     """A ticket; at ``…/print``, the same as a work order for a crew."""
     ticket = _load(desk.session, desk.staff, ticket_id)
@@ -539,12 +517,7 @@ Text = Annotated[str, Form(max_length=2000)]
 Code = Annotated[str, Form(max_length=64)]
 
 
-@router.post(
-    "/tickets/{ticket_id}/actions",
-    response_class=HTMLResponse,
-    include_in_schema=False,
-    dependencies=[CsrfChecked],
-)
+@router.post("/tickets/{ticket_id}/actions")
 def act(
     ticket_id: str,
     desk: AtDesk,
@@ -594,9 +567,7 @@ class BulkOutcome:
     reason: str | None
 
 
-@router.post(
-    "/bulk", response_class=HTMLResponse, include_in_schema=False, dependencies=[CsrfChecked]
-)
+@router.post("/bulk")
 def bulk(
     desk: AtDesk,
     database: DatabaseDep,
@@ -637,8 +608,8 @@ def bulk(
 # -- photos
 
 
-@router.get("/media/{media_id}", include_in_schema=False)
-@router.get("/media/{media_id}/thumbnail", include_in_schema=False, name="thumbnail")
+@router.get("/media/{media_id}")
+@router.get("/media/{media_id}/thumbnail", name="thumbnail")
 def photo(media_id: uuid.UUID, desk: AtDesk) -> Response:
     """A photo of a ticket in the clerk's scope, or its thumbnail."""
     media = media_for_staff(desk.session, desk.staff, media_id)
@@ -650,7 +621,7 @@ def photo(media_id: uuid.UUID, desk: AtDesk) -> Response:
 # -- the dashboard
 
 
-@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/dashboard")
 def dashboard(desk: AtDesk) -> Response:
     """The office's numbers for a window of days (the last 30 unless ``from``/``to``)."""
     session, staff, now = desk.session, desk.staff, desk.now
@@ -708,7 +679,7 @@ def _dashboard_window(desk: "Desk") -> tuple[date, date, datetime, datetime]:
     return first, last, _start_of(first), _start_of(last + timedelta(days=1))
 
 
-@router.get("/dashboard/streets.xlsx", include_in_schema=False)
+@router.get("/dashboard/streets.xlsx")
 def streets_workbook(desk: AtDesk) -> Response:
     """The dashboard's table of streets as an Excel workbook, for the district's report."""
     _first, _last, start, end = _dashboard_window(desk)

@@ -1,20 +1,22 @@
-"""What every console page shares: the templates, the sign-in cookie, CSRF tokens and
-the language of the request."""
+"""What every console page shares: the router its route is on, the templates, the
+sign-in cookie, CSRF tokens, the language of the request, and ``Page``, which draws it."""
 
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.config import Settings
 from app.console.i18n import Formats, negotiate, translator
+from app.deps import SettingsDep
 from app.models import Staff
 
 HERE = Path(__file__).parent
@@ -23,6 +25,7 @@ CSRF_COOKIE = "sentinel_csrf"
 LANG_COOKIE = "sentinel_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -69,7 +72,7 @@ def _valid(token: str | None, secret: str) -> bool:
 
 
 def csrf_token(request: Request, settings: Settings) -> str:
-    """The request's CSRF token: its cookie's, or a new one that ``render`` sets."""
+    """The request's CSRF token: its cookie's, or a new one that ``Page.render`` sets."""
     token = request.cookies.get(CSRF_COOKIE)
     if _valid(token, settings.secret_key):
         assert token is not None
@@ -102,6 +105,23 @@ async def check_csrf(request: Request, settings: Settings) -> None:
         raise CsrfRefused
 
 
+# On the router rather than on each route: no form the console adds can go unchecked.
+async def _csrf_checked(request: Request, settings: SettingsDep) -> None:
+    if request.method not in SAFE_METHODS:
+        await check_csrf(request, settings)
+
+
+def console_router(prefix: str = "/console") -> APIRouter:
+    """A router of console pages: HTML unless a route answers otherwise, none of them in
+    the API's schema, and every request that changes something checked for CSRF."""
+    return APIRouter(
+        prefix=prefix,
+        include_in_schema=False,
+        default_response_class=HTMLResponse,
+        dependencies=[Depends(_csrf_checked)],
+    )
+
+
 # -- pages
 
 
@@ -120,46 +140,48 @@ def query_with(request: Request, **changes: Any) -> str:
     return urlencode(params)
 
 
-def render(
-    request: Request,
-    settings: Settings,
-    template: str,
-    *,
-    staff: Staff | None = None,
-    now: datetime | None = None,
-    status_code: int = 200,
-    **context: Any,
-) -> HTMLResponse:
-    locale = locale_of(request)
-    html = templates.get_template(template).render(
-        request=request,
-        staff=staff,
-        locale=locale,
-        lang="zh-CN" if locale == "zh_CN" else "en",
-        _=translator(locale),
-        fmt=Formats(locale),
-        now=now,
-        csrf=csrf_token(request, settings),
-        query_with=lambda **changes: query_with(request, **changes),
-        **context,
-    )
-    response = HTMLResponse(html, status_code=status_code)
-    new = getattr(request.state, "new_csrf", None)
-    if new is not None:
-        response.set_cookie(
-            CSRF_COOKIE,
-            new,
-            httponly=True,
-            samesite="strict",
-            secure=is_https(request),
-            path="/console",
+@dataclass(frozen=True, kw_only=True)
+class Page:
+    """What a console page is drawn with: the request, the settings and, on the pages
+    behind the sign-in, who is signed in and the time it is."""
+
+    request: Request
+    settings: Settings
+    staff: Staff | None = None
+    now: datetime | None = None
+
+    def render(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+        request, settings = self.request, self.settings
+        locale = locale_of(request)
+        html = templates.get_template(template).render(
+            request=request,
+            staff=self.staff,
+            locale=locale,
+            lang="zh-CN" if locale == "zh_CN" else "en",
+            _=translator(locale),
+            fmt=Formats(locale),
+            now=self.now,
+            csrf=csrf_token(request, settings),
+            query_with=lambda **changes: query_with(request, **changes),
+            **context,
         )
-    # Pages show what only this clerk may see: no shared cache keeps them, and no other
-    # site frames them.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = content_security_policy(settings)
-    return response
+        response = HTMLResponse(html, status_code=status_code)
+        new = getattr(request.state, "new_csrf", None)
+        if new is not None:
+            response.set_cookie(
+                CSRF_COOKIE,
+                new,
+                httponly=True,
+                samesite="strict",
+                secure=is_https(request),
+                path="/console",
+            )
+        # Pages show what only this clerk may see: no shared cache keeps them, and no
+        # other site frames them.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = content_security_policy(settings)
+        return response
 
 
 # Everything from the service itself; the base map's tiles from where it is configured.
