@@ -28,6 +28,12 @@ from app.services.pagination import MAX_LIMIT, Page, PageRequest
 router = console_router("/console/admin")
 IMPORT_LIMIT = 64 * 1024 * 1024
 
+# The forms' fields as typed, bounded here and read by the API's schemas.
+Code = Annotated[str, Form(max_length=64)]
+Name = Annotated[str, Form(max_length=400)]
+Number = Annotated[str, Form(max_length=10)]
+Choice = Annotated[str, Form(max_length=20)]  # one of an enum's values
+
 
 def _problems(error: ValidationError | AppError) -> list[dict[str, str]]:
     refused = (
@@ -70,27 +76,27 @@ def categories(page: AdminPage) -> Response:
 @router.post("/categories")
 def save_category(
     page: AdminPage,
-    code: Annotated[str, Form(max_length=64)],
-    name_zh: Annotated[str, Form(max_length=400)],
-    name_en: Annotated[str, Form(max_length=400)],
-    priority: Annotated[str, Form(max_length=10)],
-    respond_within_h: Annotated[str, Form(max_length=10)],
-    resolve_within_h: Annotated[str, Form(max_length=10)],
-    dedup_radius_m: Annotated[str, Form(max_length=10)],
-    dedup_window_h: Annotated[str, Form(max_length=10)],
-    points_open: Annotated[str, Form(max_length=10)],
-    points_confirm: Annotated[str, Form(max_length=10)],
-    points_resolve: Annotated[str, Form(max_length=10)],
-    points_verify: Annotated[str, Form(max_length=10)],
-    department: Annotated[str, Form(max_length=400)] = "",
+    code: Code,
+    name_zh: Name,
+    name_en: Name,
+    priority: Number,
+    respond_within_h: Number,
+    resolve_within_h: Number,
+    dedup_radius_m: Number,
+    dedup_window_h: Number,
+    points_open: Number,
+    points_confirm: Number,
+    points_resolve: Number,
+    points_verify: Number,
+    department: Name = "",
     description: Annotated[str, Form(max_length=4000)] = "",
     active: Annotated[str, Form(max_length=10)] = "",
-    sla_clock: Annotated[str, Form(max_length=20)] = "hours",
-    standard_kind: Annotated[str, Form(max_length=20)] = "",
+    sla_clock: Choice = "hours",
+    standard_kind: Choice = "",
     standard_class_code: Annotated[str, Form(max_length=10)] = "",
-    standard_class_name: Annotated[str, Form(max_length=400)] = "",
+    standard_class_name: Name = "",
     standard_subclass_code: Annotated[str, Form(max_length=10)] = "",
-    standard_subclass_name: Annotated[str, Form(max_length=400)] = "",
+    standard_subclass_name: Name = "",
 ) -> Response:
     """Create or replace one category, as ``PUT /v1/admin/categories/{code}`` does."""
     standard = (
@@ -151,9 +157,9 @@ def staff_accounts(page: AdminPage) -> Response:
 def create_staff(
     page: AdminPage,
     username: Annotated[str, Form(max_length=200)],
-    role: Annotated[str, Form(max_length=20)],
-    area: Annotated[str, Form(max_length=64)] = "",
-    display_name: Annotated[str, Form(max_length=400)] = "",
+    role: Choice,
+    area: Code = "",
+    display_name: Name = "",
 ) -> Response:
     try:
         body = StaffCreate.model_validate(
@@ -196,7 +202,7 @@ def platforms(page: AdminPage) -> Response:
 def create_platform(
     page: AdminPage,
     code: Annotated[str, Form(max_length=200)],
-    name: Annotated[str, Form(max_length=400)],
+    name: Name,
 ) -> Response:
     try:
         body = PlatformCreate.model_validate({"code": code.strip(), "name": name.strip()})
@@ -233,8 +239,8 @@ def import_areas(
     page: AdminPage,
     file: Annotated[UploadFile, File()],
     coord_sys: Annotated[CoordSys, Form()] = CoordSys.WGS84,
-    level: Annotated[str, Form(max_length=20)] = "",
-    parent: Annotated[str, Form(max_length=64)] = "",
+    level: Choice = "",
+    parent: Code = "",
 ) -> Response:
     """The same all-or-nothing import as ``POST /v1/admin/areas:import``."""
     try:

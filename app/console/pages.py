@@ -425,16 +425,15 @@ def _ticket_page(
     view: TicketView,
     *,
     template: str = "ticket.html",
-    status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
+    """The ticket's page; ``context`` (a ``status_code`` too) goes on to ``render``."""
     ticket, settings = view.ticket, desk.settings
     point = to_shape(ticket.location)
     candidates = merge_candidates(desk.session, desk.staff, ticket, view.category, desk.now)
     streets = _district_streets(desk.session, desk.staff)
     return desk.render(
         template,
-        status_code=status_code,
         view=view,
         ticket=ticket,
         lat=point.y,
