@@ -37,7 +37,7 @@ from app.services.coords import BadBox, CoordSys, from_wgs84, parse_bbox, to_wgs
 from app.services.export import queue_csv
 from app.services.forwarding import forwarding_of
 from app.services.media import media_for_staff
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
 from app.services.scope import scope_areas
 from app.services.tickets import QueueRow, TicketView, queue_rows, ticket_in_scope, ticket_view
@@ -248,8 +248,7 @@ def queue(desk: AtDesk) -> Response:
             staff=staff,
             where=asked.where,
             sort=asked.sort,
-            limit=asked.limit,
-            cursor=asked.cursor,
+            page=PageRequest(asked.limit, asked.cursor),
             now=now,
         )
         rows, next_cursor = queue_rows(session, page.items), page.next_cursor

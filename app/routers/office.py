@@ -128,8 +128,7 @@ def list_tickets(
         staff=staff,
         where=where,
         sort=sort,
-        limit=page_request.limit,
-        cursor=page_request.cursor,
+        page=page_request,
         now=now,
     )
     items = [QueueTicket.of(row, now) for row in queue_rows(session, page.items)]

@@ -67,8 +67,7 @@ def riders_stats(
         platform=platform,
         window=window,
         sort=sort,
-        limit=page_request.limit,
-        cursor=page_request.cursor,
+        page=page_request,
     )
     return Page(items=[RiderStats(**item) for item in page.items], next_cursor=page.next_cursor)
 

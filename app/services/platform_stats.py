@@ -53,7 +53,7 @@ from app.models import (
 )
 from app.services.categories import category_codes
 from app.services.contributions import REPORT_COUNTERS, counts_in_sql
-from app.services.pagination import Page, decode_cursor, encode_cursor
+from app.services.pagination import Page, PageRequest, decode_cursor, encode_cursor
 
 COUNTERS = Contribution.COUNTERS  # the report counters first, as the parts select them
 SORTABLE = (*COUNTERS, "rider_id")
@@ -278,10 +278,10 @@ def rider_page(
     platform: Platform,
     window: Window,
     sort: str,
-    limit: int,
-    cursor: str | None,
+    page: PageRequest,
 ) -> Page[dict[str, Any]]:
     """This platform's riders with their numbers, in ``sort`` order (ties by our id)."""
+    limit, cursor = page.limit, page.cursor
     name, descending = parse_sort(sort)
     check_window(window)
     if window.all_time:

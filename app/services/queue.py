@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.db import within_bbox
 from app.errors import NotFound, ValidationFailed
 from app.models import Category, Report, Staff, Ticket, TicketStatus
-from app.services.pagination import Page, decode_cursor, encode_cursor
+from app.services.pagination import Page, PageRequest, decode_cursor, encode_cursor
 from app.services.scope import area_in_scope, ticket_scope_filter
 from app.services.text import like_pattern
 
@@ -178,14 +178,20 @@ def queue_page(
     staff: Staff,
     where: QueueFilter,
     sort: QueueSort,
-    limit: int,
-    cursor: str | None,
+    page: PageRequest,
     now: datetime,
 ) -> Page[Ticket]:
+    limit = page.limit
     rows = list(
         session.scalars(
             page_query(
-                session, staff=staff, where=where, sort=sort, limit=limit, cursor=cursor, now=now
+                session,
+                staff=staff,
+                where=where,
+                sort=sort,
+                limit=limit,
+                cursor=page.cursor,
+                now=now,
             )
         )
     )

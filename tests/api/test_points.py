@@ -36,6 +36,7 @@ from app.models import (
     Webhook,
     utcnow,
 )
+from app.services.pagination import PageRequest
 from app.services.platform_stats import (
     COUNTERS,
     GroupBy,
@@ -591,7 +592,7 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
                 }
                 for sort in ("-points", "reports", "-verifications", "rider_id"):
                     listed = rider_page(
-                        s, platform=platform, window=window, sort=sort, limit=100, cursor=None
+                        s, platform=platform, window=window, sort=sort, page=PageRequest(100)
                     ).items
                     assert {
                         r["rider_id"]: {n: r[n] for n in COUNTERS} for r in listed
@@ -600,7 +601,11 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
                     paged, cursor = [], None
                     while True:
                         page = rider_page(
-                            s, platform=platform, window=window, sort=sort, limit=1, cursor=cursor
+                            s,
+                            platform=platform,
+                            window=window,
+                            sort=sort,
+                            page=PageRequest(1, cursor),
                         )
                         paged += page.items
                         if (cursor := page.next_cursor) is None:

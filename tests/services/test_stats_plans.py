@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Platform, utcnow
 from app.services import platform_stats as stats
+from app.services.pagination import PageRequest
 from tests.helpers import plan_of_sql
 
 
@@ -24,7 +25,7 @@ def test_the_rider_list_by_points_walks_its_index(
     assert platform is not None
     statements.clear()
     stats.rider_page(
-        session, platform=platform, window=stats.Window(), sort="-points", limit=50, cursor=None
+        session, platform=platform, window=stats.Window(), sort="-points", page=PageRequest(50)
     )
     plan = explain(session, database, *statements[-1])
     assert "ix_rider_totals_platform_id_points_rider_id" in plan, plan
@@ -39,7 +40,7 @@ def test_windowed_numbers_read_through_platform_and_time(
     window = stats.Window(utcnow() - timedelta(days=30), utcnow())
     statements.clear()
     stats.rider_page(
-        session, platform=platform, window=window, sort="-points", limit=50, cursor=None
+        session, platform=platform, window=window, sort="-points", page=PageRequest(50)
     )
     plan = explain(session, database, *statements[-1])
     for index in (
