@@ -208,14 +208,8 @@ def staff_create(
     """Create a staff account."""
     settings = _settings()
     with Database(settings.database_url).transaction() as session:
-        new = staff_service.create_staff(
-            session,
-            username=username,
-            role=role,
-            area_code=area,
-            password=password,
-            settings=settings,
-        )
+        account = staff_service.Account(username, role, area, password=password)
+        new = staff_service.create_staff(session, account, settings)
     _emit(
         as_json,
         {"username": username, "password": new.password, "role": role.value, "area": area},

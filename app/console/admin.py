@@ -170,15 +170,7 @@ def create_staff(
                 "display_name": display_name.strip() or None,
             }
         )
-        new = staff_service.create_staff(
-            page.session,
-            username=body.username,
-            role=body.role,
-            area_code=body.area,
-            password=None,
-            display_name=body.display_name,
-            settings=page.settings,
-        )
+        new = staff_service.create_staff(page.session, body.account(), page.settings)
     except (ValidationError, AppError) as refused:
         page.session.rollback()
         return _staff_page(page, problems=_problems(refused))

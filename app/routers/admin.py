@@ -228,15 +228,7 @@ def change_staff(
 def create_staff(
     body: StaffCreate, session: SessionDep, settings: SettingsDep, _admin: CurrentAdmin
 ) -> StaffCreated:
-    new = staff_service.create_staff(
-        session,
-        username=body.username,
-        role=body.role,
-        area_code=body.area,
-        password=body.password,
-        display_name=body.display_name,
-        settings=settings,
-    )
+    new = staff_service.create_staff(session, body.account(), settings)
     return StaffCreated(
         username=new.staff.username, password=new.password, role=new.staff.role, area=body.area
     )

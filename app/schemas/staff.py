@@ -5,6 +5,7 @@ from pydantic import BeforeValidator, Field
 from app.models import Staff, StaffRole
 from app.schemas.common import Id, InputSchema, Read, Schema, UtcTime
 from app.services.security import IssuedToken
+from app.services.staff import Account
 
 
 class StaffCreate(InputSchema):
@@ -15,6 +16,9 @@ class StaffCreate(InputSchema):
         default=None, max_length=256, description="generated and returned when omitted"
     )
     display_name: str | None = Field(default=None, max_length=100)
+
+    def account(self) -> Account:
+        return Account(self.username, self.role, self.area, self.display_name, self.password)
 
 
 class StaffCreated(Schema):

@@ -16,7 +16,7 @@ from app.services.areas import import_areas
 from app.services.calendar import seed as seed_calendar
 from app.services.demo_areas import DISTRICT_CODE, build_demo_areas
 from app.services.platforms import create_platform
-from app.services.staff import create_staff
+from app.services.staff import Account, create_staff
 
 DEMO_SOURCE = "synthetic demo partition (not official boundaries)"
 DISTRICT_SOURCE = "DataV GeoAtlas outline (2022), converted from GCJ-02"
@@ -85,15 +85,7 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
         (ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator"),
     ]
     for username, role, area, display_name in accounts:
-        staff = create_staff(
-            session,
-            username=username,
-            role=role,
-            area_code=area,
-            password=None,
-            display_name=display_name,
-            settings=settings,
-        )
+        staff = create_staff(session, Account(username, role, area, display_name), settings)
         credentials.staff.append(
             {"username": username, "password": staff.password, "role": role.value, "area": area}
         )

@@ -35,16 +35,19 @@ class NewStaff:
     password: str
 
 
-def create_staff(
-    session: Session,
-    *,
-    username: str,
-    role: StaffRole,
-    area_code: str | None,
-    password: str | None,
-    settings: Settings,
-    display_name: str | None = None,
-) -> NewStaff:
+@dataclass(frozen=True)
+class Account:
+    """A staff account to create: who, in which role, over which area."""
+
+    username: str
+    role: StaffRole
+    area_code: str | None = None  # the street (officer) or district; none for an admin
+    display_name: str | None = None
+    password: str | None = None  # None: one is generated, and returned once
+
+
+def create_staff(session: Session, account: Account, settings: Settings) -> NewStaff:
+    username, role, password = account.username, account.role, account.password
     if not USERNAME.fullmatch(username):
         raise ValidationFailed.of_field("username", "3–64 letters, digits, '_', '.' or '-'")
     if password is not None and len(password) < MIN_PASSWORD_LENGTH:
@@ -53,7 +56,7 @@ def create_staff(
     password_hash = hash_password(password, settings)  # slow on purpose: before the writes
     begin_writes(session)
     lock(session, ("staff", username))  # two creations of one name: the second sees the first
-    area = _role_area(session, role, area_code)
+    area = _role_area(session, role, account.area_code)
     if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
         raise AlreadyExists(f"user {username} exists already")
     staff = Staff(
@@ -62,7 +65,7 @@ def create_staff(
         area_id=area.id if area else None,
         password_hash=password_hash,
         active=True,
-        display_name=display_name,
+        display_name=account.display_name,
     )
     session.add(staff)
     session.flush()
