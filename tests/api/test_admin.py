@@ -31,6 +31,25 @@ def admin(auth: Auth) -> dict[str, str]:
     return auth.staff("admin")
 
 
+RefusedCreate = Callable[[str, str, dict[str, str]], set[str]]
+
+
+@pytest.fixture
+def refused_create(
+    client: TestClient, admin: dict[str, str], count_rows: CountRows
+) -> RefusedCreate:
+    """Posts a body the admin API must refuse, checks that no `table` row was stored, and
+    returns the fields the 422 names."""
+
+    def create(path: str, table: str, body: dict[str, str]) -> set[str]:
+        before = count_rows(table)
+        response = client.post(path, headers=admin, json=body)
+        assert count_rows(table) == before
+        return error_fields(response)
+
+    return create
+
+
 # --- platforms -------------------------------------------------------------------------
 
 
@@ -86,18 +105,9 @@ def test_a_duplicate_platform_code_is_409_and_keeps_the_old_key(
     ],
 )
 def test_a_bad_platform_is_422_and_stores_nothing(
-    client: TestClient,
-    admin: dict[str, str],
-    count_rows: CountRows,
-    body: dict[str, str],
-    field: str,
+    refused_create: RefusedCreate, body: dict[str, str], field: str
 ) -> None:
-    platforms = count_rows("platforms")
-
-    response = client.post("/v1/admin/platforms", headers=admin, json=body)
-
-    assert field in error_fields(response)
-    assert count_rows("platforms") == platforms
+    assert field in refused_create("/v1/admin/platforms", "platforms", body)
 
 
 @pytest.mark.parametrize(
@@ -219,18 +229,9 @@ def test_new_staff_can_log_in(
     ],
 )
 def test_bad_staff_is_422_and_stores_nothing(
-    client: TestClient,
-    admin: dict[str, str],
-    count_rows: CountRows,
-    body: dict[str, str],
-    field: str,
+    refused_create: RefusedCreate, body: dict[str, str], field: str
 ) -> None:
-    staff = count_rows("staff")
-
-    response = client.post("/v1/admin/staff", headers=admin, json={"username": "newbie", **body})
-
-    assert field in error_fields(response)
-    assert count_rows("staff") == staff
+    assert field in refused_create("/v1/admin/staff", "staff", {"username": "newbie", **body})
 
 
 def test_a_duplicate_username_is_409_and_leaves_the_account_alone(
