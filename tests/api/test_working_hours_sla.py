@@ -30,6 +30,16 @@ STANDARD = {
     "subclass_code": "0601",
     "subclass_name": "消防通道堵塞",
 }
+# The category these tests put on the working clock.
+ON_WORKING_HOURS = category_body(
+    "消防通道堵塞",
+    "Blocked fire exit",
+    priority=1,
+    dedup_radius_m=30,
+    sla_clock="working_hours",
+    standard=STANDARD,
+    **HOURS,
+)
 
 
 def at(*parts: int) -> datetime:
@@ -38,17 +48,7 @@ def at(*parts: int) -> datetime:
 
 def on_working_hours(client: TestClient, auth: Auth) -> dict[str, Any]:
     response = client.put(
-        f"/v1/admin/categories/{CATEGORY}",
-        headers=auth.staff("admin"),
-        json=category_body(
-            "消防通道堵塞",
-            "Blocked fire exit",
-            priority=1,
-            dedup_radius_m=30,
-            sla_clock="working_hours",
-            standard=STANDARD,
-            **HOURS,
-        ),
+        f"/v1/admin/categories/{CATEGORY}", headers=auth.staff("admin"), json=ON_WORKING_HOURS
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
