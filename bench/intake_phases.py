@@ -41,6 +41,7 @@ from app.services import intake, reference
 from app.services.coords import CoordSys, from_wgs84
 from bench.common import arguments, databases
 from bench.common import settings as bench_settings
+from tests.asgi import http_scope
 
 BODY = {
     "category": "road_damage",
@@ -57,26 +58,16 @@ async def asgi_cost(app: Any, requests: int, headers: list[tuple[bytes, bytes]])
     body = json.dumps(BODY).encode()
 
     async def one(n: int) -> None:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/v1/reports",
-            "raw_path": b"/v1/reports",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"bench"),
+        scope = http_scope(
+            "POST",
+            "/v1/reports",
+            [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 *headers,
                 (b"idempotency-key", f"phase-{n}".encode()),
             ],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
+        )
         sent = False
 
         async def receive() -> dict[str, Any]:

@@ -30,6 +30,7 @@ from app.config import Settings
 from app.db import Database
 from app.main import MULTIPART_OVERHEAD, create_app
 from app.services.media_store import blob_key
+from tests.asgi import http_scope
 from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
 from tests.helpers import assert_problem
 
@@ -707,25 +708,15 @@ def test_a_huge_streamed_upload_is_cut_off_at_the_limit_not_read_whole(
     async def send(message: Message) -> None:
         messages.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/media",
-        "raw_path": b"/v1/media",
-        "root_path": "",
-        "query_string": b"",
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "headers": [
-            (b"host", b"testserver"),
+    scope = http_scope(
+        "POST",
+        "/v1/media",
+        [
             (b"content-type", content_type.encode()),
             (b"transfer-encoding", b"chunked"),
             (b"authorization", rider["Authorization"].encode()),
         ],
-    }
+    )
     rows_before = count_rows("media")
 
     asyncio.run(capped_app(scope, receive, send))
