@@ -14,28 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app import migrate
+from app import migrate, models
 from app.db import Database
-from app.models import (
-    DAY,
-    HOUR,
-    Area,
-    Category,
-    OutboxEvent,
-    Platform,
-    PlatformActivity,
-    PointsEntry,
-    Report,
-    Rider,
-    RiderActivity,
-    RiderDailyActivity,
-    RiderTotals,
-    Ticket,
-    TicketStatus,
-    Verification,
-    Webhook,
-    utcnow,
-)
+from app.models import DAY, HOUR, TicketStatus, utcnow
 from app.services.pagination import PageRequest
 from app.services.platform_stats import (
     COUNTERS,
@@ -179,9 +160,11 @@ PLATFORM = {"A": "meituan", "B": "meituan", "C": "eleme", "D": "eleme"}
 def life(client: TestClient, auth: Auth, database: Database) -> Life:
     # Meituan listens for events from the start; Ele.me does not.
     with database.transaction() as session:
-        meituan = session.scalar(select(Platform.id).where(Platform.code == "meituan"))
+        meituan = session.scalar(
+            select(models.Platform.id).where(models.Platform.code == "meituan")
+        )
         session.add(
-            Webhook(
+            models.Webhook(
                 platform_id=meituan, url="https://hooks.example.com/sentinel", secret="whsec_test"
             )
         )
@@ -193,9 +176,9 @@ def recount(database: Database, rider_id: uuid.UUID) -> dict[str, int]:
     stand, verifications, the ledger's sum."""
     with database.session(write=False) as s:
         rows = s.execute(
-            select(Report.outcome, Ticket.status, Ticket.accepted_at)
-            .join(Ticket, Ticket.id == Report.ticket_id)
-            .where(Report.rider_id == rider_id)
+            select(models.Report.outcome, models.Ticket.status, models.Ticket.accepted_at)
+            .join(models.Ticket, models.Ticket.id == models.Report.ticket_id)
+            .where(models.Report.rider_id == rider_id)
         ).all()
         counts = Counter(reports=len(rows))
         for outcome, status, accepted_at in rows:
@@ -210,15 +193,15 @@ def recount(database: Database, rider_id: uuid.UUID) -> dict[str, int]:
         counts["verifications"] = (
             s.scalar(
                 select(func.count())
-                .select_from(Verification)
-                .where(Verification.rider_id == rider_id)
+                .select_from(models.Verification)
+                .where(models.Verification.rider_id == rider_id)
             )
             or 0
         )
         counts["points"] = (
             s.scalar(
-                select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
-                    PointsEntry.rider_id == rider_id
+                select(func.coalesce(func.sum(models.PointsEntry.points), 0)).where(
+                    models.PointsEntry.rider_id == rider_id
                 )
             )
             or 0
@@ -236,16 +219,16 @@ def test_a_life_of_tickets_ends_with_the_points_api_md_implies(
 
     with database.session(write=False) as s:
         riders = {
-            name: s.scalar(select(Rider.id).where(Rider.external_id == external))
+            name: s.scalar(select(models.Rider.id).where(models.Rider.external_id == external))
             for name, external in EXTERNAL.items()
         }
         # The totals kept in step equal a recount from scratch, for every rider.
         for name, rider_id in riders.items():
             assert rider_id is not None
-            kept = s.get_one(RiderTotals, rider_id)
+            kept = s.get_one(models.RiderTotals, rider_id)
             assert {k: getattr(kept, k) for k in COUNTERS} == recount(database, rider_id), name
         # Every line names its reason, ticket and event; corrections are lines of their own.
-        lines = s.scalars(select(PointsEntry).order_by(PointsEntry.created_at)).all()
+        lines = s.scalars(select(models.PointsEntry).order_by(models.PointsEntry.created_at)).all()
         assert all(line.reason and line.ticket_id and line.event_id for line in lines)
         by_rider = Counter[tuple[str, str, int]]()
         names = {v: k for k, v in riders.items()}
@@ -315,8 +298,8 @@ def test_a_life_of_tickets_ends_with_the_points_api_md_implies(
     # Meituan was told of every line of its riders and of their reports' changes; Ele.me,
     # without a webhook, had nothing queued.
     with database.session(write=False) as s:
-        events = s.scalars(select(OutboxEvent).order_by(OutboxEvent.created_at)).all()
-        meituan = s.scalar(select(Platform.id).where(Platform.code == "meituan"))
+        events = s.scalars(select(models.OutboxEvent).order_by(models.OutboxEvent.created_at)).all()
+        meituan = s.scalar(select(models.Platform.id).where(models.Platform.code == "meituan"))
     assert events and all(e.platform_id == meituan for e in events)
     awarded = [e.data for e in events if e.type == "points.awarded"]
     assert sum(e["points"] for e in awarded) == EXPECTED["A"]["points"] + EXPECTED["B"]["points"]
@@ -341,7 +324,7 @@ def test_the_ledger_refuses_to_be_rewritten(life: Life, database: Database) -> N
     ticket = life.report("A", "waste")["ticket"]["id"]
     life.act(ticket, "accept")
     with database.transaction() as session:
-        assert session.scalar(select(func.count()).select_from(PointsEntry)) == 1
+        assert session.scalar(select(func.count()).select_from(models.PointsEntry)) == 1
     for table in ("points_ledger", "ticket_events"):
         with pytest.raises((DBAPIError, IntegrityError)), database.transaction() as session:
             session.execute(text(f"UPDATE {table} SET created_at = created_at"))
@@ -431,7 +414,7 @@ def test_the_hourly_activity_equals_the_base_tables(life: Life, database: Databa
         datetime.fromtimestamp(hour * 3600, UTC), datetime.fromtimestamp((hour + 1) * 3600, UTC)
     )
     with database.session(write=False) as s:
-        for platform in s.scalars(select(Platform)):
+        for platform in s.scalars(select(models.Platform)):
             for group_by in (GroupBy.CATEGORY, GroupBy.STREET, GroupBy.DAY):
                 hourly = summary(
                     s,
@@ -452,8 +435,8 @@ def test_the_hourly_activity_equals_the_base_tables(life: Life, database: Databa
                     }
             rows = s.scalar(
                 select(func.count())
-                .select_from(PlatformActivity)
-                .where(PlatformActivity.platform_id == platform.id)
+                .select_from(models.PlatformActivity)
+                .where(models.PlatformActivity.platform_id == platform.id)
             )
             assert rows, platform.code
 
@@ -461,7 +444,7 @@ def test_the_hourly_activity_equals_the_base_tables(life: Life, database: Databa
 def _code(session: Any, group_by: GroupBy, key: int | None) -> str | None:
     if key is None:
         return None
-    model = Category if group_by is GroupBy.CATEGORY else Area
+    model = models.Category if group_by is GroupBy.CATEGORY else models.Area
     return session.scalar(select(model.code).where(model.id == key))  # type: ignore[no-any-return]
 
 
@@ -579,13 +562,13 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
         Window(start - 3 * DAY, None),
     ]
     with database.session(write=False) as s:
-        hours = s.scalar(select(func.count(func.distinct(RiderActivity.hour))))
+        hours = s.scalar(select(func.count(func.distinct(models.RiderActivity.hour))))
         assert hours and hours > 3  # the life spans several hours, and two days
-        assert s.scalar(select(func.count(func.distinct(RiderDailyActivity.day)))) == 2
-        for platform in s.scalars(select(Platform)):
+        assert s.scalar(select(func.count(func.distinct(models.RiderDailyActivity.day)))) == 2
+        for platform in s.scalars(select(models.Platform)):
             for window in windows:
                 counted = {
-                    s.scalar(select(Rider.external_id).where(Rider.id == row.key)): {
+                    s.scalar(select(models.Rider.external_id).where(models.Rider.id == row.key)): {
                         n: int(getattr(row, n) or 0) for n in COUNTERS
                     }
                     for row in s.execute(_summed(_parts(platform.id, window, "rider")))
@@ -698,7 +681,7 @@ def test_the_riders_hours_are_what_the_migration_counts_from_the_base_tables(
         with database.session(write=False) as s:
             return {
                 (table.name, *r)
-                for table in (RiderActivity.__table__, RiderDailyActivity.__table__)
+                for table in (models.RiderActivity.__table__, models.RiderDailyActivity.__table__)
                 for r in s.execute(select(table))
             }
 
