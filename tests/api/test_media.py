@@ -235,32 +235,28 @@ def test_a_small_photo_keeps_its_size_in_the_thumbnail(client: TestClient, rider
 
 
 @pytest.mark.parametrize(
-    ("fmt", "declared", "filename", "expected"),
+    ("sent", "declared", "filename"),
     [
-        ("PNG", "image/jpeg", "photo.jpg", "image/png"),
-        ("JPEG", "application/octet-stream", "photo.bin", "image/jpeg"),
-        ("WEBP", "image/png", "photo.png", "image/webp"),
+        ("image/png", "image/jpeg", "photo.jpg"),
+        ("image/jpeg", "application/octet-stream", "photo.bin"),
+        ("image/webp", "image/png", "photo.png"),
     ],
 )
 def test_the_type_is_judged_by_the_bytes_not_by_what_the_client_declares(
-    client: TestClient,
-    rider: Headers,
-    settings: Settings,
-    fmt: str,
-    declared: str,
-    filename: str,
-    expected: str,
+    client: TestClient, rider: Headers, settings: Settings, sent: str, declared: str, filename: str
 ) -> None:
-    response = upload(client, rider, encode(picture((64, 48)), fmt), filename, declared)
+    data = encode(picture((64, 48)), PILLOW_FORMATS[sent])
+
+    response = upload(client, rider, data, filename, declared)
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["content_type"] == expected
-    assert stored_key(body).endswith(f".{EXTENSIONS[expected]}")
+    assert body["content_type"] == sent
+    assert stored_key(body).endswith(f".{EXTENSIONS[sent]}")
     with stored_image(settings, body) as image:
-        assert image.format == PILLOW_FORMATS[expected]
+        assert image.format == PILLOW_FORMATS[sent]
     served = client.get(f"/v1/media/{body['id']}", headers=rider)
-    assert served.headers["content-type"] == expected
+    assert served.headers["content-type"] == sent
 
 
 def test_a_multi_picture_jpeg_from_a_phone_is_accepted_as_jpeg(
