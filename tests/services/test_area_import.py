@@ -90,6 +90,17 @@ def tree() -> dict[str, Any]:
     )
 
 
+# The tree as ``stored`` reads it back.
+STORED_TREE = {
+    DISTRICT: ("测试区", "district", None),
+    STREET_A: ("甲街道", "street", DISTRICT),
+    STREET_B: ("乙街道", "street", DISTRICT),
+    COMMUNITIES[0]: ("甲一社区", "community", STREET_A),
+    COMMUNITIES[1]: ("甲二社区", "community", STREET_A),
+    COMMUNITIES[2]: ("乙一社区", "community", STREET_B),
+}
+
+
 def post_import(client: TestClient, headers: dict[str, str], body: Any, **params: str) -> Any:
     content = body if isinstance(body, str) else json.dumps(body)  # NaN stays NaN
     return client.post(
@@ -150,14 +161,7 @@ def test_import_creates_the_tree(
     assert sorted(a["code"] for a in body["areas"]) == sorted(ALL_CODES)
     assert all(a["created"] and not a["repaired"] for a in body["areas"])
     assert count_rows("areas") == before + 6
-    assert stored(database, *ALL_CODES) == {
-        DISTRICT: ("测试区", "district", None),
-        STREET_A: ("甲街道", "street", DISTRICT),
-        STREET_B: ("乙街道", "street", DISTRICT),
-        COMMUNITIES[0]: ("甲一社区", "community", STREET_A),
-        COMMUNITIES[1]: ("甲二社区", "community", STREET_A),
-        COMMUNITIES[2]: ("乙一社区", "community", STREET_B),
-    }
+    assert stored(database, *ALL_CODES) == STORED_TREE
     # The stored outline is the one sent (WGS-84 in, WGS-84 stored).
     assert boundary(database, STREET_B).equals(shape(rect(1000, 0, 2000, 1000)))
 
@@ -200,10 +204,8 @@ def test_second_import_updates_by_code(
     assert body["areas"][0]["created"] is False
     assert count_rows("areas") == after_first
     assert stored_area(database, DISTRICT)[0] == district_id
-    assert stored(database, DISTRICT, STREET_A) == {
-        DISTRICT: ("改名区", "district", None),
-        STREET_A: ("甲街道", "street", DISTRICT),
-    }
+    # The district renamed, and the rest of the tree as it was.
+    assert stored(database, *ALL_CODES) == {**STORED_TREE, DISTRICT: ("改名区", "district", None)}
 
 
 def test_reimporting_a_demo_street_keeps_its_identity(
