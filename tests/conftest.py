@@ -6,16 +6,25 @@ it for the run and dropped afterwards). The schema comes from the migrations. Th
 is loaded once; after every test all tables are emptied and the baseline rows restored,
 so each test starts from the same state whatever it wrote, through whatever connection
 (the end-to-end tests write through a real server in another thread).
+
+The suite passes whatever the date. ``SENTINEL_TEST_NOW`` (an ISO 8601 instant with its
+offset) proves it: every module then starts at that moment, the clock running on from
+there, for everything in this process (time-machine moves ``time.time`` and
+``datetime.now`` for every thread). Tests marked ``processes`` (programs of their own)
+or ``wall_clock`` (times kept by the file system or a bucket) meet clocks it cannot move,
+and are left out of such a run.
 """
 
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, delete, event, insert, make_url, select, text
@@ -30,6 +39,39 @@ from app.services.demo import DemoCredentials, load_demo
 from tests.object_store import ObjectStoreServer, object_store_server
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+TEST_NOW = os.environ.get("SENTINEL_TEST_NOW")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The markers a test earns by where it is and what it uses (``-m`` picks by them)."""
+    moved = pytest.mark.skip(reason="meets a clock that SENTINEL_TEST_NOW cannot move")
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
+        if {"page", "new_page", "browser"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+        if TEST_NOW and {"processes", "wall_clock"} & {m.name for m in item.iter_markers()}:
+            item.add_marker(moved)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _moved_clock() -> Iterator[time_machine.Traveller | None]:
+    """The whole run at ``SENTINEL_TEST_NOW``, if set (before anything is loaded)."""
+    if not TEST_NOW:
+        yield None
+        return
+    # A minute early: what the session loads (the demo) is older than every module's start.
+    start = datetime.fromisoformat(TEST_NOW) - timedelta(minutes=1)
+    with time_machine.travel(start, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_starts_at_test_now(_moved_clock: time_machine.Traveller | None) -> None:
+    """Each module starts at ``SENTINEL_TEST_NOW`` again: every module meets the moment."""
+    if _moved_clock is not None and TEST_NOW:
+        _moved_clock.move_to(datetime.fromisoformat(TEST_NOW))
 
 
 def _server_url(url: str) -> str:

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,12 +14,13 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.db import Database
-from app.models import Platform
+from app.db import Database, begin_writes
+from app.models import Platform, WorkingCalendarYear
 from app.services import outbox
+from app.services.calendar import seed
 from tests.conftest import Auth
 
 # The demo's ten streets of Changning, by official code.
@@ -45,6 +46,25 @@ def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]
     assert body["status"] == status and body["code"] == code
     assert body["type"] and body["title"] and body["detail"]
     return body
+
+
+def window_around_now(days: int = 90) -> str:
+    """``from=…&to=…``: the ``days`` either side of now, for statistics over what a test
+    has just stored, whatever the date it runs on."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, end = (now - timedelta(days=days)).isoformat(), (now + timedelta(days=days)).isoformat()
+    return f"from={start.replace('+00:00', 'Z')}&to={end.replace('+00:00', 'Z')}"
+
+
+def calendar_holding(database: Database, *years: int) -> None:
+    """The working calendar holds ``years`` as the chinesecalendar package has them, and no
+    other year: a test of a calendar names the years it tests, not those of today's date."""
+    with database.transaction() as session:
+        begin_writes(session)
+        session.execute(delete(WorkingCalendarYear))
+        for year in years:
+            assert year in seed(session, date(year, 1, 1)), f"chinesecalendar lacks {year}"
+        session.execute(delete(WorkingCalendarYear).where(WorkingCalendarYear.year.not_in(years)))
 
 
 def fake_dns(monkeypatch: pytest.MonkeyPatch, names: dict[str, list[str]]) -> None:

@@ -20,6 +20,8 @@ from app.main import create_app
 from tests.conftest import TEST_SECRET, Auth
 from tests.helpers import serve
 
+pytestmark = pytest.mark.fuzz
+
 CASES = int(os.environ.get("SENTINEL_FUZZ_CASES", "8"))
 CALLERS = ("anonymous", "rider", "platform", "officer", "district", "admin")
 

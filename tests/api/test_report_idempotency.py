@@ -1,5 +1,7 @@
 """Idempotency: a retry gets the first response, a key is the rider's, kept 24 hours."""
 
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -94,8 +96,9 @@ def test_keys_are_kept_24_h_and_purged_by_the_worker(
 
 
 def test_the_same_instant_in_another_offset_is_the_same_body(
-    client: TestClient, r1: Headers
+    client: TestClient, r1: Headers, clock: Clock
 ) -> None:
+    clock.now = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)  # the report is 45 minutes old
     first = post(client, r1, report(observed_at="2026-11-29T08:15:00+08:00"), key="tz")
     again = post(client, r1, report(observed_at="2026-11-29T00:15:00Z"), key="tz")
     assert first.status_code == 201

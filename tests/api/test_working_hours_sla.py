@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,7 +16,7 @@ from app.models import utcnow
 from app.services import sla
 from app.services.calendar import calendar_warnings
 from tests.conftest import Auth
-from tests.helpers import assert_problem, category_body
+from tests.helpers import assert_problem, calendar_holding, category_body
 
 CST = ZoneInfo("Asia/Shanghai")
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
@@ -40,6 +41,13 @@ ON_WORKING_HOURS = category_body(
     standard=STANDARD,
     **HOURS,
 )
+
+
+@pytest.fixture(autouse=True)
+def calendar_of_2026(database: Database) -> None:
+    """These tests are about 2026 (National Day, the warning for 2027 from 1 December):
+    the calendar holds 2026 and nothing else, whatever year the tests run in."""
+    calendar_holding(database, 2026)
 
 
 def at(*parts: int) -> datetime:

@@ -24,6 +24,8 @@ from tests.api.reporting import report
 from tests.conftest import Auth
 from tests.e2e.processes import SENTINEL, ServerProcess, environment
 
+pytestmark = pytest.mark.processes
+
 
 def photo(seed: int) -> bytes:
     buffer = io.BytesIO()

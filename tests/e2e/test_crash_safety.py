@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.config import Settings
@@ -23,6 +24,8 @@ from app.db import Database
 from app.models import IdempotencyRecord, Report
 from tests.conftest import Auth
 from tests.e2e.processes import ServerProcess
+
+pytestmark = pytest.mark.processes
 
 RIDERS = 12
 REPORTS = 240

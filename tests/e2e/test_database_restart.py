@@ -21,9 +21,12 @@ from tests.conftest import Auth
 from tests.e2e.processes import ServerProcess
 from tests.helpers import JIANGSU
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("SENTINEL_TEST_DATABASE_URL"), reason="restarts the PostgreSQL server"
-)
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(
+        not os.environ.get("SENTINEL_TEST_DATABASE_URL"), reason="restarts the PostgreSQL server"
+    ),
+]
 
 
 def restart_postgres() -> None:

@@ -15,10 +15,13 @@ from tests.helpers import free_port
 
 SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent))
 
-pytestmark = pytest.mark.skipif(
-    bool(os.environ.get("SENTINEL_TEST_DATABASE_URL")),
-    reason="exercises the embedded SpatiaLite database only",
-)
+pytestmark = [
+    pytest.mark.processes,
+    pytest.mark.skipif(
+        bool(os.environ.get("SENTINEL_TEST_DATABASE_URL")),
+        reason="exercises the embedded SpatiaLite database only",
+    ),
+]
 
 
 def test_upgrade_demo_serve_on_an_empty_directory(tmp_path: Path) -> None:

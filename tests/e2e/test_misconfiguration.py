@@ -4,9 +4,12 @@ server, forbid sniffing, and grant no other origin anything."""
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.config import Settings
 from tests.e2e.processes import ServerProcess
+
+pytestmark = pytest.mark.processes
 
 
 def test_a_served_answer_has_no_banner_no_sniffing_and_no_cors(

@@ -101,6 +101,7 @@ def test_sixteen_riders_at_one_spot_make_one_ticket(
     sixteen_riders_at_one_spot(live_server, auth, count_rows, category)
 
 
+@pytest.mark.processes
 def test_sixteen_riders_at_one_spot_through_two_processes_make_one_ticket(
     two_servers: list[str], auth: Auth, count_rows: CountRows
 ) -> None:

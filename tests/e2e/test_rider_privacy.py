@@ -23,6 +23,7 @@ from tests.api.reporting import png, report
 from tests.api.test_privacy_purge import everything_stored
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.e2e.test_webhook_delivery import Receiver, receiver, set_hook  # noqa: F401
+from tests.helpers import window_around_now
 
 DELIVER = next(j for j in JOBS if j.name == "deliver_webhooks")
 # Not only ASCII: stored JSON may escape it (\u9a91\u624b), and the erasure must find it.
@@ -61,8 +62,7 @@ def act(http: httpx.Client, staff: dict[str, str], ticket: str, action: str) -> 
     ok(http.post(f"/v1/office/tickets/{ticket}/actions", headers=staff, json=body))
 
 
-def statistics(http: httpx.Client, auth: Auth) -> dict[str, Any]:
-    window = "from=2026-06-01T00:00:00Z&to=2027-06-01T00:00:00Z"
+def statistics(http: httpx.Client, auth: Auth, window: str) -> dict[str, Any]:
     meituan = auth.platform("meituan")
     return {
         "district": ok(http.get("/v1/office/stats", headers=auth.staff("changning"))),
@@ -182,7 +182,9 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
         waiting = session.scalars(select(OutboxEvent).where(OutboxEvent.state == "pending"))
         assert any(SUBJECT in json.dumps(e.data, ensure_ascii=False) for e in waiting)
     sent_before = len(receiver.requests)
-    before = statistics(http, auth)
+    window = window_around_now()
+    before = statistics(http, auth, window)
+    assert before["by_street"]["items"], "the window holds the rider's reports"
     store = settings.media_store
     blobs_before = {b.key for b in store.blobs()}
     with database.session() as session:
@@ -200,7 +202,7 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
     assert erased.status_code == 204
     # The office's numbers and the platform's totals are what they were; the rows are
     # the same but for the rider's three photos.
-    assert statistics(http, auth) == before
+    assert statistics(http, auth, window) == before
     assert {t: count_rows(t) for t in tables} == {**rows_before, "media": rows_before["media"] - 3}
 
     logging.getLogger("sentinel.access").setLevel(logging.INFO)

@@ -16,6 +16,8 @@ from tests.conftest import Auth
 from tests.e2e.processes import serving
 from tests.object_store import ObjectStoreServer
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture
 def media_backend(object_store: ObjectStoreServer) -> dict[str, Any]:

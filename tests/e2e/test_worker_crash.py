@@ -18,6 +18,8 @@ from tests.e2e.processes import WorkerProcess
 from tests.e2e.test_webhook_delivery import REPORT_UPDATED, Receiver, receiver, set_hook
 from tests.helpers import JIANGSU, emit_event, report_at
 
+pytestmark = pytest.mark.processes
+
 __all__ = ["receiver"]  # the fixture, used by name below
 
 
