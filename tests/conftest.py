@@ -16,6 +16,7 @@ and are left out of such a run.
 """
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,15 +28,16 @@ import pytest
 import time_machine
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, delete, event, insert, make_url, select, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 
 from app import migrate
 from app.config import Environment, Settings
 from app.db import Database
 from app.main import create_app
-from app.models import Base
-from app.services.demo import DemoCredentials, load_demo
+from app.services.demo import load_demo
+from tests.apps import Apps, Running
+from tests.baseline import Baseline, Writes, restore, snapshot
 from tests.object_store import ObjectStoreServer, object_store_server
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -113,18 +115,6 @@ def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     )
 
 
-@dataclass
-class Baseline:
-    credentials: DemoCredentials
-    rows: dict[str, list[dict[str, Any]]]
-
-    def password(self, username: str) -> str:
-        return next(str(s["password"]) for s in self.credentials.staff if s["username"] == username)
-
-    def api_key(self, platform: str) -> str:
-        return next(p["api_key"] for p in self.credentials.platforms if p["code"] == platform)
-
-
 @pytest.fixture(scope="session")
 def database(base_settings: Settings) -> Iterator[Database]:
     migrate.upgrade(base_settings.database_url)
@@ -134,36 +124,31 @@ def database(base_settings: Settings) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def baseline(database: Database, base_settings: Settings) -> Baseline:
+def writes(database: Database) -> Writes:
+    """The tables written since the last restore."""
+    counted = Writes(database)
+    counted.install()
+    return counted
+
+
+@pytest.fixture(scope="session")
+def baseline(database: Database, base_settings: Settings, writes: Writes) -> Baseline:
     with database.transaction() as session:
         credentials = load_demo(session, base_settings)
+        writes.forget(session.connection())
     assert credentials is not None
-    with database.session(write=False) as session:
-        # In key order: parents were inserted before their children (areas refer to areas).
-        rows = {
-            t.name: [
-                dict(r._mapping)
-                for r in session.execute(select(t).order_by(*t.primary_key.columns))
-            ]
-            for t in Base.metadata.sorted_tables
-        }
-    return Baseline(credentials, rows)
-
-
-def restore_baseline(database: Database, baseline: Baseline) -> None:
-    with database.transaction() as session:
-        for table in reversed(Base.metadata.sorted_tables):
-            session.execute(delete(table))
-        for table in Base.metadata.sorted_tables:
-            if baseline.rows[table.name]:
-                session.execute(insert(table), baseline.rows[table.name])
+    return Baseline(credentials, snapshot(database))
 
 
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "baseline" in request.fixturenames:
-        restore_baseline(request.getfixturevalue("database"), request.getfixturevalue("baseline"))
+        restore(
+            request.getfixturevalue("database"),
+            request.getfixturevalue("baseline"),
+            request.getfixturevalue("writes"),
+        )
 
 
 @pytest.fixture(scope="session")
@@ -173,20 +158,47 @@ def object_store() -> Iterator[ObjectStoreServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def _photo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("photos")
+
+
 @pytest.fixture
-def media_backend(tmp_path: Path) -> dict[str, Any]:
-    """Where the test's photos are kept: a fresh directory. A module that tests both
-    stores overrides this with :func:`either_media_backend`."""
-    return {"media_url": str(tmp_path / "media")}
+def photo_directory(_photo_root: Path) -> Iterator[dict[str, Any]]:
+    """The run's photo directory, empty at the start of the test and emptied after it."""
+    yield {"media_url": str(_photo_root)}
+    for child in _photo_root.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
-def either_media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    """For ``@pytest.fixture(params=MEDIA_BACKENDS)``: a fresh directory, or a fresh bucket
-    on the S3-compatible server."""
-    if request.param == "directory":
-        return {"media_url": str(tmp_path / "media")}
-    server: ObjectStoreServer = request.getfixturevalue("object_store")
-    return server.media_settings()
+@pytest.fixture(scope="session")
+def _photo_bucket(object_store: ObjectStoreServer) -> str:
+    return object_store.new_bucket()
+
+
+@pytest.fixture
+def photo_bucket(object_store: ObjectStoreServer, _photo_bucket: str) -> Iterator[dict[str, Any]]:
+    """The run's bucket on the S3-compatible server, empty at the start of the test and
+    emptied after it."""
+    yield object_store.media_settings(_photo_bucket)
+    object_store.empty(_photo_bucket)
+
+
+@pytest.fixture
+def media_backend(photo_directory: dict[str, Any]) -> dict[str, Any]:
+    """Where the test's photos are kept: a directory. A module that tests both stores
+    overrides this with :func:`either_media_backend`."""
+    return photo_directory
+
+
+def either_media_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """For ``@pytest.fixture(params=MEDIA_BACKENDS)``: the photo directory, or the bucket."""
+    name = "photo_directory" if request.param == "directory" else "photo_bucket"
+    store: dict[str, Any] = request.getfixturevalue(name)
+    return store
 
 
 MEDIA_BACKENDS = ["directory", "s3"]
@@ -197,15 +209,47 @@ def settings(base_settings: Settings, media_backend: dict[str, Any]) -> Settings
     return base_settings.model_copy(update=media_backend)
 
 
+@pytest.fixture(scope="session")
+def apps(database: Database) -> Iterator[Apps]:
+    shared = Apps(database)
+    yield shared
+    shared.close()
+
+
 @pytest.fixture
-def app(settings: Settings, database: Database, baseline: Baseline) -> FastAPI:
+def running(apps: Apps, settings: Settings, baseline: Baseline) -> Iterator[Running]:
+    """The shared app of the test's settings, with its open client (tests/apps.py)."""
+    running = apps.running(settings)
+    yield running
+    apps.give_back(running)
+
+
+@pytest.fixture
+def app(running: Running) -> FastAPI:
+    """The app of the test's settings, shared with the other tests of those settings: it
+    is given back as it was after the test (state, clock, cookies)."""
+    return running.app
+
+
+@pytest.fixture
+def own_app(settings: Settings, database: Database, baseline: Baseline) -> FastAPI:
+    """An app of the test's alone: for a test that changes the app itself (adds a route,
+    runs its lifespan in a client of its own, counts every request it served)."""
     return create_app(settings, database)
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
+def client(running: Running) -> TestClient:
+    return running.client
+
+
+@pytest.fixture
+def served(apps: Apps, settings: Settings, baseline: Baseline) -> Iterator[str]:
+    """The app of the test's settings served by uvicorn on 127.0.0.1 (shared likewise): its
+    base URL."""
+    served = apps.served(settings)
+    yield served.url
+    served.give_back()
 
 
 @pytest.fixture

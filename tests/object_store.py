@@ -17,6 +17,8 @@ from typing import Any
 import boto3
 import httpx
 
+from tests.apps import free_port
+
 # Credentials the server accepts (it checks none); set for this process, and so for the
 # service the tests run, the way an operator sets them.
 CREDENTIALS = {
@@ -39,12 +41,18 @@ class ObjectStoreServer:
         self.client().create_bucket(Bucket=name)
         return name
 
-    def media_settings(self) -> dict[str, str]:
-        """Settings for a photo store in a fresh bucket, below a prefix."""
+    def media_settings(self, bucket: str | None = None) -> dict[str, str]:
+        """Settings for a photo store in ``bucket`` (or a fresh one), below a prefix."""
         return {
-            "media_url": f"s3://{self.new_bucket()}/sentinel/photos",
+            "media_url": f"s3://{bucket or self.new_bucket()}/sentinel/photos",
             "s3_endpoint_url": self.endpoint_url,
         }
+
+    def empty(self, bucket: str) -> None:
+        """Every object of ``bucket`` deleted."""
+        client = self.client()
+        for key in self.objects(bucket):
+            client.delete_object(Bucket=bucket, Key=key)
 
     def objects(self, bucket: str) -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -53,8 +61,6 @@ class ObjectStoreServer:
 
 @contextmanager
 def object_store_server() -> Iterator[ObjectStoreServer]:
-    from tests.helpers import free_port  # tests.helpers needs tests.conftest, which needs this
-
     command = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     assert command, "moto_server is missing: pip install 'moto[server]'"
     port = free_port()

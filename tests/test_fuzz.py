@@ -5,7 +5,6 @@ cases per operation is bounded (SENTINEL_FUZZ_CASES, 8 by default) to keep CI in
 a failure prints the request that reproduces it."""
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,10 +14,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from app.config import Environment, Settings
-from app.db import Database
 from app.main import create_app
 from tests.conftest import TEST_SECRET, Auth
-from tests.helpers import serve
 
 pytestmark = pytest.mark.fuzz
 
@@ -43,10 +40,9 @@ fuzzed = schemathesis.openapi.from_dict(_spec())
 
 
 @pytest.fixture
-def server(settings: Settings, database: Database, baseline: object) -> Iterator[str]:
+def server(served: str) -> str:
     """A real server on 127.0.0.1 over the test database."""
-    with serve(create_app(settings, database)) as url:
-        yield url
+    return served
 
 
 def headers_of(auth: Auth, caller: str) -> dict[str, str]:

@@ -16,7 +16,6 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -159,8 +158,8 @@ def assert_nothing_stored(settings: Settings, count_rows: CountRows, rows_before
 
 
 @pytest.fixture(params=MEDIA_BACKENDS)
-def media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    return either_media_backend(request, tmp_path)
+def media_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return either_media_backend(request)
 
 
 @pytest.fixture

@@ -23,8 +23,9 @@ from app.db import Database
 from app.main import create_app
 from app.services.media import remove_if_idle, sweep_orphans
 from app.services.media_store import blob_key
+from tests.apps import free_port
 from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
-from tests.helpers import assert_problem, free_port
+from tests.helpers import assert_problem
 from tests.object_store import ObjectStoreServer
 
 
@@ -39,8 +40,8 @@ def upload(client: TestClient, rider: dict[str, str], data: bytes) -> Any:
 
 
 @pytest.fixture
-def media_backend(object_store: ObjectStoreServer) -> dict[str, Any]:
-    return object_store.media_settings()
+def media_backend(photo_bucket: dict[str, Any]) -> dict[str, Any]:
+    return photo_bucket
 
 
 def bucket_and_prefix(settings: Settings) -> tuple[str, str]:
@@ -112,8 +113,8 @@ def test_a_missing_bucket_is_a_503_not_a_server_error(
 
 
 @pytest.fixture(params=MEDIA_BACKENDS)
-def either_store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    return either_media_backend(request, tmp_path)
+def either_store(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return either_media_backend(request)
 
 
 @pytest.mark.wall_clock

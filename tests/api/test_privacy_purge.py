@@ -6,7 +6,6 @@ Run on both photo stores."""
 import json
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +30,8 @@ RETENTION = 180
 
 
 @pytest.fixture(params=MEDIA_BACKENDS)
-def media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    return either_media_backend(request, tmp_path)
+def media_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return either_media_backend(request)
 
 
 def act(client: TestClient, officer: dict[str, str], ticket: str, action: str, **body: Any) -> None:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.services import sign_in
 from tests.api.reporting import Clock
+from tests.apps import another_client
 from tests.conftest import Baseline
 from tests.helpers import assert_problem
 
@@ -136,7 +137,7 @@ def test_concurrent_sign_ins_never_check_more_passwords_at_once_than_allowed(
 
 
 def test_the_console_sign_in_is_throttled_too(app: FastAPI, clock: Clock) -> None:
-    http = TestClient(app, follow_redirects=False)
+    http = another_client(app, follow_redirects=False)
     page = http.get("/console/login").text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf

@@ -17,11 +17,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.config import Settings
 from app.db import Database
-from app.main import create_app
+from tests.apps import another_client
 from tests.conftest import Auth, Baseline
-from tests.helpers import report_at, serve
+from tests.helpers import report_at
 
 CHROMIUM = os.environ.get("SENTINEL_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("SENTINEL_ARTIFACTS", "test-artifacts")) / "console"
@@ -31,10 +30,9 @@ DISTRICT = "changning"
 
 
 @pytest.fixture
-def console_url(settings: Settings, database: Database, baseline: Baseline) -> Iterator[str]:
+def console_url(served: str) -> str:
     """The whole app, served by uvicorn on 127.0.0.1, over the test database."""
-    with serve(create_app(settings, database)) as url:
-        yield url
+    return served
 
 
 # Per module: while Playwright runs, its event loop holds the main thread, and tests
@@ -161,7 +159,7 @@ class Clerk:
     """A browser's worth of cookies on the console, signed in as ``username``."""
 
     def __init__(self, app: FastAPI, baseline: Baseline, username: str, **options: Any) -> None:
-        self.http = TestClient(app, follow_redirects=False, **options)
+        self.http = another_client(app, follow_redirects=False, **options)
         self.username = username
         page = self.http.get("/console/login")
         self.csrf = csrf_of(page.text)

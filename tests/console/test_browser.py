@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db import Database
 from app.main import create_app
 from app.services.coords import CoordSys, from_wgs84
+from tests.apps import serve
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (
     DISTRICT,
@@ -24,7 +25,7 @@ from tests.console.conftest import (
     shot,
     sign_in,
 )
-from tests.helpers import HUAYANG, JIANGSU, serve
+from tests.helpers import HUAYANG, JIANGSU
 
 
 @pytest.mark.browser_smoke

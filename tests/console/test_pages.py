@@ -24,6 +24,7 @@ from app.console import i18n
 from app.db import Database
 from app.models import Staff, Ticket, TicketStatus
 from app.services.security import TokenKind, issue_token
+from tests.apps import another_client
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (
     DISTRICT,
@@ -78,7 +79,7 @@ def test_behind_https_the_cookies_are_secure(app: FastAPI, baseline: Baseline) -
 
 
 def test_a_wrong_password_signs_nobody_in(app: FastAPI, baseline: Baseline) -> None:
-    http = TestClient(app, follow_redirects=False)
+    http = another_client(app, follow_redirects=False)
     csrf = csrf_of(http.get("/console/login").text)
     response = http.post(
         "/console/login", data={"username": OFFICER, "password": "wrong", "csrf_token": csrf}
@@ -90,7 +91,7 @@ def test_a_wrong_password_signs_nobody_in(app: FastAPI, baseline: Baseline) -> N
 
 
 def test_pages_send_anyone_not_signed_in_to_the_sign_in_page(app: FastAPI) -> None:
-    http = TestClient(app, follow_redirects=False)
+    http = another_client(app, follow_redirects=False)
     response = http.get("/console/queue?status=new")
     assert response.status_code == 303
     assert response.headers["location"] == "/console/login?next=%2Fconsole%2Fqueue%3Fstatus%3Dnew"
@@ -154,7 +155,7 @@ def test_a_cross_site_post_is_refused_and_changes_nothing(
 
 
 def test_signing_in_needs_the_token_of_the_sign_in_page(app: FastAPI, baseline: Baseline) -> None:
-    http = TestClient(app, follow_redirects=False)
+    http = another_client(app, follow_redirects=False)
     response = http.post(
         "/console/login", data={"username": OFFICER, "password": baseline.password(OFFICER)}
     )
@@ -317,7 +318,7 @@ def test_a_refused_action_is_said_on_the_page(clerk: Clerk, client: TestClient, 
 def test_pages_follow_accept_language_and_the_switch_is_remembered(
     app: FastAPI, baseline: Baseline
 ) -> None:
-    http = TestClient(app, follow_redirects=False)
+    http = another_client(app, follow_redirects=False)
     assert "登录街道工作台" in http.get("/console/login").text
     english = http.get("/console/login", headers={"Accept-Language": "en-GB,en;q=0.9,zh;q=0.5"})
     assert "Sign in to the street-office console" in english.text and 'lang="en"' in english.text
@@ -492,7 +493,7 @@ def test_odd_values_in_the_url_and_forms_are_no_server_errors(
 def test_cookies_are_secure_when_the_setting_says_so(app: FastAPI) -> None:
     """Behind a TLS proxy whose headers are not trusted, the request looks like http."""
     app.state.settings = app.state.settings.model_copy(update={"console_secure_cookies": True})
-    page = TestClient(app).get("/console/login")
+    page = another_client(app).get("/console/login")
     assert "; secure" in set_cookie(page, "sentinel_csrf").lower()
 
 

@@ -5,16 +5,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.config import Settings
-from app.db import Database
-from app.main import create_app
-from tests.helpers import serve
-
 
 @pytest.fixture
-def live_server(settings: Settings, database: Database, baseline: object) -> Iterator[str]:
-    with serve(create_app(settings, database)) as url:
-        yield url
+def live_server(served: str) -> str:
+    """The app of the test's settings, served (shared with the tests of the same settings)."""
+    return served
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from tests.helpers import free_port
+from tests.apps import free_port
 
 SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent)) or "sentinel"
 

@@ -7,7 +7,6 @@ time after the close; every step audited."""
 import io
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,8 +34,8 @@ BOW_TIE = [[121.40, 31.20], [121.45, 31.23], [121.40, 31.23], [121.45, 31.20], [
 
 
 @pytest.fixture(params=MEDIA_BACKENDS)
-def media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    return either_media_backend(request, tmp_path)
+def media_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return either_media_backend(request)
 
 
 @pytest.fixture

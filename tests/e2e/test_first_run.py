@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port
+from tests.apps import free_port
 
 SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent))
 

@@ -23,8 +23,9 @@ from app.main import create_app
 from app.models import utcnow
 from app.services import forwarding
 from app.services.demo import load_demo
+from tests.apps import free_port, serve
 from tests.conftest import Auth
-from tests.helpers import JIANGSU, forward_new_tickets, free_port, report_at, serve
+from tests.helpers import JIANGSU, forward_new_tickets, report_at
 
 SYSTEM = "市政道路养护系统"
 

@@ -8,7 +8,6 @@ after. Run on both photo stores."""
 import json
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,8 +37,8 @@ OFFICER = "officer_310105002"
 
 
 @pytest.fixture(params=MEDIA_BACKENDS)
-def media_backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    return either_media_backend(request, tmp_path)
+def media_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return either_media_backend(request)
 
 
 @pytest.fixture

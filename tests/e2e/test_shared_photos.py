@@ -14,14 +14,13 @@ from PIL import Image
 from app.config import Settings
 from tests.conftest import Auth
 from tests.e2e.processes import serving
-from tests.object_store import ObjectStoreServer
 
 pytestmark = pytest.mark.processes
 
 
 @pytest.fixture
-def media_backend(object_store: ObjectStoreServer) -> dict[str, Any]:
-    return object_store.media_settings()
+def media_backend(photo_bucket: dict[str, Any]) -> dict[str, Any]:
+    return photo_bucket
 
 
 @pytest.fixture

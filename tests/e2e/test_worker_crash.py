@@ -73,34 +73,42 @@ def test_a_delivery_cut_off_by_sigkill_is_made_after_the_restart(
 def test_an_sla_breach_is_recorded_once_across_a_crash(
     settings: Settings, database: Database, auth: Auth, client: object, tmp_path: Path
 ) -> None:
-    ticket = report_at(client, auth.rider("meituan", "crash-1"), JIANGSU)["ticket"]  # type: ignore[arg-type]
-    with database.transaction() as session:
-        row = session.get(Ticket, uuid.UUID(ticket["id"]))
-        assert row is not None
-        row.respond_by = utcnow() - timedelta(minutes=5)
+    rider = auth.rider("meituan", "crash-1")
+    late, later = (
+        uuid.UUID(report_at(client, rider, JIANGSU, north_m=north)["ticket"]["id"])  # type: ignore[arg-type]
+        for north in (0, 300)
+    )
 
-    def breaches() -> int:
+    def overdue(ticket_id: uuid.UUID) -> None:
+        with database.transaction() as session:
+            row = session.get(Ticket, ticket_id)
+            assert row is not None
+            row.respond_by = utcnow() - timedelta(minutes=5)
+
+    def breaches(ticket_id: uuid.UUID) -> int:
         with database.session(write=False) as session:
             return int(
                 session.scalar(
                     select(func.count()).where(
-                        TicketEvent.ticket_id == uuid.UUID(ticket["id"]),
-                        TicketEvent.type == "sla_breached",
+                        TicketEvent.ticket_id == ticket_id, TicketEvent.type == "sla_breached"
                     )
                 )
                 or 0
             )
 
+    overdue(late)
     first = WorkerProcess(settings, tmp_path).start()
     try:
-        wait_for(lambda: breaches() == 1)
+        wait_for(lambda: breaches(late) == 1)
     finally:
         first.kill()
+    # Another ticket goes late while no worker runs: its breach shows the restarted
+    # worker's first sweep has been made, over both.
+    overdue(later)
     second = WorkerProcess(settings, tmp_path).start()
     try:
-        # The restarted worker sweeps at once; give it two of its ticks.
-        time.sleep(2.5)
+        wait_for(lambda: breaches(later) == 1)
         assert "job failed" not in second.log.read_text()
     finally:
         second.stop()
-    assert breaches() == 1
+    assert breaches(late) == 1
