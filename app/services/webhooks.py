@@ -15,6 +15,7 @@ host name travels in ``Host`` and TLS's SNI), so a name whose answer changes in 
 """
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -23,6 +24,7 @@ import logging
 import random
 import secrets
 import socket
+import ssl
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -338,12 +340,20 @@ def _post(client: httpx.Client, claim: _Claim, settings: Settings) -> int:
     return status
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS of every call out, as httpx sets it up; made once, since loading the CA
+    bundle costs more than a round of deliveries (an SSLContext serves any thread)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def outbound_client(settings: Settings) -> httpx.Client:
     """The client for calls out of the service (webhooks, forwarding), sent only through
     :func:`call_checked`."""
     # Sent to the address that was checked: no proxy from the environment, and no
     # connection reused (pinned to addresses, two hosts could share one).
     return httpx.Client(
+        verify=_tls(),
         timeout=settings.webhook_timeout_s,
         follow_redirects=False,
         trust_env=False,

@@ -54,7 +54,10 @@ def test_an_officer_works_a_ticket_from_the_map_to_resolved(
     expect(page.locator(".reports")).to_contain_text("路面塌陷")
     thumbnail = page.locator(".photos img").first
     expect(thumbnail).to_be_visible()
-    assert page.evaluate("img => img.naturalWidth", thumbnail.element_handle()) > 0
+    # The photo's bytes arrive and decode (a broken image is complete with no width).
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=thumbnail.element_handle()
+    )
     shot(page, "ticket-zh")
 
     page.get_by_role("button", name="受理", exact=True).click()

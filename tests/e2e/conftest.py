@@ -5,6 +5,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.apps import http_client
+
 
 @pytest.fixture
 def live_server(served: str) -> str:
@@ -14,5 +16,5 @@ def live_server(served: str) -> str:
 
 @pytest.fixture
 def http(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=10) as client:
+    with http_client(live_server, timeout=10) as client:
         yield client

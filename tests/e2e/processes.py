@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from tests.apps import free_port
+from tests.apps import free_port, http_client
 
 SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent)) or "sentinel"
 
@@ -81,16 +81,17 @@ class ServerProcess(Process):
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.kill()
-                raise RuntimeError("sentinel serve did not start")
-            time.sleep(0.05)
+        with http_client(self.url, timeout=1) as http:
+            while True:
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        return self
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.kill()
+                    raise RuntimeError("sentinel serve did not start")
+                time.sleep(0.05)
 
 
 class WorkerProcess(Process):

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 from sqlalchemy import create_engine, make_url, select, text
@@ -21,6 +20,7 @@ from app.db import Database
 from app.models import Media, Report, ReportMedia
 from app.services.media_store import DirectoryStore, blob_key
 from tests.api.reporting import report
+from tests.apps import http_client
 from tests.conftest import Auth
 from tests.e2e.processes import SENTINEL, ServerProcess, environment
 
@@ -78,7 +78,7 @@ def test_a_backup_during_a_burst_restores_every_report_acknowledged_before_it(
     stop = threading.Event()
 
     def burst(n: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with http_client(server.url, timeout=30) as http:
             for i in range(10_000):
                 if stop.is_set():
                     return

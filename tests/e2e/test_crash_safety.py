@@ -22,6 +22,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import IdempotencyRecord, Report
+from tests.apps import request
 from tests.conftest import Auth
 from tests.e2e.processes import ServerProcess
 
@@ -46,7 +47,8 @@ def body(n: int) -> dict[str, Any]:
 
 def send(url: str, headers: dict[str, str], n: int) -> httpx.Response | None:
     try:
-        return httpx.post(
+        return request(
+            "POST",
             f"{url}/v1/reports",
             json=body(n),
             timeout=30,

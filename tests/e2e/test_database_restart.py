@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import Report
-from tests.apps import Apps
+from tests.apps import Apps, http_client
 from tests.conftest import Auth
 from tests.e2e.processes import ServerProcess
 from tests.helpers import JIANGSU
@@ -65,7 +65,7 @@ def test_a_restart_under_load_is_503s_then_recovery_with_nothing_lost(
     stop = threading.Event()
 
     def report() -> None:
-        with httpx.Client(base_url=server.url, timeout=30) as http:
+        with http_client(server.url, timeout=30) as http:
             n = 0
             while not stop.is_set():
                 key = f"restart-{n}"

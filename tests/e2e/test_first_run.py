@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.apps import free_port
+from tests.apps import free_port, request
 
 SENTINEL = shutil.which("sentinel", path=str(Path(sys.executable).parent))
 
@@ -70,20 +70,23 @@ def test_upgrade_demo_serve_on_an_empty_directory(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
+                if request("GET", f"{base}/readyz").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline and server.poll() is None, "serve did not start"
             time.sleep(0.1)
-        assert len(httpx.get(f"{base}/v1/categories").json()["items"]) == 7
+        assert len(request("GET", f"{base}/v1/categories").json()["items"]) == 7
         officer = next(s for s in credentials["staff"] if s["area"] == "310105002")
-        token = httpx.post(
+        token = request(
+            "POST",
             f"{base}/v1/auth/token",
             data={"username": officer["username"], "password": officer["password"]},
         ).json()
-        areas = httpx.get(
-            f"{base}/v1/office/areas", headers={"Authorization": f"Bearer {token['access_token']}"}
+        areas = request(
+            "GET",
+            f"{base}/v1/office/areas",
+            headers={"Authorization": f"Bearer {token['access_token']}"},
         ).json()
         assert {f["id"] for f in areas["features"]} >= {"310105002"}
         assert all(f["properties"]["source"].startswith("synthetic") for f in areas["features"])

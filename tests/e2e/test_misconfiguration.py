@@ -3,10 +3,10 @@ server, forbid sniffing, and grant no other origin anything."""
 
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.config import Settings
+from tests.apps import request
 from tests.e2e.processes import ServerProcess
 
 pytestmark = pytest.mark.processes
@@ -18,13 +18,14 @@ def test_a_served_answer_has_no_banner_no_sniffing_and_no_cors(
     server = ServerProcess(settings, tmp_path).start()
     try:
         for path in ("/healthz", "/v1/categories", "/v1/office/tickets", "/no/such/path"):
-            response = httpx.get(
-                f"{server.url}{path}", headers={"Origin": "https://evil.example"}, timeout=5
+            response = request(
+                "GET", f"{server.url}{path}", headers={"Origin": "https://evil.example"}, timeout=5
             )
             assert "server" not in response.headers, path
             assert response.headers["x-content-type-options"] == "nosniff", path
             assert not any(h.startswith("access-control-") for h in response.headers), path
-        preflight = httpx.options(
+        preflight = request(
+            "OPTIONS",
             f"{server.url}/v1/reports",
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
             timeout=5,

@@ -23,7 +23,7 @@ from app.main import create_app
 from app.models import utcnow
 from app.services import forwarding
 from app.services.demo import load_demo
-from tests.apps import free_port, serve
+from tests.apps import free_port, http_client, serve
 from tests.conftest import Auth
 from tests.helpers import JIANGSU, forward_new_tickets, report_at
 
@@ -118,7 +118,7 @@ def test_a_ticket_goes_to_the_department_and_comes_back_resolved(
         client.post(f"/v1/office/tickets/{t}/actions", headers=office, json={"action": "accept"})
 
     app_b = create_app(department.settings, department.database)
-    with serve(app_b, department.port), httpx.Client(base_url=department.url) as b:
+    with serve(app_b, department.port), http_client(department.url) as b:
         assert forwarding.forward_due(database, settings=local, now=now) == 1
         seen = client.get(f"/v1/office/tickets/{ticket['id']}/forwarding", headers=office).json()
         assert seen["state"] == "posted" and seen["system"] == SYSTEM

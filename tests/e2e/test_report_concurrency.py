@@ -22,6 +22,7 @@ from sqlalchemy import text
 from app.config import Settings
 from app.db import Database, lock_key
 from app.services.coords import CoordSys, to_wgs84
+from tests.apps import http_client, request
 from tests.conftest import Auth
 from tests.e2e.processes import serving
 from tests.helpers import assert_problem
@@ -46,7 +47,7 @@ def fire(
 
     def send(numbered: tuple[int, tuple[Headers, dict[str, Any]]]) -> httpx.Response:
         n, (headers, body) = numbered
-        with httpx.Client(base_url=servers[n % len(servers)], timeout=60) as http:
+        with http_client(servers[n % len(servers)], timeout=60) as http:
             start.wait(timeout=30)
             return http.post("/v1/reports", headers=headers, json=body)
 
@@ -90,7 +91,7 @@ def sixteen_riders_at_one_spot(
     assert count_rows("ticket_events") == 16
 
     first = servers if isinstance(servers, str) else servers[0]
-    detail = httpx.get(f"{first}/v1/reports/{receipts[0]['id']}", headers=riders[0])
+    detail = request("GET", f"{first}/v1/reports/{receipts[0]['id']}", headers=riders[0])
     assert detail.json()["ticket"]["report_count"] == 16
 
 
@@ -183,7 +184,7 @@ def _holding(database: Database, *keys: int) -> Iterator[None]:
 
 def _rider(live_server: str, auth: Auth, name: str) -> tuple[Headers, uuid.UUID]:
     rider = auth.rider("meituan", name)
-    return rider, uuid.UUID(httpx.get(f"{live_server}/v1/me", headers=rider).json()["id"])
+    return rider, uuid.UUID(request("GET", f"{live_server}/v1/me", headers=rider).json()["id"])
 
 
 BODY = {"category": "other", "lat": 31.2220, "lon": 121.4245, "coord_sys": "gcj02"}
@@ -201,14 +202,17 @@ def test_a_key_in_flight_in_another_process_is_409(
     rider, rider_id = _rider(live_server, auth, "slow")
     headers = {**rider, "Idempotency-Key": "slow-1"}
     with _holding(database, lock_key("idempotency", rider_id, "slow-1")):
-        response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=BODY)
+        response = request("POST", f"{live_server}/v1/reports", headers=headers, json=BODY)
         assert_problem(response, 409, "idempotency_key_in_flight")
         assert count_rows("reports") == 0 and count_rows("idempotency_records") == 0
-        other = httpx.post(
-            f"{live_server}/v1/reports", json=BODY, headers={**rider, "Idempotency-Key": "slow-2"}
+        other = request(
+            "POST",
+            f"{live_server}/v1/reports",
+            json=BODY,
+            headers={**rider, "Idempotency-Key": "slow-2"},
         )
         assert other.status_code == 201
-    response = httpx.post(f"{live_server}/v1/reports", headers=headers, json=BODY)
+    response = request("POST", f"{live_server}/v1/reports", headers=headers, json=BODY)
     assert response.status_code == 201, response.text
     assert count_rows("reports") == 2
 
@@ -228,8 +232,8 @@ def test_a_retry_while_the_first_is_being_stored_is_409(
 
             def send() -> httpx.Response:
                 start.wait(timeout=10)
-                return httpx.post(
-                    f"{live_server}/v1/reports", headers=headers, json=BODY, timeout=60
+                return request(
+                    "POST", f"{live_server}/v1/reports", headers=headers, json=BODY, timeout=60
                 )
 
             both = [pool.submit(send) for _ in range(2)]
@@ -239,7 +243,7 @@ def test_a_retry_while_the_first_is_being_stored_is_409(
             assert count_rows("reports") == 0
         stored = waiting.pop().result(timeout=30)
     assert stored.status_code == 201, stored.text
-    again = httpx.post(f"{live_server}/v1/reports", headers=headers, json=BODY)
+    again = request("POST", f"{live_server}/v1/reports", headers=headers, json=BODY)
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == stored.json()
     assert count_rows("reports") == 1 and count_rows("idempotency_records") == 1

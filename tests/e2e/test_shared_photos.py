@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image
 
 from app.config import Settings
+from tests.apps import request
 from tests.conftest import Auth
 from tests.e2e.processes import serving
 
@@ -41,16 +41,17 @@ def test_a_photo_uploaded_through_one_machine_is_served_by_the_other(
     buffer = io.BytesIO()
     Image.effect_noise((800, 600), 50).convert("RGB").save(buffer, "JPEG", quality=90)
 
-    uploaded = httpx.post(
+    uploaded = request(
+        "POST",
         f"{first}/v1/media",
         headers=rider,
         files={"file": ("p.jpg", buffer.getvalue(), "image/jpeg")},
     )
     assert uploaded.status_code == 201, uploaded.text
     media = uploaded.json()
-    from_first = httpx.get(f"{first}/v1/media/{media['id']}", headers=rider)
-    from_second = httpx.get(f"{second}/v1/media/{media['id']}", headers=rider)
-    thumbnail = httpx.get(f"{second}/v1/media/{media['id']}/thumbnail", headers=rider)
+    from_first = request("GET", f"{first}/v1/media/{media['id']}", headers=rider)
+    from_second = request("GET", f"{second}/v1/media/{media['id']}", headers=rider)
+    thumbnail = request("GET", f"{second}/v1/media/{media['id']}/thumbnail", headers=rider)
 
     assert from_first.status_code == from_second.status_code == thumbnail.status_code == 200
     assert from_second.content == from_first.content
@@ -59,4 +60,4 @@ def test_a_photo_uploaded_through_one_machine_is_served_by_the_other(
         assert image.size == (320, 240)
     # Nobody else gets it from either machine.
     stranger = auth.rider("eleme", "two-machines")
-    assert httpx.get(f"{second}/v1/media/{media['id']}", headers=stranger).status_code == 404
+    assert request("GET", f"{second}/v1/media/{media['id']}", headers=stranger).status_code == 404

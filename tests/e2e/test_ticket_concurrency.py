@@ -6,12 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from tests.apps import http_client
 from tests.conftest import Auth
 
 
 @pytest.mark.parametrize("if_match", [True, False])
 def test_concurrent_actions_on_one_ticket(live_server: str, auth: Auth, if_match: bool) -> None:
-    with httpx.Client(base_url=live_server, timeout=30) as http:
+    with http_client(live_server, timeout=30) as http:
         rider = auth.rider("meituan", "r-race")
         report = http.post(
             "/v1/reports",
@@ -23,7 +24,7 @@ def test_concurrent_actions_on_one_ticket(live_server: str, auth: Auth, if_match
         headers = officer | ({"If-Match": '"1"'} if if_match else {})
 
         def accept(_: int) -> httpx.Response:
-            with httpx.Client(base_url=live_server, timeout=30) as own:
+            with http_client(live_server, timeout=30) as own:
                 return own.post(
                     f"/v1/office/tickets/{ticket}/actions",
                     headers=headers,
