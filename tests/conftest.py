@@ -12,7 +12,8 @@ offset) proves it: every module then starts at that moment, the clock running on
 there, for everything in this process (time-machine moves ``time.time`` and
 ``datetime.now`` for every thread). Tests marked ``processes`` (programs of their own)
 or ``wall_clock`` (times kept by the file system or a bucket) meet clocks it cannot move,
-and are left out of such a run.
+and are left out of such a run; ``wall_clock(ahead_is_fine=True)`` stays in while the
+moment is later than the real one.
 """
 
 import os
@@ -20,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,18 @@ TEST_NOW = os.environ.get("SENTINEL_TEST_NOW")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The markers a test earns by where it is and what it uses (``-m`` picks by them)."""
     moved = pytest.mark.skip(reason="meets a clock that SENTINEL_TEST_NOW cannot move")
+    ahead = bool(TEST_NOW) and datetime.fromisoformat(str(TEST_NOW)) > datetime.now(UTC)
     for item in items:
         if "e2e" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
         if {"page", "new_page", "browser"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
-        if TEST_NOW and {"processes", "wall_clock"} & {m.name for m in item.iter_markers()}:
+        if not TEST_NOW:
+            continue
+        wall_clock = item.get_closest_marker("wall_clock")
+        if item.get_closest_marker("processes") or (
+            wall_clock and not (ahead and wall_clock.kwargs.get("ahead_is_fine"))
+        ):
             item.add_marker(moved)
 
 

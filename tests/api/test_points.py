@@ -493,12 +493,15 @@ def test_a_cursor_of_another_sort_is_refused(life: Life, client: TestClient, aut
     # Nor is a cursor of another window, or of all time.
     life.report("A", "waste")
     life.report("B", "waste", north=60)
-    windowed = {"from": "2026-11-01T00:00:00Z"}
+    month_ago = (datetime.now(UTC) - timedelta(days=30)).replace(microsecond=0)
+    windowed = {"from": month_ago.isoformat()}
     cursor = client.get(
         "/v1/platform/riders/stats", headers=headers, params={"limit": 1, **windowed}
     ).json()["next_cursor"]
     assert cursor
-    for params in ({}, {"from": "2026-11-02T00:00:00Z"}, {**windowed, "to": "2027-01-01"}):
+    other_start = {"from": (month_ago + timedelta(days=1)).isoformat()}
+    other_end = {**windowed, "to": (month_ago + timedelta(days=60)).date().isoformat()}
+    for params in ({}, other_start, other_end):
         assert_problem(
             client.get(
                 "/v1/platform/riders/stats", headers=headers, params={"cursor": cursor, **params}
