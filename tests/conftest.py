@@ -20,6 +20,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ from app.services.demo import load_demo
 from tests.apps import Apps, Running
 from tests.baseline import Baseline, Writes, restore, snapshot
 from tests.object_store import ObjectStoreServer, object_store_server
+from tests.workers import ServerTurns
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -123,24 +125,48 @@ def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-def database(base_settings: Settings) -> Iterator[Database]:
-    migrate.upgrade(base_settings.database_url)
+def server_turns(tmp_path_factory: pytest.TempPathFactory) -> ServerTurns | None:
+    """In a parallel run (pytest-xdist), the workers' turns on the database server."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    return ServerTurns(tmp_path_factory.getbasetemp().parent)
+
+
+@contextmanager
+def shared_turn(turns: ServerTurns | None) -> Iterator[bool]:
+    if turns is None:
+        yield False
+        return
+    with turns.shared() as restarted:
+        yield restarted
+
+
+@pytest.fixture(scope="session")
+def database(base_settings: Settings, server_turns: ServerTurns | None) -> Iterator[Database]:
+    with shared_turn(server_turns):
+        migrate.upgrade(base_settings.database_url)
     db = Database(base_settings.database_url)
     yield db
     db.dispose()
 
 
 @pytest.fixture(scope="session")
-def writes(database: Database) -> Writes:
+def writes(database: Database, server_turns: ServerTurns | None) -> Writes:
     """The tables written since the last restore."""
     counted = Writes(database)
-    counted.install()
+    with shared_turn(server_turns):
+        counted.install()
     return counted
 
 
 @pytest.fixture(scope="session")
-def baseline(database: Database, base_settings: Settings, writes: Writes) -> Baseline:
-    with database.transaction() as session:
+def baseline(
+    database: Database,
+    base_settings: Settings,
+    writes: Writes,
+    server_turns: ServerTurns | None,
+) -> Baseline:
+    with shared_turn(server_turns), database.transaction() as session:
         credentials = load_demo(session, base_settings)
         writes.forget(session.connection())
     assert credentials is not None
@@ -148,7 +174,28 @@ def baseline(database: Database, base_settings: Settings, writes: Writes) -> Bas
 
 
 @pytest.fixture(autouse=True)
-def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+def _server_turn(
+    request: pytest.FixtureRequest, server_turns: ServerTurns | None
+) -> Iterator[None]:
+    """In a parallel run, the test's turn on the database server: alone for a test marked
+    ``exclusive``, else beside the other workers' tests, after dropping the connections
+    that an exclusive test's restart cut."""
+    if server_turns is None:
+        yield
+        return
+    if request.node.get_closest_marker("exclusive"):
+        with server_turns.alone():
+            yield
+        return
+    with server_turns.shared() as restarted:
+        if restarted and "database" in request.fixturenames:
+            request.getfixturevalue("database").engine.dispose()
+            request.getfixturevalue("apps").close()
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest, _server_turn: None) -> Iterator[None]:
     yield
     if "baseline" in request.fixturenames:
         restore(

@@ -24,6 +24,7 @@ from tests.helpers import JIANGSU
 
 pytestmark = [
     pytest.mark.processes,
+    pytest.mark.exclusive,
     pytest.mark.skipif(
         not os.environ.get("SENTINEL_TEST_DATABASE_URL"), reason="restarts the PostgreSQL server"
     ),
