@@ -5,6 +5,7 @@ cases per operation is bounded (SENTINEL_FUZZ_CASES, 8 by default) to keep CI in
 a failure prints the request that reproduces it."""
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.transport.requests import ManagedCookiesSession
 
 from app.config import Environment, Settings
 from app.main import create_app
@@ -61,6 +63,16 @@ def callers(auth: Auth) -> dict[str, dict[str, str]]:
     return {caller: headers_of(auth, caller) for caller in CALLERS}
 
 
+@pytest.fixture
+def connection() -> Iterator[ManagedCookiesSession]:
+    """One connection for the test's requests, kept alive between them (a session of its
+    own per request would open a connection, and read the proxies from the environment,
+    each time); schemathesis forgets the cookies of each answer before the next request."""
+    with ManagedCookiesSession() as session:
+        session.trust_env = False
+        yield session
+
+
 @fuzzed.parametrize()
 @settings(
     max_examples=CASES,
@@ -69,11 +81,15 @@ def callers(auth: Auth) -> dict[str, dict[str, str]]:
     suppress_health_check=list(HealthCheck),
 )
 def test_no_server_error_and_answers_as_documented(
-    case: Any, callers: dict[str, dict[str, str]], server: str
+    case: Any,
+    callers: dict[str, dict[str, str]],
+    server: str,
+    connection: ManagedCookiesSession,
 ) -> None:
     for headers in callers.values():  # each case as each caller
         case.call_and_validate(
             base_url=server,
+            session=connection,
             headers=headers,
             checks=[not_a_server_error, response_schema_conformance],
         )
