@@ -11,10 +11,11 @@ than most tests cost in all. So the tests that ask for the same settings share a
 
 While a test runs, the app reads the test's own settings object (which the test may
 change); afterwards the app's state (settings, clock, …) is put back as it was built and
-its clients forget their cookies. A test that changes the app itself (adds a
-route, runs its lifespan again, counts every request it got) takes ``own_app``, and the
-check after each test fails one that changed a shared app without saying so. Rows and
-photos are not the app's: tests/conftest.py restores them after every test.
+its client forgets its cookies and whatever headers and options the test gave it. A
+test that changes the app itself (adds a route, runs its lifespan again) or counts every
+request it served (its metrics go on counting) takes ``own_app``; the check after each
+test fails one that changed a shared app without saying so. Rows and photos are not the
+app's: tests/conftest.py restores them after every test.
 """
 
 import socket
@@ -64,13 +65,18 @@ def free_port() -> int:
 def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """``app`` served by uvicorn on 127.0.0.1 (on ``port``, or a free one), in a thread:
     its base URL."""
-    port = port or free_port()
+    # Bound here and handed over: a free port looked up and bound later may be taken in
+    # between by another test process.
+    listening = socket.socket()
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.bind(("127.0.0.1", port or 0))
+    port = int(listening.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
@@ -80,6 +86,7 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        listening.close()
 
 
 def _shape(app: FastAPI) -> tuple[Any, ...]:
@@ -102,6 +109,10 @@ class Running:
     shape: tuple[Any, ...]
     siblings: list[TestClient] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.headers = httpx.Headers(self.client.headers)
+        self.follow_redirects, self.timeout = self.client.follow_redirects, self.client.timeout
+
     def another_client(self, **options: Any) -> TestClient:
         """A client of its own (its own cookies: another browser) on the app's event loop."""
         client = TestClient(self.app, **options)
@@ -120,6 +131,8 @@ class Running:
         self.app.state._state.update(self.state)
         self.use(self.state["settings"])
         self.client.cookies.clear()
+        self.client.headers = httpx.Headers(self.headers)
+        self.client.follow_redirects, self.client.timeout = self.follow_redirects, self.timeout
         for sibling in self.siblings:
             sibling.portal = None
             sibling.close()

@@ -10,10 +10,10 @@ so each test starts from the same state whatever it wrote, through whatever conn
 The suite passes whatever the date. ``SENTINEL_TEST_NOW`` (an ISO 8601 instant with its
 offset) proves it: every module then starts at that moment, the clock running on from
 there, for everything in this process (time-machine moves ``time.time`` and
-``datetime.now`` for every thread). Tests marked ``processes`` (programs of their own)
-or ``wall_clock`` (times kept by the file system or a bucket) meet clocks it cannot move,
-and are left out of such a run; ``wall_clock(ahead_is_fine=True)`` stays in while the
-moment is later than the real one.
+``datetime.now`` for every thread). Tests marked ``processes`` (programs of their own),
+``browser`` (Chromium) or ``wall_clock`` (times kept by the file system or a bucket)
+meet clocks it cannot move, and are left out of such a run; ``wall_clock(ahead_is_fine=
+True)`` stays in while the moment is later than the real one.
 """
 
 import os
@@ -60,8 +60,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not TEST_NOW:
             continue
         wall_clock = item.get_closest_marker("wall_clock")
-        if item.get_closest_marker("processes") or (
-            wall_clock and not (ahead and wall_clock.kwargs.get("ahead_is_fine"))
+        if (
+            item.get_closest_marker("processes")
+            or item.get_closest_marker("browser")
+            or (wall_clock and not (ahead and wall_clock.kwargs.get("ahead_is_fine")))
         ):
             item.add_marker(moved)
 
@@ -72,8 +74,8 @@ def _moved_clock() -> Iterator[time_machine.Traveller | None]:
     if not TEST_NOW:
         yield None
         return
-    # A minute early: what the session loads (the demo) is older than every module's start.
-    start = datetime.fromisoformat(TEST_NOW) - timedelta(minutes=1)
+    # An hour early: what the session loads (the demo) is older than every module's start.
+    start = datetime.fromisoformat(TEST_NOW) - timedelta(hours=1)
     with time_machine.travel(start, tick=True) as traveller:
         yield traveller
 
@@ -85,12 +87,31 @@ def _module_starts_at_test_now(_moved_clock: time_machine.Traveller | None) -> N
         _moved_clock.move_to(datetime.fromisoformat(TEST_NOW))
 
 
+@pytest.fixture(scope="session")
+def server_turns(tmp_path_factory: pytest.TempPathFactory) -> ServerTurns | None:
+    """In a parallel run (pytest-xdist), the workers' turns on the database server."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    return ServerTurns(tmp_path_factory.getbasetemp().parent)
+
+
+@contextmanager
+def shared_turn(turns: ServerTurns | None) -> Iterator[None]:
+    if turns is None:
+        yield
+        return
+    with turns.shared():
+        yield
+
+
 def _server_url(url: str) -> str:
     return make_url(url).set(database="postgres").render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    tmp_path_factory: pytest.TempPathFactory, server_turns: ServerTurns | None
+) -> Iterator[str]:
     base = os.environ.get("SENTINEL_TEST_DATABASE_URL")
     if not base:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'sentinel.db'}"
@@ -98,12 +119,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     name = f"sentinel_test_{uuid.uuid4().hex[:10]}"
     # pool_pre_ping: a test restarts the server (tests/e2e/test_database_restart.py).
     admin = create_engine(_server_url(base), isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as connection:
+    with shared_turn(server_turns), admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         yield make_url(base).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
+        with shared_turn(server_turns), admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
@@ -124,28 +145,18 @@ def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
     )
 
 
-@pytest.fixture(scope="session")
-def server_turns(tmp_path_factory: pytest.TempPathFactory) -> ServerTurns | None:
-    """In a parallel run (pytest-xdist), the workers' turns on the database server."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return None
-    return ServerTurns(tmp_path_factory.getbasetemp().parent)
-
-
-@contextmanager
-def shared_turn(turns: ServerTurns | None) -> Iterator[bool]:
-    if turns is None:
-        yield False
-        return
-    with turns.shared() as restarted:
-        yield restarted
+# Connections kept open per worker: each worker has its own database and engine, and a
+# PostgreSQL server admits 100 clients (a burst beyond this opens and closes more).
+TEST_POOL_SIZE = 10
 
 
 @pytest.fixture(scope="session")
 def database(base_settings: Settings, server_turns: ServerTurns | None) -> Iterator[Database]:
     with shared_turn(server_turns):
         migrate.upgrade(base_settings.database_url)
-    db = Database(base_settings.database_url)
+    db = Database(base_settings.database_url, pool_size=TEST_POOL_SIZE)
+    if server_turns is not None:
+        server_turns.on_restart(db.engine.dispose)
     yield db
     db.dispose()
 
@@ -166,11 +177,12 @@ def baseline(
     writes: Writes,
     server_turns: ServerTurns | None,
 ) -> Baseline:
-    with shared_turn(server_turns), database.transaction() as session:
-        credentials = load_demo(session, base_settings)
-        writes.forget(session.connection())
-    assert credentials is not None
-    return Baseline(credentials, snapshot(database))
+    with shared_turn(server_turns):
+        with database.transaction() as session:
+            credentials = load_demo(session, base_settings)
+            writes.forget(session.connection())
+        assert credentials is not None
+        return Baseline(credentials, snapshot(database))
 
 
 @pytest.fixture(autouse=True)
@@ -178,8 +190,8 @@ def _server_turn(
     request: pytest.FixtureRequest, server_turns: ServerTurns | None
 ) -> Iterator[None]:
     """In a parallel run, the test's turn on the database server: alone for a test marked
-    ``exclusive``, else beside the other workers' tests, after dropping the connections
-    that an exclusive test's restart cut."""
+    ``exclusive``, else beside the other workers' tests (after dropping the connections
+    an exclusive test's restart cut)."""
     if server_turns is None:
         yield
         return
@@ -187,10 +199,7 @@ def _server_turn(
         with server_turns.alone():
             yield
         return
-    with server_turns.shared() as restarted:
-        if restarted and "database" in request.fixturenames:
-            request.getfixturevalue("database").engine.dispose()
-            request.getfixturevalue("apps").close()
+    with server_turns.shared():
         yield
 
 
@@ -264,8 +273,10 @@ def settings(base_settings: Settings, media_backend: dict[str, Any]) -> Settings
 
 
 @pytest.fixture(scope="session")
-def apps(database: Database) -> Iterator[Apps]:
+def apps(database: Database, server_turns: ServerTurns | None) -> Iterator[Apps]:
     shared = Apps(database)
+    if server_turns is not None:
+        server_turns.on_restart(shared.close)  # their intake writers' connections were cut
     yield shared
     shared.close()
 

@@ -104,6 +104,8 @@ def test_a_shared_app_is_given_back_as_it_was_built(apps: Apps, settings: Settin
     running.app.state.settings = changed
     running.app.state.left_behind = True
     running.client.cookies.set("sentinel_console", "someone's session")
+    running.client.headers["Authorization"] = "Bearer someone's token"
+    running.client.follow_redirects = not running.client.follow_redirects
     apps.give_back(running)
 
     assert running.app.state.clock is built_clock
@@ -111,6 +113,8 @@ def test_a_shared_app_is_given_back_as_it_was_built(apps: Apps, settings: Settin
     assert running.app.state.intake.settings == settings
     assert not hasattr(running.app.state, "left_behind")
     assert not running.client.cookies
+    assert "authorization" not in running.client.headers
+    assert running.client.follow_redirects is running.follow_redirects
 
 
 def test_a_shared_app_that_was_changed_is_refused_and_dropped(

@@ -8,7 +8,7 @@ runs; before its next test, every other worker drops the connections that were c
 """
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -34,6 +34,11 @@ class ServerTurns:
         self.turnstile = directory / "server.turnstile"
         self.restarts = directory / "server.restarts"
         self.seen = self._restarts()
+        self._after_restart: list[Callable[[], None]] = []
+
+    def on_restart(self, then: Callable[[], None]) -> None:
+        """Call ``then`` at this worker's first turn after a restart (drop connections)."""
+        self._after_restart.append(then)
 
     def _restarts(self) -> int:
         try:
@@ -42,15 +47,18 @@ class ServerTurns:
             return 0
 
     @contextmanager
-    def shared(self) -> Iterator[bool]:
-        """A turn beside the other workers' tests; True if the server was restarted since
-        this worker's last turn."""
+    def shared(self) -> Iterator[None]:
+        """A turn beside the other workers' tests (the connections a restart since this
+        worker's last turn cut dropped first)."""
         with _locked(self.turnstile, fcntl.LOCK_EX):
             pass
         with _locked(self.lock, fcntl.LOCK_SH):
             restarts = self._restarts()
-            restarted, self.seen = restarts != self.seen, restarts
-            yield restarted
+            if restarts != self.seen:
+                self.seen = restarts
+                for then in self._after_restart:
+                    then()
+            yield
 
     @contextmanager
     def alone(self) -> Iterator[None]:
@@ -59,5 +67,4 @@ class ServerTurns:
             try:
                 yield
             finally:
-                self.seen = self._restarts() + 1
-                self.restarts.write_text(str(self.seen))
+                self.restarts.write_text(str(self._restarts() + 1))

@@ -472,11 +472,9 @@ def _mirror_closing(session: Session, call: _Call, request: dict[str, Any], now:
     note = f"closed in {call.forward_name} (request {request.get('service_request_id')})"
     if notes:
         note += f": {notes}"
-    resolved_at = now
     if ticket.status == TicketStatus.NEW:
         # The acceptance the closing implies comes first: a microsecond earlier, so that a
         # timeline (in the order of time) never shows the two the other way round.
-        resolved_at = now + timedelta(microseconds=1)
         change(
             session,
             ticket,
@@ -486,7 +484,7 @@ def _mirror_closing(session: Session, call: _Call, request: dict[str, Any], now:
             actor_id=None,
             note=f"accepted in {call.forward_name}",
             data=None,
-            now=now,
+            now=now - timedelta(microseconds=1),
         )
     change(
         session,
@@ -497,7 +495,7 @@ def _mirror_closing(session: Session, call: _Call, request: dict[str, Any], now:
         actor_id=None,
         note=note[:2000],
         data={"forwarded_to": call.forward_name},
-        now=resolved_at,
+        now=now,
     )
 
 

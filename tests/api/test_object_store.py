@@ -133,9 +133,10 @@ def test_the_sweep_removes_old_blobs_no_photo_names_and_keeps_the_rest(
         kept = upload(client, rider, jpeg(4, (640, 480))).json()
     kept_keys = {blob_key(kept["sha256"], "jpg")}
     # S3 keeps a write's time to the second: the cutoff is the next whole second, after
-    # every write so far and before the young one.
+    # every write so far and before the young one (written 50 ms on: a file's time comes
+    # from a clock that may lag the one Python reads by a few milliseconds).
     cutoff = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep((cutoff - datetime.now(UTC)).total_seconds())
+    time.sleep((cutoff - datetime.now(UTC)).total_seconds() + 0.05)
     store.put(young, b"a transaction still running", "image/jpeg")
     if settings.media_url.startswith("/"):
         # A temporary file of a write cut off by a crash is an orphan too.

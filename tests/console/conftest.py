@@ -96,7 +96,7 @@ def new_page(browser: Any, console_url: str) -> Iterator[Callable[..., Any]]:
         context.route("**/*", route)
         page = context.new_page()
         page.on("pageerror", lambda error: guard.script_errors.append(str(error)))
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(20_000)
         contexts.append(context)
         guards.append(guard)
         return page

@@ -73,6 +73,16 @@ class ServerProcess(Process):
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "ServerProcess":
+        """Started and answering; on another port if its own was taken meanwhile (it is
+        looked up free here, and bound by the process later)."""
+        for _ in range(3):
+            if self._started():
+                return self
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+        raise RuntimeError("sentinel serve did not start")
+
+    def _started(self) -> bool:
         self.process = subprocess.Popen(
             [SENTINEL, "serve", "--port", str(self.port)],
             cwd=self.workdir,
@@ -85,12 +95,12 @@ class ServerProcess(Process):
             while True:
                 try:
                     if http.get("/healthz").status_code == 200:
-                        return self
+                        return True
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.kill()
-                    raise RuntimeError("sentinel serve did not start")
+                    return False
                 time.sleep(0.05)
 
 
