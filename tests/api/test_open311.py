@@ -16,7 +16,10 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
+from sqlalchemy import select
 
+from app.db import Database
+from app.models import Rider
 from tests.api.reporting import CountRows
 from tests.conftest import Auth, Baseline
 from tests.helpers import HUAYANG, JIANGSU, report_at
@@ -130,9 +133,12 @@ def test_discovery_names_this_server(client: TestClient) -> None:
 
 
 def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
-    client: TestClient, auth: Auth, count_rows: CountRows
+    client: TestClient, auth: Auth, count_rows: CountRows, database: Database
 ) -> None:
     rider = auth.rider("meituan", "o-1")
+    with database.session() as session:
+        pseudonym = session.scalar(select(Rider.pseudonym).where(Rider.external_id == "o-1"))
+    assert pseudonym
     photo = client.post(
         "/v1/media", headers=rider, files={"file": ("p.png", _png(), "image/png")}
     ).json()["id"]
@@ -169,7 +175,7 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
     closed = read()
     assert closed["status"] == "closed" and closed["status_notes"] == "resolved: 已清运"
     everything = json.dumps(client.get(f"{BASE}/requests.json").json(), ensure_ascii=False)
-    for secret in ("o-1", "meituan", "联系了环卫", "officer_310105002", "R-"):
+    for secret in ("o-1", "meituan", "联系了环卫", "officer_310105002", pseudonym):
         assert secret not in everything
 
     photo_url = closed["media_url"]
