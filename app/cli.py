@@ -13,24 +13,19 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from typer.core import TyperGroup
 
-from app import migrate
+from app import areas, ops, privacy, staff
+from app import platforms as platform_service
 from app.config import Settings, get_settings
-from app.db import Database
+from app.db import Database, migrate
 from app.errors import AppError, ConfigurationError
+from app.geo import CoordSys
+from app.intake import IntakeWriter
 from app.log import configure_logging
 from app.models import AreaLevel, StaffRole, utcnow
+from app.ops import Worker
 from app.schemas.areas import AreaImportResult
 from app.schemas.reports import receipt_json
-from app.services import areas as area_service
-from app.services import backup as backup_service
-from app.services import calendar as calendar_service
-from app.services import demo as demo_service
-from app.services import demo_reports, privacy
-from app.services import platforms as platform_service
-from app.services import staff as staff_service
-from app.services.coords import CoordSys
-from app.services.intake import IntakeWriter
-from app.worker import Worker
+from app.tickets import calendar_warnings, seed
 
 
 class _Commands(TyperGroup):
@@ -140,9 +135,9 @@ def db_upgrade(revision: str = "head") -> None:
     if revision == "head":
         database = Database(settings.database_url)
         with database.transaction() as session:
-            for year in calendar_service.seed(session, utcnow().date()):
+            for year in seed(session, utcnow().date()):
                 typer.echo(f"working calendar {year} from chinesecalendar", err=True)
-            for warning in calendar_service.calendar_warnings(session, utcnow()):
+            for warning in calendar_warnings(session, utcnow()):
                 typer.echo(f"warning: {warning}", err=True)
         database.dispose()
 
@@ -168,7 +163,7 @@ def areas_import(
     except ValueError:
         _fail(f"{file} is not JSON")
     with _database().transaction() as session:
-        imported = area_service.import_areas(
+        imported = areas.import_areas(
             session, collection, coord_sys=coord_sys, default_level=level, default_parent=parent
         )
     lines = [
@@ -208,8 +203,8 @@ def staff_create(
     """Create a staff account."""
     settings = _settings()
     with Database(settings.database_url).transaction() as session:
-        account = staff_service.Account(username, role, area, password=password)
-        new = staff_service.create_staff(session, account, settings)
+        account = staff.Account(username, role, area, password=password)
+        new = staff.create_staff(session, account, settings)
     _emit(
         as_json,
         {"username": username, "password": new.password, "role": role.value, "area": area},
@@ -253,7 +248,7 @@ def backup_command(
     settings = _settings()
     database = Database(settings.database_url)
     try:
-        manifest = backup_service.backup(database, settings.media_store, target, media=media)
+        manifest = ops.backup(database, settings.media_store, target, media=media)
     except ConfigurationError as error:
         _fail(str(error))
     finally:
@@ -275,7 +270,7 @@ def restore_command(
     and the photo store; run `sentinel db upgrade` afterwards if the code is newer."""
     settings = _settings()
     try:
-        manifest = backup_service.restore(settings.database_url, settings.media_store, source)
+        manifest = ops.restore(settings.database_url, settings.media_store, source)
     except ConfigurationError as error:
         _fail(str(error))
     _emit(
@@ -297,7 +292,7 @@ def demo(
     settings = _settings()
     database = Database(settings.database_url)
     with database.transaction() as session:
-        credentials = demo_service.load_demo(session, settings)
+        credentials = ops.load_demo(session, settings)
     if credentials is None:
         message = "the database already holds data: demo not loaded, nothing changed"
         typer.echo(message, err=True)
@@ -309,9 +304,7 @@ def demo(
     tickets = 0
     if reports:
         writer = IntakeWriter(database, settings, render_receipt=receipt_json)
-        tickets = asyncio.run(
-            demo_reports.submit_demo_reports(database, settings, writer, now=utcnow())
-        )
+        tickets = asyncio.run(ops.submit_demo_reports(database, settings, writer, now=utcnow()))
     payload = {
         "loaded": True,
         "platforms": credentials.platforms,

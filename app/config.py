@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.db import is_embedded
 
 if TYPE_CHECKING:
-    from app.services.media_store import MediaStore
+    from app.media import MediaStore
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changethis", "change-me", "changeme", "secret", "dev", "development", "insecure"}
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
 
     @property
     def media_store(self) -> "MediaStore":
-        from app.services.media_store import open_store
+        from app.media import open_store
 
         return open_store(
             self.media_url,

@@ -17,18 +17,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
+from app import alerts
 from app.config import Settings
 from app.db import Database
 from app.errors import Forbidden, Unauthenticated
+from app.intake import IntakeWriter
 from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
-from app.services import alerts
-from app.services.intake import IntakeWriter
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from app.services.platform_stats import Window
-from app.services.platforms import platform_by_api_key
-from app.services.scope import area_in_scope
-from app.services.security import TokenKind, decode_token, looks_like_api_key
-from app.services.tickets import ticket_in_scope
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from app.platforms import platform_by_api_key
+from app.riders import Window
+from app.security import TokenKind, decode_token, looks_like_api_key
+from app.staff import area_in_scope
+from app.tickets import ticket_in_scope
 
 
 def get_database(request: Request) -> Database:
@@ -145,7 +145,7 @@ def _require(*roles: Role) -> Annotated[Caller, Depends]:
 class Reporting:
     """A rider reporting: who (from the token alone: whether that rider and its platform
     are still active is checked where the report is stored, in the same transaction —
-    ``app.services.intake``), through which writer, and when."""
+    ``app.intake``), through which writer, and when."""
 
     rider_id: uuid.UUID
     writer: IntakeWriter

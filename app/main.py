@@ -16,9 +16,11 @@ from app import console, heap
 from app.config import Environment, Settings, get_settings
 from app.db import Database
 from app.errors import PROBLEM_JSON, AppError, DatabaseBusy, problem, validation_problem
+from app.intake import IntakeWriter
 from app.log import configure_logging
 from app.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from app.models import utcnow
+from app.ops import Worker, start_in_thread
 from app.routers import (
     admin,
     alerts,
@@ -36,9 +38,7 @@ from app.routers import (
     webhook,
 )
 from app.schemas.reports import receipt_json
-from app.services.intake import IntakeWriter
-from app.services.reference import warm as warm_reference
-from app.worker import Worker, start_in_thread
+from app.tickets import warm as warm_reference
 
 logger = logging.getLogger("sentinel.app")
 

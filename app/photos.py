@@ -2,10 +2,10 @@
 
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from app import media as media_service
 from app.config import Settings
+from app.media import Blob
 from app.models import Media
-from app.services import media as media_service
-from app.services.media_store import Blob
 
 # Kept by the browser a day (a photo's bytes never change); like every answer, never to
 # be sniffed into anything but an image (app.middleware).

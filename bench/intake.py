@@ -48,8 +48,9 @@ from sqlalchemy import create_engine, insert, make_url, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import migrate
-from app.db import Database
+from app.db import Database, migrate, wkt_point
+from app.geo.coords import CoordSys, from_wgs84
+from app.intake.rules import new_ticket_ref
 from app.models import (
     Area,
     Category,
@@ -60,10 +61,8 @@ from app.models import (
     TicketStatus,
     utcnow,
 )
-from app.services.coords import CoordSys, from_wgs84
-from app.services.demo import load_demo
-from app.services.intake import new_ticket_ref, wkt_point
-from app.services.security import TokenKind, issue_token
+from app.ops.demo import load_demo
+from app.security import TokenKind, issue_token
 from bench.common import SECRET, arguments, databases
 from bench.common import settings as bench_settings
 

@@ -32,13 +32,14 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.intake as load
+from app import intake
 from app.config import Environment
 from app.db import Database
+from app.geo.coords import CoordSys, from_wgs84
 from app.main import create_app
 from app.models import Category, Rider
 from app.schemas.reports import receipt_json
-from app.services import intake, reference
-from app.services.coords import CoordSys, from_wgs84
+from app.tickets import reference
 from bench.common import arguments, databases
 from bench.common import settings as bench_settings
 from tests.asgi import http_scope

@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bench.intake as load
 from app.db import Database
 from app.models import Staff, Ticket, TicketStatus, utcnow
-from app.services.queue import QueueFilter, filtered
-from app.services.security import TokenKind, issue_token
+from app.security import TokenKind, issue_token
+from app.tickets.queue import QueueFilter, filtered
 from bench.common import cursor_after, latency_arguments, latency_table, timed
 from bench.common import settings as bench_settings
 

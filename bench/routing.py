@@ -28,11 +28,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.intake as load
-from app import migrate
-from app.db import Database
+from app.areas.tree import import_areas
+from app.db import Database, migrate
 from app.errors import OutsideServiceArea
-from app.services import reference
-from app.services.areas import import_areas
+from app.tickets import reference
 from bench.common import arguments, databases
 
 WEST, SOUTH, SIZE = 121.2, 31.1, 0.2  # degrees: about 19 × 22 km at 31°N

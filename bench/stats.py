@@ -30,8 +30,7 @@ from sqlalchemy import insert, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench.intake as load
-from app import migrate
-from app.db import Database
+from app.db import Database, migrate, wkt_point
 from app.models import (
     Category,
     Platform,
@@ -47,9 +46,8 @@ from app.models import (
     Verification,
     utcnow,
 )
-from app.services.contributions import Standing, counted_as, owed
-from app.services.demo import load_demo
-from app.services.intake import wkt_point
+from app.ops.demo import load_demo
+from app.riders.points import Standing, counted_as, owed
 from bench.common import cursor_after, latency_arguments, latency_table, timed
 from bench.common import settings as bench_settings
 

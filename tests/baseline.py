@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from app.db import Database
 from app.models import Base
-from app.services.demo import DemoCredentials
+from app.ops.demo import DemoCredentials
 
 COUNTER_PREFIX = "test_writes_"
 # Written by the schema's triggers when other tables change (app/services/reference.py).

@@ -33,11 +33,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 
-from app import migrate
 from app.config import Environment, Settings
-from app.db import Database
+from app.db import Database, migrate
 from app.main import create_app
-from app.services.demo import load_demo
+from app.ops.demo import load_demo
 from tests.apps import Apps, Running
 from tests.baseline import Baseline, Writes, restore, snapshot
 from tests.object_store import ObjectStoreServer, object_store_server

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.db import Database, begin_writes
 from app.models import Platform, WorkingCalendarYear
-from app.services import outbox
-from app.services.calendar import seed
+from app.platforms import outbox
+from app.tickets.calendar import seed
 from tests.conftest import Auth
 
 # The demo's ten streets of Changning, by official code.

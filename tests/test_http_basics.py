@@ -4,9 +4,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import migrate
 from app.config import Settings
-from app.db import Database
+from app.db import Database, migrate
 from app.main import create_app
 from tests.helpers import assert_problem
 

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, inspect, make_url, text
 
-from app import migrate
-from app.db import Database
+from app.db import Database, migrate
 
 
 @pytest.fixture

@@ -10,20 +10,20 @@ from fastapi import File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from app import areas as area_service
+from app import categories as category_service
+from app import platforms as platform_service
+from app import staff
 from app.console.auth import AdminPage, StaffPage
 from app.console.web import console_router
 from app.errors import AppError, InvalidGeoJSON, PayloadTooLarge, ValidationFailed
+from app.geo import CoordSys
 from app.models import AreaLevel, StaffRole
+from app.pagination import MAX_LIMIT, Page, PageRequest
 from app.schemas.categories import CategoryPut, category_fields
 from app.schemas.common import CATEGORY_CODE
 from app.schemas.platforms import PlatformCreate
 from app.schemas.staff import StaffCreate
-from app.services import areas as area_service
-from app.services import categories as category_service
-from app.services import platforms as platform_service
-from app.services import staff as staff_service
-from app.services.coords import CoordSys
-from app.services.pagination import MAX_LIMIT, Page, PageRequest
 
 router = console_router("/console/admin")
 IMPORT_LIMIT = 64 * 1024 * 1024
@@ -144,7 +144,7 @@ def save_category(
 
 
 def _staff_page(page: StaffPage, **context: Any) -> HTMLResponse:
-    found = staff_service.page_staff(page.session, _asked(page))
+    found = staff.page_staff(page.session, _asked(page))
     return _listing(page, "admin/staff.html", found, roles=list(StaffRole), **context)
 
 
@@ -170,7 +170,7 @@ def create_staff(
                 "display_name": display_name.strip() or None,
             }
         )
-        new = staff_service.create_staff(page.session, body.account(), page.settings)
+        new = staff.create_staff(page.session, body.account(), page.settings)
     except (ValidationError, AppError) as refused:
         page.session.rollback()
         return _staff_page(page, problems=_problems(refused))

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import Form
 from fastapi.responses import RedirectResponse, Response
 
+from app import alerts
 from app.console.pages import AtDesk
 from app.console.web import console_router
 from app.errors import AppError
+from app.media import Blob
 from app.photos import blob_response
-from app.services import alerts
-from app.services.media_store import Blob
 
 router = console_router()
 

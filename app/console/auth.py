@@ -23,8 +23,8 @@ from app.console.web import (
 from app.deps import ClientAddress, ClockDep, Role, SessionDep, SettingsDep, caller_for_token
 from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
 from app.models import Staff, StaffRole
-from app.services.staff import authenticate
-from app.services.staff import sign_out as staff_sign_out
+from app.staff import authenticate
+from app.staff import sign_out as staff_sign_out
 
 router = console_router()
 

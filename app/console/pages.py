@@ -3,7 +3,6 @@ actions, photos, the CSV and the dashboard. A client of the services, like the A
 routers, never of the HTTP API; the scope rules are the services' own."""
 
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -22,31 +21,43 @@ from shapely.geometry import mapping
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from app.areas import streets_of
+from app.categories import all_categories
 from app.config import Settings
 from app.console.auth import OfficeClerk, StaffPage
 from app.console.i18n import TZ
 from app.console.web import console_router, locale_of
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
+from app.geo import BadBox, CoordSys, bbox_around, from_wgs84, metres_between, parse_bbox, to_wgs84
+from app.media import media_for_staff
 from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
+from app.open311 import forwarding_of
+from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.photos import photo_response
-from app.services import export, stats
-from app.services.areas import streets_of
-from app.services.categories import all_categories
-from app.services.coords import BadBox, CoordSys, from_wgs84, parse_bbox, to_wgs84
-from app.services.export import queue_csv
-from app.services.forwarding import forwarding_of
-from app.services.media import media_for_staff
-from app.services.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from app.services.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
-from app.services.scope import scope_areas
-from app.services.tickets import QueueRow, TicketView, queue_rows, ticket_in_scope, ticket_view
-from app.services.workflow import (
+from app.staff import scope_areas
+from app.tickets import (
     REJECT_REASONS,
+    XLSX,
     ActionInput,
+    QueueFilter,
+    QueueRow,
+    QueueSort,
     TicketAction,
+    TicketView,
     allowed_actions,
     apply_action,
+    daily_trend,
+    office_stats,
+    page_query,
+    queue_csv,
+    queue_page,
+    queue_rows,
+    status_counts,
+    street_table,
+    streets_xlsx,
+    ticket_in_scope,
+    ticket_view,
 )
 
 router = console_router()
@@ -388,12 +399,8 @@ class Nearby:
     distance_m: float
 
 
-def _distance_m(a: Any, b: Any) -> float:
-    """Metres between two WGS-84 points (a sphere is close enough to rank candidates)."""
-    lat1, lat2 = math.radians(a.y), math.radians(b.y)
-    d_lat, d_lon = lat2 - lat1, math.radians(b.x - a.x)
-    h = math.sin(d_lat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(d_lon / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+def _metres_to(here: Any, there: Any) -> float:
+    return metres_between(here.x, here.y, there.x, there.y)
 
 
 def merge_candidates(
@@ -401,18 +408,16 @@ def merge_candidates(
 ) -> list[Nearby]:
     """Open tickets of the same category within ``NEARBY_M`` of this one, nearest first."""
     here = to_shape(ticket.location)
-    d_lat = NEARBY_M / 111_320
-    d_lon = d_lat / max(math.cos(math.radians(here.y)), 0.01)
     where = QueueFilter(
         statuses=sorted(OPEN_STATUSES),
         category=category,
-        bbox=(here.x - d_lon, here.y - d_lat, here.x + d_lon, here.y + d_lat),
+        bbox=bbox_around(here.x, here.y, NEARBY_M),
     )
     query = page_query(
         session, staff=staff, where=where, sort=QueueSort.NEWEST, limit=49, cursor=None, now=now
     )
     found = [
-        Nearby(t, _distance_m(here, to_shape(t.location)))
+        Nearby(t, _metres_to(here, to_shape(t.location)))
         for t in session.scalars(query)
         if t.id != ticket.id
     ]
@@ -627,18 +632,14 @@ def dashboard(desk: AtDesk) -> Response:
 
     sort = _street_sort(desk.request.query_params.get("sort"))
     streets = (
-        stats.street_table(
-            session, staff=staff, created_from=start, created_to=end, now=now, sort=sort
-        )
+        street_table(session, staff=staff, created_from=start, created_to=end, now=now, sort=sort)
         if staff.role == StaffRole.DISTRICT
         else []
     )
     return desk.render(
         "dashboard.html",
-        numbers=stats.office_stats(
-            session, staff=staff, created_from=start, created_to=end, now=now
-        ),
-        trend=stats.daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
+        numbers=office_stats(session, staff=staff, created_from=start, created_to=end, now=now),
+        trend=daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
         streets=streets,
         street_columns=list(STREET_LABELS.items()),
         sort=sort,
@@ -681,7 +682,7 @@ def _dashboard_window(desk: "Desk") -> tuple[date, date, datetime, datetime]:
 def streets_workbook(desk: AtDesk) -> Response:
     """The dashboard's table of streets as an Excel workbook, for the district's report."""
     _first, _last, start, end = _dashboard_window(desk)
-    rows = stats.street_table(
+    rows = street_table(
         desk.session,
         staff=desk.staff,
         created_from=start,
@@ -690,7 +691,7 @@ def streets_workbook(desk: AtDesk) -> Response:
         sort=_street_sort(desk.request.query_params.get("sort")),
     )
     return Response(
-        export.streets_xlsx(rows, start, end),
-        media_type=export.XLSX,
+        streets_xlsx(rows, start, end),
+        media_type=XLSX,
         headers={"Content-Disposition": 'attachment; filename="streets.xlsx"'},
     )

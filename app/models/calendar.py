@@ -6,7 +6,7 @@ from app.models.base import Base, Timestamps
 
 class WorkingCalendarYear(Timestamps, Base):
     """One year of the working calendar: its public holidays, the weekends made working
-    days (调休), and the office hours (app.services.working_time)."""
+    days (调休), and the office hours (app.tickets.working_time)."""
 
     __tablename__ = "working_calendars"
 

@@ -6,9 +6,9 @@ from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.geo import CoordSys
 from app.models.base import Base, UtcDateTime, UuidPk, str_enum
 from app.models.ticket import Ticket
-from app.services.coords import CoordSys
 
 
 class ReportOutcome(StrEnum):
@@ -35,7 +35,7 @@ class Report(UuidPk, Base):
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
     outcome: Mapped[ReportOutcome] = mapped_column(str_enum(ReportOutcome))
     # How the rider's totals count this report now ("<outcome>/<standing>", see
-    # app.services.contributions); compared with what it should be after every change.
+    # app.riders.points); compared with what it should be after every change.
     counted_as: Mapped[str | None] = mapped_column(String(32))
     location: Mapped[WKBElement] = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=False, nullable=False)

@@ -7,8 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from app import areas, categories, open311, tickets
+from app import platforms as platform_service
+from app import staff as staff_service
 from app.deps import ClockDep, CurrentAdmin, PageParams, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
+from app.geo import CoordSys
 from app.models import AreaLevel
 from app.schemas.areas import AreaImportResult, AreaRead
 from app.schemas.calendar import CalendarPut, CalendarRead
@@ -23,13 +27,6 @@ from app.schemas.staff import (
     StaffCreated,
     StaffRead,
 )
-from app.services import areas as area_service
-from app.services import calendar as calendar_service
-from app.services import categories as category_service
-from app.services import forwarding
-from app.services import platforms as platform_service
-from app.services import staff as staff_service
-from app.services.coords import CoordSys
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problems(401, 403))
 
@@ -64,7 +61,7 @@ async def import_areas(
     except (ValueError, UnicodeDecodeError):
         raise InvalidGeoJSON("the body is not JSON") from None
     imported = await run_in_threadpool(
-        area_service.import_areas,
+        areas.import_areas,
         session,
         collection,
         coord_sys=coord_sys,
@@ -82,8 +79,8 @@ def list_areas(
     level: AreaLevel | None = None,
     parent: str | None = None,
 ) -> Page[AreaRead]:
-    page = area_service.page_areas(session, level=level, parent_code=parent, page=page_request)
-    codes = area_service.parent_codes(session, page.items)
+    page = areas.page_areas(session, level=level, parent_code=parent, page=page_request)
+    codes = areas.parent_codes(session, page.items)
     return Page[AreaRead].of(page, lambda area: AreaRead.of(area, codes))
 
 
@@ -95,13 +92,13 @@ def list_areas(
 def list_categories(
     session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[CategoryAdminRead]:
-    page = category_service.page_categories(session, page_request)
+    page = categories.page_categories(session, page_request)
     return Page[CategoryAdminRead].of(page, CategoryAdminRead.of)
 
 
 @router.get("/categories/{code}", response_model=CategoryAdminRead)
 def read_category(code: str, session: SessionDep, _admin: CurrentAdmin) -> CategoryAdminRead:
-    return CategoryAdminRead.of(category_service.get_category(session, code))
+    return CategoryAdminRead.of(categories.get_category(session, code))
 
 
 @router.put(
@@ -117,7 +114,7 @@ def put_category(
     _admin: CurrentAdmin,
     response: Response,
 ) -> CategoryAdminRead:
-    category, created = category_service.put_category(session, code, category_fields(body))
+    category, created = categories.put_category(session, code, category_fields(body))
     if created:
         response.status_code = status.HTTP_201_CREATED
     return CategoryAdminRead.of(category)
@@ -133,7 +130,7 @@ Year = Annotated[int, Path(ge=2000, le=2100)]
     responses=problems(404),
 )
 def read_calendar(year: Year, session: SessionDep, _admin: CurrentAdmin) -> CalendarRead:
-    return CalendarRead.of(calendar_service.get_year(session, year))
+    return CalendarRead.of(tickets.get_year(session, year))
 
 
 @router.put(
@@ -146,7 +143,7 @@ def read_calendar(year: Year, session: SessionDep, _admin: CurrentAdmin) -> Cale
 def put_calendar(
     year: Year, body: CalendarPut, session: SessionDep, admin: CurrentAdmin
 ) -> CalendarRead:
-    row = calendar_service.set_year(session, year, body.as_input(), source=admin.username)
+    row = tickets.set_year(session, year, body.as_input(), source=admin.username)
     return CalendarRead.of(row)
 
 
@@ -247,7 +244,7 @@ def list_staff(
     summary="Where categories' tickets are forwarded (external Open311 servers)",
 )
 def list_forwards(session: SessionDep, _admin: CurrentAdmin) -> list[ForwardRead]:
-    return [ForwardRead.of(f) for f in forwarding.list_forwards(session)]
+    return [ForwardRead.of(f) for f in open311.list_forwards(session)]
 
 
 @router.post(
@@ -260,8 +257,8 @@ def list_forwards(session: SessionDep, _admin: CurrentAdmin) -> list[ForwardRead
 def add_forward(
     body: ForwardCreate, session: SessionDep, clock: ClockDep, _admin: CurrentAdmin
 ) -> ForwardRead:
-    data = forwarding.ForwardInput(**body.model_dump())
-    return ForwardRead.of(forwarding.add_forward(session, data, clock()))
+    data = open311.ForwardInput(**body.model_dump())
+    return ForwardRead.of(open311.add_forward(session, data, clock()))
 
 
 @router.delete(
@@ -270,5 +267,5 @@ def add_forward(
     summary="Stop forwarding (what was sent is still followed)",
 )
 def stop_forward(forward_id: int, session: SessionDep, _admin: CurrentAdmin) -> Response:
-    forwarding.stop_forward(session, forward_id)
+    open311.stop_forward(session, forward_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

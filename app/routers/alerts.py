@@ -6,6 +6,7 @@ import uuid
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
+from app import alerts
 from app.deps import (
     AlertPublisher,
     CallerDep,
@@ -17,6 +18,7 @@ from app.deps import (
     SettingsDep,
 )
 from app.errors import Forbidden, NotFound
+from app.geo import CoordSys, to_wgs84
 from app.photos import blob_response
 from app.routers.media import read_upload
 from app.schemas.alerts import (
@@ -30,8 +32,6 @@ from app.schemas.alerts import (
     SightingCreated,
 )
 from app.schemas.common import problems
-from app.services import alerts
-from app.services.coords import CoordSys, to_wgs84
 
 office = APIRouter(prefix="/v1/office/alerts", tags=["alerts"], responses=problems(401, 403))
 riders = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=problems(401, 403))

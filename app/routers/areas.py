@@ -4,16 +4,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.areas import list_areas, parent_codes
 from app.deps import AreaInScope, CallerDep, CurrentOfficeStaff, SessionDep, SettingsDep
+from app.geo import CoordSys, to_wgs84
 from app.schemas.areas import (
     AreaFeature,
     AreaFeatureCollection,
     RouteRead,
 )
-from app.services.areas import list_areas, parent_codes
-from app.services.coords import CoordSys, to_wgs84
-from app.services.reference import route_point
-from app.services.scope import staff_area_ids
+from app.staff import staff_area_ids
+from app.tickets import route_point
 
 router = APIRouter(prefix="/v1", tags=["areas"])
 

@@ -2,11 +2,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Response
 
+from app import staff as staff_service
 from app.deps import ClientAddress, ClockDep, CurrentStaff, SessionDep, SettingsDep
 from app.schemas.common import problems
 from app.schemas.staff import AccessToken, PasswordChange
-from app.services import staff as staff_service
-from app.services.staff import authenticate
+from app.staff import authenticate
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 

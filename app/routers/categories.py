@@ -1,9 +1,9 @@
 from fastapi import APIRouter, Header, Response
 
+from app.categories import entity_tag, list_categories
 from app.deps import SessionDep
 from app.schemas.categories import CategoryRead
 from app.schemas.common import Page
-from app.services.categories import entity_tag, list_categories
 
 router = APIRouter(prefix="/v1", tags=["categories"])
 

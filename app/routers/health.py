@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.deps import get_database
 from app.errors import PROBLEM_JSON, Forbidden, Unauthenticated, problem
-from app.services.health import readiness
+from app.ops import readiness
 
 router = APIRouter(tags=["operations"])
 

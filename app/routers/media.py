@@ -5,6 +5,7 @@ import uuid
 from fastapi import APIRouter, File, Response, UploadFile
 from fastapi.responses import FileResponse
 
+from app import media
 from app.config import Settings
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, PayloadTooLarge
@@ -12,7 +13,6 @@ from app.models import Media
 from app.photos import photo_response
 from app.schemas.common import problems
 from app.schemas.reports import MediaRead
-from app.services import media as media_service
 
 router = APIRouter(
     prefix="/v1/media",
@@ -39,7 +39,7 @@ def upload(
     response: Response,
     file: UploadFile = File(description="the photo"),
 ) -> MediaRead:
-    stored = media_service.store_media(
+    stored = media.store_media(
         session, rider=rider, data=read_upload(file, settings), store=settings.media_store
     )
     if not stored.created:
@@ -61,11 +61,11 @@ def read_upload(file: UploadFile, settings: Settings) -> bytes:
 
 def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) -> Media:
     if caller.role is Role.RIDER and caller.rider is not None:
-        return media_service.media_for_rider(session, caller.rider, media_id)
+        return media.media_for_rider(session, caller.rider, media_id)
     if caller.role in (Role.OFFICER, Role.DISTRICT) and caller.staff is not None:
-        return media_service.media_for_staff(session, caller.staff, media_id)
+        return media.media_for_staff(session, caller.staff, media_id)
     if caller.role is Role.PLATFORM and caller.platform is not None:
-        return media_service.media_for_platform(session, caller.platform, media_id)
+        return media.media_for_platform(session, caller.platform, media_id)
     raise Forbidden(
         "photos are for their uploader, the uploader's platform and the street office handling them"
     )

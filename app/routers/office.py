@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime
 
+from app.areas import AREA_CODE
 from app.deps import (
     ClockDep,
     CurrentOfficeStaff,
@@ -16,17 +17,23 @@ from app.deps import (
     TicketInScope,
 )
 from app.errors import NotFound, PreconditionFailed, ValidationFailed
+from app.geo import BadBox, parse_bbox
 from app.models import TicketStatus
+from app.open311 import forwarding_of
 from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.forwarding import ForwardingRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
-from app.services.areas import AREA_CODE
-from app.services.coords import BadBox, parse_bbox
-from app.services.export import queue_csv
-from app.services.forwarding import forwarding_of
-from app.services.queue import QueueFilter, QueueSort, page_query, queue_page
-from app.services.tickets import queue_rows, ticket_view
-from app.services.workflow import ActionInput, apply_action
+from app.tickets import (
+    ActionInput,
+    QueueFilter,
+    QueueSort,
+    apply_action,
+    page_query,
+    queue_csv,
+    queue_page,
+    queue_rows,
+    ticket_view,
+)
 
 router = APIRouter(prefix="/v1/office/tickets", tags=["office"], responses=problems(401, 403, 404))
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')

@@ -2,22 +2,22 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 
+from app import tickets
 from app.deps import ClockDep, CurrentOfficeStaff, SessionDep, WindowParams
 from app.schemas.common import problems
 from app.schemas.office import OfficeStats, StreetFigures
-from app.services import export
-from app.services.stats import STREET_FIGURES, office_stats, street_table
+from app.tickets import STREET_FIGURES, office_stats, street_table
 
 router = APIRouter(prefix="/v1/office", tags=["office"], responses=problems(401, 403))
 
 Format = Query(default="json", description="json, or xlsx for the district's report")
-XLSX_RESPONSE = {"content": {export.XLSX: {}}, "description": "with format=xlsx"}
+XLSX_RESPONSE = {"content": {tickets.XLSX: {}}, "description": "with format=xlsx"}
 
 
 def _xlsx(content: bytes, name: str) -> Response:
     return Response(
         content,
-        media_type=export.XLSX,
+        media_type=tickets.XLSX,
         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
     )
 
@@ -41,7 +41,7 @@ def stats(
         session, staff=staff, created_from=created.start, created_to=created.end, now=clock()
     )
     if format == "xlsx":
-        return _xlsx(export.stats_xlsx(figures, created.start, created.end), "office-stats")
+        return _xlsx(tickets.stats_xlsx(figures, created.start, created.end), "office-stats")
     return OfficeStats(**figures)
 
 
@@ -73,5 +73,5 @@ def streets(
         sort=sort,
     )
     if format == "xlsx":
-        return _xlsx(export.streets_xlsx(rows, created.start, created.end), "streets")
+        return _xlsx(tickets.streets_xlsx(rows, created.start, created.end), "streets")
     return [StreetFigures(**row) for row in rows]

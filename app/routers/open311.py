@@ -11,21 +11,16 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 from starlette.datastructures import FormData, UploadFile
 
+from app import open311
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
-from app.errors import AppError, Unauthenticated
-from app.models import ReportOutcome
+from app.errors import AppError
+from app.geo import BadBox, parse_bbox
 from app.photos import photo_response
 from app.schemas import open311 as render
-from app.services import open311, reference
-from app.services.coords import BadBox, parse_bbox
-from app.services.intake import prepare
-from app.services.platforms import platform_by_api_key, rider_of
-from app.services.reports import ReportSubmission, receive_report
 
 PREFIX = "/open311/v2"
 router = APIRouter(prefix=PREFIX, tags=["open311"])
@@ -215,44 +210,19 @@ async def create_request(
     request: Request, format: Format, settings: SettingsDep, clock: ClockDep
 ) -> Response:
     form = await _form(request)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    api_key, account_id = fields.get("api_key", ""), fields.get("account_id", "").strip()
-    if not account_id or len(account_id) > 64:
-        raise open311.Open311BadRequest.of_field(
-            "account_id", "account_id (the platform's rider id, 1–64 characters) is required"
-        )
-    data = open311.report_input(fields, _attributes(form))
-    jurisdiction = fields.get("jurisdiction_id") or None
-
-    now = clock()
-
-    def rider() -> uuid.UUID:
-        with get_database(request).transaction() as session:
-            platform = platform_by_api_key(session, api_key) if api_key else None
-            if platform is None:
-                raise Unauthenticated("api_key is not a key of this server")
-            open311.district_of(session, jurisdiction)
-            # What intake would refuse (the service, the place) is refused before a new
-            # rider is registered, so that a refused POST leaves nothing behind.
-            prepare(reference.current(session), data, now=now, snap_m=settings.routing_snap_m)
-            return rider_of(session, platform=platform, rider_id=account_id).id
-
-    rider_id = await run_in_threadpool(rider)
-    received = await receive_report(
+    created = await open311.post_request(
+        get_database(request),
         request.app.state.intake,
-        rider_id=rider_id,
-        submission=ReportSubmission(data=data, key=None, fingerprint=""),
-        now=now,
-    )
-    ticket = received.body["ticket"]
-    notice = (
-        f"Already reported: this report joins service request {ticket['id']} "
-        f"({ticket['report_count']} reports)."
-        if received.body["outcome"] == ReportOutcome.JOINED_TICKET.value
-        else None
+        fields={k: v for k, v in form.items() if isinstance(v, str)},
+        attributes=_attributes(form),
+        snap_m=settings.routing_snap_m,
+        now=clock(),
     )
     return respond(
-        format, "service_requests", [render.created(ticket["id"], notice)], status_code=201
+        format,
+        "service_requests",
+        [render.created(created.service_request_id, created.notice)],
+        status_code=201,
     )
 
 

@@ -3,6 +3,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
 
+from app import privacy, riders
 from app.deps import (
     ClockDep,
     CurrentPlatform,
@@ -13,6 +14,7 @@ from app.deps import (
     WindowParams,
 )
 from app.errors import ValidationFailed
+from app.riders import get_rider, issue_rider_token
 from app.schemas.common import Page, problems
 from app.schemas.platforms import (
     RiderRead,
@@ -23,9 +25,6 @@ from app.schemas.platforms import (
     Summary,
     SummaryRow,
 )
-from app.services import platform_stats as stats
-from app.services import privacy
-from app.services.platforms import get_rider, issue_rider_token
 
 router = APIRouter(prefix="/v1/platform", tags=["platform"])
 
@@ -62,7 +61,7 @@ def riders_stats(
     window: WindowParams,
     sort: str = "-points",
 ) -> Page[RiderStats]:
-    page = stats.rider_page(
+    page = riders.rider_page(
         session,
         platform=platform,
         window=window,
@@ -85,7 +84,7 @@ def rider_stats(
 ) -> RiderStatsDetail:
     rider = get_rider(session, platform=platform, rider_id=rider_id)
     return RiderStatsDetail(
-        **stats.rider_detail(session, platform=platform, rider=rider, window=window)
+        **riders.rider_detail(session, platform=platform, rider=rider, window=window)
     )
 
 
@@ -101,7 +100,7 @@ def summary(
     session: SessionDep,
     clock: ClockDep,
     asked: WindowParams,
-    group_by: stats.GroupBy = stats.GroupBy.DAY,
+    group_by: riders.GroupBy = riders.GroupBy.DAY,
     tz: str = "Asia/Shanghai",
 ) -> Summary:
     try:
@@ -111,8 +110,8 @@ def summary(
             f"{tz} is not an IANA time zone",
             errors=[{"field": "tz", "message": "an IANA time zone, e.g. Asia/Shanghai"}],
         ) from None
-    window = stats.summary_window(asked, clock())
-    rows = stats.summary(session, platform=platform, window=window, group_by=group_by, tz=zone)
+    window = riders.summary_window(asked, clock())
+    rows = riders.summary(session, platform=platform, window=window, group_by=group_by, tz=zone)
     assert window.start is not None and window.end is not None
     return Summary(
         group_by=group_by.value,

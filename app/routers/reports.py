@@ -7,7 +7,11 @@ import orjson
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
+from app import intake
 from app.deps import ClockDep, CurrentRider, Limit, PageParams, ReportingDep, SessionDep
+from app.geo import CoordSys, to_wgs84
+from app.pagination import DEFAULT_LIMIT
+from app.riders import totals
 from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.reports import (
     BatchCreate,
@@ -22,11 +26,7 @@ from app.schemas.reports import (
     VerificationCreate,
     VerificationRead,
 )
-from app.services import reports as report_service
-from app.services.coords import CoordSys, to_wgs84
-from app.services.pagination import DEFAULT_LIMIT
-from app.services.platform_stats import totals
-from app.services.workflow import VerificationInput, verify_resolution
+from app.tickets import VerificationInput, verify_resolution
 
 router = APIRouter(prefix="/v1", tags=["rider"], responses=problems(401, 403))
 
@@ -46,7 +46,7 @@ IdempotencyKey = Annotated[
 async def create_report(
     body: ReportCreate, rider: ReportingDep, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    received = await report_service.receive_report(
+    received = await intake.receive_report(
         rider.writer,
         rider_id=rider.rider_id,
         submission=body.submission(idempotency_key),
@@ -68,7 +68,7 @@ async def create_report(
 )
 async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults:
     items = body.submissions()
-    outcomes = await report_service.receive_batch(
+    outcomes = await intake.receive_batch(
         rider.writer, rider_id=rider.rider_id, items=[item for _, item in items], clock=rider.clock
     )
     return BatchResults(
@@ -82,7 +82,7 @@ async def create_reports(body: BatchCreate, rider: ReportingDep) -> BatchResults
 def list_reports(
     rider: CurrentRider, session: SessionDep, page_request: PageParams
 ) -> Page[ReportRead]:
-    page = report_service.list_reports(session, rider=rider, page=page_request)
+    page = intake.list_reports(session, rider=rider, page=page_request)
     return Page[ReportRead].of(page, ReportRead.of)
 
 
@@ -92,7 +92,7 @@ def list_reports(
     summary="One of my reports, with its ticket's public timeline",
 )
 def read_report(report_id: uuid.UUID, rider: CurrentRider, session: SessionDep) -> ReportRead:
-    return ReportRead.of(report_service.get_report(session, rider=rider, report_id=report_id))
+    return ReportRead.of(intake.get_report(session, rider=rider, report_id=report_id))
 
 
 @router.get(
@@ -110,7 +110,7 @@ def tickets_nearby(
     category: Annotated[str | None, Query(pattern=CATEGORY_CODE)] = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> NearbyTickets:
-    items = report_service.nearby_tickets(
+    items = intake.nearby_tickets(
         session,
         lat=lat,
         lon=lon,

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter, Response, status
 
+from app import platforms
 from app.deps import CurrentPlatform, PageParams, SessionDep, SettingsDep
 from app.schemas.common import Page, problems
 from app.schemas.webhooks import DeliveryRead, WebhookCreated, WebhookPut, WebhookRead
-from app.services import webhooks
 
 router = APIRouter(prefix="/v1/platform/webhook", tags=["platform"], responses=problems(401, 403))
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/platform/webhook", tags=["platform"], responses=p
 def put_webhook(
     body: WebhookPut, platform: CurrentPlatform, session: SessionDep, settings: SettingsDep
 ) -> WebhookCreated:
-    webhook, secret = webhooks.set_webhook(
+    webhook, secret = platforms.set_webhook(
         session, platform=platform, url=body.url, settings=settings
     )
     return WebhookCreated(url=webhook.url, secret=secret)
@@ -32,7 +32,7 @@ def put_webhook(
     responses=problems(404),
 )
 def read_webhook(platform: CurrentPlatform, session: SessionDep) -> WebhookRead:
-    return WebhookRead(url=webhooks.get_webhook(session, platform).url)
+    return WebhookRead(url=platforms.get_webhook(session, platform).url)
 
 
 @router.delete(
@@ -41,7 +41,7 @@ def read_webhook(platform: CurrentPlatform, session: SessionDep) -> WebhookRead:
     summary="Stop sending events (204 also when there was no webhook)",
 )
 def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
-    webhooks.delete_webhook(session, platform)
+    platforms.delete_webhook(session, platform)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -53,5 +53,5 @@ def delete_webhook(platform: CurrentPlatform, session: SessionDep) -> Response:
 def list_deliveries(
     platform: CurrentPlatform, session: SessionDep, page_request: PageParams
 ) -> Page[DeliveryRead]:
-    page = webhooks.page_deliveries(session, platform=platform, page=page_request)
+    page = platforms.page_deliveries(session, platform=platform, page=page_request)
     return Page[DeliveryRead].of(page, lambda row: DeliveryRead.of(row, row.delivery))

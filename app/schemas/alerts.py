@@ -3,11 +3,11 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from app.alerts import AlertInput, AreaInput
+from app.geo import CoordSys
 from app.models import Alert, AlertKind, AlertSighting, AlertStatus
 from app.schemas.common import InputSchema, Schema, UtcTime
 from app.schemas.reports import Latitude, Longitude, OnTheSpot
-from app.services.alerts import AlertInput, AreaInput
-from app.services.coords import CoordSys
 
 
 class Center(InputSchema):

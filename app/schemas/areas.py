@@ -4,9 +4,9 @@ from typing import Any
 from geoalchemy2.shape import to_shape
 from shapely.geometry import mapping
 
+from app.areas import ImportedArea
 from app.models import Area, AreaLevel
 from app.schemas.common import AreaRefRead, Schema
-from app.services.areas import ImportedArea
 
 
 class AreaRead(Schema):

@@ -4,7 +4,7 @@ from pydantic import Field
 
 from app.models import WorkingCalendarYear
 from app.schemas.common import InputSchema, Schema, UtcTime
-from app.services.calendar import YearInput
+from app.tickets import YearInput
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 

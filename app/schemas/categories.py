@@ -4,7 +4,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from app.models import Category
 from app.schemas.common import InputSchema, Schema, UtcTime
-from app.services.working_time import SlaClock
+from app.tickets import SlaClock
 
 MAX_POINTS = 1000
 

@@ -4,7 +4,7 @@ from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
 
-from app.services.text import has_control_characters, rfc3339_utc
+from app.text import has_control_characters, rfc3339_utc
 
 T = TypeVar("T")
 CATEGORY_CODE = r"^[a-z][a-z0-9_]{1,63}$"

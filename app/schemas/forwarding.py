@@ -1,7 +1,7 @@
 from pydantic import Field
 
+from app.open311 import Forwarding
 from app.schemas.common import CATEGORY_CODE, InputSchema, Read, Schema, UtcTime
-from app.services.forwarding import Forwarding
 
 
 class ForwardCreate(InputSchema):

@@ -7,8 +7,7 @@ from pydantic import Field
 from app.models import Ticket, TicketStatus
 from app.schemas.common import AreaRefRead, Id, InputSchema, Read, Schema, UtcTime
 from app.schemas.reports import RoutedArea, report_fields
-from app.services.tickets import QueueRow, ReportOnTicket, TicketView
-from app.services.workflow import TicketAction, allowed_actions
+from app.tickets import QueueRow, ReportOnTicket, TicketAction, TicketView, allowed_actions
 
 
 class ActionCreate(InputSchema):

@@ -8,8 +8,8 @@ from typing import Any
 from xml.etree import ElementTree
 
 from app.config import Settings
-from app.services.open311 import Service, ServiceRequest, media_signature
-from app.services.text import rfc3339_utc
+from app.open311 import Service, ServiceRequest, media_signature
+from app.text import rfc3339_utc
 
 
 def _time(value: datetime) -> str:

@@ -42,7 +42,7 @@ class RiderTokenRead(Schema):
 
     @classmethod
     def of(cls, issued: Any) -> "RiderTokenRead":
-        """``issued``: a rider token issued (``platforms.issue_rider_token``)."""
+        """``issued``: a rider token issued (``riders.issue_rider_token``)."""
         return cls(
             token=issued.issued.token,
             expires_at=issued.issued.expires_at,

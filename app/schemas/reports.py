@@ -6,7 +6,11 @@ from typing import Any
 from geoalchemy2.shape import to_shape
 from pydantic import AwareDatetime, Field, ValidationError
 
+from app import intake
+from app.areas import AreaRef
 from app.errors import AppError, ValidationFailed
+from app.geo import CoordSys
+from app.intake import Receipt, Received, ReportInput, ReportSubmission, ReportView
 from app.models import Report, ReportOutcome, Rider, Ticket, TicketStatus, Verification
 from app.schemas.common import (
     CATEGORY_CODE,
@@ -18,11 +22,6 @@ from app.schemas.common import (
     UtcTime,
     rfc3339_utc,
 )
-from app.services import idempotency
-from app.services.coords import CoordSys
-from app.services.intake import Receipt, Received, ReportInput
-from app.services.reports import ReportSubmission, ReportView
-from app.services.routing import AreaRef
 
 Latitude = Field(ge=-90, le=90, allow_inf_nan=False)
 Longitude = Field(ge=-180, le=180, allow_inf_nan=False)
@@ -64,14 +63,14 @@ class ReportCreate(InputSchema):
         payload = self.model_dump(mode="json", include=_REPORT_FIELDS)
         if self.observed_at is not None:  # one instant, whatever offset the phone used
             payload["observed_at"] = self.observed_at.astimezone(UTC).isoformat()
-        return idempotency.request_hash(payload)
+        return intake.request_hash(payload)
 
 
 _REPORT_FIELDS = set(ReportCreate.model_fields)
 
 
 class BatchReportCreate(ReportCreate):
-    # Checked as the Idempotency-Key header is (idempotency.check_key), not here: a bad key
+    # Checked as the Idempotency-Key header is (intake.check_key), not here: a bad key
     # must be the same 422 invalid_idempotency_key in a batch as in a single POST.
     idempotency_key: str | None = Field(
         default=None, description="as the Idempotency-Key header: 1–255 printable characters"

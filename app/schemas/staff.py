@@ -4,8 +4,8 @@ from pydantic import BeforeValidator, Field
 
 from app.models import Staff, StaffRole
 from app.schemas.common import Id, InputSchema, Read, Schema, UtcTime
-from app.services.security import IssuedToken
-from app.services.staff import Account
+from app.security import IssuedToken
+from app.staff import Account
 
 
 class StaffCreate(InputSchema):

@@ -17,8 +17,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from app.db import Database
+from app.geo.coords import CoordSys, to_wgs84
 from app.models import Ticket, TicketEvent, TicketStatus
-from app.services.coords import CoordSys, to_wgs84
 from tests.helpers import assert_problem
 
 CountRows = Callable[[str], int]

@@ -11,9 +11,9 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import platforms as platform_service
 from app.errors import ValidationFailed
 from app.models import Platform
-from app.services import platforms as platform_service
 from tests.conftest import Auth, Baseline, bearer
 from tests.helpers import DEMO_STREETS, assert_problem, rider_token
 

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from app.config import Settings
 from app.db import Database
 from app.models import Platform, Staff
-from app.services import platforms
-from app.services.security import TokenKind, issue_token
+from app.riders import tokens
+from app.security import TokenKind, issue_token
 from tests.conftest import Auth, Baseline, bearer
 from tests.helpers import assert_problem, rider_token
 
@@ -266,12 +266,12 @@ def test_a_rider_registered_by_a_concurrent_request_is_reused(
     riders = count_rows("riders")
     # The race, replayed: the look-up misses a rider that another request has just
     # registered, so the insert meets the unique constraint.
-    real_find_rider, misses = platforms.find_rider, [None]
+    real_find_rider, misses = tokens.find_rider, [None]
 
     def find_rider_late(session: Any, **kwargs: Any) -> Any:
         return misses.pop() if misses else real_find_rider(session, **kwargs)
 
-    monkeypatch.setattr(platforms, "find_rider", find_rider_late)
+    monkeypatch.setattr(tokens, "find_rider", find_rider_late)
 
     second = rider_token(client, meituan, "mt-race", display_name="李四")
 

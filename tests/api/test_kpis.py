@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from app.db import Database
 from app.models import OPEN_STATUSES, Area, Ticket, TicketStatus
-from app.services.calendar import load_calendar
+from app.tickets.calendar import load_calendar
 from tests.conftest import Auth
 from tests.helpers import assert_problem
 

@@ -28,7 +28,7 @@ from starlette.types import Message
 from app.config import Settings
 from app.db import Database
 from app.main import MULTIPART_OVERHEAD, create_app
-from app.services.media_store import blob_key
+from app.media.store import blob_key
 from tests.asgi import http_scope
 from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
 from tests.helpers import assert_problem
@@ -845,7 +845,7 @@ def test_a_failed_upload_takes_its_files_with_it(
     """The files are written (and fsynced) before the transaction; if it then fails, they
     go, unless a committed photo uses the same bytes."""
     from app.errors import DatabaseBusy
-    from app.services import media as media_service
+    from app.media import service as media_service
 
     rider = auth.rider("meituan", "unlucky")
     kept = upload(client, rider, encode(noise((64, 48), seed=7), "JPEG"))

@@ -21,8 +21,8 @@ from PIL import Image
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
-from app.services.media import remove_if_idle, sweep_orphans
-from app.services.media_store import blob_key
+from app.media.service import remove_if_idle, sweep_orphans
+from app.media.store import blob_key
 from tests.apps import free_port
 from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
 from tests.helpers import assert_problem

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app import migrate, models
-from app.db import Database
+from app import models
+from app.db import Database, migrate
 from app.models import DAY, HOUR, TicketStatus, utcnow
-from app.services.pagination import PageRequest
-from app.services.platform_stats import (
+from app.pagination import PageRequest
+from app.riders.stats import (
     COUNTERS,
     GroupBy,
     Span,

@@ -18,8 +18,8 @@ from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, lat_of, lon_of
 from app.models import Base, Media, Report, ReportMedia, Ticket, Verification, utcnow
-from app.services import privacy
-from app.worker import JOBS
+from app.ops.worker import JOBS
+from app.privacy import service as privacy
 from tests.api.reporting import png, report, submit, upload
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.helpers import window_around_now

@@ -5,7 +5,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from app.services.coords import CoordSys, from_wgs84, to_wgs84
+from app.geo.coords import CoordSys, from_wgs84, to_wgs84
 from tests.api.reporting import (
     BASE_LAT,
     BASE_LON,

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.db import Database
-from app.worker import JOBS
+from app.ops.worker import JOBS
 from tests.api.reporting import (
     Clock,
     CountRows,

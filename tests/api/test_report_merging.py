@@ -7,8 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.db import Database
+from app.geo.coords import CoordSys, to_wgs84
 from app.models import TicketStatus
-from app.services.coords import CoordSys, to_wgs84
 from tests.api.reporting import (
     Clock,
     CountRows,

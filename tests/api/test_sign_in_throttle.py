@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.services import sign_in
+from app.staff import sign_in
 from tests.api.reporting import Clock
 from tests.apps import another_client
 from tests.conftest import Baseline

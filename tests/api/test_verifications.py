@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from app.services.coords import CoordSys, from_wgs84
+from app.geo.coords import CoordSys, from_wgs84
 from tests.conftest import Auth
 from tests.helpers import act, assert_problem
 

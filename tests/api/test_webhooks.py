@@ -13,8 +13,8 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import Webhook, utcnow
-from app.services import outbox
-from app.worker import JOBS
+from app.ops.worker import JOBS
+from app.platforms import outbox
 from tests.conftest import Auth
 from tests.helpers import assert_problem, emit_event, fake_dns
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from app.db import Database
 from app.models import utcnow
-from app.services import sla
-from app.services.calendar import calendar_warnings
+from app.tickets import sla
+from app.tickets.calendar import calendar_warnings
 from tests.conftest import Auth
 from tests.helpers import assert_problem, calendar_holding, category_body
 

@@ -138,7 +138,7 @@ def report(
 
 
 def photo_of(client: TestClient, auth: Auth, rider: str = "c-1") -> str:
-    from app.services.demo_reports import photo
+    from app.ops.demo_reports import photo
 
     response = client.post(
         "/v1/media",

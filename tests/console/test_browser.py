@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 
 from app.config import Settings
 from app.db import Database
+from app.geo.coords import CoordSys, from_wgs84
 from app.main import create_app
-from app.services.coords import CoordSys, from_wgs84
 from tests.apps import serve
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (

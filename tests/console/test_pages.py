@@ -23,7 +23,7 @@ from app.config import Settings
 from app.console import i18n
 from app.db import Database
 from app.models import Staff, Ticket, TicketStatus
-from app.services.security import TokenKind, issue_token
+from app.security import TokenKind, issue_token
 from tests.apps import another_client
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import (
@@ -455,7 +455,7 @@ def test_a_forwarded_ticket_shows_where_it_went(
     clerk: Clerk, client: TestClient, auth: Auth, database: Database, settings: Settings
 ) -> None:
     from app.models import utcnow
-    from app.services import forwarding
+    from app.open311 import forwarding
 
     forward_new_tickets(
         client, auth, category="waste", name="环卫作业系统", endpoint="http://10.9.9.9/open311/v2"

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import Database
+from app.geo.coords import CoordSys, to_wgs84
+from app.media.service import sweep_orphans
 from app.models import AlertEvent, AlertSighting, Media, utcnow
-from app.services.coords import CoordSys, to_wgs84
-from app.services.media import sweep_orphans
-from app.worker import JOBS
+from app.ops.worker import JOBS
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.e2e.test_webhook_delivery import Receiver, receiver, set_hook, verify  # noqa: F401
 

@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, make_url, select, text
 
 from app.config import Settings
 from app.db import Database
+from app.media.store import DirectoryStore, blob_key
 from app.models import Media, Report, ReportMedia
-from app.services.media_store import DirectoryStore, blob_key
 from tests.api.reporting import report
 from tests.apps import http_client
 from tests.conftest import Auth

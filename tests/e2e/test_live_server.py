@@ -3,8 +3,8 @@
 import httpx
 from shapely.geometry import shape
 
-from app.services.coords import CoordSys, from_wgs84
-from app.services.demo_areas import build_demo_areas
+from app.geo.coords import CoordSys, from_wgs84
+from app.ops.demo_areas import build_demo_areas
 
 
 def login(http: httpx.Client, baseline, username: str) -> dict[str, str]:

@@ -16,13 +16,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app import migrate
 from app.config import Environment, Settings
-from app.db import Database
+from app.db import Database, migrate
 from app.main import create_app
 from app.models import utcnow
-from app.services import forwarding
-from app.services.demo import load_demo
+from app.open311 import forwarding
+from app.ops.demo import load_demo
 from tests.apps import free_port, http_client, serve
 from tests.conftest import Auth
 from tests.helpers import JIANGSU, forward_new_tickets, report_at

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from app.config import Settings
 from app.db import Database, lock_key
-from app.services.coords import CoordSys, to_wgs84
+from app.geo.coords import CoordSys, to_wgs84
 from tests.apps import http_client, request
 from tests.conftest import Auth
 from tests.e2e.processes import serving

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import Media, OutboxEvent, Report, Rider, utcnow
-from app.worker import JOBS
+from app.ops.worker import JOBS
 from tests.api.reporting import png, report
 from tests.api.test_privacy_purge import everything_stored
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend

@@ -25,9 +25,9 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import OutboxEvent, WebhookDelivery, utcnow
-from app.services import outbox
-from app.services.webhooks import GIVE_UP_AFTER, RETRY_BASE, RETRY_CAP
-from app.worker import JOBS
+from app.ops.worker import JOBS
+from app.platforms import outbox
+from app.platforms.webhooks import GIVE_UP_AFTER, RETRY_BASE, RETRY_CAP
 from tests.conftest import Auth
 from tests.helpers import emit_event, fake_dns
 

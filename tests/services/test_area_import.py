@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session, aliased
 from typer.testing import CliRunner
 
 from app import cli as cli_module
+from app.areas.tree import import_areas
 from app.cli import cli
 from app.config import get_settings
 from app.db import Database
 from app.errors import InvalidAreaFeature, UnknownParentArea
+from app.geo.coords import CoordSys, gcj02_to_wgs84, to_wgs84
 from app.models import Area
-from app.services.areas import import_areas
-from app.services.coords import CoordSys, gcj02_to_wgs84, to_wgs84
 from tests.conftest import DATA, TEST_SECRET, Auth
 
 ORIGIN_LON, ORIGIN_LAT = 120.0, 30.0

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from app.services.coords import (
+from app.geo.coords import (
     CoordSys,
     bd09_to_gcj02,
     from_wgs84,

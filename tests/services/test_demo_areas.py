@@ -9,8 +9,8 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, shape
 
-from app.services.coords import gcj02_to_wgs84
-from app.services.demo_areas import DemoArea, build_demo_areas
+from app.geo.coords import gcj02_to_wgs84
+from app.ops.demo_areas import DemoArea, build_demo_areas
 
 EARTH_RADIUS_M = 6_371_008.8
 # Relative area tolerance for "children tile their parent": far below one square metre.

@@ -21,12 +21,12 @@ from sqlalchemy import insert, select
 from app.config import Settings
 from app.db import Database
 from app.errors import AppError
+from app.geo.coords import CoordSys, to_wgs84
+from app.intake import IntakeWriter, Received, ReportInput
 from app.models import Media, Platform, Report, Rider, RiderTotals, Ticket
+from app.riders.stats import totals
 from app.schemas.reports import ReportReceipt, receipt_json
-from app.services import reference
-from app.services.coords import CoordSys, to_wgs84
-from app.services.intake import IntakeWriter, Received, ReportInput
-from app.services.platform_stats import totals
+from app.tickets import reference
 
 CountRows = Callable[[str], int]
 LON, LAT = to_wgs84(121.4330, 31.2200, CoordSys.GCJ02)  # the demo's landmark in 江苏路街道

@@ -17,15 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from app import migrate
-from app.db import BatchConnection, Database, Step, bbox_around, connect_batches
+from app.db import BatchConnection, Database, Step, connect_batches, migrate
+from app.geo import bbox_around
+from app.intake.rules import LOCK_CELL_DEG, dedup_lock_names
+from app.intake.statements import IntakeStatements
 from app.models import Category
 from app.models.points import Contribution
-from app.services.intake import (
-    LOCK_CELL_DEG,
-    IntakeStatements,
-    dedup_lock_names,
-)
 
 Explain = Callable[[str, dict[str, Any] | None, list[dict[str, Any]] | None], str]
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Staff, TicketStatus, utcnow
-from app.services.queue import QueueFilter, QueueSort, page_query
-from app.services.stats import office_stats
+from app.tickets.queue import QueueFilter, QueueSort, page_query
+from app.tickets.stats import office_stats
 from tests.helpers import plan_of_sql
 
 USERS = {"officer": ("officer_310105002", "street_id"), "district": ("changning", "district_id")}

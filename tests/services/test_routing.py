@@ -27,13 +27,13 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from app.areas.routing import Route
+from app.areas.tree import import_areas
 from app.db import Database
 from app.errors import OutsideServiceArea
+from app.geo.coords import CoordSys, from_wgs84
 from app.models import Area, AreaLevel
-from app.services.areas import import_areas
-from app.services.coords import CoordSys, from_wgs84
-from app.services.reference import route_point
-from app.services.routing import Route
+from app.tickets.reference import route_point
 from tests.conftest import Auth
 
 ORIGIN_LON, ORIGIN_LAT = 120.0, 30.0
@@ -376,7 +376,7 @@ def test_the_route_of_a_point_is_the_same_in_memory_as_in_the_database(
 
     from app.db import covers, point
     from app.models import Area
-    from app.services.reference import current
+    from app.tickets.reference import current
 
     with database.session(write=False) as session:
         known = current(session)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.config import Settings
 from app.db import Database
 from app.models import TicketEvent, utcnow
-from app.worker import JOBS
+from app.ops.worker import JOBS
 from tests.conftest import Auth
 from tests.helpers import act
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Platform, utcnow
-from app.services import platform_stats as stats
-from app.services.pagination import PageRequest
+from app.pagination import PageRequest
+from app.riders import stats
 from tests.helpers import plan_of_sql
 
 

@@ -15,8 +15,8 @@ from app.config import Settings
 from app.db import Database
 from app.errors import InvalidTransition
 from app.models import Ticket, TicketEvent, TicketStatus, utcnow
-from app.services.workflow import ACTIONS, TRANSITIONS, change
-from app.worker import JOBS
+from app.ops.worker import JOBS
+from app.tickets.workflow import ACTIONS, TRANSITIONS, change
 from tests.conftest import Auth
 
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}

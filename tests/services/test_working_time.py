@@ -1,4 +1,4 @@
-"""The working clock at the calendar's edges (app.services.working_time), on China's 2026
+"""The working clock at the calendar's edges (app.tickets.working_time), on China's 2026
 calendar as chinesecalendar ships it: the eve of a holiday, an adjusted working Saturday,
 a report after office hours, and a year boundary with and without the next year's
 calendar."""
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.services.working_time import (
+from app.tickets.working_time import (
     SlaClock,
     WorkingCalendar,
     WorkingYear,

@@ -192,7 +192,7 @@ def upgrade() -> None:
         _fk("platform_id", "platforms", "platform_activity"),
     )
 
-    # Every report counted as its ticket stands (app.services.contributions.standing),
+    # Every report counted as its ticket stands (app.riders.points.standing),
     # and every rider's totals counted from that; there were no points before the ledger.
     op.execute("""
         UPDATE reports SET counted_as = outcome || '/' || (

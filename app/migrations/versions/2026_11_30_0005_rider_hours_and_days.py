@@ -4,7 +4,7 @@ instead of counting every report, verification and ledger line in it.
 
 Filled here from the base tables, the same way ``platform_activity`` was (migration
 0004), the days from the hours; from then on kept in step by
-``app.services.contributions``.
+``app.riders.points``.
 
 Revision ID: 0005
 Revises: 0004

@@ -24,7 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 CLOCK_RULE = "sla_clock IN ('hours', 'working_hours')"
 CLOCK_CHECK = "ck_categories_sla_clock"
-# The defaults' classification as of this revision (app.services.demo holds the same for
+# The defaults' classification as of this revision (app.ops.demo holds the same for
 # new installs; admins change either through the category API).
 STANDARD = {
     "road_damage": ("component", "02", "道路交通", "0201", "道路"),

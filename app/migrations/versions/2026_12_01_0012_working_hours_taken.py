@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 import sqlalchemy as sa
 from alembic import op
 
-from app.services.working_time import WorkingCalendar, WorkingYear, seed_year
+from app.tickets.working_time import WorkingCalendar, WorkingYear, seed_year
 
 revision: str = "0012"
 down_revision: str | None = "0011"

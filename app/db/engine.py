@@ -1,0 +1,296 @@
+"""Engines and sessions for PostgreSQL and the embedded SQLite (with SpatiaLite), and
+the guards of their transactions: writes begun as writes, advisory locks, work claimed
+by one worker, hooks on commit and rollback."""
+
+import hashlib
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from ctypes.util import find_library
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    create_engine,
+    event,
+    exists,
+    func,
+    make_url,
+    select,
+    text,
+)
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    sessionmaker,
+)
+
+from app.errors import ConfigurationError, DatabaseBusy
+
+# Where Debian's libsqlite3-mod-spatialite puts the module; SQLite also searches its own path.
+_SPATIALITE_CANDIDATES = (
+    "mod_spatialite",
+    "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
+    "/usr/lib/aarch64-linux-gnu/mod_spatialite.so",
+)
+BEGIN_OPTION = "sqlite_begin"
+DATABASE = "sentinel_database"
+WRITING = "sentinel_writing"
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_S = 30
+ON_ROLLBACK = "sentinel_on_rollback"
+AFTER_COMMIT = "sentinel_after_commit"
+
+
+def sqlite_driver() -> Any:
+    """The stdlib ``sqlite3`` when it can load extensions, else ``pysqlite3``."""
+    import sqlite3
+
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        return importlib.import_module("pysqlite3.dbapi2")
+    except ImportError as exc:
+        raise ConfigurationError(
+            "this Python's sqlite3 cannot load extensions: pip install pysqlite3-binary"
+        ) from exc
+
+
+def _load_spatialite(dbapi_conn: Any) -> None:
+    explicit = os.environ.get("SPATIALITE_LIBRARY_PATH")
+    candidates = [explicit] if explicit else [*_SPATIALITE_CANDIDATES, find_library("spatialite")]
+    dbapi_conn.enable_load_extension(True)
+    try:
+        for path in filter(None, candidates):
+            try:
+                dbapi_conn.load_extension(path)
+                return
+            except Exception:  # the driver's OperationalError: try the next place
+                continue
+        raise ConfigurationError(
+            "SpatiaLite (mod_spatialite) is not installed: "
+            "apt-get install libsqlite3-mod-spatialite (or set SPATIALITE_LIBRARY_PATH)"
+        )
+    finally:
+        dbapi_conn.enable_load_extension(False)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself, so that write
+        # transactions can take the write lock up front.
+        dbapi_conn.isolation_level = None
+        _load_spatialite(dbapi_conn)
+        cursor = dbapi_conn.cursor()
+        # WAL lets readers run beside the one writer. synchronous=FULL fsyncs the WAL at
+        # every commit: an acknowledged report survives a power cut, which NORMAL does
+        # not promise; the cost is one fsync per write transaction.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that reads and then writes can fail to upgrade its lock
+        # with "database is locked" no matter the busy timeout; IMMEDIATE takes the write
+        # lock at BEGIN and waits for it politely instead.
+        mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# Enough pooled connections for every threadpool thread (anyio's default is 40): a
+# connection opened beyond the pool is closed again when returned, and opening one costs a
+# PostgreSQL backend (and its prepared statements) or a SpatiaLite load, each time.
+POOL_SIZE = 40
+
+
+def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            module=sqlite_driver(),
+            pool_size=pool_size,
+            max_overflow=10,
+            connect_args={"check_same_thread": False},
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+
+
+def is_embedded(url: str) -> bool:
+    """Whether ``url`` names the embedded (SQLite) database rather than a server."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+class Database:
+    """The engine, and sessions whose transactions become writes only when asked to.
+
+    Every transaction begins as a read. A service calls :func:`begin_writes` before it
+    reads what it is about to change. On SQLite that ends the read, waits for this
+    process's writer mutex and begins ``IMMEDIATE``: the database's one write lock is held
+    only while writing, never while a request authenticates, parses or routes. On
+    PostgreSQL it changes nothing: one request stays one transaction.
+    """
+
+    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, pool_size)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # Which database this is, for those who report it (``/readyz``).
+        self.kind = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={DATABASE: self})
+        # SQLite lets one writer in at a time and makes the others poll with growing
+        # sleeps (up to 100 ms each), which under load turns into long, unfair waits.
+        # Within this process, writers queue on a mutex instead and get the database
+        # the moment it is free; other processes still meet the busy timeout.
+        self.writer_turn = threading.Lock()
+
+    def session(self, *, write: bool = False) -> Session:
+        session = self._sessions()
+        if write:
+            begin_writes(session)
+        return session
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any error."""
+        with self.session(write=write) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                session.info.pop(AFTER_COMMIT, None)
+                for undo in session.info.pop(ON_ROLLBACK, []):
+                    undo()
+                raise
+            session.info.pop(ON_ROLLBACK, None)
+            for then in session.info.pop(AFTER_COMMIT, []):
+                try:
+                    then()
+                except Exception:
+                    # What the commit made true stays true; what was not cleaned up
+                    # (a blob of a deleted photo) is swept later.
+                    logger.exception("a step after a commit failed")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def begin_writes(session: Session) -> None:
+    """From here on, this transaction writes (see :class:`Database`)."""
+    if session.info.get(WRITING):
+        return
+    database: Database = session.info[DATABASE]
+    if database.is_sqlite:
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("begin_writes() must come before the first change")
+        session.commit()  # ends the read; what was loaded stays usable
+        if not database.writer_turn.acquire(timeout=BUSY_TIMEOUT_S):
+            raise DatabaseBusy()
+        session.info[WRITING] = True
+        session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
+    else:
+        session.info[WRITING] = True
+
+
+_Row = TypeVar("_Row")
+
+
+def claim_due(
+    session: Session, model: type[_Row], *due: ColumnElement[bool], order_by: Any, limit: int
+) -> Sequence[_Row]:
+    """The worker's claim: the first ``limit`` rows of ``model`` that are ``due``, in
+    ``order_by`` order, locked for this transaction (rows another worker holds are
+    skipped). Most rounds find nothing: that is asked before taking SQLite's write lock."""
+    if not session.scalar(select(exists().where(*due))):
+        return []
+    begin_writes(session)
+    return session.scalars(
+        select(model).where(*due).order_by(order_by).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _end_of_writes(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and session.info.pop(WRITING, False):
+        database: Database | None = session.info.get(DATABASE)
+        if database is not None and database.is_sqlite:
+            database.writer_turn.release()
+
+
+@event.listens_for(Session, "before_flush")
+def _writes_need_begin_writes(session: Session, *_: Any) -> None:
+    _check_writing(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _statements_need_begin_writes(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _check_writing(state.session)
+
+
+def _check_writing(session: Session) -> None:
+    database: Database | None = session.info.get(DATABASE)
+    if database is not None and database.is_sqlite and not session.info.get(WRITING):
+        # A read transaction that writes can fail with "database is locked" whatever the
+        # busy timeout: every write path must say so first.
+        raise RuntimeError("call begin_writes(session) before changing anything")
+
+
+def on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the transaction of ``session`` is rolled back (files written for it)."""
+    session.info.setdefault(ON_ROLLBACK, []).append(undo)
+
+
+def after_commit(session: Session, then: Callable[[], None]) -> None:
+    """Run ``then`` once the transaction of ``session`` has committed (files to remove
+    because rows that named them are gone), never if it rolls back."""
+    session.info.setdefault(AFTER_COMMIT, []).append(then)
+
+
+# --- locks ---------------------------------------------------------------------------
+
+
+def _lock_key(parts: tuple[object, ...]) -> int:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def lock_key(*parts: object) -> int:
+    """The advisory lock key of ``parts`` (the same in every process)."""
+    return _lock_key(parts)
+
+
+def lock(session: Session, *names: tuple[object, ...]) -> None:
+    """Hold the locks ``names`` (each a tuple of parts) until the transaction ends.
+
+    PostgreSQL: transaction-scoped advisory locks, all taken in one round trip and in key
+    order, so that two transactions wanting overlapping sets cannot deadlock. SQLite:
+    nothing to do, because write transactions already run one at a time.
+    """
+    if names and session.get_bind().dialect.name == "postgresql":
+        keys = sorted({_lock_key(name) for name in names})
+        session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"
+            ),
+            {"keys": keys},
+        )
+
+
+def try_lock(session: Session, *parts: object) -> bool:
+    """Like :func:`lock`, but False at once if another transaction holds it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return bool(session.scalar(select(func.pg_try_advisory_xact_lock(_lock_key(parts)))))
+    return True

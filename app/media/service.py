@@ -1,0 +1,398 @@
+"""Riders' photos: judged by their bytes, re-encoded without metadata, stored by content.
+
+Nothing a rider uploads is stored as sent. Pillow opens it only if its bytes say JPEG,
+PNG or WebP; the pixel count is checked from the header before anything is decoded
+(a decompression bomb is an error, not a warning); the EXIF orientation is applied; and
+the pixels alone are encoded again, so EXIF (with its GPS position), XMP, IPTC and ICC
+data never reach the disk.
+"""
+
+import hashlib
+import io
+import threading
+import uuid
+import warnings
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import DATABASE, Database, after_commit, begin_writes, on_rollback
+from app.errors import (
+    ImageTooManyPixels,
+    InvalidImage,
+    NotFound,
+    UnknownMedia,
+    UnsupportedMediaType,
+)
+from app.media.store import Blob, MediaStore, blob_key
+from app.models import (
+    Alert,
+    AlertPhoto,
+    AlertSighting,
+    Media,
+    Platform,
+    Report,
+    ReportMedia,
+    Rider,
+    SightingMedia,
+    Staff,
+    StaffRole,
+    Ticket,
+)
+from app.staff import ticket_scope_filter
+
+MAX_PIXELS = 40_000_000
+THUMBNAIL_SIZE = (320, 320)
+_DECODING = threading.BoundedSemaphore(2)
+# Pillow format → how it is stored again.
+FORMATS = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
+EXTENSIONS = dict(FORMATS.values())
+CONTENT_TYPES = {extension: content_type for content_type, extension in FORMATS.values()}
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    content: bytes
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    thumbnail: bytes
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        image.convert("RGB").save(buffer, "JPEG", quality=85, optimize=True)
+    elif fmt == "PNG":
+        image.save(buffer, "PNG", optimize=True)
+    else:
+        image.save(buffer, "WEBP", quality=85)
+    return buffer.getvalue()
+
+
+def process_image(data: bytes) -> ProcessedImage:
+    # A 40-megapixel photo takes some 500 MB while it is decoded, turned and re-encoded:
+    # a few at a time, not one per threadpool thread.
+    with _DECODING:
+        return _process_image(data)
+
+
+def _process_image(data: bytes) -> ProcessedImage:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageTooManyPixels(
+                    f"{image.width}×{image.height} pixels; at most "
+                    f"{MAX_PIXELS // 1_000_000} megapixels are accepted"
+                )
+            image.load()
+    except UnidentifiedImageError:
+        raise UnsupportedMediaType("the file is not a JPEG, PNG or WebP image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooManyPixels("the image has too many pixels to be a photo") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImage(f"the image cannot be decoded: {exc}") from None
+    # A JPEG carrying a Multi-Picture index (phones' HDR gain maps, depth maps) opens as
+    # "MPO": it is a JPEG, and its first picture, the photo, is what is kept.
+    fmt = "JPEG" if image.format == "MPO" else image.format or "JPEG"
+    content_type, extension = FORMATS[fmt]
+    try:
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # a corrupt EXIF block must not cost the rider the photo
+        upright = image
+    if upright.mode == "I" or upright.mode.startswith("I;16"):
+        # 16-bit greyscale: scale to 8 bits; convert() would clip every value over 255
+        # to white.
+        upright = upright.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+        upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+    # A fresh image holds the pixels and nothing else: no EXIF, XMP, ICC or text chunks.
+    clean = Image.new(upright.mode, upright.size)
+    clean.paste(upright)
+    thumbnail = clean.convert("RGB")
+    thumbnail.thumbnail(THUMBNAIL_SIZE)
+    return ProcessedImage(
+        _encode(clean, fmt),
+        content_type,
+        extension,
+        clean.width,
+        clean.height,
+        _encode(thumbnail, "JPEG"),
+    )
+
+
+def write_blob(session: Session, store: MediaStore, content: bytes, extension: str) -> str:
+    """Store ``content`` under its SHA-256, durably, before the transaction can commit.
+
+    Once the API says 201 the photo survives a crash. A blob this transaction created is
+    removed again if the transaction rolls back; one left by a crash between the write
+    and the commit is removed by :func:`sweep_orphans`.
+    """
+    sha256 = hashlib.sha256(content).hexdigest()
+    key = blob_key(sha256, extension)
+    # Written even when it is there already: the write is its time of use, which keeps a
+    # delete of the same bytes (another photo's, or an orphan's) away for an hour.
+    store.put(key, content, CONTENT_TYPES[extension])
+    database = session.info[DATABASE]
+
+    def remove_unless_used() -> None:
+        # Another transaction may have stored the same bytes meanwhile, found the blob
+        # here, and committed: then the blob is theirs too and stays.
+        with database.session() as check:
+            if blobs_in_use(check, {sha256}):
+                return
+        store.delete(key)
+
+    on_rollback(session, remove_unless_used)
+    return sha256
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """An upload judged, re-encoded and stored, with its thumbnail: not yet a row."""
+
+    image: ProcessedImage
+    sha256: str
+    thumbnail_sha256: str
+
+
+def store_image(session: Session, store: MediaStore, data: bytes) -> StoredImage:
+    """Decode and re-encode ``data``, and store it and its thumbnail (before the write
+    transaction, whose rollback removes them again)."""
+    image = process_image(data)
+    return StoredImage(
+        image,
+        write_blob(session, store, image.content, image.extension),
+        write_blob(session, store, image.thumbnail, "jpg"),
+    )
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    media: Media
+    created: bool
+
+
+def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStore) -> StoredMedia:
+    upload_sha256 = hashlib.sha256(data).hexdigest()
+    existing = _find(session, rider.id, upload_sha256)
+    if existing is not None:
+        return StoredMedia(existing, created=False)
+    # Decoding, re-encoding and the fsyncs happen before the write transaction.
+    stored = store_image(session, store, data)
+    image = stored.image
+    begin_writes(session)
+    existing = _find(session, rider.id, upload_sha256)
+    if existing is not None:
+        return StoredMedia(existing, created=False)
+    media = Media(
+        rider_id=rider.id,
+        upload_sha256=upload_sha256,
+        sha256=stored.sha256,
+        thumbnail_sha256=stored.thumbnail_sha256,
+        content_type=image.content_type,
+        width=image.width,
+        height=image.height,
+        bytes=len(image.content),
+    )
+    try:
+        with session.begin_nested():
+            session.add(media)
+    except IntegrityError:
+        # The same photo from the same rider, stored a moment ago by a retry in flight.
+        existing = _find(session, rider.id, upload_sha256)
+        if existing is None:
+            raise
+        return StoredMedia(existing, created=False)
+    return StoredMedia(media, created=True)
+
+
+def _find(session: Session, rider_id: uuid.UUID, upload_sha256: str) -> Media | None:
+    return session.scalar(
+        select(Media).where(Media.rider_id == rider_id, Media.upload_sha256 == upload_sha256)
+    )
+
+
+def _seen(media: Media | None) -> Media:
+    """The photo a caller may see, or the same 404 whether it is missing or not theirs."""
+    if media is None:
+        raise NotFound("no such photo")
+    return media
+
+
+def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
+    media = session.get(Media, media_id)
+    return _seen(media if media is not None and media.rider_id == rider.id else None)
+
+
+def media_for_platform(session: Session, platform: Platform, media_id: uuid.UUID) -> Media:
+    """A photo one of the platform's riders uploaded (for the rider's export)."""
+    return _seen(
+        session.scalar(
+            select(Media)
+            .join(Rider, Rider.id == Media.rider_id)
+            .where(Media.id == media_id, Rider.platform_id == platform.id)
+        )
+    )
+
+
+def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Media:
+    """A photo of a report on a ticket in the staff member's scope, or of a sighting sent
+    for an alert of the staff member's district."""
+    on_ticket = session.scalar(
+        select(Media)
+        .join(ReportMedia, ReportMedia.media_id == Media.id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .join(Ticket, Ticket.id == Report.ticket_id)
+        .where(Media.id == media_id, ticket_scope_filter(staff))
+        .limit(1)
+    )
+    if on_ticket is not None or staff.area is None:
+        return _seen(on_ticket)
+    district_id = staff.area.parent_id if staff.role == StaffRole.OFFICER else staff.area_id
+    return _seen(
+        session.scalar(
+            select(Media)
+            .join(SightingMedia, SightingMedia.media_id == Media.id)
+            .join(AlertSighting, AlertSighting.id == SightingMedia.sighting_id)
+            .join(Alert, Alert.id == AlertSighting.alert_id)
+            .where(Media.id == media_id, Alert.district_id == district_id)
+            .limit(1)
+        )
+    )
+
+
+def media_keys(media: Media) -> tuple[str, str]:
+    """The keys of a photo's blob and of its thumbnail's."""
+    return blob_key(media.sha256, EXTENSIONS[media.content_type]), blob_key(
+        media.thumbnail_sha256, "jpg"
+    )
+
+
+def open_photo(store: MediaStore, media: Media, *, thumbnail: bool) -> tuple[Blob, str]:
+    """The stored blob of a photo (or its thumbnail) and its content type; the caller has
+    checked that its caller may see it."""
+    photo_key, thumbnail_key = media_keys(media)
+    key, content_type = (
+        (thumbnail_key, "image/jpeg") if thumbnail else (photo_key, media.content_type)
+    )
+    blob = store.open(key)
+    if blob is None:
+        raise NotFound("the photo's file is missing")
+    return blob, content_type
+
+
+def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid.UUID]) -> int:
+    """Remove photos: their rows and links now, their blobs once the transaction commits
+    and unless another photo row still names the same bytes. Returns how many went."""
+    if not media_ids:
+        return 0
+    gone = session.execute(
+        select(Media.sha256, Media.content_type, Media.thumbnail_sha256).where(
+            Media.id.in_(media_ids)
+        )
+    ).all()
+    session.execute(delete(ReportMedia).where(ReportMedia.media_id.in_(media_ids)))
+    session.execute(delete(SightingMedia).where(SightingMedia.media_id.in_(media_ids)))
+    session.execute(delete(Media).where(Media.id.in_(media_ids)))
+    digests = {row.sha256 for row in gone} | {row.thumbnail_sha256 for row in gone}
+    keys = {blob_key(row.sha256, EXTENSIONS[row.content_type]) for row in gone} | {
+        blob_key(row.thumbnail_sha256, "jpg") for row in gone
+    }
+    database = session.info[DATABASE]
+
+    def remove_unused() -> None:
+        with database.session() as check:
+            kept = blobs_in_use(check, digests)
+        remove_if_idle(store, [key for key in keys if digest_of(key) not in kept])
+
+    after_commit(session, remove_unused)
+    return len(gone)
+
+
+def remove_if_idle(store: MediaStore, keys: Collection[str]) -> None:
+    """Delete ``keys``, each unless it was written within the store's grace period (the
+    daily sweep of orphans takes it then)."""
+    recent = datetime.now(UTC) - store.grace
+    for key in keys:
+        modified = store.modified(key)
+        if modified is not None and modified < recent:
+            store.delete(key)
+
+
+def digest_of(key: str) -> str:
+    """The SHA-256 a blob key names (``ab/cd/<sha256>.<ext>``)."""
+    return key.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
+    """Of ``digests``, those a photo row names, as its photo or its thumbnail: a rider's
+    photo, or one the district attached to an alert."""
+    named: set[str] = set()
+    for table in (Media, AlertPhoto):
+        named |= set(session.scalars(select(table.sha256).where(table.sha256.in_(digests))))
+        named |= set(
+            session.scalars(
+                select(table.thumbnail_sha256).where(table.thumbnail_sha256.in_(digests))
+            )
+        )
+    return named
+
+
+def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime) -> int:
+    """Remove blobs that no photo row names, written before ``older_than``: what a crash
+    between a blob's write and its transaction's commit left behind (and temporary files
+    of writes cut off). Younger blobs may belong to a transaction still running."""
+    removed = 0
+    batch: list[str] = []
+
+    def flush() -> int:
+        with database.session() as session:
+            named = blobs_in_use(session, {digest_of(key) for key in batch})
+        orphans = [key for key in batch if digest_of(key) not in named]
+        for key in orphans:
+            store.delete(key)
+        batch.clear()
+        return len(orphans)
+
+    for stored in store.blobs():
+        if stored.modified >= older_than:
+            continue
+        batch.append(stored.key)
+        if len(batch) == 500:
+            removed += flush()
+    if batch:
+        removed += flush()
+    return removed
+
+
+def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
+    """The refusal of a report or verification naming photos its rider did not upload."""
+    names = [str(m) for m in missing]
+    return UnknownMedia(
+        f"photos not uploaded by this rider: {', '.join(names)}",
+        errors=[{"field": "media_ids", "message": f"unknown: {m}"} for m in names],
+    )
+
+
+def check_media_owner(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...]) -> None:
+    """Every one of ``media_ids`` was uploaded by ``rider``, or :func:`not_the_riders`."""
+    if not media_ids:
+        return
+    owned = set(
+        session.scalars(select(Media.id).where(Media.id.in_(media_ids), Media.rider_id == rider.id))
+    )
+    if missing := [m for m in media_ids if m not in owned]:
+        raise not_the_riders(missing)

@@ -1,0 +1,442 @@
+"""Open311 GeoReport v2: categories as services, tickets as service requests.
+
+What a service request shows is public open data: the ticket's category, status, place,
+times, the street office that owns it, the first report's description and photo, and the
+office's public word on it (why it was rejected, how it was resolved). Never a rider's
+identity or platform, an internal note or a staff member's name.
+"""
+
+import base64
+import hashlib
+import hmac
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from anyio import to_thread
+from geoalchemy2.shape import to_shape
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session
+
+from app.categories import STANDARD_FIELDS, list_categories
+from app.config import Settings
+from app.db import Database, within_bbox
+from app.errors import AppError, NotFound, Unauthenticated, ValidationFailed
+from app.geo import CoordSys
+from app.intake import IntakeWriter, ReportInput, ReportSubmission, prepare, receive_report
+from app.models import (
+    OPEN_STATUSES,
+    Area,
+    Category,
+    Media,
+    Report,
+    ReportMedia,
+    ReportOutcome,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from app.pagination import decode_cursor, encode_cursor
+from app.platforms import platform_by_api_key
+from app.riders import rider_of
+from app.text import has_control_characters
+from app.tickets import current
+
+MAX_REQUESTS = 1000
+DEFAULT_DAYS = 90
+MAX_DESCRIPTION = 4000
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+# The events whose note the office means for the public: why a ticket was turned down,
+# and what was done about it.
+PUBLIC_NOTES = ("reject", "resolve", "reopen")
+
+
+class Open311BadRequest(ValidationFailed):
+    """Refused as Open311 refuses: a 400 with the field named."""
+
+    code = "open311_bad_request"
+
+
+# -- services
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    description: str
+    group: str
+    keywords: str
+
+
+def services(session: Session) -> list[Service]:
+    """The categories riders may report in, as Open311 services (no extra attributes:
+    ``metadata`` is false for each)."""
+    return [
+        Service(c.code, c.name_zh, c.description, *_group_and_keywords(c))
+        for c in list_categories(session)
+    ]
+
+
+KINDS = {"event": "事件", "component": "部件"}
+
+
+def _group_and_keywords(category: Category) -> tuple[str, str]:
+    """Open311's ``group``: the national class (``事件·街面秩序``), or else the department;
+    its ``keywords``: the English name and the classification's codes and names."""
+    standard = category.standard
+    if not standard:
+        return category.department, category.name_en
+    group = f"{KINDS.get(standard['kind'], standard['kind'])}·{standard['class_name']}"
+    words = [category.name_en, *(standard[f] for f in STANDARD_FIELDS if f != "kind")]
+    return group, ",".join(w.replace(",", " ") for w in words)
+
+
+def get_service(session: Session, code: str) -> Service:
+    for service in services(session):
+        if service.code == code:
+            return service
+    raise NotFound(f"no service {code}")
+
+
+# -- service requests
+
+
+@dataclass(frozen=True)
+class ServiceRequest:
+    """A ticket as open data."""
+
+    id: str
+    status: str  # open | closed
+    status_notes: str
+    service_code: str
+    service_name: str
+    description: str | None
+    agency_responsible: str
+    address: str | None
+    requested: datetime
+    updated: datetime
+    expected: datetime
+    lat: float
+    lon: float
+    media_id: uuid.UUID | None
+
+
+def open_or_closed(status: TicketStatus) -> str:
+    return "open" if status in OPEN_STATUSES else "closed"
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    ids: Sequence[uuid.UUID] = ()
+    service_codes: Sequence[str] = ()
+    statuses: Sequence[str] = ()  # open, closed
+    start: datetime | None = None
+    end: datetime | None = None
+    district: Area | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    limit: int = MAX_REQUESTS
+    cursor: str | None = None
+
+
+def district_of(session: Session, jurisdiction_id: str | None) -> Area | None:
+    """The district a ``jurisdiction_id`` names (empty: none asked for)."""
+    if not jurisdiction_id:
+        return None
+    district = session.scalar(
+        select(Area).where(Area.code == jurisdiction_id, Area.parent_id.is_(None))
+    )
+    if district is None:
+        raise NotFound(f"no jurisdiction {jurisdiction_id}")
+    return district
+
+
+def _filtered(session: Session, query: RequestQuery, now: datetime) -> Select[Ticket]:
+    # Duplicates are merged away: their reports live on in the ticket they joined.
+    statement = select(Ticket).where(Ticket.status != TicketStatus.DUPLICATE)
+    if query.ids:
+        # Asked by id, the other filters do not apply (the spec's rule).
+        return statement.where(Ticket.id.in_(list(query.ids)))
+    if query.service_codes:
+        known = {
+            code: category_id
+            for code, category_id in session.execute(
+                select(Category.code, Category.id).where(Category.code.in_(query.service_codes))
+            )
+        }
+        unknown = [c for c in query.service_codes if c not in known]
+        if unknown:
+            raise Open311BadRequest.of_field("service_code", f"no service {', '.join(unknown)}")
+        statement = statement.where(Ticket.category_id.in_(list(known.values())))
+    if len(set(query.statuses)) == 1:  # both is all
+        opened = Ticket.status.in_(sorted(OPEN_STATUSES))
+        statement = statement.where(opened if query.statuses[0] == "open" else ~opened)
+    for name, value in (("start_date", query.start), ("end_date", query.end)):
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise Open311BadRequest.of_field(name, "a date between 2000 and 2100")
+    end = query.end or now
+    start = query.start or end - timedelta(days=DEFAULT_DAYS)
+    statement = statement.where(Ticket.created_at >= start, Ticket.created_at < end)
+    if query.district is not None:
+        statement = statement.where(Ticket.district_id == query.district.id)
+    if query.bbox is not None:
+        statement = statement.where(within_bbox(Ticket.location, *query.bbox))
+    return statement
+
+
+def find_requests(
+    session: Session, query: RequestQuery, now: datetime
+) -> tuple[list[ServiceRequest], str | None]:
+    """Service requests, newest first, at most ``query.limit``, after ``query.cursor``;
+    and the cursor of the next page (an extension of the spec)."""
+    statement = _filtered(session, query, now)
+    after = decode_cursor(query.cursor)
+    if after is not None:
+        try:
+            at, last = datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))
+            if at.tzinfo is None or not EARLIEST <= at <= LATEST:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise Open311BadRequest.of_field("cursor", "not a cursor of this server") from None
+        statement = statement.where(
+            or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < last))
+        )
+    rows = list(
+        session.scalars(
+            statement.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(query.limit + 1)
+        )
+    )
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    following = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
+    return service_requests(session, rows), following
+
+
+def get_request(session: Session, request_id: str) -> ServiceRequest:
+    try:
+        ticket_id = uuid.UUID(request_id)
+    except ValueError:
+        raise NotFound(f"no service request {request_id}") from None
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or ticket.status == TicketStatus.DUPLICATE:
+        raise NotFound(f"no service request {request_id}")
+    return service_requests(session, [ticket])[0]
+
+
+def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[ServiceRequest]:
+    """The open data of ``tickets``, in a fixed handful of queries."""
+    if not tickets:
+        return []
+    ids = [t.id for t in tickets]
+    categories = {
+        c.id: c
+        for c in session.scalars(
+            select(Category).where(Category.id.in_({t.category_id for t in tickets}))
+        )
+    }
+    area_ids = {i for t in tickets for i in (t.street_id, t.district_id) if i}
+    areas = {
+        a.id: a.name
+        for a in session.execute(select(Area.id, Area.name).where(Area.id.in_(area_ids)))
+    }
+    first_reports: dict[uuid.UUID, Report] = {}
+    for report in session.scalars(
+        select(Report).where(Report.ticket_id.in_(ids)).order_by(Report.received_at)
+    ):
+        first_reports.setdefault(report.ticket_id, report)
+    photos: dict[uuid.UUID, uuid.UUID] = {}
+    for report_id, media_id in session.execute(
+        select(ReportMedia.report_id, ReportMedia.media_id)
+        .where(ReportMedia.report_id.in_([r.id for r in first_reports.values()]))
+        .order_by(ReportMedia.position)
+    ):
+        photos.setdefault(report_id, media_id)
+    statuses = {t.id: t.status for t in tickets}
+    notes: dict[uuid.UUID, str | None] = {}
+    for ticket_id, to_status, note in session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.note)
+        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.type.in_(PUBLIC_NOTES))
+        .order_by(TicketEvent.created_at)
+    ):
+        # The latest word on the status the ticket is in now: a resolution note no
+        # longer speaks once a rider has reopened the ticket.
+        if to_status == statuses[ticket_id]:
+            notes[ticket_id] = note
+        else:
+            notes.pop(ticket_id, None)
+
+    def one(t: Ticket) -> ServiceRequest:
+        point = to_shape(t.location)
+        first = first_reports.get(t.id)
+        category = categories[t.category_id]
+        detail = str(t.status)
+        note = t.reject_reason if t.status == TicketStatus.REJECTED else notes.get(t.id)
+        return ServiceRequest(
+            id=str(t.id),
+            status=open_or_closed(TicketStatus(t.status)),
+            status_notes=f"{detail}: {note}" if note else detail,
+            service_code=category.code,
+            service_name=category.name_zh,
+            description=first.description[:MAX_DESCRIPTION]
+            if first and first.description
+            else None,
+            agency_responsible=areas.get(t.street_id or t.district_id, ""),
+            address=first.address_hint if first else None,
+            requested=t.created_at,
+            updated=t.updated_at,
+            expected=t.resolve_by,
+            lat=round(point.y, 7),
+            lon=round(point.x, 7),
+            media_id=photos.get(first.id) if first else None,
+        )
+
+    return [one(t) for t in tickets]
+
+
+# -- photos of service requests: a signed URL, checked when it is fetched
+
+
+def media_signature(media_id: uuid.UUID, settings: Settings) -> str:
+    digest = hmac.new(
+        settings.secret_key.encode(), f"open311-media:{media_id}".encode(), hashlib.sha256
+    ).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def public_media(
+    session: Session, media_id: uuid.UUID, signature: str, settings: Settings
+) -> Media:
+    """The photo a service request shows, if ``signature`` is this server's for it and
+    it still belongs to a report (a photo no report names is nobody's to show)."""
+    if not hmac.compare_digest(signature.encode(), media_signature(media_id, settings).encode()):
+        raise NotFound("no such photo")
+    media = session.scalar(
+        select(Media).where(
+            Media.id == media_id,
+            select(ReportMedia.media_id).where(ReportMedia.media_id == media_id).exists(),
+        )
+    )
+    if media is None:
+        raise NotFound("no such photo")
+    return media
+
+
+# -- a request posted by a client
+
+
+def report_input(form: Mapping[str, str], attributes: Mapping[str, list[str]]) -> ReportInput:
+    """A report from an Open311 POST's fields (``attribute[...]`` kept in the
+    description, which is where a category without attributes keeps what a client adds)."""
+    for name, value in [*form.items(), *((k, v) for k, vs in attributes.items() for v in vs)]:
+        if has_control_characters(value) or has_control_characters(name):
+            raise Open311BadRequest.of_field(name, "control characters are not allowed")
+    code = (form.get("service_code") or "").strip()
+    if not code:
+        raise Open311BadRequest.of_field("service_code", "service_code is required")
+    lat, lon = _coordinate(form, "lat", 90), _coordinate(form, "long", 180)
+    if lat is None or lon is None:
+        raise Open311BadRequest.of_field(
+            "lat", "lat and long are required (this server locates by coordinates only)"
+        )
+    description = (form.get("description") or "").strip()
+    extra = "; ".join(f"{k}: {', '.join(v)}" for k, v in sorted(attributes.items()) if v)
+    if extra:
+        description = f"{description}\n{extra}".strip()
+    if len(description) > MAX_DESCRIPTION:
+        raise Open311BadRequest.of_field("description", f"at most {MAX_DESCRIPTION} characters")
+    address = (form.get("address_string") or "").strip()[:200] or None
+    return ReportInput(
+        category=code,
+        lat=lat,
+        lon=lon,
+        coord_sys=CoordSys.WGS84,
+        accuracy_m=None,
+        description=description or None,
+        address_hint=address,
+        observed_at=None,
+        media_ids=(),
+    )
+
+
+def _coordinate(form: Mapping[str, str], name: str, bound: float) -> float | None:
+    raw = (form.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Open311BadRequest.of_field(name, f"{name} must be a number") from None
+    if not math.isfinite(value) or abs(value) > bound:
+        raise Open311BadRequest.of_field(name, f"{name} must be within ±{bound:g}")
+    return value
+
+
+def as_open311(error: AppError) -> tuple[int, str]:
+    """The status Open311 gives a refusal (400 bad input, 403 bad key, 404 unknown),
+    and its description."""
+    if error.status in (401, 403):
+        return 403, error.detail
+    if error.status == 404:
+        return 404, error.detail
+    if error.status in (409, 422):
+        return 400, error.detail
+    return error.status, error.detail
+
+
+@dataclass(frozen=True)
+class CreatedRequest:
+    """A posted service request: the ticket it opened or joined, and a notice when it
+    joined one (Open311's ``service_notice``)."""
+
+    service_request_id: str
+    notice: str | None
+
+
+async def post_request(
+    database: Database,
+    writer: IntakeWriter,
+    *,
+    fields: Mapping[str, str],
+    attributes: Mapping[str, list[str]],
+    snap_m: float,
+    now: datetime,
+) -> CreatedRequest:
+    """A platform's rider reports through Open311: ``api_key`` names the platform,
+    ``account_id`` its rider (registered on first use), and the report goes through the
+    same intake as ``POST /v1/reports``."""
+    api_key, account_id = fields.get("api_key", ""), fields.get("account_id", "").strip()
+    if not account_id or len(account_id) > 64:
+        raise Open311BadRequest.of_field(
+            "account_id", "account_id (the platform's rider id, 1–64 characters) is required"
+        )
+    data = report_input(fields, attributes)
+    jurisdiction = fields.get("jurisdiction_id") or None
+
+    def rider() -> uuid.UUID:
+        with database.transaction() as session:
+            platform = platform_by_api_key(session, api_key) if api_key else None
+            if platform is None:
+                raise Unauthenticated("api_key is not a key of this server")
+            district_of(session, jurisdiction)
+            # What intake would refuse (the service, the place) is refused before a new
+            # rider is registered, so that a refused POST leaves nothing behind.
+            prepare(current(session), data, now=now, snap_m=snap_m)
+            return rider_of(session, platform=platform, rider_id=account_id).id
+
+    received = await receive_report(
+        writer,
+        rider_id=await to_thread.run_sync(rider),
+        submission=ReportSubmission(data=data, key=None, fingerprint=""),
+        now=now,
+    )
+    ticket = received.body["ticket"]
+    notice = (
+        f"Already reported: this report joins service request {ticket['id']} "
+        f"({ticket['report_count']} reports)."
+        if received.body["outcome"] == ReportOutcome.JOINED_TICKET.value
+        else None
+    )
+    return CreatedRequest(ticket["id"], notice)

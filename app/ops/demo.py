@@ -1,0 +1,92 @@
+"""The Changning demo: areas, categories, platforms and staff for a first run.
+
+The street and community boundaries are synthetic (see ``demo_areas``); they are
+imported through the same path as official data, labelled as synthetic in ``source``.
+"""
+
+from dataclasses import dataclass, field
+
+from shapely.geometry import mapping
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from app.areas import import_areas
+from app.config import Settings
+from app.models import Area, Platform, Staff, StaffRole, utcnow
+from app.ops.demo_areas import DISTRICT_CODE, build_demo_areas
+from app.platforms import create_platform
+from app.staff import Account, create_staff
+from app.tickets import seed as seed_calendar
+
+DEMO_SOURCE = "synthetic demo partition (not official boundaries)"
+DISTRICT_SOURCE = "DataV GeoAtlas outline (2022), converted from GCJ-02"
+DEMO_PLATFORMS = (("meituan", "美团"), ("eleme", "饿了么"))
+DISTRICT_USERNAME = "changning"
+ADMIN_USERNAME = "admin"
+
+
+@dataclass
+class DemoCredentials:
+    platforms: list[dict[str, str]] = field(default_factory=list)
+    staff: list[dict[str, str | None]] = field(default_factory=list)
+
+
+def database_is_empty(session: Session) -> bool:
+    return not any(
+        session.scalar(select(exists().select_from(table))) for table in (Area, Platform, Staff)
+    )
+
+
+def officer_username(street_code: str) -> str:
+    return f"officer_{street_code}"
+
+
+def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
+    """Load the demo into an empty database; None (and nothing written) if it is not empty."""
+    if not database_is_empty(session):
+        return None
+    demo_areas = build_demo_areas()
+    import_areas(
+        session,
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": mapping(a.boundary),
+                    "properties": {
+                        "code": a.code,
+                        "name": a.name,
+                        "name_en": a.name_en,
+                        "level": a.level,
+                        "parent_code": a.parent_code,
+                    },
+                }
+                for a in demo_areas
+            ],
+        },
+        source=DEMO_SOURCE,
+    )
+    session.execute(update(Area).where(Area.code == DISTRICT_CODE).values(source=DISTRICT_SOURCE))
+
+    seed_calendar(session, utcnow().date())
+    credentials = DemoCredentials()
+    for code, name in DEMO_PLATFORMS:
+        new = create_platform(session, code=code, name=name)
+        credentials.platforms.append({"code": code, "name": name, "api_key": new.api_key})
+
+    accounts: list[tuple[str, StaffRole, str | None, str]] = [
+        (officer_username(a.code), StaffRole.OFFICER, a.code, f"{a.name}工作人员")
+        for a in demo_areas
+        if a.level == "street"
+    ]
+    accounts += [
+        (DISTRICT_USERNAME, StaffRole.DISTRICT, DISTRICT_CODE, "长宁区城运中心"),
+        (ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator"),
+    ]
+    for username, role, area, display_name in accounts:
+        staff = create_staff(session, Account(username, role, area, display_name), settings)
+        credentials.staff.append(
+            {"username": username, "password": staff.password, "role": role.value, "area": area}
+        )
+    return credentials

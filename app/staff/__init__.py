@@ -1,0 +1,33 @@
+"""Street-office and district staff: accounts, throttled sign-in, and the part of the area
+tree each member may see.
+
+Uses ``app.areas`` and the bottom floor."""
+
+from app.staff.accounts import (
+    Account,
+    allow_alerts,
+    authenticate,
+    change_password,
+    create_staff,
+    get_staff,
+    page_staff,
+    set_active,
+    sign_out,
+)
+from app.staff.scope import area_in_scope, scope_areas, staff_area_ids, ticket_scope_filter
+
+__all__ = [
+    "Account",
+    "allow_alerts",
+    "area_in_scope",
+    "authenticate",
+    "change_password",
+    "create_staff",
+    "get_staff",
+    "page_staff",
+    "scope_areas",
+    "set_active",
+    "sign_out",
+    "staff_area_ids",
+    "ticket_scope_filter",
+]

@@ -1,0 +1,75 @@
+"""The clock's side of triage: breached deadlines recorded once, resolutions closed.
+
+Run by the worker. Each sweep claims its tickets with ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, so any number of workers can sweep at once without doing anything twice; on
+SQLite, write transactions already run one at a time. ``now`` is passed in, so tests
+move time instead of waiting for it.
+"""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import begin_writes
+from app.models import OPEN_STATUSES, Ticket, TicketStatus
+from app.tickets.workflow import change
+
+BATCH = 500
+
+
+def record_breaches(session: Session, now: datetime) -> int:
+    """One ``sla_breached`` event per missed deadline (answer, then fix)."""
+    begin_writes(session)
+    recorded = 0
+    for deadline, due, mark, statuses in (
+        ("respond_by", Ticket.respond_by, Ticket.respond_breached_at, (TicketStatus.NEW,)),
+        ("resolve_by", Ticket.resolve_by, Ticket.resolve_breached_at, tuple(OPEN_STATUSES)),
+    ):
+        tickets = session.scalars(
+            select(Ticket)
+            .where(Ticket.status.in_(statuses), due < now, mark.is_(None))
+            .order_by(due)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for ticket in tickets:
+            setattr(ticket, mark.key, now)
+            change(
+                session,
+                ticket,
+                to=None,
+                type="sla_breached",
+                actor_kind="system",
+                now=now,
+                data={"deadline": deadline, "due": getattr(ticket, due.key).isoformat()},
+                counts_as_version=False,
+                notes_status=False,
+            )
+        recorded += len(tickets)
+    session.flush()
+    return recorded
+
+
+def close_resolved(session: Session, now: datetime, after: timedelta) -> int:
+    """Resolved tickets nobody disputed (a ``fixed: false`` verification reopens them)
+    close themselves ``after`` their resolution."""
+    begin_writes(session)
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.status == TicketStatus.RESOLVED, Ticket.resolved_at <= now - after)
+        .order_by(Ticket.resolved_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for ticket in tickets:
+        change(
+            session,
+            ticket,
+            to=TicketStatus.CLOSED,
+            type="auto_closed",
+            actor_kind="system",
+            now=now,
+        )
+    session.flush()
+    return len(tickets)

@@ -1,0 +1,266 @@
+"""The street office's numbers: what came in, what is open or late, how fast it moved.
+
+Everything is counted by the database in a few passes over the window's tickets (found
+through the scope's ``created_at`` index); only a handful of grouped rows come back.
+"""
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import SQLCoreOperations
+
+from app.areas import streets_of
+from app.categories import category_codes
+from app.db import epoch_bucket, median, median_by, median_hours
+from app.errors import Forbidden, ValidationFailed
+from app.models import OPEN_STATUSES, Area, Staff, StaffRole, Ticket, TicketStatus
+from app.staff import ticket_scope_filter
+
+RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+HOUR_S = 3600
+
+
+def office_stats(
+    session: Session,
+    *,
+    staff: Staff,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    now: datetime,
+    street_id: int | None = None,
+) -> dict[str, Any]:
+    """The numbers of ``staff``'s tickets created in [``created_from``, ``created_to``),
+    of one street of its scope if ``street_id`` says so."""
+    window = _window(staff, created_from, created_to)
+    if street_id is not None:
+        window.append(Ticket.street_id == street_id)
+
+    resolved = Ticket.status.in_(RESOLVED)
+    by_status: Counter[str] = Counter()
+    by_category: Counter[int] = Counter()
+    by_community: Counter[int | None] = Counter()
+    kpi: Counter[str] = Counter()
+    for status, category_id, community_id, n, *counts in session.execute(
+        select(
+            Ticket.status,
+            Ticket.category_id,
+            Ticket.community_id,
+            func.count(),
+            *(_count(condition) for condition in kpi_conditions(now).values()),
+        )
+        .where(*window)
+        .group_by(Ticket.status, Ticket.category_id, Ticket.community_id)
+    ):
+        by_status[str(status)] += n
+        by_category[category_id] += n
+        by_community[community_id] += n
+        kpi.update(dict(zip(KPI_COUNTS, counts, strict=True)))
+
+    codes = category_codes(session)
+    community_codes = _codes(session, Area.id, Area.code, by_community)
+    return {
+        "total": by_status.total(),
+        "by_status": dict(by_status),
+        "by_category": {codes[i]: n for i, n in by_category.items()},
+        "by_community": {community_codes.get(i, "unrouted"): n for i, n in by_community.items()},
+        "open": sum(by_status[s] for s in OPEN_STATUSES),
+        "overdue": kpi["overdue"],
+        "median_hours_to_accept": median_hours(
+            session,
+            Ticket.created_at,
+            Ticket.accepted_at,
+            [*window, Ticket.accepted_at.is_not(None)],
+        ),
+        "median_hours_to_resolve": median_hours(
+            session,
+            Ticket.created_at,
+            Ticket.resolved_at,
+            [*window, resolved, Ticket.resolved_at.is_not(None)],
+        ),
+        "resolved_within_sla": _share(kpi["resolved_in_time"], kpi["resolved"]),
+        **kpis(kpi),
+        "median_working_hours_to_respond": median(
+            session, Ticket.response_working_h, [*window, Ticket.response_working_h.is_not(None)]
+        ),
+        "median_working_hours_to_resolve": median(
+            session,
+            Ticket.resolution_working_h,
+            [*window, resolved, Ticket.resolution_working_h.is_not(None)],
+        ),
+    }
+
+
+STREET_FIGURES = (
+    "total",
+    "open",
+    "overdue",
+    "closure_rate",
+    "on_time_response_rate",
+    "on_time_resolution_rate",
+    "reopen_rate",
+    "median_working_hours_to_respond",
+    "median_working_hours_to_resolve",
+)
+
+
+def street_table(
+    session: Session,
+    *,
+    staff: Staff,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    now: datetime,
+    sort: str = "-total",
+) -> list[dict[str, Any]]:
+    """The district's streets, a row each with their figures, ranked by ``sort`` (a
+    figure, ``-`` first for the highest first; ties and streets without the figure last,
+    by code)."""
+    if staff.role != StaffRole.DISTRICT:
+        raise Forbidden("the table of streets is the district's")
+    name = sort.removeprefix("-")
+    if name not in STREET_FIGURES:
+        raise ValidationFailed.of_field(
+            "sort", f"one of {', '.join(STREET_FIGURES)}, '-' first for descending"
+        )
+    window = _window(staff, created_from, created_to)
+    assert staff.area_id is not None
+    streets = streets_of(session, staff.area_id)
+    counted: dict[int, Counter[str]] = {street.id: Counter() for street in streets}
+    for street_id, n, *figures in session.execute(
+        select(
+            Ticket.street_id,
+            func.count(),
+            *(_count(condition) for condition in kpi_conditions(now).values()),
+        )
+        .where(*window, Ticket.street_id.is_not(None))
+        .group_by(Ticket.street_id)
+    ):
+        if street_id in counted:
+            counted[street_id].update({"total": n, **dict(zip(KPI_COUNTS, figures, strict=True))})
+    ids = list(counted)
+    to_respond = median_by(session, Ticket.response_working_h, Ticket.street_id, ids, window)
+    to_resolve = median_by(
+        session,
+        Ticket.resolution_working_h,
+        Ticket.street_id,
+        ids,
+        [*window, Ticket.status.in_(RESOLVED)],
+    )
+    rows: list[dict[str, Any]] = []
+    for street in streets:
+        counts: Counter[str] = counted[street.id]
+        rows.append(
+            {
+                "street": street.code,
+                "street_name": street.name,
+                "total": counts["total"],
+                "open": counts["open"],
+                "overdue": counts["overdue"],
+                **kpis(counts),
+                "median_working_hours_to_respond": to_respond[street.id],
+                "median_working_hours_to_resolve": to_resolve[street.id],
+            }
+        )
+    descending = sort.startswith("-")
+    rows.sort(key=lambda r: r["street"])
+    rows.sort(key=lambda r: (r[name] is None, -(r[name] or 0) if descending else (r[name] or 0)))
+    return rows
+
+
+def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOperations[bool]]:
+    """What each KPI counts, ticket by ticket (docs/api.md, "KPIs: the rules as built")."""
+    resolved = Ticket.status.in_(RESOLVED)
+    return {
+        "open": Ticket.status.in_(OPEN_STATUSES),
+        "overdue": Ticket.is_overdue(now),
+        "resolved": resolved,
+        "resolved_in_time": and_(resolved, Ticket.resolved_at <= Ticket.resolve_by),
+        # Closure: of the tickets that are the office's to fix (not rejected or merged).
+        "to_close": Ticket.status.not_in((TicketStatus.REJECTED, TicketStatus.DUPLICATE)),
+        # Response: every ticket answered, or due to be and not yet.
+        "answer_due": or_(
+            Ticket.accepted_at.is_not(None),
+            and_(Ticket.status == TicketStatus.NEW, Ticket.respond_by < now),
+        ),
+        "answered_in_time": Ticket.accepted_at <= Ticket.respond_by,
+        # Resolution: every ticket resolved, or open past its resolve-by time.
+        "fix_due": or_(resolved, and_(Ticket.status.in_(OPEN_STATUSES), Ticket.resolve_by < now)),
+        # Rework: of the tickets ever resolved, those reopened at least once.
+        "ever_resolved": or_(resolved, Ticket.reopen_count > 0),
+        "reopened": Ticket.reopen_count > 0,
+    }
+
+
+KPI_COUNTS = tuple(kpi_conditions(datetime.now(UTC)))
+
+
+def kpis(counts: Counter[str]) -> dict[str, float | None]:
+    """The rates from the counts of :func:`kpi_conditions` (None where nothing counts)."""
+    return {
+        "closure_rate": _share(counts["resolved"], counts["to_close"]),
+        "on_time_response_rate": _share(counts["answered_in_time"], counts["answer_due"]),
+        "on_time_resolution_rate": _share(counts["resolved_in_time"], counts["fix_due"]),
+        "reopen_rate": _share(counts["reopened"], counts["ever_resolved"]),
+    }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def _window(
+    staff: Staff, created_from: datetime | None, created_to: datetime | None
+) -> list[ColumnElement[bool]]:
+    window = [ticket_scope_filter(staff)]
+    if created_from is not None:
+        window.append(Ticket.created_at >= created_from)
+    if created_to is not None:
+        window.append(Ticket.created_at < created_to)
+    return window
+
+
+def daily_trend(
+    session: Session,
+    *,
+    staff: Staff,
+    created_from: datetime,
+    created_to: datetime,
+    tz: ZoneInfo,
+) -> list[tuple[date, int, int]]:
+    """(day in ``tz``, tickets opened, tickets of the window resolved) for every day of
+    the window: counted by the hour in the database, the hours added up into days here
+    (a day in any time zone is whole hours of UTC)."""
+    window = _window(staff, created_from, created_to)
+    opened: Counter[date] = Counter()
+    resolved: Counter[date] = Counter()
+
+    def day_of(hour: int) -> date:
+        return datetime.fromtimestamp(hour * HOUR_S, tz).date()
+
+    for counter, column in ((opened, Ticket.created_at), (resolved, Ticket.resolved_at)):
+        hour = epoch_bucket(column, HOUR_S)
+        for n_hour, n in session.execute(
+            select(hour, func.count()).where(*window, column.is_not(None)).group_by(hour)
+        ):
+            counter[day_of(n_hour)] += n
+    first, last = (
+        created_from.astimezone(tz).date(),
+        (created_to - timedelta(microseconds=1)).astimezone(tz).date(),
+    )
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [(day, opened[day], resolved[day]) for day in days]
+
+
+def _count(condition: ColumnElement[bool] | SQLCoreOperations[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _codes(session: Session, key: Any, code: Any, ids: Counter[Any]) -> dict[Any, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return {i: c for i, c in session.execute(select(key, code).where(key.in_(wanted)))}

@@ -1,0 +1,169 @@
+"""Tickets as street-office staff see them."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import NotFound
+from app.models import (
+    Area,
+    Category,
+    Platform,
+    Report,
+    ReportMedia,
+    Rider,
+    Staff,
+    Ticket,
+    TicketEvent,
+)
+from app.staff import ticket_scope_filter
+
+
+def ticket_in_scope(session: Session, staff: Staff, ticket_id: uuid.UUID) -> Ticket:
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.id == ticket_id, ticket_scope_filter(staff))
+    )
+    if ticket is None:
+        raise NotFound("no such ticket in your scope")
+    return ticket
+
+
+@dataclass(frozen=True)
+class NamedArea:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ReportOnTicket:
+    report: Report
+    platform: str  # the rider's platform's code
+    pseudonym: str
+    media_ids: list[str]
+
+
+@dataclass(frozen=True)
+class EventOnTicket:
+    event: TicketEvent
+    actor: str  # "rider", "system", or the staff member's username
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket with what staff see of it: its category's code, its areas, the ticket
+    it duplicates, its reports and its events."""
+
+    ticket: Ticket
+    category: str
+    areas: Mapping[int, NamedArea]
+    duplicate_of: str | None
+    reports: list[ReportOnTicket]
+    events: list[EventOnTicket]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """A ticket as a row of the queue: with its category's, street's and community's
+    codes."""
+
+    ticket: Ticket
+    category: str
+    street: str | None
+    community: str | None
+    category_name: str = ""  # in Chinese, as the office names them
+    street_name: str | None = None
+    community_name: str | None = None
+    standard: Mapping[str, str] | None = None  # the category's national classification
+
+
+def ticket_view(session: Session, ticket: Ticket) -> TicketView:
+    area_ids = [i for i in (ticket.district_id, ticket.street_id, ticket.community_id) if i]
+    areas = {
+        a.id: NamedArea(a.code, a.name)
+        for a in session.execute(select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))
+    }
+    reports = session.execute(
+        select(Report, Platform.code, Rider.pseudonym)
+        .join(Rider, Rider.id == Report.rider_id)
+        .join(Platform, Platform.id == Rider.platform_id)
+        .where(Report.ticket_id == ticket.id)
+        .order_by(Report.received_at)
+    ).all()
+    media: dict[uuid.UUID, list[str]] = {}
+    for report_id, media_id in session.execute(
+        select(ReportMedia.report_id, ReportMedia.media_id)
+        .where(ReportMedia.report_id.in_([r.id for r, _, _ in reports]))
+        .order_by(ReportMedia.position)
+    ):
+        media.setdefault(report_id, []).append(str(media_id))
+    events = session.execute(
+        select(TicketEvent, Staff.username)
+        .outerjoin(Staff, Staff.id == TicketEvent.actor_id)
+        .where(TicketEvent.ticket_id == ticket.id)
+        .order_by(TicketEvent.created_at)
+    ).all()
+    duplicate_of = (
+        session.scalar(select(Ticket.ref).where(Ticket.id == ticket.duplicate_of_id))
+        if ticket.duplicate_of_id
+        else None
+    )
+    return TicketView(
+        ticket=ticket,
+        category=session.scalar(select(Category.code).where(Category.id == ticket.category_id))
+        or "",
+        areas=areas,
+        duplicate_of=duplicate_of,
+        reports=[
+            ReportOnTicket(report, platform, pseudonym, media.get(report.id, []))
+            for report, platform, pseudonym in reports
+        ],
+        events=[EventOnTicket(event, username or event.actor_kind) for event, username in events],
+    )
+
+
+def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
+    """Queue rows for ``tickets``, with their category's and areas' codes and names in
+    two queries."""
+    categories = {
+        c.id: c
+        for c in session.execute(
+            select(Category.id, Category.code, Category.name_zh, Category.standard)
+        )
+    }
+    area_ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
+    areas = (
+        {
+            a.id: NamedArea(a.code, a.name)
+            for a in session.execute(
+                select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids))
+            )
+        }
+        if area_ids
+        else {}
+    )
+
+    def named(area_id: int | None) -> tuple[str | None, str | None]:
+        area = areas.get(area_id) if area_id else None
+        return (area.code, area.name) if area else (None, None)
+
+    def row(t: Ticket) -> QueueRow:
+        category = categories[t.category_id]
+        (street, street_name), (community, community_name) = (
+            named(t.street_id),
+            named(t.community_id),
+        )
+        return QueueRow(
+            t,
+            category.code,
+            street,
+            community,
+            category_name=category.name_zh,
+            street_name=street_name,
+            community_name=community_name,
+            standard=category.standard,
+        )
+
+    return [row(t) for t in tickets]

@@ -1,0 +1,399 @@
+"""What is done to a ticket: one change, checked, applied, recorded.
+
+``ACTIONS`` says which action may start from which status and where it leads; the status
+graph (``TRANSITIONS``) is read from it, and the other paths take its edges (the clock's
+auto-close is a close, a rider's "not fixed" a reopen). Every change goes through
+:func:`change`: the transition checked, the version and ``updated_at``, one event, and
+the consequences of a status change (``on_status_change``; for a merge, also
+``_settle_merge``) — staff actions, the worker's sweeps and riders' verifications alike.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app import riders
+from app.db import begin_writes, distance_m, point, wkt_point
+from app.errors import (
+    AlreadyVerified,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    TicketNotResolved,
+    TooFarToVerify,
+    ValidationFailed,
+)
+from app.media import check_media_owner
+from app.models import (
+    OPEN_STATUSES,
+    Area,
+    AreaLevel,
+    Report,
+    ReportOutcome,
+    Rider,
+    Staff,
+    Ticket,
+    TicketEvent,
+    Verification,
+)
+from app.models import TicketStatus as S
+from app.staff import ticket_scope_filter
+from app.tickets import reference
+
+
+class TicketAction(StrEnum):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    ASSIGN = "assign"
+    START = "start"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    TRANSFER = "transfer"
+    MERGE = "merge"
+    COMMENT = "comment"
+    SET_PRIORITY = "set_priority"
+
+
+A = TicketAction
+# action → (the statuses it may start from, the status it leads to; None: unchanged)
+ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
+    A.ACCEPT: (frozenset({S.NEW}), S.ACCEPTED),
+    A.REJECT: (frozenset({S.NEW, S.ACCEPTED}), S.REJECTED),
+    A.ASSIGN: (frozenset({S.ACCEPTED, S.IN_PROGRESS}), None),
+    A.START: (frozenset({S.ACCEPTED}), S.IN_PROGRESS),
+    A.RESOLVE: (frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.RESOLVED),
+    A.CLOSE: (frozenset({S.RESOLVED}), S.CLOSED),
+    A.REOPEN: (frozenset({S.RESOLVED, S.CLOSED}), S.ACCEPTED),
+    A.TRANSFER: (frozenset({S.NEW, S.ACCEPTED}), S.NEW),
+    A.MERGE: (frozenset(OPEN_STATUSES), S.DUPLICATE),
+    A.COMMENT: (frozenset(S), None),
+    A.SET_PRIORITY: (frozenset(OPEN_STATUSES), None),
+}
+REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
+# Every status change a ticket may make: the edges of the actions.
+TRANSITIONS: dict[S, frozenset[S]] = {
+    status: frozenset(
+        target
+        for sources, target in ACTIONS.values()
+        if target is not None and target is not status and status in sources
+    )
+    for status in S
+}
+
+
+def allowed_actions(status: S) -> list[str]:
+    return [action.value for action, (sources, _) in ACTIONS.items() if status in sources]
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    action: TicketAction
+    note: str | None = None
+    reason: str | None = None
+    assignee: str | None = None
+    to_street: str | None = None
+    into_ticket: uuid.UUID | None = None
+    priority: int | None = None
+
+
+def apply_action(
+    session: Session,
+    *,
+    ticket: Ticket,
+    staff: Staff,
+    data: ActionInput,
+    expected_version: int | None,
+    now: datetime,
+) -> Ticket:
+    begin_writes(session)
+    # The row lock (PostgreSQL) makes a concurrent action wait, then see this one's result.
+    session.refresh(ticket, with_for_update=True)
+    if expected_version is not None and ticket.version != expected_version:
+        raise PreconditionFailed(
+            f"the ticket is at version {ticket.version}, not {expected_version}",
+            version=ticket.version,
+        )
+    sources, target = ACTIONS[data.action]
+    current = S(ticket.status)
+    if current not in sources:
+        raise InvalidTransition(
+            f"{data.action} is not possible on a {current} ticket",
+            allowed_actions=allowed_actions(current),
+        )
+    event_data: dict[str, object] = {}
+    merged: tuple[Ticket, list[uuid.UUID]] | None = None
+    match data.action:
+        case A.REJECT:
+            if data.reason not in REJECT_REASONS:
+                raise ValidationFailed.of_field(
+                    "reason", f"one of {', '.join(sorted(REJECT_REASONS))}"
+                )
+            ticket.reject_reason = data.reason
+        case A.ASSIGN:
+            if not data.assignee:
+                raise ValidationFailed.of_field(
+                    "assignee", "who is to do it: a person or a department"
+                )
+            ticket.assignee = event_data["assignee"] = data.assignee
+        case A.RESOLVE | A.REOPEN | A.COMMENT if not data.note:
+            raise ValidationFailed.of_field("note", f"{data.action} needs a note")
+        case A.TRANSFER:
+            street = _transfer_target(session, ticket, data.to_street)
+            event_data["from_street"], event_data["to_street"] = ticket.street_id, street.id
+            ticket.street_id, ticket.community_id = street.id, None
+        case A.MERGE:
+            into = _merge_target(session, ticket, staff, data.into_ticket)
+            event_data["into_ticket"] = str(into.id)
+            merged = (into, _move_reports(session, ticket, into, now))
+        case A.SET_PRIORITY:
+            if data.priority not in (1, 2, 3):
+                raise ValidationFailed.of_field("priority", "1 (high), 2 or 3 (low)")
+            event_data["priority"] = ticket.priority = data.priority
+    event = change(
+        session,
+        ticket,
+        to=target,
+        type=data.action.value,
+        actor_kind="staff",
+        actor_id=staff.id,
+        note=data.note or data.reason,
+        data=event_data or None,
+        now=now,
+    )
+    if merged is not None:
+        _settle_merge(session, ticket, *merged, current, staff, event, now)
+    session.flush()
+    return ticket
+
+
+def change(
+    session: Session,
+    ticket: Ticket,
+    *,
+    to: S | None,
+    type: str,
+    actor_kind: str,
+    now: datetime,
+    actor_id: uuid.UUID | None = None,
+    note: str | None = None,
+    data: dict[str, object] | None = None,
+    counts_as_version: bool = True,
+    notes_status: bool = True,
+    verified: tuple[Verification, Rider] | None = None,
+) -> TicketEvent:
+    """Change ``ticket`` (to status ``to``, or None: the status stays) and record it: the
+    one way a ticket changes. Refuses a status the graph does not lead to (409
+    ``invalid_transition``). A new version unless ``counts_as_version`` is false (a
+    confirmation or a breach noted: nothing a clerk's copy of the ticket would miss). The
+    event names the status before and after unless ``notes_status`` is false (the
+    system's notes about a ticket, such as a breach, carry none)."""
+    previous = S(ticket.status)
+    if to is not None and to is not previous:
+        if to not in TRANSITIONS[previous]:
+            raise InvalidTransition(
+                f"a {previous} ticket cannot become {to}", allowed_actions=allowed_actions(previous)
+            )
+        ticket.status = to
+    if counts_as_version:
+        ticket.version += 1
+        ticket.updated_at = now
+    event = TicketEvent(
+        id=uuid.uuid4(),
+        ticket_id=ticket.id,
+        type=type,
+        actor_kind=actor_kind,
+        actor_id=actor_id,
+        from_status=previous if notes_status else None,
+        to_status=S(ticket.status) if notes_status else None,
+        note=note,
+        data=data,
+        created_at=now,
+    )
+    session.add(event)
+    on_status_change(session, ticket, previous, event, now, verified)
+    return event
+
+
+def on_status_change(
+    session: Session,
+    ticket: Ticket,
+    previous: S,
+    event: TicketEvent,
+    now: datetime,
+    verified: tuple[Verification, Rider] | None = None,
+) -> None:
+    """The one place where a status change has consequences beyond the status: the
+    ticket's milestones, what its reports (and ``verified``, the verification that caused
+    the event, if any) earn, and the riders' platforms told."""
+    current = S(ticket.status)
+    if previous is current:
+        if verified is not None:
+            riders.settle(session, ticket, event, now, verified)
+        return
+    if current is S.ACCEPTED and ticket.accepted_at is None:
+        ticket.accepted_at = now
+        ticket.response_working_h = _working_hours(session, ticket.created_at, now)
+    elif current is S.RESOLVED:
+        ticket.resolved_at = now
+        ticket.resolution_working_h = _working_hours(session, ticket.created_at, now)
+    elif current is S.CLOSED:
+        ticket.closed_at = now
+    if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
+        ticket.resolved_at = ticket.closed_at = ticket.purged_at = None
+        ticket.resolution_working_h = None
+        ticket.reopen_count = (ticket.reopen_count or 0) + 1
+    riders.settle(session, ticket, event, now, verified)
+    riders.announce_status(session, ticket, event, previous, now)
+
+
+def _working_hours(session: Session, start: datetime, end: datetime) -> float:
+    """Working hours from ``start`` to ``end`` on the working calendar (for the KPIs'
+    medians, whatever clock the category's own time limits run on)."""
+    return round(reference.current(session).calendar.between(start, end), 4)
+
+
+def _transfer_target(session: Session, ticket: Ticket, code: str | None) -> Area:
+    if not code:
+        raise ValidationFailed.of_field("to_street", "the code of a street in the same district")
+    street = session.scalar(select(Area).where(Area.code == code))
+    if street is None or street.level != AreaLevel.STREET or street.parent_id != ticket.district_id:
+        raise ValidationFailed.of_field(
+            "to_street", f"{code} is not a street of this ticket's district"
+        )
+    if street.id == ticket.street_id:
+        raise ValidationFailed.of_field("to_street", "the ticket is in that street already")
+    return street
+
+
+def _merge_target(
+    session: Session, ticket: Ticket, staff: Staff, into_id: uuid.UUID | None
+) -> Ticket:
+    if into_id is None:
+        raise ValidationFailed.of_field("into_ticket", "the id of the ticket this one duplicates")
+    into = session.scalar(
+        select(Ticket).where(Ticket.id == into_id, ticket_scope_filter(staff)).with_for_update()
+    )
+    if into is None:
+        raise NotFound("no such ticket in your scope")
+    if into.id == ticket.id or into.status not in OPEN_STATUSES:
+        raise ValidationFailed.of_field("into_ticket", "an open ticket other than this one")
+    return into
+
+
+def _move_reports(session: Session, ticket: Ticket, into: Ticket, now: datetime) -> list[uuid.UUID]:
+    """The duplicate's reports become confirmations of ``into``; returns their ids."""
+    moved = list(session.scalars(select(Report.id).where(Report.ticket_id == ticket.id)))
+    session.execute(
+        update(Report)
+        .where(Report.id.in_(moved))
+        .values(ticket_id=into.id, outcome=ReportOutcome.JOINED_TICKET)
+    )
+    into.report_count += ticket.report_count
+    into.version += 1
+    into.updated_at = now
+    ticket.duplicate_of_id = into.id
+    return moved
+
+
+def _settle_merge(
+    session: Session,
+    ticket: Ticket,
+    into: Ticket,
+    moved: list[uuid.UUID],
+    previous: S,
+    staff: Staff,
+    event: TicketEvent,
+    now: datetime,
+) -> None:
+    """The target records what came in; the moved reports are settled as confirmations
+    of it, and their riders' platforms hear that their report now follows it."""
+    merged_in = TicketEvent(
+        id=uuid.uuid4(),
+        ticket_id=into.id,
+        type="merged_in",
+        actor_kind="staff",
+        actor_id=staff.id,
+        created_at=now,
+        data={"from_ticket": str(ticket.id), "reports": ticket.report_count},
+    )
+    session.add(merged_in)
+    riders.settle(session, into, merged_in, now)
+    riders.announce_status(session, into, event, previous, now, reports=moved)
+
+
+VERIFY_WITHIN_M = 200.0
+
+
+@dataclass(frozen=True)
+class VerificationInput:
+    fixed: bool
+    lon: float  # WGS-84
+    lat: float
+    note: str | None
+    media_ids: tuple[uuid.UUID, ...]
+
+
+def verify_resolution(
+    session: Session, *, ticket_id: uuid.UUID, rider: Rider, data: VerificationInput, now: datetime
+) -> tuple[Verification, Ticket]:
+    """A rider passing by says whether a resolved ticket is really fixed; ``fixed: false``
+    reopens it. Only on a resolved ticket, only from within 200 m, once per rider."""
+    check_media_owner(session, rider, data.media_ids)
+    begin_writes(session)
+    found = session.execute(
+        select(Ticket, distance_m(Ticket.location, point(data.lon, data.lat)))
+        .where(Ticket.id == ticket_id)
+        .with_for_update(of=Ticket)
+    ).first()
+    if found is None:
+        raise NotFound("no such ticket")
+    ticket, metres = found
+    if ticket.status != S.RESOLVED:
+        raise TicketNotResolved(
+            f"the ticket is {ticket.status}; only a resolved one can be verified"
+        )
+    if metres > VERIFY_WITHIN_M:
+        raise TooFarToVerify(
+            f"you are {metres:.0f} m from the ticket; come within {VERIFY_WITHIN_M:.0f} m"
+        )
+    if session.scalar(
+        select(Verification.id).where(
+            Verification.ticket_id == ticket.id, Verification.rider_id == rider.id
+        )
+    ):
+        raise AlreadyVerified("you have verified this ticket already")
+    verification = Verification(
+        id=uuid.uuid4(),
+        ticket_id=ticket.id,
+        rider_id=rider.id,
+        platform_id=rider.platform_id,
+        category_id=ticket.category_id,
+        street_id=ticket.street_id,
+        fixed=data.fixed,
+        location=wkt_point(data.lon, data.lat),
+        distance_m=round(metres, 1),
+        note=data.note,
+        media_ids=[str(m) for m in data.media_ids] or None,
+        created_at=now,
+    )
+    session.add(verification)
+    change(
+        session,
+        ticket,
+        to=None if data.fixed else S.ACCEPTED,
+        type="verified" if data.fixed else "reopened",
+        actor_kind="rider",
+        actor_id=rider.id,
+        note=data.note,
+        now=now,
+        data={"fixed": data.fixed, "distance_m": round(metres, 1)},
+        counts_as_version=not data.fixed,
+        verified=(verification, rider),
+    )
+    session.flush()
+    return verification, ticket
