@@ -21,6 +21,7 @@ from app.errors import AppError, ConfigurationError
 from app.geo import CoordSys
 from app.intake import IntakeWriter
 from app.log import configure_logging
+from app.media import media_store
 from app.models import AreaLevel, StaffRole, utcnow
 from app.ops import Worker
 from app.schemas.areas import AreaImportResult
@@ -204,7 +205,7 @@ def staff_create(
     settings = _settings()
     with Database(settings.database_url).transaction() as session:
         account = staff.Account(username, role, area, password=password)
-        new = staff.create_staff(session, account, settings)
+        new = staff.create_staff(session, account, settings=settings)
     _emit(
         as_json,
         {"username": username, "password": new.password, "role": role.value, "area": area},
@@ -225,7 +226,9 @@ def privacy_purge(
     settings = _settings()
     database = Database(settings.database_url)
     days = older_than or settings.retention_days
-    purged = privacy.purge(database, settings.media_store, now=utcnow(), days=days, dry_run=dry_run)
+    purged = privacy.purge(
+        database, media_store(settings), now=utcnow(), days=days, dry_run=dry_run
+    )
     database.dispose()
     payload = {"older_than_days": days, "dry_run": dry_run, **dataclasses.asdict(purged)}
     verb = "would purge" if dry_run else "purged"
@@ -248,7 +251,7 @@ def backup_command(
     settings = _settings()
     database = Database(settings.database_url)
     try:
-        manifest = ops.backup(database, settings.media_store, target, media=media)
+        manifest = ops.backup(database, media_store(settings), target=target, media=media)
     except ConfigurationError as error:
         _fail(str(error))
     finally:
@@ -270,7 +273,7 @@ def restore_command(
     and the photo store; run `sentinel db upgrade` afterwards if the code is newer."""
     settings = _settings()
     try:
-        manifest = ops.restore(settings.database_url, settings.media_store, source)
+        manifest = ops.restore(settings.database_url, media_store(settings), source=source)
     except ConfigurationError as error:
         _fail(str(error))
     _emit(
@@ -304,7 +307,9 @@ def demo(
     tickets = 0
     if reports:
         writer = IntakeWriter(database, settings, render_receipt=receipt_json)
-        tickets = asyncio.run(ops.submit_demo_reports(database, settings, writer, now=utcnow()))
+        tickets = asyncio.run(
+            ops.submit_demo_reports(database, settings, writer=writer, now=utcnow())
+        )
     payload = {
         "loaded": True,
         "platforms": credentials.platforms,

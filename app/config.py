@@ -2,15 +2,12 @@
 
 from enum import StrEnum
 from functools import cache
-from typing import TYPE_CHECKING, Literal, Self
+from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import is_embedded
-
-if TYPE_CHECKING:
-    from app.media import MediaStore
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changethis", "change-me", "changeme", "secret", "dev", "development", "insecure"}
@@ -97,17 +94,6 @@ class Settings(BaseSettings):
     # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured
     # the OpenTelemetry way); off by default: the service has its own metrics and log.
     opentelemetry: bool = False
-
-    @property
-    def media_store(self) -> "MediaStore":
-        from app.media import open_store
-
-        return open_store(
-            self.media_url,
-            self.s3_endpoint_url,
-            self.s3_addressing_style,
-            self.media_delete_grace_s,
-        )
 
     @property
     def run_embedded_worker(self) -> bool:

@@ -218,13 +218,13 @@ async def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
 def _area_in_scope(
     code: str, staff: Annotated[Staff, Depends(_office_staff)], session: SessionDep
 ) -> Area:
-    return area_in_scope(session, staff, code)
+    return area_in_scope(session, staff, code=code)
 
 
 def _ticket_in_scope(
     ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_office_staff)], session: SessionDep
 ) -> Ticket:
-    return ticket_in_scope(session, staff, ticket_id)
+    return ticket_in_scope(session, staff, ticket_id=ticket_id)
 
 
 CurrentPlatform = Annotated[Platform, Depends(_platform)]

@@ -4,7 +4,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from app import media as media_service
 from app.config import Settings
-from app.media import Blob
+from app.media import Blob, media_store
 from app.models import Media
 
 # Kept by the browser a day (a photo's bytes never change); like every answer, never to
@@ -16,7 +16,7 @@ def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Resp
     """The bytes of a photo its caller has been found to be allowed to see: a file sent
     by the server, or the object store's stream passed through (never a redirect to the
     store, whose URL would outlive the check)."""
-    blob, content_type = media_service.open_photo(settings.media_store, media, thumbnail=thumbnail)
+    blob, content_type = media_service.open_photo(media_store(settings), media, thumbnail=thumbnail)
     return blob_response(blob, content_type)
 
 

@@ -1,24 +1,51 @@
-"""The layers keep to their places, read from the package's own source.
+"""The house keeps its shape, read from the package's own source.
 
-- Services and models never import routers or schemas: responses are built by the
-  schemas (``XRead.of``), from what services return.
-- Only ``app/db.py`` (and the migrations) asks which database it runs on.
+- The logic lives in domain packages (``DOMAINS``) above a bottom floor (``FLOOR``):
+  the floor imports no domain, and a module enters another package only through what
+  that package's ``__init__`` exports (its ``__all__``). Packages depend one way.
+- Domains and models never import routers, schemas or the console: responses are built
+  by the schemas (``XRead.of``), from what the domains return.
+- A domain's functions take at most two arguments by position; the rest by keyword.
+- Only ``app/db/`` (and the migrations) asks which database it runs on.
 - Routers build no SQL: they do not import SQLAlchemy. The console, a client of the
-  services like the routers, imports no router and of SQLAlchemy only the types it
+  domains like the routers, imports no router and of SQLAlchemy only the types it
   passes along (a session, a statement) and the reading of a stored point.
-- One function changes a ticket's status: ``workflow.change``.
+- One function changes a ticket's status: ``tickets.workflow.change``.
 
 Each rule is also run on a line that breaks it, so that a rule that matches nothing is
 seen to fail.
 """
 
 import ast
+import graphlib
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 APP = Path(__file__).resolve().parent.parent / "app"
+
+# The domain packages, bottom to top, and the bottom floor they stand on.
+DOMAINS = (
+    "areas",
+    "staff",
+    "categories",
+    "media",
+    "platforms",
+    "riders",
+    "tickets",
+    "intake",
+    "alerts",
+    "open311",
+    "privacy",
+    "ops",
+)
+FLOOR_PACKAGES = ("db", "geo")
+FLOOR_MODULES = ("config", "errors", "log", "pagination", "security", "text")
+# The HTTP layer, the tables and shapes, the console: clients of the domains.
+LAYERS = ("routers", "models", "schemas", "console", "migrations")
+PACKAGES = DOMAINS + FLOOR_PACKAGES
 
 
 def sources(*parts: str) -> Iterator[tuple[str, ast.Module]]:
@@ -85,21 +112,152 @@ def status_assignments(tree: ast.AST) -> list[tuple[str, int]]:
     return sorted({(n, line) for n, line in found if n != "<module>" or line not in inner})
 
 
-@pytest.mark.parametrize("layer", ["services", "models"])
-def test_services_and_models_import_no_routers_or_schemas(layer: str) -> None:
+def package_of(path: str) -> str | None:
+    """The package under ``app/`` that holds ``path`` (``app/tickets/queue.py``:
+    ``tickets``), or None for a module of ``app/`` itself."""
+    parts = Path(path).parts
+    return parts[1] if len(parts) > 2 else None
+
+
+def exported(package: str) -> set[str]:
+    """What ``app/<package>/__init__.py`` exports: its ``__all__``."""
+    tree = ast.parse((APP / package / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return set()
+
+
+def side_doors(tree: ast.AST, home: str | None, exports: dict[str, set[str]]) -> list[str]:
+    """The imports of ``tree`` (a module of package ``home``) that enter another package
+    of ``exports`` other than through its ``__init__``: a submodule, a name it does not
+    export, or an attribute of the package it does not export."""
+    found = []
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "app" and len(parts) > 2 and parts[1] in exports.keys() - {home}:
+                    found.append(alias.name)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "app":
+                continue
+            if len(parts) == 1:
+                for alias in node.names:
+                    if alias.name in exports and alias.name != home:
+                        aliases[alias.asname or alias.name] = alias.name
+                continue
+            package = parts[1]
+            if package not in exports or package == home:
+                continue
+            if len(parts) > 2:
+                found.append(node.module)
+            else:
+                found += [
+                    f"{node.module}.{a.name}" for a in node.names if a.name not in exports[package]
+                ]
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr not in exports[aliases[node.value.id]]
+        ):
+            found.append(f"app.{aliases[node.value.id]}.{node.attr}")
+    return sorted(set(found))
+
+
+def package_imports(tree: ast.AST) -> set[str]:
+    """The packages (domains and floor) that ``tree`` imports."""
+    found = set()
+    for name in imported(tree):
+        parts = name.split(".")
+        if parts[0] == "app" and len(parts) > 1 and parts[1] in PACKAGES:
+            found.add(parts[1])
+    return found
+
+
+def positional_crowds(tree: ast.Module) -> list[str]:
+    """Module-level functions that take more than two arguments by position."""
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and len(node.args.posonlyargs) + len(node.args.args) > 2
+    ]
+
+
+def every_export() -> dict[str, set[str]]:
+    return {package: exported(package) for package in PACKAGES}
+
+
+def test_every_package_has_a_place_and_says_what_it_owns() -> None:
+    packages = {p.name for p in APP.iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(DOMAINS + FLOOR_PACKAGES + LAYERS) - {"migrations"}
+    undocumented = [
+        p
+        for p in PACKAGES
+        if len(ast.get_docstring(ast.parse((APP / p / "__init__.py").read_text())) or "") < 80
+    ]
+    assert undocumented == []
+    modules = {p.stem for p in APP.glob("*.py")}
+    assert set(FLOOR_MODULES) <= modules
+
+
+@pytest.mark.parametrize("layer", [*DOMAINS, "models"])
+def test_domains_and_models_import_no_routers_schemas_or_console(layer: str) -> None:
     wrong = {
         path: names
         for path, tree in sources(layer)
-        if (names := layer_imports(tree, ("app.routers", "app.schemas")))
+        if (names := layer_imports(tree, ("app.routers", "app.schemas", "app.console")))
     }
     assert wrong == {}
 
 
-def test_only_the_database_module_asks_which_database_it_is() -> None:
+def test_the_bottom_floor_imports_no_domain() -> None:
+    floor = [src for p in FLOOR_PACKAGES for src in sources(p)] + [
+        src for m in FLOOR_MODULES for src in sources(f"{m}.py")
+    ]
+    domains = tuple(f"app.{d}" for d in DOMAINS)
+    wrong = {path: names for path, tree in floor if (names := layer_imports(tree, domains))}
+    assert wrong == {}
+
+
+def test_a_package_is_entered_only_through_its_init() -> None:
+    exports = every_export()
+    wrong = {
+        path: doors
+        for path, tree in sources()
+        if not path.startswith("app/migrations/")
+        and (doors := side_doors(tree, package_of(path), exports))
+    }
+    assert wrong == {}
+
+
+def test_packages_depend_one_way() -> None:
+    uses: defaultdict[str, set[str]] = defaultdict(set)
+    for path, tree in sources():
+        package = package_of(path)
+        if package in PACKAGES:
+            uses[package] |= package_imports(tree) - {package}
+    graphlib.TopologicalSorter(uses).prepare()  # CycleError names a cycle
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_domain_functions_take_at_most_two_arguments_by_position(domain: str) -> None:
+    wrong = {path: names for path, tree in sources(domain) if (names := positional_crowds(tree))}
+    assert wrong == {}
+
+
+def test_only_the_database_package_asks_which_database_it_is() -> None:
     wrong = {
         path: lines
         for path, tree in sources()
-        if path != "app/db.py"
+        if not path.startswith("app/db/")
         and not path.startswith("app/migrations/")
         and (lines := dialect_questions(tree))
     }
@@ -145,7 +303,7 @@ def test_the_console_uses_the_services_and_builds_no_sql() -> None:
 def test_one_function_changes_a_tickets_status() -> None:
     """And one an alert's: each thing with a status has one place that changes it."""
     assigned = {(path, name) for path, tree in sources() for name, _ in status_assignments(tree)}
-    assert assigned == {("app/services/workflow.py", "change"), ("app/services/alerts.py", "_end")}
+    assert assigned == {("app/tickets/workflow.py", "change"), ("app/alerts/service.py", "_end")}
 
 
 def test_each_rule_sees_what_breaks_it() -> None:
@@ -162,3 +320,24 @@ def test_each_rule_sees_what_breaks_it() -> None:
     assert layer_imports(bad, ("sqlalchemy",)) == ["sqlalchemy"]
     assert dialect_questions(bad) == [4, 4]
     assert status_assignments(bad) == [("f", 5)]
+
+    # A side door (a submodule, an unexported name or attribute), a domain below the
+    # floor, a crowd of positional arguments, a cycle.
+    exports = {"tickets": {"change"}, "intake": {"prepare"}, "db": set()}
+    doors = ast.parse(
+        "from app.tickets.queue import queue_page\nfrom app.tickets import change, secret\n"
+        "from app import intake\nintake.prepare()\nintake.batch.Batch()\n"
+        "import app.intake.rules\nfrom app.intake import rules\n"
+    )
+    assert side_doors(doors, None, exports) == [
+        "app.intake.batch",
+        "app.intake.rules",
+        "app.tickets.queue",
+        "app.tickets.secret",
+    ]
+    assert side_doors(doors, "tickets", exports) == ["app.intake.batch", "app.intake.rules"]
+    assert layer_imports(ast.parse("from app.tickets import change"), ("app.tickets",)) != []
+    crowd = ast.parse("def f(a, b, c): ...\ndef g(a, b, *, c): ...\nclass C:\n def m(s, a, b): ...")
+    assert positional_crowds(crowd) == ["f"]
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter({"tickets": {"intake"}, "intake": {"tickets"}}).prepare()

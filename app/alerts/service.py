@@ -79,7 +79,7 @@ class AreaInput:
 
 
 def _resolve_area(
-    session: Session, district: Area, data: AreaInput
+    session: Session, district: Area, *, data: AreaInput
 ) -> tuple[dict[str, Any], str | None, tuple[float, float] | None, float | None]:
     given = [data.area_code is not None, data.geometry is not None, data.center is not None]
     if sum(given) != 1:
@@ -178,7 +178,7 @@ def district_of(session: Session, staff: Staff) -> Area | None:
     return area
 
 
-def alert_in_scope(session: Session, staff: Staff, alert_id: uuid.UUID) -> Alert:
+def alert_in_scope(session: Session, staff: Staff, *, alert_id: uuid.UUID) -> Alert:
     """An alert of the staff member's district (officers read; publishers act)."""
     alert = session.get(Alert, alert_id)
     district = district_of(session, staff)
@@ -187,7 +187,7 @@ def alert_in_scope(session: Session, staff: Staff, alert_id: uuid.UUID) -> Alert
     return alert
 
 
-def alerts_of(session: Session, staff: Staff, limit: int = 100) -> list[Alert]:
+def alerts_of(session: Session, staff: Staff, *, limit: int = 100) -> list[Alert]:
     """The district's alerts, newest first."""
     district = district_of(session, staff)
     if district is None:
@@ -219,6 +219,7 @@ class AlertInput:
 def _audit(
     session: Session,
     alert: Alert,
+    *,
     type: str,
     actor: Staff | Rider | None,
     now: datetime,
@@ -236,14 +237,14 @@ def _audit(
     )
 
 
-def publish(session: Session, staff: Staff, data: AlertInput, now: datetime) -> Alert:
+def publish(session: Session, staff: Staff, *, data: AlertInput, now: datetime) -> Alert:
     district = _publisher(session, staff)
     if not now < data.expires_at <= now + timedelta(days=MAX_DAYS):
         raise ValidationFailed.of_field("expires_at", f"later than now, within {MAX_DAYS} days")
-    area, code, center, radius = _resolve_area(session, district, data.area)
+    area, code, center, radius = _resolve_area(session, district, data=data.area)
     growth = _growth(data.growth, radius)
     begin_writes(session)
-    photos = _own_photos(session, staff, data.photo_ids)
+    photos = _own_photos(session, staff, ids=data.photo_ids)
     alert = Alert(
         id=uuid.uuid4(),
         kind=data.kind,
@@ -266,13 +267,20 @@ def publish(session: Session, staff: Staff, data: AlertInput, now: datetime) -> 
     session.flush()
     for photo in photos:
         photo.alert_id = alert.id
-    _audit(session, alert, "published", staff, now, {"area_code": code, "radius_m": radius})
-    _tell_every_platform(session, alert, platforms.EventType.ALERT_PUBLISHED, now)
+    _audit(
+        session,
+        alert,
+        type="published",
+        actor=staff,
+        now=now,
+        data={"area_code": code, "radius_m": radius},
+    )
+    _tell_every_platform(session, alert, type=platforms.EventType.ALERT_PUBLISHED, now=now)
     return alert
 
 
 def close(
-    session: Session, staff: Staff, alert: Alert, outcome: str, note: str | None, now: datetime
+    session: Session, staff: Staff, *, alert: Alert, outcome: str, note: str | None, now: datetime
 ) -> Alert:
     _publisher(session, staff)
     if outcome not in OUTCOMES - {"expired"}:
@@ -282,13 +290,14 @@ def close(
     session.refresh(alert)
     if alert.status != AlertStatus.ACTIVE:
         raise Conflict("the alert is closed already")
-    _end(session, alert, outcome, note, staff, now)
+    _end(session, alert, outcome=outcome, note=note, actor=staff, now=now)
     return alert
 
 
 def _end(
     session: Session,
     alert: Alert,
+    *,
     outcome: str,
     note: str | None,
     actor: Staff | None,
@@ -297,11 +306,11 @@ def _end(
     alert.status = AlertStatus.CLOSED
     alert.closed_at, alert.outcome, alert.close_note = now, outcome, note
     alert.updated_at = now
-    _audit(session, alert, "closed", actor, now, {"outcome": outcome})
-    _tell_every_platform(session, alert, platforms.EventType.ALERT_CLOSED, now)
+    _audit(session, alert, type="closed", actor=actor, now=now, data={"outcome": outcome})
+    _tell_every_platform(session, alert, type=platforms.EventType.ALERT_CLOSED, now=now)
 
 
-def _own_photos(session: Session, staff: Staff, ids: tuple[uuid.UUID, ...]) -> list[AlertPhoto]:
+def _own_photos(session: Session, staff: Staff, *, ids: tuple[uuid.UUID, ...]) -> list[AlertPhoto]:
     if not ids:
         return []
     found = {
@@ -319,10 +328,10 @@ def _own_photos(session: Session, staff: Staff, ids: tuple[uuid.UUID, ...]) -> l
     return [found[i] for i in ids]
 
 
-def store_photo(session: Session, staff: Staff, data: bytes, store: MediaStore) -> AlertPhoto:
+def store_photo(session: Session, staff: Staff, *, data: bytes, store: MediaStore) -> AlertPhoto:
     """A photo for an alert about to be published (a missing person's)."""
     _publisher(session, staff)
-    stored = store_image(session, store, data)
+    stored = store_image(session, store, data=data)
     begin_writes(session)
     photo = AlertPhoto(
         uploaded_by=staff.id,
@@ -370,7 +379,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _tell_every_platform(
-    session: Session, alert: Alert, type: platforms.EventType, now: datetime
+    session: Session, alert: Alert, *, type: platforms.EventType, now: datetime
 ) -> None:
     data = event_data(session, alert)
     for platform_id in session.scalars(
@@ -384,7 +393,7 @@ def _tell_every_platform(
 # -- the riders' side ----------------------------------------------------------------------
 
 
-def active_at(session: Session, lon: float, lat: float, now: datetime) -> list[Alert]:
+def active_at(session: Session, lon: float, *, lat: float, now: datetime) -> list[Alert]:
     """The active alerts whose area holds (lon, lat) (WGS-84): a few at any time, read by
     their index and tested here."""
     point = Point(lon, lat)
@@ -402,8 +411,8 @@ def active_at(session: Session, lon: float, lat: float, now: datetime) -> list[A
 def sight(
     session: Session,
     rider: Rider,
-    alert_id: uuid.UUID,
     *,
+    alert_id: uuid.UUID,
     lon: float,
     lat: float,
     note: str | None,
@@ -431,7 +440,7 @@ def sight(
             headers={"Retry-After": "600"},
             retry_after=600,
         )
-    check_media_owner(session, rider, media_ids)
+    check_media_owner(session, rider, media_ids=media_ids)
     sighting = AlertSighting(
         id=uuid.uuid4(),
         alert_id=alert.id,
@@ -446,7 +455,14 @@ def sight(
     session.flush()
     for position, media_id in enumerate(media_ids):
         session.add(SightingMedia(sighting_id=sighting.id, media_id=media_id, position=position))
-    _audit(session, alert, "sighting", rider, now, {"sighting_id": str(sighting.id)})
+    _audit(
+        session,
+        alert,
+        type="sighting",
+        actor=rider,
+        now=now,
+        data={"sighting_id": str(sighting.id)},
+    )
     return sighting
 
 
@@ -483,7 +499,7 @@ def grow_and_expire(session: Session, now: datetime) -> int:
     changed = 0
     for alert in session.scalars(select(Alert).where(Alert.status == AlertStatus.ACTIVE)):
         if alert.expires_at <= now:
-            _end(session, alert, "expired", None, None, now)
+            _end(session, alert, outcome="expired", note=None, actor=None, now=now)
             changed += 1
             continue
         radius = radius_due(alert, now)
@@ -492,13 +508,13 @@ def grow_and_expire(session: Session, now: datetime) -> int:
             alert.radius_m = radius
             alert.area = circle(alert.center_lon, alert.center_lat, radius)
             alert.updated_at = now
-            _audit(session, alert, "grown", None, now, {"radius_m": radius})
-            _tell_every_platform(session, alert, platforms.EventType.ALERT_UPDATED, now)
+            _audit(session, alert, type="grown", actor=None, now=now, data={"radius_m": radius})
+            _tell_every_platform(session, alert, type=platforms.EventType.ALERT_UPDATED, now=now)
             changed += 1
     return changed
 
 
-def purge_closed(session: Session, store: MediaStore, now: datetime, days: float) -> int:
+def purge_closed(session: Session, store: MediaStore, *, now: datetime, days: float) -> int:
     """``days`` after an alert closed: its riders' sightings (and their photos) go, and a
     missing person's photos and words too; the alert keeps its kind, area, times and
     outcome. Photos uploaded for an alert that was never published go after a day."""
@@ -511,7 +527,7 @@ def purge_closed(session: Session, store: MediaStore, now: datetime, days: float
             )
         )
     )
-    _delete_photos(session, store, unattached)
+    _delete_photos(session, store, photos=unattached)
     purged = 0
     for alert in session.scalars(
         select(Alert).where(
@@ -533,15 +549,17 @@ def purge_closed(session: Session, store: MediaStore, now: datetime, days: float
         used = set(
             session.scalars(select(SightingMedia.media_id).where(SightingMedia.media_id.in_(media)))
         )
-        delete_media(session, store, media - used - _in_reports(session, media))
+        delete_media(session, store, media_ids=media - used - _in_reports(session, media))
         if alert.kind == AlertKind.MISSING_PERSON:
             photos = session.scalars(select(AlertPhoto).where(AlertPhoto.alert_id == alert.id))
-            _delete_photos(session, store, list(photos))
+            _delete_photos(session, store, photos=list(photos))
             alert.description = None
             alert.close_note = None
             alert.title = "寻人（已结束）"
         alert.purged_at = now
-        _audit(session, alert, "purged", None, now, {"sightings": len(sightings)})
+        _audit(
+            session, alert, type="purged", actor=None, now=now, data={"sightings": len(sightings)}
+        )
         purged += 1
     return purged
 
@@ -550,7 +568,7 @@ def _in_reports(session: Session, media: set[uuid.UUID]) -> set[uuid.UUID]:
     return set(session.scalars(select(ReportMedia.media_id).where(ReportMedia.media_id.in_(media))))
 
 
-def _delete_photos(session: Session, store: MediaStore, photos: list[AlertPhoto]) -> None:
+def _delete_photos(session: Session, store: MediaStore, *, photos: list[AlertPhoto]) -> None:
     if not photos:
         return
     keys = [photo_key(p, thumbnail=t)[0] for p in photos for t in (False, True)]
@@ -579,8 +597,8 @@ def photo_ids(session: Session, alert: Alert) -> list[uuid.UUID]:
 def photo_for(
     session: Session,
     alert_id: uuid.UUID,
-    photo_id: uuid.UUID,
     *,
+    photo_id: uuid.UUID,
     staff: Staff | None,
     now: datetime,
 ) -> AlertPhoto:

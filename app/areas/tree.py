@@ -78,7 +78,7 @@ def _label(index: int, code: str | None) -> str:
 
 
 def _refuse(
-    error: type[InvalidAreaFeature], index: int, code: str | None, field: str, message: str
+    error: type[InvalidAreaFeature], index: int, *, code: str | None, field: str, message: str
 ) -> InvalidAreaFeature:
     return error(
         f"{_label(index, code)}: {message}",
@@ -135,15 +135,15 @@ def _polygonal(geometry: shapely.Geometry) -> MultiPolygon:
 
 
 def _parse_boundary(
-    raw: Any, coord_sys: CoordSys, index: int, code: str
+    raw: Any, coord_sys: CoordSys, *, index: int, code: str
 ) -> tuple[MultiPolygon, bool]:
     if not isinstance(raw, dict) or raw.get("type") not in ("Polygon", "MultiPolygon"):
         raise _refuse(
             InvalidGeometry,
             index,
-            code,
-            "geometry",
-            "the geometry must be a Polygon or MultiPolygon",
+            code=code,
+            field="geometry",
+            message="the geometry must be a Polygon or MultiPolygon",
         )
     try:
         positions = list(_positions(raw.get("coordinates")))
@@ -153,18 +153,18 @@ def _parse_boundary(
         raise _refuse(
             InvalidGeometry,
             index,
-            code,
-            "geometry.coordinates",
-            "coordinates must be nested arrays of [lon, lat] numbers",
+            code=code,
+            field="geometry.coordinates",
+            message="coordinates must be nested arrays of [lon, lat] numbers",
         )
     for position in positions:
         if len(position) < 2 or not all(isinstance(v, int | float) for v in position[:2]):
             raise _refuse(
                 InvalidGeometry,
                 index,
-                code,
-                "geometry.coordinates",
-                f"{position!r} is not a [lon, lat] position",
+                code=code,
+                field="geometry.coordinates",
+                message=f"{position!r} is not a [lon, lat] position",
             )
         lon, lat = float(position[0]), float(position[1])
         if not (
@@ -173,25 +173,30 @@ def _parse_boundary(
             raise _refuse(
                 CoordinatesOutOfRange,
                 index,
-                code,
-                "geometry.coordinates",
-                f"position [{position[0]}, {position[1]}] is not a longitude and latitude in range",
+                code=code,
+                field="geometry.coordinates",
+                message=(
+                    f"position [{position[0]}, {position[1]}] is not a longitude and latitude "
+                    "in range"
+                ),
             )
     try:
         geometry = shape(
             {"type": raw["type"], "coordinates": wgs84_coordinates(raw["coordinates"], coord_sys)}
         )
     except (ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
-        raise _refuse(InvalidGeometry, index, code, "geometry", f"not a polygon: {exc}") from exc
+        raise _refuse(
+            InvalidGeometry, index, code=code, field="geometry", message=f"not a polygon: {exc}"
+        ) from exc
     if geometry.is_valid:
         kept = _polygonal(geometry)
         if kept.is_empty:
             raise _refuse(
                 InvalidGeometry,
                 index,
-                code,
-                "geometry",
-                "the polygon has no area (its points are collinear)",
+                code=code,
+                field="geometry",
+                message="the polygon has no area (its points are collinear)",
             )
         # Dropping a part with no area is a repair too.
         return kept, len(kept.geoms) != len(getattr(geometry, "geoms", [geometry]))
@@ -210,9 +215,9 @@ def _parse_boundary(
         raise _refuse(
             InvalidGeometry,
             index,
-            code,
-            "geometry",
-            f"invalid and cannot be repaired safely ({shapely.is_valid_reason(geometry)})",
+            code=code,
+            field="geometry",
+            message=f"invalid and cannot be repaired safely ({shapely.is_valid_reason(geometry)})",
         )
     return repaired, True
 
@@ -245,65 +250,91 @@ def parse_features(
     seen: set[str] = set()
     for index, feature in enumerate(collection["features"]):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            raise _refuse(InvalidAreaFeature, index, None, "type", "not a GeoJSON Feature")
+            raise _refuse(
+                InvalidAreaFeature, index, code=None, field="type", message="not a GeoJSON Feature"
+            )
         properties = feature.get("properties") or {}
         if not isinstance(properties, dict):
-            raise _refuse(InvalidAreaFeature, index, None, "properties", "must be an object")
+            raise _refuse(
+                InvalidAreaFeature,
+                index,
+                code=None,
+                field="properties",
+                message="must be an object",
+            )
         for name, value in properties.items():
             if isinstance(value, str) and has_control_characters(value):
                 raise _refuse(
                     InvalidAreaFeature,
                     index,
-                    None,
-                    f"properties.{name}",
-                    "control characters are not allowed",
+                    code=None,
+                    field=f"properties.{name}",
+                    message="control characters are not allowed",
                 )
         # DataV (the usual source of Chinese outlines) calls the code "adcode".
         code = _text(properties, "code", "adcode")
         if code is None:
-            raise _refuse(AreaMissingField, index, None, "properties.code", "code is missing")
+            raise _refuse(
+                AreaMissingField,
+                index,
+                code=None,
+                field="properties.code",
+                message="code is missing",
+            )
         if not CODE_PATTERN.match(code):
             raise _refuse(
                 InvalidAreaFeature,
                 index,
-                code,
-                "properties.code",
-                "code must be 1–32 letters, digits, '-' or '_'",
+                code=code,
+                field="properties.code",
+                message="code must be 1–32 letters, digits, '-' or '_'",
             )
         if code in seen:
             raise _refuse(
                 InvalidAreaFeature,
                 index,
-                code,
-                "properties.code",
-                "the same code appears twice in this import",
+                code=code,
+                field="properties.code",
+                message="the same code appears twice in this import",
             )
         seen.add(code)
         name = _text(properties, "name")
         if name is None:
-            raise _refuse(AreaMissingField, index, code, "properties.name", "name is missing")
+            raise _refuse(
+                AreaMissingField,
+                index,
+                code=code,
+                field="properties.name",
+                message="name is missing",
+            )
         name_en = _text(properties, "name_en")
         for field, value in (("name", name), ("name_en", name_en)):
             if value is not None and len(value) > MAX_NAME_LENGTH:
                 raise _refuse(
                     InvalidAreaFeature,
                     index,
-                    code,
-                    f"properties.{field}",
-                    f"{field} is longer than {MAX_NAME_LENGTH} characters",
+                    code=code,
+                    field=f"properties.{field}",
+                    message=f"{field} is longer than {MAX_NAME_LENGTH} characters",
                 )
         level_text = _text(properties, "level") or (default_level and default_level.value)
         if level_text is None:
-            raise _refuse(AreaMissingField, index, code, "properties.level", "level is missing")
+            raise _refuse(
+                AreaMissingField,
+                index,
+                code=code,
+                field="properties.level",
+                message="level is missing",
+            )
         try:
             level = AreaLevel(level_text)
         except ValueError:
             raise _refuse(
                 InvalidAreaLevel,
                 index,
-                code,
-                "properties.level",
-                "level must be district, street or community",
+                code=code,
+                field="properties.level",
+                message="level must be district, street or community",
             ) from None
         parent_code = _text(properties, "parent_code") or default_parent
         if level is AreaLevel.DISTRICT:
@@ -312,11 +343,13 @@ def parse_features(
             raise _refuse(
                 AreaMissingField,
                 index,
-                code,
-                "properties.parent_code",
-                f"a {level} needs a parent_code",
+                code=code,
+                field="properties.parent_code",
+                message=f"a {level} needs a parent_code",
             )
-        boundary, repaired = _parse_boundary(feature.get("geometry"), coord_sys, index, code)
+        boundary, repaired = _parse_boundary(
+            feature.get("geometry"), coord_sys, index=index, code=code
+        )
         features.append(
             AreaFeature(index, code, name, name_en, level, parent_code, boundary, repaired)
         )
@@ -344,10 +377,10 @@ def import_areas(
     for feature in features:
         if feature.parent_code is not None:
             _check_parent(
-                feature, batch.get(feature.parent_code), existing.get(feature.parent_code)
+                feature, batch.get(feature.parent_code), stored=existing.get(feature.parent_code)
             )
     _check_stored_children(
-        session, {existing[f.code].id: f for f in features if f.code in existing}, batch
+        session, {existing[f.code].id: f for f in features if f.code in existing}, batch=batch
     )
 
     imported: list[ImportedArea] = []
@@ -376,7 +409,9 @@ def import_areas(
     return imported
 
 
-def _check_parent(feature: AreaFeature, in_batch: AreaFeature | None, stored: Area | None) -> None:
+def _check_parent(
+    feature: AreaFeature, in_batch: AreaFeature | None, *, stored: Area | None
+) -> None:
     if in_batch is not None:
         parent_level, parent_boundary = in_batch.level, in_batch.boundary
     elif stored is not None:
@@ -385,17 +420,17 @@ def _check_parent(feature: AreaFeature, in_batch: AreaFeature | None, stored: Ar
         raise _refuse(
             UnknownParentArea,
             feature.index,
-            feature.code,
-            "properties.parent_code",
-            f"parent {feature.parent_code} is neither stored nor in this import",
+            code=feature.code,
+            field="properties.parent_code",
+            message=f"parent {feature.parent_code} is neither stored nor in this import",
         )
     if parent_level is not feature.level.parent_level:
         raise _refuse(
             InvalidAreaLevel,
             feature.index,
-            feature.code,
-            "properties.parent_code",
-            f"a {feature.level}'s parent must be a {feature.level.parent_level}, "
+            code=feature.code,
+            field="properties.parent_code",
+            message=f"a {feature.level}'s parent must be a {feature.level.parent_level}, "
             f"{feature.parent_code} is a {parent_level}",
         )
     outside = feature.boundary.difference(parent_boundary).area
@@ -404,14 +439,14 @@ def _check_parent(feature: AreaFeature, in_batch: AreaFeature | None, stored: Ar
         raise _refuse(
             AreaOutsideParent,
             feature.index,
-            feature.code,
-            "geometry",
-            f"{share:.1f}% of it lies outside its parent {feature.parent_code}",
+            code=feature.code,
+            field="geometry",
+            message=f"{share:.1f}% of it lies outside its parent {feature.parent_code}",
         )
 
 
 def _check_stored_children(
-    session: Session, updated: dict[int, AreaFeature], batch: dict[str, AreaFeature]
+    session: Session, updated: dict[int, AreaFeature], *, batch: dict[str, AreaFeature]
 ) -> None:
     """An update may not strand the children already stored under an area."""
     if not updated:
@@ -428,9 +463,9 @@ def _check_stored_children(
             raise _refuse(
                 InvalidAreaLevel,
                 parent.index,
-                parent.code,
-                "properties.level",
-                f"its stored child {child.code} is a {child.level}, "
+                code=parent.code,
+                field="properties.level",
+                message=f"its stored child {child.code} is a {child.level}, "
                 f"which a {parent.level} cannot hold",
             )
         boundary = to_shape(child.boundary)
@@ -439,9 +474,9 @@ def _check_stored_children(
             raise _refuse(
                 AreaOutsideParent,
                 parent.index,
-                parent.code,
-                "geometry",
-                f"its stored child {child.code} would lie "
+                code=parent.code,
+                field="geometry",
+                message=f"its stored child {child.code} would lie "
                 f"{100 * outside / boundary.area:.1f}% outside it",
             )
 

@@ -45,7 +45,7 @@ def get_category(session: Session, code: str) -> Category:
     return found(category, f"no category with code {code}")
 
 
-def put_category(session: Session, code: str, fields: dict[str, Any]) -> tuple[Category, bool]:
+def put_category(session: Session, code: str, *, fields: dict[str, Any]) -> tuple[Category, bool]:
     """Create or replace the category ``code``; returns it and whether it was created."""
     begin_writes(session)
     lock(session, ("category", code))

@@ -134,7 +134,7 @@ def save_category(
                 "standard": standard,
             }
         )
-        category_service.put_category(page.session, code, category_fields(body))
+        category_service.put_category(page.session, code, fields=category_fields(body))
     except (ValidationError, AppError) as refused:
         return _categories_page(page, problems=_problems(refused), editing=code)
     return RedirectResponse(f"/console/admin/categories?saved={code}", status_code=303)
@@ -170,7 +170,7 @@ def create_staff(
                 "display_name": display_name.strip() or None,
             }
         )
-        new = staff.create_staff(page.session, body.account(), page.settings)
+        new = staff.create_staff(page.session, body.account(), settings=page.settings)
     except (ValidationError, AppError) as refused:
         page.session.rollback()
         return _staff_page(page, problems=_problems(refused))

@@ -11,7 +11,7 @@ from app import alerts
 from app.console.pages import AtDesk
 from app.console.web import console_router
 from app.errors import AppError
-from app.media import Blob
+from app.media import Blob, media_store
 from app.photos import blob_response
 
 router = console_router()
@@ -23,7 +23,7 @@ def alert_list(desk: AtDesk) -> Response:
 
 
 def _detail(desk: AtDesk, alert_id: uuid.UUID, template: str, **more: Any) -> Response:
-    alert = alerts.alert_in_scope(desk.session, desk.staff, alert_id)
+    alert = alerts.alert_in_scope(desk.session, desk.staff, alert_id=alert_id)
     return desk.render(
         template,
         alert=alert,
@@ -52,9 +52,16 @@ def close(
     outcome: Annotated[str, Form(max_length=32)],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    alert = alerts.alert_in_scope(desk.session, desk.staff, alert_id)
+    alert = alerts.alert_in_scope(desk.session, desk.staff, alert_id=alert_id)
     try:
-        alerts.close(desk.session, desk.staff, alert, outcome, note.strip() or None, desk.now)
+        alerts.close(
+            desk.session,
+            desk.staff,
+            alert=alert,
+            outcome=outcome,
+            note=note.strip() or None,
+            now=desk.now,
+        )
     except AppError as refused:
         desk.session.rollback()
         return _detail(desk, alert_id, "alert.html", refused=refused.detail or refused.title)
@@ -63,9 +70,11 @@ def close(
 
 @router.get("/alerts/{alert_id}/photos/{photo_id}")
 def alert_photo(alert_id: uuid.UUID, photo_id: uuid.UUID, desk: AtDesk) -> Response:
-    photo = alerts.photo_for(desk.session, alert_id, photo_id, staff=desk.staff, now=desk.now)
+    photo = alerts.photo_for(
+        desk.session, alert_id, photo_id=photo_id, staff=desk.staff, now=desk.now
+    )
     key, content_type = alerts.photo_key(photo, thumbnail=True)
-    blob: Blob | None = desk.settings.media_store.open(key)
+    blob: Blob | None = media_store(desk.settings).open(key)
     if blob is None:
         return Response(status_code=404)
     return blob_response(blob, content_type)

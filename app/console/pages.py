@@ -384,7 +384,7 @@ def queue_export(desk: AtDesk, database: DatabaseDep) -> StreamingResponse:
     query = desk.tickets(queue_query(desk.request, desk.settings), limit=None)
     stamp = desk.now.astimezone(TZ).strftime("%Y%m%d-%H%M")
     return StreamingResponse(
-        queue_csv(database, query, desk.now),
+        queue_csv(database, query, now=desk.now),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="tickets-{stamp}.csv"'},
     )
@@ -470,7 +470,7 @@ def _candidate(settings: Settings, nearby: Nearby) -> dict[str, Any]:
 
 def _load(session: Session, staff: Staff, ticket_id: str) -> Ticket:
     try:
-        return ticket_in_scope(session, staff, uuid.UUID(ticket_id))
+        return ticket_in_scope(session, staff, ticket_id=uuid.UUID(ticket_id))
     except ValueError:
         raise NotFound("no such ticket in your scope") from None
 
@@ -556,7 +556,7 @@ def act(
             tried=data,
         )
     try:
-        ticket_in_scope(session, staff, ticket.id)
+        ticket_in_scope(session, staff, ticket_id=ticket.id)
     except NotFound:  # transferred to another street: no longer this clerk's
         return RedirectResponse(f"/console/queue?done={action}", status_code=303)
     return RedirectResponse(f"/console/tickets/{ticket.id}?done={action}", status_code=303)
@@ -615,7 +615,7 @@ def bulk(
 @router.get("/media/{media_id}/thumbnail", name="thumbnail")
 def photo(media_id: uuid.UUID, desk: AtDesk) -> Response:
     """A photo of a ticket in the clerk's scope, or its thumbnail."""
-    media = media_for_staff(desk.session, desk.staff, media_id)
+    media = media_for_staff(desk.session, desk.staff, media_id=media_id)
     return photo_response(
         desk.settings, media, thumbnail=desk.request.url.path.endswith("/thumbnail")
     )
@@ -691,7 +691,7 @@ def streets_workbook(desk: AtDesk) -> Response:
         sort=_street_sort(desk.request.query_params.get("sort")),
     )
     return Response(
-        streets_xlsx(rows, start, end),
+        streets_xlsx(rows, start, created_to=end),
         media_type=XLSX,
         headers={"Content-Disposition": 'attachment; filename="streets.xlsx"'},
     )

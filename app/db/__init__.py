@@ -2,8 +2,9 @@
 PostGIS and SpatiaLite, the pipelined batch connection, medians, and the schema's
 migrations.
 
-The bottom floor: it uses ``app.errors`` and ``app.config`` and no domain."""
+The bottom floor: it uses ``app.errors`` and ``app.geo`` and no domain."""
 
+from app.db import migrate
 from app.db.batch import (
     BatchConnection,
     Rows,
@@ -88,6 +89,7 @@ __all__ = [
     "median",
     "median_by",
     "median_hours",
+    "migrate",
     "on_rollback",
     "one_large_aggregate",
     "point",

@@ -377,10 +377,10 @@ class Batch:
             "created_at": now,
             "updated_at": now,
             "respond_by": due(
-                category.sla_clock, prepared.calendar, now, category.respond_within_h
+                category.sla_clock, prepared.calendar, since=now, hours=category.respond_within_h
             ),
             "resolve_by": due(
-                category.sla_clock, prepared.calendar, now, category.resolve_within_h
+                category.sla_clock, prepared.calendar, since=now, hours=category.resolve_within_h
             ),
         }
         return _Choice(
@@ -462,9 +462,11 @@ class Batch:
         )
         # One award per rider and ticket, however often the rider reports it.
         reported = choice.reported or (rider_id, ticket.id) in self.reported
-        earns = not owed(category, outcome, stand) or not reported
+        earns = not owed(category, outcome, stand=stand) or not reported
         cause = Cause(ticket.id, category.id, ticket.street_id, event_id, now)
-        counted = settle_report(self.books, cause, category, report, stand, {}, earns=earns)
+        counted = settle_report(
+            self.books, cause, category=category, report=report, stand=stand, held={}, earns=earns
+        )
         self.reported.add((rider_id, ticket.id))
         self.rows["reports"].append(
             {
@@ -605,7 +607,7 @@ def _locks_of(submission: Submission) -> list[tuple[object, ...]]:
         return [("rate", submission.rider_id)]
     return [
         ("rate", submission.rider_id),
-        *dedup_lock_names(prepared.category, prepared.lon, prepared.lat),
+        *dedup_lock_names(prepared.category, prepared.lon, lat=prepared.lat),
     ]
 
 

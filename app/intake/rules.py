@@ -102,7 +102,9 @@ def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
     return observed_at
 
 
-def dedup_lock_names(category: CategoryRules, lon: float, lat: float) -> list[tuple[object, ...]]:
+def dedup_lock_names(
+    category: CategoryRules, lon: float, *, lat: float
+) -> list[tuple[object, ...]]:
     """The locks of every grid cell that the dedup search box around (lon, lat) touches."""
     if category.dedup_radius_m <= 0:
         return []

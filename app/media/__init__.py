@@ -20,7 +20,7 @@ from app.media.service import (
     store_media,
     sweep_orphans,
 )
-from app.media.store import Blob, MediaStore, blob_key, open_store
+from app.media.store import Blob, MediaStore, blob_key, media_store
 
 __all__ = [
     "CONTENT_TYPES",
@@ -35,9 +35,9 @@ __all__ = [
     "media_for_platform",
     "media_for_rider",
     "media_for_staff",
+    "media_store",
     "not_the_riders",
     "open_photo",
-    "open_store",
     "remove_if_idle",
     "store_image",
     "store_media",

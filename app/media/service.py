@@ -133,7 +133,7 @@ def _process_image(data: bytes) -> ProcessedImage:
     )
 
 
-def write_blob(session: Session, store: MediaStore, content: bytes, extension: str) -> str:
+def write_blob(session: Session, store: MediaStore, *, content: bytes, extension: str) -> str:
     """Store ``content`` under its SHA-256, durably, before the transaction can commit.
 
     Once the API says 201 the photo survives a crash. A blob this transaction created is
@@ -168,14 +168,14 @@ class StoredImage:
     thumbnail_sha256: str
 
 
-def store_image(session: Session, store: MediaStore, data: bytes) -> StoredImage:
+def store_image(session: Session, store: MediaStore, *, data: bytes) -> StoredImage:
     """Decode and re-encode ``data``, and store it and its thumbnail (before the write
     transaction, whose rollback removes them again)."""
     image = process_image(data)
     return StoredImage(
         image,
-        write_blob(session, store, image.content, image.extension),
-        write_blob(session, store, image.thumbnail, "jpg"),
+        write_blob(session, store, content=image.content, extension=image.extension),
+        write_blob(session, store, content=image.thumbnail, extension="jpg"),
     )
 
 
@@ -187,14 +187,14 @@ class StoredMedia:
 
 def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStore) -> StoredMedia:
     upload_sha256 = hashlib.sha256(data).hexdigest()
-    existing = _find(session, rider.id, upload_sha256)
+    existing = _find(session, rider.id, upload_sha256=upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
     # Decoding, re-encoding and the fsyncs happen before the write transaction.
-    stored = store_image(session, store, data)
+    stored = store_image(session, store, data=data)
     image = stored.image
     begin_writes(session)
-    existing = _find(session, rider.id, upload_sha256)
+    existing = _find(session, rider.id, upload_sha256=upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
     media = Media(
@@ -212,14 +212,14 @@ def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStor
             session.add(media)
     except IntegrityError:
         # The same photo from the same rider, stored a moment ago by a retry in flight.
-        existing = _find(session, rider.id, upload_sha256)
+        existing = _find(session, rider.id, upload_sha256=upload_sha256)
         if existing is None:
             raise
         return StoredMedia(existing, created=False)
     return StoredMedia(media, created=True)
 
 
-def _find(session: Session, rider_id: uuid.UUID, upload_sha256: str) -> Media | None:
+def _find(session: Session, rider_id: uuid.UUID, *, upload_sha256: str) -> Media | None:
     return session.scalar(
         select(Media).where(Media.rider_id == rider_id, Media.upload_sha256 == upload_sha256)
     )
@@ -232,12 +232,12 @@ def _seen(media: Media | None) -> Media:
     return media
 
 
-def media_for_rider(session: Session, rider: Rider, media_id: uuid.UUID) -> Media:
+def media_for_rider(session: Session, rider: Rider, *, media_id: uuid.UUID) -> Media:
     media = session.get(Media, media_id)
     return _seen(media if media is not None and media.rider_id == rider.id else None)
 
 
-def media_for_platform(session: Session, platform: Platform, media_id: uuid.UUID) -> Media:
+def media_for_platform(session: Session, platform: Platform, *, media_id: uuid.UUID) -> Media:
     """A photo one of the platform's riders uploaded (for the rider's export)."""
     return _seen(
         session.scalar(
@@ -248,7 +248,7 @@ def media_for_platform(session: Session, platform: Platform, media_id: uuid.UUID
     )
 
 
-def media_for_staff(session: Session, staff: Staff, media_id: uuid.UUID) -> Media:
+def media_for_staff(session: Session, staff: Staff, *, media_id: uuid.UUID) -> Media:
     """A photo of a report on a ticket in the staff member's scope, or of a sighting sent
     for an alert of the staff member's district."""
     on_ticket = session.scalar(
@@ -294,7 +294,7 @@ def open_photo(store: MediaStore, media: Media, *, thumbnail: bool) -> tuple[Blo
     return blob, content_type
 
 
-def delete_media(session: Session, store: MediaStore, media_ids: Collection[uuid.UUID]) -> int:
+def delete_media(session: Session, store: MediaStore, *, media_ids: Collection[uuid.UUID]) -> int:
     """Remove photos: their rows and links now, their blobs once the transaction commits
     and unless another photo row still names the same bytes. Returns how many went."""
     if not media_ids:
@@ -387,7 +387,7 @@ def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
     )
 
 
-def check_media_owner(session: Session, rider: Rider, media_ids: tuple[uuid.UUID, ...]) -> None:
+def check_media_owner(session: Session, rider: Rider, *, media_ids: tuple[uuid.UUID, ...]) -> None:
     """Every one of ``media_ids`` was uploaded by ``rider``, or :func:`not_the_riders`."""
     if not media_ids:
         return

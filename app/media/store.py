@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.config import Settings
 from app.errors import MediaStoreUnavailable, StorageFull
 
 _CHUNK = 64 * 1024
@@ -242,18 +243,28 @@ def is_object_store_url(url: str) -> bool:
     return url.startswith("s3://")
 
 
+def media_store(settings: Settings) -> MediaStore:
+    """The store the settings name (``SENTINEL_MEDIA_URL`` and the S3 options)."""
+    return open_store(
+        settings.media_url,
+        settings.s3_endpoint_url,
+        addressing=settings.s3_addressing_style,
+        grace_s=settings.media_delete_grace_s,
+    )
+
+
 @lru_cache(maxsize=8)
 def open_store(
-    url: str, endpoint_url: str | None = None, addressing: str = "auto", grace_s: float = 3600
+    url: str, endpoint_url: str | None = None, *, addressing: str = "auto", grace_s: float = 3600
 ) -> MediaStore:
     """The store ``url`` names, whose deletes spare blobs written in the last ``grace_s``:
     one per process and configuration (one S3 client, with its connection pool)."""
-    store = _new_store(url, endpoint_url, addressing)
+    store = _new_store(url, endpoint_url, addressing=addressing)
     store.grace = timedelta(seconds=grace_s)
     return store
 
 
-def _new_store(url: str, endpoint_url: str | None, addressing: str) -> MediaStore:
+def _new_store(url: str, endpoint_url: str | None, *, addressing: str) -> MediaStore:
     """The store ``url`` names: ``s3://bucket/prefix``, or else a directory path."""
     if not is_object_store_url(url):
         return DirectoryStore(Path(url))

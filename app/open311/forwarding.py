@@ -71,7 +71,7 @@ class ForwardInput:
     trigger: str = "accepted"
 
 
-def add_forward(session: Session, data: ForwardInput, now: datetime) -> Forward:
+def add_forward(session: Session, data: ForwardInput, *, now: datetime) -> Forward:
     """A new forwarding rule; it applies to the tickets opened from now on."""
     category = session.scalar(select(Category).where(Category.code == data.category))
     if category is None:
@@ -225,7 +225,7 @@ class _Answer:
     error: str | None = None
 
 
-def _form(session: Session, ticket: Ticket, rule: Forward) -> dict[str, str]:
+def _form(session: Session, ticket: Ticket, *, rule: Forward) -> dict[str, str]:
     point = to_shape(ticket.location)
     first = session.scalar(
         select(Report).where(Report.ticket_id == ticket.id).order_by(Report.received_at).limit(1)
@@ -246,7 +246,7 @@ def _form(session: Session, ticket: Ticket, rule: Forward) -> dict[str, str]:
     return form
 
 
-def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Call]:
+def _claim(database: Database, now: datetime, *, lease: timedelta) -> list[_Call]:
     with database.transaction(write=False) as session:
         rows = claim_due(
             session,
@@ -274,7 +274,7 @@ def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Call]:
                         "post",
                         row.attempts,
                         f"{rule.endpoint}/requests.json",
-                        _form(session, ticket, rule),
+                        _form(session, ticket, rule=rule),
                         None,
                         rule.name,
                         row.created_at,
@@ -302,17 +302,17 @@ def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Call]:
         return calls
 
 
-def _call(client: httpx.Client, call: _Call, settings: Settings) -> _Answer:
+def _call(client: httpx.Client, call: _Call, *, settings: Settings) -> _Answer:
     started = time.monotonic()
     try:
         status, body = platforms.call_checked(
             client,
             "POST" if call.kind == "post" else "GET",
-            call.url,
+            url=call.url,
             allow_private=settings.allow_private_webhooks,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             read_body=True,
-            **({"data": call.form} if call.form is not None else {"params": call.params}),
+            **{"data": call.form} if call.form is not None else {"params": call.params},
         )
         parsed = json.loads(body) if body else None
         return _Answer(_ms_since(started), status_code=status, body=parsed)
@@ -334,7 +334,7 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
     with database.transaction() as session:
         queue_due(session, now)
     lease = timedelta(seconds=settings.worker_lease_s)
-    calls = _claim(database, now, lease)
+    calls = _claim(database, now, lease=lease)
     if not calls:
         return 0
     with platforms.outbound_client(settings) as client:
@@ -343,14 +343,14 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
         for call in calls:
             if time.monotonic() - started > lease.total_seconds() * ROUND_SHARE_OF_LEASE:
                 break
-            answers.append(_call(client, call, settings))
+            answers.append(_call(client, call, settings=settings))
     for call, answer in zip(calls, answers, strict=False):
         try:
             with database.transaction() as session:
                 if call.kind == "post":
-                    _record_post(session, call, answer, now)
+                    _record_post(session, call, answer=answer, now=now)
                 else:
-                    _record_poll(session, call, answer, now)
+                    _record_poll(session, call, answer=answer, now=now)
         except Exception:  # one outcome that cannot be stored must not lose the others
             logger.exception(
                 "forwarding outcome not recorded", extra={"fields": {"ticket": str(call.ticket_id)}}
@@ -358,7 +358,9 @@ def forward_due(database: Database, *, settings: Settings, now: datetime) -> int
     return len(answers)
 
 
-def _attempt(session: Session, call: _Call, answer: _Answer, now: datetime, **fields: Any) -> None:
+def _attempt(
+    session: Session, call: _Call, *, answer: _Answer, now: datetime, **fields: Any
+) -> None:
     session.add(
         ForwardAttempt(
             forwarded_id=call.forwarded_id,
@@ -391,7 +393,7 @@ def _first(body: Any) -> dict[str, Any] | None:
     return body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else None
 
 
-def _record_post(session: Session, call: _Call, answer: _Answer, now: datetime) -> None:
+def _record_post(session: Session, call: _Call, *, answer: _Answer, now: datetime) -> None:
     row = update(ForwardedTicket).where(
         ForwardedTicket.id == call.forwarded_id,
         ForwardedTicket.state == "pending",
@@ -401,7 +403,7 @@ def _record_post(session: Session, call: _Call, answer: _Answer, now: datetime) 
     created = _first(answer.body) if succeeded else None
     external_id = str(created.get("service_request_id") or "") if created else ""
     if succeeded and external_id and len(external_id) <= MAX_EXTERNAL_ID:
-        _attempt(session, call, answer, now)
+        _attempt(session, call, answer=answer, now=now)
         done = session.execute(
             row.values(
                 state="posted",
@@ -424,11 +426,11 @@ def _record_post(session: Session, call: _Call, answer: _Answer, now: datetime) 
             if created and created.get("token")
             else f"the server took it but answered no usable id: {str(answer.body)[:300]}"
         )
-        _attempt(session, call, answer, now, error=error)
+        _attempt(session, call, answer=answer, now=now, error=error)
         session.execute(row.values(state="failed"))
         return
     error = answer.error or f"the server answered {answer.status_code}: {str(answer.body)[:300]}"
-    _attempt(session, call, answer, now, error=error)
+    _attempt(session, call, answer=answer, now=now, error=error)
     retry_at = now + platforms.retry_delay(call.attempt)
     may_succeed_later = answer.status_code is None or answer.status_code in RETRIED
     if may_succeed_later and retry_at <= call.created_at + GIVE_UP_AFTER:
@@ -438,7 +440,7 @@ def _record_post(session: Session, call: _Call, answer: _Answer, now: datetime) 
         logger.warning("forwarding given up", extra={"fields": {"ticket_id": str(call.ticket_id)}})
 
 
-def _record_poll(session: Session, call: _Call, answer: _Answer, now: datetime) -> None:
+def _record_poll(session: Session, call: _Call, *, answer: _Answer, now: datetime) -> None:
     row = session.get(ForwardedTicket, call.forwarded_id)
     if row is None or row.state != "posted":
         return
@@ -448,22 +450,24 @@ def _record_poll(session: Session, call: _Call, answer: _Answer, now: datetime) 
         _attempt(
             session,
             call,
-            answer,
-            now,
+            answer=answer,
+            now=now,
             error=answer.error or f"no status in the answer ({answer.status_code})",
         )
         row.next_attempt_at = now + POLL_EVERY
         return
     if status != call.external_status:
-        _attempt(session, call, answer, now, external_status=status)
+        _attempt(session, call, answer=answer, now=now, external_status=status)
     row.external_status = status
     row.next_attempt_at = now + POLL_EVERY
     if status == "closed":
         row.state, row.closed_at = "closed", now
-        _mirror_closing(session, call, request or {}, now)
+        _mirror_closing(session, call, request=request or {}, now=now)
 
 
-def _mirror_closing(session: Session, call: _Call, request: dict[str, Any], now: datetime) -> None:
+def _mirror_closing(
+    session: Session, call: _Call, *, request: dict[str, Any], now: datetime
+) -> None:
     """The external request closed: the ticket is resolved, by the system, naming it."""
     ticket = session.get(Ticket, call.ticket_id, with_for_update=True)
     if ticket is None or ticket.status not in MIRRORED_FROM:

@@ -154,7 +154,7 @@ def district_of(session: Session, jurisdiction_id: str | None) -> Area | None:
     return district
 
 
-def _filtered(session: Session, query: RequestQuery, now: datetime) -> Select[Ticket]:
+def _filtered(session: Session, query: RequestQuery, *, now: datetime) -> Select[Ticket]:
     # Duplicates are merged away: their reports live on in the ticket they joined.
     statement = select(Ticket).where(Ticket.status != TicketStatus.DUPLICATE)
     if query.ids:
@@ -188,11 +188,11 @@ def _filtered(session: Session, query: RequestQuery, now: datetime) -> Select[Ti
 
 
 def find_requests(
-    session: Session, query: RequestQuery, now: datetime
+    session: Session, query: RequestQuery, *, now: datetime
 ) -> tuple[list[ServiceRequest], str | None]:
     """Service requests, newest first, at most ``query.limit``, after ``query.cursor``;
     and the cursor of the next page (an extension of the spec)."""
-    statement = _filtered(session, query, now)
+    statement = _filtered(session, query, now=now)
     after = decode_cursor(query.cursor)
     if after is not None:
         try:
@@ -307,7 +307,7 @@ def media_signature(media_id: uuid.UUID, settings: Settings) -> str:
 
 
 def public_media(
-    session: Session, media_id: uuid.UUID, signature: str, settings: Settings
+    session: Session, media_id: uuid.UUID, *, signature: str, settings: Settings
 ) -> Media:
     """The photo a service request shows, if ``signature`` is this server's for it and
     it still belongs to a report (a photo no report names is nobody's to show)."""
@@ -336,7 +336,7 @@ def report_input(form: Mapping[str, str], attributes: Mapping[str, list[str]]) -
     code = (form.get("service_code") or "").strip()
     if not code:
         raise Open311BadRequest.of_field("service_code", "service_code is required")
-    lat, lon = _coordinate(form, "lat", 90), _coordinate(form, "long", 180)
+    lat, lon = _coordinate(form, "lat", bound=90), _coordinate(form, "long", bound=180)
     if lat is None or lon is None:
         raise Open311BadRequest.of_field(
             "lat", "lat and long are required (this server locates by coordinates only)"
@@ -361,7 +361,7 @@ def report_input(form: Mapping[str, str], attributes: Mapping[str, list[str]]) -
     )
 
 
-def _coordinate(form: Mapping[str, str], name: str, bound: float) -> float | None:
+def _coordinate(form: Mapping[str, str], name: str, *, bound: float) -> float | None:
     raw = (form.get(name) or "").strip()
     if not raw:
         return None

@@ -71,7 +71,7 @@ def pg_restore_command(url: str, source: Path) -> list[str]:
     ]
 
 
-def _run(command: list[str], what: str, url: str) -> None:
+def _run(command: list[str], what: str, *, url: str) -> None:
     if shutil.which(command[0]) is None:
         raise ConfigurationError(
             f"{command[0]} is not installed here: install the PostgreSQL client tools of the "
@@ -86,7 +86,7 @@ def _run(command: list[str], what: str, url: str) -> None:
 
 
 def backup(
-    database: Database, store: MediaStore, target: Path, *, media: bool = True
+    database: Database, store: MediaStore, *, target: Path, media: bool = True
 ) -> BackupManifest:
     """Write a consistent copy into ``target`` (a new or empty directory)."""
     if target.exists() and any(target.iterdir()):
@@ -97,7 +97,7 @@ def backup(
         _sqlite_backup(_sqlite_file(url), target / SQLITE_FILE)
         counted = Database(f"sqlite:///{target / SQLITE_FILE}")
     else:
-        _run(pg_dump_command(url, target / PG_DUMP_FILE), "pg_dump", url)
+        _run(pg_dump_command(url, target / PG_DUMP_FILE), "pg_dump", url=url)
         counted = database
     with counted.session() as session:
         tickets = session.scalar(select(func.count()).select_from(Ticket)) or 0
@@ -147,7 +147,7 @@ def _copy_blobs(store: MediaStore, target: Path) -> int:
     return count
 
 
-def restore(database_url: str, store: MediaStore, source: Path) -> BackupManifest:
+def restore(database_url: str, store: MediaStore, *, source: Path) -> BackupManifest:
     """Restore the copy in ``source`` into the database ``database_url`` names (a new
     SQLite file, or an existing, empty PostgreSQL database) and the photo store."""
     manifest_path = source / MANIFEST
@@ -182,7 +182,9 @@ def restore(database_url: str, store: MediaStore, source: Path) -> BackupManifes
             raise ConfigurationError(
                 f"the database holds {len(tables)} tables: restore into a new database"
             )
-        _run(pg_restore_command(database_url, source / PG_DUMP_FILE), "pg_restore", database_url)
+        _run(
+            pg_restore_command(database_url, source / PG_DUMP_FILE), "pg_restore", url=database_url
+        )
     media = source / MEDIA_DIR
     if media.is_dir():
         for path in sorted(media.rglob("*")):

@@ -85,7 +85,9 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
         (ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator"),
     ]
     for username, role, area, display_name in accounts:
-        staff = create_staff(session, Account(username, role, area, display_name), settings)
+        staff = create_staff(
+            session, Account(username, role, area, display_name), settings=settings
+        )
         credentials.staff.append(
             {"username": username, "password": staff.password, "role": role.value, "area": area}
         )

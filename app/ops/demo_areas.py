@@ -189,7 +189,7 @@ def _community_counts(codes: Iterable[str]) -> dict[str, int]:
 
 
 def _community_points(
-    street_code: str, street: MultiPolygon, count: int
+    street_code: str, street: MultiPolygon, *, count: int
 ) -> list[tuple[float, float]]:
     rng = random.Random(int(street_code))
     minx, miny, maxx, maxy = street.bounds
@@ -307,7 +307,7 @@ def build_demo_areas() -> list[DemoArea]:
     for street_index, (row, cell) in enumerate(
         zip(rows, _voronoi_clipped(outline, seeds), strict=True)
     ):
-        points = _community_points(row.code, cell, counts[row.code])
+        points = _community_points(row.code, cell, count=counts[row.code])
         pieces.extend(_voronoi_clipped(cell, points))
         owners.extend([street_index] * len(points))
 

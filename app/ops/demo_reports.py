@@ -14,7 +14,7 @@ from app.config import Settings
 from app.db import Database
 from app.geo import CoordSys
 from app.intake import IntakeWriter, ReportInput
-from app.media import store_media
+from app.media import media_store, store_media
 from app.ops.demo_areas import build_demo_areas
 from app.platforms import get_platform
 from app.riders import issue_rider_token
@@ -47,7 +47,7 @@ def photo(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def _points(rng: random.Random, boundary: shapely.Geometry, n: int) -> list[tuple[float, float]]:
+def _points(rng: random.Random, boundary: shapely.Geometry, *, n: int) -> list[tuple[float, float]]:
     min_x, min_y, max_x, max_y = boundary.bounds
     found: list[tuple[float, float]] = []
     while len(found) < n:
@@ -58,7 +58,7 @@ def _points(rng: random.Random, boundary: shapely.Geometry, n: int) -> list[tupl
 
 
 async def submit_demo_reports(
-    database: Database, settings: Settings, writer: IntakeWriter, *, now: datetime
+    database: Database, settings: Settings, *, writer: IntakeWriter, now: datetime
 ) -> int:
     """Report ``PER_STREET`` problems in every demo street, returning how many tickets
     they opened. Far enough apart that none merges with another."""
@@ -80,14 +80,14 @@ async def submit_demo_reports(
             )
     planned = []
     for n, street in enumerate(streets):
-        for i, (lon, lat) in enumerate(_points(rng, street.boundary, PER_STREET)):
+        for i, (lon, lat) in enumerate(_points(rng, street.boundary, n=PER_STREET)):
             seed = n * PER_STREET + i
             planned.append((riders[seed % len(riders)], codes[seed % len(codes)], lon, lat, seed))
     opened = 0
     for rider, category, lon, lat, seed in planned:
         with database.transaction() as session:
             media = store_media(
-                session, rider=rider, data=photo(seed), store=settings.media_store
+                session, rider=rider, data=photo(seed), store=media_store(settings)
             ).media
             media_id = media.id
         data = ReportInput(

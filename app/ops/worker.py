@@ -11,52 +11,58 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from app import alerts, intake, media, open311, platforms, privacy, tickets
 from app.config import Settings
 from app.db import Database
+from app.media import media_store
 from app.models import utcnow
 
 logger = logging.getLogger("sentinel.worker")
+
+
+class JobRun(Protocol):
+    def __call__(self, database: Database, settings: Settings, *, now: datetime) -> int: ...
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
     every_s: float
-    run: Callable[[Database, Settings, datetime], int]  # returns how many things it did
+    run: JobRun  # returns how many things it did
 
 
-def _purge_idempotency_records(database: Database, _settings: Settings, now: datetime) -> int:
+def _purge_idempotency_records(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction() as session:
         return intake.purge_expired(session, now)
 
 
-def _record_sla_breaches(database: Database, _settings: Settings, now: datetime) -> int:
+def _record_sla_breaches(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction(write=False) as session:
         return tickets.record_breaches(session, now)
 
 
-def _close_resolved_tickets(database: Database, settings: Settings, now: datetime) -> int:
+def _close_resolved_tickets(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction(write=False) as session:
-        return tickets.close_resolved(session, now, timedelta(hours=settings.auto_close_h))
+        return tickets.close_resolved(session, now, after=timedelta(hours=settings.auto_close_h))
 
 
-def _deliver_webhooks(database: Database, settings: Settings, now: datetime) -> int:
+def _deliver_webhooks(database: Database, settings: Settings, *, now: datetime) -> int:
     return platforms.deliver_due(database, settings=settings, now=now)
 
 
-def _forward_to_open311(database: Database, settings: Settings, now: datetime) -> int:
+def _forward_to_open311(database: Database, settings: Settings, *, now: datetime) -> int:
     return open311.forward_due(database, settings=settings, now=now)
 
 
-def _purge_webhook_history(database: Database, _settings: Settings, now: datetime) -> int:
+def _purge_webhook_history(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction() as session:
         return platforms.purge_history(session, now)
 
 
-def _purge_personal_information(database: Database, settings: Settings, now: datetime) -> int:
-    purged = privacy.purge(database, settings.media_store, now=now, days=settings.retention_days)
+def _purge_personal_information(database: Database, settings: Settings, *, now: datetime) -> int:
+    purged = privacy.purge(database, media_store(settings), now=now, days=settings.retention_days)
     if purged.tickets or purged.unused_photos:
         logger.info(
             "retention purge: %d tickets, %d reports, %d photos, %d unused photos",
@@ -68,11 +74,11 @@ def _purge_personal_information(database: Database, settings: Settings, now: dat
     return purged.tickets + purged.unused_photos
 
 
-def _sweep_orphan_photos(database: Database, settings: Settings, now: datetime) -> int:
-    return media.sweep_orphans(database, settings.media_store, older_than=now - timedelta(hours=1))
+def _sweep_orphan_photos(database: Database, settings: Settings, *, now: datetime) -> int:
+    return media.sweep_orphans(database, media_store(settings), older_than=now - timedelta(hours=1))
 
 
-def _keep_working_calendar(database: Database, _settings: Settings, now: datetime) -> int:
+def _keep_working_calendar(database: Database, settings: Settings, *, now: datetime) -> int:
     """Add the years chinesecalendar has learnt; say which the calendar still lacks."""
     with database.transaction() as session:
         added = tickets.seed(session, now.date())
@@ -81,15 +87,15 @@ def _keep_working_calendar(database: Database, _settings: Settings, now: datetim
     return len(added)
 
 
-def _grow_and_expire_alerts(database: Database, _settings: Settings, now: datetime) -> int:
+def _grow_and_expire_alerts(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction() as session:
         return alerts.grow_and_expire(session, now)
 
 
-def _purge_closed_alerts(database: Database, settings: Settings, now: datetime) -> int:
+def _purge_closed_alerts(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction() as session:
         return alerts.purge_closed(
-            session, settings.media_store, now, settings.alert_retention_days
+            session, media_store(settings), now=now, days=settings.alert_retention_days
         )
 
 
@@ -125,7 +131,7 @@ class Worker:
                 continue
             self._last_run[job.name] = monotonic_now
             try:
-                done[job.name] = job.run(self.database, self.settings, self.clock())
+                done[job.name] = job.run(self.database, self.settings, now=self.clock())
             except Exception:
                 logger.exception("job failed", extra={"fields": {"job": job.name}})
         return done

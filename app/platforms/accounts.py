@@ -77,7 +77,7 @@ def rotate_api_key(
     return api_key
 
 
-def set_platform_active(session: Session, platform: Platform, active: bool) -> Platform:
+def set_platform_active(session: Session, platform: Platform, *, active: bool) -> Platform:
     """A platform switched off loses its key and its riders' tokens at once."""
     begin_writes(session)
     platform.active = active

@@ -215,7 +215,7 @@ def envelope(event: OutboxEvent) -> bytes:
     ).encode()
 
 
-def signature(secret: str, body: bytes, timestamp: int) -> str:
+def signature(secret: str, body: bytes, *, timestamp: int) -> str:
     """``X-Sentinel-Signature``: HMAC-SHA256 of ``"<t>.<body>"`` keyed with the secret."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
@@ -254,19 +254,19 @@ class _Outcome:
 def deliver_due(database: Database, *, settings: Settings, now: datetime) -> int:
     """One round of the worker: claim the due events, POST them, record what happened.
     Returns how many were sent."""
-    claims = _claim(database, now, timedelta(seconds=settings.worker_lease_s))
+    claims = _claim(database, now, lease=timedelta(seconds=settings.worker_lease_s))
     if not claims:
         return 0
     with (
         outbound_client(settings) as client,
         ThreadPoolExecutor(min(SENDERS, len(claims))) as pool,
     ):
-        outcomes = list(pool.map(lambda claim: _send(client, claim, settings), claims))
-    _record(database, list(zip(claims, outcomes, strict=True)), now)
+        outcomes = list(pool.map(lambda claim: _send(client, claim, settings=settings), claims))
+    _record(database, list(zip(claims, outcomes, strict=True)), now=now)
     return len(claims)
 
 
-def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Claim]:
+def _claim(database: Database, now: datetime, *, lease: timedelta) -> list[_Claim]:
     with database.transaction(write=False) as session:
         events = claim_due(
             session,
@@ -306,10 +306,10 @@ def _claim(database: Database, now: datetime, lease: timedelta) -> list[_Claim]:
         return claims
 
 
-def _send(client: httpx.Client, claim: _Claim, settings: Settings) -> _Outcome:
+def _send(client: httpx.Client, claim: _Claim, *, settings: Settings) -> _Outcome:
     started = time.monotonic()
     try:
-        status_code = _post(client, claim, settings)
+        status_code = _post(client, claim, settings=settings)
         return _Outcome(_ms_since(started), status_code=status_code)
     except (WebhookUrlRefused, httpx.HTTPError) as exc:
         error = call_failure(exc, settings)
@@ -321,18 +321,18 @@ def _send(client: httpx.Client, claim: _Claim, settings: Settings) -> _Outcome:
     return _Outcome(_ms_since(started), error=error)
 
 
-def _post(client: httpx.Client, claim: _Claim, settings: Settings) -> int:
+def _post(client: httpx.Client, claim: _Claim, *, settings: Settings) -> int:
     """POST the event; returns the status (the response body is not read)."""
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_ID_HEADER: str(claim.event_id),
-        SIGNATURE_HEADER: signature(claim.secret, claim.body, int(time.time())),
+        SIGNATURE_HEADER: signature(claim.secret, claim.body, timestamp=int(time.time())),
     }
     status, _ = call_checked(
         client,
         "POST",
-        claim.url,
+        url=claim.url,
         allow_private=settings.allow_private_webhooks,
         headers=headers,
         content=claim.body,
@@ -381,8 +381,8 @@ class AnswerTooLarge(httpx.HTTPError):
 def call_checked(
     client: httpx.Client,
     method: str,
-    url: str,
     *,
+    url: str,
     allow_private: bool,
     headers: dict[str, str],
     read_body: bool = False,
@@ -417,7 +417,7 @@ def call_checked(
     return call(addresses[-1])
 
 
-def _record(database: Database, results: list[tuple[_Claim, _Outcome]], now: datetime) -> None:
+def _record(database: Database, results: list[tuple[_Claim, _Outcome]], *, now: datetime) -> None:
     with database.transaction() as session:
         for claim, outcome in results:
             session.add(

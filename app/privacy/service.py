@@ -121,11 +121,11 @@ def purge(
             )
             if not ids:
                 break
-            total.add(_purge_tickets(session, store, ids, now))
+            total.add(_purge_tickets(session, store, ticket_ids=ids, now=now))
     with database.transaction() as session:
         begin_writes(session)
         unused = _unused_media(session, cutoff)
-        total.unused_photos = delete_media(session, store, unused)
+        total.unused_photos = delete_media(session, store, media_ids=unused)
     return total
 
 
@@ -150,7 +150,7 @@ def _count(session: Session, cutoff: datetime) -> Purged:
 
 
 def _purge_tickets(
-    session: Session, store: MediaStore, ticket_ids: list[uuid.UUID], now: datetime
+    session: Session, store: MediaStore, *, ticket_ids: list[uuid.UUID], now: datetime
 ) -> Purged:
     reports = session.execute(
         select(Report.id, lon_of(Report.location), lat_of(Report.location)).where(
@@ -172,8 +172,8 @@ def _purge_tickets(
             select(ReportMedia.media_id).where(ReportMedia.report_id.in_([r[0] for r in reports]))
         )
     ) | {uuid.UUID(m) for v in verifications for m in (v.media_ids or ())}
-    kept = _used_elsewhere(session, photos, ticket_ids)
-    removed = delete_media(session, store, photos - kept)
+    kept = _used_elsewhere(session, photos, ticket_ids=ticket_ids)
+    removed = delete_media(session, store, media_ids=photos - kept)
     if kept and reports:
         # A photo that stays for another ticket leaves the purged reports all the same.
         session.execute(
@@ -193,7 +193,7 @@ def _purge_tickets(
 
 
 def _clear_rider_notes(
-    session: Session, ticket_ids: Collection[uuid.UUID], rider_id: uuid.UUID | None = None
+    session: Session, ticket_ids: Collection[uuid.UUID], *, rider_id: uuid.UUID | None = None
 ) -> None:
     """Clear what riders wrote in the events of ``ticket_ids`` (a verification's note is
     kept in its event too): all riders', or ``rider_id``'s."""
@@ -218,7 +218,7 @@ def _clear_reports(session: Session, reports: Sequence[Any]) -> None:
     _coarsen(
         session,
         REPORTS,
-        reports,
+        rows=reports,
         description=None,
         address_hint=None,
         accuracy_m=None,
@@ -230,10 +230,10 @@ def _clear_reports(session: Session, reports: Sequence[Any]) -> None:
 
 def _clear_verifications(session: Session, verifications: Sequence[Any]) -> None:
     """Verifications (id, lon, lat) without their note, their photos or exact point."""
-    _coarsen(session, VERIFICATIONS, verifications, note=None, media_ids=None)
+    _coarsen(session, VERIFICATIONS, rows=verifications, note=None, media_ids=None)
 
 
-def _coarsen(session: Session, table: Table, rows: Sequence[Any], **values: Any) -> None:
+def _coarsen(session: Session, table: Table, *, rows: Sequence[Any], **values: Any) -> None:
     """Set ``values`` on rows (id, lon, lat) of ``table``, each at its coarse point: one
     statement for all of them."""
     if not rows:
@@ -257,7 +257,7 @@ def _coarse_rows(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
 
 
 def _used_elsewhere(
-    session: Session, photos: set[uuid.UUID], ticket_ids: list[uuid.UUID]
+    session: Session, photos: set[uuid.UUID], *, ticket_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Of ``photos``, those a report or verification of another ticket, or a sighting,
     uses too (a sighting's photos go with its alert's retention)."""
@@ -282,7 +282,7 @@ def _used_elsewhere(
 
 
 def _in_verifications(
-    session: Session, photos: set[uuid.UUID], exclude_tickets: Collection[uuid.UUID] = ()
+    session: Session, photos: set[uuid.UUID], *, exclude_tickets: Collection[uuid.UUID] = ()
 ) -> set[uuid.UUID]:
     """Of ``photos``, those a verification names (its photos are named in a JSON list, by
     their uploader's verifications only)."""
@@ -359,7 +359,7 @@ def export_rider(database: Database, rider_id: uuid.UUID) -> Iterator[bytes]:
         }
         yield orjson.dumps(head)[:-1]
         yield b',"reports":'
-        yield from _array(_reports(session, rider.id, codes))
+        yield from _array(_reports(session, rider.id, codes=codes))
         yield b',"verifications":'
         yield from _array(_verifications(session, rider.id))
         yield b',"sightings":'
@@ -406,8 +406,9 @@ def _photo_links(
 def _on_tickets(
     session: Session,
     model: type[Report] | type[Verification],
+    *,
     rider_id: uuid.UUID,
-    *ticket_columns: InstrumentedAttribute[Any],
+    ticket_columns: tuple[InstrumentedAttribute[Any], ...] = (),
     order: tuple[InstrumentedAttribute[Any], ...],
 ) -> Iterable[Any]:
     """The rider's rows of ``model`` in ``order``, each with its ticket's ref (and
@@ -428,7 +429,7 @@ def _on_tickets(
 
 
 def _reports(
-    session: Session, rider_id: uuid.UUID, codes: dict[int, str]
+    session: Session, rider_id: uuid.UUID, *, codes: dict[int, str]
 ) -> Iterator[dict[str, Any]]:
     photos = _photo_links(
         session,
@@ -438,7 +439,11 @@ def _reports(
         .order_by(ReportMedia.report_id, ReportMedia.position),
     )
     rows = _on_tickets(
-        session, Report, rider_id, Ticket.status, order=(Report.received_at, Report.id)
+        session,
+        Report,
+        rider_id=rider_id,
+        ticket_columns=(Ticket.status,),
+        order=(Report.received_at, Report.id),
     )
     for report, ref, status, lon, lat in rows:
         yield {
@@ -466,7 +471,7 @@ def _reports(
 
 def _verifications(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
     rows = _on_tickets(
-        session, Verification, rider_id, order=(Verification.created_at, Verification.id)
+        session, Verification, rider_id=rider_id, order=(Verification.created_at, Verification.id)
     )
     for verification, ref, lon, lat in rows:
         yield {
@@ -531,7 +536,7 @@ def _ledger(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
 TOMBSTONE_PSEUDONYM = "已注销"
 
 
-def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime) -> None:
+def erase_rider(session: Session, store: MediaStore, *, rider: Rider, now: datetime) -> None:
     """Erase a rider at their request, at once and for good.
 
     Their tokens stop working (an erased rider authenticates as nobody); their platform
@@ -545,7 +550,9 @@ def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime
     external = rider.external_id
     tombstone = f"{TOMBSTONE_PREFIX}{uuid.uuid4().hex}"
     delete_media(
-        session, store, set(session.scalars(select(Media.id).where(Media.rider_id == rider.id)))
+        session,
+        store,
+        media_ids=set(session.scalars(select(Media.id).where(Media.rider_id == rider.id))),
     )
     reports = session.execute(
         select(Report.id, lon_of(Report.location), lat_of(Report.location)).where(
@@ -563,7 +570,7 @@ def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime
     tickets |= set(
         session.scalars(select(Verification.ticket_id).where(Verification.rider_id == rider.id))
     )
-    _clear_rider_notes(session, tickets, rider.id)
+    _clear_rider_notes(session, tickets, rider_id=rider.id)
     for sighting in session.scalars(
         select(AlertSighting).where(AlertSighting.rider_id == rider.id)
     ):
@@ -582,7 +589,7 @@ def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime
             ),
         )
     ):
-        event.data = _replaced(event.data, external, tombstone)
+        event.data = _replaced(event.data, external, new=tombstone)
     session.flush()
     rider.external_id = tombstone
     rider.display_name = None
@@ -590,10 +597,10 @@ def erase_rider(session: Session, store: MediaStore, rider: Rider, now: datetime
     rider.erased_at = now
 
 
-def _replaced(value: Any, old: str, new: str) -> Any:
+def _replaced(value: Any, old: str, *, new: str) -> Any:
     """``value`` (JSON) with every string equal to ``old`` made ``new``."""
     if isinstance(value, dict):
-        return {k: _replaced(v, old, new) for k, v in value.items()}
+        return {k: _replaced(v, old, new=new) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replaced(v, old, new) for v in value]
+        return [_replaced(v, old, new=new) for v in value]
     return new if value == old else value

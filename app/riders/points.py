@@ -120,7 +120,7 @@ class EarningRules(Protocol):
 
 
 def owed(
-    category: EarningRules, outcome: ReportOutcome, stand: Standing
+    category: EarningRules, outcome: ReportOutcome, *, stand: Standing
 ) -> dict[PointsReason, int]:
     """What a report in this role and standing is owed, by reason."""
     due: dict[PointsReason, int] = {}
@@ -408,16 +408,16 @@ class Books:
 def settle_report(
     books: Books,
     cause: Cause,
+    *,
     category: EarningRules,
     report: ReportState,
     stand: Standing,
     held: Mapping[PointsReason, int],
-    *,
     earns: bool,
 ) -> str | None:
     """Book what ``report`` is owed (nothing unless it ``earns``: its rider's first on the
     ticket) beyond what it holds; its new ``counted_as`` if that changed."""
-    due = owed(category, report.outcome, stand) if earns else {}
+    due = owed(category, report.outcome, stand=stand) if earns else {}
     for reason in REPORT_REASONS:
         have = held.get(reason, 0)
         if reason in due and have == 0:
@@ -447,6 +447,7 @@ def settle_report(
 def settle(
     session: Session,
     ticket: Ticket,
+    *,
     event: TicketEvent,
     now: datetime,
     verified: tuple[Verification, Rider] | None = None,
@@ -489,18 +490,27 @@ def settle(
     for report in reports:
         first = report.rider_id not in earning
         earning.add(report.rider_id)
-        value = settle_report(books, cause, category, report, stand, held[report.id], earns=first)
+        value = settle_report(
+            books,
+            cause,
+            category=category,
+            report=report,
+            stand=stand,
+            held=held[report.id],
+            earns=first,
+        )
         if value is not None:
             recount[value].append(report.id)
     for value, ids in recount.items():
         session.execute(update(Report).where(Report.id.in_(ids)).values(counted_as=value))
     if verified is not None:
-        _book_verification(books, cause, category, *verified)
+        verification, rider = verified
+        _book_verification(books, cause, category=category, verification=verification, rider=rider)
     books.write(session)
 
 
 def _book_verification(
-    books: Books, cause: Cause, category: Category, verification: Verification, rider: Rider
+    books: Books, cause: Cause, *, category: Category, verification: Verification, rider: Rider
 ) -> None:
     books.append(
         cause,
@@ -523,6 +533,7 @@ def _book_verification(
 def announce_status(
     session: Session,
     ticket: Ticket,
+    *,
     event: TicketEvent,
     previous: TicketStatus,
     now: datetime,

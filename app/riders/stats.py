@@ -70,7 +70,7 @@ class Window:
         return self.start is None and self.end is None
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
-        return _between(column, self.start, self.end)
+        return _between(column, self.start, high=self.end)
 
     @property
     def key(self) -> str:
@@ -78,7 +78,7 @@ class Window:
         return "/".join(at.isoformat() if at else "" for at in (self.start, self.end))
 
 
-def _between(column: Any, low: Any, high: Any) -> list[ColumnElement[bool]]:
+def _between(column: Any, low: Any, *, high: Any) -> list[ColumnElement[bool]]:
     """``low <= column < high``; an end that is None is open."""
     return ([column >= low] if low is not None else []) + (
         [column < high] if high is not None else []
@@ -120,14 +120,14 @@ def _int(value: Any) -> Any:
 
 
 def _parts(
-    platform_id: uuid.UUID, window: Window, key: str, rider_id: uuid.UUID | None = None
+    platform_id: uuid.UUID, window: Window, *, key: str, rider_id: uuid.UUID | None = None
 ) -> Any:
     """:func:`_part_selects` as one UNION ALL subquery."""
-    return union_all(*_part_selects(platform_id, window, key, rider_id)).subquery()
+    return union_all(*_part_selects(platform_id, window, key=key, rider_id=rider_id)).subquery()
 
 
 def _part_selects(
-    platform_id: uuid.UUID, window: Window, key: str, rider_id: uuid.UUID | None = None
+    platform_id: uuid.UUID, window: Window, *, key: str, rider_id: uuid.UUID | None = None
 ) -> list[Select[Any]]:
     """One row per (``key``, source) with every counter, in the order of ``COUNTERS``:
     reports, verifications and ledger lines of the platform's riders (or of one rider)
@@ -202,7 +202,7 @@ class Span:
     last: int | None
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
-        return _between(column, self.first, self.last)
+        return _between(column, self.first, high=self.last)
 
 
 def split(window: Window, unit: timedelta) -> tuple[Span | None, list[Window]]:
@@ -245,7 +245,9 @@ def _windowed_riders(platform_id: uuid.UUID, window: Window) -> Any:
     the days the window cuts, and the minutes at either end counted from the base
     tables."""
     days, hours, minutes = split_days(window)
-    selects = [select_ for part in minutes for select_ in _part_selects(platform_id, part, "rider")]
+    selects = [
+        select_ for part in minutes for select_ in _part_selects(platform_id, part, key="rider")
+    ]
     for model, column, spans in (
         (RiderActivity, RiderActivity.hour, hours),
         (RiderDailyActivity, RiderDailyActivity.day, [] if days is None else [days]),
@@ -314,7 +316,7 @@ def rider_page(
 
     def page_of(query: Select[Any], value: Any, key: Any) -> Select[Any]:
         if after is not None:
-            query = query.where(_after(value, key, after[2:], descending))
+            query = query.where(_after(value, key, after=after[2:], descending=descending))
         return in_order(query, value, key).limit(limit + 1)
 
     if name == "rider_id":
@@ -354,7 +356,7 @@ def rider_page(
     return Page(items, next_cursor)
 
 
-def _after(value: Any, id_column: Any, after: list[Any], descending: bool) -> Any:
+def _after(value: Any, id_column: Any, *, after: list[Any], descending: bool) -> Any:
     if len(after) != 2:
         raise ValidationFailed.of_field("cursor", "invalid cursor")
     try:
@@ -374,12 +376,16 @@ def rider_detail(
     if window.all_time:
         counts = totals(session, rider.id)
     else:
-        row = session.execute(_summed(_parts(platform.id, window, "rider", rider.id))).first()
+        row = session.execute(
+            _summed(_parts(platform.id, window, key="rider", rider_id=rider.id))
+        ).first()
         counts = _as_counts(row) if row else dict.fromkeys(COUNTERS, 0)
     codes = category_codes(session)
     by_category = {
         codes[row.key]: _as_counts(row)
-        for row in session.execute(_summed(_parts(platform.id, window, "category", rider.id)))
+        for row in session.execute(
+            _summed(_parts(platform.id, window, key="category", rider_id=rider.id))
+        )
     }
     return {
         "rider_id": rider.external_id,
@@ -438,14 +444,14 @@ def summary(
             add(EPOCH + row.key * HOUR if group_by is GroupBy.DAY else row.key or None, row)
     for part in raw:
         key = "bucket" if group_by is GroupBy.DAY else group_by.value
-        for row in session.execute(_summed(_parts(platform.id, part, key))):
+        for row in session.execute(_summed(_parts(platform.id, part, key=key))):
             add(
                 EPOCH + int(row.key) * timedelta(seconds=BUCKET_S)
                 if group_by is GroupBy.DAY
                 else row.key,
                 row,
             )
-    return _summary_rows(session, groups, group_by, tz)
+    return _summary_rows(session, groups, group_by=group_by, tz=tz)
 
 
 def _days_start_on_hours(tz: ZoneInfo, window: Window) -> bool:
@@ -460,7 +466,7 @@ def _days_start_on_hours(tz: ZoneInfo, window: Window) -> bool:
 
 
 def _summary_rows(
-    session: Session, groups: dict[Any, Counter[str]], group_by: GroupBy, tz: ZoneInfo
+    session: Session, groups: dict[Any, Counter[str]], *, group_by: GroupBy, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
     if group_by is GroupBy.DAY:
         days: defaultdict[str, Counter[str]] = defaultdict(Counter)

@@ -114,7 +114,7 @@ def put_category(
     _admin: CurrentAdmin,
     response: Response,
 ) -> CategoryAdminRead:
-    category, created = categories.put_category(session, code, category_fields(body))
+    category, created = categories.put_category(session, code, fields=category_fields(body))
     if created:
         response.status_code = status.HTTP_201_CREATED
     return CategoryAdminRead.of(category)
@@ -143,7 +143,7 @@ def read_calendar(year: Year, session: SessionDep, _admin: CurrentAdmin) -> Cale
 def put_calendar(
     year: Year, body: CalendarPut, session: SessionDep, admin: CurrentAdmin
 ) -> CalendarRead:
-    row = tickets.set_year(session, year, body.as_input(), source=admin.username)
+    row = tickets.set_year(session, year, data=body.as_input(), source=admin.username)
     return CalendarRead.of(row)
 
 
@@ -195,7 +195,7 @@ def set_platform_active(
 ) -> PlatformRead:
     platform = platform_service.get_platform(session, code)
     return PlatformRead.model_validate(
-        platform_service.set_platform_active(session, platform, body.active)
+        platform_service.set_platform_active(session, platform, active=body.active)
     )
 
 
@@ -210,9 +210,9 @@ def change_staff(
 ) -> StaffRead:
     staff = staff_service.get_staff(session, username)
     if body.active is not None:
-        staff_service.set_active(session, staff, body.active)
+        staff_service.set_active(session, staff, active=body.active)
     if body.may_publish_alerts is not None:
-        staff_service.allow_alerts(session, staff, body.may_publish_alerts)
+        staff_service.allow_alerts(session, staff, allowed=body.may_publish_alerts)
     return StaffRead.of(staff)
 
 
@@ -225,7 +225,7 @@ def change_staff(
 def create_staff(
     body: StaffCreate, session: SessionDep, settings: SettingsDep, _admin: CurrentAdmin
 ) -> StaffCreated:
-    new = staff_service.create_staff(session, body.account(), settings)
+    new = staff_service.create_staff(session, body.account(), settings=settings)
     return StaffCreated(
         username=new.staff.username, password=new.password, role=new.staff.role, area=body.area
     )
@@ -258,7 +258,7 @@ def add_forward(
     body: ForwardCreate, session: SessionDep, clock: ClockDep, _admin: CurrentAdmin
 ) -> ForwardRead:
     data = open311.ForwardInput(**body.model_dump())
-    return ForwardRead.of(open311.add_forward(session, data, clock()))
+    return ForwardRead.of(open311.add_forward(session, data, now=clock()))
 
 
 @router.delete(

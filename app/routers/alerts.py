@@ -19,6 +19,7 @@ from app.deps import (
 )
 from app.errors import Forbidden, NotFound
 from app.geo import CoordSys, to_wgs84
+from app.media import media_store
 from app.photos import blob_response
 from app.routers.media import read_upload
 from app.schemas.alerts import (
@@ -47,7 +48,7 @@ riders = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=problems(401,
 def publish(
     body: AlertCreate, staff: AlertPublisher, session: SessionDep, clock: ClockDep
 ) -> AlertRead:
-    alert = alerts.publish(session, staff, body.as_input(), clock())
+    alert = alerts.publish(session, staff, data=body.as_input(), now=clock())
     return AlertRead.of_office(alert, alerts.photo_ids(session, alert))
 
 
@@ -64,7 +65,9 @@ def upload_photo(
     settings: SettingsDep,
     file: UploadFile = File(description="the photo"),
 ) -> AlertPhotoRead:
-    photo = alerts.store_photo(session, staff, read_upload(file, settings), settings.media_store)
+    photo = alerts.store_photo(
+        session, staff, data=read_upload(file, settings), store=media_store(settings)
+    )
     return AlertPhotoRead(
         id=str(photo.id), content_type=photo.content_type, width=photo.width, height=photo.height
     )
@@ -84,7 +87,7 @@ def list_alerts(staff: CurrentOfficeStaff, session: SessionDep) -> list[AlertRea
     responses=problems(404),
 )
 def read_alert(alert_id: uuid.UUID, staff: CurrentOfficeStaff, session: SessionDep) -> AlertRead:
-    alert = alerts.alert_in_scope(session, staff, alert_id)
+    alert = alerts.alert_in_scope(session, staff, alert_id=alert_id)
     return AlertRead.of_office(
         alert, alerts.photo_ids(session, alert), alerts.sightings_of(session, alert)
     )
@@ -103,8 +106,8 @@ def close_alert(
     session: SessionDep,
     clock: ClockDep,
 ) -> AlertRead:
-    alert = alerts.alert_in_scope(session, staff, alert_id)
-    alerts.close(session, staff, alert, body.outcome, body.note, clock())
+    alert = alerts.alert_in_scope(session, staff, alert_id=alert_id)
+    alerts.close(session, staff, alert=alert, outcome=body.outcome, note=body.note, now=clock())
     return AlertRead.of_office(alert, alerts.photo_ids(session, alert))
 
 
@@ -122,7 +125,7 @@ def active(
     coord_sys: CoordSys = CoordSys.WGS84,
 ) -> ActiveAlerts:
     x, y = to_wgs84(lon, lat, coord_sys)
-    found = alerts.active_at(session, x, y, clock())
+    found = alerts.active_at(session, x, lat=y, now=clock())
     photos = alerts.photos_of(session, found)
     return ActiveAlerts(items=[AlertPublic.of(a, photos[a.id]) for a in found])
 
@@ -147,7 +150,7 @@ def sight(
     sighting = alerts.sight(
         session,
         rider,
-        alert_id,
+        alert_id=alert_id,
         lon=lon,
         lat=lat,
         note=body.note,
@@ -181,9 +184,9 @@ def alert_photo(
         staff = None
     else:
         raise Forbidden("alert photos are for riders, platforms and the district")
-    photo = alerts.photo_for(session, alert_id, photo_id, staff=staff, now=clock())
+    photo = alerts.photo_for(session, alert_id, photo_id=photo_id, staff=staff, now=clock())
     key, content_type = alerts.photo_key(photo, thumbnail=thumbnail)
-    blob = settings.media_store.open(key)
+    blob = media_store(settings).open(key)
     if blob is None:
         raise NotFound("the photo's file is missing")
     return blob_response(blob, content_type)

@@ -9,6 +9,7 @@ from app import media
 from app.config import Settings
 from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, PayloadTooLarge
+from app.media import media_store
 from app.models import Media
 from app.photos import photo_response
 from app.schemas.common import problems
@@ -40,7 +41,7 @@ def upload(
     file: UploadFile = File(description="the photo"),
 ) -> MediaRead:
     stored = media.store_media(
-        session, rider=rider, data=read_upload(file, settings), store=settings.media_store
+        session, rider=rider, data=read_upload(file, settings), store=media_store(settings)
     )
     if not stored.created:
         response.status_code = 200
@@ -61,11 +62,11 @@ def read_upload(file: UploadFile, settings: Settings) -> bytes:
 
 def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) -> Media:
     if caller.role is Role.RIDER and caller.rider is not None:
-        return media.media_for_rider(session, caller.rider, media_id)
+        return media.media_for_rider(session, caller.rider, media_id=media_id)
     if caller.role in (Role.OFFICER, Role.DISTRICT) and caller.staff is not None:
-        return media.media_for_staff(session, caller.staff, media_id)
+        return media.media_for_staff(session, caller.staff, media_id=media_id)
     if caller.role is Role.PLATFORM and caller.platform is not None:
-        return media.media_for_platform(session, caller.platform, media_id)
+        return media.media_for_platform(session, caller.platform, media_id=media_id)
     raise Forbidden(
         "photos are for their uploader, the uploader's platform and the street office handling them"
     )

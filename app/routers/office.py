@@ -175,7 +175,7 @@ def tickets_csv(
     )
 
     return StreamingResponse(
-        queue_csv(database, query, now),
+        queue_csv(database, query, now=now),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="tickets.csv"'},
     )

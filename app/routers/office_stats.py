@@ -41,7 +41,9 @@ def stats(
         session, staff=staff, created_from=created.start, created_to=created.end, now=clock()
     )
     if format == "xlsx":
-        return _xlsx(tickets.stats_xlsx(figures, created.start, created.end), "office-stats")
+        return _xlsx(
+            tickets.stats_xlsx(figures, created.start, created_to=created.end), "office-stats"
+        )
     return OfficeStats(**figures)
 
 
@@ -73,5 +75,5 @@ def streets(
         sort=sort,
     )
     if format == "xlsx":
-        return _xlsx(tickets.streets_xlsx(rows, created.start, created.end), "streets")
+        return _xlsx(tickets.streets_xlsx(rows, created.start, created_to=created.end), "streets")
     return [StreetFigures(**row) for row in rows]

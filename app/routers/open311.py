@@ -153,7 +153,7 @@ def list_requests(
         limit=page_size,
         cursor=cursor,
     )
-    found, following = open311.find_requests(session, query, clock())
+    found, following = open311.find_requests(session, query, now=clock())
     headers = {}
     if following is not None:
         link = request.url.include_query_params(cursor=following)
@@ -233,5 +233,5 @@ def media(
     settings: SettingsDep,
     sig: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    found = open311.public_media(session, media_id, sig, settings)
+    found = open311.public_media(session, media_id, signature=sig, settings=settings)
     return photo_response(settings, found, thumbnail=False)

@@ -14,6 +14,7 @@ from app.deps import (
     WindowParams,
 )
 from app.errors import ValidationFailed
+from app.media import media_store
 from app.riders import get_rider, issue_rider_token
 from app.schemas.common import Page, problems
 from app.schemas.platforms import (
@@ -167,5 +168,5 @@ def erase_rider(
     clock: ClockDep,
 ) -> Response:
     rider = get_rider(session, platform=platform, rider_id=rider_id)
-    privacy.erase_rider(session, settings.media_store, rider, clock())
+    privacy.erase_rider(session, media_store(settings), rider=rider, now=clock())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

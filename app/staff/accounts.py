@@ -46,7 +46,7 @@ class Account:
     password: str | None = None  # None: one is generated, and returned once
 
 
-def create_staff(session: Session, account: Account, settings: Settings) -> NewStaff:
+def create_staff(session: Session, account: Account, *, settings: Settings) -> NewStaff:
     username, role, password = account.username, account.role, account.password
     if not USERNAME.fullmatch(username):
         raise ValidationFailed.of_field("username", "3–64 letters, digits, '_', '.' or '-'")
@@ -56,7 +56,7 @@ def create_staff(session: Session, account: Account, settings: Settings) -> NewS
     password_hash = hash_password(password, settings)  # slow on purpose: before the writes
     begin_writes(session)
     lock(session, ("staff", username))  # two creations of one name: the second sees the first
-    area = _role_area(session, role, account.area_code)
+    area = _role_area(session, role, area_code=account.area_code)
     if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
         raise AlreadyExists(f"user {username} exists already")
     staff = Staff(
@@ -73,7 +73,7 @@ def create_staff(session: Session, account: Account, settings: Settings) -> NewS
     return NewStaff(staff, password)
 
 
-def _role_area(session: Session, role: StaffRole, area_code: str | None) -> Area | None:
+def _role_area(session: Session, role: StaffRole, *, area_code: str | None) -> Area | None:
     level = ROLE_AREA_LEVEL.get(role)
     if level is None:
         if area_code is not None:
@@ -102,7 +102,7 @@ def authenticate(
     client address have not failed too often lately (429 until their wait is over)."""
     now = now or utcnow()
     keys = sign_in.keys_of(username, client)
-    sign_in.check(session, keys, now)
+    sign_in.check(session, keys, now=now)
     staff = session.scalar(select(Staff).where(Staff.username == username))
     with sign_in.password_check():
         if staff is None or not staff.active:
@@ -111,7 +111,7 @@ def authenticate(
         else:
             right = verify_password(staff.password_hash, password)
     if staff is None or not right:
-        sign_in.failed(session, keys, now)
+        sign_in.failed(session, keys, now=now)
         raise InvalidCredentials()
     sign_in.succeeded(session, username)
     token = issue_token(
@@ -135,7 +135,7 @@ def get_staff(session: Session, username: str) -> Staff:
 # Revocations are stamped with the real time, as the tokens they compare with are.
 
 
-def set_active(session: Session, staff: Staff, active: bool) -> Staff:
+def set_active(session: Session, staff: Staff, *, active: bool) -> Staff:
     """A disabled account's tokens stop working at once (and stay revoked if it is
     enabled again: it signs in anew)."""
     begin_writes(session)
@@ -146,7 +146,7 @@ def set_active(session: Session, staff: Staff, active: bool) -> Staff:
     return staff
 
 
-def allow_alerts(session: Session, staff: Staff, allowed: bool) -> Staff:
+def allow_alerts(session: Session, staff: Staff, *, allowed: bool) -> Staff:
     """Let an account that is not district staff publish area alerts (or stop it)."""
     begin_writes(session)
     staff.may_publish_alerts = allowed
@@ -178,11 +178,11 @@ def change_password(
             "new_password", f"at least {MIN_PASSWORD_LENGTH} characters, not the current one"
         )
     keys = sign_in.keys_of(staff.username, client)
-    sign_in.check(session, keys, now)
+    sign_in.check(session, keys, now=now)
     with sign_in.password_check():
         right = verify_password(staff.password_hash, current)
     if not right:
-        sign_in.failed(session, keys, now)
+        sign_in.failed(session, keys, now=now)
         raise InvalidCredentials("the current password is wrong")
     begin_writes(session)
     staff.password_hash = hash_password(new, settings)

@@ -28,7 +28,7 @@ def _areas(session: Session, ids: set[int]) -> list[Area]:
     return list(session.scalars(select(Area).where(Area.id.in_(ids)).order_by(Area.code)))
 
 
-def area_in_scope(session: Session, staff: Staff, code: str) -> Area:
+def area_in_scope(session: Session, staff: Staff, *, code: str) -> Area:
     """The area ``code`` if ``staff`` may see it; otherwise as unknown as a missing one."""
     area = get_area(session, code)
     scope = staff_area_ids(session, staff)

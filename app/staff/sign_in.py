@@ -48,7 +48,7 @@ def wait_after(kind: str, failures: int) -> timedelta:
     return min(FIRST_WAIT * 2 ** min(beyond - 1, 20), LONGEST_WAIT)
 
 
-def check(session: Session, keys: list[str], now: datetime) -> None:
+def check(session: Session, keys: list[str], *, now: datetime) -> None:
     """Refuses (429) a sign-in that comes before its wait is over."""
     rows = session.scalars(select(SignInThrottle).where(SignInThrottle.key.in_(keys))).all()
     waits = [r.blocked_until - now for r in rows if r.blocked_until and r.blocked_until > now]
@@ -68,7 +68,7 @@ def _database(session: Session) -> Database:
     return database
 
 
-def failed(session: Session, keys: list[str], now: datetime) -> None:
+def failed(session: Session, keys: list[str], *, now: datetime) -> None:
     """Counts a failure for each key, in a transaction of its own: the request's is
     rolled back with the refusal."""
     with _database(session).transaction() as own:

@@ -64,7 +64,7 @@ class YearInput:
     tz: str = DEFAULT_TZ
 
 
-def set_year(session: Session, year: int, data: YearInput, *, source: str) -> WorkingCalendarYear:
+def set_year(session: Session, year: int, *, data: YearInput, source: str) -> WorkingCalendarYear:
     """Replace the year's calendar; every rule of a year checked here, in one place."""
     if not FIRST_YEAR <= year <= LAST_YEAR:
         raise ValidationFailed.of_field("year", f"a year from {FIRST_YEAR} to {LAST_YEAR}")
@@ -105,7 +105,7 @@ def seed(session: Session, today: date) -> list[int]:
         set_year(
             session,
             year,
-            YearInput(sorted(known.holidays), sorted(known.workdays)),
+            data=YearInput(sorted(known.holidays), sorted(known.workdays)),
             source=f"chinesecalendar {version('chinesecalendar')}",
         )
         added.append(year)

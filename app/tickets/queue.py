@@ -43,10 +43,10 @@ class QueueFilter:
     text: str | None = None  # in the ref or in a report's description
 
 
-def _area_id(session: Session, staff: Staff, code: str, field: str) -> int:
+def _area_id(session: Session, staff: Staff, *, code: str, field: str) -> int:
     """An area of the caller's scope; one outside it is as unknown as a missing one."""
     try:
-        return area_in_scope(session, staff, code).id
+        return area_in_scope(session, staff, code=code).id
     except NotFound:
         raise ValidationFailed.of_field(field, f"no area {code} in your scope") from None
 
@@ -63,10 +63,12 @@ def filtered(
             raise ValidationFailed.of_field("category", f"no category {where.category}")
         query = query.where(Ticket.category_id == category_id)
     if where.street is not None:
-        query = query.where(Ticket.street_id == _area_id(session, staff, where.street, "street"))
+        query = query.where(
+            Ticket.street_id == _area_id(session, staff, code=where.street, field="street")
+        )
     if where.community is not None:
         query = query.where(
-            Ticket.community_id == _area_id(session, staff, where.community, "community")
+            Ticket.community_id == _area_id(session, staff, code=where.community, field="community")
         )
     if where.overdue is not None:
         late = Ticket.is_overdue(now)

@@ -51,7 +51,7 @@ def record_breaches(session: Session, now: datetime) -> int:
     return recorded
 
 
-def close_resolved(session: Session, now: datetime, after: timedelta) -> int:
+def close_resolved(session: Session, now: datetime, *, after: timedelta) -> int:
     """Resolved tickets nobody disputed (a ``fixed: false`` verification reopens them)
     close themselves ``after`` their resolution."""
     begin_writes(session)

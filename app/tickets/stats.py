@@ -35,7 +35,7 @@ def office_stats(
 ) -> dict[str, Any]:
     """The numbers of ``staff``'s tickets created in [``created_from``, ``created_to``),
     of one street of its scope if ``street_id`` says so."""
-    window = _window(staff, created_from, created_to)
+    window = _window(staff, created_from, created_to=created_to)
     if street_id is not None:
         window.append(Ticket.street_id == street_id)
 
@@ -61,7 +61,7 @@ def office_stats(
         kpi.update(dict(zip(KPI_COUNTS, counts, strict=True)))
 
     codes = category_codes(session)
-    community_codes = _codes(session, Area.id, Area.code, by_community)
+    community_codes = _codes(session, Area.id, code=Area.code, ids=by_community)
     return {
         "total": by_status.total(),
         "by_status": dict(by_status),
@@ -126,7 +126,7 @@ def street_table(
         raise ValidationFailed.of_field(
             "sort", f"one of {', '.join(STREET_FIGURES)}, '-' first for descending"
         )
-    window = _window(staff, created_from, created_to)
+    window = _window(staff, created_from, created_to=created_to)
     assert staff.area_id is not None
     streets = streets_of(session, staff.area_id)
     counted: dict[int, Counter[str]] = {street.id: Counter() for street in streets}
@@ -213,7 +213,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def _window(
-    staff: Staff, created_from: datetime | None, created_to: datetime | None
+    staff: Staff, created_from: datetime | None, *, created_to: datetime | None
 ) -> list[ColumnElement[bool]]:
     window = [ticket_scope_filter(staff)]
     if created_from is not None:
@@ -234,7 +234,7 @@ def daily_trend(
     """(day in ``tz``, tickets opened, tickets of the window resolved) for every day of
     the window: counted by the hour in the database, the hours added up into days here
     (a day in any time zone is whole hours of UTC)."""
-    window = _window(staff, created_from, created_to)
+    window = _window(staff, created_from, created_to=created_to)
     opened: Counter[date] = Counter()
     resolved: Counter[date] = Counter()
 
@@ -259,7 +259,7 @@ def _count(condition: ColumnElement[bool] | SQLCoreOperations[bool]) -> ColumnEl
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _codes(session: Session, key: Any, code: Any, ids: Counter[Any]) -> dict[Any, str]:
+def _codes(session: Session, key: Any, *, code: Any, ids: Counter[Any]) -> dict[Any, str]:
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}

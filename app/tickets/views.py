@@ -22,7 +22,7 @@ from app.models import (
 from app.staff import ticket_scope_filter
 
 
-def ticket_in_scope(session: Session, staff: Staff, ticket_id: uuid.UUID) -> Ticket:
+def ticket_in_scope(session: Session, staff: Staff, *, ticket_id: uuid.UUID) -> Ticket:
     ticket = session.scalar(
         select(Ticket).where(Ticket.id == ticket_id, ticket_scope_filter(staff))
     )

@@ -143,13 +143,13 @@ def apply_action(
         case A.RESOLVE | A.REOPEN | A.COMMENT if not data.note:
             raise ValidationFailed.of_field("note", f"{data.action} needs a note")
         case A.TRANSFER:
-            street = _transfer_target(session, ticket, data.to_street)
+            street = _transfer_target(session, ticket, code=data.to_street)
             event_data["from_street"], event_data["to_street"] = ticket.street_id, street.id
             ticket.street_id, ticket.community_id = street.id, None
         case A.MERGE:
-            into = _merge_target(session, ticket, staff, data.into_ticket)
+            into = _merge_target(session, ticket, staff=staff, into_id=data.into_ticket)
             event_data["into_ticket"] = str(into.id)
-            merged = (into, _move_reports(session, ticket, into, now))
+            merged = (into, _move_reports(session, ticket, into=into, now=now))
         case A.SET_PRIORITY:
             if data.priority not in (1, 2, 3):
                 raise ValidationFailed.of_field("priority", "1 (high), 2 or 3 (low)")
@@ -166,7 +166,17 @@ def apply_action(
         now=now,
     )
     if merged is not None:
-        _settle_merge(session, ticket, *merged, current, staff, event, now)
+        into, moved = merged
+        _settle_merge(
+            session,
+            ticket,
+            into=into,
+            moved=moved,
+            previous=current,
+            staff=staff,
+            event=event,
+            now=now,
+        )
     session.flush()
     return ticket
 
@@ -215,13 +225,14 @@ def change(
         created_at=now,
     )
     session.add(event)
-    on_status_change(session, ticket, previous, event, now, verified)
+    on_status_change(session, ticket, previous=previous, event=event, now=now, verified=verified)
     return event
 
 
 def on_status_change(
     session: Session,
     ticket: Ticket,
+    *,
     previous: S,
     event: TicketEvent,
     now: datetime,
@@ -233,31 +244,31 @@ def on_status_change(
     current = S(ticket.status)
     if previous is current:
         if verified is not None:
-            riders.settle(session, ticket, event, now, verified)
+            riders.settle(session, ticket, event=event, now=now, verified=verified)
         return
     if current is S.ACCEPTED and ticket.accepted_at is None:
         ticket.accepted_at = now
-        ticket.response_working_h = _working_hours(session, ticket.created_at, now)
+        ticket.response_working_h = _working_hours(session, ticket.created_at, end=now)
     elif current is S.RESOLVED:
         ticket.resolved_at = now
-        ticket.resolution_working_h = _working_hours(session, ticket.created_at, now)
+        ticket.resolution_working_h = _working_hours(session, ticket.created_at, end=now)
     elif current is S.CLOSED:
         ticket.closed_at = now
     if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
         ticket.resolved_at = ticket.closed_at = ticket.purged_at = None
         ticket.resolution_working_h = None
         ticket.reopen_count = (ticket.reopen_count or 0) + 1
-    riders.settle(session, ticket, event, now, verified)
-    riders.announce_status(session, ticket, event, previous, now)
+    riders.settle(session, ticket, event=event, now=now, verified=verified)
+    riders.announce_status(session, ticket, event=event, previous=previous, now=now)
 
 
-def _working_hours(session: Session, start: datetime, end: datetime) -> float:
+def _working_hours(session: Session, start: datetime, *, end: datetime) -> float:
     """Working hours from ``start`` to ``end`` on the working calendar (for the KPIs'
     medians, whatever clock the category's own time limits run on)."""
     return round(reference.current(session).calendar.between(start, end), 4)
 
 
-def _transfer_target(session: Session, ticket: Ticket, code: str | None) -> Area:
+def _transfer_target(session: Session, ticket: Ticket, *, code: str | None) -> Area:
     if not code:
         raise ValidationFailed.of_field("to_street", "the code of a street in the same district")
     street = session.scalar(select(Area).where(Area.code == code))
@@ -271,7 +282,7 @@ def _transfer_target(session: Session, ticket: Ticket, code: str | None) -> Area
 
 
 def _merge_target(
-    session: Session, ticket: Ticket, staff: Staff, into_id: uuid.UUID | None
+    session: Session, ticket: Ticket, *, staff: Staff, into_id: uuid.UUID | None
 ) -> Ticket:
     if into_id is None:
         raise ValidationFailed.of_field("into_ticket", "the id of the ticket this one duplicates")
@@ -285,7 +296,9 @@ def _merge_target(
     return into
 
 
-def _move_reports(session: Session, ticket: Ticket, into: Ticket, now: datetime) -> list[uuid.UUID]:
+def _move_reports(
+    session: Session, ticket: Ticket, *, into: Ticket, now: datetime
+) -> list[uuid.UUID]:
     """The duplicate's reports become confirmations of ``into``; returns their ids."""
     moved = list(session.scalars(select(Report.id).where(Report.ticket_id == ticket.id)))
     session.execute(
@@ -303,6 +316,7 @@ def _move_reports(session: Session, ticket: Ticket, into: Ticket, now: datetime)
 def _settle_merge(
     session: Session,
     ticket: Ticket,
+    *,
     into: Ticket,
     moved: list[uuid.UUID],
     previous: S,
@@ -322,8 +336,8 @@ def _settle_merge(
         data={"from_ticket": str(ticket.id), "reports": ticket.report_count},
     )
     session.add(merged_in)
-    riders.settle(session, into, merged_in, now)
-    riders.announce_status(session, into, event, previous, now, reports=moved)
+    riders.settle(session, into, event=merged_in, now=now)
+    riders.announce_status(session, into, event=event, previous=previous, now=now, reports=moved)
 
 
 VERIFY_WITHIN_M = 200.0
@@ -343,7 +357,7 @@ def verify_resolution(
 ) -> tuple[Verification, Ticket]:
     """A rider passing by says whether a resolved ticket is really fixed; ``fixed: false``
     reopens it. Only on a resolved ticket, only from within 200 m, once per rider."""
-    check_media_owner(session, rider, data.media_ids)
+    check_media_owner(session, rider, media_ids=data.media_ids)
     begin_writes(session)
     found = session.execute(
         select(Ticket, distance_m(Ticket.location, point(data.lon, data.lat)))

@@ -97,7 +97,7 @@ class WorkingCalendar:
 
 
 def due(
-    clock: SlaClock | str, calendar: WorkingCalendar, since: datetime, hours: float
+    clock: SlaClock | str, calendar: WorkingCalendar, *, since: datetime, hours: float
 ) -> datetime:
     """When something started at ``since`` with ``hours`` on ``clock`` is due: the one rule
     for respond-by and resolve-by times."""
@@ -107,7 +107,7 @@ def due(
 
 
 def elapsed(
-    clock: SlaClock | str, calendar: WorkingCalendar, start: datetime, end: datetime
+    clock: SlaClock | str, calendar: WorkingCalendar, *, start: datetime, end: datetime
 ) -> float:
     """Hours on ``clock`` from ``start`` to ``end``."""
     if clock == SlaClock.WORKING_HOURS:

@@ -28,6 +28,7 @@ from starlette.types import Message
 from app.config import Settings
 from app.db import Database
 from app.main import MULTIPART_OVERHEAD, create_app
+from app.media import media_store
 from app.media.store import blob_key
 from tests.asgi import http_scope
 from tests.conftest import MEDIA_BACKENDS, Auth, Baseline, either_media_backend
@@ -129,7 +130,7 @@ def multipart(
 
 def stored_keys(settings: Settings) -> list[str]:
     """Every blob in the photo store, temporary files (``.incoming-*``) included."""
-    return sorted(stored.key for stored in settings.media_store.blobs())
+    return sorted(stored.key for stored in media_store(settings).blobs())
 
 
 def stored_key(body: dict[str, Any]) -> str:
@@ -137,8 +138,8 @@ def stored_key(body: dict[str, Any]) -> str:
 
 
 def stored_bytes(settings: Settings, body: dict[str, Any]) -> bytes:
-    content = settings.media_store.read(stored_key(body))
-    assert content is not None, f"{stored_key(body)} is not in {settings.media_store.location}"
+    content = media_store(settings).read(stored_key(body))
+    assert content is not None, f"{stored_key(body)} is not in {media_store(settings).location}"
     return content
 
 
@@ -218,7 +219,7 @@ def test_a_jpeg_png_or_webp_photo_is_stored_re_encoded_with_a_thumbnail(
     thumb = client.get(f"/v1/media/{body['id']}/thumbnail", headers=rider)
     assert thumb.status_code == 200
     assert thumb.headers["content-type"] == "image/jpeg"
-    assert thumb.content in {settings.media_store.read(k) for k in keys if k != key}
+    assert thumb.content in {media_store(settings).read(k) for k in keys if k != key}
     with Image.open(io.BytesIO(thumb.content)) as image:
         assert image.format == "JPEG"
         assert image.size == (320, 240)  # at most 320 px, aspect kept
@@ -679,7 +680,7 @@ def test_an_upload_under_the_size_cap_is_accepted(
     response = send_upload(capped, rider, data, chunked=chunked)
 
     assert response.status_code == 201, response.text
-    assert settings.media_store.exists(stored_key(response.json()))
+    assert media_store(settings).exists(stored_key(response.json()))
 
 
 def test_a_huge_streamed_upload_is_cut_off_at_the_limit_not_read_whole(
@@ -861,7 +862,7 @@ def test_a_failed_upload_takes_its_files_with_it(
     # Another rider's upload of the committed photo's bytes fails too. Here it writes the
     # files anew (as in a race where it found none yet): its rollback must leave them.
     for key in before:
-        settings.media_store.delete(key)
+        media_store(settings).delete(key)
     again = upload(
         client, auth.rider("eleme", "unlucky-2"), encode(noise((64, 48), seed=7), "JPEG")
     )

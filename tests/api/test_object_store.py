@@ -21,6 +21,7 @@ from PIL import Image
 from app.config import Settings
 from app.db import Database
 from app.main import create_app
+from app.media import media_store
 from app.media.service import remove_if_idle, sweep_orphans
 from app.media.store import blob_key
 from tests.apps import free_port
@@ -125,7 +126,7 @@ def test_the_sweep_removes_old_blobs_no_photo_names_and_keeps_the_rest(
     baseline: Baseline,
 ) -> None:
     settings = base_settings.model_copy(update=either_store)
-    store = settings.media_store
+    store = media_store(settings)
     orphan, young = blob_key("a" * 64, "jpg"), blob_key("b" * 64, "jpg")
     store.put(orphan, b"left by a crash", "image/jpeg")
     with TestClient(_app(settings, database)) as client:
@@ -182,7 +183,7 @@ def test_a_delete_spares_a_blob_written_within_the_grace_period(
     """Another upload of the same bytes may be about to commit: its fresh write keeps the
     blob from the delete of an older photo with those bytes (the sweep takes it later)."""
     settings = base_settings.model_copy(update={**either_store, "media_delete_grace_s": 3600})
-    store = settings.media_store
+    store = media_store(settings)
     key = blob_key("c" * 64, "jpg")
     store.put(key, b"just written again", "image/jpeg")
     remove_if_idle(store, [key])

@@ -424,7 +424,7 @@ def test_the_hourly_activity_equals_the_base_tables(life: Life, database: Databa
                     tz=ZoneInfo("Asia/Shanghai"),
                 )
                 key = "bucket" if group_by is GroupBy.DAY else group_by.value
-                counted = s.execute(_summed(_parts(platform.id, aligned, key))).all()
+                counted = s.execute(_summed(_parts(platform.id, aligned, key=key))).all()
                 assert sum(r["points"] for r in hourly) == sum(r.points or 0 for r in counted)
                 if group_by is not GroupBy.DAY:
                     by_key = {
@@ -574,7 +574,7 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
                     s.scalar(select(models.Rider.external_id).where(models.Rider.id == row.key)): {
                         n: int(getattr(row, n) or 0) for n in COUNTERS
                     }
-                    for row in s.execute(_summed(_parts(platform.id, window, "rider")))
+                    for row in s.execute(_summed(_parts(platform.id, window, key="rider")))
                 }
                 for sort in ("-points", "reports", "-verifications", "rider_id"):
                     listed = rider_page(
@@ -603,7 +603,7 @@ def test_a_rider_list_over_any_window_equals_counting_the_base_tables(
                     _code(s, GroupBy.CATEGORY, row.key): {
                         n: int(getattr(row, n) or 0) for n in COUNTERS
                     }
-                    for row in s.execute(_summed(_parts(platform.id, window, "category")))
+                    for row in s.execute(_summed(_parts(platform.id, window, key="category")))
                 }
                 assert {
                     r["category"]: {n: r[n] for n in COUNTERS}

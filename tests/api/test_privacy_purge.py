@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings, get_settings
 from app.db import Database, lat_of, lon_of
+from app.media import media_store
 from app.models import Base, Media, Report, ReportMedia, Ticket, Verification, utcnow
 from app.ops.worker import JOBS
 from app.privacy import service as privacy
@@ -161,7 +162,7 @@ def test_purge_clears_what_retention_no_longer_allows_and_no_statistic_changes(
     tickets: dict[str, str],
     count_rows: Any,
 ) -> None:
-    store = settings.media_store
+    store = media_store(settings)
     window = window_around_now()
     before = statistics(client, auth, window)
     assert before["platform_summary"]["items"], "the window holds the tickets of the test"
@@ -241,16 +242,16 @@ def test_the_worker_purges_daily_with_the_configured_retention(
     job = next(j for j in JOBS if j.name == "purge_personal_information")
     assert job.every_s == 86400
     short = settings.model_copy(update={"retention_days": 30})
-    assert job.run(database, short, utcnow() + timedelta(days=29)) == 0
+    assert job.run(database, short, now=utcnow() + timedelta(days=29)) == 0
     # Two tickets ended, and one photo was never used.
-    assert job.run(database, short, utcnow() + timedelta(days=31)) == 3
+    assert job.run(database, short, now=utcnow() + timedelta(days=31)) == 3
     assert reports_of(database, tickets["closed"])[0]["description"] is None
 
 
 def test_a_reopened_ticket_is_purged_again_once_it_ends_again(
     client: TestClient, auth: Auth, settings: Settings, database: Database, tickets: dict[str, str]
 ) -> None:
-    store = settings.media_store
+    store = media_store(settings)
     later = utcnow() + timedelta(days=RETENTION, hours=1)
     privacy.purge(database, store, now=later, days=RETENTION)
     officer = auth.staff(OFFICER)

@@ -78,13 +78,13 @@ def test_keys_are_kept_24_h_and_purged_by_the_worker(
     first = submit(client, r1, report("other"), key="kept")
 
     clock.advance(hours=25)
-    assert purge.run(database, settings, clock.now) == 0
+    assert purge.run(database, settings, now=clock.now) == 0
     assert count_rows("idempotency_records") == 1
     replay = post(client, r1, report("other"), key="kept")
     assert replay.headers["idempotent-replayed"] == "true" and replay.json() == first
 
     clock.advance(hours=24)  # 49 h
-    assert purge.run(database, settings, clock.now) == 1
+    assert purge.run(database, settings, now=clock.now) == 1
     assert count_rows("idempotency_records") == 0
     # Forgotten: the same key is a new report now.
     fresh = submit(client, r1, report("other"), key="kept")

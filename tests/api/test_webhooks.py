@@ -220,7 +220,7 @@ def test_two_platforms_never_see_or_change_each_others_webhook(
 ) -> None:
     meituan, eleme = auth.platform("meituan"), auth.platform("eleme")
     fail_one_delivery(client, auth, app, settings, database, "meituan", report_id="m-1")
-    assert DELIVER.run(database, app.state.settings, utcnow()) == 1
+    assert DELIVER.run(database, app.state.settings, now=utcnow()) == 1
     meituan_hook = stored(database)
 
     assert_problem(client.get("/v1/platform/webhook", headers=eleme), 404, "not_found")
@@ -232,7 +232,7 @@ def test_two_platforms_never_see_or_change_each_others_webhook(
     assert stored(database) == meituan_hook
 
     fail_one_delivery(client, auth, app, settings, database, "eleme", report_id="e-1")
-    assert DELIVER.run(database, app.state.settings, utcnow()) == 1
+    assert DELIVER.run(database, app.state.settings, now=utcnow()) == 1
     hooks = stored(database)
     assert len(hooks) == 2 and meituan_hook.items() <= hooks.items()
     assert client.get("/v1/platform/webhook", headers=meituan).json()["url"].endswith("/meituan")
@@ -247,7 +247,7 @@ def test_deliveries_are_listed_newest_first_a_page_at_a_time(
     meituan = auth.platform("meituan")
     fail_one_delivery(client, auth, app, settings, database, "meituan", report_id="m-1")
     start = utcnow()
-    DELIVER.run(database, app.state.settings, start)
+    DELIVER.run(database, app.state.settings, now=start)
     emit_event(
         database,
         "meituan",
@@ -256,7 +256,7 @@ def test_deliveries_are_listed_newest_first_a_page_at_a_time(
         type=outbox.EventType.POINTS_AWARDED,
     )
     # m-1's second attempt (due within 30 s of the first) and m-2's first, together.
-    assert DELIVER.run(database, app.state.settings, start + timedelta(minutes=1)) == 2
+    assert DELIVER.run(database, app.state.settings, now=start + timedelta(minutes=1)) == 2
 
     first = client.get("/v1/platform/webhook/deliveries", headers=meituan, params={"limit": 2})
     assert first.status_code == 200, first.text

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import Database
 from app.geo.coords import CoordSys, to_wgs84
+from app.media import media_store
 from app.media.service import sweep_orphans
 from app.models import AlertEvent, AlertSighting, Media, utcnow
 from app.ops.worker import JOBS
@@ -117,7 +118,7 @@ def test_an_alerts_life_through_the_platforms_webhooks(
 
     # Published: every platform is told, signed, with the area as GeoJSON.
     now = utcnow()
-    assert DELIVER.run(database, settings, now) == 2
+    assert DELIVER.run(database, settings, now=now) == 2
     told = {r.path.rsplit("/", 1)[-1]: r for r in receiver.requests}
     assert set(told) == {"meituan", "eleme"}
     for platform, request in told.items():
@@ -141,9 +142,9 @@ def test_an_alerts_life_through_the_platforms_webhooks(
     )
 
     # An hour on, the schedule grows the area: alert.updated to every platform.
-    assert GROW.run(database, settings, now + timedelta(minutes=30)) == 0
-    assert GROW.run(database, settings, now + timedelta(minutes=61)) == 1
-    assert DELIVER.run(database, settings, now + timedelta(minutes=61)) == 2
+    assert GROW.run(database, settings, now=now + timedelta(minutes=30)) == 0
+    assert GROW.run(database, settings, now=now + timedelta(minutes=61)) == 1
+    assert DELIVER.run(database, settings, now=now + timedelta(minutes=61)) == 2
     grown = [r for r in receiver.requests if r.event["type"] == "alert.updated"]
     assert len(grown) == 2 and all(r.event["data"]["radius_m"] == 5000 for r in grown)
     assert shape(grown[0].event["data"]["area"]).contains(
@@ -183,7 +184,7 @@ def test_an_alerts_life_through_the_platforms_webhooks(
         assert b"sentinel-1" not in request.body and "sighting" not in request.event["data"]
 
     # The daily sweep of orphan blobs keeps the alert's photo and the sighting's.
-    assert sweep_orphans(database, settings.media_store, older_than=utcnow() + timedelta(1)) == 0
+    assert sweep_orphans(database, media_store(settings), older_than=utcnow() + timedelta(1)) == 0
 
     # Closed: told to every platform; gone for riders.
     closed = ok(
@@ -194,7 +195,7 @@ def test_an_alerts_life_through_the_platforms_webhooks(
         )
     )
     assert closed["status"] == "closed" and closed["outcome"] == "found"
-    assert DELIVER.run(database, settings, utcnow()) == 2
+    assert DELIVER.run(database, settings, now=utcnow()) == 2
     ended = [r for r in receiver.requests if r.event["type"] == "alert.closed"]
     assert {r.path.rsplit("/", 1)[-1] for r in ended} == {"meituan", "eleme"}
     assert all(r.event["data"]["outcome"] == "found" for r in ended)
@@ -214,11 +215,11 @@ def test_an_alerts_life_through_the_platforms_webhooks(
     assert len(deliveries["items"]) == 3  # published, updated, closed: eleme's own
 
     # A set time after the close, the missing person's photos, words and sightings go.
-    store = settings.media_store
+    store = media_store(settings)
     blobs_before = {b.key for b in store.blobs()}
     closed_at = datetime.fromisoformat(closed["closed_at"])
-    assert PURGE.run(database, settings, closed_at + timedelta(days=6)) == 0
-    assert PURGE.run(database, settings, closed_at + timedelta(days=7, minutes=1)) == 1
+    assert PURGE.run(database, settings, now=closed_at + timedelta(days=6)) == 0
+    assert PURGE.run(database, settings, now=closed_at + timedelta(days=7, minutes=1)) == 1
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(AlertSighting)) == 0
         assert session.get(Media, uuid.UUID(picture["id"])) is None

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import Database
+from app.media import media_store
 from app.models import Media, OutboxEvent, Report, Rider, utcnow
 from app.ops.worker import JOBS
 from tests.api.reporting import png, report
@@ -176,7 +177,7 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
     count_rows: Any,
 ) -> None:
     meituan = auth.platform("meituan")
-    assert DELIVER.run(database, settings, utcnow()) > 0  # the events so far, delivered
+    assert DELIVER.run(database, settings, now=utcnow()) > 0  # the events so far, delivered
     assert any(names_subject(r.body) for r in receiver.requests)
     # Events naming the rider, still waiting to be sent when the erasure comes.
     act(http, auth.staff(OFFICER), subject["tickets"][0]["id"], "resolve")
@@ -187,7 +188,7 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
     window = window_around_now()
     before = statistics(http, auth, window)
     assert before["by_street"]["items"], "the window holds the rider's reports"
-    store = settings.media_store
+    store = media_store(settings)
     blobs_before = {b.key for b in store.blobs()}
     with database.session() as session:
         rider_uuid = session.scalar(select(Rider.id).where(Rider.external_id == SUBJECT))
@@ -223,7 +224,7 @@ def test_an_erased_rider_is_gone_everywhere_and_no_statistic_changes(
         )
         # A new event on a ticket the rider reported, and those waiting: sent now.
         act(http, auth.staff(OFFICER), subject["tickets"][0]["id"], "close")
-        assert DELIVER.run(database, settings, utcnow()) > 0
+        assert DELIVER.run(database, settings, now=utcnow()) > 0
         logged = capfd.readouterr().err
     finally:
         logging.getLogger("sentinel.access").setLevel(logging.WARNING)

@@ -175,7 +175,7 @@ def test_events_arrive_signed_and_once(
         database, "meituan", now=now, type=outbox.EventType.POINTS_AWARDED, data=POINTS_AWARDED
     )
 
-    assert DELIVER.run(database, settings, now) == 2
+    assert DELIVER.run(database, settings, now=now) == 2
 
     assert sorted(receiver.ids()) == sorted([str(updated), str(awarded)])
     for request in receiver.requests:
@@ -196,7 +196,7 @@ def test_events_arrive_signed_and_once(
 
     # Delivered is done: later rounds send nothing again.
     for later in (timedelta(minutes=11), timedelta(hours=2), timedelta(hours=30)):
-        assert DELIVER.run(database, settings, now + later) == 0
+        assert DELIVER.run(database, settings, now=now + later) == 0
     assert len(receiver.requests) == 2
     listed = deliveries(http, auth, "meituan")
     assert sorted(
@@ -213,8 +213,8 @@ def test_a_failing_receiver_gets_the_same_event_again_later_and_later(
     due = outbox_event(database, event_id).next_attempt_at
     delays = []
     for attempt in range(1, 6):
-        assert DELIVER.run(database, settings, due - timedelta(seconds=1)) == 0  # not yet
-        assert DELIVER.run(database, settings, due) == 1
+        assert DELIVER.run(database, settings, now=due - timedelta(seconds=1)) == 0  # not yet
+        assert DELIVER.run(database, settings, now=due) == 1
         event = outbox_event(database, event_id)
         assert event.attempts == attempt
         if attempt < 5:
@@ -233,7 +233,7 @@ def test_a_failing_receiver_gets_the_same_event_again_later_and_later(
     assert receiver.ids() == [str(event_id)] * 5
     assert receiver.ids(204) == [str(event_id)]
     assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"]) for r in receiver.requests)
-    assert DELIVER.run(database, settings, due + timedelta(hours=1)) == 0
+    assert DELIVER.run(database, settings, now=due + timedelta(hours=1)) == 0
     listed = deliveries(http, auth, "meituan")
     assert [(d["attempt"], d["status_code"]) for d in listed] == [
         (5, 204),
@@ -259,7 +259,7 @@ def test_delivery_gives_up_24_hours_after_the_event(
     while event.state == "pending":
         assert len(attempts_at) < 100
         attempts_at.append(event.next_attempt_at)
-        assert DELIVER.run(database, settings, event.next_attempt_at) == 1
+        assert DELIVER.run(database, settings, now=event.next_attempt_at) == 1
         event = outbox_event(database, event_id)
 
     assert event.state == "failed" and event.delivered_at is None
@@ -269,7 +269,7 @@ def test_delivery_gives_up_24_hours_after_the_event(
     gaps = [b - a for a, b in pairwise(attempts_at)]
     assert max(gaps) <= RETRY_CAP and min(gaps[-5:]) >= RETRY_CAP / 2
     assert len(receiver.requests) == len(attempts_at) == event.attempts
-    assert DELIVER.run(database, settings, created + timedelta(days=3)) == 0
+    assert DELIVER.run(database, settings, now=created + timedelta(days=3)) == 0
     assert len(receiver.requests) == len(attempts_at)
     with database.session(write=False) as session:
         assert (
@@ -323,7 +323,7 @@ def test_two_workers_at_once_send_each_event_once(
 
     def run(own: Database) -> None:
         start.wait()
-        sent.append(DELIVER.run(own, settings, now))
+        sent.append(DELIVER.run(own, settings, now=now))
 
     threads = [threading.Thread(target=run, args=(own,)) for own in workers]
     for thread in threads:
@@ -347,7 +347,7 @@ def test_events_of_a_removed_webhook_are_dropped_unsent(
     assert http.delete("/v1/platform/webhook", headers=auth.platform("meituan")).status_code == 204
     assert emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED) is None
 
-    assert DELIVER.run(database, settings, utcnow()) == 0
+    assert DELIVER.run(database, settings, now=utcnow()) == 0
 
     assert outbox_event(database, event_id).state == "failed"
     assert receiver.requests == [] and deliveries(http, auth, "meituan") == []
@@ -367,7 +367,7 @@ def test_each_delivery_goes_to_an_address_checked_at_that_moment(
     set_hook(http, auth, "meituan", f"http://hooks.meituan.example:{port}/in")
     first = emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED)
 
-    assert DELIVER.run(database, settings, utcnow()) == 1
+    assert DELIVER.run(database, settings, now=utcnow()) == 1
     [request] = receiver.requests
     assert request.event["id"] == str(first)
     assert request.headers["Host"] == f"hooks.meituan.example:{port}"
@@ -378,7 +378,7 @@ def test_each_delivery_goes_to_an_address_checked_at_that_moment(
     dns["hooks.meituan.example"] = ["127.0.0.1"]
     second = emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED)
     strict = settings.model_copy(update={"allow_private_webhooks": False})
-    assert DELIVER.run(database, strict, utcnow()) == 1
+    assert DELIVER.run(database, strict, now=utcnow()) == 1
     assert len(receiver.requests) == 1
     latest = deliveries(http, auth, "meituan")[0]
     assert latest["event_id"] == str(second) and latest["status_code"] is None
@@ -410,7 +410,7 @@ def test_a_triage_action_reaches_the_riders_platform(
     )
     assert accepted.status_code == 200, accepted.text
 
-    assert DELIVER.run(database, settings, utcnow()) == 2
+    assert DELIVER.run(database, settings, now=utcnow()) == 2
     assert all(verify(secret, r.body, r.headers["X-Sentinel-Signature"]) for r in receiver.requests)
     assert {r.path for r in receiver.requests} == {"/"}  # nothing for Ele.me
     events = {r.event["type"]: r.event["data"] for r in receiver.requests}
@@ -433,12 +433,12 @@ def test_history_is_forgotten_a_week_after_delivery(
     set_hook(http, auth, "meituan", receiver.url)
     now = utcnow()
     delivered = emit_event(database, "meituan", now=now, data=REPORT_UPDATED)
-    assert DELIVER.run(database, settings, now) == 1
+    assert DELIVER.run(database, settings, now=now) == 1
     receiver.failures = 100
     pending = emit_event(database, "meituan", now=now, data=REPORT_UPDATED)
-    assert DELIVER.run(database, settings, now) == 1  # failed once, to be retried
-    assert purge.run(database, settings, now + timedelta(days=6)) == 0
-    assert purge.run(database, settings, now + timedelta(days=8)) == 1
+    assert DELIVER.run(database, settings, now=now) == 1  # failed once, to be retried
+    assert purge.run(database, settings, now=now + timedelta(days=6)) == 0
+    assert purge.run(database, settings, now=now + timedelta(days=8)) == 1
     with database.session(write=False) as session:
         assert session.get(OutboxEvent, delivered) is None
         assert session.get(OutboxEvent, pending) is not None

@@ -47,9 +47,9 @@ def test_each_missed_deadline_is_recorded_once(
     ticket = open_ticket(client, auth, "ebike_parking")  # answer in 4 h, fix in 24 h
     sweep = job("record_sla_breaches")
     start = utcnow()
-    assert sweep.run(database, settings, start + timedelta(hours=3)) == 0
-    assert sweep.run(database, settings, start + timedelta(hours=5)) == 1
-    assert sweep.run(database, settings, start + timedelta(hours=6)) == 0
+    assert sweep.run(database, settings, now=start + timedelta(hours=3)) == 0
+    assert sweep.run(database, settings, now=start + timedelta(hours=5)) == 1
+    assert sweep.run(database, settings, now=start + timedelta(hours=6)) == 0
     assert [e.data["deadline"] for e in events(database, ticket, "sla_breached")] == ["respond_by"]
     detail = client.get(f"/v1/office/tickets/{ticket}", headers=auth.staff(OFFICER)).json()
     assert detail["overdue"] is False  # the app's clock has not moved
@@ -58,8 +58,8 @@ def test_each_missed_deadline_is_recorded_once(
         headers=auth.staff(OFFICER),
         json={"action": "accept"},
     )
-    assert sweep.run(database, settings, start + timedelta(hours=25)) == 1
-    assert sweep.run(database, settings, start + timedelta(hours=26)) == 0
+    assert sweep.run(database, settings, now=start + timedelta(hours=25)) == 1
+    assert sweep.run(database, settings, now=start + timedelta(hours=26)) == 0
     assert [e.data["deadline"] for e in events(database, ticket, "sla_breached")] == [
         "respond_by",
         "resolve_by",
@@ -86,7 +86,7 @@ def test_two_workers_never_record_a_breach_twice(
 
     def worker() -> None:
         start.wait()
-        done.append(job("record_sla_breaches").run(database, settings, later))
+        done.append(job("record_sla_breaches").run(database, settings, now=later))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for t in threads:
@@ -132,9 +132,9 @@ def test_resolved_tickets_close_themselves_unless_disputed(
             "resolved_at"
         ]
     )
-    assert close.run(database, settings, resolved_at + timedelta(hours=71)) == 0
-    assert close.run(database, settings, resolved_at + timedelta(hours=73)) == 1
-    assert close.run(database, settings, resolved_at + timedelta(hours=74)) == 0
+    assert close.run(database, settings, now=resolved_at + timedelta(hours=71)) == 0
+    assert close.run(database, settings, now=resolved_at + timedelta(hours=73)) == 1
+    assert close.run(database, settings, now=resolved_at + timedelta(hours=74)) == 0
     officer = auth.staff(OFFICER)
     closed = client.get(f"/v1/office/tickets/{undisputed}", headers=officer).json()
     assert closed["status"] == "closed" and closed["events"][-1]["type"] == "auto_closed"

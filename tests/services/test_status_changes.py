@@ -115,12 +115,12 @@ def test_actions_the_clock_and_riders_leave_the_same_trace(
 
     # The clock: a breach is noted (no new version), a resolution closes itself.
     breaches = next(j for j in JOBS if j.name == "record_sla_breaches")
-    assert breaches.run(database, settings, utcnow() + timedelta(hours=25)) >= 1
+    assert breaches.run(database, settings, now=utcnow() + timedelta(hours=25)) >= 1
     status, version, events = trace(database, ticket_id)
     assert version == 4 and ("sla_breached", None, None) in events
     act(client, auth, ticket_id, action="resolve", note="moved them again")
     closer = next(j for j in JOBS if j.name == "close_resolved_tickets")
-    assert closer.run(database, settings, utcnow() + timedelta(days=30)) == 1
+    assert closer.run(database, settings, now=utcnow() + timedelta(days=30)) == 1
     status, version, events = trace(database, ticket_id)
     assert (status, version) == ("closed", 6)
     assert events[-1] == ("auto_closed", "resolved", "closed")

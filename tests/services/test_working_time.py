@@ -56,16 +56,22 @@ EDGES = [
 def test_due_times_at_the_calendars_edges(
     calendar: WorkingCalendar, since: datetime, hours: float, expected: datetime
 ) -> None:
-    assert due(SlaClock.WORKING_HOURS, calendar, since, hours) == expected
-    assert elapsed(SlaClock.WORKING_HOURS, calendar, since, expected) == pytest.approx(hours)
+    assert due(SlaClock.WORKING_HOURS, calendar, since=since, hours=hours) == expected
+    assert elapsed(SlaClock.WORKING_HOURS, calendar, start=since, end=expected) == pytest.approx(
+        hours
+    )
     # Wall-clock hours are what they always were.
-    assert due(SlaClock.HOURS, calendar, since, hours) == since + timedelta(hours=hours)
+    assert due(SlaClock.HOURS, calendar, since=since, hours=hours) == since + timedelta(hours=hours)
 
 
 def test_the_mid_autumn_holiday_and_its_worked_sunday(calendar: WorkingCalendar) -> None:
     # 25–27 September are off; Sunday 20 September is worked.
-    assert due("working_hours", calendar, at(2026, 9, 24, 17, 0), 1) == at(2026, 9, 28, 9, 30)
-    assert due("working_hours", calendar, at(2026, 9, 19, 12, 0), 1) == at(2026, 9, 20, 10, 0)
+    assert due("working_hours", calendar, since=at(2026, 9, 24, 17, 0), hours=1) == at(
+        2026, 9, 28, 9, 30
+    )
+    assert due("working_hours", calendar, since=at(2026, 9, 19, 12, 0), hours=1) == at(
+        2026, 9, 20, 10, 0
+    )
 
 
 def test_a_year_boundary_with_and_without_the_next_years_calendar(
@@ -73,21 +79,23 @@ def test_a_year_boundary_with_and_without_the_next_years_calendar(
 ) -> None:
     eve = at(2026, 12, 31, 17, 0)
     # Without 2027: Friday 1 January counts as a working day (and the operator is told).
-    assert due("working_hours", calendar, eve, 2) == at(2027, 1, 1, 10, 30)
+    assert due("working_hours", calendar, since=eve, hours=2) == at(2027, 1, 1, 10, 30)
     assert missing_years(calendar, date(2026, 12, 1)) == [2027]
     assert missing_years(calendar, date(2026, 11, 30)) == []
     # With 2027's New Year holiday (1–3 January), on to Monday 4 January.
     new_year = frozenset({date(2027, 1, 1), date(2027, 1, 2), date(2027, 1, 3)})
     both = WorkingCalendar({**calendar.years, 2027: WorkingYear(2027, holidays=new_year)})
-    assert due("working_hours", both, eve, 2) == at(2027, 1, 4, 10, 30)
-    assert elapsed("working_hours", both, eve, at(2027, 1, 4, 10, 30)) == pytest.approx(2)
+    assert due("working_hours", both, since=eve, hours=2) == at(2027, 1, 4, 10, 30)
+    assert elapsed("working_hours", both, start=eve, end=at(2027, 1, 4, 10, 30)) == pytest.approx(2)
     assert missing_years(both, date(2026, 12, 1)) == []
 
 
 def test_a_years_own_office_hours() -> None:
     summer = WorkingYear(2026, start=time(8, 30), end=time(12, 0))
     short = WorkingCalendar({2026: summer})
-    assert due("working_hours", short, at(2026, 11, 17, 11, 0), 2) == at(2026, 11, 18, 9, 30)
+    assert due("working_hours", short, since=at(2026, 11, 17, 11, 0), hours=2) == at(
+        2026, 11, 18, 9, 30
+    )
 
 
 def test_elapsed_undoes_due_for_any_start_and_length(calendar: WorkingCalendar) -> None:
@@ -95,9 +103,9 @@ def test_elapsed_undoes_due_for_any_start_and_length(calendar: WorkingCalendar) 
     for _ in range(300):
         since = at(2026, 1, 1) + timedelta(minutes=rng.randrange(0, 364 * 24 * 60))
         hours = rng.choice([0.5, 1, 4, 8, 8.5, 24, 40, 120])
-        end = due("working_hours", calendar, since, hours)
+        end = due("working_hours", calendar, since=since, hours=hours)
         assert end >= since
-        assert elapsed("working_hours", calendar, since, end) == pytest.approx(hours)
+        assert elapsed("working_hours", calendar, start=since, end=end) == pytest.approx(hours)
         assert calendar.year(end.year).is_working_day(end.astimezone(CST).date())
 
 
