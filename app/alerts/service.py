@@ -41,8 +41,10 @@ from app.media import (
     store_image,
 )
 from app.models import (
+    ActorKind,
     Alert,
     AlertEvent,
+    AlertEventType,
     AlertKind,
     AlertPhoto,
     AlertSighting,
@@ -220,7 +222,7 @@ def _audit(
     session: Session,
     alert: Alert,
     *,
-    type: str,
+    type: AlertEventType,
     actor: Staff | Rider | None,
     now: datetime,
     data: dict[str, Any] | None = None,
@@ -229,7 +231,13 @@ def _audit(
         AlertEvent(
             alert_id=alert.id,
             type=type,
-            actor_kind="staff" if isinstance(actor, Staff) else "rider" if actor else "system",
+            actor_kind=(
+                ActorKind.STAFF
+                if isinstance(actor, Staff)
+                else ActorKind.RIDER
+                if actor
+                else ActorKind.SYSTEM
+            ),
             actor_id=actor.id if actor is not None else None,
             data=data,
             created_at=now,
@@ -270,7 +278,7 @@ def publish(session: Session, staff: Staff, *, data: AlertInput, now: datetime) 
     _audit(
         session,
         alert,
-        type="published",
+        type=AlertEventType.PUBLISHED,
         actor=staff,
         now=now,
         data={"area_code": code, "radius_m": radius},
@@ -306,7 +314,9 @@ def _end(
     alert.status = AlertStatus.CLOSED
     alert.closed_at, alert.outcome, alert.close_note = now, outcome, note
     alert.updated_at = now
-    _audit(session, alert, type="closed", actor=actor, now=now, data={"outcome": outcome})
+    _audit(
+        session, alert, type=AlertEventType.CLOSED, actor=actor, now=now, data={"outcome": outcome}
+    )
     _tell_every_platform(session, alert, type=platforms.EventType.ALERT_CLOSED, now=now)
 
 
@@ -458,7 +468,7 @@ def sight(
     _audit(
         session,
         alert,
-        type="sighting",
+        type=AlertEventType.SIGHTING,
         actor=rider,
         now=now,
         data={"sighting_id": str(sighting.id)},
@@ -508,7 +518,14 @@ def grow_and_expire(session: Session, now: datetime) -> int:
             alert.radius_m = radius
             alert.area = circle(alert.center_lon, alert.center_lat, radius)
             alert.updated_at = now
-            _audit(session, alert, type="grown", actor=None, now=now, data={"radius_m": radius})
+            _audit(
+                session,
+                alert,
+                type=AlertEventType.GROWN,
+                actor=None,
+                now=now,
+                data={"radius_m": radius},
+            )
             _tell_every_platform(session, alert, type=platforms.EventType.ALERT_UPDATED, now=now)
             changed += 1
     return changed
@@ -558,7 +575,12 @@ def purge_closed(session: Session, store: MediaStore, *, now: datetime, days: fl
             alert.title = "寻人（已结束）"
         alert.purged_at = now
         _audit(
-            session, alert, type="purged", actor=None, now=now, data={"sightings": len(sightings)}
+            session,
+            alert,
+            type=AlertEventType.PURGED,
+            actor=None,
+            now=now,
+            data={"sightings": len(sightings)},
         )
         purged += 1
     return purged

@@ -37,6 +37,7 @@ from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.photos import photo_response
 from app.staff import scope_areas
 from app.tickets import (
+    NEEDS_A_NOTE,
     REJECT_REASONS,
     XLSX,
     ActionInput,
@@ -191,9 +192,9 @@ def names_for(session: Session, staff: Staff, locale: str) -> Names:
 def sla_state(ticket: Ticket, now: datetime) -> tuple[str, datetime | None]:
     """How close the ticket's next deadline is: ``late``, ``soon`` (within a quarter of
     its time, or two hours), ``ok``, or ``done`` for a ticket that has none left."""
-    if ticket.status not in OPEN_STATUSES:
+    if not ticket.is_open:
         return "done", None
-    due = ticket.respond_by if ticket.status == TicketStatus.NEW else ticket.resolve_by
+    due = ticket.due_at
     if ticket.is_overdue(now):
         return "late", due
     left, whole = due - now, due - ticket.created_at
@@ -446,6 +447,7 @@ def _ticket_page(
         names=desk.names,
         actions=allowed_actions(TicketStatus(ticket.status)),
         reject_reasons=sorted(REJECT_REASONS),
+        needs_a_note=NEEDS_A_NOTE,
         candidates=candidates,
         candidates_json=json.dumps([_candidate(settings, c) for c in candidates]),
         transfer_streets=[s for s in streets if s.id != ticket.street_id],

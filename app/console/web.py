@@ -16,8 +16,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.config import Settings
 from app.console.i18n import Formats, negotiate, translator
+from app.console.labels import (
+    ACTORS,
+    ALERT_KINDS,
+    ALERT_OUTCOMES,
+    ALERT_STATUSES,
+    EVENTS,
+)
 from app.deps import SettingsDep
-from app.models import Staff
+from app.models import Priority, Staff
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sentinel_console"
@@ -32,6 +39,14 @@ templates = Environment(
     autoescape=select_autoescape(default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+)
+templates.globals.update(
+    priorities=[p.value for p in Priority],
+    event_labels=EVENTS,
+    actor_labels=ACTORS,
+    alert_kinds=ALERT_KINDS,
+    alert_statuses=ALERT_STATUSES,
+    alert_outcomes=ALERT_OUTCOMES,
 )
 
 

@@ -1,9 +1,11 @@
 """Medians of durations, computed by the database."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    ColumnExpressionArgument,
     func,
     literal_column,
     select,
@@ -18,7 +20,7 @@ def median_hours(
     session: Session,
     start: InstrumentedAttribute[Any],
     end: InstrumentedAttribute[Any],
-    where: list[ColumnElement[bool]],
+    where: Sequence[ColumnExpressionArgument[bool]],
 ) -> float | None:
     """The median of ``end - start`` in hours over the rows ``where`` selects, computed
     by the database (see :func:`median`)."""
@@ -34,7 +36,7 @@ def median_by(
     values: ColumnElement[Any] | InstrumentedAttribute[Any],
     key: ColumnElement[Any] | InstrumentedAttribute[Any],
     keys: list[Any],
-    where: list[ColumnElement[bool]],
+    where: Sequence[ColumnExpressionArgument[bool]],
 ) -> dict[Any, float | None]:
     """The median of ``values`` for each of ``keys`` (a few: a district's streets): one
     grouped query on PostgreSQL, a query per key on SQLite."""
@@ -54,7 +56,7 @@ def median_by(
 def median(
     session: Session,
     values: ColumnElement[Any] | InstrumentedAttribute[Any],
-    where: list[ColumnElement[bool]],
+    where: Sequence[ColumnExpressionArgument[bool]],
 ) -> float | None:
     """The median of ``values`` over the rows ``where`` selects (``values`` not null),
     computed by the database: ``percentile_cont`` on PostgreSQL; on SQLite, which has no

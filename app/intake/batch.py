@@ -33,7 +33,9 @@ from app.intake.rules import (
 from app.intake.statements import IntakeStatements, Look
 from app.media import not_the_riders
 from app.models import (
+    ActorKind,
     ReportOutcome,
+    TicketEventType,
     TicketStatus,
 )
 from app.riders import (
@@ -501,9 +503,11 @@ class Batch:
             {
                 "id": event_id,
                 "ticket_id": ticket.id,
-                "actor_kind": "rider",
+                "actor_kind": ActorKind.RIDER.value,
                 "actor_id": rider_id,
-                "type": "created" if opened else "report_joined",
+                "type": (
+                    TicketEventType.CREATED if opened else TicketEventType.REPORT_JOINED
+                ).value,
                 "from_status": None,
                 "to_status": TicketStatus.NEW if opened else None,
                 "note": None,

@@ -18,7 +18,6 @@ from app.intake import idempotency
 from app.intake.rules import Received, ReportInput
 from app.intake.writer import IntakeWriter
 from app.models import (
-    OPEN_STATUSES,
     Area,
     Category,
     Report,
@@ -206,7 +205,7 @@ def nearby_tickets(
         select(Ticket, Category.code, distance)
         .join(Category, Category.id == Ticket.category_id)
         .where(
-            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.is_open,
             within_bbox(Ticket.location, *bbox_around(w_lon, w_lat, radius_m)),
             distance_m(Ticket.location, point(w_lon, w_lat)) <= radius_m,
         )

@@ -3,6 +3,7 @@
 from app.models.alert import (
     Alert,
     AlertEvent,
+    AlertEventType,
     AlertKind,
     AlertPhoto,
     AlertSighting,
@@ -12,7 +13,7 @@ from app.models.alert import (
 from app.models.area import Area, AreaLevel
 from app.models.base import Base, utcnow
 from app.models.calendar import WorkingCalendarYear
-from app.models.category import Category
+from app.models.category import Category, Priority
 from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
 from app.models.media import Media
@@ -37,9 +38,13 @@ from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.throttle import SignInThrottle
 from app.models.ticket import (
+    ENDED_STATUSES,
     OPEN_STATUSES,
+    RESOLVED_STATUSES,
+    ActorKind,
     Ticket,
     TicketEvent,
+    TicketEventType,
     TicketStatus,
     Verification,
 )
@@ -47,11 +52,15 @@ from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
     "DAY",
+    "ENDED_STATUSES",
     "EPOCH",
     "HOUR",
     "OPEN_STATUSES",
+    "RESOLVED_STATUSES",
+    "ActorKind",
     "Alert",
     "AlertEvent",
+    "AlertEventType",
     "AlertKind",
     "AlertPhoto",
     "AlertSighting",
@@ -71,6 +80,7 @@ __all__ = [
     "PlatformActivity",
     "PointsEntry",
     "PointsReason",
+    "Priority",
     "ReferenceVersion",
     "Report",
     "ReportMedia",
@@ -85,6 +95,7 @@ __all__ = [
     "StaffRole",
     "Ticket",
     "TicketEvent",
+    "TicketEventType",
     "TicketStatus",
     "Verification",
     "Webhook",

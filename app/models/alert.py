@@ -14,6 +14,16 @@ from app.models.base import Base, Timestamps, UuidPk, str_enum, utcnow
 from app.models.media import StoredImage
 
 
+class AlertEventType(StrEnum):
+    """What happened to an alert (``AlertEvent.type``)."""
+
+    PUBLISHED = "published"
+    SIGHTING = "sighting"  # a rider saw what it asks about
+    GROWN = "grown"  # its area grew on schedule
+    CLOSED = "closed"
+    PURGED = "purged"  # its sightings' personal information, after retention
+
+
 class AlertKind(StrEnum):
     MISSING_PERSON = "missing_person"
     HAZARD = "hazard"
@@ -103,7 +113,7 @@ class AlertEvent(UuidPk, Base):
 
     alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id"), index=True)
     type: Mapped[str] = mapped_column(String(32))
-    actor_kind: Mapped[str] = mapped_column(String(16))  # staff, rider or system
+    actor_kind: Mapped[str] = mapped_column(String(16))  # an ActorKind
     actor_id: Mapped[uuid.UUID | None]
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

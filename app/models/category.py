@@ -1,7 +1,18 @@
+from enum import IntEnum
+
 from sqlalchemy import JSON, CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps
+
+
+class Priority(IntEnum):
+    """How urgent a category's tickets are (each ticket starts with its category's, and an
+    office may change it)."""
+
+    HIGH = 1
+    NORMAL = 2
+    LOW = 3
 
 
 class Category(Timestamps, Base):
@@ -21,7 +32,7 @@ class Category(Timestamps, Base):
     name_en: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     department: Mapped[str] = mapped_column(String(200), default="")
-    priority: Mapped[int] = mapped_column(default=2)
+    priority: Mapped[int] = mapped_column(default=Priority.NORMAL.value)
     respond_within_h: Mapped[int]
     resolve_within_h: Mapped[int]
     # How the hours above are counted: "hours" (day and night) or "working_hours" (office

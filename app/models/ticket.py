@@ -16,7 +16,7 @@ from sqlalchemy import (
     and_,
     text,
 )
-from sqlalchemy.ext.hybrid import hybrid_method
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import checked_per_row
@@ -33,8 +33,50 @@ class TicketStatus(StrEnum):
     DUPLICATE = "duplicate"
 
 
+class TicketEventType(StrEnum):
+    """What happened to a ticket (``TicketEvent.type``): the office's actions, named as
+    ``app.tickets.TicketAction``'s, and what riders, the clock and other systems did."""
+
+    CREATED = "created"  # the first report opened it
+    REPORT_JOINED = "report_joined"  # another report confirmed it
+    ACCEPT = "accept"
+    REJECT = "reject"
+    ASSIGN = "assign"
+    START = "start"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    TRANSFER = "transfer"
+    MERGE = "merge"
+    COMMENT = "comment"
+    SET_PRIORITY = "set_priority"
+    MERGED_IN = "merged_in"  # another ticket was merged into this one
+    VERIFIED = "verified"  # a rider passing by saw it fixed
+    REOPENED = "reopened"  # a rider passing by saw it not fixed
+    SLA_BREACHED = "sla_breached"
+    AUTO_CLOSED = "auto_closed"
+
+
+class ActorKind(StrEnum):
+    """Who did it: a rider, a member of staff, or the service itself (its clock, a
+    department's Open311 server)."""
+
+    RIDER = "rider"
+    STAFF = "staff"
+    SYSTEM = "system"
+
+
+# The sets of statuses, each written once; Python asks ``status in OPEN_STATUSES``, SQL
+# ``Ticket.is_open`` (and ``is_resolved``, ``has_ended``).
+# Waiting for the office or its crew.
 OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
-ENDED_UNPURGED = "purged_at IS NULL AND status IN ('closed', 'rejected', 'duplicate')"
+# The problem was fixed: resolved, and closed once the fix stood.
+RESOLVED_STATUSES = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+# Nothing more happens to it: closed, rejected, or merged into another (duplicate).
+ENDED_STATUSES = frozenset({TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE})
+ENDED_UNPURGED = "purged_at IS NULL AND status IN ({})".format(
+    ", ".join(f"'{s}'" for s in TicketStatus if s in ENDED_STATUSES)
+)
 
 
 class Ticket(UuidPk, Timestamps, Base):
@@ -106,8 +148,8 @@ class Ticket(UuidPk, Timestamps, Base):
     # When the worker recorded the breach of each deadline: once each, whatever happens.
     respond_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     resolve_breached_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # When its reports lost what the retention period no longer allows (app.services.
-    # privacy); cleared when the ticket reopens, so that later reports are purged too.
+    # When its reports lost what the retention period no longer allows (app.privacy);
+    # cleared when the ticket reopens, so that later reports are purged too.
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Working hours from opening to the first acceptance, and to the (last) resolution,
     # on the working calendar of the time: the KPIs' medians, counted once.
@@ -116,15 +158,42 @@ class Ticket(UuidPk, Timestamps, Base):
     # How many times it was reopened after a resolution (rework).
     reopen_count: Mapped[int] = mapped_column(default=0)
 
+    @hybrid_property
+    def is_open(self) -> bool:
+        return TicketStatus(self.status) in OPEN_STATUSES
+
+    @is_open.inplace.expression
+    @classmethod
+    def _is_open_in_sql(cls) -> ColumnElement[bool]:
+        return cls.status.in_(OPEN_STATUSES)
+
+    @hybrid_property
+    def is_resolved(self) -> bool:
+        return TicketStatus(self.status) in RESOLVED_STATUSES
+
+    @is_resolved.inplace.expression
+    @classmethod
+    def _is_resolved_in_sql(cls) -> ColumnElement[bool]:
+        return cls.status.in_(RESOLVED_STATUSES)
+
+    @hybrid_property
+    def has_ended(self) -> bool:
+        return TicketStatus(self.status) in ENDED_STATUSES
+
+    @has_ended.inplace.expression
+    @classmethod
+    def _has_ended_in_sql(cls) -> ColumnElement[bool]:
+        return cls.status.in_(ENDED_STATUSES)
+
     def _is_overdue(self, now: datetime) -> bool:
-        return TicketStatus(self.status) in OPEN_STATUSES and self.due_at < now
+        return self.is_open and self.due_at < now
 
     @classmethod
     def _is_overdue_in_sql(cls, now: datetime) -> ColumnElement[bool]:
         # Checked on each row an index walks, never searched by range: a queue's page
         # finds its newest overdue tickets among the newest tickets, where a range search
         # would fetch the scope's whole backlog and sort it for one page.
-        return and_(cls.status.in_(OPEN_STATUSES), checked_per_row(cls.due_at) < now)
+        return and_(cls.is_open, checked_per_row(cls.due_at) < now)
 
     # Open and past ``due_at``, the deadline that matters now: the answer while the ticket
     # is new, the fix after. (A category answers no later than it fixes —
@@ -140,8 +209,8 @@ class TicketEvent(UuidPk, Base):
     __tablename__ = "ticket_events"
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
-    type: Mapped[str] = mapped_column(String(32))
-    actor_kind: Mapped[str] = mapped_column(String(16))  # rider, staff or system
+    type: Mapped[str] = mapped_column(String(32))  # a TicketEventType
+    actor_kind: Mapped[str] = mapped_column(String(16))  # an ActorKind
     actor_id: Mapped[uuid.UUID | None]
     from_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus))
     to_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus))

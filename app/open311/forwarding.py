@@ -26,6 +26,7 @@ from app.config import Settings
 from app.db import Database, begin_writes, claim_due
 from app.errors import NotFound, ValidationFailed, WebhookUrlRefused
 from app.models import (
+    ActorKind,
     Area,
     AreaLevel,
     Category,
@@ -34,6 +35,7 @@ from app.models import (
     ForwardedTicket,
     Report,
     Ticket,
+    TicketEventType,
     TicketStatus,
 )
 from app.tickets import change
@@ -483,8 +485,8 @@ def _mirror_closing(
             session,
             ticket,
             to=TicketStatus.ACCEPTED,
-            type="accept",
-            actor_kind="system",
+            type=TicketEventType.ACCEPT,
+            actor_kind=ActorKind.SYSTEM,
             actor_id=None,
             note=f"accepted in {call.forward_name}",
             data=None,
@@ -494,8 +496,8 @@ def _mirror_closing(
         session,
         ticket,
         to=TicketStatus.RESOLVED,
-        type="resolve",
-        actor_kind="system",
+        type=TicketEventType.RESOLVE,
+        actor_kind=ActorKind.SYSTEM,
         actor_id=None,
         note=note[:2000],
         data={"forwarded_to": call.forward_name},

@@ -172,7 +172,7 @@ def _filtered(session: Session, query: RequestQuery, *, now: datetime) -> Select
             raise Open311BadRequest.of_field("service_code", f"no service {', '.join(unknown)}")
         statement = statement.where(Ticket.category_id.in_(list(known.values())))
     if len(set(query.statuses)) == 1:  # both is all
-        opened = Ticket.status.in_(sorted(OPEN_STATUSES))
+        opened = Ticket.is_open
         statement = statement.where(opened if query.statuses[0] == "open" else ~opened)
     for name, value in (("start_date", query.start), ("end_date", query.end)):
         if value is not None and not EARLIEST <= value <= LATEST:

@@ -37,6 +37,7 @@ from app.db import Database, begin_writes, lat_of, lon_of, wkt_point
 from app.geo import CoordSys
 from app.media import MediaStore, delete_media
 from app.models import (
+    ActorKind,
     AlertSighting,
     IdempotencyRecord,
     Media,
@@ -49,13 +50,11 @@ from app.models import (
     SightingMedia,
     Ticket,
     TicketEvent,
-    TicketStatus,
     Verification,
     utcnow,
 )
 from app.riders import COUNTERS, TOMBSTONE_PREFIX
 
-ENDED = (TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE)
 # Points are kept to a grid of 0.001°: about 110 m north–south and 95 m east–west in
 # Shanghai, enough for a street's and a community's numbers, not for a rider's round.
 GRID_DEGREES = 0.001
@@ -78,7 +77,7 @@ def ended_before(cutoff: datetime) -> ColumnElement[bool]:
     closing time), rejected or merged (by their last change)."""
     return (
         Ticket.purged_at.is_(None)
-        & Ticket.status.in_(ENDED)
+        & Ticket.has_ended
         & (func.coalesce(Ticket.closed_at, Ticket.updated_at) < cutoff)
     )
 
@@ -203,7 +202,7 @@ def _clear_rider_notes(
         update(TicketEvent)
         .where(
             TicketEvent.ticket_id.in_(ticket_ids),
-            TicketEvent.actor_kind == "rider",
+            TicketEvent.actor_kind == ActorKind.RIDER,
             TicketEvent.note.is_not(None),
             *((TicketEvent.actor_id == rider_id,) if rider_id is not None else ()),
         )

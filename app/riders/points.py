@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app import platforms
 from app.db import Rows, insert_rows, upsert_adding
 from app.models import (
+    RESOLVED_STATUSES,
     Category,
     Contribution,
     PlatformActivity,
@@ -64,7 +65,7 @@ def standing(status: str, accepted_at: datetime | None) -> Standing:
     status = TicketStatus(status)
     if status is TicketStatus.REJECTED:
         return Standing.REJECTED
-    if status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+    if status in RESOLVED_STATUSES:
         return Standing.RESOLVED
     return Standing.ACCEPTED if accepted_at is not None else Standing.PENDING
 

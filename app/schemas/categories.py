@@ -2,7 +2,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from app.models import Category
+from app.models import Category, Priority
 from app.schemas.common import InputSchema, Schema, UtcTime
 from app.tickets import SlaClock
 
@@ -104,7 +104,7 @@ class CategoryPut(InputSchema):
     name: LocalizedName
     description: str = Field(default="", max_length=2000)
     department: str = Field(default="", max_length=200)
-    priority: int = Field(ge=1, le=3)
+    priority: int = Field(ge=min(Priority).value, le=max(Priority).value)
     respond_within_h: int = Field(ge=1, le=24 * 90)
     resolve_within_h: int = Field(ge=1, le=24 * 365)
     sla_clock: SlaClock = SlaClock.HOURS

@@ -20,6 +20,7 @@ from app.tickets.views import (
     ticket_view,
 )
 from app.tickets.workflow import (
+    NEEDS_A_NOTE,
     REJECT_REASONS,
     ActionInput,
     TicketAction,
@@ -32,6 +33,7 @@ from app.tickets.workflow import (
 from app.tickets.working_time import SlaClock, WorkingCalendar, due
 
 __all__ = [
+    "NEEDS_A_NOTE",
     "REJECT_REASONS",
     "STREET_FIGURES",
     "TOKENS",

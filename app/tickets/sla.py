@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import begin_writes
-from app.models import OPEN_STATUSES, Ticket, TicketStatus
+from app.models import OPEN_STATUSES, ActorKind, Ticket, TicketEventType, TicketStatus
 from app.tickets.workflow import change
 
 BATCH = 500
@@ -39,8 +39,8 @@ def record_breaches(session: Session, now: datetime) -> int:
                 session,
                 ticket,
                 to=None,
-                type="sla_breached",
-                actor_kind="system",
+                type=TicketEventType.SLA_BREACHED,
+                actor_kind=ActorKind.SYSTEM,
                 now=now,
                 data={"deadline": deadline, "due": getattr(ticket, due.key).isoformat()},
                 counts_as_version=False,
@@ -67,8 +67,8 @@ def close_resolved(session: Session, now: datetime, *, after: timedelta) -> int:
             session,
             ticket,
             to=TicketStatus.CLOSED,
-            type="auto_closed",
-            actor_kind="system",
+            type=TicketEventType.AUTO_CLOSED,
+            actor_kind=ActorKind.SYSTEM,
             now=now,
         )
     session.flush()

@@ -20,7 +20,6 @@ from app.errors import Forbidden, ValidationFailed
 from app.models import OPEN_STATUSES, Area, Staff, StaffRole, Ticket, TicketStatus
 from app.staff import ticket_scope_filter
 
-RESOLVED = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 HOUR_S = 3600
 
 
@@ -39,7 +38,7 @@ def office_stats(
     if street_id is not None:
         window.append(Ticket.street_id == street_id)
 
-    resolved = Ticket.status.in_(RESOLVED)
+    resolved = Ticket.is_resolved
     by_status: Counter[str] = Counter()
     by_category: Counter[int] = Counter()
     by_community: Counter[int | None] = Counter()
@@ -148,7 +147,7 @@ def street_table(
         Ticket.resolution_working_h,
         Ticket.street_id,
         ids,
-        [*window, Ticket.status.in_(RESOLVED)],
+        [*window, Ticket.is_resolved],
     )
     rows: list[dict[str, Any]] = []
     for street in streets:
@@ -173,9 +172,9 @@ def street_table(
 
 def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOperations[bool]]:
     """What each KPI counts, ticket by ticket (docs/api.md, "KPIs: the rules as built")."""
-    resolved = Ticket.status.in_(RESOLVED)
+    resolved = Ticket.is_resolved
     return {
-        "open": Ticket.status.in_(OPEN_STATUSES),
+        "open": Ticket.is_open,
         "overdue": Ticket.is_overdue(now),
         "resolved": resolved,
         "resolved_in_time": and_(resolved, Ticket.resolved_at <= Ticket.resolve_by),
@@ -188,7 +187,7 @@ def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOper
         ),
         "answered_in_time": Ticket.accepted_at <= Ticket.respond_by,
         # Resolution: every ticket resolved, or open past its resolve-by time.
-        "fix_due": or_(resolved, and_(Ticket.status.in_(OPEN_STATUSES), Ticket.resolve_by < now)),
+        "fix_due": or_(resolved, and_(Ticket.is_open, Ticket.resolve_by < now)),
         # Rework: of the tickets ever resolved, those reopened at least once.
         "ever_resolved": or_(resolved, Ticket.reopen_count > 0),
         "reopened": Ticket.reopen_count > 0,

@@ -30,14 +30,17 @@ from app.errors import (
 from app.media import check_media_owner
 from app.models import (
     OPEN_STATUSES,
+    ActorKind,
     Area,
     AreaLevel,
+    Priority,
     Report,
     ReportOutcome,
     Rider,
     Staff,
     Ticket,
     TicketEvent,
+    TicketEventType,
     Verification,
 )
 from app.models import TicketStatus as S
@@ -90,6 +93,10 @@ def allowed_actions(status: S) -> list[str]:
     return [action.value for action, (sources, _) in ACTIONS.items() if status in sources]
 
 
+# What an office must say a word about: how it fixed it, why it reopens, the comment.
+NEEDS_A_NOTE = frozenset({TicketAction.RESOLVE, TicketAction.REOPEN, TicketAction.COMMENT})
+
+
 @dataclass(frozen=True)
 class ActionInput:
     action: TicketAction
@@ -140,7 +147,7 @@ def apply_action(
                     "assignee", "who is to do it: a person or a department"
                 )
             ticket.assignee = event_data["assignee"] = data.assignee
-        case A.RESOLVE | A.REOPEN | A.COMMENT if not data.note:
+        case _ if data.action in NEEDS_A_NOTE and not data.note:
             raise ValidationFailed.of_field("note", f"{data.action} needs a note")
         case A.TRANSFER:
             street = _transfer_target(session, ticket, code=data.to_street)
@@ -151,15 +158,15 @@ def apply_action(
             event_data["into_ticket"] = str(into.id)
             merged = (into, _move_reports(session, ticket, into=into, now=now))
         case A.SET_PRIORITY:
-            if data.priority not in (1, 2, 3):
+            if data.priority not in frozenset(Priority):
                 raise ValidationFailed.of_field("priority", "1 (high), 2 or 3 (low)")
             event_data["priority"] = ticket.priority = data.priority
     event = change(
         session,
         ticket,
         to=target,
-        type=data.action.value,
-        actor_kind="staff",
+        type=TicketEventType(data.action.value),
+        actor_kind=ActorKind.STAFF,
         actor_id=staff.id,
         note=data.note or data.reason,
         data=event_data or None,
@@ -186,8 +193,8 @@ def change(
     ticket: Ticket,
     *,
     to: S | None,
-    type: str,
-    actor_kind: str,
+    type: TicketEventType,
+    actor_kind: ActorKind,
     now: datetime,
     actor_id: uuid.UUID | None = None,
     note: str | None = None,
@@ -291,7 +298,7 @@ def _merge_target(
     )
     if into is None:
         raise NotFound("no such ticket in your scope")
-    if into.id == ticket.id or into.status not in OPEN_STATUSES:
+    if into.id == ticket.id or not into.is_open:
         raise ValidationFailed.of_field("into_ticket", "an open ticket other than this one")
     return into
 
@@ -329,8 +336,8 @@ def _settle_merge(
     merged_in = TicketEvent(
         id=uuid.uuid4(),
         ticket_id=into.id,
-        type="merged_in",
-        actor_kind="staff",
+        type=TicketEventType.MERGED_IN,
+        actor_kind=ActorKind.STAFF,
         actor_id=staff.id,
         created_at=now,
         data={"from_ticket": str(ticket.id), "reports": ticket.report_count},
@@ -400,8 +407,8 @@ def verify_resolution(
         session,
         ticket,
         to=None if data.fixed else S.ACCEPTED,
-        type="verified" if data.fixed else "reopened",
-        actor_kind="rider",
+        type=TicketEventType.VERIFIED if data.fixed else TicketEventType.REOPENED,
+        actor_kind=ActorKind.RIDER,
         actor_id=rider.id,
         note=data.note,
         now=now,

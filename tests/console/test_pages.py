@@ -545,6 +545,7 @@ def test_the_district_sees_a_sighting_on_the_alerts_page_and_closes_it(
     district = Clerk(app, baseline, DISTRICT)
     listed = district.get("/console/alerts").text
     assert "广告牌松动，请绕行" in listed and f"/console/alerts/{alert_id}" in listed
+    assert "<td>险情</td><td>进行中</td>" in listed  # its kind and status, in the clerk's words
     page = district.get(f"/console/alerts/{alert_id}").text
     assert 'id="sightings-count">0<' in page and 'hx-trigger="every 5s"' in page
     rider = auth.rider("meituan", "sees-it")
@@ -565,3 +566,4 @@ def test_the_district_sees_a_sighting_on_the_alerts_page_and_closes_it(
     assert closed.status_code == 303
     after = client.get(f"/v1/office/alerts/{alert_id}", headers=auth.staff(DISTRICT)).json()
     assert after["status"] == "closed" and after["outcome"] == "resolved"
+    assert "已结束 · 已解决" in district.get(f"/console/alerts/{alert_id}").text

@@ -287,7 +287,9 @@ def test_a_hanging_receiver_times_out_in_the_worker_while_the_api_answers(
     event_id = emit_event(database, "meituan", now=utcnow(), data=REPORT_UPDATED)
     receiver.hold.clear()
     patient = settings.model_copy(update={"webhook_timeout_s": 2.0})
-    worker = threading.Thread(target=DELIVER.run, args=(database, patient, utcnow()))
+    worker = threading.Thread(
+        target=DELIVER.run, args=(database, patient), kwargs={"now": utcnow()}
+    )
     worker.start()
     try:
         assert receiver.arrived.wait(10)

@@ -1,0 +1,39 @@
+"""Every value a page shows has its words, in English and in Chinese."""
+
+from enum import StrEnum
+
+import pytest
+
+from app.alerts.service import OUTCOMES
+from app.console import i18n, labels
+from app.models import ActorKind, AlertKind, AlertStatus, TicketEventType
+from app.tickets import TicketAction
+
+ENUMS: list[tuple[type[StrEnum], dict[str, str]]] = [
+    (TicketEventType, labels.EVENTS),
+    (ActorKind, labels.ACTORS),
+    (AlertKind, labels.ALERT_KINDS),
+    (AlertStatus, labels.ALERT_STATUSES),
+]
+
+
+@pytest.mark.parametrize(("enum", "words"), ENUMS, ids=[e.__name__ for e, _ in ENUMS])
+def test_every_member_has_a_label_in_both_languages(
+    enum: type[StrEnum], words: dict[str, str]
+) -> None:
+    chinese = i18n.messages("zh_CN")
+    assert set(words) == set(enum)
+    for member in enum:
+        english = words[member]
+        assert english.strip()
+        assert chinese.get(english), f"{enum.__name__}.{member.name}: {english!r} untranslated"
+
+
+def test_every_alert_outcome_has_a_label_in_both_languages() -> None:
+    chinese = i18n.messages("zh_CN")
+    assert set(labels.ALERT_OUTCOMES) == OUTCOMES
+    assert all(chinese.get(english) for english in labels.ALERT_OUTCOMES.values())
+
+
+def test_every_office_action_is_an_event_type() -> None:
+    assert {a.value for a in TicketAction} <= {t.value for t in TicketEventType}
