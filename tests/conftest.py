@@ -384,3 +384,39 @@ def statements(database: Database) -> Iterator[list[tuple[str, Any]]]:
 
 
 DATA = Path(__file__).parent / "data"
+
+
+# -- the rider's front door: a clock the test moves by hand, two riders
+
+Headers = dict[str, str]
+
+
+class Clock:
+    """The app's clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Clock:
+    c = Clock(datetime.now(UTC).replace(microsecond=0))
+    app.state.clock = c
+    return c
+
+
+@pytest.fixture
+def r1(auth: Auth) -> Headers:
+    return auth.rider("meituan", "r1")
+
+
+@pytest.fixture
+def r2(auth: Auth) -> Headers:
+    return auth.rider("eleme", "r2")

@@ -208,6 +208,15 @@ def test_every_package_has_a_place_and_says_what_it_owns() -> None:
     assert set(FLOOR_MODULES) <= modules
 
 
+def test_the_tests_follow_the_packages() -> None:
+    """A domain's tests sit in ``tests/<domain>/``; beside them, the HTTP API's
+    cross-cutting tests, the console's, and the end-to-end tests with real processes."""
+    tests = APP.parent / "tests"
+    folders = {p.name for p in tests.iterdir() if (p / "__init__.py").exists()}
+    assert folders <= {*PACKAGES, "console", "api", "e2e"}
+    assert {"tickets", "intake", "media", "open311"} <= folders
+
+
 @pytest.mark.parametrize("layer", [*DOMAINS, "models"])
 def test_domains_and_models_import_no_routers_schemas_or_console(layer: str) -> None:
     wrong = {

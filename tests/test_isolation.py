@@ -11,11 +11,11 @@ from sqlalchemy import text, update
 from app.config import Settings
 from app.db import Database, begin_writes
 from app.models import Area, Category, Staff, utcnow
-from tests.api.reporting import png
 from tests.apps import Apps
 from tests.baseline import Baseline, Writes, restore, snapshot
 from tests.conftest import Auth
 from tests.helpers import JIANGSU, calendar_holding, report_at
+from tests.reporting import png
 
 
 def comparable(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

@@ -7,9 +7,9 @@ import re
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.api.reporting import CountRows
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import Clerk
+from tests.reporting import CountRows
 
 
 def category_form(**changes: str) -> dict[str, str]:

@@ -19,10 +19,10 @@ from app.config import Settings
 from app.db import Database
 from app.media.store import DirectoryStore, blob_key
 from app.models import Media, Report, ReportMedia
-from tests.api.reporting import report
 from tests.apps import http_client
 from tests.conftest import Auth
 from tests.e2e.processes import SENTINEL, ServerProcess, environment
+from tests.reporting import report
 
 pytestmark = pytest.mark.processes
 

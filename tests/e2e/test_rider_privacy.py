@@ -19,11 +19,11 @@ from app.db import Database
 from app.media import media_store
 from app.models import Media, OutboxEvent, Report, Rider, utcnow
 from app.ops.worker import JOBS
-from tests.api.reporting import png, report
-from tests.api.test_privacy_purge import everything_stored
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.e2e.test_webhook_delivery import Receiver, receiver, set_hook  # noqa: F401
 from tests.helpers import window_around_now
+from tests.privacy.test_privacy_purge import everything_stored
+from tests.reporting import png, report
 
 DELIVER = next(j for j in JOBS if j.name == "deliver_webhooks")
 # Not only ASCII: stored JSON may escape it (\u9a91\u624b), and the erasure must find it.

@@ -10,18 +10,9 @@ from fastapi.testclient import TestClient
 from app.db import Database
 from app.models import TicketStatus
 from app.models.points import Contribution
-from tests.api.reporting import (
-    Clock,
-    Headers,
-    forged_cursor,
-    pages,
-    report,
-    set_status,
-    spot,
-    submit,
-)
-from tests.conftest import Auth
+from tests.conftest import Auth, Clock, Headers
 from tests.helpers import assert_problem
+from tests.reporting import forged_cursor, pages, report, set_status, spot, submit
 
 
 @pytest.mark.parametrize("same_instant", [False, True], ids=["a_second_apart", "same_instant"])

@@ -6,14 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.geo.coords import CoordSys, from_wgs84, to_wgs84
-from tests.api.reporting import (
-    BASE_LAT,
-    BASE_LON,
-    Headers,
-    report,
-    submit,
-)
-from tests.conftest import DATA
+from tests.conftest import DATA, Headers
+from tests.reporting import BASE_LAT, BASE_LON, report, submit
 
 
 def test_the_transforms_used_here_match_published_vectors() -> None:

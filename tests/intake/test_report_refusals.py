@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.reporting import (
+from tests.conftest import Auth, Clock, Headers
+from tests.reporting import (
     BEIJING,
     THE_BUND,
-    Clock,
     CountRows,
-    Headers,
     assert_refused,
     png,
     post,
@@ -21,7 +20,6 @@ from tests.api.reporting import (
     submit,
     upload,
 )
-from tests.conftest import Auth
 
 RAW_BAD_JSON = {
     "nan_lat": ('{"category": "road_damage", "lat": NaN, "lon": 121.4284}', "lat"),

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from app.db import Database
 from app.models import Rider
-from tests.api.reporting import CountRows
 from tests.conftest import Auth, Baseline
 from tests.helpers import HUAYANG, JIANGSU, report_at
+from tests.reporting import CountRows
 
 SCHEMAS = Path(__file__).parents[1] / "data" / "open311"
 BASE = "/open311/v2"

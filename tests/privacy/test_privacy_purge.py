@@ -21,9 +21,9 @@ from app.media import media_store
 from app.models import Base, Media, Report, ReportMedia, Ticket, Verification, utcnow
 from app.ops.worker import JOBS
 from app.privacy import service as privacy
-from tests.api.reporting import png, report, submit, upload
 from tests.conftest import MEDIA_BACKENDS, Auth, either_media_backend
 from tests.helpers import window_around_now
+from tests.reporting import png, report, submit, upload
 
 OFFICER = "officer_310105002"
 DISTRICT = "changning"

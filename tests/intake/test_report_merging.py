@@ -9,16 +9,8 @@ from fastapi.testclient import TestClient
 from app.db import Database
 from app.geo.coords import CoordSys, to_wgs84
 from app.models import TicketStatus
-from tests.api.reporting import (
-    Clock,
-    CountRows,
-    Headers,
-    event_types,
-    report,
-    set_status,
-    submit,
-    ticket_row,
-)
+from tests.conftest import Clock, Headers
+from tests.reporting import CountRows, event_types, report, set_status, submit, ticket_row
 
 
 @pytest.mark.parametrize(

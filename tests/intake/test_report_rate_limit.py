@@ -3,16 +3,8 @@
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from tests.api.reporting import (
-    Clock,
-    CountRows,
-    Headers,
-    assert_refused,
-    batch,
-    post,
-    report,
-    submit,
-)
+from tests.conftest import Clock, Headers
+from tests.reporting import CountRows, assert_refused, batch, post, report, submit
 
 
 def test_the_rate_limit_refuses_with_retry_after_and_lifts_after_the_hour(

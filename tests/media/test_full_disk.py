@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.api.reporting import CountRows
 from tests.conftest import Auth
 from tests.helpers import assert_problem
+from tests.reporting import CountRows
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -19,10 +19,10 @@ from sqlalchemy import select
 from app.db import Database
 from app.geo.coords import CoordSys, to_wgs84
 from app.models import Ticket, TicketEvent, TicketStatus
+from tests.conftest import Headers
 from tests.helpers import assert_problem
 
 CountRows = Callable[[str], int]
-Headers = dict[str, str]
 
 # Everything a report can leave behind.
 STORED = ("reports", "tickets", "ticket_events", "report_media", "idempotency_records")
@@ -34,20 +34,6 @@ M_LAT = 1 / 111_320
 M_LON = 1 / (111_320 * math.cos(math.radians(31.22)))
 THE_BUND = {"lat": 31.2397, "lon": 121.4998}  # Huangpu: outside every district served
 BEIJING = timezone(timedelta(hours=8))
-
-
-class Clock:
-    """The app's clock, moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def spot(north: float = 0.0, east: float = 0.0) -> dict[str, float]:

@@ -13,9 +13,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.staff import sign_in
-from tests.api.reporting import Clock
 from tests.apps import another_client
-from tests.conftest import Baseline
+from tests.conftest import Baseline, Clock
 from tests.helpers import assert_problem
 
 OFFICER = "officer_310105002"

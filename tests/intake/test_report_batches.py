@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.reporting import (
+from tests.conftest import Headers
+from tests.reporting import (
     STORED,
     THE_BUND,
     CountRows,
-    Headers,
     assert_refused,
     batch,
     report,

@@ -7,16 +7,8 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.db import Database
 from app.ops.worker import JOBS
-from tests.api.reporting import (
-    Clock,
-    CountRows,
-    Headers,
-    assert_refused,
-    post,
-    report,
-    stored,
-    submit,
-)
+from tests.conftest import Clock, Headers
+from tests.reporting import CountRows, assert_refused, post, report, stored, submit
 
 
 def test_a_replay_gets_the_first_response_and_stores_nothing(
