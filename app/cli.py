@@ -26,7 +26,7 @@ from app.models import AreaLevel, StaffRole, utcnow
 from app.ops import Worker
 from app.schemas.areas import AreaImportResult
 from app.schemas.reports import receipt_json
-from app.tickets import calendar_warnings, seed
+from app.tickets import calendar_warnings, seed_calendar
 
 
 class _Commands(TyperGroup):
@@ -136,7 +136,7 @@ def db_upgrade(revision: str = "head") -> None:
     if revision == "head":
         database = Database(settings.database_url)
         with database.transaction() as session:
-            for year in seed(session, utcnow().date()):
+            for year in seed_calendar(session, utcnow().date()):
                 typer.echo(f"working calendar {year} from chinesecalendar", err=True)
             for warning in calendar_warnings(session, utcnow()):
                 typer.echo(f"warning: {warning}", err=True)

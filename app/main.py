@@ -38,7 +38,7 @@ from app.routers import (
     webhook,
 )
 from app.schemas.reports import receipt_json
-from app.tickets import warm as warm_reference
+from app.tickets import warm_reference
 
 logger = logging.getLogger("sentinel.app")
 

@@ -138,7 +138,7 @@ def writer_cost(url: str, batch: int, batches: int) -> dict[str, float]:
     with database.session(write=False) as session:
         riders = list(session.scalars(select(Rider.id)))
         codes = list(session.scalars(select(Category.code)))
-        reference.current(session)
+        reference.current_reference(session)
     areas = load.communities(database)
     rng = random.Random(batch)
     inputs = []

@@ -97,7 +97,7 @@ def run(kind: str, communities: int, args: argparse.Namespace) -> dict[str, floa
         tracemalloc.start()
         started = time.perf_counter()
         with database.session(write=False) as session:
-            known = reference.current(session)
+            known = reference.current_reference(session)
         loaded = time.perf_counter() - started
         memory = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()

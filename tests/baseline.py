@@ -21,7 +21,7 @@ from app.models import Base
 from app.ops.demo import DemoCredentials
 
 COUNTER_PREFIX = "test_writes_"
-# Written by the schema's triggers when other tables change (app/services/reference.py).
+# Written by the schema's triggers when other tables change (app/tickets/reference.py).
 WRITTEN_BY_TRIGGERS = frozenset({"reference_versions"})
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.db import Database, begin_writes
 from app.models import Platform, WorkingCalendarYear
 from app.platforms import outbox
-from app.tickets.calendar import seed
+from app.tickets.calendar import seed_calendar
 from tests.conftest import Auth
 
 # The demo's ten streets of Changning, by official code.
@@ -58,7 +58,7 @@ def calendar_holding(database: Database, *years: int) -> None:
         begin_writes(session)
         session.execute(delete(WorkingCalendarYear))
         for year in years:
-            assert year in seed(session, date(year, 1, 1)), f"chinesecalendar lacks {year}"
+            assert year in seed_calendar(session, date(year, 1, 1)), f"chinesecalendar lacks {year}"
         session.execute(delete(WorkingCalendarYear).where(WorkingCalendarYear.year.not_in(years)))
 
 

@@ -1,4 +1,8 @@
-"""The SQL that differs between PostGIS and SpatiaLite, and nowhere else."""
+"""The SQL that differs between PostGIS and SpatiaLite, and nowhere else.
+
+Everything dialect-specific about geometry lives here: the rest of the code builds
+queries with :func:`point`, :func:`within_bbox` and :func:`distance_m` and never asks
+which database it talks to."""
 
 from typing import Any, ClassVar
 

@@ -1,6 +1,11 @@
 """Engines and sessions for PostgreSQL and the embedded SQLite (with SpatiaLite), and
 the guards of their transactions: writes begun as writes, advisory locks, work claimed
-by one worker, hooks on commit and rollback."""
+by one worker, hooks on commit and rollback.
+
+The app is synchronous throughout (sync sessions, sync endpoints run in the threadpool):
+SpatiaLite is only reachable through the synchronous ``sqlite3``/``pysqlite3`` driver,
+and one code path for both databases is worth more than async on one of them (the
+intake writer, the one asynchronous path, has its own connection: ``app.db.batch``)."""
 
 import hashlib
 import importlib

@@ -1,4 +1,32 @@
-"""One batch of reports: looked up, decided in queue order, written in one transaction."""
+"""One batch of reports: looked up, decided in queue order, written in one transaction.
+
+A storm or a burst water main makes thousands of riders report at once, on 4G links
+that time out and retry. Every report needs the same reads — its rider, its key, its
+rider's last hour, the nearest open ticket of its category — and the same writes — a
+ticket opened or joined, the report, its event, the rider's numbers, the response kept
+for retries. So each process stores reports through one :class:`IntakeWriter`: a task on
+the event loop with a database connection of its own, which takes every report queued
+while it was busy and stores them together, in one transaction (group commit), and
+answers none of them before that commit. A batch, however many reports it holds:
+
+1. reads the reference versions (areas and categories are held in memory; a stale copy
+   is reloaded and the batch begun again), takes the locks of every report in key order
+   (PostgreSQL: its rider's, and the category's grid cells its merge search touches;
+   SQLite runs one write transaction at a time) and looks each report up — one
+   statement each, all in one round trip;
+2. decides each report in queue order: refused (its rider gone, its key reused or in
+   flight, a photo not its rider's, the hourly limit), replayed (the first response to
+   its key), merged into the nearest open ticket of its category in reach, or opening
+   one — a report that could not see a ticket an earlier report of the batch opens near
+   it is looked up again once that ticket is written;
+3. writes the tickets (one round trip), then the reports, events, photo links, points,
+   riders' numbers and kept responses, and commits (one more).
+
+So a batch costs three round trips on PostgreSQL (and nothing waits on another batch's
+locks but reports near each other or of one rider), and each report gets the answer it
+would get alone, in queue order. Everything a report leaves is written in its batch's
+transaction or not at all.
+"""
 
 import asyncio
 import math
@@ -49,7 +77,7 @@ from app.riders import (
 )
 from app.tickets import Reference, due
 
-# --- the writer ------------------------------------------------------------------------
+# --- what the writer hands a batch, and what it answers ---------------------------------
 
 
 @dataclass(eq=False)
@@ -156,7 +184,7 @@ class Batch:
     async def store(self) -> list[Received | AppError]:
         s = self.statements
         self.answers = [None] * len(self.submissions)
-        known = tickets.held(self.database)
+        known = tickets.held_reference(self.database)
         for submission in self.submissions:
             if submission.checked_with is None or submission.checked_with is not known:
                 if known is None:

@@ -60,7 +60,7 @@ from app.riders import (
     add_to_activity,
     add_to_totals,
 )
-from app.tickets import TOKENS
+from app.tickets import REFERENCE_TOKENS
 
 # --- the statements -----------------------------------------------------------------
 
@@ -290,7 +290,7 @@ class IntakeStatements:
 
     def __init__(self, connection: BatchConnection) -> None:
         p, each = connection.prepare, connection.prepare_rows
-        self.tokens = p(TOKENS)
+        self.tokens = p(REFERENCE_TOKENS)
         self.lock = p(select(advisory_locks(bindparam("keys"))))
         self.try_lock = each(
             lambda r: (

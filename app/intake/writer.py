@@ -65,7 +65,7 @@ class IntakeWriter:
         that comes twice is answered as a retry of the first)."""
         self._ensure_running()
         loop = asyncio.get_running_loop()
-        known = tickets.held(self.database)
+        known = tickets.held_reference(self.database)
         answers = []
         claimed: set[tuple[uuid.UUID, str]] = set()
         for data, key, fingerprint, now in reports:
@@ -203,7 +203,7 @@ class IntakeWriter:
     async def _reload(self) -> None:
         def load() -> Reference:
             with self.database.session() as session:
-                return tickets.current(session)
+                return tickets.current_reference(session)
 
         await asyncio.to_thread(load)
 

@@ -42,7 +42,7 @@ from app.pagination import decode_cursor, encode_cursor
 from app.platforms import platform_by_api_key
 from app.riders import rider_of
 from app.text import has_control_characters
-from app.tickets import current
+from app.tickets import current_reference
 
 MAX_REQUESTS = 1000
 DEFAULT_DAYS = 90
@@ -423,7 +423,7 @@ async def post_request(
             district_of(session, jurisdiction)
             # What intake would refuse (the service, the place) is refused before a new
             # rider is registered, so that a refused POST leaves nothing behind.
-            prepare(current(session), data, now=now, snap_m=snap_m)
+            prepare(current_reference(session), data, now=now, snap_m=snap_m)
             return rider_of(session, platform=platform, rider_id=account_id).id
 
     received = await receive_report(

@@ -16,7 +16,7 @@ from app.models import Area, Platform, Staff, StaffRole, utcnow
 from app.ops.demo_areas import DISTRICT_CODE, build_demo_areas
 from app.platforms import create_platform
 from app.staff import Account, create_staff
-from app.tickets import seed as seed_calendar
+from app.tickets import seed_calendar
 
 DEMO_SOURCE = "synthetic demo partition (not official boundaries)"
 DISTRICT_SOURCE = "DataV GeoAtlas outline (2022), converted from GCJ-02"

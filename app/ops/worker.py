@@ -81,7 +81,7 @@ def _sweep_orphan_photos(database: Database, settings: Settings, *, now: datetim
 def _keep_working_calendar(database: Database, settings: Settings, *, now: datetime) -> int:
     """Add the years chinesecalendar has learnt; say which the calendar still lacks."""
     with database.transaction() as session:
-        added = tickets.seed(session, now.date())
+        added = tickets.seed_calendar(session, now.date())
         for warning in tickets.calendar_warnings(session, now):
             logger.warning(warning)
     return len(added)

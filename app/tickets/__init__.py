@@ -5,10 +5,18 @@ the reference data (areas, categories, calendar) each process holds.
 Uses ``app.areas``, ``app.categories``, ``app.media``, ``app.riders``, ``app.staff``
 and the bottom floor."""
 
-from app.tickets.calendar import YearInput, calendar_warnings, get_year, seed, set_year
+from app.tickets.calendar import YearInput, calendar_warnings, get_year, seed_calendar, set_year
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
 from app.tickets.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
-from app.tickets.reference import TOKENS, CategoryRules, Reference, current, held, route_point, warm
+from app.tickets.reference import (
+    REFERENCE_TOKENS,
+    CategoryRules,
+    Reference,
+    current_reference,
+    held_reference,
+    route_point,
+    warm_reference,
+)
 from app.tickets.sla import close_resolved, record_breaches
 from app.tickets.stats import STREET_FIGURES, daily_trend, office_stats, street_table
 from app.tickets.views import (
@@ -34,9 +42,9 @@ from app.tickets.working_time import SlaClock, WorkingCalendar, due
 
 __all__ = [
     "NEEDS_A_NOTE",
+    "REFERENCE_TOKENS",
     "REJECT_REASONS",
     "STREET_FIGURES",
-    "TOKENS",
     "XLSX",
     "ActionInput",
     "CategoryRules",
@@ -56,11 +64,11 @@ __all__ = [
     "calendar_warnings",
     "change",
     "close_resolved",
-    "current",
+    "current_reference",
     "daily_trend",
     "due",
     "get_year",
-    "held",
+    "held_reference",
     "office_stats",
     "page_query",
     "queue_csv",
@@ -68,7 +76,7 @@ __all__ = [
     "queue_rows",
     "record_breaches",
     "route_point",
-    "seed",
+    "seed_calendar",
     "set_year",
     "stats_xlsx",
     "status_counts",
@@ -77,5 +85,5 @@ __all__ = [
     "ticket_in_scope",
     "ticket_view",
     "verify_resolution",
-    "warm",
+    "warm_reference",
 ]

@@ -94,7 +94,7 @@ def set_year(session: Session, year: int, *, data: YearInput, source: str) -> Wo
     return row
 
 
-def seed(session: Session, today: date) -> list[int]:
+def seed_calendar(session: Session, today: date) -> list[int]:
     """Add this year and the next from the chinesecalendar package where the calendar
     lacks them and the package knows them; returns the years added."""
     held = set(session.scalars(select(WorkingCalendarYear.year)))

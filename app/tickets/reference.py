@@ -29,7 +29,9 @@ from app.tickets.working_time import WorkingCalendar
 
 logger = logging.getLogger("sentinel.reference")
 
-TOKENS = select(ReferenceVersion.name, ReferenceVersion.token).order_by(ReferenceVersion.name)
+REFERENCE_TOKENS = select(ReferenceVersion.name, ReferenceVersion.token).order_by(
+    ReferenceVersion.name
+)
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,15 @@ _copies: "weakref.WeakKeyDictionary[Database, Reference]" = weakref.WeakKeyDicti
 _loading = threading.Lock()
 
 
-def held(database: Database) -> Reference | None:
+def held_reference(database: Database) -> Reference | None:
     """This process's copy for ``database``, current or not (None before the first load)."""
     return _copies.get(database)
 
 
-def current(session: Session) -> Reference:
+def current_reference(session: Session) -> Reference:
     """The reference data as this session's transaction sees it: the copy held, if its
     tokens are the database's, else a fresh copy (kept for the next caller)."""
-    tokens = tuple((name, token) for name, token in session.execute(TOKENS))
+    tokens = tuple((name, token) for name, token in session.execute(REFERENCE_TOKENS))
     return current_at(session, tokens)
 
 
@@ -98,12 +100,12 @@ def current_at(session: Session, tokens: tuple[tuple[str, str], ...]) -> Referen
     return copy
 
 
-def warm(database: Database) -> None:
+def warm_reference(database: Database) -> None:
     """Load the copy now (a process's start), rather than on its first report; if the
     database cannot be read yet, the first report loads it."""
     try:
         with database.session(write=False) as session:
-            current(session)
+            current_reference(session)
     except Exception as error:
         logger.warning(
             "reference data not loaded at start",
@@ -118,4 +120,4 @@ def _load_categories(session: Session) -> dict[str, CategoryRules]:
 
 def route_point(session: Session, *, lon: float, lat: float, snap_m: float) -> Route:
     """Route (lon, lat) on the areas as they stand in this session's database."""
-    return current(session).areas.route(lon=lon, lat=lat, snap_m=snap_m)
+    return current_reference(session).areas.route(lon=lon, lat=lat, snap_m=snap_m)

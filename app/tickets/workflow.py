@@ -272,7 +272,7 @@ def on_status_change(
 def _working_hours(session: Session, start: datetime, *, end: datetime) -> float:
     """Working hours from ``start`` to ``end`` on the working calendar (for the KPIs'
     medians, whatever clock the category's own time limits run on)."""
-    return round(reference.current(session).calendar.between(start, end), 4)
+    return round(reference.current_reference(session).calendar.between(start, end), 4)
 
 
 def _transfer_target(session: Session, ticket: Ticket, *, code: str | None) -> Area:

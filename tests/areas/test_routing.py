@@ -376,10 +376,10 @@ def test_the_route_of_a_point_is_the_same_in_memory_as_in_the_database(
 
     from app.db import covers, point
     from app.models import Area
-    from app.tickets.reference import current
+    from app.tickets.reference import current_reference
 
     with database.session(write=False) as session:
-        known = current(session)
+        known = current_reference(session)
         for x in range(-100, 4200, 97):
             for y in range(-100, 2200, 89):
                 lon, lat = lon_lat(x, y)

@@ -298,12 +298,12 @@ def test_reports_read_categories_and_areas_as_the_database_has_them(
 
     (rider,) = riders(1)
     receipts(store([(rider, at(0, 0, "waste"), None)]))
-    held = reference.held(database)
+    held = reference.held_reference(database)
     with database.transaction() as session:
         session.execute(update(Category).where(Category.code == "waste").values(active=False))
     (refused,) = store([(rider, at(0, 60, "waste"), None)])
     assert isinstance(refused, AppError) and refused.code == "unknown_category"
-    assert reference.held(database) is not held
+    assert reference.held_reference(database) is not held
     with database.transaction() as session:
         session.execute(update(Area).where(Area.code == "310105002").values(name="新名字"))
     (renamed,) = receipts(store([(rider, at(0, 120, "other"), None)]))
