@@ -2,28 +2,29 @@
 has its words here, once, in English, and its translations in the message catalogs.
 ``_`` only marks the words for the catalogs; a page translates them as it renders."""
 
-from app.models import ActorKind, AlertKind, AlertStatus, TicketEventType
+from app.models import ActorKind, AlertKind, AlertStatus, TicketAction, TicketEventType
 
 
 def _(message: str) -> str:
     return message
 
 
+# A ticket event's type: an office's action, or what else happened.
 EVENTS: dict[str, str] = {
     TicketEventType.CREATED: _("Reported"),
     TicketEventType.REPORT_JOINED: _("Confirmed by another report"),
-    TicketEventType.ACCEPT: _("Accepted"),
-    TicketEventType.REJECT: _("Rejected"),
-    TicketEventType.ASSIGN: _("Assigned"),
-    TicketEventType.START: _("Work started"),
-    TicketEventType.RESOLVE: _("Resolved"),
-    TicketEventType.CLOSE: _("Closed"),
-    TicketEventType.REOPEN: _("Reopened"),
-    TicketEventType.TRANSFER: _("Transferred"),
-    TicketEventType.MERGE: _("Merged"),
+    TicketAction.ACCEPT: _("Accepted"),
+    TicketAction.REJECT: _("Rejected"),
+    TicketAction.ASSIGN: _("Assigned"),
+    TicketAction.START: _("Work started"),
+    TicketAction.RESOLVE: _("Resolved"),
+    TicketAction.CLOSE: _("Closed"),
+    TicketAction.REOPEN: _("Reopened"),
+    TicketAction.TRANSFER: _("Transferred"),
+    TicketAction.MERGE: _("Merged"),
     TicketEventType.MERGED_IN: _("Another ticket merged into this one"),
-    TicketEventType.COMMENT: _("Note"),
-    TicketEventType.SET_PRIORITY: _("Priority set"),
+    TicketAction.COMMENT: _("Note"),
+    TicketAction.SET_PRIORITY: _("Priority set"),
     TicketEventType.VERIFIED: _("Verified by a rider"),
     TicketEventType.REOPENED: _("Not fixed, a rider found"),
     TicketEventType.SLA_BREACHED: _("SLA missed"),

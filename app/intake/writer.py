@@ -157,7 +157,12 @@ class IntakeWriter:
             try:
                 await connection.begin()
                 answers = await Batch(
-                    self.database, self.settings, self.render_receipt, connection, statements, batch
+                    database=self.database,
+                    settings=self.settings,
+                    render_receipt=self.render_receipt,
+                    connection=connection,
+                    statements=statements,
+                    submissions=batch,
                 ).store()
             except BeginAgain as why:
                 await connection.rollback()

@@ -33,12 +33,10 @@ class TicketStatus(StrEnum):
     DUPLICATE = "duplicate"
 
 
-class TicketEventType(StrEnum):
-    """What happened to a ticket (``TicketEvent.type``): the office's actions, named as
-    ``app.tickets.TicketAction``'s, and what riders, the clock and other systems did."""
+class TicketAction(StrEnum):
+    """What an office does to a ticket (``app.tickets.ACTIONS`` says from which status
+    each may start and where it leads); recorded as its event's type."""
 
-    CREATED = "created"  # the first report opened it
-    REPORT_JOINED = "report_joined"  # another report confirmed it
     ACCEPT = "accept"
     REJECT = "reject"
     ASSIGN = "assign"
@@ -50,6 +48,14 @@ class TicketEventType(StrEnum):
     MERGE = "merge"
     COMMENT = "comment"
     SET_PRIORITY = "set_priority"
+
+
+class TicketEventType(StrEnum):
+    """What else happens to a ticket: what riders, the clock and other tickets do. An
+    event's type (``TicketEvent.type``) is one of these or a ``TicketAction``."""
+
+    CREATED = "created"  # the first report opened it
+    REPORT_JOINED = "report_joined"  # another report confirmed it
     MERGED_IN = "merged_in"  # another ticket was merged into this one
     VERIFIED = "verified"  # a rider passing by saw it fixed
     REOPENED = "reopened"  # a rider passing by saw it not fixed
@@ -209,7 +215,7 @@ class TicketEvent(UuidPk, Base):
     __tablename__ = "ticket_events"
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
-    type: Mapped[str] = mapped_column(String(32))  # a TicketEventType
+    type: Mapped[str] = mapped_column(String(32))  # a TicketAction or a TicketEventType
     actor_kind: Mapped[str] = mapped_column(String(16))  # an ActorKind
     actor_id: Mapped[uuid.UUID | None]
     from_status: Mapped[TicketStatus | None] = mapped_column(str_enum(TicketStatus))

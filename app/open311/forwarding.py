@@ -35,7 +35,7 @@ from app.models import (
     ForwardedTicket,
     Report,
     Ticket,
-    TicketEventType,
+    TicketAction,
     TicketStatus,
 )
 from app.tickets import change
@@ -485,7 +485,7 @@ def _mirror_closing(
             session,
             ticket,
             to=TicketStatus.ACCEPTED,
-            type=TicketEventType.ACCEPT,
+            type=TicketAction.ACCEPT,
             actor_kind=ActorKind.SYSTEM,
             actor_id=None,
             note=f"accepted in {call.forward_name}",
@@ -496,7 +496,7 @@ def _mirror_closing(
         session,
         ticket,
         to=TicketStatus.RESOLVED,
-        type=TicketEventType.RESOLVE,
+        type=TicketAction.RESOLVE,
         actor_kind=ActorKind.SYSTEM,
         actor_id=None,
         note=note[:2000],

@@ -11,7 +11,6 @@ the consequences of a status change (``on_status_change``; for a merge, also
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -39,6 +38,7 @@ from app.models import (
     Rider,
     Staff,
     Ticket,
+    TicketAction,
     TicketEvent,
     TicketEventType,
     Verification,
@@ -46,21 +46,6 @@ from app.models import (
 from app.models import TicketStatus as S
 from app.staff import ticket_scope_filter
 from app.tickets import reference
-
-
-class TicketAction(StrEnum):
-    ACCEPT = "accept"
-    REJECT = "reject"
-    ASSIGN = "assign"
-    START = "start"
-    RESOLVE = "resolve"
-    CLOSE = "close"
-    REOPEN = "reopen"
-    TRANSFER = "transfer"
-    MERGE = "merge"
-    COMMENT = "comment"
-    SET_PRIORITY = "set_priority"
-
 
 A = TicketAction
 # action → (the statuses it may start from, the status it leads to; None: unchanged)
@@ -165,7 +150,7 @@ def apply_action(
         session,
         ticket,
         to=target,
-        type=TicketEventType(data.action.value),
+        type=data.action,
         actor_kind=ActorKind.STAFF,
         actor_id=staff.id,
         note=data.note or data.reason,
@@ -193,7 +178,7 @@ def change(
     ticket: Ticket,
     *,
     to: S | None,
-    type: TicketEventType,
+    type: TicketAction | TicketEventType,
     actor_kind: ActorKind,
     now: datetime,
     actor_id: uuid.UUID | None = None,

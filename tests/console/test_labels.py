@@ -6,11 +6,11 @@ import pytest
 
 from app.alerts.service import OUTCOMES
 from app.console import i18n, labels
-from app.models import ActorKind, AlertKind, AlertStatus, TicketEventType
-from app.tickets import TicketAction
+from app.models import ActorKind, AlertKind, AlertStatus, TicketAction, TicketEventType
 
 ENUMS: list[tuple[type[StrEnum], dict[str, str]]] = [
-    (TicketEventType, labels.EVENTS),
+    (TicketAction, {k: v for k, v in labels.EVENTS.items() if k in set(TicketAction)}),
+    (TicketEventType, {k: v for k, v in labels.EVENTS.items() if k in set(TicketEventType)}),
     (ActorKind, labels.ACTORS),
     (AlertKind, labels.ALERT_KINDS),
     (AlertStatus, labels.ALERT_STATUSES),
@@ -35,5 +35,6 @@ def test_every_alert_outcome_has_a_label_in_both_languages() -> None:
     assert all(chinese.get(english) for english in labels.ALERT_OUTCOMES.values())
 
 
-def test_every_office_action_is_an_event_type() -> None:
-    assert {a.value for a in TicketAction} <= {t.value for t in TicketEventType}
+def test_an_event_type_is_an_action_or_something_else_never_both() -> None:
+    assert not {a.value for a in TicketAction} & {t.value for t in TicketEventType}
+    assert set(labels.EVENTS) == set(TicketAction) | set(TicketEventType)
