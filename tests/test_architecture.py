@@ -18,6 +18,7 @@ seen to fail.
 
 import ast
 import graphlib
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,6 +246,21 @@ def test_a_package_is_entered_only_through_its_init() -> None:
         and (doors := side_doors(tree, package_of(path), exports))
     }
     assert wrong == {}
+
+
+def test_each_domain_says_which_domains_it_uses() -> None:
+    """What a domain's ``__init__`` names (````app.<domain>````) is what it imports; the
+    top floor, which may use every domain, names none."""
+    told, found = {}, {}
+    for domain in DOMAINS:
+        doc = ast.get_docstring(ast.parse((APP / domain / "__init__.py").read_text())) or ""
+        told[domain] = set(re.findall(r"``app\.(\w+)``", doc)) & set(DOMAINS)
+        found[domain] = set().union(*(package_imports(t) for _, t in sources(domain)))
+        found[domain] &= set(DOMAINS) - {domain}
+    assert {d: sorted(n) for d, n in told.items() if d != "ops"} == {
+        d: sorted(n) for d, n in found.items() if d != "ops"
+    }
+    assert told["ops"] == set()
 
 
 def test_packages_depend_one_way() -> None:

@@ -3,7 +3,8 @@ statements of a batch, the batch itself, and the writer that stores batches with
 commit (group commit); idempotency keys; the rider's own view of their reports.
 
 Uses ``app.tickets`` (reference data, working time), ``app.riders`` (points),
-``app.media``, ``app.platforms`` (the outbox), ``app.areas`` and the bottom floor."""
+``app.media``, ``app.platforms`` (the outbox), ``app.areas``, ``app.categories`` and the
+bottom floor."""
 
 from app.intake.batch import Receipt
 from app.intake.idempotency import check_key, purge_expired, request_hash
