@@ -179,7 +179,7 @@ def seed(url: str, args: argparse.Namespace, rng: random.Random) -> str:
                     "created_at": received,
                 }
             )
-            for reason, value in owed(category, outcome, stand).items():
+            for reason, value in owed(category, outcome, stand=stand).items():
                 line_rows.append(
                     {
                         "id": uuid.uuid4(),

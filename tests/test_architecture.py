@@ -141,8 +141,12 @@ def side_doors(tree: ast.AST, home: str | None, exports: dict[str, set[str]]) ->
         if isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
-                if parts[0] == "app" and len(parts) > 2 and parts[1] in exports.keys() - {home}:
+                if parts[0] != "app" or len(parts) < 2 or parts[1] not in exports.keys() - {home}:
+                    continue
+                if len(parts) > 2:
                     found.append(alias.name)
+                elif alias.asname:
+                    aliases[alias.asname] = parts[1]
         elif isinstance(node, ast.ImportFrom) and node.module:
             parts = node.module.split(".")
             if parts[0] != "app":
@@ -169,7 +173,43 @@ def side_doors(tree: ast.AST, home: str | None, exports: dict[str, set[str]]) ->
             and node.attr not in exports[aliases[node.value.id]]
         ):
             found.append(f"app.{aliases[node.value.id]}.{node.attr}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and isinstance(node.value.value, ast.Name)
+            and node.value.value.id == "app"
+            and node.value.attr in exports.keys() - {home}
+            and node.attr not in exports[node.value.attr]
+        ):
+            found.append(f"app.{node.value.attr}.{node.attr}")
     return sorted(set(found))
+
+
+def relative_imports(tree: ast.AST) -> list[int]:
+    """Lines that import relatively (``from .x import y``): the rules read absolute
+    names, so the package imports absolutely."""
+    return [n.lineno for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0]
+
+
+def upward(uses: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(domain, the domain above it that it imports): ``DOMAINS`` runs bottom to top, and a
+    domain uses only those below it."""
+    return sorted(
+        (d, other)
+        for d, used in uses.items()
+        for other in used
+        if d in DOMAINS and other in DOMAINS and DOMAINS.index(other) >= DOMAINS.index(d)
+    )
+
+
+def named_domains(doc: str) -> set[str]:
+    """The domains a docstring names as ````app.<domain>````."""
+    return set(re.findall(r"``app\.(\w+)``", doc)) & set(DOMAINS)
+
+
+def misplaced_test_folders(folders: set[str]) -> set[str]:
+    """Test folders named after nothing: a package's, the API's, the console's or e2e."""
+    return folders - {*PACKAGES, "console", "api", "e2e"}
 
 
 def package_imports(tree: ast.AST) -> set[str]:
@@ -214,7 +254,7 @@ def test_the_tests_follow_the_packages() -> None:
     cross-cutting tests, the console's, and the end-to-end tests with real processes."""
     tests = APP.parent / "tests"
     folders = {p.name for p in tests.iterdir() if (p / "__init__.py").exists()}
-    assert folders <= {*PACKAGES, "console", "api", "e2e"}
+    assert misplaced_test_folders(folders) == set()
     assert {"tickets", "intake", "media", "open311"} <= folders
 
 
@@ -254,7 +294,7 @@ def test_each_domain_says_which_domains_it_uses() -> None:
     told, found = {}, {}
     for domain in DOMAINS:
         doc = ast.get_docstring(ast.parse((APP / domain / "__init__.py").read_text())) or ""
-        told[domain] = set(re.findall(r"``app\.(\w+)``", doc)) & set(DOMAINS)
+        told[domain] = named_domains(doc)
         found[domain] = set().union(*(package_imports(t) for _, t in sources(domain)))
         found[domain] &= set(DOMAINS) - {domain}
     assert {d: sorted(n) for d, n in told.items() if d != "ops"} == {
@@ -264,12 +304,19 @@ def test_each_domain_says_which_domains_it_uses() -> None:
 
 
 def test_packages_depend_one_way() -> None:
+    """Bottom to top, as ``DOMAINS`` lists them (and so with no cycle)."""
     uses: defaultdict[str, set[str]] = defaultdict(set)
     for path, tree in sources():
         package = package_of(path)
         if package in PACKAGES:
             uses[package] |= package_imports(tree) - {package}
+    assert upward(uses) == []
     graphlib.TopologicalSorter(uses).prepare()  # CycleError names a cycle
+
+
+def test_the_package_imports_absolutely() -> None:
+    wrong = {path: lines for path, tree in sources() if (lines := relative_imports(tree))}
+    assert wrong == {}
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
@@ -310,7 +357,7 @@ CONSOLE_TYPES = {
 }
 
 
-def test_the_console_uses_the_services_and_builds_no_sql() -> None:
+def test_the_console_uses_the_domains_and_builds_no_sql() -> None:
     wrong = {
         path: names
         for path, tree in sources("console")
@@ -364,5 +411,14 @@ def test_each_rule_sees_what_breaks_it() -> None:
     assert layer_imports(ast.parse("from app.tickets import change"), ("app.tickets",)) != []
     crowd = ast.parse("def f(a, b, c): ...\ndef g(a, b, *, c): ...\nclass C:\n def m(s, a, b): ...")
     assert positional_crowds(crowd) == ["f"]
+    aliased = ast.parse(
+        "import app.intake as i\nimport app.tickets\ni.batch.Batch()\n"
+        "app.tickets.workflow.change()\napp.tickets.change()\n"
+    )
+    assert side_doors(aliased, None, exports) == ["app.intake.batch", "app.tickets.workflow"]
+    assert relative_imports(ast.parse("from ..tickets.queue import x\nfrom app import y")) == [1]
+    assert upward({"areas": {"tickets", "db"}, "tickets": {"areas"}}) == [("areas", "tickets")]
+    assert named_domains("Uses ``app.media``, ``app.db`` and ``app.nothing``.") == {"media"}
+    assert misplaced_test_folders({"tickets", "services", "api"}) == {"services"}
     with pytest.raises(graphlib.CycleError):
         graphlib.TopologicalSorter({"tickets": {"intake"}, "intake": {"tickets"}}).prepare()

@@ -41,11 +41,13 @@ from app.media import (
     store_image,
 )
 from app.models import (
+    CLOSING_OUTCOMES,
     ActorKind,
     Alert,
     AlertEvent,
     AlertEventType,
     AlertKind,
+    AlertOutcome,
     AlertPhoto,
     AlertSighting,
     AlertStatus,
@@ -62,7 +64,6 @@ from app.models import (
 
 MAX_RADIUS_M = 1_000_000
 MAX_DAYS = 30
-OUTCOMES = frozenset({"found", "resolved", "cancelled", "expired"})
 
 
 # -- the area ----------------------------------------------------------------------------
@@ -291,7 +292,7 @@ def close(
     session: Session, staff: Staff, *, alert: Alert, outcome: str, note: str | None, now: datetime
 ) -> Alert:
     _publisher(session, staff)
-    if outcome not in OUTCOMES - {"expired"}:
+    if outcome not in CLOSING_OUTCOMES:
         raise ValidationFailed.of_field("outcome", "found, resolved or cancelled")
     begin_writes(session)
     lock(session, ("alert", alert.id))
@@ -403,7 +404,7 @@ def _tell_every_platform(
 # -- the riders' side ----------------------------------------------------------------------
 
 
-def active_at(session: Session, lon: float, *, lat: float, now: datetime) -> list[Alert]:
+def active_at(session: Session, *, lon: float, lat: float, now: datetime) -> list[Alert]:
     """The active alerts whose area holds (lon, lat) (WGS-84): a few at any time, read by
     their index and tested here."""
     point = Point(lon, lat)
@@ -509,7 +510,7 @@ def grow_and_expire(session: Session, now: datetime) -> int:
     changed = 0
     for alert in session.scalars(select(Alert).where(Alert.status == AlertStatus.ACTIVE)):
         if alert.expires_at <= now:
-            _end(session, alert, outcome="expired", note=None, actor=None, now=now)
+            _end(session, alert, outcome=AlertOutcome.EXPIRED, note=None, actor=None, now=now)
             changed += 1
             continue
         radius = radius_due(alert, now)

@@ -1,6 +1,6 @@
 """The admin's pages: categories (SLA hours, dedup, points, active), staff accounts,
 platforms (a new key shown once) and the area import with its report. Input is checked
-by the API's own schemas and stored by the same services."""
+by the API's own schemas and stored by the same domain functions."""
 
 import json
 import re

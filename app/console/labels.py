@@ -2,7 +2,14 @@
 has its words here, once, in English, and its translations in the message catalogs.
 ``_`` only marks the words for the catalogs; a page translates them as it renders."""
 
-from app.models import ActorKind, AlertKind, AlertStatus, TicketAction, TicketEventType
+from app.models import (
+    ActorKind,
+    AlertKind,
+    AlertOutcome,
+    AlertStatus,
+    TicketAction,
+    TicketEventType,
+)
 
 
 def _(message: str) -> str:
@@ -48,10 +55,9 @@ ALERT_STATUSES: dict[str, str] = {
     AlertStatus.CLOSED: _("Ended"),
 }
 
-# How an alert ended: chosen by the district (all but "expired"), or by its clock.
 ALERT_OUTCOMES: dict[str, str] = {
-    "found": _("Found"),
-    "resolved": _("Dealt with"),
-    "cancelled": _("Called off"),
-    "expired": _("Expired"),
+    AlertOutcome.FOUND: _("Found"),
+    AlertOutcome.RESOLVED: _("Dealt with"),
+    AlertOutcome.CANCELLED: _("Called off"),
+    AlertOutcome.EXPIRED: _("Expired"),
 }

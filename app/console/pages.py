@@ -1,6 +1,6 @@
 """The street office's pages: the queue with its map, a ticket and its actions, bulk
-actions, photos, the CSV and the dashboard. A client of the services, like the API's
-routers, never of the HTTP API; the scope rules are the services' own."""
+actions, photos, the CSV and the dashboard. A client of the domains, like the API's
+routers, never of the HTTP API; the scope rules are the domains' own."""
 
 import json
 import uuid
@@ -31,7 +31,16 @@ from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.geo import BadBox, CoordSys, bbox_around, from_wgs84, metres_between, parse_bbox, to_wgs84
 from app.media import media_for_staff
-from app.models import OPEN_STATUSES, AreaLevel, Category, Staff, StaffRole, Ticket, TicketStatus
+from app.models import (
+    OPEN_STATUSES,
+    AreaLevel,
+    Category,
+    Staff,
+    StaffRole,
+    Ticket,
+    TicketAction,
+    TicketStatus,
+)
 from app.open311 import forwarding_of
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.photos import photo_response
@@ -44,7 +53,6 @@ from app.tickets import (
     QueueFilter,
     QueueRow,
     QueueSort,
-    TicketAction,
     TicketView,
     allowed_actions,
     apply_action,
@@ -693,7 +701,7 @@ def streets_workbook(desk: AtDesk) -> Response:
         sort=_street_sort(desk.request.query_params.get("sort")),
     )
     return Response(
-        streets_xlsx(rows, start, created_to=end),
+        streets_xlsx(rows, created_from=start, created_to=end),
         media_type=XLSX,
         headers={"Content-Disposition": 'attachment; filename="streets.xlsx"'},
     )

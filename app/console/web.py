@@ -24,7 +24,7 @@ from app.console.labels import (
     EVENTS,
 )
 from app.deps import SettingsDep
-from app.models import Priority, Staff
+from app.models import CLOSING_OUTCOMES, Priority, Staff
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "sentinel_console"
@@ -47,6 +47,7 @@ templates.globals.update(
     alert_kinds=ALERT_KINDS,
     alert_statuses=ALERT_STATUSES,
     alert_outcomes=ALERT_OUTCOMES,
+    closing_outcomes=[o.value for o in CLOSING_OUTCOMES],
 )
 
 

@@ -31,13 +31,8 @@ from app.db.dialect import (
     within_bbox,
 )
 from app.db.engine import (
-    AFTER_COMMIT,
-    BEGIN_OPTION,
     BUSY_TIMEOUT_S,
     DATABASE,
-    ON_ROLLBACK,
-    POOL_SIZE,
-    WRITING,
     Database,
     after_commit,
     begin_writes,
@@ -46,7 +41,6 @@ from app.db.engine import (
     is_embedded,
     lock,
     lock_key,
-    logger,
     on_rollback,
     sqlite_driver,
     try_lock,
@@ -54,13 +48,8 @@ from app.db.engine import (
 from app.db.medians import median, median_by, median_hours
 
 __all__ = [
-    "AFTER_COMMIT",
-    "BEGIN_OPTION",
     "BUSY_TIMEOUT_S",
     "DATABASE",
-    "ON_ROLLBACK",
-    "POOL_SIZE",
-    "WRITING",
     "BatchConnection",
     "Database",
     "Rows",
@@ -84,7 +73,6 @@ __all__ = [
     "lat_of",
     "lock",
     "lock_key",
-    "logger",
     "lon_of",
     "median",
     "median_by",

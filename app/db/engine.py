@@ -43,14 +43,14 @@ _SPATIALITE_CANDIDATES = (
     "/usr/lib/x86_64-linux-gnu/mod_spatialite.so",
     "/usr/lib/aarch64-linux-gnu/mod_spatialite.so",
 )
-BEGIN_OPTION = "sqlite_begin"
+_BEGIN_OPTION = "sqlite_begin"
 DATABASE = "sentinel_database"
-WRITING = "sentinel_writing"
-logger = logging.getLogger(__name__)
+_WRITING = "sentinel_writing"
+logger = logging.getLogger("app.db")
 
 BUSY_TIMEOUT_S = 30
-ON_ROLLBACK = "sentinel_on_rollback"
-AFTER_COMMIT = "sentinel_after_commit"
+_ON_ROLLBACK = "sentinel_on_rollback"
+_AFTER_COMMIT = "sentinel_after_commit"
 
 
 def sqlite_driver() -> Any:
@@ -108,7 +108,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # A deferred transaction that reads and then writes can fail to upgrade its lock
         # with "database is locked" no matter the busy timeout; IMMEDIATE takes the write
         # lock at BEGIN and waits for it politely instead.
-        mode = conn.get_execution_options().get(BEGIN_OPTION, "DEFERRED")
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -175,12 +175,12 @@ class Database:
                 session.commit()
             except BaseException:
                 session.rollback()
-                session.info.pop(AFTER_COMMIT, None)
-                for undo in session.info.pop(ON_ROLLBACK, []):
+                session.info.pop(_AFTER_COMMIT, None)
+                for undo in session.info.pop(_ON_ROLLBACK, []):
                     undo()
                 raise
-            session.info.pop(ON_ROLLBACK, None)
-            for then in session.info.pop(AFTER_COMMIT, []):
+            session.info.pop(_ON_ROLLBACK, None)
+            for then in session.info.pop(_AFTER_COMMIT, []):
                 try:
                     then()
                 except Exception:
@@ -194,7 +194,7 @@ class Database:
 
 def begin_writes(session: Session) -> None:
     """From here on, this transaction writes (see :class:`Database`)."""
-    if session.info.get(WRITING):
+    if session.info.get(_WRITING):
         return
     database: Database = session.info[DATABASE]
     if database.is_sqlite:
@@ -203,10 +203,10 @@ def begin_writes(session: Session) -> None:
         session.commit()  # ends the read; what was loaded stays usable
         if not database.writer_turn.acquire(timeout=BUSY_TIMEOUT_S):
             raise DatabaseBusy()
-        session.info[WRITING] = True
-        session.connection(execution_options={BEGIN_OPTION: "IMMEDIATE"})
+        session.info[_WRITING] = True
+        session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE"})
     else:
-        session.info[WRITING] = True
+        session.info[_WRITING] = True
 
 
 _Row = TypeVar("_Row")
@@ -228,7 +228,7 @@ def claim_due(
 
 @event.listens_for(Session, "after_transaction_end")
 def _end_of_writes(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None and session.info.pop(WRITING, False):
+    if transaction.parent is None and session.info.pop(_WRITING, False):
         database: Database | None = session.info.get(DATABASE)
         if database is not None and database.is_sqlite:
             database.writer_turn.release()
@@ -247,7 +247,7 @@ def _statements_need_begin_writes(state: ORMExecuteState) -> None:
 
 def _check_writing(session: Session) -> None:
     database: Database | None = session.info.get(DATABASE)
-    if database is not None and database.is_sqlite and not session.info.get(WRITING):
+    if database is not None and database.is_sqlite and not session.info.get(_WRITING):
         # A read transaction that writes can fail with "database is locked" whatever the
         # busy timeout: every write path must say so first.
         raise RuntimeError("call begin_writes(session) before changing anything")
@@ -255,13 +255,13 @@ def _check_writing(session: Session) -> None:
 
 def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     """Run ``undo`` if the transaction of ``session`` is rolled back (files written for it)."""
-    session.info.setdefault(ON_ROLLBACK, []).append(undo)
+    session.info.setdefault(_ON_ROLLBACK, []).append(undo)
 
 
 def after_commit(session: Session, then: Callable[[], None]) -> None:
     """Run ``then`` once the transaction of ``session`` has committed (files to remove
     because rows that named them are gone), never if it rolls back."""
-    session.info.setdefault(AFTER_COMMIT, []).append(then)
+    session.info.setdefault(_AFTER_COMMIT, []).append(then)
 
 
 # --- locks ---------------------------------------------------------------------------

@@ -639,7 +639,7 @@ def _locks_of(submission: Submission) -> list[tuple[object, ...]]:
         return [("rate", submission.rider_id)]
     return [
         ("rate", submission.rider_id),
-        *dedup_lock_names(prepared.category, prepared.lon, lat=prepared.lat),
+        *dedup_lock_names(prepared.category, lon=prepared.lon, lat=prepared.lat),
     ]
 
 

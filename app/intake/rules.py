@@ -1,6 +1,5 @@
 """What a report must be to be taken, and what it becomes: checked, converted, routed."""
 
-import logging
 import math
 import secrets
 import uuid
@@ -16,8 +15,6 @@ from app.errors import (
 from app.geo import CoordSys, bbox_around, to_wgs84
 from app.tickets import CategoryRules, Reference, WorkingCalendar
 
-logger = logging.getLogger("sentinel.intake")
-
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_REPORT_AGE = timedelta(days=7)
 RATE_WINDOW = timedelta(hours=1)
@@ -25,11 +22,6 @@ RATE_WINDOW = timedelta(hours=1)
 # locks every cell its search box touches.
 LOCK_CELL_DEG = 0.01
 _REF_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
-# The most reports one transaction stores; more wait for the next.
-MAX_BATCH = 64
-# How often a batch is begun again when the world moved under it (a ticket it joins
-# was closed meanwhile, a deadlock with a merge, the reference data replaced).
-MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -103,7 +95,7 @@ def _check_observed_at(observed_at: datetime | None, now: datetime) -> datetime:
 
 
 def dedup_lock_names(
-    category: CategoryRules, lon: float, *, lat: float
+    category: CategoryRules, *, lon: float, lat: float
 ) -> list[tuple[object, ...]]:
     """The locks of every grid cell that the dedup search box around (lon, lat) touches."""
     if category.dedup_radius_m <= 0:

@@ -3,6 +3,7 @@ together, with one commit (group commit)."""
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,9 +21,17 @@ from app.errors import (
     IdempotencyKeyInFlight,
 )
 from app.intake.batch import Batch, BeginAgain, RenderReceipt, Submission, check
-from app.intake.rules import MAX_ATTEMPTS, MAX_BATCH, Received, ReportInput, logger
+from app.intake.rules import Received, ReportInput
 from app.intake.statements import IntakeStatements
 from app.tickets import Reference
+
+logger = logging.getLogger("sentinel.intake")
+
+# The most reports one transaction stores; more wait for the next.
+MAX_BATCH = 64
+# How often a batch is begun again when the world moved under it (a ticket it joins
+# was closed meanwhile, a deadlock with a merge, the reference data replaced).
+MAX_ATTEMPTS = 5
 
 
 class IntakeWriter:

@@ -1,10 +1,12 @@
 """The tables, one file per aggregate, re-exported here."""
 
 from app.models.alert import (
+    CLOSING_OUTCOMES,
     Alert,
     AlertEvent,
     AlertEventType,
     AlertKind,
+    AlertOutcome,
     AlertPhoto,
     AlertSighting,
     AlertStatus,
@@ -52,6 +54,7 @@ from app.models.ticket import (
 from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
+    "CLOSING_OUTCOMES",
     "DAY",
     "ENDED_STATUSES",
     "EPOCH",
@@ -63,6 +66,7 @@ __all__ = [
     "AlertEvent",
     "AlertEventType",
     "AlertKind",
+    "AlertOutcome",
     "AlertPhoto",
     "AlertSighting",
     "AlertStatus",

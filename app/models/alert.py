@@ -30,6 +30,20 @@ class AlertKind(StrEnum):
     CLOSURE = "closure"
 
 
+class AlertOutcome(StrEnum):
+    """How an alert ended: as the district says (found, resolved, cancelled), or by its
+    own clock (expired)."""
+
+    FOUND = "found"
+    RESOLVED = "resolved"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+# What the district may say when it closes an alert (the clock says the rest).
+CLOSING_OUTCOMES = (AlertOutcome.FOUND, AlertOutcome.RESOLVED, AlertOutcome.CANCELLED)
+
+
 class AlertStatus(StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"

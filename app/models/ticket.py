@@ -33,8 +33,8 @@ class TicketStatus(StrEnum):
     DUPLICATE = "duplicate"
 
 
-# What an office does to a ticket (``app.tickets.ACTIONS`` says from which status each may
-# start and where it leads); recorded as its event's type. (No docstring: the OpenAPI
+# What an office does to a ticket (the workflow's ``ACTIONS`` says from which status each
+# may start and where it leads); recorded as its event's type. (No docstring: the OpenAPI
 # schema of the actions a clerk may take would carry it.)
 class TicketAction(StrEnum):
     ACCEPT = "accept"

@@ -35,6 +35,7 @@ from app.models import (
     ReportMedia,
     ReportOutcome,
     Ticket,
+    TicketAction,
     TicketEvent,
     TicketStatus,
 )
@@ -51,7 +52,7 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # The events whose note the office means for the public: why a ticket was turned down,
 # and what was done about it.
-PUBLIC_NOTES = ("reject", "resolve", "reopen")
+PUBLIC_NOTES = (TicketAction.REJECT, TicketAction.RESOLVE, TicketAction.REOPEN)
 
 
 class Open311BadRequest(ValidationFailed):

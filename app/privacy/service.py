@@ -588,7 +588,7 @@ def erase_rider(session: Session, store: MediaStore, *, rider: Rider, now: datet
             ),
         )
     ):
-        event.data = _replaced(event.data, external, new=tombstone)
+        event.data = _replaced(event.data, old=external, new=tombstone)
     session.flush()
     rider.external_id = tombstone
     rider.display_name = None
@@ -596,10 +596,10 @@ def erase_rider(session: Session, store: MediaStore, *, rider: Rider, now: datet
     rider.erased_at = now
 
 
-def _replaced(value: Any, old: str, *, new: str) -> Any:
+def _replaced(value: Any, *, old: str, new: str) -> Any:
     """``value`` (JSON) with every string equal to ``old`` made ``new``."""
     if isinstance(value, dict):
-        return {k: _replaced(v, old, new=new) for k, v in value.items()}
+        return {k: _replaced(v, old=old, new=new) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replaced(v, old, new=new) for v in value]
+        return [_replaced(v, old=old, new=new) for v in value]
     return new if value == old else value

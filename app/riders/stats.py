@@ -70,7 +70,7 @@ class Window:
         return self.start is None and self.end is None
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
-        return _between(column, self.start, high=self.end)
+        return _between(column, low=self.start, high=self.end)
 
     @property
     def key(self) -> str:
@@ -78,7 +78,7 @@ class Window:
         return "/".join(at.isoformat() if at else "" for at in (self.start, self.end))
 
 
-def _between(column: Any, low: Any, *, high: Any) -> list[ColumnElement[bool]]:
+def _between(column: Any, *, low: Any, high: Any) -> list[ColumnElement[bool]]:
     """``low <= column < high``; an end that is None is open."""
     return ([column >= low] if low is not None else []) + (
         [column < high] if high is not None else []
@@ -202,7 +202,7 @@ class Span:
     last: int | None
 
     def of(self, column: Any) -> list[ColumnElement[bool]]:
-        return _between(column, self.first, high=self.last)
+        return _between(column, low=self.first, high=self.last)
 
 
 def split(window: Window, unit: timedelta) -> tuple[Span | None, list[Window]]:

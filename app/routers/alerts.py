@@ -125,7 +125,7 @@ def active(
     coord_sys: CoordSys = CoordSys.WGS84,
 ) -> ActiveAlerts:
     x, y = to_wgs84(lon, lat, coord_sys)
-    found = alerts.active_at(session, x, lat=y, now=clock())
+    found = alerts.active_at(session, lon=x, lat=y, now=clock())
     photos = alerts.photos_of(session, found)
     return ActiveAlerts(items=[AlertPublic.of(a, photos[a.id]) for a in found])
 

@@ -42,7 +42,8 @@ def stats(
     )
     if format == "xlsx":
         return _xlsx(
-            tickets.stats_xlsx(figures, created.start, created_to=created.end), "office-stats"
+            tickets.stats_xlsx(figures, created_from=created.start, created_to=created.end),
+            "office-stats",
         )
     return OfficeStats(**figures)
 
@@ -75,5 +76,8 @@ def streets(
         sort=sort,
     )
     if format == "xlsx":
-        return _xlsx(tickets.streets_xlsx(rows, created.start, created_to=created.end), "streets")
+        return _xlsx(
+            tickets.streets_xlsx(rows, created_from=created.start, created_to=created.end),
+            "streets",
+        )
     return [StreetFigures(**row) for row in rows]

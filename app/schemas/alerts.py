@@ -5,7 +5,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from app.alerts import AlertInput, AreaInput
 from app.geo import CoordSys
-from app.models import Alert, AlertKind, AlertSighting, AlertStatus
+from app.models import CLOSING_OUTCOMES, Alert, AlertKind, AlertSighting, AlertStatus
 from app.schemas.common import InputSchema, Schema, UtcTime
 from app.schemas.reports import Latitude, Longitude, OnTheSpot
 
@@ -68,7 +68,7 @@ class AlertCreate(InputSchema):
 
 
 class AlertClose(InputSchema):
-    outcome: str = Field(pattern=r"^(found|resolved|cancelled)$")
+    outcome: str = Field(pattern=f"^({'|'.join(CLOSING_OUTCOMES)})$")
     note: str | None = Field(default=None, max_length=2000)
 
 

@@ -4,10 +4,10 @@ from datetime import datetime
 from geoalchemy2.shape import to_shape
 from pydantic import Field
 
-from app.models import Ticket, TicketStatus
+from app.models import Ticket, TicketAction, TicketStatus
 from app.schemas.common import AreaRefRead, Id, InputSchema, Read, Schema, UtcTime
 from app.schemas.reports import RoutedArea, report_fields
-from app.tickets import QueueRow, ReportOnTicket, TicketAction, TicketView, allowed_actions
+from app.tickets import QueueRow, ReportOnTicket, TicketView, allowed_actions
 
 
 class ActionCreate(InputSchema):

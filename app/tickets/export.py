@@ -145,7 +145,7 @@ def _window_line(created_from: datetime | None, created_to: datetime | None) -> 
 
 
 def stats_xlsx(
-    figures: dict[str, Any], created_from: datetime | None, *, created_to: datetime | None
+    figures: dict[str, Any], *, created_from: datetime | None, created_to: datetime | None
 ) -> bytes:
     """The office's figures as a workbook: the KPIs, then counts by status, category and
     community, a sheet each."""
@@ -171,7 +171,7 @@ def stats_xlsx(
 
 
 def streets_xlsx(
-    rows: list[dict[str, Any]], created_from: datetime | None, *, created_to: datetime | None
+    rows: list[dict[str, Any]], *, created_from: datetime | None, created_to: datetime | None
 ) -> bytes:
     """The district's table of streets as a workbook, in the order it was ranked."""
     workbook = _workbook()

@@ -162,8 +162,8 @@ def test_reports_within_the_radius_always_share_a_locked_cell(radius_m: int) -> 
         bearing, metres = rng.uniform(0, 2 * math.pi), rng.uniform(0, radius_m)
         other_lon = lon + metres * math.sin(bearing) / (111_320 * math.cos(math.radians(lat)))
         other_lat = lat + metres * math.cos(bearing) / 111_320
-        assert set(dedup_lock_names(category, lon, lat=lat)) & set(
-            dedup_lock_names(category, other_lon, lat=other_lat)
+        assert set(dedup_lock_names(category, lon=lon, lat=lat)) & set(
+            dedup_lock_names(category, lon=other_lon, lat=other_lat)
         )  # type: ignore[arg-type]
 
 
