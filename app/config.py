@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     console_tiles_attribution: str = ""
     console_tiles_subdomains: str = ""
     console_tiles_datum: Literal["wgs84", "gcj02"] = "wgs84"
+    # The public page of what was reported and fixed (/public/); off: 404.
+    public_page: bool = True
+    # How long a process keeps the public per-street figures before counting again.
+    public_figures_max_age_s: float = Field(default=300.0, ge=0)
 
     # The bearer token of the operator's tools: /metrics and /readyz's details. Without
     # one, only callers on this machine's loopback get them.

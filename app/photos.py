@@ -5,14 +5,14 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from app import media as media_service
 from app.config import Settings
 from app.media import Blob, media_store
-from app.models import Media
+from app.models import StoredImage
 
 # Kept by the browser a day (a photo's bytes never change); like every answer, never to
 # be sniffed into anything but an image (app.middleware).
 PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
 
 
-def photo_response(settings: Settings, media: Media, *, thumbnail: bool) -> Response:
+def photo_response(settings: Settings, media: StoredImage, *, thumbnail: bool) -> Response:
     """The bytes of a photo its caller has been found to be allowed to see: a file sent
     by the server, or the object store's stream passed through (never a redirect to the
     store, whose URL would outlive the check)."""

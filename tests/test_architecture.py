@@ -38,6 +38,7 @@ DOMAINS = (
     "tickets",
     "intake",
     "alerts",
+    "public",
     "open311",
     "privacy",
     "ops",

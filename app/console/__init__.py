@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.console import admin, alerts, auth, pages
+from app.console import admin, alerts, auth, moderation, pages, public_site
 from app.console.auth import WrongRole, sign_in_redirect
 from app.console.i18n import translator
 from app.console.web import CsrfRefused, Page, SignInRequired, locale_of
@@ -47,7 +47,7 @@ def app_error_page(request: Request, error: AppError) -> HTMLResponse:
 
 
 def install(app: FastAPI) -> None:
-    for module in (auth, pages, alerts, admin):
+    for module in (auth, pages, moderation, alerts, admin, public_site):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
 

@@ -32,6 +32,11 @@ EVENTS: dict[str, str] = {
     TicketEventType.MERGED_IN: _("Another ticket merged into this one"),
     TicketAction.COMMENT: _("Note"),
     TicketAction.SET_PRIORITY: _("Priority set"),
+    TicketAction.SET_PUBLIC_SUMMARY: _("Public summary set"),
+    TicketAction.HIDE_REPORT: _("Report hidden from the public"),
+    TicketAction.UNHIDE_REPORT: _("Report shown to the public again"),
+    TicketEventType.PHOTO_PUBLISHED: _("Photo published (blurred)"),
+    TicketEventType.PHOTO_UNPUBLISHED: _("Photo withdrawn from the public"),
     TicketEventType.VERIFIED: _("Verified by a rider"),
     TicketEventType.REOPENED: _("Not fixed, a rider found"),
     TicketEventType.SLA_BREACHED: _("SLA missed"),
@@ -60,4 +65,12 @@ ALERT_OUTCOMES: dict[str, str] = {
     AlertOutcome.RESOLVED: _("Dealt with"),
     AlertOutcome.CANCELLED: _("Called off"),
     AlertOutcome.EXPIRED: _("Expired"),
+}
+
+# Why a report is hidden from the public (tickets' HIDE_REASONS).
+HIDE_REASONS: dict[str, str] = {
+    "personal_information": _("Personal information"),
+    "offensive": _("Offensive"),
+    "not_relevant": _("Not relevant"),
+    "other": _("Other"),
 }

@@ -39,14 +39,18 @@ from app.models import (
     StaffRole,
     Ticket,
     TicketAction,
+    TicketEventType,
     TicketStatus,
 )
 from app.open311 import forwarding_of
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.photos import photo_response
+from app.public import public_words
 from app.staff import scope_areas
 from app.tickets import (
+    HIDE_REASONS,
     NEEDS_A_NOTE,
+    PUBLIC_ACTIONS,
     REJECT_REASONS,
     XLSX,
     ActionInput,
@@ -295,9 +299,15 @@ def queue(desk: AtDesk) -> Response:
     )
 
 
+# What a page may say was just done: an action, or a photo published or withdrawn.
+DONE = frozenset(
+    {*TicketAction, TicketEventType.PHOTO_PUBLISHED, TicketEventType.PHOTO_UNPUBLISHED}
+)
+
+
 def _done(request: Request) -> str | None:
     done = request.query_params.get("done")
-    return done if done in TicketAction._value2member_map_ else None
+    return done if done in DONE else None
 
 
 def _district_streets(session: Session, staff: Staff) -> list[Any]:
@@ -453,7 +463,11 @@ def _ticket_page(
         lon=point.x,
         spot=_on_tiles(settings, point.x, point.y),
         names=desk.names,
-        actions=allowed_actions(TicketStatus(ticket.status)),
+        actions=[
+            a for a in allowed_actions(TicketStatus(ticket.status)) if a not in PUBLIC_ACTIONS
+        ],
+        public_words=public_words(desk.session, [ticket])[ticket.id],
+        hide_reasons=sorted(HIDE_REASONS),
         reject_reasons=sorted(REJECT_REASONS),
         needs_a_note=NEEDS_A_NOTE,
         candidates=candidates,
@@ -507,6 +521,8 @@ def _action_input(
     to_street: str,
     into_ticket: str,
     priority: str,
+    public_summary: str = "",
+    report_id: str = "",
 ) -> ActionInput:
     def uuid_or_none(value: str) -> uuid.UUID | None:
         try:
@@ -522,6 +538,8 @@ def _action_input(
         to_street=to_street or None,
         into_ticket=uuid_or_none(into_ticket),
         priority=int(priority) if priority.isascii() and priority.isdigit() else None,
+        public_summary=public_summary,
+        report_id=uuid_or_none(report_id),
     )
 
 
@@ -542,12 +560,24 @@ def act(
     to_street: Code = "",
     into_ticket: Code = "",
     priority: Code = "",
+    public_summary: Text = "",
+    report_id: Code = "",
 ) -> Response:
     """One action on the version of the ticket the clerk saw: if it has changed since,
     nothing is done and the page says who changed it and when."""
     session, staff, now = desk.session, desk.staff, desk.now
     ticket = _load(session, staff, ticket_id)
-    data = _action_input(action, note, reason, assignee, to_street, into_ticket, priority)
+    data = _action_input(
+        action,
+        note,
+        reason,
+        assignee,
+        to_street,
+        into_ticket,
+        priority,
+        public_summary=public_summary,
+        report_id=report_id,
+    )
     try:
         apply_action(
             session, ticket=ticket, staff=staff, data=data, expected_version=version, now=now

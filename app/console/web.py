@@ -22,6 +22,7 @@ from app.console.labels import (
     ALERT_OUTCOMES,
     ALERT_STATUSES,
     EVENTS,
+    HIDE_REASONS,
 )
 from app.deps import SettingsDep
 from app.models import CLOSING_OUTCOMES, Priority, Staff
@@ -48,6 +49,7 @@ templates.globals.update(
     alert_statuses=ALERT_STATUSES,
     alert_outcomes=ALERT_OUTCOMES,
     closing_outcomes=[o.value for o in CLOSING_OUTCOMES],
+    hide_reason_labels=HIDE_REASONS,
 )
 
 

@@ -24,11 +24,19 @@ def median_hours(
 ) -> float | None:
     """The median of ``end - start`` in hours over the rows ``where`` selects, computed
     by the database (see :func:`median`)."""
+    return median(session, hours_between(session, start=start, end=end), where)
+
+
+def hours_between(
+    session: Session,
+    *,
+    start: InstrumentedAttribute[Any],
+    end: InstrumentedAttribute[Any],
+) -> ColumnElement[Any]:
+    """``end - start`` in hours, as SQL of the session's database."""
     if session.get_bind().dialect.name == "postgresql":
-        hours = func.extract("epoch", end - start) / 3600
-    else:
-        hours = (func.julianday(end) - func.julianday(start)) * 24
-    return median(session, hours, where)
+        return func.extract("epoch", end - start) / 3600
+    return (func.julianday(end) - func.julianday(start)) * 24
 
 
 def median_by(

@@ -1,8 +1,10 @@
 """Riders' photos: judged by their bytes, re-encoded without metadata, stored by content
-in a directory or S3-compatible storage, shown only to who may see them.
+in a directory or S3-compatible storage, shown only to who may see them; where faces and
+plates seem to be on them, and copies with those places blurred.
 
 Uses ``app.staff`` (a staff member's scope) and the bottom floor."""
 
+from app.media.detect import Box, BoxKind, Suggestion, blur_boxes, suggest_boxes
 from app.media.service import (
     CONTENT_TYPES,
     EXTENSIONS,
@@ -15,6 +17,7 @@ from app.media.service import (
     media_for_staff,
     not_the_riders,
     open_photo,
+    release_blobs,
     remove_if_idle,
     store_image,
     store_media,
@@ -26,9 +29,13 @@ __all__ = [
     "CONTENT_TYPES",
     "EXTENSIONS",
     "Blob",
+    "Box",
+    "BoxKind",
     "MediaStore",
+    "Suggestion",
     "blob_key",
     "blobs_in_use",
+    "blur_boxes",
     "check_media_owner",
     "delete_media",
     "digest_of",
@@ -38,8 +45,10 @@ __all__ = [
     "media_store",
     "not_the_riders",
     "open_photo",
+    "release_blobs",
     "remove_if_idle",
     "store_image",
     "store_media",
+    "suggest_boxes",
     "sweep_orphans",
 ]

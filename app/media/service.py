@@ -36,12 +36,14 @@ from app.models import (
     AlertSighting,
     Media,
     Platform,
+    PublicPhoto,
     Report,
     ReportMedia,
     Rider,
     SightingMedia,
     Staff,
     StaffRole,
+    StoredImage,
     Ticket,
 )
 from app.staff import ticket_scope_filter
@@ -160,7 +162,7 @@ def write_blob(session: Session, store: MediaStore, *, content: bytes, extension
 
 
 @dataclass(frozen=True)
-class StoredImage:
+class StoredUpload:
     """An upload judged, re-encoded and stored, with its thumbnail: not yet a row."""
 
     image: ProcessedImage
@@ -168,11 +170,11 @@ class StoredImage:
     thumbnail_sha256: str
 
 
-def store_image(session: Session, store: MediaStore, *, data: bytes) -> StoredImage:
+def store_image(session: Session, store: MediaStore, *, data: bytes) -> StoredUpload:
     """Decode and re-encode ``data``, and store it and its thumbnail (before the write
     transaction, whose rollback removes them again)."""
     image = process_image(data)
-    return StoredImage(
+    return StoredUpload(
         image,
         write_blob(session, store, content=image.content, extension=image.extension),
         write_blob(session, store, content=image.thumbnail, extension="jpg"),
@@ -274,14 +276,14 @@ def media_for_staff(session: Session, staff: Staff, *, media_id: uuid.UUID) -> M
     )
 
 
-def media_keys(media: Media) -> tuple[str, str]:
+def media_keys(media: StoredImage) -> tuple[str, str]:
     """The keys of a photo's blob and of its thumbnail's."""
     return blob_key(media.sha256, EXTENSIONS[media.content_type]), blob_key(
         media.thumbnail_sha256, "jpg"
     )
 
 
-def open_photo(store: MediaStore, media: Media, *, thumbnail: bool) -> tuple[Blob, str]:
+def open_photo(store: MediaStore, media: StoredImage, *, thumbnail: bool) -> tuple[Blob, str]:
     """The stored blob of a photo (or its thumbnail) and its content type; the caller has
     checked that its caller may see it."""
     photo_key, thumbnail_key = media_keys(media)
@@ -295,31 +297,38 @@ def open_photo(store: MediaStore, media: Media, *, thumbnail: bool) -> tuple[Blo
 
 
 def delete_media(session: Session, store: MediaStore, *, media_ids: Collection[uuid.UUID]) -> int:
-    """Remove photos: their rows and links now, their blobs once the transaction commits
-    and unless another photo row still names the same bytes. Returns how many went."""
+    """Remove photos, with their published copies: their rows and links now, their blobs
+    once the transaction commits and unless another photo row still names the same bytes.
+    Returns how many went."""
     if not media_ids:
         return 0
-    gone = session.execute(
-        select(Media.sha256, Media.content_type, Media.thumbnail_sha256).where(
-            Media.id.in_(media_ids)
-        )
-    ).all()
+    gone: list[StoredImage] = [
+        *session.scalars(select(PublicPhoto).where(PublicPhoto.media_id.in_(media_ids))),
+        *session.scalars(select(Media).where(Media.id.in_(media_ids))),
+    ]
+    count = sum(isinstance(row, Media) for row in gone)
+    session.execute(delete(PublicPhoto).where(PublicPhoto.media_id.in_(media_ids)))
     session.execute(delete(ReportMedia).where(ReportMedia.media_id.in_(media_ids)))
     session.execute(delete(SightingMedia).where(SightingMedia.media_id.in_(media_ids)))
     session.execute(delete(Media).where(Media.id.in_(media_ids)))
-    digests = {row.sha256 for row in gone} | {row.thumbnail_sha256 for row in gone}
-    keys = {blob_key(row.sha256, EXTENSIONS[row.content_type]) for row in gone} | {
-        blob_key(row.thumbnail_sha256, "jpg") for row in gone
-    }
+    release_blobs(session, store, photos=gone)
+    return count
+
+
+def release_blobs(session: Session, store: MediaStore, *, photos: Collection[StoredImage]) -> None:
+    """Once the transaction that dropped the rows of ``photos`` commits, delete their
+    blobs (photo and thumbnail) that no photo row names any more."""
+    keys = {key for photo in photos for key in media_keys(photo)}
+    if not keys:
+        return
     database = session.info[DATABASE]
 
     def remove_unused() -> None:
         with database.session() as check:
-            kept = blobs_in_use(check, digests)
+            kept = blobs_in_use(check, {digest_of(key) for key in keys})
         remove_if_idle(store, [key for key in keys if digest_of(key) not in kept])
 
     after_commit(session, remove_unused)
-    return len(gone)
 
 
 def remove_if_idle(store: MediaStore, keys: Collection[str]) -> None:
@@ -339,9 +348,9 @@ def digest_of(key: str) -> str:
 
 def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
     """Of ``digests``, those a photo row names, as its photo or its thumbnail: a rider's
-    photo, or one the district attached to an alert."""
+    photo, its published copy, or one the district attached to an alert."""
     named: set[str] = set()
-    for table in (Media, AlertPhoto):
+    for table in (Media, PublicPhoto, AlertPhoto):
         named |= set(session.scalars(select(table.sha256).where(table.sha256.in_(digests))))
         named |= set(
             session.scalars(

@@ -18,7 +18,7 @@ from app.models.calendar import WorkingCalendarYear
 from app.models.category import Category, Priority
 from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
-from app.models.media import Media
+from app.models.media import Media, PublicPhoto, StoredImage
 from app.models.platform import Platform, Rider
 from app.models.points import (
     DAY,
@@ -42,6 +42,7 @@ from app.models.throttle import SignInThrottle
 from app.models.ticket import (
     ENDED_STATUSES,
     OPEN_STATUSES,
+    PUBLIC_STATUSES,
     RESOLVED_STATUSES,
     ActorKind,
     Ticket,
@@ -60,6 +61,7 @@ __all__ = [
     "EPOCH",
     "HOUR",
     "OPEN_STATUSES",
+    "PUBLIC_STATUSES",
     "RESOLVED_STATUSES",
     "ActorKind",
     "Alert",
@@ -86,6 +88,7 @@ __all__ = [
     "PointsEntry",
     "PointsReason",
     "Priority",
+    "PublicPhoto",
     "ReferenceVersion",
     "Report",
     "ReportMedia",
@@ -98,6 +101,7 @@ __all__ = [
     "SignInThrottle",
     "Staff",
     "StaffRole",
+    "StoredImage",
     "Ticket",
     "TicketAction",
     "TicketEvent",

@@ -1,9 +1,11 @@
 import uuid
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.models.base import Base, Timestamps, UuidPk
+from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, utcnow
 
 
 class StoredImage:
@@ -28,3 +30,15 @@ class Media(UuidPk, StoredImage, Timestamps, Base):
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
     # Of the bytes as uploaded: the same photo sent twice (a retry) is one media.
     upload_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class PublicPhoto(StoredImage, Base):
+    """The copy of a rider's photo that staff published: the boxes they drew (faces,
+    plates) blurred beyond recovery. The original stays staff-only."""
+
+    __tablename__ = "public_photos"
+
+    media_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("media.id"), primary_key=True)
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    published_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -52,6 +52,10 @@ class Report(UuidPk, Base):
     community_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"))
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Hidden by the office: its words and photos leave every public output (the office,
+    # the rider and the rider's platform still see them).
+    hidden_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hidden_reason: Mapped[str | None] = mapped_column(String(32))
 
     # Declared so that one flush inserts ticket, report and photo links in FK order;
     # never loaded lazily.

@@ -48,6 +48,9 @@ class TicketAction(StrEnum):
     MERGE = "merge"
     COMMENT = "comment"
     SET_PRIORITY = "set_priority"
+    SET_PUBLIC_SUMMARY = "set_public_summary"
+    HIDE_REPORT = "hide_report"
+    UNHIDE_REPORT = "unhide_report"
 
 
 class TicketEventType(StrEnum):
@@ -61,6 +64,8 @@ class TicketEventType(StrEnum):
     REOPENED = "reopened"  # a rider passing by saw it not fixed
     SLA_BREACHED = "sla_breached"
     AUTO_CLOSED = "auto_closed"
+    PHOTO_PUBLISHED = "photo_published"  # staff published a blurred copy of a photo
+    PHOTO_UNPUBLISHED = "photo_unpublished"
 
 
 class ActorKind(StrEnum):
@@ -80,6 +85,11 @@ OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus
 RESOLVED_STATUSES = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 # Nothing more happens to it: closed, rejected, or merged into another (duplicate).
 ENDED_STATUSES = frozenset({TicketStatus.CLOSED, TicketStatus.REJECTED, TicketStatus.DUPLICATE})
+# What the public may see of: accepted by an office and not turned down or merged away
+# (never while new — a transferred ticket is new again in its new street).
+PUBLIC_STATUSES = frozenset(
+    {TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED, TicketStatus.CLOSED}
+)
 ENDED_UNPURGED = "purged_at IS NULL AND status IN ({})".format(
     ", ".join(f"'{s}'" for s in TicketStatus if s in ENDED_STATUSES)
 )
@@ -163,6 +173,10 @@ class Ticket(UuidPk, Timestamps, Base):
     resolution_working_h: Mapped[float | None]
     # How many times it was reopened after a resolution (rework).
     reopen_count: Mapped[int] = mapped_column(default=0)
+    # The office's words for the public, shown instead of the first report's.
+    public_summary: Mapped[str | None] = mapped_column(Text)
+    # How many of its reports the office hid from the public; all of them hides the ticket.
+    hidden_report_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @hybrid_property
     def is_open(self) -> bool:
@@ -190,6 +204,23 @@ class Ticket(UuidPk, Timestamps, Base):
     @classmethod
     def _has_ended_in_sql(cls) -> ColumnElement[bool]:
         return cls.status.in_(ENDED_STATUSES)
+
+    @hybrid_property
+    def is_public(self) -> bool:
+        """The public rule: accepted, not turned down or merged away, and not every report
+        hidden. Everything public (Open311's reads, the public pages) asks this."""
+        return (
+            TicketStatus(self.status) in PUBLIC_STATUSES
+            and self.hidden_report_count < self.report_count
+        )
+
+    @is_public.inplace.expression
+    @classmethod
+    def _is_public_in_sql(cls) -> ColumnElement[bool]:
+        return and_(
+            cls.status.in_(PUBLIC_STATUSES),
+            checked_per_row(cls.hidden_report_count) < cls.report_count,
+        )
 
     def _is_overdue(self, now: datetime) -> bool:
         return self.is_open and self.due_at < now

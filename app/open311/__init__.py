@@ -1,8 +1,8 @@
 """Open311 GeoReport v2 both ways: the server (services, service requests, reports posted
 by Open311 clients) and the forwarding of tickets to departments' own Open311 servers.
 
-Uses ``app.intake``, ``app.tickets``, ``app.categories``, ``app.platforms``,
-``app.riders`` and the bottom floor."""
+Uses ``app.intake``, ``app.public``, ``app.tickets``, ``app.categories``,
+``app.platforms``, ``app.riders`` and the bottom floor."""
 
 from app.open311.forwarding import (
     Forwarding,

@@ -1,8 +1,10 @@
 """Open311 GeoReport v2: categories as services, tickets as service requests.
 
-What a service request shows is public open data: the ticket's category, status, place,
-times, the street office that owns it, the first report's description and photo, and the
-office's public word on it (why it was rejected, how it was resolved). Never a rider's
+What a service request shows is public open data, by the public rule (``app.public``):
+only tickets an office accepted and did not hide; of each, its category, status, place,
+times, the street office that owns it, its public words (the office's summary, or the
+first shown report's words with personal details masked), its first published photo (the
+blurred copy), and the office's public word on how it was resolved. Never a rider's
 identity or platform, an internal note or a staff member's name.
 """
 
@@ -30,17 +32,14 @@ from app.models import (
     OPEN_STATUSES,
     Area,
     Category,
-    Media,
-    Report,
-    ReportMedia,
+    PublicPhoto,
     ReportOutcome,
     Ticket,
-    TicketAction,
-    TicketEvent,
     TicketStatus,
 )
 from app.pagination import decode_cursor, encode_cursor
 from app.platforms import platform_by_api_key
+from app.public import public_photo, public_words
 from app.riders import rider_of
 from app.text import has_control_characters
 from app.tickets import current_reference
@@ -50,9 +49,6 @@ DEFAULT_DAYS = 90
 MAX_DESCRIPTION = 4000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-# The events whose note the office means for the public: why a ticket was turned down,
-# and what was done about it.
-PUBLIC_NOTES = (TicketAction.REJECT, TicketAction.RESOLVE, TicketAction.REOPEN)
 
 
 class Open311BadRequest(ValidationFailed):
@@ -156,8 +152,7 @@ def district_of(session: Session, jurisdiction_id: str | None) -> Area | None:
 
 
 def _filtered(session: Session, query: RequestQuery, *, now: datetime) -> Select[Ticket]:
-    # Duplicates are merged away: their reports live on in the ticket they joined.
-    statement = select(Ticket).where(Ticket.status != TicketStatus.DUPLICATE)
+    statement = select(Ticket).where(Ticket.is_public)
     if query.ids:
         # Asked by id, the other filters do not apply (the spec's rule).
         return statement.where(Ticket.id.in_(list(query.ids)))
@@ -221,8 +216,8 @@ def get_request(session: Session, request_id: str) -> ServiceRequest:
         ticket_id = uuid.UUID(request_id)
     except ValueError:
         raise NotFound(f"no service request {request_id}") from None
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None or ticket.status == TicketStatus.DUPLICATE:
+    ticket = session.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.is_public))
+    if ticket is None:
         raise NotFound(f"no service request {request_id}")
     return service_requests(session, [ticket])[0]
 
@@ -231,7 +226,6 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
     """The open data of ``tickets``, in a fixed handful of queries."""
     if not tickets:
         return []
-    ids = [t.id for t in tickets]
     categories = {
         c.id: c
         for c in session.scalars(
@@ -243,55 +237,28 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
         a.id: a.name
         for a in session.execute(select(Area.id, Area.name).where(Area.id.in_(area_ids)))
     }
-    first_reports: dict[uuid.UUID, Report] = {}
-    for report in session.scalars(
-        select(Report).where(Report.ticket_id.in_(ids)).order_by(Report.received_at)
-    ):
-        first_reports.setdefault(report.ticket_id, report)
-    photos: dict[uuid.UUID, uuid.UUID] = {}
-    for report_id, media_id in session.execute(
-        select(ReportMedia.report_id, ReportMedia.media_id)
-        .where(ReportMedia.report_id.in_([r.id for r in first_reports.values()]))
-        .order_by(ReportMedia.position)
-    ):
-        photos.setdefault(report_id, media_id)
-    statuses = {t.id: t.status for t in tickets}
-    notes: dict[uuid.UUID, str | None] = {}
-    for ticket_id, to_status, note in session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.note)
-        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.type.in_(PUBLIC_NOTES))
-        .order_by(TicketEvent.created_at)
-    ):
-        # The latest word on the status the ticket is in now: a resolution note no
-        # longer speaks once a rider has reopened the ticket.
-        if to_status == statuses[ticket_id]:
-            notes[ticket_id] = note
-        else:
-            notes.pop(ticket_id, None)
+    words = public_words(session, tickets)
 
     def one(t: Ticket) -> ServiceRequest:
         point = to_shape(t.location)
-        first = first_reports.get(t.id)
+        public = words[t.id]
         category = categories[t.category_id]
-        detail = str(t.status)
-        note = t.reject_reason if t.status == TicketStatus.REJECTED else notes.get(t.id)
+        detail, note = str(t.status), public.note
         return ServiceRequest(
             id=str(t.id),
             status=open_or_closed(TicketStatus(t.status)),
             status_notes=f"{detail}: {note}" if note else detail,
             service_code=category.code,
             service_name=category.name_zh,
-            description=first.description[:MAX_DESCRIPTION]
-            if first and first.description
-            else None,
+            description=public.description[:MAX_DESCRIPTION] if public.description else None,
             agency_responsible=areas.get(t.street_id or t.district_id, ""),
-            address=first.address_hint if first else None,
+            address=public.address,
             requested=t.created_at,
             updated=t.updated_at,
             expected=t.resolve_by,
             lat=round(point.y, 7),
             lon=round(point.x, 7),
-            media_id=photos.get(first.id) if first else None,
+            media_id=public.photos[0] if public.photos else None,
         )
 
     return [one(t) for t in tickets]
@@ -309,20 +276,12 @@ def media_signature(media_id: uuid.UUID, settings: Settings) -> str:
 
 def public_media(
     session: Session, media_id: uuid.UUID, *, signature: str, settings: Settings
-) -> Media:
-    """The photo a service request shows, if ``signature`` is this server's for it and
-    it still belongs to a report (a photo no report names is nobody's to show)."""
+) -> PublicPhoto:
+    """The published copy of the photo a service request shows, if ``signature`` is this
+    server's for it and the public rule lets it be seen."""
     if not hmac.compare_digest(signature.encode(), media_signature(media_id, settings).encode()):
         raise NotFound("no such photo")
-    media = session.scalar(
-        select(Media).where(
-            Media.id == media_id,
-            select(ReportMedia.media_id).where(ReportMedia.media_id == media_id).exists(),
-        )
-    )
-    if media is None:
-        raise NotFound("no such photo")
-    return media
+    return public_photo(session, media_id)
 
 
 # -- a request posted by a client

@@ -16,12 +16,22 @@ class ActionCreate(InputSchema):
     reason: str | None = Field(
         default=None,
         max_length=32,
-        description="reject: spam, not_actionable, not_our_responsibility or other",
+        description="reject: spam, not_actionable, not_our_responsibility or other; "
+        "hide_report: personal_information, offensive, not_relevant or other",
     )
     assignee: str | None = Field(default=None, max_length=200)
     to_street: str | None = Field(default=None, max_length=32)
     into_ticket: uuid.UUID | None = None
     priority: int | None = None
+    public_summary: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="set_public_summary: the words the public reads instead of the first "
+        "report's (empty: the first report's, masked, again)",
+    )
+    report_id: uuid.UUID | None = Field(
+        default=None, description="hide_report, unhide_report: one of the ticket's reports"
+    )
 
 
 class TicketRider(Schema):
@@ -39,12 +49,20 @@ class TicketReport(Schema):
     media_ids: list[str]
     observed_at: UtcTime
     received_at: UtcTime
+    hidden_at: UtcTime | None = Field(
+        description="when the office hid it from the public (its words and photos)"
+    )
+    hidden_reason: str | None
+    public_media_ids: list[str] = Field(description="the photos whose blurred copy is published")
 
     @classmethod
     def of(cls, on: ReportOnTicket) -> "TicketReport":
         return cls(
             **report_fields(on.report, on.media_ids),
             rider=TicketRider(platform=on.platform, pseudonym=on.pseudonym),
+            hidden_at=on.report.hidden_at,
+            hidden_reason=on.report.hidden_reason,
+            public_media_ids=on.public_media_ids,
         )
 
 
@@ -105,6 +123,10 @@ class TicketDetail(TicketFields):
     accepted_at: UtcTime | None
     resolved_at: UtcTime | None
     closed_at: UtcTime | None
+    public: bool = Field(
+        description="whether the public sees it now (accepted, not every report hidden)"
+    )
+    public_summary: str | None
     reports: list[TicketReport]
     events: list[TicketEventRead]
 
@@ -130,6 +152,8 @@ class TicketDetail(TicketFields):
             accepted_at=t.accepted_at,
             resolved_at=t.resolved_at,
             closed_at=t.closed_at,
+            public=t.is_public,
+            public_summary=t.public_summary,
             reports=[TicketReport.of(r) for r in view.reports],
             events=[TicketEventRead.of(e, e.event) for e in view.events],
         )

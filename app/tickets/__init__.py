@@ -28,7 +28,9 @@ from app.tickets.views import (
     ticket_view,
 )
 from app.tickets.workflow import (
+    HIDE_REASONS,
     NEEDS_A_NOTE,
+    PUBLIC_ACTIONS,
     REJECT_REASONS,
     ActionInput,
     VerificationInput,
@@ -40,7 +42,9 @@ from app.tickets.workflow import (
 from app.tickets.working_time import SlaClock, WorkingCalendar, due
 
 __all__ = [
+    "HIDE_REASONS",
     "NEEDS_A_NOTE",
+    "PUBLIC_ACTIONS",
     "REFERENCE_TOKENS",
     "REJECT_REASONS",
     "STREET_FIGURES",

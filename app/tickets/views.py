@@ -12,6 +12,7 @@ from app.models import (
     Area,
     Category,
     Platform,
+    PublicPhoto,
     Report,
     ReportMedia,
     Rider,
@@ -43,6 +44,7 @@ class ReportOnTicket:
     platform: str  # the rider's platform's code
     pseudonym: str
     media_ids: list[str]
+    public_media_ids: list[str]  # of those, the ones whose blurred copy is published
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,14 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
         .order_by(ReportMedia.position)
     ):
         media.setdefault(report_id, []).append(str(media_id))
+    published = {
+        str(m)
+        for m in session.scalars(
+            select(PublicPhoto.media_id).where(
+                PublicPhoto.media_id.in_([uuid.UUID(m) for ms in media.values() for m in ms])
+            )
+        )
+    }
     events = session.execute(
         select(TicketEvent, Staff.username)
         .outerjoin(Staff, Staff.id == TicketEvent.actor_id)
@@ -117,7 +127,13 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
         areas=areas,
         duplicate_of=duplicate_of,
         reports=[
-            ReportOnTicket(report, platform, pseudonym, media.get(report.id, []))
+            ReportOnTicket(
+                report,
+                platform,
+                pseudonym,
+                media.get(report.id, []),
+                [m for m in media.get(report.id, []) if m in published],
+            )
             for report, platform, pseudonym in reports
         ],
         events=[EventOnTicket(event, username or event.actor_kind) for event, username in events],

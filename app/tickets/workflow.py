@@ -61,8 +61,15 @@ ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.MERGE: (frozenset(OPEN_STATUSES), S.DUPLICATE),
     A.COMMENT: (frozenset(S), None),
     A.SET_PRIORITY: (frozenset(OPEN_STATUSES), None),
+    A.SET_PUBLIC_SUMMARY: (frozenset(S), None),
+    A.HIDE_REPORT: (frozenset(S), None),
+    A.UNHIDE_REPORT: (frozenset(S), None),
 }
 REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
+# What an office decides about what the public sees of a ticket (not steps of its work).
+PUBLIC_ACTIONS = frozenset({A.SET_PUBLIC_SUMMARY, A.HIDE_REPORT, A.UNHIDE_REPORT})
+# Why a report is hidden from the public.
+HIDE_REASONS = frozenset({"personal_information", "offensive", "not_relevant", "other"})
 # Every status change a ticket may make: the edges of the actions.
 TRANSITIONS: dict[S, frozenset[S]] = {
     status: frozenset(
@@ -91,6 +98,8 @@ class ActionInput:
     to_street: str | None = None
     into_ticket: uuid.UUID | None = None
     priority: int | None = None
+    public_summary: str | None = None
+    report_id: uuid.UUID | None = None
 
 
 def apply_action(
@@ -118,6 +127,7 @@ def apply_action(
             allowed_actions=allowed_actions(current),
         )
     event_data: dict[str, object] = {}
+    note = data.note or data.reason
     merged: tuple[Ticket, list[uuid.UUID]] | None = None
     match data.action:
         case A.REJECT:
@@ -146,6 +156,26 @@ def apply_action(
             if data.priority not in frozenset(Priority):
                 raise ValidationFailed.of_field("priority", "1 (high), 2 or 3 (low)")
             event_data["priority"] = ticket.priority = data.priority
+        case A.SET_PUBLIC_SUMMARY:
+            # Empty clears it: the public reads the first report's words, masked, again.
+            summary = (data.public_summary or "").strip() or None
+            ticket.public_summary = event_data["public_summary"] = summary
+            note = note or summary
+        case A.HIDE_REPORT | A.UNHIDE_REPORT:
+            report = _report_of(session, ticket, report_id=data.report_id)
+            hide = data.action is A.HIDE_REPORT
+            if hide and data.reason not in HIDE_REASONS:
+                raise ValidationFailed.of_field(
+                    "reason", f"one of {', '.join(sorted(HIDE_REASONS))}"
+                )
+            if (report.hidden_at is not None) == hide:
+                raise ValidationFailed.of_field(
+                    "report_id",
+                    "the report is hidden already" if hide else "the report is not hidden",
+                )
+            report.hidden_at, report.hidden_reason = (now, data.reason) if hide else (None, None)
+            ticket.hidden_report_count += 1 if hide else -1
+            event_data["report_id"] = str(report.id)
     event = change(
         session,
         ticket,
@@ -153,7 +183,7 @@ def apply_action(
         type=data.action,
         actor_kind=ActorKind.STAFF,
         actor_id=staff.id,
-        note=data.note or data.reason,
+        note=note,
         data=event_data or None,
         now=now,
     )
@@ -260,6 +290,17 @@ def _working_hours(session: Session, start: datetime, *, end: datetime) -> float
     return round(reference.current_reference(session).calendar.between(start, end), 4)
 
 
+def _report_of(session: Session, ticket: Ticket, *, report_id: uuid.UUID | None) -> Report:
+    if report_id is None:
+        raise ValidationFailed.of_field("report_id", "the id of one of the ticket's reports")
+    report = session.scalar(
+        select(Report).where(Report.id == report_id, Report.ticket_id == ticket.id)
+    )
+    if report is None:
+        raise ValidationFailed.of_field("report_id", "not a report of this ticket")
+    return report
+
+
 def _transfer_target(session: Session, ticket: Ticket, *, code: str | None) -> Area:
     if not code:
         raise ValidationFailed.of_field("to_street", "the code of a street in the same district")
@@ -299,6 +340,7 @@ def _move_reports(
         .values(ticket_id=into.id, outcome=ReportOutcome.JOINED_TICKET)
     )
     into.report_count += ticket.report_count
+    into.hidden_report_count += ticket.hidden_report_count
     into.version += 1
     into.updated_at = now
     ticket.duplicate_of_id = into.id

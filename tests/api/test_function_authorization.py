@@ -94,6 +94,8 @@ SERVED = (
         "GET /v1/office/tickets/{ticket_id}",
         "POST /v1/office/tickets/{ticket_id}/actions",
         "GET /v1/office/tickets/{ticket_id}/forwarding",
+        "GET /v1/office/media/{media_id}/suggestions",
+        "PUT DELETE /v1/office/media/{media_id}/public",
         "GET /v1/office/alerts",
         "GET /v1/office/alerts/{alert_id}",
     ),

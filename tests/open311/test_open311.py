@@ -103,6 +103,17 @@ def key(baseline: Baseline) -> str:
     return baseline.api_key("meituan")
 
 
+def accept(client: TestClient, auth: Auth, *ticket_ids: str) -> None:
+    """The district accepts the tickets: what makes them open data."""
+    for ticket_id in ticket_ids:
+        response = client.post(
+            f"/v1/office/tickets/{ticket_id}/actions",
+            headers=auth.staff("changning"),
+            json={"action": "accept"},
+        )
+        assert response.status_code == 200, response.text
+
+
 # -- services
 
 
@@ -153,8 +164,18 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
         assert len(body) == 1
         return dict(body[0])
 
+    unseen = client.get(f"{BASE}/requests/{ticket_id}.json")
+    assert unseen.status_code == 404  # new: not open data until an office accepts it
+    client.post(
+        f"/v1/office/tickets/{ticket_id}/actions",
+        headers=office,
+        json={"action": "comment", "note": "内部：联系了环卫"},
+    )
+    client.post(
+        f"/v1/office/tickets/{ticket_id}/actions", headers=office, json={"action": "accept"}
+    )
     first = read()
-    assert first["status"] == "open" and first["status_notes"] == "new"
+    assert first["status"] == "open" and first["status_notes"] == "accepted"
     assert first["service_code"] == "waste" and first["service_name"] == "垃圾堆放"
     assert first["agency_responsible"] == "江苏路街道"
     assert first["description"] == "垃圾堆在路口"
@@ -164,14 +185,14 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
     detail = client.get(f"/v1/office/tickets/{ticket_id}", headers=office).json()
     assert first["expected_datetime"][:19] == detail["resolve_by"][:19]
 
-    for action in ({"action": "accept"}, {"action": "comment", "note": "内部：联系了环卫"}):
-        client.post(f"/v1/office/tickets/{ticket_id}/actions", headers=office, json=action)
-    assert read()["status"] == "open" and read()["status_notes"] == "accepted"
+    assert first["media_url"] is None  # no photo before staff publish a blurred copy
     client.post(
         f"/v1/office/tickets/{ticket_id}/actions",
         headers=office,
         json={"action": "resolve", "note": "已清运"},
     )
+    published = client.put(f"/v1/office/media/{photo}/public", headers=office, json={"boxes": []})
+    assert published.status_code == 200, published.text
     closed = read()
     assert closed["status"] == "closed" and closed["status_notes"] == "resolved: 已清运"
     everything = json.dumps(client.get(f"{BASE}/requests.json").json(), ensure_ascii=False)
@@ -182,7 +203,7 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
     assert photo_url and photo in photo_url
     path = httpx.URL(photo_url)
     shown = client.get(path.path, params=dict(path.params))
-    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
     forged = client.get(path.path, params={"sig": "x" * 24})
     assert forged.status_code == 404 and forged.json()[0]["code"] == 404
 
@@ -190,10 +211,12 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
 def test_the_xml_says_what_the_json_says_with_one_request_and_with_many(
     client: TestClient, auth: Auth
 ) -> None:
-    report_at(client, auth.rider("meituan", "x-1"), JIANGSU, category="road_damage")
+    x1 = report_at(client, auth.rider("meituan", "x-1"), JIANGSU, category="road_damage")
+    accept(client, auth, x1["ticket"]["id"])
     one = valid(client.get(f"{BASE}/requests.json").json(), "requests.json")
     same_as_json(xml_items(client.get(f"{BASE}/requests.xml"), "service_requests", "request"), one)
-    report_at(client, auth.rider("eleme", "x-2"), HUAYANG, category="waste")
+    x2 = report_at(client, auth.rider("eleme", "x-2"), HUAYANG, category="waste")
+    accept(client, auth, x2["ticket"]["id"])
     many = valid(client.get(f"{BASE}/requests.json").json(), "requests.json")
     assert len(many) == 2
     items = xml_items(client.get(f"{BASE}/requests.xml"), "service_requests", "request")
@@ -203,9 +226,16 @@ def test_the_xml_says_what_the_json_says_with_one_request_and_with_many(
 def test_requests_filter_as_the_spec_says(client: TestClient, auth: Auth) -> None:
     a = report_at(client, auth.rider("meituan", "f-1"), JIANGSU, category="road_damage")
     b = report_at(client, auth.rider("meituan", "f-2"), HUAYANG, category="waste")
+    spam = report_at(client, auth.rider("meituan", "f-3"), HUAYANG, north_m=-300, category="waste")
+    accept(client, auth, a["ticket"]["id"], b["ticket"]["id"])
     office = auth.staff("officer_310105001")
     client.post(
         f"/v1/office/tickets/{b['ticket']['id']}/actions",
+        headers=office,
+        json={"action": "resolve", "note": "已清运"},
+    )
+    client.post(
+        f"/v1/office/tickets/{spam['ticket']['id']}/actions",
         headers=office,
         json={"action": "reject", "reason": "spam"},
     )
@@ -225,8 +255,11 @@ def test_requests_filter_as_the_spec_says(client: TestClient, auth: Auth) -> Non
     assert ids(start_date=later) == []
     assert ids(end_date=(datetime.now(UTC) - timedelta(days=1)).isoformat()) == []
     assert ids(bbox="121.40,31.20,121.425,31.23") == [tb]  # an extension: HUAYANG only
-    rejected = client.get(f"{BASE}/requests/{tb}.json").json()[0]
-    assert rejected["status_notes"] == "rejected: spam"
+    assert client.get(f"{BASE}/requests/{tb}.json").json()[0]["status_notes"] == (
+        "resolved: 已清运"
+    )
+    rejected = client.get(f"{BASE}/requests/{spam['ticket']['id']}.json")
+    assert rejected.status_code == 404  # turned down as spam: never open data
 
     first = client.get(f"{BASE}/requests.json", params={"page_size": "1"})
     assert [r["service_request_id"] for r in first.json()] == [tb]
@@ -303,6 +336,7 @@ def test_a_fixmystreet_post_goes_through_the_intake_and_a_second_joins_it(
     assert answer["service_request_id"] == request_id
     assert "joins service request" in (answer["service_notice"] or "")
 
+    accept(client, auth, request_id)
     shown = valid(client.get(f"{BASE}/requests/{request_id}.json").json(), "requests.json")[0]
     assert shown["description"] == "路面有坑\ndepth: 10cm; hazards: traffic, night"
     assert shown["media_url"] is None  # a client's URL is never fetched
@@ -340,7 +374,7 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def test_a_form_of_raw_utf8_bytes_reads_as_utf8(client: TestClient, key: str) -> None:
+def test_a_form_of_raw_utf8_bytes_reads_as_utf8(client: TestClient, auth: Auth, key: str) -> None:
     """As ``curl -d`` sends Chinese: the bytes themselves, not percent-encoded."""
     body = f"api_key={key}&account_id=raw-1&service_code=waste&lat=31.2185&long=121.4287"
     body += "&description=垃圾堆在路口"
@@ -351,6 +385,7 @@ def test_a_form_of_raw_utf8_bytes_reads_as_utf8(client: TestClient, key: str) ->
     )
     assert response.status_code == 201, response.text
     request_id = response.json()[0]["service_request_id"]
+    accept(client, auth, request_id)
     shown = client.get(f"{BASE}/requests/{request_id}.json").json()[0]
     assert shown["description"] == "垃圾堆在路口"
     latin = client.post(
@@ -390,6 +425,7 @@ def test_status_and_service_code_take_lists(client: TestClient, auth: Auth) -> N
     a = report_at(client, auth.rider("meituan", "l-1"), JIANGSU, category="road_damage")
     b = report_at(client, auth.rider("meituan", "l-2"), HUAYANG, category="waste")
     c = report_at(client, auth.rider("meituan", "l-3"), HUAYANG, north_m=-200, category="other")
+    accept(client, auth, a["ticket"]["id"], b["ticket"]["id"], c["ticket"]["id"])
 
     def ids(**params: str) -> set[str]:
         response = client.get(f"{BASE}/requests.json", params=params)

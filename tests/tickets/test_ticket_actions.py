@@ -30,6 +30,9 @@ CONTRACT: dict[str, dict[str, str]] = {
     "merge": {"new": "duplicate", "accepted": "duplicate", "in_progress": "duplicate"},
     "comment": {s: s for s in STATUSES},
     "set_priority": {"new": "new", "accepted": "accepted", "in_progress": "in_progress"},
+    "set_public_summary": {s: s for s in STATUSES},
+    "hide_report": {s: s for s in STATUSES},
+    "unhide_report": {s: s for s in STATUSES},
 }
 
 
@@ -50,8 +53,9 @@ def set_status(database: Database, ticket_id: str, status: str) -> None:
         ticket.status = status  # type: ignore[assignment]
 
 
-def body_for(action: str, client: TestClient, auth: Auth) -> dict[str, Any]:
+def body_for(action: str, client: TestClient, auth: Auth, ticket_id: str) -> dict[str, Any]:
     extra: dict[str, Any] = {
+        "set_public_summary": {"public_summary": "路面坑洞，已报修"},
         "reject": {"reason": "spam"},
         "assign": {"assignee": "城管中队"},
         "resolve": {"note": "已修复"},
@@ -62,6 +66,17 @@ def body_for(action: str, client: TestClient, auth: Auth) -> dict[str, Any]:
     }.get(action, {})
     if action == "merge":
         extra = {"into_ticket": open_ticket(client, auth, category="other", rider="r-into")}
+    if action in ("hide_report", "unhide_report"):
+        officer = auth.staff(OFFICER)
+        ticket = client.get(f"/v1/office/tickets/{ticket_id}", headers=officer).json()
+        extra = {"report_id": ticket["reports"][0]["id"], "reason": "personal_information"}
+        if action == "unhide_report":  # a report hidden before, to show again
+            hidden = client.post(
+                f"/v1/office/tickets/{ticket_id}/actions",
+                headers=officer,
+                json={"action": "hide_report", **extra},
+            )
+            assert hidden.status_code == 200, hidden.text
     return {"action": action, **extra}
 
 
@@ -73,7 +88,7 @@ def test_every_action_from_every_status(
     officer = auth.staff(OFFICER)
     ticket_id = open_ticket(client, auth)
     set_status(database, ticket_id, status)
-    body = body_for(action, client, auth)
+    body = body_for(action, client, auth, ticket_id)
     before = client.get(f"/v1/office/tickets/{ticket_id}", headers=officer).json()
 
     response = client.post(f"/v1/office/tickets/{ticket_id}/actions", headers=officer, json=body)

@@ -226,9 +226,89 @@
     });
   }
 
+  // -- photo moderation: boxes over the photo, kept in step with the form's checkboxes
+
+  function moderation() {
+    var stage = document.getElementById("boxes-stage");
+    var list = document.getElementById("box-list");
+    if (!stage || !list) { return; }
+    var width = +stage.dataset.width, height = +stage.dataset.height;
+    var image = stage.querySelector("img");
+
+    function place(div, box) {
+      div.style.left = (100 * box[0] / width) + "%";
+      div.style.top = (100 * box[1] / height) + "%";
+      div.style.width = (100 * box[2] / width) + "%";
+      div.style.height = (100 * box[3] / height) + "%";
+    }
+    function checkboxOf(value) {
+      return list.querySelector('input[name="box"][value="' + value + '"]');
+    }
+    function bind(div) {
+      var input = checkboxOf(div.dataset.box);
+      div.classList.toggle("off", input && !input.checked);
+      div.addEventListener("click", function (event) {
+        event.stopPropagation();
+        if (!input) { return; }
+        input.checked = !input.checked;
+        div.classList.toggle("off", !input.checked);
+      });
+      if (input) {
+        input.addEventListener("change", function () { div.classList.toggle("off", !input.checked); });
+      }
+    }
+    stage.querySelectorAll(".box").forEach(function (div) {
+      place(div, div.dataset.box.split(",").map(Number));
+      bind(div);
+    });
+
+    // Drawing a box: press, drag, release; in the stored photo's pixels.
+    var start = null, drawing = null;
+    function at(event) {
+      var rect = image.getBoundingClientRect();
+      var x = Math.min(Math.max(event.clientX - rect.left, 0), rect.width);
+      var y = Math.min(Math.max(event.clientY - rect.top, 0), rect.height);
+      return [x * width / rect.width, y * height / rect.height];
+    }
+    function box(a, b) {
+      var x = Math.round(Math.min(a[0], b[0])), y = Math.round(Math.min(a[1], b[1]));
+      return [x, y, Math.max(1, Math.round(Math.abs(a[0] - b[0]))), Math.max(1, Math.round(Math.abs(a[1] - b[1])))];
+    }
+    stage.addEventListener("pointerdown", function (event) {
+      if (event.target.classList.contains("box")) { return; }
+      event.preventDefault();
+      start = at(event);
+      drawing = document.createElement("div");
+      drawing.className = "box box-drawn";
+      stage.appendChild(drawing);
+      stage.setPointerCapture(event.pointerId);
+    });
+    stage.addEventListener("pointermove", function (event) {
+      if (drawing) { place(drawing, box(start, at(event))); }
+    });
+    stage.addEventListener("pointerup", function (event) {
+      if (!drawing) { return; }
+      var b = box(start, at(event));
+      if (b[2] < 4 || b[3] < 4) { drawing.remove(); drawing = null; return; }
+      var value = b.join(",");
+      drawing.dataset.box = value;
+      var label = document.createElement("label");
+      var input = document.createElement("input");
+      input.type = "checkbox"; input.name = "box"; input.value = value; input.checked = true;
+      label.appendChild(input);
+      label.appendChild(document.createTextNode(" " + (list.dataset.drawn || "") + " · " + b[2] + "×" + b[3]));
+      list.appendChild(label);
+      var none = document.getElementById("no-suggestions");
+      if (none) { none.remove(); }
+      bind(drawing);
+      drawing = null;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     queueMap();
     spotMap();
+    moderation();
     window.setInterval(tick, 30000);
   });
 })();

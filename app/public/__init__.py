@@ -1,0 +1,46 @@
+"""What the public may see: the one rule for every public output (Open311's reads, the
+public pages), personal details masked in words, photos published only as blurred copies
+that staff approved, and the figures residents read per street.
+
+Uses ``app.media``, ``app.tickets``, ``app.staff`` and the bottom floor."""
+
+from app.public.masking import MASK, mask_personal_details
+from app.public.photos import MAX_BOXES, photo_on_ticket, publish, suggest, unpublish
+from app.public.views import (
+    MAX_MAP_POINTS,
+    PUBLIC_STATUS_GROUPS,
+    WINDOW,
+    PublicQuery,
+    PublicWords,
+    StreetFigures,
+    list_public_tickets,
+    public_map,
+    public_photo,
+    public_ticket_by_ref,
+    public_words,
+    street_figures,
+    streets,
+)
+
+__all__ = [
+    "MASK",
+    "MAX_BOXES",
+    "MAX_MAP_POINTS",
+    "PUBLIC_STATUS_GROUPS",
+    "WINDOW",
+    "PublicQuery",
+    "PublicWords",
+    "StreetFigures",
+    "list_public_tickets",
+    "mask_personal_details",
+    "photo_on_ticket",
+    "public_map",
+    "public_photo",
+    "public_ticket_by_ref",
+    "public_words",
+    "publish",
+    "street_figures",
+    "streets",
+    "suggest",
+    "unpublish",
+]

@@ -1,0 +1,288 @@
+"""What the public sees of tickets: the one rule, and the public's words, photos and
+figures built on it.
+
+The rule (``Ticket.is_public``): accepted by an office, not turned down or merged away,
+and not every report hidden. Its words: the office's ``public_summary``, else the first
+shown report's words with personal details masked; its photos: only the copies staff
+published, of reports not hidden. Open311's reads and the public pages all come here.
+"""
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from threading import Lock
+from types import MappingProxyType
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from app.db import hours_between, median_by, within_bbox
+from app.errors import NotFound, ValidationFailed
+from app.models import (
+    RESOLVED_STATUSES,
+    Area,
+    AreaLevel,
+    Category,
+    PublicPhoto,
+    Report,
+    ReportMedia,
+    Ticket,
+    TicketAction,
+    TicketEvent,
+    TicketStatus,
+)
+from app.pagination import Page, PageRequest, newest_first_page
+from app.public.masking import mask_personal_details
+
+# The public pages show the last 90 days.
+WINDOW = timedelta(days=90)
+MAX_MAP_POINTS = 1000
+# The events whose note the office means for the public: what was done about it, and why
+# it was taken up again.
+PUBLIC_NOTES = (TicketAction.RESOLVE, TicketAction.REOPEN)
+
+
+@dataclass(frozen=True)
+class PublicWords:
+    """What the public reads and sees of one ticket beyond its status and place."""
+
+    description: str | None
+    address: str | None
+    photos: tuple[uuid.UUID, ...]  # media ids with a published copy, in report order
+    note: str | None  # the office's public word on the status it is in now
+
+
+def public_words(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID, PublicWords]:
+    """The public words of ``tickets`` (public ones: the caller filtered by the rule), in
+    three queries whatever their number."""
+    ids = [t.id for t in tickets]
+    if not ids:
+        return {}
+    first: dict[uuid.UUID, tuple[str | None, str | None]] = {}
+    for ticket_id, description, address in session.execute(
+        select(Report.ticket_id, Report.description, Report.address_hint)
+        .where(Report.ticket_id.in_(ids), Report.hidden_at.is_(None))
+        .order_by(Report.received_at, Report.id)
+    ):
+        if ticket_id not in first or (first[ticket_id][0] is None and description):
+            first[ticket_id] = (description or first.get(ticket_id, (None, None))[0], address)
+    photos: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for ticket_id, media_id in session.execute(
+        select(Report.ticket_id, PublicPhoto.media_id)
+        .join(ReportMedia, ReportMedia.media_id == PublicPhoto.media_id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .where(Report.ticket_id.in_(ids), Report.hidden_at.is_(None))
+        .order_by(Report.received_at, ReportMedia.position)
+    ):
+        listed = photos.setdefault(ticket_id, [])
+        if media_id not in listed:
+            listed.append(media_id)
+    statuses = {t.id: t.status for t in tickets}
+    notes: dict[uuid.UUID, str | None] = {}
+    for ticket_id, to_status, note in session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.note)
+        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.type.in_(PUBLIC_NOTES))
+        .order_by(TicketEvent.created_at)
+    ):
+        # The latest word on the status the ticket is in now: a resolution note no
+        # longer speaks once a rider has reopened the ticket.
+        if to_status == statuses[ticket_id]:
+            notes[ticket_id] = note
+        else:
+            notes.pop(ticket_id, None)
+    return {
+        t.id: PublicWords(
+            description=t.public_summary or mask_personal_details(first.get(t.id, (None, None))[0]),
+            address=mask_personal_details(first.get(t.id, (None, None))[1]),
+            photos=tuple(photos.get(t.id, ())),
+            note=mask_personal_details(notes.get(t.id)),
+        )
+        for t in tickets
+    }
+
+
+def public_ticket_by_ref(session: Session, ref: str) -> Ticket:
+    """A public ticket by its short reference; the same 404 whether it is missing or not
+    public."""
+    ticket = session.scalar(select(Ticket).where(Ticket.ref == ref.upper(), Ticket.is_public))
+    if ticket is None:
+        raise NotFound("no such public ticket")
+    return ticket
+
+
+def public_photo(session: Session, media_id: uuid.UUID) -> PublicPhoto:
+    """The published copy of a photo, while it shows a report not hidden on a public
+    ticket; the same 404 otherwise."""
+    found = session.scalar(
+        select(PublicPhoto)
+        .join(ReportMedia, ReportMedia.media_id == PublicPhoto.media_id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .join(Ticket, Ticket.id == Report.ticket_id)
+        .where(PublicPhoto.media_id == media_id, Report.hidden_at.is_(None), Ticket.is_public)
+        .limit(1)
+    )
+    if found is None:
+        raise NotFound("no such photo")
+    return found
+
+
+# -- the public list and map
+
+
+# How the public pages group statuses: taken up, being fixed, fixed.
+PUBLIC_STATUS_GROUPS: Mapping[str, frozenset[TicketStatus]] = MappingProxyType(
+    {
+        "accepted": frozenset({TicketStatus.ACCEPTED}),
+        "in_progress": frozenset({TicketStatus.IN_PROGRESS}),
+        "fixed": frozenset(RESOLVED_STATUSES),
+    }
+)
+
+
+@dataclass(frozen=True)
+class PublicQuery:
+    category: str | None = None
+    status: str | None = None  # a key of PUBLIC_STATUS_GROUPS
+    street: str | None = None  # a street's code
+
+
+def _public_tickets(session: Session, query: PublicQuery, *, now: datetime) -> Select[Ticket]:
+    statement = select(Ticket).where(Ticket.is_public, Ticket.created_at >= now - WINDOW)
+    if query.status is not None:
+        if query.status not in PUBLIC_STATUS_GROUPS:
+            raise ValidationFailed.of_field("status", f"one of {', '.join(PUBLIC_STATUS_GROUPS)}")
+        statement = statement.where(Ticket.status.in_(PUBLIC_STATUS_GROUPS[query.status]))
+    if query.category is not None:
+        category_id = session.scalar(select(Category.id).where(Category.code == query.category))
+        if category_id is None:
+            raise ValidationFailed.of_field("category", "no such category")
+        statement = statement.where(Ticket.category_id == category_id)
+    if query.street is not None:
+        street_id = session.scalar(
+            select(Area.id).where(Area.code == query.street, Area.level == AreaLevel.STREET)
+        )
+        if street_id is None:
+            raise ValidationFailed.of_field("street", "no such street")
+        statement = statement.where(Ticket.street_id == street_id)
+    return statement
+
+
+def list_public_tickets(
+    session: Session, query: PublicQuery, *, page: PageRequest, now: datetime
+) -> Page[Ticket]:
+    """Public tickets of the last 90 days, newest first."""
+    return newest_first_page(
+        session,
+        _public_tickets(session, query, now=now),
+        at=Ticket.created_at,
+        id=Ticket.id,
+        page=page,
+    )
+
+
+def public_map(
+    session: Session,
+    query: PublicQuery,
+    *,
+    bbox: tuple[float, float, float, float] | None,
+    now: datetime,
+) -> list[Ticket]:
+    """The newest public tickets of the last 90 days (at most ``MAX_MAP_POINTS``), within
+    ``bbox`` if given: the map's points."""
+    statement = _public_tickets(session, query, now=now)
+    if bbox is not None:
+        statement = statement.where(within_bbox(Ticket.location, *bbox))
+    return list(
+        session.scalars(
+            statement.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(MAX_MAP_POINTS)
+        )
+    )
+
+
+# -- per street: what residents ask of their street office
+
+
+@dataclass(frozen=True)
+class StreetFigures:
+    code: str
+    name: str
+    reported: int  # public tickets opened in the window
+    fixed: int  # of those, resolved or closed
+    median_days_to_fix: float | None
+
+
+_cache: dict[tuple[str, int], tuple[float, list[StreetFigures]]] = {}
+_cache_lock = Lock()
+
+
+def street_figures(
+    session: Session, *, now: datetime, max_age_s: float = 0.0
+) -> list[StreetFigures]:
+    """Per street, over the public tickets of the last 90 days: how many were reported,
+    how many fixed, and the median days from report to fix. Counted by the database over
+    the streets' indexes; kept ``max_age_s`` seconds by this process, so that a busy
+    public page counts once a few minutes however many residents read it."""
+    key = (str(session.get_bind().engine.url), int(now.timestamp() // 3600))
+    if max_age_s > 0:
+        with _cache_lock:
+            held = _cache.get(key)
+        if held is not None and held[0] > time.monotonic():
+            return held[1]
+    figures = _count_streets(session, now=now)
+    if max_age_s > 0:
+        with _cache_lock:
+            _cache.clear()
+            _cache[key] = (time.monotonic() + max_age_s, figures)
+    return figures
+
+
+def streets(session: Session) -> list[Area]:
+    """Every street, by code: the public pages' filter, figures and outlines."""
+    return list(
+        session.scalars(select(Area).where(Area.level == AreaLevel.STREET).order_by(Area.code))
+    )
+
+
+def _count_streets(session: Session, *, now: datetime) -> list[StreetFigures]:
+    streets = session.execute(
+        select(Area.id, Area.code, Area.name)
+        .where(Area.level == AreaLevel.STREET)
+        .order_by(Area.code)
+    ).all()
+    where = [Ticket.is_public, Ticket.created_at >= now - WINDOW]
+    counts = {
+        street_id: (reported, fixed or 0)
+        for street_id, reported, fixed in session.execute(
+            select(
+                Ticket.street_id,
+                func.count(),
+                func.count().filter(Ticket.is_resolved),
+            )
+            .where(*where, Ticket.street_id.in_([s.id for s in streets]))
+            .group_by(Ticket.street_id)
+        )
+    }
+    days = hours_between(session, start=Ticket.created_at, end=Ticket.resolved_at) / 24
+    medians = median_by(
+        session,
+        days,
+        Ticket.street_id,
+        [s.id for s in streets],
+        [*where, Ticket.is_resolved],
+    )
+    return [
+        StreetFigures(
+            code=s.code,
+            name=s.name,
+            reported=counts.get(s.id, (0, 0))[0],
+            fixed=int(counts.get(s.id, (0, 0))[1]),
+            median_days_to_fix=_one_decimal(medians.get(s.id)),
+        )
+        for s in streets
+    ]
+
+
+def _one_decimal(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
