@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from ctypes.util import find_library
@@ -99,6 +100,13 @@ def _configure_sqlite(engine: Engine) -> None:
         # not promise; the cost is one fsync per write transaction.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        # PIPL: an erasure (or a purge) must leave nothing recoverable in the file. Without
+        # this SQLite only unlinks what it deletes, and the bytes stay in free pages and
+        # unused cell space until reused, for anyone with a copy of the file to read. ON
+        # zeroes them; FAST would leave them on freelist pages, to save their writes. It
+        # holds for the connection that deletes, so every connection sets it. The old
+        # pages in the write-ahead log are forget_freed_pages()'s.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.close()
@@ -258,10 +266,78 @@ def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     session.info.setdefault(_ON_ROLLBACK, []).append(undo)
 
 
-def after_commit(session: Session, then: Callable[[], None]) -> None:
+def after_commit(session: Session, then: Callable[[], object]) -> None:
     """Run ``then`` once the transaction of ``session`` has committed (files to remove
-    because rows that named them are gone), never if it rolls back."""
+    because rows that named them are gone), never if it rolls back. What it returns is
+    not used."""
     session.info.setdefault(_AFTER_COMMIT, []).append(then)
+
+
+# How long an erasure's checkpoint waits for readers still on the old pages, in all.
+_CHECKPOINT_PATIENCE_S = 2.0
+# Each try waits this long for the locks (its busy timeout); the next begins this long after.
+_CHECKPOINT_TRY_MS = 100
+
+
+def forget_freed_pages(database: Database) -> bool:
+    """Leave nothing of what was deleted or overwritten in the database's files: call it
+    once the transaction that erased has committed. False if it could not (logged).
+
+    SQLite: ``secure_delete`` zeroes what a transaction frees, but in WAL mode the new
+    pages go to the write-ahead log, and the log's earlier frames still hold the pages as
+    they were. A checkpoint in TRUNCATE mode writes the log back into the database file
+    and cuts the log to zero bytes. PostgreSQL: nothing here (docs/privacy.md, "What
+    stays on disk").
+
+    The checkpoint cannot finish while another connection still reads a snapshot older
+    than the erasure (a request under way, an export being streamed, a backup). Idle
+    pooled connections hold none: the pool rolls each back when it is returned. So it is
+    tried again for about two seconds, each try with a short busy timeout (not the
+    writers' 30 s): while it waits it holds SQLite's write lock, and it must not keep the
+    writers, or the response, waiting long. Between tries this process's writers have
+    their turn. If readers outlast that, the erasure stands and the failure is logged;
+    the next erasure or purge truncates the log, and until then SQLite's own (passive)
+    checkpoints write the frames back and reuse the log from its start, overwriting the
+    old frames as new ones come.
+    """
+    if not database.is_sqlite:
+        return True
+    deadline = time.monotonic() + _CHECKPOINT_PATIENCE_S
+    while True:
+        if _truncate_log(database, wait_s=max(deadline - time.monotonic(), 0)):
+            return True
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(_CHECKPOINT_TRY_MS / 1000)
+    logger.warning(
+        "the write-ahead log could not be checkpointed and truncated in %.0f s (readers on "
+        "older snapshots): erased data stays in it until a later checkpoint",
+        _CHECKPOINT_PATIENCE_S,
+    )
+    return False
+
+
+def _truncate_log(database: Database, *, wait_s: float) -> bool:
+    """One try of ``PRAGMA wal_checkpoint(TRUNCATE)``, in this process's writers' turn."""
+    if not database.writer_turn.acquire(timeout=wait_s):
+        return False
+    try:
+        connection = database.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={_CHECKPOINT_TRY_MS}")
+            try:
+                # (busy, frames in the log, frames written back): busy is 1 when it could
+                # not write every frame back or not reset the log.
+                busy, _, _ = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+                cursor.close()
+        finally:
+            connection.close()
+    finally:
+        database.writer_turn.release()
+    return not busy
 
 
 # --- locks ---------------------------------------------------------------------------

@@ -33,7 +33,16 @@ from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.categories import category_codes
-from app.db import Database, begin_writes, lat_of, lon_of, wkt_point
+from app.db import (
+    DATABASE,
+    Database,
+    after_commit,
+    begin_writes,
+    forget_freed_pages,
+    lat_of,
+    lon_of,
+    wkt_point,
+)
 from app.geo import CoordSys
 from app.media import MediaStore, delete_media
 from app.models import (
@@ -125,6 +134,9 @@ def purge(
         begin_writes(session)
         unused = _unused_media(session, cutoff)
         total.unused_photos = delete_media(session, store, media_ids=unused)
+    if total.tickets or total.unused_photos:
+        # What was cleared must not stay readable in the database's files either.
+        forget_freed_pages(database)
     return total
 
 
@@ -544,8 +556,12 @@ def erase_rider(session: Session, store: MediaStore, *, rider: Rider, now: datet
     words go and their points are kept to the grid; the responses kept for their retries
     go; events waiting for or sent to the platform name the tombstone. What they earned
     stays only in the sums (the platform's hourly numbers, the tickets' counts), so the
-    platform's totals and every office statistic stay what they were."""
+    platform's totals and every office statistic stay what they were. Once committed,
+    nothing of what was erased stays readable in the database's files either."""
     begin_writes(session)
+    database: Database = session.info[DATABASE]
+    # Readers that hold the log back make it a warning in the log, not a failed erasure.
+    after_commit(session, lambda: forget_freed_pages(database))
     external = rider.external_id
     tombstone = f"{TOMBSTONE_PREFIX}{uuid.uuid4().hex}"
     delete_media(
