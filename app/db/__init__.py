@@ -46,7 +46,7 @@ from app.db.engine import (
     sqlite_driver,
     try_lock,
 )
-from app.db.medians import median, median_by, median_hours
+from app.db.medians import hours_between, median, median_by, median_hours
 
 __all__ = [
     "BUSY_TIMEOUT_S",
@@ -70,6 +70,7 @@ __all__ = [
     "epoch_bucket",
     "first",
     "forget_freed_pages",
+    "hours_between",
     "insert_rows",
     "is_embedded",
     "lat_of",
