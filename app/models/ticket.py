@@ -217,10 +217,7 @@ class Ticket(UuidPk, Timestamps, Base):
     @is_public.inplace.expression
     @classmethod
     def _is_public_in_sql(cls) -> ColumnElement[bool]:
-        return and_(
-            cls.status.in_(PUBLIC_STATUSES),
-            checked_per_row(cls.hidden_report_count) < cls.report_count,
-        )
+        return and_(cls.status.in_(PUBLIC_STATUSES), cls.hidden_report_count < cls.report_count)
 
     def _is_overdue(self, now: datetime) -> bool:
         return self.is_open and self.due_at < now

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from app import alerts, intake, media, open311, platforms, privacy, tickets
 from app.config import Settings
-from app.db import Database
+from app.db import Database, forget_freed_pages
 from app.media import media_store
 from app.models import utcnow
 
@@ -94,9 +94,13 @@ def _grow_and_expire_alerts(database: Database, settings: Settings, *, now: date
 
 def _purge_closed_alerts(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction() as session:
-        return alerts.purge_closed(
+        purged = alerts.purge_closed(
             session, media_store(settings), now=now, days=settings.alert_retention_days
         )
+    if purged:
+        # Riders' sighting notes went: nothing of them may stay in the database's files.
+        forget_freed_pages(database)
+    return purged
 
 
 # The jobs every worker runs.

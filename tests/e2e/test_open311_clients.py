@@ -3,6 +3,7 @@ XML, through xmltodict), civicbot writes a request as a form and reads it back."
 
 from typing import Any
 
+import httpx
 import pytest
 from civicbot.http import HttpTransport, RateLimiter
 from civicbot.open311 import CONFIRM_TOKEN, Open311Client
@@ -17,8 +18,22 @@ def endpoint(live_server: str) -> str:
     return f"{live_server}/open311/v2"
 
 
+def accept(live_server: str, baseline: Baseline, ticket_id: str) -> None:
+    """The district accepts the ticket, which makes it open data."""
+    token = httpx.post(
+        f"{live_server}/v1/auth/token",
+        data={"username": "changning", "password": baseline.password("changning")},
+    ).json()["access_token"]
+    accepted = httpx.post(
+        f"{live_server}/v1/office/tickets/{ticket_id}/actions",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"action": "accept"},
+    )
+    assert accepted.status_code == 200, accepted.text
+
+
 def test_civicbot_files_a_request_that_georeport_reads_in_json_and_xml(
-    endpoint: str, baseline: Baseline
+    endpoint: str, live_server: str, baseline: Baseline
 ) -> None:
     civic = Open311Client(
         Endpoint(id="changning", name="长宁区", base_url=endpoint, write=True),
@@ -41,6 +56,7 @@ def test_civicbot_files_a_request_that_georeport_reads_in_json_and_xml(
         validate_remote=True,
     )
     request_id = filed.response[0]["service_request_id"]
+    accept(live_server, baseline, request_id)
     assert civic.get_request(request_id)["status"] == "open"
 
     for output_format in ("json", "xml"):
