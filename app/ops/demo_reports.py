@@ -1,23 +1,30 @@
 """Sample reports for the demo: a few problems in every street of Changning, each with a
 photo, reported by two riders through the same intake as the API's, so that a street
-office opening the console on a fresh install has tickets to work."""
+office opening the console on a fresh install has tickets to work; and, in every
+street, one taken up and one fixed by its office, with the fixed one's photo published,
+so that the public page has something to show."""
 
 import io
 import random
+import uuid
 from datetime import datetime, timedelta
 
 import shapely
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
+from app import public
 from app.categories import list_categories
 from app.config import Settings
 from app.db import Database
 from app.geo import CoordSys
 from app.intake import IntakeWriter, ReportInput
 from app.media import media_store, store_media
+from app.models import Staff, Ticket, TicketAction
 from app.ops.demo_areas import build_demo_areas
 from app.platforms import get_platform
 from app.riders import issue_rider_token
+from app.tickets import ActionInput, apply_action
 
 PER_STREET = 3
 RIDERS = (("meituan", "demo-rider-mt-01", "王师傅"), ("eleme", "demo-rider-elm-01", "李师傅"))
@@ -84,6 +91,7 @@ async def submit_demo_reports(
             seed = n * PER_STREET + i
             planned.append((riders[seed % len(riders)], codes[seed % len(codes)], lon, lat, seed))
     opened = 0
+    taken_up: list[tuple[str, int]] = []  # (ticket id, its place among its street's)
     for rider, category, lon, lat, seed in planned:
         with database.transaction() as session:
             media = store_media(
@@ -105,5 +113,35 @@ async def submit_demo_reports(
             rider_id=rider.id, data=data, key=None, fingerprint="", now=now
         )
         opened += received.status == 201 and received.body.get("outcome") == "new_ticket"
+        if seed % PER_STREET:
+            taken_up.append((received.body["ticket"]["id"], seed % PER_STREET))
     await writer.stop()
+    _triage(database, settings, taken_up=taken_up, now=now)
     return opened
+
+
+def _triage(
+    database: Database, settings: Settings, *, taken_up: list[tuple[str, int]], now: datetime
+) -> None:
+    """Each street's office accepts its second ticket, and fixes its third and publishes
+    its photo (a demo photo shows nobody: no box to blur)."""
+    store = media_store(settings)
+    for ticket_id, place in taken_up:
+        with database.transaction() as session:
+            ticket = session.get(Ticket, uuid.UUID(ticket_id))
+            assert ticket is not None
+            officer = session.scalar(select(Staff).where(Staff.area_id == ticket.street_id))
+            if officer is None:
+                continue
+            steps = [ActionInput(TicketAction.ACCEPT)]
+            if place == 2:
+                steps.append(ActionInput(TicketAction.RESOLVE, note="已处理完毕"))
+            for step in steps:
+                apply_action(
+                    session, ticket=ticket, staff=officer, data=step, expected_version=None, now=now
+                )
+            if place == 2:
+                for media_id in public.photos_of(session, ticket):
+                    public.publish(
+                        session, officer, media_id=media_id, boxes=[], store=store, now=now
+                    )

@@ -5,7 +5,14 @@ that staff approved, and the figures residents read per street.
 Uses ``app.media``, ``app.tickets``, ``app.staff`` and the bottom floor."""
 
 from app.public.masking import MASK, mask_personal_details
-from app.public.photos import MAX_BOXES, photo_on_ticket, publish, suggest, unpublish
+from app.public.photos import (
+    MAX_BOXES,
+    photo_on_ticket,
+    photos_of,
+    publish,
+    suggest,
+    unpublish,
+)
 from app.public.views import (
     MAX_MAP_POINTS,
     PUBLIC_STATUS_GROUPS,
@@ -34,6 +41,7 @@ __all__ = [
     "list_public_tickets",
     "mask_personal_details",
     "photo_on_ticket",
+    "photos_of",
     "public_map",
     "public_photo",
     "public_ticket_by_ref",

@@ -60,6 +60,18 @@ def photo_on_ticket(session: Session, staff: Staff, *, media_id: uuid.UUID) -> P
     return PhotoOnTicket(*found)
 
 
+def photos_of(session: Session, ticket: Ticket) -> list[uuid.UUID]:
+    """The photos of the ticket's reports, in report order."""
+    return list(
+        session.scalars(
+            select(ReportMedia.media_id)
+            .join(Report, Report.id == ReportMedia.report_id)
+            .where(Report.ticket_id == ticket.id)
+            .order_by(Report.received_at, ReportMedia.position)
+        )
+    )
+
+
 def _original(store: MediaStore, photo: Media) -> Image.Image:
     blob, _ = media.open_photo(store, photo, thumbnail=False)
     data = blob.path.read_bytes() if blob.path is not None else b"".join(blob.chunks or ())
