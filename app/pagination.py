@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.errors import ValidationFailed
@@ -107,7 +107,10 @@ def newest_first_page(
                 raise ValueError
         except ValueError:
             raise _invalid_cursor() from None
-        query = query.where((at < time) | ((at == time) & (id < row_id)))
+        # A row value, not (at < t OR at = t AND id < i): both databases walk the
+        # (at, id) index from the cursor on, where SQLite would gather every older row
+        # through two indexes and sort them for one page.
+        query = query.where(tuple_(at, id) < tuple_(time, row_id))
     rows = list(session.scalars(query.order_by(at.desc(), id.desc()).limit(limit + 1)))
     return page_of(
         rows,

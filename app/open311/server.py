@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from anyio import to_thread
 from geoalchemy2.shape import to_shape
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.categories import STANDARD_FIELDS, list_categories
@@ -197,9 +197,7 @@ def find_requests(
                 raise ValueError
         except (ValueError, IndexError):
             raise Open311BadRequest.of_field("cursor", "not a cursor of this server") from None
-        statement = statement.where(
-            or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < last))
-        )
+        statement = statement.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(at, last))
     rows = list(
         session.scalars(
             statement.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(query.limit + 1)
