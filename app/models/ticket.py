@@ -175,8 +175,11 @@ class Ticket(UuidPk, Timestamps, Base):
     reopen_count: Mapped[int] = mapped_column(default=0)
     # The office's words for the public, shown instead of the first report's.
     public_summary: Mapped[str | None] = mapped_column(Text)
-    # How many of its reports the office hid from the public; all of them hides the ticket.
+    # How many of its reports the office hid from the public; and when it hid the last
+    # one shown, which hides the ticket until the office shows a report again (a report
+    # joining later does not: nobody has looked at it).
     hidden_report_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    hidden_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @hybrid_property
     def is_open(self) -> bool:
@@ -207,17 +210,14 @@ class Ticket(UuidPk, Timestamps, Base):
 
     @hybrid_property
     def is_public(self) -> bool:
-        """The public rule: accepted, not turned down or merged away, and not every report
-        hidden. Everything public (Open311's reads, the public pages) asks this."""
-        return (
-            TicketStatus(self.status) in PUBLIC_STATUSES
-            and self.hidden_report_count < self.report_count
-        )
+        """The public rule: accepted, not turned down or merged away, and not hidden (every
+        report hidden). Everything public (Open311's reads, the public pages) asks this."""
+        return TicketStatus(self.status) in PUBLIC_STATUSES and self.hidden_at is None
 
     @is_public.inplace.expression
     @classmethod
     def _is_public_in_sql(cls) -> ColumnElement[bool]:
-        return and_(cls.status.in_(PUBLIC_STATUSES), cls.hidden_report_count < cls.report_count)
+        return and_(cls.status.in_(PUBLIC_STATUSES), cls.hidden_at.is_(None))
 
     def _is_overdue(self, now: datetime) -> bool:
         return self.is_open and self.due_at < now

@@ -175,6 +175,11 @@ def apply_action(
                 )
             report.hidden_at, report.hidden_reason = (now, data.reason) if hide else (None, None)
             ticket.hidden_report_count += 1 if hide else -1
+            # Every report hidden hides the ticket, until one is shown again.
+            if not hide:
+                ticket.hidden_at = None
+            elif ticket.hidden_report_count >= ticket.report_count:
+                ticket.hidden_at = now
             event_data["report_id"] = str(report.id)
     event = change(
         session,

@@ -257,6 +257,12 @@ def test_a_hidden_report_vanishes_from_every_public_output(
         client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()["public"] is False
     )
 
+    joined = report_at(
+        client, auth.rider("eleme", "p-4"), JIANGSU, category="road_damage", description="又一处"
+    )
+    assert joined["ticket"]["id"] == ticket["id"]
+    assert not is_public(client, ticket)  # a report nobody looked at does not show it again
+
     act(client, office, ticket["id"], {"action": "unhide_report", "report_id": first})
     assert is_public(client, ticket)
     assert "井盖旁停着车" in client.get(f"/public/tickets/{ticket['ref']}").text

@@ -1,6 +1,6 @@
 """Public data and moderation: the office's public summary of a ticket, reports hidden
-from every public output (with how many of a ticket's are), and the published, blurred
-copies of photos.
+from every public output (with how many of a ticket's are, and when all of them were),
+and the published, blurred copies of photos.
 
 Revision ID: 0014
 Revises: 0013
@@ -28,6 +28,7 @@ def upgrade() -> None:
         "tickets",
         sa.Column("hidden_report_count", sa.Integer(), nullable=False, server_default="0"),
     )
+    op.add_column("tickets", sa.Column("hidden_at", UtcDateTime()))
     op.add_column("reports", sa.Column("hidden_at", UtcDateTime()))
     op.add_column("reports", sa.Column("hidden_reason", sa.String(32)))
     op.create_table(
@@ -53,6 +54,7 @@ def downgrade() -> None:
     for table, column in (
         ("reports", "hidden_reason"),
         ("reports", "hidden_at"),
+        ("tickets", "hidden_at"),
         ("tickets", "hidden_report_count"),
         ("tickets", "public_summary"),
     ):
