@@ -1,8 +1,9 @@
 """The console's photo moderation: a photo of a ticket with the boxes where faces and
-plates seem to be, which the clerk keeps, removes or adds to, then publishes as a
-blurred copy — or withdraws."""
+plates seem to be, and those of the copy published before, which the clerk keeps,
+removes or adds to, then publishes as a blurred copy — or withdraws."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Form
@@ -11,41 +12,71 @@ from fastapi.responses import RedirectResponse, Response
 from app import public
 from app.console.pages import AtDesk
 from app.console.web import console_router
-from app.errors import AppError
+from app.errors import AppError, ValidationFailed
 from app.media import Box, media_store
-from app.models import PublicPhoto
 
 router = console_router()
 
 # One box as the form carries it: "x,y,w,h" in the stored photo's pixels.
-BoxField = Annotated[list[str], Form(max_length=public.MAX_BOXES)]
+BoxField = Annotated[list[str], Form(max_length=public.MAX_BOXES + 1)]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A box on the page: where, what it is (face, plate, or drawn by a clerk), how sure
+    the detector is (None: a person drew it), and whether it is checked."""
+
+    box: Box
+    kind: str
+    score: float | None
+    checked: bool
+
+    @property
+    def value(self) -> str:
+        return f"{self.box.x},{self.box.y},{self.box.w},{self.box.h}"
 
 
 def _boxes(fields: list[str]) -> list[Box]:
     boxes = []
-    for field in fields:
-        try:
-            x, y, w, h = (int(float(v)) for v in field.split(","))
-        except ValueError:
-            continue
+    for i, field in enumerate(fields):
+        parts = field.split(",")
+        if len(parts) != 4 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+            raise ValidationFailed.of_field(f"box[{i}]", "x,y,w,h: four whole numbers of pixels")
+        x, y, w, h = (int(p) for p in parts)
         boxes.append(Box(x=x, y=y, w=w, h=h))
     return boxes
 
 
 def _page(
-    desk: AtDesk, media_id: uuid.UUID, *, status_code: int = 200, refused: AppError | None = None
+    desk: AtDesk,
+    media_id: uuid.UUID,
+    *,
+    posted: list[Box] | None = None,
+    refused: AppError | None = None,
 ) -> Response:
     found = public.photo_on_ticket(desk.session, desk.staff, media_id=media_id)
-    published = desk.session.get(PublicPhoto, media_id)
+    published = public.published_copy(desk.session, media_id)
     suggestions = public.suggest(
         desk.session, desk.staff, media_id=media_id, store=media_store(desk.settings)
     )
+    entries = [
+        Entry(s.box, s.kind, s.score, checked=posted is None or s.box in posted)
+        for s in suggestions
+    ]
+    seen = {e.box for e in entries}
+    earlier = [Box(**b) for b in published.boxes] if published else []
+    # What the clerk drew before (or just posted) comes back, checked: a face the detector
+    # missed is not forgotten by the next publication.
+    for box in [*earlier, *(posted or [])]:
+        if box not in seen:
+            seen.add(box)
+            entries.append(Entry(box, "drawn", None, checked=True))
     return desk.render(
         "moderation.html",
-        status_code=status_code,
+        status_code=refused.status if refused else 200,
         photo=found.media,
         ticket=found.ticket,
-        suggestions=suggestions,
+        entries=entries,
         published=published,
         refused=refused,
     )
@@ -58,18 +89,20 @@ def moderation_page(media_id: uuid.UUID, desk: AtDesk) -> Response:
 
 @router.post("/media/{media_id}/public")
 def publish(media_id: uuid.UUID, desk: AtDesk, box: BoxField = []) -> Response:  # noqa: B006
+    boxes: list[Box] = []
     try:
+        boxes = _boxes(box)
         copy = public.publish(
             desk.session,
             desk.staff,
             media_id=media_id,
-            boxes=_boxes(box),
+            boxes=boxes,
             store=media_store(desk.settings),
             now=desk.now,
         )
     except AppError as refused:
         desk.session.rollback()
-        return _page(desk, media_id, status_code=refused.status, refused=refused)
+        return _page(desk, media_id, posted=boxes, refused=refused)
     ticket = public.photo_on_ticket(desk.session, desk.staff, media_id=copy.media_id).ticket
     return RedirectResponse(
         f"/console/tickets/{ticket.id}?done=photo_published#public-title", status_code=303

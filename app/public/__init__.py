@@ -10,6 +10,7 @@ from app.public.photos import (
     photo_on_ticket,
     photos_of,
     publish,
+    published_copy,
     suggest,
     unpublish,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "public_ticket_by_ref",
     "public_words",
     "publish",
+    "published_copy",
     "street_figures",
     "streets",
     "suggest",

@@ -60,6 +60,11 @@ def photo_on_ticket(session: Session, staff: Staff, *, media_id: uuid.UUID) -> P
     return PhotoOnTicket(*found)
 
 
+def published_copy(session: Session, media_id: uuid.UUID) -> PublicPhoto | None:
+    """The copy of a photo published now, if any (for staff: whatever the public rule)."""
+    return session.get(PublicPhoto, media_id)
+
+
 def photos_of(session: Session, ticket: Ticket) -> list[uuid.UUID]:
     """The photos of the ticket's reports, in report order."""
     return list(
@@ -118,13 +123,16 @@ def publish(
     found = photo_on_ticket(session, staff, media_id=media_id)
     original = found.media
     checked = _checked(boxes, width=original.width, height=original.height)
+    # The ticket's row lock first, as every change of a ticket takes it: two clerks
+    # publishing the same photo at once take turns, the second replacing the first's.
     blurred = media.blur_boxes(_original(store, original), checked)
     buffer = io.BytesIO()
     blurred.save(buffer, "JPEG", quality=85)
     # Encoded, stripped and stored like an upload (and removed again on a rollback).
     stored = media.store_image(session, store, data=buffer.getvalue())
     begin_writes(session)
-    previous = session.get(PublicPhoto, original.id, with_for_update=True)
+    session.refresh(found.ticket, with_for_update=True)
+    previous = session.get(PublicPhoto, original.id, populate_existing=True)
     if previous is not None:
         media.release_blobs(session, store, photos=[previous])
         session.delete(previous)
@@ -160,7 +168,8 @@ def unpublish(
     """Withdraw the published copy of a photo; an event on its ticket."""
     found = photo_on_ticket(session, staff, media_id=media_id)
     begin_writes(session)
-    copy = session.get(PublicPhoto, found.media.id, with_for_update=True)
+    session.refresh(found.ticket, with_for_update=True)
+    copy = session.get(PublicPhoto, found.media.id, populate_existing=True)
     if copy is None:
         raise NotFound("the photo has no published copy")
     media.release_blobs(session, store, photos=[copy])
@@ -185,7 +194,6 @@ def _record(
     data: dict[str, object],
     now: datetime,
 ) -> None:
-    session.refresh(ticket, with_for_update=True)
     change(
         session,
         ticket,

@@ -270,9 +270,13 @@
       var y = Math.min(Math.max(event.clientY - rect.top, 0), rect.height);
       return [x * width / rect.width, y * height / rect.height];
     }
+    // Whole pixels within the photo (the service refuses a box past its edge).
     function box(a, b) {
-      var x = Math.round(Math.min(a[0], b[0])), y = Math.round(Math.min(a[1], b[1]));
-      return [x, y, Math.max(1, Math.round(Math.abs(a[0] - b[0]))), Math.max(1, Math.round(Math.abs(a[1] - b[1])))];
+      var x = Math.floor(Math.min(a[0], b[0])), y = Math.floor(Math.min(a[1], b[1]));
+      var w = Math.ceil(Math.max(a[0], b[0])) - x, h = Math.ceil(Math.max(a[1], b[1])) - y;
+      x = Math.min(Math.max(x, 0), width - 1);
+      y = Math.min(Math.max(y, 0), height - 1);
+      return [x, y, Math.max(1, Math.min(w, width - x)), Math.max(1, Math.min(h, height - y))];
     }
     stage.addEventListener("pointerdown", function (event) {
       if (event.target.classList.contains("box")) { return; }
@@ -285,6 +289,9 @@
     });
     stage.addEventListener("pointermove", function (event) {
       if (drawing) { place(drawing, box(start, at(event))); }
+    });
+    stage.addEventListener("pointercancel", function () {
+      if (drawing) { drawing.remove(); drawing = null; }
     });
     stage.addEventListener("pointerup", function (event) {
       if (!drawing) { return; }
