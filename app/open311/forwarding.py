@@ -33,11 +33,11 @@ from app.models import (
     Forward,
     ForwardAttempt,
     ForwardedTicket,
-    Report,
     Ticket,
     TicketAction,
     TicketStatus,
 )
+from app.public import public_words
 from app.tickets import change
 
 logger = logging.getLogger("sentinel.forwarding")
@@ -228,11 +228,12 @@ class _Answer:
 
 
 def _form(session: Session, ticket: Ticket, *, rule: Forward) -> dict[str, str]:
+    # A department's Open311 server may well publish what it is sent: it gets the words
+    # the public would read (the office's summary, or the first shown report's, masked),
+    # never a hidden report's. The ticket's ref brings its clerk the rest.
     point = to_shape(ticket.location)
-    first = session.scalar(
-        select(Report).where(Report.ticket_id == ticket.id).order_by(Report.received_at).limit(1)
-    )
-    description = f"[{ticket.ref}] " + ((first.description or "") if first else "")
+    words = public_words(session, [ticket])[ticket.id]
+    description = f"[{ticket.ref}] " + (words.description or "")
     form = {
         "api_key": rule.api_key,
         "service_code": rule.service_code,
@@ -243,8 +244,8 @@ def _form(session: Session, ticket: Ticket, *, rule: Forward) -> dict[str, str]:
     }
     if rule.jurisdiction_id:
         form["jurisdiction_id"] = rule.jurisdiction_id
-    if first is not None and first.address_hint:
-        form["address_string"] = first.address_hint
+    if words.address:
+        form["address_string"] = words.address
     return form
 
 
