@@ -165,7 +165,7 @@ def ticket_page(ref: str, request: Request, session: SessionDep, settings: Setti
     if len(ref) > 16:
         raise NotFound("no such public ticket")
     ticket = public.public_ticket_by_ref(session, ref)
-    point = to_shape(ticket.location)
+    lon, lat = public.public_point(ticket)
     return _render(
         request,
         settings,
@@ -173,8 +173,8 @@ def ticket_page(ref: str, request: Request, session: SessionDep, settings: Setti
         ticket=ticket,
         words=public.public_words(session, [ticket])[ticket.id],
         names=_names(request, session),
-        lat=point.y,
-        lon=point.x,
+        lat=lat,
+        lon=lon,
     )
 
 
@@ -192,14 +192,10 @@ def map_points(request: Request, session: SessionDep, clock: ClockDep) -> Respon
     suffix = f"?lang={lang}" if lang in ("en", "zh_CN") else ""
     features = []
     for t in public.public_map(session, _query(request), bbox=bbox, now=clock()):
-        point = to_shape(t.location)
         features.append(
             {
                 "type": "Feature",
-                "geometry": {
-                    "type": "Point",
-                    "coordinates": [round(point.x, 6), round(point.y, 6)],
-                },
+                "geometry": {"type": "Point", "coordinates": list(public.public_point(t))},
                 "properties": {
                     "ref": t.ref,
                     "status": t.status,

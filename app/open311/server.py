@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from anyio import to_thread
-from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.orm import Session
 
@@ -39,7 +38,7 @@ from app.models import (
 )
 from app.pagination import decode_cursor, encode_cursor
 from app.platforms import platform_by_api_key
-from app.public import public_photo, public_words
+from app.public import public_photo, public_point, public_words
 from app.riders import rider_of
 from app.text import has_control_characters
 from app.tickets import current_reference
@@ -238,7 +237,7 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
     words = public_words(session, tickets)
 
     def one(t: Ticket) -> ServiceRequest:
-        point = to_shape(t.location)
+        lon, lat = public_point(t)
         public = words[t.id]
         category = categories[t.category_id]
         detail, note = str(t.status), public.note
@@ -254,8 +253,8 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
             requested=t.created_at,
             updated=t.updated_at,
             expected=t.resolve_by,
-            lat=round(point.y, 7),
-            lon=round(point.x, 7),
+            lat=lat,
+            lon=lon,
             media_id=public.photos[0] if public.photos else None,
         )
 

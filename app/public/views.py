@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from threading import Lock
 from types import MappingProxyType
 
+from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,27 @@ MAX_MAP_POINTS = 1000
 PUBLIC_NOTES = (TicketAction.RESOLVE, TicketAction.REOPEN)
 
 
+# A public point is rounded to about ten metres: where the problem is, not exactly where
+# a rider stood when they reported it.
+PUBLIC_DECIMALS = 4
+
+
+def public_point(ticket: Ticket) -> tuple[float, float]:
+    """The ticket's place as the public gets it: (lon, lat), WGS-84, rounded."""
+    point = to_shape(ticket.location)
+    return round(point.x, PUBLIC_DECIMALS), round(point.y, PUBLIC_DECIMALS)
+
+
+@dataclass(frozen=True)
+class PublicReply:
+    """A word of the office to the public: how it fixed the problem, why it took it up
+    again."""
+
+    at: datetime
+    status: str
+    note: str
+
+
 @dataclass(frozen=True)
 class PublicWords:
     """What the public reads and sees of one ticket beyond its status and place."""
@@ -52,6 +74,7 @@ class PublicWords:
     address: str | None
     photos: tuple[uuid.UUID, ...]  # media ids with a published copy, in report order
     note: str | None  # the office's public word on the status it is in now
+    replies: tuple[PublicReply, ...] = ()  # all of them, oldest first
 
 
 def public_words(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID, PublicWords]:
@@ -81,11 +104,17 @@ def public_words(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID,
             listed.append(media_id)
     statuses = {t.id: t.status for t in tickets}
     notes: dict[uuid.UUID, str | None] = {}
-    for ticket_id, to_status, note in session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.note)
+    replies: dict[uuid.UUID, list[PublicReply]] = {}
+    for ticket_id, to_status, note, at in session.execute(
+        select(
+            TicketEvent.ticket_id, TicketEvent.to_status, TicketEvent.note, TicketEvent.created_at
+        )
         .where(TicketEvent.ticket_id.in_(ids), TicketEvent.type.in_(PUBLIC_NOTES))
         .order_by(TicketEvent.created_at)
     ):
+        if note:
+            masked = mask_personal_details(note) or ""
+            replies.setdefault(ticket_id, []).append(PublicReply(at, str(to_status), masked))
         # The latest word on the status the ticket is in now: a resolution note no
         # longer speaks once a rider has reopened the ticket.
         if to_status == statuses[ticket_id]:
@@ -95,9 +124,13 @@ def public_words(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID,
     return {
         t.id: PublicWords(
             description=t.public_summary or mask_personal_details(first.get(t.id, (None, None))[0]),
-            address=mask_personal_details(first.get(t.id, (None, None))[1]),
+            # An office that wrote the public's words chose the place's words too.
+            address=None
+            if t.public_summary
+            else mask_personal_details(first.get(t.id, (None, None))[1]),
             photos=tuple(photos.get(t.id, ())),
             note=mask_personal_details(notes.get(t.id)),
+            replies=tuple(replies.get(t.id, ())),
         )
         for t in tickets
     }

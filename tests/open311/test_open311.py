@@ -179,7 +179,8 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
     assert first["service_code"] == "waste" and first["service_name"] == "垃圾堆放"
     assert first["agency_responsible"] == "江苏路街道"
     assert first["description"] == "垃圾堆在路口"
-    assert abs(first["lat"] - receipt["lat"]) < 1e-6 and abs(first["long"] - receipt["lon"]) < 1e-6
+    # The place to about ten metres (four decimals), not where the rider stood.
+    assert first["lat"] == round(receipt["lat"], 4) and first["long"] == round(receipt["lon"], 4)
     for name in ("requested_datetime", "updated_datetime", "expected_datetime"):
         assert OFFSET_TIME.match(first[name]), first[name]
     detail = client.get(f"/v1/office/tickets/{ticket_id}", headers=office).json()

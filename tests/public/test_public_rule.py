@@ -281,6 +281,7 @@ def test_the_public_summary_speaks_instead_of_the_report(
     )
     shown = client.get(f"{OPEN311}/requests/{ticket['id']}.json").json()[0]
     assert shown["description"] == "愚园路井盖破损，已安排维修"
+    assert shown["address"] is None  # the office chose the words, the place's too
     assert "愚园路井盖破损" in client.get(f"/public/tickets/{ticket['ref']}").text
     assert "井盖旁停着车" not in everything_public(client, ticket)
     act(client, office, ticket["id"], {"action": "set_public_summary", "public_summary": ""})
