@@ -141,6 +141,8 @@ def base_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         argon2_memory_kib=64,
         embedded_worker=False,
         log_level="WARNING",
+        # Counted on every request: each test's data is what the figures show.
+        public_figures_max_age_s=0,
     )
 
 

@@ -96,6 +96,15 @@ def new_page(browser: Any, console_url: str) -> Iterator[Callable[..., Any]]:
         context.route("**/*", route)
         page = context.new_page()
         page.on("pageerror", lambda error: guard.script_errors.append(str(error)))
+        # What the Content-Security-Policy refused (an inline style, a foreign script).
+        page.on(
+            "console",
+            lambda message: (
+                guard.script_errors.append(message.text)
+                if "Content Security Policy" in message.text or "Refused to" in message.text
+                else None
+            ),
+        )
         page.set_default_timeout(20_000)
         contexts.append(context)
         guards.append(guard)

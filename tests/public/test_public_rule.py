@@ -5,6 +5,7 @@ number, a plate, an ID number, an e-mail address and a photo of a face and a pla
 
 import io
 import uuid
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -389,3 +390,69 @@ def test_the_public_side_of_two_streets_and_two_platforms_is_one(
     assert is_public(client, a["ticket"]) and not is_public(client, b["ticket"])
     for secret in ("meituan", "eleme", "t-1", "t-2", OFFICER):
         assert secret not in everything_public(client, a["ticket"])
+
+
+def test_an_erasure_takes_the_public_copy_and_its_files_too(
+    client: TestClient, auth: Auth, ticket: dict[str, Any], count_rows: CountRows, settings: Any
+) -> None:
+    office = auth.staff(OFFICER)
+    act(client, office, ticket["id"], {"action": "accept"})
+    copy = client.put(
+        f"/v1/office/media/{ticket['media_id']}/public", headers=office, json={"boxes": []}
+    )
+    assert copy.status_code == 200
+    served = client.get(f"/public/photos/{ticket['media_id']}").content
+    stored = [p for p in Path(settings.media_url).rglob("*.jpg") if p.read_bytes() == served]
+    assert stored, "the public copy is not where the photos are kept"
+
+    erased = client.delete("/v1/platform/riders/p-1", headers=auth.platform("meituan"))
+    assert erased.status_code == 204, erased.text
+    assert count_rows("public_photos") == 0
+    assert client.get(f"/public/photos/{ticket['media_id']}").status_code == 404
+    assert not [p for p in stored if p.exists()]
+    assert "/public/photos/" not in everything_public(client, ticket)
+
+
+# Every public GET route, and how the tests above read it.
+PUBLIC_READS = {
+    "/open311/v2/discovery.{format}": "services only",
+    "/open311/v2/services.{format}": "services only",
+    "/open311/v2/services/{service_code}.{format}": "services only",
+    "/open311/v2/requests.{format}": "everything_public",
+    "/open311/v2/requests/{service_request_id}.{format}": "everything_public",
+    "/open311/v2/media/{media_id}": "the published copy test",
+    "/public/": "everything_public",
+    "/public/tickets/{ref}": "everything_public",
+    "/public/map.geojson": "everything_public",
+    "/public/streets.geojson": "outlines of areas only",
+    "/public/photos/{media_id}": "the published copy and hidden report tests",
+    "/public/photos/{media_id}/thumbnail": "test_thumbnails_follow_the_rule",
+}
+
+
+def test_every_public_read_is_one_the_tests_cover() -> None:
+    from app.console import public_site
+    from app.routers import open311
+
+    served = {
+        route.path
+        for router in (public_site.router, open311.router)
+        for route in router.routes
+        if "GET" in getattr(route, "methods", ())
+    }
+    assert served == set(PUBLIC_READS)
+
+
+def test_thumbnails_follow_the_rule(client: TestClient, auth: Auth, ticket: dict[str, Any]) -> None:
+    office = auth.staff(OFFICER)
+    path = f"/public/photos/{ticket['media_id']}/thumbnail"
+    assert client.get(path).status_code == 404  # new, nothing published
+    act(client, office, ticket["id"], {"action": "accept"})
+    assert client.get(path).status_code == 404  # public, nothing published
+    client.put(f"/v1/office/media/{ticket['media_id']}/public", headers=office, json={"boxes": []})
+    shown = client.get(path)
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    original = client.get(f"/v1/media/{ticket['media_id']}/thumbnail", headers=office).content
+    assert shown.content != original  # the copy's own thumbnail (a blurred one when boxed)
+    act(client, office, ticket["id"], {"action": "reject", "reason": "other"})
+    assert client.get(path).status_code == 404
