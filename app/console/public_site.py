@@ -218,7 +218,7 @@ def street_outlines(request: Request, session: SessionDep) -> Response:
             "geometry": mapping(to_shape(a.boundary)),
             "properties": {"code": a.code, "name": names.streets.get(a.id, a.name)},
         }
-        for a in public.streets(session)
+        for a in public.streets(session, boundaries=True)
         if a.boundary is not None
     ]
     body = orjson.dumps({"type": "FeatureCollection", "features": features})

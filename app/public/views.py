@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from app.db import hours_between, median_by, within_bbox
 from app.errors import NotFound, ValidationFailed
@@ -271,11 +271,13 @@ def street_figures(
     return figures
 
 
-def streets(session: Session) -> list[Area]:
-    """Every street, by code: the public pages' filter, figures and outlines."""
-    return list(
-        session.scalars(select(Area).where(Area.level == AreaLevel.STREET).order_by(Area.code))
-    )
+def streets(session: Session, *, boundaries: bool = False) -> list[Area]:
+    """Every street, by code: the public pages' filter, figures and (``boundaries``: loaded
+    with the streets, in one query) outlines."""
+    query = select(Area).where(Area.level == AreaLevel.STREET).order_by(Area.code)
+    if boundaries:
+        query = query.options(undefer(Area.boundary))
+    return list(session.scalars(query))
 
 
 def _count_streets(session: Session, *, now: datetime) -> list[StreetFigures]:

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  var COLOURS = { accepted: "#7048e8", in_progress: "#e67700", resolved: "#2f9e44", closed: "#2f9e44" };
+  var COLOURS = { accepted: "#7048e8", in_progress: "#b35900", resolved: "#2b8a3e", closed: "#2b8a3e" };
 
   function text(value) {
     var span = document.createElement("span");
