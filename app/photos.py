@@ -10,22 +10,34 @@ from app.models import StoredImage
 # Kept by the browser a day (a photo's bytes never change); like every answer, never to
 # be sniffed into anything but an image (app.middleware).
 PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
+# A published copy at a versioned URL never changes: any cache may keep it. Without its
+# version, a cache may keep it five minutes (a withdrawn copy goes within them).
+PUBLIC_COPY_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable"}
+PUBLIC_UNVERSIONED_HEADERS = {"Cache-Control": "public, max-age=300"}
 
 
-def photo_response(settings: Settings, media: StoredImage, *, thumbnail: bool) -> Response:
+def photo_response(
+    settings: Settings,
+    media: StoredImage,
+    *,
+    thumbnail: bool,
+    headers: dict[str, str] = PHOTO_HEADERS,
+) -> Response:
     """The bytes of a photo its caller has been found to be allowed to see: a file sent
     by the server, or the object store's stream passed through (never a redirect to the
     store, whose URL would outlive the check)."""
     blob, content_type = media_service.open_photo(media_store(settings), media, thumbnail=thumbnail)
-    return blob_response(blob, content_type)
+    return blob_response(blob, content_type, headers=headers)
 
 
-def blob_response(blob: Blob, content_type: str) -> Response:
+def blob_response(
+    blob: Blob, content_type: str, *, headers: dict[str, str] = PHOTO_HEADERS
+) -> Response:
     """A stored blob sent as it is stored: by the server's sendfile, or streamed."""
     if blob.path is not None:
-        return FileResponse(blob.path, media_type=content_type, headers=PHOTO_HEADERS)
+        return FileResponse(blob.path, media_type=content_type, headers=headers)
     return StreamingResponse(
         blob.chunks or iter(()),
         media_type=content_type,
-        headers={**PHOTO_HEADERS, "Content-Length": str(blob.size)},
+        headers={**headers, "Content-Length": str(blob.size)},
     )

@@ -25,10 +25,9 @@ from app.console.web import content_security_policy, query_with, templates
 from app.deps import ClockDep, SessionDep, SettingsDep
 from app.errors import NotFound, ValidationFailed
 from app.geo import BadBox, parse_bbox
-from app.media import media_store, open_photo
 from app.models import Area, Category
 from app.pagination import PageRequest
-from app.photos import blob_response
+from app.photos import PUBLIC_COPY_HEADERS, PUBLIC_UNVERSIONED_HEADERS, photo_response
 
 MAX_AGE_S = 60
 
@@ -230,11 +229,13 @@ def street_outlines(request: Request, session: SessionDep) -> Response:
 def photo(
     media_id: uuid.UUID, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    """A published, blurred copy, while the public rule lets it be seen."""
-    copy = public.public_photo(session, media_id)
-    thumbnail = request.url.path.endswith("/thumbnail")
-    blob, content_type = open_photo(media_store(settings), copy, thumbnail=thumbnail)
-    response = blob_response(blob, content_type)
-    # Withdrawn copies must stop showing soon: a shared cache keeps one an hour at most.
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    """A published, blurred copy, while the public rule lets it be seen; at its version
+    (``?v=``, as the pages link it) kept by any cache for good."""
+    version = request.query_params.get("v") or None
+    copy = public.public_photo(session, media_id, version=version)
+    return photo_response(
+        settings,
+        copy,
+        thumbnail=request.url.path.endswith("/thumbnail"),
+        headers=PUBLIC_COPY_HEADERS if version else PUBLIC_UNVERSIONED_HEADERS,
+    )

@@ -38,7 +38,7 @@ from app.models import (
 )
 from app.pagination import decode_cursor, encode_cursor
 from app.platforms import platform_by_api_key
-from app.public import public_photo, public_point, public_words
+from app.public import PublishedPhotoRef, public_photo, public_point, public_words
 from app.riders import rider_of
 from app.text import has_control_characters
 from app.tickets import current_reference
@@ -118,7 +118,7 @@ class ServiceRequest:
     expected: datetime
     lat: float
     lon: float
-    media_id: uuid.UUID | None
+    photo: PublishedPhotoRef | None
 
 
 def open_or_closed(status: TicketStatus) -> str:
@@ -255,7 +255,7 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
             expected=t.resolve_by,
             lat=lat,
             lon=lon,
-            media_id=public.photos[0] if public.photos else None,
+            photo=public.photos[0] if public.photos else None,
         )
 
     return [one(t) for t in tickets]
@@ -272,13 +272,19 @@ def media_signature(media_id: uuid.UUID, settings: Settings) -> str:
 
 
 def public_media(
-    session: Session, media_id: uuid.UUID, *, signature: str, settings: Settings
+    session: Session,
+    media_id: uuid.UUID,
+    *,
+    signature: str,
+    version: str | None,
+    settings: Settings,
 ) -> PublicPhoto:
     """The published copy of the photo a service request shows, if ``signature`` is this
-    server's for it and the public rule lets it be seen."""
+    server's for it, the public rule lets it be seen, and it is the ``version`` asked
+    for (if any)."""
     if not hmac.compare_digest(signature.encode(), media_signature(media_id, settings).encode()):
         raise NotFound("no such photo")
-    return public_photo(session, media_id)
+    return public_photo(session, media_id, version=version)
 
 
 # -- a request posted by a client

@@ -67,12 +67,25 @@ class PublicReply:
 
 
 @dataclass(frozen=True)
+class PublishedPhotoRef:
+    """A published copy as a page links it: its photo's id and the copy's version (a
+    new copy is a new URL, so that a cache never shows a withdrawn or replaced one)."""
+
+    media_id: uuid.UUID
+    version: str
+
+
+def copy_version(copy: PublicPhoto) -> str:
+    return copy.sha256[:16]
+
+
+@dataclass(frozen=True)
 class PublicWords:
     """What the public reads and sees of one ticket beyond its status and place."""
 
     description: str | None
     address: str | None
-    photos: tuple[uuid.UUID, ...]  # media ids with a published copy, in report order
+    photos: tuple[PublishedPhotoRef, ...]  # the published copies, in report order
     note: str | None  # the office's public word on the status it is in now
     replies: tuple[PublicReply, ...] = ()  # all of them, oldest first
 
@@ -91,17 +104,17 @@ def public_words(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID,
     ):
         if ticket_id not in first or (first[ticket_id][0] is None and description):
             first[ticket_id] = (description or first.get(ticket_id, (None, None))[0], address)
-    photos: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for ticket_id, media_id in session.execute(
-        select(Report.ticket_id, PublicPhoto.media_id)
+    photos: dict[uuid.UUID, list[PublishedPhotoRef]] = {}
+    for ticket_id, media_id, sha256 in session.execute(
+        select(Report.ticket_id, PublicPhoto.media_id, PublicPhoto.sha256)
         .join(ReportMedia, ReportMedia.media_id == PublicPhoto.media_id)
         .join(Report, Report.id == ReportMedia.report_id)
         .where(Report.ticket_id.in_(ids), Report.hidden_at.is_(None))
         .order_by(Report.received_at, ReportMedia.position)
     ):
         listed = photos.setdefault(ticket_id, [])
-        if media_id not in listed:
-            listed.append(media_id)
+        if media_id not in [p.media_id for p in listed]:
+            listed.append(PublishedPhotoRef(media_id, sha256[:16]))
     statuses = {t.id: t.status for t in tickets}
     notes: dict[uuid.UUID, str | None] = {}
     replies: dict[uuid.UUID, list[PublicReply]] = {}
@@ -145,9 +158,11 @@ def public_ticket_by_ref(session: Session, ref: str) -> Ticket:
     return ticket
 
 
-def public_photo(session: Session, media_id: uuid.UUID) -> PublicPhoto:
+def public_photo(
+    session: Session, media_id: uuid.UUID, *, version: str | None = None
+) -> PublicPhoto:
     """The published copy of a photo, while it shows a report not hidden on a public
-    ticket; the same 404 otherwise."""
+    ticket (and is the ``version`` asked for, if one is); the same 404 otherwise."""
     found = session.scalar(
         select(PublicPhoto)
         .join(ReportMedia, ReportMedia.media_id == PublicPhoto.media_id)
@@ -156,7 +171,7 @@ def public_photo(session: Session, media_id: uuid.UUID) -> PublicPhoto:
         .where(PublicPhoto.media_id == media_id, Report.hidden_at.is_(None), Ticket.is_public)
         .limit(1)
     )
-    if found is None:
+    if found is None or (version is not None and copy_version(found) != version):
         raise NotFound("no such photo")
     return found
 

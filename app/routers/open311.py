@@ -19,7 +19,7 @@ from app import open311
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError
 from app.geo import BadBox, parse_bbox
-from app.photos import photo_response
+from app.photos import PUBLIC_COPY_HEADERS, PUBLIC_UNVERSIONED_HEADERS, photo_response
 from app.schemas import open311 as render
 
 PREFIX = "/open311/v2"
@@ -232,6 +232,8 @@ def media(
     session: SessionDep,
     settings: SettingsDep,
     sig: Annotated[str, Query(max_length=64)] = "",
+    v: Annotated[str | None, Query(max_length=64, description="the copy's version")] = None,
 ) -> Response:
-    found = open311.public_media(session, media_id, signature=sig, settings=settings)
-    return photo_response(settings, found, thumbnail=False)
+    found = open311.public_media(session, media_id, signature=sig, version=v, settings=settings)
+    headers = PUBLIC_COPY_HEADERS if v else PUBLIC_UNVERSIONED_HEADERS
+    return photo_response(settings, found, thumbnail=False, headers=headers)

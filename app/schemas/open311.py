@@ -55,8 +55,9 @@ def service_definition(s: Service) -> Json:
 
 def service_request(r: ServiceRequest, *, base_url: str, settings: Settings) -> Json:
     media_url = (
-        f"{base_url}/media/{r.media_id}?sig={media_signature(r.media_id, settings)}"
-        if r.media_id is not None
+        f"{base_url}/media/{r.photo.media_id}?sig={media_signature(r.photo.media_id, settings)}"
+        f"&v={r.photo.version}"
+        if r.photo is not None
         else None
     )
     return {

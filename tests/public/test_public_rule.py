@@ -4,6 +4,7 @@ the map's points and the public photos. A ticket whose first report carries a ph
 number, a plate, an ID number, an e-mail address and a photo of a face and a plate."""
 
 import io
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,19 @@ def test_a_photo_is_public_only_as_the_copy_a_clerk_published_with_the_boxes_blu
 
     events = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()["events"]
     assert events[-1]["type"] == "photo_published" and events[-1]["actor"] == OFFICER
+
+    # Pages link the copy at its version, which any cache may keep for good; a new copy
+    # is a new version, and the old one's URL answers no more.
+    versioned = re.search(rf"/public/photos/{media_id}\?v=(\w+)", page)
+    assert versioned
+    kept = client.get(versioned[0])
+    assert "immutable" in kept.headers["cache-control"] and kept.content == public_copy.content
+    assert "v=" in request["media_url"]
+    client.put(f"/v1/office/media/{media_id}/public", headers=office, json={"boxes": []})
+    assert client.get(versioned[0]).status_code == 404
+    assert client.get(f"/public/photos/{media_id}").headers["cache-control"] == (
+        "public, max-age=300"
+    )
 
     gone = client.delete(f"/v1/office/media/{media_id}/public", headers=office)
     assert gone.status_code == 204
