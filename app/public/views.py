@@ -7,19 +7,20 @@ shown report's words with personal details masked; its photos: only the copies s
 published, of reports not hidden. Open311's reads and the public pages all come here.
 """
 
+import logging
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from threading import Lock
+from threading import Lock, Thread
 from types import MappingProxyType
 
 from geoalchemy2.shape import to_shape
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, undefer
 
-from app.db import hours_between, median_by, within_bbox
+from app.db import DATABASE, Database, hours_between, median_by, within_bbox
 from app.errors import NotFound, ValidationFailed
 from app.models import (
     RESOLVED_STATUSES,
@@ -261,29 +262,55 @@ class StreetFigures:
     median_days_to_fix: float | None
 
 
-_cache: dict[tuple[str, int], tuple[float, list[StreetFigures]]] = {}
-_cache_lock = Lock()
+# Per database: when the figures were counted (monotonic seconds), and the figures.
+_held: dict[str, tuple[float, list[StreetFigures]]] = {}
+_counting: set[str] = set()
+_held_lock = Lock()
+log = logging.getLogger(__name__)
 
 
 def street_figures(
     session: Session, *, now: datetime, max_age_s: float = 0.0
 ) -> list[StreetFigures]:
     """Per street, over the public tickets of the last 90 days: how many were reported,
-    how many fixed, and the median days from report to fix. Counted by the database over
-    the streets' indexes; kept ``max_age_s`` seconds by this process, so that a busy
-    public page counts once a few minutes however many residents read it."""
-    key = (str(session.get_bind().engine.url), int(now.timestamp() // 3600))
-    if max_age_s > 0:
-        with _cache_lock:
-            held = _cache.get(key)
-        if held is not None and held[0] > time.monotonic():
-            return held[1]
-    figures = _count_streets(session, now=now)
-    if max_age_s > 0:
-        with _cache_lock:
-            _cache.clear()
-            _cache[key] = (time.monotonic() + max_age_s, figures)
-    return figures
+    how many fixed, and the median days from report to fix.
+
+    Counting a district's window takes the database a second or more at a million
+    tickets, so a process keeps the figures: within ``max_age_s`` seconds it answers them
+    as they are; older, it still answers them at once while one thread counts them anew
+    for the next readers (stale while revalidating). Only the first reader after a start
+    waits for a count; ``max_age_s`` 0 counts on every call."""
+    if max_age_s <= 0:
+        return _count_streets(session, now=now)
+    key = str(session.get_bind().engine.url)
+    with _held_lock:
+        held = _held.get(key)
+        stale = held is not None and held[0] + max_age_s <= time.monotonic()
+        recount = stale and key not in _counting
+        if recount:
+            _counting.add(key)
+    if held is None:
+        figures = _count_streets(session, now=now)
+        with _held_lock:
+            _held[key] = (time.monotonic(), figures)
+        return figures
+    if recount:
+        database = session.info[DATABASE]
+        Thread(target=_recount, args=(database, key, now), daemon=True, name="figures").start()
+    return held[1]
+
+
+def _recount(database: Database, key: str, now: datetime) -> None:
+    try:
+        with database.session() as session:
+            figures = _count_streets(session, now=now)
+        with _held_lock:
+            _held[key] = (time.monotonic(), figures)
+    except Exception:  # the old figures stay; the next reader tries again
+        log.exception("the public figures could not be counted")
+    finally:
+        with _held_lock:
+            _counting.discard(key)
 
 
 def streets(session: Session, *, boundaries: bool = False) -> list[Area]:
