@@ -296,11 +296,13 @@ def street_figures(
         return figures
     if recount:
         database = session.info[DATABASE]
-        Thread(target=_recount, args=(database, key, now), daemon=True, name="figures").start()
+        Thread(
+            target=_recount, args=(database, key), kwargs={"now": now}, daemon=True, name="figures"
+        ).start()
     return held[1]
 
 
-def _recount(database: Database, key: str, now: datetime) -> None:
+def _recount(database: Database, key: str, *, now: datetime) -> None:
     try:
         with database.session() as session:
             figures = _count_streets(session, now=now)
