@@ -155,25 +155,93 @@ def parse_url(url: str) -> httpx.URL:
 
 
 def is_public(address: IPAddress) -> bool:
-    """Routed on the Internet: not loopback, private, link-local, multicast, reserved,
-    unspecified, nor another special range (``is_global`` leaves out CGNAT, documentation
-    networks and the like)."""
+    """Routed on the Internet and meant to be called: in no block of :data:`NOT_PUBLIC`,
+    and ``is_global`` (not multicast nor reserved) as well. ``is_global`` alone is not
+    enough: Python's table of special ranges lags IANA's (3.11 calls 192.0.0.8, the AS112
+    anycast networks and 3fff::/20 global)."""
     if isinstance(address, ipaddress.IPv6Address):
-        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo, NAT64) is judged as IPv4.
+        # IPv4 carried inside IPv6 (mapped, NAT64's well-known prefix, 6to4) is judged as
+        # the IPv4 it reaches.
         embedded = (
             address.ipv4_mapped
-            or address.sixtofour
-            or (address.teredo[1] if address.teredo else None)
             or (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF) if address in NAT64 else None)
+            or address.sixtofour
         )
         if embedded is not None:
             return is_public(embedded)
-        if address.is_site_local:
+        if address not in GLOBAL_UNICAST_V6:
             return False
+    if any(address in block for block in NOT_PUBLIC[address.version]):
+        return False
     return address.is_global and not (address.is_multicast or address.is_reserved)
 
 
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4
+# IANA's IPv6 address space: only 2000::/3 is given out for global unicast; the rest is
+# reserved, unique-local, link-local, multicast … (IPv4 inside IPv6 is judged above).
+GLOBAL_UNICAST_V6 = ipaddress.IPv6Network("2000::/3")
+
+# Refused whatever ``is_global`` says: every block of IANA's special-purpose address
+# registries (iana-ipv4-special-registry, iana-ipv6-special-registry), also those it calls
+# globally reachable (anycast services, AS112, AMT …: nothing a webhook or an Open311
+# server lives at), with multicast and the deprecated site-local block.
+NOT_PUBLIC: dict[int, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = {
+    4: tuple(
+        ipaddress.IPv4Network(block)
+        for block in (
+            "0.0.0.0/8",  # "this network" RFC 791; 0.0.0.0/32 "this host" RFC 1122
+            "10.0.0.0/8",  # private use, RFC 1918
+            "100.64.0.0/10",  # shared address space (carrier-grade NAT), RFC 6598
+            "127.0.0.0/8",  # loopback, RFC 1122
+            "169.254.0.0/16",  # link local, RFC 3927
+            "172.16.0.0/12",  # private use, RFC 1918
+            # IETF protocol assignments, RFC 6890, all of it: 192.0.0.0/29 IPv4 service
+            # continuity RFC 7335, 192.0.0.8 dummy address RFC 7600, 192.0.0.9 PCP anycast
+            # RFC 7723, 192.0.0.10 TURN anycast RFC 8155, 192.0.0.170-171 NAT64/DNS64
+            # discovery RFC 7050 / RFC 8880.
+            "192.0.0.0/24",
+            "192.0.2.0/24",  # documentation (TEST-NET-1), RFC 5737
+            "192.31.196.0/24",  # AS112-v4, RFC 7535
+            "192.52.193.0/24",  # AMT, RFC 7450
+            "192.88.99.0/24",  # deprecated 6to4 relay anycast, RFC 7526
+            "192.168.0.0/16",  # private use, RFC 1918
+            "192.175.48.0/24",  # direct delegation AS112 service, RFC 7534
+            "198.18.0.0/15",  # benchmarking, RFC 2544
+            "198.51.100.0/24",  # documentation (TEST-NET-2), RFC 5737
+            "203.0.113.0/24",  # documentation (TEST-NET-3), RFC 5737
+            "224.0.0.0/4",  # multicast, RFC 5771
+            "240.0.0.0/4",  # reserved, RFC 1112
+            "255.255.255.255/32",  # limited broadcast, RFC 919 / RFC 8190
+        )
+    ),
+    6: tuple(
+        ipaddress.IPv6Network(block)
+        for block in (
+            "::/128",  # unspecified, RFC 4291
+            "::1/128",  # loopback, RFC 4291
+            "::ffff:0:0/96",  # IPv4-mapped, RFC 4291 (judged by its IPv4 above)
+            "64:ff9b::/96",  # IPv4/IPv6 translation, RFC 6052 (judged by its IPv4 above)
+            "64:ff9b:1::/48",  # local-use IPv4/IPv6 translation, RFC 8215
+            "100::/64",  # discard-only, RFC 6666
+            "100:0:0:1::/64",  # dummy IPv6 prefix, RFC 9780
+            # IETF protocol assignments, RFC 2928, all of it: Teredo 2001::/32 RFC 4380,
+            # PCP / TURN / DNS-SD SRP anycast 2001:1::1-3 RFC 7723 / 8155 / 9665,
+            # benchmarking 2001:2::/48 RFC 5180, AMT 2001:3::/32 RFC 7450, AS112-v6
+            # 2001:4:112::/48 RFC 7535, ORCHID 2001:10::/28 RFC 4843, ORCHIDv2
+            # 2001:20::/28 RFC 7343, drone remote ID 2001:30::/28 RFC 9374.
+            "2001::/23",
+            "2001:db8::/32",  # documentation, RFC 3849
+            "2002::/16",  # 6to4, RFC 3056 (judged by its IPv4 above)
+            "2620:4f:8000::/48",  # direct delegation AS112 service, RFC 7534
+            "3fff::/20",  # documentation, RFC 9637
+            "5f00::/16",  # segment routing (SRv6) SIDs, RFC 9602
+            "fc00::/7",  # unique local, RFC 4193
+            "fe80::/10",  # link-local unicast, RFC 4291
+            "fec0::/10",  # site-local (deprecated), RFC 3879
+            "ff00::/8",  # multicast, RFC 4291
+        )
+    ),
+}
 
 
 def checked_addresses(url: httpx.URL, *, allow_private: bool) -> list[IPAddress]:
