@@ -3,8 +3,9 @@
 from enum import StrEnum
 from functools import cache
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.db import is_embedded
@@ -94,6 +95,16 @@ class Settings(BaseSettings):
     # one, only callers on this machine's loopback get them.
     ops_token: str | None = None
 
+    # The service's public address, e.g. https://sentinel.changning.gov.cn (with the path
+    # it is served under, if any): every absolute URL it writes (Open311's discovery,
+    # media_url and next-page Link; links in messages) starts with it, whatever the
+    # request's Host header says. Unset, a Host is written back only when its name is
+    # one of trusted_hosts (comma-separated; the machine's own, for development) and
+    # its port none or the server's; any other gets relative URLs. An echoed Host would
+    # poison a shared cache's copy for every client (Host: evil.example).
+    public_url: str | None = None
+    trusted_hosts: str = "localhost,127.0.0.1"
+
     log_level: str = "INFO"
     # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured
     # the OpenTelemetry way); off by default: the service has its own metrics and log.
@@ -104,6 +115,41 @@ class Settings(BaseSettings):
         if self.embedded_worker is not None:
             return self.embedded_worker
         return is_embedded(self.database_url)
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # not a number
+            port_ok = False
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not port_ok
+            or "@" in parts.netloc
+            or "?" in url
+            or "#" in url
+        ):
+            raise ValueError(
+                "SENTINEL_PUBLIC_URL is the service's address: http(s)://host[:port][/path], "
+                "e.g. https://sentinel.changning.gov.cn"
+            )
+        return url
+
+    @property
+    def trusted_host_names(self) -> frozenset[str]:
+        return frozenset(
+            name.strip().strip("[]").lower()
+            for name in self.trusted_hosts.split(",")
+            if name.strip()
+        )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:

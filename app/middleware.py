@@ -83,7 +83,7 @@ class RequestContextMiddleware:
                 response_started = True
                 status = message["status"]
                 message["headers"] = [
-                    *message.get("headers", []),
+                    *_no_host_in_location(scope, message.get("headers", [])),
                     (b"x-request-id", request_id.encode()),
                     # No answer is to be sniffed into another type than it says.
                     (b"x-content-type-options", b"nosniff"),
@@ -134,6 +134,27 @@ class RequestContextMiddleware:
                         "client": (scope.get("client") or ("", 0))[0],
                     }
                 )
+
+
+def _no_host_in_location(
+    scope: Scope, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers with a ``Location`` that starts with the request's own
+    ``scheme://Host`` (Starlette's redirect from ``/path/`` to ``/path`` writes one) made
+    relative, as RFC 9110 allows: no answer echoes the Host header, the client's word,
+    which a shared cache would keep for every client (``Host: evil.example``)."""
+    host = next((value for name, value in scope["headers"] if name == b"host"), b"")
+    if not host:
+        return headers
+    origin = f"{scope.get('scheme', 'http')}://".encode() + host
+    return [
+        (name, value[len(origin) :] or b"/")
+        if name.lower() == b"location"
+        and value.startswith(origin)
+        and value[len(origin) : len(origin) + 1] in (b"", b"/", b"?")
+        else (name, value)
+        for name, value in headers
+    ]
 
 
 # Path parameters that identify a person: a path holding one is logged as its route

@@ -6,9 +6,10 @@ Open311's ``[{"code", "description"}]`` (or ``<errors>``) in the format asked fo
 """
 
 import json
+import re
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
@@ -16,6 +17,7 @@ from pydantic import AwareDatetime
 from starlette.datastructures import FormData, UploadFile
 
 from app import open311
+from app.config import Settings
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError
 from app.geo import BadBox, parse_bbox
@@ -70,13 +72,39 @@ def app_error_response(request: Request, error: AppError) -> Response:
     return error_response(request, status, description)
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + PREFIX
+# A Host header as clients send it: a name or an address (IPv6 in brackets), a port.
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$")
+
+
+def public_base(request: Request, settings: Settings) -> str:
+    """What every URL this service writes for ``request`` starts with, ``/open311/v2/…``
+    appended. The request's Host header is the client's word, and an answer that echoed
+    it (``Host: evil.example``) would be kept by a shared cache for every client. So:
+    ``SENTINEL_PUBLIC_URL`` when set, whatever the Host. Else the request's own
+    ``scheme://host`` only for a Host named in ``SENTINEL_TRUSTED_HOSTS`` (on no port or
+    the server's own: a local deployment's clients get absolute URLs as Open311 expects);
+    any other Host gets the path alone, a URL relative to this server."""
+    if settings.public_url:
+        return settings.public_url
+    own = str(request.base_url).rstrip("/")
+    host = _HOST.match(request.headers.get("host", ""))
+    server_port = (request.scope.get("server") or (None, None))[1]
+    if (
+        host is not None
+        and host[1].strip("[]").lower() in settings.trusted_host_names
+        and (host[2] is None or int(host[2]) == server_port)
+    ):
+        return own
+    return urlsplit(own).path
+
+
+def _base(request: Request, settings: Settings) -> str:
+    return public_base(request, settings) + PREFIX
 
 
 @router.get("/discovery.{format}", summary="Open311 discovery")
-def discovery(request: Request, format: Format) -> Response:
-    return respond(format, "discovery", render.discovery(_base(request)))
+def discovery(request: Request, format: Format, settings: SettingsDep) -> Response:
+    return respond(format, "discovery", render.discovery(_base(request, settings)))
 
 
 @router.get("/services.{format}", summary="Open311 services: the categories")
@@ -154,11 +182,12 @@ def list_requests(
         cursor=cursor,
     )
     found, following = open311.find_requests(session, query, now=clock())
+    base = _base(request, settings)
     headers = {}
     if following is not None:
-        link = request.url.include_query_params(cursor=following)
-        headers["Link"] = f'<{link}>; rel="next"'
-    body = [render.service_request(r, base_url=_base(request), settings=settings) for r in found]
+        params = request.url.include_query_params(cursor=following).query
+        headers["Link"] = f'<{base}/requests.{format}?{params}>; rel="next"'
+    body = [render.service_request(r, base_url=base, settings=settings) for r in found]
     return respond(format, "service_requests", body, headers=headers)
 
 
@@ -171,7 +200,7 @@ def read_request(
     settings: SettingsDep,
 ) -> Response:
     found = open311.get_request(session, service_request_id)
-    body = [render.service_request(found, base_url=_base(request), settings=settings)]
+    body = [render.service_request(found, base_url=_base(request, settings), settings=settings)]
     return respond(format, "service_requests", body)
 
 

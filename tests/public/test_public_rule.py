@@ -177,9 +177,7 @@ def test_a_photo_is_public_only_as_the_copy_a_clerk_published_with_the_boxes_blu
 
     public_copy = client.get(f"/public/photos/{media_id}")
     assert public_copy.status_code == 200 and public_copy.headers["content-type"] == "image/jpeg"
-    via_open311 = client.get(
-        request["media_url"].split("://", 1)[1].split("/", 1)[1].join(["/", ""])
-    )
+    via_open311 = client.get(request["media_url"])  # relative: testserver is no trusted host
     assert via_open311.status_code == 200 and via_open311.content == public_copy.content
     original = client.get(f"/v1/media/{media_id}", headers=ticket["rider"])
     assert original.status_code == 200 and original.content != public_copy.content
