@@ -36,7 +36,7 @@ from app.models import (
     Ticket,
     TicketStatus,
 )
-from app.pagination import decode_cursor, encode_cursor
+from app.pagination import cursor_time, cursor_uuid, encode_cursor, read_cursor
 from app.platforms import platform_by_api_key
 from app.public import PublishedPhotoRef, public_photo, public_point, public_words
 from app.riders import rider_of
@@ -188,14 +188,15 @@ def find_requests(
     """Service requests, newest first, at most ``query.limit``, after ``query.cursor``;
     and the cursor of the next page (an extension of the spec)."""
     statement = _filtered(session, query, now=now)
-    after = decode_cursor(query.cursor)
-    if after is not None:
+    if query.cursor is not None:
+        # [the last row's aware ISO time, its UUID], nothing else: Open311's 400 otherwise.
+        not_ours = Open311BadRequest.of_field("cursor", "not a cursor of this server")
         try:
-            at, last = datetime.fromisoformat(str(after[0])), uuid.UUID(str(after[1]))
-            if at.tzinfo is None or not EARLIEST <= at <= LATEST:
-                raise ValueError
-        except (ValueError, IndexError):
-            raise Open311BadRequest.of_field("cursor", "not a cursor of this server") from None
+            at, last = read_cursor(query.cursor, [cursor_time, cursor_uuid])
+        except ValidationFailed:
+            raise not_ours from None
+        if not EARLIEST <= at <= LATEST:
+            raise not_ours
         statement = statement.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(at, last))
     rows = list(
         session.scalars(

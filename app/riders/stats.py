@@ -12,6 +12,7 @@ tickets stand now), verifications made in it, and ledger lines written in it.
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -52,7 +53,15 @@ from app.models import (
     RiderTotals,
     Verification,
 )
-from app.pagination import Page, PageRequest, decode_cursor, encode_cursor
+from app.pagination import (
+    Page,
+    PageRequest,
+    cursor_int,
+    cursor_text,
+    cursor_uuid,
+    encode_cursor,
+    read_cursor,
+)
 from app.riders.points import REPORT_COUNTERS, counts_in_sql
 
 COUNTERS = Contribution.COUNTERS  # the report counters first, as the parts select them
@@ -298,14 +307,17 @@ def rider_page(
     else:
         one_large_aggregate(session)
         source = _windowed_riders(platform.id, window).subquery()
-    after = decode_cursor(cursor)
-    # A cursor carries the sort and window it was made for: another's would mean nothing.
-    if after is not None and (
-        len(after) != 4
-        or after[:2] != [sort, window.key]
-        or not isinstance(after[2], str if name == "rider_id" else int)
-    ):
-        raise ValidationFailed.of_field("cursor", "the cursor belongs to another sort or window")
+    after = None
+    if cursor is not None:
+        # [sort, window, the last row's value (a rider id, or a count), our rider id], each
+        # read as its column holds it.
+        value: Callable[[Any], Any] = cursor_text if name == "rider_id" else cursor_int
+        after = read_cursor(cursor, [cursor_text, cursor_text, value, cursor_uuid])
+        # A cursor carries the sort and window it was made for: another's would mean nothing.
+        if after[:2] != [sort, window.key]:
+            raise ValidationFailed.of_field(
+                "cursor", "the cursor belongs to another sort or window"
+            )
 
     def in_order(query: Select[Any], value: Any, key: Any) -> Select[Any]:
         # Ties by the totals' own key, so that the (platform, points, rider) index is the
@@ -357,12 +369,7 @@ def rider_page(
 
 
 def _after(value: Any, id_column: Any, *, after: list[Any], descending: bool) -> Any:
-    if len(after) != 2:
-        raise ValidationFailed.of_field("cursor", "invalid cursor")
-    try:
-        last_value, last_id = after[0], uuid.UUID(str(after[1]))
-    except ValueError:
-        raise ValidationFailed.of_field("cursor", "invalid cursor") from None
+    last_value, last_id = after  # read and checked by rider_page
     if descending:
         return or_(value < last_value, and_(value == last_value, id_column < last_id))
     return or_(value > last_value, and_(value == last_value, id_column > last_id))

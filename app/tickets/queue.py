@@ -4,8 +4,7 @@ A page is found by the sort key of the last row it ended on, never by an offset,
 pages stay stable while reports keep arriving.
 """
 
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -16,8 +15,16 @@ from sqlalchemy.orm import Session
 
 from app.db import within_bbox
 from app.errors import NotFound, ValidationFailed
-from app.models import Category, Report, Staff, Ticket, TicketStatus
-from app.pagination import Page, PageRequest, decode_cursor, encode_cursor
+from app.models import Category, Priority, Report, Staff, Ticket, TicketStatus
+from app.pagination import (
+    Page,
+    PageRequest,
+    cursor_int,
+    cursor_time,
+    cursor_uuid,
+    encode_cursor,
+    read_cursor,
+)
 from app.staff import area_in_scope, ticket_scope_filter
 from app.text import like_pattern
 
@@ -129,22 +136,19 @@ def _key_of(ticket: Ticket, sort: QueueSort) -> list[Any]:
     return [v.isoformat() if isinstance(v, datetime) else v for v in values] + [str(ticket.id)]
 
 
+# How each sort column's value is read back from a cursor: by the type the column holds.
+_CURSOR_VALUES: dict[str, Callable[[Any], Any]] = {
+    "created_at": cursor_time,
+    "due_at": cursor_time,
+    "priority": lambda value: cursor_int(value, within=range(min(Priority), max(Priority) + 1)),
+    "id": cursor_uuid,
+}
+
+
 def _after(columns: list[tuple[Any, bool]], cursor: str) -> ColumnElement[bool]:
-    """Rows strictly after ``cursor`` in the order of ``columns``."""
-    key = decode_cursor(cursor) or []
-    if len(key) != len(columns):
-        raise ValidationFailed.of_field("cursor", "invalid cursor")
-    try:
-        values = [
-            uuid.UUID(v)
-            if column is Ticket.id
-            else datetime.fromisoformat(v)
-            if isinstance(v, str)
-            else int(v)
-            for (column, _), v in zip(columns, key, strict=True)
-        ]
-    except (TypeError, ValueError):
-        raise ValidationFailed.of_field("cursor", "invalid cursor") from None
+    """Rows strictly after ``cursor`` in the order of ``columns``; a cursor of another
+    shape, or with a value its column cannot hold, is a 422 ``cursor``."""
+    values = read_cursor(cursor, [_CURSOR_VALUES[column.key] for column, _ in columns])
     clauses = []
     for i, (column, descending) in enumerate(columns):
         beyond = column < values[i] if descending else column > values[i]
