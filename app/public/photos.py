@@ -123,20 +123,14 @@ def publish(
     found = photo_on_ticket(session, staff, media_id=media_id)
     original = found.media
     checked = _checked(boxes, width=original.width, height=original.height)
-    # The ticket's row lock first, as every change of a ticket takes it: two clerks
-    # publishing the same photo at once take turns, the second replacing the first's.
+    # Two clerks publishing the same photo at once take turns (_withdraw's lock), the
+    # second replacing the first's copy.
     blurred = media.blur_boxes(_original(store, original), checked)
     buffer = io.BytesIO()
     blurred.save(buffer, "JPEG", quality=85)
     # Encoded, stripped and stored like an upload (and removed again on a rollback).
     stored = media.store_image(session, store, data=buffer.getvalue())
-    begin_writes(session)
-    session.refresh(found.ticket, with_for_update=True)
-    previous = session.get(PublicPhoto, original.id, populate_existing=True)
-    if previous is not None:
-        media.release_blobs(session, store, photos=[previous])
-        session.delete(previous)
-        session.flush()
+    _withdraw(session, found, store=store)
     copy = PublicPhoto(
         media_id=original.id,
         boxes=[{"x": b.x, "y": b.y, "w": b.w, "h": b.h} for b in checked],
@@ -167,13 +161,8 @@ def unpublish(
 ) -> None:
     """Withdraw the published copy of a photo; an event on its ticket."""
     found = photo_on_ticket(session, staff, media_id=media_id)
-    begin_writes(session)
-    session.refresh(found.ticket, with_for_update=True)
-    copy = session.get(PublicPhoto, found.media.id, populate_existing=True)
-    if copy is None:
+    if not _withdraw(session, found, store=store):
         raise NotFound("the photo has no published copy")
-    media.release_blobs(session, store, photos=[copy])
-    session.delete(copy)
     _record(
         session,
         staff,
@@ -183,6 +172,21 @@ def unpublish(
         now=now,
     )
     session.flush()
+
+
+def _withdraw(session: Session, found: PhotoOnTicket, *, store: MediaStore) -> bool:
+    """Under the ticket's row lock (taken first, as every change of a ticket takes it),
+    drop the photo's published copy, its files once the transaction commits; whether
+    there was one."""
+    begin_writes(session)
+    session.refresh(found.ticket, with_for_update=True)
+    copy = session.get(PublicPhoto, found.media.id, populate_existing=True)
+    if copy is None:
+        return False
+    media.release_blobs(session, store, photos=[copy])
+    session.delete(copy)
+    session.flush()
+    return True
 
 
 def _record(
