@@ -7,8 +7,9 @@ from app.models.base import Base, UtcDateTime
 
 
 class SignInThrottle(Base):
-    """Failed sign-ins of one account (``user:<name>``) or one client address
-    (``ip:<address>``), and until when the next attempt must wait."""
+    """Failed sign-ins of one account at one client address (``pair:<name>|<address>``),
+    of one address (``ip:<address>``) or of one account from everywhere
+    (``user:<name>``), and until when the next attempt must wait."""
 
     __tablename__ = "sign_in_throttles"
 

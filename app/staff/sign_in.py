@@ -1,7 +1,12 @@
-"""Throttled sign-in: failed attempts counted per account and per client address in the
-database (so every process sees them), a growing wait after a few, and at most a few
-password checks at once (each argon2 check takes 64 MiB: a flood of sign-ins must not
-exhaust memory)."""
+"""Throttled sign-in: failed attempts counted in the database (so every process sees them)
+per account at one client address, per address whatever the account, and per account
+from everywhere; a growing wait after a few, and at most a few password checks at once
+(each argon2 check takes 64 MiB: a flood of sign-ins must not exhaust memory).
+
+Usernames are easy to guess (``officer_<street code>``), so failures from one address
+must not lock the account out of every other: the account and address together wait
+first. The account alone waits only after far more failures, from many addresses at
+once, and then says so in the log for the operator."""
 
 import logging
 import math
@@ -10,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.db import DATABASE, Database, begin_writes, lock
@@ -19,11 +24,14 @@ from app.models import SignInThrottle
 
 logger = logging.getLogger("sentinel.auth")
 
-# Failures allowed before the first wait: an account's, and an address's (many clerks of
-# one office share an address).
-FREE_FAILURES = {"user": 5, "ip": 30}
+# Failures allowed before the first wait: an account's at one address, an address's (many
+# clerks of one office share one), and an account's from everywhere.
+FREE_FAILURES = {"pair": 5, "ip": 30, "user": 100}
 FIRST_WAIT = timedelta(seconds=1)
 LONGEST_WAIT = timedelta(minutes=15)
+# What of a username and of an address a key holds: a pair's key fits the column's 200.
+NAME_CHARS = 64
+ADDRESS_CHARS = 128
 # A failure this old no longer counts: the count starts again.
 FORGOTTEN_AFTER = timedelta(hours=1)
 # Password checks at once in a process, and how long one waits for its turn.
@@ -32,10 +40,17 @@ TURN_WAIT_S = 5.0
 _checks = threading.BoundedSemaphore(CHECKS_AT_ONCE)
 
 
+def _account(username: str) -> str:
+    return username.strip().lower()[:NAME_CHARS]
+
+
 def keys_of(username: str, client: str | None) -> list[str]:
-    keys = [f"user:{username.strip().lower()[:150]}"]
-    if client:
-        keys.append(f"ip:{client[:150]}")
+    """The counts a sign-in of ``username`` from ``client`` is held to: the account's at
+    that address (without an address, one for them all), the address's, the account's."""
+    account, address = _account(username), (client or "")[:ADDRESS_CHARS]
+    keys = [f"pair:{account}|{address}", f"user:{account}"]
+    if address:
+        keys.append(f"ip:{address}")
     return keys
 
 
@@ -81,20 +96,38 @@ def failed(session: Session, keys: list[str], *, now: datetime) -> None:
                 row.failures = 0
             row.failures += 1
             row.last_failed_at = now
-            wait = wait_after(key.split(":", 1)[0], row.failures)
+            kind, _, name = key.partition(":")
+            wait = wait_after(kind, row.failures)
             row.blocked_until = now + wait if wait else None
             own.add(row)
+            if kind == "user" and wait:
+                _under_attack(name, row.failures, wait)
     logger.warning("sign-in failed", extra={"fields": {"keys": keys}})
 
 
+def _under_attack(account: str, failures: int, wait: timedelta) -> None:
+    """Failures from many addresses: the account now waits everywhere, its own clerk too."""
+    logger.warning(
+        "sign-in: account under attack",
+        extra={
+            "fields": {
+                "account": account,
+                "failures": failures,
+                "retry_after": math.ceil(wait.total_seconds()),
+            }
+        },
+    )
+
+
 def succeeded(session: Session, username: str) -> None:
-    """A success clears the account's count (not the address's)."""
-    key = keys_of(username, None)[0]
+    """A success clears the account's counts at every address (it is not told which one
+    it came from); not the addresses' own, nor the account's from everywhere: a clerk
+    signing in does not end an attack."""
+    pairs = SignInThrottle.key.startswith(f"pair:{_account(username)}|", autoescape=True)
     with _database(session).transaction() as own:
-        row = own.get(SignInThrottle, key)
-        if row is not None:
+        if own.scalar(select(SignInThrottle.key).where(pairs).limit(1)) is not None:
             begin_writes(own)
-            own.delete(row)
+            own.execute(delete(SignInThrottle).where(pairs))
 
 
 @contextmanager

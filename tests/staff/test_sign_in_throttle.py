@@ -1,6 +1,7 @@
-"""Sign-in throttling: failures counted per account and per client address, a growing
-wait (429 with Retry-After) after a few, a success that clears the account's count,
-password checks bounded in number, and logs that never hold a password."""
+"""Sign-in throttling: failures counted per account and address together, per address
+and, far more slowly, per account from everywhere; a growing wait (429 with Retry-After)
+after a few, a success that clears the account's counts at every address, password checks
+bounded in number, and logs that never hold a password."""
 
 import logging
 import re
@@ -33,10 +34,15 @@ def attempt(client: TestClient, username: str, password: str) -> int:
     ).status_code
 
 
+def from_address(app: FastAPI, address: str) -> TestClient:
+    """A client whose requests come from ``address``."""
+    return another_client(app, client=(address, 50000))
+
+
 def test_an_account_waits_longer_after_each_failure_and_a_success_clears_it(
     client: TestClient, baseline: Baseline, clock: Clock
 ) -> None:
-    free = sign_in.FREE_FAILURES["user"]
+    free = sign_in.FREE_FAILURES["pair"]
     assert [attempt(client, OFFICER, "wrong") for _ in range(free + 1)] == [401] * (free + 1)
     throttled = client.post("/v1/auth/token", data={"username": OFFICER, "password": "wrong"})
     assert_problem(throttled, 429, "sign_in_throttled")
@@ -49,17 +55,68 @@ def test_an_account_waits_longer_after_each_failure_and_a_success_clears_it(
     assert second.status_code == 429 and second.headers["Retry-After"] == "2"
     clock.advance(seconds=2)
     assert attempt(client, OFFICER, baseline.password(OFFICER)) == 200
-    assert attempt(client, OFFICER, "wrong") == 401  # counted from zero again
+    # Counted from zero again.
+    assert [attempt(client, OFFICER, "wrong") for _ in range(free)] == [401] * free
     # Another account is not held up by this one.
     assert attempt(client, "changning", baseline.password("changning")) == 200
 
 
 def test_the_waits_grow_to_a_quarter_of_an_hour_and_are_forgotten_after_one() -> None:
-    waits = [sign_in.wait_after("user", n).total_seconds() for n in range(1, 20)]
+    waits = [sign_in.wait_after("pair", n).total_seconds() for n in range(1, 20)]
     assert waits[:5] == [0] * 5 and waits[5:9] == [1, 2, 4, 8]
     assert max(waits) == 900
     assert sign_in.wait_after("ip", 30) == timedelta(0)
     assert sign_in.wait_after("ip", 31) == timedelta(seconds=1)
+    # An account from everywhere: far more failures before the first wait.
+    assert sign_in.wait_after("user", 100) == timedelta(0)
+    assert sign_in.wait_after("user", 101) == timedelta(seconds=1)
+
+
+def test_failures_from_one_address_never_lock_the_account_out_from_another(
+    app: FastAPI, baseline: Baseline, clock: Clock
+) -> None:
+    guesser, clerk = from_address(app, "203.0.113.7"), from_address(app, "198.51.100.20")
+    free = sign_in.FREE_FAILURES["pair"]
+    assert [attempt(guesser, OFFICER, "wrong") for _ in range(free + 1)] == [401] * (free + 1)
+    assert attempt(guesser, OFFICER, "wrong") == 429
+    assert attempt(guesser, OFFICER, baseline.password(OFFICER)) == 429
+    # The clerk at the office signs in all the same.
+    assert attempt(clerk, OFFICER, baseline.password(OFFICER)) == 200
+    # The address is not refused for another account.
+    assert attempt(guesser, "changning", baseline.password("changning")) == 200
+
+
+def test_many_addresses_failing_one_account_slow_it_down_everywhere_and_say_so(
+    app: FastAPI, baseline: Baseline, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "correct-horse-battery-9"
+    per_address = sign_in.FREE_FAILURES["pair"]  # never enough to wait at one address
+    total = sign_in.FREE_FAILURES["user"]
+    addresses = (f"203.0.113.{n}" for n in range(1, 255))
+    answers: list[int] = []
+    with caplog.at_level(logging.INFO, logger="sentinel"):
+        while len(answers) < total:
+            guesser = from_address(app, next(addresses))
+            answers += [attempt(guesser, OFFICER, secret) for _ in range(per_address)]
+        assert answers == [401] * total
+        assert "sign-in: account under attack" not in [r.getMessage() for r in caplog.records]
+        # One more, from anywhere: the account waits now, wherever it is tried from.
+        assert attempt(from_address(app, next(addresses)), OFFICER, secret) == 401
+    alarms = [r for r in caplog.records if r.getMessage() == "sign-in: account under attack"]
+    assert len(alarms) == 1 and alarms[0].levelno == logging.WARNING
+    fields = getattr(alarms[0], "fields", {})
+    assert fields["account"] == OFFICER and fields["failures"] == total + 1
+    assert fields["retry_after"] == 1
+    assert secret not in str(fields)
+    clerk = from_address(app, "198.51.100.20")
+    refused = clerk.post(
+        "/v1/auth/token", data={"username": OFFICER, "password": baseline.password(OFFICER)}
+    )
+    assert_problem(refused, 429, "sign_in_throttled")
+    assert refused.headers["Retry-After"] == "1"
+    assert attempt(clerk, "changning", baseline.password("changning")) == 200
+    clock.advance(seconds=1)
+    assert attempt(clerk, OFFICER, baseline.password(OFFICER)) == 200
 
 
 def test_one_address_trying_many_accounts_is_throttled(client: TestClient, clock: Clock) -> None:
@@ -75,7 +132,7 @@ def test_failed_and_throttled_sign_ins_are_logged_without_the_password(
 ) -> None:
     secret = "correct-horse-battery-9"
     with caplog.at_level(logging.INFO, logger="sentinel"):
-        for _ in range(sign_in.FREE_FAILURES["user"] + 2):
+        for _ in range(sign_in.FREE_FAILURES["pair"] + 2):
             attempt(client, OFFICER, secret)
     messages = [r.getMessage() for r in caplog.records]
     assert "sign-in failed" in messages and "sign-in throttled" in messages
@@ -143,7 +200,7 @@ def test_the_console_sign_in_is_throttled_too(app: FastAPI, clock: Clock) -> Non
     form = {"username": OFFICER, "password": "wrong", "csrf_token": csrf[1]}
     answers = [
         http.post("/console/login", data=form).status_code
-        for _ in range(sign_in.FREE_FAILURES["user"] + 2)
+        for _ in range(sign_in.FREE_FAILURES["pair"] + 2)
     ]
     assert answers[-1] == 429 and set(answers[:-1]) == {401}
     assert "尝试次数过多" in http.post("/console/login", data=form).text
