@@ -19,6 +19,7 @@ from app.console.web import (
     SignInRequired,
     console_router,
     is_https,
+    renew_csrf,
 )
 from app.deps import ClientAddress, ClockDep, Role, SessionDep, SettingsDep, caller_for_token
 from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
@@ -150,6 +151,7 @@ def login(
             failed=True,
         )
     response = RedirectResponse(_safe_next(next) or home_of(staff), status_code=303)
+    renew_csrf(page.request, response, page.settings)
     response.set_cookie(
         SESSION_COOKIE,
         token.token,

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.config import Settings
@@ -75,50 +75,89 @@ def is_https(request: Request) -> bool:
     return bool(forced) if forced is not None else request.url.scheme == "https"
 
 
-# -- CSRF: a signed token in a cookie of its own, repeated in every form and htmx header
+# -- CSRF: a random nonce in a cookie of its own (signed, so that only the service makes
+# one), and a token made of that nonce and the session cookie, repeated in every form and
+# htmx header. A token works only beside the cookies it was made for: one made without a
+# session does not work with one, one made for a session not with another, and signing
+# in sets a new nonce, so no token of before it works after.
 
 
-def _sign(nonce: str, secret: str) -> str:
-    return hmac.new(secret.encode(), f"csrf:{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+def _sign(purpose: str, value: str, secret: str) -> str:
+    message = f"csrf-{purpose}:{value}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def _valid(token: str | None, secret: str) -> bool:
-    if not token or "." not in token:
-        return False
-    nonce, _, signature = token.partition(".")
-    return hmac.compare_digest(signature.encode(), _sign(nonce, secret).encode())
+def _nonce(cookie: str | None, secret: str) -> str | None:
+    """The nonce of a CSRF cookie the service set; None for any other."""
+    if not cookie or "." not in cookie:
+        return None
+    nonce, _, signature = cookie.partition(".")
+    valid = hmac.compare_digest(signature.encode(), _sign("cookie", nonce, secret).encode())
+    return nonce if valid else None
+
+
+def _token(request: Request, nonce: str, secret: str) -> str:
+    session = request.cookies.get(SESSION_COOKIE, "")
+    return _sign("token", f"{nonce}|{session}", secret)
+
+
+def _new_nonce(request: Request, secret: str) -> str:
+    """A new nonce, whose cookie ``Page.render`` (or the sign-in) sets."""
+    nonce = secrets.token_urlsafe(16)
+    request.state.new_csrf = f"{nonce}.{_sign('cookie', nonce, secret)}"
+    return nonce
 
 
 def csrf_token(request: Request, settings: Settings) -> str:
-    """The request's CSRF token: its cookie's, or a new one that ``Page.render`` sets."""
-    token = request.cookies.get(CSRF_COOKIE)
-    if _valid(token, settings.secret_key):
-        assert token is not None
-        return token
-    if not hasattr(request.state, "new_csrf"):
-        nonce = secrets.token_urlsafe(16)
-        request.state.new_csrf = f"{nonce}.{_sign(nonce, settings.secret_key)}"
-    return str(request.state.new_csrf)
+    """The token of the request's pages: of its CSRF cookie's nonce (of a new one, which
+    ``Page.render`` sets, if it has none) and of its session cookie."""
+    secret = settings.secret_key
+    nonce = _nonce(
+        getattr(request.state, "new_csrf", None) or request.cookies.get(CSRF_COOKIE), secret
+    )
+    return _token(request, nonce or _new_nonce(request, secret), secret)
+
+
+def set_csrf_cookie(request: Request, response: Response) -> None:
+    """Sets the CSRF cookie this request made, if it made one."""
+    new = getattr(request.state, "new_csrf", None)
+    if new is not None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            new,
+            httponly=True,
+            samesite="strict",
+            secure=is_https(request),
+            path="/console",
+        )
+
+
+def renew_csrf(request: Request, response: Response, settings: Settings) -> None:
+    """A new nonce on ``response``: at sign-in, so that no token of before works after."""
+    _new_nonce(request, settings.secret_key)
+    set_csrf_cookie(request, response)
 
 
 async def check_csrf(request: Request, settings: Settings) -> None:
     """Refuses a request that changes something unless it comes from this site with the
-    token of its cookie (in the form or the X-CSRF-Token header)."""
+    token of its cookies (in the form or the X-CSRF-Token header)."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise CsrfRefused
     origin = request.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != request.url.netloc:
         raise CsrfRefused
-    cookie = request.cookies.get(CSRF_COOKIE)
+    nonce = _nonce(request.cookies.get(CSRF_COOKIE), settings.secret_key)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if (
-        not _valid(cookie, settings.secret_key)
+        nonce is None
         or not sent
-        or not hmac.compare_digest(str(cookie).encode(), sent.encode())
+        or not hmac.compare_digest(
+            _token(request, nonce, settings.secret_key).encode(), sent.encode()
+        )
     ):
         raise CsrfRefused
 
@@ -184,16 +223,7 @@ class Page:
             **context,
         )
         response = HTMLResponse(html, status_code=status_code)
-        new = getattr(request.state, "new_csrf", None)
-        if new is not None:
-            response.set_cookie(
-                CSRF_COOKIE,
-                new,
-                httponly=True,
-                samesite="strict",
-                secure=is_https(request),
-                path="/console",
-            )
+        set_csrf_cookie(request, response)
         # Pages show what only this clerk may see: no shared cache keeps them, and no
         # other site frames them.
         response.headers["Cache-Control"] = "no-store"

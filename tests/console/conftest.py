@@ -180,6 +180,8 @@ class Clerk:
                 "csrf_token": self.csrf,
             },
         )
+        if self.response.status_code == 303:  # the token of the session's pages
+            self.csrf = csrf_of(self.http.get(self.response.headers["location"]).text)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.http.get(path, **kwargs)
