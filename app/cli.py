@@ -94,26 +94,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Run the API (uvicorn)."""
     import uvicorn
 
+    from app.server import APP, server_options
+
     settings = _settings()
     database = Database(settings.database_url)
     current, head = migrate.current_revision(database.engine), migrate.head_revision()
     database.dispose()
     if current != head:
         _fail(f"the schema is at {current}, the code expects {head}: run `sentinel db upgrade`")
-    # uvloop and httptools (both dependencies): the event loop and the HTTP parser in C.
-    # The app writes its own access log (app.log).
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=settings.log_level.lower(),
-        server_header=False,  # no banner naming the server
-    )
+    uvicorn.run(APP, host=host, port=port, workers=workers, **server_options(settings))
 
 
 @cli.command()

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     rider_token_ttl_h: float = Field(default=24.0, gt=0)
     staff_token_ttl_h: float = Field(default=12.0, gt=0)
     max_upload_mb: float = Field(default=10.0, gt=0)
+    # How long a client may take over a request's headers (from its connection, or from
+    # the request's first byte), and may pause between pieces of its body; a request that
+    # stalls longer is answered 408 and its connection closed. A rider's slow upload that
+    # keeps moving is never cut.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
     rider_reports_per_hour: int = Field(default=60, ge=1)
     rider_sightings_per_hour: int = Field(default=20, ge=1)
     # Days after a missing-person alert closes that its photos, words and sightings go.

@@ -58,9 +58,10 @@ class Process:
 
 
 class ServerProcess(Process):
-    """One ``sentinel serve`` (one uvicorn worker) in a process of its own."""
+    """One ``sentinel serve`` (one uvicorn worker, unless told) in a process of its own."""
 
-    def __init__(self, settings: Settings, workdir: Path) -> None:
+    def __init__(self, settings: Settings, workdir: Path, workers: int = 1) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -84,7 +85,7 @@ class ServerProcess(Process):
 
     def _started(self) -> bool:
         self.process = subprocess.Popen(
-            [SENTINEL, "serve", "--port", str(self.port)],
+            [SENTINEL, "serve", "--port", str(self.port), "--workers", str(self.workers)],
             cwd=self.workdir,
             env=self.env,
             stdout=subprocess.DEVNULL,
