@@ -101,11 +101,11 @@ def failed(session: Session, keys: list[str], *, now: datetime) -> None:
             row.blocked_until = now + wait if wait else None
             own.add(row)
             if kind == "user" and wait:
-                _under_attack(name, row.failures, wait)
+                _under_attack(name, failures=row.failures, wait=wait)
     logger.warning("sign-in failed", extra={"fields": {"keys": keys}})
 
 
-def _under_attack(account: str, failures: int, wait: timedelta) -> None:
+def _under_attack(account: str, *, failures: int, wait: timedelta) -> None:
     """Failures from many addresses: the account now waits everywhere, its own clerk too."""
     logger.warning(
         "sign-in: account under attack",
