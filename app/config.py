@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0)
     rider_reports_per_hour: int = Field(default=60, ge=1)
     rider_sightings_per_hour: int = Field(default=20, ge=1)
+    # How long the signed photo URLs Open311 answers work (they end on the hour).
+    open311_media_ttl_h: float = Field(default=24.0, gt=0)
+    # A rider's photos: how many in an hour and in a day, how many decoded at once; and
+    # how long one nobody used (no report, sighting or verification) is kept.
+    rider_photos_per_hour: int = Field(default=90, ge=1)
+    rider_photos_per_day: int = Field(default=400, ge=1)
+    rider_photos_at_once: int = Field(default=2, ge=1)
+    unused_photo_hours: float = Field(default=6.0, gt=0)
+    # Photos decoded at once in a process (each may take some 500 MB and two seconds of a
+    # core), how long an upload may wait for its turn, and how long its decoding may take
+    # before the upload is answered 503 (with Retry-After).
+    photo_decoders: int = Field(default=2, ge=1)
+    photo_turn_wait_s: float = Field(default=5.0, gt=0)
+    photo_decode_limit_s: float = Field(default=20.0, gt=0)
     # Days after a missing-person alert closes that its photos, words and sightings go.
     alert_retention_days: float = Field(default=7, gt=0)
     auto_close_h: float = Field(default=72.0, gt=0)

@@ -114,7 +114,7 @@ def caller_for_token(session: Session, settings: Settings, token: str) -> Caller
         raise Unauthenticated("the token is invalid or has expired")
     if claims.kind is TokenKind.RIDER:
         rider = session.get(Rider, claims.subject)
-        if rider is None or rider.erased_at is not None or not rider.platform.active:
+        if rider is None or not rider.is_active:
             raise Unauthenticated("the rider or its platform is no longer active")
         return Caller(Role.RIDER, rider=rider, platform=rider.platform)
     staff = session.get(Staff, claims.subject)

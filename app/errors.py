@@ -129,6 +129,9 @@ class InvalidCredentials(
 class Forbidden(AppError, status=403, code="forbidden", title="This role may not do that"): ...
 
 
+class LinkExpired(AppError, status=403, code="link_expired", title="This link has expired"): ...
+
+
 class NotFound(AppError, status=404, code="not_found", title="Not found"): ...
 
 
@@ -279,6 +282,26 @@ class SignInBusy(
 class RateLimited(
     AppError, status=429, code="rate_limited", title="Too many reports; try again later"
 ): ...
+
+
+class UploadsLimited(
+    AppError,
+    status=429,
+    code="upload_rate_limited",
+    title="Too many photos from this rider; try again later",
+):
+    def __init__(self, detail: str | None = None, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class PhotosBusy(
+    AppError,
+    status=503,
+    code="photos_busy",
+    title="The photo cannot be processed now; try again shortly",
+):
+    def __init__(self, detail: str | None = None, *, retry_after: int = 5) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
 class StorageFull(

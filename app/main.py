@@ -18,6 +18,7 @@ from app.db import Database
 from app.errors import PROBLEM_JSON, AppError, DatabaseBusy, problem, validation_problem
 from app.intake import IntakeWriter
 from app.log import configure_logging
+from app.media import configure_decoding
 from app.middleware import BodyLimitMiddleware, Metrics, RequestContextMiddleware
 from app.models import utcnow
 from app.ops import Worker, start_in_thread
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.intake = IntakeWriter(app.state.database, settings, render_receipt=receipt_json)
     app.state.metrics = Metrics()
     app.state.clock = utcnow
+    configure_decoding(settings)
     upload_limit = int(settings.max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
     app.add_middleware(
         BodyLimitMiddleware,

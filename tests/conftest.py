@@ -191,13 +191,17 @@ def _server_turn(
     request: pytest.FixtureRequest, server_turns: ServerTurns | None
 ) -> Iterator[None]:
     """In a parallel run, the test's turn on the database server: alone for a test marked
-    ``exclusive``, else beside the other workers' tests (after dropping the connections
-    an exclusive test's restart cut)."""
+    ``exclusive`` (or ``measured``), else beside the other workers' tests (after dropping
+    the connections an exclusive test's restart cut)."""
     if server_turns is None:
         yield
         return
     if request.node.get_closest_marker("exclusive"):
         with server_turns.alone():
+            yield
+        return
+    if request.node.get_closest_marker("measured"):
+        with server_turns.alone(restarts=False):
             yield
         return
     with server_turns.shared():

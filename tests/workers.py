@@ -61,10 +61,12 @@ class ServerTurns:
             yield
 
     @contextmanager
-    def alone(self) -> Iterator[None]:
-        """The server to this test alone, counted as restarted afterwards."""
+    def alone(self, *, restarts: bool = True) -> Iterator[None]:
+        """The server (and the machine) to this test alone; counted as restarted
+        afterwards if it ``restarts`` the server."""
         with _locked(self.turnstile, fcntl.LOCK_EX), _locked(self.lock, fcntl.LOCK_EX):
             try:
                 yield
             finally:
-                self.restarts.write_text(str(self._restarts() + 1))
+                if restarts:
+                    self.restarts.write_text(str(self._restarts() + 1))

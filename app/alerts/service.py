@@ -39,6 +39,7 @@ from app.media import (
     digest_of,
     remove_if_idle,
     store_image,
+    usable_since,
 )
 from app.models import (
     CLOSING_OUTCOMES,
@@ -451,7 +452,7 @@ def sight(
             headers={"Retry-After": "600"},
             retry_after=600,
         )
-    check_media_owner(session, rider, media_ids=media_ids)
+    check_media_owner(session, rider, media_ids=media_ids, since=usable_since(now, settings))
     sighting = AlertSighting(
         id=uuid.uuid4(),
         alert_id=alert.id,

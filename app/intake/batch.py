@@ -59,7 +59,7 @@ from app.intake.rules import (
     prepare,
 )
 from app.intake.statements import IntakeStatements, Look
-from app.media import not_the_riders
+from app.media import not_the_riders, usable_since
 from app.models import (
     ActorKind,
     ReportOutcome,
@@ -216,7 +216,11 @@ class Batch:
                 Step(
                     s.owned_photo,
                     rows=[
-                        {"rider_id": self.submissions[i].rider_id, "media_id": media_id}
+                        {
+                            "rider_id": self.submissions[i].rider_id,
+                            "media_id": media_id,
+                            "uploaded_after": usable_since(self.submissions[i].now, self.settings),
+                        }
                         for i, media_id in photos
                     ],
                 ),

@@ -179,15 +179,24 @@ def look_up(p: Rows) -> Any:
     )
 
 
-PHOTO = {"rider_id": Media.rider_id.type, "media_id": Media.id.type}
+PHOTO = {
+    "rider_id": Media.rider_id.type,
+    "media_id": Media.id.type,
+    "uploaded_after": Media.created_at.type,
+}
 
 
 def owned_photo(p: Rows) -> Any:
-    """A photo of a report, if its rider uploaded it."""
+    """A photo of a report, if its rider uploaded it, recently enough to use it."""
     return (
         select(p.ordinal, Media.id)
         .select_from(p.source)
-        .outerjoin(Media, (Media.id == p.media_id) & (Media.rider_id == p.rider_id))
+        .outerjoin(
+            Media,
+            (Media.id == p.media_id)
+            & (Media.rider_id == p.rider_id)
+            & (Media.created_at >= p.uploaded_after),
+        )
         .order_by(p.ordinal)
     )
 

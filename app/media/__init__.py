@@ -4,10 +4,12 @@ plates seem to be on them, and copies with those places blurred.
 
 Uses ``app.staff`` (a staff member's scope) and the bottom floor."""
 
+from app.media.decoding import configure as configure_decoding
 from app.media.detect import Box, BoxKind, Suggestion, blur_boxes, suggest_boxes
 from app.media.service import (
     CONTENT_TYPES,
     EXTENSIONS,
+    UNUSED_GRACE,
     blobs_in_use,
     check_media_owner,
     delete_media,
@@ -17,17 +19,20 @@ from app.media.service import (
     media_for_staff,
     not_the_riders,
     open_photo,
+    receive_photo,
     release_blobs,
     remove_if_idle,
     store_image,
     store_media,
     sweep_orphans,
+    usable_since,
 )
 from app.media.store import Blob, MediaStore, blob_key, media_store
 
 __all__ = [
     "CONTENT_TYPES",
     "EXTENSIONS",
+    "UNUSED_GRACE",
     "Blob",
     "Box",
     "BoxKind",
@@ -37,6 +42,7 @@ __all__ = [
     "blobs_in_use",
     "blur_boxes",
     "check_media_owner",
+    "configure_decoding",
     "delete_media",
     "digest_of",
     "media_for_platform",
@@ -45,10 +51,12 @@ __all__ = [
     "media_store",
     "not_the_riders",
     "open_photo",
+    "receive_photo",
     "release_blobs",
     "remove_if_idle",
     "store_image",
     "store_media",
     "suggest_boxes",
     "sweep_orphans",
+    "usable_since",
 ]

@@ -9,26 +9,32 @@ data never reach the disk.
 
 import hashlib
 import io
-import threading
+import math
 import uuid
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
+from anyio import to_thread
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.db import DATABASE, Database, after_commit, begin_writes, on_rollback
 from app.errors import (
     ImageTooManyPixels,
     InvalidImage,
     NotFound,
+    Unauthenticated,
     UnknownMedia,
     UnsupportedMediaType,
+    UploadsLimited,
 )
+from app.media.decoding import UPLOADS, decode, decode_blocking
 from app.media.store import Blob, MediaStore, blob_key
 from app.models import (
     Alert,
@@ -50,7 +56,6 @@ from app.staff import ticket_scope_filter
 
 MAX_PIXELS = 40_000_000
 THUMBNAIL_SIZE = (320, 320)
-_DECODING = threading.BoundedSemaphore(2)
 # Pillow format → how it is stored again.
 FORMATS = {
     "JPEG": ("image/jpeg", "jpg"),
@@ -83,13 +88,14 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 
 
 def process_image(data: bytes) -> ProcessedImage:
-    # A 40-megapixel photo takes some 500 MB while it is decoded, turned and re-encoded:
-    # a few at a time, not one per threadpool thread.
-    with _DECODING:
-        return _process_image(data)
+    """``data`` decoded and encoded again, on the process's decoding threads (a member of
+    staff's photo, the demo's: a thread that may wait for its turn)."""
+    return decode_blocking(reencode, data)
 
 
-def _process_image(data: bytes) -> ProcessedImage:
+def reencode(data: bytes) -> ProcessedImage:
+    """The pixels of ``data`` alone, upright, encoded again, with a thumbnail; or the
+    4xx that says why not."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -173,7 +179,11 @@ class StoredUpload:
 def store_image(session: Session, store: MediaStore, *, data: bytes) -> StoredUpload:
     """Decode and re-encode ``data``, and store it and its thumbnail (before the write
     transaction, whose rollback removes them again)."""
-    image = process_image(data)
+    return store_processed(session, store, image=process_image(data))
+
+
+def store_processed(session: Session, store: MediaStore, *, image: ProcessedImage) -> StoredUpload:
+    """Store a re-encoded image and its thumbnail (removed again on a rollback)."""
     return StoredUpload(
         image,
         write_blob(session, store, content=image.content, extension=image.extension),
@@ -187,20 +197,152 @@ class StoredMedia:
     created: bool
 
 
-def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStore) -> StoredMedia:
+async def receive_photo(
+    database: Database,
+    store: MediaStore,
+    *,
+    settings: Settings,
+    rider_id: uuid.UUID,
+    data: bytes,
+    now: datetime,
+) -> StoredMedia:
+    """A rider's upload: the same bytes again are the photo stored before; else, within
+    the rider's share (a few at once, so many an hour and a day), decoded on the
+    decoding threads and stored. No thread and no database connection is held while the
+    photo waits for its turn or is decoded."""
+    upload_sha256 = hashlib.sha256(data).hexdigest()
+    with UPLOADS.hold(rider_id, limit=settings.rider_photos_at_once):
+        existing = await to_thread.run_sync(
+            partial(
+                _before_decoding,
+                database,
+                settings,
+                rider_id=rider_id,
+                upload_sha256=upload_sha256,
+                now=now,
+            )
+        )
+        if existing is not None:
+            return StoredMedia(existing, created=False)
+        image = await decode(reencode, data, uploader=rider_id)
+
+        def keep() -> StoredMedia:
+            with database.transaction() as session:
+                return _add(
+                    session,
+                    store,
+                    rider_id=rider_id,
+                    upload_sha256=upload_sha256,
+                    image=image,
+                    now=now,
+                )
+
+        return await to_thread.run_sync(keep)
+
+
+def _before_decoding(
+    database: Database,
+    settings: Settings,
+    *,
+    rider_id: uuid.UUID,
+    upload_sha256: str,
+    now: datetime,
+) -> Media | None:
+    """The photo stored before from the same bytes, if any (uploaded anew: usable again
+    for as long as a new upload); else nothing, once the rider is known to be active and
+    within the share."""
+    with database.transaction(write=False) as session:
+        rider = session.get(Rider, rider_id)
+        if rider is None or not rider.is_active:
+            raise Unauthenticated("the rider or its platform is no longer active")
+        existing = _find(session, rider_id, upload_sha256=upload_sha256)
+        if existing is None:
+            check_share(session, settings, rider_id=rider_id, now=now)
+            return None
+        if existing.created_at >= usable_since(now, settings):
+            return existing
+        begin_writes(session)
+        # Unless the sweep of unused photos took it meanwhile (it locks what it removes,
+        # and this waits for it): then the bytes are a new upload.
+        touched = session.execute(
+            update(Media)
+            .where(Media.id == existing.id)
+            .values(created_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if not touched:
+            check_share(session, settings, rider_id=rider_id, now=now)
+            return None
+        session.refresh(existing)
+        return existing
+
+
+def check_share(
+    session: Session, settings: Settings, *, rider_id: uuid.UUID, now: datetime
+) -> None:
+    """429, with when to try again, for a rider over the photos of an hour or a day."""
+    windows = [
+        (now - timedelta(hours=1), settings.rider_photos_per_hour, "an hour"),
+        (now - timedelta(days=1), settings.rider_photos_per_day, "a day"),
+    ]
+    hour, day = windows[0][0], windows[1][0]
+    counts = session.execute(
+        select(func.count(case((Media.created_at > hour, 1))), func.count()).where(
+            Media.rider_id == rider_id, Media.created_at > day
+        )
+    ).one()
+    for (start, limit, said), count in zip(windows, counts, strict=True):
+        if count >= limit:
+            # One more may come when enough of the window's photos have left it.
+            leaving = session.scalar(
+                select(Media.created_at)
+                .where(Media.rider_id == rider_id, Media.created_at > start)
+                .order_by(Media.created_at)
+                .offset(count - limit)
+                .limit(1)
+            )
+            wait = (leaving - start).total_seconds() if leaving else 60
+            raise UploadsLimited(
+                f"at most {limit} photos {said}; try again later",
+                retry_after=max(1, math.ceil(wait)),
+            )
+
+
+def store_media(
+    session: Session, *, rider: Rider, data: bytes, store: MediaStore, now: datetime
+) -> StoredMedia:
+    """A rider's photo stored from a thread that may wait (the demo's riders)."""
     upload_sha256 = hashlib.sha256(data).hexdigest()
     existing = _find(session, rider.id, upload_sha256=upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
-    # Decoding, re-encoding and the fsyncs happen before the write transaction.
-    stored = store_image(session, store, data=data)
-    image = stored.image
+    return _add(
+        session,
+        store,
+        rider_id=rider.id,
+        upload_sha256=upload_sha256,
+        image=process_image(data),
+        now=now,
+    )
+
+
+def _add(
+    session: Session,
+    store: MediaStore,
+    *,
+    rider_id: uuid.UUID,
+    upload_sha256: str,
+    image: ProcessedImage,
+    now: datetime,
+) -> StoredMedia:
+    # The blobs are written (and fsynced) before the write transaction begins.
+    stored = store_processed(session, store, image=image)
     begin_writes(session)
-    existing = _find(session, rider.id, upload_sha256=upload_sha256)
+    existing = _find(session, rider_id, upload_sha256=upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
     media = Media(
-        rider_id=rider.id,
+        rider_id=rider_id,
         upload_sha256=upload_sha256,
         sha256=stored.sha256,
         thumbnail_sha256=stored.thumbnail_sha256,
@@ -208,13 +350,15 @@ def store_media(session: Session, *, rider: Rider, data: bytes, store: MediaStor
         width=image.width,
         height=image.height,
         bytes=len(image.content),
+        created_at=now,
+        updated_at=now,
     )
     try:
         with session.begin_nested():
             session.add(media)
     except IntegrityError:
         # The same photo from the same rider, stored a moment ago by a retry in flight.
-        existing = _find(session, rider.id, upload_sha256=upload_sha256)
+        existing = _find(session, rider_id, upload_sha256=upload_sha256)
         if existing is None:
             raise
         return StoredMedia(existing, created=False)
@@ -387,21 +531,41 @@ def sweep_orphans(database: Database, store: MediaStore, *, older_than: datetime
     return removed
 
 
+# A photo nobody used is swept this long after it stopped being usable: what names it
+# in the last moment of its use has committed by then.
+UNUSED_GRACE = timedelta(minutes=10)
+
+
+def usable_since(now: datetime, settings: Settings) -> datetime:
+    """Photos uploaded since then may be named by a report, a sighting or a verification;
+    older ones nobody used are swept (``SENTINEL_UNUSED_PHOTO_HOURS``)."""
+    return now - timedelta(hours=settings.unused_photo_hours)
+
+
 def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
-    """The refusal of a report or verification naming photos its rider did not upload."""
+    """The refusal of a report or verification naming photos its rider did not upload
+    (or uploaded too long ago to use)."""
     names = [str(m) for m in missing]
     return UnknownMedia(
-        f"photos not uploaded by this rider: {', '.join(names)}",
+        "photos not uploaded by this rider, or uploaded too long ago to use (upload them "
+        f"again): {', '.join(names)}",
         errors=[{"field": "media_ids", "message": f"unknown: {m}"} for m in names],
     )
 
 
-def check_media_owner(session: Session, rider: Rider, *, media_ids: tuple[uuid.UUID, ...]) -> None:
-    """Every one of ``media_ids`` was uploaded by ``rider``, or :func:`not_the_riders`."""
+def check_media_owner(
+    session: Session, rider: Rider, *, media_ids: tuple[uuid.UUID, ...], since: datetime
+) -> None:
+    """Every one of ``media_ids`` was uploaded by ``rider`` since ``since`` (see
+    :func:`usable_since`), or :func:`not_the_riders`."""
     if not media_ids:
         return
     owned = set(
-        session.scalars(select(Media.id).where(Media.id.in_(media_ids), Media.rider_id == rider.id))
+        session.scalars(
+            select(Media.id).where(
+                Media.id.in_(media_ids), Media.rider_id == rider.id, Media.created_at >= since
+            )
+        )
     )
     if missing := [m for m in media_ids if m not in owned]:
         raise not_the_riders(missing)

@@ -18,6 +18,7 @@ from app.models.calendar import WorkingCalendarYear
 from app.models.category import Category, Priority
 from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
+from app.models.jobs import JobMark
 from app.models.media import Media, PublicPhoto, StoredImage
 from app.models.platform import Platform, Rider
 from app.models.points import (
@@ -81,6 +82,7 @@ __all__ = [
     "ForwardAttempt",
     "ForwardedTicket",
     "IdempotencyRecord",
+    "JobMark",
     "Media",
     "OutboxEvent",
     "Platform",

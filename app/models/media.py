@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, utcnow
@@ -25,7 +25,13 @@ class Media(UuidPk, StoredImage, Timestamps, Base):
     """A photo a rider uploaded, stored re-encoded and stripped of metadata."""
 
     __tablename__ = "media"
-    __table_args__ = (UniqueConstraint("rider_id", "upload_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("rider_id", "upload_sha256"),
+        # A rider's photos of the last hour and day (the upload share); the photos of an
+        # hour nobody used (the sweep, from where it stopped).
+        Index("ix_media_rider_id_created_at", "rider_id", "created_at"),
+        Index("ix_media_created_at_id", "created_at", "id"),
+    )
 
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
     # Of the bytes as uploaded: the same photo sent twice (a retry) is one media.

@@ -40,3 +40,8 @@ class Rider(UuidPk, Timestamps, Base):
     erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     platform: Mapped[Platform] = relationship(lazy="joined")
+
+    @property
+    def is_active(self) -> bool:
+        """Neither erased nor of a platform that was switched off: may report."""
+        return self.erased_at is None and self.platform.active

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app.categories import STANDARD_FIELDS, list_categories
 from app.config import Settings
 from app.db import Database, within_bbox
-from app.errors import AppError, NotFound, Unauthenticated, ValidationFailed
+from app.errors import AppError, LinkExpired, NotFound, Unauthenticated, ValidationFailed
 from app.geo import CoordSys
 from app.intake import IntakeWriter, ReportInput, ReportSubmission, prepare, receive_report
 from app.models import (
@@ -265,11 +265,35 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
 # -- photos of service requests: a signed URL, checked when it is fetched
 
 
-def media_signature(media_id: uuid.UUID, settings: Settings) -> str:
+# A photo's URL is good for a day or so, and the same for every answer within the hour
+# (it ends on the hour): clients and caches that read the list again see one URL.
+MEDIA_URL_HOUR = 3600
+
+
+def media_expiry(now: datetime, settings: Settings) -> int:
+    """When a photo URL written at ``now`` stops working (Unix seconds, on the hour)."""
+    end = now.timestamp() + settings.open311_media_ttl_h * 3600
+    return math.ceil(end / MEDIA_URL_HOUR) * MEDIA_URL_HOUR
+
+
+def media_signature(
+    media_id: uuid.UUID, *, version: str | None, expires: int, settings: Settings
+) -> str:
     digest = hmac.new(
-        settings.secret_key.encode(), f"open311-media:{media_id}".encode(), hashlib.sha256
+        settings.secret_key.encode(),
+        f"open311-media:{media_id}:{version or ''}:{expires}".encode(),
+        hashlib.sha256,
     ).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def media_query(
+    media_id: uuid.UUID, *, version: str, now: datetime, settings: Settings
+) -> dict[str, str]:
+    """The query of a photo's signed URL: its version, when it expires, the signature."""
+    expires = media_expiry(now, settings)
+    signature = media_signature(media_id, version=version, expires=expires, settings=settings)
+    return {"v": version, "exp": str(expires), "sig": signature}
 
 
 def public_media(
@@ -278,13 +302,18 @@ def public_media(
     *,
     signature: str,
     version: str | None,
+    expires: int,
+    now: datetime,
     settings: Settings,
 ) -> PublicPhoto:
     """The published copy of the photo a service request shows, if ``signature`` is this
-    server's for it, the public rule lets it be seen, and it is the ``version`` asked
-    for (if any)."""
-    if not hmac.compare_digest(signature.encode(), media_signature(media_id, settings).encode()):
+    server's for it, its ``version`` and ``expires``, the link has not expired, the public
+    rule lets it be seen, and it is the ``version`` asked for (if any)."""
+    expected = media_signature(media_id, version=version, expires=expires, settings=settings)
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         raise NotFound("no such photo")
+    if now.timestamp() >= expires:
+        raise LinkExpired("this photo link has expired; read the service request again")
     return public_photo(session, media_id, version=version)
 
 

@@ -95,7 +95,7 @@ async def submit_demo_reports(
     for rider, category, lon, lat, seed in planned:
         with database.transaction() as session:
             media = store_media(
-                session, rider=rider, data=photo(seed), store=media_store(settings)
+                session, rider=rider, data=photo(seed), store=media_store(settings), now=now
             ).media
             media_id = media.id
         data = ReportInput(

@@ -78,6 +78,13 @@ def _sweep_orphan_photos(database: Database, settings: Settings, *, now: datetim
     return media.sweep_orphans(database, media_store(settings), older_than=now - timedelta(hours=1))
 
 
+def _sweep_unused_photos(database: Database, settings: Settings, *, now: datetime) -> int:
+    swept = privacy.sweep_unused_photos(database, media_store(settings), now=now, settings=settings)
+    if swept:
+        logger.info("unused photos removed: %d", swept)
+    return swept
+
+
 def _keep_working_calendar(database: Database, settings: Settings, *, now: datetime) -> int:
     """Add the years chinesecalendar has learnt; say which the calendar still lacks."""
     with database.transaction() as session:
@@ -113,6 +120,7 @@ JOBS: list[Job] = [
     Job("forward_to_open311", 10, _forward_to_open311),
     Job("purge_personal_information", 86400, _purge_personal_information),
     Job("sweep_orphan_photos", 86400, _sweep_orphan_photos),
+    Job("sweep_unused_photos", 600, _sweep_unused_photos),
     Job("keep_working_calendar", 86400, _keep_working_calendar),
     Job("grow_and_expire_alerts", 60, _grow_and_expire_alerts),
     Job("purge_closed_alerts", 3600, _purge_closed_alerts),

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -27,12 +27,15 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import cast as sa_cast
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.categories import category_codes
+from app.config import Settings
 from app.db import (
     DATABASE,
     Database,
@@ -44,11 +47,12 @@ from app.db import (
     wkt_point,
 )
 from app.geo import CoordSys
-from app.media import MediaStore, delete_media
+from app.media import UNUSED_GRACE, MediaStore, delete_media, usable_since
 from app.models import (
     ActorKind,
     AlertSighting,
     IdempotencyRecord,
+    JobMark,
     Media,
     OutboxEvent,
     PointsEntry,
@@ -68,6 +72,7 @@ from app.riders import COUNTERS, TOMBSTONE_PREFIX
 # Shanghai, enough for a street's and a community's numbers, not for a rider's round.
 GRID_DEGREES = 0.001
 BATCH = 200
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Core tables: one UPDATE statement run for many rows, each with its own point.
 REPORTS = cast(Table, Report.__table__)
 VERIFICATIONS = cast(Table, Verification.__table__)
@@ -310,6 +315,69 @@ def _in_verifications(
         for m in media_ids or ()
     }
     return named & photos
+
+
+UNUSED_PHOTOS = "unused_photos"
+
+
+def sweep_unused_photos(
+    database: Database, store: MediaStore, *, now: datetime, settings: Settings
+) -> int:
+    """Remove the photos nobody used while they could be used (``usable_since``): no
+    report, sighting or verification names them. Each run goes on from where the last
+    stopped (a mark of the last photo looked at), a batch per transaction, so a run
+    costs what was uploaded since, never a look at every photo. Returns how many went."""
+    cutoff = usable_since(now, settings) - UNUSED_GRACE
+    removed = 0
+    while True:
+        with database.transaction() as session:
+            begin_writes(session)
+            mark = _mark(session, UNUSED_PHOTOS)
+            looked_at = session.execute(
+                select(Media.id, Media.created_at)
+                .where(
+                    tuple_(Media.created_at, Media.id) > tuple_(mark.at, mark.after_id),
+                    Media.created_at < cutoff,
+                )
+                .order_by(Media.created_at, Media.id)
+                .limit(BATCH)
+                # A photo uploaded again meanwhile (its time moved on) is not taken, and
+                # the photos looked at are not taken by a report until this commits.
+                .with_for_update()
+            ).all()
+            if not looked_at:
+                return removed
+            photos = {row.id for row in looked_at}
+            used = (
+                set(
+                    session.scalars(
+                        select(ReportMedia.media_id).where(ReportMedia.media_id.in_(photos))
+                    )
+                )
+                | set(
+                    session.scalars(
+                        select(SightingMedia.media_id).where(SightingMedia.media_id.in_(photos))
+                    )
+                )
+                | _in_verifications(session, photos)
+            )
+            removed += delete_media(session, store, media_ids=photos - used)
+            mark.at, mark.after_id = looked_at[-1].created_at, looked_at[-1].id
+        if len(looked_at) < BATCH:
+            return removed
+
+
+def _mark(session: Session, name: str) -> JobMark:
+    """The job's mark, locked (two workers take turns); the beginning if it has none."""
+    found = session.get(JobMark, name, with_for_update=True)
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            session.add(JobMark(name=name, at=EPOCH, after_id=uuid.UUID(int=0)))
+    except IntegrityError:
+        pass  # another worker made it a moment ago
+    return session.get_one(JobMark, name, with_for_update=True, populate_existing=True)
 
 
 def _unused_media(session: Session, cutoff: datetime) -> set[uuid.UUID]:

@@ -2,9 +2,11 @@
 ask which are active where they are and send sightings; photos for both."""
 
 import uuid
+from functools import partial
 
 from fastapi import APIRouter, File, Query, Response, UploadFile, status
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from app import alerts
 from app.deps import (
@@ -57,16 +59,17 @@ def publish(
     status_code=status.HTTP_201_CREATED,
     response_model=AlertPhotoRead,
     summary="Upload a photo for an alert about to be published (a missing person's)",
-    responses=problems(413, 415, 422),
+    responses=problems(413, 415, 422, 503),
 )
-def upload_photo(
+async def upload_photo(
     staff: AlertPublisher,
     session: SessionDep,
     settings: SettingsDep,
     file: UploadFile = File(description="the photo"),
 ) -> AlertPhotoRead:
-    photo = alerts.store_photo(
-        session, staff, data=read_upload(file, settings), store=media_store(settings)
+    data = await read_upload(file, settings)
+    photo = await run_in_threadpool(
+        partial(alerts.store_photo, session, staff, data=data, store=media_store(settings))
     )
     return AlertPhotoRead(
         id=str(photo.id), content_type=photo.content_type, width=photo.width, height=photo.height

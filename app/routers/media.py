@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 
 from app import media
 from app.config import Settings
-from app.deps import CallerDep, CurrentRider, Role, SessionDep, SettingsDep
+from app.deps import CallerDep, DatabaseDep, ReportingDep, Role, SessionDep, SettingsDep
 from app.errors import Forbidden, PayloadTooLarge
 from app.media import media_store
 from app.models import Media
@@ -30,30 +30,35 @@ _CHUNK = 1 << 20
     summary="Upload a photo (JPEG, PNG or WebP); the same bytes again → 200, same id",
     responses={
         200: {"model": MediaRead, "description": "uploaded before"},
-        **problems(413, 415, 422),
+        **problems(413, 415, 422, 429, 503),
     },
 )
-def upload(
-    rider: CurrentRider,
-    session: SessionDep,
+async def upload(
+    reporting: ReportingDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     response: Response,
     file: UploadFile = File(description="the photo"),
 ) -> MediaRead:
-    stored = media.store_media(
-        session, rider=rider, data=read_upload(file, settings), store=media_store(settings)
+    stored = await media.receive_photo(
+        database,
+        media_store(settings),
+        settings=settings,
+        rider_id=reporting.rider_id,
+        data=await read_upload(file, settings),
+        now=reporting.clock(),
     )
     if not stored.created:
         response.status_code = 200
     return MediaRead.of(stored.media)
 
 
-def read_upload(file: UploadFile, settings: Settings) -> bytes:
+async def read_upload(file: UploadFile, settings: Settings) -> bytes:
     """An uploaded photo's bytes, read a chunk at a time and refused (413) past the cap
     rather than read whole."""
     cap = int(settings.max_upload_mb * 1024 * 1024)
     data = bytearray()
-    while chunk := file.file.read(_CHUNK):
+    while chunk := await file.read(_CHUNK):
         data += chunk
         if len(data) > cap:
             raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")

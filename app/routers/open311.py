@@ -21,7 +21,7 @@ from app.config import Settings
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError
 from app.geo import BadBox, parse_bbox
-from app.photos import PUBLIC_COPY_HEADERS, PUBLIC_UNVERSIONED_HEADERS, photo_response
+from app.photos import photo_response
 from app.schemas import open311 as render
 
 PREFIX = "/open311/v2"
@@ -181,13 +181,14 @@ def list_requests(
         limit=page_size,
         cursor=cursor,
     )
-    found, following = open311.find_requests(session, query, now=clock())
+    now = clock()
+    found, following = open311.find_requests(session, query, now=now)
     base = _base(request, settings)
     headers = {}
     if following is not None:
         params = request.url.include_query_params(cursor=following).query
         headers["Link"] = f'<{base}/requests.{format}?{params}>; rel="next"'
-    body = [render.service_request(r, base_url=base, settings=settings) for r in found]
+    body = [render.service_request(r, base_url=base, now=now, settings=settings) for r in found]
     return respond(format, "service_requests", body, headers=headers)
 
 
@@ -198,9 +199,11 @@ def read_request(
     format: Format,
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
 ) -> Response:
     found = open311.get_request(session, service_request_id)
-    body = [render.service_request(found, base_url=_base(request, settings), settings=settings)]
+    base = _base(request, settings)
+    body = [render.service_request(found, base_url=base, now=clock(), settings=settings)]
     return respond(format, "service_requests", body)
 
 
@@ -260,9 +263,19 @@ def media(
     media_id: uuid.UUID,
     session: SessionDep,
     settings: SettingsDep,
+    clock: ClockDep,
     sig: Annotated[str, Query(max_length=64)] = "",
     v: Annotated[str | None, Query(max_length=64, description="the copy's version")] = None,
+    exp: Annotated[int, Query(ge=0, lt=2**40, description="when the link expires")] = 0,
 ) -> Response:
-    found = open311.public_media(session, media_id, signature=sig, version=v, settings=settings)
-    headers = PUBLIC_COPY_HEADERS if v else PUBLIC_UNVERSIONED_HEADERS
+    now = clock()
+    found = open311.public_media(
+        session, media_id, signature=sig, version=v, expires=exp, now=now, settings=settings
+    )
+    # No cache keeps the photo longer than its link works.
+    left = max(0, exp - int(now.timestamp()))
+    headers = {
+        "Cache-Control": f"public, max-age={min(left, 300 if v is None else 31536000)}"
+        + (", immutable" if v else "")
+    }
     return photo_response(settings, found, thumbnail=False, headers=headers)

@@ -8,8 +8,17 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response
 
 from app import intake
-from app.deps import ClockDep, CurrentRider, Limit, PageParams, ReportingDep, SessionDep
+from app.deps import (
+    ClockDep,
+    CurrentRider,
+    Limit,
+    PageParams,
+    ReportingDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.geo import CoordSys, to_wgs84
+from app.media import usable_since
 from app.pagination import DEFAULT_LIMIT
 from app.riders import totals
 from app.schemas.common import CATEGORY_CODE, Page, problems
@@ -142,14 +151,17 @@ def verify(
     body: VerificationCreate,
     rider: CurrentRider,
     session: SessionDep,
+    settings: SettingsDep,
     clock: ClockDep,
 ) -> VerificationRead:
     lon, lat = to_wgs84(body.lon, body.lat, body.coord_sys)
+    now = clock()
     verification, ticket = verify_resolution(
         session,
         ticket_id=ticket_id,
         rider=rider,
-        now=clock(),
+        now=now,
+        photos_since=usable_since(now, settings),
         data=VerificationInput(
             fixed=body.fixed,
             lon=lon,

@@ -5,10 +5,11 @@ every datetime with its offset."""
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 from app.config import Settings
-from app.open311 import Service, ServiceRequest, media_signature
+from app.open311 import Service, ServiceRequest, media_query
 from app.text import rfc3339_utc
 
 
@@ -53,10 +54,12 @@ def service_definition(s: Service) -> Json:
     return {"service_code": s.code, "attributes": []}
 
 
-def service_request(r: ServiceRequest, *, base_url: str, settings: Settings) -> Json:
+def service_request(r: ServiceRequest, *, base_url: str, now: datetime, settings: Settings) -> Json:
     media_url = (
-        f"{base_url}/media/{r.photo.media_id}?sig={media_signature(r.photo.media_id, settings)}"
-        f"&v={r.photo.version}"
+        f"{base_url}/media/{r.photo.media_id}?"
+        + urlencode(
+            media_query(r.photo.media_id, version=r.photo.version, now=now, settings=settings)
+        )
         if r.photo is not None
         else None
     )

@@ -392,11 +392,18 @@ class VerificationInput:
 
 
 def verify_resolution(
-    session: Session, *, ticket_id: uuid.UUID, rider: Rider, data: VerificationInput, now: datetime
+    session: Session,
+    *,
+    ticket_id: uuid.UUID,
+    rider: Rider,
+    data: VerificationInput,
+    now: datetime,
+    photos_since: datetime,
 ) -> tuple[Verification, Ticket]:
     """A rider passing by says whether a resolved ticket is really fixed; ``fixed: false``
-    reopens it. Only on a resolved ticket, only from within 200 m, once per rider."""
-    check_media_owner(session, rider, media_ids=data.media_ids)
+    reopens it. Only on a resolved ticket, only from within 200 m, once per rider; its
+    photos uploaded by the rider since ``photos_since``."""
+    check_media_owner(session, rider, media_ids=data.media_ids, since=photos_since)
     begin_writes(session)
     found = session.execute(
         select(Ticket, distance_m(Ticket.location, point(data.lon, data.lat)))

@@ -18,9 +18,10 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 from sqlalchemy import select
 
+from app.config import Settings
 from app.db import Database
 from app.models import Rider
-from tests.conftest import Auth, Baseline
+from tests.conftest import Auth, Baseline, Clock
 from tests.helpers import HUAYANG, JIANGSU, report_at
 from tests.reporting import CountRows
 
@@ -207,6 +208,56 @@ def test_a_ticket_reads_open_then_closed_and_shows_no_rider(
     assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
     forged = client.get(path.path, params={"sig": "x" * 24})
     assert forged.status_code == 404 and forged.json()[0]["code"] == 404
+
+
+def test_a_photo_link_works_for_a_day_and_then_expires(
+    client: TestClient, auth: Auth, clock: Clock, settings: Settings
+) -> None:
+    clock.now = clock.now.replace(minute=10, second=0)
+    rider = auth.rider("meituan", "o-2")
+    photo = client.post(
+        "/v1/media", headers=rider, files={"file": ("p.png", _png(), "image/png")}
+    ).json()["id"]
+    ticket_id = report_at(client, rider, JIANGSU, category="waste", media_ids=[photo])["ticket"][
+        "id"
+    ]
+    office = auth.staff("officer_310105002")
+    accepted = client.post(
+        f"/v1/office/tickets/{ticket_id}/actions", headers=office, json={"action": "accept"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    assert client.put(
+        f"/v1/office/media/{photo}/public", headers=office, json={"boxes": []}
+    ).is_success
+
+    def link() -> httpx.URL:
+        body = client.get(f"{BASE}/requests/{ticket_id}.json").json()
+        return httpx.URL(body[0]["media_url"])
+
+    url = link()
+    expires = int(url.params["exp"])
+    # On the hour, a day or so from now: the same link for every reader of the hour.
+    assert expires % 3600 == 0
+    ttl = settings.open311_media_ttl_h * 3600
+    assert ttl <= expires - clock.now.timestamp() < ttl + 3600
+    clock.advance(minutes=1)
+    assert link() == url  # the same hour: the same link
+    shown = client.get(url.path, params=dict(url.params))
+    assert shown.status_code == 200
+    left = expires - int(clock.now.timestamp())
+    assert f"max-age={min(left, 31536000)}" in shown.headers["cache-control"]
+    # A later expiry, or another version, is not the signed one.
+    for forged in ({"exp": str(expires + 86400)}, {"v": "other"}):
+        changed = client.get(url.path, params={**dict(url.params), **forged})
+        assert changed.status_code == 404 and changed.json()[0]["code"] == 404
+
+    clock.now = datetime.fromtimestamp(expires, UTC)
+    expired = client.get(url.path, params=dict(url.params))
+    assert expired.status_code == 403
+    assert "expired" in expired.json()[0]["description"]
+    # The request read again gives a link that works.
+    fresh = link()
+    assert fresh != url and client.get(fresh.path, params=dict(fresh.params)).status_code == 200
 
 
 def test_the_xml_says_what_the_json_says_with_one_request_and_with_many(
