@@ -8,9 +8,10 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from app.console import admin, alerts, auth, moderation, pages, public_site
-from app.console.auth import WrongRole, sign_in_redirect
+from app.console.auth import sign_in_redirect
+from app.console.gate import BodyTooLarge, SignInRequired, WrongRole
 from app.console.i18n import translator
-from app.console.web import CsrfRefused, Page, SignInRequired, locale_of
+from app.console.web import CsrfRefused, Page, locale_of
 from app.errors import AppError
 
 STATIC = Path(__file__).parent / "static"
@@ -29,6 +30,7 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
         403: _("Not allowed"),
         404: _("Not found"),
         409: _("Not possible now"),
+        413: _("Too large"),
         422: _("Not accepted"),
     }
     page = Page(request=request, settings=request.app.state.settings)
@@ -62,6 +64,15 @@ def install(app: FastAPI) -> None:
             "This page is not for your role. Your pages start at %(home)s.", home=error.home
         )
         return error_page(request, 403, message)
+
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(request: Request, error: BodyTooLarge) -> Response:
+        _ = translator(locale_of(request))
+        message = _(
+            "The form is too large: the console takes at most %(size)s KB.",
+            size=error.limit // 1024,
+        )
+        return error_page(request, 413, message)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _error: CsrfRefused) -> Response:

@@ -1,6 +1,7 @@
 """Signing in to the console: the staff accounts' passwords, a session cookie holding
 the staff token (HttpOnly, SameSite, Secure behind https; it expires with the token),
-and the dependencies that give a page its member of staff."""
+and the dependencies that give a page its member of staff (on the gate's guards,
+``app.console.gate``)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,68 +12,28 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.console.i18n import LOCALES
-from app.console.web import (
-    LANG_COOKIE,
+from app.console.gate import (
     SESSION_COOKIE,
-    Page,
     SignInRequired,
-    console_router,
-    is_https,
-    renew_csrf,
+    admin_only,
+    home_of,
+    office_only,
+    signed_in,
 )
-from app.deps import ClientAddress, ClockDep, Role, SessionDep, SettingsDep, caller_for_token
+from app.console.i18n import LOCALES
+from app.console.web import LANG_COOKIE, Page, console_router, is_https, renew_csrf
+from app.deps import ClientAddress, ClockDep, SessionDep, SettingsDep, caller_for_token
 from app.errors import InvalidCredentials, SignInBusy, SignInThrottled, Unauthenticated
-from app.models import Staff, StaffRole
+from app.models import Staff
 from app.staff import authenticate
 from app.staff import sign_out as staff_sign_out
 
 router = console_router()
 
 
-def _here(request: Request) -> str:
-    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
-
-
-def _signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> Staff:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        raise SignInRequired(_here(request))
-    try:
-        caller = caller_for_token(session, settings, token)
-    except Unauthenticated:
-        raise SignInRequired(_here(request)) from None
-    if caller.staff is None or caller.role not in (Role.OFFICER, Role.DISTRICT, Role.ADMIN):
-        raise SignInRequired(_here(request))
-    return caller.staff
-
-
-def home_of(staff: Staff) -> str:
-    return "/console/admin/categories" if staff.role == StaffRole.ADMIN else "/console/queue"
-
-
-class WrongRole(Exception):
-    """A page for another role: an officer on an admin page, an admin in the queue."""
-
-    def __init__(self, staff: Staff) -> None:
-        self.home = home_of(staff)
-
-
-def _office(staff: Annotated[Staff, Depends(_signed_in)]) -> Staff:
-    if staff.role == StaffRole.ADMIN:
-        raise WrongRole(staff)
-    return staff
-
-
-def _admin(staff: Annotated[Staff, Depends(_signed_in)]) -> Staff:
-    if staff.role != StaffRole.ADMIN:
-        raise WrongRole(staff)
-    return staff
-
-
-SignedIn = Annotated[Staff, Depends(_signed_in)]
-OfficeClerk = Annotated[Staff, Depends(_office)]
-ConsoleAdmin = Annotated[Staff, Depends(_admin)]
+SignedIn = Annotated[Staff, Depends(signed_in)]
+OfficeClerk = Annotated[Staff, Depends(office_only)]
+ConsoleAdmin = Annotated[Staff, Depends(admin_only)]
 
 
 @dataclass(frozen=True, kw_only=True)

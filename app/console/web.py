@@ -1,5 +1,6 @@
-"""What every console page shares: the router its route is on, the templates, the
-sign-in cookie, CSRF tokens, the language of the request, and ``Page``, which draws it."""
+"""What every console page shares: the router its route is on (whose routes pass the
+gate, ``app.console.gate``), the templates, CSRF tokens, the language of the request,
+and ``Page``, which draws it."""
 
 import hashlib
 import hmac
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.config import Settings
+from app.console.gate import SAFE_METHODS, SESSION_COOKIE, ConsoleRoute
 from app.console.i18n import Formats, negotiate, translator
 from app.console.labels import (
     ACTORS,
@@ -28,12 +30,10 @@ from app.deps import SettingsDep
 from app.models import CLOSING_OUTCOMES, Priority, Staff
 
 HERE = Path(__file__).parent
-SESSION_COOKIE = "sentinel_console"
 CSRF_COOKIE = "sentinel_csrf"
 LANG_COOKIE = "sentinel_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -51,13 +51,6 @@ templates.globals.update(
     closing_outcomes=[o.value for o in CLOSING_OUTCOMES],
     hide_reason_labels=HIDE_REASONS,
 )
-
-
-class SignInRequired(Exception):
-    """The request has no valid console session: it goes to the sign-in page."""
-
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
 
 
 class CsrfRefused(Exception):
@@ -170,12 +163,14 @@ async def _csrf_checked(request: Request, settings: SettingsDep) -> None:
 
 def console_router(prefix: str = "/console") -> APIRouter:
     """A router of console pages: HTML unless a route answers otherwise, none of them in
-    the API's schema, and every request that changes something checked for CSRF."""
+    the API's schema, every request that changes something let in by the gate before its
+    body is read, and then checked for CSRF."""
     return APIRouter(
         prefix=prefix,
         include_in_schema=False,
         default_response_class=HTMLResponse,
         dependencies=[Depends(_csrf_checked)],
+        route_class=ConsoleRoute,
     )
 
 

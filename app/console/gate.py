@@ -1,0 +1,166 @@
+"""Who may send the console a body, decided before a byte of it is read.
+
+FastAPI reads a route's form before it solves a single dependency, so a page guarded
+only by its dependencies has anyone's body read and parsed, however large, before it
+says no. Every console route is a ``ConsoleRoute``: a request that changes something
+is first held to the route's body limit, then to the route's own guards — the sign-in
+and the role, found among its dependencies, so that each rule is written once, here —
+and only then is its body read (and its CSRF token checked).
+
+The guards live here, at the bottom of the console: the session cookie, who is signed
+in, and whose pages are whose."""
+
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, params
+from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive
+
+from app.deps import Role, SessionDep, SettingsDep, caller_for_token, get_database
+from app.errors import Unauthenticated
+from app.models import Staff, StaffRole
+
+SESSION_COOKIE = "sentinel_console"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A form's body at most: a member of staff's (the largest, a category's description and
+# names in Chinese, percent-encoded, comes to 55 KB), and a sign-in form's.
+FORM_LIMIT = 64 * 1024
+SIGN_IN_LIMIT = 16 * 1024
+
+
+class SignInRequired(Exception):
+    """The request has no valid console session: it goes to the sign-in page."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def home_of(staff: Staff) -> str:
+    return "/console/admin/categories" if staff.role == StaffRole.ADMIN else "/console/queue"
+
+
+class WrongRole(Exception):
+    """A page for another role: an officer on an admin page, an admin in the queue."""
+
+    def __init__(self, staff: Staff) -> None:
+        self.home = home_of(staff)
+
+
+class BodyTooLarge(HTTPException):
+    """A body over its route's limit. An HTTPException, because FastAPI passes those
+    through untouched while it reads a body (it turns anything else into a 400)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the body may be at most {limit} bytes")
+        self.limit = limit
+
+
+def _here(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> Staff:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequired(_here(request))
+    try:
+        caller = caller_for_token(session, settings, token)
+    except Unauthenticated:
+        raise SignInRequired(_here(request)) from None
+    if caller.staff is None or caller.role not in (Role.OFFICER, Role.DISTRICT, Role.ADMIN):
+        raise SignInRequired(_here(request))
+    return caller.staff
+
+
+def office_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+    if staff.role == StaffRole.ADMIN:
+        raise WrongRole(staff)
+    return staff
+
+
+def admin_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+    if staff.role != StaffRole.ADMIN:
+        raise WrongRole(staff)
+    return staff
+
+
+ROLE_GUARDS = (office_only, admin_only)
+
+
+# -- the gate
+
+
+def _calls(dependant: Dependant) -> set[Callable[..., Any]]:
+    found = {dependant.call} if dependant.call else set()
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def _takes_a_file(dependant: Dependant) -> bool:
+    return any(isinstance(field.field_info, params.File) for field in dependant.body_params)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive``, cut off once the body passes ``limit`` (a body sent in chunks)."""
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return limited
+
+
+def _admit(request: Request, guards: Sequence[Callable[[Staff], Staff]]) -> None:
+    """The route's guards on the request's session cookie, in a transaction of their own."""
+    settings = request.app.state.settings
+    with get_database(request).transaction(write=False) as session:
+        staff = signed_in(request, session, settings)
+        for guard in guards:
+            guard(staff)
+
+
+class ConsoleRoute(APIRoute):
+    """A console route whose requests that change something meet its body limit and its
+    guards before FastAPI reads their body.
+
+    The limit: a route that takes a file has the one the app sets for its path
+    (``app.main``: the area import's); one behind the sign-in, a form's; the sign-in's own
+    forms (no guard), a small one. Declared sizes are refused at once, chunked bodies cut
+    off as they come."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if SAFE_METHODS.issuperset(self.methods or ()):
+            return handler
+        calls = _calls(self.dependant)
+        guards = [guard for guard in ROLE_GUARDS if guard in calls]
+        behind_sign_in = signed_in in calls
+        limit = None
+        if not _takes_a_file(self.dependant):
+            limit = FORM_LIMIT if behind_sign_in else SIGN_IN_LIMIT
+
+        async def gated(request: Request) -> Response:
+            if request.method in SAFE_METHODS:
+                return await handler(request)
+            if limit is not None:
+                declared = request.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise BodyTooLarge(limit)
+                request = Request(request.scope, _limited(request.receive, limit))
+            if behind_sign_in:
+                await run_in_threadpool(_admit, request, guards)
+            return await handler(request)
+
+        return gated
