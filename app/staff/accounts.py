@@ -113,7 +113,7 @@ def authenticate(
     if staff is None or not right:
         sign_in.failed(session, keys, now=now)
         raise InvalidCredentials()
-    sign_in.succeeded(session, username)
+    sign_in.succeeded(session, keys)
     token = issue_token(
         kind=TokenKind.STAFF,
         subject=staff.id,

@@ -119,15 +119,15 @@ def _under_attack(account: str, *, failures: int, wait: timedelta) -> None:
     )
 
 
-def succeeded(session: Session, username: str) -> None:
-    """A success clears the account's counts at every address (it is not told which one
-    it came from); not the addresses' own, nor the account's from everywhere: a clerk
-    signing in does not end an attack."""
-    pairs = SignInThrottle.key.startswith(f"pair:{_account(username)}|", autoescape=True)
+def succeeded(session: Session, keys: list[str]) -> None:
+    """A success clears the account's count at the address it came from (``keys`` are
+    the sign-in's, from :func:`keys_of`); not the address's own, nor the account's from
+    everywhere: a clerk signing in does not end an attack."""
+    pair = [key for key in keys if key.startswith("pair:")]
     with _database(session).transaction() as own:
-        if own.scalar(select(SignInThrottle.key).where(pairs).limit(1)) is not None:
+        if own.scalar(select(SignInThrottle.key).where(SignInThrottle.key.in_(pair))):
             begin_writes(own)
-            own.execute(delete(SignInThrottle).where(pairs))
+            own.execute(delete(SignInThrottle).where(SignInThrottle.key.in_(pair)))
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from tests.e2e.processes import ServerProcess
 pytestmark = [pytest.mark.processes, pytest.mark.measured]
 
 STORM = 48
-QUEUE_READS = 60
+QUEUE_READS = 150
 
 
 @cache
