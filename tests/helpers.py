@@ -1,10 +1,13 @@
 """Assertions and helpers shared by the tests."""
 
+import http.client
 import socket
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -210,3 +213,52 @@ def category_body(
         "dedup_radius_m": dedup_radius_m,
         **more,
     }
+
+
+# -- a request whose body is never sent whole: is it judged before its body is read?
+
+SENT = 64 * 1024
+ANSWER_WITHIN_S = 10
+BOUNDARY = "gate-test-boundary"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: http.client.HTTPMessage
+    text: str
+
+
+def post_partly(
+    base_url: str,
+    path: str,
+    *,
+    declared: int,
+    content_type: str = f"multipart/form-data; boundary={BOUNDARY}",
+    cookies: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """POSTs ``path`` declaring a body of ``declared`` bytes, sends its first ``SENT`` and
+    reads the answer; a server that waits for the rest times the read out."""
+    parts = urlsplit(base_url)
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {declared}",
+        "Connection: close",
+    ]
+    if cookies:
+        head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
+    head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    start = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
+        'filename="areas.geojson"\r\nContent-Type: application/geo+json\r\n\r\n'
+    ).encode()
+    start += b" " * (SENT - len(start))
+    assert declared > 10 * SENT
+    with socket.create_connection((parts.hostname, parts.port), timeout=ANSWER_WITHIN_S) as s:
+        s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + start)
+        response = http.client.HTTPResponse(s)
+        response.begin()  # raises TimeoutError if the server waits for the rest
+        return Answer(response.status, response.headers, response.read().decode())

@@ -39,7 +39,6 @@ from app.media import (
     digest_of,
     remove_if_idle,
     store_image,
-    usable_since,
 )
 from app.models import (
     CLOSING_OUTCOMES,
@@ -452,7 +451,7 @@ def sight(
             headers={"Retry-After": "600"},
             retry_after=600,
         )
-    check_media_owner(session, rider, media_ids=media_ids, since=usable_since(now, settings))
+    check_media_owner(session, rider, media_ids=media_ids, now=now, settings=settings)
     sighting = AlertSighting(
         id=uuid.uuid4(),
         alert_id=alert.id,

@@ -7,8 +7,11 @@ endpoint shares, a rider sending many at once would fill it, and a clerk's queue
 wait behind the photos. So photos are decoded by a few threads of their own, at a lower
 CPU priority than the threads answering requests; an upload waits for its turn without
 holding any thread, and is answered 503 with ``Retry-After`` when the turn does not come
-soon, or when its decoding takes too long (the decoding then finishes on its own, its
-result unused). One uploader gets at most a few turns at once: more are 429 at once.
+soon, or when its decoding takes too long. An uploader has at most a few photos in
+progress at once (more are 429 at once) and they are decoded one after another, so one
+uploader never takes every thread. A photo whose answer was given up on (too slow, or
+its client gone) still counts against its uploader and its place until its thread is
+done with it: giving up on a decoding frees nothing while it runs.
 """
 
 import asyncio
@@ -19,8 +22,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
@@ -30,13 +32,15 @@ from app.errors import PhotosBusy, UploadsLimited
 
 logger = logging.getLogger("sentinel.media")
 T = TypeVar("T")
-# Uploads waiting for a turn, per decoding thread, before more are refused at once.
+# Photos waiting for a turn, per decoding thread, before more are refused at once.
 WAITING_PER_DECODER = 4
 # How much lower than the request threads the decoding threads run (Linux's nice).
 NICENESS = 10
-
-
 Waiter = concurrent.futures.Future[None]
+
+
+def _busy() -> PhotosBusy:
+    return PhotosBusy("the photo could not be processed now; try again", retry_after=2)
 
 
 async def _until(waiter: Waiter, deadline: float) -> None:
@@ -46,7 +50,7 @@ async def _until(waiter: Waiter, deadline: float) -> None:
             asyncio.shield(asyncio.wrap_future(waiter)), max(0.0, deadline - time.monotonic())
         )
     except TimeoutError:
-        raise PhotosBusy("the photo could not be processed now; try again", retry_after=2) from None
+        raise _busy() from None
 
 
 def _lower_priority() -> None:
@@ -54,9 +58,21 @@ def _lower_priority() -> None:
     # the call would lower the whole process's, so it is made on Linux only.
     if sys.platform == "linux":
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICENESS)
+            niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
         except OSError:  # pragma: no cover - a container that forbids it
             logger.warning("photo decoding runs at the same priority as requests")
+
+
+@dataclass
+class _Place:
+    """A photo's place: in the line of the process, in its uploader's share, and after
+    the uploader's previous photo (``before``); given back once (``freed``)."""
+
+    uploader: Hashable | None
+    before: Waiter | None
+    mine: Waiter
+    freed: bool = False
 
 
 class Decoder:
@@ -68,23 +84,45 @@ class Decoder:
             threads, thread_name_prefix="photo-decoder", initializer=_lower_priority
         )
         self._admitted = 0
+        self._shares: Counter[Hashable] = Counter()
         self._last: dict[Hashable, Waiter] = {}
         self._lock = threading.Lock()
 
-    @contextmanager
-    def _admission(self) -> Iterator[None]:
+    def _take(self, uploader: Hashable | None, at_once: int | None) -> _Place:
         with self._lock:
+            if uploader is not None and at_once is not None and self._shares[uploader] >= at_once:
+                raise UploadsLimited(
+                    f"at most {at_once} photos may be in progress at once; send the next "
+                    "when one is done",
+                    retry_after=2,
+                )
             if self._admitted >= self.threads * (1 + WAITING_PER_DECODER):
-                raise PhotosBusy("too many photos are waiting to be processed; try again")
+                raise _busy()
             self._admitted += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._admitted -= 1
+            mine: Waiter = concurrent.futures.Future()
+            before = None
+            if uploader is not None:
+                self._shares[uploader] += 1
+                before = self._last.get(uploader)
+                self._last[uploader] = mine
+            return _Place(uploader, before, mine)
+
+    def _give_back(self, place: _Place) -> None:
+        with self._lock:
+            if place.freed:
+                return
+            place.freed = True
+            self._admitted -= 1
+            if place.uploader is not None:
+                self._shares[place.uploader] -= 1
+                if not self._shares[place.uploader]:
+                    del self._shares[place.uploader]
+                if self._last.get(place.uploader) is place.mine:
+                    del self._last[place.uploader]
+        place.mine.set_result(None)
 
     def _submit(
-        self, work: Callable[[bytes], T], data: bytes
+        self, work: Callable[[bytes], T], data: bytes, place: _Place
     ) -> tuple[Waiter, "concurrent.futures.Future[T]"]:
         began: Waiter = concurrent.futures.Future()
 
@@ -92,26 +130,11 @@ class Decoder:
             began.set_result(None)
             return work(data)
 
-        return began, self._pool.submit(job)
-
-    @contextmanager
-    def _in_line(self, uploader: Hashable | None) -> Iterator["Waiter | None"]:
-        """One photo of an uploader decoded at a time, so that one uploader never takes
-        every thread: the previous photo of ``uploader`` still in progress, if any."""
-        if uploader is None:
-            yield None
-            return
-        mine: Waiter = concurrent.futures.Future()
-        with self._lock:
-            before = self._last.get(uploader)
-            self._last[uploader] = mine
-        try:
-            yield before
-        finally:
-            mine.set_result(None)
-            with self._lock:
-                if self._last.get(uploader) is mine:
-                    del self._last[uploader]
+        done = self._pool.submit(job)
+        # The place is given back when the thread is done with the photo (or the photo
+        # never got one), whether or not anyone still waits for the answer.
+        done.add_done_callback(lambda _: self._give_back(place))
+        return began, done
 
     async def run(
         self,
@@ -121,14 +144,19 @@ class Decoder:
         turn_wait_s: float,
         limit_s: float,
         uploader: Hashable | None = None,
+        at_once: int | None = None,
     ) -> T:
-        """``work(data)`` on a decoding thread, awaited without holding any other; an
-        uploader's photos one after another."""
+        """``work(data)`` on a decoding thread, awaited without holding any other: 429
+        beyond the uploader's ``at_once``, 503 when the line is full, when no turn comes
+        within ``turn_wait_s`` or the work takes over ``limit_s``."""
         deadline = time.monotonic() + turn_wait_s
-        with self._admission(), self._in_line(uploader) as before:
-            if before is not None:
-                await _until(before, deadline)
-            began, done = self._submit(work, data)
+        place = self._take(uploader, at_once)
+        submitted = False
+        try:
+            if place.before is not None:
+                await _until(place.before, deadline)
+            began, done = self._submit(work, data, place)
+            submitted = True
             try:
                 await _until(began, deadline)
             except PhotosBusy:
@@ -140,45 +168,60 @@ class Decoder:
             try:
                 return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(done)), limit_s)
             except TimeoutError:
-                logger.warning("a photo took longer than %.0f s to decode", limit_s)
+                logger.warning("a photo took longer than %s s to decode", limit_s)
                 raise PhotosBusy("the photo took too long to process", retry_after=10) from None
+        finally:
+            if not submitted:
+                self._give_back(place)
 
     def run_blocking(
         self, work: Callable[[bytes], T], data: bytes, *, turn_wait_s: float, limit_s: float
     ) -> T:
-        """The same from a thread that may wait (a member of staff's upload)."""
-        with self._admission():
-            began, done = self._submit(work, data)
-            try:
-                began.result(timeout=turn_wait_s)
-            except TimeoutError:
-                if done.cancel():
-                    raise PhotosBusy(
-                        "the photo could not be processed now; try again", retry_after=2
-                    ) from None
-            try:
-                return done.result(timeout=limit_s)
-            except TimeoutError:
-                logger.warning("a photo took longer than %.0f s to decode", limit_s)
-                raise PhotosBusy("the photo took too long to process", retry_after=10) from None
+        """The same from a thread that may wait (a member of staff's photo)."""
+        place = self._take(None, None)
+        began, done = self._submit(work, data, place)
+        try:
+            began.result(timeout=turn_wait_s)
+        except TimeoutError:
+            if done.cancel():
+                raise _busy() from None
+        try:
+            return done.result(timeout=limit_s)
+        except TimeoutError:
+            logger.warning("a photo took longer than %s s to decode", limit_s)
+            raise PhotosBusy("the photo took too long to process", retry_after=10) from None
 
 
 @dataclass(frozen=True)
 class Decoding:
-    """How the process decodes photos (``SENTINEL_PHOTO_*``)."""
+    """How the process decodes photos (``SENTINEL_PHOTO_*``, ``SENTINEL_RIDER_PHOTOS_AT_ONCE``)."""
 
-    threads: int = 2
-    turn_wait_s: float = 5.0
-    limit_s: float = 20.0
+    threads: int
+    turn_wait_s: float
+    limit_s: float
+    at_once: int
 
     @classmethod
     def of(cls, settings: Settings) -> "Decoding":
         return cls(
-            settings.photo_decoders, settings.photo_turn_wait_s, settings.photo_decode_limit_s
+            settings.photo_decoders,
+            settings.photo_turn_wait_s,
+            settings.photo_decode_limit_s,
+            settings.rider_photos_at_once,
+        )
+
+    @classmethod
+    def by_default(cls) -> "Decoding":
+        fields = Settings.model_fields
+        return cls(
+            fields["photo_decoders"].default,
+            fields["photo_turn_wait_s"].default,
+            fields["photo_decode_limit_s"].default,
+            fields["rider_photos_at_once"].default,
         )
 
 
-_decoding = Decoding()
+_decoding = Decoding.by_default()
 
 
 def configure(settings: Settings) -> None:
@@ -193,11 +236,16 @@ def _decoder(threads: int) -> Decoder:
 
 
 async def decode(work: Callable[[bytes], T], data: bytes, *, uploader: Hashable) -> T:
-    """``work(data)`` on the process's decoding threads, awaited (a rider's upload; the
-    uploader's photos one at a time)."""
+    """``work(data)`` on the process's decoding threads, awaited (a rider's upload: a few
+    of the uploader's at once, one after another)."""
     how = _decoding
     return await _decoder(how.threads).run(
-        work, data, turn_wait_s=how.turn_wait_s, limit_s=how.limit_s, uploader=uploader
+        work,
+        data,
+        turn_wait_s=how.turn_wait_s,
+        limit_s=how.limit_s,
+        uploader=uploader,
+        at_once=how.at_once,
     )
 
 
@@ -207,33 +255,3 @@ def decode_blocking(work: Callable[[bytes], T], data: bytes) -> T:
     return _decoder(how.threads).run_blocking(
         work, data, turn_wait_s=how.turn_wait_s, limit_s=how.limit_s
     )
-
-
-class Shares:
-    """How many uploads each uploader has in progress in this process, each at most
-    ``limit`` at once (a rider's app sends a report's photos one or two at a time)."""
-
-    def __init__(self) -> None:
-        self._held: Counter[Hashable] = Counter()
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def hold(self, uploader: Hashable, *, limit: int) -> Iterator[None]:
-        with self._lock:
-            if self._held[uploader] >= limit:
-                raise UploadsLimited(
-                    f"at most {limit} photos may be uploaded at once; send the next when "
-                    "one is done",
-                    retry_after=2,
-                )
-            self._held[uploader] += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._held[uploader] -= 1
-                if not self._held[uploader]:
-                    del self._held[uploader]
-
-
-UPLOADS = Shares()

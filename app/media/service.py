@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import DATABASE, Database, after_commit, begin_writes, on_rollback
+from app.db import DATABASE, Database, after_commit, begin_writes, lock, on_rollback
 from app.errors import (
     ImageTooManyPixels,
     InvalidImage,
@@ -34,13 +34,14 @@ from app.errors import (
     UnsupportedMediaType,
     UploadsLimited,
 )
-from app.media.decoding import UPLOADS, decode, decode_blocking
+from app.media.decoding import decode, decode_blocking
 from app.media.store import Blob, MediaStore, blob_key
 from app.models import (
     Alert,
     AlertPhoto,
     AlertSighting,
     Media,
+    PhotoUpload,
     Platform,
     PublicPhoto,
     Report,
@@ -207,37 +208,38 @@ async def receive_photo(
     now: datetime,
 ) -> StoredMedia:
     """A rider's upload: the same bytes again are the photo stored before; else, within
-    the rider's share (a few at once, so many an hour and a day), decoded on the
+    the rider's share (so many an hour and a day, a few at once), decoded on the
     decoding threads and stored. No thread and no database connection is held while the
     photo waits for its turn or is decoded."""
     upload_sha256 = hashlib.sha256(data).hexdigest()
-    with UPLOADS.hold(rider_id, limit=settings.rider_photos_at_once):
-        existing = await to_thread.run_sync(
-            partial(
-                _before_decoding,
-                database,
-                settings,
+    existing = await to_thread.run_sync(
+        partial(
+            _before_decoding,
+            database,
+            settings,
+            rider_id=rider_id,
+            upload_sha256=upload_sha256,
+            now=now,
+        )
+    )
+    if existing is not None:
+        return StoredMedia(existing, created=False)
+    image = await decode(reencode, data, uploader=rider_id)
+
+    def keep() -> StoredMedia:
+        # A read transaction until _add has written the files: no write lock is held
+        # while they are written.
+        with database.transaction(write=False) as session:
+            return _add(
+                session,
+                store,
                 rider_id=rider_id,
                 upload_sha256=upload_sha256,
+                image=image,
                 now=now,
             )
-        )
-        if existing is not None:
-            return StoredMedia(existing, created=False)
-        image = await decode(reencode, data, uploader=rider_id)
 
-        def keep() -> StoredMedia:
-            with database.transaction() as session:
-                return _add(
-                    session,
-                    store,
-                    rider_id=rider_id,
-                    upload_sha256=upload_sha256,
-                    image=image,
-                    now=now,
-                )
-
-        return await to_thread.run_sync(keep)
+    return await to_thread.run_sync(keep)
 
 
 def _before_decoding(
@@ -248,56 +250,56 @@ def _before_decoding(
     upload_sha256: str,
     now: datetime,
 ) -> Media | None:
-    """The photo stored before from the same bytes, if any (uploaded anew: usable again
-    for as long as a new upload); else nothing, once the rider is known to be active and
-    within the share."""
+    """The photo stored before from the same bytes, if any (renewed: usable again for as
+    long as a new upload); else nothing, once the rider is known to be active and the
+    upload is counted against the rider's share."""
     with database.transaction(write=False) as session:
         rider = session.get(Rider, rider_id)
         if rider is None or not rider.is_active:
             raise Unauthenticated("the rider or its platform is no longer active")
         existing = _find(session, rider_id, upload_sha256=upload_sha256)
-        if existing is None:
-            check_share(session, settings, rider_id=rider_id, now=now)
-            return None
-        if existing.created_at >= usable_since(now, settings):
+        if existing is not None and existing.created_at >= usable_since(now, settings):
             return existing
         begin_writes(session)
-        # Unless the sweep of unused photos took it meanwhile (it locks what it removes,
-        # and this waits for it): then the bytes are a new upload.
-        touched = session.execute(
-            update(Media)
-            .where(Media.id == existing.id)
-            .values(created_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
-        if not touched:
-            check_share(session, settings, rider_id=rider_id, now=now)
-            return None
-        session.refresh(existing)
-        return existing
+        if existing is not None:
+            # Unless the sweep of unused photos took it meanwhile (it locks what it
+            # removes, and this waits for it): then the bytes are a new upload.
+            renewed = session.execute(
+                update(Media)
+                .where(Media.id == existing.id)
+                .values(created_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount  # type: ignore[attr-defined]
+            if renewed:
+                session.refresh(existing)
+                return existing
+        count_upload(session, settings, rider_id=rider_id, now=now)
+        return None
 
 
-def check_share(
+def count_upload(
     session: Session, settings: Settings, *, rider_id: uuid.UUID, now: datetime
 ) -> None:
-    """429, with when to try again, for a rider over the photos of an hour or a day."""
+    """Count a photo sent to be decoded against the rider's share, whatever becomes of it;
+    429, with when to try again, for a rider over the photos of an hour or a day."""
+    lock(session, ("photo-uploads", rider_id))
     windows = [
         (now - timedelta(hours=1), settings.rider_photos_per_hour, "an hour"),
         (now - timedelta(days=1), settings.rider_photos_per_day, "a day"),
     ]
     hour, day = windows[0][0], windows[1][0]
     counts = session.execute(
-        select(func.count(case((Media.created_at > hour, 1))), func.count()).where(
-            Media.rider_id == rider_id, Media.created_at > day
+        select(func.count(case((PhotoUpload.at > hour, 1))), func.count()).where(
+            PhotoUpload.rider_id == rider_id, PhotoUpload.at > day
         )
     ).one()
     for (start, limit, said), count in zip(windows, counts, strict=True):
         if count >= limit:
-            # One more may come when enough of the window's photos have left it.
+            # One more may come when enough of the window's uploads have left it.
             leaving = session.scalar(
-                select(Media.created_at)
-                .where(Media.rider_id == rider_id, Media.created_at > start)
-                .order_by(Media.created_at)
+                select(PhotoUpload.at)
+                .where(PhotoUpload.rider_id == rider_id, PhotoUpload.at > start)
+                .order_by(PhotoUpload.at)
                 .offset(count - limit)
                 .limit(1)
             )
@@ -306,6 +308,17 @@ def check_share(
                 f"at most {limit} photos {said}; try again later",
                 retry_after=max(1, math.ceil(wait)),
             )
+    session.add(PhotoUpload(rider_id=rider_id, at=now))
+
+
+def forget_uploads(database: Database, *, now: datetime) -> int:
+    """The uploads counted more than a day ago: no share counts them any more."""
+    with database.transaction(write=False) as session:
+        old = PhotoUpload.at <= now - timedelta(days=1)
+        if session.scalar(select(PhotoUpload.id).where(old).limit(1)) is None:
+            return 0
+        begin_writes(session)
+        return int(session.execute(delete(PhotoUpload).where(old)).rowcount)  # type: ignore[attr-defined]
 
 
 def store_media(
@@ -554,10 +567,16 @@ def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
 
 
 def check_media_owner(
-    session: Session, rider: Rider, *, media_ids: tuple[uuid.UUID, ...], since: datetime
+    session: Session,
+    rider: Rider,
+    *,
+    media_ids: tuple[uuid.UUID, ...],
+    now: datetime,
+    settings: Settings,
 ) -> None:
-    """Every one of ``media_ids`` was uploaded by ``rider`` since ``since`` (see
-    :func:`usable_since`), or :func:`not_the_riders`."""
+    """Every one of ``media_ids`` was uploaded by ``rider`` recently enough to be used
+    (:func:`usable_since`), or :func:`not_the_riders`."""
+    since = usable_since(now, settings)
     if not media_ids:
         return
     owned = set(

@@ -19,7 +19,7 @@ from app.models.category import Category, Priority
 from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
 from app.models.jobs import JobMark
-from app.models.media import Media, PublicPhoto, StoredImage
+from app.models.media import Media, PhotoUpload, PublicPhoto, StoredImage
 from app.models.platform import Platform, Rider
 from app.models.points import (
     DAY,
@@ -85,6 +85,7 @@ __all__ = [
     "JobMark",
     "Media",
     "OutboxEvent",
+    "PhotoUpload",
     "Platform",
     "PlatformActivity",
     "PointsEntry",

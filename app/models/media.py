@@ -27,9 +27,7 @@ class Media(UuidPk, StoredImage, Timestamps, Base):
     __tablename__ = "media"
     __table_args__ = (
         UniqueConstraint("rider_id", "upload_sha256"),
-        # A rider's photos of the last hour and day (the upload share); the photos of an
-        # hour nobody used (the sweep, from where it stopped).
-        Index("ix_media_rider_id_created_at", "rider_id", "created_at"),
+        # The photos of an hour nobody used (the sweep, from where it stopped).
         Index("ix_media_created_at_id", "created_at", "id"),
     )
 
@@ -48,3 +46,14 @@ class PublicPhoto(StoredImage, Base):
     boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     published_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PhotoUpload(UuidPk, Base):
+    """A photo a rider sent to be decoded, counted against the rider's share whatever
+    became of it (stored, refused, given up on); kept a day."""
+
+    __tablename__ = "photo_uploads"
+    __table_args__ = (Index("ix_photo_uploads_rider_id_at", "rider_id", "at"),)
+
+    rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

@@ -82,7 +82,7 @@ def _sweep_unused_photos(database: Database, settings: Settings, *, now: datetim
     swept = privacy.sweep_unused_photos(database, media_store(settings), now=now, settings=settings)
     if swept:
         logger.info("unused photos removed: %d", swept)
-    return swept
+    return swept + media.forget_uploads(database, now=now)
 
 
 def _keep_working_calendar(database: Database, settings: Settings, *, now: datetime) -> int:

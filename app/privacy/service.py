@@ -55,6 +55,7 @@ from app.models import (
     JobMark,
     Media,
     OutboxEvent,
+    PhotoUpload,
     PointsEntry,
     Report,
     ReportMedia,
@@ -330,15 +331,17 @@ def sweep_unused_photos(
     cutoff = usable_since(now, settings) - UNUSED_GRACE
     removed = 0
     while True:
-        with database.transaction() as session:
+        with database.transaction(write=False) as session:
+            mark = session.get(JobMark, UNUSED_PHOTOS)
+            if mark is not None and not session.scalar(
+                select(Media.id).where(_after(mark), Media.created_at < cutoff).limit(1)
+            ):
+                return removed  # nothing to look at: no write lock taken
             begin_writes(session)
             mark = _mark(session, UNUSED_PHOTOS)
             looked_at = session.execute(
                 select(Media.id, Media.created_at)
-                .where(
-                    tuple_(Media.created_at, Media.id) > tuple_(mark.at, mark.after_id),
-                    Media.created_at < cutoff,
-                )
+                .where(_after(mark), Media.created_at < cutoff)
                 .order_by(Media.created_at, Media.id)
                 .limit(BATCH)
                 # A photo uploaded again meanwhile (its time moved on) is not taken, and
@@ -367,9 +370,14 @@ def sweep_unused_photos(
             return removed
 
 
+def _after(mark: JobMark) -> ColumnElement[bool]:
+    """The photos after ``mark``, in the order of their upload."""
+    return tuple_(Media.created_at, Media.id) > tuple_(mark.at, mark.after_id)
+
+
 def _mark(session: Session, name: str) -> JobMark:
     """The job's mark, locked (two workers take turns); the beginning if it has none."""
-    found = session.get(JobMark, name, with_for_update=True)
+    found = session.get(JobMark, name, with_for_update=True, populate_existing=True)
     if found is not None:
         return found
     try:
@@ -660,6 +668,7 @@ def erase_rider(session: Session, store: MediaStore, *, rider: Rider, now: datet
         sighting.note = None
         sighting.lon, sighting.lat = coarsened(sighting.lon, sighting.lat)
     session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.rider_id == rider.id))
+    session.execute(delete(PhotoUpload).where(PhotoUpload.rider_id == rider.id))
     for event in session.scalars(
         select(OutboxEvent).where(
             OutboxEvent.platform_id == rider.platform_id,

@@ -4,7 +4,7 @@ ask which are active where they are and send sightings; photos for both."""
 import uuid
 from functools import partial
 
-from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -23,7 +23,7 @@ from app.errors import Forbidden, NotFound
 from app.geo import CoordSys, to_wgs84
 from app.media import media_store
 from app.photos import blob_response
-from app.routers.media import read_upload
+from app.routers.media import PHOTO_BODY, read_photo
 from app.schemas.alerts import (
     ActiveAlerts,
     AlertClose,
@@ -60,14 +60,15 @@ def publish(
     response_model=AlertPhotoRead,
     summary="Upload a photo for an alert about to be published (a missing person's)",
     responses=problems(413, 415, 422, 503),
+    openapi_extra=PHOTO_BODY,
 )
 async def upload_photo(
     staff: AlertPublisher,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    file: UploadFile = File(description="the photo"),
 ) -> AlertPhotoRead:
-    data = await read_upload(file, settings)
+    data = await read_photo(request, settings)
     photo = await run_in_threadpool(
         partial(alerts.store_photo, session, staff, data=data, store=media_store(settings))
     )

@@ -1,14 +1,16 @@
 """Riders' photos: upload, and read back by the uploader or by staff who hold the ticket."""
 
 import uuid
+from typing import Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
 
 from app import media
 from app.config import Settings
 from app.deps import CallerDep, DatabaseDep, ReportingDep, Role, SessionDep, SettingsDep
-from app.errors import Forbidden, PayloadTooLarge
+from app.errors import Forbidden, PayloadTooLarge, ValidationFailed
 from app.media import media_store
 from app.models import Media
 from app.photos import photo_response
@@ -23,6 +25,26 @@ router = APIRouter(
 _CHUNK = 1 << 20
 
 
+# The body of a photo upload, as the schema shows it: read by hand (``read_photo``), so
+# that FastAPI does not read and parse it before the caller's token is checked.
+PHOTO_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the photo"}
+                    },
+                }
+            }
+        },
+    }
+}
+
+
 @router.post(
     "",
     status_code=201,
@@ -32,20 +54,21 @@ _CHUNK = 1 << 20
         200: {"model": MediaRead, "description": "uploaded before"},
         **problems(413, 415, 422, 429, 503),
     },
+    openapi_extra=PHOTO_BODY,
 )
 async def upload(
     reporting: ReportingDep,
+    request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
     response: Response,
-    file: UploadFile = File(description="the photo"),
 ) -> MediaRead:
     stored = await media.receive_photo(
         database,
         media_store(settings),
         settings=settings,
         rider_id=reporting.rider_id,
-        data=await read_upload(file, settings),
+        data=await read_photo(request, settings),
         now=reporting.clock(),
     )
     if not stored.created:
@@ -53,15 +76,19 @@ async def upload(
     return MediaRead.of(stored.media)
 
 
-async def read_upload(file: UploadFile, settings: Settings) -> bytes:
-    """An uploaded photo's bytes, read a chunk at a time and refused (413) past the cap
-    rather than read whole."""
+async def read_photo(request: Request, settings: Settings) -> bytes:
+    """The photo of a multipart upload (its field ``file``), read only now that the caller
+    is known, a chunk at a time, and refused (413) past the cap rather than read whole."""
     cap = int(settings.max_upload_mb * 1024 * 1024)
-    data = bytearray()
-    while chunk := await file.read(_CHUNK):
-        data += chunk
-        if len(data) > cap:
-            raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
+    async with request.form(max_files=1, max_fields=16) as form:
+        file = form.get("file")
+        if not isinstance(file, UploadFile):
+            raise ValidationFailed.of_field("file", "the photo, as the multipart field file")
+        data = bytearray()
+        while chunk := await file.read(_CHUNK):
+            data += chunk
+            if len(data) > cap:
+                raise PayloadTooLarge(f"photos may be at most {settings.max_upload_mb:g} MB")
     return bytes(data)
 
 

@@ -18,7 +18,6 @@ from app.deps import (
     SettingsDep,
 )
 from app.geo import CoordSys, to_wgs84
-from app.media import usable_since
 from app.pagination import DEFAULT_LIMIT
 from app.riders import totals
 from app.schemas.common import CATEGORY_CODE, Page, problems
@@ -161,7 +160,7 @@ def verify(
         ticket_id=ticket_id,
         rider=rider,
         now=now,
-        photos_since=usable_since(now, settings),
+        settings=settings,
         data=VerificationInput(
             fixed=body.fixed,
             lon=lon,

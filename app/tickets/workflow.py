@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import riders
+from app.config import Settings
 from app.db import begin_writes, distance_m, point, wkt_point
 from app.errors import (
     AlreadyVerified,
@@ -398,12 +399,11 @@ def verify_resolution(
     rider: Rider,
     data: VerificationInput,
     now: datetime,
-    photos_since: datetime,
+    settings: Settings,
 ) -> tuple[Verification, Ticket]:
     """A rider passing by says whether a resolved ticket is really fixed; ``fixed: false``
-    reopens it. Only on a resolved ticket, only from within 200 m, once per rider; its
-    photos uploaded by the rider since ``photos_since``."""
-    check_media_owner(session, rider, media_ids=data.media_ids, since=photos_since)
+    reopens it. Only on a resolved ticket, only from within 200 m, once per rider."""
+    check_media_owner(session, rider, media_ids=data.media_ids, now=now, settings=settings)
     begin_writes(session)
     found = session.execute(
         select(Ticket, distance_m(Ticket.location, point(data.lon, data.lat)))

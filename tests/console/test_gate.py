@@ -3,14 +3,11 @@ sign-in and the role its page asks for. Tried against a real server too, over a 
 that sends the headers and a little of the body and waits for the answer: an answer
 that comes while most of the body is unsent was given without reading it."""
 
-import http.client
 import json
 import re
-import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
@@ -24,57 +21,14 @@ from tests.apps import another_client, http_client
 from tests.conftest import Auth, Baseline
 from tests.console.conftest import OFFICER, Clerk, csrf_of, report
 from tests.console.test_admin_pages import category_form
-from tests.helpers import JIANGSU
+from tests.helpers import ANSWER_WITHIN_S, JIANGSU, post_partly
 
 IMPORT = "/console/admin/areas"
 BIG = 60 * 1024 * 1024  # under the import's 64 MiB: the app-wide limit lets it through
-SENT = 64 * 1024
-ANSWER_WITHIN_S = 10
-BOUNDARY = "gate-test-boundary"
 NOT_FOR_YOUR_ROLE = "此页面不属于您的角色"
 NO_TOKEN = "无法确认请求来自本控制台页面"
 TOO_LARGE = "表单过大"
 ANONYMOUS = {"/console/login", "/console/language", "/console/logout"}
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    text: str
-
-
-def post_partly(
-    base_url: str,
-    path: str,
-    *,
-    declared: int,
-    content_type: str = f"multipart/form-data; boundary={BOUNDARY}",
-    cookies: dict[str, str] | None = None,
-) -> Answer:
-    """POSTs ``path`` declaring a body of ``declared`` bytes, sends its first ``SENT`` and
-    reads the answer; a server that waits for the rest times the read out."""
-    parts = urlsplit(base_url)
-    head = [
-        f"POST {path} HTTP/1.1",
-        f"Host: {parts.netloc}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {declared}",
-        "Connection: close",
-    ]
-    if cookies:
-        head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
-    start = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
-        'filename="areas.geojson"\r\nContent-Type: application/geo+json\r\n\r\n'
-    ).encode()
-    start += b" " * (SENT - len(start))
-    assert declared > 10 * SENT
-    with socket.create_connection((parts.hostname, parts.port), timeout=ANSWER_WITHIN_S) as s:
-        s.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + start)
-        response = http.client.HTTPResponse(s)
-        response.begin()  # raises TimeoutError if the server waits for the rest
-        return Answer(response.status, response.headers, response.read().decode())
 
 
 @pytest.fixture

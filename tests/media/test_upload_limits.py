@@ -16,7 +16,7 @@ from app.media.service import media_keys
 from app.models import JobMark, Media
 from app.privacy import sweep_unused_photos
 from tests.conftest import Auth, Clock, Headers
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, post_partly
 from tests.reporting import CountRows, png, report, submit, upload
 
 OFFICER = "officer_310105002"
@@ -73,6 +73,18 @@ def test_a_riders_photos_of_a_day_are_limited_too(
     assert refused.headers["retry-after"] == str(16 * 3600)  # the first is 8 hours old
     clock.advance(hours=16)
     assert send(client, r1, png((9, 9, 9))).status_code == 201
+
+
+def test_every_photo_sent_to_be_decoded_counts_whatever_became_of_it(
+    client: TestClient, settings: Settings, r1: Headers, count_rows: CountRows
+) -> None:
+    settings.rider_photos_per_hour = 2
+    for n in range(2):
+        refused = send(client, r1, png((6, 6, 6))[:40] + bytes([n]))  # cut short
+        assert refused.status_code == 415, refused.text
+
+    assert_problem(send(client, r1, png((7, 7, 7))), 429, "upload_rate_limited")
+    assert count_rows("media") == 0
 
 
 def test_a_report_may_not_name_a_photo_uploaded_too_long_ago(
@@ -169,7 +181,38 @@ def test_photos_nobody_used_are_swept_within_hours_from_where_the_last_sweep_sto
     )
     assert photos(database) == {used, seen}
 
+    # A photo behind the mark (as if it had been there before) is never looked at
+    # again: each run looks at what came since, not at every photo.
+    with database.transaction() as session:
+        like = session.get_one(Media, uuid.UUID(used))
+        behind = Media(
+            rider_id=like.rider_id,
+            upload_sha256="0" * 64,
+            sha256=like.sha256,
+            thumbnail_sha256=like.thumbnail_sha256,
+            content_type=like.content_type,
+            width=like.width,
+            height=like.height,
+            bytes=like.bytes,
+            created_at=start - timedelta(hours=1),
+        )
+        session.add(behind)
+    assert (
+        sweep_unused_photos(database, store, now=clock.now + timedelta(days=30), settings=settings)
+        == 0
+    )
+    assert str(behind.id) in photos(database)
+
 
 def _keys(database: Database, media_id: str) -> list[str]:
     with database.session() as session:
         return list(media_keys(session.get_one(Media, uuid.UUID(media_id))))
+
+
+def test_a_strangers_upload_is_refused_before_its_body_is_read(served: str) -> None:
+    answer = post_partly(served, "/v1/media", declared=8 * 1024 * 1024)
+    assert answer.status == 401 and '"unauthenticated"' in answer.text
+    forged = post_partly(
+        served, "/v1/media", declared=8 * 1024 * 1024, headers={"Authorization": "Bearer x.y.z"}
+    )
+    assert forged.status == 401

@@ -1,5 +1,5 @@
-"""Riders' photos: indexes for the upload share (a rider's photos of the last hour and
-day) and for the sweep of photos nobody used, which remembers how far it got.
+"""Riders' photos: the uploads each rider sent to be decoded (the share of an hour and a
+day), and an index for the sweep of photos nobody used, which remembers how far it got.
 
 Revision ID: 0015
 Revises: 0014
@@ -20,8 +20,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_media_rider_id_created_at", "media", ["rider_id", "created_at"])
     op.create_index("ix_media_created_at_id", "media", ["created_at", "id"])
+    op.create_table(
+        "photo_uploads",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("rider_id", sa.Uuid(), sa.ForeignKey("riders.id"), nullable=False),
+        sa.Column("at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_photo_uploads"),
+    )
+    op.create_index("ix_photo_uploads_rider_id_at", "photo_uploads", ["rider_id", "at"])
+    op.create_index("ix_photo_uploads_at", "photo_uploads", ["at"])
     op.create_table(
         "job_marks",
         sa.Column("name", sa.String(64), nullable=False),
@@ -33,5 +41,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("job_marks")
+    op.drop_table("photo_uploads")
     op.drop_index("ix_media_created_at_id", "media")
-    op.drop_index("ix_media_rider_id_created_at", "media")
