@@ -12,8 +12,21 @@ from app.models import StoredImage
 PHOTO_HEADERS = {"Cache-Control": "private, max-age=86400"}
 # A published copy at a versioned URL never changes: any cache may keep it. Without its
 # version, a cache may keep it five minutes (a withdrawn copy goes within them).
-PUBLIC_COPY_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable"}
-PUBLIC_UNVERSIONED_HEADERS = {"Cache-Control": "public, max-age=300"}
+# How long caches may keep a public copy: a version of it for good, the current one (its
+# URL names no version) five minutes.
+VERSION_MAX_AGE_S = 31536000
+CURRENT_MAX_AGE_S = 300
+PUBLIC_COPY_HEADERS = {"Cache-Control": f"public, max-age={VERSION_MAX_AGE_S}, immutable"}
+PUBLIC_UNVERSIONED_HEADERS = {"Cache-Control": f"public, max-age={CURRENT_MAX_AGE_S}"}
+
+
+def public_copy_headers(*, versioned: bool, good_for_s: int | None = None) -> dict[str, str]:
+    """The cache headers of a public copy: kept for good if ``versioned``, else five
+    minutes; never longer than ``good_for_s`` (a link that expires)."""
+    max_age = VERSION_MAX_AGE_S if versioned else CURRENT_MAX_AGE_S
+    if good_for_s is not None:
+        max_age = min(max_age, max(0, good_for_s))
+    return {"Cache-Control": f"public, max-age={max_age}" + (", immutable" if versioned else "")}
 
 
 def photo_response(

@@ -36,7 +36,7 @@ def suggestions(
     response_model=PublishedPhoto,
     summary="Publish a copy of the photo with the boxes blurred (the original stays "
     "staff-only); public once its ticket is",
-    responses=problems(422),
+    responses=problems(422, 503),
 )
 def publish(
     media_id: uuid.UUID,

@@ -21,7 +21,7 @@ from app.config import Settings
 from app.deps import ClockDep, SessionDep, SettingsDep, get_database
 from app.errors import AppError
 from app.geo import BadBox, parse_bbox
-from app.photos import photo_response
+from app.photos import photo_response, public_copy_headers
 from app.schemas import open311 as render
 
 PREFIX = "/open311/v2"
@@ -273,9 +273,5 @@ def media(
         session, media_id, signature=sig, version=v, expires=exp, now=now, settings=settings
     )
     # No cache keeps the photo longer than its link works.
-    left = max(0, exp - int(now.timestamp()))
-    headers = {
-        "Cache-Control": f"public, max-age={min(left, 300 if v is None else 31536000)}"
-        + (", immutable" if v else "")
-    }
+    headers = public_copy_headers(versioned=v is not None, good_for_s=exp - int(now.timestamp()))
     return photo_response(settings, found, thumbnail=False, headers=headers)

@@ -8,6 +8,7 @@ must not lock the account out of every other: the account and address together w
 first. The account alone waits only after far more failures, from many addresses at
 once, and then says so in the log for the operator."""
 
+import ipaddress
 import logging
 import math
 import threading
@@ -28,7 +29,13 @@ logger = logging.getLogger("sentinel.auth")
 # clerks of one office share one), and an account's from everywhere.
 FREE_FAILURES = {"pair": 5, "ip": 30, "user": 100}
 FIRST_WAIT = timedelta(seconds=1)
-LONGEST_WAIT = timedelta(minutes=15)
+# The longest wait: a quarter of an hour at one address; a minute for the account from
+# everywhere, which slows guessing down without keeping the clerk out for long.
+LONGEST_WAIT = {
+    "pair": timedelta(minutes=15),
+    "ip": timedelta(minutes=15),
+    "user": timedelta(minutes=1),
+}
 # What of a username and of an address a key holds: a pair's key fits the column's 200.
 NAME_CHARS = 64
 ADDRESS_CHARS = 128
@@ -44,10 +51,24 @@ def _account(username: str) -> str:
     return username.strip().lower()[:NAME_CHARS]
 
 
+def _address(client: str | None) -> str:
+    """Where a sign-in comes from, as counted: an IPv4 address, or the /64 network of an
+    IPv6 one (a single host may hold every address of its /64)."""
+    try:
+        ip = ipaddress.ip_address(client or "")
+    except ValueError:
+        return (client or "")[:ADDRESS_CHARS]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def keys_of(username: str, client: str | None) -> list[str]:
     """The counts a sign-in of ``username`` from ``client`` is held to: the account's at
     that address (without an address, one for them all), the address's, the account's."""
-    account, address = _account(username), (client or "")[:ADDRESS_CHARS]
+    account, address = _account(username), _address(client)
     keys = [f"pair:{account}|{address}", f"user:{account}"]
     if address:
         keys.append(f"ip:{address}")
@@ -60,7 +81,7 @@ def wait_after(kind: str, failures: int) -> timedelta:
     beyond = failures - FREE_FAILURES[kind]
     if beyond <= 0:
         return timedelta(0)
-    return min(FIRST_WAIT * 2 ** min(beyond - 1, 20), LONGEST_WAIT)
+    return min(FIRST_WAIT * 2 ** min(beyond - 1, 20), LONGEST_WAIT[kind])
 
 
 def check(session: Session, keys: list[str], *, now: datetime) -> None:

@@ -67,9 +67,23 @@ def test_the_waits_grow_to_a_quarter_of_an_hour_and_are_forgotten_after_one() ->
     assert max(waits) == 900
     assert sign_in.wait_after("ip", 30) == timedelta(0)
     assert sign_in.wait_after("ip", 31) == timedelta(seconds=1)
-    # An account from everywhere: far more failures before the first wait.
+    # An account from everywhere: far more failures before the first wait, and a wait
+    # that slows guessing without keeping the clerk out for long.
     assert sign_in.wait_after("user", 100) == timedelta(0)
     assert sign_in.wait_after("user", 101) == timedelta(seconds=1)
+    assert sign_in.wait_after("user", 1000) == timedelta(minutes=1)
+
+
+def test_the_addresses_of_one_ipv6_network_count_as_one(
+    app: FastAPI, baseline: Baseline, clock: Clock
+) -> None:
+    free = sign_in.FREE_FAILURES["pair"]
+    hosts = (from_address(app, f"2001:db8:5:7::{n:x}") for n in range(1, 100))
+    assert [attempt(next(hosts), OFFICER, "wrong") for _ in range(free + 1)] == [401] * (free + 1)
+    assert attempt(next(hosts), OFFICER, "wrong") == 429
+    # Another network, and IPv4 written as IPv6, are addresses of their own.
+    assert attempt(from_address(app, "2001:db8:5:8::1"), OFFICER, "wrong") == 401
+    assert sign_in.keys_of("x", "::ffff:198.51.100.9")[-1] == "ip:198.51.100.9"
 
 
 def test_failures_from_one_address_never_lock_the_account_out_from_another(
