@@ -80,6 +80,7 @@ class Role(StrEnum):
     OFFICER = "officer"
     DISTRICT = "district"
     ADMIN = "admin"
+    CREW = "crew"
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,13 @@ async def _office_staff(caller: Annotated[Caller, _require(Role.OFFICER, Role.DI
     return caller.staff
 
 
+async def _case_worker(
+    caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT, Role.CREW)],
+) -> Staff:
+    assert caller.staff is not None
+    return caller.staff
+
+
 async def _alert_publisher(
     caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT)],
 ) -> Staff:
@@ -227,10 +235,18 @@ def _ticket_in_scope(
     return ticket_in_scope(session, staff, ticket_id=ticket_id)
 
 
+def _case_in_scope(
+    ticket_id: uuid.UUID, staff: Annotated[Staff, Depends(_case_worker)], session: SessionDep
+) -> Ticket:
+    return ticket_in_scope(session, staff, ticket_id=ticket_id)
+
+
 CurrentPlatform = Annotated[Platform, Depends(_platform)]
 CurrentRider = Annotated[Rider, Depends(_rider)]
 ReportingDep = Annotated[Reporting, Depends(_reporting)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
+# Whoever works on tickets: the offices, and the crews of the units they dispatch to.
+CaseWorker = Annotated[Staff, Depends(_case_worker)]
 AlertPublisher = Annotated[Staff, Depends(_alert_publisher)]
 # Any member of staff, whatever the role.
 CurrentStaff = Annotated[Staff, Depends(_staff)]
@@ -239,11 +255,15 @@ CurrentAdmin = Annotated[Staff, Depends(_admin)]
 AreaInScope = Annotated[Area, Depends(_area_in_scope)]
 # The ticket named by the path's ``ticket_id``, if the caller's scope holds it; else 404.
 TicketInScope = Annotated[Ticket, Depends(_ticket_in_scope)]
+# The same for a case worker: a crew member's scope is the tickets of its unit.
+CaseInScope = Annotated[Ticket, Depends(_case_in_scope)]
 
 __all__ = [
     "AlertPublisher",
     "AreaInScope",
     "CallerDep",
+    "CaseInScope",
+    "CaseWorker",
     "ClientAddress",
     "ClockDep",
     "CurrentAdmin",

@@ -41,6 +41,19 @@ EVENTS: dict[str, str] = {
     TicketEventType.REOPENED: _("Not fixed, a rider found"),
     TicketEventType.SLA_BREACHED: _("SLA missed"),
     TicketEventType.AUTO_CLOSED: _("Closed automatically"),
+    TicketAction.DISPATCH: _("Dispatched to a unit"),
+    TicketAction.ACKNOWLEDGE: _("Signed for"),
+    TicketAction.REPORT_DONE: _("Work reported done"),
+    TicketAction.CHECK_PASS: _("Check passed"),
+    TicketAction.CHECK_FAIL: _("Check failed: work to redo"),
+    TicketAction.RETURN: _("Returned by the unit"),
+    TicketAction.REQUEST_EXTENSION: _("Extension requested"),
+    TicketAction.APPROVE_EXTENSION: _("Extension approved"),
+    TicketAction.DENY_EXTENSION: _("Extension denied"),
+    TicketAction.SHELVE: _("Shelved until a review date"),
+    TicketAction.UNSHELVE: _("Back in the queue"),
+    TicketAction.RECATEGORISE: _("Category changed"),
+    TicketAction.RELOCATE: _("Place corrected"),
 }
 
 ACTORS: dict[str, str] = {

@@ -19,7 +19,14 @@ from app.models.category import Category, Priority
 from app.models.forwarding import Forward, ForwardAttempt, ForwardedTicket
 from app.models.idempotency import IdempotencyRecord
 from app.models.jobs import JobMark
-from app.models.media import Media, PhotoUpload, PublicPhoto, StoredImage
+from app.models.media import (
+    Media,
+    PhotoUpload,
+    PublicPhoto,
+    StaffPhoto,
+    StoredImage,
+    event_photos,
+)
 from app.models.platform import Platform, Rider
 from app.models.points import (
     DAY,
@@ -41,10 +48,12 @@ from app.models.report import Report, ReportMedia, ReportOutcome
 from app.models.staff import Staff, StaffRole
 from app.models.throttle import SignInThrottle
 from app.models.ticket import (
+    CLOCKED_STATUSES,
     ENDED_STATUSES,
     OPEN_STATUSES,
     PUBLIC_STATUSES,
     RESOLVED_STATUSES,
+    WITH_UNIT_STATUSES,
     ActorKind,
     Ticket,
     TicketAction,
@@ -53,9 +62,11 @@ from app.models.ticket import (
     TicketStatus,
     Verification,
 )
+from app.models.unit import Dispatch, Unit, UnitKind, unit_categories, unit_streets
 from app.models.webhook import OutboxEvent, Webhook, WebhookDelivery
 
 __all__ = [
+    "CLOCKED_STATUSES",
     "CLOSING_OUTCOMES",
     "DAY",
     "ENDED_STATUSES",
@@ -64,6 +75,7 @@ __all__ = [
     "OPEN_STATUSES",
     "PUBLIC_STATUSES",
     "RESOLVED_STATUSES",
+    "WITH_UNIT_STATUSES",
     "ActorKind",
     "Alert",
     "AlertEvent",
@@ -78,6 +90,7 @@ __all__ = [
     "Base",
     "Category",
     "Contribution",
+    "Dispatch",
     "Forward",
     "ForwardAttempt",
     "ForwardedTicket",
@@ -103,6 +116,7 @@ __all__ = [
     "SightingMedia",
     "SignInThrottle",
     "Staff",
+    "StaffPhoto",
     "StaffRole",
     "StoredImage",
     "Ticket",
@@ -110,12 +124,17 @@ __all__ = [
     "TicketEvent",
     "TicketEventType",
     "TicketStatus",
+    "Unit",
+    "UnitKind",
     "Verification",
     "Webhook",
     "WebhookDelivery",
     "WorkingCalendarYear",
     "activity_key",
     "day_of",
+    "event_photos",
     "hour_of",
+    "unit_categories",
+    "unit_streets",
     "utcnow",
 ]

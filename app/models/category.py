@@ -48,4 +48,6 @@ class Category(Timestamps, Base):
     points_resolve: Mapped[int] = mapped_column(default=5)
     points_verify: Mapped[int] = mapped_column(default=3)
     active: Mapped[bool] = mapped_column(default=True)
+    # A unit reporting its work done must show it (an after-photo).
+    after_photo_required: Mapped[bool] = mapped_column(default=False, server_default="0")
     sort_order: Mapped[int] = mapped_column(default=0)

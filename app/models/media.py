@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, utcnow
@@ -57,3 +57,25 @@ class PhotoUpload(UuidPk, Base):
 
     rider_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("riders.id"))
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class StaffPhoto(UuidPk, StoredImage, Base):
+    """A photo staff or a unit's crew uploaded (the spot after the work, say), stored like
+    a rider's: re-encoded, stripped of metadata."""
+
+    __tablename__ = "staff_photos"
+    __table_args__ = (UniqueConstraint("uploaded_by", "upload_sha256"),)
+
+    uploaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    upload_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# The photos an action on a ticket showed (its event), in order.
+event_photos = Table(
+    "event_photos",
+    Base.metadata,
+    Column("event_id", ForeignKey("ticket_events.id"), primary_key=True),
+    Column("photo_id", ForeignKey("staff_photos.id"), primary_key=True, index=True),
+    Column("position", Integer, nullable=False),
+)

@@ -12,10 +12,12 @@ class StaffRole(StrEnum):
     OFFICER = "officer"
     DISTRICT = "district"
     ADMIN = "admin"
+    CREW = "crew"  # a member of a responsible unit (处置单位)
 
 
 class Staff(UuidPk, Timestamps, Base):
-    """A person who logs in: street-office officer, district user or operator (admin)."""
+    """A person who logs in: street-office officer, district user, operator (admin), or a
+    member of a responsible unit's crew."""
 
     __tablename__ = "staff"
 
@@ -25,6 +27,8 @@ class Staff(UuidPk, Timestamps, Base):
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole))
     # The street of an officer, the district of a district user; none for an admin.
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+    # The unit of a member of its crew.
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     # Granted by an admin: may publish area alerts though not district staff.
     may_publish_alerts: Mapped[bool] = mapped_column(default=False)

@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +27,9 @@ class TicketStatus(StrEnum):
     NEW = "new"
     ACCEPTED = "accepted"
     IN_PROGRESS = "in_progress"
+    DISPATCHED = "dispatched"  # 已派遣: a unit is to fix it
+    AWAITING_CHECK = "awaiting_check"  # 待核查: the unit says it is done; the office checks
+    SHELVED = "shelved"  # 挂账: cannot be fixed now; looked at again on a set date
     RESOLVED = "resolved"
     CLOSED = "closed"
     REJECTED = "rejected"
@@ -51,6 +54,19 @@ class TicketAction(StrEnum):
     SET_PUBLIC_SUMMARY = "set_public_summary"
     HIDE_REPORT = "hide_report"
     UNHIDE_REPORT = "unhide_report"
+    DISPATCH = "dispatch"
+    ACKNOWLEDGE = "acknowledge"
+    REPORT_DONE = "report_done"
+    CHECK_PASS = "check_pass"
+    CHECK_FAIL = "check_fail"
+    RETURN = "return"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    DENY_EXTENSION = "deny_extension"
+    SHELVE = "shelve"
+    UNSHELVE = "unshelve"
+    RECATEGORISE = "recategorise"
+    RELOCATE = "relocate"
 
 
 class TicketEventType(StrEnum):
@@ -79,8 +95,24 @@ class ActorKind(StrEnum):
 
 # The sets of statuses, each written once; Python asks ``status in OPEN_STATUSES``, SQL
 # ``Ticket.is_open`` (and ``is_resolved``, ``has_ended``).
-# Waiting for the office or its crew.
-OPEN_STATUSES = frozenset({TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS})
+# Not fixed yet: waiting for the office, a unit, the office's check, or (shelved) a date
+# to be looked at again. Reports of the same problem join it.
+OPEN_STATUSES = frozenset(
+    {
+        TicketStatus.NEW,
+        TicketStatus.ACCEPTED,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.DISPATCHED,
+        TicketStatus.AWAITING_CHECK,
+        TicketStatus.SHELVED,
+    }
+)
+# Open and on the clock: a shelved ticket is never overdue.
+CLOCKED_STATUSES = OPEN_STATUSES - {TicketStatus.SHELVED}
+# In a unit's hands: what its crew sees and acts on.
+WITH_UNIT_STATUSES = frozenset(
+    {TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS, TicketStatus.AWAITING_CHECK}
+)
 # The problem was fixed: resolved, and closed once the fix stood.
 RESOLVED_STATUSES = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 # Nothing more happens to it: closed, rejected, or merged into another (duplicate).
@@ -88,7 +120,15 @@ ENDED_STATUSES = frozenset({TicketStatus.CLOSED, TicketStatus.REJECTED, TicketSt
 # What the public may see of: accepted by an office and not turned down or merged away
 # (never while new — a transferred ticket is new again in its new street).
 PUBLIC_STATUSES = frozenset(
-    {TicketStatus.ACCEPTED, TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED, TicketStatus.CLOSED}
+    {
+        TicketStatus.ACCEPTED,
+        TicketStatus.IN_PROGRESS,
+        TicketStatus.DISPATCHED,
+        TicketStatus.AWAITING_CHECK,
+        TicketStatus.SHELVED,
+        TicketStatus.RESOLVED,
+        TicketStatus.CLOSED,
+    }
 )
 ENDED_UNPURGED = "purged_at IS NULL AND status IN ({})".format(
     ", ".join(f"'{s}'" for s in TicketStatus if s in ENDED_STATUSES)
@@ -117,6 +157,15 @@ class Ticket(UuidPk, Timestamps, Base):
         # Open311's open data, newest first, and the forwarding worker's sweeps: what
         # was opened, or accepted, since it last looked.
         Index("ix_tickets_created_at_id", "created_at", "id"),
+        # A unit's work list: its tickets by deadline.
+        Index("ix_tickets_unit_id_due_at", "unit_id", "due_at"),
+        # The worker's look at shelved tickets due for review.
+        Index(
+            "ix_tickets_review_on",
+            "review_on",
+            postgresql_where=text("review_on IS NOT NULL"),
+            sqlite_where=text("review_on IS NOT NULL"),
+        ),
         Index(
             "ix_tickets_accepted_at",
             "accepted_at",
@@ -180,6 +229,18 @@ class Ticket(UuidPk, Timestamps, Base):
     # joining later does not: nobody has looked at it).
     hidden_report_count: Mapped[int] = mapped_column(default=0, server_default="0")
     hidden_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The unit it is dispatched to now (or last was, while it waits for the office's
+    # check), and when whoever it waits on signed for it (签收).
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # An extension of the current deadline: asked for, then approved (the deadline
+    # moved) or denied.
+    extension_hours: Mapped[float | None]
+    extension_reason: Mapped[str | None] = mapped_column(Text)
+    extension_status: Mapped[str | None] = mapped_column(String(16))
+    # A shelved ticket's date to be looked at again (挂账).
+    review_on: Mapped[date | None]
+    escalated: Mapped[bool] = mapped_column(default=False, server_default="0")
 
     @hybrid_property
     def is_open(self) -> bool:
@@ -220,14 +281,14 @@ class Ticket(UuidPk, Timestamps, Base):
         return and_(cls.status.in_(PUBLIC_STATUSES), cls.hidden_at.is_(None))
 
     def _is_overdue(self, now: datetime) -> bool:
-        return self.is_open and self.due_at < now
+        return TicketStatus(self.status) in CLOCKED_STATUSES and self.due_at < now
 
     @classmethod
     def _is_overdue_in_sql(cls, now: datetime) -> ColumnElement[bool]:
         # Checked on each row an index walks, never searched by range: a queue's page
         # finds its newest overdue tickets among the newest tickets, where a range search
         # would fetch the scope's whole backlog and sort it for one page.
-        return and_(cls.is_open, checked_per_row(cls.due_at) < now)
+        return and_(cls.status.in_(CLOCKED_STATUSES), checked_per_row(cls.due_at) < now)
 
     # Open and past ``due_at``, the deadline that matters now: the answer while the ticket
     # is new, the fix after. (A category answers no later than it fixes —

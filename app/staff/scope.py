@@ -6,7 +6,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from app.areas import area_tree_ids, get_area, list_areas
 from app.errors import NotFound
-from app.models import Area, Staff, StaffRole, Ticket
+from app.models import Area, Dispatch, Staff, StaffRole, Ticket
 
 
 def staff_area_ids(session: Session, staff: Staff) -> set[int] | None:
@@ -38,9 +38,13 @@ def area_in_scope(session: Session, staff: Staff, *, code: str) -> Area:
 
 
 def ticket_scope_filter(staff: Staff) -> ColumnElement[bool]:
-    """The tickets ``staff`` may see: its street's, or every one of its district's."""
+    """The tickets ``staff`` may see: its street's, every one of its district's, or (a
+    unit's crew) those ever dispatched to its unit — the ones it holds now to act on, the
+    others to read."""
     if staff.role == StaffRole.OFFICER:
         return Ticket.street_id == staff.area_id
     if staff.role == StaffRole.DISTRICT:
         return Ticket.district_id == staff.area_id
+    if staff.role == StaffRole.CREW and staff.unit_id is not None:
+        return Ticket.id.in_(select(Dispatch.ticket_id).where(Dispatch.unit_id == staff.unit_id))
     return false()
