@@ -37,6 +37,7 @@ from app.routers import (
     open311,
     platform,
     reports,
+    units,
     webhook,
 )
 from app.schemas.reports import receipt_json
@@ -199,6 +200,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhook.router,
         areas.router,
         admin.router,
+        units.router,
         open311.router,
         docs.router,
     ):

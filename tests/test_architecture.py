@@ -30,8 +30,9 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # The domain packages, bottom to top, and the bottom floor they stand on.
 DOMAINS = (
     "areas",
-    "staff",
     "categories",
+    "units",
+    "staff",
     "media",
     "platforms",
     "riders",

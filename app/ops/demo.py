@@ -1,4 +1,5 @@
-"""The Changning demo: areas, categories, platforms and staff for a first run.
+"""The Changning demo: areas, categories, platforms, staff, and each street's two
+responsible units with a crew account each, for a first run.
 
 The street and community boundaries are synthetic (see ``demo_areas``); they are
 imported through the same path as official data, labelled as synthetic in ``source``.
@@ -12,17 +13,20 @@ from sqlalchemy.orm import Session
 
 from app.areas import import_areas
 from app.config import Settings
-from app.models import Area, Platform, Staff, StaffRole, utcnow
+from app.models import Area, Platform, Staff, StaffRole, UnitKind, utcnow
 from app.ops.demo_areas import DISTRICT_CODE, build_demo_areas
 from app.platforms import create_platform
 from app.staff import Account, create_staff
 from app.tickets import seed_calendar
+from app.units import UnitInput, create_unit
 
 DEMO_SOURCE = "synthetic demo partition (not official boundaries)"
 DISTRICT_SOURCE = "DataV GeoAtlas outline (2022), converted from GCJ-02"
 DEMO_PLATFORMS = (("meituan", "美团"), ("eleme", "饿了么"))
 DISTRICT_USERNAME = "changning"
 ADMIN_USERNAME = "admin"
+# What a street's road-maintenance contractor fixes: the road and what stands on it.
+ROAD_CATEGORIES = ("road_damage", "facility_damage")
 
 
 @dataclass
@@ -39,6 +43,30 @@ def database_is_empty(session: Session) -> bool:
 
 def officer_username(street_code: str) -> str:
     return f"officer_{street_code}"
+
+
+def crew_username(unit_code: str) -> str:
+    return f"crew_{unit_code}"
+
+
+def street_units(code: str, name: str) -> list[UnitInput]:
+    """A street's two responsible units: its 城管中队, which takes anything, and a
+    road-maintenance contractor (made up, as the name says)."""
+    return [
+        UnitInput(
+            code=f"chengguan_{code}",
+            name=f"{name}城管中队",
+            kind=UnitKind.DEPARTMENT,
+            streets=[code],
+        ),
+        UnitInput(
+            code=f"roads_{code}",
+            name=f"{name}道路养护（示例承包商）",
+            kind=UnitKind.CONTRACTOR,
+            streets=[code],
+            categories=ROAD_CATEGORIES,
+        ),
+    ]
 
 
 def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
@@ -75,20 +103,35 @@ def load_demo(session: Session, settings: Settings) -> DemoCredentials | None:
         new = create_platform(session, code=code, name=name)
         credentials.platforms.append({"code": code, "name": name, "api_key": new.api_key})
 
-    accounts: list[tuple[str, StaffRole, str | None, str]] = [
-        (officer_username(a.code), StaffRole.OFFICER, a.code, f"{a.name}工作人员")
-        for a in demo_areas
-        if a.level == "street"
+    streets = [a for a in demo_areas if a.level == "street"]
+    accounts = [
+        Account(officer_username(a.code), StaffRole.OFFICER, a.code, f"{a.name}工作人员")
+        for a in streets
     ]
     accounts += [
-        (DISTRICT_USERNAME, StaffRole.DISTRICT, DISTRICT_CODE, "长宁区城运中心"),
-        (ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator"),
+        Account(DISTRICT_USERNAME, StaffRole.DISTRICT, DISTRICT_CODE, "长宁区城运中心"),
+        Account(ADMIN_USERNAME, StaffRole.ADMIN, None, "Operator"),
     ]
-    for username, role, area, display_name in accounts:
-        staff = create_staff(
-            session, Account(username, role, area, display_name), settings=settings
-        )
+    for street in streets:
+        for unit in street_units(street.code, street.name):
+            create_unit(session, unit)
+            accounts.append(
+                Account(
+                    crew_username(unit.code),
+                    StaffRole.CREW,
+                    display_name=f"{unit.name}处置组",
+                    unit_code=unit.code,
+                )
+            )
+    for account in accounts:
+        staff = create_staff(session, account, settings=settings)
         credentials.staff.append(
-            {"username": username, "password": staff.password, "role": role.value, "area": area}
+            {
+                "username": account.username,
+                "password": staff.password,
+                "role": account.role.value,
+                "area": account.area_code,
+                "unit": account.unit_code,
+            }
         )
     return credentials

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from app import areas, categories, open311, tickets
+from app import areas, categories, open311, tickets, units
 from app import platforms as platform_service
 from app import staff as staff_service
 from app.deps import ClockDep, CurrentAdmin, PageParams, SessionDep, SettingsDep
 from app.errors import InvalidGeoJSON
 from app.geo import CoordSys
-from app.models import AreaLevel
+from app.models import AreaLevel, Staff
 from app.schemas.areas import AreaImportResult, AreaRead
 from app.schemas.calendar import CalendarPut, CalendarRead
 from app.schemas.categories import CategoryAdminRead, CategoryPut, category_fields
@@ -213,21 +213,35 @@ def change_staff(
         staff_service.set_active(session, staff, active=body.active)
     if body.may_publish_alerts is not None:
         staff_service.allow_alerts(session, staff, allowed=body.may_publish_alerts)
-    return StaffRead.of(staff)
+    if "display_name" in body.model_fields_set:
+        staff_service.set_display_name(session, staff, display_name=body.display_name)
+    return _staff_reads(session, [staff])[0]
+
+
+def _staff_reads(session: SessionDep, accounts: list[Staff]) -> list[StaffRead]:
+    """The accounts as read, crew members' units named by code."""
+    codes = units.unit_codes(session, (s.unit_id for s in accounts if s.unit_id is not None))
+    return [StaffRead.with_unit(staff, codes) for staff in accounts]
 
 
 @router.post(
     "/staff",
     response_model=StaffCreated,
     status_code=status.HTTP_201_CREATED,
-    summary="Create an officer (street), district user (district) or admin",
+    summary="Create an officer (street), district user (district), admin, or member of a "
+    "unit's crew (unit)",
 )
 def create_staff(
     body: StaffCreate, session: SessionDep, settings: SettingsDep, _admin: CurrentAdmin
 ) -> StaffCreated:
     new = staff_service.create_staff(session, body.account(), settings=settings)
     return StaffCreated(
-        username=new.staff.username, password=new.password, role=new.staff.role, area=body.area
+        username=new.staff.username,
+        password=new.password,
+        role=new.staff.role,
+        area=body.area,
+        unit=body.unit,
+        display_name=new.staff.display_name,
     )
 
 
@@ -235,7 +249,8 @@ def create_staff(
 def list_staff(
     session: SessionDep, _admin: CurrentAdmin, page_request: PageParams
 ) -> Page[StaffRead]:
-    return Page[StaffRead].of(staff_service.page_staff(session, page_request), StaffRead.of)
+    page = staff_service.page_staff(session, page_request)
+    return Page[StaffRead](items=_staff_reads(session, page.items), next_cursor=page.next_cursor)
 
 
 @router.get(

@@ -1,3 +1,4 @@
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
@@ -11,14 +12,24 @@ from app.staff import Account
 class StaffCreate(InputSchema):
     username: str = Field(min_length=3, max_length=64)
     role: StaffRole
-    area: str | None = Field(default=None, description="street code (officer), district code")
+    area: str | None = Field(
+        default=None, description="street code (officer), district code (district)"
+    )
+    unit: str | None = Field(default=None, max_length=64, description="unit code (crew)")
     password: str | None = Field(
         default=None, max_length=256, description="generated and returned when omitted"
     )
     display_name: str | None = Field(default=None, max_length=100)
 
     def account(self) -> Account:
-        return Account(self.username, self.role, self.area, self.display_name, self.password)
+        return Account(
+            self.username,
+            self.role,
+            self.area,
+            self.display_name,
+            self.password,
+            unit_code=self.unit,
+        )
 
 
 class StaffCreated(Schema):
@@ -26,6 +37,8 @@ class StaffCreated(Schema):
     password: str
     role: StaffRole
     area: str | None
+    unit: str | None
+    display_name: str | None
 
 
 def _code_of(area: Any) -> Any:
@@ -42,9 +55,25 @@ class StaffRead(Read):
     display_name: str | None
     role: StaffRole
     area: AreaCodeOf
+    unit: str | None = Field(description="the code of a crew member's unit")
     active: bool
     may_publish_alerts: bool
     created_at: UtcTime
+
+    @classmethod
+    def with_unit(cls, staff: Staff, unit_codes: Mapping[int, str]) -> "StaffRead":
+        """The account, its unit named by code from ``unit_codes`` (by unit id)."""
+        unit = unit_codes.get(staff.unit_id) if staff.unit_id is not None else None
+        return cls.of(_UnitCode(unit), staff)
+
+
+class _UnitCode:
+    """The one attribute a staff account lacks to be read: its unit's code."""
+
+    __slots__ = ("unit",)
+
+    def __init__(self, unit: str | None) -> None:
+        self.unit = unit
 
 
 class AccessToken(Schema):
@@ -74,8 +103,9 @@ class ActiveChange(InputSchema):
 
 
 class StaffChange(InputSchema):
-    """What an admin changes of an account: whether it is enabled, and whether it may
-    publish area alerts (district staff always may)."""
+    """What an admin changes of an account: whether it is enabled, whether it may publish
+    area alerts (district staff always may), the name it is shown by (null: none)."""
 
     active: bool | None = None
     may_publish_alerts: bool | None = None
+    display_name: str | None = Field(default=None, max_length=100)

@@ -1,7 +1,7 @@
-"""Street-office and district staff: accounts, throttled sign-in, and the part of the area
-tree each member may see.
+"""Staff — street offices, the district, admins and the crews of responsible units:
+accounts, throttled sign-in, and the part of the area tree each member may see.
 
-Uses ``app.areas`` and the bottom floor."""
+Uses ``app.areas``, ``app.units`` and the bottom floor."""
 
 from app.staff.accounts import (
     Account,
@@ -12,6 +12,7 @@ from app.staff.accounts import (
     get_staff,
     page_staff,
     set_active,
+    set_display_name,
     sign_out,
 )
 from app.staff.scope import area_in_scope, scope_areas, staff_area_ids, ticket_scope_filter
@@ -27,6 +28,7 @@ __all__ = [
     "page_staff",
     "scope_areas",
     "set_active",
+    "set_display_name",
     "sign_out",
     "staff_area_ids",
     "ticket_scope_filter",

@@ -1,4 +1,5 @@
-"""Staff accounts (officers, district users, admins) and their login."""
+"""Staff accounts (officers, district users, admins, members of a unit's crew) and their
+login."""
 
 import re
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.db import begin_writes, lock
 from app.errors import AlreadyExists, InvalidCredentials, ValidationFailed, found
-from app.models import Area, AreaLevel, Staff, StaffRole, utcnow
+from app.models import Area, AreaLevel, Staff, StaffRole, Unit, utcnow
 from app.pagination import Page, PageRequest, keyset_page
 from app.security import (
     IssuedToken,
@@ -22,6 +23,7 @@ from app.security import (
     verify_password,
 )
 from app.staff import sign_in
+from app.units import find_unit
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 MIN_PASSWORD_LENGTH = 10
@@ -37,13 +39,14 @@ class NewStaff:
 
 @dataclass(frozen=True)
 class Account:
-    """A staff account to create: who, in which role, over which area."""
+    """A staff account to create: who, in which role, over which area or in which unit."""
 
     username: str
     role: StaffRole
-    area_code: str | None = None  # the street (officer) or district; none for an admin
+    area_code: str | None = None  # the street (officer) or district; none for the others
     display_name: str | None = None
     password: str | None = None  # None: one is generated, and returned once
+    unit_code: str | None = None  # the unit of a crew member; none for the others
 
 
 def create_staff(session: Session, account: Account, *, settings: Settings) -> NewStaff:
@@ -57,12 +60,14 @@ def create_staff(session: Session, account: Account, *, settings: Settings) -> N
     begin_writes(session)
     lock(session, ("staff", username))  # two creations of one name: the second sees the first
     area = _role_area(session, role, area_code=account.area_code)
+    unit = _crew_unit(session, role, unit_code=account.unit_code)
     if session.scalar(select(Staff.id).where(Staff.username == username)) is not None:
         raise AlreadyExists(f"user {username} exists already")
     staff = Staff(
         username=username,
         role=role,
         area_id=area.id if area else None,
+        unit_id=unit.id if unit else None,
         password_hash=password_hash,
         active=True,
         display_name=account.display_name,
@@ -77,7 +82,7 @@ def _role_area(session: Session, role: StaffRole, *, area_code: str | None) -> A
     level = ROLE_AREA_LEVEL.get(role)
     if level is None:
         if area_code is not None:
-            raise ValidationFailed.of_field("area", "an admin has no area")
+            raise ValidationFailed.of_field("area", f"a user with the role {role} has no area")
         return None
     if area_code is None:
         raise ValidationFailed.of_field(
@@ -87,6 +92,20 @@ def _role_area(session: Session, role: StaffRole, *, area_code: str | None) -> A
     if area is None or area.level != level:
         raise ValidationFailed.of_field("area", f"{area_code} is not a {level}")
     return area
+
+
+def _crew_unit(session: Session, role: StaffRole, *, unit_code: str | None) -> Unit | None:
+    """The unit of a crew member; no other role belongs to one."""
+    if role != StaffRole.CREW:
+        if unit_code is not None:
+            raise ValidationFailed.of_field("unit", f"a user with the role {role} has no unit")
+        return None
+    if unit_code is None:
+        raise ValidationFailed.of_field("unit", "a crew member needs the code of its unit")
+    unit = find_unit(session, unit_code)
+    if unit is None:
+        raise ValidationFailed.of_field("unit", f"no unit with code {unit_code}")
+    return unit
 
 
 def authenticate(
@@ -142,6 +161,14 @@ def set_active(session: Session, staff: Staff, *, active: bool) -> Staff:
     staff.active = active
     if not active:
         staff.tokens_valid_after = utcnow()
+    session.flush()
+    return staff
+
+
+def set_display_name(session: Session, staff: Staff, *, display_name: str | None) -> Staff:
+    """The name the account is shown by (None: its username)."""
+    begin_writes(session)
+    staff.display_name = display_name
     session.flush()
     return staff
 

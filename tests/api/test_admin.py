@@ -257,8 +257,9 @@ def test_a_duplicate_username_is_409_and_leaves_the_account_alone(
 def test_the_staff_list_holds_the_demo_accounts(client: TestClient, admin: dict[str, str]) -> None:
     items = client.get("/v1/admin/staff", headers=admin).json()["items"]
 
+    crews = [f"crew_{unit}_{code}" for code in DEMO_STREETS for unit in ("chengguan", "roads")]
     assert [s["username"] for s in items] == sorted(
-        ["admin", "changning", *(f"officer_{code}" for code in DEMO_STREETS)]
+        ["admin", "changning", *(f"officer_{code}" for code in DEMO_STREETS), *crews]
     )
     assert {s["username"]: s["area"] for s in items}["officer_310105002"] == "310105002"
 
