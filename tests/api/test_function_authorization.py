@@ -17,11 +17,14 @@ from tests.conftest import Auth
 
 ANYONE = "anonymous"
 RIDER, PLATFORM, OFFICER, DISTRICT, ADMIN = "rider", "platform", "officer", "district", "admin"
-CALLERS = (ANYONE, RIDER, PLATFORM, OFFICER, DISTRICT, ADMIN)
+CREW = "crew"  # a member of a responsible unit's crew
+CALLERS = (ANYONE, RIDER, PLATFORM, OFFICER, DISTRICT, ADMIN, CREW)
 EVERYONE = frozenset(CALLERS)
 SIGNED_IN = EVERYONE - {ANYONE}
 OFFICE = frozenset({OFFICER, DISTRICT})
-STAFF = frozenset({OFFICER, DISTRICT, ADMIN})
+STAFF = frozenset({OFFICER, DISTRICT, ADMIN, CREW})
+# The offices, and the crews of the units they dispatch to (each on the tickets it holds).
+CASE_WORKERS = OFFICE | {CREW}
 
 
 def serving(callers: Collection[str], *routes: str) -> dict[tuple[str, str], frozenset[str]]:
@@ -58,6 +61,8 @@ SERVED = (
         "GET POST /v1/reports",
         "POST /v1/reports/batch",
         "GET /v1/reports/{report_id}",
+        "GET /v1/reports/{report_id}/photos/{photo_id}",
+        "GET /v1/reports/{report_id}/photos/{photo_id}/thumbnail",
         "GET /v1/tickets/nearby",
         "POST /v1/tickets/{ticket_id}/verifications",
         "GET /v1/me",
@@ -85,14 +90,22 @@ SERVED = (
     ),
     serving(STAFF, "POST /v1/auth/password", "POST /v1/auth/sign-out"),
     serving(
-        OFFICE,
-        "GET /v1/office/stats",
-        "GET /v1/office/areas",
-        "GET /v1/office/areas/{code}",
+        CASE_WORKERS,
         "GET /v1/office/tickets",
         "GET /v1/office/tickets.csv",
         "GET /v1/office/tickets/{ticket_id}",
         "POST /v1/office/tickets/{ticket_id}/actions",
+        "POST /v1/office/media",
+        "GET /v1/office/media/{media_id}",
+        "GET /v1/office/media/{media_id}/thumbnail",
+    ),
+    serving(
+        OFFICE,
+        "GET /v1/office/stats",
+        "GET /v1/office/areas",
+        "GET /v1/office/areas/{code}",
+        "GET /v1/office/units",
+        "GET /v1/office/stats/units",
         "GET /v1/office/tickets/{ticket_id}/forwarding",
         "GET /v1/office/media/{media_id}/suggestions",
         "PUT DELETE /v1/office/media/{media_id}/public",
@@ -120,6 +133,8 @@ SERVED = (
         "POST /v1/admin/platforms/{code}/api-key",
         "GET POST /v1/admin/staff",
         "PATCH /v1/admin/staff/{username}",
+        "GET POST /v1/admin/units",
+        "GET PATCH /v1/admin/units/{code}",
         "GET POST /v1/admin/forwards",
         "DELETE /v1/admin/forwards/{forward_id}",
     ),
@@ -165,6 +180,7 @@ def headers_of(auth: Auth, caller: str) -> dict[str, str]:
         OFFICER: lambda: auth.staff("officer_310105002"),
         DISTRICT: lambda: auth.staff("changning"),
         ADMIN: lambda: auth.staff("admin"),
+        CREW: lambda: auth.staff("crew_roads_310105002"),
     }[caller]()
 
 
