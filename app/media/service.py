@@ -1,10 +1,11 @@
-"""Riders' photos: judged by their bytes, re-encoded without metadata, stored by content.
+"""Photos riders and staff upload: judged by their bytes, re-encoded without metadata,
+stored by content.
 
-Nothing a rider uploads is stored as sent. Pillow opens it only if its bytes say JPEG,
-PNG or WebP; the pixel count is checked from the header before anything is decoded
-(a decompression bomb is an error, not a warning); the EXIF orientation is applied; and
-the pixels alone are encoded again, so EXIF (with its GPS position), XMP, IPTC and ICC
-data never reach the disk.
+Nothing a rider or a member of staff uploads is stored as sent. Pillow opens it only if
+its bytes say JPEG, PNG or WebP; the pixel count is checked from the header before
+anything is decoded (a decompression bomb is an error, not a warning); the EXIF
+orientation is applied; and the pixels alone are encoded again, so EXIF (with its GPS
+position), XMP, IPTC and ICC data never reach the disk.
 """
 
 import hashlib
@@ -16,10 +17,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Generic, TypeVar
 
 from anyio import to_thread
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,6 +51,7 @@ from app.models import (
     Rider,
     SightingMedia,
     Staff,
+    StaffPhoto,
     StaffRole,
     StoredImage,
     Ticket,
@@ -192,9 +195,41 @@ def store_processed(session: Session, store: MediaStore, *, image: ProcessedImag
     )
 
 
+# A rider's photo or a member of staff's: stored alike, in tables of their own.
+P = TypeVar("P", Media, StaffPhoto)
+
+
 @dataclass(frozen=True)
-class StoredMedia:
-    media: Media
+class Uploader(Generic[P]):
+    """Who uploads a photo, and so where it is kept: a rider's in ``media`` (the rider,
+    whose token was checked without the database, is checked as active here, and the
+    upload counted against the rider's share), a member of staff's in ``staff_photos``."""
+
+    model: type[P]
+    owner: str  # the column of ``model`` naming the uploader
+    id: uuid.UUID
+    stamps: tuple[str, ...]  # the times an upload (or the same bytes again) sets
+    counted: bool
+
+    def owns(self) -> ColumnElement[bool]:
+        owner: ColumnElement[uuid.UUID] = getattr(self.model, self.owner)
+        return owner == self.id
+
+    def stamped(self, now: datetime) -> dict[str, datetime]:
+        return dict.fromkeys(self.stamps, now)
+
+
+def rider_uploads(rider_id: uuid.UUID) -> Uploader[Media]:
+    return Uploader(Media, "rider_id", rider_id, ("created_at", "updated_at"), counted=True)
+
+
+def staff_uploads(staff_id: uuid.UUID) -> Uploader[StaffPhoto]:
+    return Uploader(StaffPhoto, "uploaded_by", staff_id, ("created_at",), counted=False)
+
+
+@dataclass(frozen=True)
+class StoredMedia(Generic[P]):
+    media: P
     created: bool
 
 
@@ -206,34 +241,65 @@ async def receive_photo(
     rider_id: uuid.UUID,
     data: bytes,
     now: datetime,
-) -> StoredMedia:
+) -> StoredMedia[Media]:
     """A rider's upload: the same bytes again are the photo stored before; else, within
     the rider's share (so many an hour and a day, a few at once), decoded on the
     decoding threads and stored. No thread and no database connection is held while the
     photo waits for its turn or is decoded."""
+    return await _receive(
+        database, store, settings=settings, uploader=rider_uploads(rider_id), data=data, now=now
+    )
+
+
+async def receive_staff_photo(
+    database: Database,
+    store: MediaStore,
+    *,
+    settings: Settings,
+    staff_id: uuid.UUID,
+    data: bytes,
+    now: datetime,
+) -> StoredMedia[StaffPhoto]:
+    """A member of staff's upload (the spot after the work, say), as a rider's: the same
+    bytes again are the photo stored before; else decoded, a few of the uploader's at
+    once, and stored."""
+    return await _receive(
+        database, store, settings=settings, uploader=staff_uploads(staff_id), data=data, now=now
+    )
+
+
+async def _receive(
+    database: Database,
+    store: MediaStore,
+    *,
+    settings: Settings,
+    uploader: Uploader[P],
+    data: bytes,
+    now: datetime,
+) -> StoredMedia[P]:
     upload_sha256 = hashlib.sha256(data).hexdigest()
     existing = await to_thread.run_sync(
         partial(
             _before_decoding,
             database,
             settings,
-            rider_id=rider_id,
+            uploader=uploader,
             upload_sha256=upload_sha256,
             now=now,
         )
     )
     if existing is not None:
         return StoredMedia(existing, created=False)
-    image = await decode(reencode, data, uploader=rider_id)
+    image = await decode(reencode, data, uploader=uploader.id)
 
-    def keep() -> StoredMedia:
+    def keep() -> StoredMedia[P]:
         # A read transaction until _add has written the files: no write lock is held
         # while they are written.
         with database.transaction(write=False) as session:
             return _add(
                 session,
                 store,
-                rider_id=rider_id,
+                uploader=uploader,
                 upload_sha256=upload_sha256,
                 image=image,
                 now=now,
@@ -246,34 +312,38 @@ def _before_decoding(
     database: Database,
     settings: Settings,
     *,
-    rider_id: uuid.UUID,
+    uploader: Uploader[P],
     upload_sha256: str,
     now: datetime,
-) -> Media | None:
+) -> P | None:
     """The photo stored before from the same bytes, if any (renewed: usable again for as
-    long as a new upload); else nothing, once the rider is known to be active and the
+    long as a new upload); else nothing, once a rider is known to be active and the
     upload is counted against the rider's share."""
     with database.transaction(write=False) as session:
-        rider = session.get(Rider, rider_id)
-        if rider is None or not rider.is_active:
-            raise Unauthenticated("the rider or its platform is no longer active")
-        existing = _find(session, rider_id, upload_sha256=upload_sha256)
+        if uploader.counted:
+            rider = session.get(Rider, uploader.id)
+            if rider is None or not rider.is_active:
+                raise Unauthenticated("the rider or its platform is no longer active")
+        existing = _find(session, uploader, upload_sha256=upload_sha256)
         if existing is not None and existing.created_at >= usable_since(now, settings):
             return existing
+        if existing is None and not uploader.counted:
+            return None
         begin_writes(session)
         if existing is not None:
             # Unless the sweep of unused photos took it meanwhile (it locks what it
             # removes, and this waits for it): then the bytes are a new upload.
             renewed = session.execute(
-                update(Media)
-                .where(Media.id == existing.id)
-                .values(created_at=now, updated_at=now)
+                update(uploader.model)
+                .where(uploader.model.id == existing.id)
+                .values(uploader.stamped(now))
                 .execution_options(synchronize_session=False)
             ).rowcount  # type: ignore[attr-defined]
             if renewed:
                 session.refresh(existing)
                 return existing
-        count_upload(session, settings, rider_id=rider_id, now=now)
+        if uploader.counted:
+            count_upload(session, settings, rider_id=uploader.id, now=now)
         return None
 
 
@@ -323,16 +393,17 @@ def forget_uploads(database: Database, *, now: datetime) -> int:
 
 def store_media(
     session: Session, *, rider: Rider, data: bytes, store: MediaStore, now: datetime
-) -> StoredMedia:
+) -> StoredMedia[Media]:
     """A rider's photo stored from a thread that may wait (the demo's riders)."""
+    uploader = rider_uploads(rider.id)
     upload_sha256 = hashlib.sha256(data).hexdigest()
-    existing = _find(session, rider.id, upload_sha256=upload_sha256)
+    existing = _find(session, uploader, upload_sha256=upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
     return _add(
         session,
         store,
-        rider_id=rider.id,
+        uploader=uploader,
         upload_sha256=upload_sha256,
         image=process_image(data),
         now=now,
@@ -343,19 +414,20 @@ def _add(
     session: Session,
     store: MediaStore,
     *,
-    rider_id: uuid.UUID,
+    uploader: Uploader[P],
     upload_sha256: str,
     image: ProcessedImage,
     now: datetime,
-) -> StoredMedia:
+) -> StoredMedia[P]:
     # The blobs are written (and fsynced) before the write transaction begins.
     stored = store_processed(session, store, image=image)
     begin_writes(session)
-    existing = _find(session, rider_id, upload_sha256=upload_sha256)
+    existing = _find(session, uploader, upload_sha256=upload_sha256)
     if existing is not None:
         return StoredMedia(existing, created=False)
-    media = Media(
-        rider_id=rider_id,
+    photo = uploader.model(
+        **{uploader.owner: uploader.id},
+        **uploader.stamped(now),
         upload_sha256=upload_sha256,
         sha256=stored.sha256,
         thumbnail_sha256=stored.thumbnail_sha256,
@@ -363,24 +435,22 @@ def _add(
         width=image.width,
         height=image.height,
         bytes=len(image.content),
-        created_at=now,
-        updated_at=now,
     )
     try:
         with session.begin_nested():
-            session.add(media)
+            session.add(photo)
     except IntegrityError:
-        # The same photo from the same rider, stored a moment ago by a retry in flight.
-        existing = _find(session, rider_id, upload_sha256=upload_sha256)
+        # The same photo from the same uploader, stored a moment ago by a retry in flight.
+        existing = _find(session, uploader, upload_sha256=upload_sha256)
         if existing is None:
             raise
         return StoredMedia(existing, created=False)
-    return StoredMedia(media, created=True)
+    return StoredMedia(photo, created=True)
 
 
-def _find(session: Session, rider_id: uuid.UUID, *, upload_sha256: str) -> Media | None:
+def _find(session: Session, uploader: Uploader[P], *, upload_sha256: str) -> P | None:
     return session.scalar(
-        select(Media).where(Media.rider_id == rider_id, Media.upload_sha256 == upload_sha256)
+        select(uploader.model).where(uploader.owns(), uploader.model.upload_sha256 == upload_sha256)
     )
 
 
@@ -505,9 +575,10 @@ def digest_of(key: str) -> str:
 
 def blobs_in_use(session: Session, digests: set[str]) -> set[str]:
     """Of ``digests``, those a photo row names, as its photo or its thumbnail: a rider's
-    photo, its published copy, or one the district attached to an alert."""
+    photo, its published copy, one the district attached to an alert, or one staff
+    uploaded (to show with an action on a ticket)."""
     named: set[str] = set()
-    for table in (Media, PublicPhoto, AlertPhoto):
+    for table in (Media, PublicPhoto, AlertPhoto, StaffPhoto):
         named |= set(session.scalars(select(table.sha256).where(table.sha256.in_(digests))))
         named |= set(
             session.scalars(
@@ -555,15 +626,46 @@ def usable_since(now: datetime, settings: Settings) -> datetime:
     return now - timedelta(hours=settings.unused_photo_hours)
 
 
-def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
-    """The refusal of a report or verification naming photos its rider did not upload
-    (or uploaded too long ago to use)."""
+def not_uploaded_by(missing: Collection[uuid.UUID], *, who: str) -> UnknownMedia:
+    """The refusal of ``media_ids`` naming photos ``who`` did not upload (or uploaded too
+    long ago to use)."""
     names = [str(m) for m in missing]
     return UnknownMedia(
-        "photos not uploaded by this rider, or uploaded too long ago to use (upload them "
+        f"photos not uploaded by {who}, or uploaded too long ago to use (upload them "
         f"again): {', '.join(names)}",
         errors=[{"field": "media_ids", "message": f"unknown: {m}"} for m in names],
     )
+
+
+def not_the_riders(missing: list[uuid.UUID]) -> UnknownMedia:
+    """The refusal of a report or verification naming photos its rider did not upload
+    (or uploaded too long ago to use)."""
+    return not_uploaded_by(missing, who="this rider")
+
+
+def usable_photos(
+    session: Session,
+    uploader: Uploader[P],
+    *,
+    media_ids: Collection[uuid.UUID],
+    now: datetime,
+    settings: Settings,
+) -> dict[uuid.UUID, P]:
+    """Those of ``media_ids`` that ``uploader`` uploaded recently enough to be used
+    (:func:`usable_since`), by id."""
+    if not media_ids:
+        return {}
+    model = uploader.model
+    return {
+        photo.id: photo
+        for photo in session.scalars(
+            select(model).where(
+                model.id.in_(media_ids),
+                uploader.owns(),
+                model.created_at >= usable_since(now, settings),
+            )
+        )
+    }
 
 
 def check_media_owner(
@@ -576,15 +678,8 @@ def check_media_owner(
 ) -> None:
     """Every one of ``media_ids`` was uploaded by ``rider`` recently enough to be used
     (:func:`usable_since`), or :func:`not_the_riders`."""
-    since = usable_since(now, settings)
-    if not media_ids:
-        return
-    owned = set(
-        session.scalars(
-            select(Media.id).where(
-                Media.id.in_(media_ids), Media.rider_id == rider.id, Media.created_at >= since
-            )
-        )
+    owned = usable_photos(
+        session, rider_uploads(rider.id), media_ids=media_ids, now=now, settings=settings
     )
     if missing := [m for m in media_ids if m not in owned]:
         raise not_the_riders(missing)

@@ -10,7 +10,7 @@ times, counts, points) stays, so that every statistic is the same before and aft
 
 import json
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -47,7 +47,13 @@ from app.db import (
     wkt_point,
 )
 from app.geo import CoordSys
-from app.media import UNUSED_GRACE, MediaStore, delete_media, usable_since
+from app.media import (
+    UNUSED_GRACE,
+    MediaStore,
+    delete_media,
+    delete_staff_photos,
+    usable_since,
+)
 from app.models import (
     ActorKind,
     AlertSighting,
@@ -62,9 +68,11 @@ from app.models import (
     Rider,
     RiderTotals,
     SightingMedia,
+    StaffPhoto,
     Ticket,
     TicketEvent,
     Verification,
+    event_photos,
     utcnow,
 )
 from app.riders import COUNTERS, TOMBSTONE_PREFIX
@@ -318,31 +326,84 @@ def _in_verifications(
     return named & photos
 
 
-UNUSED_PHOTOS = "unused_photos"
+@dataclass(frozen=True)
+class _Uploads:
+    """Photos of one kind the sweep looks at, from its own mark: which of them something
+    uses, and how those nobody used go."""
+
+    mark: str
+    model: type[Media] | type[StaffPhoto]
+    used: Callable[[Session, set[uuid.UUID]], set[uuid.UUID]]
+    delete: Callable[[Session, MediaStore, set[uuid.UUID]], int]
+
+
+def _riders_photos_used(session: Session, photos: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Of riders' ``photos``, those a report, a sighting or a verification names."""
+    return (
+        set(session.scalars(select(ReportMedia.media_id).where(ReportMedia.media_id.in_(photos))))
+        | set(
+            session.scalars(
+                select(SightingMedia.media_id).where(SightingMedia.media_id.in_(photos))
+            )
+        )
+        | _in_verifications(session, photos)
+    )
+
+
+def _staff_photos_shown(session: Session, photos: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Of staff ``photos``, those an action on a ticket shows."""
+    return set(
+        session.scalars(select(event_photos.c.photo_id).where(event_photos.c.photo_id.in_(photos)))
+    )
+
+
+RIDERS_UPLOADS = _Uploads(
+    "unused_photos",
+    Media,
+    _riders_photos_used,
+    lambda session, store, ids: delete_media(session, store, media_ids=ids),
+)
+STAFF_UPLOADS = _Uploads(
+    "unused_staff_photos",
+    StaffPhoto,
+    _staff_photos_shown,
+    lambda session, store, ids: delete_staff_photos(session, store, photo_ids=ids),
+)
 
 
 def sweep_unused_photos(
     database: Database, store: MediaStore, *, now: datetime, settings: Settings
 ) -> int:
-    """Remove the photos nobody used while they could be used (``usable_since``): no
-    report, sighting or verification names them. Each run goes on from where the last
-    stopped (a mark of the last photo looked at), a batch per transaction, so a run
-    costs what was uploaded since, never a look at every photo. Returns how many went."""
+    """Remove the photos nobody used while they could be used (``usable_since``): riders'
+    that no report, sighting or verification names, and staff's that no action on a
+    ticket shows. Each run goes on from where the last stopped (a mark of the last photo
+    of each kind looked at), a batch per transaction, so a run costs what was uploaded
+    since, never a look at every photo. Returns how many went."""
     cutoff = usable_since(now, settings) - UNUSED_GRACE
+    return sum(
+        _sweep_unused(database, store, uploads=uploads, cutoff=cutoff)
+        for uploads in (RIDERS_UPLOADS, STAFF_UPLOADS)
+    )
+
+
+def _sweep_unused(
+    database: Database, store: MediaStore, *, uploads: _Uploads, cutoff: datetime
+) -> int:
+    model = uploads.model
     removed = 0
     while True:
         with database.transaction(write=False) as session:
-            mark = session.get(JobMark, UNUSED_PHOTOS)
+            mark = session.get(JobMark, uploads.mark)
             if mark is not None and not session.scalar(
-                select(Media.id).where(_after(mark), Media.created_at < cutoff).limit(1)
+                select(model.id).where(_after(model, mark), model.created_at < cutoff).limit(1)
             ):
                 return removed  # nothing to look at: no write lock taken
             begin_writes(session)
-            mark = _mark(session, UNUSED_PHOTOS)
+            mark = _mark(session, uploads.mark)
             looked_at = session.execute(
-                select(Media.id, Media.created_at)
-                .where(_after(mark), Media.created_at < cutoff)
-                .order_by(Media.created_at, Media.id)
+                select(model.id, model.created_at)
+                .where(_after(model, mark), model.created_at < cutoff)
+                .order_by(model.created_at, model.id)
                 .limit(BATCH)
                 # A photo uploaded again meanwhile (its time moved on) is not taken, and
                 # the photos looked at are not taken by a report until this commits.
@@ -351,28 +412,15 @@ def sweep_unused_photos(
             if not looked_at:
                 return removed
             photos = {row.id for row in looked_at}
-            used = (
-                set(
-                    session.scalars(
-                        select(ReportMedia.media_id).where(ReportMedia.media_id.in_(photos))
-                    )
-                )
-                | set(
-                    session.scalars(
-                        select(SightingMedia.media_id).where(SightingMedia.media_id.in_(photos))
-                    )
-                )
-                | _in_verifications(session, photos)
-            )
-            removed += delete_media(session, store, media_ids=photos - used)
+            removed += uploads.delete(session, store, photos - uploads.used(session, photos))
             mark.at, mark.after_id = looked_at[-1].created_at, looked_at[-1].id
         if len(looked_at) < BATCH:
             return removed
 
 
-def _after(mark: JobMark) -> ColumnElement[bool]:
+def _after(model: type[Media] | type[StaffPhoto], mark: JobMark) -> ColumnElement[bool]:
     """The photos after ``mark``, in the order of their upload."""
-    return tuple_(Media.created_at, Media.id) > tuple_(mark.at, mark.after_id)
+    return tuple_(model.created_at, model.id) > tuple_(mark.at, mark.after_id)
 
 
 def _mark(session: Session, name: str) -> JobMark:

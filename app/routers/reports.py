@@ -5,9 +5,9 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
-from app import intake
+from app import intake, media
 from app.deps import (
     ClockDep,
     CurrentRider,
@@ -18,7 +18,9 @@ from app.deps import (
     SettingsDep,
 )
 from app.geo import CoordSys, to_wgs84
+from app.intake import ReportView
 from app.pagination import DEFAULT_LIMIT
+from app.photos import photo_response
 from app.riders import totals
 from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.reports import (
@@ -91,7 +93,7 @@ def list_reports(
     rider: CurrentRider, session: SessionDep, page_request: PageParams
 ) -> Page[ReportRead]:
     page = intake.list_reports(session, rider=rider, page=page_request)
-    return Page[ReportRead].of(page, ReportRead.of)
+    return Page[ReportRead](items=_read(session, page.items), next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -100,7 +102,48 @@ def list_reports(
     summary="One of my reports, with its ticket's public timeline",
 )
 def read_report(report_id: uuid.UUID, rider: CurrentRider, session: SessionDep) -> ReportRead:
-    return ReportRead.of(intake.get_report(session, rider=rider, report_id=report_id))
+    return _read(session, [intake.get_report(session, rider=rider, report_id=report_id)])[0]
+
+
+def _read(session: SessionDep, views: list[ReportView]) -> list[ReportRead]:
+    """Reports as their rider reads them, with the photos of the work done on their
+    tickets once resolved (one query for them all)."""
+    after = media.after_photos(session, [view.ticket for view in views])
+    return [ReportRead.of(view, after.get(view.ticket.id, [])) for view in views]
+
+
+@router.get(
+    "/reports/{report_id}/photos/{photo_id}",
+    response_class=FileResponse,
+    summary="A photo of the work done on my report's ticket, once it is resolved",
+    responses=problems(404),
+)
+def report_photo(
+    report_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    rider: CurrentRider,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    photo = media.after_photo_for_rider(session, rider, report_id=report_id, photo_id=photo_id)
+    return photo_response(settings, photo, thumbnail=False)
+
+
+@router.get(
+    "/reports/{report_id}/photos/{photo_id}/thumbnail",
+    response_class=FileResponse,
+    summary="A small JPEG",
+    responses=problems(404),
+)
+def report_photo_thumbnail(
+    report_id: uuid.UUID,
+    photo_id: uuid.UUID,
+    rider: CurrentRider,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    photo = media.after_photo_for_rider(session, rider, report_id=report_id, photo_id=photo_id)
+    return photo_response(settings, photo, thumbnail=True)
 
 
 @router.get(

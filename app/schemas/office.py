@@ -2,11 +2,11 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2.shape import to_shape
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from app.models import Ticket, TicketAction, TicketStatus
+from app.models import StaffPhoto, Ticket, TicketAction, TicketStatus
 from app.schemas.common import AreaRefRead, Id, InputSchema, Read, Schema, UtcTime
-from app.schemas.reports import RoutedArea, report_fields
+from app.schemas.reports import PhotoLink, RoutedArea, report_fields
 from app.tickets import QueueRow, ReportOnTicket, TicketView, allowed_actions
 
 
@@ -74,6 +74,14 @@ class TicketEventRead(Read):
     to_status: TicketStatus | None
     note: str | None
     at: UtcTime = Field(validation_alias="created_at")
+    photos: list[PhotoLink] = Field(
+        description="the photos staff showed with it (the spot after the work, say)"
+    )
+
+    @field_validator("photos", mode="before")
+    @classmethod
+    def _office_links(cls, photos: list[StaffPhoto]) -> list[PhotoLink]:
+        return [PhotoLink.at(f"/v1/office/media/{p.id}", p.id) for p in photos]
 
 
 class TicketFields(Schema):

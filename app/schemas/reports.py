@@ -1,5 +1,5 @@
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -11,7 +11,15 @@ from app.areas import AreaRef
 from app.errors import AppError, ValidationFailed
 from app.geo import CoordSys
 from app.intake import Receipt, Received, ReportInput, ReportSubmission, ReportView
-from app.models import Report, ReportOutcome, Rider, Ticket, TicketStatus, Verification
+from app.models import (
+    Report,
+    ReportOutcome,
+    Rider,
+    StaffPhoto,
+    Ticket,
+    TicketStatus,
+    Verification,
+)
 from app.schemas.common import (
     CATEGORY_CODE,
     AreaRefRead,
@@ -180,9 +188,26 @@ class TimelineEntry(Schema):
     at: UtcTime
 
 
+class PhotoLink(Schema):
+    """A photo as a response links it: where to fetch it and its thumbnail, with the
+    caller's credentials."""
+
+    id: str
+    url: str
+    thumbnail_url: str
+
+    @classmethod
+    def at(cls, url: str, photo_id: uuid.UUID) -> "PhotoLink":
+        return cls(id=str(photo_id), url=url, thumbnail_url=f"{url}/thumbnail")
+
+
 class ReportTicket(TicketSummary):
     category: str
     timeline: list[TimelineEntry]
+    after_photos: list[PhotoLink] = Field(
+        description="once the ticket is resolved or closed: the photos of the work done, "
+        "shown with the unit's report, the office's check or the resolution"
+    )
 
 
 def report_fields(report: Report, media_ids: list[str]) -> dict[str, Any]:
@@ -216,7 +241,8 @@ class ReportRead(Schema):
     ticket: ReportTicket
 
     @classmethod
-    def of(cls, view: ReportView) -> "ReportRead":
+    def of(cls, view: ReportView, after_photos: Sequence[StaffPhoto]) -> "ReportRead":
+        """The report, with ``after_photos`` (``media.after_photos``) linked for its rider."""
         r, ticket = view.report, view.ticket
 
         def area(area_id: int | None) -> AreaRefRead | None:
@@ -239,6 +265,9 @@ class ReportRead(Schema):
                 report_count=ticket.report_count,
                 category=view.categories[ticket.category_id],
                 timeline=[TimelineEntry(status=status, at=at) for status, at in view.timeline],
+                after_photos=[
+                    PhotoLink.at(f"/v1/reports/{r.id}/photos/{p.id}", p.id) for p in after_photos
+                ],
             ),
         )
 

@@ -2,12 +2,13 @@
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
+from app.media import photos_of_events
 from app.models import (
     Area,
     Category,
@@ -17,6 +18,7 @@ from app.models import (
     ReportMedia,
     Rider,
     Staff,
+    StaffPhoto,
     Ticket,
     TicketEvent,
 )
@@ -51,6 +53,7 @@ class ReportOnTicket:
 class EventOnTicket:
     event: TicketEvent
     actor: str  # "rider", "system", or the staff member's username
+    photos: list[StaffPhoto] = field(default_factory=list)  # those staff showed with it
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
         .where(TicketEvent.ticket_id == ticket.id)
         .order_by(TicketEvent.created_at)
     ).all()
+    photos = photos_of_events(session, [event.id for event, _ in events])
     duplicate_of = (
         session.scalar(select(Ticket.ref).where(Ticket.id == ticket.duplicate_of_id))
         if ticket.duplicate_of_id
@@ -136,7 +140,10 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
             )
             for report, platform, pseudonym in reports
         ],
-        events=[EventOnTicket(event, username or event.actor_kind) for event, username in events],
+        events=[
+            EventOnTicket(event, username or event.actor_kind, photos.get(event.id, []))
+            for event, username in events
+        ],
     )
 
 
