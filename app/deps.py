@@ -212,7 +212,7 @@ async def _alert_publisher(
 
 
 async def _staff(
-    caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT, Role.ADMIN)],
+    caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT, Role.ADMIN, Role.CREW)],
 ) -> Staff:
     assert caller.staff is not None
     return caller.staff

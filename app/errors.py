@@ -321,6 +321,21 @@ class DatabaseBusy(
         super().__init__(detail, headers={"Retry-After": "1"})
 
 
+class AlreadyAcknowledged(
+    Conflict, code="already_acknowledged", title="The ticket was signed for already"
+): ...
+
+
+class ExtensionPending(
+    Conflict, code="extension_pending", title="An extension is waiting for a decision already"
+): ...
+
+
+class NoExtensionPending(
+    Conflict, code="no_extension_pending", title="No extension is waiting for a decision"
+): ...
+
+
 class InvalidTransition(
     Conflict,
     code="invalid_transition",

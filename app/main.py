@@ -177,6 +177,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         default=JSON_BODY_LIMIT,
         limits={
             "/v1/media": upload_limit,
+            "/v1/office/media": upload_limit,
             "/v1/admin/areas:import": IMPORT_LIMIT,
             "/console/admin/areas": IMPORT_LIMIT,
         },

@@ -580,7 +580,13 @@ def act(
     )
     try:
         apply_action(
-            session, ticket=ticket, staff=staff, data=data, expected_version=version, now=now
+            session,
+            ticket=ticket,
+            staff=staff,
+            data=data,
+            expected_version=version,
+            now=now,
+            settings=desk.settings,
         )
     except AppError as refused:
         session.rollback()
@@ -635,7 +641,13 @@ def bulk(
                 target = _load(session, own, ticket_id)
                 ref = target.ref
                 apply_action(
-                    session, ticket=target, staff=own, data=data, expected_version=None, now=now
+                    session,
+                    ticket=target,
+                    staff=own,
+                    data=data,
+                    expected_version=None,
+                    now=now,
+                    settings=desk.settings,
                 )
             outcomes.append(BulkOutcome(ref, ticket_id, True, None))
         except AppError as refused:

@@ -64,7 +64,11 @@ class StaffPhoto(UuidPk, StoredImage, Base):
     a rider's: re-encoded, stripped of metadata."""
 
     __tablename__ = "staff_photos"
-    __table_args__ = (UniqueConstraint("uploaded_by", "upload_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("uploaded_by", "upload_sha256"),
+        # The photos of an hour no action showed (the sweep, from where it stopped).
+        Index("ix_staff_photos_created_at_id", "created_at", "id"),
+    )
 
     uploaded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
     upload_sha256: Mapped[str] = mapped_column(String(64))

@@ -1,7 +1,7 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import checked_per_row
 from app.models.base import Base, Timestamps, UtcDateTime, UuidPk, str_enum, utcnow
+
+if TYPE_CHECKING:
+    from app.models.unit import Unit
 
 
 class TicketStatus(StrEnum):
@@ -241,6 +244,8 @@ class Ticket(UuidPk, Timestamps, Base):
     # A shelved ticket's date to be looked at again (挂账).
     review_on: Mapped[date | None]
     escalated: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+    unit: Mapped["Unit | None"] = relationship(lazy="select")
 
     @hybrid_property
     def is_open(self) -> bool:

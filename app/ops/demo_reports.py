@@ -138,7 +138,13 @@ def _triage(
                 steps.append(ActionInput(TicketAction.RESOLVE, note="已处理完毕"))
             for step in steps:
                 apply_action(
-                    session, ticket=ticket, staff=officer, data=step, expected_version=None, now=now
+                    session,
+                    ticket=ticket,
+                    staff=officer,
+                    data=step,
+                    expected_version=None,
+                    now=now,
+                    settings=settings,
                 )
             if place == 2:
                 for media_id in public.photos_of(session, ticket):

@@ -48,6 +48,11 @@ def _close_resolved_tickets(database: Database, settings: Settings, *, now: date
         return tickets.close_resolved(session, now, after=timedelta(hours=settings.auto_close_h))
 
 
+def _unshelve_for_review(database: Database, settings: Settings, *, now: datetime) -> int:
+    with database.transaction(write=False) as session:
+        return tickets.unshelve_due(session, now)
+
+
 def _deliver_webhooks(database: Database, settings: Settings, *, now: datetime) -> int:
     return platforms.deliver_due(database, settings=settings, now=now)
 
@@ -114,6 +119,7 @@ def _purge_closed_alerts(database: Database, settings: Settings, *, now: datetim
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
     Job("close_resolved_tickets", 300, _close_resolved_tickets),
+    Job("unshelve_for_review", 600, _unshelve_for_review),
     Job("purge_idempotency_records", 3600, _purge_idempotency_records),
     Job("deliver_webhooks", 5, _deliver_webhooks),
     Job("purge_webhook_history", 3600, _purge_webhook_history),

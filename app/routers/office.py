@@ -9,11 +9,13 @@ from pydantic import AwareDatetime
 
 from app.areas import AREA_CODE
 from app.deps import (
+    CaseInScope,
+    CaseWorker,
     ClockDep,
-    CurrentOfficeStaff,
     DatabaseDep,
     PageParams,
     SessionDep,
+    SettingsDep,
     TicketInScope,
 )
 from app.errors import NotFound, PreconditionFailed, ValidationFailed
@@ -24,7 +26,6 @@ from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.forwarding import ForwardingRead
 from app.schemas.office import ActionCreate, QueueTicket, TicketDetail
 from app.tickets import (
-    ActionInput,
     QueueFilter,
     QueueSort,
     apply_action,
@@ -34,6 +35,7 @@ from app.tickets import (
     queue_rows,
     ticket_view,
 )
+from app.units import UNIT_CODE
 
 router = APIRouter(prefix="/v1/office/tickets", tags=["office"], responses=problems(401, 403, 404))
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
@@ -76,6 +78,14 @@ def queue_filter(
         str | None,
         Query(min_length=1, max_length=100, description="text in the ref or a description"),
     ] = None,
+    unit: Annotated[
+        str | None, Query(pattern=UNIT_CODE, description="dispatched to this unit")
+    ] = None,
+    escalated: bool | None = None,
+    needs_review: Annotated[
+        bool | None,
+        Query(description="true: a unit's work to check, or an extension to decide"),
+    ] = None,
 ) -> QueueFilter:
     box = None
     if bbox is not None:
@@ -102,6 +112,9 @@ def queue_filter(
         created_to=created_to,
         unrouted=unrouted,
         text=q,
+        unit=unit,
+        escalated=escalated,
+        needs_review=needs_review,
     )
 
 
@@ -122,7 +135,7 @@ def _wants_geojson(request: Request, format: str | None) -> bool:
 def list_tickets(
     request: Request,
     where: QueueFilterDep,
-    staff: CurrentOfficeStaff,
+    staff: CaseWorker,
     session: SessionDep,
     clock: ClockDep,
     page_request: PageParams,
@@ -163,7 +176,7 @@ def list_tickets(
 )
 def tickets_csv(
     where: QueueFilterDep,
-    staff: CurrentOfficeStaff,
+    staff: CaseWorker,
     session: SessionDep,
     database: DatabaseDep,
     clock: ClockDep,
@@ -187,24 +200,30 @@ def tickets_csv(
     summary="A ticket with its reports, events and SLA; ETag is its version",
 )
 def read_ticket(
-    ticket: TicketInScope, session: SessionDep, clock: ClockDep, response: Response
+    ticket: CaseInScope,
+    staff: CaseWorker,
+    session: SessionDep,
+    clock: ClockDep,
+    response: Response,
 ) -> TicketDetail:
     response.headers["ETag"] = _etag(ticket.version)
-    return TicketDetail.of(ticket_view(session, ticket), clock())
+    return TicketDetail.of(ticket_view(session, ticket), clock(), viewer=staff)
 
 
 @router.post(
     "/{ticket_id}/actions",
     response_model=TicketDetail,
     summary="Act on a ticket (accept, reject, assign, start, resolve, close, reopen, "
-    "transfer, merge, comment, set_priority)",
+    "transfer, merge, comment, set_priority; dispatch and the unit's steps; the "
+    "exceptions)",
     responses=problems(409, 412, 422),
 )
 def act(
     body: ActionCreate,
-    ticket: TicketInScope,
-    staff: CurrentOfficeStaff,
+    ticket: CaseInScope,
+    staff: CaseWorker,
     session: SessionDep,
+    settings: SettingsDep,
     clock: ClockDep,
     response: Response,
     if_match: Annotated[str | None, Header(description='"<version>" from the ETag')] = None,
@@ -222,10 +241,11 @@ def act(
         staff=staff,
         now=now,
         expected_version=expected,
-        data=ActionInput(**body.model_dump()),
+        data=body.as_input(),
+        settings=settings,
     )
     response.headers["ETag"] = _etag(updated.version)
-    return TicketDetail.of(ticket_view(session, updated), now)
+    return TicketDetail.of(ticket_view(session, updated), now, viewer=staff)
 
 
 @router.get(

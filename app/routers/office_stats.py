@@ -5,8 +5,8 @@ from fastapi import APIRouter, Query, Response
 from app import tickets
 from app.deps import ClockDep, CurrentOfficeStaff, SessionDep, WindowParams
 from app.schemas.common import problems
-from app.schemas.office import OfficeStats, StreetFigures
-from app.tickets import STREET_FIGURES, office_stats, street_table
+from app.schemas.office import OfficeStats, StreetFigures, UnitFigures
+from app.tickets import STREET_FIGURES, office_stats, street_table, unit_table
 
 router = APIRouter(prefix="/v1/office", tags=["office"], responses=problems(401, 403))
 
@@ -81,3 +81,33 @@ def streets(
             "streets",
         )
     return [StreetFigures(**row) for row in rows]
+
+
+@router.get(
+    "/stats/units",
+    response_model=list[UnitFigures],
+    summary="The units serving the caller's street or district, a row each: dispatched, "
+    "done, on-time rate, median working hours to done, rework and return rates "
+    "(dispatched in the window); format=xlsx for a workbook",
+    responses={200: XLSX_RESPONSE},
+)
+def units(
+    staff: CurrentOfficeStaff,
+    session: SessionDep,
+    dispatched: WindowParams,
+    format: Literal["json", "xlsx"] = Format,
+) -> list[UnitFigures] | Response:
+    rows = unit_table(
+        session, staff=staff, dispatched_from=dispatched.start, dispatched_to=dispatched.end
+    )
+    if format == "xlsx":
+        return _xlsx(
+            tickets.streets_xlsx(
+                rows,
+                created_from=dispatched.start,
+                created_to=dispatched.end,
+                title="处置单位 units",
+            ),
+            "units",
+        )
+    return [UnitFigures(**row) for row in rows]

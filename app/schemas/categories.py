@@ -61,6 +61,9 @@ class CategoryRead(Schema):
     dedup_radius_m: int
     dedup_window_h: int
     points: CategoryPoints
+    after_photo_required: bool = Field(
+        description="a unit reporting its work done must show a photo of it"
+    )
 
     @staticmethod
     def fields_of(c: Category) -> dict[str, Any]:
@@ -82,6 +85,7 @@ class CategoryRead(Schema):
                 resolve=c.points_resolve,
                 verify=c.points_verify,
             ),
+            "after_photo_required": c.after_photo_required,
         }
 
     @classmethod
@@ -113,6 +117,7 @@ class CategoryPut(InputSchema):
     dedup_window_h: int = Field(default=72, ge=1, le=24 * 30)
     points: CategoryPoints = CategoryPoints(open=10, confirm=2, resolve=5, verify=3)
     active: bool = True
+    after_photo_required: bool = False
 
     @field_validator("resolve_within_h")
     @classmethod

@@ -1,13 +1,14 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from geoalchemy2.shape import to_shape
 from pydantic import Field, field_validator
 
-from app.models import StaffPhoto, Ticket, TicketAction, TicketStatus
+from app.geo import CoordSys, to_wgs84
+from app.models import Staff, StaffPhoto, StaffRole, Ticket, TicketAction, TicketStatus
 from app.schemas.common import AreaRefRead, Id, InputSchema, Read, Schema, UtcTime
 from app.schemas.reports import PhotoLink, RoutedArea, report_fields
-from app.tickets import QueueRow, ReportOnTicket, TicketView, allowed_actions
+from app.tickets import ActionInput, QueueRow, ReportOnTicket, TicketView, actions_for
 
 
 class ActionCreate(InputSchema):
@@ -32,6 +33,35 @@ class ActionCreate(InputSchema):
     report_id: uuid.UUID | None = Field(
         default=None, description="hide_report, unhide_report: one of the ticket's reports"
     )
+    unit: str | None = Field(
+        default=None, max_length=32, description="dispatch: a unit serving the ticket's street"
+    )
+    media_ids: list[uuid.UUID] = Field(
+        default=[], max_length=9, description="photos uploaded by the actor (POST /v1/office/media)"
+    )
+    hours: float | None = Field(
+        default=None, description="request_extension: hours more, on the category's clock"
+    )
+    review_on: date | None = Field(default=None, description="shelve: when to look again")
+    category: str | None = Field(
+        default=None, max_length=64, description="recategorise: the new category's code"
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="relocate")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="relocate")
+    coord_sys: CoordSys = CoordSys.WGS84
+
+    def as_input(self) -> ActionInput:
+        lon, lat = (
+            to_wgs84(self.lon, self.lat, self.coord_sys)
+            if self.lon is not None and self.lat is not None
+            else (self.lon, self.lat)
+        )
+        return ActionInput(
+            **self.model_dump(exclude={"media_ids", "lat", "lon", "coord_sys"}),
+            media_ids=tuple(dict.fromkeys(self.media_ids)),
+            lat=lat,
+            lon=lon,
+        )
 
 
 class TicketRider(Schema):
@@ -41,7 +71,7 @@ class TicketRider(Schema):
 
 class TicketReport(Schema):
     id: str
-    rider: TicketRider
+    rider: TicketRider | None = Field(description="null for a unit's crew")
     lat: float
     lon: float
     description: str | None
@@ -56,10 +86,10 @@ class TicketReport(Schema):
     public_media_ids: list[str] = Field(description="the photos whose blurred copy is published")
 
     @classmethod
-    def of(cls, on: ReportOnTicket) -> "TicketReport":
+    def of(cls, on: ReportOnTicket, *, with_rider: bool = True) -> "TicketReport":
         return cls(
             **report_fields(on.report, on.media_ids),
-            rider=TicketRider(platform=on.platform, pseudonym=on.pseudonym),
+            rider=TicketRider(platform=on.platform, pseudonym=on.pseudonym) if with_rider else None,
             hidden_at=on.report.hidden_at,
             hidden_reason=on.report.hidden_reason,
             public_media_ids=on.public_media_ids,
@@ -82,6 +112,17 @@ class TicketEventRead(Read):
     @classmethod
     def _office_links(cls, photos: list[StaffPhoto]) -> list[PhotoLink]:
         return [PhotoLink.at(f"/v1/office/media/{p.id}", p.id) for p in photos]
+
+
+class UnitRef(Schema):
+    code: str
+    name: str
+
+
+class Extension(Schema):
+    hours: float
+    reason: str | None
+    status: str = Field(description="pending, approved or denied")
 
 
 class TicketFields(Schema):
@@ -135,11 +176,19 @@ class TicketDetail(TicketFields):
         description="whether the public sees it now (accepted, not every report hidden)"
     )
     public_summary: str | None
+    unit: UnitRef | None = Field(description="the unit it is dispatched to (or was last)")
+    acknowledged_at: UtcTime | None = Field(description="when whoever it waits on signed for it")
+    extension: Extension | None
+    review_on: date | None = Field(description="a shelved ticket's date to be looked at again")
+    escalated: bool
     reports: list[TicketReport]
     events: list[TicketEventRead]
 
     @classmethod
-    def of(cls, view: TicketView, now: datetime) -> "TicketDetail":
+    def of(cls, view: TicketView, now: datetime, *, viewer: Staff | None = None) -> "TicketDetail":
+        """The ticket as ``viewer`` sees it: what it may do; a unit's crew never sees
+        which rider or platform reported it."""
+        crew = viewer is not None and viewer.role == StaffRole.CREW
         t = view.ticket
 
         def area(area_id: int | None) -> AreaRefRead | None:
@@ -155,14 +204,23 @@ class TicketDetail(TicketFields):
             reject_reason=t.reject_reason,
             duplicate_of=view.duplicate_of,
             version=t.version,
-            allowed_actions=allowed_actions(TicketStatus(t.status)),
+            allowed_actions=actions_for(t, viewer),
             updated_at=t.updated_at,
             accepted_at=t.accepted_at,
             resolved_at=t.resolved_at,
             closed_at=t.closed_at,
             public=t.is_public,
             public_summary=t.public_summary,
-            reports=[TicketReport.of(r) for r in view.reports],
+            unit=UnitRef(code=t.unit.code, name=t.unit.name) if t.unit is not None else None,
+            acknowledged_at=t.acknowledged_at,
+            extension=Extension(
+                hours=t.extension_hours, reason=t.extension_reason, status=t.extension_status
+            )
+            if t.extension_status is not None and t.extension_hours is not None
+            else None,
+            review_on=t.review_on,
+            escalated=t.escalated,
+            reports=[TicketReport.of(r, with_rider=not crew) for r in view.reports],
             events=[TicketEventRead.of(e, e.event) for e in view.events],
         )
 
@@ -224,3 +282,15 @@ class StreetFigures(Schema):
     reopen_rate: float | None
     median_working_hours_to_respond: float | None
     median_working_hours_to_resolve: float | None
+
+
+class UnitFigures(Schema):
+    unit: str
+    unit_name: str
+    kind: str
+    dispatched: int
+    done: int = Field(description="reported done at least once")
+    on_time_rate: float | None = Field(description="done by the deadline it had, of those done")
+    median_working_hours_to_done: float | None
+    rework_rate: float | None = Field(description="failed checks ÷ reports of work done")
+    return_rate: float | None = Field(description="handed back ÷ dispatched")

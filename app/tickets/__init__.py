@@ -1,9 +1,10 @@
 """Tickets from the office's side: the status graph and the one function that changes a
-status, the queue, SLAs on the working calendar, office statistics and exports, and
-the reference data (areas, categories, calendar) each process holds.
+status, dispatch to the responsible units and the case's exceptions, the queue, SLAs on
+the working calendar, office and unit statistics and exports, and the reference data
+(areas, categories, calendar) each process holds.
 
-Uses ``app.areas``, ``app.categories``, ``app.media``, ``app.riders``, ``app.staff``
-and the bottom floor."""
+Uses ``app.areas``, ``app.categories``, ``app.media``, ``app.riders``, ``app.staff``,
+``app.units`` and the bottom floor."""
 
 from app.tickets.calendar import YearInput, calendar_warnings, get_year, seed_calendar, set_year
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
@@ -17,8 +18,9 @@ from app.tickets.reference import (
     route_point,
     warm_reference,
 )
-from app.tickets.sla import close_resolved, record_breaches
+from app.tickets.sla import close_resolved, record_breaches, unshelve_due
 from app.tickets.stats import STREET_FIGURES, daily_trend, office_stats, street_table
+from app.tickets.unit_stats import UNIT_FIGURES, unit_table
 from app.tickets.views import (
     QueueRow,
     ReportOnTicket,
@@ -34,6 +36,7 @@ from app.tickets.workflow import (
     REJECT_REASONS,
     ActionInput,
     VerificationInput,
+    actions_for,
     allowed_actions,
     apply_action,
     change,
@@ -48,6 +51,7 @@ __all__ = [
     "REFERENCE_TOKENS",
     "REJECT_REASONS",
     "STREET_FIGURES",
+    "UNIT_FIGURES",
     "XLSX",
     "ActionInput",
     "CategoryRules",
@@ -61,6 +65,7 @@ __all__ = [
     "VerificationInput",
     "WorkingCalendar",
     "YearInput",
+    "actions_for",
     "allowed_actions",
     "apply_action",
     "calendar_warnings",
@@ -86,6 +91,8 @@ __all__ = [
     "streets_xlsx",
     "ticket_in_scope",
     "ticket_view",
+    "unit_table",
+    "unshelve_due",
     "verify_resolution",
     "warm_reference",
 ]

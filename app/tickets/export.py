@@ -122,8 +122,25 @@ FIGURE_LABELS = {
     "median_hours_to_resolve": "办结用时中位数（小时） median hours to resolve",
     "median_working_hours_to_respond": "响应工作时中位数 median working hours to respond",
     "median_working_hours_to_resolve": "办结工作时中位数 median working hours to resolve",
+    "unit": "单位代码 unit",
+    "unit_name": "处置单位 unit name",
+    "kind": "类型 kind",
+    "dispatched": "派遣数 dispatched",
+    "done": "处置完毕 done",
+    "on_time_rate": "按期处置率 on-time rate",
+    "median_working_hours_to_done": "处置工作时中位数 median working hours to done",
+    "rework_rate": "返工率 rework rate",
+    "return_rate": "回退率 return rate",
 }
-_RATES = {"closure_rate", "on_time_response_rate", "on_time_resolution_rate", "reopen_rate"}
+_RATES = {
+    "closure_rate",
+    "on_time_response_rate",
+    "on_time_resolution_rate",
+    "reopen_rate",
+    "on_time_rate",
+    "rework_rate",
+    "return_rate",
+}
 
 
 def _workbook() -> Any:
@@ -171,12 +188,16 @@ def stats_xlsx(
 
 
 def streets_xlsx(
-    rows: list[dict[str, Any]], *, created_from: datetime | None, created_to: datetime | None
+    rows: list[dict[str, Any]],
+    *,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    title: str = "各街道 streets",
 ) -> bytes:
-    """The district's table of streets as a workbook, in the order it was ranked."""
+    """A table of streets (or of units) as a workbook, in the order it was ranked."""
     workbook = _workbook()
     sheet = workbook.active
-    sheet.title = "各街道 streets"
+    sheet.title = title
     columns = [name for name in FIGURE_LABELS if rows and name in rows[0]]
     sheet.append([FIGURE_LABELS[name] for name in columns])
     for row in rows:

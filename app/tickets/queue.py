@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db import within_bbox
 from app.errors import NotFound, ValidationFailed
-from app.models import Category, Priority, Report, Staff, Ticket, TicketStatus
+from app.models import Category, Priority, Report, Staff, Ticket, TicketStatus, Unit
 from app.pagination import (
     Page,
     PageRequest,
@@ -48,6 +48,10 @@ class QueueFilter:
     created_to: datetime | None = None
     unrouted: bool | None = None  # True: only tickets in no street (the district's queue)
     text: str | None = None  # in the ref or in a report's description
+    unit: str | None = None  # dispatched to (or last held by) this unit
+    escalated: bool | None = None
+    # Waiting on the office's word: a unit's work to check, or an extension to decide.
+    needs_review: bool | None = None
 
 
 def _area_id(session: Session, staff: Staff, *, code: str, field: str) -> int:
@@ -90,6 +94,18 @@ def filtered(
         query = query.where(
             Ticket.street_id.is_(None) if where.unrouted else Ticket.street_id.isnot(None)
         )
+    if where.unit is not None:
+        unit_id = session.scalar(select(Unit.id).where(Unit.code == where.unit))
+        if unit_id is None:
+            raise ValidationFailed.of_field("unit", f"no unit {where.unit}")
+        query = query.where(Ticket.unit_id == unit_id)
+    if where.escalated is not None:
+        query = query.where(Ticket.escalated.is_(where.escalated))
+    if where.needs_review is not None:
+        waiting = or_(
+            Ticket.status == TicketStatus.AWAITING_CHECK, Ticket.extension_status == "pending"
+        )
+        query = query.where(waiting if where.needs_review else ~waiting)
     if where.text:
         pattern = like_pattern(where.text.strip())
         described = (

@@ -12,7 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import begin_writes
-from app.models import OPEN_STATUSES, ActorKind, Ticket, TicketEventType, TicketStatus
+from app.models import (
+    CLOCKED_STATUSES,
+    ActorKind,
+    Ticket,
+    TicketAction,
+    TicketEventType,
+    TicketStatus,
+)
+from app.tickets.exceptions import due_for_review
 from app.tickets.workflow import change
 
 BATCH = 500
@@ -24,7 +32,7 @@ def record_breaches(session: Session, now: datetime) -> int:
     recorded = 0
     for deadline, due, mark, statuses in (
         ("respond_by", Ticket.respond_by, Ticket.respond_breached_at, (TicketStatus.NEW,)),
-        ("resolve_by", Ticket.resolve_by, Ticket.resolve_breached_at, tuple(OPEN_STATUSES)),
+        ("resolve_by", Ticket.resolve_by, Ticket.resolve_breached_at, tuple(CLOCKED_STATUSES)),
     ):
         tickets = session.scalars(
             select(Ticket)
@@ -70,6 +78,25 @@ def close_resolved(session: Session, now: datetime, *, after: timedelta) -> int:
             type=TicketEventType.AUTO_CLOSED,
             actor_kind=ActorKind.SYSTEM,
             now=now,
+        )
+    session.flush()
+    return len(tickets)
+
+
+def unshelve_due(session: Session, now: datetime) -> int:
+    """Shelved tickets whose review date has come are back in the office's queue."""
+    begin_writes(session)
+    tickets = due_for_review(session, now=now, limit=BATCH)
+    for ticket in tickets:
+        ticket.review_on = None
+        change(
+            session,
+            ticket,
+            to=TicketStatus.ACCEPTED,
+            type=TicketAction.UNSHELVE,
+            actor_kind=ActorKind.SYSTEM,
+            now=now,
+            note="review date reached",
         )
     session.flush()
     return len(tickets)

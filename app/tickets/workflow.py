@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db import begin_writes, distance_m, point, wkt_point
 from app.errors import (
     AlreadyVerified,
+    Forbidden,
     InvalidTransition,
     NotFound,
     PreconditionFailed,
@@ -27,9 +28,10 @@ from app.errors import (
     TooFarToVerify,
     ValidationFailed,
 )
-from app.media import check_media_owner
+from app.media import attach_photos, check_media_owner
 from app.models import (
     OPEN_STATUSES,
+    WITH_UNIT_STATUSES,
     ActorKind,
     Area,
     AreaLevel,
@@ -38,6 +40,7 @@ from app.models import (
     ReportOutcome,
     Rider,
     Staff,
+    StaffRole,
     Ticket,
     TicketAction,
     TicketEvent,
@@ -46,16 +49,18 @@ from app.models import (
 )
 from app.models import TicketStatus as S
 from app.staff import ticket_scope_filter
-from app.tickets import reference
+from app.tickets import dispatching, exceptions, reference
+from app.tickets.action_input import ActionInput
 
 A = TicketAction
+OFFICE = frozenset({StaffRole.OFFICER, StaffRole.DISTRICT})
 # action → (the statuses it may start from, the status it leads to; None: unchanged)
 ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.ACCEPT: (frozenset({S.NEW}), S.ACCEPTED),
     A.REJECT: (frozenset({S.NEW, S.ACCEPTED}), S.REJECTED),
     A.ASSIGN: (frozenset({S.ACCEPTED, S.IN_PROGRESS}), None),
-    A.START: (frozenset({S.ACCEPTED}), S.IN_PROGRESS),
-    A.RESOLVE: (frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.RESOLVED),
+    A.START: (frozenset({S.ACCEPTED, S.DISPATCHED}), S.IN_PROGRESS),
+    A.RESOLVE: (frozenset({S.ACCEPTED, S.IN_PROGRESS, S.DISPATCHED}), S.RESOLVED),
     A.CLOSE: (frozenset({S.RESOLVED}), S.CLOSED),
     A.REOPEN: (frozenset({S.RESOLVED, S.CLOSED}), S.ACCEPTED),
     A.TRANSFER: (frozenset({S.NEW, S.ACCEPTED}), S.NEW),
@@ -65,6 +70,45 @@ ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.SET_PUBLIC_SUMMARY: (frozenset(S), None),
     A.HIDE_REPORT: (frozenset(S), None),
     A.UNHIDE_REPORT: (frozenset(S), None),
+    A.DISPATCH: (frozenset({S.ACCEPTED, S.IN_PROGRESS, S.DISPATCHED}), S.DISPATCHED),
+    A.ACKNOWLEDGE: (frozenset({S.NEW, S.ACCEPTED, S.DISPATCHED}), None),
+    A.REPORT_DONE: (frozenset({S.DISPATCHED, S.IN_PROGRESS}), S.AWAITING_CHECK),
+    A.CHECK_PASS: (frozenset({S.AWAITING_CHECK}), S.RESOLVED),
+    A.CHECK_FAIL: (frozenset({S.AWAITING_CHECK}), S.DISPATCHED),
+    A.RETURN: (frozenset({S.DISPATCHED}), S.ACCEPTED),
+    A.REQUEST_EXTENSION: (frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS}), None),
+    A.APPROVE_EXTENSION: (frozenset(OPEN_STATUSES), None),
+    A.DENY_EXTENSION: (frozenset(OPEN_STATUSES), None),
+    A.SHELVE: (frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS}), S.SHELVED),
+    A.UNSHELVE: (frozenset({S.SHELVED}), S.ACCEPTED),
+    A.RECATEGORISE: (frozenset({S.NEW, S.ACCEPTED}), None),
+    A.RELOCATE: (frozenset({S.NEW, S.ACCEPTED}), None),
+}
+# Who may take each action, and from which of its statuses (None: all of them). An
+# action not named here is the offices' (officer and district) from all its statuses.
+WHO: dict[TicketAction, dict[StaffRole, frozenset[S] | None]] = {
+    A.START: {
+        StaffRole.OFFICER: frozenset({S.ACCEPTED}),
+        StaffRole.DISTRICT: frozenset({S.ACCEPTED}),
+        StaffRole.CREW: frozenset({S.DISPATCHED}),
+    },
+    A.RESOLVE: {role: frozenset({S.ACCEPTED, S.IN_PROGRESS, S.DISPATCHED}) for role in OFFICE},
+    A.ACKNOWLEDGE: {
+        StaffRole.OFFICER: frozenset({S.NEW, S.ACCEPTED}),
+        StaffRole.DISTRICT: frozenset({S.NEW, S.ACCEPTED}),
+        StaffRole.CREW: frozenset({S.DISPATCHED}),
+    },
+    A.REPORT_DONE: {StaffRole.CREW: None},
+    A.RETURN: {StaffRole.CREW: None},
+    A.COMMENT: {StaffRole.OFFICER: None, StaffRole.DISTRICT: None, StaffRole.CREW: None},
+    A.REQUEST_EXTENSION: {
+        StaffRole.OFFICER: None,
+        StaffRole.CREW: frozenset({S.DISPATCHED, S.IN_PROGRESS}),
+    },
+    A.APPROVE_EXTENSION: {StaffRole.DISTRICT: None},
+    A.DENY_EXTENSION: {StaffRole.DISTRICT: None},
+    A.SHELVE: {StaffRole.DISTRICT: None},
+    A.UNSHELVE: {StaffRole.DISTRICT: None},
 }
 REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
 # What an office decides about what the public sees of a ticket (not steps of its work).
@@ -82,25 +126,47 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 }
 
 
-def allowed_actions(status: S) -> list[str]:
-    return [action.value for action, (sources, _) in ACTIONS.items() if status in sources]
+def sources_for(action: TicketAction, role: StaffRole | str | None) -> frozenset[S]:
+    """The statuses ``role`` may take ``action`` from (none if not its to take); without
+    a role, every status the action starts from."""
+    sources = ACTIONS[action][0]
+    if role is None:
+        return sources
+    who = WHO.get(action, dict.fromkeys(OFFICE))
+    if StaffRole(role) not in who:
+        return frozenset()
+    only = who[StaffRole(role)]
+    return sources if only is None else sources & only
+
+
+def allowed_actions(status: S, role: StaffRole | str | None = None) -> list[str]:
+    return [action.value for action in ACTIONS if status in sources_for(action, role)]
+
+
+def holds(staff: Staff, ticket: Ticket) -> bool:
+    """Whether a unit's crew member may act on ``ticket``: its unit holds it now."""
+    return ticket.unit_id == staff.unit_id and S(ticket.status) in WITH_UNIT_STATUSES
+
+
+def actions_for(ticket: Ticket, staff: Staff | None) -> list[str]:
+    """What ``staff`` may do to ``ticket`` now (every action of its status, without)."""
+    if staff is None:
+        return allowed_actions(S(ticket.status))
+    if staff.role == StaffRole.CREW and not holds(staff, ticket):
+        return []
+    return allowed_actions(S(ticket.status), staff.role)
 
 
 # What an office must say a word about: how it fixed it, why it reopens, the comment.
-NEEDS_A_NOTE = frozenset({TicketAction.RESOLVE, TicketAction.REOPEN, TicketAction.COMMENT})
-
-
-@dataclass(frozen=True)
-class ActionInput:
-    action: TicketAction
-    note: str | None = None
-    reason: str | None = None
-    assignee: str | None = None
-    to_street: str | None = None
-    into_ticket: uuid.UUID | None = None
-    priority: int | None = None
-    public_summary: str | None = None
-    report_id: uuid.UUID | None = None
+NEEDS_A_NOTE = frozenset(
+    {
+        TicketAction.RESOLVE,
+        TicketAction.REOPEN,
+        TicketAction.COMMENT,
+        TicketAction.REPORT_DONE,
+        TicketAction.CHECK_FAIL,
+    }
+)
 
 
 def apply_action(
@@ -111,6 +177,7 @@ def apply_action(
     data: ActionInput,
     expected_version: int | None,
     now: datetime,
+    settings: Settings,
 ) -> Ticket:
     begin_writes(session)
     # The row lock (PostgreSQL) makes a concurrent action wait, then see this one's result.
@@ -120,13 +187,20 @@ def apply_action(
             f"the ticket is at version {ticket.version}, not {expected_version}",
             version=ticket.version,
         )
-    sources, target = ACTIONS[data.action]
+    target = ACTIONS[data.action][1]
     current = S(ticket.status)
-    if current not in sources:
+    yours = sources_for(data.action, staff.role)
+    if not yours:
+        raise Forbidden(f"{data.action} is not for the role {staff.role}")
+    if staff.role == StaffRole.CREW and not holds(staff, ticket):
+        raise Forbidden("the ticket is not your unit's to act on now")
+    if current not in yours:
         raise InvalidTransition(
             f"{data.action} is not possible on a {current} ticket",
-            allowed_actions=allowed_actions(current),
+            allowed_actions=allowed_actions(current, staff.role),
         )
+    if data.action in NEEDS_A_NOTE and not data.note:
+        raise ValidationFailed.of_field("note", f"{data.action} needs a note")
     event_data: dict[str, object] = {}
     note = data.note or data.reason
     merged: tuple[Ticket, list[uuid.UUID]] | None = None
@@ -143,8 +217,6 @@ def apply_action(
                     "assignee", "who is to do it: a person or a department"
                 )
             ticket.assignee = event_data["assignee"] = data.assignee
-        case _ if data.action in NEEDS_A_NOTE and not data.note:
-            raise ValidationFailed.of_field("note", f"{data.action} needs a note")
         case A.TRANSFER:
             street = _transfer_target(session, ticket, code=data.to_street)
             event_data["from_street"], event_data["to_street"] = ticket.street_id, street.id
@@ -163,25 +235,18 @@ def apply_action(
             ticket.public_summary = event_data["public_summary"] = summary
             note = note or summary
         case A.HIDE_REPORT | A.UNHIDE_REPORT:
-            report = _report_of(session, ticket, report_id=data.report_id)
-            hide = data.action is A.HIDE_REPORT
-            if hide and data.reason not in HIDE_REASONS:
-                raise ValidationFailed.of_field(
-                    "reason", f"one of {', '.join(sorted(HIDE_REASONS))}"
-                )
-            if (report.hidden_at is not None) == hide:
-                raise ValidationFailed.of_field(
-                    "report_id",
-                    "the report is hidden already" if hide else "the report is not hidden",
-                )
-            report.hidden_at, report.hidden_reason = (now, data.reason) if hide else (None, None)
-            ticket.hidden_report_count += 1 if hide else -1
-            # Every report hidden hides the ticket, until one is shown again.
-            if not hide:
-                ticket.hidden_at = None
-            elif ticket.hidden_report_count >= ticket.report_count:
-                ticket.hidden_at = now
-            event_data["report_id"] = str(report.id)
+            _hide_or_show(session, ticket, data=data, now=now)
+            event_data["report_id"] = str(data.report_id)
+        case A.RESOLVE:
+            dispatching.let_go(session, ticket, now=now)
+        case _ if data.action in dispatching.DISPATCH_ACTIONS:
+            event_data.update(dispatching.act(session, ticket, staff=staff, data=data, now=now))
+        case _ if data.action in exceptions.EXCEPTION_ACTIONS:
+            event_data.update(
+                exceptions.act(session, ticket, data=data, now=now, settings=settings)
+            )
+            if data.action is A.RELOCATE and event_data.get("to_street") is not None:
+                target = S.NEW  # in another street: transferred there, new again
     event = change(
         session,
         ticket,
@@ -193,6 +258,10 @@ def apply_action(
         data=event_data or None,
         now=now,
     )
+    if data.media_ids:
+        attach_photos(
+            session, event=event, staff=staff, media_ids=data.media_ids, now=now, settings=settings
+        )
     if merged is not None:
         into, moved = merged
         _settle_merge(
@@ -207,6 +276,25 @@ def apply_action(
         )
     session.flush()
     return ticket
+
+
+def _hide_or_show(session: Session, ticket: Ticket, *, data: ActionInput, now: datetime) -> None:
+    report = _report_of(session, ticket, report_id=data.report_id)
+    hide = data.action is A.HIDE_REPORT
+    if hide and data.reason not in HIDE_REASONS:
+        raise ValidationFailed.of_field("reason", f"one of {', '.join(sorted(HIDE_REASONS))}")
+    if (report.hidden_at is not None) == hide:
+        raise ValidationFailed.of_field(
+            "report_id",
+            "the report is hidden already" if hide else "the report is not hidden",
+        )
+    report.hidden_at, report.hidden_reason = (now, data.reason) if hide else (None, None)
+    ticket.hidden_report_count += 1 if hide else -1
+    # Every report hidden hides the ticket, until one is shown again.
+    if not hide:
+        ticket.hidden_at = None
+    elif ticket.hidden_report_count >= ticket.report_count:
+        ticket.hidden_at = now
 
 
 def change(

@@ -196,11 +196,6 @@ def test_a_strangers_upload_is_refused_before_its_body_is_read(served: str) -> N
     assert forged.status == 401
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/main.py limits /v1/media's bodies to SENTINEL_MAX_UPLOAD_MB but not "
-    "/v1/office/media's: a phone's photo over 1 MB is refused 413",
-)
 def test_a_phones_photo_of_a_few_megabytes_is_accepted(
     client: TestClient, auth: Auth, settings: Settings
 ) -> None:

@@ -15,25 +15,54 @@ from tests.helpers import assert_problem
 OFFICER = "officer_310105002"  # 江苏路街道, where the point below lies
 OTHER_OFFICER = "officer_310105001"
 JIANGSU = {"lat": 31.2200, "lon": 121.4330, "coord_sys": "gcj02"}
-STATUSES = ["new", "accepted", "in_progress", "resolved", "closed", "rejected", "duplicate"]
+STATUSES = [
+    "new",
+    "accepted",
+    "in_progress",
+    "dispatched",
+    "awaiting_check",
+    "shelved",
+    "resolved",
+    "closed",
+    "rejected",
+    "duplicate",
+]
+OPEN = ["new", "accepted", "in_progress", "dispatched", "awaiting_check", "shelved"]
 
-# docs/api.md's action table: action → ({status it may start from: status it leads to}).
+# docs/api.md's action tables, as an officer may take them: action → ({status it may
+# start from: status it leads to}).
 CONTRACT: dict[str, dict[str, str]] = {
     "accept": {"new": "accepted"},
     "reject": {"new": "rejected", "accepted": "rejected"},
     "assign": {"accepted": "accepted", "in_progress": "in_progress"},
     "start": {"accepted": "in_progress"},
-    "resolve": {"accepted": "resolved", "in_progress": "resolved"},
+    "resolve": {"accepted": "resolved", "in_progress": "resolved", "dispatched": "resolved"},
     "close": {"resolved": "closed"},
     "reopen": {"resolved": "accepted", "closed": "accepted"},
     "transfer": {"new": "new", "accepted": "new"},
-    "merge": {"new": "duplicate", "accepted": "duplicate", "in_progress": "duplicate"},
+    "merge": {s: "duplicate" for s in OPEN},
     "comment": {s: s for s in STATUSES},
-    "set_priority": {"new": "new", "accepted": "accepted", "in_progress": "in_progress"},
+    "set_priority": {s: s for s in OPEN},
     "set_public_summary": {s: s for s in STATUSES},
     "hide_report": {s: s for s in STATUSES},
     "unhide_report": {s: s for s in STATUSES},
+    "dispatch": {s: "dispatched" for s in ("accepted", "in_progress", "dispatched")},
+    "acknowledge": {"new": "new", "accepted": "accepted"},
+    "check_pass": {"awaiting_check": "resolved"},
+    "check_fail": {"awaiting_check": "dispatched"},
+    "request_extension": {s: s for s in ("accepted", "dispatched", "in_progress")},
+    "recategorise": {"new": "new", "accepted": "accepted"},
+    "relocate": {"new": "new", "accepted": "accepted"},
 }
+# The actions that are another role's: an officer gets 403 from every status.
+NOT_AN_OFFICERS = [
+    "report_done",
+    "return",
+    "approve_extension",
+    "deny_extension",
+    "shelve",
+    "unshelve",
+]
 
 
 def open_ticket(
@@ -63,6 +92,11 @@ def body_for(action: str, client: TestClient, auth: Auth, ticket_id: str) -> dic
         "comment": {"note": "已联系物业"},
         "transfer": {"to_street": "310105001"},
         "set_priority": {"priority": 1},
+        "dispatch": {"unit": "chengguan_310105002"},
+        "check_fail": {"note": "仍未修好"},
+        "request_extension": {"hours": 24, "reason": "需等材料"},
+        "recategorise": {"category": "waste"},
+        "relocate": {**JIANGSU, "lat": JIANGSU["lat"] + 0.0002},
     }.get(action, {})
     if action == "merge":
         extra = {"into_ticket": open_ticket(client, auth, category="other", rider="r-into")}
@@ -112,6 +146,24 @@ def test_every_action_from_every_status(
         )
         after = client.get(f"/v1/office/tickets/{ticket_id}", headers=officer).json()
         assert after == before
+
+
+@pytest.mark.parametrize("action", NOT_AN_OFFICERS)
+def test_the_actions_of_other_roles_are_refused_to_an_officer_from_every_status(
+    client: TestClient, auth: Auth, database: Database, action: str
+) -> None:
+    officer = auth.staff(OFFICER)
+    ticket_id = open_ticket(client, auth)
+    for status in STATUSES:
+        set_status(database, ticket_id, status)
+        before = client.get(f"/v1/office/tickets/{ticket_id}", headers=officer).json()
+        refused = client.post(
+            f"/v1/office/tickets/{ticket_id}/actions",
+            headers=officer,
+            json={"action": action, "note": "x", "reason": "other", "hours": 1},
+        )
+        assert_problem(refused, 403, "forbidden")
+        assert client.get(f"/v1/office/tickets/{ticket_id}", headers=officer).json() == before
 
 
 @pytest.mark.parametrize(

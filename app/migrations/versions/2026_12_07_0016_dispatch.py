@@ -92,6 +92,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_staff_photos_sha256", "staff_photos", ["sha256"])
     op.create_index("ix_staff_photos_thumbnail_sha256", "staff_photos", ["thumbnail_sha256"])
+    op.create_index("ix_staff_photos_created_at_id", "staff_photos", ["created_at", "id"])
     op.create_table(
         "event_photos",
         sa.Column("event_id", sa.Uuid(), sa.ForeignKey("ticket_events.id"), nullable=False),
