@@ -183,8 +183,10 @@ def public_photo(
 # How the public pages group statuses: taken up, being fixed, fixed.
 PUBLIC_STATUS_GROUPS: Mapping[str, frozenset[TicketStatus]] = MappingProxyType(
     {
-        "accepted": frozenset({TicketStatus.ACCEPTED}),
-        "in_progress": frozenset({TicketStatus.IN_PROGRESS}),
+        "accepted": frozenset({TicketStatus.ACCEPTED, TicketStatus.SHELVED}),
+        "in_progress": frozenset(
+            {TicketStatus.IN_PROGRESS, TicketStatus.DISPATCHED, TicketStatus.AWAITING_CHECK}
+        ),
         "fixed": frozenset(RESOLVED_STATUSES),
     }
 )
