@@ -58,7 +58,7 @@ from app.tickets import (
     QueueRow,
     QueueSort,
     TicketView,
-    allowed_actions,
+    actions_for,
     apply_action,
     daily_trend,
     office_stats,
@@ -443,6 +443,25 @@ def merge_candidates(
     return sorted((n for n in found if n.distance_m <= NEARBY_M), key=lambda n: n.distance_m)
 
 
+# The actions the ticket page has a form for. (Dispatch, the units' steps and the
+# exceptions are taken through the API for now.)
+CONSOLE_FORMS = frozenset(
+    {
+        TicketAction.ACCEPT,
+        TicketAction.REJECT,
+        TicketAction.ASSIGN,
+        TicketAction.START,
+        TicketAction.RESOLVE,
+        TicketAction.CLOSE,
+        TicketAction.REOPEN,
+        TicketAction.TRANSFER,
+        TicketAction.MERGE,
+        TicketAction.COMMENT,
+        TicketAction.SET_PRIORITY,
+    }
+)
+
+
 def _ticket_page(
     desk: Desk,
     view: TicketView,
@@ -464,7 +483,9 @@ def _ticket_page(
         spot=_on_tiles(settings, point.x, point.y),
         names=desk.names,
         actions=[
-            a for a in allowed_actions(TicketStatus(ticket.status)) if a not in PUBLIC_ACTIONS
+            a
+            for a in actions_for(ticket, desk.staff)
+            if a not in PUBLIC_ACTIONS and a in CONSOLE_FORMS
         ],
         public_words=public_words(desk.session, [ticket])[ticket.id],
         hide_reasons=sorted(HIDE_REASONS),
