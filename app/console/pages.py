@@ -72,6 +72,7 @@ from app.tickets import (
     ticket_in_scope,
     ticket_view,
 )
+from app.units import units_for_ticket
 
 router = console_router()
 
@@ -443,8 +444,8 @@ def merge_candidates(
     return sorted((n for n in found if n.distance_m <= NEARBY_M), key=lambda n: n.distance_m)
 
 
-# The actions the ticket page has a form for. (Dispatch, the units' steps and the
-# exceptions are taken through the API for now.)
+# The actions the ticket page has a form for. (A unit's own steps are its crew's, and
+# relocating is taken through the API for now.)
 CONSOLE_FORMS = frozenset(
     {
         TicketAction.ACCEPT,
@@ -458,6 +459,16 @@ CONSOLE_FORMS = frozenset(
         TicketAction.MERGE,
         TicketAction.COMMENT,
         TicketAction.SET_PRIORITY,
+        TicketAction.DISPATCH,
+        TicketAction.ACKNOWLEDGE,
+        TicketAction.CHECK_PASS,
+        TicketAction.CHECK_FAIL,
+        TicketAction.REQUEST_EXTENSION,
+        TicketAction.APPROVE_EXTENSION,
+        TicketAction.DENY_EXTENSION,
+        TicketAction.SHELVE,
+        TicketAction.UNSHELVE,
+        TicketAction.RECATEGORISE,
     }
 )
 
@@ -494,6 +505,7 @@ def _ticket_page(
         candidates=candidates,
         candidates_json=json.dumps([_candidate(settings, c) for c in candidates]),
         transfer_streets=[s for s in streets if s.id != ticket.street_id],
+        units=units_for_ticket(desk.session, ticket),
         sla_state=sla_state,
         tiles=_tiles(settings),
         forwarded=forwarding_of(desk.session, ticket),
@@ -544,10 +556,26 @@ def _action_input(
     priority: str,
     public_summary: str = "",
     report_id: str = "",
+    unit: str = "",
+    hours: str = "",
+    review_on: str = "",
+    category: str = "",
 ) -> ActionInput:
     def uuid_or_none(value: str) -> uuid.UUID | None:
         try:
             return uuid.UUID(value) if value else None
+        except ValueError:
+            return None
+
+    def number_or_none(value: str) -> float | None:
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return None
+
+    def date_or_none(value: str) -> date | None:
+        try:
+            return date.fromisoformat(value) if value else None
         except ValueError:
             return None
 
@@ -561,6 +589,10 @@ def _action_input(
         priority=int(priority) if priority.isascii() and priority.isdigit() else None,
         public_summary=public_summary,
         report_id=uuid_or_none(report_id),
+        unit=unit or None,
+        hours=number_or_none(hours),
+        review_on=date_or_none(review_on),
+        category=category or None,
     )
 
 
@@ -583,6 +615,10 @@ def act(
     priority: Code = "",
     public_summary: Text = "",
     report_id: Code = "",
+    unit: Code = "",
+    hours: Code = "",
+    review_on: Code = "",
+    category: Code = "",
 ) -> Response:
     """One action on the version of the ticket the clerk saw: if it has changed since,
     nothing is done and the page says who changed it and when."""
@@ -598,6 +634,10 @@ def act(
         priority,
         public_summary=public_summary,
         report_id=report_id,
+        unit=unit,
+        hours=hours,
+        review_on=review_on,
+        category=category,
     )
     try:
         apply_action(

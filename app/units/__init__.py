@@ -15,6 +15,7 @@ from app.units.service import (
     page_units,
     unit_codes,
     unit_to_dispatch,
+    units_for_ticket,
     units_serving,
     update_unit,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "page_units",
     "unit_codes",
     "unit_to_dispatch",
+    "units_for_ticket",
     "units_serving",
     "update_unit",
 ]

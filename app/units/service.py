@@ -194,3 +194,15 @@ def unit_to_dispatch(session: Session, ticket: Ticket, *, code: str | None) -> U
             "unit", f"unit {code} does not handle the ticket's category"
         )
     return unit
+
+
+def units_for_ticket(session: Session, ticket: Ticket) -> list[Unit]:
+    """The active units a ticket may be dispatched to: serving its street, handling its
+    category (by code)."""
+    if ticket.street_id is None:
+        return []
+    return [
+        unit
+        for unit in units_serving(session, [ticket.street_id])
+        if unit.all_categories or ticket.category_id in {c.id for c in unit.categories}
+    ]
