@@ -176,5 +176,30 @@ def restore(database: Database, baseline: Baseline, writes: Writes) -> set[str]:
                 session.execute(insert(table), baseline.rows[table.name])
         if restored:
             session.flush()
+            _sequences_past_the_rows(connection, [t for t in tables if t.name in restored])
             writes.forget(connection)
     return restored
+
+
+def _sequences_past_the_rows(connection: Connection, tables: list[Table]) -> None:
+    """On PostgreSQL, each restored table's serial key counts on from its highest row:
+    the baseline's rows came back with their keys, and whatever reset the table (a
+    command that rebuilt the schema) may have reset its sequence too."""
+    if connection.dialect.name != "postgresql":
+        return
+    for table in tables:
+        keys = list(table.primary_key.columns)
+        if len(keys) != 1 or keys[0].type.python_type is not int:
+            continue
+        sequence = connection.execute(
+            text("SELECT pg_get_serial_sequence(:table, :column)"),
+            {"table": table.name, "column": keys[0].name},
+        ).scalar()
+        if sequence is not None:
+            connection.execute(
+                text(
+                    f"SELECT setval(:sequence, COALESCE((SELECT max({keys[0].name}) "
+                    f"FROM {table.name}), 0) + 1, false)"
+                ),
+                {"sequence": sequence},
+            )

@@ -70,6 +70,8 @@ class ServerProcess(Process):
             SENTINEL_EMBEDDED_WORKER="0",
             SENTINEL_LOG_LEVEL="WARNING",
             SENTINEL_RIDER_REPORTS_PER_HOUR=str(settings.rider_reports_per_hour),
+            SENTINEL_RIDER_PHOTOS_PER_HOUR=str(settings.rider_photos_per_hour),
+            SENTINEL_RIDER_PHOTOS_PER_DAY=str(settings.rider_photos_per_day),
         )
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -71,7 +71,13 @@ def test_a_backup_during_a_burst_restores_every_report_acknowledged_before_it(
     tmp_path: Path,
     fresh_database_url: str,
 ) -> None:
-    settings = settings.model_copy(update={"rider_reports_per_hour": 10_000})
+    settings = settings.model_copy(
+        update={
+            "rider_reports_per_hour": 10_000,
+            "rider_photos_per_hour": 10_000,
+            "rider_photos_per_day": 10_000,
+        }
+    )
     server = ServerProcess(settings, tmp_path).start()
     riders = [auth.rider("meituan" if n % 2 else "eleme", f"burst-{n}") for n in range(4)]
     acknowledged: list[tuple[float, str]] = []
