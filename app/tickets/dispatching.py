@@ -53,8 +53,11 @@ def act(
     held = current_dispatch(session, ticket)
     match data.action:
         case A.DISPATCH:
-            unit = units.unit_to_dispatch(session, ticket, code=data.unit or "")
+            unit = units.unit_to_dispatch(session, ticket, code=data.unit)
             let_go(session, ticket, now=now)
+            if ticket.extension_status == "pending":  # the new unit asks for itself
+                ticket.extension_status = ticket.extension_hours = None
+                ticket.extension_reason = None
             session.add(
                 Dispatch(
                     ticket_id=ticket.id,

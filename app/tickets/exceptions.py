@@ -94,7 +94,7 @@ def _extend(session: Session, ticket: Ticket, *, hours: float) -> dict[str, obje
         ticket.resolve_by = due(rules.sla_clock, calendar, since=ticket.resolve_by, hours=hours)
         moved = ticket.resolve_by
     held: Dispatch | None = current_dispatch(session, ticket)
-    if held is not None:
+    if held is not None and held.done_at is None:  # never late work made on time after
         held.due_at = ticket.resolve_by
     return {"hours": hours, "due": moved.isoformat()}
 

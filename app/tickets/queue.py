@@ -103,7 +103,8 @@ def filtered(
         query = query.where(Ticket.escalated.is_(where.escalated))
     if where.needs_review is not None:
         waiting = or_(
-            Ticket.status == TicketStatus.AWAITING_CHECK, Ticket.extension_status == "pending"
+            Ticket.status == TicketStatus.AWAITING_CHECK,
+            func.coalesce(Ticket.extension_status, "") == "pending",
         )
         query = query.where(waiting if where.needs_review else ~waiting)
     if where.text:

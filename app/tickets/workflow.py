@@ -77,13 +77,16 @@ ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.CHECK_FAIL: (frozenset({S.AWAITING_CHECK}), S.DISPATCHED),
     A.RETURN: (frozenset({S.DISPATCHED}), S.ACCEPTED),
     A.REQUEST_EXTENSION: (frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS}), None),
-    A.APPROVE_EXTENSION: (frozenset(OPEN_STATUSES), None),
-    A.DENY_EXTENSION: (frozenset(OPEN_STATUSES), None),
+    A.APPROVE_EXTENSION: (frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS}), None),
+    A.DENY_EXTENSION: (frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS}), None),
     A.SHELVE: (frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS}), S.SHELVED),
     A.UNSHELVE: (frozenset({S.SHELVED}), S.ACCEPTED),
     A.RECATEGORISE: (frozenset({S.NEW, S.ACCEPTED}), None),
     A.RELOCATE: (frozenset({S.NEW, S.ACCEPTED}), None),
 }
+# Where more time may be asked for and decided; a request still waiting when the ticket
+# leaves them is dropped.
+EXTENDABLE = frozenset({S.ACCEPTED, S.DISPATCHED, S.IN_PROGRESS})
 # Who may take each action, and from which of its statuses (None: all of them). An
 # action not named here is the offices' (officer and district) from all its statuses.
 WHO: dict[TicketAction, dict[StaffRole, frozenset[S] | None]] = {
@@ -374,6 +377,16 @@ def on_status_change(
         ticket.resolved_at = ticket.closed_at = ticket.purged_at = None
         ticket.resolution_working_h = None
         ticket.reopen_count = (ticket.reopen_count or 0) + 1
+        ticket.acknowledged_at = None  # the office holds it again, and signs for it again
+    if previous in WITH_UNIT_STATUSES and current not in WITH_UNIT_STATUSES:
+        # The unit's part ends, however the ticket left it (checked, resolved by the
+        # office, returned, shelved, merged, closed by a department's own server).
+        dispatching.let_go(session, ticket, now=now)
+        ticket.unit_id = None
+    if current is S.NEW:  # in another street's office now
+        ticket.acknowledged_at = None
+    if ticket.extension_status == exceptions.PENDING and current not in EXTENDABLE:
+        ticket.extension_status = ticket.extension_hours = ticket.extension_reason = None
     riders.settle(session, ticket, event=event, now=now, verified=verified)
     riders.announce_status(session, ticket, event=event, previous=previous, now=now)
 

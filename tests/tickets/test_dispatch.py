@@ -300,3 +300,36 @@ def test_two_units_of_two_streets_never_see_each_others_tickets(
         )
         csv = client.get("/v1/office/tickets.csv", headers=unit.crew).text
         assert own["ticket"]["ref"] in csv and other["ticket"]["ref"] not in csv
+
+
+def test_a_units_part_ends_however_the_ticket_leaves_it(
+    client: TestClient, auth: Auth, units: tuple[Unit, Unit], database: Database
+) -> None:
+    unit, _ = units
+    office = auth.staff(OFFICER)
+    rider = auth.rider("meituan", "dispatch-6")
+    ticket = report_at(client, rider, JIANGSU, category="road_damage")["ticket"]["id"]
+    done(client, office, ticket, "accept")
+    done(client, office, ticket, "dispatch", unit=unit.code)
+    done(client, unit.crew, ticket, "request_extension", hours=8, reason="等材料")
+    waiting = client.get("/v1/office/tickets?needs_review=true", headers=office).json()
+    assert [t["id"] for t in waiting["items"]] == [ticket]
+    others = client.get("/v1/office/tickets?needs_review=false", headers=office).json()
+    assert ticket not in [t["id"] for t in others["items"]]
+
+    # The office resolves it itself: the unit lets go, the waiting request is dropped.
+    resolved = done(client, office, ticket, "resolve", note="街道自行处置")
+    assert resolved["unit"] is None and resolved["extension"] is None
+    with database.session() as session:
+        assert session.scalars(select(Dispatch)).one().ended_at is not None
+    # Reopened and started by the office, it is not the old unit's to act on.
+    done(client, office, ticket, "reopen", note="又坏了")
+    assert done(client, office, ticket, "acknowledge")["acknowledged_at"]
+    done(client, office, ticket, "start")
+    assert_problem(act(client, unit.crew, ticket, "report_done", note="x"), 403, "forbidden")
+    assert (
+        client.get(f"/v1/office/tickets/{ticket}", headers=unit.crew).json()["allowed_actions"]
+        == []
+    )
+    mine = client.get(f"/v1/office/tickets?unit={unit.code}", headers=office).json()
+    assert mine["items"] == []
