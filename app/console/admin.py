@@ -145,7 +145,9 @@ def save_category(
 
 def _staff_page(page: StaffPage, **context: Any) -> HTMLResponse:
     found = staff.page_staff(page.session, _asked(page))
-    return _listing(page, "admin/staff.html", found, roles=list(StaffRole), **context)
+    # A crew account names its unit: made through the API for now.
+    roles = [r for r in StaffRole if r != StaffRole.CREW]
+    return _listing(page, "admin/staff.html", found, roles=roles, **context)
 
 
 @router.get("/staff")
