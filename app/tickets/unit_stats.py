@@ -1,6 +1,8 @@
 """How the responsible units do (数字城管's 按期处置率, 返工率, 回退率): per unit, the
 tickets dispatched to it in a window, of the caller's scope, and what became of them."""
 
+import statistics
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -8,7 +10,6 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from app import units
-from app.db import median_by
 from app.models import Dispatch, Staff, Ticket
 from app.staff import staff_area_ids, ticket_scope_filter
 from app.tickets.stats import _count, _share
@@ -38,20 +39,18 @@ def unit_table(
     (handed back ÷ dispatched)."""
     serving = units.units_serving(session, staff_area_ids(session, staff) or ())
     ids = [unit.id for unit in serving]
-    # The dispatches of the window, of tickets in the caller's scope.
-    scoped = select(Ticket.id).where(ticket_scope_filter(staff))
-    window: list[ColumnElement[bool]] = [
-        Dispatch.unit_id.in_(ids),
-        Dispatch.ticket_id.in_(scoped),
-    ]
+    # The dispatches of the window (by the unit's index), each joined to its ticket to
+    # keep those of the caller's scope.
+    window: list[ColumnElement[bool]] = [Dispatch.unit_id.in_(ids), ticket_scope_filter(staff)]
     if dispatched_from is not None:
         window.append(Dispatch.dispatched_at >= dispatched_from)
     if dispatched_to is not None:
         window.append(Dispatch.dispatched_at < dispatched_to)
+    of_the_window = select(Dispatch).join(Ticket, Ticket.id == Dispatch.ticket_id).where(*window)
     counted: dict[int, tuple[int, ...]] = {
         unit_id: tuple(figures)
         for unit_id, *figures in session.execute(
-            select(
+            of_the_window.with_only_columns(
                 Dispatch.unit_id,
                 func.count(),
                 _count(Dispatch.done_at.is_not(None)),
@@ -59,12 +58,17 @@ def unit_table(
                 func.coalesce(func.sum(Dispatch.check_fail_count), 0),
                 func.coalesce(func.sum(Dispatch.done_count), 0),
                 _count(Dispatch.returned_at.is_not(None)),
-            )
-            .where(*window)
-            .group_by(Dispatch.unit_id)
+            ).group_by(Dispatch.unit_id)
         )
     }
-    hours = median_by(session, Dispatch.done_working_h, Dispatch.unit_id, ids, window)
+    done_hours: defaultdict[int, list[float]] = defaultdict(list)
+    for unit_id, hours_taken in session.execute(
+        of_the_window.with_only_columns(Dispatch.unit_id, Dispatch.done_working_h).where(
+            Dispatch.done_working_h.is_not(None)
+        )
+    ):
+        done_hours[unit_id].append(float(hours_taken or 0))
+    hours = {unit_id: round(statistics.median(taken), 2) for unit_id, taken in done_hours.items()}
     rows = []
     for unit in serving:
         dispatched, done, in_time, failed, reported, returned = counted.get(unit.id, (0,) * 6)
@@ -76,7 +80,7 @@ def unit_table(
                 "dispatched": dispatched,
                 "done": done,
                 "on_time_rate": _share(in_time, done),
-                "median_working_hours_to_done": hours[unit.id],
+                "median_working_hours_to_done": hours.get(unit.id),
                 "rework_rate": _share(failed, reported),
                 "return_rate": _share(returned, dispatched),
             }

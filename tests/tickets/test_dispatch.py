@@ -103,7 +103,9 @@ def test_a_tickets_whole_life_with_a_unit(
     office = auth.staff(OFFICER)
     rider = auth.rider("meituan", "dispatch-1")
     ticket = report_at(client, rider, JIANGSU, category="road_damage")["ticket"]["id"]
+    clock.advance(minutes=1)  # each step at a moment of its own: the timeline's order
     done(client, office, ticket, "accept")
+    clock.advance(minutes=1)
 
     dispatched = done(client, office, ticket, "dispatch", unit=unit.code, note="请尽快处置")
     assert dispatched["status"] == "dispatched"
@@ -128,14 +130,17 @@ def test_a_tickets_whole_life_with_a_unit(
     assert reported["status"] == "awaiting_check"
 
     # The office's check fails: back to the same unit, to be signed for again.
+    clock.advance(minutes=10)
     failed = done(client, office, ticket, "check_fail", note="边缘仍有裂缝")
     assert failed["status"] == "dispatched" and failed["unit"]["code"] == unit.code
     assert failed["acknowledged_at"] is None
     clock.advance(hours=1)
     second = upload(client, unit.crew, photo(2))
     done(client, unit.crew, ticket, "report_done", note="已重新修补", media_ids=[second])
+    clock.advance(minutes=10)
     passed = done(client, office, ticket, "check_pass")
     assert passed["status"] == "resolved"
+    clock.advance(minutes=10)
     closed = done(client, office, ticket, "close")
     assert closed["status"] == "closed"
 
