@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from app import intake, media
@@ -118,24 +118,14 @@ def _read(session: SessionDep, views: list[ReportView]) -> list[ReportRead]:
     summary="A photo of the work done on my report's ticket, once it is resolved",
     responses=problems(404),
 )
-def report_photo(
-    report_id: uuid.UUID,
-    photo_id: uuid.UUID,
-    rider: CurrentRider,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    photo = media.after_photo_for_rider(session, rider, report_id=report_id, photo_id=photo_id)
-    return photo_response(settings, photo, thumbnail=False)
-
-
 @router.get(
     "/reports/{report_id}/photos/{photo_id}/thumbnail",
     response_class=FileResponse,
     summary="A small JPEG",
     responses=problems(404),
 )
-def report_photo_thumbnail(
+def report_photo(
+    request: Request,
     report_id: uuid.UUID,
     photo_id: uuid.UUID,
     rider: CurrentRider,
@@ -143,7 +133,7 @@ def report_photo_thumbnail(
     settings: SettingsDep,
 ) -> Response:
     photo = media.after_photo_for_rider(session, rider, report_id=report_id, photo_id=photo_id)
-    return photo_response(settings, photo, thumbnail=True)
+    return photo_response(settings, photo, thumbnail=request.url.path.endswith("/thumbnail"))
 
 
 @router.get(
