@@ -479,7 +479,8 @@ def media_for_platform(session: Session, platform: Platform, *, media_id: uuid.U
 
 def media_for_staff(session: Session, staff: Staff, *, media_id: uuid.UUID) -> Media:
     """A photo of a report on a ticket in the staff member's scope, or of a sighting sent
-    for an alert of the staff member's district."""
+    for an alert of the staff member's district (a unit's crew, with no area: only the
+    photos of its unit's tickets)."""
     on_ticket = session.scalar(
         select(Media)
         .join(ReportMedia, ReportMedia.media_id == Media.id)

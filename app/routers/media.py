@@ -1,4 +1,5 @@
-"""Riders' photos: upload, and read back by the uploader or by staff who hold the ticket."""
+"""Riders' photos: upload, and read back by the uploader or by staff who hold the ticket
+(a unit's crew: the tickets dispatched to its unit)."""
 
 import uuid
 from typing import Any
@@ -95,12 +96,13 @@ async def read_photo(request: Request, settings: Settings) -> bytes:
 def _visible_media(caller: CallerDep, session: SessionDep, media_id: uuid.UUID) -> Media:
     if caller.role is Role.RIDER and caller.rider is not None:
         return media.media_for_rider(session, caller.rider, media_id=media_id)
-    if caller.role in (Role.OFFICER, Role.DISTRICT) and caller.staff is not None:
+    if caller.role in (Role.OFFICER, Role.DISTRICT, Role.CREW) and caller.staff is not None:
         return media.media_for_staff(session, caller.staff, media_id=media_id)
     if caller.role is Role.PLATFORM and caller.platform is not None:
         return media.media_for_platform(session, caller.platform, media_id=media_id)
     raise Forbidden(
-        "photos are for their uploader, the uploader's platform and the street office handling them"
+        "photos are for their uploader, the uploader's platform, and the street office and "
+        "the unit handling them"
     )
 
 
