@@ -58,7 +58,9 @@ cli = typer.Typer(
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 areas_cli = typer.Typer(no_args_is_help=True, help="District, street and community boundaries.")
 platform_cli = typer.Typer(no_args_is_help=True, help="Delivery platforms.")
-staff_cli = typer.Typer(no_args_is_help=True, help="Street-office, district and admin accounts.")
+staff_cli = typer.Typer(
+    no_args_is_help=True, help="Street-office, district, admin and unit crew accounts."
+)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(areas_cli, name="areas")
 cli.add_typer(platform_cli, name="platform")
@@ -187,18 +189,26 @@ def staff_create(
     username: str,
     role: Annotated[StaffRole, typer.Option()],
     area: Annotated[str | None, typer.Option(help="street code (officer), district code")] = None,
+    unit: Annotated[str | None, typer.Option(help="unit code (crew)")] = None,
     password: Annotated[str | None, typer.Option(help="generated when omitted")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a staff account."""
     settings = _settings()
     with Database(settings.database_url).transaction() as session:
-        account = staff.Account(username, role, area, password=password)
+        account = staff.Account(username, role, area, password=password, unit_code=unit)
         new = staff.create_staff(session, account, settings=settings)
+    where = f"unit {unit}" if unit else f"area {area or '-'}"
     _emit(
         as_json,
-        {"username": username, "password": new.password, "role": role.value, "area": area},
-        f"{role} {username} created (area {area or '-'})\npassword: {new.password}",
+        {
+            "username": username,
+            "password": new.password,
+            "role": role.value,
+            "area": area,
+            "unit": unit,
+        },
+        f"{role} {username} created ({where})\npassword: {new.password}",
     )
 
 

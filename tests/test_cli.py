@@ -61,11 +61,33 @@ def test_staff_create_prints_a_password_that_logs_in(cli_env, client) -> None:
         "password": created["password"],
         "role": "officer",
         "area": "310105001",
+        "unit": None,
     }
     login = client.post(
         "/v1/auth/token", data={"username": "clerk_hy", "password": created["password"]}
     )
     assert login.status_code == 200 and login.json()["area"] == "310105001"
+
+
+def test_staff_create_makes_a_member_of_a_unit_s_crew(cli_env, client, auth) -> None:
+    result = run(
+        "staff", "create", "crew_hy", "--role", "crew", "--unit", "roads_310105001", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.stdout)
+    assert {k: v for k, v in created.items() if k != "password"} == {
+        "username": "crew_hy",
+        "role": "crew",
+        "area": None,
+        "unit": "roads_310105001",
+    }
+    login = client.post(
+        "/v1/auth/token", data={"username": "crew_hy", "password": created["password"]}
+    )
+    assert login.status_code == 200 and login.json()["role"] == "crew"
+    listed = client.get("/v1/admin/staff", headers=auth.staff("admin"), params={"limit": 200})
+    row = next(s for s in listed.json()["items"] if s["username"] == "crew_hy")
+    assert (row["area"], row["unit"]) == (None, "roads_310105001")
 
 
 @pytest.mark.parametrize(
@@ -80,6 +102,25 @@ def test_staff_create_prints_a_password_that_logs_in(cli_env, client) -> None:
             "exists already",
         ),
         (("platform", "create", "meituan", "--name", "again"), "exists already"),
+        (("staff", "create", "crew_x", "--role", "crew"), "needs the code of its unit"),
+        (
+            ("staff", "create", "crew_x", "--role", "crew", "--unit", "no_such_unit"),
+            "no unit with code no_such_unit",
+        ),
+        (
+            (
+                *("staff", "create", "officer_x", "--role", "officer"),
+                *("--area", "310105002", "--unit", "roads_310105002"),
+            ),
+            "the role officer has no unit",
+        ),
+        (
+            (
+                *("staff", "create", "crew_x", "--role", "crew"),
+                *("--unit", "roads_310105002", "--area", "310105002"),
+            ),
+            "the role crew has no area",
+        ),
     ],
 )
 def test_refusals_exit_non_zero_with_one_line(cli_env, count_rows, args, message) -> None:
