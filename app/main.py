@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         limits={
             "/v1/media": upload_limit,
             "/v1/office/media": upload_limit,
+            "/console/work/photos": upload_limit,
             "/v1/admin/areas:import": IMPORT_LIMIT,
             "/console/admin/areas": IMPORT_LIMIT,
         },

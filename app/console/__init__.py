@@ -1,5 +1,6 @@
 """The street-office console: server-rendered pages under ``/console/`` for officers,
-district users and admins, with htmx and Leaflet served from the package itself."""
+district users, admins and units' crews, with htmx and Leaflet served from the package
+itself."""
 
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.console import admin, alerts, auth, moderation, pages, public_site
+from app.console import admin, alerts, auth, moderation, pages, photos, public_site, work
 from app.console.auth import sign_in_redirect
 from app.console.gate import BodyTooLarge, SignInRequired, WrongRole
 from app.console.i18n import translator
@@ -49,7 +50,7 @@ def app_error_page(request: Request, error: AppError) -> HTMLResponse:
 
 
 def install(app: FastAPI) -> None:
-    for module in (auth, pages, moderation, alerts, admin, public_site):
+    for module in (auth, pages, work, photos, moderation, alerts, admin, public_site):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
 

@@ -26,6 +26,7 @@ from app.errors import Unauthenticated
 from app.models import Staff, StaffRole
 
 SESSION_COOKIE = "sentinel_console"
+CONSOLE_ROLES = frozenset({Role.OFFICER, Role.DISTRICT, Role.ADMIN, Role.CREW})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A form's body at most: a member of staff's (the largest, a category's description and
 # names in Chinese, percent-encoded, comes to 55 KB), and a sign-in form's.
@@ -40,12 +41,18 @@ class SignInRequired(Exception):
         self.next_url = next_url
 
 
+HOMES = {StaffRole.ADMIN: "/console/admin/categories", StaffRole.CREW: "/console/work"}
+
+
 def home_of(staff: Staff) -> str:
-    return "/console/admin/categories" if staff.role == StaffRole.ADMIN else "/console/queue"
+    """Where a member of staff's pages start: an admin's at the categories, a unit's crew
+    at its work list, an office's at the queue."""
+    return HOMES.get(StaffRole(staff.role), "/console/queue")
 
 
 class WrongRole(Exception):
-    """A page for another role: an officer on an admin page, an admin in the queue."""
+    """A page for another role: an officer on an admin page, an admin in the queue, a
+    crew member anywhere but its work list."""
 
     def __init__(self, staff: Staff) -> None:
         self.home = home_of(staff)
@@ -72,12 +79,25 @@ def signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> S
         caller = caller_for_token(session, settings, token)
     except Unauthenticated:
         raise SignInRequired(_here(request)) from None
-    if caller.staff is None or caller.role not in (Role.OFFICER, Role.DISTRICT, Role.ADMIN):
+    if caller.staff is None or caller.role not in CONSOLE_ROLES:
         raise SignInRequired(_here(request))
     return caller.staff
 
 
 def office_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+    if staff.role not in (StaffRole.OFFICER, StaffRole.DISTRICT):
+        raise WrongRole(staff)
+    return staff
+
+
+def crew_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+    if staff.role != StaffRole.CREW:
+        raise WrongRole(staff)
+    return staff
+
+
+def case_worker(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+    """Whoever works on tickets: an office's staff or a unit's crew (each sees its own)."""
     if staff.role == StaffRole.ADMIN:
         raise WrongRole(staff)
     return staff
@@ -89,7 +109,7 @@ def admin_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
     return staff
 
 
-ROLE_GUARDS = (office_only, admin_only)
+ROLE_GUARDS = (office_only, admin_only, crew_only, case_worker)
 
 
 # -- the gate

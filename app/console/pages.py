@@ -30,7 +30,6 @@ from app.console.web import console_router, locale_of
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.geo import BadBox, CoordSys, bbox_around, from_wgs84, metres_between, parse_bbox, to_wgs84
-from app.media import media_for_staff
 from app.models import (
     OPEN_STATUSES,
     AreaLevel,
@@ -44,7 +43,6 @@ from app.models import (
 )
 from app.open311 import forwarding_of
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from app.photos import photo_response
 from app.public import public_words
 from app.staff import scope_areas
 from app.tickets import (
@@ -444,8 +442,8 @@ def merge_candidates(
     return sorted((n for n in found if n.distance_m <= NEARBY_M), key=lambda n: n.distance_m)
 
 
-# The actions the ticket page has a form for. (A unit's own steps are its crew's, and
-# relocating is taken through the API for now.)
+# The actions the ticket page has a form for (a unit's own steps are its crew's, on its
+# work list).
 CONSOLE_FORMS = frozenset(
     {
         TicketAction.ACCEPT,
@@ -469,6 +467,7 @@ CONSOLE_FORMS = frozenset(
         TicketAction.SHELVE,
         TicketAction.UNSHELVE,
         TicketAction.RECATEGORISE,
+        TicketAction.RELOCATE,
     }
 )
 
@@ -560,6 +559,7 @@ def _action_input(
     hours: str = "",
     review_on: str = "",
     category: str = "",
+    point: tuple[str, str, str] = ("", "", ""),
 ) -> ActionInput:
     def uuid_or_none(value: str) -> uuid.UUID | None:
         try:
@@ -579,8 +579,11 @@ def _action_input(
         except ValueError:
             return None
 
+    lat, lon = _wgs84(*point)
     return ActionInput(
         action=TicketAction(action),
+        lat=lat,
+        lon=lon,
         note=note.strip() or None,
         reason=reason or None,
         assignee=assignee.strip() or None,
@@ -594,6 +597,19 @@ def _action_input(
         review_on=date_or_none(review_on),
         category=category or None,
     )
+
+
+def _wgs84(lat: str, lon: str, coord_sys: str) -> tuple[float | None, float | None]:
+    """A point typed in a datum, in WGS-84; (None, None) unless it is one."""
+    try:
+        x, y = float(lon), float(lat)
+        system = CoordSys(coord_sys or CoordSys.WGS84)
+    except ValueError:
+        return None, None
+    if not (-180 <= x <= 180 and -90 <= y <= 90):
+        return None, None
+    x, y = to_wgs84(x, y, system)
+    return y, x
 
 
 ActionName = Annotated[str, Form(pattern="^(" + "|".join(a.value for a in TicketAction) + ")$")]
@@ -619,6 +635,9 @@ def act(
     hours: Code = "",
     review_on: Code = "",
     category: Code = "",
+    lat: Code = "",
+    lon: Code = "",
+    coord_sys: Code = "",
 ) -> Response:
     """One action on the version of the ticket the clerk saw: if it has changed since,
     nothing is done and the page says who changed it and when."""
@@ -638,6 +657,7 @@ def act(
         hours=hours,
         review_on=review_on,
         category=category,
+        point=(lat, lon, coord_sys),
     )
     try:
         apply_action(
@@ -718,19 +738,6 @@ def bulk(
         action=data.action,
         outcomes=outcomes,
         back=back if back.startswith("/console/") else "/console/queue",
-    )
-
-
-# -- photos
-
-
-@router.get("/media/{media_id}")
-@router.get("/media/{media_id}/thumbnail", name="thumbnail")
-def photo(media_id: uuid.UUID, desk: AtDesk) -> Response:
-    """A photo of a ticket in the clerk's scope, or its thumbnail."""
-    media = media_for_staff(desk.session, desk.staff, media_id=media_id)
-    return photo_response(
-        desk.settings, media, thumbnail=desk.request.url.path.endswith("/thumbnail")
     )
 
 

@@ -6,15 +6,18 @@ nothing of the app."""
 
 from app.geo.coords import BadBox, CoordSys, from_wgs84, gcj02_to_wgs84, parse_bbox, to_wgs84
 from app.geo.earth import SRID, bbox_around, circle, metres_between, metres_per_degree
+from app.geo.map_apps import MapLink, map_links
 
 __all__ = [
     "SRID",
     "BadBox",
     "CoordSys",
+    "MapLink",
     "bbox_around",
     "circle",
     "from_wgs84",
     "gcj02_to_wgs84",
+    "map_links",
     "metres_between",
     "metres_per_degree",
     "parse_bbox",

@@ -32,6 +32,8 @@ from app.media.service import (
     usable_since,
 )
 from app.media.staff_photos import (
+    AFTER_WORK,
+    WORK_UNDONE,
     after_photo_for_rider,
     after_photos,
     attach_photos,
@@ -42,9 +44,11 @@ from app.media.staff_photos import (
 from app.media.store import Blob, MediaStore, blob_key, media_store
 
 __all__ = [
+    "AFTER_WORK",
     "CONTENT_TYPES",
     "EXTENSIONS",
     "UNUSED_GRACE",
+    "WORK_UNDONE",
     "Blob",
     "Box",
     "BoxKind",

@@ -7,6 +7,7 @@ Uses ``app.areas``, ``app.categories``, ``app.media``, ``app.riders``, ``app.sta
 ``app.units`` and the bottom floor."""
 
 from app.tickets.calendar import YearInput, calendar_warnings, get_year, seed_calendar, set_year
+from app.tickets.dispatching import RETURN_REASONS, handled_by_unit, work_list
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
 from app.tickets.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
 from app.tickets.reference import (
@@ -22,9 +23,11 @@ from app.tickets.sla import close_resolved, record_breaches, unshelve_due
 from app.tickets.stats import STREET_FIGURES, daily_trend, office_stats, street_table
 from app.tickets.unit_stats import UNIT_FIGURES, unit_table
 from app.tickets.views import (
+    FirstSight,
     QueueRow,
     ReportOnTicket,
     TicketView,
+    first_sights,
     queue_rows,
     ticket_in_scope,
     ticket_view,
@@ -50,11 +53,13 @@ __all__ = [
     "PUBLIC_ACTIONS",
     "REFERENCE_TOKENS",
     "REJECT_REASONS",
+    "RETURN_REASONS",
     "STREET_FIGURES",
     "UNIT_FIGURES",
     "XLSX",
     "ActionInput",
     "CategoryRules",
+    "FirstSight",
     "QueueFilter",
     "QueueRow",
     "QueueSort",
@@ -74,7 +79,9 @@ __all__ = [
     "current_reference",
     "daily_trend",
     "due",
+    "first_sights",
     "get_year",
+    "handled_by_unit",
     "held_reference",
     "office_stats",
     "page_query",
@@ -95,4 +102,5 @@ __all__ = [
     "unshelve_due",
     "verify_resolution",
     "warm_reference",
+    "work_list",
 ]

@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 
 from app import units
 from app.errors import AlreadyAcknowledged, ValidationFailed
-from app.models import Category, Dispatch, Staff, StaffRole, Ticket, TicketAction
+from app.models import (
+    WITH_UNIT_STATUSES,
+    Category,
+    Dispatch,
+    Staff,
+    StaffRole,
+    Ticket,
+    TicketAction,
+)
 from app.tickets import reference
 from app.tickets.action_input import ActionInput
 
@@ -24,6 +32,37 @@ DISPATCH_ACTIONS = frozenset(
     {A.DISPATCH, A.ACKNOWLEDGE, A.START, A.REPORT_DONE, A.CHECK_PASS, A.CHECK_FAIL, A.RETURN}
 )
 RETURN_REASONS = frozenset({"not_ours", "wrong_place", "cannot_handle", "other"})
+WORK_LIMIT = 200  # a unit's tickets on its work list at most
+
+
+def work_list(session: Session, crew: Staff, *, limit: int = WORK_LIMIT) -> list[Ticket]:
+    """The tickets ``crew``'s unit holds now (dispatched, in progress, or reported done
+    and waiting for the office's check), the nearest deadline first."""
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.unit_id == crew.unit_id, Ticket.status.in_(WITH_UNIT_STATUSES))
+            .order_by(Ticket.due_at, Ticket.id)
+            .limit(limit)
+        )
+    )
+
+
+def handled_by_unit(session: Session, crew: Staff, *, limit: int = 50) -> list[Ticket]:
+    """The tickets ``crew``'s unit held and holds no more (passed, handed back, taken
+    back by the office), the latest dispatched first."""
+    handled: dict[object, Ticket] = {}
+    for ticket in session.scalars(
+        select(Ticket)
+        .join(Dispatch, Dispatch.ticket_id == Ticket.id)
+        .where(Dispatch.unit_id == crew.unit_id, Dispatch.ended_at.is_not(None))
+        .order_by(Dispatch.dispatched_at.desc())
+        .limit(limit * 2)
+    ):
+        held = ticket.unit_id == crew.unit_id and ticket.status in WITH_UNIT_STATUSES
+        if not held:
+            handled.setdefault(ticket.id, ticket)
+    return list(handled.values())[:limit]
 
 
 def current_dispatch(session: Session, ticket: Ticket) -> Dispatch | None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
-from app.media import photos_of_events
+from app.media import AFTER_WORK, WORK_UNDONE, photos_of_events
 from app.models import (
     Area,
     Category,
@@ -67,6 +67,19 @@ class TicketView:
     duplicate_of: str | None
     reports: list[ReportOnTicket]
     events: list[EventOnTicket]
+
+    @property
+    def work_photos(self) -> list[StaffPhoto]:
+        """The photos of the work as it stands: those shown with the unit's report, the
+        check or the resolution since the work was last found wanting (a failed check, a
+        reopening) — the "after" the office sets beside the reports' "before"."""
+        shown: list[StaffPhoto] = []
+        for e in self.events:
+            if e.event.type in WORK_UNDONE:
+                shown = []
+            elif e.event.type in AFTER_WORK:
+                shown += e.photos
+        return shown
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,28 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
             for event, username in events
         ],
     )
+
+
+@dataclass(frozen=True)
+class FirstSight:
+    """What a ticket's reports first said of where it is and showed of it."""
+
+    address: str | None
+    photo_id: uuid.UUID | None
+
+
+def first_sights(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID, FirstSight]:
+    """For each of ``tickets``, its earliest address hint and photo, in one query."""
+    found: dict[uuid.UUID, FirstSight] = {}
+    for ticket_id, address, photo_id in session.execute(
+        select(Report.ticket_id, Report.address_hint, ReportMedia.media_id)
+        .outerjoin(ReportMedia, ReportMedia.report_id == Report.id)
+        .where(Report.ticket_id.in_([t.id for t in tickets]))
+        .order_by(Report.received_at, ReportMedia.position)
+    ):
+        seen = found.get(ticket_id, FirstSight(None, None))
+        found[ticket_id] = FirstSight(seen.address or address, seen.photo_id or photo_id)
+    return found
 
 
 def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
