@@ -14,6 +14,7 @@ from app import areas as area_service
 from app import categories as category_service
 from app import platforms as platform_service
 from app import staff
+from app import units as unit_service
 from app.console.auth import AdminPage, StaffPage
 from app.console.web import console_router
 from app.errors import AppError, InvalidGeoJSON, PayloadTooLarge, ValidationFailed
@@ -145,9 +146,18 @@ def save_category(
 
 def _staff_page(page: StaffPage, **context: Any) -> HTMLResponse:
     found = staff.page_staff(page.session, _asked(page))
-    # A crew account names its unit: made through the API for now.
-    roles = [r for r in StaffRole if r != StaffRole.CREW]
-    return _listing(page, "admin/staff.html", found, roles=roles, **context)
+    unit_codes = unit_service.unit_codes(
+        page.session, (s.unit_id for s in found.items if s.unit_id)
+    )
+    return _listing(
+        page,
+        "admin/staff.html",
+        found,
+        roles=list(StaffRole),
+        units=staff.units_to_join(page.session),
+        unit_codes=unit_codes,
+        **context,
+    )
 
 
 @router.get("/staff")
@@ -161,6 +171,7 @@ def create_staff(
     username: Annotated[str, Form(max_length=200)],
     role: Choice,
     area: Code = "",
+    unit: Code = "",
     display_name: Name = "",
 ) -> Response:
     try:
@@ -169,6 +180,7 @@ def create_staff(
                 "username": username.strip(),
                 "role": role,
                 "area": area.strip() or None,
+                "unit": unit.strip() or None,
                 "display_name": display_name.strip() or None,
             }
         )

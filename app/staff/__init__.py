@@ -14,6 +14,7 @@ from app.staff.accounts import (
     set_active,
     set_display_name,
     sign_out,
+    units_to_join,
 )
 from app.staff.scope import area_in_scope, scope_areas, staff_area_ids, ticket_scope_filter
 
@@ -32,4 +33,5 @@ __all__ = [
     "sign_out",
     "staff_area_ids",
     "ticket_scope_filter",
+    "units_to_join",
 ]

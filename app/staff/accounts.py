@@ -142,6 +142,11 @@ def authenticate(
     return staff, token
 
 
+def units_to_join(session: Session) -> list[Unit]:
+    """The units a new crew account is offered: the active ones, by code."""
+    return list(session.scalars(select(Unit).where(Unit.active.is_(True)).order_by(Unit.code)))
+
+
 def page_staff(session: Session, page: PageRequest) -> Page[Staff]:
     return keyset_page(session, select(Staff), key=Staff.username, page=page)
 

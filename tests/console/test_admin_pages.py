@@ -83,6 +83,53 @@ def test_an_admin_creates_staff_and_the_password_is_shown_once(
     assert twice.status_code == 422
 
 
+def test_an_admin_makes_a_crew_account_for_an_active_unit(
+    app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth, count_rows: CountRows
+) -> None:
+    admin = Clerk(app, baseline, "admin")
+    closed = client.post(
+        "/v1/admin/units",
+        headers=auth.staff("admin"),
+        json={
+            "code": "gone_unit",
+            "name": "已撤销中队",
+            "kind": "department",
+            "streets": ["310105001"],
+            "active": False,
+        },
+    )
+    assert closed.status_code == 201, closed.text
+    form = admin.get("/console/admin/staff").text
+    assert '<option value="crew">' in form
+    offered = re.findall(r'<option value="([^"]*)">', form.split('id="s-unit"')[1])
+    assert "roads_310105001" in offered and "gone_unit" not in offered
+
+    before = count_rows("staff")
+    for fields, field in (
+        ({"role": "crew"}, "unit"),
+        ({"role": "crew", "unit": "no_such_unit"}, "unit"),
+        ({"role": "officer", "area": "310105001", "unit": "roads_310105001"}, "unit"),
+    ):
+        refused = admin.post("/console/admin/staff", {"username": "crew_new", **fields})
+        assert refused.status_code == 422
+        assert f"<li>{field}: " in refused.text
+    assert count_rows("staff") == before
+
+    page = admin.post(
+        "/console/admin/staff",
+        {"username": "crew_new", "role": "crew", "unit": "roads_310105001", "display_name": "王五"},
+    )
+    assert page.status_code == 200
+    password = re.search(r'<code id="new-password">([^<]+)</code>', page.text)
+    assert password
+    signed_in = client.post(
+        "/v1/auth/token", data={"username": "crew_new", "password": password[1]}
+    )
+    assert signed_in.status_code == 200 and signed_in.json()["role"] == "crew"
+    row = next(r for r in page.text.split("<tr>") if "<td>crew_new</td>" in r)
+    assert "<td>roads_310105001</td>" in row
+
+
 def test_an_admin_registers_a_platform_and_rotates_its_key(
     app: FastAPI, baseline: Baseline, client: TestClient, auth: Auth
 ) -> None:
