@@ -241,6 +241,9 @@ class Ticket(UuidPk, Timestamps, Base):
     extension_hours: Mapped[float | None]
     extension_reason: Mapped[str | None] = mapped_column(Text)
     extension_status: Mapped[str | None] = mapped_column(String(16))
+    # The fix's deadline before the first approved extension moved it (None: never
+    # moved): the KPI of fixes on time without more time.
+    original_resolve_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # A shelved ticket's date to be looked at again (挂账).
     review_on: Mapped[date | None]
     escalated: Mapped[bool] = mapped_column(default=False, server_default="0")

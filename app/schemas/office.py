@@ -243,8 +243,10 @@ class OfficeStats(Schema):
     by_status: dict[str, int]
     by_category: dict[str, int]
     by_community: dict[str, int]
-    open: int
-    overdue: int
+    open: int = Field(description="not fixed yet, shelved tickets included (shelved_count)")
+    overdue: int = Field(description="open past the deadline that matters now; never shelved")
+    shelved_count: int = Field(description="shelved now (挂账): open, never overdue")
+    extended_count: int = Field(description="given more time: an extension approved")
     median_hours_to_accept: float | None
     median_hours_to_resolve: float | None
     resolved_within_sla: float | None = None
@@ -257,10 +259,15 @@ class OfficeStats(Schema):
     )
     on_time_resolution_rate: float | None = Field(
         default=None,
-        description="resolved by resolve_by ÷ tickets resolved or open past resolve_by",
+        description="resolved by resolve_by (as an approved extension moved it) ÷ tickets "
+        "resolved or open past resolve_by (a shelved one is not on the clock)",
     )
     reopen_rate: float | None = Field(
         default=None, description="reopened at least once ÷ tickets ever resolved"
+    )
+    on_time_without_extension_rate: float | None = Field(
+        default=None,
+        description="resolved by the deadline before any extension ÷ tickets resolved",
     )
     median_working_hours_to_respond: float | None = Field(
         default=None, description="opening to first acceptance, on the working calendar"

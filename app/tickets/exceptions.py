@@ -91,6 +91,8 @@ def _extend(session: Session, ticket: Ticket, *, hours: float) -> dict[str, obje
         ticket.respond_by = due(rules.sla_clock, calendar, since=ticket.respond_by, hours=hours)
         moved = ticket.respond_by
     else:
+        if ticket.original_resolve_by is None:
+            ticket.original_resolve_by = ticket.resolve_by
         ticket.resolve_by = due(rules.sla_clock, calendar, since=ticket.resolve_by, hours=hours)
         moved = ticket.resolve_by
     held: Dispatch | None = current_dispatch(session, ticket)
@@ -105,7 +107,8 @@ def _rules(session: Session, ticket: Ticket) -> reference.CategoryRules:
 
 
 def _recategorise(session: Session, ticket: Ticket, *, code: str | None) -> dict[str, object]:
-    """Another category, its deadlines counted from the ticket's creation."""
+    """Another category, its deadlines counted from the ticket's creation (an extension
+    approved before no longer moves them)."""
     category = session.scalar(select(Category).where(Category.code == (code or "")))
     if category is None or not category.active:
         raise ValidationFailed.of_field("category", "the code of an active category")
@@ -120,6 +123,7 @@ def _recategorise(session: Session, ticket: Ticket, *, code: str | None) -> dict
     ticket.resolve_by = due(
         category.sla_clock, calendar, since=ticket.created_at, hours=category.resolve_within_h
     )
+    ticket.original_resolve_by = None
     return {"from": before, "to": category.code}
 
 

@@ -17,7 +17,15 @@ from app.areas import streets_of
 from app.categories import category_codes
 from app.db import epoch_bucket, median, median_by, median_hours
 from app.errors import Forbidden, ValidationFailed
-from app.models import OPEN_STATUSES, Area, Staff, StaffRole, Ticket, TicketStatus
+from app.models import (
+    CLOCKED_STATUSES,
+    OPEN_STATUSES,
+    Area,
+    Staff,
+    StaffRole,
+    Ticket,
+    TicketStatus,
+)
 from app.staff import ticket_scope_filter
 
 HOUR_S = 3600
@@ -66,8 +74,10 @@ def office_stats(
         "by_status": dict(by_status),
         "by_category": {codes[i]: n for i, n in by_category.items()},
         "by_community": {community_codes.get(i, "unrouted"): n for i, n in by_community.items()},
-        "open": sum(by_status[s] for s in OPEN_STATUSES),
-        "overdue": kpi["overdue"],
+        "open": sum(by_status[s] for s in OPEN_STATUSES),  # shelved ones included
+        "overdue": kpi["overdue"],  # never a shelved one
+        "shelved_count": kpi["shelved"],
+        "extended_count": kpi["extended"],
         "median_hours_to_accept": median_hours(
             session,
             Ticket.created_at,
@@ -81,6 +91,7 @@ def office_stats(
             [*window, resolved, Ticket.resolved_at.is_not(None)],
         ),
         "resolved_within_sla": _share(kpi["resolved_in_time"], kpi["resolved"]),
+        "on_time_without_extension_rate": _share(kpi["resolved_in_original_time"], kpi["resolved"]),
         **kpis(kpi),
         "median_working_hours_to_respond": median(
             session, Ticket.response_working_h, [*window, Ticket.response_working_h.is_not(None)]
@@ -173,11 +184,22 @@ def street_table(
 def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOperations[bool]]:
     """What each KPI counts, ticket by ticket (docs/api.md, "KPIs: the rules as built")."""
     resolved = Ticket.is_resolved
+    # On the clock: open and not shelved (a shelved ticket is never late).
+    clocked = Ticket.status.in_(CLOCKED_STATUSES)
     return {
         "open": Ticket.is_open,
         "overdue": Ticket.is_overdue(now),
+        "shelved": Ticket.status == TicketStatus.SHELVED,
         "resolved": resolved,
+        # By the deadline it has, moved by an approved extension if there was one.
         "resolved_in_time": and_(resolved, Ticket.resolved_at <= Ticket.resolve_by),
+        # Extended: the district approved more time at least once.
+        "extended": Ticket.original_resolve_by.is_not(None),
+        # By the deadline it had before any extension.
+        "resolved_in_original_time": and_(
+            resolved,
+            Ticket.resolved_at <= func.coalesce(Ticket.original_resolve_by, Ticket.resolve_by),
+        ),
         # Closure: of the tickets that are the office's to fix (not rejected or merged).
         "to_close": Ticket.status.not_in((TicketStatus.REJECTED, TicketStatus.DUPLICATE)),
         # Response: every ticket answered, or due to be and not yet.
@@ -186,8 +208,8 @@ def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOper
             and_(Ticket.status == TicketStatus.NEW, Ticket.respond_by < now),
         ),
         "answered_in_time": Ticket.accepted_at <= Ticket.respond_by,
-        # Resolution: every ticket resolved, or open past its resolve-by time.
-        "fix_due": or_(resolved, and_(Ticket.is_open, Ticket.resolve_by < now)),
+        # Resolution: every ticket resolved, or on the clock past its resolve-by time.
+        "fix_due": or_(resolved, and_(clocked, Ticket.resolve_by < now)),
         # Rework: of the tickets ever resolved, those reopened at least once.
         "ever_resolved": or_(resolved, Ticket.reopen_count > 0),
         "reopened": Ticket.reopen_count > 0,

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from app.db import Database
-from app.models import OPEN_STATUSES, Area, Ticket, TicketStatus
+from app.models import CLOCKED_STATUSES, Area, Ticket, TicketStatus
 from app.tickets.calendar import load_calendar
 from tests.conftest import Auth
 from tests.helpers import assert_problem
@@ -106,7 +106,7 @@ def recount(database: Database, district: str, now: datetime, street: str | None
     to_close = [t for t in tickets if t.status not in (S.REJECTED, S.DUPLICATE)]
     answered = [t for t in tickets if t.accepted_at is not None]
     answer_due = answered + [t for t in tickets if t.status == S.NEW and t.respond_by < now]
-    fix_due = resolved + [t for t in tickets if t.status in OPEN_STATUSES and t.resolve_by < now]
+    fix_due = resolved + [t for t in tickets if t.status in CLOCKED_STATUSES and t.resolve_by < now]
     ever_resolved = [t for t in tickets if t in resolved or t.reopen_count > 0]
 
     def share(part: int, whole: int) -> float | None:
