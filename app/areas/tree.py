@@ -494,6 +494,14 @@ def list_areas(session: Session, *, ids: Iterable[int] | None = None) -> list[Ar
     return list(session.scalars(query))
 
 
+def areas_by_ids(session: Session, ids: Iterable[int]) -> list[Area]:
+    """Areas with ``ids`` (their names and codes; boundaries only when asked for)."""
+    wanted = list(ids)
+    if not wanted:
+        return []
+    return list(session.scalars(select(Area).where(Area.id.in_(wanted)).order_by(Area.code)))
+
+
 def parent_codes(session: Session, areas: Iterable[Area]) -> dict[int, str]:
     """``{parent id: parent code}`` for the parents of ``areas``, in one query."""
     wanted = {a.parent_id for a in areas if a.parent_id is not None}

@@ -69,6 +69,7 @@ from app.tickets import (
     streets_xlsx,
     ticket_in_scope,
     ticket_view,
+    unit_table,
 )
 from app.units import units_for_ticket
 
@@ -148,6 +149,8 @@ def queue_query(request: Request, settings: Settings) -> QueueQuery:
         created_from=_start_of(created_from) if created_from else None,
         created_to=_start_of(created_to + timedelta(days=1)) if created_to else None,
         text=(p.get("q") or "").strip()[:100] or None,
+        unit=(p.get("unit") or "")[:64] or None,
+        needs_review=True if p.get("needs_review") else None,
     )
     return QueueQuery(
         where=where,
@@ -761,6 +764,7 @@ def dashboard(desk: AtDesk) -> Response:
         numbers=office_stats(session, staff=staff, created_from=start, created_to=end, now=now),
         trend=daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
         streets=streets,
+        units=unit_table(session, staff=staff, dispatched_from=start, dispatched_to=end),
         street_columns=list(STREET_LABELS.items()),
         sort=sort,
         first=first,

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from geoalchemy2.shape import to_shape
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.areas import areas_by_ids
 from app.categories import all_categories
 from app.console.auth import StaffPage
 from app.console.gate import crew_only
@@ -24,7 +24,7 @@ from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import PROBLEM_JSON, AppError, NotFound, PreconditionFailed
 from app.geo import MapLink, map_links
 from app.media import media_store, receive_staff_photo
-from app.models import Area, Staff, StaffPhoto, Ticket, TicketAction, Unit
+from app.models import Staff, StaffPhoto, Ticket, TicketAction, Unit
 from app.public import mask_personal_details
 from app.tickets import (
     RETURN_REASONS,
@@ -77,7 +77,7 @@ AtWork = Annotated[Crew, Depends(_crew)]
 def _names(session: Session, tickets: list[Ticket], locale: str) -> Names:
     """Category names, and the names of the tickets' streets and communities."""
     ids = {i for t in tickets for i in (t.street_id, t.community_id) if i}
-    areas: list[Area] = list(session.scalars(select(Area).where(Area.id.in_(ids)))) if ids else []
+    areas = areas_by_ids(session, ids)
     return Names(
         categories={c.code: c for c in all_categories(session)},
         areas={a.code: a for a in areas},

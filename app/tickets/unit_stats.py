@@ -31,8 +31,8 @@ def unit_table(
     dispatched_from: datetime | None,
     dispatched_to: datetime | None,
 ) -> list[dict[str, Any]]:
-    """The units serving the caller's street (an officer) or district, a row each, by
-    code: ``dispatched`` in the window; ``done`` (reported done at least once);
+    """The units serving the caller's street (an officer) or district, a row each,
+    ranked (``rank_units``): ``dispatched`` in the window; ``done`` (reported done at least once);
     ``on_time_rate`` (done by the deadline it had, extensions approved included) of
     those done; the median working hours from dispatch to the last report of the work
     done; ``rework_rate`` (failed checks ÷ reports of work done); ``return_rate``
@@ -85,4 +85,26 @@ def unit_table(
                 "return_rate": _share(returned, dispatched),
             }
         )
-    return rows
+    return rank_units(rows)
+
+
+def rank_units(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units as the district ranks them (数字城管's 按期处置率 first): the share of work
+    done on time, then the least redone, the least handed back, the most dispatched;
+    a unit with nothing done yet after those that did some; by code last."""
+
+    def standing(row: dict[str, Any]) -> tuple[Any, ...]:
+        def lower_first(rate: float | None) -> float:
+            return 2.0 if rate is None else rate
+
+        on_time = row["on_time_rate"]
+        return (
+            on_time is None,
+            -(on_time or 0.0),
+            lower_first(row["rework_rate"]),
+            lower_first(row["return_rate"]),
+            -row["dispatched"],
+            row["unit"],
+        )
+
+    return sorted(rows, key=standing)

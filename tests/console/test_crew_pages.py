@@ -208,3 +208,30 @@ def test_a_stale_step_changes_nothing_and_says_so(
     stale = crew.post(f"{path}/actions", {"action": "start", "version": version})
     assert stale.status_code == 409 and 'id="stale"' in stale.text
     assert "已派遣" in crew.get(path).text
+
+
+def test_the_dashboard_ranks_the_units_serving_the_street(
+    client: TestClient, auth: Auth, app: FastAPI, baseline: Baseline
+) -> None:
+    office = auth.staff(OFFICER)
+    slow = dispatched(client, auth, JIANGSU, office=OFFICER, unit=UNIT)
+    quick = dispatched(
+        client, auth, JIANGSU, office=OFFICER, unit=ROADS, rider="c-2", category="road_damage"
+    )
+    crew = auth.staff(f"crew_{ROADS}")
+    act(client, crew, quick["id"], {"action": "report_done", "note": "已修复"})
+    act(client, office, quick["id"], {"action": "check_pass"})
+    act(client, auth.staff(f"crew_{UNIT}"), slow["id"], {"action": "acknowledge"})
+
+    ranked = [row["unit"] for row in client.get("/v1/office/stats/units", headers=office).json()]
+    assert ranked == [ROADS, UNIT]  # the street's two, the one with work done on time first
+    officer = Clerk(app, baseline, OFFICER)
+    page = officer.get("/console/dashboard").text
+    officer.http.close()
+    rows = re.findall(r'<tr data-unit="([^"]+)">', page)
+    assert rows == [ROADS, UNIT]
+    assert "返工率" in page and "按期" in page
+    district = Clerk(app, baseline, "changning")
+    everyone = re.findall(r'<tr data-unit="([^"]+)">', district.get("/console/dashboard").text)
+    district.http.close()
+    assert everyone[:2] == [ROADS, UNIT] and OTHER_UNIT in everyone
