@@ -200,6 +200,23 @@ async def _case_worker(
     return caller.staff
 
 
+def _uploading_case_worker(
+    request: Request,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> uuid.UUID:
+    """A case worker's id, checked in a transaction of its own: an upload holds no
+    database connection while its photo waits for its turn and is decoded."""
+    if credentials is None:
+        raise Unauthenticated("send Authorization: Bearer <token>")
+    with get_database(request).transaction(write=False) as session:
+        caller = caller_for_token(session, settings, credentials.credentials)
+    roles = (Role.OFFICER, Role.DISTRICT, Role.CREW)
+    if caller.role not in roles or caller.staff is None:
+        raise _wrong_role(caller, roles)
+    return caller.staff.id
+
+
 async def _alert_publisher(
     caller: Annotated[Caller, _require(Role.OFFICER, Role.DISTRICT)],
 ) -> Staff:
@@ -247,6 +264,8 @@ ReportingDep = Annotated[Reporting, Depends(_reporting)]
 CurrentOfficeStaff = Annotated[Staff, Depends(_office_staff)]
 # Whoever works on tickets: the offices, and the crews of the units they dispatch to.
 CaseWorker = Annotated[Staff, Depends(_case_worker)]
+# The same, by id alone, for an upload (no session held while it lasts).
+UploadingCaseWorker = Annotated[uuid.UUID, Depends(_uploading_case_worker)]
 AlertPublisher = Annotated[Staff, Depends(_alert_publisher)]
 # Any member of staff, whatever the role.
 CurrentStaff = Annotated[Staff, Depends(_staff)]
@@ -279,6 +298,7 @@ __all__ = [
     "SettingsDep",
     "StaffRole",
     "TicketInScope",
+    "UploadingCaseWorker",
 ]
 
 

@@ -10,6 +10,7 @@ and only then is its body read (and its CSRF token checked).
 The guards live here, at the bottom of the console: the session cookie, who is signed
 in, and whose pages are whose."""
 
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
 
@@ -112,6 +113,20 @@ def admin_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
 ROLE_GUARDS = (office_only, admin_only, crew_only, case_worker)
 
 
+def crew_uploader(request: Request) -> uuid.UUID:
+    """The crew member the gate let in, by id: for a route that sends a photo to be
+    decoded, which holds no database session while it waits (the gate checked the
+    session and the role in a transaction of its own, before the body was read)."""
+    admitted: uuid.UUID = request.state.admitted_staff_id
+    return admitted
+
+
+# Dependencies that stand for the gate's own check: the guards they stand for.
+ADMITTED_BY_THE_GATE: dict[Callable[..., Any], tuple[Callable[..., Staff], ...]] = {
+    crew_uploader: (crew_only,),
+}
+
+
 # -- the gate
 
 
@@ -142,13 +157,14 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return limited
 
 
-def _admit(request: Request, guards: Sequence[Callable[[Staff], Staff]]) -> None:
+def _admit(request: Request, guards: Sequence[Callable[..., Staff]]) -> None:
     """The route's guards on the request's session cookie, in a transaction of their own."""
     settings = request.app.state.settings
     with get_database(request).transaction(write=False) as session:
         staff = signed_in(request, session, settings)
         for guard in guards:
             guard(staff)
+        request.state.admitted_staff_id = staff.id
 
 
 class ConsoleRoute(APIRoute):
@@ -165,8 +181,11 @@ class ConsoleRoute(APIRoute):
         if SAFE_METHODS.issuperset(self.methods or ()):
             return handler
         calls = _calls(self.dependant)
-        guards = [guard for guard in ROLE_GUARDS if guard in calls]
-        behind_sign_in = signed_in in calls
+        guards: list[Callable[..., Staff]] = [guard for guard in ROLE_GUARDS if guard in calls]
+        for stand_in, its_guards in ADMITTED_BY_THE_GATE.items():
+            if stand_in in calls:
+                guards.extend(its_guards)
+        behind_sign_in = signed_in in calls or any(c in calls for c in ADMITTED_BY_THE_GATE)
         limit = None
         if not _takes_a_file(self.dependant):
             limit = FORM_LIMIT if behind_sign_in else SIGN_IN_LIMIT

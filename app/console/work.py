@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.areas import areas_by_ids
 from app.categories import all_categories
 from app.console.auth import StaffPage
-from app.console.gate import crew_only
+from app.console.gate import crew_only, crew_uploader
 from app.console.pages import Names, sla_state
 from app.console.web import console_router, locale_of
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
@@ -244,7 +244,7 @@ async def work_photo(
     database: DatabaseDep,
     settings: SettingsDep,
     clock: ClockDep,
-    staff: Annotated[Staff, Depends(crew_only)],
+    staff_id: Annotated[uuid.UUID, Depends(crew_uploader)],
     photo: Annotated[UploadFile, File()],
 ) -> Response:
     """A photo from the crew member's camera, stored as it is taken (before the step
@@ -255,7 +255,7 @@ async def work_photo(
             database,
             media_store(settings),
             settings=settings,
-            staff_id=staff.id,
+            staff_id=staff_id,
             data=await photo.read(),
             now=clock(),
         )

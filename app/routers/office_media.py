@@ -15,6 +15,7 @@ from app.deps import (
     DatabaseDep,
     SessionDep,
     SettingsDep,
+    UploadingCaseWorker,
 )
 from app.media import media_store
 from app.photos import photo_response
@@ -39,7 +40,7 @@ router = APIRouter(prefix="/v1/office/media", tags=["office"], responses=problem
     openapi_extra=PHOTO_BODY,
 )
 async def upload(
-    staff: CaseWorker,
+    staff_id: UploadingCaseWorker,
     request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
@@ -50,7 +51,7 @@ async def upload(
         database,
         media_store(settings),
         settings=settings,
-        staff_id=staff.id,
+        staff_id=staff_id,
         data=await read_photo(request, settings),
         now=clock(),
     )
