@@ -93,6 +93,8 @@ def act(
     match data.action:
         case A.DISPATCH:
             unit = units.unit_to_dispatch(session, ticket, code=data.unit)
+            if held is not None and held.unit_id == unit.id:
+                raise ValidationFailed.of_field("unit", f"the ticket is with {unit.code} already")
             let_go(session, ticket, now=now)
             if ticket.extension_status == "pending":  # the new unit asks for itself
                 ticket.extension_status = ticket.extension_hours = None

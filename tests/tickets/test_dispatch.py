@@ -202,6 +202,10 @@ def test_the_refusals_change_nothing(
     # The crew's steps are the crew's; the office's check is the office's.
     assert_problem(act(client, office, ticket, "report_done", note="x"), 403, "forbidden")
     done(client, office, ticket, "dispatch", unit=unit.code)
+    # Dispatched to the unit that holds it already: said, not a second dispatch.
+    again = act(client, office, ticket, "dispatch", unit=unit.code)
+    assert_problem(again, 422, "validation_error")
+    assert again.json()["errors"][0]["field"] == "unit"
     assert_problem(act(client, unit.crew, ticket, "check_pass"), 403, "forbidden")
     assert_problem(act(client, unit.crew, ticket, "dispatch", unit=unit.code), 403, "forbidden")
     # Another street's unit does not see it at all.
