@@ -235,3 +235,32 @@ def test_the_dashboard_ranks_the_units_serving_the_street(
     everyone = re.findall(r'<tr data-unit="([^"]+)">', district.get("/console/dashboard").text)
     district.http.close()
     assert everyone[:2] == [ROADS, UNIT] and OTHER_UNIT in everyone
+
+
+def test_the_dashboard_counts_the_extended_and_the_shelved_apart(
+    client: TestClient, auth: Auth, app: FastAPI, baseline: Baseline
+) -> None:
+    office, district = auth.staff(OFFICER), auth.staff("changning")
+    extended = dispatched(client, auth, JIANGSU, office=OFFICER, unit=UNIT)
+    act(
+        client,
+        auth.staff(f"crew_{UNIT}"),
+        extended["id"],
+        {"action": "request_extension", "hours": 24, "reason": "等材料"},
+    )
+    act(client, district, extended["id"], {"action": "approve_extension"})
+    shelved = dispatched(
+        client, auth, JIANGSU, office=OFFICER, unit=ROADS, rider="c-2", category="road_damage"
+    )
+    act(
+        client,
+        district,
+        shelved["id"],
+        {"action": "shelve", "reason": "待大修", "review_on": "2099-01-01"},
+    )
+    officer = Clerk(app, baseline, OFFICER)
+    page = officer.get("/console/dashboard").text
+    officer.http.close()
+    assert re.search(r'id="kpi-extended">1<', page) and re.search(r'id="kpi-shelved">1<', page)
+    assert "挂账" in page and "未经延期按期办结率" in page
+    assert client.get("/v1/office/stats", headers=office).json()["shelved_count"] == 1
