@@ -169,6 +169,13 @@ class Ticket(UuidPk, Timestamps, Base):
             postgresql_where=text("review_on IS NOT NULL"),
             sqlite_where=text("review_on IS NOT NULL"),
         ),
+        # The forwarding worker's look at the tickets recategorised since its last sweep.
+        Index(
+            "ix_tickets_recategorised_at",
+            "recategorised_at",
+            postgresql_where=text("recategorised_at IS NOT NULL"),
+            sqlite_where=text("recategorised_at IS NOT NULL"),
+        ),
         Index(
             "ix_tickets_accepted_at",
             "accepted_at",
@@ -244,6 +251,9 @@ class Ticket(UuidPk, Timestamps, Base):
     # The fix's deadline before the first approved extension moved it (None: never
     # moved): the KPI of fixes on time without more time.
     original_resolve_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When an office last corrected its category: the forwarding worker looks again at
+    # the tickets recategorised since its last sweep.
+    recategorised_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # A shelved ticket's date to be looked at again (挂账).
     review_on: Mapped[date | None]
     escalated: Mapped[bool] = mapped_column(default=False, server_default="0")

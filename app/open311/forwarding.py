@@ -1,11 +1,13 @@
 """Tickets forwarded to departments that run their own Open311 server.
 
 An admin says where a category's tickets go (``Forward``). The worker queues each
-ticket that qualifies (when the office accepts it, or as soon as it is opened), POSTs it
-to the external server as a service request (retried with backoff), keeps the id the
-server gave it, then polls that request and mirrors its closing as a resolution of the
-ticket, once. Every call is made outside any transaction, from the worker: a dead
-external system never slows intake or triage.
+ticket that qualifies (when the office accepts it, or as soon as it is opened, or when an
+office corrects its category), POSTs it to the external server as a service request
+(retried with backoff), keeps the id the server gave it, then polls that request and
+mirrors its closing as a resolution of the ticket, once. A ticket whose category changed
+before it was sent goes where its new category's tickets go, or nowhere; one sent
+already stays with the system it was sent to. Every call is made outside any
+transaction, from the worker: a dead external system never slows intake or triage.
 """
 
 import json
@@ -18,7 +20,7 @@ from typing import Any
 
 import httpx
 from geoalchemy2.shape import to_shape
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from app import platforms
@@ -160,29 +162,54 @@ def forwarding_of(session: Session, ticket: Ticket) -> Forwarding | None:
 OVERLAP = timedelta(minutes=2)
 
 
+def _sent_by(rule: Forward) -> list[ColumnElement[bool]]:
+    """The tickets ``rule`` sends: of its category (and street), opened since it was
+    made, not turned down or merged away, and accepted if it waits for that."""
+    sent = [
+        Ticket.created_at >= rule.created_at,
+        Ticket.category_id == rule.category_id,
+        Ticket.status.not_in((TicketStatus.REJECTED, TicketStatus.DUPLICATE)),
+    ]
+    if rule.street_id is not None:
+        sent.append(Ticket.street_id == rule.street_id)
+    if rule.trigger == "accepted":
+        sent.append(Ticket.accepted_at.is_not(None))
+    return sent
+
+
+def _active_rules(session: Session, *where: ColumnElement[bool]) -> list[Forward]:
+    """The active rules, those of one street first: they win over their category's."""
+    return list(
+        session.scalars(
+            select(Forward)
+            .where(Forward.active.is_(True), *where)
+            .order_by(Forward.street_id.is_(None), Forward.id)
+        )
+    )
+
+
+def _rule_for(session: Session, ticket: Ticket) -> Forward | None:
+    """The rule that sends ``ticket`` now, if any (the sweep's choice, for one ticket)."""
+    for rule in _active_rules(session, Forward.category_id == ticket.category_id):
+        if session.scalar(select(exists().where(Ticket.id == ticket.id, *_sent_by(rule)))):
+            return rule
+    return None
+
+
 def queue_due(session: Session, now: datetime) -> int:
     """Queue every ticket an active rule applies to and that is not queued yet, looking
-    only at the tickets opened (or accepted) since the rule's last sweep: the rules of
-    one street first, so that they win over their category's rule."""
+    only at the tickets opened (or accepted), or recategorised, since the rule's last
+    sweep: the rules of one street first, so that they win over their category's rule."""
     begin_writes(session)
     queued = 0
-    rules = session.scalars(
-        select(Forward)
-        .where(Forward.active.is_(True))
-        .order_by(Forward.street_id.is_(None), Forward.id)
-    ).all()
-    for rule in rules:
+    for rule in _active_rules(session):
         moment = Ticket.accepted_at if rule.trigger == "accepted" else Ticket.created_at
         since = max(rule.scanned_until - OVERLAP, rule.created_at)
         tickets = select(Ticket.id).where(
-            moment >= since,
-            Ticket.created_at >= rule.created_at,
-            Ticket.category_id == rule.category_id,
-            Ticket.status.not_in((TicketStatus.REJECTED, TicketStatus.DUPLICATE)),
+            or_(moment >= since, Ticket.recategorised_at >= since),
+            *_sent_by(rule),
             ~exists().where(ForwardedTicket.ticket_id == Ticket.id),
         )
-        if rule.street_id is not None:
-            tickets = tickets.where(Ticket.street_id == rule.street_id)
         found = list(session.scalars(tickets.order_by(moment).limit(BATCH + 1)))
         if len(found) <= BATCH:  # all seen: the next sweep starts from here
             rule.scanned_until = now
@@ -264,6 +291,11 @@ def _claim(database: Database, now: datetime, *, lease: timedelta) -> list[_Call
             rule = session.get(Forward, row.forward_id)
             ticket = session.get(Ticket, row.ticket_id)
             assert rule is not None and ticket is not None
+            if row.state == "pending" and rule.category_id != ticket.category_id:
+                moved_to = _requeue(session, row, ticket=ticket, now=now)
+                if moved_to is None:
+                    continue
+                rule = moved_to
             if row.state == "pending" and not rule.active:  # stopped before it was sent
                 row.state = "failed"
                 continue
@@ -303,6 +335,22 @@ def _claim(database: Database, now: datetime, *, lease: timedelta) -> list[_Call
                     )
                 )
         return calls
+
+
+def _requeue(
+    session: Session, row: ForwardedTicket, *, ticket: Ticket, now: datetime
+) -> Forward | None:
+    """A ticket recategorised before it was sent: queued afresh for the rule of its new
+    category (returned), or, with none, not forwarded at all (the row goes, so that a
+    later change of category may queue it again). The tries made for the old rule's
+    system go too: it refused them or never answered."""
+    session.execute(delete(ForwardAttempt).where(ForwardAttempt.forwarded_id == row.id))
+    rule = _rule_for(session, ticket)
+    if rule is None:
+        session.delete(row)
+        return None
+    row.forward_id, row.attempts, row.created_at = rule.id, 0, now
+    return rule
 
 
 def _call(client: httpx.Client, call: _Call, *, settings: Settings) -> _Answer:

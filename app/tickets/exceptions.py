@@ -76,7 +76,7 @@ def act(
         case A.UNSHELVE:
             ticket.review_on = None
         case A.RECATEGORISE:
-            return _recategorise(session, ticket, code=data.category)
+            return _recategorise(session, ticket, code=data.category, now=now)
         case A.RELOCATE:
             return _relocate(session, ticket, data=data, settings=settings)
     return {}
@@ -106,9 +106,13 @@ def _rules(session: Session, ticket: Ticket) -> reference.CategoryRules:
     return reference.current_reference(session).categories[str(code)]
 
 
-def _recategorise(session: Session, ticket: Ticket, *, code: str | None) -> dict[str, object]:
+def _recategorise(
+    session: Session, ticket: Ticket, *, code: str | None, now: datetime
+) -> dict[str, object]:
     """Another category, its deadlines counted from the ticket's creation (an extension
-    approved before no longer moves them)."""
+    approved before no longer moves them). The forwarding worker looks at the ticket
+    again (``recategorised_at``): it goes where the new category's tickets go, and no
+    longer where the old one's do unless it was sent there already."""
     category = session.scalar(select(Category).where(Category.code == (code or "")))
     if category is None or not category.active:
         raise ValidationFailed.of_field("category", "the code of an active category")
@@ -124,6 +128,7 @@ def _recategorise(session: Session, ticket: Ticket, *, code: str | None) -> dict
         category.sla_clock, calendar, since=ticket.created_at, hours=category.resolve_within_h
     )
     ticket.original_resolve_by = None
+    ticket.recategorised_at = now
     return {"from": before, "to": category.code}
 
 
