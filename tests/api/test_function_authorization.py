@@ -70,11 +70,15 @@ SERVED = (
         "GET /v1/alerts/active",
         "POST /v1/alerts/{alert_id}/sightings",
     ),
-    # The uploader, the offices handling it, and the uploader's platform (for exports).
+    # The uploader, the offices handling it, and the uploader's platform (for exports);
+    # a rider's photo also for the crew of the unit its ticket is dispatched to.
     serving(
-        {RIDER, PLATFORM, OFFICER, DISTRICT},
+        {RIDER, PLATFORM, OFFICER, DISTRICT, CREW},
         "GET /v1/media/{media_id}",
         "GET /v1/media/{media_id}/thumbnail",
+    ),
+    serving(
+        {RIDER, PLATFORM, OFFICER, DISTRICT},
         "GET /v1/alerts/{alert_id}/photos/{photo_id}",
     ),
     serving(
