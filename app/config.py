@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     # network); tests and development turn this on to deliver to 127.0.0.1.
     allow_private_webhooks: bool = False
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Channels (WeCom, DingTalk, Feishu, e-mail): the SMTP server e-mail goes through
+    # (smtp://[user:password@]host[:port][?from=address&starttls=1], or smtps://…), and
+    # the seconds between a channel's messages beyond its burst (WeCom's robots take 20
+    # a minute).
+    smtp_url: str | None = None
+    channel_min_interval_s: float = Field(default=3.0, ge=0)
+    # A ticket late by more than this share of its time allowance is escalated.
+    escalate_after: float = Field(default=0.5, ge=0)
     # How long a worker holds what it claimed (a webhook event, a forwarded ticket)
     # before another may take it up: the time a worker that died keeps it waiting.
     worker_lease_s: float = Field(default=600.0, gt=0)

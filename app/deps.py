@@ -235,6 +235,11 @@ async def _staff(
     return caller.staff
 
 
+async def _channel_keeper(caller: Annotated[Caller, _require(Role.ADMIN, Role.DISTRICT)]) -> Staff:
+    assert caller.staff is not None
+    return caller.staff
+
+
 async def _admin(caller: Annotated[Caller, _require(Role.ADMIN)]) -> Staff:
     assert caller.staff is not None
     return caller.staff
@@ -270,6 +275,8 @@ AlertPublisher = Annotated[Staff, Depends(_alert_publisher)]
 # Any member of staff, whatever the role.
 CurrentStaff = Annotated[Staff, Depends(_staff)]
 CurrentAdmin = Annotated[Staff, Depends(_admin)]
+# Who keeps channels: admins, every one; district staff, their district's.
+ChannelKeeper = Annotated[Staff, Depends(_channel_keeper)]
 # The area named by the path's ``code``, if the caller's scope holds it; else 404.
 AreaInScope = Annotated[Area, Depends(_area_in_scope)]
 # The ticket named by the path's ``ticket_id``, if the caller's scope holds it; else 404.
@@ -283,6 +290,7 @@ __all__ = [
     "CallerDep",
     "CaseInScope",
     "CaseWorker",
+    "ChannelKeeper",
     "ClientAddress",
     "ClockDep",
     "CurrentAdmin",

@@ -336,6 +336,9 @@ class NoExtensionPending(
 ): ...
 
 
+class NotEscalated(Conflict, code="not_escalated", title="The ticket is not escalated"): ...
+
+
 class InvalidTransition(
     Conflict,
     code="invalid_transition",

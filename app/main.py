@@ -28,6 +28,7 @@ from app.routers import (
     areas,
     auth,
     categories,
+    channels,
     docs,
     health,
     media,
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         areas.router,
         admin.router,
         units.router,
+        channels.router,
         open311.router,
         docs.router,
     ):

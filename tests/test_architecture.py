@@ -39,6 +39,7 @@ DOMAINS = (
     "tickets",
     "intake",
     "alerts",
+    "notify",
     "public",
     "open311",
     "privacy",

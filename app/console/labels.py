@@ -54,6 +54,9 @@ EVENTS: dict[str, str] = {
     TicketAction.UNSHELVE: _("Back in the queue"),
     TicketAction.RECATEGORISE: _("Category changed"),
     TicketAction.RELOCATE: _("Place corrected"),
+    TicketEventType.SLA_WARNING: _("Deadline near: three quarters of its time gone"),
+    TicketEventType.ESCALATED: _("Escalated (提级督办)"),
+    TicketAction.DEESCALATE: _("Escalation lifted"),
 }
 
 ACTORS: dict[str, str] = {

@@ -471,6 +471,7 @@ CONSOLE_FORMS = frozenset(
         TicketAction.UNSHELVE,
         TicketAction.RECATEGORISE,
         TicketAction.RELOCATE,
+        TicketAction.DEESCALATE,
     }
 )
 

@@ -27,6 +27,7 @@ from app.models.media import (
     StoredImage,
     event_photos,
 )
+from app.models.notify import Channel, ChannelDelivery, ChannelKind, Notification, NotifyEvent
 from app.models.platform import Platform, Rider
 from app.models.points import (
     DAY,
@@ -50,6 +51,7 @@ from app.models.throttle import SignInThrottle
 from app.models.ticket import (
     CLOCKED_STATUSES,
     ENDED_STATUSES,
+    NOTIFYING_EVENTS,
     OPEN_STATUSES,
     PUBLIC_STATUSES,
     RESOLVED_STATUSES,
@@ -72,6 +74,7 @@ __all__ = [
     "ENDED_STATUSES",
     "EPOCH",
     "HOUR",
+    "NOTIFYING_EVENTS",
     "OPEN_STATUSES",
     "PUBLIC_STATUSES",
     "RESOLVED_STATUSES",
@@ -89,6 +92,9 @@ __all__ = [
     "AreaLevel",
     "Base",
     "Category",
+    "Channel",
+    "ChannelDelivery",
+    "ChannelKind",
     "Contribution",
     "Dispatch",
     "Forward",
@@ -97,6 +103,8 @@ __all__ = [
     "IdempotencyRecord",
     "JobMark",
     "Media",
+    "Notification",
+    "NotifyEvent",
     "OutboxEvent",
     "PhotoUpload",
     "Platform",

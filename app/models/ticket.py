@@ -70,6 +70,7 @@ class TicketAction(StrEnum):
     UNSHELVE = "unshelve"
     RECATEGORISE = "recategorise"
     RELOCATE = "relocate"
+    DEESCALATE = "deescalate"
 
 
 class TicketEventType(StrEnum):
@@ -81,7 +82,9 @@ class TicketEventType(StrEnum):
     MERGED_IN = "merged_in"  # another ticket was merged into this one
     VERIFIED = "verified"  # a rider passing by saw it fixed
     REOPENED = "reopened"  # a rider passing by saw it not fixed
+    SLA_WARNING = "sla_warning"  # three quarters of the time to the deadline gone
     SLA_BREACHED = "sla_breached"
+    ESCALATED = "escalated"  # 提级督办: late too long, reopened twice, or rated badly
     AUTO_CLOSED = "auto_closed"
     PHOTO_PUBLISHED = "photo_published"  # staff published a blurred copy of a photo
     PHOTO_UNPUBLISHED = "photo_unpublished"
@@ -182,6 +185,26 @@ class Ticket(UuidPk, Timestamps, Base):
             postgresql_where=text("accepted_at IS NOT NULL"),
             sqlite_where=text("accepted_at IS NOT NULL"),
         ),
+        # The worker's deadline marks: tickets whose marks are to be worked out, those
+        # whose warning is to come, and those whose escalation is to come.
+        Index(
+            "ix_tickets_marks_unset",
+            "created_at",
+            postgresql_where=text("warn_at IS NULL"),
+            sqlite_where=text("warn_at IS NULL"),
+        ),
+        Index(
+            "ix_tickets_warn_at",
+            "warn_at",
+            postgresql_where=text("warned_at IS NULL"),
+            sqlite_where=text("warned_at IS NULL"),
+        ),
+        Index(
+            "ix_tickets_escalate_at",
+            "escalate_at",
+            postgresql_where=text("escalated_at IS NULL"),
+            sqlite_where=text("escalated_at IS NULL"),
+        ),
         # The retention purge's candidates: ended tickets not purged yet (without
         # updated_at, which every report joining a ticket changes).
         Index(
@@ -257,6 +280,14 @@ class Ticket(UuidPk, Timestamps, Base):
     # A shelved ticket's date to be looked at again (挂账).
     review_on: Mapped[date | None]
     escalated: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # The current deadline's marks, worked out by the worker (``app.notify``) once the
+    # deadline is set and cleared whenever it moves: three quarters of its time gone
+    # (the warning), and late by the share of its time that escalates it; when each was
+    # acted on.
+    warn_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalate_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     unit: Mapped["Unit | None"] = relationship(lazy="select")
 
@@ -316,10 +347,34 @@ class Ticket(UuidPk, Timestamps, Base):
     is_overdue = hybrid_method(_is_overdue, _is_overdue_in_sql)
 
 
+# The events somebody is told of (``app.notify``), which the worker reads in the order
+# they happened from an index of their own.
+NOTIFYING_EVENTS = (
+    "created",
+    "dispatch",
+    "sla_warning",
+    "sla_breached",
+    "escalated",
+    "reopen",
+    "reopened",
+    "request_extension",
+)
+NOTIFYING = "type IN ({})".format(", ".join(f"'{t}'" for t in NOTIFYING_EVENTS))
+
+
 class TicketEvent(UuidPk, Base):
     """Something that happened to a ticket. Appended, never edited or deleted."""
 
     __tablename__ = "ticket_events"
+    __table_args__ = (
+        Index(
+            "ix_ticket_events_notifying",
+            "created_at",
+            "id",
+            postgresql_where=text(NOTIFYING),
+            sqlite_where=text(NOTIFYING),
+        ),
+    )
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tickets.id"), index=True)
     type: Mapped[str] = mapped_column(String(32))  # a TicketAction or a TicketEventType

@@ -1,12 +1,14 @@
 """Whether this process can serve: its database answers and its schema is the code's."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import Database, migrate
 from app.models import utcnow
+from app.notify import dead_channels
 from app.tickets import calendar_warnings
 
 
@@ -21,7 +23,7 @@ class Readiness:
     warnings: tuple[str, ...] = ()
 
 
-def readiness(database: Database) -> Readiness:
+def readiness(database: Database, *, now: datetime | None = None) -> Readiness:
     head = migrate.head_revision()
     try:
         with database.engine.connect() as connection:
@@ -40,5 +42,10 @@ def readiness(database: Database) -> Readiness:
             database.kind,
         )
     with database.session() as session:
-        warnings = tuple(calendar_warnings(session, utcnow()))
+        now = now or utcnow()
+        warnings = tuple(calendar_warnings(session, now)) + tuple(
+            f"channel {c.code} ({c.kind}) has failed since {c.failing_since:%Y-%m-%d %H:%M} UTC: "
+            f"{c.last_error}"
+            for c in dead_channels(session, now=now)
+        )
     return Readiness(True, None, None, current, database.kind, warnings)

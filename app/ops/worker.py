@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from app import alerts, intake, media, open311, platforms, privacy, tickets
+from app import alerts, intake, media, notify, open311, platforms, privacy, tickets
 from app.config import Settings
 from app.db import Database, forget_freed_pages
 from app.media import media_store
@@ -41,6 +41,24 @@ def _purge_idempotency_records(database: Database, settings: Settings, *, now: d
 def _record_sla_breaches(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction(write=False) as session:
         return tickets.record_breaches(session, now)
+
+
+def _keep_deadline_marks(database: Database, settings: Settings, *, now: datetime) -> int:
+    """The deadlines' marks worked out, then the warnings and escalations they call for."""
+    with database.transaction(write=False) as session:
+        done = tickets.mark_deadlines(session, now, escalate_after=settings.escalate_after)
+    with database.transaction(write=False) as session:
+        done += tickets.record_warnings(session, now)
+    with database.transaction(write=False) as session:
+        return done + tickets.escalate_late(session, now)
+
+
+def _notify_events(database: Database, settings: Settings, *, now: datetime) -> int:
+    return notify.notify_events(database, now=now) + notify.send_digests(database, now=now)
+
+
+def _deliver_notifications(database: Database, settings: Settings, *, now: datetime) -> int:
+    return notify.deliver_notifications(database, settings=settings, now=now)
 
 
 def _close_resolved_tickets(database: Database, settings: Settings, *, now: datetime) -> int:
@@ -118,6 +136,9 @@ def _purge_closed_alerts(database: Database, settings: Settings, *, now: datetim
 # The jobs every worker runs.
 JOBS: list[Job] = [
     Job("record_sla_breaches", 60, _record_sla_breaches),
+    Job("keep_deadline_marks", 30, _keep_deadline_marks),
+    Job("notify_events", 5, _notify_events),
+    Job("deliver_notifications", 2, _deliver_notifications),
     Job("close_resolved_tickets", 300, _close_resolved_tickets),
     Job("unshelve_for_review", 600, _unshelve_for_review),
     Job("purge_idempotency_records", 3600, _purge_idempotency_records),

@@ -15,6 +15,7 @@ from app.platforms.outbox import EventType, emit, new_event
 from app.platforms.webhooks import (
     call_checked,
     call_failure,
+    checked_addresses,
     delete_webhook,
     deliver_due,
     get_webhook,
@@ -30,6 +31,7 @@ __all__ = [
     "EventType",
     "call_checked",
     "call_failure",
+    "checked_addresses",
     "create_platform",
     "delete_webhook",
     "deliver_due",

@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
@@ -31,7 +31,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sa_cast
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app.categories import category_codes
@@ -81,7 +80,6 @@ from app.riders import COUNTERS, TOMBSTONE_PREFIX
 # Shanghai, enough for a street's and a community's numbers, not for a rider's round.
 GRID_DEGREES = 0.001
 BATCH = 200
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Core tables: one UPDATE statement run for many rows, each with its own point.
 REPORTS = cast(Table, Report.__table__)
 VERIFICATIONS = cast(Table, Verification.__table__)
@@ -399,7 +397,7 @@ def _sweep_unused(
             ):
                 return removed  # nothing to look at: no write lock taken
             begin_writes(session)
-            mark = _mark(session, uploads.mark)
+            mark = JobMark.held(session, uploads.mark)
             looked_at = session.execute(
                 select(model.id, model.created_at)
                 .where(_after(model, mark), model.created_at < cutoff)
@@ -421,19 +419,6 @@ def _sweep_unused(
 def _after(model: type[Media] | type[StaffPhoto], mark: JobMark) -> ColumnElement[bool]:
     """The photos after ``mark``, in the order of their upload."""
     return tuple_(model.created_at, model.id) > tuple_(mark.at, mark.after_id)
-
-
-def _mark(session: Session, name: str) -> JobMark:
-    """The job's mark, locked (two workers take turns); the beginning if it has none."""
-    found = session.get(JobMark, name, with_for_update=True, populate_existing=True)
-    if found is not None:
-        return found
-    try:
-        with session.begin_nested():
-            session.add(JobMark(name=name, at=EPOCH, after_id=uuid.UUID(int=0)))
-    except IntegrityError:
-        pass  # another worker made it a moment ago
-    return session.get_one(JobMark, name, with_for_update=True, populate_existing=True)
 
 
 def _unused_media(session: Session, cutoff: datetime) -> set[uuid.UUID]:

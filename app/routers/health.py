@@ -48,7 +48,7 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "not ready"}},
 )
 def readyz(request: Request) -> Response:
-    ready = readiness(get_database(request))
+    ready = readiness(get_database(request), now=request.app.state.clock())
     operator = is_operator(request)
     if not ready.ready:
         assert ready.code is not None

@@ -247,6 +247,7 @@ class OfficeStats(Schema):
     overdue: int = Field(description="open past the deadline that matters now; never shelved")
     shelved_count: int = Field(description="shelved now (挂账): open, never overdue")
     extended_count: int = Field(description="given more time: an extension approved")
+    escalated_count: int = Field(description="escalated (提级督办) and not taken back")
     median_hours_to_accept: float | None
     median_hours_to_resolve: float | None
     resolved_within_sla: float | None = None

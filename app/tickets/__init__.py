@@ -7,6 +7,7 @@ Uses ``app.areas``, ``app.categories``, ``app.media``, ``app.riders``, ``app.sta
 ``app.units`` and the bottom floor."""
 
 from app.tickets.calendar import YearInput, calendar_warnings, get_year, seed_calendar, set_year
+from app.tickets.deadlines import deadline_moved, mark_deadlines
 from app.tickets.dispatching import RETURN_REASONS, handled_by_unit, work_list
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
 from app.tickets.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
@@ -19,7 +20,13 @@ from app.tickets.reference import (
     route_point,
     warm_reference,
 )
-from app.tickets.sla import close_resolved, record_breaches, unshelve_due
+from app.tickets.sla import (
+    close_resolved,
+    escalate_late,
+    record_breaches,
+    record_warnings,
+    unshelve_due,
+)
 from app.tickets.stats import STREET_FIGURES, daily_trend, office_stats, street_table
 from app.tickets.unit_stats import UNIT_FIGURES, unit_table
 from app.tickets.views import (
@@ -78,17 +85,21 @@ __all__ = [
     "close_resolved",
     "current_reference",
     "daily_trend",
+    "deadline_moved",
     "due",
+    "escalate_late",
     "first_sights",
     "get_year",
     "handled_by_unit",
     "held_reference",
+    "mark_deadlines",
     "office_stats",
     "page_query",
     "queue_csv",
     "queue_page",
     "queue_rows",
     "record_breaches",
+    "record_warnings",
     "route_point",
     "seed_calendar",
     "set_year",

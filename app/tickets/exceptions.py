@@ -19,6 +19,7 @@ from app.errors import (
 from app.models import Area, AreaLevel, Category, Dispatch, Ticket, TicketAction, TicketStatus
 from app.tickets import reference
 from app.tickets.action_input import ActionInput
+from app.tickets.deadlines import deadline_moved
 from app.tickets.dispatching import current_dispatch, let_go
 from app.tickets.working_time import DEFAULT_TZ, due
 
@@ -95,6 +96,7 @@ def _extend(session: Session, ticket: Ticket, *, hours: float) -> dict[str, obje
             ticket.original_resolve_by = ticket.resolve_by
         ticket.resolve_by = due(rules.sla_clock, calendar, since=ticket.resolve_by, hours=hours)
         moved = ticket.resolve_by
+    deadline_moved(ticket)
     held: Dispatch | None = current_dispatch(session, ticket)
     if held is not None and held.done_at is None:  # never late work made on time after
         held.due_at = ticket.resolve_by
@@ -129,6 +131,7 @@ def _recategorise(
     )
     ticket.original_resolve_by = None
     ticket.recategorised_at = now
+    deadline_moved(ticket)
     return {"from": before, "to": category.code}
 
 

@@ -21,7 +21,7 @@ from app.models import (
     TicketStatus,
 )
 from app.tickets.exceptions import due_for_review
-from app.tickets.workflow import change
+from app.tickets.workflow import change, escalate
 
 BATCH = 500
 
@@ -57,6 +57,63 @@ def record_breaches(session: Session, now: datetime) -> int:
         recorded += len(tickets)
     session.flush()
     return recorded
+
+
+def record_warnings(session: Session, now: datetime) -> int:
+    """One ``sla_warning`` event when three quarters of the time to a ticket's current
+    deadline have gone (its mark, ``app.tickets.deadlines``), unless it is late already
+    (the breach says it then)."""
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.warned_at.is_(None), Ticket.warn_at <= now)
+        .order_by(Ticket.warn_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not tickets:
+        return 0
+    begin_writes(session)
+    warned = 0
+    for ticket in tickets:
+        ticket.warned_at = now
+        if ticket.status not in CLOCKED_STATUSES or ticket.due_at <= now:
+            continue
+        change(
+            session,
+            ticket,
+            to=None,
+            type=TicketEventType.SLA_WARNING,
+            actor_kind=ActorKind.SYSTEM,
+            now=now,
+            data={"due": ticket.due_at.isoformat()},
+            counts_as_version=False,
+            notes_status=False,
+        )
+        warned += 1
+    session.flush()
+    return warned
+
+
+def escalate_late(session: Session, now: datetime) -> int:
+    """Escalates (提级督办) the tickets late by more than their share of time allows
+    (their mark, ``app.tickets.deadlines``), once each."""
+    tickets = session.scalars(
+        select(Ticket)
+        .where(Ticket.escalated_at.is_(None), Ticket.escalate_at <= now)
+        .order_by(Ticket.escalate_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not tickets:
+        return 0
+    begin_writes(session)
+    escalated = 0
+    for ticket in tickets:
+        ticket.escalated_at = now
+        if ticket.status in CLOCKED_STATUSES and escalate(session, ticket, why="late", now=now):
+            escalated += 1
+    session.flush()
+    return escalated
 
 
 def close_resolved(session: Session, now: datetime, *, after: timedelta) -> int:

@@ -77,6 +77,7 @@ def office_stats(
         "open": sum(by_status[s] for s in OPEN_STATUSES),  # shelved ones included
         "overdue": kpi["overdue"],  # never a shelved one
         "shelved_count": kpi["shelved"],
+        "escalated_count": kpi["escalated"],
         "extended_count": kpi["extended"],
         "median_hours_to_accept": median_hours(
             session,
@@ -190,6 +191,8 @@ def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOper
         "open": Ticket.is_open,
         "overdue": Ticket.is_overdue(now),
         "shelved": Ticket.status == TicketStatus.SHELVED,
+        # Escalated (提级督办) and not yet taken back by the district.
+        "escalated": Ticket.escalated,
         "resolved": resolved,
         # By the deadline it has, moved by an approved extension if there was one.
         "resolved_in_time": and_(resolved, Ticket.resolved_at <= Ticket.resolve_by),

@@ -22,6 +22,7 @@ from app.errors import (
     AlreadyVerified,
     Forbidden,
     InvalidTransition,
+    NotEscalated,
     NotFound,
     PreconditionFailed,
     TicketNotResolved,
@@ -30,6 +31,7 @@ from app.errors import (
 )
 from app.media import attach_photos, check_media_owner
 from app.models import (
+    CLOCKED_STATUSES,
     OPEN_STATUSES,
     WITH_UNIT_STATUSES,
     ActorKind,
@@ -51,6 +53,7 @@ from app.models import TicketStatus as S
 from app.staff import ticket_scope_filter
 from app.tickets import dispatching, exceptions, reference
 from app.tickets.action_input import ActionInput
+from app.tickets.deadlines import deadline_moved
 
 A = TicketAction
 OFFICE = frozenset({StaffRole.OFFICER, StaffRole.DISTRICT})
@@ -83,6 +86,7 @@ ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.UNSHELVE: (frozenset({S.SHELVED}), S.ACCEPTED),
     A.RECATEGORISE: (frozenset({S.NEW, S.ACCEPTED}), None),
     A.RELOCATE: (frozenset({S.NEW, S.ACCEPTED}), None),
+    A.DEESCALATE: (frozenset(OPEN_STATUSES), None),
 }
 # Where more time may be asked for and decided; a request still waiting when the ticket
 # leaves them is dropped.
@@ -112,6 +116,7 @@ WHO: dict[TicketAction, dict[StaffRole, frozenset[S] | None]] = {
     A.DENY_EXTENSION: {StaffRole.DISTRICT: None},
     A.SHELVE: {StaffRole.DISTRICT: None},
     A.UNSHELVE: {StaffRole.DISTRICT: None},
+    A.DEESCALATE: {StaffRole.DISTRICT: None},
 }
 REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
 # What an office decides about what the public sees of a ticket (not steps of its work).
@@ -168,6 +173,7 @@ NEEDS_A_NOTE = frozenset(
         TicketAction.COMMENT,
         TicketAction.REPORT_DONE,
         TicketAction.CHECK_FAIL,
+        TicketAction.DEESCALATE,
     }
 )
 
@@ -242,6 +248,10 @@ def apply_action(
             event_data["report_id"] = str(data.report_id)
         case A.RESOLVE:
             dispatching.let_go(session, ticket, now=now)
+        case A.DEESCALATE:
+            if not ticket.escalated:
+                raise NotEscalated("the ticket is not escalated")
+            ticket.escalated = False
         case _ if data.action in dispatching.DISPATCH_ACTIONS:
             event_data.update(dispatching.act(session, ticket, staff=staff, data=data, now=now))
         case _ if data.action in exceptions.EXCEPTION_ACTIONS:
@@ -373,11 +383,19 @@ def on_status_change(
         ticket.resolution_working_h = _working_hours(session, ticket.created_at, end=now)
     elif current is S.CLOSED:
         ticket.closed_at = now
+    if (
+        previous is S.NEW
+        or current is S.NEW
+        or (previous not in CLOCKED_STATUSES and current in CLOCKED_STATUSES)
+    ):
+        deadline_moved(ticket)  # the deadline that matters is another, or back on the clock
     if previous in (S.RESOLVED, S.CLOSED) and current is S.ACCEPTED:  # reopened
         ticket.resolved_at = ticket.closed_at = ticket.purged_at = None
         ticket.resolution_working_h = None
         ticket.reopen_count = (ticket.reopen_count or 0) + 1
         ticket.acknowledged_at = None  # the office holds it again, and signs for it again
+        if ticket.reopen_count >= REOPENINGS_TO_ESCALATE:
+            escalate(session, ticket, why="reopened", now=now)
     if previous in WITH_UNIT_STATUSES and current not in WITH_UNIT_STATUSES:
         # The unit's part ends, however the ticket left it (checked, resolved by the
         # office, returned, shelved, merged, closed by a department's own server).
@@ -389,6 +407,31 @@ def on_status_change(
         ticket.extension_status = ticket.extension_hours = ticket.extension_reason = None
     riders.settle(session, ticket, event=event, now=now, verified=verified)
     riders.announce_status(session, ticket, event=event, previous=previous, now=now)
+
+
+# A ticket reopened this often is escalated (提级督办).
+REOPENINGS_TO_ESCALATE = 2
+
+
+def escalate(session: Session, ticket: Ticket, *, why: str, now: datetime) -> bool:
+    """Marks ``ticket`` escalated for the district (an event, which its channels hear);
+    False if it is escalated already."""
+    if ticket.escalated:
+        return False
+    ticket.escalated = True
+    ticket.escalated_at = now
+    change(
+        session,
+        ticket,
+        to=None,
+        type=TicketEventType.ESCALATED,
+        actor_kind=ActorKind.SYSTEM,
+        now=now,
+        data={"why": why},
+        counts_as_version=False,
+        notes_status=False,
+    )
+    return True
 
 
 def _working_hours(session: Session, start: datetime, *, end: datetime) -> float:

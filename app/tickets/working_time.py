@@ -84,6 +84,12 @@ class WorkingCalendar:
             left -= closes - opens
         return since + timedelta(days=MAX_DAYS)
 
+    def opening(self, at: datetime) -> datetime:
+        """``at`` if it falls in office hours, else when the office next opens."""
+        for opens, _closes in self._windows(at):
+            return opens
+        return at
+
     def between(self, start: datetime, end: datetime) -> float:
         """Working hours from ``start`` to ``end`` (0 if ``end`` is not later)."""
         if end <= start:

@@ -93,6 +93,14 @@ SERVED = (
         "GET /v1/platform/webhook/deliveries",
     ),
     serving(STAFF, "POST /v1/auth/password", "POST /v1/auth/sign-out"),
+    # Channels: admins keep every one, district staff their district's.
+    serving(
+        {ADMIN, DISTRICT},
+        "GET POST /v1/admin/channels",
+        "GET PATCH DELETE /v1/admin/channels/{code}",
+        "POST /v1/admin/channels/{code}/test",
+        "GET /v1/admin/channels/{code}/deliveries",
+    ),
     serving(
         CASE_WORKERS,
         "GET /v1/office/tickets",

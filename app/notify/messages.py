@@ -1,0 +1,136 @@
+"""What a message says: its title, a few lines (what, where, the deadline) and a link to
+the ticket's console page, in the channel's language — from the facts its notification
+kept when it was queued. A message names no rider."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.notify.words import _, words
+
+TZ = ZoneInfo("Asia/Shanghai")
+MAX_LISTED = 20  # a summary lists so many titles, then says how many more
+
+TITLES = {
+    "ticket.new": _("New ticket %(ref)s: %(category)s"),
+    "ticket.dispatched": _("Dispatched to %(unit)s: %(ref)s %(category)s"),
+    "sla.warning": _("Due soon: %(ref)s %(category)s"),
+    "sla.breached": _("Overdue: %(ref)s %(category)s"),
+    "ticket.escalated": _("Escalated (提级督办): %(ref)s %(category)s"),
+    "ticket.reopened": _("Reopened: %(ref)s %(category)s"),
+    "extension.requested": _("More time asked for: %(ref)s %(category)s"),
+    "digest.daily": _("The day's tickets, %(day)s"),
+    "test": _("A test message from Flowing Sentinel"),
+}
+PRIORITIES = {1: _("High"), 2: _("Normal"), 3: _("Low")}
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    lines: list[str]
+    link: str | None = None
+    link_text: str = ""
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def _name(facts: dict[str, Any], key: str, *, lang: str) -> str:
+    """A name the facts keep in both languages (``key`` and ``key_en``)."""
+    english = facts.get(f"{key}_en") if lang == "en" else None
+    return str(english or facts.get(key) or "")
+
+
+def render(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
+    """The message of one notification."""
+    say = words(lang)
+    if event == "digest.daily":
+        return _digest(facts, lang=lang, base_url=base_url)
+    if event == "test":
+        return Message(
+            say(TITLES["test"]),
+            [say("This channel is connected: its messages will arrive here.")],
+        )
+    values = {
+        "ref": facts.get("ref", ""),
+        "category": _name(facts, "category", lang=lang),
+        "unit": _name(facts, "unit", lang=lang),
+    }
+    title = say(TITLES.get(event, event), **values)
+    place = " · ".join(
+        p
+        for p in (
+            _name(facts, "street", lang=lang),
+            _name(facts, "community", lang=lang),
+            facts.get("address") or "",
+        )
+        if p
+    )
+    lines = []
+    if place:
+        lines.append(say("Where: %(place)s", place=place))
+    if facts.get("due_at"):
+        lines.append(say("Deadline: %(when)s", when=_when(facts["due_at"])))
+    if facts.get("priority") in PRIORITIES:
+        lines.append(say("Priority: %(priority)s", priority=say(PRIORITIES[facts["priority"]])))
+    if event == "extension.requested":
+        lines.append(
+            say(
+                "Asks for %(hours)s hours more: %(reason)s",
+                hours=f"{facts.get('hours', 0):g}",
+                reason=facts.get("reason") or "",
+            )
+        )
+    if event == "ticket.escalated" and facts.get("why"):
+        lines.append(say(ESCALATION_REASONS.get(facts["why"], facts["why"])))
+    link = f"{base_url}{facts['path']}" if facts.get("path") else None
+    return Message(title, lines, link, say("Open the ticket") if link else "")
+
+
+ESCALATION_REASONS = {
+    "late": _("Late by more than its allowance allows."),
+    "reopened": _("Reopened twice."),
+}
+
+
+def _digest(facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
+    say = words(lang)
+    lines = [
+        say(
+            "New yesterday: %(new)s · due today: %(due)s · overdue: %(overdue)s",
+            new=facts.get("new", 0),
+            due=facts.get("due_today", 0),
+            overdue=facts.get("overdue", 0),
+        )
+    ]
+    for street in facts.get("streets", []):
+        lines.append(
+            say(
+                "%(street)s: %(new)s new, %(due)s due today, %(overdue)s overdue",
+                street=_name(street, "name", lang=lang),
+                new=street.get("new", 0),
+                due=street.get("due_today", 0),
+                overdue=street.get("overdue", 0),
+            )
+        )
+    return Message(
+        say(TITLES["digest.daily"], day=facts.get("day", "")),
+        lines,
+        f"{base_url}/console/queue" if base_url else None,
+        say("Open the queue"),
+    )
+
+
+def summary(messages: Sequence[Message], *, lang: str) -> Message:
+    """Several messages due at once, over the channel's throttle, as one."""
+    say = words(lang)
+    listed = [f"{m.title}" for m in messages[:MAX_LISTED]]
+    if len(messages) > MAX_LISTED:
+        listed.append(say("… and %(n)s more", n=len(messages) - MAX_LISTED))
+    return Message(say("%(n)s notifications", n=len(messages)), listed)
