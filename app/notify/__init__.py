@@ -3,7 +3,8 @@ Feishu robots, e-mail, webhooks), the notifications the worker writes from what 
 to tickets, the morning digest, and their delivery under each robot's throttle and the
 offices' quiet hours.
 
-Uses ``app.platforms`` (the checked calls out), ``app.tickets`` and the bottom floor."""
+Uses ``app.platforms`` (the checked calls out), ``app.tickets``, ``app.public`` (the
+masking of personal details) and the bottom floor."""
 
 from app.notify.channels import (
     ChannelInput,
@@ -30,7 +31,7 @@ from app.notify.delivery import (
     test_message,
 )
 from app.notify.digest import send_digests
-from app.notify.outbox import notify_events
+from app.notify.outbox import notify_events, notify_sightings
 
 __all__ = [
     "DEAD_AFTER",
@@ -47,6 +48,7 @@ __all__ = [
     "get_channel",
     "list_channels",
     "notify_events",
+    "notify_sightings",
     "owner_of",
     "page_deliveries",
     "record_attempt",

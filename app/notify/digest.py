@@ -1,7 +1,8 @@
-"""The morning digest: at 08:30 (Asia/Shanghai) on each working day of the calendar,
-every channel that asked for ``digest.daily`` gets its scope's day — the tickets opened
-the day before, those due today, those overdue, by street. Once a day each (a mark per
-channel); none on a holiday or a weekend that is not a working day."""
+"""The digests: at 08:30 (Asia/Shanghai) on each working day of the calendar, every
+channel that asked for ``digest.daily`` gets its scope's day — the tickets opened the day
+before, those due today, those overdue, by street; none on a holiday or a weekend that is
+not a working day. On Monday at 09:00, ``digest.weekly``: the week before — opened,
+resolved, and overdue now, by street. Once each (a mark per channel and digest)."""
 
 import uuid
 from collections import Counter
@@ -26,42 +27,52 @@ from app.tickets import current_reference
 
 TZ = ZoneInfo("Asia/Shanghai")
 AT = time(8, 30)
+WEEKLY_AT = time(9, 0)  # on Mondays
 
 
 def send_digests(database: Database, *, now: datetime) -> int:
-    """Queues today's digest for each channel that wants one and has not had it; how
+    """Queues today's digests for each channel that wants one and has not had it; how
     many."""
     local = now.astimezone(TZ)
     today = local.date()
-    starts = datetime.combine(today, AT, TZ)
-    if local < starts:
-        return 0
+    midnight = datetime.combine(today, time(), TZ)
+    due: list[tuple[NotifyEvent, datetime]] = []
     with database.transaction(write=False) as session:
-        if not current_reference(session).calendar.year(today.year).is_working_day(today):
-            return 0
-        wanting = [
-            c
-            for c in session.scalars(select(Channel).where(Channel.active))
-            if NotifyEvent.DIGEST_DAILY.value in c.events
-        ]
-        due = [c for c in wanting if _last(session, c) < starts]
+        calendar = current_reference(session).calendar
+        daily_at = datetime.combine(today, AT, TZ)
+        if local >= daily_at and calendar.year(today.year).is_working_day(today):
+            due.append((NotifyEvent.DIGEST_DAILY, daily_at))
+        if today.weekday() == 0 and local >= datetime.combine(today, WEEKLY_AT, TZ):
+            due.append((NotifyEvent.DIGEST_WEEKLY, datetime.combine(today, WEEKLY_AT, TZ)))
         if not due:
+            return 0
+        channels = list(session.scalars(select(Channel).where(Channel.active)))
+        wanted = [
+            (channel, event, starts)
+            for event, starts in due
+            for channel in channels
+            if event.value in channel.events and _last(session, channel, event=event) < starts
+        ]
+        if not wanted:
             return 0
         begin_writes(session)
         sent = 0
-        for channel in due:
-            mark = JobMark.held(session, _mark_name(channel))
+        for channel, event, starts in wanted:
+            mark = JobMark.held(session, _mark_name(channel, event))
             if mark.at >= starts:
                 continue  # another worker did it a moment ago
+            facts = (
+                day_of(session, channel, starts=midnight, now=now)
+                if event == NotifyEvent.DIGEST_DAILY
+                else week_of(session, channel, ends=midnight, now=now)
+            )
             session.add(
                 Notification(
                     id=uuid.uuid4(),
                     channel_id=channel.id,
-                    event=NotifyEvent.DIGEST_DAILY.value,
+                    event=event.value,
                     ticket_id=None,
-                    data=day_of(
-                        session, channel, starts=datetime.combine(today, time(), TZ), now=now
-                    ),
+                    data=facts,
                     created_at=now,
                     state="pending",
                     held=False,
@@ -74,12 +85,12 @@ def send_digests(database: Database, *, now: datetime) -> int:
         return sent
 
 
-def _mark_name(channel: Channel) -> str:
-    return f"digest.daily:{channel.id}"
+def _mark_name(channel: Channel, event: NotifyEvent) -> str:
+    return f"{event.value}:{channel.id}"
 
 
-def _last(session: Session, channel: Channel) -> datetime:
-    mark = session.get(JobMark, _mark_name(channel))
+def _last(session: Session, channel: Channel, *, event: NotifyEvent) -> datetime:
+    mark = session.get(JobMark, _mark_name(channel, event))
     return mark.at if mark is not None else datetime.min.replace(tzinfo=TZ)
 
 
@@ -92,7 +103,7 @@ def _scope(session: Session, channel: Channel) -> ColumnElement[bool]:
 def day_of(
     session: Session, channel: Channel, *, starts: datetime, now: datetime
 ) -> dict[str, Any]:
-    """The facts of a channel's digest for the day that ``starts``."""
+    """The facts of a channel's daily digest for the day that ``starts``."""
     scope = _scope(session, channel)
     yesterday, tomorrow = starts - timedelta(days=1), starts + timedelta(days=1)
     clocked = Ticket.status.in_(CLOCKED_STATUSES)
@@ -102,23 +113,48 @@ def day_of(
         ("due_today", clocked & (Ticket.due_at >= starts) & (Ticket.due_at < tomorrow)),
         ("overdue", clocked & (Ticket.due_at < now)),
     ):
-        counts[name] = Counter(
-            {
-                street_id: n
-                for street_id, n in session.execute(
-                    select(Ticket.street_id, func.count())
-                    .where(scope, condition)
-                    .group_by(Ticket.street_id)
-                )
-            }
-        )
-    street_ids = {i for c in counts.values() for i in c if i is not None}
-    names = {
-        a.id: a
-        for a in session.scalars(select(Area).where(Area.id.in_(street_ids)).order_by(Area.code))
-    }
+        counts[name] = _by_street(session, scope, condition=condition)
+    return {"day": starts.date().isoformat(), **_summed(session, counts)}
+
+
+def week_of(session: Session, channel: Channel, *, ends: datetime, now: datetime) -> dict[str, Any]:
+    """The facts of a channel's weekly digest: the seven days before ``ends``."""
+    scope = _scope(session, channel)
+    starts = ends - timedelta(days=7)
+    counts: dict[str, Counter[int | None]] = {}
+    for name, condition in (
+        ("new", (Ticket.created_at >= starts) & (Ticket.created_at < ends)),
+        ("resolved", (Ticket.resolved_at >= starts) & (Ticket.resolved_at < ends)),
+        ("overdue", Ticket.status.in_(CLOCKED_STATUSES) & (Ticket.due_at < now)),
+    ):
+        counts[name] = _by_street(session, scope, condition=condition)
     return {
-        "day": starts.date().isoformat(),
+        "first": starts.date().isoformat(),
+        "last": (ends - timedelta(days=1)).date().isoformat(),
+        **_summed(session, counts),
+    }
+
+
+def _by_street(
+    session: Session, scope: ColumnElement[bool], *, condition: ColumnElement[bool]
+) -> Counter[int | None]:
+    return Counter(
+        {
+            street_id: n
+            for street_id, n in session.execute(
+                select(Ticket.street_id, func.count())
+                .where(scope, condition)
+                .group_by(Ticket.street_id)
+            )
+        }
+    )
+
+
+def _summed(session: Session, counts: dict[str, Counter[int | None]]) -> dict[str, Any]:
+    """The totals of ``counts``, and a row per street that has any."""
+    street_ids = {i for c in counts.values() for i in c if i is not None}
+    streets = session.scalars(select(Area).where(Area.id.in_(street_ids)).order_by(Area.code))
+    return {
         **{name: sum(c.values()) for name, c in counts.items()},
         "streets": [
             {
@@ -126,6 +162,6 @@ def day_of(
                 "name_en": area.name_en,
                 **{name: c.get(area.id, 0) for name, c in counts.items()},
             }
-            for area in names.values()
+            for area in streets
         ],
     }

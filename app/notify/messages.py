@@ -22,6 +22,8 @@ TITLES = {
     "ticket.reopened": _("Reopened: %(ref)s %(category)s"),
     "extension.requested": _("More time asked for: %(ref)s %(category)s"),
     "digest.daily": _("The day's tickets, %(day)s"),
+    "digest.weekly": _("The week's tickets, %(first)s to %(last)s"),
+    "alert.sighting": _("A rider's sighting for the alert: %(title)s"),
     "test": _("A test message from Flowing Sentinel"),
 }
 PRIORITIES = {1: _("High"), 2: _("Normal"), 3: _("Low")}
@@ -50,8 +52,10 @@ def _name(facts: dict[str, Any], key: str, *, lang: str) -> str:
 def render(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
     """The message of one notification."""
     say = words(lang)
-    if event == "digest.daily":
-        return _digest(facts, lang=lang, base_url=base_url)
+    if event in ("digest.daily", "digest.weekly"):
+        return _digest(event, facts, lang=lang, base_url=base_url)
+    if event == "alert.sighting":
+        return _sighting(facts, lang=lang, base_url=base_url)
     if event == "test":
         return Message(
             say(TITLES["test"]),
@@ -73,6 +77,8 @@ def render(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Me
         if p
     )
     lines = []
+    if facts.get("summary"):
+        lines.append(say("What: %(summary)s", summary=facts["summary"]))
     if place:
         lines.append(say("Where: %(place)s", place=place))
     if facts.get("due_at"):
@@ -99,8 +105,44 @@ ESCALATION_REASONS = {
 }
 
 
-def _digest(facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
+def _sighting(facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
     say = words(lang)
+    lines = [
+        say("Seen at %(when)s", when=_when(facts.get("seen_at"))),
+        say("Where: %(lat)s, %(lon)s (WGS-84)", lat=facts.get("lat"), lon=facts.get("lon")),
+    ]
+    link = f"{base_url}{facts['path']}" if facts.get("path") else None
+    title = say(TITLES["alert.sighting"], title=facts.get("title", ""))
+    return Message(title, lines, link, say("Open the alert") if link else "")
+
+
+def _digest(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
+    say = words(lang)
+    if event == "digest.weekly":
+        lines = [
+            say(
+                "New: %(new)s · resolved: %(resolved)s · overdue now: %(overdue)s",
+                new=facts.get("new", 0),
+                resolved=facts.get("resolved", 0),
+                overdue=facts.get("overdue", 0),
+            )
+        ]
+        for street in facts.get("streets", []):
+            lines.append(
+                say(
+                    "%(street)s: %(new)s new, %(resolved)s resolved, %(overdue)s overdue",
+                    street=_name(street, "name", lang=lang),
+                    new=street.get("new", 0),
+                    resolved=street.get("resolved", 0),
+                    overdue=street.get("overdue", 0),
+                )
+            )
+        return Message(
+            say(TITLES[event], first=facts.get("first", ""), last=facts.get("last", "")),
+            lines,
+            f"{base_url}/console/dashboard" if base_url else None,
+            say("Open the dashboard"),
+        )
     lines = [
         say(
             "New yesterday: %(new)s · due today: %(due)s · overdue: %(overdue)s",

@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from app.db import Database, begin_writes
 from app.models import (
     NOTIFYING_EVENTS,
+    Alert,
+    AlertSighting,
+    AlertStatus,
     Area,
     Category,
     Channel,
@@ -32,7 +35,8 @@ from app.models import (
     TicketEvent,
     Unit,
 )
-from app.tickets import current_reference, first_sights
+from app.public import mask_personal_details
+from app.tickets import FirstSight, current_reference, first_sights
 
 MARK = "notify_events"
 SETTLE = timedelta(seconds=30)
@@ -50,6 +54,7 @@ EVENT_OF = {
 }
 assert set(EVENT_OF) == set(NOTIFYING_EVENTS)
 URGENT_PRIORITY = 1
+SUMMARY_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ class TicketFacts:
     categories: dict[int, Category]
     areas: dict[int, Area]
     units: dict[int, Unit]
-    addresses: dict[uuid.UUID, str | None]
+    sights: dict[uuid.UUID, FirstSight]
 
     @classmethod
     def of(cls, session: Session, tickets: Sequence[Ticket]) -> "TicketFacts":
@@ -194,10 +199,7 @@ class TicketFacts:
             categories={c.id: c for c in session.scalars(select(Category))},
             areas={a.id: a for a in session.scalars(select(Area).where(Area.id.in_(area_ids)))},
             units={u.id: u for u in session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))},
-            addresses={
-                ticket_id: sight.address
-                for ticket_id, sight in first_sights(session, tickets).items()
-            },
+            sights=first_sights(session, tickets),
         )
 
     def category_code(self, ticket: Ticket) -> str:
@@ -209,6 +211,8 @@ class TicketFacts:
         street = self.areas.get(ticket.street_id or 0)
         community = self.areas.get(ticket.community_id or 0)
         unit = self.units.get(happening.unit_id or 0)
+        sight = self.sights.get(ticket.id, FirstSight(None, None))
+        words = mask_personal_details(sight.words) or ""
         facts: dict[str, Any] = {
             "ticket_id": str(ticket.id),
             "ref": ticket.ref,
@@ -218,7 +222,10 @@ class TicketFacts:
             "street_en": street.name_en if street else None,
             "community": community.name if community else None,
             "community_en": community.name_en if community else None,
-            "address": self.addresses.get(ticket.id),
+            "address": sight.address,
+            # What the problem is, in the first report's words with personal details
+            # masked (the words say it; the rider is never named).
+            "summary": words[:SUMMARY_CHARS] + ("…" if len(words) > SUMMARY_CHARS else ""),
             "priority": ticket.priority,
             "status": str(ticket.status),
             "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
@@ -232,3 +239,90 @@ class TicketFacts:
         if happening.event == NotifyEvent.TICKET_ESCALATED:
             facts["why"] = happening.data.get("why")
         return facts
+
+
+SIGHTINGS_MARK = "notify_sightings"
+# Sightings are told for the alerts that are active, or closed this recently (a sighting
+# sent just before the close is still told).
+RECENTLY_CLOSED = timedelta(hours=1)
+
+
+def notify_sightings(database: Database, *, now: datetime) -> int:
+    """One round: the riders' sightings for alerts since the mark, to the channels of the
+    alert's district that want ``alert.sighting`` — at once, quiet hours or not (a
+    sighting is worth something only now). Returns how many notifications."""
+    settled = now - SETTLE
+    with database.transaction(write=False) as session:
+        alerts = {
+            a.id: a
+            for a in session.scalars(
+                select(Alert).where(
+                    (Alert.status == AlertStatus.ACTIVE)
+                    | (Alert.closed_at >= settled - RECENTLY_CLOSED)
+                )
+            )
+        }
+        mark = session.get(JobMark, SIGHTINGS_MARK)
+        after = (
+            tuple_(AlertSighting.created_at, AlertSighting.id) > tuple_(mark.at, mark.after_id)
+            if mark is not None
+            else AlertSighting.created_at > settled - SETTLE
+        )
+        if not alerts or not session.scalar(
+            select(AlertSighting.id)
+            .where(AlertSighting.alert_id.in_(alerts), after, AlertSighting.created_at <= settled)
+            .limit(1)
+        ):
+            return 0
+        begin_writes(session)
+        mark = JobMark.held(session, SIGHTINGS_MARK, start=settled - SETTLE)
+        sightings = session.scalars(
+            select(AlertSighting)
+            .where(
+                AlertSighting.alert_id.in_(alerts),
+                tuple_(AlertSighting.created_at, AlertSighting.id) > tuple_(mark.at, mark.after_id),
+                AlertSighting.created_at <= settled,
+            )
+            .order_by(AlertSighting.created_at, AlertSighting.id)
+            .limit(BATCH)
+        ).all()
+        if not sightings:
+            return 0
+        channels = [
+            c
+            for c in session.scalars(
+                select(Channel).where(Channel.active, Channel.area_id.is_not(None))
+            )
+            if NotifyEvent.ALERT_SIGHTING.value in c.events
+        ]
+        written = 0
+        for sighting in sightings:
+            alert = alerts[sighting.alert_id]
+            for channel in channels:
+                if channel.area_id != alert.district_id:
+                    continue
+                session.add(
+                    Notification(
+                        id=uuid.uuid4(),
+                        channel_id=channel.id,
+                        event=NotifyEvent.ALERT_SIGHTING.value,
+                        ticket_id=None,
+                        data={
+                            "alert_id": str(alert.id),
+                            "title": alert.title,
+                            "kind": str(alert.kind),
+                            "seen_at": sighting.created_at.isoformat(),
+                            "lat": round(sighting.lat, 5),
+                            "lon": round(sighting.lon, 5),
+                            "path": f"/console/alerts/{alert.id}",
+                        },
+                        created_at=now,
+                        state="pending",
+                        held=False,
+                        attempts=0,
+                        next_attempt_at=now,
+                    )
+                )
+                written += 1
+        mark.at, mark.after_id = sightings[-1].created_at, sightings[-1].id
+        return written

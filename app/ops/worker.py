@@ -54,7 +54,8 @@ def _keep_deadline_marks(database: Database, settings: Settings, *, now: datetim
 
 
 def _notify_events(database: Database, settings: Settings, *, now: datetime) -> int:
-    return notify.notify_events(database, now=now) + notify.send_digests(database, now=now)
+    told = notify.notify_events(database, now=now) + notify.notify_sightings(database, now=now)
+    return told + notify.send_digests(database, now=now)
 
 
 def _deliver_notifications(database: Database, settings: Settings, *, now: datetime) -> int:

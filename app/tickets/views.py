@@ -162,23 +162,26 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
 
 @dataclass(frozen=True)
 class FirstSight:
-    """What a ticket's reports first said of where it is and showed of it."""
+    """What a ticket's reports first said of where it is and of what it is, and showed."""
 
     address: str | None
     photo_id: uuid.UUID | None
+    words: str | None = None
 
 
 def first_sights(session: Session, tickets: Sequence[Ticket]) -> dict[uuid.UUID, FirstSight]:
-    """For each of ``tickets``, its earliest address hint and photo, in one query."""
+    """For each of ``tickets``, its earliest address hint, words and photo, in one query."""
     found: dict[uuid.UUID, FirstSight] = {}
-    for ticket_id, address, photo_id in session.execute(
-        select(Report.ticket_id, Report.address_hint, ReportMedia.media_id)
+    for ticket_id, address, words, photo_id in session.execute(
+        select(Report.ticket_id, Report.address_hint, Report.description, ReportMedia.media_id)
         .outerjoin(ReportMedia, ReportMedia.report_id == Report.id)
         .where(Report.ticket_id.in_([t.id for t in tickets]))
         .order_by(Report.received_at, ReportMedia.position)
     ):
         seen = found.get(ticket_id, FirstSight(None, None))
-        found[ticket_id] = FirstSight(seen.address or address, seen.photo_id or photo_id)
+        found[ticket_id] = FirstSight(
+            seen.address or address, seen.photo_id or photo_id, seen.words or words
+        )
     return found
 
 

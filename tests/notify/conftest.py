@@ -4,16 +4,28 @@ settings pointing at them."""
 
 import socket
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 
 from app.config import Settings
+from app.db import Database
+from app.ops.worker import JOBS
 from tests.notify.receivers import Receivers, start
 
+TZ = ZoneInfo("Asia/Shanghai")
+STREET = "310105002"  # 江苏路街道
+DISTRICT = "changning"
+DISTRICT_CODE = "310105"  # 长宁区
+OFFICER = "officer_310105002"
+# A Wednesday, with working days around it.
+MORNING = datetime(2026, 12, 9, 10, 0, tzinfo=TZ)
 PUBLIC_URL = "https://sentinel.changning.example"
 OPS_TOKEN = "ops-token-of-the-notify-tests"
 
@@ -77,3 +89,40 @@ def settings(settings: Settings, mailbox: tuple[Mailbox, int]) -> Settings:
             "ops_token": OPS_TOKEN,
         }
     )
+
+
+class Day:
+    """The test's clock, the app's too, and the worker's jobs run at it."""
+
+    def __init__(self, app: FastAPI, database: Database, settings: Settings, start: datetime):
+        self.now = start
+        self.app, self.database, self.settings = app, database, settings
+        app.state.clock = lambda: self.now
+
+    def at(self, moment: datetime) -> "Day":
+        self.now = moment
+        return self
+
+    def later(self, **delta: float) -> "Day":
+        self.now += timedelta(**delta)
+        return self
+
+    def run(self, *names: str) -> dict[str, int]:
+        done = {}
+        for name in names:
+            job = next(j for j in JOBS if j.name == name)
+            done[name] = job.run(self.database, self.settings, now=self.now)
+        return done
+
+    def tell(self) -> int:
+        """Notifications written from what has settled, and sent: messages sent."""
+        self.later(seconds=31)
+        self.run("notify_events")
+        return self.run("deliver_notifications")["deliver_notifications"]
+
+
+@pytest.fixture
+def day(app: FastAPI, database: Database, settings: Settings) -> Iterator[Day]:
+    original = app.state.clock
+    yield Day(app, database, settings, MORNING)
+    app.state.clock = original

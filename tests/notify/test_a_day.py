@@ -4,70 +4,32 @@ a message held in the night and sent when the office opens, the morning digest o
 working day and none on a holiday, a burst of a hundred tickets as a handful of
 messages, and a receiver down for an hour that then gets everything, once."""
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from app.config import Settings
 from app.db import Database
 from app.models import Notification
-from app.ops.worker import JOBS
 from tests.conftest import Auth
 from tests.helpers import JIANGSU, act
-from tests.notify.conftest import OPS_TOKEN, PUBLIC_URL, Mailbox
+from tests.notify.conftest import (
+    DISTRICT,
+    DISTRICT_CODE,
+    MORNING,
+    OFFICER,
+    OPS_TOKEN,
+    PUBLIC_URL,
+    STREET,
+    TZ,
+    Day,
+    Mailbox,
+)
 from tests.notify.receivers import Receivers
 
-TZ = ZoneInfo("Asia/Shanghai")
-STREET = "310105002"  # 江苏路街道
-DISTRICT = "changning"
-DISTRICT_CODE = "310105"  # 长宁区
-OFFICER = "officer_310105002"
-# A Wednesday of working days around it (2026-12-09), and China's National Day.
-MORNING = datetime(2026, 12, 9, 10, 0, tzinfo=TZ)
-HOLIDAY = datetime(2026, 10, 1, 8, 31, tzinfo=TZ)
-
-
-class Day:
-    """The test's clock, the app's too, and the worker's jobs run at it."""
-
-    def __init__(self, app: FastAPI, database: Database, settings: Settings, start: datetime):
-        self.now = start
-        self.app, self.database, self.settings = app, database, settings
-        app.state.clock = lambda: self.now
-
-    def at(self, moment: datetime) -> "Day":
-        self.now = moment
-        return self
-
-    def later(self, **delta: float) -> "Day":
-        self.now += timedelta(**delta)
-        return self
-
-    def run(self, *names: str) -> dict[str, int]:
-        done = {}
-        for name in names:
-            job = next(j for j in JOBS if j.name == name)
-            done[name] = job.run(self.database, self.settings, now=self.now)
-        return done
-
-    def tell(self) -> int:
-        """Notifications written from what has settled, and sent: messages sent."""
-        self.later(seconds=31)
-        self.run("notify_events")
-        return self.run("deliver_notifications")["deliver_notifications"]
-
-
-@pytest.fixture
-def day(app: FastAPI, database: Database, settings: Settings) -> Iterator[Day]:
-    original = app.state.clock
-    yield Day(app, database, settings, MORNING)
-    app.state.clock = original
+HOLIDAY = datetime(2026, 10, 1, 8, 31, tzinfo=TZ)  # China's National Day
 
 
 @pytest.fixture
