@@ -15,7 +15,13 @@ message arrived.
   (``X-Sentinel-Signature: t=…,v1=…``).
 
 Those robots answer HTTP 200 also when they refuse (a bad signature, a throttle): the
-body's code decides."""
+body's code decides.
+
+Written here rather than through apprise, which covers these services: apprise sends to
+each service's own host from its own URL scheme and says only whether it worked, while
+these requests must go to the address the SSRF check passed (as every call out does,
+``app.platforms.call_checked``) and leave their status and the service's answer in the
+channel's log."""
 
 import base64
 import hashlib
