@@ -266,6 +266,9 @@ class Ticket(UuidPk, Timestamps, Base):
     # check), and when whoever it waits on signed for it (签收).
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When the office first signed for it (an officer's or the district's first
+    # ``acknowledge`` or ``accept``): set once, never cleared, for the figures of 签收.
+    office_acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # An extension of the current deadline: asked for, then approved (the deadline
     # moved) or denied.
     extension_hours: Mapped[float | None]

@@ -116,7 +116,9 @@ def act(
                 raise AlreadyAcknowledged("the ticket was signed for already")
             ticket.acknowledged_at = now
             if staff.role == StaffRole.CREW and held is not None:
-                held.acknowledged_at = now
+                # The dispatch keeps the crew's first: signing again after a failed
+                # check is not how long the unit took to take it up.
+                held.acknowledged_at = held.acknowledged_at or now
         case A.START:
             if held is not None and staff.role == StaffRole.CREW:
                 held.started_at = held.started_at or now

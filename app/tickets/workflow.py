@@ -118,6 +118,8 @@ WHO: dict[TicketAction, dict[StaffRole, frozenset[S] | None]] = {
     A.UNSHELVE: {StaffRole.DISTRICT: None},
     A.DEESCALATE: {StaffRole.DISTRICT: None},
 }
+# The actions by which an officer or the district signs for a ticket (签收).
+SIGNS_FOR_THE_OFFICE = frozenset({A.ACKNOWLEDGE, A.ACCEPT})
 REJECT_REASONS = frozenset({"spam", "not_actionable", "not_our_responsibility", "other"})
 # What an office decides about what the public sees of a ticket (not steps of its work).
 PUBLIC_ACTIONS = frozenset({A.SET_PUBLIC_SUMMARY, A.HIDE_REPORT, A.UNHIDE_REPORT})
@@ -260,6 +262,9 @@ def apply_action(
             )
             if data.action is A.RELOCATE and event_data.get("to_street") is not None:
                 target = S.NEW  # in another street: transferred there, new again
+    if data.action in SIGNS_FOR_THE_OFFICE and staff.role in OFFICE:
+        # The office's first acknowledgement (签收), which an acceptance is too: kept once.
+        ticket.office_acknowledged_at = ticket.office_acknowledged_at or now
     event = change(
         session,
         ticket,
