@@ -276,6 +276,16 @@ class OfficeStats(Schema):
     median_working_hours_to_resolve: float | None = Field(
         default=None, description="opening to resolution, on the working calendar"
     )
+    median_minutes_to_acknowledge: float | None = Field(
+        default=None,
+        description="minutes from opening to the office's first acknowledgement (签收: an "
+        "officer's or the district's first acknowledge or accept)",
+    )
+    acknowledged_within_1h_rate: float | None = Field(
+        default=None,
+        description="signed for by the office within 60 minutes of opening ÷ tickets signed "
+        "for, and those not signed for and more than an hour old",
+    )
 
 
 class StreetFigures(Schema):
@@ -290,6 +300,13 @@ class StreetFigures(Schema):
     reopen_rate: float | None
     median_working_hours_to_respond: float | None
     median_working_hours_to_resolve: float | None
+    median_minutes_to_acknowledge: float | None = Field(
+        default=None, description="opening to the office's first acknowledgement"
+    )
+    acknowledged_within_1h_rate: float | None = Field(
+        default=None,
+        description="signed for within 60 minutes ÷ signed for, or unsigned past the hour",
+    )
 
 
 class UnitFigures(Schema):
@@ -302,3 +319,11 @@ class UnitFigures(Schema):
     median_working_hours_to_done: float | None
     rework_rate: float | None = Field(description="failed checks ÷ reports of work done")
     return_rate: float | None = Field(description="handed back ÷ dispatched")
+    median_minutes_to_acknowledge: float | None = Field(
+        default=None, description="minutes from dispatch to the crew's first acknowledgement"
+    )
+    acknowledged_within_1h_rate: float | None = Field(
+        default=None,
+        description="signed for within 60 minutes of dispatch ÷ dispatches signed for, and "
+        "those not signed for and dispatched more than an hour ago",
+    )

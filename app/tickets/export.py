@@ -134,6 +134,8 @@ FIGURE_LABELS = {
     "median_working_hours_to_done": "处置工作时中位数 median working hours to done",
     "rework_rate": "返工率 rework rate",
     "return_rate": "回退率 return rate",
+    "median_minutes_to_acknowledge": "签收用时中位数（分钟） median minutes to acknowledge",
+    "acknowledged_within_1h_rate": "1小时内签收率 acknowledged within 1 hour",
 }
 _RATES = {
     "closure_rate",
@@ -144,6 +146,7 @@ _RATES = {
     "on_time_rate",
     "rework_rate",
     "return_rate",
+    "acknowledged_within_1h_rate",
 }
 
 

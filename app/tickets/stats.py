@@ -5,17 +5,17 @@ through the scope's ``created_at`` index); only a handful of grouped rows come b
 """
 
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from app.areas import streets_of
 from app.categories import category_codes
-from app.db import epoch_bucket, median, median_by, median_hours
+from app.db import epoch_bucket, hours_between, median, median_by, median_hours
 from app.errors import Forbidden, ValidationFailed
 from app.models import (
     CLOCKED_STATUSES,
@@ -29,6 +29,9 @@ from app.models import (
 from app.staff import ticket_scope_filter
 
 HOUR_S = 3600
+# Signed for (签收) in time: within this long of the ticket's opening (of the dispatch,
+# for a unit).
+ACKNOWLEDGE_WITHIN = timedelta(hours=1)
 
 
 def office_stats(
@@ -51,13 +54,14 @@ def office_stats(
     by_category: Counter[int] = Counter()
     by_community: Counter[int | None] = Counter()
     kpi: Counter[str] = Counter()
+    conditions = kpi_conditions(now, session=session)
     for status, category_id, community_id, n, *counts in session.execute(
         select(
             Ticket.status,
             Ticket.category_id,
             Ticket.community_id,
             func.count(),
-            *(_count(condition) for condition in kpi_conditions(now).values()),
+            *(_count(condition) for condition in conditions.values()),
         )
         .where(*window)
         .group_by(Ticket.status, Ticket.category_id, Ticket.community_id)
@@ -65,7 +69,7 @@ def office_stats(
         by_status[str(status)] += n
         by_category[category_id] += n
         by_community[community_id] += n
-        kpi.update(dict(zip(KPI_COUNTS, counts, strict=True)))
+        kpi.update(dict(zip(conditions, counts, strict=True)))
 
     codes = category_codes(session)
     community_codes = _codes(session, Area.id, code=Area.code, ids=by_community)
@@ -102,6 +106,11 @@ def office_stats(
             Ticket.resolution_working_h,
             [*window, resolved, Ticket.resolution_working_h.is_not(None)],
         ),
+        "median_minutes_to_acknowledge": median(
+            session,
+            minutes_to_acknowledge(session),
+            [*window, Ticket.office_acknowledged_at.is_not(None)],
+        ),
     }
 
 
@@ -115,6 +124,8 @@ STREET_FIGURES = (
     "reopen_rate",
     "median_working_hours_to_respond",
     "median_working_hours_to_resolve",
+    "median_minutes_to_acknowledge",
+    "acknowledged_within_1h_rate",
 )
 
 
@@ -141,17 +152,18 @@ def street_table(
     assert staff.area_id is not None
     streets = streets_of(session, staff.area_id)
     counted: dict[int, Counter[str]] = {street.id: Counter() for street in streets}
+    conditions = kpi_conditions(now, session=session)
     for street_id, n, *figures in session.execute(
         select(
             Ticket.street_id,
             func.count(),
-            *(_count(condition) for condition in kpi_conditions(now).values()),
+            *(_count(condition) for condition in conditions.values()),
         )
         .where(*window, Ticket.street_id.is_not(None))
         .group_by(Ticket.street_id)
     ):
         if street_id in counted:
-            counted[street_id].update({"total": n, **dict(zip(KPI_COUNTS, figures, strict=True))})
+            counted[street_id].update({"total": n, **dict(zip(conditions, figures, strict=True))})
     ids = list(counted)
     to_respond = median_by(session, Ticket.response_working_h, Ticket.street_id, ids, window)
     to_resolve = median_by(
@@ -160,6 +172,9 @@ def street_table(
         Ticket.street_id,
         ids,
         [*window, Ticket.is_resolved],
+    )
+    to_acknowledge = median_by(
+        session, minutes_to_acknowledge(session), Ticket.street_id, ids, window
     )
     rows: list[dict[str, Any]] = []
     for street in streets:
@@ -174,6 +189,7 @@ def street_table(
                 **kpis(counts),
                 "median_working_hours_to_respond": to_respond[street.id],
                 "median_working_hours_to_resolve": to_resolve[street.id],
+                "median_minutes_to_acknowledge": to_acknowledge[street.id],
             }
         )
     descending = sort.startswith("-")
@@ -182,8 +198,11 @@ def street_table(
     return rows
 
 
-def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOperations[bool]]:
-    """What each KPI counts, ticket by ticket (docs/api.md, "KPIs: the rules as built")."""
+def kpi_conditions(
+    now: datetime, *, session: Session
+) -> dict[str, ColumnElement[bool] | SQLCoreOperations[bool]]:
+    """What each KPI counts, ticket by ticket (docs/api.md, "KPIs: the rules as built");
+    ``session`` says which database the SQL is for."""
     resolved = Ticket.is_resolved
     # On the clock: open and not shelved (a shelved ticket is never late).
     clocked = Ticket.status.in_(CLOCKED_STATUSES)
@@ -216,10 +235,34 @@ def kpi_conditions(now: datetime) -> dict[str, ColumnElement[bool] | SQLCoreOper
         # Rework: of the tickets ever resolved, those reopened at least once.
         "ever_resolved": or_(resolved, Ticket.reopen_count > 0),
         "reopened": Ticket.reopen_count > 0,
+        # Acknowledgement (签收): every ticket the office signed for, or left unsigned for
+        # longer than the hour it had (younger ones may still be in time).
+        "acknowledgement_due": or_(
+            Ticket.office_acknowledged_at.is_not(None),
+            Ticket.created_at < now - ACKNOWLEDGE_WITHIN,
+        ),
+        "acknowledged_in_time": within(
+            session, start=Ticket.created_at, end=Ticket.office_acknowledged_at
+        ),
     }
 
 
-KPI_COUNTS = tuple(kpi_conditions(datetime.now(UTC)))
+def minutes_to_acknowledge(session: Session) -> ColumnElement[Any]:
+    """Minutes from a ticket's opening to the office's first acknowledgement, as SQL."""
+    return hours_between(session, start=Ticket.created_at, end=Ticket.office_acknowledged_at) * 60
+
+
+def within(
+    session: Session,
+    *,
+    start: InstrumentedAttribute[Any],
+    end: InstrumentedAttribute[Any],
+    limit: timedelta = ACKNOWLEDGE_WITHIN,
+) -> ColumnElement[bool]:
+    """``end`` no later than ``limit`` after ``start``, as SQL; to the millisecond, which
+    absorbs the microseconds SQLite's day fractions are off by."""
+    ms = round(limit.total_seconds() * 1000)
+    return func.round(hours_between(session, start=start, end=end) * (HOUR_S * 1000)) <= ms
 
 
 def kpis(counts: Counter[str]) -> dict[str, float | None]:
@@ -229,6 +272,9 @@ def kpis(counts: Counter[str]) -> dict[str, float | None]:
         "on_time_response_rate": _share(counts["answered_in_time"], counts["answer_due"]),
         "on_time_resolution_rate": _share(counts["resolved_in_time"], counts["fix_due"]),
         "reopen_rate": _share(counts["reopened"], counts["ever_resolved"]),
+        "acknowledged_within_1h_rate": _share(
+            counts["acknowledged_in_time"], counts["acknowledgement_due"]
+        ),
     }
 
 

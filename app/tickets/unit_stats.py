@@ -3,16 +3,17 @@ tickets dispatched to it in a window, of the caller's scope, and what became of 
 
 import statistics
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from app import units
+from app.db import hours_between, median_by
 from app.models import Dispatch, Staff, Ticket
 from app.staff import staff_area_ids, ticket_scope_filter
-from app.tickets.stats import _count, _share
+from app.tickets.stats import ACKNOWLEDGE_WITHIN, _count, _share, within
 
 UNIT_FIGURES = (
     "dispatched",
@@ -21,6 +22,8 @@ UNIT_FIGURES = (
     "median_working_hours_to_done",
     "rework_rate",
     "return_rate",
+    "median_minutes_to_acknowledge",
+    "acknowledged_within_1h_rate",
 )
 
 
@@ -30,13 +33,18 @@ def unit_table(
     staff: Staff,
     dispatched_from: datetime | None,
     dispatched_to: datetime | None,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
     """The units serving the caller's street (an officer) or district, a row each,
     ranked (``rank_units``): ``dispatched`` in the window; ``done`` (reported done at least once);
     ``on_time_rate`` (done by the deadline it had, extensions approved included) of
     those done; the median working hours from dispatch to the last report of the work
     done; ``rework_rate`` (failed checks ÷ reports of work done); ``return_rate``
-    (handed back ÷ dispatched)."""
+    (handed back ÷ dispatched); ``median_minutes_to_acknowledge`` (from dispatch to the
+    crew's first 签收) and ``acknowledged_within_1h_rate`` (signed for within the hour, of
+    the dispatches signed for and those left unsigned for longer than the hour by
+    ``now``, the wall clock if not given)."""
+    now = now or datetime.now(UTC)
     serving = units.units_serving(session, staff_area_ids(session, staff) or ())
     ids = [unit.id for unit in serving]
     # The dispatches of the window (by the unit's index), each joined to its ticket to
@@ -58,6 +66,13 @@ def unit_table(
                 func.coalesce(func.sum(Dispatch.check_fail_count), 0),
                 func.coalesce(func.sum(Dispatch.done_count), 0),
                 _count(Dispatch.returned_at.is_not(None)),
+                _count(
+                    or_(
+                        Dispatch.acknowledged_at.is_not(None),
+                        Dispatch.dispatched_at < now - ACKNOWLEDGE_WITHIN,
+                    )
+                ),
+                _count(within(session, start=Dispatch.dispatched_at, end=Dispatch.acknowledged_at)),
             ).group_by(Dispatch.unit_id)
         )
     }
@@ -69,9 +84,18 @@ def unit_table(
     ):
         done_hours[unit_id].append(float(hours_taken or 0))
     hours = {unit_id: round(statistics.median(taken), 2) for unit_id, taken in done_hours.items()}
+    to_acknowledge = median_by(
+        session,
+        hours_between(session, start=Dispatch.dispatched_at, end=Dispatch.acknowledged_at) * 60,
+        Dispatch.unit_id,
+        ids,
+        [*window, Ticket.id == Dispatch.ticket_id],
+    )
     rows = []
     for unit in serving:
-        dispatched, done, in_time, failed, reported, returned = counted.get(unit.id, (0,) * 6)
+        dispatched, done, in_time, failed, reported, returned, due, signed = counted.get(
+            unit.id, (0,) * 8
+        )
         rows.append(
             {
                 "unit": unit.code,
@@ -83,6 +107,8 @@ def unit_table(
                 "median_working_hours_to_done": hours.get(unit.id),
                 "rework_rate": _share(failed, reported),
                 "return_rate": _share(returned, dispatched),
+                "median_minutes_to_acknowledge": to_acknowledge.get(unit.id),
+                "acknowledged_within_1h_rate": _share(signed, due),
             }
         )
     return rank_units(rows)
