@@ -94,11 +94,16 @@ def streets(
 def units(
     staff: CurrentOfficeStaff,
     session: SessionDep,
+    clock: ClockDep,
     dispatched: WindowParams,
     format: Literal["json", "xlsx"] = Format,
 ) -> list[UnitFigures] | Response:
     rows = unit_table(
-        session, staff=staff, dispatched_from=dispatched.start, dispatched_to=dispatched.end
+        session,
+        staff=staff,
+        dispatched_from=dispatched.start,
+        dispatched_to=dispatched.end,
+        now=clock(),
     )
     if format == "xlsx":
         return _xlsx(

@@ -120,6 +120,7 @@ FIGURE_LABELS = {
     "resolved_within_sla": "时限内办结 resolved within SLA",
     "shelved_count": "挂账 shelved",
     "extended_count": "延期 extended",
+    "escalated_count": "督办 escalated",
     "on_time_without_extension_rate": "不计延期按期办结率 on time without extension",
     "median_hours_to_accept": "受理用时中位数（小时） median hours to accept",
     "median_hours_to_resolve": "办结用时中位数（小时） median hours to resolve",
