@@ -362,7 +362,7 @@ NOTIFYING_EVENTS = (
     "reopened",
     "request_extension",
 )
-NOTIFYING = "type IN ({})".format(", ".join(f"'{t}'" for t in NOTIFYING_EVENTS))
+NOTIFYING_SQL = "type IN ({})".format(", ".join(f"'{t}'" for t in NOTIFYING_EVENTS))
 
 
 class TicketEvent(UuidPk, Base):
@@ -374,8 +374,8 @@ class TicketEvent(UuidPk, Base):
             "ix_ticket_events_notifying",
             "created_at",
             "id",
-            postgresql_where=text(NOTIFYING),
-            sqlite_where=text(NOTIFYING),
+            postgresql_where=text(NOTIFYING_SQL),
+            sqlite_where=text(NOTIFYING_SQL),
         ),
     )
 
