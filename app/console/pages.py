@@ -151,6 +151,7 @@ def queue_query(request: Request, settings: Settings) -> QueueQuery:
         text=(p.get("q") or "").strip()[:100] or None,
         unit=(p.get("unit") or "")[:64] or None,
         needs_review=True if p.get("needs_review") else None,
+        escalated=True if p.get("escalated") else None,
     )
     return QueueQuery(
         where=where,
@@ -499,7 +500,9 @@ def _ticket_page(
         actions=[
             a
             for a in actions_for(ticket, desk.staff)
-            if a not in PUBLIC_ACTIONS and a in CONSOLE_FORMS
+            if a not in PUBLIC_ACTIONS
+            and a in CONSOLE_FORMS
+            and (a != TicketAction.DEESCALATE or ticket.escalated)
         ],
         public_words=public_words(desk.session, [ticket])[ticket.id],
         hide_reasons=sorted(HIDE_REASONS),
