@@ -8,7 +8,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app.console import admin, alerts, auth, moderation, pages, photos, public_site, work
+from app.console import (
+    admin,
+    alerts,
+    auth,
+    channels,
+    moderation,
+    pages,
+    photos,
+    public_site,
+    work,
+)
 from app.console.auth import sign_in_redirect
 from app.console.gate import BodyTooLarge, SignInRequired, WrongRole
 from app.console.i18n import translator
@@ -50,7 +60,7 @@ def app_error_page(request: Request, error: AppError) -> HTMLResponse:
 
 
 def install(app: FastAPI) -> None:
-    for module in (auth, pages, work, photos, moderation, alerts, admin, public_site):
+    for module in (auth, pages, work, photos, moderation, alerts, admin, channels, public_site):
         app.include_router(module.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
 

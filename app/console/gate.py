@@ -110,7 +110,14 @@ def admin_only(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
     return staff
 
 
-ROLE_GUARDS = (office_only, admin_only, crew_only, case_worker)
+def channel_keeper(staff: Annotated[Staff, Depends(signed_in)]) -> Staff:
+    """Who keeps the channels: an admin (every one) or district staff (its district's)."""
+    if staff.role not in (StaffRole.ADMIN, StaffRole.DISTRICT):
+        raise WrongRole(staff)
+    return staff
+
+
+ROLE_GUARDS = (office_only, admin_only, crew_only, case_worker, channel_keeper)
 
 
 def crew_uploader(request: Request) -> uuid.UUID:
@@ -121,9 +128,17 @@ def crew_uploader(request: Request) -> uuid.UUID:
     return admitted
 
 
+def admitted_channel_keeper(request: Request) -> uuid.UUID:
+    """The channel keeper the gate let in, by id: for the test message, which holds no
+    database session while it waits for the channel's answer."""
+    admitted: uuid.UUID = request.state.admitted_staff_id
+    return admitted
+
+
 # Dependencies that stand for the gate's own check: the guards they stand for.
 ADMITTED_BY_THE_GATE: dict[Callable[..., Any], tuple[Callable[..., Staff], ...]] = {
     crew_uploader: (crew_only,),
+    admitted_channel_keeper: (channel_keeper,),
 }
 
 

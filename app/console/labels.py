@@ -7,6 +7,8 @@ from app.models import (
     AlertKind,
     AlertOutcome,
     AlertStatus,
+    ChannelKind,
+    NotifyEvent,
     TicketAction,
     TicketEventType,
 )
@@ -90,3 +92,29 @@ HIDE_REASONS: dict[str, str] = {
     "not_relevant": _("Not relevant"),
     "other": _("Other"),
 }
+
+# Where a channel's messages go.
+CHANNEL_KINDS: dict[str, str] = {
+    ChannelKind.WECOM: _("WeCom group robot"),
+    ChannelKind.DINGTALK: _("DingTalk group robot"),
+    ChannelKind.FEISHU: _("Feishu group bot"),
+    ChannelKind.EMAIL: _("E-mail"),
+    ChannelKind.WEBHOOK: _("Webhook (signed JSON)"),
+}
+
+# What a channel may ask to be told; "test" is the test message in a channel's log.
+NOTIFY_EVENTS: dict[str, str] = {
+    NotifyEvent.TICKET_NEW: _("A new ticket"),
+    NotifyEvent.TICKET_DISPATCHED: _("A ticket dispatched to a unit"),
+    NotifyEvent.SLA_WARNING: _("Deadline near (three quarters of the time gone)"),
+    NotifyEvent.SLA_BREACHED: _("Deadline missed"),
+    NotifyEvent.TICKET_ESCALATED: _("A ticket escalated (提级督办)"),
+    NotifyEvent.TICKET_REOPENED: _("A ticket reopened"),
+    NotifyEvent.EXTENSION_REQUESTED: _("A unit asks for more time"),
+    NotifyEvent.FEEDBACK_NEGATIVE: _("A reporter's bad rating"),
+    NotifyEvent.ALERT_SIGHTING: _("A sighting for an alert"),
+    NotifyEvent.SURGE_DETECTED: _("A surge of reports"),
+    NotifyEvent.DIGEST_DAILY: _("Daily digest (08:30 on working days)"),
+    NotifyEvent.DIGEST_WEEKLY: _("Weekly digest (Mondays 09:00)"),
+}
+TEST_MESSAGE = _("Test message")
