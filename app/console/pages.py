@@ -768,7 +768,7 @@ def dashboard(desk: AtDesk) -> Response:
         numbers=office_stats(session, staff=staff, created_from=start, created_to=end, now=now),
         trend=daily_trend(session, staff=staff, created_from=start, created_to=end, tz=TZ),
         streets=streets,
-        units=unit_table(session, staff=staff, dispatched_from=start, dispatched_to=end),
+        units=unit_table(session, staff=staff, dispatched_from=start, dispatched_to=end, now=now),
         street_columns=list(STREET_LABELS.items()),
         sort=sort,
         first=first,
@@ -789,6 +789,8 @@ STREET_LABELS = {
     "reopen_rate": "Reopen rate",
     "median_working_hours_to_respond": "Median working hours to respond",
     "median_working_hours_to_resolve": "Median working hours to resolve",
+    "median_minutes_to_acknowledge": "Median minutes to sign for (签收)",
+    "acknowledged_within_1h_rate": "Signed for within an hour",
 }
 
 

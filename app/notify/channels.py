@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -290,12 +290,15 @@ def shown_url(channel: Channel) -> str:
     if channel.kind == ChannelKind.EMAIL:
         return channel.url
     parts = urlsplit(channel.url)
-    query = [(k, _half(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = "&".join(
+        f"{quote(k, safe='')}={_half(quote(v, safe=''))}"
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    )
     path = parts.path
     if FEISHU_HOOK_PATH in path:
         head, _, token = path.partition(FEISHU_HOOK_PATH)
         path = head + FEISHU_HOOK_PATH + _half(token)
-    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query, safe="…"), ""))
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
 def _half(value: str) -> str:

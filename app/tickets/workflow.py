@@ -159,12 +159,19 @@ def holds(staff: Staff, ticket: Ticket) -> bool:
 
 
 def actions_for(ticket: Ticket, staff: Staff | None) -> list[str]:
-    """What ``staff`` may do to ``ticket`` now (every action of its status, without)."""
+    """What ``staff`` may do to ``ticket`` now (every action of its status, without):
+    of those its role takes from the status, the ones that have something to act on —
+    an escalation to lift, an extension to decide."""
     if staff is None:
         return allowed_actions(S(ticket.status))
     if staff.role == StaffRole.CREW and not holds(staff, ticket):
         return []
-    return allowed_actions(S(ticket.status), staff.role)
+    moot = set()
+    if not ticket.escalated:
+        moot.add(A.DEESCALATE)
+    if ticket.extension_status != exceptions.PENDING:
+        moot |= {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
+    return [a for a in allowed_actions(S(ticket.status), staff.role) if a not in moot]
 
 
 # What an office must say a word about: how it fixed it, why it reopens, the comment.

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from app.console import admin, alerts, auth, gate, moderation, pages, work
+from app.console import admin, alerts, auth, channels, gate, moderation, pages, work
 from app.db import Database
 from app.models import Ticket, TicketStatus
 from tests.apps import another_client, http_client
@@ -171,7 +171,7 @@ def test_htmx_is_sent_to_the_sign_in_page_before_its_body_is_read(app: FastAPI) 
 
 
 def _console_posts() -> Iterator[str]:
-    for module in (auth, pages, work, moderation, alerts, admin):
+    for module in (auth, pages, work, channels, moderation, alerts, admin):
         for route in module.router.routes:
             if isinstance(route, APIRoute) and "POST" in route.methods:
                 yield re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path)
@@ -193,6 +193,6 @@ def test_every_console_post_but_the_sign_ins_asks_who_is_signed_in_first(
         assert nobody.headers["location"].startswith("/console/login?next="), path
         officer = another_client(app, follow_redirects=False, cookies=officer_session)
         answer = officer.post(path, data={"x": "y"})
-        theirs = path.startswith(("/console/admin/", "/console/work/"))
+        theirs = path.startswith(("/console/admin/", "/console/work/", "/console/channels"))
         refused = NOT_FOR_YOUR_ROLE if theirs else NO_TOKEN
         assert answer.status_code == 403 and refused in answer.text, path
