@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     # a minute).
     smtp_url: str | None = None
     channel_min_interval_s: float = Field(default=3.0, ge=0)
+    # Days after a ticket's resolution that its reporters may rate the fix.
+    feedback_days: float = Field(default=7, gt=0)
     # A ticket late by more than this share of its time allowance is escalated.
     escalate_after: float = Field(default=0.5, ge=0)
     # How long a worker holds what it claimed (a webhook event, a forwarded ticket)

@@ -356,6 +356,11 @@ class TicketNotResolved(
 ): ...
 
 
+class FeedbackClosed(
+    Conflict, code="feedback_closed", title="This ticket takes no rating from you now"
+): ...
+
+
 class AlreadyVerified(
     Conflict, code="already_verified", title="You have verified this ticket already"
 ): ...

@@ -59,6 +59,7 @@ EVENTS: dict[str, str] = {
     TicketEventType.SLA_WARNING: _("Deadline near: three quarters of its time gone"),
     TicketEventType.ESCALATED: _("Escalated (提级督办)"),
     TicketAction.DEESCALATE: _("Escalation lifted"),
+    TicketEventType.RATED: _("Rated by a reporter"),
 }
 
 ACTORS: dict[str, str] = {

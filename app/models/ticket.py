@@ -85,6 +85,7 @@ class TicketEventType(StrEnum):
     SLA_WARNING = "sla_warning"  # three quarters of the time to the deadline gone
     SLA_BREACHED = "sla_breached"
     ESCALATED = "escalated"  # 提级督办: late too long, reopened twice, or rated badly
+    RATED = "rated"  # a reporter rated the fix (data: rating; note: the comment)
     AUTO_CLOSED = "auto_closed"
     PHOTO_PUBLISHED = "photo_published"  # staff published a blurred copy of a photo
     PHOTO_UNPUBLISHED = "photo_unpublished"
@@ -283,6 +284,8 @@ class Ticket(UuidPk, Timestamps, Base):
     # A shelved ticket's date to be looked at again (挂账).
     review_on: Mapped[date | None]
     escalated: Mapped[bool] = mapped_column(default=False, server_default="0")
+    # A reporter rated the fix 2 or lower (不满意): the office looks at it again.
+    dissatisfied: Mapped[bool] = mapped_column(default=False, server_default="0")
     # The current deadline's marks, worked out by the worker (``app.notify``) once the
     # deadline is set and cleared whenever it moves: three quarters of its time gone
     # (the warning), and late by the share of its time that escalates it; when each was
@@ -361,6 +364,7 @@ NOTIFYING_EVENTS = (
     "reopen",
     "reopened",
     "request_extension",
+    "rated",
 )
 NOTIFYING_SQL = "type IN ({})".format(", ".join(f"'{t}'" for t in NOTIFYING_EVENTS))
 

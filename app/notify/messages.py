@@ -21,6 +21,7 @@ TITLES = {
     "ticket.escalated": _("Escalated (提级督办): %(ref)s %(category)s"),
     "ticket.reopened": _("Reopened: %(ref)s %(category)s"),
     "extension.requested": _("More time asked for: %(ref)s %(category)s"),
+    "feedback.negative": _("Rated %(rating)s of 5 by a reporter: %(ref)s %(category)s"),
     "digest.daily": _("The day's tickets, %(day)s"),
     "digest.weekly": _("The week's tickets, %(first)s to %(last)s"),
     "alert.sighting": _("A rider's sighting for the alert: %(title)s"),
@@ -65,6 +66,7 @@ def render(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Me
         "ref": facts.get("ref", ""),
         "category": _name(facts, "category", lang=lang),
         "unit": _name(facts, "unit", lang=lang),
+        "rating": facts.get("rating", ""),
     }
     title = say(TITLES.get(event, event), **values)
     place = " · ".join(
@@ -93,6 +95,8 @@ def render(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Me
                 reason=facts.get("reason") or "",
             )
         )
+    if event == "feedback.negative" and facts.get("comment"):
+        lines.append(say("The reporter said: %(comment)s", comment=facts["comment"]))
     if event == "ticket.escalated" and facts.get("why"):
         lines.append(say(ESCALATION_REASONS.get(facts["why"], facts["why"])))
     link = f"{base_url}{facts['path']}" if facts.get("path") else None
@@ -102,6 +106,7 @@ def render(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Me
 ESCALATION_REASONS = {
     "late": _("Late by more than its allowance allows."),
     "reopened": _("Reopened twice."),
+    "rated": _("Rated 2 or lower by a reporter."),
 }
 
 

@@ -53,7 +53,9 @@ EVENT_OF = {
     "reopen": NotifyEvent.TICKET_REOPENED,
     "reopened": NotifyEvent.TICKET_REOPENED,
     "request_extension": NotifyEvent.EXTENSION_REQUESTED,
+    "rated": NotifyEvent.FEEDBACK_NEGATIVE,  # told only when 2 or lower
 }
+NEGATIVE_RATING = 2
 assert set(EVENT_OF) == set(NOTIFYING_EVENTS)
 URGENT_PRIORITY = 1
 SUMMARY_CHARS = 120
@@ -109,10 +111,11 @@ def notify_events(database: Database, *, now: datetime) -> int:
                 Happening(
                     EVENT_OF[e.type],
                     tickets[e.ticket_id],
-                    e.data or {},
+                    {**(e.data or {}), "note": e.note},
                     units.get((e.data or {}).get("unit", ""), tickets[e.ticket_id].unit_id),
                 )
                 for e in events
+                if e.type != "rated" or (e.data or {}).get("rating", 5) <= NEGATIVE_RATING
             ]
             written += tell(session, happenings, now=now)
             mark.at, mark.after_id = events[-1].created_at, events[-1].id
@@ -247,6 +250,10 @@ class TicketFacts:
             facts["reason"] = happening.data.get("reason")
         if happening.event == NotifyEvent.TICKET_ESCALATED:
             facts["why"] = happening.data.get("why")
+        if happening.event == NotifyEvent.FEEDBACK_NEGATIVE:
+            facts["rating"] = happening.data.get("rating")
+            said = mask_personal_details(happening.data.get("note")) or ""
+            facts["comment"] = said[:SUMMARY_CHARS]
         return facts
 
 

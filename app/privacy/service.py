@@ -70,6 +70,7 @@ from app.models import (
     StaffPhoto,
     Ticket,
     TicketEvent,
+    TicketEventType,
     Verification,
     event_photos,
     utcnow,
@@ -484,6 +485,8 @@ def export_rider(database: Database, rider_id: uuid.UUID) -> Iterator[bytes]:
         yield from _array(_verifications(session, rider.id))
         yield b',"sightings":'
         yield from _array(_sightings(session, rider.id))
+        yield b',"ratings":'
+        yield from _array(_ratings(session, rider.id))
         yield b',"photos":'
         yield from _array(
             _photo(m)
@@ -605,6 +608,29 @@ def _verifications(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, 
             "note": verification.note,
             "photos": [f"/v1/media/{m}" for m in verification.media_ids or ()],
             "created_at": iso(verification.created_at),
+        }
+
+
+def _ratings(session: Session, rider_id: uuid.UUID) -> Iterator[dict[str, Any]]:
+    """The rider's ratings of fixes: events of the tickets of its reports (by their
+    index), the rider's own."""
+    rows = session.execute(
+        select(TicketEvent, Ticket.ref)
+        .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .where(
+            TicketEvent.ticket_id.in_(select(Report.ticket_id).where(Report.rider_id == rider_id)),
+            TicketEvent.type == TicketEventType.RATED,
+            TicketEvent.actor_kind == ActorKind.RIDER,
+            TicketEvent.actor_id == rider_id,
+        )
+        .order_by(TicketEvent.created_at)
+    )
+    for event, ref in rows:
+        yield {
+            "ticket_ref": ref,
+            "rating": (event.data or {}).get("rating"),
+            "comment": event.note,
+            "created_at": iso(event.created_at),
         }
 
 

@@ -82,6 +82,7 @@ def queue_filter(
         str | None, Query(pattern=UNIT_CODE, description="dispatched to this unit")
     ] = None,
     escalated: bool | None = None,
+    dissatisfied: bool | None = None,
     needs_review: Annotated[
         bool | None,
         Query(description="true: a unit's work to check, or an extension to decide"),
@@ -114,6 +115,7 @@ def queue_filter(
         text=q,
         unit=unit,
         escalated=escalated,
+        dissatisfied=dissatisfied,
         needs_review=needs_review,
     )
 

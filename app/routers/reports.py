@@ -7,7 +7,7 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse, Response
 
-from app import intake, media
+from app import intake, media, tickets
 from app.deps import (
     ClockDep,
     CurrentRider,
@@ -27,6 +27,8 @@ from app.schemas.reports import (
     BatchCreate,
     BatchResult,
     BatchResults,
+    FeedbackCreate,
+    FeedbackRead,
     MeRead,
     NearbyTicket,
     NearbyTickets,
@@ -103,6 +105,33 @@ def list_reports(
 )
 def read_report(report_id: uuid.UUID, rider: CurrentRider, session: SessionDep) -> ReportRead:
     return _read(session, [intake.get_report(session, rider=rider, report_id=report_id)])[0]
+
+
+@router.post(
+    "/reports/{report_id}/feedback",
+    response_model=FeedbackRead,
+    status_code=201,
+    summary="Rate the fix of my report's ticket, once, within the days after its resolution "
+    "(2 or lower escalates it to the district)",
+    responses=problems(404, 409, 422),
+)
+def give_feedback(
+    report_id: uuid.UUID,
+    body: FeedbackCreate,
+    rider: CurrentRider,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> FeedbackRead:
+    event = tickets.give_feedback(
+        session,
+        rider,
+        report_id=report_id,
+        data=tickets.FeedbackInput(rating=body.rating, comment=body.comment),
+        now=clock(),
+        settings=settings,
+    )
+    return FeedbackRead(rating=body.rating, comment=event.note, created_at=event.created_at)
 
 
 def _read(session: SessionDep, views: list[ReportView]) -> list[ReportRead]:

@@ -181,6 +181,7 @@ class TicketDetail(TicketFields):
     extension: Extension | None
     review_on: date | None = Field(description="a shelved ticket's date to be looked at again")
     escalated: bool
+    dissatisfied: bool = Field(description="a reporter rated the fix 2 or lower")
     reports: list[TicketReport]
     events: list[TicketEventRead]
 
@@ -220,6 +221,7 @@ class TicketDetail(TicketFields):
             else None,
             review_on=t.review_on,
             escalated=t.escalated,
+            dissatisfied=t.dissatisfied,
             reports=[TicketReport.of(r, with_rider=not crew) for r in view.reports],
             events=[TicketEventRead.of(e, e.event) for e in view.events],
         )

@@ -345,3 +345,16 @@ class VerificationRead(Schema):
             created_at=verification.created_at,
             ticket=TicketSummary.of(ticket),
         )
+
+
+class FeedbackCreate(Schema):
+    """A reporter's rating of the fix of its report's ticket."""
+
+    rating: int = Field(ge=1, le=5, description="1 (very poor) to 5 (very good)")
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class FeedbackRead(Schema):
+    rating: int
+    comment: str | None
+    created_at: UtcTime

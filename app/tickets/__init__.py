@@ -10,6 +10,7 @@ from app.tickets.calendar import YearInput, calendar_warnings, get_year, seed_ca
 from app.tickets.deadlines import deadline_moved, mark_deadlines
 from app.tickets.dispatching import RETURN_REASONS, handled_by_unit, work_list
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
+from app.tickets.feedback import FeedbackInput, give_feedback
 from app.tickets.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
 from app.tickets.reference import (
     REFERENCE_TOKENS,
@@ -66,6 +67,7 @@ __all__ = [
     "XLSX",
     "ActionInput",
     "CategoryRules",
+    "FeedbackInput",
     "FirstSight",
     "QueueFilter",
     "QueueRow",
@@ -90,6 +92,7 @@ __all__ = [
     "escalate_late",
     "first_sights",
     "get_year",
+    "give_feedback",
     "handled_by_unit",
     "held_reference",
     "mark_deadlines",

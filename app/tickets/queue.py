@@ -50,6 +50,7 @@ class QueueFilter:
     text: str | None = None  # in the ref or in a report's description
     unit: str | None = None  # dispatched to (or last held by) this unit
     escalated: bool | None = None
+    dissatisfied: bool | None = None  # a reporter rated the fix 2 or lower
     # Waiting on the office's word: a unit's work to check, or an extension to decide.
     needs_review: bool | None = None
 
@@ -101,6 +102,8 @@ def filtered(
         query = query.where(Ticket.unit_id == unit_id)
     if where.escalated is not None:
         query = query.where(Ticket.escalated.is_(where.escalated))
+    if where.dissatisfied is not None:
+        query = query.where(Ticket.dissatisfied.is_(where.dissatisfied))
     if where.needs_review is not None:
         waiting = or_(
             Ticket.status == TicketStatus.AWAITING_CHECK,

@@ -65,6 +65,7 @@ SERVED = (
         "GET /v1/reports/{report_id}/photos/{photo_id}/thumbnail",
         "GET /v1/tickets/nearby",
         "POST /v1/tickets/{ticket_id}/verifications",
+        "POST /v1/reports/{report_id}/feedback",
         "GET /v1/me",
         "POST /v1/media",
         "GET /v1/alerts/active",
