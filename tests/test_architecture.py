@@ -46,7 +46,7 @@ DOMAINS = (
     "ops",
 )
 FLOOR_PACKAGES = ("db", "geo")
-FLOOR_MODULES = ("config", "errors", "log", "pagination", "security", "text")
+FLOOR_MODULES = ("config", "errors", "log", "masking", "pagination", "security", "text")
 # The HTTP layer, the tables and shapes, the console: clients of the domains.
 LAYERS = ("routers", "models", "schemas", "console", "migrations")
 PACKAGES = DOMAINS + FLOOR_PACKAGES

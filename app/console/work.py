@@ -23,9 +23,9 @@ from app.console.web import console_router, locale_of
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
 from app.errors import PROBLEM_JSON, AppError, NotFound, PreconditionFailed
 from app.geo import MapLink, map_links
+from app.masking import mask_personal_details
 from app.media import media_store, receive_staff_photo
 from app.models import Staff, StaffPhoto, Ticket, TicketAction, Unit
-from app.public import mask_personal_details
 from app.tickets import (
     RETURN_REASONS,
     ActionInput,
@@ -116,7 +116,7 @@ def work(crew: AtWork, show: str = "held") -> Response:
             row.category,
             row.street,
             row.community,
-            sights.get(row.ticket.id, FirstSight(None, None)),
+            _masked(sights.get(row.ticket.id, FirstSight(None, None))),
             _links(row.ticket, f"{row.ticket.ref} {names.category(row.category)}"),
         )
         for row in queue_rows(session, tickets)
@@ -130,6 +130,12 @@ def work(crew: AtWork, show: str = "held") -> Response:
         sla_state=sla_state,
         done=_done(crew.request),
     )
+
+
+def _masked(sight: FirstSight) -> FirstSight:
+    """What the reports first said of the place, as a crew reads it (personal details
+    masked: an address hint may carry a name and a number)."""
+    return FirstSight(mask_personal_details(sight.address), sight.photo_id)
 
 
 def _done(request: Request) -> str | None:
@@ -159,7 +165,7 @@ def _card_page(crew: Crew, view: TicketView, **context: Any) -> Response:
         lon=point.x,
         links=_links(ticket, f"{ticket.ref} {names.category(view.category)}"),
         photo_required=names.categories[view.category].after_photo_required,
-        words=[mask_personal_details(r.report.description) for r in view.reports],
+        words=[r.description for r in view.reports],
         steps=[a for a in CREW_STEPS if a in actions_for(ticket, crew.staff)],
         return_reasons=sorted(RETURN_REASONS),
         max_photos=MAX_PHOTOS,
@@ -171,7 +177,7 @@ def _card_page(crew: Crew, view: TicketView, **context: Any) -> Response:
 
 @router.get("/work/{ticket_id}")
 def work_ticket(ticket_id: str, crew: AtWork) -> Response:
-    return _card_page(crew, ticket_view(crew.session, _load(crew, ticket_id)))
+    return _card_page(crew, ticket_view(crew.session, _load(crew, ticket_id), for_crew=True))
 
 
 Text = Annotated[str, Form(max_length=2000)]
@@ -224,7 +230,7 @@ def work_step(
         )
     except AppError as refused:
         session.rollback()
-        view = ticket_view(session, _load(crew, ticket_id))
+        view = ticket_view(session, _load(crew, ticket_id), for_crew=True)
         stale = isinstance(refused, PreconditionFailed)
         return _card_page(
             crew,

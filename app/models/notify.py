@@ -86,6 +86,8 @@ class Notification(UuidPk, Base):
     held: Mapped[bool] = mapped_column(default=False)  # waiting for office hours
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # When it was first tried: its day of retries counts from then.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 

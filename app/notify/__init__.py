@@ -3,8 +3,7 @@ Feishu robots, e-mail, webhooks), the notifications the worker writes from what 
 to tickets, the morning digest, and their delivery under each robot's throttle and the
 offices' quiet hours.
 
-Uses ``app.platforms`` (the checked calls out), ``app.tickets``, ``app.public`` (the
-masking of personal details) and the bottom floor."""
+Uses ``app.platforms`` (the checked calls out), ``app.tickets`` and the bottom floor."""
 
 from app.notify.channels import (
     ChannelInput,

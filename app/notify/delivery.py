@@ -65,7 +65,7 @@ class Send:
     events: list[str]
     facts: list[dict[str, Any]]
     attempts: dict[uuid.UUID, int] = field(default_factory=dict)
-    created: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    first_tried: dict[uuid.UUID, datetime] = field(default_factory=dict)
 
     def message(self, base_url: str) -> Message:
         messages = [
@@ -137,8 +137,16 @@ def _claim(database: Database, *, settings: Settings, now: datetime) -> list[Sen
         by_channel: defaultdict[int, list[Notification]] = defaultdict(list)
         for notification in due:
             by_channel[notification.channel_id].append(notification)
+        # The channels' rows locked too (PostgreSQL): two workers spending one
+        # channel's bucket at once would each spend it whole.
         channels = {
-            c.id: c for c in session.scalars(select(Channel).where(Channel.id.in_(by_channel)))
+            c.id: c
+            for c in session.scalars(
+                select(Channel)
+                .where(Channel.id.in_(by_channel))
+                .order_by(Channel.id)
+                .with_for_update()
+            )
         }
         sends: list[Send] = []
         for channel_id, waiting in by_channel.items():
@@ -160,6 +168,7 @@ def _claim(database: Database, *, settings: Settings, now: datetime) -> list[Sen
                 for notification in group:
                     notification.attempts += 1
                     notification.next_attempt_at = now + lease
+                    notification.first_attempt_at = notification.first_attempt_at or now
                 sends.append(
                     Send(
                         to,
@@ -167,7 +176,7 @@ def _claim(database: Database, *, settings: Settings, now: datetime) -> list[Sen
                         [n.event for n in group],
                         [n.data for n in group],
                         {n.id: n.attempts for n in group},
-                        {n.id: n.created_at for n in group},
+                        {n.id: n.first_attempt_at or now for n in group},
                     )
                 )
             channel.allowance, channel.allowance_at = allowance - len(groups), now
@@ -199,7 +208,11 @@ def send(
             event=message.events[0] if len(message.events) == 1 else "summary",
             facts=message.facts[0] if len(message.facts) == 1 else {"count": len(message.facts)},
             now=now,
-            delivery_id=message.notifications[0] if message.notifications else uuid.uuid4(),
+            # A notification's own id; a summary's, one of its own (a receiver that skips
+            # ids it has seen must not skip the summary for one of its notifications').
+            delivery_id=message.notifications[0]
+            if len(message.notifications) == 1
+            else uuid.uuid4(),
         )
         status, body = call_checked(
             client,
@@ -227,13 +240,25 @@ def send(
 
 
 def _record(database: Database, results: Sequence[tuple[Send, Outcome]], *, now: datetime) -> None:
-    with database.transaction() as session:
-        for message, outcome in results:
-            record_attempt(session, message, outcome=outcome, now=now)
+    """Each outcome in a transaction of its own: one that cannot be recorded (its channel
+    deleted meanwhile, the database busy) does not lose the others, whose messages would
+    otherwise be sent again when their lease ends."""
+    for message, outcome in results:
+        try:
+            with database.transaction() as session:
+                record_attempt(session, message, outcome=outcome, now=now)
+        except Exception:
+            logger.exception(
+                "a notification's outcome was not recorded",
+                extra={"fields": {"channel": message.to.code, "delivered": outcome.delivered}},
+            )
 
 
 def record_attempt(session: Session, message: Send, *, outcome: Outcome, now: datetime) -> None:
     """The attempt in the channel's log, and what becomes of its notifications."""
+    channel = session.get(Channel, message.to.id)
+    if channel is None:  # deleted meanwhile, with its queue and log
+        return
     session.add(
         ChannelDelivery(
             channel_id=message.to.id,
@@ -245,7 +270,6 @@ def record_attempt(session: Session, message: Send, *, outcome: Outcome, now: da
             duration_ms=outcome.duration_ms,
         )
     )
-    channel = session.get_one(Channel, message.to.id)
     if outcome.delivered:
         channel.failing_since, channel.last_error, channel.last_sent_at = None, None, now
         state = "sent" if len(message.notifications) == 1 else "merged"
@@ -265,7 +289,7 @@ def record_attempt(session: Session, message: Send, *, outcome: Outcome, now: da
             Notification.attempts == attempt,
         )
         retry_at = now + retry_delay(attempt)
-        if retry_at <= message.created[notification_id] + GIVE_UP_AFTER:
+        if retry_at <= message.first_tried[notification_id] + GIVE_UP_AFTER:
             session.execute(mine.values(next_attempt_at=retry_at))
         else:
             session.execute(mine.values(state="failed"))

@@ -20,6 +20,7 @@ from sqlalchemy import Select, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from app.db import Database, begin_writes
+from app.masking import mask_personal_details
 from app.models import (
     NOTIFYING_EVENTS,
     NOTIFYING_SQL,
@@ -36,7 +37,6 @@ from app.models import (
     TicketEvent,
     Unit,
 )
-from app.public import mask_personal_details
 from app.tickets import FirstSight, current_reference, first_sights
 
 MARK = "notify_events"
@@ -234,7 +234,7 @@ class TicketFacts:
             "street_en": street.name_en if street else None,
             "community": community.name if community else None,
             "community_en": community.name_en if community else None,
-            "address": sight.address,
+            "address": mask_personal_details(sight.address),
             # What the problem is, in the first report's words with personal details
             # masked (the words say it; the rider is never named).
             "summary": words[:SUMMARY_CHARS] + ("…" if len(words) > SUMMARY_CHARS else ""),

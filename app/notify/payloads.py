@@ -54,9 +54,41 @@ def _json(value: dict[str, Any]) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# Riders' words go into the robots' markdown as words: the characters markdown would act
+# on become their full-width twins (as Chinese text writes them anyway), so that nobody's
+# "[点我](http://…)" or "![](http://…)" turns into a link or an image in the office's group.
+DEFANG = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "(": "（",
+        ")": "）",
+        "!": "！",
+        "*": "＊",
+        "_": "＿",
+        "`": "｀",
+        "#": "＃",
+        "<": "＜",
+        ">": "＞",
+        "|": "｜",
+        "~": "～",
+        "\n": " ",
+        "\r": " ",
+    }
+)
+
+
+def defanged(text: str) -> str:
+    return text.translate(DEFANG)
+
+
 def markdown(message: Message, *, limit: int | None = None) -> str:
-    """The message as the robots' markdown: a heading, quoted lines, the link."""
-    parts = [f"### {message.title}", *(f"> {line}" for line in message.lines)]
+    """The message as the robots' markdown: a heading, quoted lines, the link — its
+    words defanged, the link the only markup."""
+    parts = [
+        f"### {defanged(message.title)}",
+        *(f"> {defanged(line)}" for line in message.lines),
+    ]
     if message.link:
         parts.append(f"[{message.link_text or message.link}]({message.link})")
     text = "\n".join(parts)

@@ -4,7 +4,7 @@ that staff approved, and the figures residents read per street.
 
 Uses ``app.media``, ``app.tickets``, ``app.staff`` and the bottom floor."""
 
-from app.public.masking import MASK, mask_personal_details
+from app.masking import MASK, mask_personal_details
 from app.public.photos import (
     MAX_BOXES,
     photo_on_ticket,

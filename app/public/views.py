@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, undefer
 
 from app.db import DATABASE, Database, hours_between, median_by, within_bbox
 from app.errors import NotFound, ValidationFailed
+from app.masking import mask_personal_details
 from app.models import (
     RESOLVED_STATUSES,
     Area,
@@ -36,7 +37,6 @@ from app.models import (
     TicketStatus,
 )
 from app.pagination import Page, PageRequest, newest_first_page
-from app.public.masking import mask_personal_details
 
 # The public pages show the last 90 days.
 WINDOW = timedelta(days=90)

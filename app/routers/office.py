@@ -20,7 +20,7 @@ from app.deps import (
 )
 from app.errors import NotFound, PreconditionFailed, ValidationFailed
 from app.geo import BadBox, parse_bbox
-from app.models import TicketStatus
+from app.models import StaffRole, TicketStatus
 from app.open311 import forwarding_of
 from app.schemas.common import CATEGORY_CODE, Page, problems
 from app.schemas.forwarding import ForwardingRead
@@ -209,7 +209,8 @@ def read_ticket(
     response: Response,
 ) -> TicketDetail:
     response.headers["ETag"] = _etag(ticket.version)
-    return TicketDetail.of(ticket_view(session, ticket), clock(), viewer=staff)
+    view = ticket_view(session, ticket, for_crew=staff.role == StaffRole.CREW)
+    return TicketDetail.of(view, clock(), viewer=staff)
 
 
 @router.post(
@@ -247,7 +248,8 @@ def act(
         settings=settings,
     )
     response.headers["ETag"] = _etag(updated.version)
-    return TicketDetail.of(ticket_view(session, updated), now, viewer=staff)
+    view = ticket_view(session, updated, for_crew=staff.role == StaffRole.CREW)
+    return TicketDetail.of(view, now, viewer=staff)
 
 
 @router.get(

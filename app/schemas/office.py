@@ -88,7 +88,12 @@ class TicketReport(Schema):
     @classmethod
     def of(cls, on: ReportOnTicket, *, with_rider: bool = True) -> "TicketReport":
         return cls(
-            **report_fields(on.report, on.media_ids),
+            **{
+                **report_fields(on.report, on.media_ids),
+                # The words as the viewer reads them (masked for a unit's crew).
+                "description": on.description,
+                "address_hint": on.address_hint,
+            },
             rider=TicketRider(platform=on.platform, pseudonym=on.pseudonym) if with_rider else None,
             hidden_at=on.report.hidden_at,
             hidden_reason=on.report.hidden_reason,

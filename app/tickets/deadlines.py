@@ -8,10 +8,9 @@ unset (:func:`mark_deadlines`); whatever moves the deadline unsets them
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import begin_writes
+from app.db import claim_due
 from app.models import CLOCKED_STATUSES, Ticket
 from app.tickets import reference
 from app.tickets.working_time import due, elapsed
@@ -33,17 +32,17 @@ def mark_deadlines(session: Session, now: datetime, *, escalate_after: float) ->
     """Works out the marks of tickets that have none (new ones, and those whose deadline
     moved); a ticket off the clock (shelved, ended) is marked as warned and escalated,
     so that neither comes. Returns how many."""
-    pending = session.scalars(
-        select(Ticket).where(Ticket.warn_at.is_(None)).order_by(Ticket.created_at).limit(BATCH)
-    ).all()
+    # Claimed under the write lock (and the rows' locks on PostgreSQL): read before it, a
+    # ticket accepted meanwhile would get the marks of the deadline it no longer has.
+    pending = claim_due(
+        session, Ticket, Ticket.warn_at.is_(None), order_by=Ticket.created_at, limit=BATCH
+    )
     if not pending:
         return 0
-    begin_writes(session)
     ref = reference.current_reference(session)
     clocks = {rules.id: rules.sla_clock for rules in ref.categories.values()}
     for ticket in pending:
         deadline = ticket.due_at  # as the database keeps it, from the status
-
         if ticket.status not in CLOCKED_STATUSES:
             ticket.warn_at = ticket.escalate_at = deadline
             ticket.warned_at = ticket.warned_at or now

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import begin_writes
+from app.db import begin_writes, claim_due
 from app.models import (
     CLOCKED_STATUSES,
     ActorKind,
@@ -63,16 +63,14 @@ def record_warnings(session: Session, now: datetime) -> int:
     """One ``sla_warning`` event when three quarters of the time to a ticket's current
     deadline have gone (its mark, ``app.tickets.deadlines``), unless it is late already
     (the breach says it then)."""
-    tickets = session.scalars(
-        select(Ticket)
-        .where(Ticket.warned_at.is_(None), Ticket.warn_at <= now)
-        .order_by(Ticket.warn_at)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not tickets:
-        return 0
-    begin_writes(session)
+    tickets = claim_due(
+        session,
+        Ticket,
+        Ticket.warned_at.is_(None),
+        Ticket.warn_at <= now,
+        order_by=Ticket.warn_at,
+        limit=BATCH,
+    )
     warned = 0
     for ticket in tickets:
         ticket.warned_at = now
@@ -96,21 +94,21 @@ def record_warnings(session: Session, now: datetime) -> int:
 
 def escalate_late(session: Session, now: datetime) -> int:
     """Escalates (提级督办) the tickets late by more than their share of time allows
-    (their mark, ``app.tickets.deadlines``), once each."""
-    tickets = session.scalars(
-        select(Ticket)
-        .where(Ticket.escalated_at.is_(None), Ticket.escalate_at <= now)
-        .order_by(Ticket.escalate_at)
-        .limit(BATCH)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not tickets:
-        return 0
-    begin_writes(session)
+    (their mark, ``app.tickets.deadlines``), once each — read under the write lock, so a
+    deadline moved meanwhile (an extension approved) is the one judged."""
+    tickets = claim_due(
+        session,
+        Ticket,
+        Ticket.escalated_at.is_(None),
+        Ticket.escalate_at <= now,
+        order_by=Ticket.escalate_at,
+        limit=BATCH,
+    )
     escalated = 0
     for ticket in tickets:
         ticket.escalated_at = now
-        if ticket.status in CLOCKED_STATUSES and escalate(session, ticket, why="late", now=now):
+        late = ticket.status in CLOCKED_STATUSES and ticket.due_at < now
+        if late and escalate(session, ticket, why="late", now=now):
             escalated += 1
     session.flush()
     return escalated

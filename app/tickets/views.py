@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import NotFound
+from app.masking import mask_personal_details
 from app.media import AFTER_WORK, WORK_UNDONE, photos_of_events
 from app.models import (
+    ActorKind,
     Area,
     Category,
     Platform,
@@ -47,6 +49,9 @@ class ReportOnTicket:
     pseudonym: str
     media_ids: list[str]
     public_media_ids: list[str]  # of those, the ones whose blurred copy is published
+    # The rider's words as the viewer reads them (a unit's crew: personal details masked).
+    description: str | None = None
+    address_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class EventOnTicket:
     event: TicketEvent
     actor: str  # "rider", "system", or the staff member's username
     photos: list[StaffPhoto] = field(default_factory=list)  # those staff showed with it
+    note: str | None = None  # as the viewer reads it (a rider's, masked for a crew)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,14 @@ class QueueRow:
     standard: Mapping[str, str] | None = None  # the category's national classification
 
 
-def ticket_view(session: Session, ticket: Ticket) -> TicketView:
+def ticket_view(session: Session, ticket: Ticket, *, for_crew: bool = False) -> TicketView:
+    """The ticket as staff see it; ``for_crew``, as a unit's crew does: the riders' words
+    (their reports' descriptions and address hints, their notes in events) with personal
+    details masked — a crew never learns who reported it, nor how to reach them."""
+
+    def said(text: str | None) -> str | None:
+        return mask_personal_details(text) if for_crew else text
+
     area_ids = [i for i in (ticket.district_id, ticket.street_id, ticket.community_id) if i]
     areas = {
         a.id: NamedArea(a.code, a.name)
@@ -150,11 +163,18 @@ def ticket_view(session: Session, ticket: Ticket) -> TicketView:
                 pseudonym,
                 media.get(report.id, []),
                 [m for m in media.get(report.id, []) if m in published],
+                description=said(report.description),
+                address_hint=said(report.address_hint),
             )
             for report, platform, pseudonym in reports
         ],
         events=[
-            EventOnTicket(event, username or event.actor_kind, photos.get(event.id, []))
+            EventOnTicket(
+                event,
+                username or event.actor_kind,
+                photos.get(event.id, []),
+                note=said(event.note) if event.actor_kind == ActorKind.RIDER else event.note,
+            )
             for event, username in events
         ],
     )

@@ -86,7 +86,9 @@ ACTIONS: dict[TicketAction, tuple[frozenset[S], S | None]] = {
     A.UNSHELVE: (frozenset({S.SHELVED}), S.ACCEPTED),
     A.RECATEGORISE: (frozenset({S.NEW, S.ACCEPTED}), None),
     A.RELOCATE: (frozenset({S.NEW, S.ACCEPTED}), None),
-    A.DEESCALATE: (frozenset(OPEN_STATUSES), None),
+    # Whatever the status: a rating escalates a resolved ticket, an ended one may be left
+    # escalated.
+    A.DEESCALATE: (frozenset(S), None),
 }
 # Where more time may be asked for and decided; a request still waiting when the ticket
 # leaves them is dropped.

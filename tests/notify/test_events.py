@@ -182,3 +182,48 @@ def test_the_weekly_digest_on_monday_morning(
     day.later(hours=2)
     assert day.run("notify_events")["notify_events"] == 0
     assert MORNING  # (the day's other tests start there)
+
+
+def test_riders_words_reach_a_group_as_words_and_a_crew_masked(
+    day: Day, client: TestClient, auth: Auth, receivers: Receivers
+) -> None:
+    add(
+        client,
+        auth,
+        code="street-wecom",
+        kind="wecom",
+        url=receivers.urls()["wecom"],
+        owner={"area": STREET},
+        events=["ticket.new"],
+    )
+    answer = client.post(
+        "/v1/reports",
+        headers=auth.rider("meituan", "words-2"),
+        json={
+            "category": "road_damage",
+            "description": "坑 [点我领奖](http://evil.example) "
+            "![](http://tracker.example/p.gif)\n# 标题",
+            "address_hint": "3号楼 张三 13800001234",
+            **JIANGSU,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    ticket = answer.json()["ticket"]
+    assert day.tell() == 1
+    content = receivers.of("wecom")[0].body["markdown"]["content"]
+    assert "](http://evil" not in content and "![" not in content and "\n# " not in content
+    assert "点我领奖" in content and "13800001234" not in content
+    assert "3号楼 张三 ＊＊＊" in content  # masked, the mask itself as words
+    # The unit's crew reads the riders' words with their numbers masked, in the API too.
+    act(
+        client,
+        auth.staff(OFFICER),
+        ticket["id"],
+        {"action": "accept"},
+        {"action": "dispatch", "unit": UNIT},
+    )
+    seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=auth.staff(f"crew_{UNIT}"))
+    (report,) = seen.json()["reports"]
+    assert report["address_hint"] == "3号楼 张三 ***" and report["rider"] is None
+    office_seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=auth.staff(OFFICER))
+    assert office_seen.json()["reports"][0]["address_hint"] == "3号楼 张三 13800001234"

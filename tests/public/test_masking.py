@@ -1,4 +1,4 @@
-"""Personal details masked in words, as riders write them (app/public/masking.py)."""
+"""Personal details masked in words, as riders write them (app/masking.py)."""
 
 import time
 

@@ -1,4 +1,5 @@
-"""Personal details taken out of words before the public reads them.
+"""Personal details taken out of words before the public, a unit's crew or a channel
+reads them (a bottom-floor rule: every domain that shows riders' words uses it).
 
 Riders write what they see, and what they see includes people: "车主电话138 1234 5678",
 a plate, an ID card left on a bench, an e-mail address. Whatever has the shape of a
