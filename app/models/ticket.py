@@ -365,6 +365,8 @@ NOTIFYING_EVENTS = (
     "reopened",
     "request_extension",
     "rated",
+    "transfer",
+    "relocate",
 )
 NOTIFYING_SQL = "type IN ({})".format(", ".join(f"'{t}'" for t in NOTIFYING_EVENTS))
 

@@ -6,7 +6,9 @@ category and priority), as a notification written in the same transaction that m
 the job's mark — so each event is told once, and none is skipped.
 
 Events are read once they are ``SETTLE`` old: a transaction that wrote an event commits
-within it, so no event appears behind the mark. Quiet hours: a channel that keeps them
+within it (its writes wait at most 30 s for SQLite's writer; PostgreSQL's are shorter),
+so no event appears behind the mark — on one machine's clock (the service's processes
+must keep their clocks in step, as NTP does). Quiet hours: a channel that keeps them
 gets, outside office hours, only what is urgent (a priority-1 ticket) at once; the rest
 is held until the office opens."""
 
@@ -41,7 +43,7 @@ from app.tickets import FirstSight, current_reference, first_sights
 
 MARK = "notify_events"
 NOTIFYING = text(NOTIFYING_SQL)
-SETTLE = timedelta(seconds=30)
+SETTLE = timedelta(seconds=60)  # twice the longest wait for SQLite's writer lock
 BATCH = 500
 # The ticket events, as the channels name them.
 EVENT_OF = {
@@ -54,6 +56,9 @@ EVENT_OF = {
     "reopened": NotifyEvent.TICKET_REOPENED,
     "request_extension": NotifyEvent.EXTENSION_REQUESTED,
     "rated": NotifyEvent.FEEDBACK_NEGATIVE,  # told only when 2 or lower
+    # New to the street it went to (a relocation, only when it changed the street).
+    "transfer": NotifyEvent.TICKET_NEW,
+    "relocate": NotifyEvent.TICKET_NEW,
 }
 NEGATIVE_RATING = 2
 assert set(EVENT_OF) == set(NOTIFYING_EVENTS)
@@ -115,7 +120,7 @@ def notify_events(database: Database, *, now: datetime) -> int:
                     units.get((e.data or {}).get("unit", ""), tickets[e.ticket_id].unit_id),
                 )
                 for e in events
-                if e.type != "rated" or (e.data or {}).get("rating", 5) <= NEGATIVE_RATING
+                if _tells(e)
             ]
             written += tell(session, happenings, now=now)
             mark.at, mark.after_id = events[-1].created_at, events[-1].id
@@ -137,6 +142,17 @@ def events_since(at: datetime, after_id: uuid.UUID, *, settled: datetime) -> Sel
         .order_by(TicketEvent.created_at, TicketEvent.id)
         .limit(BATCH)
     )
+
+
+def _tells(event: TicketEvent) -> bool:
+    """Whether the event is news: a rating only when it is bad, a relocation only when it
+    moved the ticket to another street."""
+    data = event.data or {}
+    if event.type == "rated":
+        return int(data.get("rating", 5)) <= NEGATIVE_RATING
+    if event.type == "relocate":
+        return data.get("to_street") is not None
+    return True
 
 
 def _unit_codes(events: Iterable[TicketEvent]) -> set[str]:

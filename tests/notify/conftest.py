@@ -116,7 +116,7 @@ class Day:
 
     def tell(self) -> int:
         """Notifications written from what has settled, and sent: messages sent."""
-        self.later(seconds=31)
+        self.later(seconds=61)
         self.run("notify_events")
         return self.run("deliver_notifications")["deliver_notifications"]
 

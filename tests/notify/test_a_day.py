@@ -221,7 +221,7 @@ def test_a_burst_of_a_hundred_tickets_is_a_handful_of_messages(
     for i in range(100):  # a hundred spots 30 m apart, in the street
         spot = {"lat": 31.2185 + (i // 10) * 0.0003, "lon": 121.4315 + (i % 10) * 0.0003}
         report(client, auth, f"burst-{i}", "ebike_parking", **spot)
-    day.later(seconds=31).run("notify_events")
+    day.later(seconds=61).run("notify_events")
     sent = day.run("deliver_notifications")["deliver_notifications"]
     messages = receivers.of("wecom")
     assert sent == len(messages) <= 5

@@ -227,3 +227,36 @@ def test_riders_words_reach_a_group_as_words_and_a_crew_masked(
     assert report["address_hint"] == "3号楼 张三 ***" and report["rider"] is None
     office_seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=auth.staff(OFFICER))
     assert office_seen.json()["reports"][0]["address_hint"] == "3号楼 张三 13800001234"
+
+
+def test_a_ticket_transferred_is_news_in_the_street_it_goes_to(
+    day: Day, client: TestClient, auth: Auth, receivers: Receivers
+) -> None:
+    base = receivers.urls()["wecom"].split("?")[0]
+    for code, street in (("jiangsu", STREET), ("huayang", "310105001")):
+        add(
+            client,
+            auth,
+            code=code,
+            kind="wecom",
+            url=f"{base}?key={code}-key",
+            owner={"area": street},
+            events=["ticket.new"],
+        )
+    answer = client.post(
+        "/v1/reports",
+        headers=auth.rider("meituan", "moved-1"),
+        json={"category": "waste", **JIANGSU},
+    )
+    ticket = answer.json()["ticket"]
+    assert day.tell() == 1
+    act(
+        client,
+        auth.staff(DISTRICT),
+        ticket["id"],
+        {"action": "transfer", "to_street": "310105001"},
+    )
+    assert day.tell() == 1
+    heard = [(r.query["key"], ticket["ref"] in r.text) for r in receivers.of("wecom")]
+    assert heard == [("jiangsu-key", True), ("huayang-key", True)]
+    assert "华阳路街道" in receivers.of("wecom")[-1].text

@@ -1,5 +1,6 @@
-"""A reporter's rating of the fix: the ticket marked dissatisfied by a low one, and the
-rating among the events somebody is told of (the index of those events again, with it).
+"""A reporter's rating of the fix: the ticket marked dissatisfied by a low one; and the
+rating, a transfer and a relocation among the events somebody is told of (the index of
+those events again, with them: a ticket moved to another street is news there).
 
 Revision ID: 0021
 Revises: 0020
@@ -20,7 +21,7 @@ BEFORE = (
     "'created', 'dispatch', 'sla_warning', 'sla_breached', 'escalated', 'reopen', "
     "'reopened', 'request_extension'"
 )
-NOW = BEFORE + ", 'rated'"
+NOW = BEFORE + ", 'rated', 'transfer', 'relocate'"
 
 
 def _notifying(types: str) -> None:
