@@ -146,7 +146,7 @@ def health_of(channel: Channel, now: datetime) -> Health:
     failing = channel.failing_since
     if failing is None:
         return Health("well", channel.last_sent_at)
-    dead = now - failing >= notify.DEAD_AFTER
+    dead = notify.is_dead(channel, now=now)
     return Health("dead" if dead else "failing", failing, channel.last_error)
 
 

@@ -149,13 +149,12 @@ def _owner(session: Session, staff: Staff, *, owner: Owner) -> tuple[int | None,
         if area is None or area.level == AreaLevel.COMMUNITY or not in_scope:
             raise _fail("owner", f"no street or district {owner.area} in your scope")
         return area.id, None
-    unit = session.scalar(select(Unit).where(Unit.code == owner.unit))
-    if unit is not None and district is not None:
-        streets = select(unit_streets.c.street_id).where(unit_streets.c.unit_id == unit.id)
-        serves = session.scalar(
-            select(Area.id).where(Area.id.in_(streets), Area.parent_id == district).limit(1)
+    unit = session.scalar(
+        select(Unit).where(
+            Unit.code == owner.unit,
+            *((Unit.id.in_(_units_of(district)),) if district is not None else ()),
         )
-        unit = unit if serves is not None else None
+    )
     if unit is None:
         raise _fail("owner", f"no unit {owner.unit} in your scope")
     return None, unit.id
@@ -168,8 +167,25 @@ def _scope(staff: Staff) -> Any:
     if district is None:
         return True
     streets = select(Area.id).where(Area.parent_id == district)
-    units = select(unit_streets.c.unit_id).where(unit_streets.c.street_id.in_(streets))
-    return (Channel.area_id == district) | Channel.area_id.in_(streets) | Channel.unit_id.in_(units)
+    return (
+        (Channel.area_id == district)
+        | Channel.area_id.in_(streets)
+        | Channel.unit_id.in_(_units_of(district))
+    )
+
+
+def _units_of(district: int) -> Any:
+    """The units a district keeps channels of: those serving its streets and no other
+    district's (a unit's channel hears every ticket it holds, wherever; one serving two
+    districts is the admin's to connect)."""
+    ours = select(Area.id).where(Area.parent_id == district)
+    theirs = select(Area.id).where(Area.parent_id != district)
+    return select(unit_streets.c.unit_id).where(
+        unit_streets.c.street_id.in_(ours),
+        unit_streets.c.unit_id.not_in(
+            select(unit_streets.c.unit_id).where(unit_streets.c.street_id.in_(theirs))
+        ),
+    )
 
 
 def list_channels(session: Session, staff: Staff) -> list[Channel]:
@@ -257,9 +273,11 @@ def update_channel(
             raise _fail(field, "may not be null")
     values = _checked(session, staff, data=current, settings=settings)
     begin_writes(session)
+    # Where and how it is sent changed: its failures were those of before.
+    readdressed = any(values[key] != getattr(channel, key) for key in ("kind", "url", "secret"))
     for key, value in values.items():
         setattr(channel, key, value)
-    if "url" in changes or "secret" in changes or "kind" in changes:
+    if readdressed:
         channel.failing_since, channel.last_error = None, None
     session.flush()
     return channel

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import Database, claim_due
+from app.db import Database, begin_writes, claim_due
 from app.errors import WebhookUrlRefused
 from app.models import Channel, ChannelDelivery, ChannelKind, Notification
 from app.notify.channels import mail_recipients
@@ -314,8 +314,39 @@ def addressee(channel: Channel) -> Addressee:
     return _addressee(channel)
 
 
+KEEP_HISTORY = timedelta(days=7)
+
+
+def purge_history(session: Session, now: datetime) -> int:
+    """Notifications done with (sent, merged, given up) and attempts older than a week go
+    (the facts they kept — masked words of reports, places — with them): by their
+    indexes, a channel at a time."""
+    begin_writes(session)
+    cutoff = now - KEEP_HISTORY
+    removed = session.execute(
+        delete(Notification).where(
+            Notification.state.in_(("sent", "merged", "failed")),
+            Notification.next_attempt_at < cutoff,
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    for channel_id in session.scalars(select(Channel.id)):
+        removed += session.execute(
+            delete(ChannelDelivery).where(
+                ChannelDelivery.channel_id == channel_id, ChannelDelivery.attempted_at < cutoff
+            )
+        ).rowcount  # type: ignore[attr-defined]
+    return int(removed or 0)
+
+
+def is_dead(channel: Channel, *, now: datetime) -> bool:
+    """Dead: active, and every attempt has failed for ``DEAD_AFTER`` or more (the one
+    rule: the API's read, the console, ``/readyz``)."""
+    failing = channel.failing_since
+    return channel.active and failing is not None and now - failing >= DEAD_AFTER
+
+
 def dead_channels(session: Session, *, now: datetime) -> list[Channel]:
-    """Active channels every attempt to which has failed for ``DEAD_AFTER`` or more."""
+    """The dead channels (``is_dead``), by their code."""
     return list(
         session.scalars(
             select(Channel)

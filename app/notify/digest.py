@@ -61,8 +61,9 @@ def send_digests(database: Database, *, now: datetime) -> int:
             mark = JobMark.held(session, _mark_name(channel, event))
             if mark.at >= starts:
                 continue  # another worker did it a moment ago
+            last = mark.at if mark.at > EARLIEST else midnight - timedelta(days=1)
             facts = (
-                day_of(session, channel, starts=midnight, now=now)
+                day_of(session, channel, starts=midnight, since=last, now=now)
                 if event == NotifyEvent.DIGEST_DAILY
                 else week_of(session, channel, ends=midnight, now=now)
             )
@@ -89,9 +90,12 @@ def _mark_name(channel: Channel, event: NotifyEvent) -> str:
     return f"{event.value}:{channel.id}"
 
 
+EARLIEST = datetime(1971, 1, 1, tzinfo=TZ)  # a mark not yet moved: no digest before
+
+
 def _last(session: Session, channel: Channel, *, event: NotifyEvent) -> datetime:
     mark = session.get(JobMark, _mark_name(channel, event))
-    return mark.at if mark is not None else datetime.min.replace(tzinfo=TZ)
+    return mark.at if mark is not None else EARLIEST
 
 
 def _scope(session: Session, channel: Channel) -> ColumnElement[bool]:
@@ -101,15 +105,16 @@ def _scope(session: Session, channel: Channel) -> ColumnElement[bool]:
 
 
 def day_of(
-    session: Session, channel: Channel, *, starts: datetime, now: datetime
+    session: Session, channel: Channel, *, starts: datetime, since: datetime, now: datetime
 ) -> dict[str, Any]:
-    """The facts of a channel's daily digest for the day that ``starts``."""
+    """The facts of a channel's daily digest for the day that ``starts``: new are the
+    tickets opened ``since`` its last digest (after a weekend or a holiday, all of it)."""
     scope = _scope(session, channel)
-    yesterday, tomorrow = starts - timedelta(days=1), starts + timedelta(days=1)
+    tomorrow = starts + timedelta(days=1)
     clocked = Ticket.status.in_(CLOCKED_STATUSES)
     counts: dict[str, Counter[int | None]] = {}
     for name, condition in (
-        ("new", (Ticket.created_at >= yesterday) & (Ticket.created_at < starts)),
+        ("new", (Ticket.created_at >= since) & (Ticket.created_at < now)),
         ("due_today", clocked & (Ticket.due_at >= starts) & (Ticket.due_at < tomorrow)),
         ("overdue", clocked & (Ticket.due_at < now)),
     ):

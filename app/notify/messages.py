@@ -150,7 +150,7 @@ def _digest(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> M
         )
     lines = [
         say(
-            "New yesterday: %(new)s · due today: %(due)s · overdue: %(overdue)s",
+            "New since the last digest: %(new)s · due today: %(due)s · overdue: %(overdue)s",
             new=facts.get("new", 0),
             due=facts.get("due_today", 0),
             overdue=facts.get("overdue", 0),

@@ -62,6 +62,11 @@ def _deliver_notifications(database: Database, settings: Settings, *, now: datet
     return notify.deliver_notifications(database, settings=settings, now=now)
 
 
+def _purge_notification_history(database: Database, settings: Settings, *, now: datetime) -> int:
+    with database.transaction() as session:
+        return notify.purge_history(session, now)
+
+
 def _close_resolved_tickets(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.transaction(write=False) as session:
         return tickets.close_resolved(session, now, after=timedelta(hours=settings.auto_close_h))
@@ -140,6 +145,7 @@ JOBS: list[Job] = [
     Job("keep_deadline_marks", 30, _keep_deadline_marks),
     Job("notify_events", 5, _notify_events),
     Job("deliver_notifications", 2, _deliver_notifications),
+    Job("purge_notification_history", 3600, _purge_notification_history),
     Job("close_resolved_tickets", 300, _close_resolved_tickets),
     Job("unshelve_for_review", 600, _unshelve_for_review),
     Job("purge_idempotency_records", 3600, _purge_idempotency_records),

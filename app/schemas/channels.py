@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import Field
 
 from app.models import Channel, ChannelDelivery
-from app.notify import ChannelInput, Owner, shown_url
+from app.notify import ChannelInput, Owner, is_dead, shown_url
 from app.schemas.common import Schema, UtcTime
 
 
@@ -90,9 +90,7 @@ class ChannelRead(Schema):
     dead: bool = Field(description="every attempt has failed for an hour or more")
 
     @classmethod
-    def of(
-        cls, channel: Channel, owner: Owner, *, now: datetime, dead_after_s: float
-    ) -> "ChannelRead":
+    def of(cls, channel: Channel, owner: Owner, *, now: datetime) -> "ChannelRead":
         failing = channel.failing_since
         return cls(
             code=channel.code,
@@ -109,7 +107,7 @@ class ChannelRead(Schema):
             failing_since=failing,
             last_error=channel.last_error,
             last_sent_at=channel.last_sent_at,
-            dead=failing is not None and (now - failing).total_seconds() >= dead_after_s,
+            dead=is_dead(channel, now=now),
         )
 
 

@@ -16,7 +16,16 @@ from app.errors import (
     OutsideServiceArea,
     ValidationFailed,
 )
-from app.models import Area, AreaLevel, Category, Dispatch, Ticket, TicketAction, TicketStatus
+from app.models import (
+    Area,
+    AreaLevel,
+    Category,
+    Dispatch,
+    Ticket,
+    TicketAction,
+    TicketEvent,
+    TicketStatus,
+)
 from app.tickets import reference
 from app.tickets.action_input import ActionInput
 from app.tickets.deadlines import deadline_moved
@@ -101,6 +110,24 @@ def _extend(session: Session, ticket: Ticket, *, hours: float) -> dict[str, obje
     if held is not None and held.done_at is None:  # never late work made on time after
         held.due_at = ticket.resolve_by
     return {"hours": hours, "due": moved.isoformat()}
+
+
+def resume_clock(session: Session, ticket: Ticket, *, now: datetime) -> None:
+    """A ticket back from the shelf (挂账) has its clock paused while it was shelved: its
+    fix's deadline (and the one before any extension) moves by the time it spent there,
+    so that it is not late, nor escalated, the moment it comes back."""
+    shelved_at = session.scalar(
+        select(TicketEvent.created_at)
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.type == A.SHELVE)
+        .order_by(TicketEvent.created_at.desc())
+        .limit(1)
+    )
+    if shelved_at is None or shelved_at >= now:
+        return
+    paused = now - shelved_at
+    ticket.resolve_by = ticket.resolve_by + paused
+    if ticket.original_resolve_by is not None:
+        ticket.original_resolve_by = ticket.original_resolve_by + paused
 
 
 def _rules(session: Session, ticket: Ticket) -> reference.CategoryRules:

@@ -397,6 +397,8 @@ def on_status_change(
         ticket.resolution_working_h = _working_hours(session, ticket.created_at, end=now)
     elif current is S.CLOSED:
         ticket.closed_at = now
+    if previous is S.SHELVED:
+        exceptions.resume_clock(session, ticket, now=now)
     if (
         previous is S.NEW
         or current is S.NEW

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app.db import Database
-from app.models import Notification
+from app.models import ChannelDelivery, Notification
 from tests.conftest import Auth
 from tests.helpers import JIANGSU, act
 from tests.notify.conftest import (
@@ -201,7 +201,9 @@ def test_the_morning_digest_on_working_days_and_none_on_a_holiday(
     digest = receivers.of("wecom")[before:]
     assert len(digest) == 1
     text = digest[0].body["markdown"]["content"]
-    assert "每日工单简报 2026-12-09" in text and "昨日新增：2" in text and "已超时：2" in text
+    assert (
+        "每日工单简报 2026-12-09" in text and "上次简报以来新增：2" in text and "已超时：2" in text
+    )
     assert "江苏路街道" in text
     assert "每日工单简报" in receivers.of("dingtalk")[-1].body["markdown"]["text"]
     day.later(hours=3)
@@ -259,3 +261,44 @@ def test_a_receiver_down_for_an_hour_gets_everything_once_it_is_back(
     assert len(delivered) == 1 and ticket["ref"] in delivered[0].text
     read = client.get("/v1/admin/channels/jiangsu-wecom", headers=auth.staff("admin")).json()
     assert read["dead"] is False and read["failing_since"] is None
+
+
+def test_a_shelved_tickets_clock_is_paused_so_it_comes_back_neither_late_nor_escalated(
+    day: Day, client: TestClient, auth: Auth, channels: dict[str, str], receivers: Receivers
+) -> None:
+    ticket = report(client, auth, "shelf-1", "ebike_parking")  # the fix within 24 h
+    office, district = auth.staff(OFFICER), auth.staff(DISTRICT)
+    act(client, office, ticket["id"], {"action": "accept"})
+    due = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()["resolve_by"]
+    day.later(hours=2)
+    act(
+        client,
+        district,
+        ticket["id"],
+        {"action": "shelve", "reason": "待道路大修", "review_on": "2026-12-20"},
+    )
+    day.later(days=5)
+    act(client, district, ticket["id"], {"action": "unshelve"})
+    seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()
+    moved = datetime.fromisoformat(seen["resolve_by"]) - datetime.fromisoformat(due)
+    assert moved == timedelta(days=5)
+    assert seen["overdue"] is False
+    day.later(minutes=5).run("keep_deadline_marks")
+    day.tell()
+    seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()
+    assert seen["escalated"] is False
+    assert not [r for r in receivers.of("dingtalk") if "提级督办" in r.text]
+
+
+def test_what_was_sent_is_kept_a_week(
+    day: Day, client: TestClient, auth: Auth, channels: dict[str, str], database: Database
+) -> None:
+    report(client, auth, "kept-1", "ebike_parking")
+    assert day.tell() == 1
+    day.later(days=6).run("purge_notification_history")
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Notification)) == 1
+    day.later(days=2).run("purge_notification_history")
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Notification)) == 0
+        assert session.scalar(select(func.count()).select_from(ChannelDelivery)) == 0

@@ -9,6 +9,7 @@ Create Date: 2026-12-08
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -94,6 +95,16 @@ def upgrade() -> None:
         "UPDATE tickets SET warn_at = due_at, warned_at = updated_at, escalate_at = due_at, "
         "escalated_at = updated_at WHERE status IN ('resolved', 'closed', 'rejected', "
         "'duplicate')"
+    )
+    # Open tickets already past their deadline have had their warning and their breach:
+    # marked done, so that the first rounds of the worker do not escalate the whole
+    # backlog at once to the district (those still on time get their marks worked out).
+    op.execute(
+        sa.text(
+            "UPDATE tickets SET warn_at = due_at, warned_at = updated_at, "
+            "escalate_at = due_at, escalated_at = updated_at "
+            "WHERE warn_at IS NULL AND due_at < :now"
+        ).bindparams(sa.bindparam("now", value=datetime.now(UTC), type_=UtcDateTime()))
     )
     op.create_index(
         "ix_tickets_marks_unset",
