@@ -21,7 +21,7 @@ from app.console.gate import crew_only, crew_uploader
 from app.console.pages import Names, sla_state
 from app.console.web import console_router, locale_of
 from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
-from app.errors import PROBLEM_JSON, AppError, NotFound, PreconditionFailed
+from app.errors import PROBLEM_JSON, AppError, NotFound, PreconditionFailed, ValidationFailed
 from app.geo import MapLink, map_links
 from app.masking import mask_personal_details
 from app.media import media_store, receive_staff_photo
@@ -211,14 +211,17 @@ def work_step(
         hours_more = float(hours) if hours else None
     except ValueError:
         hours_more = None
+    photos = _photo_ids(media_id)
     data = ActionInput(
         action=TicketAction(action),
         note=note.strip() or None,
         reason=reason.strip() or None,
         hours=hours_more,
-        media_ids=_photo_ids(media_id) or (),
+        media_ids=photos or (),
     )
     try:
+        if photos is None:  # a photo's id that is none: said, not dropped with the others
+            raise ValidationFailed.of_field("media_ids", "a photo was not sent whole; add it again")
         apply_action(
             session,
             ticket=ticket,

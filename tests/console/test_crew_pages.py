@@ -264,3 +264,18 @@ def test_the_dashboard_counts_the_extended_and_the_shelved_apart(
     assert re.search(r'id="kpi-extended">1<', page) and re.search(r'id="kpi-shelved">1<', page)
     assert "挂账" in page and "未经延期按期办结率" in page
     assert client.get("/v1/office/stats", headers=office).json()["shelved_count"] == 1
+
+
+def test_a_photo_id_that_is_none_is_said_and_nothing_is_done(
+    client: TestClient, auth: Auth, crews: dict[str, Clerk]
+) -> None:
+    ticket = dispatched(client, auth, JIANGSU, office=OFFICER, unit=UNIT)
+    crew = crews[UNIT]
+    path = f"/console/work/{ticket['id']}"
+    version = version_of(crew.get(path).text, "report_done")
+    refused = crew.post(
+        f"{path}/actions",
+        {"action": "report_done", "version": version, "note": "已修", "media_id": "not-an-id"},
+    )
+    assert refused.status_code == 422 and "media_ids" in refused.text
+    assert "已派遣" in crew.get(path).text
