@@ -277,5 +277,5 @@ def test_a_photo_id_that_is_none_is_said_and_nothing_is_done(
         f"{path}/actions",
         {"action": "report_done", "version": version, "note": "已修", "media_id": "not-an-id"},
     )
-    assert refused.status_code == 422 and "media_ids" in refused.text
+    assert refused.status_code == 422 and "a photo was not sent whole" in refused.text
     assert "已派遣" in crew.get(path).text
