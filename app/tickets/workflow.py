@@ -163,7 +163,7 @@ def holds(staff: Staff, ticket: Ticket) -> bool:
 def actions_for(ticket: Ticket, staff: Staff | None) -> list[str]:
     """What ``staff`` may do to ``ticket`` now (every action of its status, without):
     of those its role takes from the status, the ones that have something to act on —
-    an escalation to lift, an extension to decide."""
+    an escalation to lift, an extension to decide, a ticket not yet signed for."""
     if staff is None:
         return allowed_actions(S(ticket.status))
     if staff.role == StaffRole.CREW and not holds(staff, ticket):
@@ -173,6 +173,8 @@ def actions_for(ticket: Ticket, staff: Staff | None) -> list[str]:
         moot.add(A.DEESCALATE)
     if ticket.extension_status != exceptions.PENDING:
         moot |= {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
+    if ticket.acknowledged_at is not None:  # signed for by whoever holds it now
+        moot.add(A.ACKNOWLEDGE)
     return [a for a in allowed_actions(S(ticket.status), staff.role) if a not in moot]
 
 
