@@ -500,9 +500,7 @@ def _ticket_page(
         actions=[
             a
             for a in actions_for(ticket, desk.staff)
-            if a not in PUBLIC_ACTIONS
-            and a in CONSOLE_FORMS
-            and (a != TicketAction.DEESCALATE or ticket.escalated)
+            if a not in PUBLIC_ACTIONS and a in CONSOLE_FORMS
         ],
         public_words=public_words(desk.session, [ticket])[ticket.id],
         hide_reasons=sorted(HIDE_REASONS),

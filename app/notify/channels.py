@@ -259,7 +259,7 @@ def update_channel(
         code=channel.code,
         kind=changes.get("kind", channel.kind),
         url=changes.get("url", channel.url),
-        owner=Owner(**owner) if isinstance(owner, dict) else _owner_of(session, channel),
+        owner=Owner(**owner) if isinstance(owner, dict) else owner_of(session, channel),
         events=changes.get("events", channel.events),
         secret=changes.get("secret", channel.secret),
         lang=changes.get("lang", channel.lang),
@@ -293,14 +293,11 @@ def delete_channel(session: Session, staff: Staff, *, code: str) -> None:
     session.flush()
 
 
-def _owner_of(session: Session, channel: Channel) -> Owner:
+def owner_of(session: Session, channel: Channel) -> Owner:
+    """Whose channel it is, by code."""
     if channel.area_id is not None:
         return Owner(area=session.scalar(select(Area.code).where(Area.id == channel.area_id)))
     return Owner(unit=session.scalar(select(Unit.code).where(Unit.id == channel.unit_id)))
-
-
-def owner_of(session: Session, channel: Channel) -> Owner:
-    return _owner_of(session, channel)
 
 
 def shown_url(channel: Channel) -> str:

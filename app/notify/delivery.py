@@ -86,7 +86,8 @@ class Outcome:
         return self.error is None
 
 
-def _addressee(channel: Channel) -> Addressee:
+def addressee(channel: Channel) -> Addressee:
+    """What sending to ``channel`` needs, as read now."""
     return Addressee(
         channel.id,
         channel.code,
@@ -159,7 +160,7 @@ def _claim(database: Database, *, settings: Settings, now: datetime) -> list[Sen
             may_send = int(allowance)
             if may_send < 1:
                 continue  # they wait for the bucket
-            to = _addressee(channel)
+            to = addressee(channel)
             singles = waiting if len(waiting) <= may_send else waiting[: may_send - 1]
             groups = [[n] for n in singles]
             if len(waiting) > may_send:
@@ -308,10 +309,6 @@ def page_deliveries(
 def test_message(to: Addressee) -> Send:
     """A message that says the channel is connected (sent at once, logged as any)."""
     return Send(to, [], ["test"], [{}])
-
-
-def addressee(channel: Channel) -> Addressee:
-    return _addressee(channel)
 
 
 KEEP_HISTORY = timedelta(days=7)

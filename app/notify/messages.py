@@ -121,53 +121,45 @@ def _sighting(facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
     return Message(title, lines, link, say("Open the alert") if link else "")
 
 
+# A digest's figures: the scope's, then a street's (the second figure is due today, or
+# resolved in the week), the facts' key of that second figure, and its name in the words.
+DIGEST_FIGURES = {
+    "digest.daily": (
+        _("New since the last digest: %(new)s · due today: %(due)s · overdue: %(overdue)s"),
+        _("%(street)s: %(new)s new, %(due)s due today, %(overdue)s overdue"),
+        "due_today",
+        "due",
+    ),
+    "digest.weekly": (
+        _("New: %(new)s · resolved: %(resolved)s · overdue now: %(overdue)s"),
+        _("%(street)s: %(new)s new, %(resolved)s resolved, %(overdue)s overdue"),
+        "resolved",
+        "resolved",
+    ),
+}
+
+
 def _digest(event: str, facts: dict[str, Any], *, lang: str, base_url: str) -> Message:
     say = words(lang)
+    whole, per_street, key, name = DIGEST_FIGURES[event]
+
+    def figures(of: dict[str, Any]) -> dict[str, Any]:
+        return {"new": of.get("new", 0), "overdue": of.get("overdue", 0), name: of.get(key, 0)}
+
+    lines = [say(whole, **figures(facts))] + [
+        say(per_street, street=_name(street, "name", lang=lang), **figures(street))
+        for street in facts.get("streets", [])
+    ]
     if event == "digest.weekly":
-        lines = [
-            say(
-                "New: %(new)s · resolved: %(resolved)s · overdue now: %(overdue)s",
-                new=facts.get("new", 0),
-                resolved=facts.get("resolved", 0),
-                overdue=facts.get("overdue", 0),
-            )
-        ]
-        for street in facts.get("streets", []):
-            lines.append(
-                say(
-                    "%(street)s: %(new)s new, %(resolved)s resolved, %(overdue)s overdue",
-                    street=_name(street, "name", lang=lang),
-                    new=street.get("new", 0),
-                    resolved=street.get("resolved", 0),
-                    overdue=street.get("overdue", 0),
-                )
-            )
+        title = say(TITLES[event], first=facts.get("first", ""), last=facts.get("last", ""))
         return Message(
-            say(TITLES[event], first=facts.get("first", ""), last=facts.get("last", "")),
+            title,
             lines,
             f"{base_url}/console/dashboard" if base_url else None,
             say("Open the dashboard"),
         )
-    lines = [
-        say(
-            "New since the last digest: %(new)s · due today: %(due)s · overdue: %(overdue)s",
-            new=facts.get("new", 0),
-            due=facts.get("due_today", 0),
-            overdue=facts.get("overdue", 0),
-        )
-    ]
-    for street in facts.get("streets", []):
-        lines.append(
-            say(
-                "%(street)s: %(new)s new, %(due)s due today, %(overdue)s overdue",
-                street=_name(street, "name", lang=lang),
-                new=street.get("new", 0),
-                due=street.get("due_today", 0),
-                overdue=street.get("overdue", 0),
-            )
-        )
     return Message(
-        say(TITLES["digest.daily"], day=facts.get("day", "")),
+        say(TITLES[event], day=facts.get("day", "")),
         lines,
         f"{base_url}/console/queue" if base_url else None,
         say("Open the queue"),

@@ -88,10 +88,9 @@ def notify_events(database: Database, *, now: datetime) -> int:
                 if mark is not None
                 else TicketEvent.created_at > settled - SETTLE
             )
-            notifying = NOTIFYING
             if not session.scalar(
                 select(TicketEvent.id)
-                .where(notifying, after, TicketEvent.created_at <= settled)
+                .where(NOTIFYING, after, TicketEvent.created_at <= settled)
                 .limit(1)
             ):
                 return written

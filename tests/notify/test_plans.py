@@ -4,35 +4,19 @@ marks are to be worked out, warned or escalated, and the notifications due."""
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Notification, Ticket, utcnow
 from app.notify.outbox import events_since
-from tests.helpers import plan_of_sql
-
-
-def plan_of(session: Session, database: Database, query: Select[Any]) -> str:
-    compiled = query.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-    )
-    # As the driver gets them: through each column type's own conversion (a UUID, a time).
-    convert = compiled._bind_processors
-    values = {k: convert[k](v) if k in convert else v for k, v in compiled.params.items()}
-    params: Any = (
-        tuple(values[k] for k in compiled.positiontup or ()) if database.is_sqlite else values
-    )
-    return plan_of_sql(
-        session, database, str(compiled), params, off=("seqscan", "sort", "bitmapscan")
-    )
+from tests.helpers import plan_of_query
 
 
 def test_the_events_to_tell_come_from_their_own_index(session: Session, database: Database) -> None:
     now = utcnow()
-    plan = plan_of(session, database, events_since(now, uuid.UUID(int=0), settled=now))
+    plan = plan_of_query(session, database, events_since(now, uuid.UUID(int=0), settled=now))
     assert "ix_ticket_events_notifying" in plan, plan
     assert "Seq Scan" not in plan and "SCAN ticket_events" not in plan, plan
 
@@ -70,5 +54,5 @@ def test_the_deadline_sweeps_and_the_claim_walk_their_indexes(
             "ix_notifications_state_next_attempt_at",
         ),
     ):
-        plan = plan_of(session, database, query)
+        plan = plan_of_query(session, database, query)
         assert index in plan, plan

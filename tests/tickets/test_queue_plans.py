@@ -11,14 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Staff, TicketStatus, utcnow
 from app.tickets.queue import QueueFilter, QueueSort, page_query
 from app.tickets.stats import office_stats
-from tests.helpers import plan_of_sql
+from tests.helpers import plan_of_query, plan_of_sql
 
 USERS = {"officer": ("officer_310105002", "street_id"), "district": ("changning", "district_id")}
 FILTERS = {
@@ -51,20 +51,6 @@ def _planned_for_an_unknown_table(session: Session, database: Database) -> None:
     )
 
 
-def plan_of(session: Session, database: Database, query: Select[Any]) -> str:
-    compiled = query.compile(
-        dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True}
-    )
-    params: Any = (
-        tuple(compiled.params[k] for k in compiled.positiontup or ())
-        if database.is_sqlite
-        else compiled.params
-    )
-    return plan_of_sql(
-        session, database, str(compiled), params, off=("seqscan", "sort", "bitmapscan")
-    )
-
-
 def assert_walks_an_index(plan: str, database: Database, index: str) -> None:
     assert index in plan, plan
     if database.is_sqlite:
@@ -84,7 +70,7 @@ def test_every_queue_page_walks_an_index(
     query = page_query(
         session, staff=staff, where=FILTERS[where], sort=sort, limit=50, cursor=None, now=utcnow()
     )
-    plan = plan_of(session, database, query)
+    plan = plan_of_query(session, database, query)
     index = f"ix_tickets_{scope}_{INDEXES[sort]}"
     if FILTERS[where].statuses and sort in (QueueSort.NEWEST, QueueSort.OLDEST):
         with_status = f"ix_tickets_{scope}_status_{INDEXES[sort]}"
