@@ -46,27 +46,27 @@ def test_a_low_rating_escalates_and_the_district_hears_it(
         },
     )
     assert created.status_code == 201, created.text
-    first, second = reported(client, auth, "fb-1"), reported(client, auth, "fb-2")
+    first, second = reported(client, auth, "rater-1"), reported(client, auth, "rater-2")
     ticket = first["ticket"]
     assert second["ticket"]["id"] == ticket["id"]  # the same spot: one ticket
     office = auth.staff(OFFICER)
 
-    early = rate(client, auth, "fb-1", first["id"], rating=5)
+    early = rate(client, auth, "rater-1", first["id"], rating=5)
     assert_problem(early, 409, "feedback_closed")
     act(client, office, ticket["id"], {"action": "accept"}, {"action": "resolve", "note": "已清理"})
     day.later(hours=2)
 
-    assert_problem(rate(client, auth, "fb-1", first["id"], rating=6), 422, "validation_error")
-    assert_problem(rate(client, auth, "fb-2", first["id"], rating=3), 404, "not_found")
-    good = rate(client, auth, "fb-1", first["id"], rating=5, comment="很快")
+    assert_problem(rate(client, auth, "rater-1", first["id"], rating=6), 422, "validation_error")
+    assert_problem(rate(client, auth, "rater-2", first["id"], rating=3), 404, "not_found")
+    good = rate(client, auth, "rater-1", first["id"], rating=5, comment="很快")
     assert good.status_code == 201 and good.json()["rating"] == 5
-    assert_problem(rate(client, auth, "fb-1", first["id"], rating=1), 409, "feedback_closed")
+    assert_problem(rate(client, auth, "rater-1", first["id"], rating=1), 409, "feedback_closed")
     seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()
     assert seen["dissatisfied"] is False and seen["escalated"] is False
     assert day.tell() == 0  # a good rating tells nobody
 
     bad = rate(
-        client, auth, "fb-2", second["id"], rating=1, comment="车又停回来了，打我13911112222"
+        client, auth, "rater-2", second["id"], rating=1, comment="车又停回来了，打我13911112222"
     )
     assert bad.status_code == 201, bad.text
     seen = client.get(f"/v1/office/tickets/{ticket['id']}", headers=office).json()
@@ -78,7 +78,7 @@ def test_a_low_rating_escalates_and_the_district_hears_it(
     negative = next(t for t in texts if t.startswith("### 反映人评价"))
     assert f"反映人评价 1 分（满分 5）：{ticket['ref']}" in negative
     assert "车又停回来了，打我＊＊＊" in negative and "13911112222" not in negative
-    assert "fb-2" not in negative
+    assert "rater-2" not in negative
     assert any("提级督办" in t and "反映人评价不满意" in t for t in texts)
 
 
