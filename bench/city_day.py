@@ -43,8 +43,8 @@ city keeps what the run added (reports, tickets, staff's actions).
 The generator (asyncio on uvloop, httptools' parser, keep-alive connections: no
 framework) is measured first against the trivial app ``bench/ceiling_app.py`` at the run's
 whole request rate for ``--check-seconds``: its CPU, and whether it keeps its schedule.
-``--profile`` samples the API with py-spy during the load (``pip install py-spy``) and
-prints where its time goes.
+``--profile`` samples the API with py-spy during the load and
+prints where its time goes (``pip install -e .[bench]``).
 
 ``--alone`` measures instead each page with nothing else running (no worker): the
 district's queue, a street's queue, a ticket page, the dashboard, the street table, the
@@ -1662,7 +1662,7 @@ def profiler(pid: int, seconds: float, workdir: Path) -> subprocess.Popen[bytes]
     """py-spy sampling ``pid`` (and its children) for ``seconds``, into profile.txt."""
     spy = shutil.which("py-spy", path=str(BIN)) or shutil.which("py-spy")
     if spy is None:
-        sys.exit("--profile samples the API with py-spy: pip install py-spy")
+        sys.exit("--profile samples the API with py-spy: pip install -e .[bench]")
     return subprocess.Popen(
         [
             spy, "record", "--pid", str(pid), "--duration", str(math.ceil(seconds)),

@@ -46,13 +46,22 @@ from app.db.engine import (
     sqlite_driver,
     try_lock,
 )
-from app.db.medians import hours_between, median, median_by, median_hours
+from app.db.medians import (
+    Medians,
+    hours_between,
+    median,
+    median_by,
+    median_hours,
+    medians,
+    medians_by,
+)
 
 __all__ = [
     "BUSY_TIMEOUT_S",
     "DATABASE",
     "BatchConnection",
     "Database",
+    "Medians",
     "Rows",
     "Statement",
     "Step",
@@ -80,6 +89,8 @@ __all__ = [
     "median",
     "median_by",
     "median_hours",
+    "medians",
+    "medians_by",
     "migrate",
     "on_rollback",
     "one_large_aggregate",

@@ -23,7 +23,13 @@ class PointsEntry(UuidPk, Base):
 
     __tablename__ = "points_ledger"
     __table_args__ = (
-        Index("ix_points_ledger_rider_id_created_at", "rider_id", "created_at"),
+        # A rider's points by category come from the index alone (PostgreSQL).
+        Index(
+            "ix_points_ledger_rider_id_created_at",
+            "rider_id",
+            "created_at",
+            postgresql_include=["category_id", "points"],
+        ),
         Index("ix_points_ledger_platform_id_created_at", "platform_id", "created_at"),
     )
 

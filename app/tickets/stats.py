@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import SQLCoreOperations
 
 from app.areas import streets_of
 from app.categories import category_codes
-from app.db import epoch_bucket, hours_between, median, median_by, median_hours
+from app.db import Medians, epoch_bucket, hours_between, medians, medians_by
 from app.errors import Forbidden, ValidationFailed
 from app.models import (
     CLOCKED_STATUSES,
@@ -83,33 +83,23 @@ def office_stats(
         "shelved_count": kpi["shelved"],
         "escalated_count": kpi["escalated"],
         "extended_count": kpi["extended"],
-        "median_hours_to_accept": median_hours(
-            session,
-            Ticket.created_at,
-            Ticket.accepted_at,
-            [*window, Ticket.accepted_at.is_not(None)],
-        ),
-        "median_hours_to_resolve": median_hours(
-            session,
-            Ticket.created_at,
-            Ticket.resolved_at,
-            [*window, resolved, Ticket.resolved_at.is_not(None)],
-        ),
         "resolved_within_sla": _share(kpi["resolved_in_time"], kpi["resolved"]),
         "on_time_without_extension_rate": _share(kpi["resolved_in_original_time"], kpi["resolved"]),
         **kpis(kpi),
-        "median_working_hours_to_respond": median(
-            session, Ticket.response_working_h, [*window, Ticket.response_working_h.is_not(None)]
-        ),
-        "median_working_hours_to_resolve": median(
+        **medians(
             session,
-            Ticket.resolution_working_h,
-            [*window, resolved, Ticket.resolution_working_h.is_not(None)],
-        ),
-        "median_minutes_to_acknowledge": median(
-            session,
-            minutes_to_acknowledge(session),
-            [*window, Ticket.office_acknowledged_at.is_not(None)],
+            {
+                "median_hours_to_accept": (
+                    hours_between(session, start=Ticket.created_at, end=Ticket.accepted_at),
+                    [],
+                ),
+                "median_hours_to_resolve": (
+                    hours_between(session, start=Ticket.created_at, end=Ticket.resolved_at),
+                    [resolved],
+                ),
+                **_working_medians(session),
+            },
+            where=window,
         ),
     }
 
@@ -164,17 +154,8 @@ def street_table(
     ):
         if street_id in counted:
             counted[street_id].update({"total": n, **dict(zip(conditions, figures, strict=True))})
-    ids = list(counted)
-    to_respond = median_by(session, Ticket.response_working_h, Ticket.street_id, ids, window)
-    to_resolve = median_by(
-        session,
-        Ticket.resolution_working_h,
-        Ticket.street_id,
-        ids,
-        [*window, Ticket.is_resolved],
-    )
-    to_acknowledge = median_by(
-        session, minutes_to_acknowledge(session), Ticket.street_id, ids, window
+    figures = medians_by(
+        session, _working_medians(session), key=Ticket.street_id, keys=list(counted), where=window
     )
     rows: list[dict[str, Any]] = []
     for street in streets:
@@ -187,15 +168,22 @@ def street_table(
                 "open": counts["open"],
                 "overdue": counts["overdue"],
                 **kpis(counts),
-                "median_working_hours_to_respond": to_respond[street.id],
-                "median_working_hours_to_resolve": to_resolve[street.id],
-                "median_minutes_to_acknowledge": to_acknowledge[street.id],
+                **figures[street.id],
             }
         )
     descending = sort.startswith("-")
     rows.sort(key=lambda r: r["street"])
     rows.sort(key=lambda r: (r[name] is None, -(r[name] or 0) if descending else (r[name] or 0)))
     return rows
+
+
+def _working_medians(session: Session) -> Medians:
+    """The medians of the office's pace, in working hours and minutes."""
+    return {
+        "median_working_hours_to_respond": (Ticket.response_working_h, []),
+        "median_working_hours_to_resolve": (Ticket.resolution_working_h, [Ticket.is_resolved]),
+        "median_minutes_to_acknowledge": (minutes_to_acknowledge(session), []),
+    }
 
 
 def kpi_conditions(
