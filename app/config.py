@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
 
 from app.db import is_embedded
 
@@ -50,6 +51,13 @@ class Settings(BaseSettings):
     # Connections each process keeps open; PostgreSQL's max_connections must cover
     # db_pool_size (+10 overflow) times the number of processes.
     db_pool_size: int = Field(default=40, ge=1)
+    # A read replica of the PostgreSQL database (a hot standby fed by streaming
+    # replication), for the reads whose answers may lag by seconds: the offices'
+    # dashboards and statistics, the platforms' statistics, Open311's reads, the public
+    # page, the exports staff download. Unset, they read the database. Its transactions
+    # are read-only, whatever the URL names. read_db_pool_size: its connections per process.
+    read_database_url: str | None = None
+    read_db_pool_size: int = Field(default=10, ge=1)
     routing_snap_m: float = Field(default=150.0, ge=0)
     rider_token_ttl_h: float = Field(default=24.0, gt=0)
     staff_token_ttl_h: float = Field(default=12.0, gt=0)
@@ -145,6 +153,33 @@ class Settings(BaseSettings):
         if self.embedded_worker is not None:
             return self.embedded_worker
         return is_embedded(self.database_url)
+
+    @field_validator("read_database_url", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _replica_of_a_server(self) -> Self:
+        # Refused rather than ignored: an operator who sets it believes the primary is
+        # spared those reads, and a warning in a log would let that belief stand. The
+        # embedded database has no replica to read (SQLite is one file, one process's).
+        if self.read_database_url is None:
+            return self
+        try:
+            embedded = is_embedded(self.database_url) or is_embedded(self.read_database_url)
+        except ArgumentError:
+            raise ValueError(
+                "SENTINEL_READ_DATABASE_URL is not a database URL "
+                "(postgresql+psycopg://user@host:port/database)"
+            ) from None
+        if embedded:
+            raise ValueError(
+                "SENTINEL_READ_DATABASE_URL names a read replica of a PostgreSQL database: "
+                "both it and SENTINEL_DATABASE_URL must be PostgreSQL (the embedded SQLite "
+                "database has none); unset it"
+            )
+        return self
 
     @field_validator("public_url", mode="before")
     @classmethod

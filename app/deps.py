@@ -55,6 +55,35 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+async def get_lagging_read_database(request: Request) -> Database:
+    """Where reads whose answers may lag by seconds go: the read replica when one is
+    configured (``SENTINEL_READ_DATABASE_URL``), else the database."""
+    replica: Database | None = request.app.state.read_database
+    return replica or get_database(request)
+
+
+def get_lagging_read_session(request: Request, session: SessionDep) -> Iterator[Session]:
+    """A read-only session on the read replica when one is configured, else the request's
+    own session (a session connects only when first used: the one asked for here costs
+    nothing when the replica answers). Whoever is asking is still found by ``SessionDep``,
+    on the database itself, so that a revoked key or token is refused at once."""
+    replica: Database | None = request.app.state.read_database
+    if replica is None:
+        yield session
+        return
+    # Nothing to commit: its transactions are read-only (``Database(read_only=True)``).
+    with replica.session() as lagging:
+        yield lagging
+
+
+# For the answers that may lag by seconds (dashboards and statistics, Open311's and the
+# public page's reads, the exports staff download), never for what writes or what a
+# clerk acts on: the replica's rows may be seconds behind the database's.
+LaggingReadSession = Annotated[Session, Depends(get_lagging_read_session, scope="function")]
+# The same, for an export streamed after the request's sessions have ended.
+LaggingReadDatabase = Annotated[Database, Depends(get_lagging_read_database)]
+
+
 async def get_clock(request: Request) -> Callable[[], datetime]:
     """The app's clock: ``utcnow`` in service, a controlled one in tests."""
     clock: Callable[[], datetime] = request.app.state.clock
@@ -299,6 +328,8 @@ __all__ = [
     "CurrentRider",
     "CurrentStaff",
     "DatabaseDep",
+    "LaggingReadDatabase",
+    "LaggingReadSession",
     "Reporting",
     "ReportingDep",
     "Role",

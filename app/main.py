@@ -151,6 +151,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             stop_worker()
         if owns_database:
             app.state.database.dispose()
+        if app.state.read_database is not None:
+            app.state.read_database.dispose()
 
     app = FastAPI(
         title="Flowing Sentinel",
@@ -168,6 +170,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
+    # The reads that may lag by seconds (app.deps.LaggingReadSession) go to the read
+    # replica when there is one.
+    app.state.read_database = (
+        Database(settings.read_database_url, settings.read_db_pool_size, read_only=True)
+        if settings.read_database_url
+        else None
+    )
     app.state.intake = IntakeWriter(app.state.database, settings, render_receipt=receipt_json)
     app.state.metrics = Metrics()
     app.state.clock = utcnow

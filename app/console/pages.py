@@ -4,7 +4,7 @@ routers, never of the HTTP API; the scope rules are the domains' own."""
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
@@ -27,7 +27,14 @@ from app.config import Settings
 from app.console.auth import OfficeClerk, StaffPage
 from app.console.i18n import TZ
 from app.console.web import console_router, locale_of
-from app.deps import ClockDep, DatabaseDep, SessionDep, SettingsDep
+from app.deps import (
+    ClockDep,
+    DatabaseDep,
+    LaggingReadDatabase,
+    LaggingReadSession,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import AppError, NotFound, PreconditionFailed
 from app.geo import BadBox, CoordSys, bbox_around, from_wgs84, metres_between, parse_bbox, to_wgs84
 from app.models import (
@@ -258,6 +265,15 @@ def _desk(
 AtDesk = Annotated[Desk, Depends(_desk)]
 
 
+async def _lagging_desk(desk: AtDesk, session: LaggingReadSession) -> Desk:
+    return replace(desk, session=session)
+
+
+# A clerk's desk for the figures and exports, which may lag by seconds: read on the read
+# replica when there is one (who the clerk is was checked on the database).
+LaggingDesk = Annotated[Desk, Depends(_lagging_desk)]
+
+
 # -- the queue
 
 
@@ -402,7 +418,7 @@ def map_areas(desk: AtDesk) -> JSONResponse:
 
 
 @router.get("/queue.csv")
-def queue_export(desk: AtDesk, database: DatabaseDep) -> StreamingResponse:
+def queue_export(desk: LaggingDesk, database: LaggingReadDatabase) -> StreamingResponse:
     query = desk.tickets(queue_query(desk.request, desk.settings), limit=None)
     stamp = desk.now.astimezone(TZ).strftime("%Y%m%d-%H%M")
     return StreamingResponse(
@@ -750,7 +766,7 @@ def bulk(
 
 
 @router.get("/dashboard")
-def dashboard(desk: AtDesk) -> Response:
+def dashboard(desk: LaggingDesk) -> Response:
     """The office's numbers for a window of days (the last 30 unless ``from``/``to``)."""
     session, staff, now = desk.session, desk.staff, desk.now
     first, last, start, end = _dashboard_window(desk)
@@ -807,7 +823,7 @@ def _dashboard_window(desk: "Desk") -> tuple[date, date, datetime, datetime]:
 
 
 @router.get("/dashboard/streets.xlsx")
-def streets_workbook(desk: AtDesk) -> Response:
+def streets_workbook(desk: LaggingDesk) -> Response:
     """The dashboard's table of streets as an Excel workbook, for the district's report."""
     _first, _last, start, end = _dashboard_window(desk)
     rows = street_table(

@@ -22,7 +22,7 @@ from app.categories import all_categories
 from app.config import Settings
 from app.console.i18n import Formats, negotiate, translator
 from app.console.web import content_security_policy, query_with, templates
-from app.deps import ClockDep, SessionDep, SettingsDep
+from app.deps import ClockDep, LaggingReadSession, SessionDep, SettingsDep
 from app.errors import NotFound, ValidationFailed
 from app.geo import BadBox, parse_bbox
 from app.models import Area, Category
@@ -122,7 +122,7 @@ def _query(request: Request) -> public.PublicQuery:
 
 @router.get("/")
 def index(
-    request: Request, session: SessionDep, settings: SettingsDep, clock: ClockDep
+    request: Request, session: LaggingReadSession, settings: SettingsDep, clock: ClockDep
 ) -> Response:
     now = clock()
     query = _query(request)
@@ -160,7 +160,9 @@ def index(
 
 
 @router.get("/tickets/{ref}")
-def ticket_page(ref: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+def ticket_page(
+    ref: str, request: Request, session: LaggingReadSession, settings: SettingsDep
+) -> Response:
     if len(ref) > 16:
         raise NotFound("no such public ticket")
     ticket = public.public_ticket_by_ref(session, ref)
@@ -178,7 +180,7 @@ def ticket_page(ref: str, request: Request, session: SessionDep, settings: Setti
 
 
 @router.get("/map.geojson", response_class=JSONResponse)
-def map_points(request: Request, session: SessionDep, clock: ClockDep) -> Response:
+def map_points(request: Request, session: LaggingReadSession, clock: ClockDep) -> Response:
     """The map's points: the newest public tickets (of the filter, within ``bbox``)."""
     bbox = None
     if raw := request.query_params.get("bbox"):
@@ -190,11 +192,12 @@ def map_points(request: Request, session: SessionDep, clock: ClockDep) -> Respon
     lang = request.query_params.get("lang")
     suffix = f"?lang={lang}" if lang in ("en", "zh_CN") else ""
     features = []
-    for t in public.public_map(session, _query(request), bbox=bbox, now=clock()):
+    shown = public.public_map(session, _query(request), bbox=bbox, now=clock())
+    for t, place in zip(shown, public.public_points(shown), strict=True):
         features.append(
             {
                 "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": list(public.public_point(t))},
+                "geometry": {"type": "Point", "coordinates": list(place)},
                 "properties": {
                     "ref": t.ref,
                     "status": t.status,
@@ -208,7 +211,7 @@ def map_points(request: Request, session: SessionDep, clock: ClockDep) -> Respon
 
 
 @router.get("/streets.geojson", response_class=JSONResponse)
-def street_outlines(request: Request, session: SessionDep) -> Response:
+def street_outlines(request: Request, session: LaggingReadSession) -> Response:
     """The streets' outlines, for the map."""
     names = _names(request, session)
     features = [

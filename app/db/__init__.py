@@ -18,6 +18,7 @@ from app.db.columns import UtcDateTime, wkt_point
 from app.db.dialect import (
     advisory_locks,
     advisory_try_lock,
+    among,
     checked_per_row,
     covers,
     distance_m,
@@ -69,6 +70,7 @@ __all__ = [
     "advisory_locks",
     "advisory_try_lock",
     "after_commit",
+    "among",
     "begin_writes",
     "checked_per_row",
     "claim_due",

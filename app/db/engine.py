@@ -126,8 +126,12 @@ def _configure_sqlite(engine: Engine) -> None:
 POOL_SIZE = 40
 
 
-def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
+def create_db_engine(url: str, pool_size: int = POOL_SIZE, *, read_only: bool = False) -> Engine:
+    """An engine on ``url``; with ``read_only`` (PostgreSQL), one whose every transaction
+    is read-only."""
     if url.startswith("sqlite"):
+        if read_only:
+            raise ConfigurationError("a read-only database is a PostgreSQL read replica")
         engine = create_engine(
             url,
             module=sqlite_driver(),
@@ -137,7 +141,21 @@ def create_db_engine(url: str, pool_size: int = POOL_SIZE) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    if read_only:
+        _make_read_only(engine)
+    return engine
+
+
+def _make_read_only(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Set once per connection, not per transaction (no round trip more per request),
+        # and not in the URL's options, which stay the operator's: a write sent this way
+        # by mistake fails loudly, even where the URL names a primary.
+        with dbapi_conn.cursor() as cursor:
+            cursor.execute("SET default_transaction_read_only = on")
+        dbapi_conn.commit()
 
 
 def is_embedded(url: str) -> bool:
@@ -153,11 +171,13 @@ class Database:
     process's writer mutex and begins ``IMMEDIATE``: the database's one write lock is held
     only while writing, never while a request authenticates, parses or routes. On
     PostgreSQL it changes nothing: one request stays one transaction.
+
+    A ``read_only`` database (PostgreSQL's: a read replica) refuses every write.
     """
 
-    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, pool_size: int = POOL_SIZE, *, read_only: bool = False) -> None:
         self.url = url
-        self.engine = create_db_engine(url, pool_size)
+        self.engine = create_db_engine(url, pool_size, read_only=read_only)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         # Which database this is, for those who report it (``/readyz``).
         self.kind = self.engine.dialect.name

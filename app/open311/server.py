@@ -38,7 +38,7 @@ from app.models import (
 )
 from app.pagination import cursor_time, cursor_uuid, encode_cursor, read_cursor
 from app.platforms import platform_by_api_key
-from app.public import PublishedPhotoRef, public_photo, public_point, public_words
+from app.public import PublishedPhotoRef, public_photo, public_points, public_words
 from app.riders import rider_of
 from app.text import has_control_characters
 from app.tickets import current_reference
@@ -237,8 +237,8 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
     }
     words = public_words(session, tickets)
 
-    def one(t: Ticket) -> ServiceRequest:
-        lon, lat = public_point(t)
+    def one(t: Ticket, place: tuple[float, float]) -> ServiceRequest:
+        lon, lat = place
         public = words[t.id]
         category = categories[t.category_id]
         detail, note = str(t.status), public.note
@@ -259,7 +259,7 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
             photo=public.photos[0] if public.photos else None,
         )
 
-    return [one(t) for t in tickets]
+    return [one(t, place) for t, place in zip(tickets, public_points(tickets), strict=True)]
 
 
 # -- photos of service requests: a signed URL, checked when it is fetched

@@ -12,7 +12,8 @@ from app.deps import (
     CaseInScope,
     CaseWorker,
     ClockDep,
-    DatabaseDep,
+    LaggingReadDatabase,
+    LaggingReadSession,
     PageParams,
     SessionDep,
     SettingsDep,
@@ -179,8 +180,8 @@ def list_tickets(
 def tickets_csv(
     where: QueueFilterDep,
     staff: CaseWorker,
-    session: SessionDep,
-    database: DatabaseDep,
+    session: LaggingReadSession,
+    database: LaggingReadDatabase,
     clock: ClockDep,
     sort: QueueSort = QueueSort.NEWEST,
 ) -> StreamingResponse:

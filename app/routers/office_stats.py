@@ -3,7 +3,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Response
 
 from app import tickets
-from app.deps import ClockDep, CurrentOfficeStaff, SessionDep, WindowParams
+from app.deps import ClockDep, CurrentOfficeStaff, LaggingReadSession, WindowParams
 from app.schemas.common import problems
 from app.schemas.office import OfficeStats, StreetFigures, UnitFigures
 from app.tickets import STREET_FIGURES, office_stats, street_table, unit_table
@@ -32,7 +32,7 @@ def _xlsx(content: bytes, name: str) -> Response:
 )
 def stats(
     staff: CurrentOfficeStaff,
-    session: SessionDep,
+    session: LaggingReadSession,
     clock: ClockDep,
     created: WindowParams,
     format: Literal["json", "xlsx"] = Format,
@@ -57,7 +57,7 @@ def stats(
 )
 def streets(
     staff: CurrentOfficeStaff,
-    session: SessionDep,
+    session: LaggingReadSession,
     clock: ClockDep,
     created: WindowParams,
     sort: str = Query(
@@ -93,7 +93,7 @@ def streets(
 )
 def units(
     staff: CurrentOfficeStaff,
-    session: SessionDep,
+    session: LaggingReadSession,
     clock: ClockDep,
     dispatched: WindowParams,
     format: Literal["json", "xlsx"] = Format,

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from app import open311
 from app.config import Settings
-from app.deps import ClockDep, SessionDep, SettingsDep, get_database
+from app.deps import ClockDep, LaggingReadSession, SessionDep, SettingsDep, get_database
 from app.errors import AppError
 from app.geo import BadBox, parse_bbox
 from app.photos import photo_response, public_copy_headers
@@ -108,12 +108,12 @@ def discovery(request: Request, format: Format, settings: SettingsDep) -> Respon
 
 
 @router.get("/services.{format}", summary="Open311 services: the categories")
-def services(format: Format, session: SessionDep) -> Response:
+def services(format: Format, session: LaggingReadSession) -> Response:
     return respond(format, "services", [render.service(s) for s in open311.services(session)])
 
 
 @router.get("/services/{service_code}.{format}", summary="An Open311 service definition")
-def service_definition(service_code: str, format: Format, session: SessionDep) -> Response:
+def service_definition(service_code: str, format: Format, session: LaggingReadSession) -> Response:
     definition = render.service_definition(open311.get_service(session, service_code))
     return respond(format, "service_definition", definition)
 
@@ -149,7 +149,7 @@ def _box(raw: str | None) -> tuple[float, float, float, float] | None:
 def list_requests(
     request: Request,
     format: Format,
-    session: SessionDep,
+    session: LaggingReadSession,
     settings: SettingsDep,
     clock: ClockDep,
     service_request_id: str | None = None,
@@ -197,7 +197,7 @@ def read_request(
     request: Request,
     service_request_id: str,
     format: Format,
-    session: SessionDep,
+    session: LaggingReadSession,
     settings: SettingsDep,
     clock: ClockDep,
 ) -> Response:

@@ -8,6 +8,7 @@ from app.deps import (
     ClockDep,
     CurrentPlatform,
     DatabaseDep,
+    LaggingReadSession,
     PageParams,
     SessionDep,
     SettingsDep,
@@ -57,7 +58,7 @@ def create_rider_token(
 )
 def riders_stats(
     platform: CurrentPlatform,
-    session: SessionDep,
+    session: LaggingReadSession,
     page_request: PageParams,
     window: WindowParams,
     sort: str = "-points",
@@ -81,11 +82,13 @@ def rider_stats(
     rider_id: str,
     platform: CurrentPlatform,
     session: SessionDep,
+    figures: LaggingReadSession,
     window: WindowParams,
 ) -> RiderStatsDetail:
+    # Found on the database: a rider the platform has just made is no 404.
     rider = get_rider(session, platform=platform, rider_id=rider_id)
     return RiderStatsDetail(
-        **riders.rider_detail(session, platform=platform, rider=rider, window=window)
+        **riders.rider_detail(figures, platform=platform, rider=rider, window=window)
     )
 
 
@@ -98,7 +101,7 @@ def rider_stats(
 )
 def summary(
     platform: CurrentPlatform,
-    session: SessionDep,
+    session: LaggingReadSession,
     clock: ClockDep,
     asked: WindowParams,
     group_by: riders.GroupBy = riders.GroupBy.DAY,

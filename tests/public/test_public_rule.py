@@ -468,3 +468,41 @@ def test_thumbnails_follow_the_rule(client: TestClient, auth: Auth, ticket: dict
     assert shown.content != original  # the copy's own thumbnail (a blurred one when boxed)
     act(client, office, ticket["id"], {"action": "reject", "reason": "other"})
     assert client.get(path).status_code == 404
+
+
+def test_a_ticket_speaks_with_the_first_shown_report_that_has_words(
+    client: TestClient, auth: Auth
+) -> None:
+    """The first report said nothing: the public reads the next one's words, and its
+    place's words with them; with that one hidden, the one after."""
+    office = auth.staff(OFFICER)
+    silent = report_at(client, auth.rider("meituan", "w-1"), JIANGSU, category="road_damage")
+    ticket = silent["ticket"]
+    spoke = []
+    for n, words in ((2, "井盖缺失"), (3, "又一处")):
+        body = {
+            "category": "road_damage",
+            **JIANGSU,
+            "description": words,
+            "address_hint": f"愚园路{n}号",
+        }
+        response = client.post("/v1/reports", headers=auth.rider("eleme", f"w-{n}"), json=body)
+        assert response.status_code == 201, response.text
+        assert response.json()["ticket"]["id"] == ticket["id"]
+        spoke.append(response.json()["id"])
+    act(client, office, ticket["id"], {"action": "accept"})
+
+    def public() -> tuple[str, str]:
+        [request] = client.get(f"{OPEN311}/requests/{ticket['id']}.json").json()
+        listed = client.get(f"{OPEN311}/requests.json").json()
+        assert [r for r in listed if r["service_request_id"] == ticket["id"]] == [request]
+        return request["description"], request["address"]
+
+    assert public() == ("井盖缺失", "愚园路2号")
+    act(
+        client,
+        office,
+        ticket["id"],
+        {"action": "hide_report", "report_id": spoke[0], "reason": "other"},
+    )
+    assert public() == ("又一处", "愚园路3号")
