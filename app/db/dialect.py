@@ -46,7 +46,7 @@ def among(column: Any, values: Iterable[Any], *, session: Session) -> ColumnElem
     values = list(values)
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    return column.in_(values)  # type: ignore[no-any-return]
+    return column.in_(values)
 
 
 class _column_hint(FunctionElement[Any]):

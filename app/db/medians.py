@@ -65,7 +65,7 @@ def median_by(
 
 
 # name: (the values, and what else selects their rows beyond the shared ``where``)
-Medians = Mapping[str, tuple[ColumnElement[Any], Sequence[ColumnExpressionArgument[bool]]]]
+Medians = Mapping[str, tuple[Any, Sequence[Any]]]
 
 
 def medians(session: Session, wanted: Medians, *, where: Sequence[Any]) -> dict[str, float | None]:

@@ -76,7 +76,7 @@ def _wkb(location: Any) -> bytes | str:
     if isinstance(location, WKBElement):
         data = location.data
         return bytes(data) if isinstance(data, memoryview) else data
-    return to_shape(location).wkb  # type: ignore[no-any-return]
+    return to_shape(location).wkb
 
 
 @dataclass(frozen=True)

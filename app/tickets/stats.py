@@ -154,7 +154,7 @@ def street_table(
     ):
         if street_id in counted:
             counted[street_id].update({"total": n, **dict(zip(conditions, figures, strict=True))})
-    figures = medians_by(
+    paces = medians_by(
         session, _working_medians(session), key=Ticket.street_id, keys=list(counted), where=window
     )
     rows: list[dict[str, Any]] = []
@@ -168,7 +168,7 @@ def street_table(
                 "open": counts["open"],
                 "overdue": counts["overdue"],
                 **kpis(counts),
-                **figures[street.id],
+                **paces[street.id],
             }
         )
     descending = sort.startswith("-")

@@ -1,8 +1,6 @@
 """How the responsible units do (数字城管's 按期处置率, 返工率, 回退率): per unit, the
 tickets dispatched to it in a window, of the caller's scope, and what became of them."""
 
-import statistics
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +8,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from app import units
-from app.db import hours_between, median_by
+from app.db import hours_between, medians_by
 from app.models import Dispatch, Staff, Ticket
 from app.staff import staff_area_ids, ticket_scope_filter
 from app.tickets.stats import ACKNOWLEDGE_WITHIN, _count, _share, within
@@ -76,20 +74,19 @@ def unit_table(
             ).group_by(Dispatch.unit_id)
         )
     }
-    done_hours: defaultdict[int, list[float]] = defaultdict(list)
-    for unit_id, hours_taken in session.execute(
-        of_the_window.with_only_columns(Dispatch.unit_id, Dispatch.done_working_h).where(
-            Dispatch.done_working_h.is_not(None)
-        )
-    ):
-        done_hours[unit_id].append(float(hours_taken or 0))
-    hours = {unit_id: round(statistics.median(taken), 2) for unit_id, taken in done_hours.items()}
-    to_acknowledge = median_by(
+    medians = medians_by(
         session,
-        hours_between(session, start=Dispatch.dispatched_at, end=Dispatch.acknowledged_at) * 60,
-        Dispatch.unit_id,
-        ids,
-        [*window, Ticket.id == Dispatch.ticket_id],
+        {
+            "median_working_hours_to_done": (Dispatch.done_working_h, []),
+            "median_minutes_to_acknowledge": (
+                hours_between(session, start=Dispatch.dispatched_at, end=Dispatch.acknowledged_at)
+                * 60,
+                [],
+            ),
+        },
+        key=Dispatch.unit_id,
+        keys=ids,
+        where=[*window, Ticket.id == Dispatch.ticket_id],
     )
     rows = []
     for unit in serving:
@@ -104,10 +101,10 @@ def unit_table(
                 "dispatched": dispatched,
                 "done": done,
                 "on_time_rate": _share(in_time, done),
-                "median_working_hours_to_done": hours.get(unit.id),
+                "median_working_hours_to_done": medians[unit.id]["median_working_hours_to_done"],
                 "rework_rate": _share(failed, reported),
                 "return_rate": _share(returned, dispatched),
-                "median_minutes_to_acknowledge": to_acknowledge.get(unit.id),
+                "median_minutes_to_acknowledge": medians[unit.id]["median_minutes_to_acknowledge"],
                 "acknowledged_within_1h_rate": _share(signed, due),
             }
         )
