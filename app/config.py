@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     photo_decoders: int = Field(default=2, ge=1)
     photo_turn_wait_s: float = Field(default=5.0, gt=0)
     photo_decode_limit_s: float = Field(default=20.0, gt=0)
+    # Each photo decoded in a process of its own, so that the API's process keeps its
+    # interpreter (and its core) for requests; false: in the API's own threads.
+    photo_decoding_processes: bool = True
     # Days after a missing-person alert closes that its photos, words and sightings go.
     alert_retention_days: float = Field(default=7, gt=0)
     auto_close_h: float = Field(default=72.0, gt=0)

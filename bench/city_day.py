@@ -99,6 +99,7 @@ from app.geo.coords import CoordSys, from_wgs84
 from app.notify.outbox import SETTLE
 from bench.common import SECRET, table
 from bench.intake import BIN, free_port, profile_summary, start_ceiling, stop, wait_for
+from bench.replica import ReplicaLag, replica_lag, start_replica, stop_replica
 
 CITY_JSON = Path("test-artifacts/city.json")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -416,6 +417,7 @@ class Processes:
     worker: subprocess.Popen[bytes] | None
     receivers: subprocess.Popen[bytes] | None
     logs: Path
+    replica: int | None = None  # the replica's postmaster
 
     def groups(self, procs: dict[int, tuple[int, str, float]], city: set[int]) -> dict[str, set]:
         groups = {"API": tree(procs, self.api.pid)}
@@ -423,6 +425,8 @@ class Processes:
             groups["worker"] = tree(procs, self.worker.pid)
         groups["PostgreSQL, all"] = {p for p, (_, c, _) in procs.items() if c == "postgres"}
         groups["PostgreSQL, the city's connections"] = city
+        if self.replica is not None:
+            groups["PostgreSQL, the replica"] = tree(procs, self.replica)
         if self.receivers is not None:
             groups["webhook receivers"] = tree(procs, self.receivers.pid)
         groups["generator (this)"] = {os.getpid()}
@@ -434,9 +438,12 @@ class Processes:
                 stop(process)
 
 
-def environment(url: str, media: Path, log_level: str) -> dict[str, str]:
+def environment(
+    url: str, media: Path, log_level: str, read_url: str | None = None
+) -> dict[str, str]:
     return {
         **os.environ,
+        **({"SENTINEL_READ_DATABASE_URL": read_url} if read_url else {}),
         "SENTINEL_DATABASE_URL": url,
         "SENTINEL_SECRET_KEY": SECRET,
         "SENTINEL_ENV": "production",
@@ -450,7 +457,7 @@ def environment(url: str, media: Path, log_level: str) -> dict[str, str]:
 def start(
     args: argparse.Namespace, url: str, port: int, workdir: Path, *, worker: bool, hooks: Path
 ) -> Processes:
-    env = environment(url, args.media_dir, args.log_level)
+    env = environment(url, args.media_dir, args.log_level, args.read_url)
     sentinel = str(BIN / "sentinel")
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -1190,6 +1197,8 @@ class Sampler:
     def __init__(self, url: str, processes: Processes, book: Book) -> None:
         self.url, self.processes, self.book = url, processes, book
         self.samples: list[Sample] = []
+        self.replica_url: str | None = None
+        self.lags: list[ReplicaLag] = []
         self.cpu: dict[str, CpuOf] = {}
         self.city_pids: set[int] = set()
         self.connection: psycopg.AsyncConnection[Any] | None = None
@@ -1229,6 +1238,10 @@ class Sampler:
 
     async def sample(self) -> Sample:
         events, oldest, notifications = await self.backlog()
+        if self.replica_url is not None:
+            self.lags.append(
+                await asyncio.to_thread(replica_lag, self.replica_url, primary_url=self.url)
+            )
         procs = read_procs()
         for name, pids in self.processes.groups(procs, self.city_pids).items():
             self.cpu[name].see(procs, pids)
@@ -1507,8 +1520,21 @@ async def city_day(args: argparse.Namespace, city: dict[str, Any], url: str) -> 
     channel_port = free_port() if args.channels else None
     hooks = receivers_spec(city, workdir, channel_port)
     port = free_port()
+    replica_dir = Path(f"/var/lib/postgresql/replica-{args.replica_port}")
+    if args.replica:
+        print("a streaming replica of the cluster (pg_basebackup) …", file=sys.stderr)
+        made = time.monotonic()
+        args.read_url = start_replica(replica_dir, args.replica_port, primary_url=url)
+        print(f"  up in {time.monotonic() - made:.0f} s: {args.read_url}", file=sys.stderr)
     print("the API, the worker, the receivers …", file=sys.stderr)
-    processes = start(args, url, port, workdir, worker=True, hooks=hooks)
+    try:
+        processes = start(args, url, port, workdir, worker=True, hooks=hooks)
+    except BaseException:
+        if args.replica:
+            stop_replica(replica_dir, args.replica_port, primary_url=url)
+        raise
+    if args.replica:
+        processes.replica = int((replica_dir / "postmaster.pid").read_text().split()[0])
     book = Book()
     admin = Client(port, timeout=120)
     channels: tuple[str, list[str]] | None = None
@@ -1526,6 +1552,7 @@ async def city_day(args: argparse.Namespace, city: dict[str, Any], url: str) -> 
         if channel_port is not None:
             channels = await make_channels(admin, city, channel_port)
         sampler = Sampler(url, processes, book)
+        sampler.replica_url = args.read_url
         await sampler.begin()
         loop = asyncio.get_running_loop()
         start_at = time.perf_counter() + 0.5
@@ -1587,6 +1614,8 @@ async def city_day(args: argparse.Namespace, city: dict[str, Any], url: str) -> 
             processes.receivers.terminate()
             processes.receivers.wait(timeout=30)
         processes.stop()
+        if args.replica:
+            stop_replica(replica_dir, args.replica_port, primary_url=url)
     received = []
     if (workdir / "webhooks.json").exists():
         received = orjson.loads((workdir / "webhooks.json").read_bytes())
@@ -1731,6 +1760,27 @@ def report(
         f"{taken:,} taken by the receiver" + "".join(f"; {what}: {n:,}" for what, n in why)
     )
     backlog_table(sampler.samples, ["API", "worker", "PostgreSQL, all", "generator (this)"])
+    if sampler.replica_url is not None:
+        replica_table(sampler.lags)
+
+
+def replica_table(lags: list[ReplicaLag]) -> None:
+    """The replica's lag over the run, as the primary measured it at each sample."""
+    replay = [lag.replay_lag_s for lag in lags if lag.replay_lag_s is not None]
+    behind = [lag.behind_bytes for lag in lags if lag.behind_bytes is not None]
+    states = Counter(lag.state or "not connected" for lag in lags)
+    print(
+        f"\nthe read replica ({len(lags)} samples; "
+        + ", ".join(f"{state}: {n}" for state, n in states.items())
+        + "): replay lag "
+        + (
+            f"p50 {ms(percentile(replay, 0.5) * 1000)} ms, "
+            f"p99 {ms(percentile(replay, 0.99) * 1000)} ms, at worst {ms(max(replay) * 1000)} ms"
+            if replay
+            else "not measured (nothing to replay)"
+        )
+        + f"; WAL not yet replayed at worst {max(behind, default=0):,} bytes"
+    )
 
 
 def cpu_table(
@@ -1882,6 +1932,14 @@ def main() -> None:
         help="the photos the runs upload (kept: the city's reports name them)",
     )
     parser.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--replica",
+        action="store_true",
+        help="make a streaming replica of the cluster (bench/replica.py) for the run and send "
+        "the reads that may lag there (SENTINEL_READ_DATABASE_URL); removed after",
+    )
+    parser.add_argument("--replica-port", type=int, default=5433)
+    parser.add_argument("--read-url", help="SENTINEL_READ_DATABASE_URL of an existing replica")
     parser.add_argument("--log-level", default="WARNING", help="of the API and the worker")
     parser.add_argument("--sample-every", type=float, default=5, help="seconds")
     parser.add_argument("--drain", type=float, default=30, help="seconds at most, after the load")

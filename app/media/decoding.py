@@ -12,11 +12,17 @@ progress at once (more are 429 at once) and they are decoded one after another, 
 uploader never takes every thread. A photo whose answer was given up on (too slow, or
 its client gone) still counts against its uploader and its place until its thread is
 done with it: giving up on a decoding frees nothing while it runs.
+
+By default each decoding thread hands its photo to a process of its own and waits for it
+without holding the interpreter's lock: the API's process keeps its core for requests
+(intake's writer, the pages) while photos are decoded on another. With
+``SENTINEL_PHOTO_DECODING_PROCESSES=false`` the threads decode themselves.
 """
 
 import asyncio
 import concurrent.futures
 import logging
+import multiprocessing
 import os
 import sys
 import threading
@@ -64,6 +70,11 @@ def _lower_priority() -> None:
             logger.warning("photo decoding runs at the same priority as requests")
 
 
+def _set_priority(niceness: int | None) -> None:
+    if niceness is not None:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
 @dataclass
 class _Place:
     """A photo's place: in the line of the process, in its uploader's share, and after
@@ -76,12 +87,22 @@ class _Place:
 
 
 class Decoder:
-    """A few threads that decode photos, shared by every upload of the process."""
+    """A few threads that decode photos, shared by every upload of the process; each in
+    a process of its own if ``processes``."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, *, processes: bool = False) -> None:
         self.threads = threads
         self._pool = concurrent.futures.ThreadPoolExecutor(
             threads, thread_name_prefix="photo-decoder", initializer=_lower_priority
+        )
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._in_processes = processes
+        # The processes' priority, as the threads' (a process started from a decoding
+        # thread would inherit that thread's, lowered already).
+        self._niceness = (
+            min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+            if hasattr(os, "getpriority")
+            else None
         )
         self._admitted = 0
         self._shares: Counter[Hashable] = Counter()
@@ -128,13 +149,38 @@ class Decoder:
 
         def job() -> T:
             began.set_result(None)
-            return work(data)
+            if not self._in_processes:
+                return work(data)
+            return self._elsewhere(work, data)
 
         done = self._pool.submit(job)
         # The place is given back when the thread is done with the photo (or the photo
         # never got one), whether or not anyone still waits for the answer.
         done.add_done_callback(lambda _: self._give_back(place))
         return began, done
+
+    def _elsewhere(self, work: Callable[[bytes], T], data: bytes) -> T:
+        """``work(data)`` in one of the decoding processes (started when first needed; a
+        new set if one of them died, say killed for its memory: that photo is a 503)."""
+        with self._lock:
+            if self._processes is None:
+                self._processes = concurrent.futures.ProcessPoolExecutor(
+                    self.threads,
+                    # spawn: a fork would copy this process's threads' locks mid-use.
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_set_priority,
+                    initargs=(self._niceness,),
+                )
+            processes = self._processes
+        try:
+            return processes.submit(work, data).result()
+        except concurrent.futures.process.BrokenProcessPool:
+            logger.error("a photo decoding process died; starting new ones")
+            with self._lock:
+                if self._processes is processes:
+                    self._processes = None
+            processes.shutdown(wait=False, cancel_futures=True)
+            raise _busy() from None
 
     async def run(
         self,
@@ -200,6 +246,7 @@ class Decoding:
     turn_wait_s: float
     limit_s: float
     at_once: int
+    processes: bool
 
     @classmethod
     def of(cls, settings: Settings) -> "Decoding":
@@ -208,6 +255,7 @@ class Decoding:
             settings.photo_turn_wait_s,
             settings.photo_decode_limit_s,
             settings.rider_photos_at_once,
+            settings.photo_decoding_processes,
         )
 
     @classmethod
@@ -218,6 +266,7 @@ class Decoding:
             fields["photo_turn_wait_s"].default,
             fields["photo_decode_limit_s"].default,
             fields["rider_photos_at_once"].default,
+            fields["photo_decoding_processes"].default,
         )
 
 
@@ -231,15 +280,15 @@ def configure(settings: Settings) -> None:
 
 
 @cache
-def _decoder(threads: int) -> Decoder:
-    return Decoder(threads)
+def _decoder(threads: int, processes: bool) -> Decoder:
+    return Decoder(threads, processes=processes)
 
 
 async def decode(work: Callable[[bytes], T], data: bytes, *, uploader: Hashable) -> T:
     """``work(data)`` on the process's decoding threads, awaited (a rider's upload: a few
     of the uploader's at once, one after another)."""
     how = _decoding
-    return await _decoder(how.threads).run(
+    return await _decoder(how.threads, how.processes).run(
         work,
         data,
         turn_wait_s=how.turn_wait_s,
@@ -252,6 +301,6 @@ async def decode(work: Callable[[bytes], T], data: bytes, *, uploader: Hashable)
 def decode_blocking(work: Callable[[bytes], T], data: bytes) -> T:
     """The same from a thread that may wait (a member of staff's photo, the demo's)."""
     how = _decoding
-    return _decoder(how.threads).run_blocking(
+    return _decoder(how.threads, how.processes).run_blocking(
         work, data, turn_wait_s=how.turn_wait_s, limit_s=how.limit_s
     )

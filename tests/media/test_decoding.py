@@ -199,3 +199,48 @@ def test_a_waiting_thread_gets_the_same_answers(decoder: Decoder) -> None:
     assert answers == [b"A"]
     double: Callable[[bytes], bytes] = lambda d: d * 2  # noqa: E731
     assert decoder.run_blocking(double, b"c", turn_wait_s=1, limit_s=1) == b"cc"
+
+
+def where_and_how_nice(data: bytes) -> tuple[int, int, bytes]:
+    """(its process, that process's priority, the work's answer), in a decoding process."""
+    return os.getpid(), os.getpriority(os.PRIO_PROCESS, 0), data.upper()
+
+
+def dies(data: bytes) -> bytes:
+    os._exit(3)  # a decoding process killed mid-photo (say, for its memory)
+
+
+@pytest.fixture
+def in_processes() -> Iterator[Decoder]:
+    one = Decoder(1, processes=True)
+    yield one
+    one._pool.shutdown(wait=False, cancel_futures=True)
+    if one._processes is not None:
+        one._processes.shutdown(wait=True, cancel_futures=True)
+
+
+def test_photos_can_be_decoded_in_a_process_of_their_own_at_a_lower_priority(
+    in_processes: Decoder,
+) -> None:
+    """The API's process keeps its interpreter for requests while a photo is decoded."""
+    pid, priority, answer = in_processes.run_blocking(
+        where_and_how_nice, b"photo", turn_wait_s=30, limit_s=30
+    )
+    assert answer == b"PHOTO" and pid != os.getpid()
+    assert priority == min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+    again, _, _ = asyncio.run(
+        in_processes.run(where_and_how_nice, b"x", turn_wait_s=30, limit_s=30, uploader="r")
+    )
+    assert again == pid  # the same process, not one per photo
+
+
+def test_a_decoding_process_that_dies_costs_that_photo_a_503_and_no_more(
+    in_processes: Decoder,
+) -> None:
+    with pytest.raises(PhotosBusy):
+        in_processes.run_blocking(dies, b"bomb", turn_wait_s=30, limit_s=30)
+    pid, _, answer = in_processes.run_blocking(
+        where_and_how_nice, b"next", turn_wait_s=30, limit_s=30
+    )
+    assert answer == b"NEXT" and pid != os.getpid()
+    assert in_processes._admitted == 0  # every place given back
