@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 
 from anyio import to_thread
 from sqlalchemy import Select, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.categories import STANDARD_FIELDS, list_categories
 from app.config import Settings
-from app.db import Database, within_bbox
+from app.db import Database, lat_of, lon_of, within_bbox
 from app.errors import AppError, LinkExpired, NotFound, Unauthenticated, ValidationFailed
 from app.geo import CoordSys
 from app.intake import IntakeWriter, ReportInput, ReportSubmission, prepare, receive_report
@@ -38,7 +38,13 @@ from app.models import (
 )
 from app.pagination import cursor_time, cursor_uuid, encode_cursor, read_cursor
 from app.platforms import platform_by_api_key
-from app.public import PublishedPhotoRef, public_photo, public_points, public_words
+from app.public import (
+    PublishedPhotoRef,
+    public_photo,
+    public_place,
+    public_points,
+    public_words,
+)
 from app.riders import rider_of
 from app.text import has_control_characters
 from app.tickets import current_reference
@@ -198,15 +204,20 @@ def find_requests(
         if not EARLIEST <= at <= LATEST:
             raise not_ours
         statement = statement.where(tuple_(Ticket.created_at, Ticket.id) < tuple_(at, last))
-    rows = list(
-        session.scalars(
-            statement.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(query.limit + 1)
-        )
-    )
-    more = len(rows) > query.limit
-    rows = rows[: query.limit]
+    # The place as two numbers from the database: a page of a thousand geometries, each
+    # parsed into an object, would cost more than everything else about a ticket.
+    found = session.execute(
+        statement.add_columns(lon_of(Ticket.location), lat_of(Ticket.location))
+        .options(defer(Ticket.location, raiseload=True))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(query.limit + 1)
+    ).all()
+    more = len(found) > query.limit
+    found = found[: query.limit]
+    rows = [ticket for ticket, _, _ in found]
     following = encode_cursor([rows[-1].created_at.isoformat(), str(rows[-1].id)]) if more else None
-    return service_requests(session, rows), following
+    places = [public_place(lon, lat) for _, lon, lat in found]
+    return service_requests(session, rows, places=places), following
 
 
 def get_request(session: Session, request_id: str) -> ServiceRequest:
@@ -220,8 +231,14 @@ def get_request(session: Session, request_id: str) -> ServiceRequest:
     return service_requests(session, [ticket])[0]
 
 
-def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[ServiceRequest]:
-    """The open data of ``tickets``, in a fixed handful of queries."""
+def service_requests(
+    session: Session,
+    tickets: Sequence[Ticket],
+    *,
+    places: Sequence[tuple[float, float]] | None = None,
+) -> list[ServiceRequest]:
+    """The open data of ``tickets``, in a fixed handful of queries (their public places,
+    if the caller read them already)."""
     if not tickets:
         return []
     categories = {
@@ -259,7 +276,8 @@ def service_requests(session: Session, tickets: Sequence[Ticket]) -> list[Servic
             photo=public.photos[0] if public.photos else None,
         )
 
-    return [one(t, place) for t, place in zip(tickets, public_points(tickets), strict=True)]
+    places = public_points(tickets) if places is None else places
+    return [one(t, place) for t, place in zip(tickets, places, strict=True)]
 
 
 # -- photos of service requests: a signed URL, checked when it is fetched

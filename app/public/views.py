@@ -59,6 +59,11 @@ def public_point(ticket: Ticket) -> tuple[float, float]:
     return public_points([ticket])[0]
 
 
+def public_place(lon: float, lat: float) -> tuple[float, float]:
+    """A point read as numbers, as the public gets it: (lon, lat), rounded."""
+    return round(lon, PUBLIC_DECIMALS), round(lat, PUBLIC_DECIMALS)
+
+
 def public_points(tickets: Sequence[Ticket]) -> list[tuple[float, float]]:
     """:func:`public_point` of each of ``tickets``, their geometries read in one call (a
     page of a thousand, one at a time, spends more on each call than on its point)."""

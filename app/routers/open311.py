@@ -5,12 +5,12 @@ GETs are public open data. A POST carries a platform's ``api_key`` and its rider
 Open311's ``[{"code", "description"}]`` (or ``<errors>``) in the format asked for.
 """
 
-import json
 import re
 import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime
@@ -48,7 +48,7 @@ def respond(
             headers=headers,
         )
     return Response(
-        json.dumps(body, ensure_ascii=False).encode(),
+        orjson.dumps(body),
         status_code=status_code,
         media_type="application/json",
         headers=headers,
