@@ -4,8 +4,9 @@ Permissions are dependencies, not ``if`` statements in handlers: a handler that 
 ``CurrentAdmin`` cannot run for anyone else.
 """
 
+import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -43,7 +44,20 @@ async def get_app_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def _turn(request: Request) -> AsyncIterator[None]:
+    """A turn to use the database. A request holds its session's connection from its
+    first query to its end, across several trips through the threadpool (the caller's
+    dependency, then the handler). Were every thread of the pool taken by requests
+    waiting for a connection while the requests holding the connections waited for a
+    thread, none would move until the pool's timeout. So requests take turns, awaited
+    on the event loop before any thread or connection is theirs: as many at once as
+    leaves a connection to spare for each (``Database.sessions_at_once``)."""
+    turns: asyncio.Semaphore = request.app.state.session_turns
+    async with turns:
+        yield
+
+
+def get_session(request: Request, _turn: Annotated[None, Depends(_turn)]) -> Iterator[Session]:
     """One request, one transaction: committed before the response is sent, or rolled back."""
     # Every request starts reading; a service that writes calls begin_writes() first.
     with get_database(request).transaction(write=False) as session:

@@ -124,6 +124,8 @@ def _configure_sqlite(engine: Engine) -> None:
 # connection opened beyond the pool is closed again when returned, and opening one costs a
 # PostgreSQL backend (and its prepared statements) or a SpatiaLite load, each time.
 POOL_SIZE = 40
+# Connections opened beyond the pool when it is empty (closed again when returned).
+MAX_OVERFLOW = 10
 
 
 def create_db_engine(url: str, pool_size: int = POOL_SIZE, *, read_only: bool = False) -> Engine:
@@ -136,12 +138,12 @@ def create_db_engine(url: str, pool_size: int = POOL_SIZE, *, read_only: bool = 
             url,
             module=sqlite_driver(),
             pool_size=pool_size,
-            max_overflow=10,
+            max_overflow=MAX_OVERFLOW,
             connect_args={"check_same_thread": False},
         )
         _configure_sqlite(engine)
         return engine
-    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=MAX_OVERFLOW)
     if read_only:
         _make_read_only(engine)
     return engine
@@ -179,6 +181,10 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url, pool_size, read_only=read_only)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # How many requests may hold a session at once (app.deps takes turns by it): each
+        # may open a second one within a request, and a connection is left for whatever
+        # reads without a request's session (a photo's upload, Open311's POST).
+        self.sessions_at_once = max(1, (pool_size + MAX_OVERFLOW) // 2 - 1)
         # Which database this is, for those who report it (``/readyz``).
         self.kind = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={DATABASE: self})

@@ -70,6 +70,11 @@ def _lower_priority() -> None:
             logger.warning("photo decoding runs at the same priority as requests")
 
 
+def _ready() -> None:
+    """Nothing: a decoding process is ready once it has imported this module (and with
+    it the app's photo code)."""
+
+
 def _set_priority(niceness: int | None) -> None:
     if niceness is not None:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
@@ -159,9 +164,9 @@ class Decoder:
         done.add_done_callback(lambda _: self._give_back(place))
         return began, done
 
-    def _elsewhere(self, work: Callable[[bytes], T], data: bytes) -> T:
-        """``work(data)`` in one of the decoding processes (started when first needed; a
-        new set if one of them died, say killed for its memory: that photo is a 503)."""
+    def _started(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The decoding processes: started (each importing the app's photo code, about a
+        second) when first asked for, and again after one of them died."""
         with self._lock:
             if self._processes is None:
                 self._processes = concurrent.futures.ProcessPoolExecutor(
@@ -171,7 +176,21 @@ class Decoder:
                     initializer=_set_priority,
                     initargs=(self._niceness,),
                 )
-            processes = self._processes
+                # One at a time would start each when a photo first needs it, and that
+                # photo would wait for the import; every one is started now instead.
+                for _ in range(self.threads):
+                    self._processes.submit(_ready)
+            return self._processes
+
+    def warm(self) -> None:
+        """Start the decoding processes now, if photos are decoded in processes."""
+        if self._in_processes:
+            self._started()
+
+    def _elsewhere(self, work: Callable[[bytes], T], data: bytes) -> T:
+        """``work(data)`` in one of the decoding processes (a new set if one of them
+        died, say killed for its memory: that photo is a 503)."""
+        processes = self._started()
         try:
             return processes.submit(work, data).result()
         except concurrent.futures.process.BrokenProcessPool:
@@ -277,6 +296,7 @@ def configure(settings: Settings) -> None:
     """Decode as ``settings`` say from now on (the app does this when it is made)."""
     global _decoding
     _decoding = Decoding.of(settings)
+    _decoder(_decoding.threads, _decoding.processes).warm()
 
 
 @cache
