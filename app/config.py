@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # Connections each process keeps open; PostgreSQL's max_connections must cover
     # db_pool_size (+10 overflow) times the number of processes.
     db_pool_size: int = Field(default=40, ge=1)
+    # Requests working with the database at once, per process (never more than the pool
+    # leaves a spare connection for). The others wait their turn on the event loop, which
+    # costs nothing; more at once would only be more threads taking turns at the
+    # interpreter with intake's writer, each slower, and intake slower with them.
+    db_requests_at_once: int = Field(default=8, ge=1)
     # A read replica of the PostgreSQL database (a hot standby fed by streaming
     # replication), for the reads whose answers may lag by seconds: the offices'
     # dashboards and statistics, the platforms' statistics, Open311's reads, the public

@@ -51,7 +51,10 @@ async def _turn(request: Request) -> AsyncIterator[None]:
     waiting for a connection while the requests holding the connections waited for a
     thread, none would move until the pool's timeout. So requests take turns, awaited
     on the event loop before any thread or connection is theirs: as many at once as
-    leaves a connection to spare for each (``Database.sessions_at_once``)."""
+    ``SENTINEL_DB_REQUESTS_AT_ONCE`` says, never more than leave a connection to spare
+    for each (``Database.sessions_at_once``). Intake's reports take no turn: they are
+    written by the intake writer's own connection, and its event loop keeps its share of
+    the interpreter because only a few threads run requests at once."""
     turns: asyncio.Semaphore = request.app.state.session_turns
     async with turns:
         yield

@@ -170,7 +170,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.database_url, settings.db_pool_size)
-    app.state.session_turns = asyncio.Semaphore(app.state.database.sessions_at_once)
+    app.state.session_turns = asyncio.Semaphore(
+        min(settings.db_requests_at_once, app.state.database.sessions_at_once)
+    )
     # The reads that may lag by seconds (app.deps.LaggingReadSession) go to the read
     # replica when there is one.
     app.state.read_database = (
