@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # costs nothing; more at once would only be more threads taking turns at the
     # interpreter with intake's writer, each slower, and intake slower with them.
     db_requests_at_once: int = Field(default=8, ge=1)
+    # How long a request waits for its turn before it is answered 503 (Retry-After): when
+    # more come than the process can answer, those it can are answered in time and the
+    # rest at once, rather than every one late, after its client has given up.
+    db_turn_wait_s: float = Field(default=10.0, gt=0)
     # A read replica of the PostgreSQL database (a hot standby fed by streaming
     # replication), for the reads whose answers may lag by seconds: the offices'
     # dashboards and statistics, the platforms' statistics, Open311's reads, the public

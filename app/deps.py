@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app import alerts
 from app.config import Settings
 from app.db import Database
-from app.errors import Forbidden, Unauthenticated
+from app.errors import DatabaseBusy, Forbidden, Unauthenticated
 from app.intake import IntakeWriter
 from app.models import Area, Platform, Rider, Staff, StaffRole, Ticket
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
@@ -52,12 +52,23 @@ async def _turn(request: Request) -> AsyncIterator[None]:
     thread, none would move until the pool's timeout. So requests take turns, awaited
     on the event loop before any thread or connection is theirs: as many at once as
     ``SENTINEL_DB_REQUESTS_AT_ONCE`` says, never more than leave a connection to spare
-    for each (``Database.sessions_at_once``). Intake's reports take no turn: they are
+    for each (``Database.sessions_at_once``); one that waits longer than
+    ``SENTINEL_DB_TURN_WAIT_S`` is answered 503 at once. Intake's reports take no turn: they are
     written by the intake writer's own connection, and its event loop keeps its share of
     the interpreter because only a few threads run requests at once."""
     turns: asyncio.Semaphore = request.app.state.session_turns
-    async with turns:
+    settings: Settings = request.app.state.settings
+    try:
+        async with asyncio.timeout(settings.db_turn_wait_s):
+            await turns.acquire()
+    except TimeoutError:
+        raise DatabaseBusy(
+            "more requests than this server can answer now; try again shortly"
+        ) from None
+    try:
         yield
+    finally:
+        turns.release()
 
 
 def get_session(request: Request, _turn: Annotated[None, Depends(_turn)]) -> Iterator[Session]:
