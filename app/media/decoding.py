@@ -42,6 +42,8 @@ T = TypeVar("T")
 WAITING_PER_DECODER = 4
 # How much lower than the request threads the decoding threads run (Linux's nice).
 NICENESS = 10
+# How often a decoding process looks whether the process it decodes for still runs.
+PARENT_CHECK_S = 0.5
 Waiter = concurrent.futures.Future[None]
 
 
@@ -75,9 +77,20 @@ def _ready() -> None:
     it the app's photo code)."""
 
 
-def _set_priority(niceness: int | None) -> None:
+def _prepare(niceness: int | None, parent: int) -> None:
+    """A decoding process: at the threads' lower priority, and gone with its parent."""
     if niceness is not None:
         os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """Ends this process once ``parent`` has ended. A parent that ends cleanly stops its
+    decoding processes itself; one killed (SIGKILL, a crash) cannot, and they would wait
+    for photos forever, each holding its memory and the parent's output."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 @dataclass
@@ -173,8 +186,8 @@ class Decoder:
                     self.threads,
                     # spawn: a fork would copy this process's threads' locks mid-use.
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_set_priority,
-                    initargs=(self._niceness,),
+                    initializer=_prepare,
+                    initargs=(self._niceness, os.getpid()),
                 )
                 # One at a time would start each when a photo first needs it, and that
                 # photo would wait for the import; every one is started now instead.

@@ -6,15 +6,21 @@ threads, with work that waits on events instead of decoding, so that each test d
 who is busy and when."""
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from app.errors import PhotosBusy, UploadsLimited
 from app.media.decoding import NICENESS, WAITING_PER_DECODER, Decoder
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -244,3 +250,44 @@ def test_a_decoding_process_that_dies_costs_that_photo_a_503_and_no_more(
     )
     assert answer == b"NEXT" and pid != os.getpid()
     assert in_processes._admitted == 0  # every place given back
+
+
+PARENT = """
+import sys, time
+from app.media.decoding import Decoder
+from tests.media.test_decoding import where_and_how_nice
+decoder = Decoder(1, processes=True)
+pid, _, _ = decoder.run_blocking(where_and_how_nice, b"x", turn_wait_s=30, limit_s=30)
+print(pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_decoding_processes_end_with_a_parent_that_was_killed() -> None:
+    """A parent killed outright cannot stop its decoding processes: they see it gone and
+    end, rather than wait for photos forever holding memory and the parent's output."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert child != parent.pid and _alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A process that has ended but is not yet reaped by init is a zombie: gone too.
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    return False
