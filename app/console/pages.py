@@ -4,8 +4,10 @@ routers, never of the HTTP API; the scope rules are the domains' own."""
 
 import json
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Request
@@ -21,7 +23,6 @@ from shapely.geometry import mapping
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from app.areas import streets_of
 from app.categories import all_categories
 from app.config import Settings
 from app.console.auth import OfficeClerk, StaffPage
@@ -36,9 +37,8 @@ from app.deps import (
     SettingsDep,
 )
 from app.errors import AppError, NotFound, PreconditionFailed
-from app.geo import BadBox, CoordSys, bbox_around, from_wgs84, metres_between, parse_bbox, to_wgs84
+from app.geo import BadBox, CoordSys, from_wgs84, parse_bbox, to_wgs84
 from app.models import (
-    OPEN_STATUSES,
     AreaLevel,
     Category,
     Staff,
@@ -51,7 +51,7 @@ from app.models import (
 from app.open311 import forwarding_of
 from app.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from app.public import public_words
-from app.staff import scope_areas
+from app.staff import district_streets, scope_area_names, scope_areas
 from app.tickets import (
     HIDE_REASONS,
     NEEDS_A_NOTE,
@@ -59,6 +59,7 @@ from app.tickets import (
     REJECT_REASONS,
     XLSX,
     ActionInput,
+    Nearby,
     QueueFilter,
     QueueRow,
     QueueSort,
@@ -66,11 +67,11 @@ from app.tickets import (
     actions_for,
     apply_action,
     daily_trend,
+    merge_candidates,
     office_stats,
     page_query,
     queue_csv,
     queue_page,
-    queue_rows,
     status_counts,
     street_table,
     streets_xlsx,
@@ -177,7 +178,7 @@ class Names:
     """Category and area names for a clerk's pages, in the clerk's language."""
 
     categories: dict[str, Category]
-    areas: dict[str, Any]  # code → Area of the scope
+    areas: dict[str, Any]  # code → an area of the scope (its names and level)
     locale: str
 
     def category(self, code: str) -> str:
@@ -196,17 +197,44 @@ class Names:
         """An area's name in the clerk's language (any area, in scope or not)."""
         return str(area.name_en if self.locale == "en" and area.name_en else area.name)
 
-    def streets(self) -> list[Any]:
-        return [a for a in self.areas.values() if a.level == AreaLevel.STREET]
+    def streets(self) -> list[tuple[str, str]]:
+        """(code, name) of the scope's streets, by code: a filter's choices."""
+        return self._choices(AreaLevel.STREET)
 
-    def communities(self) -> list[Any]:
-        return [a for a in self.areas.values() if a.level == AreaLevel.COMMUNITY]
+    def communities(self) -> list[tuple[str, str]]:
+        """(code, name) of the scope's communities, by code (a district's 1,400)."""
+        return self._choices(AreaLevel.COMMUNITY)
+
+    def _choices(self, level: AreaLevel) -> list[tuple[str, str]]:
+        return [(code, self.of(a)) for code, a in self.areas.items() if a.level == level]
+
+    def row(self, ticket: Ticket) -> QueueRow:
+        """``ticket`` as a row of the queue, the codes of its category and areas found
+        among these names (every category, and the scope's areas, where the scope's
+        tickets are): no query."""
+        areas = self._area_codes
+        return QueueRow(
+            ticket,
+            self._category_codes[ticket.category_id],
+            areas.get(ticket.street_id),
+            areas.get(ticket.community_id),
+        )
+
+    @cached_property
+    def _category_codes(self) -> dict[int, str]:
+        return {c.id: code for code, c in self.categories.items()}
+
+    @cached_property
+    def _area_codes(self) -> dict[int | None, str]:
+        return {a.id: code for code, a in self.areas.items()}
 
 
-def names_for(session: Session, staff: Staff, locale: str) -> Names:
+def names_for(session: Session, areas: Iterable[Any], locale: str) -> Names:
+    """The categories' names and those of ``areas`` (each with its code, names and
+    level)."""
     return Names(
         categories={c.code: c for c in all_categories(session)},
-        areas={a.code: a for a in scope_areas(session, staff)},
+        areas={a.code: a for a in areas},
         locale=locale,
     )
 
@@ -237,7 +265,9 @@ class Desk(StaffPage):
 
     @property
     def names(self) -> Names:
-        return names_for(self.session, self.staff, locale_of(self.request))
+        """The names of the clerk's scope."""
+        areas = scope_area_names(self.session, self.staff)
+        return names_for(self.session, areas, locale_of(self.request))
 
     def tickets(self, asked: QueueQuery, *, limit: int | None) -> Select[Ticket]:
         """The statement of the queue's first ``limit`` tickets (all, without one)."""
@@ -280,6 +310,7 @@ LaggingDesk = Annotated[Desk, Depends(_lagging_desk)]
 @router.get("/queue")
 def queue(desk: AtDesk) -> Response:
     request, session, staff, now = desk.request, desk.session, desk.staff, desk.now
+    names = desk.names
     asked = queue_query(request, desk.settings)
     rows: list[QueueRow] = []
     next_cursor = None
@@ -294,7 +325,7 @@ def queue(desk: AtDesk) -> Response:
             page=PageRequest(asked.limit, asked.cursor),
             now=now,
         )
-        rows, next_cursor = queue_rows(session, page.items), page.next_cursor
+        rows, next_cursor = [names.row(t) for t in page.items], page.next_cursor
         counts = status_counts(session, staff=staff, where=asked.where, now=now)
     except AppError as refused:
         errors.append(refused.detail)
@@ -306,12 +337,12 @@ def queue(desk: AtDesk) -> Response:
         next_cursor=next_cursor,
         counts=counts,
         statuses=STATUS_ORDER,
-        names=desk.names,
+        names=names,
         errors=errors,
         sla_state=sla_state,
         sorts=list(QueueSort),
         bulk_actions=BULK_ACTIONS,
-        transfer_streets=_district_streets(session, staff),
+        transfer_streets=district_streets(session, staff),
         tiles=_tiles(desk.settings),
         is_district=staff.role == StaffRole.DISTRICT,
         done=_done(request),
@@ -327,15 +358,6 @@ DONE = frozenset(
 def _done(request: Request) -> str | None:
     done = request.query_params.get("done")
     return done if done in DONE else None
-
-
-def _district_streets(session: Session, staff: Staff) -> list[Any]:
-    """The streets a ticket of ``staff``'s may be transferred to: its district's."""
-    area = staff.area
-    if area is None:
-        return []
-    district_id = area.id if area.level == AreaLevel.DISTRICT else area.parent_id
-    return streets_of(session, district_id) if district_id else []
 
 
 def _tiles(settings: Settings) -> dict[str, str]:
@@ -408,7 +430,7 @@ def map_areas(desk: AtDesk) -> JSONResponse:
                 "level": a.level,
             },
         }
-        for a in scope_areas(desk.session, desk.staff, boundaries=True)
+        for a in scope_areas(desk.session, desk.staff)
         if a.level != AreaLevel.DISTRICT
     ]
     return JSONResponse(
@@ -429,37 +451,6 @@ def queue_export(desk: LaggingDesk, database: LaggingReadDatabase) -> StreamingR
 
 
 # -- one ticket
-
-
-@dataclass(frozen=True)
-class Nearby:
-    ticket: Ticket
-    distance_m: float
-
-
-def _metres_to(here: Any, there: Any) -> float:
-    return metres_between(here.x, here.y, there.x, there.y)
-
-
-def merge_candidates(
-    session: Session, staff: Staff, ticket: Ticket, category: str, now: datetime
-) -> list[Nearby]:
-    """Open tickets of the same category within ``NEARBY_M`` of this one, nearest first."""
-    here = to_shape(ticket.location)
-    where = QueueFilter(
-        statuses=sorted(OPEN_STATUSES),
-        category=category,
-        bbox=bbox_around(here.x, here.y, NEARBY_M),
-    )
-    query = page_query(
-        session, staff=staff, where=where, sort=QueueSort.NEWEST, limit=49, cursor=None, now=now
-    )
-    found = [
-        Nearby(t, _metres_to(here, to_shape(t.location)))
-        for t in session.scalars(query)
-        if t.id != ticket.id
-    ]
-    return sorted((n for n in found if n.distance_m <= NEARBY_M), key=lambda n: n.distance_m)
 
 
 # The actions the ticket page has a form for (a unit's own steps are its crew's, on its
@@ -500,11 +491,16 @@ def _ticket_page(
     template: str = "ticket.html",
     **context: Any,
 ) -> HTMLResponse:
-    """The ticket's page; ``context`` (a ``status_code`` too) goes on to ``render``."""
-    ticket, settings = view.ticket, desk.settings
+    """The ticket's page; ``context`` (a ``status_code`` too) goes on to ``render``.
+    What only a form needs (the streets to transfer to, the units to dispatch to) is
+    looked up only when that action is offered."""
+    ticket, settings, session, staff = view.ticket, desk.settings, desk.session, desk.staff
     point = to_shape(ticket.location)
-    candidates = merge_candidates(desk.session, desk.staff, ticket, view.category, desk.now)
-    streets = _district_streets(desk.session, desk.staff)
+    candidates = merge_candidates(session, ticket, staff=staff, within_m=NEARBY_M, now=desk.now)
+    actions = [
+        a for a in actions_for(ticket, staff) if a not in PUBLIC_ACTIONS and a in CONSOLE_FORMS
+    ]
+    streets = district_streets(session, staff) if TicketAction.TRANSFER in actions else []
     return desk.render(
         template,
         view=view,
@@ -512,20 +508,17 @@ def _ticket_page(
         lat=point.y,
         lon=point.x,
         spot=_on_tiles(settings, point.x, point.y),
-        names=desk.names,
-        actions=[
-            a
-            for a in actions_for(ticket, desk.staff)
-            if a not in PUBLIC_ACTIONS and a in CONSOLE_FORMS
-        ],
-        public_words=public_words(desk.session, [ticket])[ticket.id],
+        # The ticket's own areas (in the clerk's scope, as the ticket is), not the scope's.
+        names=names_for(session, view.areas.values(), locale_of(desk.request)),
+        actions=actions,
+        public_words=public_words(session, [ticket])[ticket.id],
         hide_reasons=sorted(HIDE_REASONS),
         reject_reasons=sorted(REJECT_REASONS),
         needs_a_note=NEEDS_A_NOTE,
         candidates=candidates,
         candidates_json=json.dumps([_candidate(settings, c) for c in candidates]),
         transfer_streets=[s for s in streets if s.id != ticket.street_id],
-        units=units_for_ticket(desk.session, ticket),
+        units=units_for_ticket(session, ticket) if TicketAction.DISPATCH in actions else [],
         sla_state=sla_state,
         tiles=_tiles(settings),
         forwarded=forwarding_of(desk.session, ticket),
@@ -534,14 +527,13 @@ def _ticket_page(
 
 
 def _candidate(settings: Settings, nearby: Nearby) -> dict[str, Any]:
-    point = to_shape(nearby.ticket.location)
-    lon, lat = _on_tiles(settings, point.x, point.y)
+    lon, lat = _on_tiles(settings, nearby.lon, nearby.lat)
     return {
-        "ref": nearby.ticket.ref,
-        "status": nearby.ticket.status,
+        "ref": nearby.ref,
+        "status": nearby.status,
         "lat": lat,
         "lon": lon,
-        "url": f"/console/tickets/{nearby.ticket.id}",
+        "url": f"/console/tickets/{nearby.id}",
     }
 
 

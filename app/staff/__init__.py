@@ -16,17 +16,28 @@ from app.staff.accounts import (
     sign_out,
     units_to_join,
 )
-from app.staff.scope import area_in_scope, scope_areas, staff_area_ids, ticket_scope_filter
+from app.staff.scope import (
+    AreaName,
+    area_in_scope,
+    district_streets,
+    scope_area_names,
+    scope_areas,
+    staff_area_ids,
+    ticket_scope_filter,
+)
 
 __all__ = [
     "Account",
+    "AreaName",
     "allow_alerts",
     "area_in_scope",
     "authenticate",
     "change_password",
     "create_staff",
+    "district_streets",
     "get_staff",
     "page_staff",
+    "scope_area_names",
     "scope_areas",
     "set_active",
     "set_display_name",

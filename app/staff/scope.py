@@ -1,31 +1,91 @@
 """What part of the area tree a member of staff may see."""
 
-from sqlalchemy import false, select
+from dataclasses import dataclass
+
+from sqlalchemy import false, or_, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.areas import area_tree_ids, get_area, list_areas
+from app.areas import get_area, list_areas
 from app.errors import NotFound
-from app.models import Area, Dispatch, Staff, StaffRole, Ticket
+from app.models import Area, AreaLevel, Dispatch, Staff, StaffRole, Ticket
+
+
+@dataclass(frozen=True)
+class AreaName:
+    """An area as a page names it: its code, its names, its level and its parent."""
+
+    id: int
+    code: str
+    name: str
+    name_en: str | None
+    level: AreaLevel
+    parent_id: int | None
+
+
+_NAMED = (Area.id, Area.code, Area.name, Area.name_en, Area.level, Area.parent_id)
+
+
+def _in_tree(root_id: int) -> list[ColumnElement[bool]]:
+    """The area ``root_id`` and every area at most two levels below it, as conditions
+    each found through an index (the root by its key, the others by their parent's), to
+    be read as a union: one statement however many areas the tree holds, where a list of
+    a district's 1,400 ids would be a statement of 1,400 parameters compiled anew on
+    every page."""
+    parents = select(Area.id).where(or_(Area.id == root_id, Area.parent_id == root_id))
+    return [Area.id == root_id, Area.parent_id.in_(parents)]
+
+
+def _tree_root(staff: Staff) -> int | None:
+    """The root of ``staff``'s part of the tree; None for an admin (every area) and for a
+    member of staff with no area (none)."""
+    return None if staff.role == StaffRole.ADMIN else staff.area_id
 
 
 def staff_area_ids(session: Session, staff: Staff) -> set[int] | None:
     """Ids of the areas in ``staff``'s scope; None means every area (an admin)."""
     if staff.role == StaffRole.ADMIN:
         return None
-    if staff.area is None:
+    root = _tree_root(staff)
+    if root is None:
         return set()
-    return area_tree_ids(session, staff.area)
+    parts = [select(Area.id).where(c) for c in _in_tree(root)]
+    return set(session.scalars(union_all(*parts)))
 
 
-def scope_areas(session: Session, staff: Staff, *, boundaries: bool = False) -> list[Area]:
-    """The areas ``staff`` may see, by code (none for an admin: it works no queue)."""
-    ids = staff_area_ids(session, staff)
-    return list_areas(session, ids=ids or ()) if boundaries else _areas(session, ids or set())
+def scope_areas(session: Session, staff: Staff) -> list[Area]:
+    """The areas ``staff`` may see, with their boundaries, by code (none for an admin: it
+    works no queue)."""
+    return list_areas(session, ids=staff_area_ids(session, staff) or ())
 
 
-def _areas(session: Session, ids: set[int]) -> list[Area]:
-    return list(session.scalars(select(Area).where(Area.id.in_(ids)).order_by(Area.code)))
+def scope_area_names(session: Session, staff: Staff) -> list[AreaName]:
+    """The areas ``staff`` may see, by code, as the pages name them (none for an admin,
+    as :func:`scope_areas`): their names as rows of one statement, not a district's
+    1,400 areas made objects of the session."""
+    root = _tree_root(staff)
+    if root is None:
+        return []
+    parts = [select(*_NAMED).where(c) for c in _in_tree(root)]
+    named = [AreaName(*row) for row in session.execute(union_all(*parts))]
+    return sorted(named, key=lambda a: a.code)
+
+
+def district_streets(session: Session, staff: Staff) -> list[AreaName]:
+    """The streets of ``staff``'s district (an officer's: its street's district), by
+    code, as the pages name them: those a ticket of theirs may be transferred to."""
+    area = staff.area
+    if area is None:
+        return []
+    district_id = area.id if area.level == AreaLevel.DISTRICT else area.parent_id
+    if district_id is None:
+        return []
+    rows = session.execute(
+        select(*_NAMED)
+        .where(Area.parent_id == district_id, Area.level == AreaLevel.STREET)
+        .order_by(Area.code)
+    )
+    return [AreaName(*row) for row in rows]
 
 
 def area_in_scope(session: Session, staff: Staff, *, code: str) -> Area:

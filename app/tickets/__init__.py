@@ -11,7 +11,15 @@ from app.tickets.deadlines import deadline_moved, mark_deadlines
 from app.tickets.dispatching import RETURN_REASONS, handled_by_unit, work_list
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
 from app.tickets.feedback import FeedbackInput, give_feedback
-from app.tickets.queue import QueueFilter, QueueSort, page_query, queue_page, status_counts
+from app.tickets.queue import (
+    Nearby,
+    QueueFilter,
+    QueueSort,
+    merge_candidates,
+    page_query,
+    queue_page,
+    status_counts,
+)
 from app.tickets.reference import (
     REFERENCE_TOKENS,
     CategoryRules,
@@ -69,6 +77,7 @@ __all__ = [
     "CategoryRules",
     "FeedbackInput",
     "FirstSight",
+    "Nearby",
     "QueueFilter",
     "QueueRow",
     "QueueSort",
@@ -96,6 +105,7 @@ __all__ = [
     "handled_by_unit",
     "held_reference",
     "mark_deadlines",
+    "merge_candidates",
     "office_stats",
     "page_query",
     "queue_csv",

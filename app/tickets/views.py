@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.db import among
 from app.errors import NotFound
 from app.masking import mask_personal_details
 from app.media import AFTER_WORK, WORK_UNDONE, photos_of_events
@@ -40,6 +41,7 @@ def ticket_in_scope(session: Session, staff: Staff, *, ticket_id: uuid.UUID) -> 
 class NamedArea:
     code: str
     name: str
+    name_en: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,10 @@ def ticket_view(session: Session, ticket: Ticket, *, for_crew: bool = False) -> 
 
     area_ids = [i for i in (ticket.district_id, ticket.street_id, ticket.community_id) if i]
     areas = {
-        a.id: NamedArea(a.code, a.name)
-        for a in session.execute(select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids)))
+        a.id: NamedArea(a.code, a.name, a.name_en)
+        for a in session.execute(
+            select(Area.id, Area.code, Area.name, Area.name_en).where(Area.id.in_(area_ids))
+        )
     }
     reports = session.execute(
         select(Report, Platform.code, Rider.pseudonym)
@@ -123,21 +127,19 @@ def ticket_view(session: Session, ticket: Ticket, *, for_crew: bool = False) -> 
         .where(Report.ticket_id == ticket.id)
         .order_by(Report.received_at)
     ).all()
+    # Each report's photos, and which of them have a published copy: one query.
     media: dict[uuid.UUID, list[str]] = {}
-    for report_id, media_id in session.execute(
-        select(ReportMedia.report_id, ReportMedia.media_id)
-        .where(ReportMedia.report_id.in_([r.id for r, _, _ in reports]))
+    published: set[str] = set()
+    for report_id, media_id, public_id in session.execute(
+        select(ReportMedia.report_id, ReportMedia.media_id, PublicPhoto.media_id)
+        .join(Report, Report.id == ReportMedia.report_id)
+        .outerjoin(PublicPhoto, PublicPhoto.media_id == ReportMedia.media_id)
+        .where(Report.ticket_id == ticket.id)
         .order_by(ReportMedia.position)
     ):
         media.setdefault(report_id, []).append(str(media_id))
-    published = {
-        str(m)
-        for m in session.scalars(
-            select(PublicPhoto.media_id).where(
-                PublicPhoto.media_id.in_([uuid.UUID(m) for ms in media.values() for m in ms])
-            )
-        )
-    }
+        if public_id is not None:
+            published.add(str(media_id))
     events = session.execute(
         select(TicketEvent, Staff.username)
         .outerjoin(Staff, Staff.id == TicketEvent.actor_id)
@@ -219,7 +221,9 @@ def queue_rows(session: Session, tickets: Sequence[Ticket]) -> list[QueueRow]:
         {
             a.id: NamedArea(a.code, a.name)
             for a in session.execute(
-                select(Area.id, Area.code, Area.name).where(Area.id.in_(area_ids))
+                select(Area.id, Area.code, Area.name).where(
+                    among(Area.id, area_ids, session=session)
+                )
             )
         }
         if area_ids
