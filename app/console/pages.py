@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Form, Request
 from fastapi.responses import (
     HTMLResponse,
@@ -67,6 +68,7 @@ from app.tickets import (
     actions_for,
     apply_action,
     daily_trend,
+    map_points,
     merge_candidates,
     office_stats,
     page_query,
@@ -385,31 +387,41 @@ def _shift(settings: Settings, coordinates: Any) -> Any:
 
 
 @router.get("/map/tickets")
-def map_tickets(desk: AtDesk) -> JSONResponse:
+def map_tickets(desk: AtDesk) -> Response:
     """The queue's tickets (its filter, at most ``MAP_LIMIT``) as GeoJSON points in the
     tiles' datum."""
-    settings, now, names = desk.settings, desk.now, desk.names
-    query = desk.tickets(queue_query(desk.request, settings), limit=MAP_LIMIT - 1)
-    features = []
-    codes = {c.id: code for code, c in names.categories.items()}
-    for ticket in desk.session.scalars(query):
-        point = to_shape(ticket.location)
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": _on_tiles(settings, point.x, point.y)},
-                "properties": {
-                    "id": str(ticket.id),
-                    "ref": ticket.ref,
-                    "status": ticket.status,
-                    "overdue": ticket.is_overdue(now),
-                    "category": names.category(codes.get(ticket.category_id, "")),
-                    "url": f"/console/tickets/{ticket.id}",
-                },
-            }
-        )
-    return JSONResponse(
-        {"type": "FeatureCollection", "features": features}, headers={"Cache-Control": "no-store"}
+    settings, asked = desk.settings, queue_query(desk.request, desk.settings)
+    names = names_for(desk.session, (), locale_of(desk.request))
+    category_names = {c.id: names.category(code) for code, c in names.categories.items()}
+    points = map_points(
+        desk.session,
+        staff=desk.staff,
+        where=asked.where,
+        sort=asked.sort,
+        limit=MAP_LIMIT - 1,
+        now=desk.now,
+    )
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": _on_tiles(settings, p.lon, p.lat)},
+            "properties": {
+                "id": ticket_id,
+                "ref": p.ref,
+                "status": p.status,
+                "overdue": p.overdue,
+                "category": category_names.get(p.category_id, ""),
+                "url": f"/console/tickets/{ticket_id}",
+            },
+        }
+        for p in points
+        for ticket_id in (str(p.id),)
+    ]
+    # orjson: the standard library's encoder took 20 ms of a district's 5,000 points.
+    return Response(
+        orjson.dumps({"type": "FeatureCollection", "features": features}),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
     )
 
 

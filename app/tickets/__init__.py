@@ -12,9 +12,11 @@ from app.tickets.dispatching import RETURN_REASONS, handled_by_unit, work_list
 from app.tickets.export import XLSX, queue_csv, stats_xlsx, streets_xlsx
 from app.tickets.feedback import FeedbackInput, give_feedback
 from app.tickets.queue import (
+    MapPoint,
     Nearby,
     QueueFilter,
     QueueSort,
+    map_points,
     merge_candidates,
     page_query,
     queue_page,
@@ -77,6 +79,7 @@ __all__ = [
     "CategoryRules",
     "FeedbackInput",
     "FirstSight",
+    "MapPoint",
     "Nearby",
     "QueueFilter",
     "QueueRow",
@@ -104,6 +107,7 @@ __all__ = [
     "give_feedback",
     "handled_by_unit",
     "held_reference",
+    "map_points",
     "mark_deadlines",
     "merge_candidates",
     "office_stats",

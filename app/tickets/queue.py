@@ -293,6 +293,48 @@ def stream(session: Session, query: Select[Ticket]) -> Iterator[Ticket]:
 
 
 @dataclass(frozen=True)
+class MapPoint:
+    """A ticket as the queue's map draws it: where (WGS-84), what, and whether late."""
+
+    id: uuid.UUID
+    ref: str
+    status: TicketStatus
+    category_id: int
+    overdue: bool
+    lon: float
+    lat: float
+
+
+def map_points(
+    session: Session,
+    *,
+    staff: Staff,
+    where: QueueFilter,
+    sort: QueueSort,
+    limit: int,
+    now: datetime,
+) -> list[MapPoint]:
+    """The queue's first ``limit`` tickets (and the first of the next page, as
+    :func:`page_query`) as points: a few columns and the place as two numbers each, not
+    a district's 5,000 tickets made objects with their geometries parsed (200 ms)."""
+    query = page_query(
+        session, staff=staff, where=where, sort=sort, limit=limit, cursor=None, now=now
+    ).with_only_columns(
+        Ticket.id,
+        Ticket.ref,
+        Ticket.status,
+        Ticket.category_id,
+        Ticket.is_overdue(now),
+        lon_of(Ticket.location),
+        lat_of(Ticket.location),
+    )
+    return [
+        MapPoint(id_, ref, TicketStatus(status), category_id, bool(late), lon, lat)
+        for id_, ref, status, category_id, late, lon, lat in session.execute(query)
+    ]
+
+
+@dataclass(frozen=True)
 class Nearby:
     """An open ticket near another of its category: one that ticket may be merged into,
     with its place (WGS-84) and how far it is."""

@@ -8,11 +8,13 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from geoalchemy2.shape import to_shape
 from sqlalchemy import select
 
 from app.db import Database
@@ -214,3 +216,63 @@ def test_a_tickets_page_shows_each_reports_photos_in_order_and_which_are_publish
     shown = [re.search(r"/console/media/([0-9a-f-]{36})/thumbnail", f) for f in figures]
     assert [m[1] for m in shown if m] == [*photos, later]
     assert ["badge published" in f for f in figures] == [False, True, False]
+
+
+def test_the_queue_names_the_areas_as_they_are_now(
+    clerks: tuple[Clerk, Clerk], client: TestClient, auth: Auth, database: Database
+) -> None:
+    """A process keeps a scope's names; an area renamed is named anew on the next page."""
+    officer, district = clerks
+    ticket = report(client, auth, JIANGSU)["ticket"]
+    _, community_code = areas_of_ticket(database, ticket["id"])
+    for clerk in (officer, district):
+        assert choices(clerk.get("/console/queue").text, "f-community")  # names kept
+    with database.transaction() as session:
+        community = session.scalar(select(Area).where(Area.code == community_code))
+        assert community is not None
+        community.name = "新命名的社区"
+    for clerk in (officer, district):
+        page = clerk.get("/console/queue").text
+        assert (community_code, "新命名的社区") in choices(page, "f-community")
+        assert "<td>新命名的社区</td>" in row_of(page, ticket["id"])
+
+
+def test_the_map_draws_each_ticket_of_the_filter_where_it_is(
+    clerks: tuple[Clerk, Clerk], client: TestClient, auth: Auth, database: Database
+) -> None:
+    officer, district = clerks
+    late = report(client, auth, JIANGSU, category="waste")["ticket"]
+    on_time = report(client, auth, JIANGSU, rider="c-2", category="road_damage", north_m=-200)
+    theirs = report(client, auth, HUAYANG, rider="c-3")["ticket"]
+    with database.transaction() as session:
+        ticket = session.get(Ticket, uuid.UUID(late["id"]))
+        assert ticket is not None
+        ticket.respond_by = ticket.created_at - timedelta(hours=1)
+        places = {
+            t.ref: [round(to_shape(t.location).x, 7), round(to_shape(t.location).y, 7)]
+            for t in session.scalars(select(Ticket))
+        }
+
+    def drawn(clerk: Clerk, query: str = "", **headers: str) -> dict[str, Any]:
+        answer = clerk.get(f"/console/map/tickets{query}", headers=headers)
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+        return {f["properties"]["ref"]: f for f in answer.json()["features"]}
+
+    mine = drawn(officer)
+    assert set(mine) == {late["ref"], on_time["ticket"]["ref"]}
+    feature = mine[late["ref"]]
+    assert feature["geometry"] == {"type": "Point", "coordinates": places[late["ref"]]}
+    assert feature["properties"] == {
+        "id": late["id"],
+        "ref": late["ref"],
+        "status": "new",
+        "overdue": True,
+        "category": "垃圾堆放",
+        "url": f"/console/tickets/{late['id']}",
+    }
+    assert mine[on_time["ticket"]["ref"]]["properties"]["overdue"] is False
+    assert set(drawn(officer, "?overdue=1")) == {late["ref"]}
+    assert set(drawn(district)) == {late["ref"], on_time["ticket"]["ref"], theirs["ref"]}
+    english = drawn(district, "?category=waste", **ENGLISH)
+    assert set(english) == {late["ref"]}
+    assert english[late["ref"]]["properties"]["category"] == "Dumped waste"
