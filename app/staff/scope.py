@@ -39,21 +39,11 @@ def _in_tree(root_id: int) -> list[ColumnElement[bool]]:
     return [Area.id == root_id, Area.parent_id.in_(parents)]
 
 
-def _tree_root(staff: Staff) -> int | None:
-    """The root of ``staff``'s part of the tree; None for an admin (every area) and for a
-    member of staff with no area (none)."""
-    return None if staff.role == StaffRole.ADMIN else staff.area_id
-
-
 def staff_area_ids(session: Session, staff: Staff) -> set[int] | None:
     """Ids of the areas in ``staff``'s scope; None means every area (an admin)."""
     if staff.role == StaffRole.ADMIN:
         return None
-    root = _tree_root(staff)
-    if root is None:
-        return set()
-    parts = [select(Area.id).where(c) for c in _in_tree(root)]
-    return set(session.scalars(union_all(*parts)))
+    return {area.id for area in scope_area_names(session, staff)}
 
 
 def scope_areas(session: Session, staff: Staff) -> list[Area]:
@@ -79,7 +69,7 @@ def scope_area_names(session: Session, staff: Staff) -> tuple[AreaName, ...]:
     page (7 ms to read them): each process keeps a scope's names, and reads them again
     only when the areas' version token of this transaction is no longer the one they
     were read at."""
-    root = _tree_root(staff)
+    root = None if staff.role == StaffRole.ADMIN else staff.area_id
     if root is None:
         return ()
     token = session.scalar(_AREAS_TOKEN)
