@@ -52,7 +52,6 @@ from app.db.medians import (
     hours_between,
     median,
     median_by,
-    median_hours,
     medians,
     medians_by,
 )
@@ -90,7 +89,6 @@ __all__ = [
     "lon_of",
     "median",
     "median_by",
-    "median_hours",
     "medians",
     "medians_by",
     "migrate",

@@ -17,17 +17,6 @@ from sqlalchemy.orm import (
 )
 
 
-def median_hours(
-    session: Session,
-    start: InstrumentedAttribute[Any],
-    end: InstrumentedAttribute[Any],
-    where: Sequence[ColumnExpressionArgument[bool]],
-) -> float | None:
-    """The median of ``end - start`` in hours over the rows ``where`` selects, computed
-    by the database (see :func:`median`)."""
-    return median(session, hours_between(session, start=start, end=end), where)
-
-
 def hours_between(
     session: Session,
     *,
